@@ -1,0 +1,44 @@
+// RunObserver: what a run reports as it goes (the terminal printer, the --json printer, and
+// later the server uploader all implement it). The seam keeps the scheduler free of output code.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/duration.h"
+#include "pipeline/plan.h"
+
+namespace boxcar::agent {
+
+using Timestamp = std::chrono::system_clock::time_point;
+
+struct StepSummary {
+  std::string name;
+  pipeline::StepState state = pipeline::StepState::pending;
+  Millis duration{0};
+  std::string reason;   // "exit code 2", "timed out after 10m", `needs "build" failed`
+  int exit_code = -1;   // -1 when the step did not exit by itself
+  int attempts = 0;
+  bool allow_failure = false;
+};
+
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void notice(std::string_view text) = 0;  // one-line warnings and information
+  virtual void step_started(size_t step, std::string_view name, int attempt) = 0;
+  // One line of output, without its newline, already masked. `cut` is true when the line was
+  // longer than the line limit and continues in the next call.
+  virtual void step_line(size_t step, std::string_view name, Timestamp ts, std::string_view line,
+                         bool cut) = 0;
+  virtual void step_finished(size_t step, const StepSummary& summary) = 0;
+  virtual void artifact(size_t step, std::string_view name, std::string_view path,
+                        uint64_t bytes) = 0;
+  virtual void pipeline_finished(bool success, const std::vector<StepSummary>& steps,
+                                 Millis duration) = 0;
+};
+
+}  // namespace boxcar::agent

@@ -1,0 +1,45 @@
+// StepOutput: one step's log pipeline. Raw bytes from stdout/stderr go in; secrets are masked,
+// lines split (long ones cut into pieces), the total capped, and each line goes to the step's
+// log file and to the RunObserver. Memory stays bounded whatever the step prints.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/run_observer.h"
+#include "executors/executor.h"
+
+namespace boxcar::agent {
+
+struct StepOutputOptions {
+  size_t step = 0;
+  std::string name;
+  std::filesystem::path log_file;        // created (truncated); empty = no file
+  std::vector<std::string> secrets;      // values to mask as ***, also in base64 form
+  uint64_t limit = 64ull << 20;          // bytes of output kept; then a truncation notice
+  size_t max_line = 64 * 1024;           // longer lines are cut into pieces of this size
+};
+
+class StepOutput {
+ public:
+  StepOutput(StepOutputOptions options, RunObserver& observer);
+  ~StepOutput();
+
+  // Feeds bytes as they came from the process. A secret split across two writes is masked.
+  void write(executors::OutputStream stream, std::string_view bytes);
+  // Flushes partial lines and held-back bytes; writes the truncation notice if any.
+  void close();
+
+  uint64_t bytes_seen() const;  // before the cap
+  bool truncated() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace boxcar::agent

@@ -1,0 +1,84 @@
+// Executor: the lifecycle contract every way of running steps implements (host, native, oci).
+//
+//   Executor::prepare(job)  -> Job       the job's workspace and network
+//   Job::start(spec)        -> Sandbox   one step's sandbox
+//   Sandbox::exec(request)  -> output and an Outcome, streamed on the io_context
+//   Sandbox::stop(reason)   SIGTERM to everything inside, a grace period, then SIGKILL
+//   Sandbox/Job::destroy()  nothing left behind
+//
+// All callbacks run on the io_context the executor was made with; nothing here blocks it.
+// The seam exists so the scheduler can be tested with a fake executor and so an isolated
+// executor can replace the host one without the agent knowing.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/duration.h"
+#include "base/result.h"
+#include "executors/outcome.h"
+#include "executors/spec.h"
+
+namespace boxcar::executors {
+
+enum class OutputStream { out, err };
+
+struct ExecRequest {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH of `env` if it has no '/'
+  std::vector<std::string> env;   // "NAME=value": the whole environment, nothing inherited
+  std::string workdir = ".";      // relative to the workspace
+};
+
+struct ExecHandlers {
+  // Output as it arrives, in chunks of any size. May be empty (output discarded).
+  std::function<void(OutputStream, std::string_view)> on_output;
+  // Called once, after every byte of output was delivered. When the sandbox was stopped with
+  // a reason (timeout, cancelled) the outcome carries that reason, not the signal.
+  std::function<void(const Outcome&)> on_exit;
+};
+
+class Sandbox {
+ public:
+  virtual ~Sandbox() = default;
+
+  // Starts a command. Returns an error (nothing started) if the command cannot be started
+  // at all, e.g. the sandbox is stopped; a missing program is an Outcome (exit 127).
+  virtual Status exec(const ExecRequest& request, ExecHandlers handlers) = 0;
+
+  // Ends every process of the sandbox, daemons included: SIGTERM, `grace`, then SIGKILL.
+  // Running commands report `reason` (Kind::timeout or Kind::cancelled). Idempotent.
+  virtual void stop(Outcome::Kind reason, Millis grace) = 0;
+
+  // Kills what is left at once and releases everything. No handler runs afterwards.
+  virtual void destroy() = 0;
+};
+
+struct JobSpec {
+  std::string id;                   // unique per run; used in names of host resources
+  std::filesystem::path workspace;  // the checkout, shared read-write by the job's steps
+};
+
+class Job {
+ public:
+  virtual ~Job() = default;
+  virtual Result<std::unique_ptr<Sandbox>> start(const SandboxSpec& spec) = 0;
+  // Where the workspace appears to commands (BOXCAR_WORKSPACE): the host path for the
+  // host executor, "/workspace" inside a container.
+  virtual std::string workspace_path() const = 0;
+  virtual void destroy() = 0;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual std::string_view name() const = 0;
+  // True when steps are isolated from the host (false for `host`, which warns about it).
+  virtual bool isolated() const = 0;
+  virtual Result<std::unique_ptr<Job>> prepare(const JobSpec& spec) = 0;
+};
+
+}  // namespace boxcar::executors

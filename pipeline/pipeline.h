@@ -1,0 +1,126 @@
+// The pipeline file as plain values (DESIGN.md section 3), before and after matrix expansion.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/duration.h"
+
+namespace boxcar::pipeline {
+
+// Where a value came from in the file, for errors that point at the line.
+struct SourcePos {
+  int line = 0;    // 1-based; 0 = unknown
+  int column = 0;  // 1-based
+};
+
+using EnvMap = std::map<std::string, std::string>;
+
+enum class WhenStatus { success, failure, always };
+
+struct When {
+  std::vector<std::string> branch;  // globs; empty = any branch
+  std::vector<std::string> event;   // push | pull_request | tag | manual; empty = any
+  WhenStatus status = WhenStatus::success;
+};
+
+struct Resources {
+  std::optional<uint64_t> memory;  // bytes
+  std::optional<double> cpus;
+  std::optional<uint64_t> pids;
+  std::optional<uint64_t> tmp;     // bytes of the /tmp tmpfs
+};
+
+// `ready` of a service or an exposed port: a TCP connect or an HTTP GET answering 2xx/3xx.
+struct ReadyCheck {
+  std::optional<int> tcp;           // port
+  std::optional<std::string> http;  // path, e.g. "/health"
+  Millis timeout{30'000};
+};
+
+struct Service {
+  std::string name;
+  std::string run;
+  std::optional<ReadyCheck> ready;
+  SourcePos pos;
+};
+
+struct Expose {
+  int port = 0;
+  std::string name;  // defaults to the step name
+  ReadyCheck ready;  // defaults to a tcp check of `port`
+  SourcePos pos;
+};
+
+enum class Network { job, none, host };
+
+// One step as written, matrix not yet expanded; defaults already applied.
+struct Step {
+  std::string name;
+  std::string run;
+  std::string image = "host";
+  std::vector<std::string> shell = {"/bin/sh", "-e", "-c"};
+  std::string workdir = ".";
+  EnvMap env;  // pipeline [env] < [defaults].env < step env, already layered
+  std::vector<std::string> secrets;
+  Millis timeout{3'600'000};
+  Millis grace{10'000};
+  int retry = 0;
+  bool retry_on_timeout = false;
+  bool allow_failure = false;
+  std::vector<std::string> needs;  // names as written (base names of matrix steps)
+  std::optional<When> when;        // nullopt = run when every need succeeded
+  std::map<std::string, std::vector<std::string>> matrix;  // axis -> values (as strings)
+  Resources resources;
+  Network network = Network::job;
+  std::vector<std::string> artifacts;  // globs relative to the workspace
+  std::vector<Service> services;
+  std::vector<Expose> expose;
+  Millis preview_ttl{1'800'000};
+  SourcePos pos;
+};
+
+struct PushFilter {
+  std::vector<std::string> branches;  // globs
+  std::vector<std::string> tags;      // globs
+};
+
+struct PullRequestFilter {
+  std::vector<std::string> branches;  // globs of the target branch
+};
+
+// [on]: which webhook events start the pipeline. Absent table = every push.
+struct Triggers {
+  std::optional<PushFilter> push;
+  std::optional<PullRequestFilter> pull_request;
+  bool declared = false;  // false: [on] was absent, so every push triggers
+};
+
+struct Pipeline {
+  int version = 1;
+  std::string name;
+  std::string file;  // path as given, used in messages
+  EnvMap env;
+  Triggers on;
+  std::vector<Step> steps;  // in file order, matrix not expanded
+};
+
+// A step after matrix expansion: what the planner and the agent work with.
+struct ConcreteStep {
+  std::string name;       // "test (cc=gcc, opt=O2)" for an expansion, else the step's name
+  std::string base_name;  // the step's own name
+  std::map<std::string, std::string> matrix_values;  // empty unless expanded
+  Step step;  // with ${matrix.x} interpolated into name, run, env, image
+  std::vector<size_t> needs;  // indices into ExpandedPipeline::steps
+};
+
+struct ExpandedPipeline {
+  std::string name;
+  std::string file;
+  std::vector<ConcreteStep> steps;
+};
+
+}  // namespace boxcar::pipeline

@@ -1,0 +1,65 @@
+// Plan: the pure state of a run's DAG (which steps may start, which are skipped, which ended).
+// No processes, no clocks: the agent's scheduler drives it, as ninja's Builder drives its Plan.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pipeline/pipeline.h"
+
+namespace boxcar::pipeline {
+
+enum class StepState { pending, running, success, failed, skipped, cancelled, timeout, oom, error };
+
+const char* to_string(StepState s);
+bool is_terminal(StepState s);
+// failed, timeout, oom, error: the step ran and did not succeed.
+bool is_failure(StepState s);
+
+// What the run is about, for `when` conditions.
+struct RunContext {
+  std::string branch;        // e.g. "main"; empty when unknown (local run outside git)
+  std::string event = "push";  // push | pull_request | tag | manual
+};
+
+// True when `when.branch` and `when.event` admit this run (status is the Plan's business).
+bool when_admits(const When& when, const RunContext& ctx);
+
+class Plan {
+ public:
+  // Steps excluded by when.branch / when.event start out skipped (with a reason).
+  // A step with when.status = failure|always and no needs waits for every step that is not
+  // itself such a step and does not depend on it: it runs last, like a `finally`.
+  Plan(const ExpandedPipeline& pipeline, const RunContext& ctx);
+
+  size_t size() const { return states_.size(); }
+
+  // Pending steps whose waits are all over and whose `when.status` says run, in file order.
+  // Does not change state: call start() for the ones the scheduler launches.
+  std::vector<size_t> ready() const;
+  void start(size_t step);  // pending -> running
+
+  // running -> a terminal state. Steps that can now never run are marked skipped with a
+  // reason (`needs "build" failed`), transitively.
+  void finish(size_t step, StepState state);
+
+  // Every pending step becomes cancelled (running ones are the scheduler's to stop and finish).
+  void cancel();
+
+  bool done() const;  // no step pending or running
+  StepState state(size_t step) const { return states_[step]; }
+  const std::string& reason(size_t step) const { return reasons_[step]; }
+
+  // True when a step failed (failed, timeout, oom, error, cancelled) that is not allow_failure.
+  bool failed() const;
+
+ private:
+  void settle();  // marks pending steps that can never run as skipped
+
+  const ExpandedPipeline& pipeline_;
+  std::vector<std::vector<size_t>> waits_;  // needs, or the implicit waits of a finally step
+  std::vector<StepState> states_;
+  std::vector<std::string> reasons_;
+};
+
+}  // namespace boxcar::pipeline
