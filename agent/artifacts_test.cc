@@ -1,0 +1,107 @@
+#include "agent/artifacts.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+namespace boxcar::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ArtifactsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/boxcar-artifacts-XXXXXX";
+    root_ = mkdtemp(tmpl);
+    ws_ = root_ / "ws";
+    dest_ = root_ / "dest";
+    fs::create_directories(ws_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void write(const std::string& rel, const std::string& content) {
+    fs::create_directories((ws_ / rel).parent_path());
+    std::ofstream(ws_ / rel) << content;
+  }
+
+  CollectResult collect(const std::vector<std::string>& globs, ArtifactLimits limits = {}) {
+    uint64_t used = 0;
+    auto r = collect_artifacts(ws_, globs, dest_, limits, used);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : CollectResult{};
+  }
+
+  fs::path root_, ws_, dest_;
+};
+
+TEST_F(ArtifactsTest, LiteralPathsAndGlobs) {
+  write("build/app", "binary");
+  write("reports/a/x.xml", "<a/>");
+  write("reports/b/c/y.xml", "<b/>");
+  write("reports/skip.txt", "no");
+  auto r = collect({"build/app", "reports/**/*.xml"});
+  EXPECT_EQ(r.files.size(), 3u);
+  EXPECT_TRUE(r.warnings.empty());
+  EXPECT_TRUE(fs::is_regular_file(dest_ / "build/app"));
+  EXPECT_TRUE(fs::is_regular_file(dest_ / "reports/b/c/y.xml"));
+  EXPECT_FALSE(fs::exists(dest_ / "reports/skip.txt"));
+}
+
+TEST_F(ArtifactsTest, DirectoryMatchTakesEverythingBelow) {
+  write("dist/a.js", "a");
+  write("dist/sub/b.js", "b");
+  auto r = collect({"dist"});
+  EXPECT_EQ(r.files.size(), 2u);
+  EXPECT_TRUE(fs::is_regular_file(dest_ / "dist/sub/b.js"));
+}
+
+TEST_F(ArtifactsTest, SymlinksAreStoredAsLinksNeverFollowed) {
+  fs::create_directories(ws_ / "out");
+  fs::create_symlink("/etc/passwd", ws_ / "out/passwd");
+  fs::create_symlink("/etc", ws_ / "linkdir");
+  auto r = collect({"out/passwd", "linkdir/*", "linkdir/passwd"});
+  ASSERT_TRUE(fs::is_symlink(dest_ / "out/passwd"));
+  EXPECT_EQ(fs::read_symlink(dest_ / "out/passwd"), "/etc/passwd");
+  // Nothing of /etc was copied through the linked directory.
+  EXPECT_FALSE(fs::exists(dest_ / "linkdir/passwd"));
+  EXPECT_FALSE(fs::exists(dest_ / "linkdir/hostname"));
+}
+
+TEST_F(ArtifactsTest, DotDotNeverEscapes) {
+  write("in.txt", "x");
+  auto r = collect({"../outside", "sub/../../etc/passwd"});
+  EXPECT_TRUE(r.files.empty());
+  EXPECT_FALSE(fs::exists(dest_ / "etc"));
+}
+
+TEST_F(ArtifactsTest, FifosAreSkippedWithAWarning) {
+  fs::create_directories(ws_ / "out");
+  ASSERT_EQ(mkfifo((ws_ / "out/pipe").c_str(), 0644), 0);
+  write("out/ok", "ok");
+  auto r = collect({"out/*"});
+  EXPECT_EQ(r.files.size(), 1u);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("FIFO"), std::string::npos);
+}
+
+TEST_F(ArtifactsTest, LimitsSkipWithAClearWarning) {
+  write("big", std::string(5000, 'x'));
+  write("small1", std::string(600, 'x'));
+  write("small2", std::string(600, 'x'));
+  auto r = collect({"big", "small1", "small2"}, ArtifactLimits{4096, 1000});
+  EXPECT_EQ(r.files.size(), 1u);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_NE(r.warnings[0].find("per-file limit"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[1].find("over"), std::string::npos) << r.warnings[1];
+}
+
+TEST_F(ArtifactsTest, NoMatchWarns) {
+  auto r = collect({"missing/*.txt"});
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0], "no file matches \"missing/*.txt\"");
+}
+
+}  // namespace
+}  // namespace boxcar::agent

@@ -39,6 +39,9 @@ class RunObserver {
                         uint64_t bytes) = 0;
   virtual void pipeline_finished(bool success, const std::vector<StepSummary>& steps,
                                  Millis duration) = 0;
+  // Called after each chunk of output was fed through: a buffering observer writes out what
+  // it holds, so piped output stays live without a write per line.
+  virtual void flush() {}
 };
 
 }  // namespace boxcar::agent

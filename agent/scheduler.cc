@@ -1,0 +1,336 @@
+#include "agent/scheduler.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <optional>
+
+#include "agent/artifacts.h"
+#include "agent/run_directory.h"
+#include "agent/step_output.h"
+
+namespace boxcar::agent {
+
+namespace asio = boost::asio;
+using executors::Outcome;
+using pipeline::StepState;
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+executors::SandboxSpec sandbox_spec(const pipeline::ConcreteStep& cs) {
+  const pipeline::Step& s = cs.step;
+  executors::SandboxSpec spec;
+  spec.name = cs.name;
+  spec.image = s.image;
+  switch (s.network) {
+    case pipeline::Network::job: spec.network = executors::NetworkMode::job; break;
+    case pipeline::Network::none: spec.network = executors::NetworkMode::none; break;
+    case pipeline::Network::host: spec.network = executors::NetworkMode::host; break;
+  }
+  spec.memory_bytes = s.resources.memory;
+  spec.cpus = s.resources.cpus;
+  spec.pids = s.resources.pids;
+  if (s.resources.tmp) spec.tmp_bytes = *s.resources.tmp;
+  return spec;
+}
+
+StepState state_of(const Outcome& o) {
+  switch (o.kind) {
+    case Outcome::Kind::ok: return StepState::success;
+    case Outcome::Kind::failed:
+    case Outcome::Kind::signaled: return StepState::failed;
+    case Outcome::Kind::timeout: return StepState::timeout;
+    case Outcome::Kind::oom: return StepState::oom;
+    case Outcome::Kind::cancelled: return StepState::cancelled;
+    case Outcome::Kind::setup_error: return StepState::error;
+  }
+  return StepState::error;
+}
+
+}  // namespace
+
+std::vector<std::string> step_environment(const pipeline::ConcreteStep& cs,
+                                          const SchedulerOptions& options,
+                                          const std::string& workspace_path) {
+  std::map<std::string, std::string> env = {
+      {"PATH", kDefaultPath},
+      {"HOME", "/tmp"},
+      {"LANG", "C.UTF-8"},
+      {"CI", "true"},
+      {"BOXCAR", "true"},
+      {"BOXCAR_JOB_ID", options.job_id},
+      {"BOXCAR_STEP", cs.name},
+      {"BOXCAR_COMMIT", options.commit},
+      {"BOXCAR_BRANCH", options.branch},
+      {"BOXCAR_EVENT", options.event},
+      {"BOXCAR_WORKSPACE", workspace_path},
+  };
+  for (const auto& [k, v] : cs.matrix_values) env["BOXCAR_MATRIX_" + k] = v;
+  for (const auto& [k, v] : cs.step.env) env[k] = v;
+  for (const auto& name : cs.step.secrets) {
+    auto it = options.secrets.find(name);
+    if (it != options.secrets.end()) env[name] = it->second;
+  }
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+struct Scheduler::Impl {
+  struct Running {
+    size_t index = 0;
+    int attempt = 1;
+    std::unique_ptr<executors::Sandbox> sandbox;
+    std::unique_ptr<StepOutput> output;
+    std::unique_ptr<asio::steady_timer> timer;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  asio::io_context& io;
+  executors::Job& job;
+  const pipeline::ExpandedPipeline& pipeline;
+  pipeline::Plan& plan;
+  SchedulerOptions options;
+  RunObserver& observer;
+  std::function<void(bool)> done;
+  std::map<size_t, Running> running;
+  std::vector<StepSummary> summaries;
+  std::vector<std::string> secret_values;
+  std::chrono::steady_clock::time_point run_started;
+  asio::thread_pool copy_pool{1};  // artifact copies: file I/O off the io_context
+  size_t copies_in_flight = 0;
+  uint64_t artifact_bytes = 0;
+  int cancel_requests = 0;
+  bool finished = false;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  Impl(asio::io_context& io_, executors::Job& job_, const pipeline::ExpandedPipeline& p,
+       pipeline::Plan& plan_, SchedulerOptions opts, RunObserver& obs)
+      : io(io_), job(job_), pipeline(p), plan(plan_), options(std::move(opts)), observer(obs) {
+    summaries.resize(pipeline.steps.size());
+    for (size_t i = 0; i < pipeline.steps.size(); ++i) {
+      summaries[i].name = pipeline.steps[i].name;
+      summaries[i].allow_failure = pipeline.steps[i].step.allow_failure;
+    }
+    for (const auto& [name, value] : options.secrets) secret_values.push_back(value);
+  }
+
+  ~Impl() {
+    *alive = false;
+    for (auto& [i, r] : running) {
+      if (r.sandbox) r.sandbox->destroy();
+    }
+    copy_pool.join();
+  }
+
+  void pump() {
+    if (finished) return;
+    while (running.size() < options.jobs) {
+      auto ready = plan.ready();
+      if (ready.empty()) break;
+      size_t i = ready.front();
+      plan.start(i);
+      summaries[i].state = StepState::running;
+      launch(i, 1);
+    }
+    sync_settled();
+    if (plan.done() && running.empty() && copies_in_flight == 0) {
+      finished = true;
+      bool ok = !plan.failed();
+      auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - run_started);
+      observer.pipeline_finished(ok, summaries, elapsed);
+      if (done) done(ok);
+    }
+  }
+
+  // Reports steps the Plan settled without running them (skipped, cancelled).
+  void sync_settled() {
+    for (size_t i = 0; i < summaries.size(); ++i) {
+      StepState s = plan.state(i);
+      if ((s == StepState::skipped || s == StepState::cancelled) && summaries[i].state != s &&
+          summaries[i].state == StepState::pending) {
+        summaries[i].state = s;
+        summaries[i].reason = plan.reason(i);
+        observer.step_finished(i, summaries[i]);
+      }
+    }
+  }
+
+  void launch(size_t i, int attempt) {
+    const pipeline::ConcreteStep& cs = pipeline.steps[i];
+    Running& r = running[i];
+    r.index = i;
+    r.attempt = attempt;
+    r.started = std::chrono::steady_clock::now();
+    summaries[i].attempts = attempt;
+    observer.step_started(i, cs.name, attempt);
+
+    StepOutputOptions out_opts;
+    out_opts.step = i;
+    out_opts.name = cs.name;
+    if (!options.log_dir.empty()) {
+      out_opts.log_file = options.log_dir / log_file_name(cs.name, attempt);
+    }
+    out_opts.secrets = secret_values;
+    out_opts.limit = options.log_limit;
+    r.output = std::make_unique<StepOutput>(std::move(out_opts), observer);
+
+    auto sandbox = job.start(sandbox_spec(cs));
+    if (!sandbox.ok()) {
+      end_attempt(i, Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
+      return;
+    }
+    r.sandbox = std::move(sandbox.value());
+
+    executors::ExecRequest req;
+    req.argv = cs.step.shell;
+    req.argv.push_back(cs.step.run);
+    req.env = step_environment(cs, options, job.workspace_path());
+    req.workdir = cs.step.workdir;
+
+    executors::ExecHandlers handlers;
+    std::weak_ptr<bool> weak = alive;
+    StepOutput* output = r.output.get();
+    handlers.on_output = [this, output](executors::OutputStream s, std::string_view bytes) {
+      output->write(s, bytes);
+      observer.flush();
+    };
+    handlers.on_exit = [this, weak, i](const Outcome& o) {
+      if (weak.expired()) return;
+      // Leave the executor's callback before tearing its sandbox down.
+      asio::post(io, [this, weak, i, o] {
+        if (!weak.expired()) end_attempt(i, o);
+      });
+    };
+    if (Status st = r.sandbox->exec(req, std::move(handlers)); !st.ok()) {
+      end_attempt(i, Outcome::setup("exec", st.error().err, st.error().message));
+      return;
+    }
+
+    r.timer = std::make_unique<asio::steady_timer>(io, cs.step.timeout);
+    r.timer->async_wait([this, weak, i](const boost::system::error_code& ec) {
+      if (ec || weak.expired()) return;
+      auto it = running.find(i);
+      if (it != running.end() && it->second.sandbox) {
+        it->second.sandbox->stop(Outcome::Kind::timeout, pipeline.steps[i].step.grace);
+      }
+    });
+    if (cancel_requests > 0) r.sandbox->stop(Outcome::Kind::cancelled, cs.step.grace);
+  }
+
+  void end_attempt(size_t i, const Outcome& outcome) {
+    auto it = running.find(i);
+    if (it == running.end()) return;
+    Running& r = it->second;
+    if (r.timer) r.timer->cancel();
+    if (r.output) r.output->close();
+    bool truncated = r.output && r.output->truncated();
+    if (r.sandbox) r.sandbox->destroy();
+    auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - r.started);
+    int attempt = r.attempt;
+    running.erase(it);
+
+    const pipeline::Step& step = pipeline.steps[i].step;
+    StepState state = state_of(outcome);
+    bool retryable = (state == StepState::failed || state == StepState::oom ||
+                      (state == StepState::timeout && step.retry_on_timeout));
+    if (retryable && attempt <= step.retry && cancel_requests == 0) {
+      observer.notice(pipeline.steps[i].name + ": attempt " + std::to_string(attempt) + " " +
+                      executors::describe(outcome) + ", retrying");
+      launch(i, attempt + 1);
+      return;
+    }
+
+    StepSummary& s = summaries[i];
+    s.state = state;
+    s.duration = elapsed;
+    s.exit_code = outcome.kind == Outcome::Kind::ok       ? 0
+                  : outcome.kind == Outcome::Kind::failed ? outcome.exit_code
+                                                          : -1;
+    s.reason = outcome.ok() ? "" : executors::describe(outcome);
+    if (state == StepState::timeout) s.reason = "timed out after " + format_duration(step.timeout);
+    if (truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
+
+    if (!step.artifacts.empty() && !options.artifact_dir.empty() && state != StepState::cancelled) {
+      collect(i, state);
+      return;
+    }
+    complete(i, state);
+  }
+
+  // Copies artifacts on the copy pool, then finishes the step back on the io_context.
+  void collect(size_t i, StepState state) {
+    ++copies_in_flight;
+    std::weak_ptr<bool> weak = alive;
+    const auto& globs = pipeline.steps[i].step.artifacts;
+    ArtifactLimits limits{options.artifact_file_limit, options.artifact_total_limit};
+    uint64_t used = artifact_bytes;
+    asio::post(copy_pool, [this, weak, i, state, globs, limits, used]() mutable {
+      auto result = collect_artifacts(options.workspace, globs, options.artifact_dir, limits, used);
+      asio::post(io, [this, weak, i, state, result = std::move(result), used]() {
+        if (weak.expired()) return;
+        --copies_in_flight;
+        artifact_bytes = used;
+        const std::string& name = pipeline.steps[i].name;
+        if (!result.ok()) {
+          observer.notice(name + ": artifacts: " + result.error().message);
+        } else {
+          for (const auto& w : result->warnings) observer.notice(name + ": artifacts: " + w);
+          for (const auto& f : result->files) {
+            observer.artifact(i, name, f.path, f.bytes);
+          }
+        }
+        complete(i, state);
+      });
+    });
+  }
+
+  void complete(size_t i, StepState state) {
+    plan.finish(i, state);
+    observer.step_finished(i, summaries[i]);
+    pump();
+  }
+
+  void cancel() {
+    ++cancel_requests;
+    plan.cancel();
+    sync_settled();
+    if (cancel_requests > 1) {
+      // Asked twice: no more grace. destroy() kills at once and runs no handler, so end the
+      // attempts here.
+      std::vector<size_t> ids;
+      for (auto& [i, r] : running) ids.push_back(i);
+      for (size_t i : ids) end_attempt(i, Outcome::of(Outcome::Kind::cancelled));
+    } else {
+      for (auto& [i, r] : running) {
+        if (r.sandbox) r.sandbox->stop(Outcome::Kind::cancelled, pipeline.steps[i].step.grace);
+      }
+    }
+    pump();
+  }
+};
+
+Scheduler::Scheduler(asio::io_context& io, executors::Job& job,
+                     const pipeline::ExpandedPipeline& pipeline, pipeline::Plan& plan,
+                     SchedulerOptions options, RunObserver& observer)
+    : impl_(std::make_unique<Impl>(io, job, pipeline, plan, std::move(options), observer)) {}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::start(std::function<void(bool)> done) {
+  impl_->done = std::move(done);
+  impl_->run_started = std::chrono::steady_clock::now();
+  if (impl_->options.jobs == 0) impl_->options.jobs = 1;
+  impl_->pump();
+}
+
+void Scheduler::cancel() { impl_->cancel(); }
+
+const std::vector<StepSummary>& Scheduler::summaries() const { return impl_->summaries; }
+
+}  // namespace boxcar::agent

@@ -1,0 +1,417 @@
+#include "agent/step_output.h"
+
+#include <fcntl.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "agent/secret_masker.h"
+#include "base/size.h"
+
+namespace boxcar::agent {
+
+namespace {
+
+// An append-only file behind a large buffer: one write(2) per buffer, none per line.
+// A failed write disables the file (the run goes on) and is reported once at close.
+class BufferedFile {
+ public:
+  ~BufferedFile() { close(); }
+
+  bool open(const std::filesystem::path& path, size_t capacity) {
+    path_ = path;
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      error_ = errno;
+      return false;
+    }
+    buf_ = std::make_unique<char[]>(capacity);
+    capacity_ = capacity;
+    return true;
+  }
+
+  // Bytes appended so far, buffered or not: the log offset of the next byte.
+  uint64_t offset() const { return offset_; }
+
+  void append(const char* data, size_t n) {
+    offset_ += n;
+    if (fd_ < 0) return;
+    if (n > capacity_ - used_) {
+      flush();
+      if (n >= capacity_) {
+        write_all(data, n);
+        return;
+      }
+    }
+    std::memcpy(buf_.get() + used_, data, n);
+    used_ += n;
+  }
+
+  void flush() {
+    if (used_ > 0 && fd_ >= 0) write_all(buf_.get(), used_);
+    used_ = 0;
+  }
+
+  void close() {
+    flush();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  int error() const { return error_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void write_all(const char* data, size_t n) {
+    while (n > 0 && fd_ >= 0) {
+      ssize_t w = ::write(fd_, data, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        error_ = errno;
+        ::close(fd_);
+        fd_ = -1;
+        return;
+      }
+      data += w;
+      n -= static_cast<size_t>(w);
+    }
+  }
+
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::unique_ptr<char[]> buf_;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  uint64_t offset_ = 0;
+  int error_ = 0;
+};
+
+// Yields the positions of '\n' in order. Lines of a few bytes are common (`yes`, progress
+// dots, blank lines), and a memchr call per line would cost more than the line; this finds
+// the newlines of 64 bytes at once and then walks the bits.
+class NewlineFinder {
+ public:
+  static constexpr size_t npos = std::string_view::npos;
+
+  explicit NewlineFinder(std::string_view v) : d_(v.data()), n_(v.size()) {}
+
+  // The first newline at or after `from`.
+  size_t next(size_t from) {
+    if (from >= n_) return npos;
+    if (from >= base_ + 64 || from < base_ || !loaded_) {
+      base_ = from;
+      mask_ = block(base_);
+      loaded_ = true;
+    } else {
+      size_t skip = from - base_;
+      mask_ &= ~uint64_t{0} << skip;
+    }
+    while (mask_ == 0) {
+      base_ += 64;
+      if (base_ >= n_) return npos;
+      mask_ = block(base_);
+    }
+    return base_ + static_cast<size_t>(__builtin_ctzll(mask_));
+  }
+
+ private:
+  uint64_t block(size_t at) const {
+    const char* p = d_ + at;
+    if (at + 64 > n_) {
+      uint64_t m = 0;
+      for (size_t i = 0; i < n_ - at; ++i) m |= uint64_t{p[i] == '\n'} << i;
+      return m;
+    }
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n');
+    uint64_t m = 0;
+    for (int i = 0; i < 4; ++i) {
+      __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+      m |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, nl)))} << (16 * i);
+    }
+    return m;
+#else
+    uint64_t m = 0;
+    for (size_t i = 0; i < 64; ++i) m |= uint64_t{p[i] == '\n'} << i;
+    return m;
+#endif
+  }
+
+  const char* d_;
+  size_t n_;
+  size_t base_ = 0;
+  uint64_t mask_ = 0;
+  bool loaded_ = false;
+};
+
+constexpr size_t kLogBuffer = 256 * 1024;
+constexpr size_t kTimesBuffer = 16 * 1024;
+
+}  // namespace
+
+struct StepOutput::Impl {
+  struct Stream {
+    SecretMasker masker;
+    std::string line;  // the unfinished line, at most max_line bytes
+  };
+
+  Impl(StepOutputOptions o, RunObserver& obs) : options(std::move(o)), observer(obs) {
+    if (options.max_line == 0) options.max_line = 1;
+    for (Stream& s : streams) s.masker = SecretMasker(options.secrets);
+    if (!options.log_file.empty()) {
+      std::filesystem::path times_path = options.log_file;
+      times_path += ".times";
+      if (!log.open(options.log_file, kLogBuffer)) report(log);
+      else if (!times.open(times_path, kTimesBuffer)) report(times);
+    }
+  }
+
+  void report(const BufferedFile& f) {
+    if (file_error_reported) return;
+    file_error_reported = true;
+    observer.notice(
+        fmt::format("cannot write {}: {}", f.path().string(), std::strerror(f.error())));
+  }
+
+  // Log bytes that still lie in the caller's buffer are gathered into one run and copied
+  // into the file buffer once per write(), not once per line.
+  uint64_t log_offset() const { return log.offset() + run_len; }
+  void log_view(const char* p, size_t n) {
+    if (run_len > 0 && run_ptr + run_len == p) {
+      run_len += n;
+      return;
+    }
+    flush_run();
+    run_ptr = p;
+    run_len = n;
+  }
+  void log_copy(std::string_view text) {
+    flush_run();
+    log.append(text.data(), text.size());
+  }
+  void flush_run() {
+    if (run_len > 0) log.append(run_ptr, run_len);
+    run_len = 0;
+  }
+
+  void mark_time() {
+    if (timed) return;
+    timed = true;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+    char buf[64];
+    int len = std::snprintf(buf, sizeof buf, "%llu %lld\n",
+                            static_cast<unsigned long long>(log_offset()),
+                            static_cast<long long>(ms.count()));
+    times.append(buf, static_cast<size_t>(len));
+  }
+
+  // One line or piece. `in_view`: the text lies in the write()'s buffer, followed by its
+  // newline unless it is a cut piece. Returns false once the limit is reached.
+  bool emit(std::string_view text, bool cut, bool in_view) {
+    uint64_t cost = text.size() + (cut ? 0 : 1);
+    if (kept + cost > options.limit) {
+      truncated = true;
+      return false;
+    }
+    kept += cost;
+    mark_time();
+    if (in_view) {
+      log_view(text.data(), cost);
+    } else {
+      log_copy(text);
+      if (!cut) log_copy("\n");
+    }
+    observer.step_line(options.step, options.name, now, text, cut);
+    return true;
+  }
+
+  // Completes s.line with `seg` (the rest of the line, in the view, before its newline).
+  bool finish_line(Stream& s, std::string_view seg) {
+    size_t max = options.max_line;
+    if (s.line.size() + seg.size() <= max) {
+      s.line.append(seg);
+      bool ok = emit(s.line, false, false);
+      s.line.clear();
+      return ok;
+    }
+    size_t take = max - s.line.size();
+    s.line.append(seg.substr(0, take));
+    seg.remove_prefix(take);
+    bool ok = emit(s.line, true, false);
+    s.line.clear();
+    if (!ok) return false;
+    return emit_pieces(seg, true);
+  }
+
+  // `seg` lies in the view; when `final`, it is followed by its newline there.
+  bool emit_pieces(std::string_view seg, bool final) {
+    size_t max = options.max_line;
+    while (seg.size() > max) {
+      if (!emit(seg.substr(0, max), true, true)) return false;
+      seg.remove_prefix(max);
+    }
+    return final ? emit(seg, false, true) : true;
+  }
+
+  // `tail` has no newline: keep it, cutting off pieces so that s.line stays within max_line.
+  bool hold_partial(Stream& s, std::string_view tail) {
+    size_t max = options.max_line;
+    if (s.line.size() + tail.size() <= max) {
+      s.line.append(tail);
+      return true;
+    }
+    if (!s.line.empty()) {
+      size_t take = max - s.line.size();
+      s.line.append(tail.substr(0, take));
+      tail.remove_prefix(take);
+      bool ok = emit(s.line, true, false);
+      s.line.clear();
+      if (!ok) return false;
+    }
+    while (tail.size() > max) {
+      if (!emit(tail.substr(0, max), true, true)) return false;
+      tail.remove_prefix(max);
+    }
+    s.line.assign(tail);
+    return true;
+  }
+
+  void split(Stream& s, std::string_view v) {
+    const char* d = v.data();
+    size_t n = v.size();
+    NewlineFinder newlines(v);
+    size_t pos = 0;
+    while (pos < n) {
+      // The common case first: whole lines that fit, straight from the buffer. They are
+      // contiguous there, so the file gets them in one piece after the loop.
+      size_t stretch = pos;
+      size_t nl = newlines.next(pos);
+      if (s.line.empty()) {
+        uint64_t budget = options.limit - kept;
+        const size_t max = options.max_line;
+        const std::string_view name = options.name;
+        while (nl != NewlineFinder::npos) {
+          size_t len = nl - pos;
+          if (len > max || len >= budget) break;
+          budget -= len + 1;
+          observer.step_line(options.step, name, now, std::string_view(d + pos, len), false);
+          pos = nl + 1;
+          nl = newlines.next(pos);
+        }
+        if (pos > stretch) {
+          mark_time();
+          kept = options.limit - budget;
+          log_view(d + stretch, pos - stretch);
+        }
+        if (pos == n) return;
+      }
+      if (nl == NewlineFinder::npos) {
+        hold_partial(s, v.substr(pos));
+        return;
+      }
+      std::string_view seg(d + pos, nl - pos);
+      bool ok;
+      if (!s.line.empty()) ok = finish_line(s, seg);
+      else if (seg.size() <= options.max_line) ok = emit(seg, false, true);
+      else ok = emit_pieces(seg, true);
+      if (!ok) return;
+      pos = nl + 1;
+    }
+  }
+
+  void begin_call() {
+    now = std::chrono::system_clock::now();
+    timed = false;
+  }
+
+  void write(executors::OutputStream which, std::string_view bytes) {
+    bytes_seen += bytes.size();
+    if (closed || truncated) return;
+    begin_call();
+    Stream& s = streams[which == executors::OutputStream::out ? 0 : 1];
+    std::string_view v = bytes;
+    if (s.masker.active()) {
+      masked.clear();
+      s.masker.write(bytes, masked);
+      v = masked;
+    }
+    split(s, v);
+    flush_run();
+  }
+
+  void close() {
+    if (closed) return;
+    closed = true;
+    begin_call();
+    for (Stream& s : streams) {
+      if (truncated) break;
+      if (s.masker.active()) {
+        masked.clear();
+        s.masker.flush(masked);
+        split(s, masked);
+        flush_run();
+      }
+      if (!truncated && !s.line.empty()) emit(s.line, false, false);
+      s.line.clear();
+    }
+    if (truncated) {
+      std::string text = fmt::format("boxcar: output truncated after {} ({} bytes in total)",
+                                     format_size(options.limit), bytes_seen);
+      mark_time();
+      log_copy(text);
+      log_copy("\n");
+      observer.step_line(options.step, options.name, now, text, false);
+    }
+    flush_run();
+    log.close();
+    times.close();
+    if (log.error() != 0) report(log);
+    else if (times.error() != 0) report(times);
+  }
+
+  StepOutputOptions options;
+  RunObserver& observer;
+  Stream streams[2];
+  std::string masked;
+  BufferedFile log;
+  BufferedFile times;
+  const char* run_ptr = nullptr;
+  size_t run_len = 0;
+  Timestamp now;
+  bool timed = false;  // this call's .times record is written
+  uint64_t bytes_seen = 0;
+  uint64_t kept = 0;
+  bool truncated = false;
+  bool closed = false;
+  bool file_error_reported = false;
+};
+
+StepOutput::StepOutput(StepOutputOptions options, RunObserver& observer)
+    : impl_(std::make_unique<Impl>(std::move(options), observer)) {}
+
+StepOutput::~StepOutput() {
+  if (impl_) impl_->close();
+}
+
+void StepOutput::write(executors::OutputStream stream, std::string_view bytes) {
+  impl_->write(stream, bytes);
+}
+
+void StepOutput::close() { impl_->close(); }
+
+uint64_t StepOutput::bytes_seen() const { return impl_->bytes_seen; }
+
+bool StepOutput::truncated() const { return impl_->truncated; }
+
+size_t StepOutput::pending_line_bytes(executors::OutputStream stream) const {
+  return impl_->streams[stream == executors::OutputStream::out ? 0 : 1].line.size();
+}
+
+}  // namespace boxcar::agent

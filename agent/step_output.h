@@ -1,6 +1,15 @@
 // StepOutput: one step's log pipeline. Raw bytes from stdout/stderr go in; secrets are masked,
 // lines split (long ones cut into pieces), the total capped, and each line goes to the step's
 // log file and to the RunObserver. Memory stays bounded whatever the step prints.
+//
+// The log file holds the masked output exactly as printed (stdout and stderr in one file, in
+// the order their lines completed), a final line without a newline gets one, and a truncation
+// notice ends it when the limit was reached. Beside it, `<log_file>.times` indexes the time:
+// one text record per write() (or close()) that completed lines,
+//     <byte offset in the log> <unix time in milliseconds>\n
+// meaning the bytes from that offset up to the next record's offset were completed at that
+// time. A line's time is the time of the record holding its last byte; this is the timestamp
+// step_line() was given for it.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +45,8 @@ class StepOutput {
 
   uint64_t bytes_seen() const;  // before the cap
   bool truncated() const;
+  // Bytes of one stream's unfinished line held in memory; never more than options.max_line.
+  size_t pending_line_bytes(executors::OutputStream stream) const;
 
  private:
   struct Impl;

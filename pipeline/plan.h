@@ -23,7 +23,12 @@ struct RunContext {
 };
 
 // True when `when.branch` and `when.event` admit this run (status is the Plan's business).
+// An empty ctx.branch (or ctx.event) means unknown, and an unknown value is not filtered out:
+// a local run outside git still runs steps limited to `branch = ["main"]`.
 bool when_admits(const When& when, const RunContext& ctx);
+
+// Why `when` does not admit this run (`when.branch does not match "feature/x"`), or "" if it does.
+std::string when_rejection(const When& when, const RunContext& ctx);
 
 class Plan {
  public:
@@ -39,8 +44,9 @@ class Plan {
   std::vector<size_t> ready() const;
   void start(size_t step);  // pending -> running
 
-  // running -> a terminal state. Steps that can now never run are marked skipped with a
-  // reason (`needs "build" failed`), transitively.
+  // running -> a terminal state (also pending -> error, for a step that could not be started).
+  // Steps that can now never run are marked skipped with a reason (`needs "build" failed`),
+  // transitively.
   void finish(size_t step, StepState state);
 
   // Every pending step becomes cancelled (running ones are the scheduler's to stop and finish).
@@ -53,11 +59,25 @@ class Plan {
   // True when a step failed (failed, timeout, oom, error, cancelled) that is not allow_failure.
   bool failed() const;
 
+  // What a step waits for: its needs, or the implicit waits of a finally step (for `boxcar plan`).
+  const std::vector<size_t>& waits(size_t step) const { return waits_[step]; }
+
  private:
+  enum class Verdict { wait, run, skip };
+
+  void add_finally_waits();
+  void order_steps();
+  Verdict judge(size_t step, std::string* why) const;
+  bool failure_upstream(size_t step) const;
   void settle();  // marks pending steps that can never run as skipped
 
-  const ExpandedPipeline& pipeline_;
+  // Copied from the pipeline, so a Plan does not dangle when its ExpandedPipeline goes away.
+  std::vector<std::string> names_;
+  std::vector<bool> allow_failure_;
+  std::vector<WhenStatus> status_;
+
   std::vector<std::vector<size_t>> waits_;  // needs, or the implicit waits of a finally step
+  std::vector<size_t> order_;               // topological order of waits_
   std::vector<StepState> states_;
   std::vector<std::string> reasons_;
 };

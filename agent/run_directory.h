@@ -1,0 +1,44 @@
+// RunDirectory: where a local run keeps its results: .boxcar/runs/<run-id>/{logs,artifacts}/ and
+// summary.json, inside the workspace.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/run_observer.h"
+#include "base/result.h"
+
+namespace boxcar::agent {
+
+class RunDirectory {
+ public:
+  // Creates <workspace>/.boxcar/runs/<id>/ with logs/ and artifacts/. The id sorts by time:
+  // 20261126-045804-3f2a.
+  static Result<RunDirectory> create(const std::filesystem::path& workspace);
+
+  const std::string& id() const { return id_; }
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path logs() const { return root_ / "logs"; }
+  std::filesystem::path artifacts() const { return root_ / "artifacts"; }
+
+  // logs/<name>.log, with the step name made safe as a file name ("test (cc=gcc)" ->
+  // "test_cc=gcc_"); attempt > 1 adds ".attemptN".
+  std::filesystem::path log_file(std::string_view step_name, int attempt) const;
+
+  // Writes summary.json: every step's name, status, duration, reason, exit code, attempts.
+  Status write_summary(bool success, const std::vector<StepSummary>& steps, Millis duration) const;
+
+ private:
+  std::string id_;
+  std::filesystem::path root_;
+};
+
+// A step name as a file name: [A-Za-z0-9_.=-] kept, everything else '_'.
+std::string safe_file_name(std::string_view name);
+
+// "<safe name>.log", or "<safe name>.attemptN.log" for a retry.
+std::string log_file_name(std::string_view step_name, int attempt);
+
+}  // namespace boxcar::agent

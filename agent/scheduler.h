@@ -1,0 +1,63 @@
+// Scheduler: drives a pipeline::Plan against an executors::Job on one io_context: starts ready
+// steps up to the parallelism limit, feeds their output to the log pipeline, enforces timeouts,
+// retries, collects artifacts, and cancels everything on request.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "agent/run_observer.h"
+#include "executors/executor.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/plan.h"
+
+namespace boxcar::agent {
+
+struct SchedulerOptions {
+  size_t jobs = 1;                              // steps running at once
+  std::map<std::string, std::string> secrets;   // name -> value: injected when a step asks, masked everywhere
+  std::filesystem::path log_dir;                // per-step log files; empty = none
+  std::filesystem::path workspace;              // host path of the workspace (artifacts)
+  std::filesystem::path artifact_dir;           // where artifacts are copied; empty = not collected
+  uint64_t log_limit = 64ull << 20;             // per step
+  uint64_t artifact_file_limit = 1ull << 30;    // per file
+  uint64_t artifact_total_limit = 4ull << 30;   // per run
+  std::string job_id;
+  std::string commit;
+  std::string branch;
+  std::string event = "push";
+};
+
+class Scheduler {
+ public:
+  Scheduler(boost::asio::io_context& io, executors::Job& job,
+            const pipeline::ExpandedPipeline& pipeline, pipeline::Plan& plan,
+            SchedulerOptions options, RunObserver& observer);
+  ~Scheduler();
+
+  // Starts the run; `done(success)` is called once, when no step is pending or running.
+  void start(std::function<void(bool success)> done);
+
+  // Cancels the run: pending steps become cancelled, running ones are stopped (SIGTERM, their
+  // grace period, SIGKILL). A second call kills running steps at once.
+  void cancel();
+
+  const std::vector<StepSummary>& summaries() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The environment a step sees: CI=true, BOXCAR_* variables, a standard PATH, HOME, the step's
+// env and the secrets it declares. Never the agent's own environment.
+std::vector<std::string> step_environment(const pipeline::ConcreteStep& step,
+                                          const SchedulerOptions& options,
+                                          const std::string& workspace_path);
+
+}  // namespace boxcar::agent

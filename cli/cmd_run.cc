@@ -1,0 +1,221 @@
+// boxcar run: one pipeline on this machine, no server. Results under .boxcar/runs/<run-id>/.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <chrono>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "agent/json_reporter.h"
+#include "agent/run_directory.h"
+#include "agent/scheduler.h"
+#include "agent/terminal_reporter.h"
+#include "base/size.h"
+#include "cli/commands.h"
+#include "cli/executor_choice.h"
+#include "cli/flags.h"
+#include "cli/git_head.h"
+#include "cli/pipeline_file.h"
+#include "pipeline/load.h"
+#include "pipeline/plan.h"
+
+namespace boxcar::cli {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: boxcar run [--file F] [--workspace DIR] [--jobs N] [--executor native|host]\n"
+    "                  [--secret NAME=VALUE]... [--keep-failed] [--json] [--quiet] [--timestamps]\n"
+    "                  [--log-limit SIZE] [--branch B] [--event E]\n"
+    "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n";
+
+bool valid_env_name(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int cmd_run(const Args& args) {
+  auto flags = parse_flags(args, {{"--file", true, false, "-f"},
+                                  {"--workspace", true, false, ""},
+                                  {"--jobs", true, false, "-j"},
+                                  {"--executor", true, false, ""},
+                                  {"--secret", true, true, ""},
+                                  {"--keep-failed", false, false, ""},
+                                  {"--json", false, false, ""},
+                                  {"--timestamps", false, false, ""},
+                                  {"--quiet", false, false, "-q"},
+                                  {"--log-limit", true, false, ""},
+                                  {"--branch", true, false, ""},
+                                  {"--event", true, false, ""},
+                                  {"--preview-listen", true, false, ""},
+                                  {"--preview-domain", true, false, ""},
+                                  {"--help", false, false, "-h"}});
+  if (!flags.ok()) return usage_error("run", flags.error().message);
+  if (flags->has("--help")) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (!flags->positional.empty()) {
+    return usage_error("run", "unexpected argument \"" + flags->positional[0] + "\"");
+  }
+
+  size_t jobs = std::max(1u, std::thread::hardware_concurrency());
+  if (auto j = flags->get("--jobs")) {
+    char* end = nullptr;
+    long n = std::strtol(j->c_str(), &end, 10);
+    if (j->empty() || *end != 0 || n < 1 || n > 1024) {
+      return usage_error("run", "--jobs must be a number from 1 to 1024, not \"" + *j + "\"");
+    }
+    jobs = static_cast<size_t>(n);
+  }
+  uint64_t log_limit = 64ull << 20;
+  if (auto l = flags->get("--log-limit")) {
+    auto parsed = parse_size(*l);
+    if (!parsed || *parsed == 0) {
+      return usage_error("run", "--log-limit must be a size like 64MiB or 2GiB, not \"" + *l + "\"");
+    }
+    log_limit = *parsed;
+  }
+  std::map<std::string, std::string> secrets;
+  for (const auto& s : flags->all("--secret")) {
+    size_t eq = s.find('=');
+    if (eq == std::string::npos || !valid_env_name(s.substr(0, eq))) {
+      return usage_error("run", "--secret must be NAME=VALUE with NAME like NPM_TOKEN, not \"" +
+                                    s.substr(0, s.find('=')) + "\"");
+    }
+    secrets[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  std::string event = flags->get("--event").value_or("manual");
+  if (event != "push" && event != "pull_request" && event != "tag" && event != "manual") {
+    return usage_error("run", "--event must be push, pull_request, tag or manual, not \"" + event + "\"");
+  }
+
+  std::error_code ec;
+  std::filesystem::path workspace = flags->get("--workspace").value_or(".");
+  workspace = std::filesystem::canonical(workspace, ec);
+  if (ec || !std::filesystem::is_directory(workspace)) {
+    return usage_error("run", "workspace \"" + flags->get("--workspace").value_or(".") +
+                                  "\" is not a directory");
+  }
+
+  auto loaded = load_pipeline_file(flags->get("--file"), workspace);
+  if (!loaded) return kExitUsage;
+
+  // In a local run, declared secrets not given with --secret come from the environment.
+  for (const auto& step : loaded->pipeline.steps) {
+    for (const auto& name : step.secrets) {
+      if (secrets.count(name)) continue;
+      if (const char* v = std::getenv(name.c_str())) {
+        secrets[name] = v;
+      } else {
+        return usage_error("run", "step \"" + step.name + "\" needs secret " + name +
+                                      ": pass --secret " + name + "=VALUE or export " + name);
+      }
+    }
+  }
+
+  auto chosen = choose_executor(flags->get("--executor"));
+  if (!chosen.ok()) {
+    std::fprintf(stderr, "boxcar run: %s\n", chosen.error().message.c_str());
+    return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;
+  }
+
+  auto expanded = pipeline::expand(loaded->pipeline);
+  GitHead head = read_git_head(workspace);
+  pipeline::RunContext ctx;
+  ctx.branch = flags->get("--branch").value_or(head.branch);
+  ctx.event = event;
+  pipeline::Plan plan(expanded, ctx);
+
+  auto run_dir = agent::RunDirectory::create(workspace);
+  if (!run_dir.ok()) {
+    std::fprintf(stderr, "boxcar run: %s\n", run_dir.error().message.c_str());
+    return kExitInfra;
+  }
+
+  std::unique_ptr<agent::RunObserver> observer;
+  if (flags->has("--json")) {
+    observer = std::make_unique<agent::JsonReporter>(stdout);
+  } else {
+    agent::TerminalReporterOptions topts;
+    topts.color = agent::TerminalReporter::want_color(STDOUT_FILENO);
+    topts.timestamps = flags->has("--timestamps");
+    topts.quiet = flags->has("--quiet");
+    observer = std::make_unique<agent::TerminalReporter>(stdout, topts);
+  }
+
+  boost::asio::io_context io;
+  auto executor = chosen->make(io);
+  if (!executor->isolated()) {
+    observer->notice("executor \"" + std::string(executor->name()) +
+                     "\": steps run as plain processes on this machine, with no isolation");
+  }
+  if (flags->has("--keep-failed") && !executor->isolated()) {
+    observer->notice("--keep-failed: the host executor keeps nothing but the workspace");
+  }
+  auto job = executor->prepare({run_dir->id(), workspace});
+  if (!job.ok()) {
+    std::fprintf(stderr, "boxcar run: cannot prepare the job: %s\n", job.error().message.c_str());
+    return kExitInfra;
+  }
+
+  agent::SchedulerOptions opts;
+  opts.jobs = jobs;
+  opts.secrets = secrets;
+  opts.log_dir = run_dir->logs();
+  opts.workspace = workspace;
+  opts.artifact_dir = run_dir->artifacts();
+  opts.log_limit = log_limit;
+  opts.job_id = run_dir->id();
+  opts.commit = head.commit;
+  opts.branch = ctx.branch;
+  opts.event = event;
+  agent::Scheduler scheduler(io, *job.value(), expanded, plan, opts, *observer);
+
+  int interrupts = 0;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& sig_ec, int) {
+        if (sig_ec) return;
+        ++interrupts;
+        observer->notice(interrupts == 1 ? "interrupted: cancelling every step (again to kill at once)"
+                                         : "interrupted again: killing every step");
+        scheduler.cancel();
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  bool success = false;
+  scheduler.start([&](bool ok) {
+    success = ok;
+    signals.cancel();
+    job.value()->destroy();
+    io.stop();
+  });
+  auto started = std::chrono::steady_clock::now();
+  io.run();
+  auto total = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
+  if (Status st = run_dir->write_summary(success, scheduler.summaries(), total); !st.ok()) {
+    observer->notice(st.error().message);
+  }
+  if (interrupts > 0) return kExitInterrupted;
+  for (const auto& s : scheduler.summaries()) {
+    if (s.state == pipeline::StepState::error) return kExitInfra;
+  }
+  return success ? kExitOk : kExitFailed;
+}
+
+}  // namespace boxcar::cli

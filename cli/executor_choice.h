@@ -1,0 +1,25 @@
+// Which executor `boxcar run` uses: the isolated native one by default, `host` on request.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "base/result.h"
+#include "executors/executor.h"
+
+namespace boxcar::cli {
+
+struct ExecutorChoice {
+  std::string name;
+  std::function<std::unique_ptr<executors::Executor>(boost::asio::io_context&)> make;
+};
+
+// `requested` is the --executor flag. Errors carry err = 2 for a bad name and err = 3 when the
+// executor cannot run on this host (with the reason and what to use instead).
+Result<ExecutorChoice> choose_executor(const std::optional<std::string>& requested);
+
+}  // namespace boxcar::cli

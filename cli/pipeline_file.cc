@@ -1,0 +1,58 @@
+#include "cli/pipeline_file.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "pipeline/load.h"
+
+namespace boxcar::cli {
+
+std::optional<LoadedPipeline> load_pipeline_file(const std::optional<std::string>& file,
+                                                 const std::filesystem::path& dir) {
+  std::filesystem::path path;
+  if (file) {
+    path = *file;
+  } else {
+    for (const char* name : {".boxcar.toml", "boxcar.toml"}) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(dir / name, ec)) {
+        path = dir / name;
+        break;
+      }
+    }
+    if (path.empty()) {
+      std::fprintf(stderr,
+                   "boxcar: no pipeline file: neither .boxcar.toml nor boxcar.toml in %s "
+                   "(use --file to name one)\n",
+                   dir.c_str());
+      return std::nullopt;
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  if (!in || std::filesystem::is_directory(path, ec)) {
+    std::fprintf(stderr, "boxcar: cannot read pipeline file %s: %s\n", path.c_str(),
+                 std::filesystem::is_directory(path, ec) ? "it is a directory"
+                                                         : "no such file or not readable");
+    return std::nullopt;
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  LoadedPipeline loaded;
+  loaded.path = path;
+  loaded.text = buf.str();
+  // Messages name the file as the user would: relative when it was found by lookup.
+  std::string shown = file ? *file : path.filename().string();
+  auto result = pipeline::parse_pipeline(loaded.text, shown);
+  if (!result.errors.empty()) {
+    std::fputs(pipeline::render_diagnostics(result.errors, loaded.text).c_str(), stderr);
+    std::fprintf(stderr, "boxcar: %zu error%s in %s\n", result.errors.size(),
+                 result.errors.size() == 1 ? "" : "s", shown.c_str());
+    return std::nullopt;
+  }
+  loaded.pipeline = std::move(*result.pipeline);
+  return loaded;
+}
+
+}  // namespace boxcar::cli

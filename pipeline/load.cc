@@ -1,0 +1,113 @@
+// parse_pipeline: the top level of the file, then the checks across steps.
+#include "pipeline/load.h"
+
+#include <limits>
+
+#include "pipeline/validate.h"
+
+namespace boxcar::pipeline {
+namespace {
+
+const std::vector<std::string> kTopKeys = {"version", "name", "env", "defaults", "on", "step"};
+
+void read_version(TableReader& top, Pipeline& pipeline) {
+  if (!top.has("version")) {
+    top.error(top.node().pos, "missing required key \"version\" (add version = 1)");
+    return;
+  }
+  auto v = top.integer("version", std::numeric_limits<int64_t>::min(),
+                       std::numeric_limits<int64_t>::max());
+  if (!v) return;
+  if (*v != 1) {
+    top.error(top.entry("version")->value.pos,
+              "unsupported version " + std::to_string(*v) + " (this boxcar reads version = 1)");
+    return;
+  }
+  pipeline.version = 1;
+}
+
+void read_triggers(TableReader& top, Triggers& on) {
+  const TomlNode* t = top.table("on");
+  if (!t) return;
+  on.declared = true;
+  TableReader r(*t, "[on]", top.diags());
+  r.check_keys({"push", "pull_request"});
+  if (const TomlNode* push = r.table("push")) {
+    TableReader p(*push, "[on] push", top.diags());
+    p.check_keys({"branches", "tags"});
+    PushFilter filter;
+    if (auto v = p.strings("branches", false)) filter.branches = std::move(*v);
+    if (auto v = p.strings("tags", false)) filter.tags = std::move(*v);
+    on.push = std::move(filter);
+  }
+  if (const TomlNode* pr = r.table("pull_request")) {
+    TableReader p(*pr, "[on] pull_request", top.diags());
+    p.check_keys({"branches"});
+    PullRequestFilter filter;
+    if (auto v = p.strings("branches", false)) filter.branches = std::move(*v);
+    on.pull_request = std::move(filter);
+  }
+}
+
+void read_steps(TableReader& top, const Step& defaults, const StepSource& defaults_src,
+                Pipeline& pipeline, std::vector<StepSource>& sources) {
+  const TomlEntry* e = top.entry("step");
+  if (!e) return;
+  const char* expected = "an array of tables ([[step]])";
+  if (!e->value.is_array()) {
+    top.wrong_type(e->value, "step", expected);
+    return;
+  }
+  int number = 0;
+  for (const TomlNode& table : e->value.array) {
+    ++number;
+    if (!table.is_table()) {
+      top.wrong_type(table, "step", expected);
+      continue;
+    }
+    Step step = defaults;
+    StepSource src = defaults_src;
+    read_step(table, number, step, src, top.diags());
+    pipeline.steps.push_back(std::move(step));
+    sources.push_back(std::move(src));
+  }
+}
+
+}  // namespace
+
+LoadResult parse_pipeline(std::string_view text, const std::string& file) {
+  LoadResult result;
+  TomlParse parsed = parse_toml(text, file);
+  if (parsed.error) {
+    result.errors.push_back(*parsed.error);
+    return result;
+  }
+  Diagnostics diags(file);
+  Pipeline pipeline;
+  pipeline.file = file;
+  TableReader top(*parsed.root, "", diags);
+  top.check_keys(kTopKeys, "top-level key");
+  read_version(top, pipeline);
+  if (auto name = top.string("name")) pipeline.name = *name;
+
+  Step defaults;
+  StepSource defaults_src;
+  if (const TomlNode* env = top.table("env")) {
+    TableReader r(*env, "[env]", diags);
+    read_env(r, pipeline.env, defaults_src.env);
+  }
+  defaults.env = pipeline.env;
+  if (const TomlNode* t = top.table("defaults")) read_defaults(*t, defaults, defaults_src, diags);
+  read_triggers(top, pipeline.on);
+
+  std::vector<StepSource> sources;
+  read_steps(top, defaults, defaults_src, pipeline, sources);
+  check_needs(pipeline.steps, sources, diags);
+  check_matrix(pipeline.steps, sources, diags);
+
+  result.errors = diags.take_sorted();
+  if (result.errors.empty()) result.pipeline = std::move(pipeline);
+  return result;
+}
+
+}  // namespace boxcar::pipeline

@@ -1,0 +1,157 @@
+// Reading the nested tables of a step: when, resources, service, expose and their ready checks.
+#include <limits>
+
+#include "pipeline/validate.h"
+
+namespace boxcar::pipeline {
+namespace {
+
+const std::vector<std::string> kEvents = {"push", "pull_request", "tag", "manual"};
+const std::vector<std::string> kStatuses = {"success", "failure", "always"};
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// The tables of an array of tables such as [[step.service]]; anything else is reported.
+std::vector<const TomlNode*> tables_of(TableReader& step, std::string_view key) {
+  std::vector<const TomlNode*> out;
+  const TomlEntry* e = step.entry(key);
+  if (!e) return out;
+  std::string expected = "an array of tables ([[step." + std::string(key) + "]])";
+  if (!e->value.is_array()) {
+    step.wrong_type(e->value, key, expected);
+    return out;
+  }
+  for (const TomlNode& item : e->value.array) {
+    if (item.is_table()) {
+      out.push_back(&item);
+    } else {
+      step.wrong_type(item, key, expected);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<When> read_when(TableReader& step) {
+  const TomlNode* t = step.table("when");
+  if (!t) return std::nullopt;
+  TableReader w(*t, step.context() + ": when", step.diags());
+  w.check_keys({"branch", "event", "status"});
+  When when;
+  if (auto branches = w.strings("branch", true)) when.branch = std::move(*branches);
+  if (const TomlEntry* e = w.entry("event")) {
+    std::vector<const TomlNode*> items;
+    if (e->value.is_array()) {
+      for (const TomlNode& item : e->value.array) items.push_back(&item);
+    } else {
+      items.push_back(&e->value);
+    }
+    for (const TomlNode* item : items) {
+      if (w.check_choice(*item, "event", kEvents)) when.event.push_back(item->str);
+    }
+  }
+  if (auto s = w.choice("status", kStatuses)) {
+    when.status = *s == "failure"  ? WhenStatus::failure
+                  : *s == "always" ? WhenStatus::always
+                                   : WhenStatus::success;
+  }
+  return when;
+}
+
+void read_resources(TableReader& step, Resources& resources) {
+  const TomlNode* t = step.table("resources");
+  if (!t) return;
+  TableReader r(*t, step.context() + ": resources", step.diags());
+  r.check_keys({"memory", "cpus", "pids", "tmp"});
+  if (auto v = r.size("memory")) resources.memory = *v;
+  if (auto v = r.size("tmp")) resources.tmp = *v;
+  if (auto v = r.positive_number("cpus")) resources.cpus = *v;
+  if (auto v = r.integer("pids", 1, std::numeric_limits<int64_t>::max())) {
+    resources.pids = static_cast<uint64_t>(*v);
+  }
+}
+
+std::optional<ReadyCheck> read_ready(TableReader& owner) {
+  const TomlNode* t = owner.table("ready");
+  if (!t) return std::nullopt;
+  TableReader r(*t, owner.context() + ": ready", owner.diags());
+  r.check_keys({"tcp", "http", "timeout"});
+  ReadyCheck ready;
+  if (auto port = r.integer("tcp", 1, 65535)) ready.tcp = static_cast<int>(*port);
+  if (auto path = r.string("http")) {
+    if (path->empty() || (*path)[0] != '/') {
+      r.error(r.entry("http")->value.pos,
+              "\"http\" must be a path starting with \"/\", not " + quoted(*path));
+    } else {
+      ready.http = *path;
+    }
+  }
+  if (auto d = r.duration("timeout")) ready.timeout = *d;
+  if (r.has("tcp") == r.has("http")) r.error(t->pos, "set exactly one of \"tcp\" and \"http\"");
+  return ready;
+}
+
+std::vector<Service> read_services(TableReader& step) {
+  std::vector<Service> services;
+  int number = 0;
+  for (const TomlNode* t : tables_of(step, "service")) {
+    ++number;
+    const TomlEntry* name_entry = t->find("name");
+    std::string context = step.context() + ": service " +
+                          (name_entry && name_entry->value.is_string()
+                               ? quoted(name_entry->value.str)
+                               : "#" + std::to_string(number));
+    TableReader r(*t, context, step.diags());
+    r.check_keys({"name", "run", "ready"});
+    Service service;
+    service.pos = t->pos;
+    if (auto name = r.string("name")) {
+      if (!is_step_name(*name)) {
+        r.error(name_entry->value.pos, "invalid name (use 1 to 64 of A-Z a-z 0-9 and _ . -)");
+      }
+      service.name = *name;
+    } else if (!r.has("name")) {
+      r.missing("name");
+    }
+    if (auto run = r.string("run")) {
+      service.run = *run;
+    } else if (!r.has("run")) {
+      r.missing("run");
+    }
+    service.ready = read_ready(r);
+    services.push_back(std::move(service));
+  }
+  return services;
+}
+
+std::vector<Expose> read_expose(TableReader& step, const std::string& step_name) {
+  std::vector<Expose> exposed;
+  int number = 0;
+  for (const TomlNode* t : tables_of(step, "expose")) {
+    ++number;
+    TableReader r(*t, step.context() + ": expose #" + std::to_string(number), step.diags());
+    r.check_keys({"port", "name", "ready"});
+    Expose expose;
+    expose.pos = t->pos;
+    if (auto port = r.integer("port", 1, 65535)) {
+      expose.port = static_cast<int>(*port);
+    } else if (!r.has("port")) {
+      r.missing("port");
+    }
+    expose.name = r.string("name").value_or(step_name);
+    // The name becomes BOXCAR_PREVIEW_<NAME> and part of a URL: same rule as step names.
+    if (r.has("name") && !is_step_name(expose.name)) {
+      r.error(t->find("name")->value.pos, "invalid name (use 1 to 64 of A-Z a-z 0-9 and _ . -)");
+    }
+    if (auto ready = read_ready(r)) {
+      expose.ready = *ready;
+    } else {
+      expose.ready.tcp = expose.port;
+    }
+    exposed.push_back(std::move(expose));
+  }
+  return exposed;
+}
+
+}  // namespace boxcar::pipeline

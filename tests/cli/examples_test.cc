@@ -1,0 +1,101 @@
+// Every example under examples/ is run by the real binary and its outcome checked.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/cli/boxcar_process.h"
+
+namespace boxcar::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Copies examples/<name> into a fresh workspace so runs never write into the source tree.
+fs::path copy_example(const TempDir& dir, const std::string& name) {
+  fs::copy(fs::path(BOXCAR_SOURCE_DIR) / "examples" / name, dir.path(),
+           fs::copy_options::recursive);
+  return dir.path();
+}
+
+std::map<std::string, std::string> final_states(const ProcessResult& r) {
+  std::map<std::string, std::string> states;
+  for (const auto& e : r.events()) {
+    if (e.at("event").as_string() == "step_finished") {
+      states[std::string(e.at("step").as_string())] = std::string(e.at("status").as_string());
+    }
+  }
+  return states;
+}
+
+TEST(ExamplesTest, HelloFansOutAndIn) {
+  TempDir dir;
+  auto ws = copy_example(dir, "hello");
+  auto r = run_boxcar({"run", "--json", "--jobs", "4"}, ws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto states = final_states(r);
+  EXPECT_EQ(states.size(), 5u);
+  for (const auto& [name, state] : states) EXPECT_EQ(state, "success") << name;
+  // report starts only after lint, unit-tests and docs finished; those three start before any
+  // of them finishes (they run in parallel).
+  std::vector<std::string> order;
+  for (const auto& e : r.events()) {
+    std::string ev(e.at("event").as_string());
+    if (ev == "step_started" || ev == "step_finished") {
+      order.push_back(ev.substr(5) + ":" + std::string(e.at("step").as_string()));
+    }
+  }
+  auto pos = [&](const std::string& s) {
+    return std::find(order.begin(), order.end(), s) - order.begin();
+  };
+  for (const char* mid : {"lint", "unit-tests", "docs"}) {
+    EXPECT_LT(pos(std::string("started:") + mid), pos("finished:lint"));
+    EXPECT_LT(pos(std::string("started:") + mid), pos("finished:docs"));
+    EXPECT_LT(pos(std::string("finished:") + mid), pos("started:report"));
+  }
+  EXPECT_NE(r.out.find("hello from boxcar"), std::string::npos);
+}
+
+TEST(ExamplesTest, MatrixExpandsEveryCombination) {
+  TempDir dir;
+  auto ws = copy_example(dir, "matrix");
+  auto r = run_boxcar({"run", "--json"}, ws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto states = final_states(r);
+  for (const char* name : {"build (cc=clang, opt=O0)", "build (cc=clang, opt=O2)",
+                           "build (cc=gcc, opt=O0)", "build (cc=gcc, opt=O2)", "package"}) {
+    EXPECT_EQ(states[name], "success") << name;
+  }
+  EXPECT_NE(r.out.find("building with clang -O2"), std::string::npos);
+}
+
+TEST(ExamplesTest, FailureSkipsAndCleansUp) {
+  TempDir dir;
+  auto ws = copy_example(dir, "failure");
+  auto r = run_boxcar({"run", "--json"}, ws);
+  EXPECT_EQ(r.exit_code, 1) << r.err << r.out;
+  auto states = final_states(r);
+  EXPECT_EQ(states["flaky-lint"], "failed");
+  EXPECT_EQ(states["test"], "failed");
+  EXPECT_EQ(states["deploy"], "skipped");
+  EXPECT_EQ(states["notify-failure"], "success");
+  EXPECT_EQ(states["cleanup"], "success");
+  EXPECT_EQ(r.out.find("deploying"), std::string::npos);
+}
+
+TEST(ExamplesTest, ArtifactsAreCopiedToTheRunDirectory) {
+  TempDir dir;
+  auto ws = copy_example(dir, "artifacts");
+  auto r = run_boxcar({"run", "--json"}, ws);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  fs::path art = latest_run(ws) / "artifacts";
+  EXPECT_TRUE(fs::is_regular_file(art / "out/bin/app"));
+  EXPECT_TRUE(fs::is_regular_file(art / "reports/unit/results.xml"));
+  EXPECT_TRUE(fs::is_regular_file(art / "reports/integration/results.xml"));
+  EXPECT_FALSE(fs::exists(art / "reports/notes.txt"));
+  int artifact_events = 0;
+  for (const auto& e : r.events()) artifact_events += e.at("event").as_string() == "artifact";
+  EXPECT_EQ(artifact_events, 3);
+}
+
+}  // namespace
+}  // namespace boxcar::testing

@@ -1,0 +1,301 @@
+// `boxcar run` end to end: scheduling, retries, timeouts, Ctrl-C, masking, logs, artifacts.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <fstream>
+
+#include "tests/cli/boxcar_process.h"
+
+namespace boxcar::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::map<std::string, boost::json::object> finished(const ProcessResult& r) {
+  std::map<std::string, boost::json::object> out;
+  for (const auto& e : r.events()) {
+    if (e.at("event").as_string() == "step_finished") out[std::string(e.at("step").as_string())] = e;
+  }
+  return out;
+}
+
+std::string status_of(const ProcessResult& r, const std::string& step) {
+  auto f = finished(r);
+  if (!f.count(step)) return "(not finished)";
+  return std::string(f[step].at("status").as_string());
+}
+
+// True when no live (non-zombie) process has this pid.
+bool process_gone(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  size_t close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+TEST(RunTest, IndependentStepsStartInParallel) {
+  // Each step waits for the other's marker: this passes only if both run at the same time.
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "a"
+timeout = "60s"
+run = "touch a.started; for i in $(seq 300); do [ -e b.started ] && exit 0; sleep 0.1; done; exit 1"
+[[step]]
+name = "b"
+timeout = "60s"
+run = "touch b.started; for i in $(seq 300); do [ -e a.started ] && exit 0; sleep 0.1; done; exit 1"
+)");
+  auto r = run_boxcar({"run", "--json", "--jobs", "2"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "a"), "success");
+  EXPECT_EQ(status_of(r, "b"), "success");
+}
+
+TEST(RunTest, JobsOneRunsOneStepAtATime) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "a"
+run = "echo a-start >> order; sleep 0.3; echo a-end >> order"
+[[step]]
+name = "b"
+run = "echo b-start >> order; sleep 0.3; echo b-end >> order"
+)");
+  auto r = run_boxcar({"run", "--json", "--jobs", "1"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(dir.read("order"), "a-start\na-end\nb-start\nb-end\n");
+}
+
+TEST(RunTest, RetryRunsAFailedStepAgain) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "flaky"
+retry = 2
+run = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -ge 2 ]"
+[[step]]
+name = "never"
+run = "echo nope; exit 4"
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  auto f = finished(r);
+  EXPECT_EQ(f["flaky"].at("status").as_string(), "success");
+  EXPECT_EQ(f["flaky"].at("attempts").as_int64(), 2);
+  EXPECT_EQ(f["never"].at("status").as_string(), "failed");
+  EXPECT_EQ(f["never"].at("exit_code").as_int64(), 4);
+  EXPECT_EQ(f["never"].at("attempts").as_int64(), 1);
+  EXPECT_EQ(dir.read("count"), "2\n");
+  // Each attempt keeps its own log.
+  fs::path logs = latest_run(dir.path()) / "logs";
+  EXPECT_NE(dir.read(fs::relative(logs / "flaky.log", dir.path())).find("attempt 1"), std::string::npos);
+  EXPECT_NE(dir.read(fs::relative(logs / "flaky.attempt2.log", dir.path())).find("attempt 2"),
+            std::string::npos);
+}
+
+TEST(RunTest, AllowFailureKeepsThePipelineGreen) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "lint"
+allow_failure = true
+run = "exit 1"
+[[step]]
+name = "after"
+needs = ["lint"]
+run = "echo still runs"
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(status_of(r, "lint"), "failed");
+  EXPECT_EQ(status_of(r, "after"), "success");
+}
+
+TEST(RunTest, TimeoutKillsDaemonizedChildren) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "daemons"
+timeout = "1s"
+grace = "1s"
+run = """
+setsid sh -c 'echo $$ > setsid.pid; exec sleep 1000' &
+(sh -c 'sleep 1000 & echo $! > double.pid' &)
+sh -c 'trap "" TERM; echo $$ > stubborn.pid; while :; do sleep 1; done' &
+sleep 1000
+"""
+[[step]]
+name = "after"
+needs = ["daemons"]
+run = "echo never"
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "daemons"), "timeout");
+  EXPECT_EQ(status_of(r, "after"), "skipped");
+  for (const char* f : {"setsid.pid", "double.pid", "stubborn.pid"}) {
+    std::string text = dir.read(f);
+    ASSERT_FALSE(text.empty()) << f << " was not written";
+    pid_t pid = std::stoi(text);
+    EXPECT_TRUE(process_gone(pid)) << f << ": pid " << pid << " survived the timeout";
+  }
+}
+
+TEST(RunTest, CtrlCCancelsEverythingAndExits130) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "long"
+grace = "1s"
+run = "echo $$ > long.pid; echo ready; trap '' TERM; sleep 1000"
+[[step]]
+name = "later"
+needs = ["long"]
+run = "echo never"
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path(), {}, "ready");
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "long"), "cancelled");
+  EXPECT_EQ(status_of(r, "later"), "cancelled");
+  EXPECT_TRUE(process_gone(std::stoi(dir.read("long.pid"))));
+}
+
+TEST(RunTest, SecretsAreMaskedInOutputAndLogs) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "leak"
+secrets = ["TOKEN", "API_KEY"]
+run = """
+echo "token is $TOKEN"
+printf '%s' "$TOKEN" | base64
+printf 'split: hunt'; sleep 0.3; printf 'er2-secret-value\n'
+echo "key is $API_KEY" >&2
+"""
+)");
+  auto r = run_boxcar({"run", "--json", "--secret", "TOKEN=hunter2-secret-value"}, dir.path(),
+                      {"API_KEY=from-the-environment"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string log = dir.read(fs::relative(latest_run(dir.path()) / "logs" / "leak.log", dir.path()));
+  for (const std::string& text : {r.out, log}) {
+    EXPECT_EQ(text.find("hunter2-secret-value"), std::string::npos) << text;
+    EXPECT_EQ(text.find("aHVudGVyMi1zZWNyZXQtdmFsdWU"), std::string::npos) << text;  // base64
+    EXPECT_EQ(text.find("from-the-environment"), std::string::npos) << text;
+    EXPECT_NE(text.find("token is ***"), std::string::npos) << text;
+    EXPECT_NE(text.find("split: ***"), std::string::npos) << text;
+    EXPECT_NE(text.find("key is ***"), std::string::npos) << text;
+  }
+}
+
+TEST(RunTest, StepsSeeOnlyTheirOwnEnvironment) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[env]
+LEVEL = "pipeline"
+SHARED = "pipeline"
+[defaults]
+env = { LEVEL = "defaults" }
+[[step]]
+name = "env"
+env = { SHARED = "step" }
+run = "env | sort > env.txt"
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path(), {"AGENT_ONLY_MARKER=visible"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string env = "\n" + dir.read("env.txt");
+  EXPECT_EQ(env.find("AGENT_ONLY_MARKER"), std::string::npos);
+  for (const char* want : {"CI=true", "BOXCAR=true", "BOXCAR_STEP=env", "LEVEL=defaults",
+                           "SHARED=step", "BOXCAR_EVENT=manual"}) {
+    EXPECT_NE(env.find(std::string("\n") + want + "\n"), std::string::npos) << want << "\n" << env;
+  }
+}
+
+TEST(RunTest, LogCapTruncatesWithANotice) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "chatty"
+run = "head -c 100000 /dev/zero | tr '\\0' 'x' | fold -w 100"
+)");
+  auto r = run_boxcar({"run", "--json", "--log-limit", "1KiB"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string log = dir.read(fs::relative(latest_run(dir.path()) / "logs" / "chatty.log", dir.path()));
+  EXPECT_LT(log.size(), 2000u);
+  EXPECT_NE(log.find("output truncated"), std::string::npos) << log;
+}
+
+TEST(RunTest, TerminalOutputIsPrefixedPlainWhenPipedAndEndsWithASummary) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "one"
+run = "echo first line; echo second line"
+[[step]]
+name = "two"
+needs = ["one"]
+run = "exit 7"
+)");
+  auto r = run_boxcar({"run"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("[one] first line\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[one] second line\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "no colour when piped";
+  EXPECT_NE(r.out.find("STEP"), std::string::npos);
+  EXPECT_NE(r.out.find("exit code 7"), std::string::npos);
+  EXPECT_TRUE(fs::is_regular_file(latest_run(dir.path()) / "summary.json"));
+}
+
+TEST(RunTest, ArtifactsNeverFollowLinksOutOfTheWorkspace) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "tricky"
+run = """
+mkdir -p out
+ln -s /etc/passwd out/passwd-link
+ln -s /etc out/etc-dir
+mkfifo out/fifo
+echo real > out/real.txt
+"""
+artifacts = ["out/**"]
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  fs::path art = latest_run(dir.path()) / "artifacts" / "out";
+  EXPECT_TRUE(fs::is_regular_file(art / "real.txt"));
+  EXPECT_TRUE(fs::is_symlink(art / "passwd-link"));  // kept as a link, never its target
+  EXPECT_EQ(fs::read_symlink(art / "passwd-link"), "/etc/passwd");
+  EXPECT_TRUE(fs::is_symlink(art / "etc-dir"));
+  EXPECT_FALSE(fs::exists(art / "fifo"));
+  EXPECT_NE(r.out.find("FIFO"), std::string::npos) << "a warning names the skipped FIFO";
+}
+
+TEST(RunTest, WhenBranchFilterUsesTheCheckedOutBranch) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "main-only"
+when = { branch = ["main"] }
+run = "echo deploying"
+[[step]]
+name = "any"
+run = "true"
+)");
+  ASSERT_EQ(std::system(("cd " + dir.path().string() +
+                         " && git init -q -b feature/x . && git -c user.email=t@t -c user.name=t "
+                         "commit -q --allow-empty -m init").c_str()), 0);
+  auto r = run_boxcar({"run", "--json"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "main-only"), "skipped");
+  auto r2 = run_boxcar({"run", "--json", "--branch", "main"}, dir.path());
+  EXPECT_EQ(status_of(r2, "main-only"), "success");
+}
+
+}  // namespace
+}  // namespace boxcar::testing

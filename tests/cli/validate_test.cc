@@ -1,0 +1,99 @@
+// Bad input gets exit 2 and a message that says what, where and how to fix it.
+#include <gtest/gtest.h>
+
+#include "tests/cli/boxcar_process.h"
+
+namespace boxcar::testing {
+namespace {
+
+TEST(ValidateTest, ValidPipeline) {
+  TempDir dir;
+  dir.write(".boxcar.toml", "version = 1\n[[step]]\nname = \"a\"\nrun = \"true\"\n");
+  auto r = run_boxcar({"validate"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ok"), std::string::npos);
+}
+
+TEST(ValidateTest, InvalidPipelinePointsAtTheLine) {
+  TempDir dir;
+  dir.write(".boxcar.toml", "version = 1\n[[step]]\nname = \"test\"\nrun = \"true\"\nneds = []\n");
+  auto r = run_boxcar({"validate"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(".boxcar.toml:5:1: error: step \"test\": unknown key \"neds\" (did you mean \"needs\"?)"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("neds = []"), std::string::npos) << "shows the offending line";
+  EXPECT_NE(r.err.find("^"), std::string::npos) << "and a caret";
+  // run refuses the same file the same way, before running anything.
+  EXPECT_EQ(run_boxcar({"run"}, dir.path()).exit_code, 2);
+}
+
+TEST(ValidateTest, MissingFileIsOneLine) {
+  TempDir dir;
+  auto r = run_boxcar({"validate"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no pipeline file"), std::string::npos);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  auto r2 = run_boxcar({"validate", "--file", "nope.toml"}, dir.path());
+  EXPECT_EQ(r2.exit_code, 2);
+  EXPECT_EQ(std::count(r2.err.begin(), r2.err.end(), '\n'), 1) << r2.err;
+}
+
+TEST(ValidateTest, UsageErrorsExit2WithOneLine) {
+  TempDir dir;
+  dir.write(".boxcar.toml", "version = 1\n[[step]]\nname = \"a\"\nrun = \"true\"\n");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{"run", "--fiel", "x"}, "unknown flag --fiel (did you mean --file?)"},
+           {{"run", "--secret", "NOEQUALS"}, "--secret must be NAME=VALUE"},
+           {{"run", "--secret", "1BAD=x"}, "--secret must be NAME=VALUE"},
+           {{"run", "--jobs", "zero"}, "--jobs must be a number"},
+           {{"run", "--executor", "hots"}, "did you mean \"host\"?"},
+           {{"plan", "--format", "yaml"}, "--format must be text, json or dot"},
+           {{"rnu"}, "did you mean \"run\"?"},
+       }) {
+    auto r = run_boxcar(c.args, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << c.args[0] << " " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+  }
+}
+
+TEST(ValidateTest, MissingSecretIsAUsageError) {
+  TempDir dir;
+  dir.write(".boxcar.toml",
+            "version = 1\n[[step]]\nname = \"a\"\nsecrets = [\"NPM_TOKEN\"]\nrun = \"true\"\n");
+  auto r = run_boxcar({"run"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--secret NPM_TOKEN=VALUE"), std::string::npos) << r.err;
+}
+
+TEST(PlanTest, FormatsTextJsonDot) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "build"
+matrix = { cc = ["gcc", "clang"] }
+run = "true"
+[[step]]
+name = "ship"
+needs = ["build"]
+run = "true"
+)");
+  auto text = run_boxcar({"plan"}, dir.path());
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("build (cc=gcc)"), std::string::npos) << text.out;
+  auto json = run_boxcar({"plan", "--format", "json"}, dir.path());
+  ASSERT_EQ(json.exit_code, 0);
+  auto doc = boost::json::parse(json.out).as_object();
+  auto& steps = doc.at("steps").as_array();
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[2].at("needs").as_array().size(), 2u);
+  EXPECT_EQ(steps[2].at("stage").as_int64(), 2);
+  auto dot = run_boxcar({"plan", "--format", "dot"}, dir.path());
+  EXPECT_NE(dot.out.find("\"build (cc=clang)\" -> \"ship\""), std::string::npos) << dot.out;
+}
+
+}  // namespace
+}  // namespace boxcar::testing
