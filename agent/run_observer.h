@@ -42,6 +42,9 @@ class RunObserver {
   // Called after each chunk of output was fed through: a buffering observer writes out what
   // it holds, so piped output stays live without a write per line.
   virtual void flush() {}
+  // False when step_line would be ignored (a quiet terminal): the log pipeline then writes
+  // complete lines to the log file in bulk instead of handing them over one by one.
+  virtual bool wants_lines() const { return true; }
 };
 
 }  // namespace boxcar::agent

@@ -162,7 +162,8 @@ struct StepOutput::Impl {
     std::string line;  // the unfinished line, at most max_line bytes
   };
 
-  Impl(StepOutputOptions o, RunObserver& obs) : options(std::move(o)), observer(obs) {
+  Impl(StepOutputOptions o, RunObserver& obs)
+      : options(std::move(o)), observer(obs), wants_lines(obs.wants_lines()) {
     if (options.max_line == 0) options.max_line = 1;
     for (Stream& s : streams) s.masker = SecretMasker(options.secrets);
     if (!options.log_file.empty()) {
@@ -283,11 +284,27 @@ struct StepOutput::Impl {
     return true;
   }
 
+  // Nobody reads the lines: every complete line up to the chunk's last newline goes to the
+  // file in one piece. Falls back to the line path when a line is pending or the cap is near.
+  bool bulk(Stream& s, std::string_view v, size_t& pos) {
+    if (!s.line.empty()) return false;
+    const void* last = memrchr(v.data() + pos, '\n', v.size() - pos);
+    if (!last) return false;
+    size_t end = static_cast<size_t>(static_cast<const char*>(last) - v.data()) + 1;
+    if (end - pos > options.limit - kept) return false;
+    mark_time();
+    kept += end - pos;
+    log_view(v.data() + pos, end - pos);
+    pos = end;
+    return true;
+  }
+
   void split(Stream& s, std::string_view v) {
     const char* d = v.data();
     size_t n = v.size();
     NewlineFinder newlines(v);
     size_t pos = 0;
+    if (!wants_lines && bulk(s, v, pos) && pos == n) return;
     while (pos < n) {
       // The common case first: whole lines that fit, straight from the buffer. They are
       // contiguous there, so the file gets them in one piece after the loop.
@@ -378,6 +395,7 @@ struct StepOutput::Impl {
 
   StepOutputOptions options;
   RunObserver& observer;
+  const bool wants_lines;
   Stream streams[2];
   std::string masked;
   BufferedFile log;

@@ -286,3 +286,44 @@ TEST_F(StepOutputTest, BigOutputThroughTheFileBufferIsKeptWhole) {
 
 }  // namespace
 }  // namespace boxcar::agent
+
+namespace boxcar::agent {
+namespace {
+
+// An observer that does not want lines (a quiet terminal) gets the same log file through the
+// bulk path, the cap and masking included.
+class QuietObserver : public RecordingObserver {
+ public:
+  bool wants_lines() const override { return false; }
+};
+
+TEST(StepOutputBulkTest, QuietObserverWritesTheSameFile) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("boxcar_step_output_bulk_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> chunks = {"first\nsec", "ond line\nthird\nfour", "th and a s3cret-v", "alue\n",
+                                     std::string(300, 'x'), "\nlast without newline"};
+  for (uint64_t limit : {uint64_t{1} << 20, uint64_t{40}}) {
+    RecordingObserver loud;
+    QuietObserver quiet;
+    for (RecordingObserver* obs : {static_cast<RecordingObserver*>(&loud),
+                                   static_cast<RecordingObserver*>(&quiet)}) {
+      StepOutputOptions o;
+      o.name = "s";
+      o.limit = limit;
+      o.max_line = 64;
+      o.secrets = {"s3cret-value"};
+      o.log_file = dir / (obs == &loud ? "loud.log" : "quiet.log");
+      StepOutput out(o, *obs);
+      for (const auto& c : chunks) out.write(OutputStream::out, c);
+      out.close();
+    }
+    std::string a = read_file(dir / "loud.log"), b = read_file(dir / "quiet.log");
+    EXPECT_EQ(a, b) << "limit " << limit;
+    EXPECT_EQ(b.find("s3cret-value"), std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace boxcar::agent

@@ -42,6 +42,7 @@ class TerminalReporter : public RunObserver {
                          Millis duration) override;
 
   void flush() override;
+  bool wants_lines() const override { return !options_.quiet; }
 
  private:
   const std::string& prefix(size_t step, std::string_view name);  // "[name] ", coloured

@@ -1,0 +1,240 @@
+#include "agent/http_client.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <map>
+#include <vector>
+
+namespace boxcar::agent {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+Result<BaseUrl> parse_base_url(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind("https://", 0) == 0) {
+    return Error{"server URL " + url + ": https:// is not supported by the agent; use http:// "
+                 "(or a TLS-terminating proxy on the agent's side)"};
+  }
+  if (url.rfind(scheme, 0) != 0) {
+    return Error{"server URL \"" + url + "\" must start with http://"};
+  }
+  std::string rest = url.substr(scheme.size());
+  BaseUrl out;
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  if (slash != std::string::npos) out.prefix = rest.substr(slash);
+  while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
+  if (authority.find('@') != std::string::npos) {
+    return Error{"server URL " + url + ": put the token in --token, not in the URL"};
+  }
+  std::string port_part;
+  if (!authority.empty() && authority[0] == '[') {  // [v6 address]:port
+    size_t close = authority.find(']');
+    if (close == std::string::npos) return Error{"server URL " + url + ": unclosed ["};
+    out.host = authority.substr(1, close - 1);
+    port_part = authority.substr(close + 1);
+  } else {
+    size_t colon = authority.find(':');
+    out.host = authority.substr(0, colon);
+    if (colon != std::string::npos) port_part = authority.substr(colon);
+  }
+  if (port_part.empty()) {
+    out.port = "80";
+  } else if (port_part[0] == ':') {
+    out.port = port_part.substr(1);
+  } else {
+    return Error{"server URL " + url + ": cannot read \"" + port_part + "\""};
+  }
+  if (out.host.empty()) return Error{"server URL " + url + ": no host"};
+  if (out.port.empty() || out.port.find_first_not_of("0123456789") != std::string::npos) {
+    return Error{"server URL " + url + ": bad port \"" + out.port + "\""};
+  }
+  return out;
+}
+
+namespace {
+
+struct Connection {
+  explicit Connection(asio::io_context& io) : stream(io) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+};
+
+bool stale_connection_error(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
+constexpr size_t kMaxIdle = 8;
+
+}  // namespace
+
+struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
+  struct Op {
+    uint64_t id = 0;
+    http::request<http::string_body> req;
+    http::response<http::string_body> res;
+    std::unique_ptr<Connection> conn;
+    std::chrono::steady_clock::time_point deadline;
+    HttpHandler done;
+    bool reused = false;
+    bool resent = false;
+  };
+
+  asio::io_context& io;
+  BaseUrl base;
+  std::string token;
+  tcp::resolver resolver{io};
+  std::vector<std::unique_ptr<Connection>> idle;
+  std::map<uint64_t, std::shared_ptr<Op>> ops;
+  uint64_t next_id = 1;
+  bool shut = false;
+
+  Impl(asio::io_context& io_, BaseUrl b, std::string t)
+      : io(io_), base(std::move(b)), token(std::move(t)) {}
+
+  void start(const std::shared_ptr<Op>& op) {
+    if (!idle.empty()) {
+      op->conn = std::move(idle.back());
+      idle.pop_back();
+      op->reused = true;
+      send(op);
+      return;
+    }
+    connect(op);
+  }
+
+  void connect(const std::shared_ptr<Op>& op) {
+    op->reused = false;
+    op->conn = std::make_unique<Connection>(io);
+    auto self = shared_from_this();
+    resolver.async_resolve(base.host, base.port,
+                           [self, op](const boost::system::error_code& ec,
+                                      tcp::resolver::results_type results) {
+                             if (self->gone(op)) return;
+                             if (ec) return self->finish(op, ec);
+                             op->conn->stream.expires_at(op->deadline);
+                             op->conn->stream.async_connect(
+                                 results, [self, op](const boost::system::error_code& cec,
+                                                     const tcp::endpoint&) {
+                                   if (self->gone(op)) return;
+                                   if (cec) return self->finish(op, cec);
+                                   self->send(op);
+                                 });
+                           });
+  }
+
+  void send(const std::shared_ptr<Op>& op) {
+    auto self = shared_from_this();
+    op->conn->stream.expires_at(op->deadline);
+    http::async_write(op->conn->stream, op->req,
+                      [self, op](const boost::system::error_code& ec, size_t) {
+                        if (self->gone(op)) return;
+                        if (ec) return self->failed(op, ec);
+                        op->res = {};
+                        http::async_read(op->conn->stream, op->conn->buffer, op->res,
+                                         [self, op](const boost::system::error_code& rec, size_t) {
+                                           if (self->gone(op)) return;
+                                           if (rec) return self->failed(op, rec);
+                                           self->answered(op);
+                                         });
+                      });
+  }
+
+  // A kept-alive connection the server closed while idle fails at once: re-send once.
+  void failed(const std::shared_ptr<Op>& op, const boost::system::error_code& ec) {
+    if (op->reused && !op->resent && stale_connection_error(ec)) {
+      op->resent = true;
+      connect(op);
+      return;
+    }
+    finish(op, ec);
+  }
+
+  void answered(const std::shared_ptr<Op>& op) {
+    HttpResponse r;
+    r.status = op->res.result_int();
+    r.body = std::move(op->res.body());
+    if (op->res.keep_alive() && idle.size() < kMaxIdle) {
+      op->conn->stream.expires_never();
+      idle.push_back(std::move(op->conn));
+    }
+    auto done = std::move(op->done);
+    ops.erase(op->id);
+    done({}, std::move(r));
+  }
+
+  void finish(const std::shared_ptr<Op>& op, const boost::system::error_code& ec) {
+    if (op->conn) {
+      beast::error_code ignored;
+      op->conn->stream.socket().close(ignored);
+    }
+    auto done = std::move(op->done);
+    ops.erase(op->id);
+    done(ec, {});
+  }
+
+  bool gone(const std::shared_ptr<Op>& op) const { return shut || !ops.count(op->id); }
+
+  void abort(uint64_t id) {
+    auto it = ops.find(id);
+    if (it == ops.end()) return;
+    auto op = it->second;
+    ops.erase(it);
+    if (op->conn) op->conn->stream.close();
+  }
+
+  void shutdown() {
+    shut = true;
+    resolver.cancel();
+    auto all = std::move(ops);
+    for (auto& [id, op] : all) {
+      if (op->conn) op->conn->stream.close();
+    }
+    for (auto& c : idle) c->stream.close();
+    idle.clear();
+  }
+};
+
+HttpClient::HttpClient(asio::io_context& io, BaseUrl base, std::string token)
+    : impl_(std::make_shared<Impl>(io, std::move(base), std::move(token))) {}
+
+HttpClient::~HttpClient() { impl_->shutdown(); }
+
+uint64_t HttpClient::post_json(const std::string& path, const boost::json::value& body,
+                               Millis timeout, HttpHandler done) {
+  auto op = std::make_shared<Impl::Op>();
+  op->id = impl_->next_id++;
+  op->done = std::move(done);
+  op->deadline = std::chrono::steady_clock::now() + timeout;
+  op->req.method(http::verb::post);
+  op->req.target(impl_->base.prefix + path);
+  op->req.version(11);
+  op->req.set(http::field::host, impl_->base.host + ":" + impl_->base.port);
+  op->req.set(http::field::user_agent, "boxcar-agent");
+  op->req.set(http::field::content_type, "application/json");
+  op->req.set(http::field::authorization, "Bearer " + impl_->token);
+  op->req.keep_alive(true);
+  op->req.body() = boost::json::serialize(body);
+  op->req.prepare_payload();
+  impl_->ops[op->id] = op;
+  // Start from a fresh handler: never call `done` inside post_json.
+  auto impl = impl_;
+  asio::post(impl_->io, [impl, op] {
+    if (!impl->gone(op)) impl->start(op);
+  });
+  return op->id;
+}
+
+void HttpClient::cancel(uint64_t id) { impl_->abort(id); }
+
+size_t HttpClient::in_flight() const { return impl_->ops.size(); }
+
+}  // namespace boxcar::agent

@@ -1,0 +1,64 @@
+// HttpClient: the agent's asynchronous HTTP/1.1 client (Boost.Beast) for the agent protocol:
+// JSON POSTs with the agent token as a Bearer token, kept-alive connections to one server,
+// a deadline per request. Answers are {status, body}; deciding what a failure means is
+// remote_errors.h's business. Only http:// base URLs (https is for a proxy in front).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "base/duration.h"
+#include "base/result.h"
+
+namespace boxcar::agent {
+
+struct HttpResponse {
+  unsigned status = 0;
+  std::string body;
+};
+
+// `ec` is set when no HTTP answer came (refused, reset, timed out, cancelled).
+using HttpHandler = std::function<void(const boost::system::error_code& ec, HttpResponse response)>;
+
+struct BaseUrl {
+  std::string host;
+  std::string port;    // "80" when not given
+  std::string prefix;  // path prefix without a trailing slash, usually ""
+};
+
+// Parses "http://host[:port][/prefix]"; an error names what is wrong ("https:// is not
+// supported", "no host").
+Result<BaseUrl> parse_base_url(const std::string& url);
+
+class HttpClient {
+ public:
+  // Handlers run on `io`, which must outlive the client.
+  HttpClient(boost::asio::io_context& io, BaseUrl base, std::string token);
+  // Aborts every request in flight; their handlers are not called.
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // POSTs `body` to prefix + `path`. `done` is called once, on the io_context, unless the
+  // request is cancelled or the client destroyed first. A request on a kept-alive connection
+  // that the server had closed is re-sent once on a fresh one. Returns an id for cancel().
+  uint64_t post_json(const std::string& path, const boost::json::value& body, Millis timeout,
+                     HttpHandler done);
+
+  // Aborts one request (closing its connection); its handler is not called.
+  void cancel(uint64_t id);
+
+  size_t in_flight() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace boxcar::agent
