@@ -13,6 +13,7 @@ struct ProcessResult {
   int exit_code = -1;  // 128 + signal when killed
   std::string out;
   std::string err;
+  long max_rss_kib = 0;  // peak resident memory of the boxcar process
 
   // stdout parsed as one JSON object per line (for --json runs).
   std::vector<boost::json::object> events() const;

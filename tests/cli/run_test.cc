@@ -230,6 +230,22 @@ run = "head -c 100000 /dev/zero | tr '\\0' 'x' | fold -w 100"
   EXPECT_NE(log.find("output truncated"), std::string::npos) << log;
 }
 
+TEST(RunTest, MemoryStaysBoundedForAHugeSingleLine) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "one-line"
+run = "head -c 512M /dev/zero | tr '\\0' x; echo; echo after"
+)");
+  auto r = run_boxcar({"run", "--log-limit", "1GiB"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The line reached the terminal (in 64 KiB pieces) and the log whole, with bounded memory.
+  EXPECT_GT(r.out.size(), 512u << 20);
+  EXPECT_LT(r.max_rss_kib, 64 * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
+  auto log = latest_run(dir.path()) / "logs" / "one-line.log";
+  EXPECT_EQ(fs::file_size(log), (512u << 20) + std::string("\nafter\n").size());
+}
+
 TEST(RunTest, TerminalOutputIsPrefixedPlainWhenPipedAndEndsWithASummary) {
   TempDir dir;
   dir.write(".boxcar.toml", R"(version = 1
