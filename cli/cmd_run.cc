@@ -31,6 +31,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: boxcar run [--file F] [--workspace DIR] [--jobs N] [--executor native|host]\n"
+    "                  [--allow-host-network]\n"
     "                  [--secret NAME=VALUE]... [--keep-failed] [--json] [--quiet] [--timestamps]\n"
     "                  [--log-limit SIZE] [--branch B] [--event E]\n"
     "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n";
@@ -62,6 +63,7 @@ int cmd_run(const Args& args) {
                                   {"--event", true, false, ""},
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
+                                  {"--allow-host-network", false, false, ""},
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("run", flags.error().message);
   if (flags->has("--help")) {
@@ -127,7 +129,9 @@ int cmd_run(const Args& args) {
     }
   }
 
-  auto chosen = choose_executor(flags->get("--executor"));
+  NativeChoiceOptions native;
+  native.allow_host_network = flags->has("--allow-host-network");
+  auto chosen = choose_executor(flags->get("--executor"), native);
   if (!chosen.ok()) {
     std::fprintf(stderr, "boxcar run: %s\n", chosen.error().message.c_str());
     return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;

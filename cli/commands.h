@@ -19,6 +19,12 @@ using Args = std::vector<std::string>;
 int cmd_run(const Args& args);
 int cmd_validate(const Args& args);
 int cmd_plan(const Args& args);
+int cmd_serve(const Args& args);
+int cmd_agent(const Args& args);
+int cmd_submit(const Args& args);
+int cmd_jobs(const Args& args);
+int cmd_logs(const Args& args);
+int cmd_cancel(const Args& args);
 
 // Prints "boxcar <command>: <message>" to stderr and returns kExitUsage.
 int usage_error(const std::string& command, const std::string& message);

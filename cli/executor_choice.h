@@ -1,6 +1,7 @@
 // Which executor `boxcar run` uses: the isolated native one by default, `host` on request.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,8 +19,14 @@ struct ExecutorChoice {
   std::function<std::unique_ptr<executors::Executor>(boost::asio::io_context&)> make;
 };
 
-// `requested` is the --executor flag. Errors carry err = 2 for a bad name and err = 3 when the
-// executor cannot run on this host (with the reason and what to use instead).
-Result<ExecutorChoice> choose_executor(const std::optional<std::string>& requested);
+struct NativeChoiceOptions {
+  bool allow_host_network = false;   // --allow-host-network
+  std::filesystem::path state_dir;   // empty: the executor's default
+};
+
+// `requested` is the --executor flag (default: native). Errors carry err = 2 for a bad name and
+// err = 3 when the executor cannot run on this host (with the reason and what to use instead).
+Result<ExecutorChoice> choose_executor(const std::optional<std::string>& requested,
+                                       const NativeChoiceOptions& native = {});
 
 }  // namespace boxcar::cli

@@ -20,6 +20,12 @@ constexpr Command kCommands[] = {
     {"run", cmd_run, "run the pipeline of this directory on this machine"},
     {"validate", cmd_validate, "check a pipeline file; errors point at file:line:col"},
     {"plan", cmd_plan, "show the steps and their order (--format text|json|dot)"},
+    {"serve", cmd_serve, "run the CI server (webhooks, API, job queue) with an in-process agent"},
+    {"agent", cmd_agent, "claim jobs from a server and run them"},
+    {"submit", cmd_submit, "queue a job on a server; prints its id"},
+    {"jobs", cmd_jobs, "list a server's jobs"},
+    {"logs", cmd_logs, "print a job's log (-f follows it live)"},
+    {"cancel", cmd_cancel, "cancel a job"},
 };
 
 void print_usage(std::FILE* out) {

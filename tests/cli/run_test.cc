@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 
 #include "tests/cli/boxcar_process.h"
 
@@ -117,54 +119,93 @@ run = "echo still runs"
   EXPECT_EQ(status_of(r, "after"), "success");
 }
 
-TEST(RunTest, TimeoutKillsDaemonizedChildren) {
+// Live (non-zombie) processes on the host whose command line contains `marker`.
+int live_processes_with(const std::string& marker) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(marker) == std::string::npos) continue;
+    if (!process_gone(std::stoi(name))) ++n;
+  }
+  return n;
+}
+
+// A sleep duration no other process uses, so the test can find its processes by command line
+// whichever pid namespace they ran in.
+std::string unique_sleep() {
+  return "7" + std::to_string(getpid() % 1000) + "." + std::to_string(rand() % 100000 + 1);
+}
+
+class KillTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KillTest, TimeoutKillsDaemonizedChildren) {
   TempDir dir;
+  std::string marker = unique_sleep();
   dir.write(".boxcar.toml", R"(version = 1
 [[step]]
 name = "daemons"
 timeout = "1s"
 grace = "1s"
 run = """
-setsid sh -c 'echo $$ > setsid.pid; exec sleep 1000' &
-(sh -c 'sleep 1000 & echo $! > double.pid' &)
-sh -c 'trap "" TERM; echo $$ > stubborn.pid; while :; do sleep 1; done' &
-sleep 1000
+setsid sh -c 'exec sleep MARK' &
+(sh -c 'sleep MARK &' &)
+sh -c 'trap "" TERM; while :; do sleep MARK; done' &
+echo started
+sleep MARK
 """
 [[step]]
 name = "after"
 needs = ["daemons"]
 run = "echo never"
 )");
-  auto r = run_boxcar({"run", "--json"}, dir.path());
+  std::string text = dir.read(".boxcar.toml");
+  for (size_t p; (p = text.find("MARK")) != std::string::npos;) text.replace(p, 4, marker);
+  dir.write(".boxcar.toml", text);
+  auto r = run_boxcar({"run", "--json", "--executor", GetParam()}, dir.path());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("started"), std::string::npos);
   EXPECT_EQ(status_of(r, "daemons"), "timeout");
   EXPECT_EQ(status_of(r, "after"), "skipped");
-  for (const char* f : {"setsid.pid", "double.pid", "stubborn.pid"}) {
-    std::string text = dir.read(f);
-    ASSERT_FALSE(text.empty()) << f << " was not written";
-    pid_t pid = std::stoi(text);
-    EXPECT_TRUE(process_gone(pid)) << f << ": pid " << pid << " survived the timeout";
-  }
+  EXPECT_EQ(live_processes_with("sleep " + marker), 0) << "a daemon survived the timeout";
 }
 
-TEST(RunTest, CtrlCCancelsEverythingAndExits130) {
+TEST_P(KillTest, CtrlCCancelsEverythingAndExits130) {
   TempDir dir;
+  std::string marker = unique_sleep();
   dir.write(".boxcar.toml", R"(version = 1
 [[step]]
 name = "long"
 grace = "1s"
-run = "echo $$ > long.pid; echo ready; trap '' TERM; sleep 1000"
+run = "echo ready; trap '' TERM; sleep )" + marker + R"("
 [[step]]
 name = "later"
 needs = ["long"]
 run = "echo never"
 )");
-  auto r = run_boxcar({"run", "--json"}, dir.path(), {}, "ready");
+  auto r = run_boxcar({"run", "--json", "--executor", GetParam()}, dir.path(), {}, "ready");
   EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
   EXPECT_EQ(status_of(r, "long"), "cancelled");
   EXPECT_EQ(status_of(r, "later"), "cancelled");
-  EXPECT_TRUE(process_gone(std::stoi(dir.read("long.pid"))));
+  EXPECT_EQ(live_processes_with("sleep " + marker), 0);
 }
+
+TEST_P(KillTest, ABackgroundProcessHoldingTheOutputDoesNotHangTheStep) {
+  TempDir dir;
+  std::string marker = unique_sleep();
+  dir.write(".boxcar.toml", "version = 1\n[[step]]\nname = \"bg\"\ntimeout = \"5m\"\nrun = \"sleep " +
+                                marker + " & echo started\"\n");
+  auto r = run_boxcar({"run", "--json", "--executor", GetParam()}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "bg"), "success");
+  EXPECT_NE(r.out.find("started"), std::string::npos);
+  EXPECT_EQ(live_processes_with("sleep " + marker), 0) << "the step's leftovers are killed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Executors, KillTest, ::testing::Values("host", "native"));
 
 TEST(RunTest, SecretsAreMaskedInOutputAndLogs) {
   TempDir dir;

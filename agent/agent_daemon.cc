@@ -1,0 +1,250 @@
+#include "agent/agent_daemon.h"
+
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/parse.hpp>
+
+#include <cstdio>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "agent/agent_heartbeat.h"
+#include "agent/http_client.h"
+#include "agent/job_runner.h"
+#include "agent/remote_errors.h"
+#include "executors/host/host_executor.h"
+#include "protocol/agent_protocol.h"
+
+namespace boxcar::agent {
+
+namespace asio = boost::asio;
+
+std::string default_agent_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == 0) std::snprintf(host, sizeof host, "agent");
+  std::mt19937 rng(std::random_device{}());
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rng() & 0xffffff));
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix;
+}
+
+struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
+  struct Running {
+    std::unique_ptr<JobRunner> runner;
+    std::unique_ptr<Heartbeat> heartbeat;
+  };
+
+  asio::io_context& io;
+  AgentOptions options;
+  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<executors::Executor> executor;
+  std::map<int64_t, Running> jobs;
+  asio::steady_timer retry_timer{io};
+  Backoff backoff;
+  bool claiming = false;
+  uint64_t claim_request = 0;
+  bool draining = false;
+  bool stopping = false;
+  bool exited = false;
+  std::string last_failure;  // the claim failure last logged, to log a recovery once
+
+  Impl(asio::io_context& io_, AgentOptions opts) : io(io_), options(std::move(opts)) {
+    if (options.name.empty()) options.name = default_agent_name();
+    if (options.concurrency == 0) options.concurrency = 1;
+    if (options.step_jobs == 0) options.step_jobs = std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  void log(const std::string& line) {
+    if (options.log) {
+      options.log(line);
+    } else {
+      std::fprintf(stderr, "boxcar agent: %s\n", line.c_str());
+    }
+  }
+
+  Status start() {
+    auto base = parse_base_url(options.server);
+    if (!base.ok()) return base.error();
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir / "workspaces", ec);
+    if (ec) return Error{"cannot create " + (options.data_dir / "workspaces").string() + ": " + ec.message()};
+    client = std::make_unique<HttpClient>(io, *base, options.token);
+    executor = options.make_executor ? options.make_executor(io) : executors::make_host_executor(io);
+    log(options.name + ": polling " + options.server + " for jobs (" +
+        std::to_string(options.concurrency) + " at once, executor " + std::string(executor->name()) + ")");
+    claim();
+    return {};
+  }
+
+  void claim() {
+    if (claiming || draining || exited || jobs.size() >= options.concurrency) return;
+    claiming = true;
+    protocol::ClaimRequest req{options.name, options.labels, options.claim_wait_ms};
+    std::weak_ptr<Impl> weak = weak_from_this();
+    claim_request = client->post_json(
+        "/api/v1/agent/claim", protocol::to_json(req), Millis(options.claim_wait_ms + 15'000),
+        [weak](const boost::system::error_code& ec, HttpResponse res) {
+          if (auto self = weak.lock()) self->claimed(ec, std::move(res));
+        });
+  }
+
+  void claimed(const boost::system::error_code& ec, HttpResponse res) {
+    claiming = false;
+    if (exited) return;
+    RemoteOutcome o = classify(ec, res.status, res.body);
+    if (o.verdict == RemoteVerdict::auth_refused) return fatal(o.message);
+    if (o.verdict != RemoteVerdict::ok) return retry_claim(o.message);
+    if (!last_failure.empty()) log("reached " + options.server + " again");
+    last_failure.clear();
+    backoff.reset();
+    if (res.status == 204 || res.body.empty()) return claim();  // no work within the wait
+    boost::system::error_code pec;
+    auto json = boost::json::parse(res.body, pec);
+    auto answer = pec ? Result<protocol::ClaimResponse>(Error{pec.message()})
+                      : protocol::from_json<protocol::ClaimResponse>(json);
+    if (!answer.ok()) return retry_claim("unreadable claim answer: " + answer.error().message);
+    run(std::move(answer->job));
+    claim();
+  }
+
+  void retry_claim(const std::string& why) {
+    Millis delay = backoff.next();
+    log("cannot claim from " + options.server + ": " + why + "; retrying in " + format_duration(delay));
+    last_failure = why;
+    std::weak_ptr<Impl> weak = weak_from_this();
+    retry_timer.expires_after(delay);
+    retry_timer.async_wait([weak](const boost::system::error_code& tec) {
+      if (tec) return;
+      if (auto self = weak.lock()) self->claim();
+    });
+  }
+
+  void run(protocol::JobSpec spec) {
+    int64_t id = spec.id;
+    if (jobs.count(id)) return;  // already ours (a re-sent claim answer)
+    log("job " + std::to_string(id) + " (attempt " + std::to_string(spec.attempt) + "): " + spec.repo +
+        (spec.ref.empty() ? "" : " " + spec.ref) + (spec.commit.empty() ? "" : " " + spec.commit));
+    JobRunnerOptions ro;
+    ro.agent = options.name;
+    ro.data_dir = options.data_dir;
+    ro.executor = executor.get();
+    ro.step_jobs = options.step_jobs;
+    ro.keep_failed_workspaces = options.keep_failed_workspaces;
+    ro.git_token = options.git_token;
+    ro.ssh_key = options.ssh_key;
+    ro.log_flush_interval = options.log_flush_interval;
+    std::weak_ptr<Impl> weak = weak_from_this();
+    ro.log = [weak](const std::string& line) {
+      if (auto self = weak.lock()) self->log(line);
+    };
+    Millis interval(std::max<int64_t>(spec.lease_ms / 3, 100));
+    Running& r = jobs[id];
+    r.runner = std::make_unique<JobRunner>(io, *client, std::move(ro), spec);
+    HeartbeatHandlers hh;
+    hh.on_cancel = [weak, id] {
+      if (auto self = weak.lock()) self->job_cancelled(id);
+    };
+    hh.on_lost = [weak, id] {
+      if (auto self = weak.lock()) self->job_lost(id);
+    };
+    hh.on_auth = [weak](const RemoteOutcome& o) {
+      if (auto self = weak.lock()) self->fatal(o.message);
+    };
+    hh.log = ro.log;
+    r.heartbeat = std::make_unique<Heartbeat>(io, *client, id, options.name, interval, std::move(hh));
+    r.heartbeat->start();
+    r.runner->start([weak, id](JobEnd end) {
+      if (auto self = weak.lock()) self->job_ended(id, end);
+    });
+    if (stopping) r.runner->cancel();
+  }
+
+  void job_cancelled(int64_t id) {
+    auto it = jobs.find(id);
+    if (it == jobs.end()) return;
+    log("job " + std::to_string(id) + ": cancelled by the server");
+    it->second.runner->cancel();
+  }
+
+  void job_lost(int64_t id) {
+    auto it = jobs.find(id);
+    if (it == jobs.end()) return;
+    log("job " + std::to_string(id) + ": the lease is lost; stopping the job without completing it");
+    it->second.runner->abandon();
+  }
+
+  void job_ended(int64_t id, JobEnd end) {
+    auto it = jobs.find(id);
+    if (it == jobs.end()) return;
+    it->second.heartbeat->stop();
+    // Destroyed from a fresh handler: the runner's own callback may still be on the stack.
+    auto gone = std::make_shared<Running>(std::move(it->second));
+    jobs.erase(it);
+    asio::post(io, [gone] {});
+    if (end == JobEnd::auth_refused) return fatal("the server refused the agent token");
+    if ((draining || exited) && jobs.empty()) return exit({});
+    claim();
+  }
+
+  void fatal(const std::string& why) {
+    if (exited) return;
+    log(why + "; stopping");
+    draining = true;
+    for (auto& [id, r] : jobs) {
+      r.heartbeat->stop();
+      r.runner->abandon();
+    }
+    exit(Error{why});
+  }
+
+  void drain() {
+    if (draining) return;
+    draining = true;
+    if (claiming) {
+      client->cancel(claim_request);
+      claiming = false;
+    }
+    retry_timer.cancel();
+    if (jobs.empty()) {
+      exit({});
+    } else {
+      log("draining: waiting for " + std::to_string(jobs.size()) + " running job(s)");
+    }
+  }
+
+  void stop() {
+    drain();
+    stopping = true;
+    for (auto& [id, r] : jobs) r.runner->cancel();
+  }
+
+  void exit(Status st) {
+    if (exited) return;
+    exited = true;
+    retry_timer.cancel();
+    auto cb = options.on_exit;
+    asio::post(io, [cb, st] {
+      if (cb) cb(st);
+    });
+  }
+};
+
+AgentDaemon::AgentDaemon(asio::io_context& io, AgentOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(options))) {}
+
+AgentDaemon::~AgentDaemon() {
+  impl_->exited = true;
+  impl_->retry_timer.cancel();
+  impl_->jobs.clear();
+}
+
+Status AgentDaemon::start() { return impl_->start(); }
+void AgentDaemon::drain() { impl_->drain(); }
+void AgentDaemon::stop() { impl_->stop(); }
+const std::string& AgentDaemon::name() const { return impl_->options.name; }
+size_t AgentDaemon::running_jobs() const { return impl_->jobs.size(); }
+
+}  // namespace boxcar::agent

@@ -1,0 +1,73 @@
+// AgentDaemon: the long-running agent. Long-polls the server for jobs (a claim is sent again
+// as soon as one is answered, and only while a slot is free), runs up to `concurrency` jobs at
+// once with JobRunner, keeps their leases with Heartbeat, backs off while the server is
+// unreachable, and drains on request. The same class runs inside `boxcar serve`, over
+// loopback HTTP: an in-process agent speaks the protocol exactly as a remote one does.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "base/result.h"
+#include "executors/executor.h"
+
+namespace boxcar::agent {
+
+struct AgentOptions {
+  std::string server;                    // "http://host:port"
+  std::string token;                     // the agent token (Authorization: Bearer)
+  std::string name;                      // "" = <hostname>-<pid>-<random>
+  std::vector<std::string> labels;       // a job's labels must all be among these
+  size_t concurrency = 1;                // jobs at once
+  size_t step_jobs = 0;                  // steps at once within a job; 0 = the CPU count
+  std::filesystem::path data_dir;        // mirrors/ and workspaces/
+  // Makes the executor the agent's jobs run on; empty = the host executor.
+  std::function<std::unique_ptr<executors::Executor>(boost::asio::io_context&)> make_executor;
+  bool keep_failed_workspaces = false;
+  std::string git_token;                 // https checkout token (user "x-access-token")
+  std::filesystem::path ssh_key;         // ssh checkout key
+  int claim_wait_ms = 25'000;            // how long the server may hold a claim
+  Millis log_flush_interval{200};
+  // One line per event worth telling (claims, failures, job ends); empty = stderr.
+  std::function<void(std::string_view)> log;
+  // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error
+  // when the server refused the token. Nothing of the daemon is pending on the io_context then.
+  std::function<void(Status)> on_exit;
+};
+
+// "<hostname>-<pid>-<6 random hex digits>".
+std::string default_agent_name();
+
+class AgentDaemon {
+ public:
+  AgentDaemon(boost::asio::io_context& io, AgentOptions options);
+  ~AgentDaemon();
+  AgentDaemon(const AgentDaemon&) = delete;
+  AgentDaemon& operator=(const AgentDaemon&) = delete;
+
+  // Starts claiming. An error (a bad server URL, a data directory that cannot be made) and
+  // nothing started.
+  Status start();
+
+  // Claims no more; running jobs finish; on_exit(Ok) once none is left.
+  void drain();
+
+  // drain(), and running jobs are cancelled and completed as cancelled (a second call kills
+  // their steps at once).
+  void stop();
+
+  const std::string& name() const;
+  size_t running_jobs() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace boxcar::agent

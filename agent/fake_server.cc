@@ -1,0 +1,219 @@
+#include "agent/fake_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace boxcar::agent::testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+
+std::string FakeJob::log(const std::string& step, int attempt) const {
+  std::string out;
+  for (const auto& [key, data] : logs) {
+    if (std::get<0>(key) == step && std::get<1>(key) == attempt) out += data;
+  }
+  return out;
+}
+
+std::optional<protocol::StepUpdate> FakeJob::last_step(const std::string& name) const {
+  std::optional<protocol::StepUpdate> out;
+  for (const auto& s : steps) {
+    if (s.name == name) out = s;
+  }
+  return out;
+}
+
+FakeServer::FakeServer() {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::listen(listen_fd_, 64);
+  socklen_t len = sizeof addr;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+FakeServer::~FakeServer() {
+  stopping_ = true;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  acceptor_.join();
+  ::close(listen_fd_);
+  {
+    std::lock_guard lock(mu_);
+    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+  cv_.notify_all();
+  for (auto& t : connections_) t.join();
+}
+
+std::string FakeServer::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+void FakeServer::enqueue(protocol::JobSpec job) {
+  std::lock_guard lock(mu_);
+  queue_.push_back(std::move(job));
+  cv_.notify_all();
+}
+
+void FakeServer::fail_log_uploads(int n) {
+  std::lock_guard lock(mu_);
+  fail_logs_ = n;
+}
+
+void FakeServer::set_cancel(int64_t id) {
+  std::lock_guard lock(mu_);
+  jobs_[id].cancel = true;
+}
+
+void FakeServer::set_lost(int64_t id) {
+  std::lock_guard lock(mu_);
+  jobs_[id].lost = true;
+}
+
+FakeJob FakeServer::job(int64_t id) {
+  std::lock_guard lock(mu_);
+  return jobs_[id];
+}
+
+int FakeServer::jobs_claimed() {
+  std::lock_guard lock(mu_);
+  return claimed_;
+}
+
+size_t FakeServer::queued() {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+bool FakeServer::wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, pred);
+}
+
+bool FakeServer::wait_job(int64_t id, const std::function<bool(const FakeJob&)>& pred,
+                          std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return pred(jobs_[id]); });
+}
+
+void FakeServer::accept_loop() {
+  while (!stopping_) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (stopping_) return;
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    open_fds_.insert(fd);
+    connections_.emplace_back([this, fd] { serve(fd); });
+  }
+}
+
+void FakeServer::serve(int fd) {
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc, asio::ip::tcp::v4(), fd);
+  beast::flat_buffer buf;
+  for (;;) {
+    http::request<http::string_body> req;
+    beast::error_code ec;
+    http::read(sock, buf, req, ec);
+    if (ec) break;
+    Answer a = handle(std::string(req.target()), std::string(req[http::field::authorization]),
+                      req.body(), fd);
+    http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
+    res.set(http::field::content_type, "application/json");
+    res.body() = a.body;
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    http::write(sock, res, ec);
+    if (ec || !req.keep_alive()) break;
+  }
+  std::lock_guard lock(mu_);
+  open_fds_.erase(fd);
+  beast::error_code ignored;
+  sock.close(ignored);
+}
+
+FakeServer::Answer FakeServer::handle(const std::string& target, const std::string& auth,
+                                      const std::string& body, int fd) {
+  if (auth != "Bearer " + token) return {401, R"({"error":"bad token"})"};
+  boost::system::error_code pec;
+  json::value in = json::parse(body, pec);
+  if (pec) return {400, R"({"error":"bad json"})"};
+
+  if (target == "/api/v1/agent/claim") {
+    auto req = protocol::from_json<protocol::ClaimRequest>(in);
+    if (!req.ok()) return {400, "{}"};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req->wait_ms);
+    std::unique_lock lock(mu_);
+    while (queue_.empty()) {
+      if (stopping_ || std::chrono::steady_clock::now() >= deadline) return {204, ""};
+      // A real server drops a long poll whose client went away; so does this one.
+      pollfd p{fd, POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return {204, ""};
+      cv_.wait_for(lock, std::chrono::milliseconds(20));
+    }
+    protocol::JobSpec job = queue_.front();
+    queue_.pop_front();
+    ++claimed_;
+    jobs_[job.id];
+    cv_.notify_all();
+    return {200, json::serialize(protocol::to_json(protocol::ClaimResponse{job}))};
+  }
+
+  const std::string prefix = "/api/v1/agent/jobs/";
+  if (target.rfind(prefix, 0) != 0) return {404, "{}"};
+  std::string rest = target.substr(prefix.size());
+  size_t slash = rest.find('/');
+  int64_t id = std::stoll(rest.substr(0, slash));
+  std::string what = rest.substr(slash + 1);
+  std::lock_guard lock(mu_);
+  FakeJob& job = jobs_[id];
+  Answer answer{200, "{}"};
+  if (what == "heartbeat") {
+    ++job.heartbeats;
+    protocol::HeartbeatResponse r{job.cancel, job.lost};
+    answer = {200, json::serialize(protocol::to_json(r))};
+  } else if (what == "logs") {
+    auto up = protocol::from_json<protocol::LogUpload>(in);
+    if (!up.ok()) return {400, "{}"};
+    int stored = 0;
+    for (const auto& c : up->chunks) {
+      auto [it, fresh] = job.logs.emplace(std::make_tuple(c.step, c.attempt, c.seq), c.data);
+      fresh ? ++stored : ++job.duplicate_chunks;
+    }
+    answer = {200, "{\"stored\":" + std::to_string(stored) + "}"};
+    if (fail_logs_ > 0) {
+      --fail_logs_;
+      answer = {500, R"({"error":"lost the answer"})"};
+    }
+  } else if (what == "steps") {
+    auto up = protocol::from_json<protocol::StepUpdate>(in);
+    if (!up.ok()) return {400, "{}"};
+    job.steps.push_back(*up);
+  } else if (what == "complete") {
+    auto up = protocol::from_json<protocol::CompleteRequest>(in);
+    if (!up.ok()) return {400, "{}"};
+    job.complete = *up;
+  } else {
+    return {404, "{}"};
+  }
+  cv_.notify_all();
+  return answer;
+}
+
+}  // namespace boxcar::agent::testing

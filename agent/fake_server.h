@@ -1,0 +1,86 @@
+// FakeServer (tests only): the agent protocol's server side on real loopback HTTP, so the
+// agent's real client, retries and long polls are exercised. It keeps what it is told per
+// job, stores log chunks once per (step, attempt, seq), and can be scripted to fail uploads,
+// cancel a job or drop its lease.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "protocol/agent_protocol.h"
+
+namespace boxcar::agent::testing {
+
+struct FakeJob {
+  std::vector<protocol::StepUpdate> steps;
+  std::map<std::tuple<std::string, int, int64_t>, std::string> logs;  // (step, attempt, seq)
+  int duplicate_chunks = 0;
+  int heartbeats = 0;
+  std::optional<protocol::CompleteRequest> complete;
+  bool cancel = false;  // answered in heartbeats
+  bool lost = false;
+
+  // The stored log of one step's attempt, chunks in seq order.
+  std::string log(const std::string& step, int attempt = 1) const;
+  std::optional<protocol::StepUpdate> last_step(const std::string& name) const;
+};
+
+class FakeServer {
+ public:
+  FakeServer();
+  ~FakeServer();
+
+  std::string url() const;
+  std::string token = "agent-token";
+
+  void enqueue(protocol::JobSpec job);
+  void fail_log_uploads(int n);  // the next n log uploads are stored, then answered 500
+  void set_cancel(int64_t id);
+  void set_lost(int64_t id);
+
+  FakeJob job(int64_t id);
+  int jobs_claimed();
+  size_t queued();
+  // Waits until `pred` (called under the server's lock) holds.
+  bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+  // Waits until `pred` holds for job `id`.
+  bool wait_job(int64_t id, const std::function<bool(const FakeJob&)>& pred,
+                std::chrono::milliseconds timeout);
+
+ private:
+  struct Answer {
+    unsigned status;
+    std::string body;
+  };
+  void accept_loop();
+  void serve(int fd);
+  Answer handle(const std::string& target, const std::string& auth, const std::string& body, int fd);
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> connections_;
+  std::set<int> open_fds_;
+  std::deque<protocol::JobSpec> queue_;
+  std::map<int64_t, FakeJob> jobs_;
+  int claimed_ = 0;
+  int fail_logs_ = 0;
+};
+
+}  // namespace boxcar::agent::testing

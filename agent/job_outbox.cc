@@ -1,0 +1,106 @@
+#include "agent/job_outbox.h"
+
+#include <boost/asio/post.hpp>
+
+namespace boxcar::agent {
+
+namespace asio = boost::asio;
+
+JobOutbox::JobOutbox(asio::io_context& io, HttpClient& client, int64_t job_id,
+                     JobOutboxHandlers handlers, Millis request_timeout)
+    : io_(io),
+      client_(client),
+      job_id_(job_id),
+      handlers_(std::move(handlers)),
+      timeout_(request_timeout),
+      retry_timer_(io) {}
+
+JobOutbox::~JobOutbox() {
+  *alive_ = false;
+  if (in_flight_) client_.cancel(request_id_);
+}
+
+void JobOutbox::post(const std::string& what, boost::json::value body) {
+  if (stopped_) return;
+  queue_.push_back({what, std::move(body)});
+  if (!in_flight_) send_next();
+}
+
+void JobOutbox::when_drained(std::function<void()> done) {
+  drained_ = std::move(done);
+  std::weak_ptr<bool> weak = alive_;
+  asio::post(io_, [this, weak] {
+    if (!weak.expired()) settle();
+  });
+}
+
+void JobOutbox::stop() {
+  stopped_ = true;
+  queue_.clear();
+  drained_ = nullptr;
+  retry_timer_.cancel();
+  if (in_flight_) client_.cancel(request_id_);
+  in_flight_ = false;
+}
+
+void JobOutbox::settle() {
+  if (stopped_ || in_flight_ || !queue_.empty() || !drained_) return;
+  auto done = std::move(drained_);
+  drained_ = nullptr;
+  done();
+}
+
+void JobOutbox::send_next() {
+  if (stopped_ || in_flight_) return;
+  if (queue_.empty()) return settle();
+  in_flight_ = true;
+  const Item& item = queue_.front();
+  std::string path = "/api/v1/agent/jobs/" + std::to_string(job_id_) + "/" + item.what;
+  std::weak_ptr<bool> weak = alive_;
+  request_id_ = client_.post_json(
+      path, item.body, timeout_,
+      [this, weak](const boost::system::error_code& ec, HttpResponse res) {
+        if (weak.expired() || stopped_) return;
+        in_flight_ = false;
+        RemoteOutcome o = classify(ec, res.status, res.body);
+        const std::string what = queue_.front().what;
+        switch (o.verdict) {
+          case RemoteVerdict::ok:
+            backoff_.reset();
+            queue_.pop_front();
+            send_next();
+            return;
+          case RemoteVerdict::rejected:
+            if (handlers_.log) {
+              handlers_.log("job " + std::to_string(job_id_) + ": " + what + " dropped: " + o.message);
+            }
+            queue_.pop_front();
+            send_next();
+            return;
+          case RemoteVerdict::retry: {
+            Millis delay = backoff_.next();
+            if (handlers_.log) {
+              handlers_.log("job " + std::to_string(job_id_) + ": " + what + " upload failed (" +
+                            o.message + "); retrying in " + format_duration(delay));
+            }
+            in_flight_ = true;  // the head item stays in flight until the retry
+            retry_timer_.expires_after(delay);
+            retry_timer_.async_wait([this, weak](const boost::system::error_code& tec) {
+              if (tec || weak.expired() || stopped_) return;
+              in_flight_ = false;
+              send_next();
+            });
+            return;
+          }
+          case RemoteVerdict::lease_lost:
+          case RemoteVerdict::auth_refused: {
+            auto on_fatal = handlers_.on_fatal;
+            stop();
+            if (on_fatal) on_fatal(o);
+            return;
+          }
+        }
+      });
+}
+
+}  // namespace boxcar::agent

@@ -1,0 +1,70 @@
+// JobOutbox: the reports of one running job (log chunks, step updates, the final complete)
+// sent to the server one at a time, in the order they were posted, each retried with backoff
+// until the server takes it. A retried log upload carries the same sequence numbers, so the
+// server stores it once. A 409 (lease lost) or 401/403 stops the outbox and is reported.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/value.hpp>
+
+#include "agent/http_client.h"
+#include "agent/remote_errors.h"
+
+namespace boxcar::agent {
+
+struct JobOutboxHandlers {
+  // lease_lost or auth_refused: nothing more is sent.
+  std::function<void(const RemoteOutcome&)> on_fatal;
+  // A one-line message for the agent's log (a dropped or retried request).
+  std::function<void(const std::string&)> log;
+};
+
+class JobOutbox {
+ public:
+  JobOutbox(boost::asio::io_context& io, HttpClient& client, int64_t job_id,
+            JobOutboxHandlers handlers, Millis request_timeout = Millis(30'000));
+  ~JobOutbox();
+
+  // `what` is the last path segment: "logs", "steps" or "complete".
+  void post(const std::string& what, boost::json::value body);
+
+  // `done` runs once everything posted so far was accepted (or dropped), at once if nothing
+  // is pending. Not called after stop().
+  void when_drained(std::function<void()> done);
+
+  // Drops what is pending; sends nothing more.
+  void stop();
+  bool stopped() const { return stopped_; }
+  size_t pending() const { return queue_.size(); }
+
+ private:
+  struct Item {
+    std::string what;
+    boost::json::value body;
+  };
+  void send_next();
+  void settle();
+
+  boost::asio::io_context& io_;
+  HttpClient& client_;
+  int64_t job_id_;
+  JobOutboxHandlers handlers_;
+  Millis timeout_;
+  std::deque<Item> queue_;
+  bool in_flight_ = false;
+  uint64_t request_id_ = 0;
+  bool stopped_ = false;
+  Backoff backoff_;
+  boost::asio::steady_timer retry_timer_;
+  std::function<void()> drained_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace boxcar::agent

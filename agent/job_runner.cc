@@ -1,0 +1,329 @@
+#include "agent/job_runner.h"
+
+#include <boost/asio/post.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "agent/checkout.h"
+#include "agent/job_outbox.h"
+#include "agent/remote_observer.h"
+#include "agent/scheduler.h"
+#include "agent/triggers.h"
+#include "pipeline/load.h"
+#include "pipeline/plan.h"
+
+namespace boxcar::agent {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uintmax_t kMaxPipelineFile = 1 << 20;
+
+struct PipelineText {
+  std::string name;  // as shown in messages
+  std::string text;
+};
+
+// The pipeline file of the checked-out commit: `file` when the job names one, else
+// .boxcar.toml, then boxcar.toml at the root.
+Result<PipelineText> read_pipeline_file(const fs::path& ws, const std::string& file,
+                                        const std::string& commit) {
+  std::vector<std::string> names;
+  if (!file.empty()) {
+    fs::path rel = fs::path(file).lexically_normal();
+    if (rel.is_absolute() || rel.empty() || *rel.begin() == "..") {
+      return Error{"pipeline file \"" + file + "\" must be a path inside the repository"};
+    }
+    names = {rel.string()};
+  } else {
+    names = {".boxcar.toml", "boxcar.toml"};
+  }
+  for (const auto& n : names) {
+    std::error_code ec;
+    fs::path p = ws / n;
+    if (fs::is_symlink(p, ec) || !fs::is_regular_file(p, ec)) continue;
+    if (fs::file_size(p, ec) > kMaxPipelineFile) return Error{"pipeline file " + n + " is larger than 1 MiB"};
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return PipelineText{n, buf.str()};
+  }
+  std::string at = "at the root of commit " + commit.substr(0, 12);
+  if (!file.empty()) return Error{"no pipeline file: " + file + " is not in commit " + commit.substr(0, 12)};
+  return Error{"no pipeline file: neither .boxcar.toml nor boxcar.toml " + at};
+}
+
+// Why a finished run did not succeed, in one line.
+std::string failure_reason(const std::vector<StepSummary>& steps) {
+  for (const auto& s : steps) {
+    if (s.allow_failure || !pipeline::is_failure(s.state)) continue;
+    return "step \"" + s.name + "\" " + pipeline::to_string(s.state) +
+           (s.reason.empty() ? "" : ": " + s.reason);
+  }
+  return "";
+}
+
+}  // namespace
+
+struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
+  enum class Phase { idle, checkout, running, completing, over };
+
+  asio::io_context& io;
+  JobRunnerOptions options;
+  protocol::JobSpec spec;
+  JobOutbox outbox;
+  RemoteObserver observer;
+  std::function<void(JobEnd)> done;
+  fs::path workspace;
+  Phase phase = Phase::idle;
+  bool cancel_requested = false;
+  bool abandoned = false;
+  JobEnd end = JobEnd::completed;
+  std::string final_state;
+  bool workspace_handled = false;
+
+  std::atomic<bool> checkout_cancelled{false};
+  std::thread checkout_thread;
+  CheckoutResult checked;
+  std::optional<pipeline::ExpandedPipeline> expanded;
+  std::unique_ptr<pipeline::Plan> plan;
+  std::unique_ptr<executors::Job> exec_job;
+  std::unique_ptr<Scheduler> scheduler;
+
+  Impl(asio::io_context& io_, HttpClient& client, JobRunnerOptions opts, protocol::JobSpec job)
+      : io(io_),
+        options(std::move(opts)),
+        spec(std::move(job)),
+        outbox(io_, client, spec.id,
+               {[this](const RemoteOutcome& o) { on_fatal(o); },
+                [this](const std::string& line) { if (options.log) options.log(line); }}),
+        observer(io_, outbox, {options.agent, options.log_flush_interval}) {}
+
+  ~Impl() {
+    checkout_cancelled = true;
+    if (checkout_thread.joinable()) checkout_thread.join();
+    scheduler.reset();
+    if (exec_job) exec_job->destroy();
+  }
+
+  void log(const std::string& line) {
+    if (options.log) options.log("job " + std::to_string(spec.id) + ": " + line);
+  }
+
+  void start() {
+    workspace = options.data_dir / "workspaces" /
+                (std::to_string(spec.id) + "-" + std::to_string(spec.attempt));
+    std::error_code ec;
+    fs::remove_all(workspace, ec);  // a leftover of a dead agent
+    observer.job_line("agent " + options.agent + ": job " + std::to_string(spec.id) + ", attempt " +
+                      std::to_string(spec.attempt));
+    observer.job_line("checking out " + redact_url(spec.repo) +
+                      (spec.ref.empty() ? "" : " " + spec.ref) +
+                      (spec.commit.empty() ? "" : " at " + spec.commit));
+    CheckoutRequest req;
+    req.url = spec.repo;
+    req.ref = spec.ref;
+    req.commit = spec.commit;
+    req.data_dir = options.data_dir;
+    req.workspace = workspace;
+    req.token = options.git_token;
+    req.ssh_key = options.ssh_key;
+    req.cancelled = &checkout_cancelled;
+    phase = Phase::checkout;
+    std::weak_ptr<Impl> weak = weak_from_this();
+    asio::io_context* ctx = &io;
+    // libgit2 blocks: the checkout gets a thread of its own; the result comes back by post.
+    checkout_thread = std::thread([weak, ctx, req] {
+      auto result = checkout(req);
+      asio::post(*ctx, [weak, result = std::move(result)]() mutable {
+        if (auto self = weak.lock()) self->checked_out(std::move(result));
+      });
+    });
+  }
+
+  void checked_out(Result<CheckoutResult> r) {
+    if (checkout_thread.joinable()) checkout_thread.join();
+    if (abandoned) return finish();
+    if (!r.ok()) {
+      if (cancel_requested) return complete("cancelled", "cancelled during checkout");
+      observer.job_line(r.error().message);
+      return complete("error", r.error().message);
+    }
+    checked = std::move(*r);
+    observer.job_line("checked out " + checked.commit + (checked.ref.empty() ? "" : " (" + checked.ref + ")") +
+                      (checked.fetched ? ", fetched " + std::to_string(checked.received_objects) + " objects" : ", from the mirror"));
+    if (cancel_requested) return complete("cancelled", "cancelled before the pipeline started");
+
+    auto file = read_pipeline_file(workspace, spec.file, checked.commit);
+    if (!file.ok()) {
+      observer.job_line(file.error().message);
+      return complete("error", file.error().message);
+    }
+    auto loaded = pipeline::parse_pipeline(file->text, file->name);
+    if (!loaded.errors.empty()) {
+      std::istringstream lines(pipeline::render_diagnostics(loaded.errors, file->text));
+      for (std::string line; std::getline(lines, line);) observer.job_line(line);
+      std::string reason = std::to_string(loaded.errors.size()) + " error" +
+                           (loaded.errors.size() == 1 ? "" : "s") + " in " + file->name + ": " +
+                           loaded.errors.front().to_string();
+      return complete("error", reason);
+    }
+    std::string ref = spec.ref.empty() ? checked.ref : spec.ref;
+    if (std::string why = trigger_rejection(loaded.pipeline->on, spec.event, ref); !why.empty()) {
+      observer.job_line(why);
+      return complete("skipped", why);
+    }
+    run(*loaded.pipeline, ref);
+  }
+
+  void run(const pipeline::Pipeline& p, const std::string& ref) {
+    expanded = pipeline::expand(p);
+    SchedulerOptions opts;
+    opts.jobs = options.step_jobs;
+    opts.workspace = workspace;
+    opts.job_id = std::to_string(spec.id);
+    opts.commit = checked.commit;
+    opts.branch = branch_of(ref);
+    opts.event = spec.event.empty() ? "manual" : spec.event;
+    // The job's env: a name some step declares as a secret is a secret (masked everywhere,
+    // given to the steps that declare it); the rest is env for every step, under the file's.
+    std::set<std::string> declared;
+    for (const auto& cs : expanded->steps) declared.insert(cs.step.secrets.begin(), cs.step.secrets.end());
+    for (const auto& [k, v] : spec.env) {
+      if (declared.count(k)) {
+        opts.secrets[k] = v;
+      } else {
+        for (auto& cs : expanded->steps) cs.step.env.emplace(k, v);
+      }
+    }
+    for (const auto& name : declared) {
+      if (!opts.secrets.count(name)) observer.job_line("secret " + name + " is not set for this job");
+    }
+    pipeline::RunContext ctx{opts.branch, opts.event};
+    plan = std::make_unique<pipeline::Plan>(*expanded, ctx);
+
+    auto job = options.executor->prepare({"job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt), workspace});
+    if (!job.ok()) {
+      std::string why = "cannot prepare the job: " + job.error().message;
+      observer.job_line(why);
+      return complete("error", why);
+    }
+    exec_job = std::move(job.value());
+    if (!options.executor->isolated()) {
+      observer.job_line("executor \"" + std::string(options.executor->name()) +
+                        "\": steps run as plain processes on the agent's machine, with no isolation");
+    }
+    scheduler = std::make_unique<Scheduler>(io, *exec_job, *expanded, *plan, opts, observer);
+    phase = Phase::running;
+    std::weak_ptr<Impl> weak = weak_from_this();
+    scheduler->start([this, weak](bool ok) {
+      // May run inside cancel(): leave the scheduler's stack first.
+      asio::post(io, [weak, ok] {
+        if (auto self = weak.lock()) self->ran(ok);
+      });
+    });
+  }
+
+  void ran(bool ok) {
+    auto summaries = scheduler->summaries();
+    scheduler.reset();
+    if (exec_job) exec_job->destroy();
+    exec_job.reset();
+    if (abandoned) return finish();
+    if (cancel_requested) return complete("cancelled", "cancelled");
+    if (ok) return complete("success", "");
+    complete("failed", failure_reason(summaries));
+  }
+
+  void complete(const std::string& state, const std::string& reason) {
+    phase = Phase::completing;
+    final_state = state;
+    remove_workspace();  // before the server hears the job is over
+    observer.flush_logs();
+    protocol::CompleteRequest c{options.agent, state, reason};
+    outbox.post("complete", protocol::to_json(c));
+    log(state + (reason.empty() ? "" : ": " + reason));
+    std::weak_ptr<Impl> weak = weak_from_this();
+    outbox.when_drained([weak] {
+      if (auto self = weak.lock()) self->finish();
+    });
+  }
+
+  void remove_workspace() {
+    if (workspace.empty() || workspace_handled) return;
+    workspace_handled = true;
+    if (options.keep_failed_workspaces && !final_state.empty() && final_state != "success") {
+      log("workspace kept: " + workspace.string());
+      return;
+    }
+    std::error_code ec;
+    fs::remove_all(workspace, ec);
+  }
+
+  void finish() {
+    if (phase == Phase::over) return;
+    phase = Phase::over;
+    remove_workspace();
+    JobEnd e = abandoned ? end : JobEnd::completed;
+    auto cb = std::move(done);
+    asio::post(io, [cb, e] {
+      if (cb) cb(e);
+    });
+  }
+
+  void cancel() {
+    if (abandoned || phase == Phase::completing || phase == Phase::over) return;
+    cancel_requested = true;
+    checkout_cancelled = true;
+    if (phase == Phase::running && scheduler) scheduler->cancel();
+  }
+
+  void abandon(JobEnd why) {
+    if (abandoned || phase == Phase::over) return;
+    abandoned = true;
+    end = why;
+    outbox.stop();
+    checkout_cancelled = true;
+    switch (phase) {
+      case Phase::idle:
+      case Phase::completing: finish(); break;
+      case Phase::checkout: break;  // checked_out() finishes
+      case Phase::running:
+        if (scheduler) {
+          scheduler->cancel();
+          scheduler->cancel();  // twice: no grace period
+        }
+        break;
+      case Phase::over: break;
+    }
+  }
+
+  void on_fatal(const RemoteOutcome& o) {
+    log(o.message);
+    abandon(o.verdict == RemoteVerdict::auth_refused ? JobEnd::auth_refused : JobEnd::abandoned);
+  }
+};
+
+JobRunner::JobRunner(asio::io_context& io, HttpClient& client, JobRunnerOptions options,
+                     protocol::JobSpec job)
+    : impl_(std::make_shared<Impl>(io, client, std::move(options), std::move(job))) {}
+
+JobRunner::~JobRunner() = default;
+
+void JobRunner::start(std::function<void(JobEnd)> done) {
+  impl_->done = std::move(done);
+  impl_->start();
+}
+
+void JobRunner::cancel() { impl_->cancel(); }
+void JobRunner::abandon() { impl_->abandon(JobEnd::abandoned); }
+int64_t JobRunner::id() const { return impl_->spec.id; }
+const protocol::JobSpec& JobRunner::spec() const { return impl_->spec; }
+
+}  // namespace boxcar::agent

@@ -1,0 +1,64 @@
+// JobRunner: runs one claimed job end to end: checkout into <data>/workspaces/<id>-<attempt>,
+// read and parse the pipeline file, apply its [on] filters, run it with the Scheduler on the
+// shared io_context (logs and step updates stream to the server through a RemoteObserver),
+// then POST complete and remove the workspace. Heartbeats are the daemon's business; it tells
+// the runner to cancel() (the user asked) or abandon() (the lease is gone).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "agent/http_client.h"
+#include "executors/executor.h"
+#include "protocol/agent_protocol.h"
+
+namespace boxcar::agent {
+
+struct JobRunnerOptions {
+  std::string agent;                      // the agent's name, sent with every report
+  std::filesystem::path data_dir;         // workspaces/ and mirrors/ live here
+  executors::Executor* executor = nullptr;
+  size_t step_jobs = 2;                   // steps of the job running at once
+  bool keep_failed_workspaces = false;    // keep the workspace of a job that did not succeed
+  std::string git_token;                  // checkout credentials (see checkout.h)
+  std::filesystem::path ssh_key;
+  Millis log_flush_interval{200};
+  std::function<void(const std::string&)> log;  // the agent's own one-line log
+};
+
+enum class JobEnd {
+  completed,     // the server took the final state
+  abandoned,     // the lease was lost: stopped, nothing completed
+  auth_refused,  // the server refused the agent token mid-job
+};
+
+class JobRunner {
+ public:
+  JobRunner(boost::asio::io_context& io, HttpClient& client, JobRunnerOptions options,
+            protocol::JobSpec job);
+  ~JobRunner();
+
+  // `done` runs once, on the io_context, when the job is over and its workspace handled.
+  void start(std::function<void(JobEnd)> done);
+
+  // Stops the job and completes it as cancelled: running steps get SIGTERM and their grace
+  // period; a second call kills them at once.
+  void cancel();
+
+  // The job is no longer ours: stops every step at once and ends without completing it.
+  void abandon();
+
+  int64_t id() const;
+  const protocol::JobSpec& spec() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace boxcar::agent

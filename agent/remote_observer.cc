@@ -1,0 +1,105 @@
+#include "agent/remote_observer.h"
+
+#include "protocol/agent_protocol.h"
+
+namespace boxcar::agent {
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+RemoteObserver::RemoteObserver(boost::asio::io_context& io, JobOutbox& outbox,
+                               RemoteObserverOptions options)
+    : io_(io), outbox_(outbox), options_(std::move(options)), timer_(io) {}
+
+RemoteObserver::~RemoteObserver() { timer_.cancel(); }
+
+void RemoteObserver::append(const std::string& step, int attempt, std::string_view line,
+                            bool newline) {
+  Key key{step, attempt};
+  if (pending_.empty() || pending_.back().first != key) pending_.push_back({key, {}});
+  std::string& data = pending_.back().second;
+  data.append(line);
+  if (newline) data.push_back('\n');
+  pending_bytes_ += line.size() + (newline ? 1 : 0);
+  if (pending_bytes_ >= options_.chunk_bytes) {
+    flush_logs();
+    return;
+  }
+  if (!timer_armed_) {
+    timer_armed_ = true;
+    timer_.expires_after(options_.flush_interval);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      timer_armed_ = false;
+      flush_logs();
+    });
+  }
+}
+
+void RemoteObserver::flush_logs() {
+  if (timer_armed_) {
+    timer_armed_ = false;
+    timer_.cancel();
+  }
+  if (pending_.empty()) return;
+  protocol::LogUpload upload;
+  upload.agent = options_.agent;
+  for (auto& [key, data] : pending_) {
+    protocol::LogChunkWire chunk;
+    chunk.step = key.first;
+    chunk.attempt = key.second;
+    chunk.seq = next_seq_[key]++;
+    chunk.data = std::move(data);
+    upload.chunks.push_back(std::move(chunk));
+  }
+  pending_.clear();
+  pending_bytes_ = 0;
+  outbox_.post("logs", protocol::to_json(upload));
+}
+
+void RemoteObserver::job_line(std::string_view line) { append(kJobLogStep, 1, line, true); }
+
+void RemoteObserver::notice(std::string_view text) { job_line(text); }
+
+void RemoteObserver::step_started(size_t step, std::string_view name, int attempt) {
+  attempt_[step] = attempt;
+  if (!started_at_.count(step)) started_at_[step] = unix_ms_now();
+  flush_logs();
+  protocol::StepUpdate u;
+  u.agent = options_.agent;
+  u.name = std::string(name);
+  u.state = "running";
+  u.started_at = started_at_[step];
+  if (attempt > 1) u.reason = "attempt " + std::to_string(attempt);
+  outbox_.post("steps", protocol::to_json(u));
+}
+
+void RemoteObserver::step_line(size_t step, std::string_view name, Timestamp, std::string_view line,
+                               bool cut) {
+  auto it = attempt_.find(step);
+  append(std::string(name), it == attempt_.end() ? 1 : it->second, line, !cut);
+}
+
+void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
+  flush_logs();
+  protocol::StepUpdate u;
+  u.agent = options_.agent;
+  u.name = s.name;
+  u.state = pipeline::to_string(s.state);
+  if (s.exit_code >= 0) u.exit_code = s.exit_code;
+  if (auto it = started_at_.find(step); it != started_at_.end()) u.started_at = it->second;
+  u.finished_at = unix_ms_now();
+  u.reason = s.reason;
+  outbox_.post("steps", protocol::to_json(u));
+}
+
+void RemoteObserver::artifact(size_t, std::string_view name, std::string_view path, uint64_t bytes) {
+  job_line(std::string(name) + ": artifact " + std::string(path) + " (" + std::to_string(bytes) +
+           " bytes)");
+}
+
+void RemoteObserver::pipeline_finished(bool, const std::vector<StepSummary>&, Millis) { flush_logs(); }
+
+}  // namespace boxcar::agent

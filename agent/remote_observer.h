@@ -1,0 +1,68 @@
+// RemoteObserver: the RunObserver of a job run for a server. Lines are batched into log
+// chunks, numbered per (step, attempt) from 0 and sent at most every `flush_interval` (or
+// when `chunk_bytes` are waiting); step starts and ends become step updates. Everything goes
+// through the job's JobOutbox, so a step's update follows the lines it printed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "agent/job_outbox.h"
+#include "agent/run_observer.h"
+
+namespace boxcar::agent {
+
+// The "step" that job-level lines (checkout, pipeline errors, notices) are logged under.
+inline constexpr const char* kJobLogStep = "(job)";
+
+struct RemoteObserverOptions {
+  std::string agent;
+  Millis flush_interval{200};
+  size_t chunk_bytes = 256 * 1024;
+};
+
+class RemoteObserver : public RunObserver {
+ public:
+  RemoteObserver(boost::asio::io_context& io, JobOutbox& outbox, RemoteObserverOptions options);
+  ~RemoteObserver() override;
+
+  // A line of the job's own log (not a step's).
+  void job_line(std::string_view line);
+  // Sends the lines held now.
+  void flush_logs();
+
+  void notice(std::string_view text) override;
+  void step_started(size_t step, std::string_view name, int attempt) override;
+  void step_line(size_t step, std::string_view name, Timestamp ts, std::string_view line,
+                 bool cut) override;
+  void step_finished(size_t step, const StepSummary& summary) override;
+  void artifact(size_t step, std::string_view name, std::string_view path, uint64_t bytes) override;
+  void pipeline_finished(bool success, const std::vector<StepSummary>& steps, Millis duration) override;
+
+ private:
+  using Key = std::pair<std::string, int>;  // step name, attempt
+  void append(const std::string& step, int attempt, std::string_view line, bool newline);
+
+  boost::asio::io_context& io_;
+  JobOutbox& outbox_;
+  RemoteObserverOptions options_;
+  std::map<Key, int64_t> next_seq_;
+  std::vector<std::pair<Key, std::string>> pending_;  // in arrival order, one entry per key run
+  size_t pending_bytes_ = 0;
+  std::map<size_t, int> attempt_;                     // step index -> current attempt
+  std::map<size_t, int64_t> started_at_;              // step index -> unix ms
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+};
+
+int64_t unix_ms_now();
+
+}  // namespace boxcar::agent

@@ -1,0 +1,147 @@
+// boxcar agent: claims jobs from a boxcar server and runs them (DESIGN.md sections 1 and 6).
+// SIGTERM or SIGINT drains (running jobs finish, no new claims, exit 0 when idle); a second
+// one cancels the running jobs and completes them as cancelled.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "agent/agent_daemon.h"
+#include "agent/http_client.h"
+#include "cli/commands.h"
+#include "cli/executor_choice.h"
+#include "cli/flags.h"
+
+namespace boxcar::cli {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: boxcar agent --server URL --token TOKEN [--concurrency N] [--labels a,b]\n"
+    "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
+    "                    [--keep-failed] [--git-token T] [--ssh-key FILE]\n"
+    "  --token, --git-token also from BOXCAR_AGENT_TOKEN, BOXCAR_GIT_TOKEN\n";
+
+std::filesystem::path default_data_dir() {
+  if (::geteuid() == 0) return "/var/lib/boxcar/agent";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::filesystem::path(x) / "boxcar/agent";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".local/share/boxcar/agent";
+  return "/tmp/boxcar-agent";
+}
+
+bool parse_count(const std::string& s, long max, size_t& out) {
+  char* end = nullptr;
+  long n = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != 0 || n < 1 || n > max) return false;
+  out = static_cast<size_t>(n);
+  return true;
+}
+
+std::vector<std::string> split_labels(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    std::string label = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!label.empty()) out.push_back(label);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_agent(const Args& args) {
+  auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--token", true, false, ""},
+                                  {"--concurrency", true, false, "-c"},
+                                  {"--labels", true, false, ""},
+                                  {"--data", true, false, ""},
+                                  {"--executor", true, false, ""},
+                                  {"--name", true, false, ""},
+                                  {"--jobs", true, false, "-j"},
+                                  {"--keep-failed", false, false, ""},
+                                  {"--git-token", true, false, ""},
+                                  {"--ssh-key", true, false, ""},
+                                  {"--help", false, false, "-h"}});
+  if (!flags.ok()) return usage_error("agent", flags.error().message);
+  if (flags->has("--help")) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (!flags->positional.empty()) {
+    return usage_error("agent", "unexpected argument \"" + flags->positional[0] + "\"");
+  }
+  agent::AgentOptions opts;
+  opts.server = flags->get("--server").value_or("");
+  if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. http://ci.example:8080)");
+  if (auto url = agent::parse_base_url(opts.server); !url.ok()) return usage_error("agent", url.error().message);
+  const char* env_token = std::getenv("BOXCAR_AGENT_TOKEN");
+  opts.token = flags->get("--token").value_or(env_token ? env_token : "");
+  if (opts.token.empty()) return usage_error("agent", "--token is required (or BOXCAR_AGENT_TOKEN)");
+  if (auto c = flags->get("--concurrency"); c && !parse_count(*c, 256, opts.concurrency)) {
+    return usage_error("agent", "--concurrency must be a number from 1 to 256, not \"" + *c + "\"");
+  }
+  if (auto j = flags->get("--jobs"); j && !parse_count(*j, 1024, opts.step_jobs)) {
+    return usage_error("agent", "--jobs must be a number from 1 to 1024, not \"" + *j + "\"");
+  }
+  if (auto l = flags->get("--labels")) opts.labels = split_labels(*l);
+  opts.name = flags->get("--name").value_or("");
+  opts.data_dir = flags->get("--data").value_or(default_data_dir().string());
+  opts.keep_failed_workspaces = flags->has("--keep-failed");
+  const char* env_git = std::getenv("BOXCAR_GIT_TOKEN");
+  opts.git_token = flags->get("--git-token").value_or(env_git ? env_git : "");
+  opts.ssh_key = flags->get("--ssh-key").value_or("");
+  if (!opts.ssh_key.empty() && !std::filesystem::is_regular_file(opts.ssh_key)) {
+    return usage_error("agent", "--ssh-key " + opts.ssh_key.string() + " is not a file");
+  }
+
+  auto chosen = choose_executor(flags->get("--executor"));
+  if (!chosen.ok()) {
+    std::fprintf(stderr, "boxcar agent: %s\n", chosen.error().message.c_str());
+    return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;
+  }
+  opts.make_executor = chosen->make;
+
+  boost::asio::io_context io;
+  int exit_code = kExitOk;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  opts.on_exit = [&](Status st) {
+    if (!st.ok()) {
+      std::fprintf(stderr, "boxcar agent: %s\n", st.error().message.c_str());
+      exit_code = kExitInfra;
+    }
+    signals.cancel();
+  };
+  agent::AgentDaemon daemon(io, opts);
+  if (Status st = daemon.start(); !st.ok()) {
+    std::fprintf(stderr, "boxcar agent: %s\n", st.error().message.c_str());
+    return kExitInfra;
+  }
+
+  int signals_seen = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        ++signals_seen;
+        if (signals_seen == 1) {
+          std::fprintf(stderr, "boxcar agent: draining: finishing running jobs, claiming no more "
+                               "(again to cancel them)\n");
+          daemon.drain();
+        } else {
+          std::fprintf(stderr, "boxcar agent: cancelling running jobs\n");
+          daemon.stop();
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+  io.run();
+  return exit_code;
+}
+
+}  // namespace boxcar::cli

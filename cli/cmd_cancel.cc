@@ -1,0 +1,34 @@
+// boxcar cancel: asks the server to cancel a job (a running one stops at its next heartbeat).
+#include <cstdio>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+
+namespace boxcar::cli {
+
+int cmd_cancel(const Args& args) {
+  auto flags = parse_flags(args, {{"--server", true, false, ""}, {"--help", false, false, "-h"}});
+  if (!flags.ok()) return usage_error("cancel", flags.error().message);
+  if (flags->has("--help")) {
+    std::printf("usage: boxcar cancel [--server URL] JOB\n");
+    return kExitOk;
+  }
+  if (flags->positional.size() != 1) return usage_error("cancel", "needs exactly one JOB id");
+  auto client = ApiClient::create(server_url(flags->get("--server")));
+  if (!client) return usage_error("cancel", client.error().message);
+  auto reply = client->request("POST", "/api/v1/jobs/" + flags->positional[0] + "/cancel");
+  if (!reply) {
+    std::fprintf(stderr, "boxcar cancel: %s\n", reply.error().message.c_str());
+    return kExitInfra;
+  }
+  if (reply->status >= 300) {
+    std::fprintf(stderr, "boxcar cancel: job %s: %s\n", flags->positional[0].c_str(),
+                 error_text(*reply).c_str());
+    return reply->status >= 500 ? kExitInfra : kExitUsage;
+  }
+  std::printf("cancel requested for job %s\n", flags->positional[0].c_str());
+  return kExitOk;
+}
+
+}  // namespace boxcar::cli

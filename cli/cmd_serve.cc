@@ -1,0 +1,196 @@
+// boxcar serve: the CI service: the HTTP server on its store and, by default, one in-process
+// agent that speaks the agent protocol over loopback exactly as a remote agent does.
+// SIGTERM or SIGINT drains the agents (running jobs finish) and stops; a second one cancels.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "agent/agent_daemon.h"
+#include "base/duration.h"
+#include "cli/commands.h"
+#include "cli/executor_choice.h"
+#include "cli/flags.h"
+#include "server/server.h"
+#include "server/store.h"
+
+namespace boxcar::cli {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
+    "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
+    "                    [--agent-token T] [--lease DURATION]\n"
+    "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n";
+
+std::filesystem::path default_data_dir() {
+  if (::geteuid() == 0) return "/var/lib/boxcar";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".local/share/boxcar";
+  return "/tmp/boxcar";
+}
+
+std::string random_token() {
+  unsigned char bytes[24];
+  RAND_bytes(bytes, sizeof bytes);
+  std::string hex;
+  char buf[3];
+  for (unsigned char b : bytes) {
+    std::snprintf(buf, sizeof buf, "%02x", b);
+    hex += buf;
+  }
+  return hex;
+}
+
+std::string from_env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+}  // namespace
+
+int cmd_serve(const Args& args) {
+  auto flags = parse_flags(args, {{"--listen", true, false, ""},
+                                  {"--db", true, false, ""},
+                                  {"--data", true, false, ""},
+                                  {"--agents", true, false, ""},
+                                  {"--executor", true, false, ""},
+                                  {"--webhook-secret", true, false, ""},
+                                  {"--agent-token", true, false, ""},
+                                  {"--lease", true, false, ""},
+                                  {"--preview-listen", true, false, ""},
+                                  {"--preview-domain", true, false, ""},
+                                  {"--help", false, false, "-h"}});
+  if (!flags.ok()) return usage_error("serve", flags.error().message);
+  if (flags->has("--help")) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (!flags->positional.empty()) {
+    return usage_error("serve", "unexpected argument \"" + flags->positional[0] + "\"");
+  }
+
+  server::ServerOptions opts;
+  std::string listen = flags->get("--listen").value_or("127.0.0.1:8080");
+  size_t colon = listen.rfind(':');
+  char* end = nullptr;
+  long port = colon == std::string::npos ? -1 : std::strtol(listen.c_str() + colon + 1, &end, 10);
+  if (colon == std::string::npos || port < 0 || port > 65535 || *end != 0) {
+    return usage_error("serve", "--listen must be ADDR:PORT (like 127.0.0.1:8080), not \"" + listen + "\"");
+  }
+  opts.listen_address = listen.substr(0, colon);
+  opts.port = static_cast<uint16_t>(port);
+  long agents = 1;
+  if (auto a = flags->get("--agents")) {
+    agents = std::strtol(a->c_str(), &end, 10);
+    if (a->empty() || *end != 0 || agents < 0 || agents > 64) {
+      return usage_error("serve", "--agents must be a number from 0 to 64, not \"" + *a + "\"");
+    }
+  }
+  if (auto l = flags->get("--lease")) {
+    auto d = parse_duration(*l);
+    if (!d || *d < Millis(1000)) {
+      return usage_error("serve", "--lease must be a duration of at least 1s (like 60s), not \"" + *l + "\"");
+    }
+    opts.lease_ms = d->count();
+  }
+  opts.webhook_secret = flags->get("--webhook-secret").value_or(from_env("BOXCAR_WEBHOOK_SECRET"));
+  opts.agent_token = flags->get("--agent-token").value_or(from_env("BOXCAR_AGENT_TOKEN"));
+  std::filesystem::path data = flags->get("--data").value_or(default_data_dir().string());
+  std::error_code ec;
+  std::filesystem::create_directories(data, ec);
+  if (ec) {
+    std::fprintf(stderr, "boxcar serve: cannot create data directory %s: %s\n", data.c_str(),
+                 ec.message().c_str());
+    return kExitInfra;
+  }
+  std::string db = flags->get("--db").value_or("sqlite:" + (data / "boxcar.db").string());
+
+  std::optional<ExecutorChoice> chosen;
+  if (agents > 0) {
+    auto c = choose_executor(flags->get("--executor"));
+    if (!c.ok()) {
+      std::fprintf(stderr, "boxcar serve: %s\n", c.error().message.c_str());
+      return c.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    }
+    chosen = c.value();
+  }
+
+  auto store = server::open_store(db);
+  if (!store.ok()) {
+    std::fprintf(stderr, "boxcar serve: %s\n", store.error().message.c_str());
+    return db.rfind("sqlite:", 0) == 0 || db.rfind("postgres", 0) == 0 ? kExitInfra : kExitUsage;
+  }
+  if (Status st = store.value()->migrate(); !st.ok()) {
+    std::fprintf(stderr, "boxcar serve: migrating %s: %s\n", db.c_str(), st.error().message.c_str());
+    return kExitInfra;
+  }
+  if (opts.agent_token.empty() && agents > 0) {
+    opts.agent_token = random_token();
+    std::fprintf(stderr, "boxcar serve: no --agent-token: generated one for the in-process "
+                         "agent; remote agents need --agent-token\n");
+  }
+  if (opts.webhook_secret.empty()) {
+    std::fprintf(stderr, "boxcar serve: no --webhook-secret: webhooks are refused (401)\n");
+  }
+
+  server::Server srv(*store.value(), opts);
+  if (Status st = srv.start(); !st.ok()) {
+    std::fprintf(stderr, "boxcar serve: %s\n", st.error().message.c_str());
+    return kExitInfra;
+  }
+  std::fprintf(stderr, "boxcar serve: listening on %s (store %s, %ld in-process agent%s)\n",
+               srv.url().c_str(), db.c_str(), agents, agents == 1 ? "" : "s");
+
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::vector<std::unique_ptr<agent::AgentDaemon>> daemons;
+  long running = agents;
+  int exit_code = kExitOk;
+  for (long i = 0; i < agents; ++i) {
+    agent::AgentOptions a;
+    a.server = srv.url();
+    a.token = opts.agent_token;
+    a.name = agent::default_agent_name() + "-local" + std::to_string(i);
+    a.data_dir = data / ("agent-" + std::to_string(i));
+    a.make_executor = chosen->make;
+    a.on_exit = [&](Status st) {
+      if (!st.ok()) {
+        std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());
+        exit_code = kExitInfra;
+      }
+      if (--running == 0) signals.cancel();
+    };
+    daemons.push_back(std::make_unique<agent::AgentDaemon>(io, a));
+    if (Status st = daemons.back()->start(); !st.ok()) {
+      std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());
+      return kExitInfra;
+    }
+  }
+
+  int signals_seen = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& sig_ec, int) {
+        if (sig_ec) return;
+        ++signals_seen;
+        if (agents == 0) return;  // nothing to drain: io.run() returns once signals is idle
+        std::fprintf(stderr, signals_seen == 1
+                                 ? "boxcar serve: draining: running jobs finish, no new claims "
+                                   "(again to cancel them)\n"
+                                 : "boxcar serve: cancelling running jobs\n");
+        for (auto& d : daemons) signals_seen == 1 ? d->drain() : d->stop();
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+  io.run();
+  srv.stop();
+  return exit_code;
+}
+
+}  // namespace boxcar::cli

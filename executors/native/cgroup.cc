@@ -1,0 +1,281 @@
+#include "executors/native/cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace boxcar::executors::native {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int write_file(const std::string& path, const std::string& value) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int rc = 0;
+  if (::write(fd, value.data(), value.size()) != static_cast<ssize_t>(value.size())) rc = errno;
+  ::close(fd);
+  return rc;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+// "starttime" of a process (field 22 of /proc/<pid>/stat), "" when it does not exist.
+std::string start_time(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream in(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && (in >> field); ++i) {
+  }
+  return field;
+}
+
+std::vector<std::string> subdirs(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') out.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Kills everything in `dir` and below, then removes the directories bottom-up.
+void kill_and_remove(const std::string& dir) {
+  for (const auto& sub : subdirs(dir)) kill_and_remove(dir + "/" + sub);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::istringstream procs(read_file(dir + "/cgroup.procs"));
+    pid_t pid;
+    while (procs >> pid) ::kill(pid, SIGKILL);
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
+    ::usleep(10000);  // only at start-up, for leftovers of a dead agent
+  }
+}
+
+}  // namespace
+
+CgroupRoot CgroupRoot::discover(const std::string& parent) {
+  CgroupRoot root;
+  root.instance_ = std::to_string(::getpid()) + "-" + start_time(::getpid());
+
+  // Mount points: v1 per controller, and the v2 tree.
+  std::string v2_mount;
+  std::vector<std::pair<std::string, std::string>> v1;  // controller, mount
+  std::istringstream mounts(read_file("/proc/self/mounts"));
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream f(line);
+    std::string dev, dir, type, opts;
+    f >> dev >> dir >> type >> opts;
+    if (type == "cgroup2") {
+      v2_mount = dir;
+    } else if (type == "cgroup") {
+      for (const auto& o : split(opts, ',')) {
+        if (o == "memory" || o == "pids" || o == "cpu") v1.emplace_back(o, dir);
+      }
+    }
+  }
+  std::string v2_controllers;
+  if (!v2_mount.empty()) v2_controllers = " " + read_file(v2_mount + "/cgroup.controllers");
+
+  // The agent's own cgroup in each hierarchy.
+  std::string v2_own;
+  std::vector<std::pair<std::string, std::string>> v1_own;
+  std::istringstream self(read_file("/proc/self/cgroup"));
+  for (std::string line; std::getline(self, line);) {
+    auto parts = split(line, ':');
+    if (parts.size() < 3) continue;
+    if (parts[1].empty()) v2_own = parts[2];
+    for (const auto& c : split(parts[1], ',')) v1_own.emplace_back(c, parts[2]);
+  }
+
+  for (const char* name : {"memory", "pids", "cpu"}) {
+    Controller c{name, {}, false};
+    std::string parent_dir;
+    bool in_v2 = false;
+    std::istringstream listed(v2_controllers);
+    for (std::string word; listed >> word;) in_v2 |= word == name;
+    if (in_v2) {
+      // Not exercised on hybrid hosts (their v2 tree has no controllers), so kept simple:
+      // cgroup v2 lets a cgroup hand controllers to children only while it has no
+      // processes of its own, so the agent first moves itself into a leaf.
+      std::string own_dir = v2_mount + (v2_own == "/" ? "" : v2_own);
+      std::string enable = std::string("+") + name;
+      if (own_dir != v2_mount && write_file(own_dir + "/cgroup.subtree_control", enable) == EBUSY) {
+        ::mkdir((own_dir + "/agent").c_str(), 0755);
+        write_file(own_dir + "/agent/cgroup.procs", std::to_string(::getpid()));
+        write_file(own_dir + "/cgroup.subtree_control", enable);
+      }
+      parent_dir = own_dir + "/" + parent;
+      c.v2 = true;
+    } else {
+      for (const auto& [ctl, mnt] : v1) {
+        if (ctl != name) continue;
+        for (const auto& [own_ctl, own] : v1_own) {
+          if (own_ctl == name) parent_dir = mnt + (own == "/" ? "" : own) + "/" + parent;
+        }
+      }
+    }
+    if (!parent_dir.empty()) {
+      ::mkdir(parent_dir.c_str(), 0755);
+      if (c.v2) write_file(parent_dir + "/cgroup.subtree_control", std::string("+") + name);
+      c.dir = parent_dir + "/" + root.instance_;
+      if (::mkdir(c.dir.c_str(), 0755) != 0 && errno != EEXIST) c.dir.clear();
+      if (c.v2 && !c.dir.empty()) write_file(c.dir + "/cgroup.subtree_control", std::string("+") + name);
+      bool seen = false;
+      for (const auto& p : root.parents_) seen |= p == parent_dir;
+      if (!seen) root.parents_.push_back(parent_dir);
+    }
+    root.controllers_.push_back(std::move(c));
+  }
+  return root;
+}
+
+void CgroupRoot::remove_stale() const {
+  for (const auto& parent : parents_) {
+    for (const auto& inst : subdirs(parent)) {
+      if (inst == instance_) continue;
+      auto dash = inst.find('-');
+      if (dash != std::string::npos) {
+        pid_t pid = static_cast<pid_t>(std::atoi(inst.substr(0, dash).c_str()));
+        if (pid > 0 && start_time(pid) == inst.substr(dash + 1)) continue;  // alive
+      }
+      kill_and_remove(parent + "/" + inst);
+    }
+  }
+}
+
+void CgroupRoot::remove_own() const {
+  for (const auto& c : controllers_) {
+    if (!c.dir.empty()) ::rmdir(c.dir.c_str());
+  }
+}
+
+Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string& name,
+                                      const SandboxSpec& spec) {
+  StepCgroup cg;
+  for (const auto& c : root.controllers()) {
+    std::vector<std::pair<std::string, std::string>> settings;
+    if (c.name == "memory" && spec.memory_bytes) {
+      std::string bytes = std::to_string(*spec.memory_bytes);
+      if (c.v2) {
+        settings = {{"memory.max", bytes}, {"memory.swap.max", "0"}, {"memory.oom.group", "1"}};
+      } else {
+        settings = {{"memory.limit_in_bytes", bytes}, {"memory.memsw.limit_in_bytes", bytes}};
+      }
+    } else if (c.name == "pids" && spec.pids) {
+      settings = {{"pids.max", std::to_string(*spec.pids)}};
+    } else if (c.name == "cpu" && spec.cpus) {
+      auto quota = static_cast<long long>(std::llround(*spec.cpus * 100000));
+      if (c.v2) {
+        settings = {{"cpu.max", std::to_string(quota) + " 100000"}};
+      } else {
+        settings = {{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", std::to_string(quota)}};
+      }
+    }
+    if (settings.empty()) continue;
+    if (c.dir.empty()) {
+      return Error{"cgroup " + c.name + ": the controller is not available on this host", ENOENT};
+    }
+    std::string dir = c.dir + "/" + name;
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      return Error{"cgroup " + c.name + ": mkdir " + dir + ": " + std::strerror(errno), errno};
+    }
+    cg.dirs_.push_back(dir);
+    for (const auto& [file, value] : settings) {
+      int rc = write_file(dir + "/" + file, value);
+      // No swap accounting on this host: memory.memsw.* does not exist, which is fine.
+      if (rc == ENOENT && (file == "memory.memsw.limit_in_bytes" || file == "memory.swap.max")) continue;
+      if (rc != 0) {
+        return Error{"cgroup " + c.name + ": " + file + " = " + value + ": " + std::strerror(rc), rc};
+      }
+    }
+    if (c.name == "memory") {
+      cg.memory_dir_ = dir;
+      cg.memory_v2_ = c.v2;
+      if (!c.v2) {
+        unique_fd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        unique_fd ofd(::open((dir + "/memory.oom_control").c_str(), O_RDONLY | O_CLOEXEC));
+        if (efd && ofd &&
+            write_file(dir + "/cgroup.event_control",
+                       std::to_string(efd.get()) + " " + std::to_string(ofd.get())) == 0) {
+          cg.oom_eventfd_ = std::move(efd);
+          cg.oom_control_ = std::move(ofd);
+        }
+      }
+    }
+  }
+  return cg;
+}
+
+Status StepCgroup::add(pid_t pid) const {
+  for (const auto& dir : dirs_) {
+    int rc = write_file(dir + "/cgroup.procs", std::to_string(pid));
+    if (rc != 0) return Error{"cgroup: moving the sandbox into " + dir + ": " + std::strerror(rc), rc};
+  }
+  return {};
+}
+
+std::vector<std::string> StepCgroup::procs_files() const {
+  std::vector<std::string> files;
+  for (const auto& dir : dirs_) files.push_back(dir + "/cgroup.procs");
+  return files;
+}
+
+uint64_t StepCgroup::oom_kills() const {
+  if (memory_dir_.empty()) return 0;
+  std::istringstream in(read_file(memory_dir_ + (memory_v2_ ? "/memory.events" : "/memory.oom_control")));
+  std::string key;
+  uint64_t value;
+  while (in >> key >> value) {
+    if (key == "oom_kill") return value;
+  }
+  return 0;
+}
+
+void StepCgroup::remove() {
+  oom_eventfd_.reset();
+  oom_control_.reset();
+  for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) ::rmdir(it->c_str());
+  dirs_.clear();
+}
+
+StepCgroup::~StepCgroup() { remove(); }
+
+Failure enter_cgroup_namespace() {
+  if (::unshare(CLONE_NEWCGROUP) != 0) return fail("cgroup namespace");
+  return ok();
+}
+
+}  // namespace boxcar::executors::native

@@ -1,0 +1,74 @@
+// Cgroups: one step's memory, pids and cpu limits and its OOM counter. cgroup v2 where the host
+// has the controller there, v1 otherwise (hybrid hosts: v1 controllers beside an empty v2 tree).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "executors/native/facility.h"
+#include "executors/spec.h"
+
+namespace boxcar::executors::native {
+
+// Where the steps' cgroups go: <mount>/<agent's cgroup>/<parent>/<agent instance>/ per
+// controller. Making one removes what dead agents left below <parent>.
+class CgroupRoot {
+ public:
+  static CgroupRoot discover(const std::string& parent);
+  // Kills the processes of dead agents' step cgroups and removes those cgroups.
+  void remove_stale() const;
+  // Removes this agent instance's (empty) directories, when the executor goes away.
+  void remove_own() const;
+  struct Controller {
+    std::string name;   // memory, pids, cpu
+    std::string dir;    // the agent instance's directory; empty when unavailable
+    bool v2 = false;
+  };
+  const std::vector<Controller>& controllers() const { return controllers_; }
+  std::string instance_name() const { return instance_; }
+
+ private:
+  std::vector<Controller> controllers_;
+  std::vector<std::string> parents_;  // <mount>/<agent's cgroup>/<parent> per hierarchy
+  std::string instance_;
+};
+
+// One step's cgroups: created with the limits before any of its processes exist.
+class StepCgroup {
+ public:
+  StepCgroup() = default;
+  StepCgroup(StepCgroup&&) = default;
+  StepCgroup& operator=(StepCgroup&&) = default;
+  ~StepCgroup();
+
+  // Creates the cgroups needed for the spec's limits (none when it has none).
+  static Result<StepCgroup> create(const CgroupRoot& root, const std::string& name,
+                                   const SandboxSpec& spec);
+  // Moves `pid` into every cgroup of the step.
+  Status add(pid_t pid) const;
+  // The cgroup.procs file of each of the step's cgroups.
+  std::vector<std::string> procs_files() const;
+  // An eventfd that becomes readable when the memory cgroup hits OOM (v1), or an empty fd.
+  unique_fd take_oom_eventfd() { return std::move(oom_eventfd_); }
+  // How many processes the OOM killer killed in the step so far.
+  uint64_t oom_kills() const;
+  // Removes the (empty) cgroups; a no-op the second time.
+  void remove();
+
+ private:
+  std::vector<std::string> dirs_;
+  std::string memory_dir_;
+  bool memory_v2_ = false;
+  unique_fd oom_eventfd_;
+  unique_fd oom_control_;
+};
+
+// Child side, once in its cgroups: a cgroup namespace rooted there, so the step sees "/".
+Failure enter_cgroup_namespace();
+
+}  // namespace boxcar::executors::native

@@ -1,0 +1,47 @@
+// contain: creating one sandbox, as one ordered list of facilities (like nsjail's contain.cc).
+// The agent forks a first child (host root) that joins the job's network and clones pid 1
+// into new namespaces, as the agent's child (CLONE_PARENT). Still privileged outside them,
+// the first child writes pid 1's id maps and cgroups, releases it, reports its pid and
+// exits; pid 1 builds the filesystem and becomes init. Nothing in the agent waits: it only
+// reads the control channel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "executors/native/cgroup.h"
+#include "executors/native/init.h"
+#include "executors/native/user_ns.h"
+#include "executors/spec.h"
+
+namespace boxcar::executors::native {
+
+struct ContainConfig {
+  std::string root_dir;      // the root template's mount point (see rootfs.h)
+  int workspace_fd = -1;     // the detached, idmapped workspace mount
+  int netns_fd = -1;         // the job's network namespace (network = job)
+  NetworkMode network = NetworkMode::job;
+  uint64_t tmp_bytes = 1ull << 30;
+  std::string hostname;
+  IdRange ids;
+  std::vector<std::string> cgroup_procs;  // cgroup.procs files to put pid 1 in
+  CommandPolicy policy;
+};
+
+struct Spawned {
+  pid_t first_pid = -1;
+  unique_fd first_pidfd;  // the first child, to reap once it exits (right after Msg::unshared)
+  unique_fd ctl;          // the agent's end of the control channel
+};
+
+// Agent side: forks the first child and returns at once. Next on `ctl`: Msg::unshared with
+// pid 1's pid, or Msg::failed {facility, errno}; then Msg::ready or Msg::failed from pid 1.
+// Exec requests may be sent at once: pid 1 reads them once it is set up.
+Result<Spawned> spawn_sandbox(const ContainConfig& config);
+
+}  // namespace boxcar::executors::native

@@ -1,0 +1,176 @@
+#include "executors/native/init.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "executors/native/control_channel.h"
+
+extern char** environ;
+
+namespace boxcar::executors::native {
+
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+void report_and_exit(int err_fd, const std::string& what, int err, int code) {
+  std::string line = "boxcar: " + what + ": " + std::strerror(err) + "\n";
+  (void)!::write(err_fd, line.data(), line.size());
+  ::_exit(code);
+}
+
+// Like execvpe, but looks the program up in the PATH of the command's own environment.
+[[noreturn]] void exec_in_path(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::string path = kDefaultPath;
+  for (const auto& e : env) {
+    envp.push_back(const_cast<char*>(e.c_str()));
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  }
+  envp.push_back(nullptr);
+  const std::string& prog = argv[0];
+  int err = ENOENT;
+  if (prog.find('/') != std::string::npos) {
+    ::execve(prog.c_str(), args.data(), envp.data());
+    err = errno;
+  } else {
+    size_t start = 0;
+    bool eacces = false;
+    for (;;) {
+      size_t end = path.find(':', start);
+      std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      std::string candidate = (dir.empty() ? "." : dir) + "/" + prog;
+      ::execve(candidate.c_str(), args.data(), envp.data());
+      if (errno == EACCES) eacces = true;
+      else if (errno != ENOENT && errno != ENOTDIR) {
+        err = errno;
+        break;
+      }
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    if (err == ENOENT && eacces) err = EACCES;
+  }
+  report_and_exit(2, prog, err, err == ENOENT ? 127 : 126);
+  ::_exit(127);
+}
+
+[[noreturn]] void run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                              const std::string& workdir, int out, int err, const CommandPolicy& policy) {
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+  ::setsid();
+  int null = ::open("/dev/null", O_RDONLY);
+  if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+  ::close_range(3, ~0U, 0);
+  if (argv.empty()) report_and_exit(2, "exec", EINVAL, 127);
+  std::string dir = workdir.empty() || workdir[0] != '/' ? "/workspace/" + workdir : workdir;
+  if (::chdir(dir.c_str()) != 0) report_and_exit(2, "workdir " + dir, errno, 126);
+  if (Failure f = drop_capabilities(*policy.caps)) report_and_exit(2, f.facility, f.err, 126);
+  exec_in_path(argv, env);
+}
+
+void send_done(int ctl, uint64_t id, int status) {
+  send_message(ctl, Writer(Msg::done).u64(id).u64(static_cast<uint32_t>(status)).data());
+}
+
+}  // namespace
+
+Failure harden_init(int keep) {
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("init dumpable");
+  // The agent's environment lives on in this copy of its memory: wipe it.
+  for (char** e = environ; e && *e; ++e) std::memset(*e, 0, std::strlen(*e));
+  ::clearenv();
+  int null = ::open("/dev/null", O_RDWR);
+  if (null < 0) return fail("init /dev/null");
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::dup2(null, fd) < 0) return fail("init stdio");
+  }
+  if (null > 2 && null != keep) ::close(null);
+  if (keep > 3) ::close_range(3, static_cast<unsigned>(keep - 1), 0);
+  ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0);
+  return ok();
+}
+
+void init_main(int ctl, const CommandPolicy& policy) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) ::_exit(1);
+  ::prctl(PR_SET_NAME, "boxcar-init", 0, 0, 0);
+
+  std::unordered_map<pid_t, uint64_t> running;
+  std::string body;
+  std::vector<int> fds;
+  for (;;) {
+    pollfd p[2] = {{ctl, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      ::_exit(1);
+    }
+    if (p[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      while (::read(sfd, &info, sizeof info) == sizeof info) {
+        // Forwarded only from outside: a sender in an ancestor pid namespace shows as pid 0.
+        if (info.ssi_signo != SIGCHLD && info.ssi_pid == 0) ::kill(-1, SIGTERM);
+      }
+      int status;
+      pid_t pid;
+      while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        auto it = running.find(pid);
+        if (it == running.end()) continue;  // an orphan, reaped
+        send_done(ctl, it->second, status);
+        running.erase(it);
+      }
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      fds.clear();
+      int rc = recv_message(ctl, body, fds, MSG_DONTWAIT);
+      if (rc == EAGAIN) continue;
+      if (rc != 0) ::_exit(0);  // the agent is gone: dying takes the whole sandbox with it
+      Msg type = static_cast<Msg>(body[0]);
+      if (type == Msg::terminate) {
+        ::kill(-1, SIGTERM);
+      } else if (type == Msg::configure) {
+        Reader r(body);
+        std::string hostname = r.str();
+        if (r.ok()) ::sethostname(hostname.data(), hostname.size());
+      } else if (type == Msg::exec) {
+        Reader r(body);
+        uint64_t id = r.u64();
+        auto argv = r.strs();
+        auto env = r.strs();
+        std::string workdir = r.str();
+        if (!r.ok() || fds.size() != 2) {
+          send_done(ctl, id, 127 << 8);
+        } else {
+          pid_t pid = ::fork();
+          if (pid == 0) run_command(argv, env, workdir, fds[0], fds[1], policy);
+          if (pid < 0) send_done(ctl, id, 126 << 8);
+          else running[pid] = id;
+        }
+      }
+      for (int fd : fds) ::close(fd);
+    }
+  }
+}
+
+}  // namespace boxcar::executors::native

@@ -1,0 +1,247 @@
+#include "executors/native/native_executor.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include <boost/asio/post.hpp>
+
+#include "executors/native/cgroup.h"
+#include "executors/native/contain.h"
+#include "executors/native/mounts.h"
+#include "executors/native/network.h"
+#include "executors/native/rootfs.h"
+#include "executors/native/sandbox_state.h"
+#include "executors/native/seccomp_filter.h"
+#include "executors/native/user_ns.h"
+#include "executors/native/uts.h"
+
+namespace boxcar::executors {
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace native;
+
+class NativeSandbox final : public Sandbox {
+ public:
+  explicit NativeSandbox(std::shared_ptr<SandboxState> state) : state_(std::move(state)) {}
+  ~NativeSandbox() override { state_->destroy(); }
+  Status exec(const ExecRequest& request, ExecHandlers handlers) override {
+    return state_->exec(request, std::move(handlers));
+  }
+  void stop(Outcome::Kind reason, Millis grace) override { state_->stop(reason, grace); }
+  void destroy() override { state_->destroy(); }
+
+ private:
+  std::shared_ptr<SandboxState> state_;
+};
+
+// A job's network, workspace and, with NativeOptions::prewarm, one sandbox set up ahead
+// of time. Shared with posted refills, which skip the work once the job is gone.
+struct JobState {
+  asio::io_context& io;
+  std::shared_ptr<Shared> shared;
+  JobSpec job_spec;
+  unique_fd netns;
+  int userns;  // owned by Shared
+  bool destroyed = false;
+  // The prewarmed sandbox: no cgroups (so only for steps without limits), a placeholder
+  // hostname until it is taken.
+  std::shared_ptr<SandboxState> warm;
+  NetworkMode warm_network = NetworkMode::job;
+  uint64_t warm_tmp = 0;
+  bool refill_posted = false;
+
+  std::shared_ptr<SandboxState> create(const SandboxSpec& spec, const std::string& hostname) {
+    auto state = std::make_shared<SandboxState>(io, shared);
+    if (spec.image != "host") {
+      state->fail_setup(setup_outcome("image", ENOTSUP, "image \"" + spec.image +
+                                                            "\" not supported yet by the native executor "
+                                                            "(only image = \"host\")"));
+      return state;
+    }
+    std::string name = "s" + std::to_string(++shared->counter);
+    auto cgroup = StepCgroup::create(shared->cgroups, name, spec);
+    if (!cgroup) {
+      state->fail_setup(setup_outcome("cgroup", cgroup.error().err, cgroup.error().message));
+      return state;
+    }
+    auto workspace = idmapped_mount(job_spec.workspace, userns);
+    if (!workspace) {
+      state->fail_setup(setup_outcome("workspace idmapped mount", workspace.error().err, workspace.error().message));
+      return state;
+    }
+    ContainConfig config;
+    config.root_dir = (shared->options.state_dir / "root").string();
+    config.workspace_fd = workspace->get();
+    config.netns_fd = netns.get();
+    config.network = spec.network;
+    config.tmp_bytes = spec.tmp_bytes;
+    config.hostname = hostname;
+    config.ids = IdRange{shared->options.id_base, shared->options.id_count};
+    config.cgroup_procs = cgroup->procs_files();
+    config.policy = CommandPolicy{&shared->caps, &*shared->seccomp};
+    auto spawned = spawn_sandbox(config);
+    if (!spawned) {
+      state->fail_setup(setup_outcome(spawned.error().message, spawned.error().err));
+      return state;
+    }
+    state->begin(std::move(*cgroup), std::move(*spawned));
+    return state;
+  }
+
+  static bool warmable(const SandboxSpec& spec) {
+    return spec.image == "host" && spec.network != NetworkMode::host && !spec.memory_bytes && !spec.cpus &&
+           !spec.pids;
+  }
+
+  // After the current handler: set up the next sandbox like `spec`.
+  static void post_refill(const std::shared_ptr<JobState>& self, const SandboxSpec& spec) {
+    if (!self->shared->options.prewarm || self->refill_posted || !warmable(spec)) return;
+    self->refill_posted = true;
+    std::weak_ptr<JobState> weak = self;
+    SandboxSpec like = spec;
+    asio::post(self->io, [weak, like] {
+      auto job = weak.lock();
+      if (!job || job->destroyed) return;
+      job->refill_posted = false;
+      if (job->warm) job->warm->destroy();
+      job->warm = job->create(like, "sandbox");
+      job->warm_network = like.network;
+      job->warm_tmp = like.tmp_bytes;
+    });
+  }
+
+  void destroy() {
+    destroyed = true;
+    if (warm) warm->destroy();
+    warm.reset();
+    netns.reset();
+  }
+};
+
+class NativeJob final : public Job {
+ public:
+  explicit NativeJob(std::shared_ptr<JobState> state) : state_(std::move(state)) {}
+  ~NativeJob() override { state_->destroy(); }
+
+  Result<std::unique_ptr<Sandbox>> start(const SandboxSpec& spec) override {
+    JobState& job = *state_;
+    if (job.destroyed) return Error{"the job was destroyed", ESRCH};
+    if (Status valid = validate(spec); !valid) return valid.error();
+    if (spec.network == NetworkMode::host && !job.shared->options.allow_host_network) {
+      return Error{"sandbox \"" + spec.name +
+                       "\": network \"host\" is not allowed by this agent (it would reach the host's network)",
+                   EPERM};
+    }
+    std::shared_ptr<SandboxState> state;
+    if (job.warm && JobState::warmable(spec) && job.warm_network == spec.network && job.warm_tmp == spec.tmp_bytes &&
+        job.warm->usable()) {
+      state = std::move(job.warm);
+      job.warm.reset();
+      state->configure(hostname_for(spec.name));
+    } else {
+      state = job.create(spec, hostname_for(spec.name));
+    }
+    JobState::post_refill(state_, spec);
+    return std::unique_ptr<Sandbox>(std::make_unique<NativeSandbox>(std::move(state)));
+  }
+
+  std::string workspace_path() const override { return "/workspace"; }
+
+  void destroy() override { state_->destroy(); }
+
+ private:
+  std::shared_ptr<JobState> state_;
+};
+
+class NativeExecutor final : public Executor {
+ public:
+  NativeExecutor(asio::io_context& io, std::shared_ptr<Shared> shared) : io_(io), shared_(std::move(shared)) {}
+
+  std::string_view name() const override { return "native"; }
+  bool isolated() const override { return true; }
+
+  Result<std::unique_ptr<Job>> prepare(const JobSpec& spec) override {
+    if (!shared_->seccomp || !shared_->setup_error.message.empty()) return shared_->setup_error;
+    struct stat st{};
+    if (::stat(spec.workspace.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Error{"job " + spec.id + ": workspace " + spec.workspace.string() + " is not a directory", ENOTDIR};
+    }
+    int userns;
+    {
+      std::lock_guard lock(shared_->mu);
+      if (!shared_->idmap_userns) {
+        auto ns = make_idmap_userns(IdRange{shared_->options.id_base, shared_->options.id_count});
+        if (!ns) return ns.error();
+        shared_->idmap_userns = std::move(*ns);
+      }
+      userns = shared_->idmap_userns.get();
+    }
+    // A workspace on a filesystem that cannot be idmapped fails here, once, not per step.
+    if (auto probe = idmapped_mount(spec.workspace, userns); !probe) return probe.error();
+    auto netns = make_job_netns();
+    if (!netns) return netns.error();
+    auto state = std::shared_ptr<JobState>(new JobState{io_, shared_, spec, std::move(*netns), userns, false, nullptr,
+                                                        NetworkMode::job, 0, false});
+    return std::unique_ptr<Job>(std::make_unique<NativeJob>(std::move(state)));
+  }
+
+ private:
+  asio::io_context& io_;
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace
+
+Status native_available() {
+  const char* hint = "; use --executor host to run steps without isolation";
+  if (::geteuid() != 0) {
+    return Error{std::string("the native executor needs root (it creates namespaces and cgroups)") + hint, EPERM};
+  }
+  std::ifstream max_ns("/proc/sys/user/max_user_namespaces");
+  long max = -1;
+  if (max_ns >> max && max == 0) {
+    return Error{std::string("user namespaces are disabled (user.max_user_namespaces = 0)") + hint, EPERM};
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::_exit(::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC) == 0 ? 0 : errno);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    int e = pid < 0 ? errno : WEXITSTATUS(status);
+    return Error{std::string("cannot create user, pid and mount namespaces here (") + std::strerror(e) + ")" + hint, e};
+  }
+  return {};
+}
+
+std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptions options) {
+  auto shared = std::make_shared<Shared>();
+  shared->options = std::move(options);
+  std::error_code ec;
+  std::filesystem::create_directories(shared->options.state_dir / "root", ec);
+  ::chmod(shared->options.state_dir.c_str(), 0711);
+  shared->cgroups = CgroupRoot::discover(shared->options.cgroup_parent);
+  shared->cgroups.remove_stale();
+  if (Status root = prepare_root_template((shared->options.state_dir / "root").string()); !root) {
+    shared->setup_error = root.error();
+  }
+  auto program = build_seccomp_program();
+  if (program) {
+    shared->seccomp = std::move(*program);
+  } else {
+    shared->setup_error = program.error();
+  }
+  return std::make_unique<NativeExecutor>(io, std::move(shared));
+}
+
+}  // namespace boxcar::executors

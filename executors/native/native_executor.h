@@ -1,0 +1,42 @@
+// The native executor: every step in its own container sandbox built from Linux namespaces,
+// cgroups, seccomp and capabilities (DESIGN.md section 4). The default, isolated executor.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+
+#include "base/result.h"
+#include "executors/executor.h"
+
+namespace boxcar::executors {
+
+struct NativeOptions {
+  // uid/gid 0 inside a sandbox is host uid/gid `id_base`; the range is `id_count` ids long.
+  uid_t id_base = 100000;
+  uid_t id_count = 65536;
+  // Lets a step ask for network = "host". Off by default: such a step reaches the host.
+  bool allow_host_network = false;
+  // Where the executor keeps its state (an empty directory used as the root mount point).
+  std::filesystem::path state_dir = "/run/boxcar/native";
+  // Name of the cgroup (under the agent's own cgroup, in every hierarchy used) that holds
+  // the steps' cgroups. Leftovers of a dead agent below it are removed at start.
+  std::string cgroup_parent = "boxcar";
+  // Keeps one sandbox per job set up ahead of time, so that a step without resource limits
+  // starts at once (the next one is prepared while it runs).
+  bool prewarm = true;
+};
+
+// Whether this host can create the sandboxes: Ok, or one line saying why not (not root,
+// user namespaces disabled) that points to `--executor host`.
+Status native_available();
+
+// Makes the executor: builds (or reuses) the root filesystem template under state_dir and
+// removes what a dead agent left (its steps' cgroups). The executor, its jobs and their
+// sandboxes are used from the thread that runs `io`; the handlers run there too.
+std::unique_ptr<Executor> make_native_executor(boost::asio::io_context& io, NativeOptions options = {});
+
+}  // namespace boxcar::executors

@@ -1,0 +1,332 @@
+#include "executors/native/native_executor.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+namespace boxcar::executors {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  Outcome outcome;
+  std::string out, err;
+};
+
+class NativeExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Status s = native_available(); !s) GTEST_SKIP() << s.error().message;
+    char tmpl[] = "/tmp/boxcar-native-test-XXXXXX";
+    workspace_ = ::mkdtemp(tmpl);
+    executor_ = make_native_executor(io_);
+    auto job = executor_->prepare(JobSpec{"test", workspace_});
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    job_ = std::move(*job);
+  }
+  void TearDown() override {
+    if (job_) job_->destroy();
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(50));  // reaps and cgroup removal
+    if (!workspace_.empty()) fs::remove_all(workspace_);
+  }
+
+  std::unique_ptr<Sandbox> start(SandboxSpec spec = {}) {
+    if (spec.name.empty()) spec.name = "step";
+    auto s = job_->start(spec);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  Ran run(Sandbox& sandbox, std::vector<std::string> argv, std::vector<std::string> env = {"PATH=/usr/bin:/bin"},
+          std::string workdir = ".") {
+    Ran r;
+    bool done = false;
+    Status s = sandbox.exec(ExecRequest{std::move(argv), std::move(env), std::move(workdir)},
+                            ExecHandlers{[&](OutputStream which, std::string_view data) {
+                                           (which == OutputStream::out ? r.out : r.err).append(data);
+                                         },
+                                         [&](const Outcome& o) {
+                                           r.outcome = o;
+                                           done = true;
+                                         }});
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    if (!s.ok()) return r;
+    io_.restart();
+    while (!done) io_.run_one();
+    return r;
+  }
+
+  boost::asio::io_context io_;
+  fs::path workspace_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Job> job_;
+};
+
+TEST_F(NativeExecutorTest, ExecEcho) {
+  auto sb = start();
+  Ran r = run(*sb, {"echo", "hello"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::ok) << describe(r.outcome) << r.err;
+  EXPECT_EQ(r.out, "hello\n");
+}
+
+TEST_F(NativeExecutorTest, ExitCodes) {
+  auto sb = start();
+  Ran r = run(*sb, {"sh", "-c", "echo oops >&2; exit 3"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::failed);
+  EXPECT_EQ(r.outcome.exit_code, 3);
+  EXPECT_EQ(r.err, "oops\n");
+  Ran missing = run(*sb, {"no-such-program-xyz"});
+  EXPECT_EQ(missing.outcome.kind, Outcome::Kind::failed);
+  EXPECT_EQ(missing.outcome.exit_code, 127);
+  EXPECT_NE(missing.err.find("no-such-program-xyz"), std::string::npos);
+  Ran killed = run(*sb, {"sh", "-c", "kill -9 $$"});
+  EXPECT_EQ(killed.outcome.kind, Outcome::Kind::signaled);
+  EXPECT_EQ(killed.outcome.signal, SIGKILL);
+}
+
+TEST_F(NativeExecutorTest, EnvironmentIsExactly) {
+  ::setenv("BOXCAR_AGENT_ONLY", "leak", 1);
+  auto sb = start();
+  Ran r = run(*sb, {"/usr/bin/env"}, {"A=1", "PATH=/usr/bin:/bin", "B=two words"});
+  EXPECT_EQ(r.out, "A=1\nPATH=/usr/bin:/bin\nB=two words\n");
+}
+
+TEST_F(NativeExecutorTest, OnlyStandardFdsReachTheCommand) {
+  auto sb = start();
+  Ran r = run(*sb, {"sh", "-c", "ls /proc/$$/fd"});
+  EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
+}
+
+TEST_F(NativeExecutorTest, LargeArgumentsAndEnvironment) {
+  // 1 MB in one request (one argument or variable may not exceed 128 KiB: MAX_ARG_STRLEN).
+  auto sb = start();
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+  std::vector<std::string> argv = {"sh", "-c", "echo $#", "sh"};
+  for (int i = 0; i < 5; ++i) {
+    env.push_back("V" + std::to_string(i) + "=" + std::string(100000, 'x'));
+    argv.push_back(std::string(100000, 'y'));
+  }
+  EXPECT_EQ(run(*sb, argv, env).out, "5\n");
+  Ran r = run(*sb, {"env"}, env);
+  EXPECT_EQ(r.out.size(), 5u * 100004 + 19) << r.err;
+}
+
+TEST_F(NativeExecutorTest, Workdir) {
+  fs::create_directories(workspace_ / "sub" / "dir");
+  auto sb = start();
+  Ran r = run(*sb, {"pwd"}, {"PATH=/usr/bin:/bin"}, "sub/dir");
+  EXPECT_EQ(r.out, "/workspace/sub/dir\n");
+  Ran bad = run(*sb, {"pwd"}, {"PATH=/usr/bin:/bin"}, "missing");
+  EXPECT_FALSE(bad.outcome.ok());
+}
+
+TEST_F(NativeExecutorTest, WorkspaceIsSharedAndOwnedByRootInside) {
+  auto sb = start();
+  Ran r = run(*sb, {"sh", "-c", "echo data > /workspace/file && stat -c %u /workspace/file && id -u"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::ok) << r.err;
+  EXPECT_EQ(r.out, "0\n0\n");
+  struct stat st{};
+  ASSERT_EQ(::stat((workspace_ / "file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, ::getuid());  // the host owner outside
+}
+
+TEST_F(NativeExecutorTest, ManyExecsInOneSandbox) {
+  auto sb = start();
+  for (int i = 0; i < 20; ++i) {
+    Ran r = run(*sb, {"sh", "-c", "echo $0", std::to_string(i)});
+    EXPECT_EQ(r.out, std::to_string(i) + "\n");
+  }
+  // Concurrent ones too.
+  int done = 0;
+  std::vector<std::string> outs(5);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c", "sleep 0.05; echo $0", std::to_string(i)}, {"PATH=/usr/bin:/bin"}},
+                         ExecHandlers{[&, i](OutputStream, std::string_view d) { outs[i].append(d); },
+                                      [&](const Outcome& o) {
+                                        EXPECT_TRUE(o.ok());
+                                        ++done;
+                                      }})
+                    .ok());
+  }
+  io_.restart();
+  while (done < 5) io_.run_one();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(outs[i], std::to_string(i) + "\n");
+}
+
+TEST_F(NativeExecutorTest, StopKillsADaemonizingStep) {
+  auto sb = start();
+  std::string marker = "boxcar-daemon-marker-" + std::to_string(::getpid());
+  Outcome outcome;
+  bool done = false;
+  ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c",
+                                    "setsid sh -c 'trap \"\" TERM; exec -a " + marker +
+                                        " sleep 1000' </dev/null >/dev/null 2>&1 & "
+                                        "trap '' TERM; sleep 1000; echo never"},
+                                   {"PATH=/usr/bin:/bin"}},
+                       ExecHandlers{nullptr,
+                                    [&](const Outcome& o) {
+                                      outcome = o;
+                                      done = true;
+                                    }})
+                  .ok());
+  io_.restart();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(10));
+  sb->stop(Outcome::Kind::cancelled, Millis(100));
+  while (!done) io_.run_one();
+  EXPECT_EQ(outcome.kind, Outcome::Kind::cancelled);
+  sb->destroy();
+  // Nothing with the marker survives.
+  bool found = true;
+  for (int i = 0; i < 100 && found; ++i) {
+    found = false;
+    for (const auto& p : fs::directory_iterator("/proc")) {
+      std::ifstream cmd(p.path() / "cmdline");
+      std::string s;
+      std::getline(cmd, s);
+      if (s.find(marker) != std::string::npos) found = true;
+    }
+    if (found) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(found);
+}
+
+TEST_F(NativeExecutorTest, TimeoutIsReported) {
+  auto sb = start();
+  bool done = false;
+  Outcome outcome;
+  ASSERT_TRUE(sb->exec(ExecRequest{{"sleep", "100"}, {"PATH=/usr/bin:/bin"}},
+                       ExecHandlers{nullptr, [&](const Outcome& o) {
+                                      outcome = o;
+                                      done = true;
+                                    }})
+                  .ok());
+  sb->stop(Outcome::Kind::timeout, Millis(1000));
+  io_.restart();
+  while (!done) io_.run_one();
+  EXPECT_EQ(outcome.kind, Outcome::Kind::timeout);
+  EXPECT_FALSE(sb->exec(ExecRequest{{"true"}, {}}, {}).ok());
+}
+
+TEST_F(NativeExecutorTest, OomIsReported) {
+  SandboxSpec spec;
+  spec.name = "oom";
+  spec.memory_bytes = 32ull << 20;
+  auto sb = start(spec);
+  Ran r = run(*sb, {"python3", "-c", "x = bytearray(256 << 20); print('survived')"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::oom) << describe(r.outcome) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(NativeExecutorTest, UnsupportedImageIsASetupError) {
+  SandboxSpec spec;
+  spec.name = "oci";
+  spec.image = "alpine:3.19";
+  auto sb = start(spec);
+  Ran r = run(*sb, {"true"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::setup_error);
+  EXPECT_EQ(r.outcome.facility, "image");
+  EXPECT_NE(r.outcome.message.find("not supported yet"), std::string::npos) << r.outcome.message;
+}
+
+TEST_F(NativeExecutorTest, InvalidSpecIsRefusedBeforeAnythingIsCreated) {
+  SandboxSpec spec;
+  spec.name = "bad";
+  spec.memory_bytes = 1024;
+  auto sb = job_->start(spec);
+  EXPECT_FALSE(sb.ok());
+}
+
+TEST_F(NativeExecutorTest, HostNetworkNeedsPermission) {
+  SandboxSpec spec;
+  spec.name = "net";
+  spec.network = NetworkMode::host;
+  EXPECT_FALSE(job_->start(spec).ok());
+}
+
+TEST_F(NativeExecutorTest, NetworkNoneHasOnlyLoopback) {
+  SandboxSpec spec;
+  spec.name = "none";
+  spec.network = NetworkMode::none;
+  auto sb = start(spec);
+  Ran r = run(*sb, {"sh", "-c", "ls /proc/sys/net/ipv4/conf"});
+  EXPECT_EQ(r.out, "all\ndefault\nlo\n");
+}
+
+TEST_F(NativeExecutorTest, HostnameIsTheStepName) {
+  SandboxSpec spec;
+  spec.name = "Build (cc=gcc)";
+  auto sb = start(spec);
+  Ran r = run(*sb, {"hostname"});
+  EXPECT_EQ(r.out, "build-cc-gcc\n");
+}
+
+TEST_F(NativeExecutorTest, LimitsReachTheCgroups) {
+  SandboxSpec spec;
+  spec.name = "limits";
+  spec.memory_bytes = 64ull << 20;
+  spec.pids = 100;
+  spec.cpus = 0.5;
+  auto sb = start(spec);
+  Ran r = run(*sb, {"sh", "-c", "echo started"});
+  ASSERT_EQ(r.out, "started\n") << r.err;
+  // The step's cgroups, seen from the host (v1 on this kind of host).
+  auto read_one = [](const std::string& controller, const std::string& file) {
+    std::string own;  // the test process's cgroup in that hierarchy
+    std::ifstream self("/proc/self/cgroup");
+    for (std::string line; std::getline(self, line);) {
+      auto a = line.find(':'), b = line.find(':', a + 1);
+      if (line.substr(a + 1, b - a - 1) == controller) own = line.substr(b + 1);
+    }
+    std::string glob_dir = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/boxcar";
+    std::string found;
+    std::error_code ec;
+    for (const auto& inst : fs::directory_iterator(glob_dir, ec)) {
+      if (inst.path().filename().string().rfind(std::to_string(::getpid()) + "-", 0) != 0) continue;
+      for (const auto& step : fs::directory_iterator(inst.path())) {
+        std::ifstream in(step.path() / file);
+        std::getline(in, found);
+      }
+    }
+    return found;
+  };
+  if (!fs::exists("/sys/fs/cgroup/pids/boxcar")) GTEST_SKIP() << "not a cgroup v1 host";
+  EXPECT_EQ(read_one("pids", "pids.max"), "100");
+  EXPECT_EQ(read_one("memory", "memory.limit_in_bytes"), std::to_string(64 << 20));
+  EXPECT_EQ(read_one("cpu", "cpu.cfs_quota_us"), "50000");
+}
+
+TEST(NativeExecutorCrashSafety, LeftoversOfADeadAgentAreRemoved) {
+  if (Status s = native_available(); !s) GTEST_SKIP() << s.error().message;
+  if (!fs::exists("/sys/fs/cgroup/pids")) GTEST_SKIP() << "not a cgroup v1 host";
+  // A dead agent's step cgroup with a process still in it.
+  boost::asio::io_context io;
+  { auto first = make_native_executor(io); }  // creates the parent cgroup
+  fs::path stale = "/sys/fs/cgroup/pids/boxcar/999999999-1/s1";
+  fs::create_directories(stale);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sleep", "sleep", "100", nullptr);
+    ::_exit(127);
+  }
+  std::ofstream(stale / "cgroup.procs") << pid;
+  auto executor = make_native_executor(io);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_FALSE(fs::exists(stale.parent_path()));
+}
+
+}  // namespace
+}  // namespace boxcar::executors

@@ -1,0 +1,117 @@
+// SandboxState: one native sandbox as seen from the agent: its control channel to init, the
+// commands it runs and their output, stop/destroy and OOM, all driven by the io_context.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "executors/executor.h"
+#include "executors/native/caps.h"
+#include "executors/native/cgroup.h"
+#include "executors/native/contain.h"
+#include "executors/native/native_executor.h"
+#include "executors/native/seccomp_filter.h"
+
+namespace boxcar::executors::native {
+
+namespace asio = boost::asio;
+using Descriptor = asio::posix::stream_descriptor;
+
+// What every sandbox of one executor shares; read-only after construction but for the
+// lazily made idmap user namespace.
+struct Shared {
+  NativeOptions options;
+  CgroupRoot cgroups;
+  std::optional<SeccompProgram> seccomp;
+  Error setup_error;  // why prepare() fails, when it does
+  CapSet caps = CapSet::step_default();
+  std::atomic<uint64_t> counter{0};
+  std::mutex mu;
+  unique_fd idmap_userns;  // guarded by mu
+
+  ~Shared() { cgroups.remove_own(); }  // fails harmlessly while a step cgroup is left
+};
+
+// A setup_error outcome; `detail` only when it says more than the facility and errno.
+Outcome setup_outcome(const std::string& facility, int err, const std::string& detail = {});
+
+struct ExecState {
+  ExecHandlers handlers;
+  std::unique_ptr<Descriptor> out, err;
+  int open_streams = 2;
+  std::optional<int> status;
+  bool finished = false;
+  std::array<char, 65536> out_buf, err_buf;
+  // Started when the command exits while something it left behind still holds its output.
+  std::unique_ptr<asio::steady_timer> linger;
+};
+
+class SandboxState : public std::enable_shared_from_this<SandboxState> {
+ public:
+  SandboxState(asio::io_context& io, std::shared_ptr<Shared> shared)
+      : io_(io), shared_(std::move(shared)), kill_timer_(io) {}
+
+  ~SandboxState();
+
+  // The sandbox could not be created: every exec reports `outcome`.
+  void fail_setup(Outcome outcome);
+  // The first child was forked: from now on the control channel drives the sandbox.
+  void begin(StepCgroup cgroup, Spawned spawned);
+  // Sandbox::exec, stop and destroy (see executor.h).
+  Status exec(const ExecRequest& request, ExecHandlers handlers);
+  void stop(Outcome::Kind reason, Millis grace);
+  void destroy();
+  // Whether a prewarmed sandbox can still be handed to a step.
+  bool usable() const { return !destroyed_ && !setup_failure_ && !init_dead_ && !stop_reason_ && !oom_hit_; }
+  // Renames a prewarmed sandbox for the step that takes it.
+  void configure(const std::string& hostname);
+
+ private:
+  struct Pending {
+    std::string body;
+    unique_fd out, err;
+  };
+
+  // Requests go straight into the channel; pid 1 reads them once it is set up.
+  Status send(Pending p);
+  void signal_init(int sig);
+  void read_output(const std::shared_ptr<ExecState>& e, OutputStream which);
+  void read_control();
+  void handle_message(const std::string& body);
+
+  // pid 1 exists (our child; the first child mapped its ids and cgroups): watch it.
+  void on_unshared(pid_t pid);
+  void on_oom();
+  void on_init_exit();
+
+  // Setup failed: every command ends now with that outcome.
+  void finish_all();
+  void maybe_finish(std::shared_ptr<ExecState> e);
+  // The command exited but a process it started keeps its stdout or stderr open: read what is
+  // already in the pipes and end the command anyway.
+  void stop_lingering(const std::shared_ptr<ExecState>& e);  // by value: erased from execs_ below
+
+  asio::io_context& io_;
+  std::shared_ptr<Shared> shared_;
+  StepCgroup cgroup_;
+  std::unique_ptr<Descriptor> pidfd_, ctl_, oom_;
+  asio::steady_timer kill_timer_;
+  std::optional<Outcome> setup_failure_;
+  std::optional<Outcome::Kind> stop_reason_;
+  bool init_dead_ = false, destroyed_ = false, oom_hit_ = false, kill_requested_ = false;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<ExecState>> execs_;
+};
+
+}  // namespace boxcar::executors::native

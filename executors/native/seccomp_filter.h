@@ -1,0 +1,26 @@
+// Seccomp: a filter modeled on Docker's default profile, built once with libseccomp in the
+// agent and loaded (with no_new_privs) into each sandbox's init, whose commands inherit it.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <vector>
+
+#include "base/result.h"
+#include "executors/native/facility.h"
+
+namespace boxcar::executors::native {
+
+struct SeccompProgram {
+  std::vector<sock_filter> code;
+};
+
+// Default allow; EPERM for namespaces (unshare, setns, clone with CLONE_NEW*), mounts,
+// keyrings, bpf, io_uring, userfaultfd, kexec, modules, perf, clock setting, reboot, swap,
+// acct, quotactl, AF_VSOCK/AF_ALG/AF_KEY/AF_PACKET sockets; ENOSYS for clone3 (libc falls
+// back to clone, whose flags the filter can see); other ABIs (i386, x32) kill the process.
+Result<SeccompProgram> build_seccomp_program();
+// Sets no_new_privs and loads `program` into the calling (single-threaded) process.
+Failure apply_seccomp(const SeccompProgram& program);
+
+}  // namespace boxcar::executors::native

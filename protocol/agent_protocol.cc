@@ -1,0 +1,201 @@
+#include "protocol/agent_protocol.h"
+
+#include <algorithm>
+#include <array>
+
+#include <boost/json.hpp>
+
+namespace boxcar::protocol {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::array<std::string_view, 5> kFinalJobStates = {"success", "failed", "cancelled",
+                                                             "error", "skipped"};
+constexpr std::array<std::string_view, 9> kStepStates = {
+    "pending", "running", "success", "failed", "skipped", "cancelled", "timeout", "oom", "error"};
+
+template <size_t N>
+bool one_of(const std::array<std::string_view, N>& names, const std::string& s) {
+  return std::find(names.begin(), names.end(), s) != names.end();
+}
+
+template <size_t N>
+std::string list(const std::array<std::string_view, N>& names) {
+  std::string out;
+  for (auto n : names) out += (out.empty() ? "" : "|") + std::string(n);
+  return out;
+}
+
+template <typename T>
+Result<T> finish(JsonReader& r, T value) {
+  if (!r.ok()) return r.error();
+  return value;
+}
+
+json::value optional_int(const std::optional<int64_t>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+json::array strings(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+json::object string_map(const std::map<std::string, std::string>& m) {
+  json::object o;
+  for (const auto& [k, v] : m) o[k] = v;
+  return o;
+}
+
+Result<LogChunkWire> chunk_from_json(const json::value& v, const std::string& path) {
+  LogChunkWire c;
+  JsonReader in(v, path);
+  in.required("step", c.step).required("seq", c.seq).required("data", c.data);
+  in.optional("attempt", c.attempt);
+  if (in.ok() && c.seq < 0) in.fail("\"" + in.name("seq") + "\": must not be negative");
+  return finish(in, std::move(c));
+}
+
+}  // namespace
+
+bool is_final_job_state_name(const std::string& state) { return one_of(kFinalJobStates, state); }
+bool is_step_state_name(const std::string& state) { return one_of(kStepStates, state); }
+
+json::value to_json(const ClaimRequest& r) {
+  return {{"agent", r.agent}, {"labels", strings(r.labels)}, {"wait_ms", r.wait_ms}};
+}
+
+json::value to_json(const JobSpec& j) {
+  return {{"id", j.id},         {"attempt", j.attempt}, {"repo", j.repo},
+          {"ref", j.ref},       {"commit", j.commit},   {"file", j.file},
+          {"event", j.event},   {"env", string_map(j.env)}, {"lease_ms", j.lease_ms}};
+}
+
+json::value to_json(const ClaimResponse& r) { return {{"job", to_json(r.job)}}; }
+
+json::value to_json(const HeartbeatRequest& r) { return {{"agent", r.agent}}; }
+
+json::value to_json(const HeartbeatResponse& r) { return {{"cancel", r.cancel}, {"lost", r.lost}}; }
+
+json::value to_json(const LogChunkWire& c) {
+  return {{"step", c.step}, {"attempt", c.attempt}, {"seq", c.seq}, {"data", c.data}};
+}
+
+json::value to_json(const LogUpload& u) {
+  json::array chunks;
+  for (const auto& c : u.chunks) chunks.push_back(to_json(c));
+  return {{"agent", u.agent}, {"chunks", std::move(chunks)}};
+}
+
+json::value to_json(const StepUpdate& s) {
+  json::object o{{"agent", s.agent}, {"name", s.name}, {"state", s.state}, {"reason", s.reason}};
+  o["exit_code"] = s.exit_code ? json::value(*s.exit_code) : json::value(nullptr);
+  o["started_at"] = optional_int(s.started_at);
+  o["finished_at"] = optional_int(s.finished_at);
+  return o;
+}
+
+json::value to_json(const CompleteRequest& r) {
+  return {{"agent", r.agent}, {"state", r.state}, {"reason", r.reason}};
+}
+
+template <>
+Result<ClaimRequest> from_json(const json::value& v) {
+  ClaimRequest r;
+  JsonReader in(v);
+  in.required("agent", r.agent).optional("labels", r.labels).optional("wait_ms", r.wait_ms);
+  if (in.ok() && r.agent.empty()) in.fail("\"agent\": must not be empty");
+  if (in.ok() && r.wait_ms < 0) in.fail("\"wait_ms\": must not be negative");
+  return finish(in, std::move(r));
+}
+
+template <>
+Result<JobSpec> from_json(const json::value& v) {
+  JobSpec j;
+  JsonReader in(v, "job");
+  in.required("id", j.id).required("repo", j.repo).optional("attempt", j.attempt);
+  in.optional("ref", j.ref).optional("commit", j.commit).optional("file", j.file);
+  in.optional("event", j.event).optional("env", j.env).optional("lease_ms", j.lease_ms);
+  return finish(in, std::move(j));
+}
+
+template <>
+Result<ClaimResponse> from_json(const json::value& v) {
+  JsonReader in(v);
+  const json::value* job = in.field("job", true);
+  if (!in.ok()) return in.error();
+  auto spec = from_json<JobSpec>(*job);
+  if (!spec) return spec.error();
+  return ClaimResponse{std::move(*spec)};
+}
+
+template <>
+Result<HeartbeatRequest> from_json(const json::value& v) {
+  HeartbeatRequest r;
+  JsonReader in(v);
+  in.required("agent", r.agent);
+  return finish(in, std::move(r));
+}
+
+template <>
+Result<HeartbeatResponse> from_json(const json::value& v) {
+  HeartbeatResponse r;
+  JsonReader in(v);
+  if (!v.is_object()) return Error{"the body: expected a JSON object, got " + json_kind(v)};
+  in.optional("cancel", r.cancel).optional("lost", r.lost);
+  return finish(in, r);
+}
+
+template <>
+Result<LogChunkWire> from_json(const json::value& v) {
+  return chunk_from_json(v, "");
+}
+
+template <>
+Result<LogUpload> from_json(const json::value& v) {
+  LogUpload u;
+  JsonReader in(v);
+  in.required("agent", u.agent);
+  const json::value* chunks = in.field("chunks", true);
+  if (!in.ok()) return in.error();
+  if (!chunks->is_array()) {
+    return Error{"\"chunks\": expected an array of chunks, got " + json_kind(*chunks)};
+  }
+  for (size_t i = 0; i < chunks->get_array().size(); ++i) {
+    auto c = chunk_from_json(chunks->get_array()[i], "chunks[" + std::to_string(i) + "]");
+    if (!c) return c.error();
+    u.chunks.push_back(std::move(*c));
+  }
+  return u;
+}
+
+template <>
+Result<StepUpdate> from_json(const json::value& v) {
+  StepUpdate s;
+  JsonReader in(v);
+  in.required("agent", s.agent).required("name", s.name).required("state", s.state);
+  in.optional("exit_code", s.exit_code).optional("started_at", s.started_at);
+  in.optional("finished_at", s.finished_at).optional("reason", s.reason);
+  if (in.ok() && !is_step_state_name(s.state)) {
+    in.fail("\"state\": unknown step state \"" + s.state + "\" (one of " + list(kStepStates) +
+            ")");
+  }
+  return finish(in, std::move(s));
+}
+
+template <>
+Result<CompleteRequest> from_json(const json::value& v) {
+  CompleteRequest r;
+  JsonReader in(v);
+  in.required("agent", r.agent).required("state", r.state).optional("reason", r.reason);
+  if (in.ok() && !is_final_job_state_name(r.state)) {
+    in.fail("\"state\": not a final job state: \"" + r.state + "\" (one of " +
+            list(kFinalJobStates) + ")");
+  }
+  return finish(in, std::move(r));
+}
+
+}  // namespace boxcar::protocol

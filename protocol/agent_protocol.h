@@ -1,0 +1,119 @@
+// The agent protocol's wire types: what an agent and the server say to each other over HTTP
+// (JSON bodies). The only thing server/ and agent/ share, so an in-process agent talks to its
+// server exactly as a remote one does. Paths (contract, DESIGN.md section 6):
+//
+//   POST /api/v1/agent/claim                  ClaimRequest   -> 200 ClaimResponse | 204 (no work)
+//   POST /api/v1/agent/jobs/{id}/heartbeat    HeartbeatRequest -> HeartbeatResponse
+//   POST /api/v1/agent/jobs/{id}/logs         LogUpload      -> 200 {"stored": n}
+//   POST /api/v1/agent/jobs/{id}/steps        StepUpdate     -> 200
+//   POST /api/v1/agent/jobs/{id}/complete     CompleteRequest -> 200
+//
+// Every request carries `Authorization: Bearer <agent token>`. A 409 answer means the agent
+// no longer holds the job's lease: it must stop the job and forget it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "base/result.h"
+#include "protocol/json_reader.h"
+
+namespace boxcar::protocol {
+
+struct ClaimRequest {
+  std::string agent;                  // a stable name, unique per agent process
+  std::vector<std::string> labels;
+  int wait_ms = 25'000;               // long poll: how long the server may hold the request
+};
+
+struct JobSpec {
+  int64_t id = 0;
+  int attempt = 1;
+  std::string repo, ref, commit, file, event;
+  std::map<std::string, std::string> env;
+  int64_t lease_ms = 60'000;           // heartbeat well within this (every lease/3)
+};
+
+struct ClaimResponse {
+  JobSpec job;
+};
+
+struct HeartbeatRequest {
+  std::string agent;
+};
+
+struct HeartbeatResponse {
+  bool cancel = false;   // the user cancelled the job
+  bool lost = false;     // the lease is gone (expired and re-queued): stop at once
+};
+
+struct LogChunkWire {
+  std::string step;
+  int attempt = 1;
+  int64_t seq = 0;
+  std::string data;
+};
+
+struct LogUpload {
+  std::string agent;
+  std::vector<LogChunkWire> chunks;
+};
+
+struct StepUpdate {
+  std::string agent;
+  std::string name;
+  std::string state;                 // pending|running|success|failed|skipped|cancelled|timeout|oom|error
+  std::optional<int> exit_code;
+  std::optional<int64_t> started_at;   // unix ms
+  std::optional<int64_t> finished_at;
+  std::string reason;
+};
+
+struct CompleteRequest {
+  std::string agent;
+  std::string state;   // success|failed|cancelled|error|skipped
+  std::string reason;
+};
+
+boost::json::value to_json(const ClaimRequest&);
+boost::json::value to_json(const JobSpec&);
+boost::json::value to_json(const ClaimResponse&);
+boost::json::value to_json(const HeartbeatRequest&);
+boost::json::value to_json(const HeartbeatResponse&);
+boost::json::value to_json(const LogChunkWire&);
+boost::json::value to_json(const LogUpload&);
+boost::json::value to_json(const StepUpdate&);
+boost::json::value to_json(const CompleteRequest&);
+
+// Parsing never throws: a missing or mistyped field is an Error naming it.
+template <typename T>
+Result<T> from_json(const boost::json::value& v);
+
+template <> Result<ClaimRequest> from_json(const boost::json::value& v);
+template <> Result<JobSpec> from_json(const boost::json::value& v);
+template <> Result<ClaimResponse> from_json(const boost::json::value& v);
+template <> Result<HeartbeatRequest> from_json(const boost::json::value& v);
+template <> Result<HeartbeatResponse> from_json(const boost::json::value& v);
+template <> Result<LogChunkWire> from_json(const boost::json::value& v);
+template <> Result<LogUpload> from_json(const boost::json::value& v);
+template <> Result<StepUpdate> from_json(const boost::json::value& v);
+template <> Result<CompleteRequest> from_json(const boost::json::value& v);
+
+// Body text -> T: a syntax error or a missing/mistyped field is an Error.
+template <typename T>
+Result<T> from_json_text(std::string_view text) {
+  auto v = parse_json(text);
+  if (!v) return v.error();
+  return from_json<T>(*v);
+}
+
+// Job and step states an agent may report (DESIGN.md section 6).
+bool is_final_job_state_name(const std::string& state);   // success|failed|cancelled|error|skipped
+bool is_step_state_name(const std::string& state);
+
+}  // namespace boxcar::protocol

@@ -1,0 +1,116 @@
+#include "protocol/agent_protocol.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace boxcar::protocol {
+namespace {
+
+namespace json = boost::json;
+
+template <typename T>
+T round_trip(const T& value) {
+  auto back = from_json<T>(json::parse(json::serialize(to_json(value))));
+  EXPECT_TRUE(back.ok()) << (back.ok() ? "" : back.error().message);
+  return back.ok() ? *back : T{};
+}
+
+TEST(AgentProtocolTest, ClaimRequestRoundTrips) {
+  ClaimRequest r{"agent-1", {"linux", "big"}, 1500};
+  ClaimRequest back = round_trip(r);
+  EXPECT_EQ(back.agent, "agent-1");
+  EXPECT_EQ(back.labels, (std::vector<std::string>{"linux", "big"}));
+  EXPECT_EQ(back.wait_ms, 1500);
+}
+
+TEST(AgentProtocolTest, ClaimResponseRoundTrips) {
+  ClaimResponse r;
+  r.job = JobSpec{42, 2, "https://x/y.git", "refs/heads/main", "abc", ".boxcar.toml", "push",
+                  {{"A", "1"}}, 30'000};
+  JobSpec back = round_trip(r).job;
+  EXPECT_EQ(back.id, 42);
+  EXPECT_EQ(back.attempt, 2);
+  EXPECT_EQ(back.repo, "https://x/y.git");
+  EXPECT_EQ(back.ref, "refs/heads/main");
+  EXPECT_EQ(back.commit, "abc");
+  EXPECT_EQ(back.file, ".boxcar.toml");
+  EXPECT_EQ(back.event, "push");
+  EXPECT_EQ(back.env.at("A"), "1");
+  EXPECT_EQ(back.lease_ms, 30'000);
+}
+
+TEST(AgentProtocolTest, HeartbeatRoundTrips) {
+  EXPECT_EQ(round_trip(HeartbeatRequest{"a"}).agent, "a");
+  HeartbeatResponse back = round_trip(HeartbeatResponse{true, false});
+  EXPECT_TRUE(back.cancel);
+  EXPECT_FALSE(back.lost);
+}
+
+TEST(AgentProtocolTest, LogUploadRoundTrips) {
+  LogUpload u{"a", {{"build", 1, 0, "hello\n"}, {"test", 2, 7, "x"}}};
+  LogUpload back = round_trip(u);
+  ASSERT_EQ(back.chunks.size(), 2u);
+  EXPECT_EQ(back.chunks[1].step, "test");
+  EXPECT_EQ(back.chunks[1].attempt, 2);
+  EXPECT_EQ(back.chunks[1].seq, 7);
+  EXPECT_EQ(back.chunks[0].data, "hello\n");
+}
+
+TEST(AgentProtocolTest, StepUpdateRoundTripsOptionalFields) {
+  StepUpdate s{"a", "build", "failed", 2, 1000, 2000, "exit 2"};
+  StepUpdate back = round_trip(s);
+  EXPECT_EQ(back.exit_code, 2);
+  EXPECT_EQ(back.started_at, 1000);
+  EXPECT_EQ(back.finished_at, 2000);
+  EXPECT_EQ(back.reason, "exit 2");
+  StepUpdate running = round_trip(StepUpdate{"a", "build", "running", {}, 5, {}, ""});
+  EXPECT_FALSE(running.exit_code.has_value());
+  EXPECT_FALSE(running.finished_at.has_value());
+}
+
+TEST(AgentProtocolTest, CompleteRoundTrips) {
+  CompleteRequest back = round_trip(CompleteRequest{"a", "skipped", "no [on] match"});
+  EXPECT_EQ(back.state, "skipped");
+  EXPECT_EQ(back.reason, "no [on] match");
+}
+
+TEST(AgentProtocolTest, MissingFieldIsNamed) {
+  auto r = from_json<ClaimRequest>(json::parse(R"({"labels": []})"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("\"agent\""), std::string::npos) << r.error().message;
+}
+
+TEST(AgentProtocolTest, MistypedNestedFieldIsNamed) {
+  auto r = from_json<LogUpload>(
+      json::parse(R"({"agent": "a", "chunks": [{"step": "s", "seq": 0, "data": ""},
+                                               {"step": "s", "seq": "1", "data": ""}]})"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("chunks[1].seq"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("a string"), std::string::npos) << r.error().message;
+}
+
+TEST(AgentProtocolTest, UnknownStatesAreRejected) {
+  auto step = from_json<StepUpdate>(json::parse(R"({"agent":"a","name":"b","state":"done"})"));
+  ASSERT_FALSE(step.ok());
+  EXPECT_NE(step.error().message.find("\"state\""), std::string::npos);
+  auto done = from_json<CompleteRequest>(json::parse(R"({"agent":"a","state":"running"})"));
+  ASSERT_FALSE(done.ok());
+  EXPECT_NE(done.error().message.find("running"), std::string::npos);
+}
+
+TEST(AgentProtocolTest, NonObjectBodiesAreErrorsNotExceptions) {
+  EXPECT_FALSE(from_json<ClaimRequest>(json::value(3)).ok());
+  EXPECT_FALSE(from_json<HeartbeatResponse>(json::value("x")).ok());
+  EXPECT_FALSE(from_json<LogUpload>(json::parse(R"({"agent":"a","chunks":{}})")).ok());
+  EXPECT_FALSE(from_json<ClaimResponse>(json::parse(R"({"job": 1})")).ok());
+}
+
+TEST(AgentProtocolTest, FromJsonTextReportsSyntaxErrors) {
+  auto r = from_json_text<HeartbeatRequest>("{\"agent\": ");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("malformed JSON"), std::string::npos);
+  EXPECT_EQ(from_json_text<HeartbeatRequest>(R"({"agent":"z"})")->agent, "z");
+}
+
+}  // namespace
+}  // namespace boxcar::protocol

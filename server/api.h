@@ -1,0 +1,41 @@
+// The server's route tables, one installer per concern, and what they share: the store, the
+// options, the metrics and the notifiers that wake held requests.
+#pragma once
+
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/notifier.h"
+#include "server/server.h"
+#include "server/store.h"
+
+namespace boxcar::server {
+
+struct ApiContext {
+  Store& store;
+  const ServerOptions& options;
+  Metrics& metrics;
+  Notifier& queue_changed;  // a job was enqueued or re-queued: wakes held claims
+  Notifier& job_changed;    // a log chunk or a job's final state: wakes log followers
+};
+
+void add_job_routes(Router& router, ApiContext& ctx);      // api_jobs.cc
+void add_log_routes(Router& router, ApiContext& ctx);      // api_logs.cc
+void add_agent_routes(Router& router, ApiContext& ctx);    // api_agent.cc
+void add_webhook_routes(Router& router, ApiContext& ctx);  // webhooks.cc
+void add_web_ui_routes(Router& router, ApiContext& ctx);   // web_ui.cc
+
+UnixMillis now_ms();
+// "2024-05-01T12:00:00.250Z"
+std::string rfc3339(UnixMillis t);
+// The job as the API shows it (contract fields of DESIGN.md section 6, plus a few).
+boost::json::value job_to_json(const JobRecord& job);
+// A {id} capture as a job id; nullopt unless it is a positive integer.
+std::optional<int64_t> parse_job_id(const std::string& text);
+// 500 {"error": ...} for a store failure.
+HttpResponse store_error(const Error& error);
+
+}  // namespace boxcar::server

@@ -1,0 +1,182 @@
+// REST API for jobs: submit, list, show, cancel (DESIGN.md section 6).
+#include <charconv>
+#include <chrono>
+#include <ctime>
+
+#include <boost/json.hpp>
+
+#include "protocol/json_reader.h"
+#include "server/api.h"
+
+namespace boxcar::server {
+
+namespace json = boost::json;
+
+UnixMillis now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string rfc3339(UnixMillis t) {
+  std::time_t secs = static_cast<std::time_t>(t / 1000);
+  int millis = static_cast<int>(t % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];  // sized for any int, which the compiler cannot rule out
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+namespace {
+
+json::value time_or_null(const std::optional<UnixMillis>& t) {
+  return t ? json::value(rfc3339(*t)) : json::value(nullptr);
+}
+
+json::value step_to_json(const StepRecord& s) {
+  return {{"name", s.name},
+          {"state", s.state},
+          {"exit_code", s.exit_code ? json::value(*s.exit_code) : json::value(nullptr)},
+          {"started_at", time_or_null(s.started_at)},
+          {"finished_at", time_or_null(s.finished_at)},
+          {"reason", s.reason}};
+}
+
+bool known_job_state(const std::string& state) {
+  for (const char* s : kJobStates) {
+    if (state == s) return true;
+  }
+  return false;
+}
+
+std::string job_states_list() {
+  std::string out;
+  for (const char* s : kJobStates) out += (out.empty() ? "" : ", ") + std::string(s);
+  return out;
+}
+
+Result<NewJob> new_job_from_body(const std::string& body) {
+  auto v = protocol::parse_json(body);
+  if (!v) return Error{v.error().message + " (send a JSON object like {\"repo\": \"URL\"})"};
+  NewJob job;
+  protocol::JsonReader in(*v);
+  in.required("repo", job.repo).optional("ref", job.ref).optional("commit", job.commit);
+  in.optional("file", job.file).optional("env", job.env).optional("labels", job.labels);
+  if (!in.ok()) return in.error();
+  if (job.repo.empty()) return Error{"\"repo\": must not be empty (a clone URL or a path)"};
+  for (const auto& [name, _] : job.env) {
+    if (name.empty() || name.find('=') != std::string::npos) {
+      return Error{"\"env\": bad variable name \"" + name + "\" (no '=', not empty)"};
+    }
+  }
+  job.event = "manual";
+  return job;
+}
+
+void create_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  auto job = new_job_from_body(req.body());
+  if (!job) return res.reply(HttpResponse::error(400, job.error().message));
+  auto id = ctx.store.enqueue(*job);
+  if (!id) return res.reply(store_error(id.error()));
+  ctx.queue_changed.notify();
+  HttpResponse r = HttpResponse::json(201, json::object{{"id", *id}});
+  r.headers.emplace_back("Location", "/api/v1/jobs/" + std::to_string(*id));
+  res.reply(std::move(r));
+}
+
+void list_jobs(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  std::string state = req.query_or("state", "");
+  if (!state.empty() && !known_job_state(state)) {
+    return res.reply(HttpResponse::error(
+        400, "unknown state \"" + state + "\" (one of " + job_states_list() + ")"));
+  }
+  int limit = 50;
+  std::string limit_text = req.query_or("limit", "50");
+  auto [end, ec] = std::from_chars(limit_text.data(), limit_text.data() + limit_text.size(), limit);
+  if (ec != std::errc() || end != limit_text.data() + limit_text.size() || limit < 1 ||
+      limit > 1000) {
+    return res.reply(HttpResponse::error(400, "\"limit\": expected an integer from 1 to 1000"));
+  }
+  auto jobs = ctx.store.jobs(state, limit);
+  if (!jobs) return res.reply(store_error(jobs.error()));
+  json::array out;
+  for (const auto& j : *jobs) out.push_back(job_to_json(j));
+  res.reply(HttpResponse::json(200, json::object{{"jobs", std::move(out)}}));
+}
+
+void show_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+  auto job = ctx.store.job(*id);
+  if (!job) return res.reply(store_error(job.error()));
+  if (!*job) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
+  res.reply(HttpResponse::json(200, job_to_json(**job)));
+}
+
+void cancel_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+  auto found = ctx.store.request_cancel(*id, now_ms());
+  if (!found) return res.reply(store_error(found.error()));
+  if (!*found) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
+  ctx.job_changed.notify();  // a queued job is now final: its followers end
+  auto job = ctx.store.job(*id);
+  json::object body{{"id", *id}};
+  if (job && *job) {
+    body["state"] = (*job)->state;
+    body["cancel_requested"] = (*job)->cancel_requested;
+  }
+  res.reply(HttpResponse::json(202, body));
+}
+
+}  // namespace
+
+json::value job_to_json(const JobRecord& job) {
+  json::array steps;
+  for (const auto& s : job.steps) steps.push_back(step_to_json(s));
+  json::array labels;
+  for (const auto& l : job.labels) labels.emplace_back(l);
+  return {{"id", job.id},
+          {"state", job.state},
+          {"repo", job.repo},
+          {"ref", job.ref},
+          {"commit", job.commit},
+          {"file", job.file},
+          {"event", job.event},
+          {"labels", std::move(labels)},
+          {"attempt", job.attempt},
+          {"created_at", rfc3339(job.created_at)},
+          {"started_at", time_or_null(job.started_at)},
+          {"finished_at", time_or_null(job.finished_at)},
+          {"cancel_requested", job.cancel_requested},
+          {"reason", job.reason},
+          {"steps", std::move(steps)}};
+}
+
+std::optional<int64_t> parse_job_id(const std::string& text) {
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+HttpResponse store_error(const Error& error) {
+  return HttpResponse::error(500, "store error: " + error.message);
+}
+
+void add_job_routes(Router& router, ApiContext& ctx) {
+  auto route = [&ctx](void (*f)(ApiContext&, HttpRequest&, Responder&)) {
+    return [&ctx, f](HttpRequest& req, std::shared_ptr<Responder> res) { f(ctx, req, *res); };
+  };
+  router.add(http::verb::post, "/api/v1/jobs", route(create_job));
+  router.add(http::verb::get, "/api/v1/jobs", route(list_jobs));
+  router.add(http::verb::get, "/api/v1/jobs/{id}", route(show_job));
+  router.add(http::verb::post, "/api/v1/jobs/{id}/cancel", route(cancel_job));
+}
+
+}  // namespace boxcar::server

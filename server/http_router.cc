@@ -1,0 +1,113 @@
+// Router, HttpRequest and HttpResponse: the parts of http_server.h that do no I/O.
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include "server/http_server.h"
+
+namespace boxcar::server {
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool is_capture(const std::string& segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+}  // namespace
+
+std::string HttpRequest::header(std::string_view name) const {
+  auto it = raw.find(boost::beast::string_view(name.data(), name.size()));
+  return it == raw.end() ? std::string() : std::string(it->value());
+}
+
+std::string HttpRequest::query_or(const std::string& key, const std::string& fallback) const {
+  auto it = query.find(key);
+  return it == query.end() ? fallback : it->second;
+}
+
+HttpResponse HttpResponse::json(unsigned status, const boost::json::value& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = boost::json::serialize(body);
+  r.body += '\n';
+  return r;
+}
+
+HttpResponse HttpResponse::error(unsigned status, std::string_view message) {
+  return json(status, boost::json::object{{"error", message}});
+}
+
+HttpResponse HttpResponse::text(unsigned status, std::string body, std::string content_type) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
+void Router::add(http::verb method, std::string_view pattern, Handler handler,
+                 RouteOptions options) {
+  routes_.push_back(Route{method, split_path(pattern), std::move(handler), std::move(options)});
+}
+
+Router::Match Router::match(http::verb method, std::string_view path) const {
+  Match result;
+  result.status = 404;
+  std::vector<std::string> parts = split_path(path);
+  for (const Route& route : routes_) {
+    if (route.segments.size() != parts.size()) continue;
+    std::map<std::string, std::string> params;
+    bool same = true;
+    for (size_t i = 0; i < parts.size() && same; ++i) {
+      const std::string& seg = route.segments[i];
+      if (is_capture(seg)) {
+        params[seg.substr(1, seg.size() - 2)] = parts[i];
+      } else {
+        same = seg == parts[i];
+      }
+    }
+    if (!same) continue;
+    if (route.method != method) {
+      result.status = 405;
+      std::string name(http::to_string(route.method));
+      if (result.allow.find(name) == std::string::npos) {
+        result.allow += (result.allow.empty() ? "" : ", ") + name;
+      }
+      continue;
+    }
+    result.route = &route;
+    result.params = std::move(params);
+    result.status = 200;
+    result.allow.clear();
+    return result;
+  }
+  return result;
+}
+
+// Splits a request target into its decoded path and query; false if it is not a valid
+// origin-form target ("/path?query").
+bool parse_target(std::string_view target, std::string& path,
+                  std::map<std::string, std::string>& query) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return false;
+  path = std::string(url->path());
+  for (auto param : url->params()) query[std::string(param.key)] = std::string(param.value);
+  return true;
+}
+
+}  // namespace boxcar::server

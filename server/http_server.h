@@ -1,0 +1,142 @@
+// HttpServer: a small HTTP/1.1 server on Boost.Beast. Async accept on an io_context, keep-alive,
+// per-route body limits, and a router of (method, path pattern with {name} captures) -> handler.
+// A handler answers through a Responder, at once or later (long polls, server-sent events).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/value.hpp>
+
+#include "base/result.h"
+
+namespace boxcar::server {
+
+namespace http = boost::beast::http;
+
+struct HttpRequest {
+  http::request<http::string_body> raw;
+  std::string path;                            // percent-decoded
+  std::map<std::string, std::string> query;    // percent-decoded; the last value of a key wins
+  std::map<std::string, std::string> params;   // the route pattern's {name} captures
+
+  http::verb method() const { return raw.method(); }
+  const std::string& body() const { return raw.body(); }
+  std::string header(std::string_view name) const;  // "" when absent
+  std::string query_or(const std::string& key, const std::string& fallback) const;
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse json(unsigned status, const boost::json::value& body);
+  // {"error": message}: say what went wrong and how to fix it.
+  static HttpResponse error(unsigned status, std::string_view message);
+  static HttpResponse text(unsigned status, std::string body,
+                           std::string content_type = "text/plain; charset=utf-8");
+};
+
+// One request's answer. Thread-safe; every method may be called from any thread, and the
+// callbacks run on executor(). Answer exactly once: reply(), or begin_stream() ... end().
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void reply(HttpResponse response) = 0;
+  // A streamed answer (chunked transfer encoding): `head` gives status and headers, its body
+  // is ignored. Each write's `done(ok)` runs once the data is sent; ok=false: the peer is gone.
+  virtual void begin_stream(HttpResponse head) = 0;
+  virtual void write(std::string data, std::function<void(bool ok)> done) = 0;
+  virtual void end() = 0;
+  // The connection's strand: run timers of a held request here.
+  virtual boost::asio::any_io_executor executor() = 0;
+  // Runs once if the peer disconnects (or the server stops) before the answer is complete.
+  virtual void on_close(std::function<void()> callback) = 0;
+  virtual bool closed() const = 0;
+};
+
+using Handler = std::function<void(HttpRequest& request, std::shared_ptr<Responder> responder)>;
+
+struct RouteOptions {
+  size_t body_limit = 0;                  // 0: the server's default
+  std::function<void()> on_too_large;     // e.g. to count a rejected webhook
+};
+
+class Router {
+ public:
+  struct Route {
+    http::verb method;
+    std::vector<std::string> segments;  // "{id}" captures one segment
+    Handler handler;
+    RouteOptions options;
+  };
+  struct Match {
+    const Route* route = nullptr;       // null: status says why (404 or 405)
+    std::map<std::string, std::string> params;
+    unsigned status = 200;
+    std::string allow;                  // for 405
+  };
+
+  // `pattern` like "/api/v1/jobs/{id}/cancel".
+  void add(http::verb method, std::string_view pattern, Handler handler,
+           RouteOptions options = {});
+  Match match(http::verb method, std::string_view path) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+struct HttpServerOptions {
+  size_t body_limit = 8 << 20;
+  size_t header_limit = 16 << 10;
+  std::chrono::seconds idle_timeout{75};    // keep-alive idle, and reading one request
+  std::chrono::seconds write_timeout{30};
+  std::function<void(unsigned status)> on_response;  // called for every answer (metrics)
+};
+
+class HttpSession;
+
+class HttpServer {
+ public:
+  // The router must outlive the server.
+  HttpServer(boost::asio::io_context& io, const Router& router, HttpServerOptions options = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts accepting; returns the bound port (port 0 picks a free one).
+  Result<uint16_t> listen(const std::string& address, uint16_t port);
+  // Stops accepting and closes every connection (held long polls and streams included).
+  void stop();
+
+  // For sessions.
+  const Router& router() const { return router_; }
+  const HttpServerOptions& options() const { return options_; }
+  void forget(HttpSession* session);
+
+ private:
+  void accept();
+
+  boost::asio::io_context& io_;
+  const Router& router_;
+  HttpServerOptions options_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::mutex mu_;
+  std::map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;
+  bool stopped_ = false;
+};
+
+}  // namespace boxcar::server

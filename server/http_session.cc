@@ -1,0 +1,328 @@
+// HttpSession: reading requests, dispatching them to handlers, writing answers and streams.
+#include "server/http_session.h"
+
+#include <atomic>
+
+#include <boost/asio/post.hpp>
+
+namespace boxcar::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// The Responder a handler sees: forwards to its session on the session's strand, and ignores
+// everything once this request is answered or the session has moved on.
+class Exchange : public Responder {
+ public:
+  Exchange(std::shared_ptr<HttpSession> session, uint64_t id)
+      : session_(std::move(session)), id_(id) {}
+
+  void reply(HttpResponse response) override {
+    run([id = id_, r = std::move(response)](HttpSession& s) mutable { s.send(std::move(r), id); });
+  }
+  void begin_stream(HttpResponse head) override {
+    run([id = id_, h = std::move(head)](HttpSession& s) mutable {
+      s.send_stream_head(std::move(h), id);
+    });
+  }
+  void write(std::string data, std::function<void(bool)> done) override {
+    run([id = id_, d = std::move(data), f = std::move(done)](HttpSession& s) mutable {
+      s.send_chunk(std::move(d), std::move(f), false, id);
+    });
+  }
+  void end() override {
+    run([id = id_](HttpSession& s) { s.send_chunk({}, nullptr, true, id); });
+  }
+  net::any_io_executor executor() override { return session_->executor(); }
+  void on_close(std::function<void()> callback) override {
+    run([id = id_, f = std::move(callback)](HttpSession& s) mutable {
+      s.add_close_callback(std::move(f), id);
+    });
+  }
+  bool closed() const override { return session_->is_closed(); }
+
+ private:
+  template <typename F>
+  void run(F&& f) {
+    net::post(session_->executor(),
+              [s = session_, f = std::forward<F>(f)]() mutable { f(*s); });
+  }
+
+  std::shared_ptr<HttpSession> session_;
+  uint64_t id_;
+};
+
+}  // namespace
+
+void HttpSession::read_header() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(server_.options().header_limit));
+  parser_->body_limit(boost::none);
+  stream_.expires_after(server_.options().idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->on_header(ec);
+                          });
+}
+
+void HttpSession::on_header(beast::error_code ec) {
+  if (ec) return shutdown();
+  auto& req = parser_->get();
+  keep_alive_ = req.keep_alive();
+  std::string path;
+  std::map<std::string, std::string> query;
+  if (!parse_target(req.target(), path, query)) {
+    return reject(400, "the request target is not a valid path");
+  }
+  match_ = server_.router().match(req.method(), path);
+  if (!match_.route) {
+    // Unread bodies would be taken for the next request: answer and close.
+    bool unread_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+    keep_alive_ = keep_alive_ && !unread_body;
+    linger_ = unread_body;
+    if (match_.status == 405) {
+      return reject(405, std::string(req.method_string()) + " is not allowed on " + path +
+                             " (allowed: " + match_.allow + ")");
+    }
+    return reject(404, "no such path: " + std::string(req.method_string()) + " " + path);
+  }
+  size_t limit = match_.route->options.body_limit;
+  if (limit == 0) limit = server_.options().body_limit;
+  auto too_large = [&] {
+    if (match_.route->options.on_too_large) match_.route->options.on_too_large();
+    keep_alive_ = false;
+    linger_ = true;
+    reject(413, "request body larger than " + std::to_string(limit) + " bytes");
+  };
+  if (parser_->content_length() && *parser_->content_length() > limit) return too_large();
+  parser_->body_limit(limit);
+  if (beast::iequals(req[http::field::expect], "100-continue")) {
+    auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+    return http::async_write(stream_, *cont,
+                             [self = shared_from_this(), cont, path = std::move(path),
+                              query = std::move(query)](beast::error_code e, size_t) mutable {
+                               if (e) return self->shutdown();
+                               self->read_body(std::move(path), std::move(query));
+                             });
+  }
+  read_body(std::move(path), std::move(query));
+}
+
+void HttpSession::read_body(std::string path, std::map<std::string, std::string> query) {
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this(), path = std::move(path),
+                    query = std::move(query)](beast::error_code e, size_t) mutable {
+                     if (e == http::error::body_limit) {
+                       auto& opts = self->match_.route->options;
+                       if (opts.on_too_large) opts.on_too_large();
+                       self->keep_alive_ = false;
+                       self->linger_ = true;
+                       return self->reject(413, "request body too large");
+                     }
+                     if (e) return self->shutdown();
+                     self->dispatch(*self->match_.route, std::move(self->match_.params),
+                                    std::move(path), std::move(query));
+                   });
+}
+
+void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std::string> params,
+                           std::string path, std::map<std::string, std::string> query) {
+  stream_.expires_never();
+  auto request = std::make_shared<HttpRequest>();
+  request->raw = parser_->release();
+  request->path = std::move(path);
+  request->query = std::move(query);
+  request->params = std::move(params);
+  static std::atomic<uint64_t> next_exchange{1};
+  exchange_ = next_exchange++;
+  answered_ = false;
+  auto responder = std::make_shared<Exchange>(shared_from_this(), exchange_);
+  try {
+    route.handler(*request, responder);
+  } catch (const std::exception& e) {
+    responder->reply(HttpResponse::error(500, std::string("internal error: ") + e.what()));
+  }
+  // A reply posted by the handler runs before this (the strand is FIFO): only a request that
+  // is still held, or a stream, needs its peer watched.
+  net::post(stream_.get_executor(), [self = shared_from_this(), id = exchange_] {
+    if (self->exchange_ == id && (!self->answered_ || self->head_serializer_)) self->watch_peer();
+  });
+}
+
+void HttpSession::reject(unsigned status, std::string_view message) {
+  static std::atomic<uint64_t> next_reject{1ull << 62};
+  exchange_ = next_reject++;
+  answered_ = false;
+  HttpResponse r = HttpResponse::error(status, message);
+  if (status == 405) r.headers.emplace_back("Allow", match_.allow);
+  send(std::move(r), exchange_);
+}
+
+void HttpSession::send(HttpResponse response, uint64_t exchange) {
+  if (exchange != exchange_ || answered_ || closed_) return;
+  answered_ = true;
+  if (server_.options().on_response) server_.options().on_response(response.status);
+  response_ = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(response.status), 11);
+  response_->set(http::field::server, "boxcar");
+  if (!response.content_type.empty()) {
+    response_->set(http::field::content_type, response.content_type);
+  }
+  for (auto& [name, value] : response.headers) response_->set(name, value);
+  response_->body() = std::move(response.body);
+  response_->keep_alive(keep_alive_);
+  response_->prepare_payload();
+  stream_.expires_after(server_.options().write_timeout);
+  http::async_write(stream_, *response_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (ec) return self->shutdown();
+                      if (self->linger_) return self->linger_close();
+                      self->finish_exchange(self->keep_alive_);
+                    });
+}
+
+void HttpSession::send_stream_head(HttpResponse head, uint64_t exchange) {
+  if (exchange != exchange_ || answered_ || closed_) return;
+  answered_ = true;
+  if (server_.options().on_response) server_.options().on_response(head.status);
+  stream_head_ = std::make_shared<http::response<http::empty_body>>(
+      static_cast<http::status>(head.status), 11);
+  stream_head_->set(http::field::server, "boxcar");
+  stream_head_->set(http::field::content_type, head.content_type);
+  for (auto& [name, value] : head.headers) stream_head_->set(name, value);
+  stream_head_->chunked(true);
+  stream_head_->keep_alive(keep_alive_);
+  head_serializer_.emplace(*stream_head_);
+  writing_ = true;
+  stream_.expires_after(server_.options().write_timeout);
+  http::async_write_header(stream_, *head_serializer_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->writing_ = false;
+                             if (ec) return self->shutdown();
+                             self->stream_.expires_never();
+                             self->write_next();
+                           });
+}
+
+void HttpSession::send_chunk(std::string data, std::function<void(bool)> done, bool last,
+                             uint64_t exchange) {
+  if (exchange != exchange_ || closed_ || !head_serializer_) {
+    if (done) net::post(stream_.get_executor(), [done] { done(false); });
+    return;
+  }
+  outbox_.push_back(Pending{std::move(data), std::move(done), last});
+  if (!writing_) write_next();
+}
+
+void HttpSession::write_next() {
+  if (writing_ || outbox_.empty()) return;
+  writing_ = true;
+  auto on_written = [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->writing_ = false;
+    Pending sent = std::move(self->outbox_.front());
+    self->outbox_.pop_front();
+    if (sent.done) sent.done(!ec);
+    if (ec) {
+      self->shutdown();
+      return self->drain_outbox();
+    }
+    self->stream_.expires_never();
+    if (sent.last) return self->finish_exchange(self->keep_alive_);
+    self->write_next();
+  };
+  stream_.expires_after(server_.options().write_timeout);
+  Pending& next = outbox_.front();
+  if (next.last) {
+    net::async_write(stream_, http::make_chunk_last(), std::move(on_written));
+  } else if (next.data.empty()) {  // an empty chunk would end the body
+    writing_ = false;
+    Pending sent = std::move(outbox_.front());
+    outbox_.pop_front();
+    if (sent.done) sent.done(true);
+    write_next();
+  } else {
+    net::async_write(stream_, http::make_chunk(net::buffer(next.data)), std::move(on_written));
+  }
+}
+
+void HttpSession::finish_exchange(bool reusable) {
+  exchange_ = 0;
+  on_close_.clear();
+  head_serializer_.reset();
+  stream_head_.reset();
+  response_.reset();
+  if (!reusable) return shutdown();
+  read_header();
+}
+
+// After refusing a request whose body is still coming, read and drop the rest for a while
+// before closing: closing at once would reset the connection, and the client would lose the
+// answer it has not read yet.
+void HttpSession::linger_close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.expires_after(std::chrono::seconds(5));
+  drain(std::make_shared<std::array<char, 16384>>(), 0);
+}
+
+void HttpSession::drain(std::shared_ptr<std::array<char, 16384>> scratch, size_t total) {
+  auto& buffer = *scratch;
+  stream_.async_read_some(net::buffer(buffer), [self = shared_from_this(), scratch = std::move(scratch),
+                                                total](beast::error_code ec, size_t n) mutable {
+    if (ec || total + n > (64u << 20)) return self->shutdown();
+    self->drain(std::move(scratch), total + n);
+  });
+}
+
+void HttpSession::add_close_callback(std::function<void()> callback, uint64_t exchange) {
+  if (exchange != exchange_) return;
+  if (closed_) return callback();
+  on_close_.push_back(std::move(callback));
+}
+
+void HttpSession::watch_peer() {
+  if (watched_ == exchange_ || closed_ || exchange_ == 0) return;
+  watched_ = exchange_;
+  stream_.socket().async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), id = exchange_](beast::error_code ec) {
+        if (self->watched_ == id) self->watched_ = 0;
+        if (ec || self->closed_ || id != self->exchange_) return;
+        char byte;
+        beast::error_code peek_ec;
+        size_t n = self->stream_.socket().receive(net::buffer(&byte, 1),
+                                                  tcp::socket::message_peek, peek_ec);
+        if (peek_ec == net::error::would_block) return self->watch_peer();
+        if (peek_ec || n == 0) return self->shutdown();
+        // The client sent more (a pipelined request): it is still there; stop watching.
+      });
+}
+
+void HttpSession::fire_close() {
+  auto callbacks = std::move(on_close_);
+  on_close_.clear();
+  for (auto& f : callbacks) f();
+  if (!writing_) drain_outbox();  // else the write in flight fails and drains
+}
+
+void HttpSession::drain_outbox() {
+  auto pending = std::move(outbox_);
+  outbox_.clear();
+  for (auto& p : pending) {
+    if (p.done) p.done(false);
+  }
+}
+
+void HttpSession::shutdown() {
+  if (closed_) return;
+  closed_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+  fire_close();
+  server_.forget(this);
+}
+
+}  // namespace boxcar::server

@@ -1,0 +1,89 @@
+// HttpSession: one HTTP/1.1 connection of an HttpServer (internal to http_server*.cc). It reads
+// one request at a time; while a handler holds its request (long poll, stream) it watches the
+// socket, so a client that goes away is noticed and the handler's on_close callbacks run.
+#pragma once
+
+#include <array>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+
+#include "server/http_server.h"
+
+namespace boxcar::server {
+
+// Splits a request target into its decoded path and query (http_router.cc); false if it is not
+// a valid origin-form target.
+bool parse_target(std::string_view target, std::string& path,
+                  std::map<std::string, std::string>& query);
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket socket, HttpServer& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void start() {
+    boost::system::error_code ec;
+    stream_.socket().non_blocking(true, ec);  // the close watcher peeks without blocking
+    read_header();
+  }
+  void close() {
+    boost::asio::post(stream_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
+  }
+
+  // Called on the strand by the request's Exchange.
+  void send(HttpResponse response, uint64_t exchange);
+  void send_stream_head(HttpResponse head, uint64_t exchange);
+  void send_chunk(std::string data, std::function<void(bool)> done, bool last, uint64_t exchange);
+  void add_close_callback(std::function<void()> callback, uint64_t exchange);
+  bool is_closed() const { return closed_; }
+  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  struct Pending {
+    std::string data;
+    std::function<void(bool)> done;
+    bool last = false;
+  };
+
+  void read_header();
+  void on_header(boost::beast::error_code ec);
+  void read_body(std::string path, std::map<std::string, std::string> query);
+  void dispatch(const Router::Route& route, std::map<std::string, std::string> params,
+                std::string path, std::map<std::string, std::string> query);
+  void reject(unsigned status, std::string_view message);
+  void finish_exchange(bool reusable);
+  void watch_peer();
+  void write_next();
+  void shutdown();
+  void fire_close();
+  void linger_close();
+  void drain(std::shared_ptr<std::array<char, 16384>> scratch, size_t total);
+  void drain_outbox();
+
+  boost::beast::tcp_stream stream_;
+  HttpServer& server_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Router::Match match_;
+  bool keep_alive_ = false;
+  bool linger_ = false;        // the request's body is still unread: drain before closing
+  bool closed_ = false;
+  uint64_t exchange_ = 0;      // id of the request being answered; 0 = none
+  bool answered_ = false;
+  uint64_t watched_ = 0;       // the exchange the pending close watch belongs to
+  std::vector<std::function<void()>> on_close_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  std::shared_ptr<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> head_serializer_;
+  std::deque<Pending> outbox_;
+  bool writing_ = false;
+};
+
+}  // namespace boxcar::server

@@ -1,0 +1,125 @@
+#include "server/metrics.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "server/store.h"
+
+namespace boxcar::server {
+
+namespace {
+
+// The shortest text that reads back as the same double: 0.1, not 0.10000000000000001.
+std::string number(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : "NaN";
+}
+
+// Label values escape backslash, double quote and newline.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n";
+  out += std::string("# TYPE ") + name + " " + type + "\n";
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds_(std::move(upper_bounds)), counts_(bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double value) {
+  size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  ++counts_[i];
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::render(const std::string& name, std::string& out) const {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    out += name + "_bucket{le=\"" + number(bounds_[i]) + "\"} " + std::to_string(cumulative) +
+           "\n";
+  }
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count_) + "\n";
+  out += name + "_sum " + number(sum_) + "\n";
+  out += name + "_count " + std::to_string(count_) + "\n";
+}
+
+Metrics::Metrics()
+    : step_duration_({0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600}),
+      sandbox_start_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}) {}
+
+void Metrics::count_http_response(unsigned code) {
+  std::lock_guard lock(mu_);
+  ++http_responses_[code];
+}
+
+void Metrics::count_webhook(const std::string& provider, const std::string& result) {
+  std::lock_guard lock(mu_);
+  ++webhooks_[{provider, result}];
+}
+
+void Metrics::observe_step_duration(double seconds) {
+  std::lock_guard lock(mu_);
+  step_duration_.observe(seconds);
+}
+
+void Metrics::observe_sandbox_start(double seconds) {
+  std::lock_guard lock(mu_);
+  sandbox_start_.observe(seconds);
+}
+
+uint64_t Metrics::webhook_count(const std::string& provider, const std::string& result) const {
+  std::lock_guard lock(mu_);
+  auto it = webhooks_.find({provider, result});
+  return it == webhooks_.end() ? 0 : it->second;
+}
+
+std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state) const {
+  std::string out;
+  family(out, "boxcar_jobs", "gauge", "Jobs in the store by state.");
+  for (const char* state : kJobStates) {
+    auto it = jobs_by_state.find(state);
+    int64_t n = it == jobs_by_state.end() ? 0 : it->second;
+    out += std::string("boxcar_jobs{state=\"") + state + "\"} " + std::to_string(n) + "\n";
+  }
+  family(out, "boxcar_queue_depth", "gauge", "Jobs waiting for an agent.");
+  auto queued = jobs_by_state.find("queued");
+  out += "boxcar_queue_depth " +
+         std::to_string(queued == jobs_by_state.end() ? 0 : queued->second) + "\n";
+
+  std::lock_guard lock(mu_);
+  family(out, "boxcar_webhook_deliveries_total", "counter",
+         "Webhook deliveries by provider and result.");
+  for (const auto& [key, n] : webhooks_) {
+    out += "boxcar_webhook_deliveries_total{provider=\"" + label(key.first) + "\",result=\"" +
+           label(key.second) + "\"} " + std::to_string(n) + "\n";
+  }
+  family(out, "boxcar_step_duration_seconds", "histogram",
+         "Duration of finished steps, as reported by agents.");
+  step_duration_.render("boxcar_step_duration_seconds", out);
+  family(out, "boxcar_sandbox_start_seconds", "histogram", "Time to start a step's sandbox.");
+  sandbox_start_.render("boxcar_sandbox_start_seconds", out);
+  family(out, "boxcar_http_requests_total", "counter", "HTTP requests answered, by status code.");
+  for (const auto& [code, n] : http_responses_) {
+    out += "boxcar_http_requests_total{code=\"" + std::to_string(code) + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  return out;
+}
+
+}  // namespace boxcar::server

@@ -1,0 +1,52 @@
+// Metrics: the server's Prometheus counters and histograms, rendered in the text exposition
+// format (version 0.0.4) for GET /metrics. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace boxcar::server {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> upper_bounds);
+  void observe(double value);
+  // "<name>_bucket{le=...} n" lines (cumulative), then _sum and _count.
+  void render(const std::string& name, std::string& out) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;  // per bucket, not cumulative; last is +Inf
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  void count_http_response(unsigned code);
+  // result: queued | duplicate | ignored | ping | bad_signature | bad_request | too_large | error
+  void count_webhook(const std::string& provider, const std::string& result);
+  void observe_step_duration(double seconds);
+  // The agent side's sandbox start time; fed by an in-process agent (Server::metrics()).
+  void observe_sandbox_start(double seconds);
+
+  uint64_t webhook_count(const std::string& provider, const std::string& result) const;
+
+  // The whole exposition; the job gauges come from the store at scrape time.
+  std::string render(const std::map<std::string, int64_t>& jobs_by_state) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<unsigned, uint64_t> http_responses_;
+  std::map<std::pair<std::string, std::string>, uint64_t> webhooks_;
+  Histogram step_duration_;
+  Histogram sandbox_start_;
+};
+
+}  // namespace boxcar::server

@@ -1,0 +1,55 @@
+#include "server/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include "server/test_client.h"
+
+namespace boxcar::server {
+namespace {
+
+TEST(MetricsTest, RendersEveryFamily) {
+  Metrics m;
+  m.count_http_response(200);
+  m.count_http_response(200);
+  m.count_webhook("github", "queued");
+  m.observe_step_duration(2.5);
+  m.observe_sandbox_start(0.004);
+  std::string text = m.render({{"queued", 3}, {"running", 1}});
+  EXPECT_NE(text.find("boxcar_jobs{state=\"queued\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("boxcar_jobs{state=\"skipped\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_queue_depth 3\n"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_webhook_deliveries_total{provider=\"github\",result=\"queued\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("boxcar_step_duration_seconds_bucket{le=\"5\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_step_duration_seconds_bucket{le=\"1\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_step_duration_seconds_sum 2.5"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_sandbox_start_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_http_requests_total{code=\"200\"} 2"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE boxcar_step_duration_seconds histogram"), std::string::npos);
+}
+
+class MetricsEndpointTest : public testing::ServerFixture {};
+
+TEST_F(MetricsEndpointTest, ExposesTheFamiliesOverHttp) {
+  submit();
+  client->get("/nope");
+  auto r = client->get("/metrics");
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("content-type").rfind("text/plain; version=0.0.4", 0), 0u);
+  for (const char* family :
+       {"boxcar_jobs{state=\"queued\"} 1", "boxcar_queue_depth 1",
+        "# TYPE boxcar_webhook_deliveries_total counter", "boxcar_step_duration_seconds_bucket",
+        "boxcar_sandbox_start_seconds_bucket", "boxcar_http_requests_total{code=\"201\"} 1",
+        "boxcar_http_requests_total{code=\"404\"} 1"}) {
+    EXPECT_NE(r.body.find(family), std::string::npos) << family << "\n" << r.body;
+  }
+}
+
+TEST_F(MetricsEndpointTest, HealthzChecksTheStore) {
+  auto r = client->get("/healthz");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "ok\n");
+}
+
+}  // namespace
+}  // namespace boxcar::server

@@ -1,0 +1,653 @@
+#include "server/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "server/migrations.h"
+
+namespace boxcar::server {
+
+namespace {
+
+constexpr const char* kJobColumns =
+    "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
+    "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason";
+
+// Any number: the key of the advisory lock that lets one replica migrate at a time.
+constexpr int64_t kMigrationLock = 0x626f78636172;  // "boxcar"
+
+UnixMillis wall_clock_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// libpq's messages end in a newline and may continue on indented lines: one line here.
+std::string trimmed(const char* message) {
+  std::string text;
+  for (const char* c = message ? message : ""; *c != '\0'; ++c) {
+    if (*c == '\n') {
+      while (c[1] == '\t' || c[1] == ' ') ++c;
+      text += ' ';
+    } else {
+      text += *c;
+    }
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+// One bound parameter, in text format except bytes (binary, so any byte survives).
+struct Param {
+  std::optional<std::string> value;
+  int format = 0;
+};
+struct Bytes {
+  const std::string& data;
+};
+Param param(int64_t value) { return {std::to_string(value), 0}; }
+Param param(int value) { return {std::to_string(value), 0}; }
+Param param(const std::string& value) { return {value, 0}; }
+Param param(std::optional<int64_t> value) {
+  return value ? Param{std::to_string(*value), 0} : Param{};
+}
+Param param(Bytes bytes) { return {bytes.data, 1}; }
+
+}  // namespace
+
+// One libpq connection and the statements already prepared on it.
+class PgConnection {
+ public:
+  explicit PgConnection(PGconn* connection) : conn(connection) {}
+  ~PgConnection() { PQfinish(conn); }
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  PGconn* conn;
+  std::unordered_map<std::string, std::string> prepared;  // SQL -> statement name
+};
+
+namespace {
+
+class PgRows {
+ public:
+  explicit PgRows(PGresult* result) : result_(result, PQclear) {}
+  PGresult* get() const { return result_.get(); }
+  int size() const { return PQntuples(result_.get()); }
+  int64_t affected() const { return std::strtoll(PQcmdTuples(result_.get()), nullptr, 10); }
+  bool null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+  std::string text(int row, int column) const {
+    return std::string(PQgetvalue(result_.get(), row, column),
+                       PQgetlength(result_.get(), row, column));
+  }
+  int64_t i64(int row, int column) const {
+    return std::strtoll(PQgetvalue(result_.get(), row, column), nullptr, 10);
+  }
+  std::optional<int64_t> opt_i64(int row, int column) const {
+    if (null(row, column)) return std::nullopt;
+    return i64(row, column);
+  }
+  std::string bytes(int row, int column) const {
+    size_t size = 0;
+    unsigned char* raw = PQunescapeBytea(
+        reinterpret_cast<const unsigned char*>(PQgetvalue(result_.get(), row, column)), &size);
+    if (raw == nullptr) return {};
+    std::string data(reinterpret_cast<const char*>(raw), size);
+    PQfreemem(raw);
+    return data;
+  }
+
+ private:
+  std::unique_ptr<PGresult, decltype(&PQclear)> result_;
+};
+
+JobRecord read_job(const PgRows& rows, int row) {
+  JobRecord job;
+  job.id = rows.i64(row, 0);
+  job.state = rows.text(row, 1);
+  job.repo = rows.text(row, 2);
+  job.ref = rows.text(row, 3);
+  job.commit = rows.text(row, 4);
+  job.file = rows.text(row, 5);
+  job.event = rows.text(row, 6);
+  job.env = env_from_json(rows.text(row, 7));
+  job.labels = labels_from_json(rows.text(row, 8));
+  job.attempt = static_cast<int>(rows.i64(row, 9));
+  job.max_attempts = static_cast<int>(rows.i64(row, 10));
+  job.created_at = rows.i64(row, 11);
+  job.started_at = rows.opt_i64(row, 12);
+  job.finished_at = rows.opt_i64(row, 13);
+  job.agent = rows.text(row, 14);
+  job.lease_expires_at = rows.opt_i64(row, 15);
+  job.cancel_requested = rows.i64(row, 16) != 0;
+  job.reason = rows.text(row, 17);
+  return job;
+}
+
+StepRecord read_step(const PgRows& rows, int row, int first) {
+  StepRecord step;
+  step.name = rows.text(row, first);
+  step.state = rows.text(row, first + 1);
+  if (auto code = rows.opt_i64(row, first + 2)) step.exit_code = static_cast<int>(*code);
+  step.started_at = rows.opt_i64(row, first + 3);
+  step.finished_at = rows.opt_i64(row, first + 4);
+  step.reason = rows.text(row, first + 5);
+  return step;
+}
+
+#define BOXCAR_RETURN_IF_ERROR(expr)           \
+  do {                                         \
+    auto status_ = (expr);                     \
+    if (!status_.ok()) return status_.error(); \
+  } while (0)
+
+}  // namespace
+
+// A connection borrowed from the pool for one store call; given back (rolled back first if a
+// transaction was left open) when it goes out of scope.
+class PgSession {
+ public:
+  PgSession(PostgresStore* store, std::unique_ptr<PgConnection> connection)
+      : store_(store), connection_(std::move(connection)) {}
+  PgSession(PgSession&& other) noexcept = default;
+  ~PgSession() {
+    if (connection_) store_->give_back(std::move(connection_));
+  }
+
+  template <typename... Args>
+  Result<PgRows> query(const char* sql, const Args&... args) {
+    return run(sql, {param(args)...});
+  }
+
+  Status exec(const char* sql) {
+    PgRows rows(PQexec(connection_->conn, sql));
+    return check(rows, sql);
+  }
+
+  // BEGIN now; ROLLBACK when the returned guard goes out of scope without commit().
+  class Transaction {
+   public:
+    explicit Transaction(PgSession& session) : session_(session) {}
+    ~Transaction() {
+      if (open_) (void)session_.exec("ROLLBACK");
+    }
+    Status begin() {
+      auto status = session_.exec("BEGIN");
+      open_ = status.ok();
+      return status;
+    }
+    Status commit() {
+      open_ = false;
+      return session_.exec("COMMIT");
+    }
+
+   private:
+    PgSession& session_;
+    bool open_ = false;
+  };
+
+ private:
+  Result<PgRows> run(const char* sql, const std::vector<Param>& params) {
+    PGconn* conn = connection_->conn;
+    auto [it, inserted] = connection_->prepared.try_emplace(sql);
+    if (inserted) {
+      it->second = "boxcar_" + std::to_string(connection_->prepared.size());
+      PgRows prepared(PQprepare(conn, it->second.c_str(), sql, static_cast<int>(params.size()),
+                                nullptr));
+      if (auto status = check(prepared, sql); !status) {
+        connection_->prepared.erase(it);
+        return status.error();
+      }
+    }
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+    for (const auto& p : params) {
+      values.push_back(p.value ? p.value->data() : nullptr);
+      lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+      formats.push_back(p.format);
+    }
+    PgRows rows(PQexecPrepared(conn, it->second.c_str(), static_cast<int>(params.size()),
+                               values.data(), lengths.data(), formats.data(), 0));
+    if (auto status = check(rows, sql); !status) return status.error();
+    return rows;
+  }
+
+  Status check(const PgRows& rows, const char* sql) {
+    ExecStatusType status = rows.get() ? PQresultStatus(rows.get()) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return {};
+    std::string message = rows.get() ? trimmed(PQresultErrorMessage(rows.get())) : "";
+    if (message.empty()) message = trimmed(PQerrorMessage(connection_->conn));
+    std::string statement(sql);
+    if (statement.size() > 60) statement = statement.substr(0, 60) + "...";
+    return Error{"postgres at " + store_->where_ + ": " + message + " (in \"" + statement + "\")"};
+  }
+
+  PostgresStore* store_;
+  std::unique_ptr<PgConnection> connection_;
+};
+
+namespace {
+
+// "host:port" from the URL, for messages; libpq's defaults when the URL leaves them out.
+std::string describe_server(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return "?";
+  }
+  std::string host, port;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    std::string key = o->keyword;
+    if (key == "host" && o->val) host = o->val;
+    if (key == "port" && o->val) port = o->val;
+  }
+  PQconninfoFree(options);
+  if (host.empty()) host = "localhost";
+  if (port.empty()) port = "5432";
+  return host + ":" + port;
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(std::string url, std::string where, int max_connections)
+    : url_(std::move(url)), where_(std::move(where)), max_connections_(max_connections) {}
+
+PostgresStore::~PostgresStore() = default;
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& url,
+                                                           int max_connections) {
+  std::unique_ptr<PostgresStore> store(
+      new PostgresStore(url, describe_server(url), std::max(max_connections, 1)));
+  auto session = store->session();  // connects now, so the caller hears about a bad URL
+  if (!session) return session.error();
+  return store;
+}
+
+Result<PgSession> PostgresStore::session() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return !idle_.empty() || open_ < max_connections_; });
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return PgSession(this, std::move(connection));
+  }
+  ++open_;
+  lock.unlock();
+  PGconn* conn = PQconnectdb(url_.c_str());
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    std::string message = conn ? trimmed(PQerrorMessage(conn)) : "out of memory";
+    PQfinish(conn);
+    lock.lock();
+    --open_;
+    idle_cv_.notify_one();
+    return Error{"cannot connect to PostgreSQL at " + where_ + ": " + message};
+  }
+  // Notices ("relation already exists, skipping") would go to stderr; they are expected.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  return PgSession(this, std::make_unique<PgConnection>(conn));
+}
+
+void PostgresStore::give_back(std::unique_ptr<PgConnection> connection) {
+  if (PQstatus(connection->conn) == CONNECTION_OK &&
+      PQtransactionStatus(connection->conn) != PQTRANS_IDLE) {
+    PQclear(PQexec(connection->conn, "ROLLBACK"));
+  }
+  bool healthy = PQstatus(connection->conn) == CONNECTION_OK &&
+                 PQtransactionStatus(connection->conn) == PQTRANS_IDLE;
+  if (!healthy) connection.reset();  // closed outside the lock is nicer, but rare
+  std::lock_guard lock(mu_);
+  if (healthy) {
+    idle_.push_back(std::move(connection));
+  } else {
+    --open_;
+  }
+  idle_cv_.notify_one();
+}
+
+Status PostgresStore::migrate() {
+  auto s = session();
+  if (!s) return s.error();
+  PgSession::Transaction tx(*s);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  // Replicas starting together: one migrates, the others then find nothing to do.
+  BOXCAR_RETURN_IF_ERROR(s->query("SELECT pg_advisory_xact_lock($1)", kMigrationLock));
+  BOXCAR_RETURN_IF_ERROR(s->exec(kCreateSchemaMigrations));
+  auto current = s->query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!current) return current.error();
+  int64_t version = current->i64(0, 0);
+  for (const auto& migration : migrations()) {
+    if (migration.version <= version) continue;
+    for (const auto& statement : migration.statements) {
+      std::string sql = render_sql(statement, Dialect::kPostgres);
+      if (auto status = s->exec(sql.c_str()); !status) {
+        return Error{"migration " + std::to_string(migration.version) + " (" +
+                     migration.description + "): " + status.error().message};
+      }
+    }
+    BOXCAR_RETURN_IF_ERROR(s->query(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+        migration.version, migration.description, wall_clock_now()));
+  }
+  return tx.commit();
+}
+
+Result<int64_t> PostgresStore::insert_job(const NewJob& job, const std::string& state,
+                                          const std::string& reason) {
+  auto s = session();
+  if (!s) return s.error();
+  UnixMillis now = wall_clock_now();
+  std::optional<int64_t> finished;
+  if (state != "queued") finished = now;
+  auto rows = s->query(
+      "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, max_attempts,"
+      " created_at, finished_at, reason)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+      state, job.repo, job.ref, job.commit, job.file, job.event, env_to_json(job.env),
+      labels_to_json(job.labels), std::max(job.max_attempts, 1), now, finished, reason);
+  if (!rows) return rows.error();
+  return rows->i64(0, 0);
+}
+
+Result<int64_t> PostgresStore::enqueue(const NewJob& job) { return insert_job(job, "queued", ""); }
+
+Result<int64_t> PostgresStore::record_final(const NewJob& job, const std::string& state,
+                                            const std::string& reason) {
+  if (!is_final_job_state(state)) {
+    return Error{"record_final: \"" + state + "\" is not a final job state"};
+  }
+  return insert_job(job, state, reason);
+}
+
+Result<bool> PostgresStore::record_delivery(const std::string& provider,
+                                            const std::string& delivery_id,
+                                            const std::string& result) {
+  auto s = session();
+  if (!s) return s.error();
+  auto rows = s->query(
+      "INSERT INTO deliveries (provider, delivery_id, result, received_at)"
+      " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+      provider, delivery_id, result, wall_clock_now());
+  if (!rows) return rows.error();
+  return rows->affected() == 1;
+}
+
+Result<std::optional<JobRecord>> PostgresStore::job(int64_t id) {
+  auto s = session();
+  if (!s) return s.error();
+  static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = $1";
+  auto rows = s->query(sql.c_str(), id);
+  if (!rows) return rows.error();
+  if (rows->size() == 0) return std::optional<JobRecord>();
+  JobRecord job = read_job(*rows, 0);
+  auto steps = s->query(
+      "SELECT name, state, exit_code, started_at, finished_at, reason FROM steps"
+      " WHERE job_id = $1 ORDER BY position, name",
+      id);
+  if (!steps) return steps.error();
+  for (int i = 0; i < steps->size(); ++i) job.steps.push_back(read_step(*steps, i, 0));
+  return std::optional<JobRecord>(std::move(job));
+}
+
+Result<std::vector<JobRecord>> PostgresStore::jobs(const std::string& state, int limit) {
+  auto s = session();
+  if (!s) return s.error();
+  static const std::string sql = std::string("SELECT ") + kJobColumns +
+                                 " FROM jobs WHERE ($1 = '' OR state = $1)"
+                                 " ORDER BY id DESC LIMIT $2";
+  std::optional<int64_t> max_rows;
+  if (limit > 0) max_rows = limit;
+  auto rows = s->query(sql.c_str(), state, max_rows);
+  if (!rows) return rows.error();
+  std::vector<JobRecord> result;
+  std::map<int64_t, size_t> index;
+  std::string ids = "{";
+  for (int i = 0; i < rows->size(); ++i) {
+    result.push_back(read_job(*rows, i));
+    index[result.back().id] = result.size() - 1;
+    ids += (i ? "," : "") + std::to_string(result.back().id);
+  }
+  ids += "}";
+  if (result.empty()) return result;
+  auto steps = s->query(
+      "SELECT job_id, name, state, exit_code, started_at, finished_at, reason FROM steps"
+      " WHERE job_id = ANY($1::bigint[]) ORDER BY job_id, position, name",
+      ids);
+  if (!steps) return steps.error();
+  for (int i = 0; i < steps->size(); ++i) {
+    result[index[steps->i64(i, 0)]].steps.push_back(read_step(*steps, i, 1));
+  }
+  return result;
+}
+
+Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
+  auto s = session();
+  if (!s) return s.error();
+  auto rows = s->query("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  if (!rows) return rows.error();
+  std::map<std::string, int64_t> counts;
+  for (const char* state : kJobStates) counts[state] = 0;
+  for (int i = 0; i < rows->size(); ++i) counts[rows->text(i, 0)] = rows->i64(i, 1);
+  return counts;
+}
+
+Result<std::optional<JobRecord>> PostgresStore::claim(const std::string& agent,
+                                                      const std::vector<std::string>& agent_labels,
+                                                      int64_t lease_ms, UnixMillis now) {
+  auto s = session();
+  if (!s) return s.error();
+  // One statement, so one transaction: the subquery locks the oldest matching queued row,
+  // skipping rows other claimers hold locked right now; a row claimed and committed meanwhile
+  // fails the re-check of state = 'queued' and the scan moves on. A claimed job has no steps
+  // yet (a re-queued one had them deleted), so none are loaded.
+  static const std::string sql =
+      std::string(
+          "UPDATE jobs SET state = 'running', agent = $1, lease_expires_at = $2,"
+          " started_at = COALESCE(started_at, $3)"
+          " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+          "  AND labels::jsonb <@ $4::jsonb ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+          " RETURNING ") +
+      kJobColumns;
+  auto rows = s->query(sql.c_str(), agent, now + lease_ms, now, labels_to_json(agent_labels));
+  if (!rows) return rows.error();
+  if (rows->size() == 0) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(read_job(*rows, 0));
+}
+
+Result<HeartbeatResult> PostgresStore::heartbeat(int64_t id, const std::string& agent,
+                                                 int64_t lease_ms, UnixMillis now) {
+  auto s = session();
+  if (!s) return s.error();
+  auto rows = s->query(
+      "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND state = 'running' AND agent = $3"
+      " RETURNING cancel_requested, lease_expires_at",
+      now + lease_ms, id, agent);
+  if (!rows) return rows.error();
+  HeartbeatResult result;
+  if (rows->size() == 1) {
+    result.lease_held = true;
+    result.cancel_requested = rows->i64(0, 0) != 0;
+    result.lease_expires_at = rows->opt_i64(0, 1);
+  }
+  return result;
+}
+
+Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
+  auto s = session();
+  if (!s) return s.error();
+  PgSession::Transaction tx(*s);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  // SKIP LOCKED: a row being heartbeated or completed right now is not expired by this sweep;
+  // another replica sweeping at the same time takes the other rows.
+  auto expired = s->query(
+      "SELECT id, attempt, max_attempts, cancel_requested FROM jobs"
+      " WHERE state = 'running' AND lease_expires_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED",
+      now);
+  if (!expired) return expired.error();
+  std::vector<int64_t> ids;
+  for (int i = 0; i < expired->size(); ++i) {
+    int64_t id = expired->i64(i, 0);
+    int64_t attempt = expired->i64(i, 1);
+    int64_t max_attempts = expired->i64(i, 2);
+    bool cancel_requested = expired->i64(i, 3) != 0;
+    if (!cancel_requested && attempt < max_attempts) {
+      // A new attempt reports its steps afresh.
+      BOXCAR_RETURN_IF_ERROR(s->query(
+          "UPDATE jobs SET state = 'queued', attempt = attempt + 1, agent = '',"
+          " lease_expires_at = NULL WHERE id = $1",
+          id));
+      BOXCAR_RETURN_IF_ERROR(s->query("DELETE FROM steps WHERE job_id = $1", id));
+    } else {
+      std::string state = cancel_requested ? "cancelled" : "error";
+      std::string reason = cancel_requested
+                               ? "cancelled; the agent was lost before it stopped"
+                               : "lease expired " + std::to_string(attempt) + " times: agent lost";
+      BOXCAR_RETURN_IF_ERROR(s->query(
+          "UPDATE jobs SET state = $1, reason = $2, finished_at = $3, agent = '',"
+          " lease_expires_at = NULL WHERE id = $4",
+          state, reason, now, id));
+      BOXCAR_RETURN_IF_ERROR(s->query(
+          "UPDATE steps SET state = $1, reason = 'agent lost', finished_at = $2"
+          " WHERE job_id = $3 AND state IN ('pending', 'running')",
+          state, now, id));
+    }
+    ids.push_back(id);
+  }
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return ids;
+}
+
+Result<bool> PostgresStore::request_cancel(int64_t id, UnixMillis now) {
+  auto s = session();
+  if (!s) return s.error();
+  PgSession::Transaction tx(*s);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  auto rows = s->query("SELECT state FROM jobs WHERE id = $1 FOR UPDATE", id);
+  if (!rows) return rows.error();
+  if (rows->size() == 0) return false;
+  std::string state = rows->text(0, 0);
+  if (state == "queued") {
+    BOXCAR_RETURN_IF_ERROR(s->query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $1,"
+        " reason = 'cancelled before it started' WHERE id = $2",
+        now, id));
+  } else if (state == "running") {
+    BOXCAR_RETURN_IF_ERROR(s->query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1", id));
+  }
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return true;
+}
+
+Result<bool> PostgresStore::complete(int64_t id, const std::string& agent,
+                                     const std::string& state, const std::string& reason,
+                                     UnixMillis now) {
+  if (!is_final_job_state(state) || state == "skipped") {
+    return Error{"complete: \"" + state + "\" is not a final state an agent can report"};
+  }
+  auto s = session();
+  if (!s) return s.error();
+  auto rows = s->query(
+      "UPDATE jobs SET state = $1, reason = $2, finished_at = $3, agent = '',"
+      " lease_expires_at = NULL WHERE id = $4 AND state = 'running' AND agent = $5",
+      state, reason, now, id, agent);
+  if (!rows) return rows.error();
+  return rows->affected() == 1;
+}
+
+Result<bool> PostgresStore::update_step(int64_t id, const std::string& agent,
+                                        const StepRecord& step) {
+  auto s = session();
+  if (!s) return s.error();
+  PgSession::Transaction tx(*s);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  // The row lock keeps the lease ours until commit and numbers the job's steps one at a time.
+  auto held = s->query(
+      "SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND agent = $2 FOR NO KEY UPDATE",
+      id, agent);
+  if (!held) return held.error();
+  if (held->size() == 0) return false;
+  std::optional<int64_t> exit_code;
+  if (step.exit_code) exit_code = *step.exit_code;
+  BOXCAR_RETURN_IF_ERROR(s->query(
+      "INSERT INTO steps (job_id, name, position, state, exit_code, started_at, finished_at,"
+      " reason)"
+      " VALUES ($1, $2, (SELECT COUNT(*) FROM steps WHERE job_id = $1), $3, $4, $5, $6, $7)"
+      " ON CONFLICT (job_id, name) DO UPDATE SET state = excluded.state,"
+      // A step that starts again (a retry) drops its previous outcome.
+      " exit_code = CASE WHEN excluded.state IN ('pending', 'running')"
+      "  THEN excluded.exit_code ELSE COALESCE(excluded.exit_code, steps.exit_code) END,"
+      " finished_at = CASE WHEN excluded.state IN ('pending', 'running')"
+      "  THEN excluded.finished_at ELSE COALESCE(excluded.finished_at, steps.finished_at) END,"
+      " started_at = COALESCE(excluded.started_at, steps.started_at),"
+      " reason = CASE WHEN excluded.reason = '' AND excluded.state NOT IN ('pending', 'running')"
+      "  THEN steps.reason ELSE excluded.reason END",
+      id, step.name, step.state, exit_code, step.started_at, step.finished_at, step.reason));
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return true;
+}
+
+Result<bool> PostgresStore::append_log(int64_t id, const std::string& agent,
+                                       const LogChunk& chunk) {
+  auto s = session();
+  if (!s) return s.error();
+  PgSession::Transaction tx(*s);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  // The job row's lock orders concurrent appends, so offsets are contiguous.
+  auto size = static_cast<int64_t>(chunk.data.size());
+  auto end = s->query(
+      "UPDATE jobs SET log_bytes = log_bytes + $1"
+      " WHERE id = $2 AND state = 'running' AND agent = $3 RETURNING log_bytes, attempt",
+      size, id, agent);
+  if (!end) return end.error();
+  if (end->size() == 0) return false;
+  // Keyed by the job's attempt too: a re-queued job's agent numbers its chunks from 0 again.
+  auto inserted = s->query(
+      "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+      id, end->i64(0, 1), chunk.step, chunk.attempt, chunk.seq, end->i64(0, 0) - size,
+      Bytes{chunk.data}, chunk.at);
+  if (!inserted) return inserted.error();
+  if (inserted->affected() == 0) return false;  // a retried upload: the rollback undoes log_bytes
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return true;
+}
+
+Result<std::vector<LogChunk>> PostgresStore::logs(int64_t id, const std::string& step,
+                                                  int64_t offset, int limit) {
+  auto s = session();
+  if (!s) return s.error();
+  std::optional<int64_t> max_rows;
+  if (limit > 0) max_rows = limit;
+  // Starts at the chunk holding byte `offset` (the index finds it), then keeps the chunks that
+  // end past it.
+  auto rows = s->query(
+      "SELECT step, seq, attempt, data, at, byte_offset FROM log_chunks"
+      " WHERE job_id = $1 AND byte_offset >= (SELECT COALESCE(MAX(byte_offset), 0)"
+      "  FROM log_chunks WHERE job_id = $1 AND byte_offset <= $2)"
+      " AND byte_offset + length(data) > $2 AND ($3 = '' OR step = $3)"
+      " ORDER BY byte_offset LIMIT $4",
+      id, offset, step, max_rows);
+  if (!rows) return rows.error();
+  std::vector<LogChunk> chunks;
+  for (int i = 0; i < rows->size(); ++i) {
+    LogChunk chunk;
+    chunk.step = rows->text(i, 0);
+    chunk.seq = rows->i64(i, 1);
+    chunk.attempt = static_cast<int>(rows->i64(i, 2));
+    chunk.data = rows->bytes(i, 3);
+    chunk.at = rows->i64(i, 4);
+    chunk.offset = rows->i64(i, 5);
+    if (chunk.offset < offset) {  // the caller asked from the middle of this chunk
+      chunk.data.erase(0, static_cast<size_t>(offset - chunk.offset));
+      chunk.offset = offset;
+    }
+    chunks.push_back(std::move(chunk));
+  }
+  return chunks;
+}
+
+}  // namespace boxcar::server

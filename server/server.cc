@@ -1,0 +1,143 @@
+#include "server/server.h"
+
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "server/api.h"
+#include "server/http_server.h"
+#include "server/notifier.h"
+
+namespace boxcar::server {
+
+namespace net = boost::asio;
+
+struct Server::State {
+  State(Store& s, ServerOptions o)
+      : store(s), options(std::move(o)),
+        ctx{store, options, metrics, queue_changed, job_changed},
+        sweeper(net::make_strand(io)) {}
+
+  Store& store;
+  ServerOptions options;
+  Metrics metrics;
+  Notifier queue_changed;
+  Notifier job_changed;
+  ApiContext ctx;
+  Router router;
+  net::io_context io;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::unique_ptr<HttpServer> http;
+  net::steady_timer sweeper;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool running = false;
+};
+
+namespace {
+
+void add_ops_routes(Router& router, ApiContext& ctx) {
+  router.add(http::verb::get, "/healthz", [&ctx](HttpRequest&, std::shared_ptr<Responder> res) {
+    auto counts = ctx.store.count_by_state();
+    if (!counts) {
+      return res->reply(HttpResponse::text(503, "store unavailable: " + counts.error().message));
+    }
+    res->reply(HttpResponse::text(200, "ok\n"));
+  });
+  router.add(http::verb::get, "/metrics", [&ctx](HttpRequest&, std::shared_ptr<Responder> res) {
+    auto counts = ctx.store.count_by_state();
+    if (!counts) return res->reply(store_error(counts.error()));
+    res->reply(HttpResponse::text(200, ctx.metrics.render(*counts),
+                                  "text/plain; version=0.0.4; charset=utf-8"));
+  });
+}
+
+// Every lease_ms/4: re-queue (or fail) jobs whose agent stopped heartbeating, and wake claims.
+void sweep(Server::State& s);
+
+}  // namespace
+
+Server::Server(Store& store, ServerOptions options)
+    : state_(std::make_unique<State>(store, std::move(options))) {
+  State& s = *state_;
+  add_job_routes(s.router, s.ctx);
+  add_log_routes(s.router, s.ctx);
+  add_agent_routes(s.router, s.ctx);
+  add_webhook_routes(s.router, s.ctx);
+  add_web_ui_routes(s.router, s.ctx);
+  add_ops_routes(s.router, s.ctx);
+  HttpServerOptions http_options;
+  http_options.body_limit = s.options.max_body;
+  http_options.on_response = [&metrics = s.metrics](unsigned code) {
+    metrics.count_http_response(code);
+  };
+  s.http = std::make_unique<HttpServer>(s.io, s.router, std::move(http_options));
+}
+
+Server::~Server() { stop(); }
+
+Status Server::start() {
+  State& s = *state_;
+  if (s.running) return Error{"the server is already running"};
+  if (s.options.lease_ms < 100) return Error{"lease_ms must be at least 100"};
+  auto port = s.http->listen(s.options.listen_address, s.options.port);
+  if (!port) return port.error();
+  s.port = *port;
+  s.work.emplace(s.io.get_executor());
+  net::post(s.sweeper.get_executor(), [&s] { sweep(s); });
+  int threads = std::max(1, s.options.threads);
+  for (int i = 0; i < threads; ++i) s.threads.emplace_back([&s] { s.io.run(); });
+  s.running = true;
+  return {};
+}
+
+void Server::stop() {
+  State& s = *state_;
+  if (!s.running) return;
+  s.running = false;
+  s.http->stop();
+  net::post(s.sweeper.get_executor(), [&s] { s.sweeper.cancel(); });
+  s.work.reset();
+  // Held claims and followers were closed above; stop() also ends anything still pending.
+  s.io.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+}
+
+uint16_t Server::port() const { return state_->port; }
+
+std::string Server::url() const {
+  std::string host = state_->options.listen_address;
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(state_->port);
+}
+
+Metrics& Server::metrics() { return state_->metrics; }
+
+void Server::notify_enqueued() { state_->queue_changed.notify(); }
+
+namespace {
+
+void sweep(Server::State& s) {
+  auto expired = s.store.expire_leases(now_ms());
+  if (expired && !expired->empty()) {
+    s.queue_changed.notify();
+    s.job_changed.notify();
+  }
+  s.sweeper.expires_after(std::chrono::milliseconds(std::max<int64_t>(s.options.lease_ms / 4, 25)));
+  s.sweeper.async_wait([&s](boost::system::error_code ec) {
+    if (!ec) sweep(s);
+  });
+}
+
+}  // namespace
+
+}  // namespace boxcar::server

@@ -1,0 +1,55 @@
+// Server: the assembled boxcar server. REST API, agent protocol, webhooks, metrics and the web
+// UI on one HttpServer, over one Store, with the lease-expiry sweeper on a timer. Its own
+// io_context runs on `threads` threads between start() and stop().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "server/metrics.h"
+#include "server/store.h"
+
+namespace boxcar::server {
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 8080;                 // 0: any free port (see Server::port())
+  std::string webhook_secret;           // empty: every webhook is refused (401)
+  std::string agent_token;              // empty: every agent request is refused (401)
+  int64_t lease_ms = 60'000;            // a claim's lease; the sweeper runs every lease_ms/4
+  int64_t max_claim_wait_ms = 30'000;   // cap on a claim's long poll
+  int64_t recheck_ms = 1'000;           // held claims and log followers re-read the store this often
+  size_t max_webhook_body = 1 << 20;    // larger deliveries get 413
+  size_t max_body = 16 << 20;           // every other request (log uploads are the big ones)
+  int threads = 2;
+};
+
+class Server {
+ public:
+  // The store must outlive the server, and be migrated.
+  Server(Store& store, ServerOptions options);
+  ~Server();  // stops
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listen address and starts serving; an Error says why it could not.
+  Status start();
+  // Closes every connection, stops the sweeper and joins the threads. Idempotent.
+  void stop();
+
+  uint16_t port() const;      // the bound port, after start()
+  std::string url() const;    // "http://127.0.0.1:PORT": what an in-process agent connects to
+  Metrics& metrics();
+
+  // Wakes held claims (use after enqueueing straight into the store, e.g. from the CLI).
+  void notify_enqueued();
+
+  struct State;  // opaque
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace boxcar::server

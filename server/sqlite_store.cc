@@ -1,0 +1,596 @@
+#include "server/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+
+#include "server/migrations.h"
+
+namespace boxcar::server {
+
+namespace {
+
+constexpr const char* kJobColumns =
+    "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
+    "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason";
+
+UnixMillis wall_clock_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// One use of a cached prepared statement: binds in order, steps, reads columns, and resets the
+// statement when it goes out of scope. A failed prepare surfaces as the error of next()/run().
+class SqliteQuery {
+ public:
+  SqliteQuery(SqliteStore& store, const char* sql)
+      : db_(store.db_), sql_(sql), stmt_(store.statement(sql)) {
+    if (stmt_ == nullptr) prepare_error_ = sqlite3_errmsg(db_);
+  }
+  ~SqliteQuery() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  SqliteQuery(const SqliteQuery&) = delete;
+  SqliteQuery& operator=(const SqliteQuery&) = delete;
+
+  SqliteQuery& bind(int64_t value) {
+    if (stmt_) sqlite3_bind_int64(stmt_, ++index_, value);
+    return *this;
+  }
+  SqliteQuery& bind(const std::string& value) {
+    if (stmt_) sqlite3_bind_text(stmt_, ++index_, value.data(), static_cast<int>(value.size()),
+                                 SQLITE_TRANSIENT);
+    return *this;
+  }
+  SqliteQuery& bind(std::optional<int64_t> value) {
+    if (!value) {
+      if (stmt_) sqlite3_bind_null(stmt_, ++index_);
+      return *this;
+    }
+    return bind(*value);
+  }
+  SqliteQuery& bind_blob(const std::string& value) {
+    if (stmt_) sqlite3_bind_blob(stmt_, ++index_, value.data(), static_cast<int>(value.size()),
+                                 SQLITE_TRANSIENT);
+    return *this;
+  }
+
+  // True when a row is ready to read, false when the statement is done.
+  Result<bool> next() {
+    if (stmt_ == nullptr) return error(prepare_error_);
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return error(sqlite3_errmsg(db_));
+  }
+  Status run() {
+    for (;;) {
+      auto row = next();
+      if (!row) return row.error();
+      if (!*row) return {};
+    }
+  }
+  int changes() const { return sqlite3_changes(db_); }
+
+  int64_t i64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::optional<int64_t> opt_i64(int column) const {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    return i64(column);
+  }
+  std::string text(int column) const {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    int size = sqlite3_column_bytes(stmt_, column);
+    return data ? std::string(static_cast<const char*>(data), size) : std::string();
+  }
+
+ private:
+  Error error(const std::string& message) const {
+    std::string sql(sql_);
+    if (sql.size() > 60) sql = sql.substr(0, 60) + "...";
+    return Error{"sqlite: " + message + " (in \"" + sql + "\")"};
+  }
+
+  sqlite3* db_;
+  const char* sql_;
+  sqlite3_stmt* stmt_;
+  std::string prepare_error_;
+  int index_ = 0;
+};
+
+namespace {
+
+Status exec(sqlite3* db, const std::string& sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    Error error{"sqlite: " + std::string(message ? message : sqlite3_errmsg(db))};
+    sqlite3_free(message);
+    return error;
+  }
+  return {};
+}
+
+// BEGIN IMMEDIATE takes the write lock up front, so a read-then-write (claim) cannot interleave
+// with another writer, even one in another process.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  ~Transaction() {
+    if (open_) (void)exec(db_, "ROLLBACK");
+  }
+  Status begin() {
+    auto status = exec(db_, "BEGIN IMMEDIATE");
+    open_ = status.ok();
+    return status;
+  }
+  Status commit() {
+    auto status = exec(db_, "COMMIT");
+    if (status.ok()) open_ = false;
+    return status;
+  }
+
+ private:
+  sqlite3* db_;
+  bool open_ = false;
+};
+
+JobRecord read_job(const SqliteQuery& q) {
+  JobRecord job;
+  job.id = q.i64(0);
+  job.state = q.text(1);
+  job.repo = q.text(2);
+  job.ref = q.text(3);
+  job.commit = q.text(4);
+  job.file = q.text(5);
+  job.event = q.text(6);
+  job.env = env_from_json(q.text(7));
+  job.labels = labels_from_json(q.text(8));
+  job.attempt = static_cast<int>(q.i64(9));
+  job.max_attempts = static_cast<int>(q.i64(10));
+  job.created_at = q.i64(11);
+  job.started_at = q.opt_i64(12);
+  job.finished_at = q.opt_i64(13);
+  job.agent = q.text(14);
+  job.lease_expires_at = q.opt_i64(15);
+  job.cancel_requested = q.i64(16) != 0;
+  job.reason = q.text(17);
+  return job;
+}
+
+#define BOXCAR_RETURN_IF_ERROR(expr)          \
+  do {                                        \
+    auto status_ = (expr);                    \
+    if (!status_.ok()) return status_.error(); \
+  } while (0)
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  if (path.empty()) return Error{"sqlite: empty database path (use sqlite:PATH)"};
+  if (path != ":memory:") {
+    auto parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) return Error{"cannot create " + parent.string() + ": " + ec.message(), ec.value()};
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Error error{"cannot open sqlite database " + path + ": " +
+                (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc))};
+    sqlite3_close(db);
+    return error;
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+                             "PRAGMA foreign_keys = ON"}) {
+    if (auto status = exec(db, pragma); !status) {
+      return Error{"cannot open sqlite database " + path + ": " + status.error().message};
+    }
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* SqliteStore::statement(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    return nullptr;
+  }
+  statements_.emplace(sql, stmt);
+  return stmt;
+}
+
+Status SqliteStore::migrate() {
+  std::lock_guard lock(mu_);
+  BOXCAR_RETURN_IF_ERROR(exec(db_, kCreateSchemaMigrations));
+  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  int64_t current = 0;
+  {
+    SqliteQuery q(*this, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    auto row = q.next();
+    if (!row) return row.error();
+    current = q.i64(0);
+  }
+  for (const auto& migration : migrations()) {
+    if (migration.version <= current) continue;
+    for (const auto& statement : migration.statements) {
+      auto status = exec(db_, render_sql(statement, Dialect::kSqlite));
+      if (!status) {
+        return Error{"migration " + std::to_string(migration.version) + " (" +
+                     migration.description + "): " + status.error().message};
+      }
+    }
+    SqliteQuery q(*this,
+                  "INSERT INTO schema_migrations (version, description, applied_at) "
+                  "VALUES (?, ?, ?)");
+    BOXCAR_RETURN_IF_ERROR(
+        q.bind(int64_t{migration.version}).bind(migration.description).bind(wall_clock_now()).run());
+  }
+  return tx.commit();
+}
+
+Result<int64_t> SqliteStore::insert_job(const NewJob& job, const std::string& state,
+                                        const std::string& reason) {
+  std::lock_guard lock(mu_);
+  UnixMillis now = wall_clock_now();
+  std::optional<int64_t> finished;
+  if (state != "queued") finished = now;
+  SqliteQuery q(*this,
+                "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, "
+                "max_attempts, created_at, finished_at, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+  q.bind(state).bind(job.repo).bind(job.ref).bind(job.commit).bind(job.file).bind(job.event);
+  q.bind(env_to_json(job.env)).bind(labels_to_json(job.labels));
+  q.bind(int64_t{std::max(job.max_attempts, 1)}).bind(now).bind(finished).bind(reason);
+  auto row = q.next();
+  if (!row) return row.error();
+  return q.i64(0);
+}
+
+Result<int64_t> SqliteStore::enqueue(const NewJob& job) { return insert_job(job, "queued", ""); }
+
+Result<int64_t> SqliteStore::record_final(const NewJob& job, const std::string& state,
+                                          const std::string& reason) {
+  if (!is_final_job_state(state)) {
+    return Error{"record_final: \"" + state + "\" is not a final job state"};
+  }
+  return insert_job(job, state, reason);
+}
+
+Result<bool> SqliteStore::record_delivery(const std::string& provider,
+                                          const std::string& delivery_id,
+                                          const std::string& result) {
+  std::lock_guard lock(mu_);
+  SqliteQuery q(*this,
+                "INSERT INTO deliveries (provider, delivery_id, result, received_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+  BOXCAR_RETURN_IF_ERROR(q.bind(provider).bind(delivery_id).bind(result).bind(wall_clock_now()).run());
+  return q.changes() == 1;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::load_job(int64_t id) {
+  std::optional<JobRecord> job;
+  {
+    static const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
+    SqliteQuery q(*this, sql.c_str());
+    auto row = q.bind(id).next();
+    if (!row) return row.error();
+    if (!*row) return job;
+    job = read_job(q);
+  }
+  SqliteQuery q(*this,
+                "SELECT name, state, exit_code, started_at, finished_at, reason FROM steps "
+                "WHERE job_id = ? ORDER BY position");
+  q.bind(id);
+  for (;;) {
+    auto row = q.next();
+    if (!row) return row.error();
+    if (!*row) break;
+    StepRecord step;
+    step.name = q.text(0);
+    step.state = q.text(1);
+    if (auto code = q.opt_i64(2)) step.exit_code = static_cast<int>(*code);
+    step.started_at = q.opt_i64(3);
+    step.finished_at = q.opt_i64(4);
+    step.reason = q.text(5);
+    job->steps.push_back(std::move(step));
+  }
+  return job;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::job(int64_t id) {
+  std::lock_guard lock(mu_);
+  return load_job(id);
+}
+
+Result<std::vector<JobRecord>> SqliteStore::jobs(const std::string& state, int limit) {
+  std::lock_guard lock(mu_);
+  std::vector<int64_t> ids;
+  {
+    SqliteQuery q(*this, state.empty()
+                             ? "SELECT id FROM jobs ORDER BY id DESC LIMIT ?"
+                             : "SELECT id FROM jobs WHERE state = ? ORDER BY id DESC LIMIT ?");
+    if (!state.empty()) q.bind(state);
+    q.bind(int64_t{limit > 0 ? limit : -1});
+    for (;;) {
+      auto row = q.next();
+      if (!row) return row.error();
+      if (!*row) break;
+      ids.push_back(q.i64(0));
+    }
+  }
+  std::vector<JobRecord> result;
+  for (int64_t id : ids) {
+    auto job = load_job(id);
+    if (!job) return job.error();
+    if (*job) result.push_back(std::move(**job));
+  }
+  return result;
+}
+
+Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {
+  std::lock_guard lock(mu_);
+  std::map<std::string, int64_t> counts;
+  for (const char* state : kJobStates) counts[state] = 0;
+  SqliteQuery q(*this, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  for (;;) {
+    auto row = q.next();
+    if (!row) return row.error();
+    if (!*row) break;
+    counts[q.text(0)] = q.i64(1);
+  }
+  return counts;
+}
+
+Result<std::optional<JobRecord>> SqliteStore::claim(const std::string& agent,
+                                                    const std::vector<std::string>& agent_labels,
+                                                    int64_t lease_ms, UnixMillis now) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  int64_t id = 0;
+  {
+    // The oldest queued job none of whose labels is missing from the agent's.
+    SqliteQuery q(*this,
+                  "SELECT id FROM jobs WHERE state = 'queued' AND NOT EXISTS ("
+                  " SELECT 1 FROM json_each(jobs.labels) AS need"
+                  " WHERE need.value NOT IN (SELECT value FROM json_each(?)))"
+                  " ORDER BY id LIMIT 1");
+    auto row = q.bind(labels_to_json(agent_labels)).next();
+    if (!row) return row.error();
+    if (!*row) return std::optional<JobRecord>();
+    id = q.i64(0);
+  }
+  {
+    SqliteQuery q(*this,
+                  "UPDATE jobs SET state = 'running', agent = ?, lease_expires_at = ?,"
+                  " started_at = COALESCE(started_at, ?) WHERE id = ?");
+    BOXCAR_RETURN_IF_ERROR(q.bind(agent).bind(now + lease_ms).bind(now).bind(id).run());
+  }
+  auto job = load_job(id);
+  if (!job) return job.error();
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return job;
+}
+
+Result<HeartbeatResult> SqliteStore::heartbeat(int64_t id, const std::string& agent,
+                                               int64_t lease_ms, UnixMillis now) {
+  std::lock_guard lock(mu_);
+  SqliteQuery q(*this,
+                "UPDATE jobs SET lease_expires_at = ? "
+                "WHERE id = ? AND state = 'running' AND agent = ? "
+                "RETURNING cancel_requested, lease_expires_at");
+  auto row = q.bind(now + lease_ms).bind(id).bind(agent).next();
+  if (!row) return row.error();
+  HeartbeatResult result;
+  if (*row) {
+    result.lease_held = true;
+    result.cancel_requested = q.i64(0) != 0;
+    result.lease_expires_at = q.opt_i64(1);
+  }
+  return result;
+}
+
+Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  struct Expired {
+    int64_t id, attempt, max_attempts;
+    bool cancel_requested;
+  };
+  std::vector<Expired> expired;
+  {
+    SqliteQuery q(*this,
+                  "SELECT id, attempt, max_attempts, cancel_requested FROM jobs "
+                  "WHERE state = 'running' AND lease_expires_at <= ? ORDER BY id");
+    q.bind(now);
+    for (;;) {
+      auto row = q.next();
+      if (!row) return row.error();
+      if (!*row) break;
+      expired.push_back({q.i64(0), q.i64(1), q.i64(2), q.i64(3) != 0});
+    }
+  }
+  std::vector<int64_t> ids;
+  for (const auto& job : expired) {
+    if (!job.cancel_requested && job.attempt < job.max_attempts) {
+      // A new attempt reports its steps afresh.
+      SqliteQuery requeue(*this,
+                          "UPDATE jobs SET state = 'queued', attempt = attempt + 1, agent = '',"
+                          " lease_expires_at = NULL WHERE id = ?");
+      BOXCAR_RETURN_IF_ERROR(requeue.bind(job.id).run());
+      SqliteQuery steps(*this, "DELETE FROM steps WHERE job_id = ?");
+      BOXCAR_RETURN_IF_ERROR(steps.bind(job.id).run());
+    } else {
+      std::string state = job.cancel_requested ? "cancelled" : "error";
+      std::string reason =
+          job.cancel_requested
+              ? "cancelled; the agent was lost before it stopped"
+              : "lease expired " + std::to_string(job.attempt) + " times: agent lost";
+      SqliteQuery end(*this,
+                      "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, agent = '',"
+                      " lease_expires_at = NULL WHERE id = ?");
+      BOXCAR_RETURN_IF_ERROR(end.bind(state).bind(reason).bind(now).bind(job.id).run());
+      SqliteQuery steps(*this,
+                        "UPDATE steps SET state = ?, reason = 'agent lost', finished_at = ? "
+                        "WHERE job_id = ? AND state IN ('pending', 'running')");
+      BOXCAR_RETURN_IF_ERROR(steps.bind(state).bind(now).bind(job.id).run());
+    }
+    ids.push_back(job.id);
+  }
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return ids;
+}
+
+Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  std::string state;
+  {
+    SqliteQuery q(*this, "SELECT state FROM jobs WHERE id = ?");
+    auto row = q.bind(id).next();
+    if (!row) return row.error();
+    if (!*row) return false;
+    state = q.text(0);
+  }
+  if (state == "queued") {
+    SqliteQuery q(*this,
+                  "UPDATE jobs SET state = 'cancelled', finished_at = ?,"
+                  " reason = 'cancelled before it started' WHERE id = ?");
+    BOXCAR_RETURN_IF_ERROR(q.bind(now).bind(id).run());
+  } else if (state == "running") {
+    SqliteQuery q(*this, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+    BOXCAR_RETURN_IF_ERROR(q.bind(id).run());
+  }
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return true;
+}
+
+Result<bool> SqliteStore::complete(int64_t id, const std::string& agent, const std::string& state,
+                                   const std::string& reason, UnixMillis now) {
+  if (!is_final_job_state(state) || state == "skipped") {
+    return Error{"complete: \"" + state + "\" is not a final state an agent can report"};
+  }
+  std::lock_guard lock(mu_);
+  SqliteQuery q(*this,
+                "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, agent = '',"
+                " lease_expires_at = NULL WHERE id = ? AND state = 'running' AND agent = ?");
+  BOXCAR_RETURN_IF_ERROR(q.bind(state).bind(reason).bind(now).bind(id).bind(agent).run());
+  return q.changes() == 1;
+}
+
+Result<bool> SqliteStore::update_step(int64_t id, const std::string& agent,
+                                      const StepRecord& step) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  {
+    SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
+    auto row = q.bind(id).bind(agent).next();
+    if (!row) return row.error();
+    if (!*row) return false;
+  }
+  SqliteQuery q(*this,
+                "INSERT INTO steps (job_id, name, position, state, exit_code, started_at,"
+                " finished_at, reason)"
+                " VALUES (?1, ?2, (SELECT COUNT(*) FROM steps WHERE job_id = ?1), ?3, ?4, ?5, ?6, ?7)"
+                " ON CONFLICT (job_id, name) DO UPDATE SET state = excluded.state,"
+                // A step that starts again (a retry) drops its previous outcome.
+                " exit_code = CASE WHEN excluded.state IN ('pending', 'running')"
+                "  THEN excluded.exit_code ELSE COALESCE(excluded.exit_code, steps.exit_code) END,"
+                " finished_at = CASE WHEN excluded.state IN ('pending', 'running')"
+                "  THEN excluded.finished_at ELSE COALESCE(excluded.finished_at, steps.finished_at) END,"
+                " started_at = COALESCE(excluded.started_at, steps.started_at),"
+                " reason = CASE WHEN excluded.reason = '' AND excluded.state NOT IN ('pending', 'running')"
+                "  THEN steps.reason ELSE excluded.reason END");
+  std::optional<int64_t> exit_code;
+  if (step.exit_code) exit_code = *step.exit_code;
+  q.bind(id).bind(step.name).bind(step.state).bind(exit_code).bind(step.started_at);
+  q.bind(step.finished_at).bind(step.reason);
+  BOXCAR_RETURN_IF_ERROR(q.run());
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return true;
+}
+
+Result<bool> SqliteStore::append_log(int64_t id, const std::string& agent, const LogChunk& chunk) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  auto size = static_cast<int64_t>(chunk.data.size());
+  int64_t end = 0;
+  int64_t job_attempt = 0;
+  {
+    SqliteQuery q(*this,
+                  "UPDATE jobs SET log_bytes = log_bytes + ? "
+                  "WHERE id = ? AND state = 'running' AND agent = ? RETURNING log_bytes, attempt");
+    auto row = q.bind(size).bind(id).bind(agent).next();
+    if (!row) return row.error();
+    if (!*row) return false;
+    end = q.i64(0);
+    job_attempt = q.i64(1);
+  }
+  // Keyed by the job's attempt too: a re-queued job's agent numbers its chunks from 0 again.
+  SqliteQuery q(*this,
+                "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+  q.bind(id).bind(job_attempt).bind(chunk.step).bind(int64_t{chunk.attempt}).bind(chunk.seq).bind(end - size);
+  q.bind_blob(chunk.data).bind(chunk.at);
+  BOXCAR_RETURN_IF_ERROR(q.run());
+  if (q.changes() == 0) return false;  // a retried upload: the rollback undoes log_bytes
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return true;
+}
+
+Result<std::vector<LogChunk>> SqliteStore::logs(int64_t id, const std::string& step,
+                                                int64_t offset, int limit) {
+  std::lock_guard lock(mu_);
+  // Starts at the chunk holding byte `offset` (the index finds it), then keeps the chunks that
+  // end past it.
+  SqliteQuery q(*this,
+                "SELECT step, seq, attempt, data, at, byte_offset FROM log_chunks"
+                " WHERE job_id = ?1 AND byte_offset >= (SELECT COALESCE(MAX(byte_offset), 0)"
+                "  FROM log_chunks WHERE job_id = ?1 AND byte_offset <= ?2)"
+                " AND byte_offset + length(data) > ?2 AND (?3 = '' OR step = ?3)"
+                " ORDER BY byte_offset LIMIT ?4");
+  q.bind(id).bind(offset).bind(step).bind(int64_t{limit > 0 ? limit : -1});
+  std::vector<LogChunk> chunks;
+  for (;;) {
+    auto row = q.next();
+    if (!row) return row.error();
+    if (!*row) break;
+    LogChunk chunk;
+    chunk.step = q.text(0);
+    chunk.seq = q.i64(1);
+    chunk.attempt = static_cast<int>(q.i64(2));
+    chunk.data = q.text(3);
+    chunk.at = q.i64(4);
+    chunk.offset = q.i64(5);
+    if (chunk.offset < offset) {  // the caller asked from the middle of this chunk
+      chunk.data.erase(0, static_cast<size_t>(offset - chunk.offset));
+      chunk.offset = offset;
+    }
+    chunks.push_back(std::move(chunk));
+  }
+  return chunks;
+}
+
+}  // namespace boxcar::server

@@ -1,0 +1,142 @@
+// Store: the server's durable state (jobs, steps, logs, webhook deliveries, agents' leases) behind
+// one interface with two real backends: SQLite (embedded default) and PostgreSQL (shared by
+// several server replicas). Every method is safe to call from several threads; each backend
+// serialises or pools connections as it needs. Times are unix milliseconds.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace boxcar::server {
+
+using UnixMillis = int64_t;
+
+// Job states (contract, DESIGN.md section 6).
+//   queued -> running -> success | failed | cancelled | error
+//   queued -> cancelled (cancel before a claim) | skipped (filtered out by [on])
+// A running job whose lease expires goes back to queued with attempt+1 (or to error past
+// max_attempts).
+inline constexpr const char* kJobStates[] = {"queued",    "running", "success", "failed",
+                                            "cancelled", "error",   "skipped"};
+bool is_final_job_state(const std::string& state);
+
+struct StepRecord {
+  std::string name;
+  std::string state = "pending";  // pending|running|success|failed|skipped|cancelled|timeout|oom|error
+  std::optional<int> exit_code;
+  std::optional<UnixMillis> started_at;
+  std::optional<UnixMillis> finished_at;
+  std::string reason;
+};
+
+struct NewJob {
+  std::string repo;    // clone URL or local path
+  std::string ref;     // "refs/heads/main", "main", or "" (the default branch)
+  std::string commit;  // full sha, or "" (the tip of ref at checkout time)
+  std::string file;    // pipeline file path in the repo, "" = .boxcar.toml then boxcar.toml
+  std::map<std::string, std::string> env;
+  std::string event = "manual";        // push | pull_request | tag | manual
+  std::vector<std::string> labels;     // an agent must have all of them to claim the job
+  int max_attempts = 3;                // lease expiries tolerated before the job is an error
+};
+
+struct JobRecord {
+  int64_t id = 0;
+  std::string state = "queued";
+  std::string repo, ref, commit, file, event;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> labels;
+  int attempt = 1;
+  int max_attempts = 3;
+  UnixMillis created_at = 0;
+  std::optional<UnixMillis> started_at;
+  std::optional<UnixMillis> finished_at;
+  std::string agent;                         // who holds the lease ("" when none)
+  std::optional<UnixMillis> lease_expires_at;
+  bool cancel_requested = false;
+  std::string reason;                        // why it ended as it did (error, skipped, cancelled)
+  std::vector<StepRecord> steps;             // in the order the agent reported them
+};
+
+struct LogChunk {
+  std::string step;
+  int64_t seq = 0;       // per (job attempt, step, attempt) sequence number from the agent, from 0
+  int attempt = 1;
+  std::string data;      // raw, already masked text
+  UnixMillis at = 0;
+  int64_t offset = 0;    // position of this chunk in the job's whole log, for ?offset=
+};
+
+struct HeartbeatResult {
+  bool lease_held = false;        // false: the job is no longer this agent's: stop it
+  bool cancel_requested = false;  // the user asked to cancel: stop it, complete as cancelled
+  std::optional<UnixMillis> lease_expires_at;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates the schema or migrates it to the current version (versioned, idempotent).
+  virtual Status migrate() = 0;
+
+  virtual Result<int64_t> enqueue(const NewJob& job) = 0;
+  // Records a job that is final at once (e.g. skipped by the pipeline's [on] filters).
+  virtual Result<int64_t> record_final(const NewJob& job, const std::string& state,
+                                       const std::string& reason) = 0;
+
+  // Webhook delivery ids: true the first time (provider, id) is seen, false for a replay.
+  virtual Result<bool> record_delivery(const std::string& provider, const std::string& delivery_id,
+                                       const std::string& result) = 0;
+
+  virtual Result<std::optional<JobRecord>> job(int64_t id) = 0;
+  // Newest first, with their steps; `state` empty = every state; `limit` <= 0 = no limit.
+  virtual Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) = 0;
+  virtual Result<std::map<std::string, int64_t>> count_by_state() = 0;
+
+  // Atomically takes the oldest queued job whose labels the agent has: state running, lease
+  // until now+lease_ms, started_at set on the first attempt. Two agents never get one job.
+  virtual Result<std::optional<JobRecord>> claim(const std::string& agent,
+                                                 const std::vector<std::string>& agent_labels,
+                                                 int64_t lease_ms, UnixMillis now) = 0;
+  // Extends the lease if `agent` still holds it.
+  virtual Result<HeartbeatResult> heartbeat(int64_t id, const std::string& agent, int64_t lease_ms,
+                                            UnixMillis now) = 0;
+  // A running job whose lease expired goes back to queued with attempt+1, or to error once
+  // attempt == max_attempts (reason "lease expired N times: agent lost"). A re-queued job's
+  // steps are dropped (the next attempt reports its own); a job whose cancel was requested ends
+  // cancelled instead. Returns the ids re-queued or ended.
+  virtual Result<std::vector<int64_t>> expire_leases(UnixMillis now) = 0;
+
+  // queued -> cancelled at once; running -> cancel_requested (the agent learns it from its next
+  // heartbeat). Returns false if the job does not exist; a final job is left as it is.
+  virtual Result<bool> request_cancel(int64_t id, UnixMillis now) = 0;
+
+  // Final state from the agent holding the lease; ignored (false) when it no longer holds it.
+  // `state` must be success|failed|cancelled|error (anything else is an Error). Clears the lease.
+  virtual Result<bool> complete(int64_t id, const std::string& agent, const std::string& state,
+                                const std::string& reason, UnixMillis now) = 0;
+
+  // Inserts or updates a step by name (only from the agent holding the lease).
+  virtual Result<bool> update_step(int64_t id, const std::string& agent, const StepRecord& step) = 0;
+
+  // Appends a chunk; a chunk with the same (job, step, attempt, seq) is stored once, so a
+  // retried upload is harmless. Returns false for a duplicate.
+  virtual Result<bool> append_log(int64_t id, const std::string& agent, const LogChunk& chunk) = 0;
+  // Chunks in arrival order from byte `offset` of the job's log (all steps, or one step); a
+  // chunk that straddles `offset` comes back cut to start there. `limit` <= 0 = no limit.
+  virtual Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
+                                             int limit) = 0;
+};
+
+// Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".
+// Does not migrate.
+Result<std::unique_ptr<Store>> open_store(const std::string& url);
+
+}  // namespace boxcar::server

@@ -1,0 +1,199 @@
+#include "server/test_client.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+
+#include <boost/asio/connect.hpp>
+#include <boost/json.hpp>
+
+namespace boxcar::server::testing {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+template <typename Fields>
+Headers collect(const Fields& fields) {
+  Headers out;
+  for (const auto& f : fields) out[lower(std::string(f.name_string()))] = std::string(f.value());
+  return out;
+}
+
+// Runs the io_context until the pending operation completes (the stream's expiry bounds it).
+void run(net::io_context& io) {
+  io.restart();
+  io.run();
+}
+
+}  // namespace
+
+std::string TestResponse::header(const std::string& lowercase_name) const {
+  auto it = headers.find(lowercase_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+json::value TestResponse::json() const {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  return ec ? json::value(nullptr) : v;
+}
+
+bool TestClient::connect() {
+  stream_.emplace(io_);
+  buffer_.clear();
+  beast::error_code ec;
+  stream_->socket().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), ec);
+  return !ec;
+}
+
+TestResponse TestClient::request(http::verb method, const std::string& target,
+                                 const std::string& body, const Headers& headers,
+                                 std::chrono::milliseconds timeout) {
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  if (method != http::verb::get || !body.empty()) req.prepare_payload();
+  bool retry = stream_.has_value();  // a kept-alive connection may have been closed meanwhile
+  if (!stream_ && !connect()) return TestResponse{0, {}, "cannot connect"};
+  TestResponse r = exchange(req, timeout, retry);
+  if (r.status == 0 && retry) {
+    if (!connect()) return TestResponse{0, {}, "cannot connect"};
+    bool again = false;
+    r = exchange(req, timeout, again);
+  }
+  return r;
+}
+
+TestResponse TestClient::exchange(http::request<http::string_body>& req,
+                                  std::chrono::milliseconds timeout, bool& retry) {
+  beast::error_code ec;
+  stream_->expires_after(timeout);
+  http::async_write(*stream_, req, [&](beast::error_code e, size_t) { ec = e; });
+  run(io_);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  if (!ec) {
+    http::async_read(*stream_, buffer_, parser, [&](beast::error_code e, size_t) { ec = e; });
+    run(io_);
+  }
+  if (ec) {
+    // Only a connection that died before any answer is worth one retry.
+    retry = retry && !parser.is_header_done() && ec != beast::error::timeout;
+    stream_.reset();
+    return TestResponse{0, {}, ec.message()};
+  }
+  retry = false;
+  auto res = parser.release();
+  TestResponse out{res.result_int(), collect(res), std::move(res.body())};
+  if (!res.keep_alive()) stream_.reset();
+  return out;
+}
+
+TestResponse TestClient::once(uint16_t port, http::verb method, const std::string& target,
+                              const std::string& body, const Headers& headers,
+                              std::chrono::milliseconds timeout) {
+  TestClient c(port);
+  return c.request(method, target, body, headers, timeout);
+}
+
+TestStream::TestStream(uint16_t port, const std::string& target, const Headers& headers)
+    : stream_(io_) {
+  beast::error_code ec;
+  stream_.socket().connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return;
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  stream_.expires_after(std::chrono::seconds(10));
+  http::async_write(stream_, req, [&](beast::error_code e, size_t) { ec = e; });
+  run(io_);
+  if (ec) return;
+  http::async_read_header(stream_, buffer_, parser_, [&](beast::error_code e, size_t) { ec = e; });
+  run(io_);
+  if (!ec) status_ = parser_.get().result_int();
+}
+
+std::string TestStream::header(const std::string& name) const {
+  auto it = parser_.get().find(name);
+  return it == parser_.get().end() ? "" : std::string(it->value());
+}
+
+bool TestStream::read_until(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (text_.find(needle) == std::string::npos) {
+    if (status_ == 0 || parser_.is_done()) return false;
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) return false;
+    char buf[4096];
+    parser_.get().body().data = buf;
+    parser_.get().body().size = sizeof buf;
+    beast::error_code ec;
+    stream_.expires_after(left);
+    http::async_read_some(stream_, buffer_, parser_, [&](beast::error_code e, size_t) { ec = e; });
+    run(io_);
+    text_.append(buf, sizeof buf - parser_.get().body().size);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return text_.find(needle) != std::string::npos;
+  }
+  return true;
+}
+
+void ServerFixture::SetUp() {
+  char tmpl[] = "/tmp/boxcar-server-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  dir = tmpl;
+  auto opened = open_store("sqlite:" + dir + "/boxcar.db");
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  store = std::move(*opened);
+  auto migrated = store->migrate();
+  ASSERT_TRUE(migrated.ok()) << migrated.error().message;
+  options.listen_address = "127.0.0.1";
+  options.port = 0;
+  if (options.webhook_secret.empty()) options.webhook_secret = kSecret;
+  if (options.agent_token.empty()) options.agent_token = kToken;
+  server = std::make_unique<Server>(*store, options);
+  auto started = server->start();
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  client = std::make_unique<TestClient>(server->port());
+}
+
+void ServerFixture::TearDown() {
+  client.reset();
+  if (server) server->stop();
+  server.reset();
+  store.reset();
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+}
+
+TestResponse ServerFixture::agent_post(const std::string& target, const json::value& body) {
+  return client->post(target, json::serialize(body),
+                      {{"Authorization", std::string("Bearer ") + kToken},
+                       {"Content-Type", "application/json"}});
+}
+
+int64_t ServerFixture::submit(const std::string& repo) {
+  TestResponse r = client->post("/api/v1/jobs", json::serialize(json::object{{"repo", repo}}));
+  EXPECT_EQ(r.status, 201u) << r.body;
+  json::value v = r.json();
+  return v.is_object() && v.as_object().contains("id") ? v.at("id").as_int64() : 0;
+}
+
+int64_t ServerFixture::claim(const std::string& agent, int wait_ms) {
+  TestResponse r = agent_post("/api/v1/agent/claim",
+                              json::object{{"agent", agent}, {"wait_ms", wait_ms}});
+  if (r.status != 200) return 0;
+  return r.json().at("job").at("id").as_int64();
+}
+
+}  // namespace boxcar::server::testing

@@ -1,0 +1,252 @@
+#include "server/webhooks.h"
+
+#include <boost/json.hpp>
+
+#include "protocol/json_reader.h"
+#include "server/api.h"
+#include "server/webhook_signature.h"
+
+namespace boxcar::server {
+
+namespace json = boost::json;
+using protocol::JsonReader;
+
+namespace {
+
+const ForgeHeaders kGithub{"github", "X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256"};
+const ForgeHeaders kGitea{"gitea", "X-Gitea-Event", "X-Gitea-Delivery", "X-Gitea-Signature"};
+const ForgeHeaders kGitlab{"gitlab", "X-Gitlab-Event", "X-Gitlab-Event-UUID", "X-Gitlab-Token"};
+
+bool all_zero(const std::string& sha) {
+  return !sha.empty() && sha.find_first_not_of('0') == std::string::npos;
+}
+
+Result<WebhookOutcome> ignored(std::string why) {
+  WebhookOutcome out;
+  out.why = std::move(why);
+  return out;
+}
+
+// A nested object, or an Error naming it.
+Result<const json::value*> object_at(JsonReader& in, std::string_view key) {
+  const json::value* v = in.field(key, true);
+  if (!in.ok()) return in.error();
+  if (!v->is_object()) {
+    return Error{"\"" + in.name(key) + "\": expected an object, got " + protocol::json_kind(*v)};
+  }
+  return v;
+}
+
+// GitHub and Gitea push payloads have the same shape.
+Result<WebhookOutcome> hub_push(const json::value& payload) {
+  WebhookOutcome out;
+  JsonReader in(payload);
+  std::string after;
+  bool deleted = false;
+  in.required("ref", out.job.ref).optional("after", after).optional("deleted", deleted);
+  auto repo = object_at(in, "repository");
+  if (!repo) return repo.error();
+  JsonReader rin(**repo, "repository");
+  rin.required("clone_url", out.job.repo);
+  if (!in.ok()) return in.error();
+  if (!rin.ok()) return rin.error();
+  if (deleted || all_zero(after)) return ignored("branch or tag deleted");
+  out.job.commit = after;
+  out.job.event = out.job.ref.rfind("refs/tags/", 0) == 0 ? "tag" : "push";
+  out.action = WebhookOutcome::queue;
+  return out;
+}
+
+Result<WebhookOutcome> hub_pull_request(const json::value& payload) {
+  JsonReader in(payload);
+  std::string action;
+  in.required("action", action);
+  auto pr = object_at(in, "pull_request");
+  if (!pr) return pr.error();
+  if (action != "opened" && action != "synchronize" && action != "synchronized" &&
+      action != "reopened") {
+    return ignored("pull_request action " + action);
+  }
+  JsonReader prin(**pr, "pull_request");
+  auto head = object_at(prin, "head");
+  if (!head) return head.error();
+  WebhookOutcome out;
+  JsonReader hin(**head, "pull_request.head");
+  hin.required("sha", out.job.commit).required("ref", out.job.ref);
+  auto head_repo = object_at(hin, "repo");
+  if (!head_repo) return head_repo.error();
+  JsonReader rin(**head_repo, "pull_request.head.repo");
+  rin.required("clone_url", out.job.repo);
+  if (!rin.ok()) return rin.error();
+  if (const json::value* base = prin.field("base", false); base && base->is_object()) {
+    std::string base_ref;
+    JsonReader bin(*base, "pull_request.base");
+    bin.optional("ref", base_ref);
+    if (bin.ok() && !base_ref.empty()) out.job.env["BOXCAR_BASE_REF"] = base_ref;
+  }
+  out.job.event = "pull_request";
+  out.action = WebhookOutcome::queue;
+  return out;
+}
+
+Result<WebhookOutcome> gitlab_push(const json::value& payload, bool tag) {
+  WebhookOutcome out;
+  JsonReader in(payload);
+  std::optional<std::string> checkout_sha;
+  std::string after;
+  in.required("ref", out.job.ref).optional("checkout_sha", checkout_sha).optional("after", after);
+  auto project = object_at(in, "project");
+  if (!project) return project.error();
+  JsonReader pin(**project, "project");
+  pin.required("git_http_url", out.job.repo);
+  if (!pin.ok()) return pin.error();
+  if (!checkout_sha || checkout_sha->empty() || all_zero(after)) {
+    return ignored("branch or tag deleted");
+  }
+  out.job.commit = *checkout_sha;
+  out.job.event = tag || out.job.ref.rfind("refs/tags/", 0) == 0 ? "tag" : "push";
+  out.action = WebhookOutcome::queue;
+  return out;
+}
+
+Result<WebhookOutcome> gitlab_merge_request(const json::value& payload) {
+  JsonReader in(payload);
+  auto attrs = object_at(in, "object_attributes");
+  if (!attrs) return attrs.error();
+  JsonReader ain(**attrs, "object_attributes");
+  std::string action, target_branch;
+  ain.optional("action", action).optional("target_branch", target_branch);
+  bool new_commits = (*attrs)->as_object().contains("oldrev");
+  if (action != "open" && action != "reopen" && !(action == "update" && new_commits)) {
+    return ignored("merge request action " + (action.empty() ? "(none)" : action));
+  }
+  WebhookOutcome out;
+  ain.required("source_branch", out.job.ref);
+  auto source = object_at(ain, "source");
+  if (!source) return source.error();
+  auto last_commit = object_at(ain, "last_commit");
+  if (!last_commit) return last_commit.error();
+  JsonReader sin(**source, "object_attributes.source");
+  sin.required("git_http_url", out.job.repo);
+  JsonReader cin(**last_commit, "object_attributes.last_commit");
+  cin.required("id", out.job.commit);
+  if (!sin.ok()) return sin.error();
+  if (!cin.ok()) return cin.error();
+  if (!target_branch.empty()) out.job.env["BOXCAR_BASE_REF"] = target_branch;
+  out.job.event = "pull_request";
+  out.action = WebhookOutcome::queue;
+  return out;
+}
+
+}  // namespace
+
+const ForgeHeaders& forge_headers(Forge forge) {
+  switch (forge) {
+    case Forge::github: return kGithub;
+    case Forge::gitea: return kGitea;
+    case Forge::gitlab: return kGitlab;
+  }
+  return kGithub;
+}
+
+bool webhook_authentic(Forge forge, std::string_view secret, std::string_view signature_header,
+                       std::string_view body) {
+  if (secret.empty() || signature_header.empty()) return false;
+  if (forge == Forge::gitlab) return constant_time_equal(signature_header, secret);
+  if (forge == Forge::github && signature_header.substr(0, 7) != "sha256=") return false;
+  return hmac_signature_valid(secret, body, signature_header);
+}
+
+Result<WebhookOutcome> interpret_webhook(Forge forge, const std::string& event,
+                                         const json::value& payload) {
+  if (!payload.is_object()) {
+    return Error{"the payload: expected a JSON object, got " + protocol::json_kind(payload)};
+  }
+  if (forge == Forge::gitlab) {
+    if (event == "Push Hook") return gitlab_push(payload, false);
+    if (event == "Tag Push Hook") return gitlab_push(payload, true);
+    if (event == "Merge Request Hook") return gitlab_merge_request(payload);
+    return ignored("event \"" + event + "\" does not start builds");
+  }
+  if (event == "ping") {
+    WebhookOutcome out;
+    out.action = WebhookOutcome::ping;
+    return out;
+  }
+  if (event == "push") return hub_push(payload);
+  if (event == "pull_request") return hub_pull_request(payload);
+  return ignored("event \"" + event + "\" does not start builds");
+}
+
+}  // namespace boxcar::server
+
+namespace boxcar::server {
+
+namespace {
+
+void receive(ApiContext& ctx, Forge forge, HttpRequest& req, Responder& res) {
+  const ForgeHeaders& h = forge_headers(forge);
+  auto answer = [&](const char* result, HttpResponse response) {
+    ctx.metrics.count_webhook(h.name, result);
+    res.reply(std::move(response));
+  };
+  if (ctx.options.webhook_secret.empty()) {
+    return answer("bad_signature",
+                  HttpResponse::error(401, "this server has no webhook secret: start it with "
+                                           "--webhook-secret or BOXCAR_WEBHOOK_SECRET"));
+  }
+  if (!webhook_authentic(forge, ctx.options.webhook_secret, req.header(h.signature), req.body())) {
+    return answer("bad_signature",
+                  HttpResponse::error(401, std::string("missing or wrong ") + h.signature +
+                                               ": set the webhook's secret to the server's "
+                                               "--webhook-secret"));
+  }
+  std::string event = req.header(h.event);
+  if (event.empty()) {
+    return answer("bad_request",
+                  HttpResponse::error(400, std::string("missing the ") + h.event + " header"));
+  }
+  auto payload = protocol::parse_json(req.body());
+  if (!payload) return answer("bad_request", HttpResponse::error(400, payload.error().message));
+  auto outcome = interpret_webhook(forge, event, *payload);
+  if (!outcome) return answer("bad_request", HttpResponse::error(400, outcome.error().message));
+  if (outcome->action == WebhookOutcome::ping) {
+    return answer("ping", HttpResponse::json(200, json::object{{"ok", true}, {"ping", true}}));
+  }
+  // Deliveries without an id (GitLab before 15.x) are told apart by their body.
+  std::string delivery = req.header(h.delivery);
+  if (delivery.empty()) delivery = "sha256:" + sha256_hex(req.body());
+  const char* result = outcome->action == WebhookOutcome::queue ? "queued" : "ignored";
+  auto first = ctx.store.record_delivery(h.name, delivery, result);
+  if (!first) return answer("error", store_error(first.error()));
+  if (!*first) {
+    return answer("duplicate", HttpResponse::json(200, json::object{{"duplicate", true},
+                                                                    {"delivery", delivery}}));
+  }
+  if (outcome->action == WebhookOutcome::ignore) {
+    return answer("ignored", HttpResponse::json(200, json::object{{"ignored", outcome->why}}));
+  }
+  auto id = ctx.store.enqueue(outcome->job);
+  if (!id) return answer("error", store_error(id.error()));
+  ctx.queue_changed.notify();
+  answer("queued", HttpResponse::json(200, json::object{{"queued", true}, {"id", *id}}));
+}
+
+}  // namespace
+
+void add_webhook_routes(Router& router, ApiContext& ctx) {
+  for (Forge forge : {Forge::github, Forge::gitea, Forge::gitlab}) {
+    const char* name = forge_headers(forge).name;
+    RouteOptions options;
+    options.body_limit = ctx.options.max_webhook_body;
+    options.on_too_large = [&ctx, name] { ctx.metrics.count_webhook(name, "too_large"); };
+    router.add(
+        http::verb::post, std::string("/hooks/") + name,
+        [&ctx, forge](HttpRequest& req, std::shared_ptr<Responder> res) {
+          receive(ctx, forge, req, *res);
+        },
+        std::move(options));
+  }
+}
+
+}  // namespace boxcar::server

@@ -1,0 +1,225 @@
+#include "server/webhooks.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "server/test_client.h"
+#include "server/webhook_signature.h"
+
+namespace boxcar::server {
+namespace {
+
+namespace json = boost::json;
+using testing::Headers;
+using testing::TestResponse;
+
+const char* kSha = "0123456789abcdef0123456789abcdef01234567";
+
+std::string github_push(const std::string& ref = "refs/heads/main", const std::string& after = kSha) {
+  return json::serialize(json::object{
+      {"ref", ref}, {"before", "1111111111111111111111111111111111111111"}, {"after", after},
+      {"repository", json::object{{"full_name", "o/r"}, {"clone_url", "https://github.com/o/r.git"}}}});
+}
+
+TEST(WebhookSignatureTest, HmacMatchesAKnownVector) {
+  // RFC 4231 test case 2.
+  EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_TRUE(hmac_signature_valid("Jefe", "what do ya want for nothing?",
+                                   "sha256=5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"));
+  EXPECT_FALSE(hmac_signature_valid("Jefe", "what do ya want for nothing!",
+                                    "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+}
+
+TEST(WebhookInterpretTest, GithubTagPushIsATagEvent) {
+  auto out = interpret_webhook(Forge::github, "push", json::parse(github_push("refs/tags/v1.0")));
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->action, WebhookOutcome::queue);
+  EXPECT_EQ(out->job.event, "tag");
+  EXPECT_EQ(out->job.ref, "refs/tags/v1.0");
+}
+
+TEST(WebhookInterpretTest, BranchDeletionIsIgnored) {
+  auto out = interpret_webhook(Forge::github, "push",
+                               json::parse(github_push("refs/heads/x", std::string(40, '0'))));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->action, WebhookOutcome::ignore);
+}
+
+TEST(WebhookInterpretTest, PullRequestUsesTheHeadRepository) {
+  json::value pr = json::parse(R"({"action": "synchronize", "number": 3, "pull_request": {
+      "head": {"sha": "feedface", "ref": "feature", "repo": {"clone_url": "https://github.com/f/r.git"}},
+      "base": {"ref": "main", "repo": {"clone_url": "https://github.com/o/r.git"}}}})");
+  auto out = interpret_webhook(Forge::github, "pull_request", pr);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->action, WebhookOutcome::queue);
+  EXPECT_EQ(out->job.repo, "https://github.com/f/r.git");
+  EXPECT_EQ(out->job.commit, "feedface");
+  EXPECT_EQ(out->job.ref, "feature");
+  EXPECT_EQ(out->job.event, "pull_request");
+  EXPECT_EQ(out->job.env.at("BOXCAR_BASE_REF"), "main");
+  pr.as_object()["action"] = "closed";
+  EXPECT_EQ(interpret_webhook(Forge::github, "pull_request", pr)->action, WebhookOutcome::ignore);
+}
+
+TEST(WebhookInterpretTest, GitlabMergeRequest) {
+  json::value mr = json::parse(R"({"object_kind": "merge_request", "object_attributes": {
+      "action": "open", "source_branch": "feat", "target_branch": "main",
+      "source": {"git_http_url": "https://gitlab.com/f/r.git"}, "last_commit": {"id": "c0ffee"}}})");
+  auto out = interpret_webhook(Forge::gitlab, "Merge Request Hook", mr);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->job.repo, "https://gitlab.com/f/r.git");
+  EXPECT_EQ(out->job.commit, "c0ffee");
+  EXPECT_EQ(out->job.ref, "feat");
+  EXPECT_EQ(out->job.event, "pull_request");
+}
+
+TEST(WebhookInterpretTest, MissingPayloadFieldsAreNamed) {
+  auto out = interpret_webhook(Forge::github, "push", json::parse(R"({"ref": "refs/heads/m"})"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().message.find("repository"), std::string::npos);
+  out = interpret_webhook(Forge::gitea, "push",
+                          json::parse(R"({"ref": "r", "after": "a", "repository": {}})"));
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().message.find("repository.clone_url"), std::string::npos);
+}
+
+class WebhooksTest : public testing::ServerFixture {
+ protected:
+  TestResponse github(const std::string& body, const std::string& event = "push",
+                      const std::string& delivery = "d-1", const std::string& secret = kSecret) {
+    return client->post("/hooks/github", body,
+                        {{"X-GitHub-Event", event},
+                         {"X-GitHub-Delivery", delivery},
+                         {"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex(secret, body)},
+                         {"Content-Type", "application/json"}});
+  }
+  json::array jobs() { return client->get("/api/v1/jobs").json().at("jobs").as_array(); }
+  uint64_t count(const char* provider, const char* result) {
+    return server->metrics().webhook_count(provider, result);
+  }
+};
+
+TEST_F(WebhooksTest, GithubPushQueuesAJob) {
+  auto r = github(github_push());
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("queued"), true);
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].at("repo"), "https://github.com/o/r.git");
+  EXPECT_EQ(all[0].at("commit"), kSha);
+  EXPECT_EQ(all[0].at("ref"), "refs/heads/main");
+  EXPECT_EQ(all[0].at("event"), "push");
+  EXPECT_EQ(all[0].at("state"), "queued");
+  EXPECT_EQ(count("github", "queued"), 1u);
+}
+
+TEST_F(WebhooksTest, GiteaPushQueuesAJob) {
+  std::string body = json::serialize(json::object{
+      {"ref", "refs/heads/dev"}, {"after", kSha},
+      {"repository", json::object{{"clone_url", "https://gitea.example/o/r.git"}}}});
+  auto r = client->post("/hooks/gitea", body,
+                        {{"X-Gitea-Event", "push"},
+                         {"X-Gitea-Delivery", "g-1"},
+                         {"X-Gitea-Signature", hmac_sha256_hex(kSecret, body)}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].at("repo"), "https://gitea.example/o/r.git");
+  EXPECT_EQ(all[0].at("ref"), "refs/heads/dev");
+  EXPECT_EQ(all[0].at("commit"), kSha);
+}
+
+TEST_F(WebhooksTest, GitlabPushQueuesAJobAndDedupesByBodyWithoutUuid) {
+  std::string body = json::serialize(json::object{
+      {"object_kind", "push"}, {"ref", "refs/heads/main"}, {"after", kSha}, {"checkout_sha", kSha},
+      {"project", json::object{{"git_http_url", "https://gitlab.example/o/r.git"}}}});
+  Headers headers{{"X-Gitlab-Event", "Push Hook"}, {"X-Gitlab-Token", kSecret}};
+  auto r = client->post("/hooks/gitlab", body, headers);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto all = jobs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].at("repo"), "https://gitlab.example/o/r.git");
+  EXPECT_EQ(all[0].at("commit"), kSha);
+  EXPECT_EQ(all[0].at("event"), "push");
+  auto replay = client->post("/hooks/gitlab", body, headers);
+  EXPECT_EQ(replay.json().at("duplicate"), true);
+  headers["X-Gitlab-Token"] = "wrong";
+  EXPECT_EQ(client->post("/hooks/gitlab", body, headers).status, 401u);
+  EXPECT_EQ(jobs().size(), 1u);
+}
+
+TEST_F(WebhooksTest, BadSignatureIs401AndQueuesNothing) {
+  EXPECT_EQ(github(github_push(), "push", "d-1", "not-the-secret").status, 401u);
+  EXPECT_EQ(client->post("/hooks/github", github_push(), {{"X-GitHub-Event", "push"}}).status,
+            401u);
+  std::string body = github_push();
+  auto gitea = client->post("/hooks/gitea", body,
+                            {{"X-Gitea-Event", "push"},
+                             {"X-Gitea-Signature", hmac_sha256_hex(kSecret, body + " ")}});
+  EXPECT_EQ(gitea.status, 401u);
+  EXPECT_TRUE(jobs().empty());
+  EXPECT_EQ(count("github", "bad_signature"), 2u);
+  EXPECT_EQ(count("gitea", "bad_signature"), 1u);
+}
+
+TEST_F(WebhooksTest, ReplayedDeliveryIsADuplicate) {
+  ASSERT_EQ(github(github_push(), "push", "same").status, 200u);
+  auto replay = github(github_push(), "push", "same");
+  EXPECT_EQ(replay.status, 200u);
+  EXPECT_EQ(replay.json().at("duplicate"), true);
+  EXPECT_EQ(jobs().size(), 1u);
+  EXPECT_EQ(count("github", "duplicate"), 1u);
+}
+
+TEST_F(WebhooksTest, OversizedBodyIs413AndQueuesNothing) {
+  std::string big(1 << 20, ' ');
+  big = github_push() + big;  // valid JSON, just over the 1 MiB cap
+  auto r = github(big);
+  EXPECT_EQ(r.status, 413u);
+  EXPECT_TRUE(jobs().empty());
+  EXPECT_EQ(count("github", "too_large"), 1u);
+}
+
+TEST_F(WebhooksTest, MalformedJsonIs400) {
+  auto r = github("{\"ref\": ");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_TRUE(r.json().at("error").is_string());
+  EXPECT_EQ(github(R"({"ref": "refs/heads/main"})", "push", "d-2").status, 400u);
+  EXPECT_TRUE(jobs().empty());
+}
+
+TEST_F(WebhooksTest, PingAndOtherEventsQueueNothing) {
+  auto ping = github(R"({"zen": "Keep it logically awesome.", "hook_id": 1})", "ping");
+  EXPECT_EQ(ping.status, 200u);
+  EXPECT_EQ(count("github", "ping"), 1u);
+  auto issue = github(R"({"action": "opened"})", "issues", "d-3");
+  EXPECT_EQ(issue.status, 200u);
+  EXPECT_TRUE(issue.json().at("ignored").is_string());
+  auto deletion = github(github_push("refs/heads/gone", std::string(40, '0')), "push", "d-4");
+  EXPECT_EQ(deletion.status, 200u);
+  EXPECT_TRUE(jobs().empty());
+}
+
+TEST_F(WebhooksTest, NoSecretConfiguredRefusesEverything) {
+  server->stop();
+  options.webhook_secret = "";
+  Server open_server(*store, [&] {
+    ServerOptions o = options;
+    o.webhook_secret.clear();
+    return o;
+  }());
+  // The fixture defaults an empty secret; this server keeps it empty.
+  ASSERT_TRUE(open_server.start().ok());
+  testing::TestClient c(open_server.port());
+  std::string body = github_push();
+  auto r = c.post("/hooks/github", body,
+                  {{"X-GitHub-Event", "push"}, {"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex("", body)}});
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_NE(r.body.find("--webhook-secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace boxcar::server

@@ -1,0 +1,566 @@
+// Attacks on the native executor's isolation, each beside a control that runs the same probe
+// where it must succeed (the test process on the host, or a sandbox with the property off),
+// so that no test passes by not running its probe.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+#include "executors/native/native_executor.h"
+
+namespace boxcar::executors {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  Outcome outcome;
+  std::string out, err;
+  int host_status = 0;  // for host runs: exit status
+};
+
+const std::vector<std::string> kEnv = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"};
+
+// Runs `script` with bash on the host, as the test process (root), for controls.
+Ran on_host(const std::string& script) {
+  Ran r;
+  int out[2];
+  EXPECT_EQ(::pipe(out), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(out[1], 2);
+    ::close(out[0]);
+    ::execl("/bin/bash", "bash", "-c", script.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(out[0], buf, sizeof buf)) > 0) r.out.append(buf, n);
+  ::close(out[0]);
+  int status;
+  ::waitpid(pid, &status, 0);
+  r.host_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::vector<pid_t> pids_with(const std::string& marker) {
+  std::vector<pid_t> found;
+  for (const auto& p : fs::directory_iterator("/proc")) {
+    std::string name = p.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmd(p.path() / "cmdline");
+    std::string s((std::istreambuf_iterator<char>(cmd)), {});
+    // argv[0] starts with the marker: the probe itself, not a shell whose script names it.
+    if (s.rfind(marker, 0) == 0 && std::stoi(name) != ::getpid()) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+std::string status_field(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 1);
+  }
+  return {};
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Status s = native_available(); !s) GTEST_SKIP() << s.error().message;
+    char tmpl[] = "/tmp/boxcar-security-XXXXXX";
+    workspace_ = ::mkdtemp(tmpl);
+    executor_ = make_native_executor(io_);
+    auto job = executor_->prepare(JobSpec{"security", workspace_});
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    job_ = std::move(*job);
+  }
+  void TearDown() override {
+    if (job_) job_->destroy();
+    if (permissive_job_) permissive_job_->destroy();
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(50));  // reaps and cgroup removal
+    if (!workspace_.empty()) fs::remove_all(workspace_);
+  }
+
+  static SandboxSpec spec(std::string name = "probe") {
+    SandboxSpec s;
+    s.name = std::move(name);
+    return s;
+  }
+
+  std::unique_ptr<Sandbox> start(const SandboxSpec& s, Job* job = nullptr) {
+    auto sb = (job ? job : job_.get())->start(s);
+    EXPECT_TRUE(sb.ok()) << sb.error().message;
+    return sb.ok() ? std::move(*sb) : nullptr;
+  }
+
+  // Starts `script` and returns at once; `done` flips when it ends.
+  void launch(Sandbox& sb, const std::string& script, Ran& r, bool& done) {
+    done = false;
+    Status s = sb.exec(ExecRequest{{"/bin/bash", "-c", script}, kEnv, "."},
+                       ExecHandlers{[&r](OutputStream w, std::string_view d) {
+                                      (w == OutputStream::out ? r.out : r.err).append(d);
+                                    },
+                                    [&r, &done](const Outcome& o) {
+                                      r.outcome = o;
+                                      done = true;
+                                    }});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
+
+  void wait_for(const bool& done) {
+    io_.restart();
+    while (!done) io_.run_one();
+  }
+
+  void run_for(std::chrono::milliseconds d) {
+    io_.restart();
+    auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) io_.run_one_for(std::chrono::milliseconds(5));
+  }
+
+  Ran in_sandbox(Sandbox& sb, const std::string& script) {
+    Ran r;
+    bool done = false;
+    launch(sb, script, r, done);
+    wait_for(done);
+    return r;
+  }
+
+  Ran sandboxed(const std::string& script, const SandboxSpec& s = spec()) {
+    auto sb = start(s);
+    if (!sb) return {};
+    return in_sandbox(*sb, script);
+  }
+
+  // A job of an executor that allows network = "host": the control for network isolation.
+  Job& permissive_job() {
+    if (!permissive_job_) {
+      NativeOptions o;
+      o.allow_host_network = true;
+      permissive_executor_ = make_native_executor(io_, o);
+      auto job = permissive_executor_->prepare(JobSpec{"security-host-net", workspace_});
+      EXPECT_TRUE(job.ok()) << job.error().message;
+      permissive_job_ = std::move(*job);
+    }
+    return *permissive_job_;
+  }
+
+  boost::asio::io_context io_;
+  fs::path workspace_;
+  std::unique_ptr<Executor> executor_, permissive_executor_;
+  std::unique_ptr<Job> job_, permissive_job_;
+};
+
+TEST_F(SecurityTest, HostProcessesAreInvisibleAndUnsignallable) {
+  std::string pid = std::to_string(::getpid());
+  std::string probe = "test -e /proc/" + pid + "/status && echo seen; kill -0 " + pid + " 2>/dev/null && echo signalled; "
+                      "ps -e -o comm= | grep -c -x -e systemd -e line_io_tools -e native_isolatio || true";
+  Ran control = on_host("test -e /proc/" + pid + "/status && echo seen; kill -0 " + pid + " && echo signalled");
+  EXPECT_EQ(control.out, "seen\nsignalled\n");
+  Ran attack = sandboxed(probe);
+  EXPECT_EQ(attack.out, "0\n") << attack.err;
+  Ran count = sandboxed("ps -e -o pid= | wc -l");
+  EXPECT_LE(std::stoi(count.out), 4) << "processes visible: " << count.out;
+}
+
+TEST_F(SecurityTest, HostFilesOutsideSystemDirsAreUnreadable) {
+  std::vector<fs::path> secrets = {"/root/boxcar-secret-" + std::to_string(::getpid()),
+                                   "/srv/boxcar-secret-" + std::to_string(::getpid())};
+  for (const auto& p : secrets) std::ofstream(p) << "TOP-SECRET\n";
+  for (const auto& p : secrets) {
+    Ran control = on_host("cat " + p.string());
+    EXPECT_EQ(control.out, "TOP-SECRET\n");
+    Ran attack = sandboxed("cat " + p.string() + "; ls / | tr '\\n' ' '");
+    EXPECT_EQ(attack.out.find("TOP-SECRET"), std::string::npos);
+    EXPECT_FALSE(attack.out.find("root ") != std::string::npos || attack.out.find("srv") != std::string::npos ||
+                 attack.out.find("home") != std::string::npos || attack.out.find("var") != std::string::npos)
+        << attack.out;
+    fs::remove(p);
+  }
+}
+
+TEST_F(SecurityTest, RootFilesystemIsReadOnly) {
+  Ran attack = sandboxed(
+      "echo x > /usr/bin/boxcar-x && echo wrote-usr; echo x >> /etc/passwd && echo wrote-passwd; "
+      "touch /boxcar-x && echo wrote-root; echo ok > /tmp/t && echo wrote-tmp; echo ok > /workspace/t && echo wrote-ws");
+  EXPECT_EQ(attack.out, "wrote-tmp\nwrote-ws\n") << attack.err;  // control: writable places work
+  EXPECT_FALSE(fs::exists("/usr/bin/boxcar-x"));
+  Ran host = on_host("test -w /etc/passwd && echo writable");
+  EXPECT_EQ(host.out, "writable\n");
+}
+
+TEST_F(SecurityTest, MountUnshareAndPivotRootAreDenied) {
+  const std::string probe =
+      "unshare -r true 2>/dev/null && echo unshare-r; unshare -m true 2>/dev/null && echo unshare-m; "
+      "mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mounted; "
+      "pivot_root /tmp /tmp/m 2>/dev/null && echo pivoted; echo end";
+  Ran control = on_host("unshare -r true && echo unshare-r; unshare -m true && echo unshare-m");
+  EXPECT_EQ(control.out, "unshare-r\nunshare-m\n");
+  Ran attack = sandboxed(probe);
+  EXPECT_EQ(attack.out, "end\n");
+}
+
+TEST_F(SecurityTest, MknodIsDenied) {
+  std::string dir = workspace_.string();
+  Ran control = on_host("mknod " + dir + "/null-host c 1 3 && echo made");
+  EXPECT_EQ(control.out, "made\n");
+  Ran attack = sandboxed("mknod /tmp/null c 1 3 && echo made; mknod /workspace/null c 1 3 && echo made-ws; echo end");
+  EXPECT_EQ(attack.out, "end\n");
+}
+
+TEST_F(SecurityTest, HostLoopbackIsUnreachable) {
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(s, 16), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  std::string probe = "echo hi > /dev/tcp/127.0.0.1/" + port + " 2>/dev/null && echo connected || echo refused";
+  for (NetworkMode mode : {NetworkMode::job, NetworkMode::none}) {
+    SandboxSpec sp = spec();
+    sp.network = mode;
+    EXPECT_EQ(sandboxed(probe, sp).out, "refused\n");
+  }
+  // Control: the same probe with network = "host" (allowed by a permissive executor).
+  SandboxSpec host_net = spec();
+  host_net.network = NetworkMode::host;
+  auto sb = start(host_net, &permissive_job());
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(in_sandbox(*sb, probe).out, "connected\n");
+  ::close(s);
+}
+
+TEST_F(SecurityTest, HostnameChangeStaysInside) {
+  char before[256] = {};
+  ::gethostname(before, sizeof before);
+  Ran attack = sandboxed("hostname boxcar-evil 2>/dev/null; hostname");
+  EXPECT_EQ(attack.out, "probe\n");  // the step's own name, not the host's
+  char after[256] = {};
+  ::gethostname(after, sizeof after);
+  EXPECT_STREQ(before, after);
+  EXPECT_NE(std::string(before), "probe");
+}
+
+TEST_F(SecurityTest, CapabilitiesNoNewPrivsAndSeccomp) {
+  Ran attack = sandboxed("grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status");
+  uint64_t eff = 0, bnd = 0;
+  int nnp = -1, seccomp = -1;
+  std::istringstream in(attack.out);
+  for (std::string key, value; in >> key >> value;) {
+    if (key == "CapEff:") eff = std::stoull(value, nullptr, 16);
+    if (key == "CapBnd:") bnd = std::stoull(value, nullptr, 16);
+    if (key == "NoNewPrivs:") nnp = std::stoi(value);
+    if (key == "Seccomp:") seccomp = std::stoi(value);
+  }
+  for (int cap : {21 /*SYS_ADMIN*/, 12 /*NET_ADMIN*/, 19 /*SYS_PTRACE*/, 16 /*SYS_MODULE*/, 27 /*MKNOD*/,
+                  17 /*SYS_RAWIO*/, 2 /*DAC_READ_SEARCH*/}) {
+    EXPECT_FALSE(eff & (1ull << cap)) << "cap " << cap << " effective";
+    EXPECT_FALSE(bnd & (1ull << cap)) << "cap " << cap << " in bounding set";
+  }
+  EXPECT_EQ(nnp, 1);
+  EXPECT_EQ(seccomp, 2);
+  // Control: the test process itself has them all, and no filter.
+  uint64_t own = std::stoull(status_field(::getpid(), "CapEff"), nullptr, 16);
+  EXPECT_TRUE(own & (1ull << 21));
+  EXPECT_EQ(std::stoi(status_field(::getpid(), "Seccomp")), 0);
+}
+
+TEST_F(SecurityTest, SeccompDeniesDangerousSyscalls) {
+  // bpf, keyctl, add_key, perf_event_open, io_uring_setup, userfaultfd, socket(AF_VSOCK/AF_ALG).
+  const std::string probe = R"(python3 -c '
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+for name, nr, args in [("bpf", 321, (0, 0, 0)), ("keyctl", 250, (0, 0)), ("add_key", 248, (0, 0, 0, 0, 0)),
+                       ("perf_event_open", 298, (0, 0, -1, -1, 0)), ("io_uring_setup", 425, (1, 0)),
+                       ("userfaultfd", 323, (0,)), ("kexec_load", 246, (0, 0, 0, 0)),
+                       ("init_module", 175, (0, 0, 0)), ("setns", 308, (0, 0))]:
+    rc = libc.syscall(nr, *args)
+    print(name, "EPERM" if rc == -1 and ctypes.get_errno() == 1 else "other")
+for fam in (40, 38):
+    try:
+        socket.socket(fam, socket.SOCK_STREAM if fam == 40 else socket.SOCK_SEQPACKET)
+        print("socket", fam, "opened")
+    except OSError as e:
+        print("socket", fam, "denied")
+')";
+  Ran attack = sandboxed(probe);
+  EXPECT_EQ(attack.out,
+            "bpf EPERM\nkeyctl EPERM\nadd_key EPERM\nperf_event_open EPERM\nio_uring_setup EPERM\n"
+            "userfaultfd EPERM\nkexec_load EPERM\ninit_module EPERM\nsetns EPERM\nsocket 40 denied\nsocket 38 denied\n")
+      << attack.err;
+  // Control: on the host the same calls fail for other reasons (bad arguments), or succeed.
+  Ran control = on_host(probe);
+  EXPECT_EQ(control.out.find("bpf EPERM"), std::string::npos) << control.out;
+  EXPECT_EQ(control.out.find("io_uring_setup EPERM"), std::string::npos) << control.out;
+  EXPECT_NE(control.out.find("socket 40 opened"), std::string::npos) << control.out;
+}
+
+TEST_F(SecurityTest, ForeignAbiIsKilled) {
+  fs::copy_file("/proc/self/exe", workspace_ / "probe");
+  Ran control = on_host(workspace_.string() + "/probe --probe-int80; echo rc=$?");
+  EXPECT_EQ(control.out, "rc=0\n");
+  Ran attack = sandboxed("/workspace/probe --probe-int80; echo rc=$?");
+  EXPECT_EQ(attack.out, "rc=159\n") << attack.err;  // 128 + SIGSYS
+}
+
+TEST_F(SecurityTest, ForkBombEndsUnderPidsLimit) {
+  const std::string probe = R"(python3 -c '
+import os, time
+n = 0
+for i in range(100):
+    try:
+        if os.fork() == 0:
+            time.sleep(1)
+            os._exit(0)
+        n += 1
+    except OSError:
+        pass
+print(n)
+')";
+  Ran control = sandboxed(probe);
+  EXPECT_EQ(control.out, "100\n");
+  SandboxSpec limited = spec();
+  limited.pids = 32;
+  Ran attack = sandboxed(probe, limited);
+  ASSERT_FALSE(attack.out.empty()) << attack.err;
+  EXPECT_LT(std::stoi(attack.out), 32);
+  // A real bomb, stopped as a timeout would: the host keeps working, nothing survives.
+  auto sb = start(limited);
+  Ran bomb;
+  bool done = false;
+  launch(*sb, "b() { b | b & }; b; sleep 100", bomb, done);
+  run_for(std::chrono::milliseconds(500));
+  sb->stop(Outcome::Kind::timeout, Millis(100));
+  wait_for(done);
+  EXPECT_EQ(bomb.outcome.kind, Outcome::Kind::timeout);
+  EXPECT_EQ(on_host("echo alive").out, "alive\n");
+}
+
+TEST_F(SecurityTest, MemoryBombKillsOnlyThatStep) {
+  const std::string probe = "python3 -c 'x = bytearray(200 << 20); print(\"survived\")'";
+  Ran control = sandboxed(probe);
+  EXPECT_EQ(control.out, "survived\n");
+  SandboxSpec limited = spec();
+  limited.memory_bytes = 48ull << 20;
+  auto sb = start(limited);
+  auto neighbour = start(spec("neighbour"));
+  Ran bystander;
+  bool bystander_done = false;
+  launch(*neighbour, "sleep 0.5; echo still-here", bystander, bystander_done);
+  Ran attack = in_sandbox(*sb, probe);
+  EXPECT_EQ(attack.outcome.kind, Outcome::Kind::oom) << describe(attack.outcome);
+  wait_for(bystander_done);
+  EXPECT_EQ(bystander.out, "still-here\n");
+  EXPECT_TRUE(bystander.outcome.ok());
+}
+
+TEST_F(SecurityTest, FillingTmpHitsItsLimit) {
+  const std::string probe = "dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>&1 | grep -o 'No space left on device'; echo end";
+  SandboxSpec big = spec();
+  big.tmp_bytes = 16ull << 20;
+  EXPECT_EQ(sandboxed(probe, big).out, "end\n");  // control
+  SandboxSpec small = spec();
+  small.tmp_bytes = 2ull << 20;
+  EXPECT_EQ(sandboxed(probe, small).out, "No space left on device\nend\n");
+}
+
+TEST_F(SecurityTest, TimeoutKillsSetsidAndDoubleForkedDaemons) {
+  std::string marker = "boxcar-daemon-" + std::to_string(::getpid());
+  auto sb = start(spec());
+  Ran r;
+  bool done = false;
+  launch(*sb,
+         "setsid bash -c 'exec -a " + marker + "-a sleep 1000' </dev/null >/dev/null 2>&1 & "
+         "(bash -c '(trap \"\" TERM HUP; exec -a " + marker + "-b sleep 1000) &' &) ; "
+         "nohup bash -c 'trap \"\" TERM; exec -a " + marker + "-c sleep 1000' >/dev/null 2>&1 & sleep 1000",
+         r, done);
+  std::vector<pid_t> before;
+  for (int i = 0; i < 200 && before.size() < 3; ++i) {
+    run_for(std::chrono::milliseconds(10));
+    before = pids_with(marker);
+  }
+  EXPECT_EQ(before.size(), 3u);  // control: the probe sees them while they run
+  sb->stop(Outcome::Kind::timeout, Millis(200));
+  wait_for(done);
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::timeout);
+  std::vector<pid_t> after = pids_with(marker);
+  for (int i = 0; i < 100 && !after.empty(); ++i) {
+    run_for(std::chrono::milliseconds(10));
+    after = pids_with(marker);
+  }
+  EXPECT_TRUE(after.empty());
+}
+
+TEST_F(SecurityTest, InitReapsOrphans) {
+  // Control: a parent that never waits leaves a zombie, and ps sees it.
+  Ran control = sandboxed("bash -c 'sleep 0.1 & exec sleep 0.6' & sleep 0.4; ps -e -o stat= | grep -c Z");
+  EXPECT_EQ(control.out, "1\n");
+  // Attack: orphans (their parent exits) are reparented to init, which reaps them.
+  Ran attack = sandboxed("for i in 1 2 3 4 5; do (sleep 0.1 &) ; done; sleep 0.5; ps -e -o stat= | grep -c Z");
+  EXPECT_EQ(attack.out, "0\n");
+}
+
+TEST_F(SecurityTest, TmpIsPrivateWorkspaceIsShared) {
+  auto a = start(spec("a"));
+  auto b = start(spec("b"));
+  EXPECT_EQ(in_sandbox(*a, "echo a > /tmp/mine && echo a > /workspace/shared && cat /tmp/mine").out, "a\n");
+  EXPECT_EQ(in_sandbox(*b, "cat /tmp/mine 2>/dev/null || echo no-tmp; cat /workspace/shared").out, "no-tmp\na\n");
+}
+
+TEST_F(SecurityTest, AgentEnvironmentIsInvisible) {
+  // Two markers: one set now (the agent's live environment), one from the environment the
+  // process started with (what /proc/<pid>/environ of a copy of the agent would show).
+  std::string marker = "BOXCAR_AGENT_MARKER_" + std::to_string(::getpid());
+  ::setenv("BOXCAR_TEST_SECRET", marker.c_str(), 1);
+  std::ifstream own("/proc/self/environ");
+  std::string initial;
+  std::getline(own, initial, '\0');
+  ASSERT_FALSE(initial.empty());
+  Ran control = on_host("env | grep -c " + marker + "; tr '\\0' '\\n' < /proc/" + std::to_string(::getpid()) +
+                        "/environ | grep -c -F -x '" + initial + "'");
+  EXPECT_EQ(control.out, "1\n1\n");  // the host sees both
+  Ran attack = sandboxed("env; cat /proc/1/environ; for f in /proc/[0-9]*/environ; do cat $f; done; "
+                         "cat /proc/1/cmdline; echo end");
+  EXPECT_EQ((attack.out + attack.err).find(marker), std::string::npos);
+  EXPECT_EQ((attack.out + attack.err).find(initial), std::string::npos) << initial;
+  EXPECT_NE(attack.out.find("end"), std::string::npos);
+  ::unsetenv("BOXCAR_TEST_SECRET");
+}
+
+TEST_F(SecurityTest, StepProcessesAreNotHostRoot) {
+  std::string marker = "boxcar-uid-probe-" + std::to_string(::getpid());
+  auto sb = start(spec());
+  Ran r;
+  bool done = false;
+  launch(*sb, "id -u; exec -a " + marker + " sleep 1000", r, done);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 200 && pids.empty(); ++i) {
+    run_for(std::chrono::milliseconds(10));
+    pids = pids_with(marker);
+  }
+  ASSERT_EQ(pids.size(), 1u);
+  std::istringstream uids(status_field(pids[0], "Uid"));
+  uid_t real, effective;
+  uids >> real >> effective;
+  EXPECT_EQ(real, 100000u);
+  EXPECT_EQ(effective, 100000u);
+  EXPECT_EQ(std::stoi(status_field(::getpid(), "Uid")), 0);  // control: the agent is root
+  EXPECT_EQ(r.out, "0\n");  // and inside, the step is uid 0
+  sb->destroy();
+}
+
+
+TEST_F(SecurityTest, RootShowsOnlySystemDirectories) {
+  std::string expected;
+  for (const char* d : {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "sbin", "tmp", "usr",
+                        "workspace"}) {
+    if (std::string(d) == "dev" || std::string(d) == "proc" || std::string(d) == "tmp" ||
+        std::string(d) == "workspace" || fs::exists(fs::path("/") / d) || fs::is_symlink(fs::path("/") / d)) {
+      expected += std::string(d) + "\n";
+    }
+  }
+  EXPECT_EQ(sandboxed("ls -1 / | LC_ALL=C sort").out, expected);
+  // Control: the host's root has more (/root, /var, /run with the agent's state...).
+  Ran host = on_host("ls -1 /");
+  EXPECT_NE(host.out.find("root\n"), std::string::npos);
+  EXPECT_NE(host.out.find("run\n"), std::string::npos);
+}
+
+TEST_F(SecurityTest, OtherJobsWorkspaceIsInvisible) {
+  char tmpl[] = "/tmp/boxcar-security-other-XXXXXX";
+  fs::path other = ::mkdtemp(tmpl);
+  std::ofstream(other / "other-job-secret") << "OTHER\n";
+  auto other_job = executor_->prepare(JobSpec{"other", other});
+  ASSERT_TRUE(other_job.ok());
+  const std::string probe = "cat /workspace/other-job-secret 2>/dev/null || echo absent; "
+                            "grep -c " + other.string() + " /proc/self/mountinfo";
+  // Control: the other job's own step sees its file, and its mount.
+  auto theirs = start(spec(), other_job->get());
+  EXPECT_EQ(in_sandbox(*theirs, probe).out, "OTHER\n1\n");
+  EXPECT_EQ(sandboxed(probe).out, "absent\n0\n");
+  (*other_job)->destroy();
+  fs::remove_all(other);
+}
+
+TEST_F(SecurityTest, ProcIsMaskedAndReadOnly) {
+  // Writing back the current value: a no-op where it is allowed (the host), refused inside.
+  const std::string write_sys = "cat /proc/sys/vm/overcommit_memory > /proc/sys/vm/overcommit_memory 2>/dev/null "
+                                "&& echo wrote-sys; ";
+  EXPECT_EQ(on_host(write_sys).out, "wrote-sys\n");
+  EXPECT_EQ(sandboxed(write_sys + "echo h > /proc/sysrq-trigger 2>/dev/null && echo wrote-sysrq; "
+                                  "touch /proc/irq/x 2>/dev/null && echo wrote-irq; echo end")
+                .out,
+            "end\n");
+  for (const char* masked : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"}) {
+    if (!fs::exists(masked)) continue;
+    std::string probe = std::string("head -c 16 ") + masked + " 2>/dev/null | wc -c";
+    EXPECT_EQ(on_host(probe).out, "16\n") << masked;  // control
+    EXPECT_EQ(sandboxed(probe).out, "0\n") << masked;
+  }
+}
+
+TEST_F(SecurityTest, NoHostDevicesOrSysfs) {
+  const std::string probe = "ls /dev | tr '\\n' ' '; test -e /sys/fs && echo sysfs; "
+                            "test -e /dev/vda && echo disk; test -e /dev/mem && echo mem; echo end";
+  Ran control = on_host("test -e /sys/fs && echo sysfs");
+  EXPECT_EQ(control.out, "sysfs\n");
+  EXPECT_EQ(sandboxed(probe).out, "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero end\n");
+}
+
+TEST_F(SecurityTest, InitCannotBeKilledTracedOrRead) {
+  const std::string probe = R"(kill -9 1 2>/dev/null; kill -TERM 1 2>/dev/null
+cat /proc/1/environ >/dev/null 2>&1 && echo read-environ
+ls /proc/1/fd >/dev/null 2>&1 && echo listed-fds
+python3 -c '
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+def attach(pid):
+    rc = libc.ptrace(16, pid, 0, 0)
+    return "attached" if rc == 0 else "denied"
+child = os.fork()
+if child == 0:
+    time.sleep(5)
+    os._exit(0)
+print("init", attach(1))
+print("own-child", attach(child))
+os.kill(child, 9)
+'
+echo end)";
+  auto sb = start(spec());
+  Ran attack = in_sandbox(*sb, probe);
+  // The control is the second line: the same ptrace works on a process of the step itself.
+  EXPECT_EQ(attack.out, "init denied\nown-child attached\nend\n") << attack.err;
+  EXPECT_EQ(in_sandbox(*sb, "echo init-alive").out, "init-alive\n");
+}
+
+}  // namespace
+}  // namespace boxcar::executors
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--probe-int80") {
+    // getpid through the i386 ABI: allowed on the host, killed by the sandbox's filter.
+    long ret;
+    asm volatile("int $0x80" : "=a"(ret) : "a"(20) : "memory");
+    return ret > 0 ? 0 : 1;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
