@@ -1,5 +1,7 @@
 #include "agent/agent_daemon.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -140,7 +142,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.log = [weak](const std::string& line) {
       if (auto self = weak.lock()) self->log(line);
     };
-    Millis interval(std::max<int64_t>(spec.lease_ms / 3, 100));
+    // Well inside the lease, and often enough that a cancel (delivered in the heartbeat's
+    // answer) reaches the step within a few seconds even with a long lease.
+    Millis interval(std::clamp<int64_t>(spec.lease_ms / 3, 100, 3'000));
     Running& r = jobs[id];
     r.runner = std::make_unique<JobRunner>(io, *client, std::move(ro), spec);
     HeartbeatHandlers hh;

@@ -150,6 +150,11 @@ void update_step(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) 
 void complete(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) {
   auto body = protocol::from_json_text<protocol::CompleteRequest>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
+  if (!is_final_job_state(body->state)) {
+    return res.reply(HttpResponse::error(
+        400, "\"state\" must be success, failed, cancelled, error or skipped, not \"" +
+                 body->state + "\""));
+  }
   auto held = ctx.store.complete(id, body->agent, body->state, body->reason, now_ms());
   if (!held) return res.reply(store_error(held.error()));
   if (!*held) return res.reply(lease_lost(id, body->agent));

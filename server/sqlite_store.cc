@@ -487,7 +487,7 @@ Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
 
 Result<bool> SqliteStore::complete(int64_t id, const std::string& agent, const std::string& state,
                                    const std::string& reason, UnixMillis now) {
-  if (!is_final_job_state(state) || state == "skipped") {
+  if (!is_final_job_state(state)) {
     return Error{"complete: \"" + state + "\" is not a final state an agent can report"};
   }
   std::lock_guard lock(mu_);

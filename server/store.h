@@ -119,7 +119,8 @@ class Store {
   virtual Result<bool> request_cancel(int64_t id, UnixMillis now) = 0;
 
   // Final state from the agent holding the lease; ignored (false) when it no longer holds it.
-  // `state` must be success|failed|cancelled|error (anything else is an Error). Clears the lease.
+  // `state` must be success|failed|cancelled|error|skipped (skipped: the pipeline's [on] filters
+  // did not match); anything else is an Error. Clears the lease.
   virtual Result<bool> complete(int64_t id, const std::string& agent, const std::string& state,
                                 const std::string& reason, UnixMillis now) = 0;
 

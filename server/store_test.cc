@@ -377,6 +377,18 @@ TEST_P(StoreTest, ARequeuedAttemptKeepsItsOwnLogs) {
   EXPECT_EQ((*logs)[1].data, "second attempt\n");
 }
 
+TEST_P(StoreTest, AnAgentCanCompleteAJobAsSkipped) {
+  int64_t id = enqueue();
+  ASSERT_TRUE(claim("agent-1", {}, 1'000, 1'000));
+  auto done = store_->complete(id, "agent-1", "skipped", "[on] does not match push to dev", 1'500);
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_TRUE(*done);
+  EXPECT_EQ(get(id).state, "skipped");
+  EXPECT_EQ(get(id).reason, "[on] does not match push to dev");
+  EXPECT_FALSE(store_->complete(id, "agent-1", "running", "", 1'600).ok() &&
+               get(id).state == "running");
+}
+
 TEST_P(StoreTest, RequestCancelQueuedVersusRunning) {
   int64_t queued = enqueue("q");
   int64_t running = enqueue("r");

@@ -1,0 +1,278 @@
+// The CI service end to end: forge webhooks -> server -> in-process agent -> job results.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/service/harness.h"
+
+namespace boxcar::service_test {
+namespace {
+
+namespace json = boost::json;
+
+const char* kSecret = "s3cret";
+
+const char* kTwoStepPipeline = R"(version = 1
+[[step]]
+name = "greet"
+run = "echo hello-from-webhook on $BOXCAR_BRANCH"
+
+[[step]]
+name = "second"
+needs = ["greet"]
+run = "echo second-step-ran for $BOXCAR_EVENT"
+)";
+
+// A signed push delivery for `forge`, as that forge would send it.
+struct Delivery {
+  std::map<std::string, std::string> headers;
+  std::string body;
+};
+
+Delivery push_delivery(const std::string& forge, const std::string& ref, const std::string& sha,
+                       const std::string& clone_url, const std::string& delivery_id,
+                       const std::string& secret = kSecret) {
+  Delivery d;
+  d.headers["Content-Type"] = "application/json";
+  if (forge == "gitlab") {
+    d.body = json::serialize(json::object{
+        {"object_kind", "push"},
+        {"ref", ref},
+        {"checkout_sha", sha},
+        {"project", json::object{{"git_http_url", clone_url}}}});
+    d.headers["X-Gitlab-Token"] = secret;
+    d.headers["X-Gitlab-Event"] = "Push Hook";
+    d.headers["X-Gitlab-Event-UUID"] = delivery_id;
+    return d;
+  }
+  d.body = json::serialize(json::object{
+      {"ref", ref}, {"after", sha}, {"repository", json::object{{"clone_url", clone_url}}}});
+  std::string mac = hmac_sha256_hex(secret, d.body);
+  if (forge == "github") {
+    d.headers["X-Hub-Signature-256"] = "sha256=" + mac;
+    d.headers["X-GitHub-Event"] = "push";
+    d.headers["X-GitHub-Delivery"] = delivery_id;
+  } else {
+    d.headers["X-Gitea-Signature"] = mac;
+    d.headers["X-Gitea-Event"] = "push";
+    d.headers["X-Gitea-Delivery"] = delivery_id;
+  }
+  return d;
+}
+
+HttpResult send(const Server& server, const std::string& forge, const Delivery& d) {
+  return http_request(server.port(), "POST", "/hooks/" + forge, d.headers, d.body);
+}
+
+long queued_id(const HttpResult& r) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) return -1;
+  return num(v.as_object(), "id");
+}
+
+class PushRunsThePipeline : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PushRunsThePipeline, EveryStepSucceedsAndLogsAreKept) {
+  const std::string forge = GetParam();
+  TempDir work;
+  std::string sha = make_git_repo(work / "repo", kTwoStepPipeline);
+  Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok"});
+  ASSERT_TRUE(server.ok());
+
+  auto d = push_delivery(forge, "refs/heads/main", sha, (work / "repo").string(), "delivery-1");
+  auto r = send(server, forge, d);
+  ASSERT_EQ(r.status, 200) << r.error << r.body;
+  long id = queued_id(r);
+  ASSERT_GT(id, 0) << r.body;
+
+  auto job = server.wait_final(id);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(str(*job, "state"), "success") << json::serialize(*job) << server.logs(id);
+  EXPECT_EQ(str(*job, "commit"), sha);
+  EXPECT_EQ(str(*job, "ref"), "refs/heads/main");
+  EXPECT_EQ(num(*job, "attempt"), 1);
+  const auto& steps = job->at("steps").as_array();
+  ASSERT_EQ(steps.size(), 2u) << json::serialize(*job);
+  for (const auto& s : steps) {
+    EXPECT_EQ(str(s.as_object(), "state"), "success") << json::serialize(s);
+    EXPECT_EQ(num(s.as_object(), "exit_code"), 0) << json::serialize(s);
+  }
+  std::string logs = server.logs(id);
+  EXPECT_NE(logs.find("hello-from-webhook on main"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("second-step-ran for push"), std::string::npos) << logs;
+  std::string greet = server.logs(id, "greet");
+  EXPECT_NE(greet.find("hello-from-webhook"), std::string::npos) << greet;
+  EXPECT_EQ(greet.find("second-step-ran"), std::string::npos) << "step filter ignored:\n" << greet;
+}
+
+INSTANTIATE_TEST_SUITE_P(Forges, PushRunsThePipeline,
+                         ::testing::Values("github", "gitea", "gitlab"),
+                         [](const auto& forge_info) { return forge_info.param; });
+
+TEST(WebhookRejections, BadSignatureReplayOversizeMalformedAndPing) {
+  TempDir work;
+  std::string sha = make_git_repo(work / "repo", kTwoStepPipeline);
+  std::string url = (work / "repo").string();
+  // No agents: whatever is queued stays visible in the job list.
+  Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok", "--agents", "0"});
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(server.jobs().empty());
+
+  // Signed with another secret, then tampered with after signing.
+  auto wrong = push_delivery("github", "refs/heads/main", sha, url, "d-wrong", "not-the-secret");
+  EXPECT_EQ(send(server, "github", wrong).status, 401);
+  auto tampered = push_delivery("github", "refs/heads/main", sha, url, "d-tampered");
+  tampered.body.replace(tampered.body.find("main"), 4, "evil");
+  EXPECT_EQ(send(server, "github", tampered).status, 401);
+  auto unsigned_ = push_delivery("github", "refs/heads/main", sha, url, "d-unsigned");
+  unsigned_.headers.erase("X-Hub-Signature-256");
+  EXPECT_EQ(send(server, "github", unsigned_).status, 401);
+  auto gitlab_wrong = push_delivery("gitlab", "refs/heads/main", sha, url, "d-gl", "nope");
+  EXPECT_EQ(send(server, "gitlab", gitlab_wrong).status, 401);
+  EXPECT_TRUE(server.jobs().empty()) << "a delivery with a bad signature queued a job";
+
+  // Control: the same delivery, correctly signed, queues exactly one job...
+  auto good = push_delivery("github", "refs/heads/main", sha, url, "d-1");
+  auto first = send(server, "github", good);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_GT(queued_id(first), 0) << first.body;
+  ASSERT_EQ(server.jobs().size(), 1u);
+  // ...and replaying it (same delivery id) queues nothing more.
+  auto replay = send(server, "github", good);
+  EXPECT_LT(replay.status, 300) << replay.body;
+  EXPECT_EQ(queued_id(replay), -1) << replay.body;
+  EXPECT_EQ(server.jobs().size(), 1u) << "a replayed delivery queued a second job";
+  // A new delivery id for the same push is a new delivery (control for the dedupe key).
+  auto again = push_delivery("github", "refs/heads/main", sha, url, "d-2");
+  EXPECT_EQ(send(server, "github", again).status, 200);
+  EXPECT_EQ(server.jobs().size(), 2u);
+
+  // 2 MiB, correctly signed: refused before anything is queued.
+  auto big = push_delivery("github", "refs/heads/main", sha, url, "d-big");
+  json::object big_body = json::parse(big.body).as_object();
+  big_body["padding"] = std::string(2u << 20, 'x');
+  big.body = json::serialize(big_body);
+  big.headers["X-Hub-Signature-256"] = "sha256=" + hmac_sha256_hex(kSecret, big.body);
+  auto too_large = send(server, "github", big);
+  EXPECT_EQ(too_large.status, 413) << too_large.error << too_large.body;
+  EXPECT_EQ(server.jobs().size(), 2u);
+
+  // Malformed JSON, correctly signed.
+  Delivery bad_json;
+  bad_json.body = "{\"ref\": \"refs/heads/main\", \"after\": ";
+  bad_json.headers = {{"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex(kSecret, bad_json.body)},
+                      {"X-GitHub-Event", "push"},
+                      {"X-GitHub-Delivery", "d-badjson"},
+                      {"Content-Type", "application/json"}};
+  auto malformed = send(server, "github", bad_json);
+  EXPECT_EQ(malformed.status, 400) << malformed.body;
+  EXPECT_EQ(server.jobs().size(), 2u);
+
+  // ping: answered, nothing queued.
+  Delivery ping;
+  ping.body = R"({"zen":"Keep it logically awesome.","hook_id":1})";
+  ping.headers = {{"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex(kSecret, ping.body)},
+                  {"X-GitHub-Event", "ping"},
+                  {"X-GitHub-Delivery", "d-ping"},
+                  {"Content-Type", "application/json"}};
+  auto pong = send(server, "github", ping);
+  EXPECT_EQ(pong.status, 200) << pong.body;
+  EXPECT_EQ(queued_id(pong), -1) << pong.body;
+  EXPECT_EQ(server.jobs().size(), 2u) << "a ping queued a job";
+
+  // The server is still healthy after all of this.
+  EXPECT_EQ(http_request(server.port(), "GET", "/healthz").status, 200);
+}
+
+TEST(OnFiltersSkipAJob, PushToAnotherBranchIsSkipped) {
+  TempDir work;
+  std::string sha = make_git_repo(work / "repo", R"(version = 1
+[on]
+push = { branches = ["main"] }
+
+[[step]]
+name = "build"
+run = "echo built-on-$BOXCAR_BRANCH"
+)");
+  std::string url = (work / "repo").string();
+  Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok", "--executor", "host"});
+  ASSERT_TRUE(server.ok());
+
+  // Control: a push to main runs the step.
+  auto main_push = send(server, "github", push_delivery("github", "refs/heads/main", sha, url, "m1"));
+  ASSERT_EQ(main_push.status, 200) << main_push.body;
+  long main_id = queued_id(main_push);
+  auto ran = server.wait_final(main_id);
+  ASSERT_TRUE(ran);
+  EXPECT_EQ(str(*ran, "state"), "success") << json::serialize(*ran) << server.logs(main_id);
+  EXPECT_NE(server.logs(main_id).find("built-on-main"), std::string::npos);
+
+  auto feature = send(server, "github", push_delivery("github", "refs/heads/feature", sha, url, "f1"));
+  ASSERT_EQ(feature.status, 200) << feature.body;
+  long skipped_id = queued_id(feature);
+  ASSERT_GT(skipped_id, 0) << feature.body;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto j = server.job(skipped_id);
+        return j && is_final_state(str(*j, "state"));
+      },
+      120s, "the filtered-out job is final"))
+      << server.process().describe();
+  auto skipped = server.job(skipped_id);
+  ASSERT_TRUE(skipped);
+  EXPECT_EQ(str(*skipped, "state"), "skipped") << json::serialize(*skipped);
+  EXPECT_NE(str(*skipped, "reason").find("[on]"), std::string::npos) << json::serialize(*skipped);
+  EXPECT_EQ(server.logs(skipped_id).find("built-on-"), std::string::npos) << "the step ran anyway";
+}
+
+TEST(BadRepositoryEndsAsError, EachCauseIsNamedInTheReason) {
+  TempDir work;
+  std::string sha = make_git_repo(work / "repo", "version = 1\n[[step]]\nname = \"a\"\nrun = \"echo ok\"\n");
+  std::string no_pipeline_sha = make_git_repo(work / "bare-code", "", {{"README", "no pipeline here\n"}});
+  std::string invalid_sha = make_git_repo(
+      work / "invalid", "version = 1\n[[step]]\nname = \"a\"\nrun = \"echo ok\"\nneds = [\"b\"]\n");
+  Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
+  ASSERT_TRUE(server.ok());
+
+  struct Case {
+    const char* what;
+    json::object body;
+    std::vector<std::string> reason_mentions;  // any one of them
+  };
+  std::string missing_repo = (work / "no-such-repo").string();
+  std::string missing_sha = "0123456789abcdef0123456789abcdef01234567";
+  std::string dead_url = "http://127.0.0.1:" + std::to_string(free_port()) + "/nobody/here.git";
+  std::vector<Case> cases = {
+      {"a repository that does not exist", {{"repo", missing_repo}}, {missing_repo}},
+      {"a clone URL nobody answers", {{"repo", dead_url}}, {dead_url}},
+      {"a commit that does not exist",
+       {{"repo", (work / "repo").string()}, {"commit", missing_sha}},
+       {missing_sha, missing_sha.substr(0, 12), missing_sha.substr(0, 7)}},
+      {"a commit without a pipeline file", {{"repo", (work / "bare-code").string()}}, {".boxcar.toml"}},
+      {"an invalid pipeline file", {{"repo", (work / "invalid").string()}}, {"neds"}},
+  };
+  std::vector<long> ids;
+  for (auto& c : cases) ids.push_back(server.submit(c.body));
+  // Control: the good repository runs on the same server.
+  long good = server.submit({{"repo", (work / "repo").string()}, {"commit", sha}});
+
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].what);
+    ASSERT_GT(ids[i], 0);
+    auto job = server.wait_final(ids[i]);
+    ASSERT_TRUE(job);
+    EXPECT_EQ(str(*job, "state"), "error") << json::serialize(*job);
+    std::string reason = str(*job, "reason");
+    bool named = false;
+    for (const auto& m : cases[i].reason_mentions) named = named || reason.find(m) != std::string::npos;
+    EXPECT_TRUE(named) << "reason \"" << reason << "\" does not name the cause (expected "
+                       << cases[i].reason_mentions[0] << ")";
+  }
+  auto ok = server.wait_final(good);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(str(*ok, "state"), "success") << json::serialize(*ok) << server.logs(good);
+}
+
+}  // namespace
+}  // namespace boxcar::service_test
