@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "agent/artifacts.h"
+#include "agent/ready_check.h"
 #include "agent/run_directory.h"
 #include "agent/step_output.h"
 
@@ -89,7 +90,19 @@ struct Scheduler::Impl {
     std::unique_ptr<StepOutput> output;
     std::unique_ptr<asio::steady_timer> timer;
     std::chrono::steady_clock::time_point started;
+    // Services of the step: the next one whose ready check is pending, and until when.
+    size_t service = 0;
+    std::chrono::steady_clock::time_point ready_deadline;
+    std::unique_ptr<asio::steady_timer> ready_timer;
+    bool run_started = false;
   };
+
+  // True while attempt `attempt` of step i is the one running (callbacks of an earlier
+  // attempt, or of a step that already ended, find it false).
+  bool current(size_t i, int attempt) const {
+    auto it = running.find(i);
+    return it != running.end() && it->second.attempt == attempt;
+  }
 
   asio::io_context& io;
   executors::Job& job;
@@ -182,57 +195,146 @@ struct Scheduler::Impl {
 
     auto sandbox = job.start(sandbox_spec(cs));
     if (!sandbox.ok()) {
-      end_attempt(i, Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
+      end_attempt(i, attempt, Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
       return;
     }
     r.sandbox = std::move(sandbox.value());
 
+    std::weak_ptr<bool> weak = alive;
+    r.timer = std::make_unique<asio::steady_timer>(io, cs.step.timeout);
+    r.timer->async_wait([this, weak, i, attempt](const boost::system::error_code& ec) {
+      if (ec || weak.expired() || !current(i, attempt)) return;
+      if (auto& sb = running[i].sandbox) sb->stop(Outcome::Kind::timeout, pipeline.steps[i].step.grace);
+    });
+    if (cs.step.services.empty()) {
+      run_script(i, attempt);
+    } else {
+      start_services(i, attempt);
+    }
+    if (current(i, attempt) && cancel_requests > 0) {
+      running[i].sandbox->stop(Outcome::Kind::cancelled, cs.step.grace);
+    }
+  }
+
+  executors::ExecRequest request_for(const pipeline::ConcreteStep& cs, const std::string& script) {
     executors::ExecRequest req;
     req.argv = cs.step.shell;
-    req.argv.push_back(cs.step.run);
+    req.argv.push_back(script);
     req.env = step_environment(cs, options, job.workspace_path());
     req.workdir = cs.step.workdir;
+    return req;
+  }
 
-    executors::ExecHandlers handlers;
-    std::weak_ptr<bool> weak = alive;
-    StepOutput* output = r.output.get();
-    handlers.on_output = [this, output](executors::OutputStream s, std::string_view bytes) {
+  // Output of the step's script and of its services goes to the step's log.
+  std::function<void(executors::OutputStream, std::string_view)> output_of(size_t i) {
+    StepOutput* output = running[i].output.get();
+    return [this, output](executors::OutputStream s, std::string_view bytes) {
       output->write(s, bytes);
       observer.flush();
     };
-    handlers.on_exit = [this, weak, i](const Outcome& o) {
-      if (weak.expired()) return;
-      // Leave the executor's callback before tearing its sandbox down.
-      asio::post(io, [this, weak, i, o] {
-        if (!weak.expired()) end_attempt(i, o);
-      });
-    };
-    if (Status st = r.sandbox->exec(req, std::move(handlers)); !st.ok()) {
-      end_attempt(i, Outcome::setup("exec", st.error().err, st.error().message));
-      return;
-    }
-
-    r.timer = std::make_unique<asio::steady_timer>(io, cs.step.timeout);
-    r.timer->async_wait([this, weak, i](const boost::system::error_code& ec) {
-      if (ec || weak.expired()) return;
-      auto it = running.find(i);
-      if (it != running.end() && it->second.sandbox) {
-        it->second.sandbox->stop(Outcome::Kind::timeout, pipeline.steps[i].step.grace);
-      }
-    });
-    if (cancel_requests > 0) r.sandbox->stop(Outcome::Kind::cancelled, cs.step.grace);
   }
 
-  void end_attempt(size_t i, const Outcome& outcome) {
+  void run_script(size_t i, int attempt) {
+    const pipeline::ConcreteStep& cs = pipeline.steps[i];
+    Running& r = running[i];
+    r.run_started = true;
+    executors::ExecHandlers handlers;
+    std::weak_ptr<bool> weak = alive;
+    handlers.on_output = output_of(i);
+    handlers.on_exit = [this, weak, i, attempt](const Outcome& o) {
+      if (weak.expired()) return;
+      // Leave the executor's callback before tearing its sandbox down.
+      asio::post(io, [this, weak, i, attempt, o] {
+        if (!weak.expired()) end_attempt(i, attempt, o);
+      });
+    };
+    if (Status st = r.sandbox->exec(request_for(cs, cs.step.run), std::move(handlers)); !st.ok()) {
+      end_attempt(i, attempt, Outcome::setup("exec", st.error().err, st.error().message));
+    }
+  }
+
+  // [[step.service]]: started in the step's sandbox before its script, which runs once every
+  // service with a ready check answers it. A service that exits first fails the step.
+  void start_services(size_t i, int attempt) {
+    const pipeline::ConcreteStep& cs = pipeline.steps[i];
+    std::weak_ptr<bool> weak = alive;
+    for (const pipeline::Service& svc : cs.step.services) {
+      executors::ExecHandlers handlers;
+      handlers.on_output = output_of(i);
+      std::string name = svc.name;
+      handlers.on_exit = [this, weak, i, attempt, name](const Outcome& o) {
+        if (weak.expired()) return;
+        asio::post(io, [this, weak, i, attempt, name, o] {
+          if (weak.expired() || !current(i, attempt) || running[i].run_started) return;
+          if (o.kind != Outcome::Kind::ok && o.kind != Outcome::Kind::failed &&
+              o.kind != Outcome::Kind::signaled) {
+            return end_attempt(i, attempt, o);  // timeout, cancel, oom: as they are
+          }
+          Outcome failed = Outcome::exited(1);
+          failed.message = "service \"" + name + "\" exited (" + executors::describe(o) +
+                           ") before the step's script ran";
+          end_attempt(i, attempt, failed);
+        });
+      };
+      if (Status st = running[i].sandbox->exec(request_for(cs, svc.run), std::move(handlers)); !st.ok()) {
+        return end_attempt(i, attempt, Outcome::setup("service " + svc.name, st.error().err,
+                                                      st.error().message));
+      }
+    }
+    Running& r = running[i];
+    r.service = 0;
+    r.ready_timer = std::make_unique<asio::steady_timer>(io);
+    if (!cs.step.services.empty() && cs.step.services[0].ready) {
+      r.ready_deadline = std::chrono::steady_clock::now() + cs.step.services[0].ready->timeout;
+    }
+    poll_ready(i, attempt);
+  }
+
+  void poll_ready(size_t i, int attempt) {
+    if (!current(i, attempt)) return;
+    const auto& services = pipeline.steps[i].step.services;
+    Running& r = running[i];
+    while (r.service < services.size() && !services[r.service].ready) ++r.service;
+    if (r.service == services.size()) return run_script(i, attempt);
+    const pipeline::Service& svc = services[r.service];
+    std::weak_ptr<bool> weak = alive;
+    // A service's http check has no port of its own to go to but the default HTTP one.
+    check_ready_once(io, *r.sandbox, *svc.ready, 80, [this, weak, i, attempt](bool ok) {
+      if (weak.expired() || !current(i, attempt) || running[i].run_started) return;
+      Running& rr = running[i];
+      const auto& list = pipeline.steps[i].step.services;
+      auto now = std::chrono::steady_clock::now();
+      if (ok) {
+        ++rr.service;
+        if (rr.service < list.size() && list[rr.service].ready) {
+          rr.ready_deadline = now + list[rr.service].ready->timeout;
+        }
+        return poll_ready(i, attempt);
+      }
+      if (now >= rr.ready_deadline) {
+        const pipeline::Service& late = list[rr.service];
+        Outcome failed = Outcome::exited(1);
+        failed.message = "service \"" + late.name + "\" not ready after " +
+                         format_duration(late.ready->timeout);
+        return end_attempt(i, attempt, failed);
+      }
+      rr.ready_timer->expires_after(std::chrono::milliseconds(100));
+      rr.ready_timer->async_wait([this, weak, i, attempt](const boost::system::error_code& ec) {
+        if (!ec && !weak.expired()) poll_ready(i, attempt);
+      });
+    });
+  }
+
+  void end_attempt(size_t i, int attempt, const Outcome& outcome) {
     auto it = running.find(i);
-    if (it == running.end()) return;
+    if (it == running.end() || it->second.attempt != attempt) return;
     Running& r = it->second;
     if (r.timer) r.timer->cancel();
+    if (r.ready_timer) r.ready_timer->cancel();
     if (r.output) r.output->close();
     bool truncated = r.output && r.output->truncated();
     if (r.sandbox) r.sandbox->destroy();
     auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - r.started);
-    int attempt = r.attempt;
     running.erase(it);
 
     const pipeline::Step& step = pipeline.steps[i].step;
@@ -253,6 +355,7 @@ struct Scheduler::Impl {
                   : outcome.kind == Outcome::Kind::failed ? outcome.exit_code
                                                           : -1;
     s.reason = outcome.ok() ? "" : executors::describe(outcome);
+    if (outcome.kind == Outcome::Kind::failed && !outcome.message.empty()) s.reason = outcome.message;
     if (state == StepState::timeout) s.reason = "timed out after " + format_duration(step.timeout);
     if (truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
 
@@ -305,7 +408,7 @@ struct Scheduler::Impl {
       // attempts here.
       std::vector<size_t> ids;
       for (auto& [i, r] : running) ids.push_back(i);
-      for (size_t i : ids) end_attempt(i, Outcome::of(Outcome::Kind::cancelled));
+      for (size_t i : ids) end_attempt(i, running[i].attempt, Outcome::of(Outcome::Kind::cancelled));
     } else {
       for (auto& [i, r] : running) {
         if (r.sandbox) r.sandbox->stop(Outcome::Kind::cancelled, pipeline.steps[i].step.grace);

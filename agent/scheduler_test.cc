@@ -55,6 +55,7 @@ class FakeSandbox : public executors::Sandbox {
     if (w_.stop_ends && !e->ended) w_.end(mine_, Outcome::of(reason));
   }
   void destroy() override {}
+  Result<unique_fd> connect_tcp(uint16_t) override { return Error{"fake: nothing listens"}; }
 
  private:
   FakeWorld& w_;

@@ -4,6 +4,7 @@
 //   Job::start(spec)        -> Sandbox   one step's sandbox
 //   Sandbox::exec(request)  -> output and an Outcome, streamed on the io_context
 //   Sandbox::stop(reason)   SIGTERM to everything inside, a grace period, then SIGKILL
+//   Sandbox::connect_tcp    a connection to a port inside (ready checks)
 //   Sandbox/Job::destroy()  nothing left behind
 //
 // All callbacks run on the io_context the executor was made with; nothing here blocks it.
@@ -20,6 +21,7 @@
 
 #include "base/duration.h"
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "executors/outcome.h"
 #include "executors/spec.h"
 
@@ -55,6 +57,10 @@ class Sandbox {
 
   // Kills what is left at once and releases everything. No handler runs afterwards.
   virtual void destroy() = 0;
+
+  // A TCP connection to `port` on the sandbox's own loopback (inside its network namespace):
+  // how ready checks of services reach them. An Error when nothing listens there (yet).
+  virtual Result<unique_fd> connect_tcp(uint16_t port) = 0;
 };
 
 struct JobSpec {

@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "executors/host/spawn.h"
+#include "executors/loopback.h"
 
 namespace boxcar::executors::host {
 
@@ -390,6 +391,9 @@ Status HostSandbox::exec(const ExecRequest& request, ExecHandlers handlers) {
 void HostSandbox::stop(Outcome::Kind reason, Millis grace) { core_->stop(reason, grace); }
 
 void HostSandbox::destroy() { core_->destroy(); }
+
+// Host processes share the agent's network: the loopback is the agent's own.
+Result<unique_fd> HostSandbox::connect_tcp(uint16_t port) { return connect_loopback(port); }
 
 void HostSandbox::destroy_core(const std::weak_ptr<Core>& core) {
   if (auto c = core.lock()) c->destroy();

@@ -25,6 +25,7 @@ class HostSandbox final : public Sandbox {
   Status exec(const ExecRequest& request, ExecHandlers handlers) override;
   void stop(Outcome::Kind reason, Millis grace) override;
   void destroy() override;
+  Result<unique_fd> connect_tcp(uint16_t port) override;
 
   // Lets the job destroy the sandbox while its owner still holds the object.
   std::weak_ptr<Core> core() const { return core_; }

@@ -39,6 +39,7 @@ class NativeSandbox final : public Sandbox {
   }
   void stop(Outcome::Kind reason, Millis grace) override { state_->stop(reason, grace); }
   void destroy() override { state_->destroy(); }
+  Result<unique_fd> connect_tcp(uint16_t port) override { return state_->connect_tcp(port); }
 
  private:
   std::shared_ptr<SandboxState> state_;

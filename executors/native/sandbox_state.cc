@@ -1,5 +1,7 @@
 #include "executors/native/sandbox_state.h"
 
+#include "executors/loopback.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -277,6 +279,11 @@ void SandboxState::finish_all() {
     if (destroyed_) return;
     if (e->handlers.on_exit) e->handlers.on_exit(*setup_failure_);
   }
+}
+
+Result<unique_fd> SandboxState::connect_tcp(uint16_t port) {
+  if (destroyed_ || init_dead_ || !pidfd_) return Error{"the sandbox is not running", ESRCH};
+  return connect_loopback(port, pidfd_->native_handle());
 }
 
 void SandboxState::stop_lingering(const std::shared_ptr<ExecState>& e) {

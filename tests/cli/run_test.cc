@@ -205,6 +205,47 @@ TEST_P(KillTest, ABackgroundProcessHoldingTheOutputDoesNotHangTheStep) {
   EXPECT_EQ(live_processes_with("sleep " + marker), 0) << "the step's leftovers are killed";
 }
 
+TEST_P(KillTest, ServicesAreReadyBeforeTheScriptRuns) {
+  TempDir dir;
+  int port = 20000 + getpid() % 20000;
+  std::string p = std::to_string(port);
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "uses-web"
+run = "python3 -c \"import urllib.request; print('status', urllib.request.urlopen('http://127.0.0.1:)" + p + R"(/').status)\""
+[[step.service]]
+name = "web"
+run = "sleep 0.5; exec python3 -m http.server )" + p + R"( --bind 127.0.0.1"
+ready = { tcp = )" + p + R"(, timeout = "60s" }
+
+[[step]]
+name = "crashes"
+run = "echo never"
+[[step.service]]
+name = "broken"
+run = "exit 3"
+ready = { tcp = 9 }
+
+[[step]]
+name = "never-ready"
+run = "echo never"
+[[step.service]]
+name = "silent"
+run = "sleep 1000"
+ready = { tcp = 9, timeout = "1s" }
+)");
+  auto r = run_boxcar({"run", "--json", "--jobs", "1", "--executor", GetParam()}, dir.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto f = finished(r);
+  EXPECT_EQ(f["uses-web"].at("status").as_string(), "success") << r.out;
+  EXPECT_NE(r.out.find("status 200"), std::string::npos);
+  EXPECT_EQ(f["crashes"].at("status").as_string(), "failed");
+  EXPECT_EQ(f["crashes"].at("reason").as_string(),
+            "service \"broken\" exited (exit code 3) before the step's script ran");
+  EXPECT_EQ(f["never-ready"].at("reason").as_string(), "service \"silent\" not ready after 1.0s");
+  EXPECT_EQ(r.out.find("never"), r.out.find("never-ready")) << "no script ran after a bad service";
+}
+
 INSTANTIATE_TEST_SUITE_P(Executors, KillTest, ::testing::Values("host", "native"));
 
 TEST(RunTest, SecretsAreMaskedInOutputAndLogs) {
