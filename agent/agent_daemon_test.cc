@@ -40,6 +40,7 @@ push = { branches = ["main", "bad"] }
 name = "hello"
 run = "echo branch=$BOXCAR_BRANCH foo=$FOO secret=$API_TOKEN; eval \"$CMD\""
 secrets = ["API_TOKEN"]
+artifacts = ["art/*"]
 )";
 
 class AgentDaemonTest : public ::testing::Test {
@@ -163,6 +164,25 @@ TEST_F(AgentDaemonTest, RetriedLogUploadIsStoredOnce) {
   EXPECT_EQ(j.complete->state, "success");
   EXPECT_EQ(j.log("hello"), "branch=main foo=bar secret=***\nline 1\nline 2\nline 3\n");
   EXPECT_GE(j.duplicate_chunks, 1);  // the retries carried the same sequence numbers
+}
+
+TEST_F(AgentDaemonTest, ArtifactsAreUploadedRetriedAndLinksKeptBack) {
+  start_agent();
+  server.fail_artifact_uploads(1);
+  server.enqueue(job(1, "mkdir art && echo hi > art/a.txt && head -c 300000 /dev/urandom > art/b.bin"
+                        " && ln -s /etc/passwd art/link"));
+  auto j = wait_complete(1);
+  EXPECT_EQ(j.complete->state, "success") << j.complete->reason;
+  ASSERT_EQ(j.artifacts.size(), 2u) << j.log("(job)");
+  EXPECT_EQ(j.artifacts["art/a.txt"].data, "hi\n");
+  EXPECT_EQ(j.artifacts["art/a.txt"].step, "hello");
+  EXPECT_EQ(j.artifacts["art/b.bin"].data.size(), 300000u);
+  EXPECT_EQ(j.artifacts.count("art/link"), 0u);
+  EXPECT_EQ(j.artifact_uploads, 3);  // one refused with 503, then retried
+  EXPECT_NE(j.log("(job)").find("art/link: a symlink, not uploaded"), std::string::npos) << j.log("(job)");
+  // Removed once the server took the job's last report (just after complete was answered).
+  for (int i = 0; i < 100 && fs::exists(root / "data/artifacts/1-1"); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(fs::exists(root / "data/artifacts/1-1"));
 }
 
 TEST_F(AgentDaemonTest, InvalidPipelineAndOnFilter) {

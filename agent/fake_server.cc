@@ -1,5 +1,7 @@
 #include "agent/fake_server.h"
 
+#include "base/sha256.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -72,6 +74,11 @@ void FakeServer::enqueue(protocol::JobSpec job) {
 void FakeServer::fail_log_uploads(int n) {
   std::lock_guard lock(mu_);
   fail_logs_ = n;
+}
+
+void FakeServer::fail_artifact_uploads(int n) {
+  std::lock_guard lock(mu_);
+  fail_artifacts_ = n;
 }
 
 void FakeServer::set_cancel(int64_t id) {
@@ -151,6 +158,40 @@ void FakeServer::serve(int fd) {
 FakeServer::Answer FakeServer::handle(const std::string& target, const std::string& auth,
                                       const std::string& body, int fd) {
   if (auth != "Bearer " + token) return {401, R"({"error":"bad token"})"};
+  if (size_t q = target.find("/artifacts?"); q != std::string::npos) {
+    int64_t id = std::stoll(target.substr(std::string("/api/v1/agent/jobs/").size()));
+    std::map<std::string, std::string> query;
+    std::string rest = target.substr(q + 11);
+    for (size_t i = 0; i <= rest.size();) {
+      size_t amp = rest.find('&', i);
+      if (amp == std::string::npos) amp = rest.size();
+      std::string kv = rest.substr(i, amp - i), out;
+      for (size_t k = 0; k < kv.size(); ++k) {
+        if (kv[k] == '%' && k + 2 < kv.size()) {
+          out.push_back(static_cast<char>(std::stoi(kv.substr(k + 1, 2), nullptr, 16)));
+          k += 2;
+        } else {
+          out.push_back(kv[k]);
+        }
+      }
+      size_t eq = out.find('=');
+      if (eq != std::string::npos) query[out.substr(0, eq)] = out.substr(eq + 1);
+      i = amp + 1;
+    }
+    std::lock_guard lock(mu_);
+    FakeJob& job = jobs_[id];
+    ++job.artifact_uploads;
+    if (fail_artifacts_ > 0) {
+      --fail_artifacts_;
+      return {503, R"({"error":"try again"})"};
+    }
+    Sha256 hash;
+    hash.update(body);
+    if (hash.hex() != query["sha256"]) return {400, R"({"error":"sha256 mismatch"})"};
+    job.artifacts[query["path"]] = FakeArtifact{query["sha256"], query["step"], body};
+    cv_.notify_all();
+    return {200, R"({"stored":true})"};
+  }
   boost::system::error_code pec;
   json::value in = json::parse(body, pec);
   if (pec) return {400, R"({"error":"bad json"})"};

@@ -24,7 +24,15 @@
 
 namespace boxcar::agent::testing {
 
+struct FakeArtifact {
+  std::string sha256;  // as the agent announced it (checked against the body)
+  std::string step;
+  std::string data;
+};
+
 struct FakeJob {
+  std::map<std::string, FakeArtifact> artifacts;  // by path
+  int artifact_uploads = 0;                       // every attempt, failed ones included
   std::vector<protocol::StepUpdate> steps;
   std::map<std::tuple<std::string, int, int64_t>, std::string> logs;  // (step, attempt, seq)
   int duplicate_chunks = 0;
@@ -48,6 +56,7 @@ class FakeServer {
 
   void enqueue(protocol::JobSpec job);
   void fail_log_uploads(int n);  // the next n log uploads are stored, then answered 500
+  void fail_artifact_uploads(int n);  // the next n artifact uploads are answered 503, not stored
   void set_cancel(int64_t id);
   void set_lost(int64_t id);
 
@@ -81,6 +90,7 @@ class FakeServer {
   std::map<int64_t, FakeJob> jobs_;
   int claimed_ = 0;
   int fail_logs_ = 0;
+  int fail_artifacts_ = 0;
 };
 
 }  // namespace boxcar::agent::testing

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace boxcar::agent {
@@ -80,6 +81,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   struct Op {
     uint64_t id = 0;
     http::request<http::string_body> req;
+    std::filesystem::path file;                        // set: the body is this file
+    std::optional<http::request<http::file_body>> file_req;
     http::response<http::string_body> res;
     std::unique_ptr<Connection> conn;
     std::chrono::steady_clock::time_point deadline;
@@ -134,18 +137,26 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   void send(const std::shared_ptr<Op>& op) {
     auto self = shared_from_this();
     op->conn->stream.expires_at(op->deadline);
-    http::async_write(op->conn->stream, op->req,
-                      [self, op](const boost::system::error_code& ec, size_t) {
-                        if (self->gone(op)) return;
-                        if (ec) return self->failed(op, ec);
-                        op->res = {};
-                        http::async_read(op->conn->stream, op->conn->buffer, op->res,
-                                         [self, op](const boost::system::error_code& rec, size_t) {
-                                           if (self->gone(op)) return;
-                                           if (rec) return self->failed(op, rec);
-                                           self->answered(op);
-                                         });
-                      });
+    auto written = [self, op](const boost::system::error_code& ec, size_t) {
+      if (self->gone(op)) return;
+      if (ec) return self->failed(op, ec);
+      op->res = {};
+      http::async_read(op->conn->stream, op->conn->buffer, op->res,
+                       [self, op](const boost::system::error_code& rec, size_t) {
+                         if (self->gone(op)) return;
+                         if (rec) return self->failed(op, rec);
+                         self->answered(op);
+                       });
+    };
+    if (op->file.empty()) return http::async_write(op->conn->stream, op->req, std::move(written));
+    // Opened for every send: a re-send starts from the first byte again.
+    op->file_req.emplace(http::verb::post, op->req.target(), 11);
+    for (const auto& field : op->req) op->file_req->set(field.name_string(), field.value());
+    boost::system::error_code ec;
+    op->file_req->body().open(op->file.c_str(), beast::file_mode::scan, ec);
+    if (ec) return finish(op, ec);
+    op->file_req->prepare_payload();
+    http::async_write(op->conn->stream, *op->file_req, std::move(written));
   }
 
   // A kept-alive connection the server closed while idle fails at once: re-send once.
@@ -226,6 +237,29 @@ uint64_t HttpClient::post_json(const std::string& path, const boost::json::value
   op->req.prepare_payload();
   impl_->ops[op->id] = op;
   // Start from a fresh handler: never call `done` inside post_json.
+  auto impl = impl_;
+  asio::post(impl_->io, [impl, op] {
+    if (!impl->gone(op)) impl->start(op);
+  });
+  return op->id;
+}
+
+uint64_t HttpClient::post_file(const std::string& path, const std::filesystem::path& file,
+                               Millis timeout, HttpHandler done) {
+  auto op = std::make_shared<Impl::Op>();
+  op->id = impl_->next_id++;
+  op->done = std::move(done);
+  op->deadline = std::chrono::steady_clock::now() + timeout;
+  op->file = file;
+  op->req.method(http::verb::post);
+  op->req.target(impl_->base.prefix + path);
+  op->req.version(11);
+  op->req.set(http::field::host, impl_->base.host + ":" + impl_->base.port);
+  op->req.set(http::field::user_agent, "boxcar-agent");
+  op->req.set(http::field::content_type, "application/octet-stream");
+  op->req.set(http::field::authorization, "Bearer " + impl_->token);
+  op->req.keep_alive(true);
+  impl_->ops[op->id] = op;
   auto impl = impl_;
   asio::post(impl_->io, [impl, op] {
     if (!impl->gone(op)) impl->start(op);

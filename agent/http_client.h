@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,6 +50,11 @@ class HttpClient {
   // request is cancelled or the client destroyed first. A request on a kept-alive connection
   // that the server had closed is re-sent once on a fresh one. Returns an id for cancel().
   uint64_t post_json(const std::string& path, const boost::json::value& body, Millis timeout,
+                     HttpHandler done);
+
+  // POSTs the contents of `file` as the raw body (application/octet-stream), streamed from
+  // disk in chunks (Beast's file_body); a re-send reopens the file. `path` may carry a query.
+  uint64_t post_file(const std::string& path, const std::filesystem::path& file, Millis timeout,
                      HttpHandler done);
 
   // Aborts one request (closing its connection); its handler is not called.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +36,11 @@ class JobOutbox {
   // `what` is the last path segment: "logs", "steps" or "complete".
   void post(const std::string& what, boost::json::value body);
 
+  // Queues an upload of `file`'s bytes to `what` (a last path segment with its query, e.g.
+  // "artifacts?path=..."), in order with the other reports and retried the same way. The file
+  // must stay until the outbox is drained.
+  void post_file(const std::string& what, std::filesystem::path file, uint64_t bytes);
+
   // `done` runs once everything posted so far was accepted (or dropped), at once if nothing
   // is pending. Not called after stop().
   void when_drained(std::function<void()> done);
@@ -48,6 +54,8 @@ class JobOutbox {
   struct Item {
     std::string what;
     boost::json::value body;
+    std::filesystem::path file;  // set: the body is this file
+    uint64_t bytes = 0;
   };
   void send_next();
   void settle();

@@ -59,6 +59,11 @@ Result<PipelineText> read_pipeline_file(const fs::path& ws, const std::string& f
   return Error{"no pipeline file: neither .boxcar.toml nor boxcar.toml " + at};
 }
 
+// Where the job's artifacts are collected before upload: beside, never inside, the workspace.
+fs::path artifact_dir_of(const JobRunnerOptions& o, const protocol::JobSpec& j) {
+  return o.data_dir / "artifacts" / (std::to_string(j.id) + "-" + std::to_string(j.attempt));
+}
+
 // Why a finished run did not succeed, in one line.
 std::string failure_reason(const std::vector<StepSummary>& steps) {
   for (const auto& s : steps) {
@@ -103,7 +108,9 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
         outbox(io_, client, spec.id,
                {[this](const RemoteOutcome& o) { on_fatal(o); },
                 [this](const std::string& line) { if (options.log) options.log(line); }}),
-        observer(io_, outbox, {options.agent, options.log_flush_interval}) {}
+        observer(io_, outbox,
+                 {options.agent, options.log_flush_interval, 256 * 1024,
+                  artifact_dir_of(options, spec)}) {}
 
   ~Impl() {
     checkout_cancelled = true;
@@ -121,6 +128,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                 (std::to_string(spec.id) + "-" + std::to_string(spec.attempt));
     std::error_code ec;
     fs::remove_all(workspace, ec);  // a leftover of a dead agent
+    fs::remove_all(artifact_dir_of(options, spec), ec);
     observer.job_line("agent " + options.agent + ": job " + std::to_string(spec.id) + ", attempt " +
                       std::to_string(spec.attempt));
     observer.job_line("checking out " + redact_url(spec.repo) +
@@ -187,6 +195,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     SchedulerOptions opts;
     opts.jobs = options.step_jobs;
     opts.workspace = workspace;
+    opts.artifact_dir = artifact_dir_of(options, spec);
     opts.job_id = std::to_string(spec.id);
     opts.commit = checked.commit;
     opts.branch = branch_of(ref);
@@ -270,6 +279,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     if (phase == Phase::over) return;
     phase = Phase::over;
     remove_workspace();
+    std::error_code ec;  // every upload is done (or dropped) by now
+    fs::remove_all(artifact_dir_of(options, spec), ec);
     JobEnd e = abandoned ? end : JobEnd::completed;
     auto cb = std::move(done);
     asio::post(io, [cb, e] {

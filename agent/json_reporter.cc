@@ -231,6 +231,24 @@ void JsonReporter::artifact(size_t step, std::string_view name, std::string_view
   end(true);
 }
 
+void JsonReporter::preview(size_t step, std::string_view name, std::string_view url,
+                           std::string_view path_url, Timestamp until) {
+  begin("preview");
+  buf_.append(R"(,"step":)");
+  append_json_string(buf_, step < names_.size() ? std::string_view(names_[step]) : "");
+  buf_.append(R"(,"name":)");
+  append_json_string(buf_, name);
+  buf_.append(R"(,"url":)");
+  append_json_string(buf_, url);
+  buf_.append(R"(,"path_url":)");
+  append_json_string(buf_, path_url);
+  buf_.append(R"(,"until":)");
+  if (until == Timestamp{}) buf_.append("null");
+  else append_json_string(buf_, format_rfc3339(until));
+  put_ts(std::chrono::system_clock::now());
+  end(true);
+}
+
 void JsonReporter::pipeline_finished(bool success, const std::vector<StepSummary>& steps,
                                      Millis duration) {
   begin("pipeline_finished");

@@ -5,6 +5,8 @@
 //   {"event":"step_finished","step":"build","status":"failed","duration_ms":1200,
 //    "exit_code":2,"reason":"exit code 2","attempts":1,"allow_failure":false,"ts":"..."}
 //   {"event":"artifact","step":"build","name":"app","path":"...","bytes":123,"ts":"..."}
+//   {"event":"preview","step":"web","name":"web","url":"http://8080-...","path_url":"...",
+//    "until":null|"2026-...","ts":"..."}
 //   {"event":"notice","message":"...","ts":"..."}
 //   {"event":"pipeline_finished","status":"success","duration_ms":4200,
 //    "steps":[{"step":"build","status":"success",...as step_finished}],"ts":"..."}
@@ -43,6 +45,8 @@ class JsonReporter : public RunObserver {
                 uint64_t bytes) override;
   void pipeline_finished(bool success, const std::vector<StepSummary>& steps,
                          Millis duration) override;
+  void preview(size_t step, std::string_view name, std::string_view url, std::string_view path_url,
+               Timestamp until) override;
 
   void flush() override;
 

@@ -1,8 +1,31 @@
 #include "agent/remote_observer.h"
 
+#include <sys/stat.h>
+
+#include "base/sha256.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
+
+namespace {
+
+// Percent-encodes a query value (RFC 3986 unreserved characters and '/' stay as they are).
+std::string query_escape(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 int64_t unix_ms_now() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
@@ -96,8 +119,27 @@ void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
 }
 
 void RemoteObserver::artifact(size_t, std::string_view name, std::string_view path, uint64_t bytes) {
-  job_line(std::string(name) + ": artifact " + std::string(path) + " (" + std::to_string(bytes) +
-           " bytes)");
+  std::string label = std::string(name) + ": artifact " + std::string(path);
+  if (options_.artifact_dir.empty()) {
+    job_line(label + " (" + std::to_string(bytes) + " bytes)");
+    return;
+  }
+  std::filesystem::path file = options_.artifact_dir / std::string(path);
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    job_line(label + ": " + (S_ISLNK(st.st_mode) ? "a symlink, not uploaded" : "not a regular file, not uploaded"));
+    return;
+  }
+  uint64_t size = 0;
+  auto digest = sha256_file(file, &size);
+  if (!digest) {
+    job_line(label + ": cannot read the collected copy: " + digest.error().message);
+    return;
+  }
+  job_line(label + " (" + std::to_string(size) + " bytes, sha256 " + *digest + ")");
+  outbox_.post_file("artifacts?agent=" + query_escape(options_.agent) + "&path=" +
+                        query_escape(path) + "&sha256=" + *digest + "&step=" + query_escape(name),
+                    file, size);
 }
 
 void RemoteObserver::pipeline_finished(bool, const std::vector<StepSummary>&, Millis) { flush_logs(); }

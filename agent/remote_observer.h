@@ -1,11 +1,14 @@
 // RemoteObserver: the RunObserver of a job run for a server. Lines are batched into log
 // chunks, numbered per (step, attempt) from 0 and sent at most every `flush_interval` (or
 // when `chunk_bytes` are waiting); step starts and ends become step updates. Everything goes
-// through the job's JobOutbox, so a step's update follows the lines it printed.
+// through the job's JobOutbox, so a step's update follows the lines it printed. Each collected
+// artifact (a file under `artifact_dir`) is hashed and queued as a raw upload; a symlink the
+// step declared is not uploaded (its target text could point anywhere): a log line says so.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +30,7 @@ struct RemoteObserverOptions {
   std::string agent;
   Millis flush_interval{200};
   size_t chunk_bytes = 256 * 1024;
+  std::filesystem::path artifact_dir;  // where the scheduler collects artifacts; empty: no uploads
 };
 
 class RemoteObserver : public RunObserver {

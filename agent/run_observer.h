@@ -39,6 +39,11 @@ class RunObserver {
                         uint64_t bytes) = 0;
   virtual void pipeline_finished(bool success, const std::vector<StepSummary>& steps,
                                  Millis duration) = 0;
+  // A preview URL of step `step` opened (expose `name`): `url` in Host form, `path_url` in path
+  // form. `until` is when it closes; the epoch while the pipeline still runs (the TTL starts
+  // when it ends, and the preview is reported again then).
+  virtual void preview(size_t /*step*/, std::string_view /*name*/, std::string_view /*url*/,
+                       std::string_view /*path_url*/, Timestamp /*until*/) {}
   // Called after each chunk of output was fed through: a buffering observer writes out what
   // it holds, so piped output stays live without a write per line.
   virtual void flush() {}

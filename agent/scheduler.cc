@@ -95,6 +95,17 @@ struct Scheduler::Impl {
     std::chrono::steady_clock::time_point ready_deadline;
     std::unique_ptr<asio::steady_timer> ready_timer;
     bool run_started = false;
+    size_t expose = 0;  // [[step.expose]]: the next port whose ready check is pending
+  };
+
+  // A service step whose ports all answered: counted as a success, its sandbox kept serving.
+  struct Preview {
+    int attempt = 1;
+    std::unique_ptr<executors::Sandbox> sandbox;
+    std::unique_ptr<StepOutput> output;
+    std::unique_ptr<asio::steady_timer> ttl;
+    std::vector<std::pair<std::string, PreviewUrls>> urls;  // by expose name
+    bool closing = false;
   };
 
   // True while attempt `attempt` of step i is the one running (callbacks of an earlier
@@ -112,6 +123,9 @@ struct Scheduler::Impl {
   RunObserver& observer;
   std::function<void(bool)> done;
   std::map<size_t, Running> running;
+  std::map<size_t, Preview> previews;
+  std::map<size_t, std::vector<std::string>> preview_env;  // by step: "BOXCAR_PREVIEW_X=url"
+  std::function<void()> previews_closed;
   std::vector<StepSummary> summaries;
   std::vector<std::string> secret_values;
   std::chrono::steady_clock::time_point run_started;
@@ -137,6 +151,10 @@ struct Scheduler::Impl {
     *alive = false;
     for (auto& [i, r] : running) {
       if (r.sandbox) r.sandbox->destroy();
+    }
+    for (auto& [i, p] : previews) {
+      if (options.previews) options.previews->withdraw(*p.sandbox);
+      p.sandbox->destroy();
     }
     copy_pool.join();
   }
@@ -221,8 +239,27 @@ struct Scheduler::Impl {
     req.argv = cs.step.shell;
     req.argv.push_back(script);
     req.env = step_environment(cs, options, job.workspace_path());
+    add_preview_env(cs, req.env);
     req.workdir = cs.step.workdir;
     return req;
+  }
+
+  // Dependents, direct or not, of a step with previews see their URLs.
+  void add_preview_env(const pipeline::ConcreteStep& cs, std::vector<std::string>& env) {
+    std::vector<size_t> todo = cs.needs;
+    std::vector<bool> seen(pipeline.steps.size());
+    while (!todo.empty()) {
+      size_t j = todo.back();
+      todo.pop_back();
+      if (seen[j]) continue;
+      seen[j] = true;
+      for (const std::string& var : preview_env[j]) {
+        std::string prefix = var.substr(0, var.find('=') + 1);
+        std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
+        env.push_back(var);
+      }
+      for (size_t k : pipeline.steps[j].needs) todo.push_back(k);
+    }
   }
 
   // Output of the step's script and of its services goes to the step's log.
@@ -245,11 +282,149 @@ struct Scheduler::Impl {
       if (weak.expired()) return;
       // Leave the executor's callback before tearing its sandbox down.
       asio::post(io, [this, weak, i, attempt, o] {
-        if (!weak.expired()) end_attempt(i, attempt, o);
+        if (weak.expired()) return;
+        if (auto p = previews.find(i); p != previews.end() && p->second.attempt == attempt) {
+          return server_exited(i, o);
+        }
+        const auto& exposed = pipeline.steps[i].step.expose;
+        if (!exposed.empty() && current(i, attempt) &&
+            (o.kind == Outcome::Kind::ok || o.kind == Outcome::Kind::failed ||
+             o.kind == Outcome::Kind::signaled)) {
+          Outcome failed = Outcome::exited(o.kind == Outcome::Kind::failed ? o.exit_code : 1);
+          const auto& e = exposed[std::min(running[i].expose, exposed.size() - 1)];
+          failed.message = "the server exited (" + executors::describe(o) + ") before port " +
+                           std::to_string(e.port) + " was ready";
+          return end_attempt(i, attempt, failed);
+        }
+        end_attempt(i, attempt, o);
       });
     };
     if (Status st = r.sandbox->exec(request_for(cs, cs.step.run), std::move(handlers)); !st.ok()) {
-      end_attempt(i, attempt, Outcome::setup("exec", st.error().err, st.error().message));
+      return end_attempt(i, attempt, Outcome::setup("exec", st.error().err, st.error().message));
+    }
+    if (!cs.step.expose.empty()) {
+      r.expose = 0;
+      if (!r.ready_timer) r.ready_timer = std::make_unique<asio::steady_timer>(io);
+      r.ready_deadline = std::chrono::steady_clock::now() + cs.step.expose[0].ready.timeout;
+      poll_expose(i, attempt);
+    }
+  }
+
+  // [[step.expose]]: each port in turn must answer its ready check within its timeout.
+  void poll_expose(size_t i, int attempt) {
+    if (!current(i, attempt)) return;
+    const auto& exposed = pipeline.steps[i].step.expose;
+    Running& r = running[i];
+    if (r.expose == exposed.size()) return open_previews(i, attempt);
+    const pipeline::Expose& e = exposed[r.expose];
+    std::weak_ptr<bool> weak = alive;
+    check_ready_once(io, *r.sandbox, e.ready, e.port, [this, weak, i, attempt](bool ok) {
+      if (weak.expired() || !current(i, attempt)) return;
+      Running& rr = running[i];
+      const auto& list = pipeline.steps[i].step.expose;
+      auto now = std::chrono::steady_clock::now();
+      if (ok) {
+        if (++rr.expose < list.size()) rr.ready_deadline = now + list[rr.expose].ready.timeout;
+        return poll_expose(i, attempt);
+      }
+      if (now >= rr.ready_deadline) {
+        const pipeline::Expose& late = list[rr.expose];
+        Outcome failed = Outcome::exited(1);
+        failed.message = "port " + std::to_string(late.port) + " (" + late.name + ") not ready after " +
+                         format_duration(late.ready.timeout);
+        return end_attempt(i, attempt, failed);
+      }
+      rr.ready_timer->expires_after(std::chrono::milliseconds(100));
+      rr.ready_timer->async_wait([this, weak, i, attempt](const boost::system::error_code& ec) {
+        if (!ec && !weak.expired()) poll_expose(i, attempt);
+      });
+    });
+  }
+
+  // Every exposed port answered: the step succeeds for its dependents, its URLs are published
+  // and its sandbox keeps serving until the preview closes.
+  void open_previews(size_t i, int attempt) {
+    const pipeline::ConcreteStep& cs = pipeline.steps[i];
+    Running& r = running[i];
+    if (r.timer) r.timer->cancel();
+    if (r.ready_timer) r.ready_timer->cancel();
+    Preview p;
+    p.attempt = attempt;
+    p.sandbox = std::move(r.sandbox);
+    p.output = std::move(r.output);
+    p.ttl = std::make_unique<asio::steady_timer>(io);
+    auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - r.started);
+    running.erase(i);
+    for (const pipeline::Expose& e : cs.step.expose) {
+      PreviewUrls urls;
+      if (options.previews) {
+        urls = options.previews->publish(*p.sandbox, static_cast<uint16_t>(e.port));
+      } else {
+        urls.host_url = urls.path_url = "http://localhost:" + std::to_string(e.port) + "/";
+      }
+      preview_env[i].push_back(preview_env_name(e.name) + "=" + urls.host_url);
+      observer.preview(i, e.name, urls.host_url, urls.path_url, Timestamp{});
+      p.urls.emplace_back(e.name, std::move(urls));
+    }
+    previews[i] = std::move(p);
+    StepSummary& s = summaries[i];
+    s.state = StepState::success;
+    s.duration = elapsed;
+    s.exit_code = -1;
+    s.reason = "";
+    if (!cs.step.artifacts.empty() && !options.artifact_dir.empty()) return collect(i, StepState::success);
+    complete(i, StepState::success);
+  }
+
+  // The preview's server exited, by itself or because the preview was closed.
+  void server_exited(size_t i, const Outcome& o) {
+    Preview& p = previews[i];
+    if (options.previews) options.previews->withdraw(*p.sandbox);
+    if (!p.closing) {
+      observer.notice(pipeline.steps[i].name + ": preview closed: the server exited (" +
+                      executors::describe(o) + ")");
+    }
+    p.ttl->cancel();
+    p.output->close();
+    p.sandbox->destroy();
+    previews.erase(i);
+    if (previews.empty() && previews_closed) {
+      auto closed = std::move(previews_closed);
+      previews_closed = nullptr;
+      asio::post(io, closed);
+    }
+  }
+
+  // SIGTERM to the preview's sandbox; server_exited finishes the job.
+  void close_preview(size_t i, std::string_view why, bool at_once) {
+    Preview& p = previews[i];
+    if (!p.closing) observer.notice(pipeline.steps[i].name + ": closing preview: " + std::string(why));
+    p.closing = true;
+    if (options.previews) options.previews->withdraw(*p.sandbox);
+    if (at_once) return server_exited(i, Outcome::of(Outcome::Kind::cancelled));
+    p.sandbox->stop(Outcome::Kind::cancelled, pipeline.steps[i].step.grace);
+  }
+
+  void hold_previews(std::function<void()> closed) {
+    if (previews.empty()) {
+      asio::post(io, std::move(closed));
+      return;
+    }
+    previews_closed = std::move(closed);
+    std::weak_ptr<bool> weak = alive;
+    for (auto& [i, p] : previews) {
+      Millis ttl = pipeline.steps[i].step.preview_ttl;
+      auto until = std::chrono::steady_clock::now() + ttl;
+      if (options.previews) options.previews->expire_at(*p.sandbox, until);
+      Timestamp wall = std::chrono::system_clock::now() + ttl;
+      for (const auto& [name, urls] : p.urls) observer.preview(i, name, urls.host_url, urls.path_url, wall);
+      p.ttl->expires_at(until);
+      size_t step = i;
+      p.ttl->async_wait([this, weak, step](const boost::system::error_code& ec) {
+        if (ec || weak.expired() || !previews.count(step)) return;
+        close_preview(step, "preview_ttl " + format_duration(pipeline.steps[step].step.preview_ttl) +
+                                " reached", false);
+      });
     }
   }
 
@@ -401,6 +576,9 @@ struct Scheduler::Impl {
 
   void cancel() {
     ++cancel_requests;
+    std::vector<size_t> open;
+    for (auto& [i, p] : previews) open.push_back(i);
+    for (size_t i : open) close_preview(i, "cancelled", cancel_requests > 1);
     plan.cancel();
     sync_settled();
     if (cancel_requests > 1) {
@@ -433,6 +611,19 @@ void Scheduler::start(std::function<void(bool)> done) {
 }
 
 void Scheduler::cancel() { impl_->cancel(); }
+
+void Scheduler::hold_previews(std::function<void()> closed) { impl_->hold_previews(std::move(closed)); }
+
+size_t Scheduler::open_previews() const { return impl_->previews.size(); }
+
+std::string preview_env_name(std::string_view name) {
+  std::string out = "BOXCAR_PREVIEW_";
+  for (char c : name) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    out.push_back(alnum ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_');
+  }
+  return out;
+}
 
 const std::vector<StepSummary>& Scheduler::summaries() const { return impl_->summaries; }
 

@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/preview_proxy.h"
 #include "agent/run_observer.h"
 #include "executors/executor.h"
 #include "pipeline/pipeline.h"
@@ -31,6 +32,8 @@ struct SchedulerOptions {
   std::string commit;
   std::string branch;
   std::string event = "push";
+  // Where the URLs of exposed ports come from; null: plain http://localhost:PORT/ URLs.
+  PreviewPublisher* previews = nullptr;
 };
 
 class Scheduler {
@@ -43,6 +46,12 @@ class Scheduler {
   // Starts the run; `done(success)` is called once, when no step is pending or running.
   void start(std::function<void(bool success)> done);
 
+  // After `done`: starts the preview_ttl of every preview still open, reports each again with
+  // its closing time, and calls `closed` once the last one closed (at once if none is open).
+  // cancel() closes them all.
+  void hold_previews(std::function<void()> closed);
+  size_t open_previews() const;
+
   // Cancels the run: pending steps become cancelled, running ones are stopped (SIGTERM, their
   // grace period, SIGKILL). A second call kills running steps at once.
   void cancel();
@@ -53,6 +62,9 @@ class Scheduler {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// `BOXCAR_PREVIEW_<NAME>` for an expose named `name`: upper case, every other character '_'.
+std::string preview_env_name(std::string_view name);
 
 // The environment a step sees: CI=true, BOXCAR_* variables, a standard PATH, HOME, the step's
 // env and the secrets it declares. Never the agent's own environment.

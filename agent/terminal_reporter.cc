@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "base/size.h"
 
@@ -187,6 +188,31 @@ void TerminalReporter::artifact(size_t step, std::string_view name, std::string_
   put(" (");
   put(format_size(bytes));
   put(")");
+  end_line();
+  flush();
+}
+
+void TerminalReporter::preview(size_t step, std::string_view name, std::string_view url,
+                               std::string_view path_url, Timestamp until) {
+  put_time(std::chrono::system_clock::now());
+  if (step < prefixes_.size() && !prefixes_[step].empty()) put(prefixes_[step]);
+  else put("boxcar: ");
+  put("preview ");
+  put(name);
+  put(": ");
+  put(url);
+  put(" (or ");
+  put(path_url);
+  put(")");
+  if (until != Timestamp{}) {
+    std::time_t t = std::chrono::system_clock::to_time_t(until);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    put(" open until ");
+    put(when);
+  }
   end_line();
   flush();
 }

@@ -40,6 +40,8 @@ class TerminalReporter : public RunObserver {
                 uint64_t bytes) override;
   void pipeline_finished(bool success, const std::vector<StepSummary>& steps,
                          Millis duration) override;
+  void preview(size_t step, std::string_view name, std::string_view url, std::string_view path_url,
+               Timestamp until) override;
 
   void flush() override;
   bool wants_lines() const override { return !options_.quiet; }

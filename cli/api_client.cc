@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <cstdlib>
+#include <vector>
 
 namespace boxcar::cli {
 
@@ -141,6 +142,44 @@ Status ApiClient::stream(const std::string& target,
     if (n > 0 && !on_data(std::string_view(chunk, n))) break;
   }
   return {};
+}
+
+Result<uint64_t> ApiClient::download(const std::string& target,
+                                     const std::function<bool(std::string_view)>& on_data) {
+  asio::io_context io;
+  auto socket = connect(io, host_, port_, base_);
+  if (!socket) return socket.error();
+  http::request<http::empty_body> req(http::verb::get, target, 11);
+  req.set(http::field::host, host_);
+  req.set(http::field::user_agent, "boxcar-cli");
+  boost::system::error_code ec;
+  http::write(*socket, req, ec);
+  if (ec) return Error{"request to " + base_ + target + " failed: " + ec.message()};
+  beast::flat_buffer buf;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  http::read_header(*socket, buf, parser, ec);
+  if (ec) return Error{"request to " + base_ + target + " failed: " + ec.message()};
+  bool ok = parser.get().result_int() == 200;
+  std::string error_body;
+  std::vector<char> chunk(1 << 18);
+  uint64_t total = 0;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    http::read(*socket, buf, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return Error{"download of " + base_ + target + " broke: " + ec.message()};
+    size_t n = chunk.size() - parser.get().body().size;
+    if (!ok) {
+      if (error_body.size() < 65536) error_body.append(chunk.data(), n);
+      continue;
+    }
+    total += n;
+    if (n > 0 && !on_data(std::string_view(chunk.data(), n))) break;
+  }
+  if (!ok) return Error{error_text(ApiReply{static_cast<int>(parser.get().result_int()), error_body})};
+  return total;
 }
 
 }  // namespace boxcar::cli

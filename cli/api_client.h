@@ -32,6 +32,11 @@ class ApiClient {
   // Returns when the server ends the response or `on_data` returns false.
   Status stream(const std::string& target, const std::function<bool(std::string_view)>& on_data);
 
+  // GET `target` and hand a 200 answer's body to `on_data` piece by piece (never held whole);
+  // another status is an Error with the server's message. Returns the body's length.
+  Result<uint64_t> download(const std::string& target,
+                            const std::function<bool(std::string_view)>& on_data);
+
  private:
   std::string base_, host_, port_;
 };

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "agent/json_reporter.h"
+#include "agent/preview_proxy.h"
 #include "agent/run_directory.h"
 #include "agent/scheduler.h"
 #include "agent/terminal_reporter.h"
@@ -176,7 +177,22 @@ int cmd_run(const Args& args) {
     return kExitInfra;
   }
 
+  // Only a pipeline with [[step.expose]] binds the preview port.
+  std::unique_ptr<agent::PreviewProxy> proxy;
+  bool exposes = false;
+  for (const auto& cs : expanded.steps) exposes = exposes || !cs.step.expose.empty();
+  if (exposes) {
+    proxy = std::make_unique<agent::PreviewProxy>(io, agent::preview_job_label(run_dir->id()),
+                                                  flags->get("--preview-domain").value_or("localhost"));
+    if (Status st = proxy->listen(flags->get("--preview-listen").value_or("127.0.0.1:8470")); !st.ok()) {
+      std::fprintf(stderr, "boxcar run: %s\n", st.error().message.c_str());
+      job.value()->destroy();
+      return kExitInfra;
+    }
+  }
+
   agent::SchedulerOptions opts;
+  opts.previews = proxy.get();
   opts.jobs = jobs;
   opts.secrets = secrets;
   opts.log_dir = run_dir->logs();
@@ -190,32 +206,53 @@ int cmd_run(const Args& args) {
   agent::Scheduler scheduler(io, *job.value(), expanded, plan, opts, *observer);
 
   int interrupts = 0;
+  bool pipeline_done = false;
+  int interrupts_in_pipeline = 0;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& sig_ec, int) {
         if (sig_ec) return;
         ++interrupts;
-        observer->notice(interrupts == 1 ? "interrupted: cancelling every step (again to kill at once)"
-                                         : "interrupted again: killing every step");
+        if (pipeline_done) {
+          observer->notice("interrupted: closing the previews");
+        } else {
+          observer->notice(interrupts == 1 ? "interrupted: cancelling every step (again to kill at once)"
+                                           : "interrupted again: killing every step");
+        }
         scheduler.cancel();
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
 
   bool success = false;
-  scheduler.start([&](bool ok) {
-    success = ok;
+  auto started = std::chrono::steady_clock::now();
+  auto finish = [&] {
     signals.cancel();
+    if (proxy) proxy->close();
     job.value()->destroy();
     io.stop();
+  };
+  scheduler.start([&](bool ok) {
+    success = ok;
+    pipeline_done = true;
+    interrupts_in_pipeline = interrupts;
+    auto total = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
+    if (Status st = run_dir->write_summary(success, scheduler.summaries(), total); !st.ok()) {
+      observer->notice(st.error().message);
+    }
+    if (scheduler.open_previews() == 0) return finish();
+    // The pipeline is over but its previews stay up for their preview_ttl, or until Ctrl-C.
+    observer->notice(std::to_string(scheduler.open_previews()) +
+                     " preview(s) still open: press Ctrl-C to close them");
+    scheduler.hold_previews([&] { finish(); });
   });
-  auto started = std::chrono::steady_clock::now();
   io.run();
-  auto total = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
-  if (Status st = run_dir->write_summary(success, scheduler.summaries(), total); !st.ok()) {
-    observer->notice(st.error().message);
-  }
-  if (interrupts > 0) return kExitInterrupted;
+  // Let the executor finish tearing the sandboxes down (reaping, cgroup removal) so nothing of
+  // the run outlives the command; bounded, and over at once when there is nothing left to do.
+  io.restart();
+  io.run_for(std::chrono::seconds(3));
+  // Ctrl-C while only previews remain closes them: the pipeline's own result stands.
+  if (interrupts_in_pipeline > 0) return kExitInterrupted;
   for (const auto& s : scheduler.summaries()) {
     if (s.state == pipeline::StepState::error) return kExitInfra;
   }

@@ -15,6 +15,7 @@
 
 #include "agent/agent_daemon.h"
 #include "base/duration.h"
+#include "base/size.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
@@ -28,6 +29,8 @@ constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
     "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
     "                    [--agent-token T] [--lease DURATION]\n"
+    "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
+    "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n";
 
 std::filesystem::path default_data_dir() {
@@ -64,6 +67,9 @@ int cmd_serve(const Args& args) {
                                   {"--webhook-secret", true, false, ""},
                                   {"--agent-token", true, false, ""},
                                   {"--lease", true, false, ""},
+                                  {"--artifact-retention", true, false, ""},
+                                  {"--artifact-max-file", true, false, ""},
+                                  {"--artifact-max-job", true, false, ""},
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
                                   {"--help", false, false, "-h"}});
@@ -100,6 +106,21 @@ int cmd_serve(const Args& args) {
     }
     opts.lease_ms = d->count();
   }
+  if (auto r = flags->get("--artifact-retention")) {
+    auto d = parse_duration(*r);
+    if (!d || *d < Millis(1000)) {
+      return usage_error("serve", "--artifact-retention must be a duration (like 720h), not \"" + *r + "\"");
+    }
+    opts.artifact_retention_ms = d->count();
+  }
+  for (auto [flag, limit] : {std::pair{"--artifact-max-file", &opts.artifact_max_file},
+                             std::pair{"--artifact-max-job", &opts.artifact_max_job}}) {
+    if (auto v = flags->get(flag)) {
+      auto n = parse_size(*v);
+      if (!n || *n == 0) return usage_error("serve", std::string(flag) + " must be a size (like 1GiB), not \"" + *v + "\"");
+      *limit = *n;
+    }
+  }
   opts.webhook_secret = flags->get("--webhook-secret").value_or(from_env("BOXCAR_WEBHOOK_SECRET"));
   opts.agent_token = flags->get("--agent-token").value_or(from_env("BOXCAR_AGENT_TOKEN"));
   std::filesystem::path data = flags->get("--data").value_or(default_data_dir().string());
@@ -110,6 +131,7 @@ int cmd_serve(const Args& args) {
                  ec.message().c_str());
     return kExitInfra;
   }
+  opts.artifact_dir = data / "artifacts";
   std::string db = flags->get("--db").value_or("sqlite:" + (data / "boxcar.db").string());
 
   std::optional<ExecutorChoice> chosen;

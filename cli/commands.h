@@ -25,6 +25,7 @@ int cmd_submit(const Args& args);
 int cmd_jobs(const Args& args);
 int cmd_logs(const Args& args);
 int cmd_cancel(const Args& args);
+int cmd_artifacts(const Args& args);
 
 // Prints "boxcar <command>: <message>" to stderr and returns kExitUsage.
 int usage_error(const std::string& command, const std::string& message);

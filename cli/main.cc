@@ -26,6 +26,7 @@ constexpr Command kCommands[] = {
     {"jobs", cmd_jobs, "list a server's jobs"},
     {"logs", cmd_logs, "print a job's log (-f follows it live)"},
     {"cancel", cmd_cancel, "cancel a job"},
+    {"artifacts", cmd_artifacts, "list a job's artifacts (--download DIR fetches them)"},
 };
 
 void print_usage(std::FILE* out) {

@@ -7,6 +7,10 @@
 //   POST /api/v1/agent/jobs/{id}/logs         LogUpload      -> 200 {"stored": n}
 //   POST /api/v1/agent/jobs/{id}/steps        StepUpdate     -> 200
 //   POST /api/v1/agent/jobs/{id}/complete     CompleteRequest -> 200
+//   POST /api/v1/agent/jobs/{id}/artifacts?agent=&path=&sha256=&step=
+//                                             the file's raw bytes -> 200 {"stored": bool}
+//        (400 digest mismatch or bad path, 413 over a limit; stored by content, so a retry
+//        is harmless)
 //
 // Every request carries `Authorization: Bearer <agent token>`. A 409 answer means the agent
 // no longer holds the job's lease: it must stop the job and forget it.

@@ -27,6 +27,16 @@ void add_log_routes(Router& router, ApiContext& ctx);      // api_logs.cc
 void add_agent_routes(Router& router, ApiContext& ctx);    // api_agent.cc
 void add_webhook_routes(Router& router, ApiContext& ctx);  // webhooks.cc
 void add_web_ui_routes(Router& router, ApiContext& ctx);   // web_ui.cc
+void add_artifact_routes(Router& router, ApiContext& ctx); // api_artifacts.cc
+
+// Retention: deletes artifact records older than options.artifact_retention_ms and the blobs
+// no record refers to any more (api_artifacts.cc). Returns the number of blobs removed.
+size_t sweep_artifacts(ApiContext& ctx);
+
+// The agent protocol's checks (api_agent.cc), for other agent routes.
+bool agent_authorized(const ApiContext& ctx, const HttpRequest& req);
+HttpResponse agent_unauthorized(const ApiContext& ctx);
+HttpResponse agent_lease_lost(int64_t id, const std::string& agent);
 
 UnixMillis now_ms();
 // "2024-05-01T12:00:00.250Z"

@@ -175,6 +175,10 @@ Handler job_route(ApiContext& ctx, JobHandler f) {
 
 }  // namespace
 
+bool agent_authorized(const ApiContext& ctx, const HttpRequest& req) { return authorized(ctx, req); }
+HttpResponse agent_unauthorized(const ApiContext& ctx) { return unauthorized(ctx); }
+HttpResponse agent_lease_lost(int64_t id, const std::string& agent) { return lease_lost(id, agent); }
+
 void add_agent_routes(Router& router, ApiContext& ctx) {
   router.add(http::verb::post, "/api/v1/agent/claim",
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) {

@@ -28,6 +28,23 @@ bool is_capture(const std::string& segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
+bool is_rest_capture(const std::string& segment) {
+  return is_capture(segment) && segment.size() > 5 &&
+         segment.compare(segment.size() - 4, 4, "...}") == 0;
+}
+
+// The path after its first `n` segments and the one slash that follows them, verbatim: a
+// catch-all keeps doubled or leading slashes, so its handler can refuse them.
+std::string path_after(std::string_view path, size_t n) {
+  size_t i = 0;
+  for (size_t seen = 0; seen < n; ++seen) {
+    while (i < path.size() && path[i] == '/') ++i;
+    while (i < path.size() && path[i] != '/') ++i;
+  }
+  if (i < path.size() && path[i] == '/') ++i;
+  return std::string(path.substr(i));
+}
+
 }  // namespace
 
 std::string HttpRequest::header(std::string_view name) const {
@@ -70,12 +87,15 @@ Router::Match Router::match(http::verb method, std::string_view path) const {
   result.status = 404;
   std::vector<std::string> parts = split_path(path);
   for (const Route& route : routes_) {
-    if (route.segments.size() != parts.size()) continue;
+    bool rest = !route.segments.empty() && is_rest_capture(route.segments.back());
+    if (rest ? parts.size() < route.segments.size() : route.segments.size() != parts.size()) continue;
     std::map<std::string, std::string> params;
     bool same = true;
-    for (size_t i = 0; i < parts.size() && same; ++i) {
+    for (size_t i = 0; i < route.segments.size() && same; ++i) {
       const std::string& seg = route.segments[i];
-      if (is_capture(seg)) {
+      if (rest && i + 1 == route.segments.size()) {
+        params[seg.substr(1, seg.size() - 5)] = path_after(path, i);
+      } else if (is_capture(seg)) {
         params[seg.substr(1, seg.size() - 2)] = parts[i];
       } else {
         same = seg == parts[i];

@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +32,11 @@ struct HttpRequest {
   std::string path;                            // percent-decoded
   std::map<std::string, std::string> query;    // percent-decoded; the last value of a key wins
   std::map<std::string, std::string> params;   // the route pattern's {name} captures
+  // A route with RouteOptions::spool_dir: the body went to this file, not to raw.body(). The
+  // handler owns the file (renames or removes it); its size and SHA-256 (hex) come with it.
+  std::filesystem::path body_file;
+  uint64_t body_bytes = 0;
+  std::string body_sha256;
 
   http::verb method() const { return raw.method(); }
   const std::string& body() const { return raw.body(); }
@@ -61,6 +68,10 @@ class Responder {
   virtual void begin_stream(HttpResponse head) = 0;
   virtual void write(std::string data, std::function<void(bool ok)> done) = 0;
   virtual void end() = 0;
+  // Answers with `head` (status, headers; its body is ignored) and `length` bytes of `file`
+  // from `offset`, read from disk as the socket takes them (never whole in memory).
+  virtual void reply_file(HttpResponse head, std::filesystem::path file, uint64_t offset,
+                          uint64_t length) = 0;
   // The connection's strand: run timers of a held request here.
   virtual boost::asio::any_io_executor executor() = 0;
   // Runs once if the peer disconnects (or the server stops) before the answer is complete.
@@ -73,13 +84,19 @@ using Handler = std::function<void(HttpRequest& request, std::shared_ptr<Respond
 struct RouteOptions {
   size_t body_limit = 0;                  // 0: the server's default
   std::function<void()> on_too_large;     // e.g. to count a rejected webhook
+  // Runs once the headers are in, before any of the body is read (request.body() is empty):
+  // a response refuses the request (auth, a lease, a size limit) without taking its body.
+  std::function<std::optional<HttpResponse>(const HttpRequest& head)> admit;
+  // Non-empty: the body streams into a fresh file in this directory, hashed on the way
+  // (HttpRequest::body_file), instead of into memory.
+  std::filesystem::path spool_dir;
 };
 
 class Router {
  public:
   struct Route {
     http::verb method;
-    std::vector<std::string> segments;  // "{id}" captures one segment
+    std::vector<std::string> segments;  // "{id}" captures one segment, a final "{rest...}" the rest
     Handler handler;
     RouteOptions options;
   };
@@ -90,7 +107,8 @@ class Router {
     std::string allow;                  // for 405
   };
 
-  // `pattern` like "/api/v1/jobs/{id}/cancel".
+  // `pattern` like "/api/v1/jobs/{id}/cancel"; a last segment "{name...}" captures every
+  // remaining segment (slashes included, at least one).
   void add(http::verb method, std::string_view pattern, Handler handler,
            RouteOptions options = {});
   Match match(http::verb method, std::string_view path) const;

@@ -45,7 +45,7 @@ class HttpServerTest : public ::testing::Test {
     });
     router_.add(http::verb::post, "/echo", [](HttpRequest& req, auto res) {
       res->reply(HttpResponse::text(200, req.body()));
-    }, RouteOptions{16, [this] { ++too_large_; }});
+    }, RouteOptions{16, [this] { ++too_large_; }, {}, {}});
     router_.add(http::verb::get, "/later", [](HttpRequest&, std::shared_ptr<Responder> res) {
       auto timer = std::make_shared<boost::asio::steady_timer>(res->executor());
       timer->expires_after(std::chrono::milliseconds(100));

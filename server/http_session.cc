@@ -1,7 +1,12 @@
 // HttpSession: reading requests, dispatching them to handlers, writing answers and streams.
 #include "server/http_session.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include <boost/asio/post.hpp>
 
@@ -36,6 +41,12 @@ class Exchange : public Responder {
   void end() override {
     run([id = id_](HttpSession& s) { s.send_chunk({}, nullptr, true, id); });
   }
+  void reply_file(HttpResponse head, std::filesystem::path file, uint64_t offset,
+                  uint64_t length) override {
+    run([id = id_, h = std::move(head), f = std::move(file), offset, length](HttpSession& s) mutable {
+      s.send_file(std::move(h), std::move(f), offset, length, id);
+    });
+  }
   net::any_io_executor executor() override { return session_->executor(); }
   void on_close(std::function<void()> callback) override {
     run([id = id_, f = std::move(callback)](HttpSession& s) mutable {
@@ -57,7 +68,17 @@ class Exchange : public Responder {
 
 }  // namespace
 
+BodySpool::~BodySpool() {
+  if (fd >= 0) ::close(fd);
+  if (!handed_over && !file.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+  }
+}
+
 void HttpSession::read_header() {
+  spool_parser_.reset();
+  spool_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_.options().header_limit));
   parser_->body_limit(boost::none);
@@ -98,6 +119,19 @@ void HttpSession::on_header(beast::error_code ec) {
     reject(413, "request body larger than " + std::to_string(limit) + " bytes");
   };
   if (parser_->content_length() && *parser_->content_length() > limit) return too_large();
+  if (match_.route->options.admit) {
+    HttpRequest head;
+    head.raw = http::request<http::string_body>(req.base());
+    head.path = path;
+    head.query = query;
+    head.params = match_.params;
+    if (auto refused = match_.route->options.admit(head)) {
+      bool unread_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+      keep_alive_ = keep_alive_ && !unread_body;
+      linger_ = unread_body;
+      return refuse(std::move(*refused));
+    }
+  }
   parser_->body_limit(limit);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
@@ -112,6 +146,11 @@ void HttpSession::on_header(beast::error_code ec) {
 }
 
 void HttpSession::read_body(std::string path, std::map<std::string, std::string> query) {
+  if (!match_.route->options.spool_dir.empty()) {
+    size_t limit = match_.route->options.body_limit;
+    if (limit == 0) limit = server_.options().body_limit;
+    return start_spool(std::move(path), std::move(query), limit);
+  }
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this(), path = std::move(path),
                     query = std::move(query)](beast::error_code e, size_t) mutable {
@@ -128,11 +167,91 @@ void HttpSession::read_body(std::string path, std::map<std::string, std::string>
                    });
 }
 
+void HttpSession::start_spool(std::string path, std::map<std::string, std::string> query,
+                              size_t limit) {
+  const auto& dir = match_.route->options.spool_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string name = (dir / "upload-XXXXXX").string();
+  int fd = ::mkstemp(name.data());
+  if (fd < 0) {
+    keep_alive_ = false;
+    linger_ = true;
+    return refuse(HttpResponse::error(500, "cannot create a file in " + dir.string() + ": " +
+                                               std::strerror(errno)));
+  }
+  spool_ = std::make_unique<BodySpool>();
+  spool_->fd = fd;
+  spool_->file = name;
+  spool_parser_.emplace(std::move(*parser_));
+  spool_parser_->body_limit(limit);
+  read_spool_chunk(std::move(path), std::move(query));
+}
+
+void HttpSession::read_spool_chunk(std::string path, std::map<std::string, std::string> query) {
+  auto& body = spool_parser_->get().body();
+  body.data = spool_->buffer.data();
+  body.size = spool_->buffer.size();
+  body.more = true;
+  stream_.expires_after(server_.options().idle_timeout);
+  http::async_read(
+      stream_, buffer_, *spool_parser_,
+      [self = shared_from_this(), path = std::move(path), query = std::move(query)](
+          beast::error_code e, size_t) mutable {
+        if (e == http::error::need_buffer) e = {};
+        if (e == http::error::body_limit) {
+          self->spool_.reset();
+          auto& opts = self->match_.route->options;
+          if (opts.on_too_large) opts.on_too_large();
+          self->keep_alive_ = false;
+          self->linger_ = true;
+          return self->reject(413, "request body too large");
+        }
+        if (e || !self->spool_) {
+          self->spool_.reset();
+          return self->shutdown();
+        }
+        BodySpool& spool = *self->spool_;
+        size_t got = spool.buffer.size() - self->spool_parser_->get().body().size;
+        for (size_t done = 0; done < got;) {
+          ssize_t n = ::write(spool.fd, spool.buffer.data() + done, got - done);
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) {
+            std::string why = std::strerror(errno);
+            self->spool_.reset();
+            self->keep_alive_ = false;
+            self->linger_ = true;
+            return self->refuse(HttpResponse::error(507, "cannot store the upload: " + why));
+          }
+          done += static_cast<size_t>(n);
+        }
+        spool.hash.update(spool.buffer.data(), got);
+        spool.bytes += got;
+        if (self->spool_parser_->is_done()) {
+          return self->dispatch(*self->match_.route, std::move(self->match_.params),
+                                std::move(path), std::move(query));
+        }
+        self->read_spool_chunk(std::move(path), std::move(query));
+      });
+}
+
 void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std::string> params,
                            std::string path, std::map<std::string, std::string> query) {
   stream_.expires_never();
   auto request = std::make_shared<HttpRequest>();
-  request->raw = parser_->release();
+  if (spool_parser_) {
+    request->raw = http::request<http::string_body>(std::move(spool_parser_->release().base()));
+    ::close(spool_->fd);
+    spool_->fd = -1;
+    spool_->handed_over = true;
+    request->body_file = spool_->file;
+    request->body_bytes = spool_->bytes;
+    request->body_sha256 = spool_->hash.hex();
+    spool_.reset();
+    spool_parser_.reset();
+  } else {
+    request->raw = parser_->release();
+  }
   request->path = std::move(path);
   request->query = std::move(query);
   request->params = std::move(params);
@@ -153,12 +272,73 @@ void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std
 }
 
 void HttpSession::reject(unsigned status, std::string_view message) {
+  HttpResponse r = HttpResponse::error(status, message);
+  if (status == 405) r.headers.emplace_back("Allow", match_.allow);
+  refuse(std::move(r));
+}
+
+void HttpSession::refuse(HttpResponse response) {
   static std::atomic<uint64_t> next_reject{1ull << 62};
   exchange_ = next_reject++;
   answered_ = false;
-  HttpResponse r = HttpResponse::error(status, message);
-  if (status == 405) r.headers.emplace_back("Allow", match_.allow);
-  send(std::move(r), exchange_);
+  send(std::move(response), exchange_);
+}
+
+void HttpSession::send_file(HttpResponse head, std::filesystem::path file, uint64_t offset,
+                            uint64_t length, uint64_t exchange) {
+  if (exchange != exchange_ || answered_ || closed_) return;
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return send(HttpResponse::error(500, "cannot open " + file.filename().string() + ": " +
+                                             std::strerror(errno)),
+                exchange);
+  }
+  answered_ = true;
+  if (server_.options().on_response) server_.options().on_response(head.status);
+  file_out_ = std::make_unique<FileReply>();
+  file_out_->fd = fd;
+  file_out_->offset = offset;
+  file_out_->left = length;
+  file_head_ = std::make_shared<http::response<http::empty_body>>(
+      static_cast<http::status>(head.status), 11);
+  file_head_->set(http::field::server, "boxcar");
+  if (!head.content_type.empty()) file_head_->set(http::field::content_type, head.content_type);
+  for (auto& [name, value] : head.headers) file_head_->set(name, value);
+  file_head_->content_length(length);
+  file_head_->keep_alive(keep_alive_);
+  stream_.expires_after(server_.options().write_timeout);
+  http::async_write(stream_, *file_head_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->shutdown();
+    self->write_file_next();
+  });
+}
+
+void HttpSession::write_file_next() {
+  if (!file_out_ || closed_) return;
+  FileReply& out = *file_out_;
+  if (out.left == 0) {
+    file_out_.reset();
+    file_head_.reset();
+    if (linger_) return linger_close();
+    return finish_exchange(keep_alive_);
+  }
+  size_t want = static_cast<size_t>(std::min<uint64_t>(out.buffer.size(), out.left));
+  ssize_t n = ::pread(out.fd, out.buffer.data(), want, static_cast<off_t>(out.offset));
+  if (n <= 0) {  // the file shrank: the promised length cannot be kept
+    file_out_.reset();
+    return shutdown();
+  }
+  out.offset += static_cast<uint64_t>(n);
+  out.left -= static_cast<uint64_t>(n);
+  stream_.expires_after(server_.options().write_timeout);
+  net::async_write(stream_, net::buffer(out.buffer.data(), static_cast<size_t>(n)),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (ec) {
+                       self->file_out_.reset();
+                       return self->shutdown();
+                     }
+                     self->write_file_next();
+                   });
 }
 
 void HttpSession::send(HttpResponse response, uint64_t exchange) {
@@ -251,6 +431,8 @@ void HttpSession::write_next() {
 void HttpSession::finish_exchange(bool reusable) {
   exchange_ = 0;
   on_close_.clear();
+  file_out_.reset();
+  file_head_.reset();
   head_serializer_.reset();
   stream_head_.reset();
   response_.reset();
@@ -318,6 +500,7 @@ void HttpSession::drain_outbox() {
 void HttpSession::shutdown() {
   if (closed_) return;
   closed_ = true;
+  spool_.reset();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();

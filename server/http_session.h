@@ -3,6 +3,8 @@
 // socket, so a client that goes away is noticed and the handler's on_close callbacks run.
 #pragma once
 
+#include <unistd.h>
+
 #include <array>
 #include <deque>
 #include <functional>
@@ -14,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 
+#include "base/sha256.h"
 #include "server/http_server.h"
 
 namespace boxcar::server {
@@ -22,6 +25,29 @@ namespace boxcar::server {
 // a valid origin-form target.
 bool parse_target(std::string_view target, std::string& path,
                   std::map<std::string, std::string>& query);
+
+// A request body streaming into a file (RouteOptions::spool_dir); the file is removed unless
+// handed to the handler.
+struct BodySpool {
+  std::filesystem::path file;
+  int fd = -1;
+  Sha256 hash;
+  uint64_t bytes = 0;
+  std::vector<char> buffer = std::vector<char>(1 << 18);
+  bool handed_over = false;
+  ~BodySpool();
+};
+
+// A file answer being written: `left` bytes from `offset`, one buffer at a time.
+struct FileReply {
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t left = 0;
+  std::vector<char> buffer = std::vector<char>(1 << 18);
+  ~FileReply() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -41,6 +67,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send(HttpResponse response, uint64_t exchange);
   void send_stream_head(HttpResponse head, uint64_t exchange);
   void send_chunk(std::string data, std::function<void(bool)> done, bool last, uint64_t exchange);
+  void send_file(HttpResponse head, std::filesystem::path file, uint64_t offset, uint64_t length,
+                 uint64_t exchange);
   void add_close_callback(std::function<void()> callback, uint64_t exchange);
   bool is_closed() const { return closed_; }
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
@@ -58,6 +86,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void dispatch(const Router::Route& route, std::map<std::string, std::string> params,
                 std::string path, std::map<std::string, std::string> query);
   void reject(unsigned status, std::string_view message);
+  void refuse(HttpResponse response);
+  void start_spool(std::string path, std::map<std::string, std::string> query, size_t limit);
+  void read_spool_chunk(std::string path, std::map<std::string, std::string> query);
+  void write_file_next();
   void finish_exchange(bool reusable);
   void watch_peer();
   void write_next();
@@ -71,6 +103,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpServer& server_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::buffer_body>> spool_parser_;
+  std::unique_ptr<BodySpool> spool_;
+  std::shared_ptr<http::response<http::empty_body>> file_head_;
+  std::unique_ptr<FileReply> file_out_;
   Router::Match match_;
   bool keep_alive_ = false;
   bool linger_ = false;        // the request's body is still unread: drain before closing

@@ -63,6 +63,20 @@ const std::vector<Migration>& migrations() {
            " received_at BIGINT NOT NULL,"
            " PRIMARY KEY (provider, delivery_id))",
        }},
+      {2,
+       "artifacts",
+       {
+           "CREATE TABLE artifacts ("
+           " job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+           " path TEXT NOT NULL,"
+           " sha256 TEXT NOT NULL,"
+           " size BIGINT NOT NULL,"
+           " step TEXT NOT NULL DEFAULT '',"
+           " created_at BIGINT NOT NULL,"
+           " PRIMARY KEY (job_id, path))",
+           "CREATE INDEX artifacts_sha256 ON artifacts (sha256)",
+           "CREATE INDEX artifacts_created ON artifacts (created_at)",
+       }},
   };
   return kMigrations;
 }

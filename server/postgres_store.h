@@ -48,6 +48,12 @@ class PostgresStore final : public Store {
   Result<bool> append_log(int64_t id, const std::string& agent, const LogChunk& chunk) override;
   Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
                                      int limit) override;
+  Result<bool> holds_lease(int64_t id, const std::string& agent) override;
+  Result<bool> add_artifact(int64_t id, const std::string& agent,
+                            const ArtifactRecord& artifact) override;
+  Result<std::vector<ArtifactRecord>> artifacts(int64_t id) override;
+  Result<std::optional<ArtifactRecord>> artifact(int64_t id, const std::string& path) override;
+  Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) override;
 
  private:
   friend class PgSession;

@@ -38,6 +38,7 @@ struct Server::State {
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool running = false;
+  std::chrono::steady_clock::time_point next_artifact_sweep{};
 };
 
 namespace {
@@ -71,6 +72,7 @@ Server::Server(Store& store, ServerOptions options)
   add_agent_routes(s.router, s.ctx);
   add_webhook_routes(s.router, s.ctx);
   add_web_ui_routes(s.router, s.ctx);
+  add_artifact_routes(s.router, s.ctx);
   add_ops_routes(s.router, s.ctx);
   HttpServerOptions http_options;
   http_options.body_limit = s.options.max_body;
@@ -131,6 +133,11 @@ void sweep(Server::State& s) {
   if (expired && !expired->empty()) {
     s.queue_changed.notify();
     s.job_changed.notify();
+  }
+  if (!s.options.artifact_dir.empty() && std::chrono::steady_clock::now() >= s.next_artifact_sweep) {
+    s.next_artifact_sweep = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(std::max<int64_t>(s.options.artifact_sweep_ms, 10));
+    sweep_artifacts(s.ctx);
   }
   s.sweeper.expires_after(std::chrono::milliseconds(std::max<int64_t>(s.options.lease_ms / 4, 25)));
   s.sweeper.async_wait([&s](boost::system::error_code ec) {

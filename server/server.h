@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,13 @@ struct ServerOptions {
   size_t max_webhook_body = 1 << 20;    // larger deliveries get 413
   size_t max_body = 16 << 20;           // every other request (log uploads are the big ones)
   int threads = 2;
+  // Artifacts: blobs under artifact_dir/sha256/<ab>/<hash>, uploads spooled in artifact_dir/tmp.
+  // Empty: artifact uploads are refused (503).
+  std::filesystem::path artifact_dir;
+  uint64_t artifact_max_file = 1ull << 30;        // per file (413 above)
+  uint64_t artifact_max_job = 4ull << 30;         // per job, all files together (413 above)
+  int64_t artifact_retention_ms = 30LL * 24 * 3600 * 1000;  // records older than this expire
+  int64_t artifact_sweep_ms = 60'000;             // how often retention runs
 };
 
 class Server {

@@ -73,6 +73,16 @@ struct LogChunk {
   int64_t offset = 0;    // position of this chunk in the job's whole log, for ?offset=
 };
 
+// One stored artifact of a job: its bytes live content-addressed under the server's artifact
+// directory (sha256/<ab>/<hash>), so identical files are stored once.
+struct ArtifactRecord {
+  std::string path;    // relative to the workspace, '/'-separated
+  std::string sha256;  // lowercase hex
+  int64_t size = 0;
+  std::string step;
+  UnixMillis created_at = 0;
+};
+
 struct HeartbeatResult {
   bool lease_held = false;        // false: the job is no longer this agent's: stop it
   bool cancel_requested = false;  // the user asked to cancel: stop it, complete as cancelled
@@ -134,6 +144,19 @@ class Store {
   // chunk that straddles `offset` comes back cut to start there. `limit` <= 0 = no limit.
   virtual Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
                                              int limit) = 0;
+
+  // True while `agent` holds the lease on running job `id` (checked before an upload's body).
+  virtual Result<bool> holds_lease(int64_t id, const std::string& agent) = 0;
+  // Records an artifact (only from the agent holding the lease; false otherwise). The same
+  // path uploaded again replaces the record, so a retried upload is harmless.
+  virtual Result<bool> add_artifact(int64_t id, const std::string& agent,
+                                    const ArtifactRecord& artifact) = 0;
+  // The job's artifacts, by path.
+  virtual Result<std::vector<ArtifactRecord>> artifacts(int64_t id) = 0;
+  virtual Result<std::optional<ArtifactRecord>> artifact(int64_t id, const std::string& path) = 0;
+  // Deletes the records created before `older_than`; returns the hashes that no record refers
+  // to any more (their blobs can go).
+  virtual Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) = 0;
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".

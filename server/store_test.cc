@@ -553,6 +553,56 @@ TEST_P(StoreTest, RecordFinalStoresASkippedJob) {
   EXPECT_FALSE(store_->record_final(job, "running", ""));
 }
 
+TEST_P(StoreTest, ArtifactsAreRecordedOnlyUnderTheLease) {
+  int64_t id = enqueue();
+  ASSERT_TRUE(claim("a1"));
+  auto lease = store_->holds_lease(id, "a1");
+  ASSERT_TRUE(lease) << lease.error().message;
+  EXPECT_TRUE(*lease);
+  EXPECT_FALSE(*store_->holds_lease(id, "a2"));
+  std::string h1(64, 'a'), h2(64, 'b');
+  auto added = store_->add_artifact(id, "a1", {"out/b.txt", h1, 10, "build", 100});
+  ASSERT_TRUE(added) << added.error().message;
+  EXPECT_TRUE(*added);
+  EXPECT_TRUE(*store_->add_artifact(id, "a1", {"a.bin", h2, 20, "test", 200}));
+  EXPECT_FALSE(*store_->add_artifact(id, "a2", {"c.bin", h2, 20, "test", 200}));
+  // the same path again replaces the record (a retried upload)
+  EXPECT_TRUE(*store_->add_artifact(id, "a1", {"out/b.txt", h1, 11, "build", 150}));
+  auto all = store_->artifacts(id);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].path, "a.bin");
+  EXPECT_EQ((*all)[1].path, "out/b.txt");
+  EXPECT_EQ((*all)[1].size, 11);
+  EXPECT_EQ((*all)[1].created_at, 150);
+  auto one = store_->artifact(id, "a.bin");
+  ASSERT_TRUE(one && *one);
+  EXPECT_EQ((*one)->sha256, h2);
+  EXPECT_EQ((*one)->step, "test");
+  EXPECT_FALSE(*store_->artifact(id, "nope"));
+}
+
+TEST_P(StoreTest, ExpiringArtifactsReturnsOnlyUnreferencedHashes) {
+  int64_t a = enqueue();
+  int64_t b = enqueue();
+  ASSERT_TRUE(claim("a1"));
+  ASSERT_TRUE(claim("a1"));
+  std::string shared(64, 'c'), lonely(64, 'd'), fresh(64, 'e');
+  EXPECT_TRUE(*store_->add_artifact(a, "a1", {"x", shared, 1, "s", 100}));
+  EXPECT_TRUE(*store_->add_artifact(a, "a1", {"y", lonely, 1, "s", 100}));
+  EXPECT_TRUE(*store_->add_artifact(b, "a1", {"x", shared, 1, "s", 900}));
+  EXPECT_TRUE(*store_->add_artifact(b, "a1", {"z", fresh, 1, "s", 900}));
+  auto gone = store_->expire_artifacts(500);
+  ASSERT_TRUE(gone) << gone.error().message;
+  EXPECT_EQ(*gone, std::vector<std::string>{lonely});
+  EXPECT_TRUE(store_->artifacts(a)->empty());
+  EXPECT_EQ(store_->artifacts(b)->size(), 2u);
+  gone = store_->expire_artifacts(1000);
+  ASSERT_TRUE(gone);
+  std::sort(gone->begin(), gone->end());
+  EXPECT_EQ(*gone, (std::vector<std::string>{shared, fresh}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& param) {
                            return param.param;

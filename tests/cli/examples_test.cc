@@ -30,10 +30,11 @@ std::map<std::string, std::string> final_states(const ProcessResult& r) {
 TEST(ExamplesTest, HelloFansOutAndIn) {
   TempDir dir;
   auto ws = copy_example(dir, "hello");
-  auto r = run_boxcar({"run", "--json", "--jobs", "4"}, ws);
+  // The demo keeps its preview open after the pipeline: Ctrl-C then closes it, exit code 0.
+  auto r = run_boxcar({"run", "--json", "--jobs", "4"}, ws, {}, "\"pipeline_finished\"");
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto states = final_states(r);
-  EXPECT_EQ(states.size(), 5u);
+  EXPECT_EQ(states.size(), 6u);
   for (const auto& [name, state] : states) EXPECT_EQ(state, "success") << name;
   // report starts only after lint, unit-tests and docs finished; those three start before any
   // of them finishes (they run in parallel).
@@ -53,6 +54,16 @@ TEST(ExamplesTest, HelloFansOutAndIn) {
     EXPECT_LT(pos(std::string("finished:") + mid), pos("started:report"));
   }
   EXPECT_NE(r.out.find("hello from boxcar"), std::string::npos);
+  // The demo publishes an artifact and a preview.
+  EXPECT_TRUE(fs::is_regular_file(latest_run(ws) / "artifacts" / "site" / "index.html"));
+  bool preview = false;
+  for (const auto& e : r.events()) {
+    if (e.at("event").as_string() == "preview") {
+      preview = true;
+      EXPECT_NE(std::string(e.at("url").as_string()).find("http://8080-"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(preview);
 }
 
 TEST(ExamplesTest, MatrixExpandsEveryCombination) {
@@ -95,6 +106,19 @@ TEST(ExamplesTest, ArtifactsAreCopiedToTheRunDirectory) {
   int artifact_events = 0;
   for (const auto& e : r.events()) artifact_events += e.at("event").as_string() == "artifact";
   EXPECT_EQ(artifact_events, 3);
+}
+
+TEST(ExamplesTest, PreviewsServeAfterThePipelineUntilInterrupted) {
+  TempDir dir;
+  auto ws = copy_example(dir, "previews");
+  // The second preview event, with its closing time, comes once the pipeline is over.
+  auto r = run_boxcar({"run", "--json", "--preview-listen", "127.0.0.1:0"}, ws, {}, R"("until":")");
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto states = final_states(r);
+  EXPECT_EQ(states["web"], "success");
+  EXPECT_EQ(states["smoke"], "success");
+  EXPECT_NE(r.out.find("hello from a boxcar preview"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("preview: http://8471-"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -1,0 +1,368 @@
+#include "agent/preview_proxy.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <mutex>
+#include <vector>
+
+namespace boxcar::agent {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr const char* kNotFound =
+    "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n"
+    "Connection: close\r\n\r\nno such preview.\r\n";
+constexpr const char* kBadGateway =
+    "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n"
+    "Connection: close\r\n\r\nthe preview's server is not up.\r\n";
+
+// Connections to a sandbox are made off the io_context (see connect_upstream); withdraw()
+// takes `mutex` to wait for one in flight, so the sandbox is never used after it.
+struct Guard {
+  std::mutex mutex;
+  bool live = true;
+};
+
+struct Entry {
+  std::shared_ptr<Guard> guard = std::make_shared<Guard>();
+  std::string token;
+  executors::Sandbox* sandbox = nullptr;
+  uint16_t port = 0;
+  Clock::time_point until = Clock::time_point::max();
+};
+
+bool iequals_tail(std::string_view s, std::string_view tail) {
+  if (s.size() < tail.size()) return false;
+  s = s.substr(s.size() - tail.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(tail[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Both directions of one proxied connection: bytes are copied until either side is done.
+struct Splice {
+  Splice(tcp::socket c, tcp::socket u) : client(std::move(c)), upstream(std::move(u)) {}
+  tcp::socket client;
+  tcp::socket upstream;
+};
+
+// `keep` holds both sockets open while either direction runs.
+asio::awaitable<void> pump(std::shared_ptr<Splice> keep, tcp::socket& from, tcp::socket& to) {
+  std::array<char, 16384> buf;
+  (void)keep;
+  for (;;) {
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kNoThrow);
+    if (n > 0) {
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kNoThrow);
+      if (wec) ec = wec;
+    }
+    if (ec) {
+      boost::system::error_code ignored;
+      if (ec == asio::error::eof) {
+        // A half-close passes through: the other direction may still be answering.
+        to.shutdown(tcp::socket::shutdown_send, ignored);
+      } else {
+        from.close(ignored);
+        to.close(ignored);
+      }
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string make_preview_token() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+  std::array<unsigned char, 10> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) std::abort();
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out.push_back(kAlphabet[(acc >> (bits - 5)) & 31]);
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
+std::string preview_job_label(std::string_view run_id) {
+  std::string out;
+  for (char c : run_id) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if ((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9')) out.push_back(l);
+    if (out.size() == 40) break;
+  }
+  if (out.empty()) out = "run";
+  return out;
+}
+
+struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io_, std::string job, std::string dom)
+      : io(io_), acceptor(io_), job_label(std::move(job)), domain(std::move(dom)) {}
+
+  // The live entry with this token, compared in constant time against every entry.
+  const Entry* find(std::string_view token) const {
+    const Entry* hit = nullptr;
+    auto now = Clock::now();
+    for (const Entry& e : entries) {
+      if (e.token.size() == token.size() && CRYPTO_memcmp(e.token.data(), token.data(), token.size()) == 0 &&
+          now < e.until) {
+        hit = &e;
+      }
+    }
+    return hit;
+  }
+
+  // Host form `{port}-{job}-{token}.{domain}[:port]`.
+  const Entry* route_host(std::string_view host) const {
+    if (host.empty()) return nullptr;
+    if (host.front() != '[') {
+      if (size_t colon = host.rfind(':'); colon != std::string_view::npos) host = host.substr(0, colon);
+    }
+    if (!iequals_tail(host, "." + domain)) return nullptr;
+    std::string_view label = host.substr(0, host.size() - domain.size() - 1);
+    size_t a = label.find('-');
+    size_t b = a == std::string_view::npos ? a : label.find('-', a + 1);
+    if (b == std::string_view::npos || label.find('-', b + 1) != std::string_view::npos) return nullptr;
+    std::string_view port = label.substr(0, a), job = label.substr(a + 1, b - a - 1);
+    const Entry* e = find(label.substr(b + 1));
+    if (!e || job != job_label || port != std::to_string(e->port)) return nullptr;
+    return e;
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        continue;
+      }
+      asio::co_spawn(io, self->session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket client) {
+    auto self = shared_from_this();
+    beast::flat_buffer buf;
+    http::request_parser<http::buffer_body> parser;
+    parser.header_limit(64 * 1024);
+    auto [ec, n] = co_await http::async_read_header(client, buf, parser, kNoThrow);
+    if (ec) co_return;
+    const auto& req = parser.get();
+    std::string host(req[http::field::host]);
+    std::string target(req.target());
+    bool path_form = false;
+    const Entry* entry = route_host(host);
+    if (!entry && target.starts_with("/preview/")) {
+      size_t end = target.find_first_of("/?", 9);
+      std::string_view token = std::string_view(target).substr(9, end == std::string::npos ? end : end - 9);
+      entry = find(token);
+      if (entry && (end == std::string::npos || target[end] == '?')) {
+        // Relative links need the trailing slash: `/preview/{token}` -> `/preview/{token}/`.
+        std::string location = target.substr(0, end) + "/" + (end == std::string::npos ? "" : target.substr(end));
+        std::string moved = "HTTP/1.1 308 Permanent Redirect\r\nLocation: " + location +
+                            "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        co_await asio::async_write(client, asio::buffer(moved), kNoThrow);
+        co_return;
+      }
+      if (entry) target = target.substr(end);
+      path_form = true;
+    }
+    if (!entry) {
+      co_await asio::async_write(client, asio::buffer(std::string_view(kNotFound)), kNoThrow);
+      co_return;
+    }
+    int fd = co_await connect_upstream(*entry);
+    if (fd < 0) {
+      co_await asio::async_write(client, asio::buffer(std::string_view(kBadGateway)), kNoThrow);
+      co_return;
+    }
+    tcp::socket upstream(io);
+    boost::system::error_code aec;
+    upstream.assign(tcp::v4(), fd, aec);
+    if (aec) co_return;
+
+    bool upgrade = req.find(http::field::upgrade) != req.end();
+    std::string head;
+    head.reserve(512);
+    head.append(req.method_string()).append(" ").append(target);
+    head.append(req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    for (const auto& f : req) {
+      std::string_view name = f.name_string();
+      if (beast::iequals(name, "x-forwarded-for") || beast::iequals(name, "x-forwarded-host") ||
+          beast::iequals(name, "x-forwarded-proto")) {
+        continue;
+      }
+      // Later requests on this connection are relayed as they are, so the path form cannot
+      // strip their prefix: one request per upstream connection there.
+      if (path_form && !upgrade && f.name() == http::field::connection) continue;
+      head.append(name).append(": ").append(f.value()).append("\r\n");
+    }
+    if (path_form && !upgrade) head.append("Connection: close\r\n");
+    boost::system::error_code rec;
+    auto remote = client.remote_endpoint(rec);
+    head.append("X-Forwarded-For: ").append(rec ? "" : remote.address().to_string()).append("\r\n");
+    head.append("X-Forwarded-Host: ").append(host).append("\r\n");
+    head.append("X-Forwarded-Proto: http\r\n\r\n");
+    auto [wec, wn] = co_await asio::async_write(upstream, asio::buffer(head), kNoThrow);
+    if (wec) co_return;
+    if (buf.size() > 0) {
+      auto [bec, bn] = co_await asio::async_write(upstream, buf.data(), kNoThrow);
+      if (bec) co_return;
+    }
+    auto splice = std::make_shared<Splice>(std::move(client), std::move(upstream));
+    asio::co_spawn(io, pump(splice, splice->upstream, splice->client), asio::detached);
+    co_await pump(splice, splice->client, splice->upstream);
+  }
+
+  // Sandbox::connect_tcp blocks while the server's accept queue is full (the kernel drops the
+  // SYN and retries a second later): on the io_context that would stall every other preview.
+  asio::awaitable<int> connect_upstream(const Entry& e) {
+    auto guard = e.guard;
+    executors::Sandbox* sandbox = e.sandbox;
+    uint16_t port = e.port;
+    auto initiate = [this, guard, sandbox, port](auto handler) {
+      asio::post(connect_pool, [guard, sandbox, port, handler = std::move(handler)]() mutable {
+        int fd = -1;
+        {
+          std::lock_guard lock(guard->mutex);
+          if (guard->live) {
+            auto conn = sandbox->connect_tcp(port);
+            if (conn.ok()) fd = conn.value().release();
+          }
+        }
+        auto ex = asio::get_associated_executor(handler);
+        asio::post(ex, [handler = std::move(handler), fd]() mutable { std::move(handler)(fd); });
+      });
+    };
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(int)>(
+        initiate, asio::use_awaitable);
+  }
+
+  ~Impl() {
+    connect_pool.stop();
+    connect_pool.join();
+  }
+
+  asio::io_context& io;
+  asio::thread_pool connect_pool{4};
+  tcp::acceptor acceptor;
+  std::string job_label;
+  std::string domain;
+  std::vector<Entry> entries;
+};
+
+PreviewProxy::PreviewProxy(asio::io_context& io, std::string job_label, std::string domain)
+    : impl_(std::make_shared<Impl>(io, std::move(job_label), std::move(domain))) {}
+
+PreviewProxy::~PreviewProxy() { close(); }
+
+Status PreviewProxy::listen(const std::string& listen_addr) {
+  size_t colon = listen_addr.rfind(':');
+  if (colon == std::string::npos) return Error{"--preview-listen must be ADDR:PORT, not \"" + listen_addr + "\""};
+  std::string host = listen_addr.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  char* end = nullptr;
+  long port = std::strtol(listen_addr.c_str() + colon + 1, &end, 10);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec || *end != 0 || port < 0 || port > 65535 || colon + 1 == listen_addr.size()) {
+    return Error{"--preview-listen must be ADDR:PORT, not \"" + listen_addr + "\""};
+  }
+  tcp::endpoint ep(addr, static_cast<uint16_t>(port));
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    a.close(ignored);
+    return Error{"cannot listen on " + listen_addr + " for previews: " + ec.message(), ec.value()};
+  }
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  return {};
+}
+
+uint16_t PreviewProxy::port() const {
+  boost::system::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void PreviewProxy::close() {
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  for (Entry& e : impl_->entries) {
+    std::lock_guard lock(e.guard->mutex);
+    e.guard->live = false;
+  }
+  impl_->entries.clear();
+}
+
+PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, uint16_t port) {
+  Entry e;
+  e.token = make_preview_token();
+  e.sandbox = &sandbox;
+  e.port = port;
+  impl_->entries.push_back(e);
+  boost::system::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  std::string lport = std::to_string(ec ? 0 : ep.port());
+  std::string laddr = ec ? "127.0.0.1" : ep.address().to_string();
+  if (!ec && ep.address().is_v6()) laddr = "[" + laddr + "]";
+  if (!ec && ep.address().is_unspecified()) laddr = "localhost";
+  PreviewUrls urls;
+  urls.host_url = "http://" + std::to_string(port) + "-" + impl_->job_label + "-" + e.token + "." +
+                  impl_->domain + ":" + lport + "/";
+  urls.path_url = "http://" + laddr + ":" + lport + "/preview/" + e.token + "/";
+  return urls;
+}
+
+void PreviewProxy::expire_at(executors::Sandbox& sandbox, Clock::time_point until) {
+  for (Entry& e : impl_->entries) {
+    if (e.sandbox == &sandbox) e.until = until;
+  }
+}
+
+void PreviewProxy::withdraw(executors::Sandbox& sandbox) {
+  for (Entry& e : impl_->entries) {
+    if (e.sandbox != &sandbox) continue;
+    std::lock_guard lock(e.guard->mutex);
+    e.guard->live = false;
+  }
+  std::erase_if(impl_->entries, [&](const Entry& e) { return e.sandbox == &sandbox; });
+}
+
+}  // namespace boxcar::agent

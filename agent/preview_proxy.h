@@ -1,0 +1,67 @@
+// PreviewProxy: the HTTP front door of preview URLs. Routes a request by its Host header
+// `{port}-{job}-{token}.{domain}` or by its path `/preview/{token}/...` to an exposed port
+// inside a step's sandbox, then relays bytes both ways (so keep-alive and WebSocket upgrades
+// pass through).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+#include "base/result.h"
+#include "executors/executor.h"
+
+namespace boxcar::agent {
+
+struct PreviewUrls {
+  std::string host_url;  // http://{port}-{job}-{token}.{domain}:{listen port}/
+  std::string path_url;  // http://{listen addr}:{listen port}/preview/{token}/
+};
+
+// The seam between the scheduler and whatever serves previews: tests of the scheduler need
+// none, `boxcar run` uses the PreviewProxy.
+class PreviewPublisher {
+ public:
+  virtual ~PreviewPublisher() = default;
+  // Makes `port` inside `sandbox` reachable until withdraw(sandbox) or `until`, whichever
+  // comes first. `sandbox` must stay alive until withdraw(sandbox).
+  virtual PreviewUrls publish(executors::Sandbox& sandbox, uint16_t port) = 0;
+  // Moves the expiry of every preview of `sandbox`.
+  virtual void expire_at(executors::Sandbox& sandbox,
+                         std::chrono::steady_clock::time_point until) = 0;
+  // Every preview of `sandbox` answers 404 from now on.
+  virtual void withdraw(executors::Sandbox& sandbox) = 0;
+};
+
+// A fresh preview token: 16 lowercase base32 characters (80 bits) from OpenSSL's CSPRNG.
+std::string make_preview_token();
+
+// The run id as a DNS label part: only [a-z0-9] (upper case folded), at most 40 characters.
+std::string preview_job_label(std::string_view run_id);
+
+class PreviewProxy : public PreviewPublisher {
+ public:
+  PreviewProxy(boost::asio::io_context& io, std::string job_label, std::string domain);
+  ~PreviewProxy() override;
+
+  // Binds and starts accepting on `addr:port` ("127.0.0.1:8470"; port 0 picks one).
+  Status listen(const std::string& listen_addr);
+  uint16_t port() const;
+  // Stops accepting; open connections end with their peers.
+  void close();
+
+  PreviewUrls publish(executors::Sandbox& sandbox, uint16_t port) override;
+  void expire_at(executors::Sandbox& sandbox, std::chrono::steady_clock::time_point until) override;
+  void withdraw(executors::Sandbox& sandbox) override;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace boxcar::agent

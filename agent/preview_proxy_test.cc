@@ -1,0 +1,197 @@
+// The preview proxy against a real loopback upstream, through a fake sandbox.
+#include "agent/preview_proxy.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+namespace boxcar::agent {
+namespace {
+
+int connect_loopback(uint16_t port) {
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(s);
+    return -1;
+  }
+  return s;
+}
+
+// "Inside the sandbox" is the host loopback here.
+class LoopbackSandbox : public executors::Sandbox {
+ public:
+  Status exec(const executors::ExecRequest&, executors::ExecHandlers) override { return {}; }
+  void stop(executors::Outcome::Kind, Millis) override {}
+  void destroy() override {}
+  Result<unique_fd> connect_tcp(uint16_t port) override {
+    int fd = connect_loopback(port);
+    if (fd < 0) return Error{"refused", errno};
+    return unique_fd(fd);
+  }
+};
+
+// Answers every connection with its request head as the body, then closes.
+class EchoHeadServer {
+ public:
+  EchoHeadServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 16);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string head;
+        char buf[4096];
+        while (head.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          head.append(buf, static_cast<size_t>(n));
+        }
+        std::string resp = "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(head.size()) +
+                           "\r\n\r\n" + head;
+        (void)!::write(c, resp.data(), resp.size());
+        ::close(c);
+      }
+    });
+  }
+  ~EchoHeadServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+std::string fetch(uint16_t port, const std::string& request) {
+  int s = connect_loopback(port);
+  if (s < 0) return "";
+  (void)!::write(s, request.data(), request.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(s, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(s);
+  return out;
+}
+
+class PreviewProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(proxy_.listen("127.0.0.1:0").ok());
+    urls_ = proxy_.publish(sandbox_, upstream_.port());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  template <typename F>
+  void on_io(F f) {
+    std::promise<void> done;
+    boost::asio::post(io_, [&] {
+      f();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  std::string token() const {
+    std::string p = urls_.path_url;
+    p.pop_back();
+    return p.substr(p.rfind('/') + 1);
+  }
+
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{
+      io_.get_executor()};
+  EchoHeadServer upstream_;
+  LoopbackSandbox sandbox_;
+  PreviewProxy proxy_{io_, preview_job_label("20260101-ABC_def"), "localhost"};
+  PreviewUrls urls_;
+  std::thread thread_;
+};
+
+TEST(PreviewTokenTest, SixteenBase32CharactersAndFresh) {
+  std::string a = make_preview_token(), b = make_preview_token();
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_NE(a, b);
+  for (char c : a) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7')) << a;
+}
+
+TEST(PreviewTokenTest, JobLabelKeepsOnlyLowercaseAlnum) {
+  EXPECT_EQ(preview_job_label("20260101-ABC_def"), "20260101abcdef");
+  EXPECT_EQ(preview_job_label("---"), "run");
+}
+
+TEST_F(PreviewProxyTest, HostFormForwardsWithForwardedHeaders) {
+  std::string host = urls_.host_url.substr(7, urls_.host_url.size() - 8);
+  std::string resp = fetch(proxy_.port(), "GET /a?b=1 HTTP/1.1\r\nHost: " + host +
+                                              "\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(resp.find("200 OK"), std::string::npos) << resp;
+  EXPECT_NE(resp.find("GET /a?b=1 HTTP/1.1"), std::string::npos) << resp;
+  EXPECT_NE(resp.find("X-Forwarded-For: 127.0.0.1"), std::string::npos) << resp;
+  EXPECT_NE(resp.find("X-Forwarded-Host: " + host), std::string::npos) << resp;
+  EXPECT_NE(resp.find("X-Forwarded-Proto: http"), std::string::npos) << resp;
+}
+
+TEST_F(PreviewProxyTest, PathFormStripsThePrefix) {
+  std::string resp = fetch(proxy_.port(), "GET /preview/" + token() +
+                                              "/x/y.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  EXPECT_NE(resp.find("GET /x/y.html HTTP/1.1"), std::string::npos) << resp;
+  std::string moved = fetch(proxy_.port(), "GET /preview/" + token() + " HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_NE(moved.find("308"), std::string::npos) << moved;
+}
+
+TEST_F(PreviewProxyTest, WrongTokenJobOrPortIsNotFound) {
+  std::string t = token();
+  std::string wrong = t;
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  std::string p = std::to_string(upstream_.port());
+  for (const std::string& req :
+       {"GET /preview/" + wrong + "/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /preview/" + t.substr(0, 8) + "/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: " + p + "-20260101abcdef-" + wrong + ".localhost\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: " + p + "-otherjob-" + t + ".localhost\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 1-20260101abcdef-" + t + ".localhost\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: " + p + "-20260101abcdef-" + t + ".example.com\r\n\r\n",
+        std::string("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")}) {
+    EXPECT_NE(fetch(proxy_.port(), req).find("404 Not Found"), std::string::npos) << req;
+  }
+}
+
+TEST_F(PreviewProxyTest, WithdrawnAndExpiredPreviewsAreNotFound) {
+  std::string req = "GET /preview/" + token() + "/ HTTP/1.1\r\nHost: x\r\n\r\n";
+  on_io([&] { proxy_.expire_at(sandbox_, std::chrono::steady_clock::now()); });
+  EXPECT_NE(fetch(proxy_.port(), req).find("404"), std::string::npos);
+  on_io([&] { proxy_.expire_at(sandbox_, std::chrono::steady_clock::time_point::max()); });
+  EXPECT_NE(fetch(proxy_.port(), req).find("200 OK"), std::string::npos);
+  on_io([&] { proxy_.withdraw(sandbox_); });
+  EXPECT_NE(fetch(proxy_.port(), req).find("404"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace boxcar::agent

@@ -1,0 +1,227 @@
+// boxcar artifacts: a job's artifacts as a table; --download DIR fetches every one to
+// DIR/<path>, verifying its sha256, with a progress bar when stderr is a terminal.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include <boost/json.hpp>
+
+#include "base/sha256.h"
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+
+namespace boxcar::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+struct Listed {
+  std::string path, sha256, step;
+  uint64_t size = 0;
+};
+
+// Relative, no empty, "." or ".." segment: a path the server sends is never trusted to stay
+// inside DIR otherwise.
+bool safe_relative(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.find('\0') != std::string::npos) return false;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string_view seg(path.data() + i, j - i);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    i = j + 1;
+  }
+  return true;
+}
+
+std::string path_escape(const std::string& path) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
+}
+
+std::string human(uint64_t bytes) {
+  char buf[32];
+  if (bytes < 1024) {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  } else if (bytes < (1ull << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+  } else if (bytes < (1ull << 30)) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / 1073741824.0);
+  }
+  return buf;
+}
+
+// "[#####-----]  48%  120.0 MiB / 250.0 MiB" on stderr, redrawn at most 10 times a second.
+class Progress {
+ public:
+  Progress(uint64_t total, bool enabled) : total_(total), enabled_(enabled) {}
+  void add(uint64_t n) {
+    done_ += n;
+    auto now = std::chrono::steady_clock::now();
+    if (enabled_ && now - last_ > std::chrono::milliseconds(100)) {
+      last_ = now;
+      draw();
+    }
+  }
+  void finish() {
+    if (!enabled_) return;
+    draw();
+    std::fputc('\n', stderr);
+  }
+
+ private:
+  void draw() {
+    int pct = total_ == 0 ? 100 : static_cast<int>(done_ * 100 / total_);
+    int filled = pct * 30 / 100;
+    std::fprintf(stderr, "\r[%s%s] %3d%%  %s / %s   ", std::string(filled, '#').c_str(),
+                 std::string(30 - filled, '-').c_str(), pct, human(done_).c_str(),
+                 human(total_).c_str());
+    std::fflush(stderr);
+  }
+  uint64_t total_, done_ = 0;
+  bool enabled_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Downloads one artifact to `dest` (through a temporary file beside it), checking its sha256.
+Status fetch(ApiClient& client, const std::string& job, const Listed& a, const fs::path& dest,
+             Progress& progress) {
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  if (ec) return Error{"cannot create " + dest.parent_path().string() + ": " + ec.message()};
+  std::string tmp = dest.string() + ".part-XXXXXX";
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return Error{"cannot write in " + dest.parent_path().string() + ": " + std::strerror(errno)};
+  Sha256 hash;
+  bool write_failed = false;
+  auto got = client.download("/api/v1/jobs/" + job + "/artifacts/" + path_escape(a.path),
+                             [&](std::string_view data) {
+                               hash.update(data);
+                               for (size_t off = 0; off < data.size();) {
+                                 ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+                                 if (n < 0 && errno == EINTR) continue;
+                                 if (n < 0) {
+                                   write_failed = true;
+                                   return false;
+                                 }
+                                 off += static_cast<size_t>(n);
+                               }
+                               progress.add(data.size());
+                               return true;
+                             });
+  ::close(fd);
+  auto fail = [&](std::string why) -> Status {
+    fs::remove(tmp, ec);
+    return Error{std::move(why)};
+  };
+  if (!got) return fail(got.error().message);
+  if (write_failed) return fail("cannot write " + dest.string());
+  std::string digest = hash.hex();
+  if (digest != a.sha256) {
+    return fail(a.path + ": sha256 mismatch (got " + digest + ", the server lists " + a.sha256 + ")");
+  }
+  ::chmod(tmp.c_str(), 0644);
+  fs::rename(tmp, dest, ec);
+  if (ec) return fail("cannot move the download to " + dest.string() + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
+int cmd_artifacts(const Args& args) {
+  auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--download", true, false, ""},
+                                  {"--help", false, false, "-h"}});
+  if (!flags.ok()) return usage_error("artifacts", flags.error().message);
+  if (flags->has("--help")) {
+    std::printf("usage: boxcar artifacts [--server URL] [--download DIR] JOB\n");
+    return kExitOk;
+  }
+  if (flags->positional.size() != 1) return usage_error("artifacts", "needs exactly one JOB id");
+  const std::string& job = flags->positional[0];
+  auto client = ApiClient::create(server_url(flags->get("--server")));
+  if (!client) return usage_error("artifacts", client.error().message);
+  auto reply = client->request("GET", "/api/v1/jobs/" + job + "/artifacts");
+  if (!reply) {
+    std::fprintf(stderr, "boxcar artifacts: %s\n", reply.error().message.c_str());
+    return kExitInfra;
+  }
+  if (reply->status != 200) {
+    std::fprintf(stderr, "boxcar artifacts: job %s: %s\n", job.c_str(), error_text(*reply).c_str());
+    return reply->status >= 500 ? kExitInfra : kExitUsage;
+  }
+  std::vector<Listed> items;
+  boost::system::error_code ec;
+  json::value body = json::parse(reply->body, ec);
+  if (ec || !body.is_object() || !body.as_object().contains("artifacts")) {
+    std::fprintf(stderr, "boxcar artifacts: the server's answer is not an artifact list\n");
+    return kExitInfra;
+  }
+  for (const auto& v : body.at("artifacts").as_array()) {
+    const auto& o = v.as_object();
+    auto str = [&](const char* k) {
+      return o.contains(k) && o.at(k).is_string() ? std::string(o.at(k).as_string()) : std::string();
+    };
+    Listed a{str("path"), str("sha256"), str("step"), 0};
+    if (o.contains("size") && o.at("size").is_number()) a.size = o.at("size").to_number<uint64_t>();
+    items.push_back(std::move(a));
+  }
+
+  auto dir = flags->get("--download");
+  if (!dir) {
+    if (items.empty()) {
+      std::printf("job %s has no artifacts\n", job.c_str());
+      return kExitOk;
+    }
+    std::printf("%-48s  %10s  %-12s  %s\n", "PATH", "SIZE", "SHA256", "STEP");
+    for (const auto& a : items) {
+      std::printf("%-48s  %10s  %-12s  %s\n", a.path.c_str(), human(a.size).c_str(),
+                  a.sha256.substr(0, 12).c_str(), a.step.c_str());
+    }
+    return kExitOk;
+  }
+
+  uint64_t total = 0;
+  for (const auto& a : items) total += a.size;
+  Progress progress(total, ::isatty(STDERR_FILENO) == 1);
+  int failures = 0;
+  for (const auto& a : items) {
+    if (!safe_relative(a.path) || !is_sha256_hex(a.sha256)) {
+      std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": not a safe relative path\n",
+                   a.path.c_str());
+      ++failures;
+      continue;
+    }
+    auto done = fetch(*client, job, a, fs::path(*dir) / a.path, progress);
+    if (!done) {
+      std::fprintf(stderr, "%sboxcar artifacts: %s\n", ::isatty(STDERR_FILENO) ? "\n" : "",
+                   done.error().message.c_str());
+      ++failures;
+    }
+  }
+  progress.finish();
+  std::printf("%zu of %zu artifacts (%s) in %s\n", items.size() - failures, items.size(),
+              human(total).c_str(), dir->c_str());
+  return failures == 0 ? kExitOk : kExitInfra;
+}
+
+}  // namespace boxcar::cli

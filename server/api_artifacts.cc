@@ -1,0 +1,297 @@
+// Artifacts: the agent's upload (streamed to a spool file, hashed on the way, kept by content
+// under artifact_dir/sha256/<ab>/<hash>), the public list and download (Range, ETag), and the
+// retention sweep.
+#include <sys/stat.h>
+
+#include <mutex>
+
+#include <boost/json.hpp>
+
+#include "base/sha256.h"
+#include "server/api.h"
+
+namespace boxcar::server {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Held while a blob is placed and recorded, and while the sweep deletes unreferenced blobs, so
+// a blob is never deleted between an upload finding it present and recording a reference.
+std::mutex blob_mu;
+
+// A relative path with no empty, "." or ".." segment: it names a place inside a directory.
+bool safe_relative_path(const std::string& path) {
+  if (path.empty() || path.size() > 4096 || path.front() == '/') return false;
+  if (path.find('\0') != std::string::npos) return false;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string_view seg(path.data() + i, j - i);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    i = j + 1;
+  }
+  return true;
+}
+
+std::string content_type_for(const std::string& path) {
+  static const std::pair<const char*, const char*> kTypes[] = {
+      {".txt", "text/plain; charset=utf-8"},  {".log", "text/plain; charset=utf-8"},
+      {".xml", "application/xml"},            {".json", "application/json"},
+      {".html", "text/html; charset=utf-8"},  {".js", "text/javascript"},
+      {".css", "text/css"},                   {".png", "image/png"},
+      {".jpg", "image/jpeg"},                 {".svg", "image/svg+xml"},
+      {".tar", "application/x-tar"},          {".gz", "application/gzip"},
+      {".zip", "application/zip"},
+  };
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& [e, type] : kTypes) {
+    if (ext == e) return type;
+  }
+  return "application/octet-stream";
+}
+
+fs::path blob_path(const ApiContext& ctx, const std::string& sha256) {
+  return ctx.options.artifact_dir / "sha256" / sha256.substr(0, 2) / sha256;
+}
+
+json::object artifact_json(const ArtifactRecord& a) {
+  return {{"path", a.path},     {"size", a.size},
+          {"sha256", a.sha256}, {"step", a.step},
+          {"created_at", rfc3339(a.created_at)}};
+}
+
+struct Range {
+  enum Kind { whole, part, unsatisfiable } kind = whole;
+  uint64_t first = 0, last = 0;  // inclusive
+};
+
+bool parse_u64(std::string_view s, uint64_t& out) {
+  if (s.empty() || s.size() > 19) return false;
+  out = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+// One range of "bytes=a-b", "bytes=a-" or "bytes=-n"; anything else (several ranges, other
+// units, garbage) is ignored and the whole file served, as RFC 9110 allows.
+Range parse_range(const std::string& header, uint64_t size) {
+  Range r;
+  constexpr std::string_view kPrefix = "bytes=";
+  if (header.compare(0, kPrefix.size(), kPrefix) != 0) return r;
+  std::string_view spec = std::string_view(header).substr(kPrefix.size());
+  if (spec.find(',') != std::string_view::npos) return r;
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return r;
+  std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  uint64_t x = 0, y = 0;
+  if (a.empty()) {  // suffix: the last n bytes
+    if (!parse_u64(b, y)) return r;
+    if (y == 0 || size == 0) return {Range::unsatisfiable};
+    return {Range::part, size - std::min(y, size), size - 1};
+  }
+  if (!parse_u64(a, x)) return r;
+  if (b.empty()) {
+    y = size == 0 ? 0 : size - 1;
+  } else if (!parse_u64(b, y) || y < x) {
+    return r;
+  }
+  if (x >= size) return {Range::unsatisfiable};
+  return {Range::part, x, std::min(y, size - 1)};
+}
+
+// Bytes the job's other artifacts (all but `path`) already take.
+Result<uint64_t> job_bytes_besides(ApiContext& ctx, int64_t id, const std::string& path) {
+  auto all = ctx.store.artifacts(id);
+  if (!all) return all.error();
+  uint64_t total = 0;
+  for (const auto& a : *all) {
+    if (a.path != path) total += static_cast<uint64_t>(a.size);
+  }
+  return total;
+}
+
+HttpResponse job_limit_exceeded(const ApiContext& ctx, int64_t id) {
+  return HttpResponse::error(413, "job " + std::to_string(id) + " would exceed its artifact limit of " +
+                                      std::to_string(ctx.options.artifact_max_job) + " bytes");
+}
+
+// The checks that need no body: token, job, lease, query, limits.
+std::optional<HttpResponse> admit_upload(ApiContext& ctx, const HttpRequest& req) {
+  if (!agent_authorized(ctx, req)) return agent_unauthorized(ctx);
+  auto id = parse_job_id(req.params.at("id"));
+  if (!id) return HttpResponse::error(404, "no such job: " + req.params.at("id"));
+  if (ctx.options.artifact_dir.empty()) {
+    return HttpResponse::error(503, "this server keeps no artifacts (no data directory)");
+  }
+  std::string agent = req.query_or("agent", "");
+  std::string path = req.query_or("path", "");
+  std::string sha = req.query_or("sha256", "");
+  if (agent.empty()) return HttpResponse::error(400, "missing ?agent=");
+  if (!safe_relative_path(path)) {
+    return HttpResponse::error(400, "?path= must be a relative path without \"..\", \".\" or empty segments");
+  }
+  if (!is_sha256_hex(sha)) return HttpResponse::error(400, "?sha256= must be 64 lowercase hex digits");
+  auto held = ctx.store.holds_lease(*id, agent);
+  if (!held) return store_error(held.error());
+  if (!*held) return agent_lease_lost(*id, agent);
+  auto length = req.raw.find(http::field::content_length);
+  if (length != req.raw.end()) {
+    uint64_t n = 0;
+    if (!parse_u64(std::string_view(length->value().data(), length->value().size()), n)) {
+      return HttpResponse::error(400, "bad Content-Length");
+    }
+    if (n > ctx.options.artifact_max_file) {
+      return HttpResponse::error(413, "artifact larger than the server's per-file limit of " +
+                                          std::to_string(ctx.options.artifact_max_file) + " bytes");
+    }
+    auto used = job_bytes_besides(ctx, *id, path);
+    if (!used) return store_error(used.error());
+    if (*used + n > ctx.options.artifact_max_job) return job_limit_exceeded(ctx, *id);
+  }
+  return std::nullopt;
+}
+
+void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  struct Remove {  // the spool file, unless it became the blob
+    fs::path file;
+    ~Remove() {
+      std::error_code ec;
+      if (!file.empty()) fs::remove(file, ec);
+    }
+  } spool{req.body_file};
+  if (auto refused = admit_upload(ctx, req)) return res.reply(std::move(*refused));
+  int64_t id = *parse_job_id(req.params["id"]);
+  std::string agent = req.query_or("agent", ""), path = req.query_or("path", "");
+  std::string sha = req.query_or("sha256", "");
+  if (req.body_file.empty()) return res.reply(HttpResponse::error(500, "upload was not spooled"));
+  if (req.body_sha256 != sha) {
+    return res.reply(HttpResponse::error(400, "sha256 mismatch: the body hashes to " + req.body_sha256 +
+                                                  ", not " + sha + "; nothing was stored"));
+  }
+  auto used = job_bytes_besides(ctx, id, path);
+  if (!used) return res.reply(store_error(used.error()));
+  if (*used + req.body_bytes > ctx.options.artifact_max_job) return res.reply(job_limit_exceeded(ctx, id));
+
+  std::lock_guard lock(blob_mu);
+  fs::path blob = blob_path(ctx, sha);
+  std::error_code ec;
+  bool created = false;
+  if (!fs::exists(blob, ec)) {
+    fs::create_directories(blob.parent_path(), ec);
+    fs::rename(req.body_file, blob, ec);
+    if (ec) return res.reply(HttpResponse::error(500, "cannot store the artifact: " + ec.message()));
+    ::chmod(blob.c_str(), 0644);
+    spool.file.clear();
+    created = true;
+  }
+  ArtifactRecord record{path, sha, static_cast<int64_t>(req.body_bytes), req.query_or("step", ""),
+                        now_ms()};
+  auto added = ctx.store.add_artifact(id, agent, record);
+  if (!added || !*added) {
+    if (created) fs::remove(blob, ec);  // nothing refers to it
+    if (!added) return res.reply(store_error(added.error()));
+    return res.reply(agent_lease_lost(id, agent));
+  }
+  res.reply(HttpResponse::json(200, json::object{{"stored", true}, {"sha256", sha},
+                                                 {"size", req.body_bytes}, {"new_blob", created}}));
+}
+
+void list(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+  auto job = ctx.store.job(*id);
+  if (!job) return res.reply(store_error(job.error()));
+  if (!*job) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
+  auto all = ctx.store.artifacts(*id);
+  if (!all) return res.reply(store_error(all.error()));
+  json::array out;
+  for (const auto& a : *all) out.push_back(artifact_json(a));
+  res.reply(HttpResponse::json(200, json::object{{"artifacts", std::move(out)}}));
+}
+
+void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) return res->reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+  const std::string& path = req.params["path"];
+  if (!safe_relative_path(path)) {
+    return res->reply(HttpResponse::error(400, "artifact paths are relative, without \"..\" or \".\""));
+  }
+  auto a = ctx.store.artifact(*id, path);
+  if (!a) return res->reply(store_error(a.error()));
+  if (!*a) {
+    return res->reply(HttpResponse::error(404, "job " + std::to_string(*id) + " has no artifact " + path));
+  }
+  fs::path blob = blob_path(ctx, (*a)->sha256);
+  std::error_code ec;
+  uint64_t size = fs::file_size(blob, ec);
+  if (ec) return res->reply(HttpResponse::error(410, "the artifact's content is gone: " + ec.message()));
+  std::string etag = "\"" + (*a)->sha256 + "\"";
+  if (req.header("If-None-Match") == etag) {
+    HttpResponse r = HttpResponse::text(304, "", "");
+    r.headers.emplace_back("ETag", etag);
+    return res->reply(std::move(r));
+  }
+  HttpResponse head;
+  head.content_type = content_type_for(path);
+  head.headers.emplace_back("ETag", etag);
+  head.headers.emplace_back("Accept-Ranges", "bytes");
+  std::string range_header = req.header("Range");
+  if (std::string if_range = req.header("If-Range"); !if_range.empty() && if_range != etag) {
+    range_header.clear();
+  }
+  Range range = parse_range(range_header, size);
+  if (range.kind == Range::unsatisfiable) {
+    HttpResponse r = HttpResponse::error(416, "range not satisfiable: the artifact has " +
+                                                  std::to_string(size) + " bytes");
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+    return res->reply(std::move(r));
+  }
+  if (range.kind == Range::part) {
+    head.status = 206;
+    head.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                                   std::to_string(range.last) + "/" +
+                                                   std::to_string(size));
+    return res->reply_file(std::move(head), blob, range.first, range.last - range.first + 1);
+  }
+  head.status = 200;
+  res->reply_file(std::move(head), blob, 0, size);
+}
+
+}  // namespace
+
+void add_artifact_routes(Router& router, ApiContext& ctx) {
+  RouteOptions up;
+  up.body_limit = static_cast<size_t>(ctx.options.artifact_max_file);
+  up.admit = [&ctx](const HttpRequest& head) { return admit_upload(ctx, head); };
+  up.spool_dir = ctx.options.artifact_dir.empty() ? fs::path("/nonexistent/boxcar-artifacts")
+                                                   : ctx.options.artifact_dir / "tmp";
+  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/artifacts",
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { upload(ctx, req, *res); },
+             std::move(up));
+  router.add(http::verb::get, "/api/v1/jobs/{id}/artifacts",
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); });
+  router.add(http::verb::get, "/api/v1/jobs/{id}/artifacts/{path...}",
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { download(ctx, req, res); });
+}
+
+size_t sweep_artifacts(ApiContext& ctx) {
+  if (ctx.options.artifact_dir.empty()) return 0;
+  std::lock_guard lock(blob_mu);
+  auto gone = ctx.store.expire_artifacts(now_ms() - ctx.options.artifact_retention_ms);
+  if (!gone) return 0;
+  size_t removed = 0;
+  for (const auto& sha : *gone) {
+    std::error_code ec;
+    if (is_sha256_hex(sha) && fs::remove(blob_path(ctx, sha), ec)) ++removed;
+  }
+  return removed;
+}
+
+}  // namespace boxcar::server

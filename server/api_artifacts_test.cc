@@ -1,0 +1,212 @@
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "base/sha256.h"
+#include "server/api.h"
+#include "server/test_client.h"
+
+namespace boxcar::server {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::string sha(const std::string& data) {
+  Sha256 h;
+  h.update(data);
+  return h.hex();
+}
+
+class ApiArtifactsTest : public testing::ServerFixture {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/boxcar-artifacts-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    data = tmpl;
+    options.artifact_dir = data / "artifacts";
+    options.artifact_max_file = 1000;
+    options.artifact_max_job = 2500;
+    ServerFixture::SetUp();
+  }
+  void TearDown() override {
+    ServerFixture::TearDown();
+    std::error_code ec;
+    fs::remove_all(data, ec);
+  }
+  testing::TestResponse upload(int64_t id, const std::string& path, const std::string& body,
+                               std::string digest = "", const std::string& agent = "a1") {
+    if (digest.empty()) digest = sha(body);
+    return client->post("/api/v1/agent/jobs/" + std::to_string(id) + "/artifacts?agent=" + agent +
+                            "&step=build&sha256=" + digest + "&path=" + path,
+                        body, {{"Authorization", std::string("Bearer ") + kToken}});
+  }
+  std::string url(int64_t id, const std::string& path) {
+    return "/api/v1/jobs/" + std::to_string(id) + "/artifacts/" + path;
+  }
+  size_t blobs() {
+    size_t n = 0;
+    std::error_code ec;
+    for (auto& e : fs::recursive_directory_iterator(data / "artifacts" / "sha256", ec)) {
+      n += e.is_regular_file();
+    }
+    return n;
+  }
+  size_t spooled() {
+    size_t n = 0;
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(data / "artifacts" / "tmp", ec)) n += e.is_regular_file();
+    return n;
+  }
+  fs::path data;
+};
+
+TEST_F(ApiArtifactsTest, UploadListDownloadRoundTrip) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  std::string content = "hello artifact\n";
+  auto r = upload(id, "out/report%2Etxt", content);
+  ASSERT_EQ(r.status, 200u) << r.body;
+
+  auto list = client->get("/api/v1/jobs/" + std::to_string(id) + "/artifacts");
+  ASSERT_EQ(list.status, 200u);
+  json::value listed = list.json();
+  auto& items = listed.at("artifacts").as_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].at("path").as_string(), "out/report.txt");
+  EXPECT_EQ(items[0].at("size").as_int64(), static_cast<int64_t>(content.size()));
+  EXPECT_EQ(items[0].at("sha256").as_string(), sha(content));
+  EXPECT_EQ(items[0].at("step").as_string(), "build");
+
+  auto got = client->get(url(id, "out/report.txt"));
+  ASSERT_EQ(got.status, 200u);
+  EXPECT_EQ(got.body, content);
+  EXPECT_EQ(sha(got.body), sha(content));
+  EXPECT_EQ(got.header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(got.header("etag"), "\"" + sha(content) + "\"");
+  EXPECT_EQ(got.header("content-length"), std::to_string(content.size()));
+  EXPECT_EQ(client->get(url(id, "missing.txt")).status, 404u);
+  EXPECT_EQ(spooled(), 0u);
+}
+
+TEST_F(ApiArtifactsTest, DigestMismatchIsRefusedAndNothingKept) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  auto r = upload(id, "a.bin", "abc", sha("abd"));
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(blobs(), 0u);
+  EXPECT_EQ(spooled(), 0u);
+  EXPECT_EQ(client->get(url(id, "a.bin")).status, 404u);
+}
+
+TEST_F(ApiArtifactsTest, IdenticalContentIsStoredOnce) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  ASSERT_EQ(upload(id, "one.bin", "same bytes").status, 200u);
+  ASSERT_EQ(upload(id, "two/one.bin", "same bytes").status, 200u);
+  ASSERT_EQ(upload(id, "one.bin", "same bytes").status, 200u);  // a retry
+  EXPECT_EQ(blobs(), 1u);
+  EXPECT_EQ(client->get(url(id, "two/one.bin")).body, "same bytes");
+  EXPECT_EQ(client->get("/api/v1/jobs/" + std::to_string(id) + "/artifacts")
+                .json().at("artifacts").as_array().size(), 2u);
+}
+
+TEST_F(ApiArtifactsTest, RangeRequests) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  ASSERT_EQ(upload(id, "r.bin", "0123456789").status, 200u);
+  auto part = [&](const std::string& range) {
+    return client->request(boost::beast::http::verb::get, url(id, "r.bin"), "", {{"Range", range}});
+  };
+  auto a = part("bytes=2-4");
+  EXPECT_EQ(a.status, 206u);
+  EXPECT_EQ(a.body, "234");
+  EXPECT_EQ(a.header("content-range"), "bytes 2-4/10");
+  auto b = part("bytes=7-");
+  EXPECT_EQ(b.status, 206u);
+  EXPECT_EQ(b.body, "789");
+  auto c = part("bytes=-2");
+  EXPECT_EQ(c.status, 206u);
+  EXPECT_EQ(c.body, "89");
+  auto d = part("bytes=5-100");
+  EXPECT_EQ(d.status, 206u);
+  EXPECT_EQ(d.body, "56789");
+  auto e = part("bytes=10-");
+  EXPECT_EQ(e.status, 416u);
+  EXPECT_EQ(e.header("content-range"), "bytes */10");
+  // the connection is still usable after a file answer
+  EXPECT_EQ(client->get(url(id, "r.bin")).body, "0123456789");
+}
+
+TEST_F(ApiArtifactsTest, DotDotAndAbsolutePathsAreRefused) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  EXPECT_EQ(upload(id, "../escape", "x").status, 400u);
+  EXPECT_EQ(upload(id, "%2Fetc%2Fpasswd", "x").status, 400u);
+  EXPECT_EQ(client->get(url(id, "a/%2E%2E/b")).status, 400u);
+  EXPECT_EQ(client->get(url(id, "%2Fetc%2Fpasswd")).status, 400u);
+  EXPECT_EQ(blobs(), 0u);
+}
+
+TEST_F(ApiArtifactsTest, UploadWithoutTheLeaseIs409) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  EXPECT_EQ(upload(id, "x.txt", "x", "", "someone-else").status, 409u);
+  auto noauth = client->post("/api/v1/agent/jobs/" + std::to_string(id) +
+                                 "/artifacts?agent=a1&path=x&sha256=" + sha("x"),
+                             "x");
+  EXPECT_EQ(noauth.status, 401u);
+  EXPECT_EQ(spooled(), 0u);
+}
+
+TEST_F(ApiArtifactsTest, OversizedUploadsAre413) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  EXPECT_EQ(upload(id, "big.bin", std::string(1001, 'x')).status, 413u);
+  ASSERT_EQ(upload(id, "a.bin", std::string(1000, 'a')).status, 200u);
+  ASSERT_EQ(upload(id, "b.bin", std::string(1000, 'b')).status, 200u);
+  EXPECT_EQ(upload(id, "c.bin", std::string(600, 'c')).status, 413u);  // job total 2500
+  EXPECT_EQ(upload(id, "b.bin", std::string(900, 'd')).status, 200u);  // replaces b.bin
+  EXPECT_EQ(spooled(), 0u);
+}
+
+TEST_F(ApiArtifactsTest, RetentionSweepRemovesUnreferencedBlobs) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  ASSERT_EQ(upload(id, "old.bin", "old").status, 200u);
+  ASSERT_EQ(blobs(), 1u);
+  auto gone = store->expire_artifacts(now_ms() + 1000);
+  ASSERT_TRUE(gone.ok());
+  ASSERT_EQ(gone->size(), 1u);
+  EXPECT_EQ((*gone)[0], sha("old"));
+}
+
+class ArtifactRetentionTest : public ApiArtifactsTest {
+ protected:
+  void SetUp() override {
+    options.lease_ms = 400;  // the sweeper runs every lease_ms/4
+    options.artifact_sweep_ms = 50;
+    options.artifact_retention_ms = 1;
+    ApiArtifactsTest::SetUp();
+  }
+};
+
+TEST_F(ArtifactRetentionTest, ExpiredArtifactsAndTheirBlobsAreSwept) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  ASSERT_EQ(upload(id, "short-lived.txt", "bye").status, 200u);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gone = blobs() == 0;
+  }
+  EXPECT_TRUE(gone);
+  EXPECT_EQ(client->get(url(id, "short-lived.txt")).status, 404u);
+}
+
+}  // namespace
+}  // namespace boxcar::server
