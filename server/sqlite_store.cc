@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "server/migrations.h"
+#include "server/sqlite_query.h"
 
 namespace boxcar::server {
 
@@ -24,122 +25,9 @@ UnixMillis wall_clock_now() {
 
 }  // namespace
 
-// One use of a cached prepared statement: binds in order, steps, reads columns, and resets the
-// statement when it goes out of scope. A failed prepare surfaces as the error of next()/run().
-class SqliteQuery {
- public:
-  SqliteQuery(SqliteStore& store, const char* sql)
-      : db_(store.db_), sql_(sql), stmt_(store.statement(sql)) {
-    if (stmt_ == nullptr) prepare_error_ = sqlite3_errmsg(db_);
-  }
-  ~SqliteQuery() {
-    if (stmt_ != nullptr) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
-  }
-  SqliteQuery(const SqliteQuery&) = delete;
-  SqliteQuery& operator=(const SqliteQuery&) = delete;
-
-  SqliteQuery& bind(int64_t value) {
-    if (stmt_) sqlite3_bind_int64(stmt_, ++index_, value);
-    return *this;
-  }
-  SqliteQuery& bind(const std::string& value) {
-    if (stmt_) sqlite3_bind_text(stmt_, ++index_, value.data(), static_cast<int>(value.size()),
-                                 SQLITE_TRANSIENT);
-    return *this;
-  }
-  SqliteQuery& bind(std::optional<int64_t> value) {
-    if (!value) {
-      if (stmt_) sqlite3_bind_null(stmt_, ++index_);
-      return *this;
-    }
-    return bind(*value);
-  }
-  SqliteQuery& bind_blob(const std::string& value) {
-    if (stmt_) sqlite3_bind_blob(stmt_, ++index_, value.data(), static_cast<int>(value.size()),
-                                 SQLITE_TRANSIENT);
-    return *this;
-  }
-
-  // True when a row is ready to read, false when the statement is done.
-  Result<bool> next() {
-    if (stmt_ == nullptr) return error(prepare_error_);
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return error(sqlite3_errmsg(db_));
-  }
-  Status run() {
-    for (;;) {
-      auto row = next();
-      if (!row) return row.error();
-      if (!*row) return {};
-    }
-  }
-  int changes() const { return sqlite3_changes(db_); }
-
-  int64_t i64(int column) const { return sqlite3_column_int64(stmt_, column); }
-  std::optional<int64_t> opt_i64(int column) const {
-    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
-    return i64(column);
-  }
-  std::string text(int column) const {
-    const void* data = sqlite3_column_blob(stmt_, column);
-    int size = sqlite3_column_bytes(stmt_, column);
-    return data ? std::string(static_cast<const char*>(data), size) : std::string();
-  }
-
- private:
-  Error error(const std::string& message) const {
-    std::string sql(sql_);
-    if (sql.size() > 60) sql = sql.substr(0, 60) + "...";
-    return Error{"sqlite: " + message + " (in \"" + sql + "\")"};
-  }
-
-  sqlite3* db_;
-  const char* sql_;
-  sqlite3_stmt* stmt_;
-  std::string prepare_error_;
-  int index_ = 0;
-};
 
 namespace {
 
-Status exec(sqlite3* db, const std::string& sql) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-    Error error{"sqlite: " + std::string(message ? message : sqlite3_errmsg(db))};
-    sqlite3_free(message);
-    return error;
-  }
-  return {};
-}
-
-// BEGIN IMMEDIATE takes the write lock up front, so a read-then-write (claim) cannot interleave
-// with another writer, even one in another process.
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  ~Transaction() {
-    if (open_) (void)exec(db_, "ROLLBACK");
-  }
-  Status begin() {
-    auto status = exec(db_, "BEGIN IMMEDIATE");
-    open_ = status.ok();
-    return status;
-  }
-  Status commit() {
-    auto status = exec(db_, "COMMIT");
-    if (status.ok()) open_ = false;
-    return status;
-  }
-
- private:
-  sqlite3* db_;
-  bool open_ = false;
-};
 
 JobRecord read_job(const SqliteQuery& q) {
   JobRecord job;
@@ -164,11 +52,6 @@ JobRecord read_job(const SqliteQuery& q) {
   return job;
 }
 
-#define BOXCAR_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    auto status_ = (expr);                    \
-    if (!status_.ok()) return status_.error(); \
-  } while (0)
 
 }  // namespace
 
@@ -193,7 +76,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   sqlite3_busy_timeout(db, 5000);
   for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
                              "PRAGMA foreign_keys = ON"}) {
-    if (auto status = exec(db, pragma); !status) {
+    if (auto status = sqlite_exec(db, pragma); !status) {
       return Error{"cannot open sqlite database " + path + ": " + status.error().message};
     }
   }
@@ -218,8 +101,8 @@ sqlite3_stmt* SqliteStore::statement(const char* sql) {
 
 Status SqliteStore::migrate() {
   std::lock_guard lock(mu_);
-  BOXCAR_RETURN_IF_ERROR(exec(db_, kCreateSchemaMigrations));
-  Transaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(sqlite_exec(db_, kCreateSchemaMigrations));
+  SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   int64_t current = 0;
   {
@@ -231,7 +114,7 @@ Status SqliteStore::migrate() {
   for (const auto& migration : migrations()) {
     if (migration.version <= current) continue;
     for (const auto& statement : migration.statements) {
-      auto status = exec(db_, render_sql(statement, Dialect::kSqlite));
+      auto status = sqlite_exec(db_, render_sql(statement, Dialect::kSqlite));
       if (!status) {
         return Error{"migration " + std::to_string(migration.version) + " (" +
                      migration.description + "): " + status.error().message};
@@ -363,7 +246,7 @@ Result<std::optional<JobRecord>> SqliteStore::claim(const std::string& agent,
                                                     const std::vector<std::string>& agent_labels,
                                                     int64_t lease_ms, UnixMillis now) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   int64_t id = 0;
   {
@@ -410,7 +293,7 @@ Result<HeartbeatResult> SqliteStore::heartbeat(int64_t id, const std::string& ag
 
 Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   struct Expired {
     int64_t id, attempt, max_attempts;
@@ -462,7 +345,7 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
 
 Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   std::string state;
   {
@@ -501,7 +384,7 @@ Result<bool> SqliteStore::complete(int64_t id, const std::string& agent, const s
 Result<bool> SqliteStore::update_step(int64_t id, const std::string& agent,
                                       const StepRecord& step) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   {
     SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
@@ -533,7 +416,7 @@ Result<bool> SqliteStore::update_step(int64_t id, const std::string& agent,
 
 Result<bool> SqliteStore::append_log(int64_t id, const std::string& agent, const LogChunk& chunk) {
   std::lock_guard lock(mu_);
-  Transaction tx(db_);
+  SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   auto size = static_cast<int64_t>(chunk.data.size());
   int64_t end = 0;
@@ -591,95 +474,6 @@ Result<std::vector<LogChunk>> SqliteStore::logs(int64_t id, const std::string& s
     chunks.push_back(std::move(chunk));
   }
   return chunks;
-}
-
-}  // namespace boxcar::server
-
-namespace boxcar::server {
-
-Result<bool> SqliteStore::holds_lease(int64_t id, const std::string& agent) {
-  std::lock_guard lock(mu_);
-  SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
-  return q.bind(id).bind(agent).next();
-}
-
-Result<bool> SqliteStore::add_artifact(int64_t id, const std::string& agent,
-                                       const ArtifactRecord& a) {
-  std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  BOXCAR_RETURN_IF_ERROR(tx.begin());
-  {
-    SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
-    auto row = q.bind(id).bind(agent).next();
-    if (!row) return row.error();
-    if (!*row) return false;
-  }
-  SqliteQuery q(*this,
-                "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, path) DO UPDATE SET"
-                " sha256 = excluded.sha256, size = excluded.size, step = excluded.step,"
-                " created_at = excluded.created_at");
-  BOXCAR_RETURN_IF_ERROR(
-      q.bind(id).bind(a.path).bind(a.sha256).bind(a.size).bind(a.step).bind(a.created_at).run());
-  BOXCAR_RETURN_IF_ERROR(tx.commit());
-  return true;
-}
-
-Result<std::vector<ArtifactRecord>> SqliteStore::artifacts(int64_t id) {
-  std::lock_guard lock(mu_);
-  SqliteQuery q(*this,
-                "SELECT path, sha256, size, step, created_at FROM artifacts WHERE job_id = ?"
-                " ORDER BY path");
-  q.bind(id);
-  std::vector<ArtifactRecord> out;
-  for (;;) {
-    auto row = q.next();
-    if (!row) return row.error();
-    if (!*row) break;
-    out.push_back({q.text(0), q.text(1), q.i64(2), q.text(3), q.i64(4)});
-  }
-  return out;
-}
-
-Result<std::optional<ArtifactRecord>> SqliteStore::artifact(int64_t id, const std::string& path) {
-  std::lock_guard lock(mu_);
-  SqliteQuery q(*this,
-                "SELECT path, sha256, size, step, created_at FROM artifacts"
-                " WHERE job_id = ? AND path = ?");
-  auto row = q.bind(id).bind(path).next();
-  if (!row) return row.error();
-  if (!*row) return std::optional<ArtifactRecord>();
-  return std::optional<ArtifactRecord>(ArtifactRecord{q.text(0), q.text(1), q.i64(2), q.text(3), q.i64(4)});
-}
-
-Result<std::vector<std::string>> SqliteStore::expire_artifacts(UnixMillis older_than) {
-  std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  BOXCAR_RETURN_IF_ERROR(tx.begin());
-  std::vector<std::string> hashes;
-  {
-    SqliteQuery q(*this, "SELECT DISTINCT sha256 FROM artifacts WHERE created_at < ?");
-    q.bind(older_than);
-    for (;;) {
-      auto row = q.next();
-      if (!row) return row.error();
-      if (!*row) break;
-      hashes.push_back(q.text(0));
-    }
-  }
-  {
-    SqliteQuery q(*this, "DELETE FROM artifacts WHERE created_at < ?");
-    BOXCAR_RETURN_IF_ERROR(q.bind(older_than).run());
-  }
-  std::vector<std::string> unreferenced;
-  for (const auto& h : hashes) {
-    SqliteQuery q(*this, "SELECT 1 FROM artifacts WHERE sha256 = ? LIMIT 1");
-    auto row = q.bind(h).next();
-    if (!row) return row.error();
-    if (!*row) unreferenced.push_back(h);
-  }
-  BOXCAR_RETURN_IF_ERROR(tx.commit());
-  return unreferenced;
 }
 
 }  // namespace boxcar::server
