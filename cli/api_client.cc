@@ -102,45 +102,8 @@ Result<ApiReply> ApiClient::request(const std::string& method, const std::string
 
 Status ApiClient::stream(const std::string& target,
                          const std::function<bool(std::string_view)>& on_data) {
-  asio::io_context io;
-  auto socket = connect(io, host_, port_, base_);
-  if (!socket) return socket.error();
-  http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, host_);
-  req.set(http::field::accept, "text/event-stream");
-  boost::system::error_code ec;
-  http::write(*socket, req, ec);
-  if (ec) return Error{"request to " + base_ + target + " failed: " + ec.message()};
-  beast::flat_buffer buf;
-  http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
-  http::read_header(*socket, buf, parser, ec);
-  if (ec) return Error{"request to " + base_ + target + " failed: " + ec.message()};
-  if (parser.get().result_int() != 200) {
-    std::string body;
-    char chunk[4096];
-    while (!parser.is_done()) {
-      parser.get().body().data = chunk;
-      parser.get().body().size = sizeof chunk;
-      http::read(*socket, buf, parser, ec);
-      if (ec && ec != http::error::need_buffer) break;
-      body.append(chunk, sizeof chunk - parser.get().body().size);
-    }
-    return Error{error_text(ApiReply{static_cast<int>(parser.get().result_int()), body})};
-  }
-  char chunk[16384];
-  while (!parser.is_done()) {
-    parser.get().body().data = chunk;
-    parser.get().body().size = sizeof chunk;
-    http::read_some(*socket, buf, parser, ec);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      if (ec == http::error::end_of_stream || ec == asio::error::eof) break;
-      return Error{"log stream from " + base_ + " broke: " + ec.message()};
-    }
-    size_t n = sizeof chunk - parser.get().body().size;
-    if (n > 0 && !on_data(std::string_view(chunk, n))) break;
-  }
+  auto got = download(target, on_data);
+  if (!got) return got.error();
   return {};
 }
 
@@ -167,9 +130,11 @@ Result<uint64_t> ApiClient::download(const std::string& target,
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    http::read(*socket, buf, parser, ec);
+    // read_some hands over what has arrived: a live log stream is printed as it comes.
+    http::read_some(*socket, buf, parser, ec);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return Error{"download of " + base_ + target + " broke: " + ec.message()};
+    if (ec == http::error::end_of_stream || ec == asio::error::eof) break;
+    if (ec) return Error{"reading " + base_ + target + " broke: " + ec.message()};
     size_t n = chunk.size() - parser.get().body().size;
     if (!ok) {
       if (error_body.size() < 65536) error_body.append(chunk.data(), n);

@@ -28,11 +28,11 @@ class ApiClient {
   Result<ApiReply> request(const std::string& method, const std::string& target,
                            const std::string& json_body = "");
 
-  // GET `target` and hand the body to `on_data` as it arrives (server-sent events, follow).
-  // Returns when the server ends the response or `on_data` returns false.
+  // download() for a live body (server-sent events, follow): returns when the server ends the
+  // response or `on_data` returns false.
   Status stream(const std::string& target, const std::function<bool(std::string_view)>& on_data);
 
-  // GET `target` and hand a 200 answer's body to `on_data` piece by piece (never held whole);
+  // GET `target` and hand a 200 answer's body to `on_data` as it arrives (never held whole);
   // another status is an Error with the server's message. Returns the body's length.
   Result<uint64_t> download(const std::string& target,
                             const std::function<bool(std::string_view)>& on_data);
