@@ -4,7 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,8 +17,9 @@
 #include <openssl/rand.h>
 
 #include <array>
-#include <mutex>
 #include <vector>
+
+#include "agent/sandbox_connect.h"
 
 namespace boxcar::agent {
 
@@ -38,16 +39,16 @@ constexpr const char* kBadGateway =
     "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n"
     "Connection: close\r\n\r\nthe preview's server is not up.\r\n";
 
-// Connections to a sandbox are made off the io_context (see connect_upstream); withdraw()
-// takes `mutex` to wait for one in flight, so the sandbox is never used after it.
-struct Guard {
-  std::mutex mutex;
-  bool live = true;
-};
+// A busy server gets the kernel's SYN retries at 1 s and 3 s after the first; a connection not up
+// after those answers 502.
+constexpr std::chrono::seconds kUpstreamTimeout{5};
 
 struct Entry {
-  std::shared_ptr<Guard> guard = std::make_shared<Guard>();
+  // Cleared by withdraw() and close(): a session that looked the entry up before must not call
+  // into the sandbox, which may be gone by then.
+  std::shared_ptr<bool> live = std::make_shared<bool>(true);
   std::string token;
+  std::string job;  // preview_job_label() of the job
   executors::Sandbox* sandbox = nullptr;
   uint16_t port = 0;
   Clock::time_point until = Clock::time_point::max();
@@ -127,8 +128,7 @@ std::string preview_job_label(std::string_view run_id) {
 }
 
 struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io_, std::string job, std::string dom)
-      : io(io_), acceptor(io_), job_label(std::move(job)), domain(std::move(dom)) {}
+  Impl(asio::io_context& io_, std::string dom) : io(io_), acceptor(io_), domain(std::move(dom)) {}
 
   // The live entry with this token, compared in constant time against every entry.
   const Entry* find(std::string_view token) const {
@@ -156,7 +156,7 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
     if (b == std::string_view::npos || label.find('-', b + 1) != std::string_view::npos) return nullptr;
     std::string_view port = label.substr(0, a), job = label.substr(a + 1, b - a - 1);
     const Entry* e = find(label.substr(b + 1));
-    if (!e || job != job_label || port != std::to_string(e->port)) return nullptr;
+    if (!e || job != e->job || port != std::to_string(e->port)) return nullptr;
     return e;
   }
 
@@ -203,15 +203,12 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
       co_await asio::async_write(client, asio::buffer(std::string_view(kNotFound)), kNoThrow);
       co_return;
     }
-    int fd = co_await connect_upstream(*entry);
-    if (fd < 0) {
+    auto conn = co_await connect_upstream(*entry);
+    if (!conn.ok()) {
       co_await asio::async_write(client, asio::buffer(std::string_view(kBadGateway)), kNoThrow);
       co_return;
     }
-    tcp::socket upstream(io);
-    boost::system::error_code aec;
-    upstream.assign(tcp::v4(), fd, aec);
-    if (aec) co_return;
+    tcp::socket upstream = std::move(conn).value();
 
     bool upgrade = req.find(http::field::upgrade) != req.end();
     std::string head;
@@ -246,45 +243,33 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
     co_await pump(splice, splice->client, splice->upstream);
   }
 
-  // Sandbox::connect_tcp blocks while the server's accept queue is full (the kernel drops the
-  // SYN and retries a second later): on the io_context that would stall every other preview.
-  asio::awaitable<int> connect_upstream(const Entry& e) {
-    auto guard = e.guard;
-    executors::Sandbox* sandbox = e.sandbox;
-    uint16_t port = e.port;
-    auto initiate = [this, guard, sandbox, port](auto handler) {
-      asio::post(connect_pool, [guard, sandbox, port, handler = std::move(handler)]() mutable {
-        int fd = -1;
-        {
-          std::lock_guard lock(guard->mutex);
-          if (guard->live) {
-            auto conn = sandbox->connect_tcp(port);
-            if (conn.ok()) fd = conn.value().release();
-          }
-        }
-        auto ex = asio::get_associated_executor(handler);
-        asio::post(ex, [handler = std::move(handler), fd]() mutable { std::move(handler)(fd); });
+  // Runs on the io thread like withdraw(), so checking `live` right before connect_tcp is
+  // enough for the sandbox never to be used after its withdraw().
+  asio::awaitable<Result<tcp::socket>> connect_upstream(const Entry& e) {
+    auto initiate = [this, live = e.live, sandbox = e.sandbox, port = e.port](auto handler) {
+      // use_awaitable's handler is move-only; SandboxConnectHandler is a std::function.
+      auto h = std::make_shared<decltype(handler)>(std::move(handler));
+      if (!*live) {
+        asio::post(io, [h] { std::move(*h)(Result<tcp::socket>(Error{"the preview was withdrawn"})); });
+        return;
+      }
+      async_connect_sandbox(io, *sandbox, port, kUpstreamTimeout, [h, live](Result<tcp::socket> conn) {
+        if (!*live) conn = Error{"the preview was withdrawn"};  // while connecting: relay nothing
+        std::move(*h)(std::move(conn));
       });
     };
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(int)>(
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<tcp::socket>)>(
         initiate, asio::use_awaitable);
   }
 
-  ~Impl() {
-    connect_pool.stop();
-    connect_pool.join();
-  }
-
   asio::io_context& io;
-  asio::thread_pool connect_pool{4};
   tcp::acceptor acceptor;
-  std::string job_label;
   std::string domain;
   std::vector<Entry> entries;
 };
 
-PreviewProxy::PreviewProxy(asio::io_context& io, std::string job_label, std::string domain)
-    : impl_(std::make_shared<Impl>(io, std::move(job_label), std::move(domain))) {}
+PreviewProxy::PreviewProxy(asio::io_context& io, std::string domain)
+    : impl_(std::make_shared<Impl>(io, std::move(domain))) {}
 
 PreviewProxy::~PreviewProxy() { close(); }
 
@@ -324,16 +309,14 @@ uint16_t PreviewProxy::port() const {
 void PreviewProxy::close() {
   boost::system::error_code ignored;
   impl_->acceptor.close(ignored);
-  for (Entry& e : impl_->entries) {
-    std::lock_guard lock(e.guard->mutex);
-    e.guard->live = false;
-  }
+  for (Entry& e : impl_->entries) *e.live = false;
   impl_->entries.clear();
 }
 
-PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, uint16_t port) {
+PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) {
   Entry e;
   e.token = make_preview_token();
+  e.job = preview_job_label(job);
   e.sandbox = &sandbox;
   e.port = port;
   impl_->entries.push_back(e);
@@ -344,7 +327,7 @@ PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, uint16_t port) {
   if (!ec && ep.address().is_v6()) laddr = "[" + laddr + "]";
   if (!ec && ep.address().is_unspecified()) laddr = "localhost";
   PreviewUrls urls;
-  urls.host_url = "http://" + std::to_string(port) + "-" + impl_->job_label + "-" + e.token + "." +
+  urls.host_url = "http://" + std::to_string(port) + "-" + e.job + "-" + e.token + "." +
                   impl_->domain + ":" + lport + "/";
   urls.path_url = "http://" + laddr + ":" + lport + "/preview/" + e.token + "/";
   return urls;
@@ -358,9 +341,7 @@ void PreviewProxy::expire_at(executors::Sandbox& sandbox, Clock::time_point unti
 
 void PreviewProxy::withdraw(executors::Sandbox& sandbox) {
   for (Entry& e : impl_->entries) {
-    if (e.sandbox != &sandbox) continue;
-    std::lock_guard lock(e.guard->mutex);
-    e.guard->live = false;
+    if (e.sandbox == &sandbox) *e.live = false;
   }
   std::erase_if(impl_->entries, [&](const Entry& e) { return e.sandbox == &sandbox; });
 }

@@ -27,9 +27,10 @@ struct PreviewUrls {
 class PreviewPublisher {
  public:
   virtual ~PreviewPublisher() = default;
-  // Makes `port` inside `sandbox` reachable until withdraw(sandbox) or `until`, whichever
-  // comes first. `sandbox` must stay alive until withdraw(sandbox).
-  virtual PreviewUrls publish(executors::Sandbox& sandbox, uint16_t port) = 0;
+  // Makes `port` inside `sandbox` of job `job` (a run id or a job id) reachable until
+  // withdraw(sandbox) or `until`, whichever comes first. `sandbox` must stay alive until
+  // withdraw(sandbox).
+  virtual PreviewUrls publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) = 0;
   // Moves the expiry of every preview of `sandbox`.
   virtual void expire_at(executors::Sandbox& sandbox,
                          std::chrono::steady_clock::time_point until) = 0;
@@ -43,9 +44,11 @@ std::string make_preview_token();
 // The run id as a DNS label part: only [a-z0-9] (upper case folded), at most 40 characters.
 std::string preview_job_label(std::string_view run_id);
 
+// One proxy serves the previews of every job of a process (`boxcar run`, an agent, or all the
+// in-process agents of `boxcar serve`).
 class PreviewProxy : public PreviewPublisher {
  public:
-  PreviewProxy(boost::asio::io_context& io, std::string job_label, std::string domain);
+  PreviewProxy(boost::asio::io_context& io, std::string domain);
   ~PreviewProxy() override;
 
   // Binds and starts accepting on `addr:port` ("127.0.0.1:8470"; port 0 picks one).
@@ -54,7 +57,7 @@ class PreviewProxy : public PreviewPublisher {
   // Stops accepting; open connections end with their peers.
   void close();
 
-  PreviewUrls publish(executors::Sandbox& sandbox, uint16_t port) override;
+  PreviewUrls publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) override;
   void expire_at(executors::Sandbox& sandbox, std::chrono::steady_clock::time_point until) override;
   void withdraw(executors::Sandbox& sandbox) override;
 

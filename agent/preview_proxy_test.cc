@@ -11,8 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
+
+#include "executors/loopback.h"
 
 namespace boxcar::agent {
 namespace {
@@ -30,32 +33,37 @@ int connect_loopback(uint16_t port) {
   return s;
 }
 
-// "Inside the sandbox" is the host loopback here.
+// "Inside the sandbox" is the host loopback here, reached the way a sandbox reaches its own.
 class LoopbackSandbox : public executors::Sandbox {
  public:
   Status exec(const executors::ExecRequest&, executors::ExecHandlers) override { return {}; }
   void stop(executors::Outcome::Kind, Millis) override {}
   void destroy() override {}
   Result<unique_fd> connect_tcp(uint16_t port) override {
-    int fd = connect_loopback(port);
-    if (fd < 0) return Error{"refused", errno};
-    return unique_fd(fd);
+    ++connects;
+    return executors::connect_loopback(port);
   }
+  std::atomic<int> connects = 0;
 };
 
-// Answers every connection with its request head as the body, then closes.
+// Answers every connection with its request head as the body, then closes. With `serving`
+// false it accepts nothing until serve(): with `backlog` 1 and two connections queued, a server
+// too busy to accept.
 class EchoHeadServer {
  public:
-  EchoHeadServer() {
+  explicit EchoHeadServer(int backlog = 16, bool serving = true) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
+    ::listen(fd_, backlog);
     socklen_t len = sizeof a;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
+    if (serving) serve();
+  }
+  void serve() {
     thread_ = std::thread([this] {
       for (;;) {
         int c = ::accept(fd_, nullptr, nullptr);
@@ -69,7 +77,7 @@ class EchoHeadServer {
         }
         std::string resp = "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(head.size()) +
                            "\r\n\r\n" + head;
-        (void)!::write(c, resp.data(), resp.size());
+        (void)!::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
         ::close(c);
       }
     });
@@ -77,7 +85,7 @@ class EchoHeadServer {
   ~EchoHeadServer() {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   uint16_t port() const { return port_; }
 
@@ -102,7 +110,7 @@ class PreviewProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(proxy_.listen("127.0.0.1:0").ok());
-    urls_ = proxy_.publish(sandbox_, upstream_.port());
+    urls_ = proxy_.publish(sandbox_, "20260101-ABC_def", upstream_.port());
     thread_ = std::thread([this] { io_.run(); });
   }
   void TearDown() override {
@@ -130,7 +138,7 @@ class PreviewProxyTest : public ::testing::Test {
       io_.get_executor()};
   EchoHeadServer upstream_;
   LoopbackSandbox sandbox_;
-  PreviewProxy proxy_{io_, preview_job_label("20260101-ABC_def"), "localhost"};
+  PreviewProxy proxy_{io_, "localhost"};
   PreviewUrls urls_;
   std::thread thread_;
 };
@@ -181,6 +189,33 @@ TEST_F(PreviewProxyTest, WrongTokenJobOrPortIsNotFound) {
         std::string("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")}) {
     EXPECT_NE(fetch(proxy_.port(), req).find("404 Not Found"), std::string::npos) << req;
   }
+}
+
+TEST_F(PreviewProxyTest, BusyUpstreamDoesNotStallOtherPreviews) {
+  EchoHeadServer busy(1, false);
+  int queued[2] = {connect_loopback(busy.port()), connect_loopback(busy.port())};
+  ASSERT_GE(queued[0], 0);
+  ASSERT_GE(queued[1], 0);
+  LoopbackSandbox busy_sandbox;
+  PreviewUrls busy_urls;
+  on_io([&] { busy_urls = proxy_.publish(busy_sandbox, "busy", busy.port()); });
+  auto stalled = std::async(std::launch::async, [&] {
+    return fetch(proxy_.port(), "GET / HTTP/1.1\r\nHost: " +
+                                    busy_urls.host_url.substr(7, busy_urls.host_url.size() - 8) +
+                                    "\r\nConnection: close\r\n\r\n");
+  });
+  // The kernel drops the proxy's SYN to the busy server: its connect stays in progress.
+  while (busy_sandbox.connects == 0) std::this_thread::yield();
+  std::string other = fetch(proxy_.port(), "GET /preview/" + token() + "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(other.find("200 OK"), std::string::npos) << other;
+  EXPECT_NE(stalled.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  // Room in the queue lets the kernel's next SYN retry through.
+  ::close(queued[0]);
+  ::close(queued[1]);
+  busy.serve();
+  std::string late = stalled.get();
+  EXPECT_NE(late.find("200 OK"), std::string::npos) << late;
+  on_io([&] { proxy_.withdraw(busy_sandbox); });
 }
 
 TEST_F(PreviewProxyTest, WithdrawnAndExpiredPreviewsAreNotFound) {

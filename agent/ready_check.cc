@@ -1,14 +1,16 @@
 #include "agent/ready_check.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "agent/sandbox_connect.h"
 
 namespace boxcar::agent {
 
@@ -17,15 +19,18 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// An HTTP GET on an already connected socket, bounded by a timer.
-struct HttpProbe : std::enable_shared_from_this<HttpProbe> {
-  HttpProbe(asio::io_context& io, std::function<void(bool)> d)
-      : socket(io), timer(io), done(std::move(d)) {}
+// One attempt, connect and HTTP exchange together, ends by then: the scheduler retries.
+constexpr std::chrono::seconds kAttemptTimeout{2};
 
-  void start(const std::string& path) {
+// An HTTP GET on an already connected socket, bounded by the attempt's deadline.
+struct HttpProbe : std::enable_shared_from_this<HttpProbe> {
+  HttpProbe(tcp::socket s, std::function<void(bool)> d)
+      : socket(std::move(s)), timer(socket.get_executor()), done(std::move(d)) {}
+
+  void start(const std::string& path, std::chrono::steady_clock::time_point deadline) {
     request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\nUser-Agent: boxcar-ready-check\r\n\r\n";
     auto self = shared_from_this();
-    timer.expires_after(std::chrono::seconds(2));
+    timer.expires_at(deadline);
     timer.async_wait([self](boost::system::error_code ec) {
       if (!ec) self->socket.close();
     });
@@ -78,23 +83,13 @@ void check_ready_once(asio::io_context& io, executors::Sandbox& sandbox,
                       const pipeline::ReadyCheck& check, int default_port,
                       std::function<void(bool)> done) {
   int port = check.tcp.value_or(default_port);
-  auto conn = sandbox.connect_tcp(static_cast<uint16_t>(port));
-  if (!conn.ok()) {
-    asio::post(io, [done = std::move(done)] { done(false); });
-    return;
-  }
-  if (!check.http) {
-    asio::post(io, [done = std::move(done)] { done(true); });
-    return;
-  }
-  auto probe = std::make_shared<HttpProbe>(io, std::move(done));
-  boost::system::error_code ec;
-  probe->socket.assign(tcp::v4(), conn.value().release(), ec);
-  if (ec) {
-    asio::post(io, [probe] { probe->finish(false); });
-    return;
-  }
-  probe->start(*check.http);
+  auto deadline = std::chrono::steady_clock::now() + kAttemptTimeout;
+  auto connected = [done = std::move(done), path = check.http, deadline](Result<tcp::socket> conn) mutable {
+    if (!conn.ok() || !path) return done(conn.ok());
+    auto probe = std::make_shared<HttpProbe>(std::move(conn).value(), std::move(done));
+    probe->start(*path, deadline);
+  };
+  async_connect_sandbox(io, sandbox, static_cast<uint16_t>(port), kAttemptTimeout, std::move(connected));
 }
 
 }  // namespace boxcar::agent

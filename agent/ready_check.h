@@ -12,8 +12,10 @@
 namespace boxcar::agent {
 
 // One attempt: `done(true)` when the port accepts a connection (tcp) or answers a GET of the
-// path with a 2xx or 3xx status (http), `done(false)` otherwise. For http the port is
-// `check.tcp` when set, else `default_port`. Calls `done` exactly once, from the io_context.
+// path with a 2xx or 3xx status (http), `done(false)` otherwise, at the latest 2 s after the
+// call (a server too busy to accept is not ready). For http the port is `check.tcp` when set,
+// else `default_port`. Uses `sandbox` only during the call. Calls `done` exactly once, from the
+// io_context.
 void check_ready_once(boost::asio::io_context& io, executors::Sandbox& sandbox,
                       const pipeline::ReadyCheck& check, int default_port,
                       std::function<void(bool ready)> done);

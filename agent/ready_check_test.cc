@@ -9,6 +9,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <string>
+#include <vector>
+
 #include "executors/host/host_executor.h"
 
 namespace boxcar::agent {
@@ -25,6 +28,28 @@ int free_port() {
   ::close(s);
   return ntohs(a.sin_port);
 }
+
+// A listener with `backlog` 1 that accepts nothing, and the two connections that fill its queue:
+// the kernel drops the next SYN, as for a server too busy to accept.
+struct BusyListener {
+  BusyListener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd.get(), 1);
+    socklen_t len = sizeof a;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    for (unique_fd& q : queued) {
+      q.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      EXPECT_EQ(::connect(q.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    }
+  }
+  unique_fd fd;
+  int port = 0;
+  unique_fd queued[2];
+};
 
 class ReadyCheckTest : public ::testing::Test {
  protected:
@@ -83,6 +108,27 @@ TEST_F(ReadyCheckTest, TcpAndHttpChecksPassOnceTheServerListens) {
   EXPECT_TRUE(ready_within(tcp, port, 100));
   EXPECT_TRUE(ready_within(http, port, 100));
   EXPECT_FALSE(ready_within(missing, port, 1)) << "a 404 is not ready";
+}
+
+TEST_F(ReadyCheckTest, ABusyServerIsNotReadyAndStallsNothing) {
+  BusyListener busy;
+  pipeline::ReadyCheck check;  // http goes through the same connect as tcp, then GETs
+  check.tcp = busy.port;
+  check.http = "/";
+  std::vector<std::string> events;
+  bool ready = true;
+  check_ready_once(io_, *sandbox_, check, 0, [&](bool ok) {
+    ready = ok;
+    events.push_back("check");
+  });
+  // Other work on the loop (every other step of the job) goes on while the check waits.
+  boost::asio::steady_timer meanwhile(io_, std::chrono::milliseconds(1));
+  meanwhile.async_wait([&](boost::system::error_code ec) {
+    if (!ec) events.push_back("timer");
+  });
+  io_.run();
+  EXPECT_EQ(events, (std::vector<std::string>{"timer", "check"}));
+  EXPECT_FALSE(ready);
 }
 
 }  // namespace

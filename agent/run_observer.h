@@ -44,6 +44,8 @@ class RunObserver {
   // when it ends, and the preview is reported again then).
   virtual void preview(size_t /*step*/, std::string_view /*name*/, std::string_view /*url*/,
                        std::string_view /*path_url*/, Timestamp /*until*/) {}
+  // The preview `name` of step `step` closed (TTL, cancel, or its server exited).
+  virtual void preview_closed(size_t /*step*/, std::string_view /*name*/) {}
   // Called after each chunk of output was fed through: a buffering observer writes out what
   // it holds, so piped output stays live without a write per line.
   virtual void flush() {}

@@ -122,7 +122,7 @@ void Scheduler::Impl::open_previews(size_t i, int attempt) {
   for (const pipeline::Expose& e : cs.step.expose) {
     PreviewUrls urls;
     if (options.previews) {
-      urls = options.previews->publish(*p.sandbox, static_cast<uint16_t>(e.port));
+      urls = options.previews->publish(*p.sandbox, options.job_id, static_cast<uint16_t>(e.port));
     } else {
       urls.host_url = urls.path_url = "http://localhost:" + std::to_string(e.port) + "/";
     }
@@ -148,6 +148,7 @@ void Scheduler::Impl::server_exited(size_t i, const Outcome& o) {
     observer.notice(pipeline.steps[i].name + ": preview closed: the server exited (" +
                     executors::describe(o) + ")");
   }
+  for (const auto& [name, urls] : p.urls) observer.preview_closed(i, name);
   p.ttl->cancel();
   p.output->close();
   p.sandbox->destroy();

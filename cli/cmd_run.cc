@@ -182,8 +182,7 @@ int cmd_run(const Args& args) {
   bool exposes = false;
   for (const auto& cs : expanded.steps) exposes = exposes || !cs.step.expose.empty();
   if (exposes) {
-    proxy = std::make_unique<agent::PreviewProxy>(io, agent::preview_job_label(run_dir->id()),
-                                                  flags->get("--preview-domain").value_or("localhost"));
+    proxy = std::make_unique<agent::PreviewProxy>(io, flags->get("--preview-domain").value_or("localhost"));
     if (Status st = proxy->listen(flags->get("--preview-listen").value_or("127.0.0.1:8470")); !st.ok()) {
       std::fprintf(stderr, "boxcar run: %s\n", st.error().message.c_str());
       job.value()->destroy();

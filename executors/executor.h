@@ -59,7 +59,11 @@ class Sandbox {
   virtual void destroy() = 0;
 
   // A TCP connection to `port` on the sandbox's own loopback (inside its network namespace):
-  // how ready checks of services reach them. An Error when nothing listens there (yet).
+  // how ready checks and previews reach a step's servers. Never blocks: the fd is non-blocking
+  // and the connection may still be in progress (a server with a full accept queue leaves it so
+  // for seconds); the caller waits for it to become writable and reads SO_ERROR
+  // (agent/sandbox_connect.h does). An Error when it fails at once: nothing listens there (yet),
+  // or the sandbox is not running.
   virtual Result<unique_fd> connect_tcp(uint16_t port) = 0;
 };
 

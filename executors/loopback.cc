@@ -20,7 +20,7 @@ Result<unique_fd> connect_loopback(uint16_t port, int netns) {
     if (::setns(netns, CLONE_NEWNET) != 0) {
       return Error{std::string("enter the sandbox's network namespace: ") + std::strerror(errno), errno};
     }
-    sock.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sock.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     int saved = errno;
     if (::setns(own.get(), CLONE_NEWNET) != 0) {
       // Staying in a step's namespace would cut the agent off from its server: nothing sane
@@ -29,14 +29,16 @@ Result<unique_fd> connect_loopback(uint16_t port, int netns) {
     }
     if (!sock) return Error{std::string("socket: ") + std::strerror(saved), saved};
   } else {
-    sock.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sock.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!sock) return Error{std::string("socket: ") + std::strerror(errno), errno};
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  // EINPROGRESS: the SYN is out but unanswered, as when the server's accept queue is full and
+  // the kernel drops it. The caller's event loop waits for it; this thread must not.
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
     return Error{"connect to port " + std::to_string(port) + ": " + std::strerror(errno), errno};
   }
   return sock;

@@ -72,7 +72,8 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   Status exec(const ExecRequest& request, ExecHandlers handlers);
   void stop(Outcome::Kind reason, Millis grace);
   // A connection to `port` inside the sandbox's network namespace (entered through init's
-  // pidfd). An Error until init is running, and when nothing listens.
+  // pidfd), maybe still in progress (see Sandbox::connect_tcp). An Error until init is running,
+  // and when nothing listens.
   Result<unique_fd> connect_tcp(uint16_t port);
   void destroy();
   // Whether a prewarmed sandbox can still be handed to a step.
