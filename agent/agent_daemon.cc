@@ -44,6 +44,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<executors::Executor> executor;
   std::map<int64_t, Running> jobs;
+  std::map<int64_t, std::unique_ptr<JobRunner>> held;  // completed, previews still open
   asio::steady_timer retry_timer{io};
   Backoff backoff;
   bool claiming = false;
@@ -138,6 +139,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.git_token = options.git_token;
     ro.ssh_key = options.ssh_key;
     ro.log_flush_interval = options.log_flush_interval;
+    ro.previews = options.previews;
     std::weak_ptr<Impl> weak = weak_from_this();
     ro.log = [weak](const std::string& line) {
       if (auto self = weak.lock()) self->log(line);
@@ -160,9 +162,13 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     hh.log = ro.log;
     r.heartbeat = std::make_unique<Heartbeat>(io, *client, id, options.name, interval, std::move(hh));
     r.heartbeat->start();
-    r.runner->start([weak, id](JobEnd end) {
-      if (auto self = weak.lock()) self->job_ended(id, end);
-    });
+    r.runner->start(
+        [weak, id](JobEnd end) {
+          if (auto self = weak.lock()) self->job_ended(id, end);
+        },
+        [weak, id] {
+          if (auto self = weak.lock()) self->job_released(id);
+        });
     if (stopping) r.runner->cancel();
   }
 
@@ -187,10 +193,28 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     // Destroyed from a fresh handler: the runner's own callback may still be on the stack.
     auto gone = std::make_shared<Running>(std::move(it->second));
     jobs.erase(it);
+    if (gone->runner->holding_previews()) {
+      held[id] = std::move(gone->runner);
+      if (draining || exited) held[id]->abandon();
+    }
     asio::post(io, [gone] {});
     if (end == JobEnd::auth_refused) return fatal("the server refused the agent token");
-    if ((draining || exited) && jobs.empty()) return exit({});
+    if (draining || exited) return exit_when_idle();
     claim();
+  }
+
+  // The last preview of a completed job closed.
+  void job_released(int64_t id) {
+    auto it = held.find(id);
+    if (it == held.end()) return;
+    auto gone = std::make_shared<std::unique_ptr<JobRunner>>(std::move(it->second));
+    held.erase(it);
+    asio::post(io, [gone] {});
+    if (draining || exited) exit_when_idle();
+  }
+
+  void exit_when_idle() {
+    if (jobs.empty() && held.empty()) exit({});
   }
 
   void fatal(const std::string& why) {
@@ -201,6 +225,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       r.heartbeat->stop();
       r.runner->abandon();
     }
+    for (auto& [id, runner] : held) runner->abandon();
     exit(Error{why});
   }
 
@@ -212,9 +237,13 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       claiming = false;
     }
     retry_timer.cancel();
-    if (jobs.empty()) {
+    if (!held.empty()) {
+      log("draining: closing the previews of " + std::to_string(held.size()) + " completed job(s)");
+      for (auto& [id, runner] : held) runner->abandon();
+    }
+    if (jobs.empty() && held.empty()) {
       exit({});
-    } else {
+    } else if (!jobs.empty()) {
       log("draining: waiting for " + std::to_string(jobs.size()) + " running job(s)");
     }
   }
@@ -243,6 +272,7 @@ AgentDaemon::~AgentDaemon() {
   impl_->exited = true;
   impl_->retry_timer.cancel();
   impl_->jobs.clear();
+  impl_->held.clear();
 }
 
 Status AgentDaemon::start() { return impl_->start(); }

@@ -3,6 +3,8 @@
 // once with JobRunner, keeps their leases with Heartbeat, backs off while the server is
 // unreachable, and drains on request. The same class runs inside `boxcar serve`, over
 // loopback HTTP: an in-process agent speaks the protocol exactly as a remote one does.
+// A completed job whose previews are still open no longer takes a slot, but its runner is
+// kept until they close; a drain closes them.
 #pragma once
 
 #include <filesystem>
@@ -14,6 +16,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/preview_proxy.h"
 #include "base/result.h"
 #include "executors/executor.h"
 
@@ -34,6 +37,9 @@ struct AgentOptions {
   std::filesystem::path ssh_key;         // ssh checkout key
   int claim_wait_ms = 25'000;            // how long the server may hold a claim
   Millis log_flush_interval{200};
+  // Publishes the ports of [[step.expose]] steps (shared by every agent of a process; it must
+  // outlive the daemon); null: jobs get plain http://localhost:PORT/ URLs.
+  PreviewPublisher* previews = nullptr;
   // One line per event worth telling (claims, failures, job ends); empty = stderr.
   std::function<void(std::string_view)> log;
   // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error
@@ -55,7 +61,8 @@ class AgentDaemon {
   // nothing started.
   Status start();
 
-  // Claims no more; running jobs finish; on_exit(Ok) once none is left.
+  // Claims no more; running jobs finish; open previews of completed jobs close; on_exit(Ok)
+  // once none is left.
   void drain();
 
   // drain(), and running jobs are cancelled and completed as cancelled (a second call kills

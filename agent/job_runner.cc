@@ -1,15 +1,18 @@
 #include "agent/job_runner.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "agent/checkout.h"
 #include "agent/job_outbox.h"
+#include "agent/remote_errors.h"
 #include "agent/remote_observer.h"
 #include "agent/scheduler.h"
 #include "agent/triggers.h"
@@ -80,11 +83,13 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   enum class Phase { idle, checkout, running, completing, over };
 
   asio::io_context& io;
+  HttpClient& client;
   JobRunnerOptions options;
   protocol::JobSpec spec;
   JobOutbox outbox;
   RemoteObserver observer;
   std::function<void(JobEnd)> done;
+  std::function<void()> released;
   fs::path workspace;
   Phase phase = Phase::idle;
   bool cancel_requested = false;
@@ -101,20 +106,36 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<executors::Job> exec_job;
   std::unique_ptr<Scheduler> scheduler;
 
-  Impl(asio::io_context& io_, HttpClient& client, JobRunnerOptions opts, protocol::JobSpec job)
+  // Previews: the open ones by (step, expose name), as the server is told.
+  std::map<std::pair<size_t, std::string>, protocol::PreviewWire> open_previews;
+  bool holding = false;        // completed, previews still open
+  bool was_released = false;
+  asio::steady_timer report_timer{io};
+  bool report_in_flight = false;
+  bool report_again = false;   // the set changed while a report was on its way
+  bool server_sees_open = false;  // the last report sent listed some open preview
+
+  Impl(asio::io_context& io_, HttpClient& client_, JobRunnerOptions opts, protocol::JobSpec job)
       : io(io_),
+        client(client_),
         options(std::move(opts)),
         spec(std::move(job)),
-        outbox(io_, client, spec.id,
+        outbox(io_, client_, spec.id,
                {[this](const RemoteOutcome& o) { on_fatal(o); },
                 [this](const std::string& line) { if (options.log) options.log(line); }}),
         observer(io_, outbox,
                  {options.agent, options.log_flush_interval, 256 * 1024,
-                  artifact_dir_of(options, spec)}) {}
+                  artifact_dir_of(options, spec),
+                  [this](size_t step, std::string_view name, std::string_view url,
+                         std::string_view path_url, Timestamp until) {
+                    preview_opened(step, name, url, path_url, until);
+                  },
+                  [this](size_t step, std::string_view name) { preview_closed(step, name); }}) {}
 
   ~Impl() {
     checkout_cancelled = true;
     if (checkout_thread.joinable()) checkout_thread.join();
+    report_timer.cancel();
     scheduler.reset();
     if (exec_job) exec_job->destroy();
   }
@@ -200,6 +221,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     opts.commit = checked.commit;
     opts.branch = branch_of(ref);
     opts.event = spec.event.empty() ? "manual" : spec.event;
+    opts.previews = options.previews;
     // The job's env: a name some step declares as a secret is a secret (masked everywhere,
     // given to the steps that declare it); the rest is env for every step, under the file's.
     std::set<std::string> declared;
@@ -241,13 +263,139 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
 
   void ran(bool ok) {
     auto summaries = scheduler->summaries();
-    scheduler.reset();
-    if (exec_job) exec_job->destroy();
-    exec_job.reset();
+    if (!abandoned && !cancel_requested && scheduler->open_previews() > 0) {
+      // Reported again with their closing times (through the outbox, so before complete).
+      holding = true;
+      std::weak_ptr<Impl> weak = weak_from_this();
+      scheduler->hold_previews([weak] {
+        if (auto self = weak.lock()) self->all_previews_closed();
+      });
+    } else {
+      teardown();
+    }
     if (abandoned) return finish();
     if (cancel_requested) return complete("cancelled", "cancelled");
     if (ok) return complete("success", "");
     complete("failed", failure_reason(summaries));
+  }
+
+  void teardown() {
+    scheduler.reset();
+    if (exec_job) exec_job->destroy();
+    exec_job.reset();
+  }
+
+  // --- previews ------------------------------------------------------------------------
+
+  void preview_opened(size_t step, std::string_view name, std::string_view url,
+                      std::string_view path_url, Timestamp until) {
+    protocol::PreviewWire w;
+    const pipeline::ConcreteStep& cs = expanded->steps[step];
+    w.step = cs.name;
+    w.name = std::string(name);
+    for (const auto& e : cs.step.expose) {
+      if (e.name == name) w.port = e.port;
+    }
+    w.url = std::string(url);
+    w.path_url = std::string(path_url);
+    if (until != Timestamp{}) {
+      w.expires_at = std::chrono::duration_cast<Millis>(until.time_since_epoch()).count();
+    }
+    open_previews[{step, std::string(name)}] = std::move(w);
+    report_previews();
+  }
+
+  void preview_closed(size_t step, std::string_view name) {
+    open_previews.erase({step, std::string(name)});
+    report_previews();
+  }
+
+  protocol::PreviewSync preview_sync() const {
+    protocol::PreviewSync sync{options.agent, {}};
+    for (const auto& [key, w] : open_previews) sync.previews.push_back(w);
+    return sync;
+  }
+
+  // While the job runs, in order with its other reports; after it completed, straight to the
+  // server (the outbox is done), where the answer also says whether the user cancelled.
+  void report_previews() {
+    if (phase == Phase::running) {
+      server_sees_open = !open_previews.empty();
+      outbox.post("previews", protocol::to_json(preview_sync()));
+      return;
+    }
+    if (phase != Phase::over || abandoned) return;  // finish() starts the reports
+    if (report_in_flight) {
+      report_again = true;
+      return;
+    }
+    report_in_flight = true;
+    report_again = false;
+    server_sees_open = !open_previews.empty();
+    report_timer.cancel();
+    std::weak_ptr<Impl> weak = weak_from_this();
+    client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
+                     protocol::to_json(preview_sync()), Millis(10'000),
+                     [weak](const boost::system::error_code& ec, HttpResponse res) {
+                       if (auto self = weak.lock()) self->previews_reported(ec, res);
+                     });
+  }
+
+  void previews_reported(const boost::system::error_code& ec, const HttpResponse& res) {
+    report_in_flight = false;
+    if (!holding) return;
+    RemoteOutcome o = classify(ec, res.status, res.body);
+    if (o.verdict == RemoteVerdict::ok) {
+      auto answer = protocol::from_json_text<protocol::PreviewSyncResponse>(res.body);
+      if (answer.ok() && answer->close) {
+        log("closing its previews: cancelled on the server");
+        scheduler->cancel();
+      }
+    } else if (o.verdict == RemoteVerdict::lease_lost || o.verdict == RemoteVerdict::auth_refused) {
+      // The server no longer lists them: nobody could find or cancel them.
+      log("closing its previews: the server refused the report (" + o.message + ")");
+      scheduler->cancel();
+      scheduler->cancel();
+    }
+    if (!holding) return;
+    if (report_again) return report_previews();
+    std::weak_ptr<Impl> weak = weak_from_this();
+    report_timer.expires_after(options.preview_report_interval);
+    report_timer.async_wait([weak](const boost::system::error_code& tec) {
+      if (tec) return;
+      if (auto self = weak.lock()) self->report_previews();
+    });
+  }
+
+  void all_previews_closed() {
+    if (!holding) return;
+    holding = false;
+    report_timer.cancel();
+    teardown();
+    remove_workspace();
+    if (phase == Phase::over) {
+      report_all_closed();
+      release();
+    }
+  }
+
+  // Best effort, once the job completed: without it the server calls them closed only when
+  // the reports have stopped for a while.
+  void report_all_closed() {
+    if (abandoned || !server_sees_open) return;
+    server_sees_open = false;
+    client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
+                     protocol::to_json(protocol::PreviewSync{options.agent, {}}), Millis(10'000),
+                     [](const boost::system::error_code&, HttpResponse) {});
+  }
+
+  void release() {
+    if (was_released) return;
+    was_released = true;
+    auto cb = std::move(released);
+    asio::post(io, [cb] {
+      if (cb) cb();
+    });
   }
 
   void complete(const std::string& state, const std::string& reason) {
@@ -257,6 +405,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     observer.flush_logs();
     protocol::CompleteRequest c{options.agent, state, reason};
     outbox.post("complete", protocol::to_json(c));
+    observer.seal();
     log(state + (reason.empty() ? "" : ": " + reason));
     std::weak_ptr<Impl> weak = weak_from_this();
     outbox.when_drained([weak] {
@@ -265,7 +414,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void remove_workspace() {
-    if (workspace.empty() || workspace_handled) return;
+    if (workspace.empty() || workspace_handled || holding) return;
     workspace_handled = true;
     if (options.keep_failed_workspaces && !final_state.empty() && final_state != "success") {
       log("workspace kept: " + workspace.string());
@@ -286,9 +435,23 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     asio::post(io, [cb, e] {
       if (cb) cb(e);
     });
+    if (!holding) {
+      report_all_closed();  // they closed while the job was completing
+      return release();
+    }
+    if (abandoned) return close_previews(true);
+    log("completed; " + std::to_string(scheduler->open_previews()) + " preview(s) stay open");
+    report_previews();
+  }
+
+  void close_previews(bool at_once) {
+    if (!holding || !scheduler) return;
+    scheduler->cancel();
+    if (at_once) scheduler->cancel();
   }
 
   void cancel() {
+    if (holding) return close_previews(false);
     if (abandoned || phase == Phase::completing || phase == Phase::over) return;
     cancel_requested = true;
     checkout_cancelled = true;
@@ -296,6 +459,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void abandon(JobEnd why) {
+    if (holding) close_previews(true);
     if (abandoned || phase == Phase::over) return;
     abandoned = true;
     end = why;
@@ -327,13 +491,15 @@ JobRunner::JobRunner(asio::io_context& io, HttpClient& client, JobRunnerOptions 
 
 JobRunner::~JobRunner() = default;
 
-void JobRunner::start(std::function<void(JobEnd)> done) {
+void JobRunner::start(std::function<void(JobEnd)> done, std::function<void()> released) {
   impl_->done = std::move(done);
+  impl_->released = std::move(released);
   impl_->start();
 }
 
 void JobRunner::cancel() { impl_->cancel(); }
 void JobRunner::abandon() { impl_->abandon(JobEnd::abandoned); }
+bool JobRunner::holding_previews() const { return impl_->holding; }
 int64_t JobRunner::id() const { return impl_->spec.id; }
 const protocol::JobSpec& JobRunner::spec() const { return impl_->spec; }
 

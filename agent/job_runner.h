@@ -3,6 +3,11 @@
 // shared io_context (logs and step updates stream to the server through a RemoteObserver),
 // then POST complete and remove the workspace. Heartbeats are the daemon's business; it tells
 // the runner to cancel() (the user asked) or abandon() (the lease is gone).
+//
+// Previews ([[step.expose]]) outlive the job: the runner reports the open ones to the server
+// (POST previews), completes the job, and then keeps their sandboxes, the job's network and
+// the workspace until each preview's preview_ttl passed or the server says the user cancelled
+// (it asks every few seconds); only then is it `released`.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/http_client.h"
+#include "agent/preview_proxy.h"
 #include "executors/executor.h"
 #include "protocol/agent_protocol.h"
 
@@ -29,6 +35,8 @@ struct JobRunnerOptions {
   std::filesystem::path ssh_key;
   Millis log_flush_interval{200};
   std::function<void(const std::string&)> log;  // the agent's own one-line log
+  PreviewPublisher* previews = nullptr;   // the agent's preview proxy; null: localhost URLs
+  Millis preview_report_interval{3'000};  // after completion, while previews are open
 };
 
 enum class JobEnd {
@@ -43,15 +51,21 @@ class JobRunner {
             protocol::JobSpec job);
   ~JobRunner();
 
-  // `done` runs once, on the io_context, when the job is over and its workspace handled.
-  void start(std::function<void(JobEnd)> done);
+  // `done` runs once, on the io_context, when the job is over for the server (completed, or
+  // abandoned): it no longer takes a slot. `released` runs once after it, when the runner holds
+  // nothing more (at once, or when the last preview closed); the runner may be destroyed then.
+  void start(std::function<void(JobEnd)> done, std::function<void()> released = {});
 
   // Stops the job and completes it as cancelled: running steps get SIGTERM and their grace
-  // period; a second call kills them at once.
+  // period; a second call kills them at once. After completion: closes the open previews.
   void cancel();
 
   // The job is no longer ours: stops every step at once and ends without completing it.
+  // After completion: closes the open previews at once.
   void abandon();
+
+  // True between `done` and `released`: the job completed, some of its previews are open.
+  bool holding_previews() const;
 
   int64_t id() const;
   const protocol::JobSpec& spec() const;

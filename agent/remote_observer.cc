@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <ctime>
+
 #include "base/sha256.h"
 #include "protocol/agent_protocol.h"
 
@@ -40,6 +42,7 @@ RemoteObserver::~RemoteObserver() { timer_.cancel(); }
 
 void RemoteObserver::append(const std::string& step, int attempt, std::string_view line,
                             bool newline) {
+  if (sealed_) return;
   Key key{step, attempt};
   if (pending_.empty() || pending_.back().first != key) pending_.push_back({key, {}});
   std::string& data = pending_.back().second;
@@ -88,6 +91,8 @@ void RemoteObserver::notice(std::string_view text) { job_line(text); }
 
 void RemoteObserver::step_started(size_t step, std::string_view name, int attempt) {
   attempt_[step] = attempt;
+  names_[step] = std::string(name);
+  if (sealed_) return;
   if (!started_at_.count(step)) started_at_[step] = unix_ms_now();
   flush_logs();
   protocol::StepUpdate u;
@@ -106,6 +111,7 @@ void RemoteObserver::step_line(size_t step, std::string_view name, Timestamp, st
 }
 
 void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
+  if (sealed_) return;
   flush_logs();
   protocol::StepUpdate u;
   u.agent = options_.agent;
@@ -119,6 +125,7 @@ void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
 }
 
 void RemoteObserver::artifact(size_t, std::string_view name, std::string_view path, uint64_t bytes) {
+  if (sealed_) return;
   std::string label = std::string(name) + ": artifact " + std::string(path);
   if (options_.artifact_dir.empty()) {
     job_line(label + " (" + std::to_string(bytes) + " bytes)");
@@ -143,5 +150,28 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
 }
 
 void RemoteObserver::pipeline_finished(bool, const std::vector<StepSummary>&, Millis) { flush_logs(); }
+
+void RemoteObserver::preview(size_t step, std::string_view name, std::string_view url,
+                             std::string_view path_url, Timestamp until) {
+  std::string line = "preview " + std::string(name) + ": " + std::string(url) + " (or " +
+                     std::string(path_url) + ")";
+  if (until != Timestamp{}) {
+    std::time_t t = std::chrono::system_clock::to_time_t(until);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char when[40];
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    line += " open until " + std::string(when);
+  }
+  auto it = attempt_.find(step);
+  auto named = names_.find(step);
+  append(named == names_.end() ? kJobLogStep : named->second, it == attempt_.end() ? 1 : it->second,
+         line, true);
+  if (options_.on_preview) options_.on_preview(step, name, url, path_url, until);
+}
+
+void RemoteObserver::preview_closed(size_t step, std::string_view name) {
+  if (options_.on_preview_closed) options_.on_preview_closed(step, name);
+}
 
 }  // namespace boxcar::agent

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,6 +32,11 @@ struct RemoteObserverOptions {
   Millis flush_interval{200};
   size_t chunk_bytes = 256 * 1024;
   std::filesystem::path artifact_dir;  // where the scheduler collects artifacts; empty: no uploads
+  // Previews opening (again, with their closing time) and closing: the job runner reports the
+  // set of open ones to the server.
+  std::function<void(size_t step, std::string_view name, std::string_view url,
+                     std::string_view path_url, Timestamp until)> on_preview;
+  std::function<void(size_t step, std::string_view name)> on_preview_closed;
 };
 
 class RemoteObserver : public RunObserver {
@@ -42,6 +48,9 @@ class RemoteObserver : public RunObserver {
   void job_line(std::string_view line);
   // Sends the lines held now.
   void flush_logs();
+  // After the job's complete was posted the server takes no more reports: from now on lines,
+  // notices and step updates are dropped (preview hooks still run).
+  void seal() { flush_logs(); sealed_ = true; }
 
   void notice(std::string_view text) override;
   void step_started(size_t step, std::string_view name, int attempt) override;
@@ -50,6 +59,10 @@ class RemoteObserver : public RunObserver {
   void step_finished(size_t step, const StepSummary& summary) override;
   void artifact(size_t step, std::string_view name, std::string_view path, uint64_t bytes) override;
   void pipeline_finished(bool success, const std::vector<StepSummary>& steps, Millis duration) override;
+  // Written to the step's log (so `boxcar logs` shows the URLs) and passed on.
+  void preview(size_t step, std::string_view name, std::string_view url, std::string_view path_url,
+               Timestamp until) override;
+  void preview_closed(size_t step, std::string_view name) override;
 
  private:
   using Key = std::pair<std::string, int>;  // step name, attempt
@@ -63,8 +76,10 @@ class RemoteObserver : public RunObserver {
   size_t pending_bytes_ = 0;
   std::map<size_t, int> attempt_;                     // step index -> current attempt
   std::map<size_t, int64_t> started_at_;              // step index -> unix ms
+  std::map<size_t, std::string> names_;               // step index -> name
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
+  bool sealed_ = false;
 };
 
 int64_t unix_ms_now();

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/preview_listen.h"
 
 namespace boxcar::cli {
 namespace {
@@ -24,7 +25,10 @@ constexpr const char* kUsage =
     "usage: boxcar agent --server URL --token TOKEN [--concurrency N] [--labels a,b]\n"
     "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
     "                    [--keep-failed] [--git-token T] [--ssh-key FILE]\n"
-    "  --token, --git-token also from BOXCAR_AGENT_TOKEN, BOXCAR_GIT_TOKEN\n";
+    "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
+    "  --token, --git-token also from BOXCAR_AGENT_TOKEN, BOXCAR_GIT_TOKEN\n"
+    "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
+    "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n";
 
 std::filesystem::path default_data_dir() {
   if (::geteuid() == 0) return "/var/lib/boxcar/agent";
@@ -68,6 +72,8 @@ int cmd_agent(const Args& args) {
                                   {"--keep-failed", false, false, ""},
                                   {"--git-token", true, false, ""},
                                   {"--ssh-key", true, false, ""},
+                                  {"--preview-listen", true, false, ""},
+                                  {"--preview-domain", true, false, ""},
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
@@ -109,6 +115,13 @@ int cmd_agent(const Args& args) {
   opts.make_executor = chosen->make;
 
   boost::asio::io_context io;
+  auto proxy = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "agent");
+  if (!proxy.ok()) {
+    std::fprintf(stderr, "boxcar agent: %s\n", proxy.error().message.c_str());
+    return proxy.error().err == kExitUsage ? kExitUsage : kExitInfra;
+  }
+  opts.previews = proxy.value().get();
+  std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());
   int exit_code = kExitOk;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   opts.on_exit = [&](Status st) {
@@ -117,6 +130,7 @@ int cmd_agent(const Args& args) {
       exit_code = kExitInfra;
     }
     signals.cancel();
+    proxy.value()->close();  // its accept loop would keep io.run() going
   };
   agent::AgentDaemon daemon(io, opts);
   if (Status st = daemon.start(); !st.ok()) {

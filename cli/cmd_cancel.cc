@@ -1,5 +1,8 @@
-// boxcar cancel: asks the server to cancel a job (a running one stops at its next heartbeat).
+// boxcar cancel: asks the server to cancel a job (a running one stops at its next heartbeat; a
+// finished one's agent closes the previews it still serves).
 #include <cstdio>
+
+#include <boost/json.hpp>
 
 #include "cli/api_client.h"
 #include "cli/commands.h"
@@ -27,7 +30,16 @@ int cmd_cancel(const Args& args) {
                  error_text(*reply).c_str());
     return reply->status >= 500 ? kExitInfra : kExitUsage;
   }
-  std::printf("cancel requested for job %s\n", flags->positional[0].c_str());
+  // An older server answers without "previews_closing": a plain cancel.
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(reply->body, ec);
+  const boost::json::value* closing =
+      !ec && body.is_object() ? body.as_object().if_contains("previews_closing") : nullptr;
+  if (closing && closing->is_bool() && closing->as_bool()) {
+    std::printf("closing the open previews of job %s\n", flags->positional[0].c_str());
+  } else {
+    std::printf("cancel requested for job %s\n", flags->positional[0].c_str());
+  }
   return kExitOk;
 }
 

@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/preview_listen.h"
 #include "server/server.h"
 #include "server/store.h"
 
@@ -31,6 +32,8 @@ constexpr const char* kUsage =
     "                    [--agent-token T] [--lease DURATION]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
+    "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
+    "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n";
 
 std::filesystem::path default_data_dir() {
@@ -171,6 +174,18 @@ int cmd_serve(const Args& args) {
                srv.url().c_str(), db.c_str(), agents, agents == 1 ? "" : "s");
 
   boost::asio::io_context io;
+  // One proxy for every in-process agent, bound only when there are agents to serve previews.
+  std::unique_ptr<agent::PreviewProxy> proxy;
+  if (agents > 0) {
+    auto p = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "serve");
+    if (!p.ok()) {
+      std::fprintf(stderr, "boxcar serve: %s\n", p.error().message.c_str());
+      srv.stop();
+      return p.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    }
+    proxy = std::move(p.value());
+    std::fprintf(stderr, "boxcar serve: previews of the in-process agents on port %u\n", proxy->port());
+  }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   std::vector<std::unique_ptr<agent::AgentDaemon>> daemons;
   long running = agents;
@@ -182,12 +197,16 @@ int cmd_serve(const Args& args) {
     a.name = agent::default_agent_name() + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
     a.make_executor = chosen->make;
+    a.previews = proxy.get();
     a.on_exit = [&](Status st) {
       if (!st.ok()) {
         std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());
         exit_code = kExitInfra;
       }
-      if (--running == 0) signals.cancel();
+      if (--running == 0) {
+        signals.cancel();
+        if (proxy) proxy->close();  // its accept loop would keep io.run() going
+      }
     };
     daemons.push_back(std::make_unique<agent::AgentDaemon>(io, a));
     if (Status st = daemons.back()->start(); !st.ok()) {

@@ -59,6 +59,15 @@ Result<LogChunkWire> chunk_from_json(const json::value& v, const std::string& pa
   return finish(in, std::move(c));
 }
 
+Result<PreviewWire> preview_from_json(const json::value& v, const std::string& path) {
+  PreviewWire p;
+  JsonReader in(v, path);
+  in.required("step", p.step).required("name", p.name).required("port", p.port);
+  in.required("url", p.url).required("path_url", p.path_url).optional("expires_at", p.expires_at);
+  if (in.ok() && (p.port < 1 || p.port > 65535)) in.fail("\"" + in.name("port") + "\": must be 1-65535");
+  return finish(in, std::move(p));
+}
+
 }  // namespace
 
 bool is_final_job_state_name(const std::string& state) { return one_of(kFinalJobStates, state); }
@@ -101,6 +110,19 @@ json::value to_json(const StepUpdate& s) {
 json::value to_json(const CompleteRequest& r) {
   return {{"agent", r.agent}, {"state", r.state}, {"reason", r.reason}};
 }
+
+json::value to_json(const PreviewWire& p) {
+  return {{"step", p.step}, {"name", p.name}, {"port", p.port}, {"url", p.url},
+          {"path_url", p.path_url}, {"expires_at", optional_int(p.expires_at)}};
+}
+
+json::value to_json(const PreviewSync& s) {
+  json::array a;
+  for (const auto& p : s.previews) a.push_back(to_json(p));
+  return {{"agent", s.agent}, {"previews", std::move(a)}};
+}
+
+json::value to_json(const PreviewSyncResponse& r) { return {{"close", r.close}}; }
 
 template <>
 Result<ClaimRequest> from_json(const json::value& v) {
@@ -196,6 +218,38 @@ Result<CompleteRequest> from_json(const json::value& v) {
             list(kFinalJobStates) + ")");
   }
   return finish(in, std::move(r));
+}
+
+template <>
+Result<PreviewWire> from_json(const json::value& v) {
+  return preview_from_json(v, "");
+}
+
+template <>
+Result<PreviewSync> from_json(const json::value& v) {
+  PreviewSync s;
+  JsonReader in(v);
+  in.required("agent", s.agent);
+  const json::value* list = in.field("previews", true);
+  if (!in.ok()) return in.error();
+  if (!list->is_array()) {
+    return Error{"\"previews\": expected an array of previews, got " + json_kind(*list)};
+  }
+  for (size_t i = 0; i < list->get_array().size(); ++i) {
+    auto p = preview_from_json(list->get_array()[i], "previews[" + std::to_string(i) + "]");
+    if (!p) return p.error();
+    s.previews.push_back(std::move(*p));
+  }
+  return s;
+}
+
+template <>
+Result<PreviewSyncResponse> from_json(const json::value& v) {
+  PreviewSyncResponse r;
+  if (!v.is_object()) return Error{"the body: expected a JSON object, got " + json_kind(v)};
+  JsonReader in(v);
+  in.optional("close", r.close);
+  return finish(in, r);
 }
 
 }  // namespace boxcar::protocol

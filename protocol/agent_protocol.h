@@ -7,6 +7,11 @@
 //   POST /api/v1/agent/jobs/{id}/logs         LogUpload      -> 200 {"stored": n}
 //   POST /api/v1/agent/jobs/{id}/steps        StepUpdate     -> 200
 //   POST /api/v1/agent/jobs/{id}/complete     CompleteRequest -> 200
+//   POST /api/v1/agent/jobs/{id}/previews     PreviewSync    -> 200 PreviewSyncResponse
+//        (every preview of the job the agent still serves; one it no longer lists is closed.
+//        Accepted while the agent holds the lease, and after the job completed from the agent
+//        that reported its previews, which keeps sending it every few seconds while any is
+//        open: the answer tells it when the user cancelled them.)
 //   POST /api/v1/agent/jobs/{id}/artifacts?agent=&path=&sha256=&step=
 //                                             the file's raw bytes -> 200 {"stored": bool}
 //        (400 digest mismatch or bad path, 413 over a limit; stored by content, so a retry
@@ -84,6 +89,25 @@ struct CompleteRequest {
   std::string reason;
 };
 
+// One open preview: port `port` of step `step`'s [[step.expose]] `name`.
+struct PreviewWire {
+  std::string step;
+  std::string name;
+  int port = 0;
+  std::string url;       // Host form
+  std::string path_url;  // path form
+  std::optional<int64_t> expires_at;  // unix ms; none while the pipeline still runs
+};
+
+struct PreviewSync {
+  std::string agent;
+  std::vector<PreviewWire> previews;  // all the open ones; empty: every preview closed
+};
+
+struct PreviewSyncResponse {
+  bool close = false;  // the user cancelled the job: close every preview now
+};
+
 boost::json::value to_json(const ClaimRequest&);
 boost::json::value to_json(const JobSpec&);
 boost::json::value to_json(const ClaimResponse&);
@@ -93,6 +117,9 @@ boost::json::value to_json(const LogChunkWire&);
 boost::json::value to_json(const LogUpload&);
 boost::json::value to_json(const StepUpdate&);
 boost::json::value to_json(const CompleteRequest&);
+boost::json::value to_json(const PreviewWire&);
+boost::json::value to_json(const PreviewSync&);
+boost::json::value to_json(const PreviewSyncResponse&);
 
 // Parsing never throws: a missing or mistyped field is an Error naming it.
 template <typename T>
@@ -107,6 +134,9 @@ template <> Result<LogChunkWire> from_json(const boost::json::value& v);
 template <> Result<LogUpload> from_json(const boost::json::value& v);
 template <> Result<StepUpdate> from_json(const boost::json::value& v);
 template <> Result<CompleteRequest> from_json(const boost::json::value& v);
+template <> Result<PreviewWire> from_json(const boost::json::value& v);
+template <> Result<PreviewSync> from_json(const boost::json::value& v);
+template <> Result<PreviewSyncResponse> from_json(const boost::json::value& v);
 
 // Body text -> T: a syntax error or a missing/mistyped field is an Error.
 template <typename T>

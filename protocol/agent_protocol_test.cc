@@ -74,6 +74,20 @@ TEST(AgentProtocolTest, CompleteRoundTrips) {
   EXPECT_EQ(back.reason, "no [on] match");
 }
 
+TEST(AgentProtocolTest, PreviewSyncRoundTripsAndChecksPorts) {
+  PreviewSync s{"a", {{"serve", "web", 8080, "http://h/", "http://p/", 1234}, {"serve", "api", 9, "u", "p", {}}}};
+  PreviewSync back = round_trip(s);
+  ASSERT_EQ(back.previews.size(), 2u);
+  EXPECT_EQ(back.previews[0].port, 8080);
+  EXPECT_EQ(back.previews[0].expires_at, 1234);
+  EXPECT_FALSE(back.previews[1].expires_at.has_value());
+  EXPECT_TRUE(round_trip(PreviewSyncResponse{true}).close);
+  auto bad = from_json<PreviewSync>(json::parse(
+      R"({"agent": "a", "previews": [{"step": "s", "name": "n", "port": 70000, "url": "", "path_url": ""}]})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("previews[0].port"), std::string::npos) << bad.error().message;
+}
+
 TEST(AgentProtocolTest, MissingFieldIsNamed) {
   auto r = from_json<ClaimRequest>(json::parse(R"({"labels": []})"));
   ASSERT_FALSE(r.ok());

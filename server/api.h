@@ -28,6 +28,7 @@ void add_agent_routes(Router& router, ApiContext& ctx);    // api_agent.cc
 void add_webhook_routes(Router& router, ApiContext& ctx);  // webhooks.cc
 void add_web_ui_routes(Router& router, ApiContext& ctx);   // web_ui.cc
 void add_artifact_routes(Router& router, ApiContext& ctx); // api_artifacts.cc
+void add_preview_routes(Router& router, ApiContext& ctx);  // api_previews.cc
 
 // Retention: deletes artifact records older than options.artifact_retention_ms and the blobs
 // no record refers to any more (api_artifacts.cc). Returns the number of blobs removed.
@@ -38,9 +39,15 @@ bool agent_authorized(const ApiContext& ctx, const HttpRequest& req);
 HttpResponse agent_unauthorized(const ApiContext& ctx);
 HttpResponse agent_lease_lost(int64_t id, const std::string& agent);
 
+// Whether a preview is still served as of `now` (api_previews.cc): not once its agent closed it
+// or its TTL passed, nor once its job is final and the agent stopped re-sending it.
+bool preview_open(const PreviewRecord& preview, const JobRecord& job, UnixMillis now);
+
 UnixMillis now_ms();
 // "2024-05-01T12:00:00.250Z"
 std::string rfc3339(UnixMillis t);
+// rfc3339(*t), or JSON null when there is no time.
+boost::json::value rfc3339_or_null(const std::optional<UnixMillis>& t);
 // The job as the API shows it (contract fields of DESIGN.md section 6, plus a few).
 boost::json::value job_to_json(const JobRecord& job);
 // A {id} capture as a job id; nullopt unless it is a positive integer.

@@ -1,4 +1,5 @@
 // REST API for jobs: submit, list, show, cancel (DESIGN.md section 6).
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <ctime>
@@ -32,18 +33,18 @@ std::string rfc3339(UnixMillis t) {
   return buf;
 }
 
-namespace {
-
-json::value time_or_null(const std::optional<UnixMillis>& t) {
+json::value rfc3339_or_null(const std::optional<UnixMillis>& t) {
   return t ? json::value(rfc3339(*t)) : json::value(nullptr);
 }
+
+namespace {
 
 json::value step_to_json(const StepRecord& s) {
   return {{"name", s.name},
           {"state", s.state},
           {"exit_code", s.exit_code ? json::value(*s.exit_code) : json::value(nullptr)},
-          {"started_at", time_or_null(s.started_at)},
-          {"finished_at", time_or_null(s.finished_at)},
+          {"started_at", rfc3339_or_null(s.started_at)},
+          {"finished_at", rfc3339_or_null(s.finished_at)},
           {"reason", s.reason}};
 }
 
@@ -127,10 +128,21 @@ void cancel_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
   ctx.job_changed.notify();  // a queued job is now final: its followers end
   auto job = ctx.store.job(*id);
   json::object body{{"id", *id}};
+  bool previews_closing = false;
   if (job && *job) {
     body["state"] = (*job)->state;
     body["cancel_requested"] = (*job)->cancel_requested;
+    // A final job's cancel reaches only its agent's previews (request_cancel).
+    if (is_final_job_state((*job)->state) && (*job)->cancel_requested) {
+      auto previews = ctx.store.previews(*id);
+      UnixMillis now = now_ms();
+      previews_closing = previews && std::any_of(previews->begin(), previews->end(),
+                                                 [&](const PreviewRecord& p) {
+                                                   return preview_open(p, **job, now);
+                                                 });
+    }
   }
+  body["previews_closing"] = previews_closing;
   res.reply(HttpResponse::json(202, body));
 }
 
@@ -151,8 +163,8 @@ json::value job_to_json(const JobRecord& job) {
           {"labels", std::move(labels)},
           {"attempt", job.attempt},
           {"created_at", rfc3339(job.created_at)},
-          {"started_at", time_or_null(job.started_at)},
-          {"finished_at", time_or_null(job.finished_at)},
+          {"started_at", rfc3339_or_null(job.started_at)},
+          {"finished_at", rfc3339_or_null(job.finished_at)},
           {"cancel_requested", job.cancel_requested},
           {"reason", job.reason},
           {"steps", std::move(steps)}};

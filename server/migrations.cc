@@ -77,6 +77,24 @@ const std::vector<Migration>& migrations() {
            "CREATE INDEX artifacts_sha256 ON artifacts (sha256)",
            "CREATE INDEX artifacts_created ON artifacts (created_at)",
        }},
+      {3,
+       "previews",
+       {
+           "CREATE TABLE previews ("
+           " job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+           " step TEXT NOT NULL,"
+           " name TEXT NOT NULL,"
+           " port INTEGER NOT NULL,"
+           " url TEXT NOT NULL,"
+           " path_url TEXT NOT NULL,"
+           // The agent serving it: after complete() the job row no longer names one.
+           " agent TEXT NOT NULL,"
+           " opened_at BIGINT NOT NULL,"
+           " expires_at BIGINT,"
+           " seen_at BIGINT NOT NULL,"
+           " closed_at BIGINT,"
+           " PRIMARY KEY (job_id, step, name))",
+       }},
   };
   return kMigrations;
 }

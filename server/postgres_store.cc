@@ -299,6 +299,9 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
           " WHERE job_id = $3 AND state IN ('pending', 'running')",
           state, now, id));
     }
+    // The lost agent's sandboxes, and the ports they exposed, are gone.
+    BOXCAR_RETURN_IF_ERROR(s->query(
+        "UPDATE previews SET closed_at = $1 WHERE job_id = $2 AND closed_at IS NULL", now, id));
     ids.push_back(id);
   }
   BOXCAR_RETURN_IF_ERROR(tx.commit());
@@ -321,6 +324,12 @@ Result<bool> PostgresStore::request_cancel(int64_t id, UnixMillis now) {
         now, id));
   } else if (state == "running") {
     BOXCAR_RETURN_IF_ERROR(s->query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1", id));
+  } else if (is_final_job_state(state)) {
+    // Its agent may still serve previews: the next sync's answer tells it to close them.
+    BOXCAR_RETURN_IF_ERROR(s->query(
+        "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND EXISTS ("
+        " SELECT 1 FROM previews WHERE job_id = $1 AND closed_at IS NULL)",
+        id));
   }
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return true;

@@ -54,6 +54,10 @@ class PostgresStore final : public Store {
   Result<std::vector<ArtifactRecord>> artifacts(int64_t id) override;
   Result<std::optional<ArtifactRecord>> artifact(int64_t id, const std::string& path) override;
   Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) override;
+  Result<PreviewSyncResult> sync_previews(int64_t id, const std::string& agent,
+                                          const std::vector<PreviewRecord>& open,
+                                          UnixMillis now) override;
+  Result<std::vector<PreviewRecord>> previews(int64_t id) override;
 
  private:
   friend class PgSession;

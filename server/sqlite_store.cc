@@ -337,6 +337,10 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
                         "WHERE job_id = ? AND state IN ('pending', 'running')");
       BOXCAR_RETURN_IF_ERROR(steps.bind(state).bind(now).bind(job.id).run());
     }
+    // The lost agent's sandboxes, and the ports they exposed, are gone.
+    SqliteQuery previews(*this,
+                         "UPDATE previews SET closed_at = ? WHERE job_id = ? AND closed_at IS NULL");
+    BOXCAR_RETURN_IF_ERROR(previews.bind(now).bind(job.id).run());
     ids.push_back(job.id);
   }
   BOXCAR_RETURN_IF_ERROR(tx.commit());
@@ -362,6 +366,12 @@ Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
     BOXCAR_RETURN_IF_ERROR(q.bind(now).bind(id).run());
   } else if (state == "running") {
     SqliteQuery q(*this, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+    BOXCAR_RETURN_IF_ERROR(q.bind(id).run());
+  } else if (is_final_job_state(state)) {
+    // Its agent may still serve previews: the next sync's answer tells it to close them.
+    SqliteQuery q(*this,
+                  "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND EXISTS ("
+                  " SELECT 1 FROM previews WHERE job_id = ?1 AND closed_at IS NULL)");
     BOXCAR_RETURN_IF_ERROR(q.bind(id).run());
   }
   BOXCAR_RETURN_IF_ERROR(tx.commit());

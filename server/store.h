@@ -1,4 +1,5 @@
-// Store: the server's durable state (jobs, steps, logs, webhook deliveries, agents' leases) behind
+// Store: the server's durable state (jobs, steps, logs, artifacts, previews, webhook deliveries,
+// agents' leases) behind
 // one interface with two real backends: SQLite (embedded default) and PostgreSQL (shared by
 // several server replicas). Every method is safe to call from several threads; each backend
 // serialises or pools connections as it needs. Times are unix milliseconds.
@@ -83,6 +84,22 @@ struct ArtifactRecord {
   UnixMillis created_at = 0;
 };
 
+// A port a step exposed ([[step.expose]]) that an agent serves under a preview URL. Its agent
+// keeps serving it after the job completed (until its TTL or a cancel), so the row names the
+// agent: complete() clears the job's.
+struct PreviewRecord {
+  std::string step, name;
+  int port = 0;
+  std::string url, path_url, agent;
+  UnixMillis opened_at = 0, seen_at = 0;  // first listed; last listed by the agent
+  std::optional<UnixMillis> expires_at, closed_at;
+};
+
+struct PreviewSyncResult {
+  bool accepted = false;          // false: not this agent's job (nothing was changed)
+  bool close_requested = false;   // the user cancelled the job: close every preview
+};
+
 struct HeartbeatResult {
   bool lease_held = false;        // false: the job is no longer this agent's: stop it
   bool cancel_requested = false;  // the user asked to cancel: stop it, complete as cancelled
@@ -121,11 +138,14 @@ class Store {
   // A running job whose lease expired goes back to queued with attempt+1, or to error once
   // attempt == max_attempts (reason "lease expired N times: agent lost"). A re-queued job's
   // steps are dropped (the next attempt reports its own); a job whose cancel was requested ends
-  // cancelled instead. Returns the ids re-queued or ended.
+  // cancelled instead. Either way the job's open previews are closed (the agent's sandboxes are
+  // gone). Returns the ids re-queued or ended.
   virtual Result<std::vector<int64_t>> expire_leases(UnixMillis now) = 0;
 
   // queued -> cancelled at once; running -> cancel_requested (the agent learns it from its next
-  // heartbeat). Returns false if the job does not exist; a final job is left as it is.
+  // heartbeat). A final job with open previews (closed_at unset) gets cancel_requested too, its
+  // state unchanged: its agent learns it from its next preview sync and closes them. Any other
+  // final job is left as it is. Returns false if the job does not exist.
   virtual Result<bool> request_cancel(int64_t id, UnixMillis now) = 0;
 
   // Final state from the agent holding the lease; ignored (false) when it no longer holds it.
@@ -157,6 +177,18 @@ class Store {
   // Deletes the records created before `older_than`; returns the hashes that no record refers
   // to any more (their blobs can go).
   virtual Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) = 0;
+
+  // `open` is every preview `agent` still serves for job `id` (the full state, not a delta; the
+  // records' `agent`, `opened_at`, `seen_at` and `closed_at` are ignored). Accepted while the
+  // agent holds the lease on the running job, or once the job is final when some preview row of
+  // the job names this agent. Accepted, in one transaction: each listed preview is inserted or
+  // updated by (step, name) with seen_at = now and closed_at cleared (opened_at kept, else now);
+  // the job's other open previews get closed_at = now. Not accepted: nothing changes.
+  virtual Result<PreviewSyncResult> sync_previews(int64_t id, const std::string& agent,
+                                                  const std::vector<PreviewRecord>& open,
+                                                  UnixMillis now) = 0;
+  // Every preview of the job, open or closed, by step then name.
+  virtual Result<std::vector<PreviewRecord>> previews(int64_t id) = 0;
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".

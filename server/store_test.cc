@@ -1,5 +1,6 @@
 // One suite, run against both store backends: SQLite on a fresh file per test, PostgreSQL on a
-// fresh database per test in one throwaway server per test binary.
+// fresh database per test in one throwaway server per test binary (store_test_fixture.h). The
+// previews' tests are in store_previews_test.cc.
 #include "server/store.h"
 
 #include <gtest/gtest.h>
@@ -11,108 +12,12 @@
 #include <set>
 #include <thread>
 
-#include "tests/pg/postgres_server.h"
+#include "server/store_test_fixture.h"
 
 namespace boxcar::server {
 namespace {
 
-using boxcar::testing::PostgresServer;
-
-// Started by the first PostgreSQL test, so a run of only the SQLite ones never starts it;
-// stopped by the environment when the binary's tests are done.
-struct SharedPostgres {
-  std::unique_ptr<PostgresServer> server;
-  std::string error;
-  bool tried = false;
-  int databases = 0;
-};
-SharedPostgres& shared_postgres() {
-  static SharedPostgres shared;
-  return shared;
-}
-
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override { shared_postgres().server.reset(); }
-};
-
-class StoreTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    std::string url;
-    if (GetParam() == "sqlite") {
-      char dir[] = "/tmp/boxcar-store-test-XXXXXX";
-      ASSERT_NE(mkdtemp(dir), nullptr);
-      dir_ = dir;
-      url = "sqlite:" + dir_ + "/nested/dir/boxcar.db";  // parent directories are created
-    } else {
-      if (auto bin = PostgresServer::bin_dir(); !bin) GTEST_SKIP() << bin.error().message;
-      auto& pg = shared_postgres();
-      if (!pg.tried) {
-        pg.tried = true;
-        auto server = PostgresServer::start();
-        if (server) {
-          pg.server = std::move(*server);
-        } else {
-          pg.error = server.error().message;
-        }
-      }
-      ASSERT_TRUE(pg.server) << pg.error;
-      auto created = pg.server->create_database("store_" + std::to_string(++pg.databases));
-      ASSERT_TRUE(created) << created.error().message;
-      url = *created;
-    }
-    url_ = url;
-    auto store = open_store(url);
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
-    auto migrated = store_->migrate();
-    ASSERT_TRUE(migrated) << migrated.error().message;
-  }
-
-  void TearDown() override {
-    store_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  int64_t enqueue(const std::string& repo = "https://example.com/r.git",
-                  std::vector<std::string> labels = {}, int max_attempts = 3) {
-    NewJob job;
-    job.repo = repo;
-    job.labels = std::move(labels);
-    job.max_attempts = max_attempts;
-    auto id = store_->enqueue(job);
-    EXPECT_TRUE(id) << id.error().message;
-    return id ? *id : 0;
-  }
-
-  JobRecord get(int64_t id) {
-    auto job = store_->job(id);
-    EXPECT_TRUE(job) << job.error().message;
-    EXPECT_TRUE(job && *job) << "no job " << id;
-    return job && *job ? **job : JobRecord{};
-  }
-
-  std::optional<JobRecord> claim(const std::string& agent, std::vector<std::string> labels = {},
-                                 int64_t lease_ms = 60'000, UnixMillis now = 1'000) {
-    auto job = store_->claim(agent, labels, lease_ms, now);
-    EXPECT_TRUE(job) << job.error().message;
-    return job ? *job : std::nullopt;
-  }
-
-  LogChunk chunk(const std::string& step, int64_t seq, const std::string& data) {
-    LogChunk c;
-    c.step = step;
-    c.seq = seq;
-    c.data = data;
-    c.at = 5'000 + seq;
-    return c;
-  }
-
-  std::string dir_;
-  std::string url_;
-  std::unique_ptr<Store> store_;
-};
+using store_testing::StoreTest;
 
 TEST_P(StoreTest, EnqueueJobAndJobsRoundTrip) {
   NewJob job;
@@ -630,6 +535,6 @@ TEST(OpenStore, NamesTheServerThatIsDown) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new boxcar::server::PostgresEnvironment);
+  ::testing::AddGlobalTestEnvironment(new boxcar::server::store_testing::PostgresEnvironment);
   return RUN_ALL_TESTS();
 }

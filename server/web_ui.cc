@@ -1,5 +1,5 @@
 // The web UI: server-rendered HTML pages, no scripts. GET / lists jobs; GET /jobs/{id} shows a
-// job's steps and log. Every value from the store is escaped.
+// job's steps, open previews and log. Every value from the store is escaped.
 #include <boost/json.hpp>
 
 #include "server/api.h"
@@ -53,6 +53,30 @@ std::string page(const std::string& title, const std::string& body, bool refresh
 
 std::string state_cell(const std::string& state) {
   return "<td class=\"" + escape(state) + "\">" + escape(state) + "</td>";
+}
+
+// Agents report preview URLs: only http(s) ones become links, so a javascript: URL never runs.
+std::string link(const std::string& url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return "<code>" + escape(url) + "</code>";
+  }
+  return "<a href=\"" + escape(url) + "\">" + escape(url) + "</a>";
+}
+
+// The job's open previews as a list of links; "" when it has none (or the store failed: the
+// rest of the page is still worth showing).
+std::string open_previews(ApiContext& ctx, const JobRecord& j) {
+  auto all = ctx.store.previews(j.id);
+  if (!all) return "";
+  UnixMillis now = now_ms();
+  std::string items;
+  for (const PreviewRecord& p : *all) {
+    if (!preview_open(p, j, now)) continue;
+    items += "<li>" + escape(p.step) + " &middot; " + escape(p.name) + " (port " +
+             std::to_string(p.port) + "): " + link(p.url) + " &middot; " + link(p.path_url) +
+             (p.expires_at ? " until " + rfc3339(*p.expires_at) : "") + "</li>\n";
+  }
+  return items.empty() ? "" : "<h2>Previews</h2>\n<ul>\n" + items + "</ul>\n";
 }
 
 void job_list(ApiContext& ctx, HttpRequest&, Responder& res) {
@@ -110,7 +134,7 @@ void job_page(ApiContext& ctx, HttpRequest& req, Responder& res) {
             duration(s.started_at, s.finished_at) + "</td><td>" + escape(s.reason) +
             "</td></tr>\n";
   }
-  body += "</tbody></table>\n<h2>Log</h2>\n<pre>";
+  body += "</tbody></table>\n" + open_previews(ctx, j) + "<h2>Log</h2>\n<pre>";
   std::string log;
   int64_t offset = 0;
   while (log.size() < kMaxLogBytes) {

@@ -1,0 +1,85 @@
+// Previews: the agent's sync of the previews it serves for a job (a full list each time, also
+// after the job completed), and the public list with each preview's state as of now.
+#include <boost/json.hpp>
+
+#include "protocol/agent_protocol.h"
+#include "server/api.h"
+
+namespace boxcar::server {
+
+namespace json = boost::json;
+
+namespace {
+
+// Once the job is final its agent re-sends its previews every few seconds while any is open
+// (while the job runs it reports only changes, and a lost lease closes them). This much silence
+// means the agent stopped, e.g. it died, and took its previews with it.
+constexpr UnixMillis kSilentAgentMs = 30'000;
+
+json::value preview_to_json(const PreviewRecord& p, const JobRecord& job, UnixMillis now) {
+  return {{"step", p.step},
+          {"name", p.name},
+          {"port", p.port},
+          {"url", p.url},
+          {"path_url", p.path_url},
+          {"state", preview_open(p, job, now) ? "open" : "closed"},
+          {"opened_at", rfc3339(p.opened_at)},
+          {"expires_at", rfc3339_or_null(p.expires_at)},
+          {"closed_at", rfc3339_or_null(p.closed_at)}};
+}
+
+void sync(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  if (!agent_authorized(ctx, req)) return res.reply(agent_unauthorized(ctx));
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+  auto body = protocol::from_json_text<protocol::PreviewSync>(req.body());
+  if (!body) return res.reply(HttpResponse::error(400, body.error().message));
+  std::vector<PreviewRecord> open;
+  open.reserve(body->previews.size());
+  for (const auto& p : body->previews) {
+    PreviewRecord r;
+    r.step = p.step;
+    r.name = p.name;
+    r.port = p.port;
+    r.url = p.url;
+    r.path_url = p.path_url;
+    r.expires_at = p.expires_at;
+    open.push_back(std::move(r));
+  }
+  auto result = ctx.store.sync_previews(*id, body->agent, open, now_ms());
+  if (!result) return res.reply(store_error(result.error()));
+  if (!result->accepted) return res.reply(agent_lease_lost(*id, body->agent));
+  protocol::PreviewSyncResponse answer{result->close_requested};
+  res.reply(HttpResponse::json(200, protocol::to_json(answer)));
+}
+
+void list(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+  auto job = ctx.store.job(*id);
+  if (!job) return res.reply(store_error(job.error()));
+  if (!*job) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
+  auto all = ctx.store.previews(*id);
+  if (!all) return res.reply(store_error(all.error()));
+  UnixMillis now = now_ms();
+  json::array out;
+  for (const auto& p : *all) out.push_back(preview_to_json(p, **job, now));
+  res.reply(HttpResponse::json(200, json::object{{"previews", std::move(out)}}));
+}
+
+}  // namespace
+
+bool preview_open(const PreviewRecord& preview, const JobRecord& job, UnixMillis now) {
+  if (preview.closed_at) return false;
+  if (preview.expires_at && *preview.expires_at <= now) return false;
+  return !(is_final_job_state(job.state) && preview.seen_at < now - kSilentAgentMs);
+}
+
+void add_preview_routes(Router& router, ApiContext& ctx) {
+  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/previews",
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { sync(ctx, req, *res); });
+  router.add(http::verb::get, "/api/v1/jobs/{id}/previews",
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); });
+}
+
+}  // namespace boxcar::server
