@@ -10,6 +10,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-16}
 PORT=${PORT:-18690}
 LISTEN_PORT=${LISTEN_PORT:-18691}
+BACKLOG=${BACKLOG:-128}   # the server's listen backlog; python's own default is 5
 
 work=$(mktemp -d)
 boxcar_pid=
@@ -21,19 +22,20 @@ trap cleanup EXIT
 
 mkdir -p "$work/ws/site"
 head -c 4096 /dev/zero | tr '\0' 'x' > "$work/ws/site/index.html"
-# python3 -m http.server, with a listen backlog of 128 instead of 5: with 5, wrk's connections
-# overflow the accept queue and the kernel's one-second SYN retry dominates both figures.
+# python3 -m http.server, with a listen backlog of 128 instead of 5 by default: with 5, wrk's
+# connections overflow the accept queue and the kernel's one-second SYN retry dominates both
+# figures (BACKLOG=5 measures exactly that case).
 cat > "$work/ws/serve.py" <<'PY'
 import http.server, sys
 class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128
+    request_queue_size = int(sys.argv[2])
 Server(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler).serve_forever()
 PY
 cat > "$work/ws/.boxcar.toml" <<TOML
 version = 1
 [[step]]
 name = "web"
-run = "cd site && exec python3 ../serve.py $PORT"
+run = "cd site && exec python3 ../serve.py $PORT $BACKLOG"
 [[step.expose]]
 port = $PORT
 name = "web"
