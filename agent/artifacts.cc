@@ -2,30 +2,20 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <set>
 
+#include "base/beneath.h"
 #include "base/glob.h"
 #include "base/size.h"
 #include "base/unique_fd.h"
 
 namespace boxcar::agent {
 namespace {
-
-// Opens `rel` beneath `root` refusing every symlink and `..` escape on the way.
-unique_fd open_beneath(int root, const std::string& rel, int flags) {
-  open_how how{};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = syscall(SYS_openat2, root, rel.empty() ? "." : rel.c_str(), &how, sizeof how);
-  return unique_fd(fd < 0 ? -1 : static_cast<int>(fd));
-}
 
 // Creates every directory of `rel` (a directory path) beneath `root`.
 bool make_dirs_beneath(int root, const std::string& rel) {
@@ -202,14 +192,19 @@ Result<CollectResult> collect_artifacts(const std::filesystem::path& workspace,
                                         const std::vector<std::string>& globs,
                                         const std::filesystem::path& dest,
                                         const ArtifactLimits& limits, uint64_t& total_used) {
-  unique_fd src(open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!src) return Error{"cannot open workspace " + workspace.string() + ": " + std::strerror(errno), errno};
   std::error_code ec;
   std::filesystem::create_directories(dest, ec);
   unique_fd dst(open(dest.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dst) return Error{"cannot open artifact directory " + dest.string() + ": " + std::strerror(errno), errno};
+  return collect_artifacts(workspace, globs, dst.get(), limits, total_used);
+}
 
-  Collector c(src.get(), dst.get(), limits, total_used);
+Result<CollectResult> collect_artifacts(const std::filesystem::path& workspace,
+                                        const std::vector<std::string>& globs, int dest_dir,
+                                        const ArtifactLimits& limits, uint64_t& total_used) {
+  unique_fd src(open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!src) return Error{"cannot open workspace " + workspace.string() + ": " + std::strerror(errno), errno};
+  Collector c(src.get(), dest_dir, limits, total_used);
   for (const auto& glob : globs) {
     c.reset_matched();
     if (!glob_has_wildcards(glob)) {

@@ -38,5 +38,10 @@ Result<CollectResult> collect_artifacts(const std::filesystem::path& workspace,
                                         const std::vector<std::string>& globs,
                                         const std::filesystem::path& dest,
                                         const ArtifactLimits& limits, uint64_t& total_used);
+// The same into directory fd `dest_dir`: for a destination inside the workspace (`boxcar run`'s
+// run directory), opened before any step ran, so no step can redirect it with a symlink.
+Result<CollectResult> collect_artifacts(const std::filesystem::path& workspace,
+                                        const std::vector<std::string>& globs, int dest_dir,
+                                        const ArtifactLimits& limits, uint64_t& total_used);
 
 }  // namespace boxcar::agent

@@ -1,10 +1,14 @@
 #include "agent/job_runner.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
-#include <fstream>
+#include <cerrno>
 #include <map>
 #include <set>
 #include <sstream>
@@ -16,6 +20,7 @@
 #include "agent/remote_observer.h"
 #include "agent/scheduler.h"
 #include "agent/triggers.h"
+#include "base/beneath.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"
 
@@ -47,15 +52,26 @@ Result<PipelineText> read_pipeline_file(const fs::path& ws, const std::string& f
   } else {
     names = {".boxcar.toml", "boxcar.toml"};
   }
+  // The repository is untrusted: a symlink anywhere on the path (`file = "sub/x"` with `sub`
+  // pointing at /etc) must not make the agent read, and then quote in the job log, a host file.
+  unique_fd root(::open(ws.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   for (const auto& n : names) {
-    std::error_code ec;
-    fs::path p = ws / n;
-    if (fs::is_symlink(p, ec) || !fs::is_regular_file(p, ec)) continue;
-    if (fs::file_size(p, ec) > kMaxPipelineFile) return Error{"pipeline file " + n + " is larger than 1 MiB"};
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return PipelineText{n, buf.str()};
+    unique_fd fd = open_beneath(root.get(), n, O_RDONLY);
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (static_cast<uintmax_t>(st.st_size) > kMaxPipelineFile) {
+      return Error{"pipeline file " + n + " is larger than 1 MiB"};
+    }
+    std::string text(static_cast<size_t>(st.st_size), '\0');
+    size_t got = 0;
+    while (got < text.size()) {
+      ssize_t r = ::read(fd.get(), text.data() + got, text.size() - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    text.resize(got);
+    return PipelineText{n, std::move(text)};
   }
   std::string at = "at the root of commit " + commit.substr(0, 12);
   if (!file.empty()) return Error{"no pipeline file: " + file + " is not in commit " + commit.substr(0, 12)};

@@ -1,12 +1,18 @@
 #include "agent/run_directory.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
-#include <fstream>
 #include <random>
+
+#include "base/beneath.h"
 
 namespace boxcar::agent {
 
@@ -36,8 +42,8 @@ Result<RunDirectory> RunDirectory::create(const std::filesystem::path& workspace
   dir.id_ = std::string(stamp) + "-" + suffix;
   dir.root_ = workspace / ".boxcar" / "runs" / dir.id_;
   std::error_code ec;
+  // artifacts/ is made by the scheduler, and only for a pipeline that declares some.
   std::filesystem::create_directories(dir.logs(), ec);
-  if (!ec) std::filesystem::create_directories(dir.artifacts(), ec);
   if (ec) {
     return Error{"cannot create run directory " + dir.root_.string() + ": " + ec.message(),
                  ec.value()};
@@ -45,6 +51,9 @@ Result<RunDirectory> RunDirectory::create(const std::filesystem::path& workspace
   // Resolved once, before any step runs, so a step cannot redirect it through a symlink later.
   dir.root_ = std::filesystem::canonical(dir.root_, ec);
   if (ec) return Error{"cannot resolve run directory: " + ec.message(), ec.value()};
+  // Held for summary.json: steps can rename the directory or plant links in it later.
+  dir.root_fd_ = std::make_shared<unique_fd>(::open(dir.root_.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!*dir.root_fd_) return Error{"cannot open run directory " + dir.root_.string() + ": " + std::strerror(errno), errno};
   return dir;
 }
 
@@ -76,9 +85,16 @@ Status RunDirectory::write_summary(bool success, const std::vector<StepSummary>&
                           {"status", success ? "success" : "failed"},
                           {"duration_ms", duration.count()},
                           {"steps", std::move(arr)}};
-  std::ofstream out(root_ / "summary.json");
-  out << boost::json::serialize(doc) << "\n";
-  if (!out) return Error{"cannot write " + (root_ / "summary.json").string()};
+  std::string text = boost::json::serialize(doc) + "\n";
+  std::string where = (root_ / "summary.json").string();
+  unique_fd out = create_fresh(root_fd_->get(), "summary.json");
+  if (!out) return Error{"cannot write " + where + ": " + std::strerror(errno), errno};
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(out.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error{"cannot write " + where + ": " + std::strerror(errno), errno};
+    done += static_cast<size_t>(n);
+  }
   return {};
 }
 

@@ -3,18 +3,20 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/run_observer.h"
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace boxcar::agent {
 
 class RunDirectory {
  public:
-  // Creates <workspace>/.boxcar/runs/<id>/ with logs/ and artifacts/. The id sorts by time:
+  // Creates <workspace>/.boxcar/runs/<id>/ with logs/. The id sorts by time:
   // 20261126-045804-3f2a.
   static Result<RunDirectory> create(const std::filesystem::path& workspace);
 
@@ -33,6 +35,7 @@ class RunDirectory {
  private:
   std::string id_;
   std::filesystem::path root_;
+  std::shared_ptr<unique_fd> root_fd_;  // opened at create(), before any step ran
 };
 
 // A step name as a file name: [A-Za-z0-9_.=-] kept, everything else '_'.

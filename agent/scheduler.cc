@@ -1,5 +1,10 @@
 #include "agent/scheduler.h"
 
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "agent/scheduler_impl.h"
 
 #include <boost/asio/post.hpp>
@@ -126,8 +131,9 @@ void Scheduler::Impl::launch(size_t i, int attempt) {
   StepOutputOptions out_opts;
   out_opts.step = i;
   out_opts.name = cs.name;
-  if (!options.log_dir.empty()) {
+  if (log_dir) {
     out_opts.log_file = options.log_dir / log_file_name(cs.name, attempt);
+    out_opts.log_dir = log_dir.get();
   }
   out_opts.secrets = secret_values;
   out_opts.limit = options.log_limit;
@@ -206,6 +212,26 @@ void Scheduler::Impl::end_attempt(size_t i, int attempt, const Outcome& outcome)
   complete(i, state);
 }
 
+void Scheduler::Impl::open_directories() {
+  auto open_dir = [](const std::filesystem::path& dir, std::string& why) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    unique_fd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) why = "cannot open " + dir.string() + ": " + std::strerror(errno);
+    return fd;
+  };
+  std::string why;
+  if (!options.log_dir.empty()) {
+    log_dir = open_dir(options.log_dir, why);
+    if (!log_dir) observer.notice("step logs are not kept: " + why);
+  }
+  bool any_artifacts = false;
+  for (const auto& cs : pipeline.steps) any_artifacts = any_artifacts || !cs.step.artifacts.empty();
+  if (any_artifacts && !options.artifact_dir.empty()) {
+    artifact_dir = open_dir(options.artifact_dir, artifact_dir_error);
+  }
+}
+
 // Copies artifacts on the copy pool, then finishes the step back on the io_context.
 void Scheduler::Impl::collect(size_t i, StepState state) {
   ++copies_in_flight;
@@ -214,7 +240,8 @@ void Scheduler::Impl::collect(size_t i, StepState state) {
   ArtifactLimits limits{options.artifact_file_limit, options.artifact_total_limit};
   uint64_t used = artifact_bytes;
   asio::post(copy_pool, [this, weak, i, state, globs, limits, used]() mutable {
-    auto result = collect_artifacts(options.workspace, globs, options.artifact_dir, limits, used);
+    auto result = artifact_dir ? collect_artifacts(options.workspace, globs, artifact_dir.get(), limits, used)
+                               : Result<CollectResult>(Error{artifact_dir_error});
     asio::post(io, [this, weak, i, state, result = std::move(result), used]() {
       if (weak.expired()) return;
       --copies_in_flight;

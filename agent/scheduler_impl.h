@@ -14,6 +14,7 @@
 
 #include "agent/scheduler.h"
 #include "agent/step_output.h"
+#include "base/unique_fd.h"
 
 namespace boxcar::agent {
 
@@ -68,6 +69,11 @@ struct Scheduler::Impl {
   std::vector<StepSummary> summaries;
   std::vector<std::string> secret_values;
   std::chrono::steady_clock::time_point run_started;
+  // The log and artifact directories, opened before any step runs: in `boxcar run` they are
+  // inside the workspace, where a step could swap them (or a part of their path) for symlinks.
+  unique_fd log_dir;
+  unique_fd artifact_dir;
+  std::string artifact_dir_error;  // why artifact_dir could not be opened
   asio::thread_pool copy_pool{1};  // artifact copies: file I/O off the io_context
   size_t copies_in_flight = 0;
   uint64_t artifact_bytes = 0;
@@ -84,7 +90,10 @@ struct Scheduler::Impl {
       summaries[i].allow_failure = pipeline.steps[i].step.allow_failure;
     }
     for (const auto& [name, value] : options.secrets) secret_values.push_back(value);
+    open_directories();
   }
+
+  void open_directories();
 
   ~Impl() {
     *alive = false;

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "agent/secret_masker.h"
+#include "base/beneath.h"
 #include "base/size.h"
 
 namespace boxcar::agent {
@@ -25,9 +26,10 @@ class BufferedFile {
  public:
   ~BufferedFile() { close(); }
 
-  bool open(const std::filesystem::path& path, size_t capacity) {
+  bool open(int dir, const std::filesystem::path& path, size_t capacity) {
     path_ = path;
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd_ = dir >= 0 ? create_fresh(dir, path.filename().string()).release()
+                   : ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) {
       error_ = errno;
       return false;
@@ -169,8 +171,8 @@ struct StepOutput::Impl {
     if (!options.log_file.empty()) {
       std::filesystem::path times_path = options.log_file;
       times_path += ".times";
-      if (!log.open(options.log_file, kLogBuffer)) report(log);
-      else if (!times.open(times_path, kTimesBuffer)) report(times);
+      if (!log.open(options.log_dir, options.log_file, kLogBuffer)) report(log);
+      else if (!times.open(options.log_dir, times_path, kTimesBuffer)) report(times);
     }
   }
 

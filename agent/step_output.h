@@ -28,6 +28,10 @@ struct StepOutputOptions {
   size_t step = 0;
   std::string name;
   std::filesystem::path log_file;        // created (truncated); empty = no file
+  // With a directory fd, `log_file` is a name in that directory and the log (and its .times)
+  // are created fresh there (base/beneath.h): a step that can write the directory cannot
+  // redirect the log into another file.
+  int log_dir = -1;
   std::vector<std::string> secrets;      // values to mask as ***, also in base64 form
   uint64_t limit = 64ull << 20;          // bytes of output kept; then a truncation notice
   size_t max_line = 64 * 1024;           // longer lines are cut into pieces of this size

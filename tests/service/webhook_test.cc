@@ -232,6 +232,11 @@ TEST(BadRepositoryEndsAsError, EachCauseIsNamedInTheReason) {
   std::string no_pipeline_sha = make_git_repo(work / "bare-code", "", {{"README", "no pipeline here\n"}});
   std::string invalid_sha = make_git_repo(
       work / "invalid", "version = 1\n[[step]]\nname = \"a\"\nrun = \"echo ok\"\nneds = [\"b\"]\n");
+  // A repository whose pipeline file is reached through a symlink to a host directory: the
+  // agent must not read /etc/passwd and quote it in the job's log as a pipeline error.
+  fs::create_directories(work / "linked");
+  fs::create_directory_symlink("/etc", work / "linked" / "conf");
+  make_git_repo(work / "linked", "", {{"README", "links\n"}});
   Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
   ASSERT_TRUE(server.ok());
 
@@ -251,6 +256,8 @@ TEST(BadRepositoryEndsAsError, EachCauseIsNamedInTheReason) {
        {missing_sha, missing_sha.substr(0, 12), missing_sha.substr(0, 7)}},
       {"a commit without a pipeline file", {{"repo", (work / "bare-code").string()}}, {".boxcar.toml"}},
       {"an invalid pipeline file", {{"repo", (work / "invalid").string()}}, {"neds"}},
+      {"a pipeline file behind a symlink out of the repository",
+       {{"repo", (work / "linked").string()}, {"file", "conf/passwd"}}, {"conf/passwd"}},
   };
   std::vector<long> ids;
   for (auto& c : cases) ids.push_back(server.submit(c.body));
@@ -268,6 +275,8 @@ TEST(BadRepositoryEndsAsError, EachCauseIsNamedInTheReason) {
     for (const auto& m : cases[i].reason_mentions) named = named || reason.find(m) != std::string::npos;
     EXPECT_TRUE(named) << "reason \"" << reason << "\" does not name the cause (expected "
                        << cases[i].reason_mentions[0] << ")";
+    EXPECT_EQ(server.logs(ids[i]).find("root:x:0:0"), std::string::npos) << "a host file leaked";
+    EXPECT_EQ(reason.find("root:x:0:0"), std::string::npos) << "a host file leaked";
   }
   auto ok = server.wait_final(good);
   ASSERT_TRUE(ok);
