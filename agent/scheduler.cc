@@ -139,6 +139,9 @@ void Scheduler::Impl::launch(size_t i, int attempt) {
   out_opts.limit = options.log_limit;
   r.output = std::make_unique<StepOutput>(std::move(out_opts), observer);
 
+  size_t more = 0;
+  for (size_t j = 0; j < plan.size(); ++j) more += j != i && plan.state(j) == StepState::pending;
+  job.expect(more);
   auto sandbox = job.start(sandbox_spec(cs));
   if (!sandbox.ok()) {
     end_attempt(i, attempt, Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));

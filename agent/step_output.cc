@@ -26,7 +26,16 @@ class BufferedFile {
  public:
   ~BufferedFile() { close(); }
 
+  // Opens on the first append instead: a step that prints nothing leaves no file (creating
+  // inodes is most of what a silent step costs the log pipeline).
+  void open_later(int dir, const std::filesystem::path& path, size_t capacity) {
+    path_ = path;
+    later_dir_ = dir;
+    later_capacity_ = capacity;
+  }
+
   bool open(int dir, const std::filesystem::path& path, size_t capacity) {
+    later_capacity_ = 0;
     path_ = path;
     fd_ = dir >= 0 ? create_fresh(dir, path.filename().string()).release()
                    : ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -34,8 +43,7 @@ class BufferedFile {
       error_ = errno;
       return false;
     }
-    buf_ = std::make_unique<char[]>(capacity);
-    capacity_ = capacity;
+    capacity_ = capacity;  // the buffer itself comes with the first append
     return true;
   }
 
@@ -44,7 +52,10 @@ class BufferedFile {
 
   void append(const char* data, size_t n) {
     offset_ += n;
+    if (later_capacity_ > 0) open(later_dir_, path_, later_capacity_);
     if (fd_ < 0) return;
+    // Neither zeroed nor touched before use: most steps print far less than the capacity.
+    if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(capacity_);
     if (n > capacity_ - used_) {
       flush();
       if (n >= capacity_) {
@@ -88,6 +99,8 @@ class BufferedFile {
 
   std::filesystem::path path_;
   int fd_ = -1;
+  int later_dir_ = -1;
+  size_t later_capacity_ = 0;  // > 0: open_later() was called and the file is not open yet
   std::unique_ptr<char[]> buf_;
   size_t capacity_ = 0;
   size_t used_ = 0;
@@ -172,7 +185,7 @@ struct StepOutput::Impl {
       std::filesystem::path times_path = options.log_file;
       times_path += ".times";
       if (!log.open(options.log_dir, options.log_file, kLogBuffer)) report(log);
-      else if (!times.open(options.log_dir, times_path, kTimesBuffer)) report(times);
+      else times.open_later(options.log_dir, times_path, kTimesBuffer);
     }
   }
 

@@ -4,8 +4,9 @@
 //
 // The log file holds the masked output exactly as printed (stdout and stderr in one file, in
 // the order their lines completed), a final line without a newline gets one, and a truncation
-// notice ends it when the limit was reached. Beside it, `<log_file>.times` indexes the time:
-// one text record per write() (or close()) that completed lines,
+// notice ends it when the limit was reached. Beside it, `<log_file>.times` (made with its
+// first record, so a silent step has none) indexes the time: one text record per write() (or
+// close()) that completed lines,
 //     <byte offset in the log> <unix time in milliseconds>\n
 // meaning the bytes from that offset up to the next record's offset were completed at that
 // time. A line's time is the time of the record holding its last byte; this is the timestamp

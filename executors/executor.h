@@ -80,6 +80,10 @@ class Job {
   // host executor, "/workspace" inside a container.
   virtual std::string workspace_path() const = 0;
   virtual void destroy() = 0;
+  // A hint: about how many more sandboxes the job will ask for after the current start() (the
+  // steps still pending). An executor that sets sandboxes up ahead prepares none at 0, so the
+  // last step of a run does not pay for one nobody takes.
+  virtual void expect(size_t /*more*/) {}
 };
 
 class Executor {

@@ -56,10 +56,11 @@ struct JobState {
   bool destroyed = false;
   // The prewarmed sandbox: no cgroups (so only for steps without limits), a placeholder
   // hostname until it is taken.
-  std::shared_ptr<SandboxState> warm;
+  std::shared_ptr<SandboxState> warm{};
   NetworkMode warm_network = NetworkMode::job;
   uint64_t warm_tmp = 0;
   bool refill_posted = false;
+  size_t expected_more = SIZE_MAX;  // Job::expect(): unknown until told
 
   std::shared_ptr<SandboxState> create(const SandboxSpec& spec, const std::string& hostname) {
     auto state = std::make_shared<SandboxState>(io, shared);
@@ -106,7 +107,10 @@ struct JobState {
 
   // After the current handler: set up the next sandbox like `spec`.
   static void post_refill(const std::shared_ptr<JobState>& self, const SandboxSpec& spec) {
-    if (!self->shared->options.prewarm || self->refill_posted || !warmable(spec)) return;
+    if (!self->shared->options.prewarm || self->refill_posted || !warmable(spec) ||
+        self->expected_more == 0) {
+      return;
+    }
     self->refill_posted = true;
     std::weak_ptr<JobState> weak = self;
     SandboxSpec like = spec;
@@ -160,6 +164,14 @@ class NativeJob final : public Job {
 
   void destroy() override { state_->destroy(); }
 
+  void expect(size_t more) override {
+    state_->expected_more = more;
+    if (more == 0 && state_->warm) {
+      state_->warm->destroy();
+      state_->warm.reset();
+    }
+  }
+
  private:
   std::shared_ptr<JobState> state_;
 };
@@ -191,8 +203,8 @@ class NativeExecutor final : public Executor {
     if (auto probe = idmapped_mount(spec.workspace, userns); !probe) return probe.error();
     auto netns = make_job_netns();
     if (!netns) return netns.error();
-    auto state = std::shared_ptr<JobState>(new JobState{io_, shared_, spec, std::move(*netns), userns, false, nullptr,
-                                                        NetworkMode::job, 0, false});
+    auto state = std::shared_ptr<JobState>(new JobState{
+        .io = io_, .shared = shared_, .job_spec = spec, .netns = std::move(*netns), .userns = userns});
     return std::unique_ptr<Job>(std::make_unique<NativeJob>(std::move(state)));
   }
 
