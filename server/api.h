@@ -54,5 +54,8 @@ boost::json::value job_to_json(const JobRecord& job);
 std::optional<int64_t> parse_job_id(const std::string& text);
 // 500 {"error": ...} for a store failure.
 HttpResponse store_error(const Error& error);
+// The job the request's {id} names; nullopt once `res` was answered 404 (a bad or unknown id)
+// or 500 (the store failed).
+std::optional<JobRecord> job_of_request(ApiContext& ctx, HttpRequest& req, Responder& res);
 
 }  // namespace boxcar::server

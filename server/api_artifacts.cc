@@ -204,12 +204,9 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
 }
 
 void list(ApiContext& ctx, HttpRequest& req, Responder& res) {
-  auto id = parse_job_id(req.params["id"]);
-  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
-  auto job = ctx.store.job(*id);
-  if (!job) return res.reply(store_error(job.error()));
-  if (!*job) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
-  auto all = ctx.store.artifacts(*id);
+  auto job = job_of_request(ctx, req, res);
+  if (!job) return;
+  auto all = ctx.store.artifacts(job->id);
   if (!all) return res.reply(store_error(all.error()));
   json::array out;
   for (const auto& a : *all) out.push_back(artifact_json(a));

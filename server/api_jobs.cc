@@ -111,12 +111,7 @@ void list_jobs(ApiContext& ctx, HttpRequest& req, Responder& res) {
 }
 
 void show_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
-  auto id = parse_job_id(req.params["id"]);
-  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
-  auto job = ctx.store.job(*id);
-  if (!job) return res.reply(store_error(job.error()));
-  if (!*job) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
-  res.reply(HttpResponse::json(200, job_to_json(**job)));
+  if (auto job = job_of_request(ctx, req, res)) res.reply(HttpResponse::json(200, job_to_json(*job)));
 }
 
 void cancel_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
@@ -175,6 +170,21 @@ std::optional<int64_t> parse_job_id(const std::string& text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
   return id;
+}
+
+std::optional<JobRecord> job_of_request(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  auto id = parse_job_id(req.params["id"]);
+  if (!id) {
+    res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
+    return std::nullopt;
+  }
+  auto job = ctx.store.job(*id);
+  if (!job) {
+    res.reply(store_error(job.error()));
+    return std::nullopt;
+  }
+  if (!*job) res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
+  return std::move(*job);
 }
 
 HttpResponse store_error(const Error& error) {

@@ -131,11 +131,9 @@ void plain_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, 
 }
 
 void get_logs(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
-  auto id = parse_job_id(req.params["id"]);
-  if (!id) return res->reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
-  auto job = ctx.store.job(*id);
-  if (!job) return res->reply(store_error(job.error()));
-  if (!*job) return res->reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
+  auto job = job_of_request(ctx, req, *res);
+  if (!job) return;
+  std::optional<int64_t> id = job->id;
   bool follow = req.query_or("follow", "0") != "0" && req.query_or("follow", "") != "false";
   std::string from = req.query_or("offset", "0");
   if (std::string resume = req.header("Last-Event-ID"); follow && !resume.empty()) from = resume;
@@ -145,7 +143,7 @@ void get_logs(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
         400, "\"offset\": expected a byte offset (a non-negative integer), got \"" + from + "\""));
   }
   std::string step = req.query_or("step", "");
-  if (!follow) return plain_logs(ctx, **job, step, *offset, *res);
+  if (!follow) return plain_logs(ctx, *job, step, *offset, *res);
   std::make_shared<LogFollower>(ctx, res, *id, step, *offset)->start();
 }
 

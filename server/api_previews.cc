@@ -54,16 +54,13 @@ void sync(ApiContext& ctx, HttpRequest& req, Responder& res) {
 }
 
 void list(ApiContext& ctx, HttpRequest& req, Responder& res) {
-  auto id = parse_job_id(req.params["id"]);
-  if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
-  auto job = ctx.store.job(*id);
-  if (!job) return res.reply(store_error(job.error()));
-  if (!*job) return res.reply(HttpResponse::error(404, "no such job: " + std::to_string(*id)));
-  auto all = ctx.store.previews(*id);
+  auto job = job_of_request(ctx, req, res);
+  if (!job) return;
+  auto all = ctx.store.previews(job->id);
   if (!all) return res.reply(store_error(all.error()));
   UnixMillis now = now_ms();
   json::array out;
-  for (const auto& p : *all) out.push_back(preview_to_json(p, **job, now));
+  for (const auto& p : *all) out.push_back(preview_to_json(p, *job, now));
   res.reply(HttpResponse::json(200, json::object{{"previews", std::move(out)}}));
 }
 
