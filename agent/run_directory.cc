@@ -1,6 +1,7 @@
 #include "agent/run_directory.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -41,19 +42,30 @@ Result<RunDirectory> RunDirectory::create(const std::filesystem::path& workspace
   RunDirectory dir;
   dir.id_ = std::string(stamp) + "-" + suffix;
   dir.root_ = workspace / ".boxcar" / "runs" / dir.id_;
-  std::error_code ec;
-  // artifacts/ is made by the scheduler, and only for a pipeline that declares some.
-  std::filesystem::create_directories(dir.logs(), ec);
-  if (ec) {
-    return Error{"cannot create run directory " + dir.root_.string() + ": " + ec.message(),
-                 ec.value()};
+  // Made one level at a time beneath the workspace, refusing symlinks: a `.boxcar` link
+  // committed to the repository, or planted by a step of an earlier run, must not move the
+  // logs and summary out of the workspace. artifacts/ is made by the scheduler, and only for a
+  // pipeline that declares some.
+  auto make_beneath = [](int parent, const std::string& name) {
+    if (parent < 0 || (::mkdirat(parent, name.c_str(), 0755) != 0 && errno != EEXIST)) return unique_fd();
+    return open_beneath(parent, name, O_PATH | O_DIRECTORY);
+  };
+  unique_fd ws(::open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  unique_fd boxcar = make_beneath(ws.get(), ".boxcar");
+  unique_fd runs = make_beneath(boxcar.get(), "runs");
+  unique_fd root = make_beneath(runs.get(), dir.id_);
+  unique_fd logs = make_beneath(root.get(), "logs");
+  if (!logs) {
+    int err = errno;
+    return Error{"cannot create run directory " + dir.root_.string() + ": " + std::strerror(err) +
+                     (err == ELOOP || err == ENOTDIR ? " (.boxcar or a directory in it is a symlink or a file: remove it)" : ""),
+                 err};
   }
-  // Resolved once, before any step runs, so a step cannot redirect it through a symlink later.
+  // Held for summary.json: steps can rename the directory or plant links in it later.
+  dir.root_fd_ = std::make_shared<unique_fd>(std::move(root));
+  std::error_code ec;
   dir.root_ = std::filesystem::canonical(dir.root_, ec);
   if (ec) return Error{"cannot resolve run directory: " + ec.message(), ec.value()};
-  // Held for summary.json: steps can rename the directory or plant links in it later.
-  dir.root_fd_ = std::make_shared<unique_fd>(::open(dir.root_.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!*dir.root_fd_) return Error{"cannot open run directory " + dir.root_.string() + ": " + std::strerror(errno), errno};
   return dir;
 }
 

@@ -41,5 +41,27 @@ TEST(GitHeadTest, NotARepository) {
   std::filesystem::remove_all(dir);
 }
 
+// Steps can write .git between runs: what they plant there must not make boxcar read host files.
+TEST(GitHeadTest, PlantedRefsAndLinksAreNotFollowed) {
+  auto dir = make_temp_dir();
+  auto outside = make_temp_dir();
+  std::ofstream(outside / "secret") << "0123456789abcdef0123456789abcdef01234567\n";
+  std::filesystem::create_directories(dir / ".git/refs/heads");
+  std::ofstream(dir / ".git/HEAD") << "ref: ../../../../../../.." << (outside / "secret").string() << "\n";
+  EXPECT_EQ(read_git_head(dir).commit, "");
+  std::ofstream(dir / ".git/HEAD") << "ref: refs/heads/main\n";
+  std::filesystem::create_symlink(outside / "secret", dir / ".git/refs/heads/main");
+  EXPECT_EQ(read_git_head(dir).commit, "");
+  std::filesystem::remove(dir / ".git/HEAD");
+  std::filesystem::create_symlink(outside / "secret", dir / ".git/HEAD");
+  EXPECT_EQ(read_git_head(dir).commit, "");
+  std::filesystem::remove_all(dir / ".git");
+  std::filesystem::create_directory_symlink(outside, dir / ".git");
+  std::ofstream(outside / "HEAD") << "0123456789abcdef0123456789abcdef01234567\n";
+  EXPECT_EQ(read_git_head(dir).commit, "");
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(outside);
+}
+
 }  // namespace
 }  // namespace boxcar::cli

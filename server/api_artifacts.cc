@@ -239,6 +239,10 @@ void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
   head.content_type = content_type_for(path);
   head.headers.emplace_back("ETag", etag);
   head.headers.emplace_back("Accept-Ranges", "bytes");
+  // A step's HTML report still renders, but in an opaque origin with scripts off: an artifact
+  // must not run code with the API's (and the web UI's) origin.
+  head.headers.emplace_back("Content-Security-Policy", "sandbox");
+  head.headers.emplace_back("X-Content-Type-Options", "nosniff");
   std::string range_header = req.header("Range");
   if (std::string if_range = req.header("If-Range"); !if_range.empty() && if_range != etag) {
     range_header.clear();

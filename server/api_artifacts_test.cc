@@ -89,6 +89,8 @@ TEST_F(ApiArtifactsTest, UploadListDownloadRoundTrip) {
   EXPECT_EQ(got.header("content-type"), "text/plain; charset=utf-8");
   EXPECT_EQ(got.header("etag"), "\"" + sha(content) + "\"");
   EXPECT_EQ(got.header("content-length"), std::to_string(content.size()));
+  EXPECT_EQ(got.header("content-security-policy"), "sandbox");
+  EXPECT_EQ(got.header("x-content-type-options"), "nosniff");
   EXPECT_EQ(client->get(url(id, "missing.txt")).status, 404u);
   EXPECT_EQ(spooled(), 0u);
 }

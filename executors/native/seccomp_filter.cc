@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -36,6 +37,22 @@ constexpr int kDeniedFamilies[] = {AF_VSOCK, AF_ALG, AF_KEY, AF_PACKET};
 // Personality flags Docker's profile never allows (setarch -R and friends).
 constexpr unsigned long kPersonalityFlags[] = {0x0040000 /*ADDR_NO_RANDOMIZE*/, 0x0100000 /*MMAP_PAGE_ZERO*/,
                                                0x0200000 /*ADDR_COMPAT_LAYOUT*/, 0x0400000 /*READ_IMPLIES_EXEC*/};
+
+// Where a file's mode is set, by syscall and argument index. The workspace is an idmapped
+// mount: a file the step's root creates belongs to root on the host's disk, so a setuid or
+// setgid bit set from inside would make a set-id-root program for anyone on the host who can
+// reach the workspace (the sandbox's own view of it is nosuid). These calls fail with EPERM
+// when the mode carries S_ISUID or S_ISGID.
+struct ModeArg {
+  const char* name;
+  int nr;  // used when libseccomp does not know the name (fchmodat2 is newer than 2.5.4)
+  unsigned arg;
+};
+constexpr ModeArg kModeArgs[] = {
+    {"chmod", -1, 1}, {"fchmod", -1, 1}, {"fchmodat", -1, 2}, {"fchmodat2", 452, 2},
+    {"open", -1, 2},  {"openat", -1, 3}, {"creat", -1, 1},    {"mknod", -1, 1},
+    {"mknodat", -1, 2},
+};
 
 struct CtxDeleter {
   void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
@@ -71,6 +88,20 @@ Result<SeccompProgram> build_seccomp_program() {
     scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag);
     if ((rc = add(SCMP_ACT_ERRNO(EPERM), "clone", 1, &cmp)) < 0) return seccomp_error("clone", rc);
   }
+  for (const ModeArg& m : kModeArgs) {
+    int nr = seccomp_syscall_resolve_name(m.name);
+    if (nr == __NR_SCMP_ERROR) nr = m.nr;
+    if (nr < 0) continue;
+    for (scmp_datum_t bit : {scmp_datum_t{S_ISUID}, scmp_datum_t{S_ISGID}}) {
+      scmp_arg_cmp cmp{m.arg, SCMP_CMP_MASKED_EQ, bit, bit};
+      if ((rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 1, &cmp)) < 0) {
+        return seccomp_error(m.name, rc);
+      }
+    }
+  }
+  // openat2 passes its mode inside a struct the filter cannot read: ENOSYS sends callers back
+  // to openat (glibc does not use openat2 itself).
+  if ((rc = add(SCMP_ACT_ERRNO(ENOSYS), "openat2", 0, nullptr)) < 0) return seccomp_error("openat2", rc);
   for (int family : kDeniedFamilies) {
     scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
     if ((rc = add(SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &cmp)) < 0) return seccomp_error("socket", rc);

@@ -77,5 +77,19 @@ TEST(RunDirectoryAttack, AStepCannotRedirectTheHostsWritesOutOfTheWorkspace) {
   EXPECT_FALSE(fs::is_symlink(moved / "summary.json"));
 }
 
+// The next run must not follow a `.boxcar` link either: one committed to the repository, or
+// left by a step of an earlier run.
+TEST(RunDirectoryAttack, ALinkedBoxcarDirectoryIsRefused) {
+  TempDir host;
+  fs::create_directories(host.path() / "target");
+  TempDir ws;
+  ws.write(".boxcar.toml", "version = 1\n[[step]]\nname = \"t\"\nrun = \"echo hi\"\n");
+  fs::create_directory_symlink(host.path() / "target", ws.path() / ".boxcar");
+  auto r = run_boxcar({"run"}, ws.path());
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("symlink"), std::string::npos) << r.err;
+  EXPECT_EQ(entries(host.path() / "target"), 0u);
+}
+
 }  // namespace
 }  // namespace boxcar::testing

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -221,6 +222,44 @@ TEST_F(SecurityTest, MknodIsDenied) {
   EXPECT_EQ(control.out, "made\n");
   Ran attack = sandboxed("mknod /tmp/null c 1 3 && echo made; mknod /workspace/null c 1 3 && echo made-ws; echo end");
   EXPECT_EQ(attack.out, "end\n");
+}
+
+// The workspace is an idmapped mount: what the step's root creates there is owned by root on
+// the host's disk. A setuid or setgid bit set from inside would hand host users a set-id-root
+// program (found in review: `chmod 4755` on a copy of id, then run from the host).
+TEST_F(SecurityTest, NoSetuidOrSetgidFileCanBeMadeInTheWorkspace) {
+  // Control: the same probe on the host makes both kinds.
+  std::string dir = workspace_.string();
+  Ran control = on_host("cp /bin/true " + dir + "/c1 && chmod 4755 " + dir + "/c1 && cp /bin/true " + dir +
+                        "/c2 && chmod 2755 " + dir + "/c2 && stat -c %a " + dir + "/c1 " + dir + "/c2");
+  EXPECT_EQ(control.out, "4755\n2755\n");
+  const std::string probe = R"(cd /workspace
+cp /bin/true s1; chmod 4755 s1 2>/dev/null; chmod u+s s1 2>/dev/null
+cp /bin/true s2; chmod g+s s2 2>/dev/null
+python3 - <<'PY' 2>/dev/null
+import os
+for name, flags, mode in [("s3", os.O_CREAT | os.O_WRONLY, 0o4755), ("s4", os.O_CREAT | os.O_WRONLY, 0o2755)]:
+    try: os.close(os.open(name, flags, mode))
+    except OSError: pass
+try: os.mknod("s5", 0o100000 | 0o4755)
+except OSError: pass
+import ctypes, ctypes.util
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("s1", os.O_RDONLY)
+libc.syscall(452, -100, b"s1", 0o4755, 0)  # fchmodat2
+libc.fchmod(fd, 0o6755)
+PY
+for f in s1 s2 s3 s4 s5; do [ -e $f ] && stat -c "$f %a" $f; done
+echo end)";
+  Ran attack = sandboxed(probe);
+  for (const std::string f : {"s1", "s2", "s3", "s4", "s5"}) {
+    struct stat st {};
+    if (::stat((workspace_ / f).c_str(), &st) == 0) {
+      EXPECT_EQ(st.st_mode & (S_ISUID | S_ISGID), 0u) << f << " " << attack.out;
+    }
+  }
+  EXPECT_NE(attack.out.find("s1 755"), std::string::npos) << attack.out << attack.err;
+  EXPECT_NE(attack.out.find("end"), std::string::npos) << attack.err;
 }
 
 TEST_F(SecurityTest, HostLoopbackIsUnreachable) {
