@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -177,7 +178,14 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
     beast::flat_buffer buf;
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(64 * 1024);
+    // A client that never finishes its request header must not hold a connection forever.
+    asio::steady_timer header_deadline(io, header_timeout);
+    header_deadline.async_wait([&client](const boost::system::error_code& tec) {
+      boost::system::error_code ignored;
+      if (!tec) client.close(ignored);
+    });
     auto [ec, n] = co_await http::async_read_header(client, buf, parser, kNoThrow);
+    header_deadline.cancel();
     if (ec) co_return;
     const auto& req = parser.get();
     std::string host(req[http::field::host]);
@@ -265,6 +273,7 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& io;
   tcp::acceptor acceptor;
   std::string domain;
+  Clock::duration header_timeout = std::chrono::seconds(30);
   std::vector<Entry> entries;
 };
 
@@ -298,6 +307,10 @@ Status PreviewProxy::listen(const std::string& listen_addr) {
   }
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   return {};
+}
+
+void PreviewProxy::set_header_timeout(std::chrono::steady_clock::duration timeout) {
+  impl_->header_timeout = timeout;
 }
 
 uint16_t PreviewProxy::port() const {

@@ -54,6 +54,9 @@ class PreviewProxy : public PreviewPublisher {
   // Binds and starts accepting on `addr:port` ("127.0.0.1:8470"; port 0 picks one).
   Status listen(const std::string& listen_addr);
   uint16_t port() const;
+  // How long a client may take to send its request header before the connection is closed
+  // (default 30 s).
+  void set_header_timeout(std::chrono::steady_clock::duration timeout);
   // Stops accepting; open connections end with their peers.
   void close();
 

@@ -228,5 +228,20 @@ TEST_F(PreviewProxyTest, WithdrawnAndExpiredPreviewsAreNotFound) {
   EXPECT_NE(fetch(proxy_.port(), req).find("404"), std::string::npos);
 }
 
+TEST_F(PreviewProxyTest, AnUnfinishedRequestHeaderIsCutOff) {
+  on_io([&] { proxy_.set_header_timeout(std::chrono::milliseconds(50)); });
+  int s = connect_loopback(proxy_.port());
+  ASSERT_GE(s, 0);
+  std::string partial = "GET /preview/" + token() + "/ HTTP/1.1\r\nHost: x\r\n";  // no blank line
+  ASSERT_EQ(::write(s, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  timeval guard{30, 0};  // only so that a broken proxy fails the test instead of hanging it
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  char buf[64];
+  ssize_t n = ::read(s, buf, sizeof buf);
+  int err = errno;
+  ::close(s);
+  EXPECT_EQ(n, 0) << "expected the proxy to close the connection, read gave " << n << " errno " << err;
+}
+
 }  // namespace
 }  // namespace boxcar::agent
