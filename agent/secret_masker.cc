@@ -88,6 +88,19 @@ SecretMasker::SecretMasker(const std::vector<std::string>& secrets) {
     std::string unpadded = b64.substr(0, b64.find_last_not_of('=') + 1);
     add_pattern(patterns, std::move(b64));
     add_pattern(patterns, std::move(unpadded));
+    // Inside a longer base64 text (`printf 'user:%s' "$TOKEN" | base64`, a JSON blob) the
+    // secret starts at any of the three byte offsets of a 3-byte group, and its first and last
+    // characters there mix in the neighbouring bytes: mask the characters that encode the
+    // secret's bits alone, for each offset.
+    for (size_t shift = 0; shift < 3; ++shift) {
+      std::string shifted = base64_encode(std::string(shift, '\0') + s);
+      size_t first = (8 * shift + 5) / 6;           // the first character wholly within
+      size_t last = (8 * (shift + s.size())) / 6;   // one past the last such character
+      // Short cores would mask unrelated text: only secrets of 6 bytes or more get them.
+      if (last > first && last - first >= 8) {
+        add_pattern(patterns, shifted.substr(first, last - first));
+      }
+    }
     // A multi-line secret (a private key) is also masked line by line: a step that prints
     // only part of it, or rewrites its line endings, must not reveal those lines.
     if (s.find('\n') != std::string::npos) {

@@ -27,6 +27,11 @@ std::string reference_mask(const std::vector<std::string>& secrets, std::string_
     patterns.push_back(s);
     patterns.push_back(b64);
     patterns.push_back(b64.substr(0, b64.find('=')));
+    for (size_t shift = 0; shift < 3; ++shift) {
+      std::string shifted = base64_encode(std::string(shift, '\0') + s);
+      size_t first = (8 * shift + 5) / 6, last = (8 * (shift + s.size())) / 6;
+      if (last > first && last - first >= 8) patterns.push_back(shifted.substr(first, last - first));
+    }
   }
   std::vector<bool> covered(text.size());
   for (const std::string& p : patterns) {
@@ -65,6 +70,25 @@ TEST(SecretMaskerTest, MasksValueAndBase64Forms) {
   EXPECT_EQ(mask_all({"hunter2"}, "auth aHVudGVyMg== end"), "auth *** end");
   EXPECT_EQ(mask_all({"hunter2"}, "auth aHVudGVyMg end"), "auth *** end");
   EXPECT_EQ(mask_all({"hunter2"}, "hunter hunter2hunter2"), "hunter ***");
+}
+
+// The secret inside a longer base64 text, at each of the three offsets of a 3-byte group.
+TEST(SecretMaskerTest, MasksTheSecretInsideLongerBase64) {
+  const std::string secret = "GITSECRET-abcdef";
+  for (const std::string& prefix : {std::string("user:"), std::string("user"), std::string("use"),
+                                    std::string("{\"auth\":\"")}) {
+    std::string b64 = base64_encode(prefix + secret + "\"}");
+    std::string out = mask_all({secret}, b64);
+    // Nothing that decodes back to the secret survives: the masked text no longer holds the
+    // characters that carry the secret's bytes.
+    EXPECT_NE(out, b64) << prefix;
+    EXPECT_NE(out.find("***"), std::string::npos) << prefix << " " << out;
+    std::string core = base64_encode(prefix + secret).substr(((prefix.size() * 8) + 5) / 6, 16);
+    EXPECT_EQ(out.find(core), std::string::npos) << prefix << " " << out;
+  }
+  // Unrelated base64 stays as it is.
+  std::string other = base64_encode("nothing to hide here, really");
+  EXPECT_EQ(mask_all({secret}, other), other);
 }
 
 TEST(SecretMaskerTest, MasksSecretSplitAcrossWrites) {
