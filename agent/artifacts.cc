@@ -141,7 +141,10 @@ class Collector {
   }
 
   void copy_file(const std::string& rel) {
-    unique_fd in = open_beneath(src_, rel, O_RDONLY);
+    // The entry may have been swapped (RENAME_EXCHANGE) since add() saw a regular file: with
+    // O_NONBLOCK a FIFO's open returns at once instead of waiting for a writer forever, and
+    // the fstat below refuses it. (Regular files ignore O_NONBLOCK.)
+    unique_fd in = open_beneath(src_, rel, O_RDONLY | O_NONBLOCK);
     if (!in) return warn(rel, std::string("cannot open: ") + std::strerror(errno));
     struct stat st {};
     if (fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) return warn(rel, "not a regular file");

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 namespace boxcar::agent {
 namespace {
@@ -84,6 +89,47 @@ TEST_F(ArtifactsTest, FifosAreSkippedWithAWarning) {
   EXPECT_EQ(r.files.size(), 1u);
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_NE(r.warnings[0].find("FIFO"), std::string::npos);
+}
+
+TEST_F(ArtifactsTest, LiteralFifoIsSkippedWithoutBlocking) {
+  ASSERT_EQ(mkfifo((ws_ / "pipe").c_str(), 0644), 0);
+  auto r = collect({"pipe"});
+  EXPECT_TRUE(r.files.empty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("FIFO"), std::string::npos) << r.warnings[0];
+  EXPECT_FALSE(fs::exists(dest_ / "pipe"));
+}
+
+// A step swaps the declared file with a FIFO (RENAME_EXCHANGE) while it is being collected:
+// whichever it finds, collecting returns (no open waits for a FIFO's writer) and never copies
+// anything but the regular file. Whether a run hits the window between the check and the open
+// is up to the scheduler; a hang here is the bug.
+TEST_F(ArtifactsTest, FileSwappedWithAFifoDuringCollectionNeverBlocks) {
+  write("out/f", "regular");
+  ASSERT_EQ(mkfifo((ws_ / "pipe").c_str(), 0644), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> swaps{0};
+  std::thread swapper([&] {
+    while (!stop) {
+      if (renameat2(AT_FDCWD, (ws_ / "out/f").c_str(), AT_FDCWD, (ws_ / "pipe").c_str(),
+                    RENAME_EXCHANGE) == 0) {
+        ++swaps;
+      }
+    }
+  });
+  int copied = 0;
+  for (int i = 0; i < 500; ++i) {
+    fs::remove_all(dest_);
+    auto r = collect({"out/f"});
+    copied += static_cast<int>(r.files.size());
+    if (fs::exists(fs::symlink_status(dest_ / "out/f"))) {
+      EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dest_ / "out/f")));
+    }
+  }
+  stop = true;
+  swapper.join();
+  EXPECT_GT(swaps.load(), 0);
+  ::testing::Test::RecordProperty("copied", copied);
 }
 
 TEST_F(ArtifactsTest, LimitsSkipWithAClearWarning) {

@@ -187,8 +187,13 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     }
     Sha256 hash;
     hash.update(body);
-    if (hash.hex() != query["sha256"]) return {400, R"({"error":"sha256 mismatch"})"};
+    if (hash.hex() != query["sha256"]) {
+      ++job.sha256_mismatches;
+      cv_.notify_all();
+      return {400, R"({"error":"sha256 mismatch"})"};
+    }
     job.artifacts[query["path"]] = FakeArtifact{query["sha256"], query["step"], body};
+    job.stored_artifacts.emplace_back(query["path"], job.artifacts[query["path"]]);
     cv_.notify_all();
     return {200, R"({"stored":true})"};
   }

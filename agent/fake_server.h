@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "protocol/agent_protocol.h"
@@ -33,6 +34,8 @@ struct FakeArtifact {
 struct FakeJob {
   std::map<std::string, FakeArtifact> artifacts;  // by path
   int artifact_uploads = 0;                       // every attempt, failed ones included
+  std::vector<std::pair<std::string, FakeArtifact>> stored_artifacts;  // (path, upload), in order
+  int sha256_mismatches = 0;                      // uploads refused: body and sha256 differ
   std::vector<protocol::StepUpdate> steps;
   std::map<std::tuple<std::string, int, int64_t>, std::string> logs;  // (step, attempt, seq)
   int duplicate_chunks = 0;

@@ -1,11 +1,16 @@
 #include "agent/http_client.h"
 
+#include <unistd.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <vector>
@@ -75,14 +80,63 @@ bool stale_connection_error(const boost::system::error_code& ec) {
 
 constexpr size_t kMaxIdle = 8;
 
+// A Beast body of bytes [0, size) of an open file, read with pread(): the file's offset is never
+// used, so every serialization starts at byte 0 and the descriptor may be shared. A read
+// failure ends the write with an error and leaves its reason in `read_error`.
+struct FdBody {
+  struct value_type {
+    SharedFd fd;
+    uint64_t size = 0;
+    std::string read_error;
+  };
+
+  static uint64_t size(const value_type& body) { return body.size; }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+
+    void init(boost::system::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(boost::system::error_code& ec) {
+      ec = {};
+      if (offset_ >= body_.size) return boost::none;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buf_.size(), body_.size - offset_));
+      ssize_t n;
+      do {
+        n = ::pread(body_.fd->get(), buf_.data(), want, static_cast<off_t>(offset_));
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) {
+        int err = n < 0 ? errno : EIO;
+        body_.read_error = n < 0 ? std::string("cannot read the file: ") + std::strerror(err)
+                                 : "the file ended after " + std::to_string(offset_) + " of " +
+                                       std::to_string(body_.size) + " bytes";
+        ec = boost::system::error_code(err, boost::system::system_category());
+        return boost::none;
+      }
+      offset_ += static_cast<uint64_t>(n);
+      return {{asio::const_buffer(buf_.data(), static_cast<size_t>(n)), offset_ < body_.size}};
+    }
+
+   private:
+    value_type& body_;
+    uint64_t offset_ = 0;
+    std::array<char, 1 << 16> buf_;
+  };
+};
+
 }  // namespace
 
 struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   struct Op {
     uint64_t id = 0;
     http::request<http::string_body> req;
-    std::filesystem::path file;                        // set: the body is this file
-    std::optional<http::request<http::file_body>> file_req;
+    SharedFd file;  // set: the body is bytes [0, file_size) of this file
+    uint64_t file_size = 0;
+    std::optional<http::request<FdBody>> file_req;
     http::response<http::string_body> res;
     std::unique_ptr<Connection> conn;
     std::chrono::steady_clock::time_point deadline;
@@ -139,6 +193,9 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     op->conn->stream.expires_at(op->deadline);
     auto written = [self, op](const boost::system::error_code& ec, size_t) {
       if (self->gone(op)) return;
+      if (ec && op->file_req && !op->file_req->body().read_error.empty()) {
+        return self->finish(op, ec, op->file_req->body().read_error);
+      }
       if (ec) return self->failed(op, ec);
       op->res = {};
       http::async_read(op->conn->stream, op->conn->buffer, op->res,
@@ -148,13 +205,11 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
                          self->answered(op);
                        });
     };
-    if (op->file.empty()) return http::async_write(op->conn->stream, op->req, std::move(written));
-    // Opened for every send: a re-send starts from the first byte again.
+    if (!op->file) return http::async_write(op->conn->stream, op->req, std::move(written));
+    // A fresh body for every send: a re-send starts from the first byte again.
     op->file_req.emplace(http::verb::post, op->req.target(), 11);
     for (const auto& field : op->req) op->file_req->set(field.name_string(), field.value());
-    boost::system::error_code ec;
-    op->file_req->body().open(op->file.c_str(), beast::file_mode::scan, ec);
-    if (ec) return finish(op, ec);
+    op->file_req->body() = FdBody::value_type{op->file, op->file_size, {}};
     op->file_req->prepare_payload();
     http::async_write(op->conn->stream, *op->file_req, std::move(written));
   }
@@ -182,14 +237,17 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     done({}, std::move(r));
   }
 
-  void finish(const std::shared_ptr<Op>& op, const boost::system::error_code& ec) {
+  void finish(const std::shared_ptr<Op>& op, const boost::system::error_code& ec,
+              std::string local_error = {}) {
     if (op->conn) {
       beast::error_code ignored;
       op->conn->stream.socket().close(ignored);
     }
     auto done = std::move(op->done);
     ops.erase(op->id);
-    done(ec, {});
+    HttpResponse r;
+    r.local_error = std::move(local_error);
+    done(ec, std::move(r));
   }
 
   bool gone(const std::shared_ptr<Op>& op) const { return shut || !ops.count(op->id); }
@@ -244,13 +302,14 @@ uint64_t HttpClient::post_json(const std::string& path, const boost::json::value
   return op->id;
 }
 
-uint64_t HttpClient::post_file(const std::string& path, const std::filesystem::path& file,
+uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t size,
                                Millis timeout, HttpHandler done) {
   auto op = std::make_shared<Impl::Op>();
   op->id = impl_->next_id++;
   op->done = std::move(done);
   op->deadline = std::chrono::steady_clock::now() + timeout;
-  op->file = file;
+  op->file = std::move(file);
+  op->file_size = size;
   op->req.method(http::verb::post);
   op->req.target(impl_->base.prefix + path);
   op->req.version(11);

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,13 +15,20 @@
 
 #include "base/duration.h"
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace boxcar::agent {
 
 struct HttpResponse {
   unsigned status = 0;
   std::string body;
+  // Set (with `ec`) when the request's own body could not be read here: a local fault that
+  // sending again cannot fix, unlike the network errors `ec` otherwise carries.
+  std::string local_error;
 };
+
+// An open file shared by whoever queued an upload of it and the requests that send it.
+using SharedFd = std::shared_ptr<const unique_fd>;
 
 // `ec` is set when no HTTP answer came (refused, reset, timed out, cancelled).
 using HttpHandler = std::function<void(const boost::system::error_code& ec, HttpResponse response)>;
@@ -52,9 +58,11 @@ class HttpClient {
   uint64_t post_json(const std::string& path, const boost::json::value& body, Millis timeout,
                      HttpHandler done);
 
-  // POSTs the contents of `file` as the raw body (application/octet-stream), streamed from
-  // disk in chunks (Beast's file_body); a re-send reopens the file. `path` may carry a query.
-  uint64_t post_file(const std::string& path, const std::filesystem::path& file, Millis timeout,
+  // POSTs bytes [0, `size`) of the open regular file `file` as the raw body
+  // (application/octet-stream), read with pread() in chunks, so every send (a re-send too)
+  // starts at the first byte and nothing is reopened by name. A read error, or the file ending
+  // before `size`, ends the request with `local_error` set. `path` may carry a query.
+  uint64_t post_file(const std::string& path, SharedFd file, uint64_t size, Millis timeout,
                      HttpHandler done);
 
   // Aborts one request (closing its connection); its handler is not called.

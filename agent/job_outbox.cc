@@ -26,7 +26,7 @@ void JobOutbox::post(const std::string& what, boost::json::value body) {
   if (!in_flight_) send_next();
 }
 
-void JobOutbox::post_file(const std::string& what, std::filesystem::path file, uint64_t bytes) {
+void JobOutbox::post_file(const std::string& what, SharedFd file, uint64_t bytes) {
   if (stopped_) return;
   queue_.push_back({what, nullptr, std::move(file), bytes});
   if (!in_flight_) send_next();
@@ -66,7 +66,10 @@ void JobOutbox::send_next() {
   auto answered = [this, weak](const boost::system::error_code& ec, HttpResponse res) {
         if (weak.expired() || stopped_) return;
         in_flight_ = false;
-        RemoteOutcome o = classify(ec, res.status, res.body);
+        // A body that cannot be read here would fail the same way on every retry.
+        RemoteOutcome o = res.local_error.empty()
+                              ? classify(ec, res.status, res.body)
+                              : RemoteOutcome{RemoteVerdict::rejected, res.local_error};
         const std::string what = queue_.front().what;
         switch (o.verdict) {
           case RemoteVerdict::ok:
@@ -105,12 +108,12 @@ void JobOutbox::send_next() {
           }
         }
       };
-  if (item.file.empty()) {
+  if (!item.file) {
     request_id_ = client_.post_json(path, item.body, timeout_, std::move(answered));
   } else {
     // A file gets the usual deadline plus time for its bytes at a slow 1 MiB/s.
     Millis timeout = timeout_ + Millis(static_cast<int64_t>(item.bytes >> 10) / 1024 * 1000);
-    request_id_ = client_.post_file(path, item.file, timeout, std::move(answered));
+    request_id_ = client_.post_file(path, item.file, item.bytes, timeout, std::move(answered));
   }
 }
 

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -36,10 +35,12 @@ class JobOutbox {
   // `what` is the last path segment: "logs", "steps" or "complete".
   void post(const std::string& what, boost::json::value body);
 
-  // Queues an upload of `file`'s bytes to `what` (a last path segment with its query, e.g.
-  // "artifacts?path=..."), in order with the other reports and retried the same way. The file
-  // must stay until the outbox is drained.
-  void post_file(const std::string& what, std::filesystem::path file, uint64_t bytes);
+  // Queues an upload of bytes [0, `bytes`) of the open file `file` to `what` (a last path
+  // segment with its query, e.g. "artifacts?path=..."), in order with the other reports and
+  // retried the same way. The outbox holds the descriptor until the upload is settled, so what
+  // is sent is that inode's content whatever happens to its name meanwhile. If the file cannot
+  // be read (an error, or it ends early) the upload is dropped and logged, like a rejected one.
+  void post_file(const std::string& what, SharedFd file, uint64_t bytes);
 
   // `done` runs once everything posted so far was accepted (or dropped), at once if nothing
   // is pending. Not called after stop().
@@ -54,7 +55,7 @@ class JobOutbox {
   struct Item {
     std::string what;
     boost::json::value body;
-    std::filesystem::path file;  // set: the body is this file
+    SharedFd file;  // set: the body is bytes [0, bytes) of this file
     uint64_t bytes = 0;
   };
   void send_next();

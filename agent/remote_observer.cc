@@ -1,9 +1,15 @@
 #include "agent/remote_observer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <vector>
 
+#include "base/beneath.h"
 #include "base/sha256.h"
 #include "protocol/agent_protocol.h"
 
@@ -25,6 +31,23 @@ std::string query_escape(std::string_view text) {
     }
   }
   return out;
+}
+
+// The SHA-256 of an open file's bytes from offset 0 to its end (pread: the file's own offset is
+// left alone); `size` gets how many bytes that was.
+Result<std::string> sha256_of(int fd, uint64_t& size) {
+  Sha256 hash;
+  std::vector<char> buf(1 << 18);
+  size = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(size));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error{std::strerror(errno)};
+    if (n == 0) break;
+    hash.update(buf.data(), static_cast<size_t>(n));
+    size += static_cast<uint64_t>(n);
+  }
+  return hash.hex();
 }
 
 }  // namespace
@@ -131,14 +154,25 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
     job_line(label + " (" + std::to_string(bytes) + " bytes)");
     return;
   }
-  std::filesystem::path file = options_.artifact_dir / std::string(path);
+  // Opened once, and the upload sends from this descriptor: the scheduler may replace the copy
+  // (a later step collecting the same path) with a symlink, a FIFO or nothing before the
+  // outbox gets to it. No symlink is followed on the way, and O_NONBLOCK keeps a FIFO from
+  // blocking the open.
+  unique_fd dir(::open(options_.artifact_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  unique_fd file = dir ? open_beneath(dir.get(), std::string(path), O_RDONLY | O_NONBLOCK) : unique_fd();
+  if (!file) {
+    job_line(label + ": " + (errno == ELOOP ? std::string("a symlink, not uploaded")
+                                            : std::string("cannot open the collected copy: ") +
+                                                  std::strerror(errno)));
+    return;
+  }
   struct stat st {};
-  if (::lstat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    job_line(label + ": " + (S_ISLNK(st.st_mode) ? "a symlink, not uploaded" : "not a regular file, not uploaded"));
+  if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    job_line(label + ": not a regular file, not uploaded");
     return;
   }
   uint64_t size = 0;
-  auto digest = sha256_file(file, &size);
+  auto digest = sha256_of(file.get(), size);
   if (!digest) {
     job_line(label + ": cannot read the collected copy: " + digest.error().message);
     return;
@@ -146,7 +180,7 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
   job_line(label + " (" + std::to_string(size) + " bytes, sha256 " + *digest + ")");
   outbox_.post_file("artifacts?agent=" + query_escape(options_.agent) + "&path=" +
                         query_escape(path) + "&sha256=" + *digest + "&step=" + query_escape(name),
-                    file, size);
+                    std::make_shared<const unique_fd>(std::move(file)), size);
 }
 
 void RemoteObserver::pipeline_finished(bool, const std::vector<StepSummary>&, Millis) { flush_logs(); }

@@ -2,8 +2,10 @@
 // chunks, numbered per (step, attempt) from 0 and sent at most every `flush_interval` (or
 // when `chunk_bytes` are waiting); step starts and ends become step updates. Everything goes
 // through the job's JobOutbox, so a step's update follows the lines it printed. Each collected
-// artifact (a file under `artifact_dir`) is hashed and queued as a raw upload; a symlink the
-// step declared is not uploaded (its target text could point anywhere): a log line says so.
+// artifact (a file under `artifact_dir`) is opened once, hashed and queued as a raw upload of
+// that open file, so a later step collecting the same path again cannot change what is sent;
+// a symlink the step declared is not uploaded (its target text could point anywhere), nor is
+// anything but a regular file: a log line says so.
 #pragma once
 
 #include <chrono>
