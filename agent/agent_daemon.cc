@@ -2,13 +2,17 @@
 
 #include <algorithm>
 
+#include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <thread>
@@ -17,6 +21,7 @@
 #include "agent/http_client.h"
 #include "agent/job_runner.h"
 #include "agent/remote_errors.h"
+#include "base/private_dir.h"
 #include "executors/host/host_executor.h"
 #include "protocol/agent_protocol.h"
 
@@ -71,9 +76,19 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   Status start() {
     auto base = parse_base_url(options.server);
     if (!base.ok()) return base.error();
-    std::error_code ec;
-    std::filesystem::create_directories(options.data_dir / "workspaces", ec);
-    if (ec) return Error{"cannot create " + (options.data_dir / "workspaces").string() + ": " + ec.message()};
+    // Steps leave files in these (owned by root on disk, through the idmapped workspace) and
+    // mirrors hold private repositories: no other local user may reach them.
+    for (const char* sub : {"", "workspaces", "mirrors", "artifacts"}) {
+      std::filesystem::path dir = *sub ? options.data_dir / sub : options.data_dir;
+      if (Status st = make_private_dir(dir); !st.ok()) return st;
+    }
+    // Each queued artifact upload holds its file open until sent (so a step cannot swap it):
+    // a job with thousands of artifacts behind a slow upload must not run into the soft limit.
+    rlimit nofile{};
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+      nofile.rlim_cur = nofile.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     client = std::make_unique<HttpClient>(io, *base, options.token);
     executor = options.make_executor ? options.make_executor(io) : executors::make_host_executor(io);
     log(options.name + ": polling " + options.server + " for jobs (" +
@@ -137,7 +152,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.step_jobs = options.step_jobs;
     ro.keep_failed_workspaces = options.keep_failed_workspaces;
     ro.git_token = options.git_token;
+    ro.git_token_hosts = options.git_token_hosts;
     ro.ssh_key = options.ssh_key;
+    ro.allow_local_repos = options.allow_local_repos;
     ro.log_flush_interval = options.log_flush_interval;
     ro.previews = options.previews;
     std::weak_ptr<Impl> weak = weak_from_this();

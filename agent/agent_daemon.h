@@ -29,12 +29,14 @@ struct AgentOptions {
   std::vector<std::string> labels;       // a job's labels must all be among these
   size_t concurrency = 1;                // jobs at once
   size_t step_jobs = 0;                  // steps at once within a job; 0 = the CPU count
-  std::filesystem::path data_dir;        // mirrors/ and workspaces/
+  std::filesystem::path data_dir;        // mirrors/, workspaces/, artifacts/ (all made 0700)
   // Makes the executor the agent's jobs run on; empty = the host executor.
   std::function<std::unique_ptr<executors::Executor>(boost::asio::io_context&)> make_executor;
   bool keep_failed_workspaces = false;
-  std::string git_token;                 // https checkout token (user "x-access-token")
+  std::string git_token;                 // https checkout token (user "x-access-token"),
+  std::vector<std::string> git_token_hosts;  // sent only to https:// URLs of these hosts
   std::filesystem::path ssh_key;         // ssh checkout key
+  bool allow_local_repos = false;        // jobs may check out local paths and file:// URLs
   int claim_wait_ms = 25'000;            // how long the server may hold a claim
   Millis log_flush_interval{200};
   // Publishes the ports of [[step.expose]] steps (shared by every agent of a process; it must

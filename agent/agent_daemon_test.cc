@@ -76,6 +76,7 @@ class AgentDaemonTest : public ::testing::Test {
     opts.concurrency = concurrency;
     opts.step_jobs = 2;
     opts.data_dir = root / "data";
+    opts.allow_local_repos = true;  // the test repository is a local path
     opts.claim_wait_ms = 2'000;
     opts.log_flush_interval = 20ms;
     opts.log = [this](std::string_view line) {
@@ -128,6 +129,16 @@ class AgentDaemonTest : public ::testing::Test {
   std::mutex log_mu;
   std::vector<std::string> log_lines;
 };
+
+TEST_F(AgentDaemonTest, DataDirectoriesArePrivate) {
+  fs::create_directories(root / "data" / "workspaces");
+  fs::permissions(root / "data", fs::perms(0755));
+  fs::permissions(root / "data" / "workspaces", fs::perms(0777));
+  start_agent();
+  for (const char* sub : {"", "workspaces", "mirrors", "artifacts"}) {
+    EXPECT_EQ(fs::status(root / "data" / sub).permissions(), fs::perms::owner_all) << sub;
+  }
+}
 
 TEST_F(AgentDaemonTest, RunsAClaimedJobEndToEnd) {
   start_agent();

@@ -4,14 +4,17 @@
 #include <git2.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <vector>
 #include <memory>
 #include <mutex>
+#include <vector>
 
+#include "base/private_dir.h"
 #include "base/unique_fd.h"
 
 namespace boxcar::agent {
@@ -47,7 +50,7 @@ struct Session {
   int credential_tries = 0;
 };
 
-int credentials_cb(git_credential** out, const char* /*url*/, const char* user_from_url,
+int credentials_cb(git_credential** out, const char* url, const char* user_from_url,
                    unsigned int allowed, void* payload) {
   auto* s = static_cast<Session*>(payload);
   // libgit2 asks again after a refused credential; give up instead of looping.
@@ -63,7 +66,9 @@ int credentials_cb(git_credential** out, const char* /*url*/, const char* user_f
                                       fs::exists(pub, ec) ? pub.c_str() : nullptr,
                                       r.ssh_key.c_str(), nullptr);
   }
-  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !r.token.empty()) {
+  // The URL is the job's (or a submodule's, or a redirect's): the token goes to trusted hosts only.
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !r.token.empty() && url &&
+      token_allowed(url, r.token_hosts)) {
     return git_credential_userpass_plaintext_new(out, "x-access-token", r.token.c_str());
   }
   return GIT_PASSTHROUGH;
@@ -100,6 +105,26 @@ std::string sha256_hex(const std::string& text) {
   }
   return out;
 }
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string local_refusal(const std::string& what) {
+  return what + " is a local path or file:// URL: the agent fetches those only when started "
+                "with --allow-local-repos";
+}
+
 
 bool hex_sha(const std::string& s) {
   return s.size() >= 4 && s.size() <= 40 && s.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
@@ -191,6 +216,20 @@ std::string find_ref(git_repository* repo, const std::string& ref) {
   return "";
 }
 
+// The URL git_submodule_update will fetch `sm` from: it initialises the submodule (copying
+// its .gitmodules URL, relative ones resolved against the parent's origin, into the parent's
+// config) and then reads that entry back, as git_submodule_update itself does.
+Result<std::string> submodule_fetch_url(git_submodule* sm) {
+  if (git_submodule_init(sm, 0) != 0) return Error{git_message()};
+  git_config* raw = nullptr;
+  if (git_repository_config_snapshot(&raw, git_submodule_owner(sm)) != 0) return Error{git_message()};
+  GitPtr<git_config, git_config_free> config(raw);
+  std::string key = std::string("submodule.") + git_submodule_name(sm) + ".url";
+  const char* url = nullptr;
+  if (git_config_get_string(&url, config.get(), key.c_str()) != 0) return Error{git_message()};
+  return std::string(url);
+}
+
 struct SubmoduleWalk {
   Session* session;
   size_t count = 0;
@@ -209,6 +248,17 @@ Status update_submodules(git_repository* repo, SubmoduleWalk& walk) {
 
 int update_submodule(git_submodule* sm, const char* name, void* payload) {
   auto* walk = static_cast<SubmoduleWalk*>(payload);
+  if (!walk->session->request->allow_local) {
+    auto url = submodule_fetch_url(sm);
+    if (!url.ok()) {
+      walk->error = std::string("submodule \"") + name + "\": " + url.error().message;
+      return -1;
+    }
+    if (is_local_url(*url)) {
+      walk->error = local_refusal(std::string("submodule \"") + name + "\" (" + redact_url(*url) + ")");
+      return -1;
+    }
+  }
   git_submodule_update_options opts = GIT_SUBMODULE_UPDATE_OPTIONS_INIT;
   opts.fetch_opts.callbacks = callbacks_for(*walk->session);
   opts.checkout_opts.checkout_strategy = GIT_CHECKOUT_FORCE;
@@ -232,13 +282,14 @@ int update_submodule(git_submodule* sm, const char* name, void* payload) {
   return 0;
 }
 
-// Clones the mirror into the workspace (hard links, no network) and checks `oid` out.
+// Clones the mirror into the workspace (no network) and checks `oid` out. Copies, not hard
+// links: a step owns the workspace's files and could otherwise rewrite the mirror's packs.
 Status populate_workspace(const fs::path& mirror, const CheckoutRequest& r, const git_oid& oid,
                           const std::string& ref, Session& s, CheckoutResult& out) {
   std::error_code ec;
   fs::create_directories(r.workspace.parent_path(), ec);
   git_clone_options co = GIT_CLONE_OPTIONS_INIT;
-  co.local = GIT_CLONE_LOCAL;
+  co.local = GIT_CLONE_LOCAL_NO_LINKS;
   co.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
   co.fetch_opts.callbacks = callbacks_for(s);
   git_repository* raw = nullptr;
@@ -283,6 +334,32 @@ fs::path mirror_path(const fs::path& data_dir, const std::string& url) {
   return data_dir / "mirrors" / sha256_hex(url);
 }
 
+bool is_local_url(std::string_view url) {
+  if (starts_with_ci(url, "file:")) return true;
+  size_t colon = url.find(':');
+  return colon == std::string_view::npos || url.substr(0, colon).find('/') != std::string_view::npos;
+}
+
+bool token_allowed(std::string_view url, const std::vector<std::string>& hosts) {
+  if (!starts_with_ci(url, "https://")) return false;
+  std::string_view rest = url.substr(8);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  // No userinfo at all: "https://github.com@evil.example/" is evil.example.
+  if (authority.find('@') != std::string_view::npos) return false;
+  std::string_view host = authority;
+  if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    if (authority.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) return false;
+    host = authority.substr(0, colon);
+  }
+  constexpr std::string_view kHostChars =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
+  if (host.empty() || host.find_first_not_of(kHostChars) != std::string_view::npos) return false;
+  for (const auto& h : hosts) {
+    if (iequals(h, host)) return true;
+  }
+  return false;
+}
+
 std::string redact_url(const std::string& url) {
   size_t scheme = url.find("://");
   if (scheme == std::string::npos) return url;
@@ -299,11 +376,10 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
   if (!r.commit.empty() && !hex_sha(r.commit)) {
     return Error{"commit \"" + r.commit + "\" is not a hexadecimal sha"};
   }
+  if (!r.allow_local && is_local_url(r.url)) return Error{local_refusal(shown)};
   CheckoutResult out;
   out.mirror = mirror_path(r.data_dir, r.url);
-  std::error_code ec;
-  fs::create_directories(out.mirror.parent_path(), ec);
-  if (ec) return Error{"cannot create " + out.mirror.parent_path().string() + ": " + ec.message()};
+  if (Status st = make_private_dir(out.mirror.parent_path()); !st.ok()) return st.error();
 
   std::string lock_path = out.mirror.string() + ".lock";
   unique_fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));

@@ -1,15 +1,22 @@
 // Checkout: a job's commit into its workspace, through a per-agent mirror cache (libgit2).
 // Each repository is fetched into a bare mirror under <data dir>/mirrors/<sha256 of the URL>
 // (+refs/*:refs/*; the first fetch is full, later ones only bring what is new, and none at all
-// when the commit is already there), then cloned locally (hard links) into the workspace, the
-// commit checked out and submodules initialised and updated. Blocking: run it off the
-// io_context. Two checkouts of one repository by one agent take turns (flock on the mirror).
+// when the commit is already there), then cloned locally (copies: a step must not reach the
+// mirror's files) into the workspace, the commit checked out and submodules initialised and
+// updated. Blocking: run it off the io_context. Two checkouts of one repository by one agent
+// take turns (flock on the mirror).
+//
+// A job names its repository, so it is not trusted: local paths and file:// URLs (for the
+// repository and every submodule) are refused unless allow_local, and the token goes only to
+// https:// URLs of token_hosts.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
@@ -22,9 +29,11 @@ struct CheckoutRequest {
   std::string commit;                // full or abbreviated sha; "" = the tip of ref
   std::filesystem::path data_dir;    // mirrors live in <data_dir>/mirrors/
   std::filesystem::path workspace;   // created; must not exist yet, or be empty
-  std::string token;                 // https: sent as user "x-access-token", password token
+  std::string token;                 // https: sent as user "x-access-token", password token,
+  std::vector<std::string> token_hosts;  // only to these hosts (see token_allowed)
   std::filesystem::path ssh_key;     // ssh: private key file (public key beside it, optional)
   bool submodules = true;
+  bool allow_local = false;          // local paths and file:// URLs may be fetched
   const std::atomic<bool>* cancelled = nullptr;  // set: the transfer stops soon after
 };
 
@@ -39,11 +48,22 @@ struct CheckoutResult {
 
 // Errors read like: "cannot fetch https://x/y.git: <libgit2's message>",
 // "commit abc123 is not in https://x/y.git (fetched refs/*)",
-// "ref \"feature/x\" is not in https://x/y.git (no branch or tag of that name)".
+// "ref \"feature/x\" is not in https://x/y.git (no branch or tag of that name)",
+// "/srv/x.git is a local path or file:// URL: the agent fetches those only when started with
+// --allow-local-repos" (or "submodule \"libs/x\" (/srv/x.git) is a local path ...").
 Result<CheckoutResult> checkout(const CheckoutRequest& request);
 
 // Where the mirror of `url` lives.
 std::filesystem::path mirror_path(const std::filesystem::path& data_dir, const std::string& url);
+
+// True when libgit2 would read `url` from this machine: file:, or a path (no ':' before any
+// '/', as git decides between a path and host:path). Relative submodule URLs must be resolved
+// against their parent's URL first (git_submodule_resolve_url).
+bool is_local_url(std::string_view url);
+
+// True when the token may be sent to `url`: https:// only, with no userinfo ('@') in the
+// authority, and a host (case-insensitive, port ignored) that is one of `hosts`.
+bool token_allowed(std::string_view url, const std::vector<std::string>& hosts);
 
 // `url` without a user or password in it, for messages and the workspace's origin.
 std::string redact_url(const std::string& url);

@@ -1,6 +1,8 @@
 #include "agent/checkout.h"
 
+#include <git2.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <cstdio>
@@ -60,15 +62,35 @@ class CheckoutTest : public ::testing::Test {
     req.url = url;
     req.data_dir = root / "data";
     req.workspace = root / "ws" / ws;
+    req.allow_local = true;  // the fixture's repositories are local
     return req;
   }
   std::string rev(const std::string& what) {
     return sh("git -C " + (root / "repo.git").string() + " rev-parse " + what);
   }
 
+  // A mirror of repo.git as if it had been fetched from `remote`: a checkout of a commit in it
+  // fetches nothing, so a remote URL can be checked out offline.
+  CheckoutRequest from_seeded_mirror(const std::string& remote, const std::string& ws) {
+    CheckoutRequest req = request(ws);
+    req.url = remote;
+    req.allow_local = false;
+    fs::path mirror = mirror_path(req.data_dir, remote);
+    fs::create_directories(mirror.parent_path());
+    sh("git clone -q --mirror " + url + " " + mirror.string() + " && git -C " + mirror.string() +
+       " remote set-url origin " + remote);
+    return req;
+  }
+
   fs::path root;
   std::string url;
 };
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
 
 TEST_F(CheckoutTest, BranchTipWithSubmodule) {
   auto req = request("a");
@@ -172,6 +194,150 @@ TEST_F(CheckoutTest, WrongUrlSaysCannotFetch) {
   auto r = checkout(req);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message.rfind("cannot fetch " + req.url + ": ", 0), 0u) << r.error().message;
+}
+
+TEST_F(CheckoutTest, LocalRepositoryNeedsAllowLocal) {
+  for (std::string local : {url, "file://" + url}) {
+    auto req = request("local");
+    req.url = local;
+    req.ref = "main";
+    req.allow_local = false;
+    auto r = checkout(req);
+    ASSERT_FALSE(r.ok()) << local;
+    EXPECT_EQ(r.error().message, local + " is a local path or file:// URL: the agent fetches those "
+                                         "only when started with --allow-local-repos");
+    EXPECT_FALSE(fs::exists(req.workspace));
+  }
+}
+
+TEST_F(CheckoutTest, LocalSubmoduleOfARemoteRepositoryIsRefused) {
+  auto req = from_seeded_mirror("https://git.example.invalid/repo.git", "remote");
+  req.commit = rev("main");  // its .gitmodules: url = <root>/sub.git
+  auto r = checkout(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "submodule \"libs/sub\" (" + root.string() +
+                                   "/sub.git) is a local path or file:// URL: the agent fetches "
+                                   "those only when started with --allow-local-repos");
+  EXPECT_FALSE(fs::exists(req.workspace / "libs/sub/sub.txt"));
+
+  auto first = from_seeded_mirror("https://git.example.invalid/other.git", "first");
+  first.commit = rev("main~1");  // no submodule yet: the remote repository itself is fine
+  r = checkout(first);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(read(first.workspace / "a.txt"), "one\n");
+}
+
+TEST_F(CheckoutTest, RelativeSubmoduleUrlIsResolvedBeforeTheCheck) {
+  // "../../sub.git" against git@host:repo.git backs out of the host: libgit2 resolves it to
+  // "../sub.git", a path relative to the agent's working directory.
+  std::string g = kGit;
+  sh("cd " + root.string() + "/src && " + g + " config -f .gitmodules submodule.libs/sub.url "
+     "../../sub.git && " + g + " commit -qam relative && " + g + " push -q " + url + " main");
+  auto req = from_seeded_mirror("git@git.example.invalid:repo.git", "relative");
+  req.commit = rev("main");
+  auto r = checkout(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "submodule \"libs/sub\" (../sub.git) is a local path or file:// "
+                               "URL: the agent fetches those only when started with --allow-local-repos");
+}
+
+TEST_F(CheckoutTest, WorkspaceSharesNoFileWithTheMirror) {
+  auto req = request("copy");
+  req.ref = "main";
+  auto r = checkout(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(req.workspace / ".git/objects")) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    EXPECT_EQ(fs::hard_link_count(e.path()), 1u) << e.path();
+  }
+  EXPECT_GT(files, 0u);
+}
+
+TEST_F(CheckoutTest, MirrorsDirectoryIsPrivate) {
+  auto req = request("a");
+  req.ref = "main";
+  fs::create_directories(req.data_dir / "mirrors");
+  fs::permissions(req.data_dir / "mirrors", fs::perms(0755));
+  auto r = checkout(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(mode_of(req.data_dir / "mirrors"), 0700u);
+}
+
+TEST(IsLocalUrl, PathsAndFileUrlsAreLocal) {
+  EXPECT_TRUE(is_local_url("/abs/path"));
+  EXPECT_TRUE(is_local_url("/abs/path.git"));
+  EXPECT_TRUE(is_local_url("relative/repo"));
+  EXPECT_TRUE(is_local_url("../relative"));
+  EXPECT_TRUE(is_local_url("./x:y"));  // git: a path, since '/' comes before ':'
+  EXPECT_TRUE(is_local_url("file:///x"));
+  EXPECT_TRUE(is_local_url("FILE:///x"));
+  EXPECT_TRUE(is_local_url("file:/x"));
+  EXPECT_TRUE(is_local_url(""));
+  EXPECT_FALSE(is_local_url("https://host/x.git"));
+  EXPECT_FALSE(is_local_url("http://host/x.git"));
+  EXPECT_FALSE(is_local_url("ssh://git@host/x.git"));
+  EXPECT_FALSE(is_local_url("git://host/x.git"));
+  EXPECT_FALSE(is_local_url("git@host:x"));
+  EXPECT_FALSE(is_local_url("host:x/y.git"));
+}
+
+// Submodule URLs are checked as libgit2 resolves them against the parent's origin.
+TEST(IsLocalUrl, RelativeSubmoduleUrlsResolvedByLibgit2) {
+  git_libgit2_init();
+  char tmpl[] = "/tmp/boxcar-resolve-XXXXXX";
+  fs::path dir = ::mkdtemp(tmpl);
+  sh("git init -q " + dir.string());
+  auto resolve = [&](const std::string& origin, const std::string& rel) {
+    sh("git -C " + dir.string() + " remote remove origin 2>/dev/null || true; git -C " +
+       dir.string() + " remote add origin " + origin);
+    git_repository* repo = nullptr;
+    EXPECT_EQ(git_repository_open(&repo, dir.c_str()), 0);
+    git_buf out = GIT_BUF_INIT;
+    EXPECT_EQ(git_submodule_resolve_url(&out, repo, rel.c_str()), 0);
+    std::string resolved(out.ptr ? out.ptr : "", out.size);
+    git_buf_dispose(&out);
+    git_repository_free(repo);
+    return resolved;
+  };
+  std::string local = resolve("/srv/git/parent.git", "../relative.git");
+  EXPECT_EQ(local, "/srv/git/relative.git");
+  EXPECT_TRUE(is_local_url(local));
+  std::string remote = resolve("https://host/org/parent.git", "../relative.git");
+  EXPECT_EQ(remote, "https://host/org/relative.git");
+  EXPECT_FALSE(is_local_url(remote));
+  std::string escaped = resolve("git@host:parent.git", "../../relative.git");
+  EXPECT_TRUE(is_local_url(escaped)) << escaped;
+  fs::remove_all(dir);
+  git_libgit2_shutdown();
+}
+
+TEST(TokenAllowed, OnlyHttpsToListedHosts) {
+  std::vector<std::string> hosts = {"github.com", "git.example.com"};
+  EXPECT_TRUE(token_allowed("https://github.com/o/r.git", hosts));
+  EXPECT_TRUE(token_allowed("https://GitHub.COM/o/r.git", hosts));
+  EXPECT_TRUE(token_allowed("https://github.com:8443/o/r.git", hosts));
+  EXPECT_TRUE(token_allowed("HTTPS://git.example.com", hosts));
+  EXPECT_TRUE(token_allowed("https://github.com/o/r@v1.git", hosts));  // '@' in the path
+  EXPECT_TRUE(token_allowed("https://github.com/o/r.git", {"GITHUB.com"}));
+
+  EXPECT_FALSE(token_allowed("http://github.com/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("ssh://github.com/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("git@github.com:o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://evil.example/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://github.com.evil.example/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://evilgithub.com/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://github.com@evil.example/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://github.com:443@evil.example/", hosts));
+  EXPECT_FALSE(token_allowed("https://user:pw@github.com/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://evil.example#@github.com/", hosts));
+  EXPECT_FALSE(token_allowed("https://evil.example?@github.com/", hosts));
+  EXPECT_FALSE(token_allowed("https://github.com\\@evil.example/", hosts));
+  EXPECT_FALSE(token_allowed("https://github.com:x/o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https:///o/r.git", hosts));
+  EXPECT_FALSE(token_allowed("https://github.com/o/r.git", {}));
+  EXPECT_FALSE(token_allowed("/srv/github.com", hosts));
 }
 
 TEST(RedactUrl, DropsCredentials) {

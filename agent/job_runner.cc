@@ -178,7 +178,9 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     req.data_dir = options.data_dir;
     req.workspace = workspace;
     req.token = options.git_token;
+    req.token_hosts = options.git_token_hosts;
     req.ssh_key = options.ssh_key;
+    req.allow_local = options.allow_local_repos;
     req.cancelled = &checkout_cancelled;
     phase = Phase::checkout;
     std::weak_ptr<Impl> weak = weak_from_this();

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -32,7 +33,9 @@ struct JobRunnerOptions {
   size_t step_jobs = 2;                   // steps of the job running at once
   bool keep_failed_workspaces = false;    // keep the workspace of a job that did not succeed
   std::string git_token;                  // checkout credentials (see checkout.h)
+  std::vector<std::string> git_token_hosts;
   std::filesystem::path ssh_key;
+  bool allow_local_repos = false;         // jobs may check out local paths and file:// URLs
   Millis log_flush_interval{200};
   std::function<void(const std::string&)> log;  // the agent's own one-line log
   PreviewPublisher* previews = nullptr;   // the agent's preview proxy; null: localhost URLs

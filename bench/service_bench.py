@@ -76,7 +76,7 @@ def main():
         base = f"http://127.0.0.1:{port}"
         srv = subprocess.Popen([BOXCAR, "serve", "--listen", f"127.0.0.1:{port}", "--data",
                                 os.path.join(work, "data"), "--webhook-secret", SECRET,
-                                "--agent-token", TOKEN], stdout=subprocess.DEVNULL,
+                                "--agent-token", TOKEN, "--allow-local-repos"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         procs.append(srv)
         wait_http(base + "/healthz")
@@ -119,7 +119,7 @@ def main():
         procs.append(srv)
         wait_http(base + "/healthz")
         agent = subprocess.Popen([BOXCAR, "agent", "--server", base, "--token", TOKEN, "--data",
-                                  os.path.join(work, "agent")], stdout=subprocess.DEVNULL,
+                                  os.path.join(work, "agent"), "--allow-local-repos"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         procs.append(agent)
         time.sleep(2)

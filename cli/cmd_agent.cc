@@ -24,9 +24,12 @@ namespace {
 constexpr const char* kUsage =
     "usage: boxcar agent --server URL --token TOKEN [--concurrency N] [--labels a,b]\n"
     "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
-    "                    [--keep-failed] [--git-token T] [--ssh-key FILE]\n"
+    "                    [--keep-failed] [--git-token T --git-token-hosts H1,H2]\n"
+    "                    [--ssh-key FILE] [--allow-local-repos]\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
-    "  --token, --git-token also from BOXCAR_AGENT_TOKEN, BOXCAR_GIT_TOKEN\n"
+    "  --token, --git-token, --git-token-hosts also from BOXCAR_AGENT_TOKEN, BOXCAR_GIT_TOKEN,\n"
+    "  BOXCAR_GIT_TOKEN_HOSTS; the git token goes only to https:// URLs of those hosts\n"
+    "  --allow-local-repos: jobs may check out local paths and file:// URLs (and submodules)\n"
     "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
     "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n";
 
@@ -45,6 +48,7 @@ bool parse_count(const std::string& s, long max, size_t& out) {
   return true;
 }
 
+// "a,b,,c" -> a, b, c (labels, hosts).
 std::vector<std::string> split_labels(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -71,6 +75,8 @@ int cmd_agent(const Args& args) {
                                   {"--jobs", true, false, "-j"},
                                   {"--keep-failed", false, false, ""},
                                   {"--git-token", true, false, ""},
+                                  {"--git-token-hosts", true, false, ""},
+                                  {"--allow-local-repos", false, false, ""},
                                   {"--ssh-key", true, false, ""},
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
@@ -102,6 +108,19 @@ int cmd_agent(const Args& args) {
   opts.keep_failed_workspaces = flags->has("--keep-failed");
   const char* env_git = std::getenv("BOXCAR_GIT_TOKEN");
   opts.git_token = flags->get("--git-token").value_or(env_git ? env_git : "");
+  const char* env_hosts = std::getenv("BOXCAR_GIT_TOKEN_HOSTS");
+  opts.git_token_hosts = split_labels(flags->get("--git-token-hosts").value_or(env_hosts ? env_hosts : ""));
+  if (!opts.git_token.empty() && opts.git_token_hosts.empty()) {
+    return usage_error("agent", "--git-token needs --git-token-hosts HOST,... (or BOXCAR_GIT_TOKEN_HOSTS): "
+                                "jobs name their repositories, and the token must not go to whatever host they name");
+  }
+  for (const auto& h : opts.git_token_hosts) {
+    if (h.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+        std::string::npos) {
+      return usage_error("agent", "--git-token-hosts takes host names (like github.com), not \"" + h + "\"");
+    }
+  }
+  opts.allow_local_repos = flags->has("--allow-local-repos");
   opts.ssh_key = flags->get("--ssh-key").value_or("");
   if (!opts.ssh_key.empty() && !std::filesystem::is_regular_file(opts.ssh_key)) {
     return usage_error("agent", "--ssh-key " + opts.ssh_key.string() + " is not a file");

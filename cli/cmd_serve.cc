@@ -29,12 +29,13 @@ namespace {
 constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
     "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
-    "                    [--agent-token T] [--lease DURATION]\n"
+    "                    [--agent-token T] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
-    "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n";
+    "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n"
+    "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
 
 std::filesystem::path default_data_dir() {
   if (::geteuid() == 0) return "/var/lib/boxcar";
@@ -70,6 +71,7 @@ int cmd_serve(const Args& args) {
                                   {"--webhook-secret", true, false, ""},
                                   {"--agent-token", true, false, ""},
                                   {"--lease", true, false, ""},
+                                  {"--allow-local-repos", false, false, ""},
                                   {"--artifact-retention", true, false, ""},
                                   {"--artifact-max-file", true, false, ""},
                                   {"--artifact-max-job", true, false, ""},
@@ -198,6 +200,7 @@ int cmd_serve(const Args& args) {
     a.data_dir = data / ("agent-" + std::to_string(i));
     a.make_executor = chosen->make;
     a.previews = proxy.get();
+    a.allow_local_repos = flags->has("--allow-local-repos");
     a.on_exit = [&](Status st) {
       if (!st.ok()) {
         std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());

@@ -68,6 +68,21 @@ TEST(CliRoundTrip, SubmitJobsLogsAndADeadServer) {
   EXPECT_TRUE(trim(unreachable.out).empty()) << unreachable.out;
 }
 
+TEST(AgentGitToken, NeedsTheHostsItMayGoTo) {
+  TempDir work;
+  auto r = run_boxcar({"agent", "--server", "http://127.0.0.1:1", "--token", "tok", "--git-token",
+                       "secret-token", "--data", (work / "agent").string()},
+                      work.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--git-token-hosts"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("secret-token"), std::string::npos) << r.err;
+  auto bad = run_boxcar({"agent", "--server", "http://127.0.0.1:1", "--token", "tok", "--git-token",
+                         "t", "--git-token-hosts", "https://github.com/"},
+                        work.path());
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("host names"), std::string::npos) << bad.err;
+}
+
 TEST(AServerAndOneAgentFromTheReadme, HelloExampleRunsInTheNativeSandbox) {
   TempDir work;
   std::string pipeline = read_file(fs::path(BOXCAR_SOURCE_DIR) / "examples/hello/.boxcar.toml");
@@ -113,7 +128,7 @@ TEST(FourAgentsOnPostgresRunEachOf500JobsOnce, NoJobLostNoneTwice) {
     std::string name = "pg-agent-" + std::to_string(i);
     agents.push_back(start_boxcar({"agent", "--server", server.url(), "--token", "tok", "--data",
                                    (work / name).string(), "--name", name, "--executor", "host",
-                                   "--concurrency", "2"},
+                                   "--concurrency", "2", "--allow-local-repos"},
                                   work.path(), name));
   }
 

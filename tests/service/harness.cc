@@ -331,8 +331,9 @@ long num(const json::object& o, const char* key) {
 Server::Server(const fs::path& work, const std::vector<std::string>& extra, int port,
                const std::string& label)
     : data_(work / "data"), port_(port == 0 ? free_port() : port) {
+  // The tests' repositories are local paths.
   std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:" + std::to_string(port_),
-                                   "--data", data_.string()};
+                                   "--data", data_.string(), "--allow-local-repos"};
   args.insert(args.end(), extra.begin(), extra.end());
   proc_ = start_boxcar(args, work, label);
   bool healthy = false;

@@ -144,7 +144,7 @@ TEST(Previews, AStandaloneAgentClosesThemAtTheirTtl) {
   int proxy = free_port();
   auto agent = start_boxcar({"agent", "--server", server.url(), "--token", "tok", "--executor",
                              "host", "--data", (work / "agent").string(), "--preview-listen",
-                             "127.0.0.1:" + std::to_string(proxy)},
+                             "127.0.0.1:" + std::to_string(proxy), "--allow-local-repos"},
                             work.path(), "agent");
   long id = server.submit({{"repo", (work / "repo").string()}});
   ASSERT_GT(id, 0);

@@ -24,7 +24,8 @@ std::unique_ptr<Process> start_agent(const fs::path& work, const Server& server,
                                      const std::vector<std::string>& extra = {}) {
   std::vector<std::string> args = {"agent",  "--server", server.url(),  "--token",
                                    "tok",    "--data",   (work / ("agent-" + name)).string(),
-                                   "--name", name,       "--executor",  "host"};
+                                   "--name", name,       "--executor",  "host",
+                                   "--allow-local-repos"};
   args.insert(args.end(), extra.begin(), extra.end());
   return start_boxcar(args, work, "agent-" + name);
 }

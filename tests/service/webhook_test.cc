@@ -283,5 +283,30 @@ TEST(BadRepositoryEndsAsError, EachCauseIsNamedInTheReason) {
   EXPECT_EQ(str(*ok, "state"), "success") << json::serialize(*ok) << server.logs(good);
 }
 
+// A job names its repository: an agent without --allow-local-repos must not check out a
+// repository (or a private mirror) of its own host into a job's workspace.
+TEST(BadRepositoryEndsAsError, LocalRepositoryWithoutAllowLocalRepos) {
+  TempDir work;
+  make_git_repo(work / "repo", "version = 1\n[[step]]\nname = \"a\"\nrun = \"echo ok\"\n");
+  Server server(work.path(), {"--agent-token", "tok", "--agents", "0"});
+  ASSERT_TRUE(server.ok());
+  auto agent = start_boxcar({"agent", "--server", server.url(), "--token", "tok", "--executor",
+                             "host", "--data", (work / "agent").string()},
+                            work.path(), "agent");
+  std::string path = (work / "repo").string();
+  for (const std::string& repo : {path, "file://" + path}) {
+    SCOPED_TRACE(repo);
+    long id = server.submit({{"repo", repo}});
+    ASSERT_GT(id, 0);
+    auto job = server.wait_final(id);
+    ASSERT_TRUE(job);
+    EXPECT_EQ(str(*job, "state"), "error") << json::serialize(*job);
+    std::string reason = str(*job, "reason");
+    EXPECT_NE(reason.find(repo), std::string::npos) << reason;
+    EXPECT_NE(reason.find("--allow-local-repos"), std::string::npos) << reason;
+    EXPECT_EQ(job->at("steps").as_array().size(), 0u) << json::serialize(*job);
+  }
+}
+
 }  // namespace
 }  // namespace boxcar::service_test
