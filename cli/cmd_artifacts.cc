@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cerrno>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -41,6 +42,21 @@ bool safe_relative(const std::string& path) {
     i = j + 1;
   }
   return true;
+}
+
+// A `.git` segment (any case: case-insensitive file systems): when DIR is a repository, a
+// downloaded .git/config or hook is code that git runs on the next command.
+bool inside_git_dir(const std::string& path) {
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string seg = path.substr(i, j - i);
+    for (char& c : seg) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (seg == ".git") return true;
+    i = j + 1;
+  }
+  return false;
 }
 
 std::string path_escape(const std::string& path) {
@@ -208,6 +224,12 @@ int cmd_artifacts(const Args& args) {
     if (!safe_relative(a.path) || !is_sha256_hex(a.sha256)) {
       std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": not a safe relative path\n",
                    a.path.c_str());
+      ++failures;
+      continue;
+    }
+    if (inside_git_dir(a.path)) {
+      std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": a file inside .git could make git "
+                           "run commands when %s is a repository\n", a.path.c_str(), dir->c_str());
       ++failures;
       continue;
     }

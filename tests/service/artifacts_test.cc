@@ -104,6 +104,35 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
   EXPECT_EQ(traversal.status, 400);
 }
 
+// A job can declare its checkout's .git/config as an artifact: downloading into a repository
+// must not write it there (git runs what core.fsmonitor or a hook names).
+TEST(Artifacts, DownloadRefusesFilesInsideDotGit) {
+  TempDir work;
+  make_git_repo(work / "repo",
+                "version = 1\n"
+                "[[step]]\n"
+                "name = \"make\"\n"
+                "run = \"printf 'fine' > ok.txt\"\n"
+                "artifacts = [\"ok.txt\", \".git/config\"]\n");
+  Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
+  ASSERT_TRUE(server.ok());
+  std::string id = submit(server, work / "repo", work.path());
+  auto job = server.wait_final(std::stol(id));
+  ASSERT_TRUE(job);
+  ASSERT_EQ(str(*job, "state"), "success") << server.logs(std::stol(id));
+  auto listed = run_boxcar({"artifacts", "--server", server.url(), id}, work.path());
+  ASSERT_NE(listed.out.find(".git/config"), std::string::npos) << listed.out << listed.err;
+  fs::path dest = work / "dl";
+  fs::create_directories(dest / ".git");
+  write_file(dest / ".git/config", "[core]\n");
+  auto dl = run_boxcar({"artifacts", "--server", server.url(), "--download", dest.string(), id},
+                       work.path());
+  EXPECT_NE(dl.exit_code, 0) << dl.out << dl.err;
+  EXPECT_NE(dl.err.find("refusing \".git/config\""), std::string::npos) << dl.err;
+  EXPECT_EQ(read_file(dest / ".git/config"), "[core]\n");
+  EXPECT_EQ(read_file(dest / "ok.txt"), "fine");
+}
+
 TEST(Artifacts, ALargeFileWithBoundedMemory) {
   constexpr int kMiB = 1024;
   TempDir work;
