@@ -360,16 +360,6 @@ bool token_allowed(std::string_view url, const std::vector<std::string>& hosts) 
   return false;
 }
 
-std::string redact_url(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t start = scheme + 3;
-  size_t slash = url.find('/', start);
-  size_t at = url.rfind('@', slash == std::string::npos ? url.size() : slash);
-  if (at == std::string::npos || at < start) return url;
-  return url.substr(0, start) + url.substr(at + 1);
-}
-
 Result<CheckoutResult> checkout(const CheckoutRequest& r) {
   init_libgit2();
   const std::string shown = redact_url(r.url);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/redact_url.h"
 #include "base/result.h"
 
 namespace boxcar::agent {
@@ -65,7 +66,5 @@ bool is_local_url(std::string_view url);
 // authority, and a host (case-insensitive, port ignored) that is one of `hosts`.
 bool token_allowed(std::string_view url, const std::vector<std::string>& hosts);
 
-// `url` without a user or password in it, for messages and the workspace's origin.
-std::string redact_url(const std::string& url);
 
 }  // namespace boxcar::agent

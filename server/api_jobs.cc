@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "base/redact_url.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
 
@@ -150,7 +151,7 @@ json::value job_to_json(const JobRecord& job) {
   for (const auto& l : job.labels) labels.emplace_back(l);
   return {{"id", job.id},
           {"state", job.state},
-          {"repo", job.repo},
+          {"repo", redact_url(job.repo)},  // a token in the URL is the submitter's, not the public's
           {"ref", job.ref},
           {"commit", job.commit},
           {"file", job.file},

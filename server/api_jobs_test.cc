@@ -39,6 +39,19 @@ TEST_F(ApiJobsTest, CreateThenGetShowsTheContractFields) {
   EXPECT_EQ(created_at.back(), 'Z');
 }
 
+// A token in a repository URL stays with the agent that clones it: the API and the web UI,
+// which anyone who reaches the server can read, show the URL without it.
+TEST_F(ApiJobsTest, CredentialsInTheRepositoryUrlAreNotShown) {
+  auto created = client->post("/api/v1/jobs", R"({"repo": "https://ci:s3cr3t-token@example.com/a.git"})");
+  ASSERT_EQ(created.status, 201u) << created.body;
+  std::string id = std::to_string(created.json().at("id").as_int64());
+  auto got = client->get("/api/v1/jobs/" + id);
+  EXPECT_EQ(got.json().at("repo"), "https://example.com/a.git");
+  EXPECT_EQ(client->get("/api/v1/jobs").body.find("s3cr3t"), std::string::npos);
+  EXPECT_EQ(client->get("/jobs/" + id).body.find("s3cr3t"), std::string::npos);
+  EXPECT_EQ(client->get("/").body.find("s3cr3t"), std::string::npos);
+}
+
 TEST_F(ApiJobsTest, ListsNewestFirstAndFiltersByState) {
   int64_t a = submit("https://example.com/a.git");
   int64_t b = submit("https://example.com/b.git");

@@ -2,6 +2,7 @@
 // job's steps, open previews and log. Every value from the store is escaped.
 #include <boost/json.hpp>
 
+#include "base/redact_url.h"
 #include "server/api.h"
 
 namespace boxcar::server {
@@ -94,7 +95,7 @@ void job_list(ApiContext& ctx, HttpRequest&, Responder& res) {
     for (const JobRecord& j : *jobs) {
       std::string id = std::to_string(j.id);
       body += "<tr><td><a href=\"/jobs/" + id + "\">#" + id + "</a></td>" + state_cell(j.state) +
-              "<td>" + escape(j.repo) + "</td><td>" + escape(j.ref) + "</td><td><code>" +
+              "<td>" + escape(redact_url(j.repo)) + "</td><td>" + escape(j.ref) + "</td><td><code>" +
               escape(j.commit.substr(0, 12)) + "</code></td><td>" + escape(j.event) +
               "</td><td>" + rfc3339(j.created_at) + "</td><td>" +
               duration(j.started_at, j.finished_at) + "</td></tr>\n";
@@ -116,7 +117,7 @@ void job_page(ApiContext& ctx, HttpRequest& req, Responder& res) {
   std::string id_text = std::to_string(j.id);
   std::string body = "<p><a href=\"/\">&larr; jobs</a></p><h1>Job #" + id_text + " <span class=\"" +
                      escape(j.state) + "\">" + escape(j.state) + "</span></h1>\n<table>" +
-                     "<tr><th>repository</th><td>" + escape(j.repo) + "</td></tr>" +
+                     "<tr><th>repository</th><td>" + escape(redact_url(j.repo)) + "</td></tr>" +
                      "<tr><th>ref</th><td>" + escape(j.ref) + "</td></tr>" +
                      "<tr><th>commit</th><td><code>" + escape(j.commit) + "</code></td></tr>" +
                      "<tr><th>event</th><td>" + escape(j.event) + "</td></tr>" +
