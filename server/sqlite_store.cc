@@ -391,17 +391,18 @@ Result<bool> SqliteStore::complete(int64_t id, const std::string& agent, const s
   return q.changes() == 1;
 }
 
+Result<bool> SqliteStore::lease_held(int64_t id, const std::string& agent) {
+  SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
+  return q.bind(id).bind(agent).next();
+}
+
 Result<bool> SqliteStore::update_step(int64_t id, const std::string& agent,
                                       const StepRecord& step) {
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
-  {
-    SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
-    auto row = q.bind(id).bind(agent).next();
-    if (!row) return row.error();
-    if (!*row) return false;
-  }
+  auto held = lease_held(id, agent);
+  if (!held || !*held) return held;
   SqliteQuery q(*this,
                 "INSERT INTO steps (job_id, name, position, state, exit_code, started_at,"
                 " finished_at, reason)"

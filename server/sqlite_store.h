@@ -65,6 +65,8 @@ class SqliteStore final : public Store {
   Result<std::optional<JobRecord>> load_job(int64_t id);
   Result<int64_t> insert_job(const NewJob& job, const std::string& state,
                              const std::string& reason);
+  // True while `agent` holds the lease on running job `id`; callers hold mu_.
+  Result<bool> lease_held(int64_t id, const std::string& agent);
 
   std::mutex mu_;
   sqlite3* db_;

@@ -6,8 +6,7 @@ namespace boxcar::server {
 
 Result<bool> SqliteStore::holds_lease(int64_t id, const std::string& agent) {
   std::lock_guard lock(mu_);
-  SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
-  return q.bind(id).bind(agent).next();
+  return lease_held(id, agent);
 }
 
 Result<bool> SqliteStore::add_artifact(int64_t id, const std::string& agent,
@@ -15,12 +14,8 @@ Result<bool> SqliteStore::add_artifact(int64_t id, const std::string& agent,
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
-  {
-    SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
-    auto row = q.bind(id).bind(agent).next();
-    if (!row) return row.error();
-    if (!*row) return false;
-  }
+  auto held = lease_held(id, agent);
+  if (!held || !*held) return held;
   SqliteQuery q(*this,
                 "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, path) DO UPDATE SET"
