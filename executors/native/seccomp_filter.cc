@@ -1,5 +1,6 @@
 #include "executors/native/seccomp_filter.h"
 
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -27,6 +28,12 @@ constexpr const char* kDenied[] = {
     "acct", "quotactl", "quotactl_fd", "lookup_dcookie", "open_by_handle_at", "name_to_handle_at",
     "fanotify_init", "nfsservctl", "vhangup", "syslog", "uselib", "ustat", "sysfs", "_sysctl",
     "iopl", "ioperm", "create_module", "get_kernel_syms", "query_module",
+    // Docker's profile: NUMA policy and page migration only with CAP_SYS_NICE (which steps do
+    // not have); move_pages and migrate_pages also act on other processes' memory.
+    "get_mempolicy", "set_mempolicy", "set_mempolicy_home_node", "mbind", "move_pages", "migrate_pages",
+    // Memory even the kernel's direct map does not show: nothing a build needs, and a place to
+    // hide from inspection.
+    "memfd_secret",
 };
 
 constexpr unsigned long kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
@@ -105,6 +112,12 @@ Result<SeccompProgram> build_seccomp_program() {
   for (int family : kDeniedFamilies) {
     scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
     if ((rc = add(SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &cmp)) < 0) return seccomp_error("socket", rc);
+  }
+  // The audit subsystem is not namespaced. EPROTONOSUPPORT is what a kernel without audit
+  // answers, which libaudit's callers (useradd, sudo, PAM) take as "no audit" and go on.
+  {
+    scmp_arg_cmp cmp[] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_AUDIT)};
+    if ((rc = add(SCMP_ACT_ERRNO(EPROTONOSUPPORT), "socket", 2, cmp)) < 0) return seccomp_error("socket", rc);
   }
   for (unsigned long flag : kPersonalityFlags) {
     // 0xffffffff (query) has every bit set; it is compared on the low 32 bits only.

@@ -17,8 +17,10 @@ struct SeccompProgram {
 
 // Default allow; EPERM for namespaces (unshare, setns, clone with CLONE_NEW*), mounts,
 // keyrings, bpf, io_uring, userfaultfd, kexec, modules, perf, clock setting, reboot, swap,
-// acct, quotactl, AF_VSOCK/AF_ALG/AF_KEY/AF_PACKET sockets; ENOSYS for clone3 (libc falls
-// back to clone, whose flags the filter can see); other ABIs (i386, x32) kill the process.
+// acct, quotactl, NUMA policy and page migration (mbind, get/set_mempolicy, move_pages,
+// migrate_pages), memfd_secret; AF_VSOCK/AF_ALG/AF_KEY/AF_PACKET sockets and NETLINK_AUDIT
+// sockets fail; ENOSYS for clone3 (libc falls back to clone, whose flags the filter can see);
+// other ABIs (i386, x32) kill the process.
 Result<SeccompProgram> build_seccomp_program();
 // Sets no_new_privs and loads `program` into the calling (single-threaded) process.
 Failure apply_seccomp(const SeccompProgram& program);
