@@ -258,6 +258,11 @@ void TerminalReporter::pipeline_finished(bool success, const std::vector<StepSum
   put(" in ");
   put(format_duration(duration));
   end_line();
+  if (!options_.summary_note.empty()) {
+    put("boxcar: ");
+    put(options_.summary_note);
+    end_line();
+  }
   flush();
 }
 

@@ -159,6 +159,11 @@ int cmd_run(const Args& args) {
     topts.color = agent::TerminalReporter::want_color(STDOUT_FILENO);
     topts.timestamps = flags->has("--timestamps");
     topts.quiet = flags->has("--quiet");
+    if (std::filesystem::exists(std::filesystem::symlink_status(workspace / ".git"))) {
+      topts.summary_note = chosen->name == "host"
+                               ? "the host executor cannot protect .git: a step could change what your git runs"
+                               : ".git was read-only to steps";
+    }
     observer = std::make_unique<agent::TerminalReporter>(stdout, topts);
   }
 

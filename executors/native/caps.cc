@@ -8,15 +8,31 @@
 namespace boxcar::executors::native {
 
 CapSet CapSet::step_default() {
+  uint64_t mask = 0;
+  for (cap_value_t cap : {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_SETGID, CAP_SETUID,
+                          CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE}) {
+    mask |= 1ull << cap;
+  }
+  return from_mask(mask);
+}
+
+CapSet CapSet::from_mask(uint64_t mask) {
   CapSet set;
-  set.kept_ = {CAP_CHOWN, CAP_DAC_OVERRIDE,      CAP_FSETID,      CAP_FOWNER,  CAP_SETGID,
-               CAP_SETUID, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL,    CAP_AUDIT_WRITE};
+  for (cap_value_t cap = 0; cap < 64; ++cap) {
+    if (mask & (1ull << cap)) set.kept_.push_back(cap);
+  }
   cap_t caps = cap_init();
   cap_set_flag(caps, CAP_EFFECTIVE, static_cast<int>(set.kept_.size()), set.kept_.data(), CAP_SET);
   cap_set_flag(caps, CAP_PERMITTED, static_cast<int>(set.kept_.size()), set.kept_.data(), CAP_SET);
   cap_set_flag(caps, CAP_INHERITABLE, static_cast<int>(set.kept_.size()), set.kept_.data(), CAP_SET);
   set.caps_.reset(caps, Free{});
   return set;
+}
+
+uint64_t CapSet::mask() const {
+  uint64_t mask = 0;
+  for (cap_value_t cap : kept_) mask |= 1ull << cap;
+  return mask;
 }
 
 Failure drop_capabilities(const CapSet& set) {

@@ -4,6 +4,7 @@
 
 #include <sys/capability.h>
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -15,6 +16,10 @@ class CapSet {
  public:
   // The default set, made with libcap in the agent (before any fork).
   static CapSet step_default();
+  // The set whose capability numbers are the bits of `mask`: how the kept set reaches the
+  // sandbox's init, on its command line.
+  static CapSet from_mask(uint64_t mask);
+  uint64_t mask() const;
   const std::vector<cap_value_t>& kept() const { return kept_; }
   cap_t caps() const { return caps_.get(); }
 

@@ -14,6 +14,8 @@
 
 #include "executors/native/control_channel.h"
 #include "executors/native/dev.h"
+#include "executors/native/git_readonly.h"
+#include "executors/native/init_executable.h"
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
 #include "executors/native/proc.h"
@@ -59,8 +61,9 @@ Failure map_init(const ContainConfig& c, pid_t pid) {
   return ok();
 }
 
-// pid 1 of the new pid namespace, in the new user namespace; the order matters.
-Failure contain_init(const ContainConfig& c, int ctl, int sync) {
+// pid 1 of the new pid namespace, in the new user namespace; the order matters. Returns
+// only on failure: the last step replaces this copy of the agent with boxcar-init.
+Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
   BOXCAR_TRY(wait_until_mapped(sync));  // uid_map, gid_map and cgroups are written
   BOXCAR_TRY(become_root());
   BOXCAR_TRY(enter_cgroup_namespace());
@@ -69,14 +72,17 @@ Failure contain_init(const ContainConfig& c, int ctl, int sync) {
   BOXCAR_TRY(mount_proc(c.root_dir));
   BOXCAR_TRY(mount_dev(c.root_dir, c.tmp_bytes));
   BOXCAR_TRY(attach(c.workspace_fd, (c.root_dir + "/workspace").c_str(), "workspace mount"));
+  BOXCAR_TRY(make_git_read_only(c.root_dir + "/workspace"));
   BOXCAR_TRY(pivot_into(c.root_dir));
   BOXCAR_TRY(set_hostname(c.hostname));
   if (c.network == NetworkMode::none) BOXCAR_TRY(loopback_up());
-  BOXCAR_TRY(harden_init(ctl));
-  // Last: from here on init and every command it forks (filters are inherited) run under
+  int init_fd = c.init_fd;
+  BOXCAR_TRY(init_descriptors(ctl, init_fd));
+  // From here on init and every command it forks (filters are inherited) run under
   // no_new_privs and the filter; capabilities are dropped per command, before exec.
   BOXCAR_TRY(apply_seccomp(*c.policy.seccomp));
-  return ok();
+  // Last: nothing of the agent (memory, argv, environment) survives this exec.
+  return exec_init(init_fd, c.policy.caps->mask());
 }
 
 [[noreturn]] void report_failure(int ctl, const Failure& f) {
@@ -85,7 +91,7 @@ Failure contain_init(const ContainConfig& c, int ctl, int sync) {
 }
 
 [[noreturn]] void first_child(const ContainConfig& c, int ctl) {
-  close_all_except({ctl, c.workspace_fd, c.netns_fd});
+  close_all_except({ctl, c.workspace_fd, c.netns_fd, c.init_fd});
   if (Failure f = enter_job_network(c.network, c.netns_fd)) report_failure(ctl, f);
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) != 0) report_failure(ctl, fail("pipe"));
@@ -97,9 +103,7 @@ Failure contain_init(const ContainConfig& c, int ctl, int sync) {
   if (pid < 0) report_failure(ctl, fail("clone namespaces"));
   if (pid == 0) {
     ::close(sync[1]);
-    if (Failure f = contain_init(c, ctl, sync[0])) report_failure(ctl, f);
-    send_message(ctl, Writer(Msg::ready).data());
-    init_main(ctl, c.policy);
+    report_failure(ctl, contain_init(c, ctl, sync[0]));
   }
   ::close(sync[0]);
   // On failure pid 1 sees the pipe close and exits; the agent reaps it via Msg::unshared.

@@ -2,8 +2,9 @@
 // The agent forks a first child (host root) that joins the job's network and clones pid 1
 // into new namespaces, as the agent's child (CLONE_PARENT). Still privileged outside them,
 // the first child writes pid 1's id maps and cgroups, releases it, reports its pid and
-// exits; pid 1 builds the filesystem and becomes init. Nothing in the agent waits: it only
-// reads the control channel.
+// exits; pid 1 builds the filesystem, loads the seccomp filter and execs boxcar-init (see
+// init.h), which replaces the copy of the agent it was until then. Nothing in the agent
+// waits: it only reads the control channel.
 #pragma once
 
 #include <sys/types.h>
@@ -14,12 +15,20 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "executors/native/caps.h"
 #include "executors/native/cgroup.h"
-#include "executors/native/init.h"
+#include "executors/native/seccomp_filter.h"
 #include "executors/native/user_ns.h"
 #include "executors/spec.h"
 
 namespace boxcar::executors::native {
+
+// What every command runs under: the seccomp filter (loaded before init's exec, inherited)
+// and the capability set (dropped by init in each command before exec).
+struct CommandPolicy {
+  const CapSet* caps = nullptr;
+  const SeccompProgram* seccomp = nullptr;
+};
 
 struct ContainConfig {
   std::string root_dir;      // the root template's mount point (see rootfs.h)
@@ -31,6 +40,7 @@ struct ContainConfig {
   IdRange ids;
   std::vector<std::string> cgroup_procs;  // cgroup.procs files to put pid 1 in
   CommandPolicy policy;
+  int init_fd = -1;          // boxcar-init's sealed memfd (see init_executable.h)
 };
 
 struct Spawned {

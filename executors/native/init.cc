@@ -16,9 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "executors/native/caps.h"
 #include "executors/native/control_channel.h"
-
-extern char** environ;
 
 namespace boxcar::executors::native {
 
@@ -71,7 +70,7 @@ void report_and_exit(int err_fd, const std::string& what, int err, int code) {
 }
 
 [[noreturn]] void run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                              const std::string& workdir, int out, int err, const CommandPolicy& policy) {
+                              const std::string& workdir, int out, int err, const CapSet& caps) {
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
@@ -82,7 +81,7 @@ void report_and_exit(int err_fd, const std::string& what, int err, int code) {
   if (argv.empty()) report_and_exit(2, "exec", EINVAL, 127);
   std::string dir = workdir.empty() || workdir[0] != '/' ? "/workspace/" + workdir : workdir;
   if (::chdir(dir.c_str()) != 0) report_and_exit(2, "workdir " + dir, errno, 126);
-  if (Failure f = drop_capabilities(*policy.caps)) report_and_exit(2, f.facility, f.err, 126);
+  if (Failure f = drop_capabilities(caps)) report_and_exit(2, f.facility, f.err, 126);
   exec_in_path(argv, env);
 }
 
@@ -90,32 +89,46 @@ void send_done(int ctl, uint64_t id, int status) {
   send_message(ctl, Writer(Msg::done).u64(id).u64(static_cast<uint32_t>(status)).data());
 }
 
-}  // namespace
-
-Failure harden_init(int keep) {
-  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return fail("init dumpable");
-  // The agent's environment lives on in this copy of its memory: wipe it.
-  for (char** e = environ; e && *e; ++e) std::memset(*e, 0, std::strlen(*e));
-  ::clearenv();
-  int null = ::open("/dev/null", O_RDWR);
-  if (null < 0) return fail("init /dev/null");
-  for (int fd = 0; fd < 3; ++fd) {
-    if (::dup2(null, fd) < 0) return fail("init stdio");
-  }
-  if (null > 2 && null != keep) ::close(null);
-  if (keep > 3) ::close_range(3, static_cast<unsigned>(keep - 1), 0);
-  ::close_range(static_cast<unsigned>(keep + 1), ~0U, 0);
-  return ok();
+[[noreturn]] void start_failed(int ctl, const char* facility, int err) {
+  send_message(ctl, Writer(Msg::failed).str(facility).u64(static_cast<uint64_t>(err)).data());
+  ::_exit(1);
 }
 
-void init_main(int ctl, const CommandPolicy& policy) {
+// `--caps=HEX` into `mask`; false when the arguments are anything else.
+bool parse_caps(int argc, char** argv, uint64_t& mask) {
+  if (argc != 2 || std::strncmp(argv[1], "--caps=", 7) != 0) return false;
+  char* end = nullptr;
+  errno = 0;
+  mask = std::strtoull(argv[1] + 7, &end, 16);
+  return errno == 0 && end != argv[1] + 7 && *end == 0;
+}
+
+}  // namespace
+
+int init_main(int argc, char** argv) {
+  const int ctl = kInitControlFd;
+  // First: exec made this process dumpable again, and steps are root in its user namespace.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) start_failed(ctl, "init dumpable", errno);
+  // exec from a memfd names the process after the fd number (or the memfd) otherwise.
+  ::prctl(PR_SET_NAME, kInitName, 0, 0, 0);
+  ::fcntl(ctl, F_SETFD, FD_CLOEXEC);
+  ::close_range(kInitControlFd + 1, ~0U, 0);  // nothing else was passed on purpose
+  // Ignored signals survive exec, and commands would inherit them (SIGPIPE ignored breaks
+  // pipelines). pid 1 gets no default action from inside its namespace anyway.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  }
+  uint64_t mask = 0;
+  if (!parse_caps(argc, argv, mask)) start_failed(ctl, "init arguments", EINVAL);
+  const CapSet caps = CapSet::from_mask(mask);
+  send_message(ctl, Writer(Msg::ready).data());
+
   sigset_t set;
   sigemptyset(&set);
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) ::_exit(1);
-  ::prctl(PR_SET_NAME, "boxcar-init", 0, 0, 0);
 
   std::unordered_map<pid_t, uint64_t> running;
   std::string body;
@@ -156,14 +169,14 @@ void init_main(int ctl, const CommandPolicy& policy) {
       } else if (type == Msg::exec) {
         Reader r(body);
         uint64_t id = r.u64();
-        auto argv = r.strs();
+        auto args = r.strs();
         auto env = r.strs();
         std::string workdir = r.str();
         if (!r.ok() || fds.size() != 2) {
           send_done(ctl, id, 127 << 8);
         } else {
           pid_t pid = ::fork();
-          if (pid == 0) run_command(argv, env, workdir, fds[0], fds[1], policy);
+          if (pid == 0) run_command(args, env, workdir, fds[0], fds[1], caps);
           if (pid < 0) send_done(ctl, id, 126 << 8);
           else running[pid] = id;
         }

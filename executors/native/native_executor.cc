@@ -15,6 +15,7 @@
 
 #include "executors/native/cgroup.h"
 #include "executors/native/contain.h"
+#include "executors/native/init_executable.h"
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
 #include "executors/native/rootfs.h"
@@ -91,6 +92,7 @@ struct JobState {
     config.ids = IdRange{shared->options.id_base, shared->options.id_count};
     config.cgroup_procs = cgroup->procs_files();
     config.policy = CommandPolicy{&shared->caps, &*shared->seccomp};
+    config.init_fd = shared->init_fd.get();
     auto spawned = spawn_sandbox(config);
     if (!spawned) {
       state->fail_setup(setup_outcome(spawned.error().message, spawned.error().err));
@@ -247,6 +249,11 @@ std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptio
   shared->cgroups.remove_stale();
   if (Status root = prepare_root_template((shared->options.state_dir / "root").string()); !root) {
     shared->setup_error = root.error();
+  }
+  if (auto init = make_init_memfd()) {
+    shared->init_fd = std::move(*init);
+  } else {
+    shared->setup_error = init.error();
   }
   auto program = build_seccomp_program();
   if (program) {

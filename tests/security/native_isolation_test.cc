@@ -2,6 +2,7 @@
 // where it must succeed (the test process on the host, or a sandbox with the property off),
 // so that no test passes by not running its probe.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -11,13 +12,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
+#include <string_view>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 
+#include "executors/native/caps.h"
 #include "executors/native/native_executor.h"
 
 namespace boxcar::executors {
@@ -76,6 +81,34 @@ std::string status_field(pid_t pid, const std::string& key) {
     if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 1);
   }
   return {};
+}
+
+// Every readable mapping of `pid`'s memory (read from the host as root, through /proc/<pid>/mem)
+// and its cmdline and environ, searched for `needle`.
+bool memory_holds(pid_t pid, const std::string& needle) {
+  std::string base = "/proc/" + std::to_string(pid);
+  for (const char* file : {"/cmdline", "/environ"}) {
+    std::ifstream in(base + file);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (text.find(needle) != std::string::npos) return true;
+  }
+  std::ifstream maps(base + "/maps");
+  int mem = ::open((base + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (mem < 0) return false;
+  bool found = false;
+  for (std::string line; !found && std::getline(maps, line);) {
+    unsigned long start = 0, end = 0;
+    char perms[5] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) != 3 || perms[0] != 'r') continue;
+    if (line.find("[vvar") != std::string::npos || line.find("[vsyscall]") != std::string::npos) continue;
+    std::string chunk(end - start, '\0');
+    ssize_t n = ::pread(mem, chunk.data(), chunk.size(), static_cast<off_t>(start));
+    if (n > 0 && std::string_view(chunk.data(), static_cast<size_t>(n)).find(needle) != std::string_view::npos) {
+      found = true;
+    }
+  }
+  ::close(mem);
+  return found;
 }
 
 class SecurityTest : public ::testing::Test {
@@ -567,7 +600,9 @@ TEST_F(SecurityTest, NoHostDevicesOrSysfs) {
 TEST_F(SecurityTest, InitCannotBeKilledTracedOrRead) {
   const std::string probe = R"(kill -9 1 2>/dev/null; kill -TERM 1 2>/dev/null
 cat /proc/1/environ >/dev/null 2>&1 && echo read-environ
-ls /proc/1/fd >/dev/null 2>&1 && echo listed-fds
+for f in /proc/1/fd/*; do readlink $f >/dev/null 2>&1 && echo read-fd-link; head -c 1 $f >/dev/null 2>&1 && echo opened-fd; done
+readlink /proc/1/exe >/dev/null 2>&1 && echo read-exe-link; head -c 1 /proc/1/exe >/dev/null 2>&1 && echo read-exe
+head -c 1 /proc/1/maps >/dev/null 2>&1 && echo read-maps; head -c 1 /proc/1/mem >/dev/null 2>&1 && echo read-mem
 python3 -c '
 import ctypes, os, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -583,11 +618,103 @@ print("own-child", attach(child))
 os.kill(child, 9)
 '
 echo end)";
+  // init is exec'd in the sandbox's user namespace, so its /proc entries belong to the step's
+  // root (as a container's pid 1 does under runc): the fd numbers can be listed, but neither
+  // what they point to, nor init's memory, executable or environment can be reached.
   auto sb = start(spec());
   Ran attack = in_sandbox(*sb, probe);
   // The control is the second line: the same ptrace works on a process of the step itself.
   EXPECT_EQ(attack.out, "init denied\nown-child attached\nend\n") << attack.err;
   EXPECT_EQ(in_sandbox(*sb, "echo init-alive").out, "init-alive\n");
+}
+
+
+// pid 1 used to be a fork of the agent: /proc/1/cmdline showed the daemon's flags, and its
+// memory was a copy of the daemon's heap. It is now boxcar-init, exec'd fresh.
+TEST_F(SecurityTest, InitHoldsNothingOfTheAgent) {
+  // Canaries in the agent's heap and environment, made at run time (not in the binary).
+  std::random_device rd;
+  std::string heap = "BOXCAR-HEAP-CANARY-" + std::to_string(rd()) + std::to_string(rd());
+  std::string env = "BOXCAR-ENV-CANARY-" + std::to_string(rd()) + std::to_string(rd());
+  ::setenv("BOXCAR_TEST_CANARY", env.c_str(), 1);
+  // Control: a copy of this process (what pid 1 was) holds both, and the scan finds them.
+  pid_t copy = ::fork();
+  if (copy == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  EXPECT_TRUE(memory_holds(copy, heap));
+  EXPECT_TRUE(memory_holds(copy, env));
+  ::kill(copy, SIGKILL);
+  ::waitpid(copy, nullptr, 0);
+
+  std::string marker = "boxcar-init-probe-" + std::to_string(::getpid());
+  auto sb = start(spec());
+  ASSERT_TRUE(sb);
+  Ran inside = in_sandbox(*sb, "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; "
+                               "cat /proc/1/environ >/dev/null 2>&1 && echo read-environ; echo end");
+  EXPECT_EQ(inside.out, "boxcar-init --caps=" + [] {
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(
+                                               native::CapSet::step_default().mask()));
+    return std::string(hex);
+  }() + " \nboxcar-init\nend\n") << inside.err;
+  Ran r;
+  bool done = false;
+  launch(*sb, "exec -a " + marker + " sleep 1000", r, done);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 200 && pids.empty(); ++i) {
+    run_for(std::chrono::milliseconds(10));
+    pids = pids_with(marker);
+  }
+  ASSERT_EQ(pids.size(), 1u);
+  pid_t init = std::stoi(status_field(pids[0], "PPid"));
+  std::ifstream comm("/proc/" + std::to_string(init) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  ASSERT_EQ(name, "boxcar-init");
+  EXPECT_FALSE(memory_holds(init, heap)) << "pid 1 holds the agent's heap";
+  EXPECT_FALSE(memory_holds(init, env)) << "pid 1 holds the agent's environment";
+  std::ifstream environ_file("/proc/" + std::to_string(init) + "/environ");
+  std::string init_env((std::istreambuf_iterator<char>(environ_file)), {});
+  EXPECT_EQ(init_env, "");
+  EXPECT_EQ(status_field(init, "NoNewPrivs"), "\t1");
+  sb->destroy();
+  ::unsetenv("BOXCAR_TEST_CANARY");
+}
+
+TEST_F(SecurityTest, SeccompDeniesNumaPageMovesMemfdSecretAndAuditSockets) {
+  const std::string probe = R"(python3 -c '
+import ctypes, errno, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, nr, *args):
+    rc = libc.syscall(nr, *args)
+    print(name, "ok" if rc >= 0 else errno.errorcode.get(ctypes.get_errno(), "?"))
+call("move_pages", 279, 0, 0, 0, 0, 0, 0)
+call("migrate_pages", 256, 0, 0, 0, 0)
+call("set_mempolicy", 238, 0, 0, 0)
+call("get_mempolicy", 239, 0, 0, 0, 0, 0)
+call("mbind", 237, 0, 0, 0, 0, 0, 0)
+call("memfd_secret", 447, 0)
+for name, proto in (("audit", 9), ("route", 0)):
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto).close()
+        print("netlink", name, "ok")
+    except OSError as e:
+        print("netlink", name, errno.errorcode.get(e.errno, "?"))
+')";
+  Ran attack = sandboxed(probe);
+  EXPECT_EQ(attack.out,
+            "move_pages EPERM\nmigrate_pages EPERM\nset_mempolicy EPERM\nget_mempolicy EPERM\nmbind EPERM\n"
+            "memfd_secret EPERM\nnetlink audit EPROTONOSUPPORT\nnetlink route ok\n")
+      << attack.err;
+  // Control: on the host the same calls reach the kernel (a no-op succeeds, or the kernel
+  // itself refuses for its own reasons, never the filter's EPERM for these arguments).
+  Ran control = on_host(probe);
+  for (const char* call : {"move_pages ok", "set_mempolicy ok", "get_mempolicy ok", "mbind ok", "netlink route ok"}) {
+    EXPECT_NE(control.out.find(call), std::string::npos) << call << "\n" << control.out;
+  }
+  EXPECT_EQ(control.out.find("netlink audit EPROTONOSUPPORT"), std::string::npos) << control.out;
 }
 
 }  // namespace
