@@ -16,7 +16,7 @@ struct TerminalReporterOptions {
   bool color = false;       // ANSI colours; see TerminalReporter::want_color
   bool timestamps = false;  // prefix every line with local `HH:MM:SS `
   bool quiet = false;       // step events and the summary only; lines go to the log files
-  std::string summary_note; // one line under the summary table (what protected the workspace)
+  std::string summary_note{};  // one line under the summary table (what protected the workspace)
 };
 
 // Writes to `out` (not owned), which nothing else should write to while a run prints.
