@@ -282,6 +282,17 @@ int update_submodule(git_submodule* sm, const char* name, void* payload) {
   return 0;
 }
 
+// "" when `oid` is the tip of `ref` or reachable from it, else why not.
+std::string off_ref_reason(git_repository* repo, const std::string& ref, const git_oid& oid,
+                           const std::string& asked, const std::string& shown) {
+  std::string commit = std::string(git_oid_tostr_s(&oid)).substr(0, 12);
+  if (ref.empty()) return "ref \"" + asked + "\" is not in " + shown + ", so commit " + commit + " is on no branch of it";
+  auto tip = peel_commit(repo, ref);
+  if (!tip.ok()) return "ref " + ref + " of " + shown + " is not a commit";
+  if (git_oid_equal(&*tip, &oid) || git_graph_descendant_of(repo, &*tip, &oid) == 1) return "";
+  return "commit " + commit + " is not on " + ref + " of " + shown;
+}
+
 // Clones the mirror into the workspace (no network) and checks `oid` out. Copies, not hard
 // links: a step owns the workspace's files and could otherwise rewrite the mirror's packs.
 Status populate_workspace(const fs::path& mirror, const CheckoutRequest& r, const git_oid& oid,
@@ -416,6 +427,16 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
     oid = *c;
   }
   out.commit = git_oid_tostr_s(&oid);
+  // A job may name any commit with any ref: whether the commit belongs to the ref is checked,
+  // not assumed (a fork's commit, fetched as refs/pull/N/head, submitted with ref "main").
+  if (!r.ref.empty() && !r.commit.empty()) {
+    out.off_ref = off_ref_reason(repo, out.ref, oid, r.ref, shown);
+    if (!out.off_ref.empty() && have) {  // the mirror's ref may be older than the commit
+      if (Status st = fetch_mirror(repo, r, session, out, default_ref); !st.ok()) return st.error();
+      out.ref = find_ref(repo, r.ref);
+      out.off_ref = off_ref_reason(repo, out.ref, oid, r.ref, shown);
+    }
+  }
   if (Status st = populate_workspace(out.mirror, r, oid, out.ref, session, out); !st.ok()) {
     return st.error();
   }

@@ -45,6 +45,11 @@ struct CheckoutResult {
   bool fetched = false;             // false: the commit was in the mirror already
   size_t received_objects = 0;      // objects the fetch received (0: nothing new)
   size_t submodules = 0;            // submodules checked out, nested ones included
+  // When the request named both a ref and a commit: "" if the commit is the ref's tip or one of
+  // its ancestors (after a fetch), else why not ("commit abc123 is not on refs/heads/main of
+  // URL"). Such a commit is checked out all the same; the caller decides what it may do (a job
+  // then has no branch, so when.branch steps are skipped).
+  std::string off_ref;
 };
 
 // Errors read like: "cannot fetch https://x/y.git: <libgit2's message>",

@@ -164,6 +164,61 @@ TEST_F(CheckoutTest, SecondCheckoutFetchesOnlyWhatIsNew) {
   EXPECT_EQ(read(third.workspace / "a.txt"), "two\n");
 }
 
+TEST_F(CheckoutTest, CommitIsCheckedAgainstItsRef) {
+  // On its ref: the tip, or an ancestor of it.
+  for (const char* commit : {"main", "main~1"}) {
+    auto req = request(std::string("on-") + (commit[4] ? "old" : "tip"));
+    req.ref = "main";
+    req.commit = rev(commit);
+    auto r = checkout(req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->off_ref, "") << commit;
+  }
+  // Not on it: feature's commit with ref main, and any commit with a ref that does not exist.
+  auto off = request("off");
+  off.ref = "main";
+  off.commit = rev("feature");
+  auto r = checkout(off);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->commit, rev("feature"));  // checked out all the same: the caller decides
+  EXPECT_NE(r->off_ref.find("is not on refs/heads/main"), std::string::npos) << r->off_ref;
+  auto missing = request("missing");
+  missing.ref = "no-such-branch";
+  missing.commit = rev("main");
+  r = checkout(missing);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_NE(r->off_ref.find("no-such-branch"), std::string::npos) << r->off_ref;
+  // No commit, or no ref: nothing to check.
+  auto tip = request("tip-only");
+  tip.ref = "main";
+  r = checkout(tip);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->off_ref, "");
+}
+
+TEST_F(CheckoutTest, CommitNewerThanTheMirrorsRefIsFetchedBeforeItIsJudged) {
+  // The mirror has the commit (from feature) but its main is older: main then fast-forwards to
+  // it upstream. The check must not trust the mirror's stale main.
+  auto first = request("1");
+  first.ref = "main";
+  ASSERT_TRUE(checkout(first).ok());
+  std::string g = kGit;
+  sh("cd " + root.string() + "/src && " + g + " checkout -q feature && echo g > g.txt && " + g +
+     " add g.txt && " + g + " commit -qm g && " + g + " push -q " + url + " feature");
+  auto warm = request("2");
+  warm.ref = "feature";
+  ASSERT_TRUE(checkout(warm).ok());  // the mirror now holds feature's new commit
+  std::string commit = rev("feature");
+  sh("git -C " + url + " update-ref refs/heads/main " + commit);  // main moves onto it upstream
+  auto req = request("3");
+  req.ref = "main";
+  req.commit = commit;
+  auto r = checkout(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->off_ref, "");
+  EXPECT_TRUE(r->fetched);
+}
+
 TEST_F(CheckoutTest, FileUrl) {
   auto req = request("file");
   req.url = "file://" + url;

@@ -221,15 +221,38 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                            loaded.errors.front().to_string();
       return complete("error", reason);
     }
-    std::string ref = spec.ref.empty() ? checked.ref : spec.ref;
-    if (std::string why = trigger_rejection(loaded.pipeline->on, spec.event, ref); !why.empty()) {
+    JobBranch branch = job_branch(spec.event, spec.ref, checked.ref, checked.commit, spec.env,
+                                  checked.off_ref);
+    if (std::string why = trigger_rejection(loaded.pipeline->on, spec.event, branch.ref); !why.empty()) {
       observer.job_line(why);
       return complete("skipped", why);
     }
-    run(*loaded.pipeline, ref);
+    if (spec.event == "pull_request") {
+      observer.job_line("pull request into " + (branch.branch.empty() ? "?" : branch.branch) +
+                        ": the job's branch is the base, not the head");
+    }
+    if (!branch.no_branch.empty()) {
+      observer.job_line("no branch: " + branch.no_branch + " (steps with when.branch are skipped)");
+    }
+    run(*loaded.pipeline, branch);
   }
 
-  void run(const pipeline::Pipeline& p, const std::string& ref) {
+  // BOXCAR_REF, BOXCAR_TAG, BOXCAR_REPO and a pull request's BOXCAR_PR_*: from the job itself,
+  // never from the job's env, which an API caller writes.
+  std::map<std::string, std::string> run_env() const {
+    std::map<std::string, std::string> env;
+    std::string ref = spec.ref.empty() ? checked.ref : spec.ref;
+    env["BOXCAR_REF"] = ref;
+    env["BOXCAR_TAG"] = ref.rfind("refs/tags/", 0) == 0 ? ref.substr(10) : (spec.event == "tag" ? ref : "");
+    env["BOXCAR_REPO"] = redact_url(spec.repo);
+    for (const char* k : {"BOXCAR_PR_NUMBER", "BOXCAR_PR_BASE", "BOXCAR_PR_HEAD"}) {
+      auto it = spec.env.find(k);
+      env[k] = spec.event == "pull_request" && it != spec.env.end() ? it->second : "";
+    }
+    return env;
+  }
+
+  void run(const pipeline::Pipeline& p, const JobBranch& branch) {
     expanded = pipeline::expand(p);
     SchedulerOptions opts;
     opts.jobs = options.step_jobs;
@@ -237,14 +260,16 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     opts.artifact_dir = artifact_dir_of(options, spec);
     opts.job_id = std::to_string(spec.id);
     opts.commit = checked.commit;
-    opts.branch = branch_of(ref);
+    opts.branch = branch.branch;
     opts.event = spec.event.empty() ? "manual" : spec.event;
+    opts.run_env = run_env();
     opts.previews = options.previews;
     // The job's env: a name some step declares as a secret is a secret (masked everywhere,
     // given to the steps that declare it); the rest is env for every step, under the file's.
     std::set<std::string> declared;
     for (const auto& cs : expanded->steps) declared.insert(cs.step.secrets.begin(), cs.step.secrets.end());
     for (const auto& [k, v] : spec.env) {
+      if (k.rfind("BOXCAR_PR_", 0) == 0) continue;  // in run_env, for pull requests only
       if (declared.count(k)) {
         opts.secrets[k] = v;
       } else {
@@ -254,7 +279,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& name : declared) {
       if (!opts.secrets.count(name)) observer.job_line("secret " + name + " is not set for this job");
     }
-    pipeline::RunContext ctx{opts.branch, opts.event};
+    pipeline::RunContext ctx{opts.branch, opts.event, branch.no_branch};
     plan = std::make_unique<pipeline::Plan>(*expanded, ctx);
 
     auto job = options.executor->prepare({"job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt), workspace});

@@ -11,6 +11,7 @@
 
 #include "base/beneath.h"
 #include "base/sha256.h"
+#include "base/terminal_escape.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
@@ -149,7 +150,8 @@ void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
 
 void RemoteObserver::artifact(size_t, std::string_view name, std::string_view path, uint64_t bytes) {
   if (sealed_) return;
-  std::string label = std::string(name) + ": artifact " + std::string(path);
+  // The path is a step's file name: escaped, so a newline in it cannot start a job line.
+  std::string label = std::string(name) + ": artifact " + escape_for_terminal(path);
   if (options_.artifact_dir.empty()) {
     job_line(label + " (" + std::to_string(bytes) + " bytes)");
     return;

@@ -74,6 +74,7 @@ std::vector<std::string> step_environment(const pipeline::ConcreteStep& cs,
       {"BOXCAR_EVENT", options.event},
       {"BOXCAR_WORKSPACE", workspace_path},
   };
+  for (const auto& [k, v] : options.run_env) env[k] = v;
   for (const auto& [k, v] : cs.matrix_values) env["BOXCAR_MATRIX_" + k] = v;
   for (const auto& [k, v] : cs.step.env) env[k] = v;
   for (const auto& name : cs.step.secrets) {

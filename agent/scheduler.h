@@ -32,6 +32,9 @@ struct SchedulerOptions {
   std::string commit;
   std::string branch;
   std::string event = "push";
+  // More BOXCAR_* for every step (BOXCAR_REF, BOXCAR_TAG, BOXCAR_REPO, BOXCAR_PR_*); under the
+  // step's own env, over nothing else.
+  std::map<std::string, std::string> run_env;
   // Where the URLs of exposed ports come from; null: plain http://localhost:PORT/ URLs.
   PreviewPublisher* previews = nullptr;
 };

@@ -121,7 +121,7 @@ const std::string& TerminalReporter::prefix(size_t step, std::string_view name) 
     p.clear();
     if (options_.color) p += kPalette[step % std::size(kPalette)];
     p += '[';
-    p += name;
+    p += escape_for_terminal(name);
     p += ']';
     if (options_.color) p += kReset;
     p += ' ';
@@ -132,7 +132,7 @@ const std::string& TerminalReporter::prefix(size_t step, std::string_view name) 
 void TerminalReporter::notice(std::string_view text) {
   put_time(std::chrono::system_clock::now());
   put("boxcar: ");
-  put(text);
+  put(escape_for_terminal(text));
   end_line();
   flush();
 }
@@ -151,13 +151,18 @@ void TerminalReporter::step_started(size_t step, std::string_view name, int atte
 }
 
 void TerminalReporter::step_line(size_t step, std::string_view name, Timestamp ts,
-                                 std::string_view line, bool /*cut*/) {
+                                 std::string_view line, bool cut) {
   if (options_.quiet) return;
   put_time(ts);
   // A step index names one step for the whole run: the per-line path skips the name check.
   if (step < prefixes_.size() && !prefixes_[step].empty()) put(prefixes_[step]);
   else put(prefix(step, name));
-  put(line);
+  if (step >= escapers_.size()) escapers_.resize(step + 1);
+  scratch_.clear();
+  escapers_[step].feed(line, scratch_);
+  if (cut) escapers_[step].break_line(scratch_);
+  else escapers_[step].end_line(scratch_);
+  put(scratch_);
   end_line();
 }
 
@@ -171,7 +176,7 @@ void TerminalReporter::step_finished(size_t step, const StepSummary& summary) {
   }
   if (!summary.reason.empty()) {
     put(": ");
-    put(summary.reason);
+    put(escape_for_terminal(summary.reason));
   }
   end_line();
   flush();
@@ -184,7 +189,7 @@ void TerminalReporter::artifact(size_t step, std::string_view name, std::string_
   if (step < prefixes_.size() && !prefixes_[step].empty()) put(prefixes_[step]);
   else put("boxcar: ");
   put("artifact ");
-  put(name);
+  put(escape_for_terminal(name));
   put(" (");
   put(format_size(bytes));
   put(")");
@@ -198,11 +203,11 @@ void TerminalReporter::preview(size_t step, std::string_view name, std::string_v
   if (step < prefixes_.size() && !prefixes_[step].empty()) put(prefixes_[step]);
   else put("boxcar: ");
   put("preview ");
-  put(name);
+  put(escape_for_terminal(name));
   put(": ");
-  put(url);
+  put(escape_for_terminal(url));
   put(" (or ");
-  put(path_url);
+  put(escape_for_terminal(path_url));
   put(")");
   if (until != Timestamp{}) {
     std::time_t t = std::chrono::system_clock::to_time_t(until);
@@ -219,12 +224,13 @@ void TerminalReporter::preview(size_t step, std::string_view name, std::string_v
 
 void TerminalReporter::pipeline_finished(bool success, const std::vector<StepSummary>& steps,
                                          Millis duration) {
-  std::vector<std::string> statuses, durations;
+  std::vector<std::string> names, statuses, durations;
   size_t name_w = 4, status_w = 6, dur_w = 8;
   for (const StepSummary& s : steps) {
+    names.push_back(escape_for_terminal(s.name));
     statuses.push_back(status_text(s));
     durations.push_back(ran(s) ? format_duration(s.duration) : "-");
-    name_w = std::max(name_w, s.name.size());
+    name_w = std::max(name_w, names.back().size());
     status_w = std::max(status_w, statuses.back().size());
     dur_w = std::max(dur_w, durations.back().size());
   }
@@ -243,14 +249,14 @@ void TerminalReporter::pipeline_finished(bool success, const std::vector<StepSum
   end_line();
   for (size_t i = 0; i < steps.size(); ++i) {
     const StepSummary& s = steps[i];
-    put(s.name);
-    pad(s.name.size(), name_w);
+    put(names[i]);
+    pad(names[i].size(), name_w);
     put_colored(statuses[i], status_color(s));
     pad(statuses[i].size(), status_w);
     put(durations[i]);
     if (!s.reason.empty()) {
       pad(durations[i].size(), dur_w);
-      put(s.reason);
+      put(escape_for_terminal(s.reason));
     }
     end_line();
   }

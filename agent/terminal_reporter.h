@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/run_observer.h"
+#include "base/terminal_escape.h"
 
 namespace boxcar::agent {
 
@@ -19,6 +20,11 @@ struct TerminalReporterOptions {
   std::string summary_note{};  // one line under the summary table (what protected the workspace)
 };
 
+// Step output is untrusted: only its SGR colours reach `out`; every other control sequence,
+// control byte or \r (which would overwrite the [step] label) is shown escaped (see
+// base/terminal_escape.h), on a terminal and when piped alike, since piped output usually ends
+// on a terminal too (tee, less -R). Names and reasons are escaped the same way. The run
+// directory's log files keep the bytes.
 // Writes to `out` (not owned), which nothing else should write to while a run prints.
 // Output is gathered in a buffer and written in large blocks, unless `out` is a terminal:
 // then every line is written at once. flush() (after every chunk of step output), step events
@@ -62,6 +68,8 @@ class TerminalReporter : public RunObserver {
   size_t used_ = 0;
   std::vector<std::string> prefixes_;  // by step index
   std::vector<std::string> names_;     // what prefixes_ were made from
+  std::vector<TerminalEscaper> escapers_;  // by step index: a sequence may span a cut line
+  std::string scratch_;                // one escaped line
   std::time_t clock_second_ = -1;      // cached "HH:MM:SS " for this second
   char clock_[10] = {};
 };

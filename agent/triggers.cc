@@ -24,6 +24,31 @@ std::string branch_of(const std::string& ref) {
   return strip(ref, "refs/heads/");
 }
 
+JobBranch job_branch(const std::string& event, const std::string& spec_ref,
+                     const std::string& checked_ref, const std::string& commit,
+                     const std::map<std::string, std::string>& env, const std::string& off_ref) {
+  JobBranch b;
+  if (event == "pull_request") {
+    auto base = env.find("BOXCAR_PR_BASE");
+    if (base == env.end() || base->second.empty()) {
+      b.no_branch = "the pull request names no base branch";
+      return b;
+    }
+    b.branch = base->second;
+    b.ref = "refs/heads/" + b.branch;
+    return b;
+  }
+  b.ref = checked_ref.empty() ? spec_ref : checked_ref;
+  if (!off_ref.empty()) {
+    b.no_branch = off_ref;
+  } else if (b.ref.empty()) {
+    b.no_branch = "the job names commit " + commit.substr(0, 12) + " but no ref";
+  } else {
+    b.branch = branch_of(b.ref);
+  }
+  return b;
+}
+
 std::string trigger_rejection(const pipeline::Triggers& on, const std::string& event,
                               const std::string& ref) {
   if (!on.declared || event == "manual" || event.empty()) return "";

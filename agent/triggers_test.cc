@@ -46,5 +46,38 @@ TEST(Triggers, PullRequestBranches) {
   EXPECT_NE(trigger_rejection(t, "push", "refs/heads/main"), "");
 }
 
+TEST(JobBranch, PullRequestRunsForItsBaseNotItsHead) {
+  // A fork's branch named "main" proposed into dev: the job's branch is dev.
+  auto b = job_branch("pull_request", "main", "refs/heads/main", "c0ffee",
+                      {{"BOXCAR_PR_BASE", "dev"}, {"BOXCAR_PR_HEAD", "main"}}, "");
+  EXPECT_EQ(b.branch, "dev");
+  EXPECT_EQ(b.ref, "refs/heads/dev");
+  EXPECT_EQ(b.no_branch, "");
+  // Without a base there is no branch, never the head's.
+  b = job_branch("pull_request", "main", "refs/heads/main", "c0ffee", {}, "");
+  EXPECT_EQ(b.branch, "");
+  EXPECT_NE(b.no_branch, "");
+}
+
+TEST(JobBranch, ACommitOnItsRefHasTheRefsBranch) {
+  auto b = job_branch("push", "refs/heads/main", "refs/heads/main", "c0ffee", {}, "");
+  EXPECT_EQ(b.branch, "main");
+  EXPECT_EQ(b.no_branch, "");
+  b = job_branch("manual", "main", "refs/heads/main", "c0ffee", {}, "");
+  EXPECT_EQ(b.branch, "main");
+  b = job_branch("manual", "", "refs/heads/master", "", {}, "");  // the default branch
+  EXPECT_EQ(b.branch, "master");
+}
+
+TEST(JobBranch, ACommitOffItsRefOrWithoutOneHasNoBranch) {
+  auto b = job_branch("manual", "main", "refs/heads/main", "c0ffee", {},
+                      "commit c0ffee is not on refs/heads/main of x");
+  EXPECT_EQ(b.branch, "");
+  EXPECT_EQ(b.no_branch, "commit c0ffee is not on refs/heads/main of x");
+  b = job_branch("manual", "", "", "c0ffee", {{"BOXCAR_PR_BASE", "main"}}, "");
+  EXPECT_EQ(b.branch, "");
+  EXPECT_EQ(b.no_branch, "the job names commit c0ffee but no ref");
+}
+
 }  // namespace
 }  // namespace boxcar::agent

@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include "base/sha256.h"
+#include "base/terminal_escape.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -208,10 +209,12 @@ int cmd_artifacts(const Args& args) {
       std::printf("job %s has no artifacts\n", job.c_str());
       return kExitOk;
     }
+    // Paths, names and hashes come from a job: shown escaped, never as terminal controls.
     std::printf("%-48s  %10s  %-12s  %s\n", "PATH", "SIZE", "SHA256", "STEP");
     for (const auto& a : items) {
-      std::printf("%-48s  %10s  %-12s  %s\n", a.path.c_str(), human(a.size).c_str(),
-                  a.sha256.substr(0, 12).c_str(), a.step.c_str());
+      std::printf("%-48s  %10s  %-12s  %s\n", escape_for_terminal(a.path).c_str(),
+                  human(a.size).c_str(), escape_for_terminal(a.sha256.substr(0, 12)).c_str(),
+                  escape_for_terminal(a.step).c_str());
     }
     return kExitOk;
   }
@@ -223,20 +226,21 @@ int cmd_artifacts(const Args& args) {
   for (const auto& a : items) {
     if (!safe_relative(a.path) || !is_sha256_hex(a.sha256)) {
       std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": not a safe relative path\n",
-                   a.path.c_str());
+                   escape_for_terminal(a.path).c_str());
       ++failures;
       continue;
     }
     if (inside_git_dir(a.path)) {
       std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": a file inside .git could make git "
-                           "run commands when %s is a repository\n", a.path.c_str(), dir->c_str());
+                           "run commands when %s is a repository\n",
+                   escape_for_terminal(a.path).c_str(), dir->c_str());
       ++failures;
       continue;
     }
     auto done = fetch(*client, job, a, fs::path(*dir) / a.path, progress);
     if (!done) {
       std::fprintf(stderr, "%sboxcar artifacts: %s\n", ::isatty(STDERR_FILENO) ? "\n" : "",
-                   done.error().message.c_str());
+                   escape_for_terminal(done.error().message).c_str());
       ++failures;
     }
   }

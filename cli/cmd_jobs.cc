@@ -1,8 +1,10 @@
-// boxcar jobs: the server's jobs, newest first, as a table (or --json).
+// boxcar jobs: the server's jobs, newest first, as a table (or --json). Refs and repositories
+// come from whoever submitted the job: shown escaped (base/terminal_escape.h).
 #include <boost/json.hpp>
 
 #include <cstdio>
 
+#include "base/terminal_escape.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -13,8 +15,8 @@ namespace {
 std::string field(const boost::json::object& o, const char* key) {
   auto it = o.find(key);
   if (it == o.end() || it->value().is_null()) return "-";
-  if (it->value().is_string()) return std::string(it->value().as_string());
-  return boost::json::serialize(it->value());
+  if (it->value().is_string()) return escape_for_terminal(it->value().as_string());
+  return escape_for_terminal(boost::json::serialize(it->value()));
 }
 
 }  // namespace

@@ -29,12 +29,14 @@ namespace {
 constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
     "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
+    "                    [--gitlab-webhook-token T]   (default: the webhook secret)\n"
     "                    [--agent-token T] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n"
+    "  --gitlab-webhook-token also from BOXCAR_GITLAB_WEBHOOK_TOKEN\n"
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
 
 std::filesystem::path default_data_dir() {
@@ -69,6 +71,7 @@ int cmd_serve(const Args& args) {
                                   {"--agents", true, false, ""},
                                   {"--executor", true, false, ""},
                                   {"--webhook-secret", true, false, ""},
+                                  {"--gitlab-webhook-token", true, false, ""},
                                   {"--agent-token", true, false, ""},
                                   {"--lease", true, false, ""},
                                   {"--allow-local-repos", false, false, ""},
@@ -127,6 +130,8 @@ int cmd_serve(const Args& args) {
     }
   }
   opts.webhook_secret = flags->get("--webhook-secret").value_or(from_env("BOXCAR_WEBHOOK_SECRET"));
+  opts.gitlab_webhook_token = flags->get("--gitlab-webhook-token")
+                                  .value_or(from_env("BOXCAR_GITLAB_WEBHOOK_TOKEN"));
   opts.agent_token = flags->get("--agent-token").value_or(from_env("BOXCAR_AGENT_TOKEN"));
   std::filesystem::path data = flags->get("--data").value_or(default_data_dir().string());
   std::error_code ec;
@@ -164,7 +169,8 @@ int cmd_serve(const Args& args) {
                          "agent; remote agents need --agent-token\n");
   }
   if (opts.webhook_secret.empty()) {
-    std::fprintf(stderr, "boxcar serve: no --webhook-secret: webhooks are refused (401)\n");
+    std::fprintf(stderr, "boxcar serve: no --webhook-secret: %s webhooks are refused (401)\n",
+                 opts.gitlab_webhook_token.empty() ? "all" : "GitHub and Gitea");
   }
 
   server::Server srv(*store.value(), opts);

@@ -30,6 +30,7 @@ bool is_failure(StepState s) {
 }
 
 std::string when_rejection(const When& when, const RunContext& ctx) {
+  if (!when.branch.empty() && !ctx.no_branch.empty()) return "when.branch: " + ctx.no_branch;
   if (!when.branch.empty() && !ctx.branch.empty()) {
     bool any = std::any_of(when.branch.begin(), when.branch.end(),
                            [&](const std::string& glob) { return glob_match(glob, ctx.branch); });

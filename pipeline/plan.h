@@ -20,6 +20,9 @@ bool is_failure(StepState s);
 struct RunContext {
   std::string branch;        // e.g. "main"; empty when unknown (local run outside git)
   std::string event = "push";  // push | pull_request | tag | manual
+  // Set when the run is known to have no branch, and why ("commit abc is not on main"): then
+  // when.branch admits nothing, unlike an unknown branch.
+  std::string no_branch;
 };
 
 // True when `when.branch` and `when.event` admit this run (status is the Plan's business).

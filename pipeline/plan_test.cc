@@ -121,6 +121,16 @@ TEST(WhenTest, UnknownBranchIsNotFilteredOut) {
   EXPECT_TRUE(when_admits(w, on_branch("")));
 }
 
+TEST(WhenTest, NoBranchAdmitsNoBranchFilterAndSaysWhy) {
+  When w;
+  w.branch = {"*"};
+  RunContext ctx = on_branch("");
+  ctx.no_branch = "commit abc is not on refs/heads/main";
+  EXPECT_EQ(when_rejection(w, ctx), "when.branch: commit abc is not on refs/heads/main");
+  // Control: a step without when.branch still runs.
+  EXPECT_TRUE(when_admits(When{}, ctx));
+}
+
 TEST(WhenTest, Events) {
   When w;
   w.event = {"push", "tag"};

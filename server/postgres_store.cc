@@ -160,6 +160,20 @@ Result<bool> PostgresStore::record_delivery(const std::string& provider,
   return rows->affected() == 1;
 }
 
+Result<bool> PostgresStore::record_webhook_content(const std::string& key, UnixMillis now,
+                                                   int64_t window_ms) {
+  auto s = session();
+  if (!s) return s.error();
+  // One statement: two replicas receiving the same push at once cannot both see it as new.
+  auto rows = s->query(
+      "INSERT INTO deliveries (provider, delivery_id, result, received_at)"
+      " VALUES ('content', $1, 'queued', $2) ON CONFLICT (provider, delivery_id) DO UPDATE"
+      " SET received_at = excluded.received_at WHERE deliveries.received_at <= $3",
+      key, now, now - window_ms);
+  if (!rows) return rows.error();
+  return rows->affected() == 1;
+}
+
 Result<std::optional<JobRecord>> PostgresStore::job(int64_t id) {
   auto s = session();
   if (!s) return s.error();

@@ -18,6 +18,9 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;                 // 0: any free port (see Server::port())
   std::string webhook_secret;           // empty: every webhook is refused (401)
+  // GitLab sends its token in clear (X-Gitlab-Token), so it may differ from the HMAC secret of
+  // GitHub and Gitea: a leaked GitLab token then forges no signature. Empty: webhook_secret.
+  std::string gitlab_webhook_token;
   std::string agent_token;              // empty: every agent request is refused (401)
   int64_t lease_ms = 60'000;            // a claim's lease; the sweeper runs every lease_ms/4
   int64_t max_claim_wait_ms = 30'000;   // cap on a claim's long poll

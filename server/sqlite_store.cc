@@ -168,6 +168,18 @@ Result<bool> SqliteStore::record_delivery(const std::string& provider,
   return q.changes() == 1;
 }
 
+Result<bool> SqliteStore::record_webhook_content(const std::string& key, UnixMillis now,
+                                                 int64_t window_ms) {
+  std::lock_guard lock(mu_);
+  // One statement: two servers receiving the same push at once cannot both see it as new.
+  SqliteQuery q(*this,
+                "INSERT INTO deliveries (provider, delivery_id, result, received_at) "
+                "VALUES ('content', ?, 'queued', ?) ON CONFLICT (provider, delivery_id) DO UPDATE "
+                "SET received_at = excluded.received_at WHERE deliveries.received_at <= ?");
+  BOXCAR_RETURN_IF_ERROR(q.bind(key).bind(now).bind(now - window_ms).run());
+  return q.changes() == 1;
+}
+
 Result<std::optional<JobRecord>> SqliteStore::load_job(int64_t id) {
   std::optional<JobRecord> job;
   {

@@ -29,6 +29,8 @@ class SqliteStore final : public Store {
                                const std::string& reason) override;
   Result<bool> record_delivery(const std::string& provider, const std::string& delivery_id,
                                const std::string& result) override;
+  Result<bool> record_webhook_content(const std::string& key, UnixMillis now,
+                                      int64_t window_ms) override;
   Result<std::optional<JobRecord>> job(int64_t id) override;
   Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) override;
   Result<std::map<std::string, int64_t>> count_by_state() override;

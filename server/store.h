@@ -121,6 +121,11 @@ class Store {
   // Webhook delivery ids: true the first time (provider, id) is seen, false for a replay.
   virtual Result<bool> record_delivery(const std::string& provider, const std::string& delivery_id,
                                        const std::string& result) = 0;
+  // What a delivery asks for, by content (e.g. "push <repo> <ref> <commit>"): true, and `key` is
+  // stamped `now`, unless `key` was stamped less than `window_ms` before `now` (false: a replay,
+  // whatever its delivery id or endpoint). Shares the deliveries table (provider "content").
+  virtual Result<bool> record_webhook_content(const std::string& key, UnixMillis now,
+                                              int64_t window_ms) = 0;
 
   virtual Result<std::optional<JobRecord>> job(int64_t id) = 0;
   // Newest first, with their steps; `state` empty = every state; `limit` <= 0 = no limit.

@@ -422,6 +422,20 @@ TEST_P(StoreTest, RecordDeliveryRejectsAReplay) {
   EXPECT_TRUE(*store_->record_delivery("gitea", "d-1", "queued job 2"));  // per provider
 }
 
+TEST_P(StoreTest, RecordWebhookContentRejectsARepeatWithinTheWindow) {
+  const int64_t day = 24 * 3600 * 1000;
+  EXPECT_TRUE(*store_->record_webhook_content("push r refs/heads/main abc", 1000, day));
+  EXPECT_FALSE(*store_->record_webhook_content("push r refs/heads/main abc", 2000, day));
+  EXPECT_FALSE(*store_->record_webhook_content("push r refs/heads/main abc", 1000 + day - 1, day));
+  // Control: another commit is new; the same one again once the window has passed is new too,
+  // and starts a new window.
+  EXPECT_TRUE(*store_->record_webhook_content("push r refs/heads/main def", 2000, day));
+  EXPECT_TRUE(*store_->record_webhook_content("push r refs/heads/main abc", 1000 + day, day));
+  EXPECT_FALSE(*store_->record_webhook_content("push r refs/heads/main abc", 2000 + day, day));
+  // The content namespace does not collide with a forge's delivery ids.
+  EXPECT_TRUE(*store_->record_delivery("github", "push r refs/heads/main abc", "queued"));
+}
+
 TEST_P(StoreTest, CountByStateCoversEveryState) {
   enqueue("a");
   enqueue("b");

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "base/redact_url.h"
+#include "base/terminal_escape.h"
 #include "server/api.h"
 
 namespace boxcar::server {
@@ -10,6 +11,24 @@ namespace boxcar::server {
 namespace {
 
 constexpr size_t kMaxLogBytes = 1 << 20;
+
+// `[step] line` for every line of a step, as `boxcar logs` prints it, so that a step cannot print
+// a line that passes for the job's own (those, logged under "(job)", stay bare). Control bytes
+// are shown escaped as on a terminal: a browser would turn a lone '\r' into a line break.
+void append_labelled(std::string& log, const LogChunk& c) {
+  bool job = c.step.empty() || c.step == "(job)";
+  std::string_view data = c.data;
+  while (!data.empty()) {
+    size_t nl = data.find('\n');
+    if (!job) log += "[" + escape_for_terminal(c.step) + "] ";
+    TerminalEscaper e;
+    e.feed(data.substr(0, nl), log);
+    e.end_line(log);
+    log += '\n';
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+}
 
 std::string escape(std::string_view s) {
   std::string out;
@@ -142,7 +161,7 @@ void job_page(ApiContext& ctx, HttpRequest& req, Responder& res) {
     auto chunks = ctx.store.logs(j.id, "", offset, 500);
     if (!chunks || chunks->empty()) break;
     for (const LogChunk& c : *chunks) {
-      log += c.data;
+      append_labelled(log, c);
       offset = c.offset + static_cast<int64_t>(c.data.size());
     }
   }

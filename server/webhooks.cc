@@ -1,6 +1,10 @@
 #include "server/webhooks.h"
 
+#include <chrono>
+
 #include <boost/json.hpp>
+
+#include "base/redact_url.h"
 
 #include "protocol/json_reader.h"
 #include "server/api.h"
@@ -37,6 +41,16 @@ Result<const json::value*> object_at(JsonReader& in, std::string_view key) {
   return v;
 }
 
+// A pull request's job checks out the head (ref, commit, repository: maybe a fork), but its
+// branch, for [on] pull_request.branches and when.branch, is the base the PR would merge into:
+// the agent reads it from BOXCAR_PR_BASE. A fork can name its branch anything, "main" included.
+void pull_request_env(NewJob& job, int64_t number, const std::string& base) {
+  job.event = "pull_request";
+  if (number > 0) job.env["BOXCAR_PR_NUMBER"] = std::to_string(number);
+  job.env["BOXCAR_PR_BASE"] = base.rfind("refs/heads/", 0) == 0 ? base.substr(11) : base;
+  job.env["BOXCAR_PR_HEAD"] = job.ref.rfind("refs/heads/", 0) == 0 ? job.ref.substr(11) : job.ref;
+}
+
 // GitHub and Gitea push payloads have the same shape.
 Result<WebhookOutcome> hub_push(const json::value& payload) {
   WebhookOutcome out;
@@ -70,7 +84,12 @@ Result<WebhookOutcome> hub_pull_request(const json::value& payload) {
   JsonReader prin(**pr, "pull_request");
   auto head = object_at(prin, "head");
   if (!head) return head.error();
+  auto base = object_at(prin, "base");
+  if (!base) return base.error();
   WebhookOutcome out;
+  int64_t number = 0;
+  in.optional("number", number);
+  if (!in.ok()) return in.error();
   JsonReader hin(**head, "pull_request.head");
   hin.required("sha", out.job.commit).required("ref", out.job.ref);
   auto head_repo = object_at(hin, "repo");
@@ -78,13 +97,11 @@ Result<WebhookOutcome> hub_pull_request(const json::value& payload) {
   JsonReader rin(**head_repo, "pull_request.head.repo");
   rin.required("clone_url", out.job.repo);
   if (!rin.ok()) return rin.error();
-  if (const json::value* base = prin.field("base", false); base && base->is_object()) {
-    std::string base_ref;
-    JsonReader bin(*base, "pull_request.base");
-    bin.optional("ref", base_ref);
-    if (bin.ok() && !base_ref.empty()) out.job.env["BOXCAR_BASE_REF"] = base_ref;
-  }
-  out.job.event = "pull_request";
+  std::string base_ref;
+  JsonReader bin(**base, "pull_request.base");
+  bin.required("ref", base_ref);
+  if (!bin.ok()) return bin.error();
+  pull_request_env(out.job, number, base_ref);
   out.action = WebhookOutcome::queue;
   return out;
 }
@@ -115,12 +132,14 @@ Result<WebhookOutcome> gitlab_merge_request(const json::value& payload) {
   if (!attrs) return attrs.error();
   JsonReader ain(**attrs, "object_attributes");
   std::string action, target_branch;
-  ain.optional("action", action).optional("target_branch", target_branch);
+  ain.optional("action", action);
   bool new_commits = (*attrs)->as_object().contains("oldrev");
   if (action != "open" && action != "reopen" && !(action == "update" && new_commits)) {
     return ignored("merge request action " + (action.empty() ? "(none)" : action));
   }
   WebhookOutcome out;
+  int64_t iid = 0;
+  ain.optional("iid", iid).required("target_branch", target_branch);
   ain.required("source_branch", out.job.ref);
   auto source = object_at(ain, "source");
   if (!source) return source.error();
@@ -132,8 +151,8 @@ Result<WebhookOutcome> gitlab_merge_request(const json::value& payload) {
   cin.required("id", out.job.commit);
   if (!sin.ok()) return sin.error();
   if (!cin.ok()) return cin.error();
-  if (!target_branch.empty()) out.job.env["BOXCAR_BASE_REF"] = target_branch;
-  out.job.event = "pull_request";
+  if (!ain.ok()) return ain.error();
+  pull_request_env(out.job, iid, target_branch);
   out.action = WebhookOutcome::queue;
   return out;
 }
@@ -153,8 +172,46 @@ bool webhook_authentic(Forge forge, std::string_view secret, std::string_view si
                        std::string_view body) {
   if (secret.empty() || signature_header.empty()) return false;
   if (forge == Forge::gitlab) return constant_time_equal(signature_header, secret);
-  if (forge == Forge::github && signature_header.substr(0, 7) != "sha256=") return false;
+  // Each forge's own form only: GitHub "sha256=<hex>", Gitea bare hex.
+  if ((forge == Forge::github) != (signature_header.substr(0, 7) == "sha256=")) return false;
   return hmac_signature_valid(secret, body, signature_header);
+}
+
+std::string foreign_delivery(Forge forge, const HeaderLookup& header) {
+  // Gitea also sends X-GitHub-Event (and X-Gogs-Event) with the same value as X-Gitea-Event,
+  // for compatibility; GitHub and GitLab never send another forge's event header.
+  std::string github = header("X-GitHub-Event"), gitea = header("X-Gitea-Event"),
+              gogs = header("X-Gogs-Event"), gitlab = header("X-Gitlab-Event");
+  auto refuse = [](const char* whose, const char* why, const char* endpoint) {
+    return std::string("this delivery is ") + whose + "'s (" + why + "): point that webhook at " +
+           endpoint + "; each endpoint takes only its own forge's deliveries and signatures";
+  };
+  switch (forge) {
+    case Forge::github:
+      if (!gitea.empty() || !gogs.empty()) return refuse("Gitea", "it has X-Gitea-Event", "/hooks/gitea");
+      if (!gitlab.empty()) return refuse("GitLab", "it has X-Gitlab-Event", "/hooks/gitlab");
+      return "";
+    case Forge::gitea:
+      if (!gitlab.empty()) return refuse("GitLab", "it has X-Gitlab-Event", "/hooks/gitlab");
+      if (gitea.empty() && !github.empty()) {
+        return refuse("GitHub", "X-GitHub-Event without X-Gitea-Event", "/hooks/github");
+      }
+      if (!github.empty() && github != gitea) {
+        return refuse("GitHub", "its X-GitHub-Event is not its X-Gitea-Event", "/hooks/github");
+      }
+      return "";
+    case Forge::gitlab:
+      if (!gitea.empty() || !gogs.empty()) return refuse("Gitea", "it has X-Gitea-Event", "/hooks/gitea");
+      if (!github.empty()) return refuse("GitHub", "it has X-GitHub-Event", "/hooks/github");
+      return "";
+  }
+  return "";
+}
+
+std::string webhook_content_key(const NewJob& job) {
+  std::string key = job.event + "\n" + job.repo + "\n" + job.ref + "\n" + job.commit;
+  if (auto base = job.env.find("BOXCAR_PR_BASE"); base != job.env.end()) key += "\n" + base->second;
+  return "sha256:" + sha256_hex(key);
 }
 
 Result<WebhookOutcome> interpret_webhook(Forge forge, const std::string& event,
@@ -184,22 +241,36 @@ namespace boxcar::server {
 
 namespace {
 
+constexpr int64_t kReplayWindowMs = 24 * 3600 * 1000;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 void receive(ApiContext& ctx, Forge forge, HttpRequest& req, Responder& res) {
   const ForgeHeaders& h = forge_headers(forge);
   auto answer = [&](const char* result, HttpResponse response) {
     ctx.metrics.count_webhook(h.name, result);
     res.reply(std::move(response));
   };
-  if (ctx.options.webhook_secret.empty()) {
+  const bool own_token = forge == Forge::gitlab && !ctx.options.gitlab_webhook_token.empty();
+  const std::string& secret = own_token ? ctx.options.gitlab_webhook_token : ctx.options.webhook_secret;
+  if (secret.empty()) {
     return answer("bad_signature",
                   HttpResponse::error(401, "this server has no webhook secret: start it with "
                                            "--webhook-secret or BOXCAR_WEBHOOK_SECRET"));
   }
-  if (!webhook_authentic(forge, ctx.options.webhook_secret, req.header(h.signature), req.body())) {
+  if (std::string why = foreign_delivery(forge, [&](const char* name) { return req.header(name); });
+      !why.empty()) {
+    return answer("wrong_forge", HttpResponse::error(401, why));
+  }
+  if (!webhook_authentic(forge, secret, req.header(h.signature), req.body())) {
     return answer("bad_signature",
                   HttpResponse::error(401, std::string("missing or wrong ") + h.signature +
-                                               ": set the webhook's secret to the server's "
-                                               "--webhook-secret"));
+                                               ": set the webhook's secret to the server's " +
+                                               (own_token ? "--gitlab-webhook-token"
+                                                          : "--webhook-secret")));
   }
   std::string event = req.header(h.event);
   if (event.empty()) {
@@ -225,6 +296,21 @@ void receive(ApiContext& ctx, Forge forge, HttpRequest& req, Responder& res) {
   }
   if (outcome->action == WebhookOutcome::ignore) {
     return answer("ignored", HttpResponse::json(200, json::object{{"ignored", outcome->why}}));
+  }
+  // A delivery id is the sender's word; the signed body is not tied to one. The same push
+  // (repository, ref, commit) seen again within a day, under a new id or at another endpoint
+  // signed with the same secret, is a replay: it makes no job.
+  const NewJob& job = outcome->job;
+  auto fresh = ctx.store.record_webhook_content(webhook_content_key(job), now_ms(),
+                                                kReplayWindowMs);
+  if (!fresh) return answer("error", store_error(fresh.error()));
+  if (!*fresh) {
+    return answer("duplicate",
+                  HttpResponse::json(200, json::object{
+                      {"duplicate", true},
+                      {"delivery", delivery},
+                      {"why", "this " + job.event + " of " + redact_url(job.repo) + " " + job.ref +
+                                  " at " + job.commit + " was received in the last 24 hours"}}));
   }
   auto id = ctx.store.enqueue(outcome->job);
   if (!id) return answer("error", store_error(id.error()));

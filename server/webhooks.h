@@ -3,6 +3,7 @@
 // the routes (POST /hooks/{github,gitea,gitlab}) are in webhooks.cc.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,18 @@ const ForgeHeaders& forge_headers(Forge forge);
 // GitHub: "sha256=<hex HMAC>"; Gitea: "<hex HMAC>"; GitLab: the secret itself. Constant time.
 bool webhook_authentic(Forge forge, std::string_view secret, std::string_view signature_header,
                        std::string_view body);
+
+// A request header by name ("" when absent).
+using HeaderLookup = std::function<std::string(const char*)>;
+
+// Why a delivery to `forge`'s endpoint carries another forge's event header (so it is refused
+// before its signature is checked: a GitHub-signed body replayed to /hooks/gitea), or "".
+// Gitea's own deliveries also carry X-GitHub-Event, equal to their X-Gitea-Event.
+std::string foreign_delivery(Forge forge, const HeaderLookup& header);
+
+// What a queued delivery asks for, as a dedupe key: event, repository, ref, commit (and a pull
+// request's base), hashed. The same key within a day is a replay, whatever its delivery id.
+std::string webhook_content_key(const NewJob& job);
 
 struct WebhookOutcome {
   enum Action { queue, ping, ignore } action = ignore;

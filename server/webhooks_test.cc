@@ -59,7 +59,9 @@ TEST(WebhookInterpretTest, PullRequestUsesTheHeadRepository) {
   EXPECT_EQ(out->job.commit, "feedface");
   EXPECT_EQ(out->job.ref, "feature");
   EXPECT_EQ(out->job.event, "pull_request");
-  EXPECT_EQ(out->job.env.at("BOXCAR_BASE_REF"), "main");
+  EXPECT_EQ(out->job.env.at("BOXCAR_PR_BASE"), "main");
+  EXPECT_EQ(out->job.env.at("BOXCAR_PR_HEAD"), "feature");
+  EXPECT_EQ(out->job.env.at("BOXCAR_PR_NUMBER"), "3");
   pr.as_object()["action"] = "closed";
   EXPECT_EQ(interpret_webhook(Forge::github, "pull_request", pr)->action, WebhookOutcome::ignore);
 }
@@ -74,6 +76,72 @@ TEST(WebhookInterpretTest, GitlabMergeRequest) {
   EXPECT_EQ(out->job.commit, "c0ffee");
   EXPECT_EQ(out->job.ref, "feat");
   EXPECT_EQ(out->job.event, "pull_request");
+  EXPECT_EQ(out->job.env.at("BOXCAR_PR_BASE"), "main");
+  EXPECT_EQ(out->job.env.at("BOXCAR_PR_HEAD"), "feat");
+}
+
+TEST(WebhookInterpretTest, PullRequestWithoutABaseIsAnError) {
+  // The base decides the job's branch: a payload without one is refused, never run as the head.
+  json::value pr = json::parse(R"({"action": "opened", "number": 4, "pull_request": {
+      "head": {"sha": "feedface", "ref": "main", "repo": {"clone_url": "https://github.com/f/r.git"}}}})");
+  auto out = interpret_webhook(Forge::github, "pull_request", pr);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().message.find("pull_request.base"), std::string::npos) << out.error().message;
+}
+
+HeaderLookup headers_of(const std::map<std::string, std::string>& h) {
+  return [h](const char* name) {
+    auto it = h.find(name);
+    return it == h.end() ? std::string() : it->second;
+  };
+}
+
+TEST(WebhookForgeTest, EachEndpointRefusesAnotherForgesDelivery) {
+  std::map<std::string, std::string> github{{"X-GitHub-Event", "push"}};
+  // Gitea sends its own headers and, for compatibility, GitHub's event header too.
+  std::map<std::string, std::string> gitea{
+      {"X-Gitea-Event", "push"}, {"X-Gogs-Event", "push"}, {"X-GitHub-Event", "push"}};
+  std::map<std::string, std::string> gitlab{{"X-Gitlab-Event", "Push Hook"}};
+  // Controls: each forge's own deliveries at its own endpoint.
+  EXPECT_EQ(foreign_delivery(Forge::github, headers_of(github)), "");
+  EXPECT_EQ(foreign_delivery(Forge::gitea, headers_of(gitea)), "");
+  EXPECT_EQ(foreign_delivery(Forge::gitlab, headers_of(gitlab)), "");
+  // Attacks: a delivery replayed, headers and all, to another forge's endpoint.
+  EXPECT_NE(foreign_delivery(Forge::gitea, headers_of(github)).find("/hooks/github"), std::string::npos);
+  EXPECT_NE(foreign_delivery(Forge::github, headers_of(gitea)).find("/hooks/gitea"), std::string::npos);
+  EXPECT_NE(foreign_delivery(Forge::gitlab, headers_of(github)), "");
+  EXPECT_NE(foreign_delivery(Forge::github, headers_of(gitlab)), "");
+  EXPECT_NE(foreign_delivery(Forge::gitea, headers_of(gitlab)), "");
+  EXPECT_NE(foreign_delivery(Forge::gitea, headers_of({{"X-Gitea-Event", "push"},
+                                                       {"X-GitHub-Event", "pull_request"}})), "");
+}
+
+TEST(WebhookForgeTest, GiteaSignaturesAreBareHexAndGithubsArePrefixed) {
+  std::string body = "{}";
+  std::string mac = hmac_sha256_hex("k", body);
+  EXPECT_TRUE(webhook_authentic(Forge::github, "k", "sha256=" + mac, body));
+  EXPECT_TRUE(webhook_authentic(Forge::gitea, "k", mac, body));
+  EXPECT_FALSE(webhook_authentic(Forge::github, "k", mac, body));
+  EXPECT_FALSE(webhook_authentic(Forge::gitea, "k", "sha256=" + mac, body));  // GitHub's form
+}
+
+TEST(WebhookForgeTest, ContentKeyIgnoresTheForgeButNotTheCommitOrEvent) {
+  NewJob a;
+  a.repo = "https://github.com/o/r.git";
+  a.ref = "refs/heads/main";
+  a.commit = kSha;
+  a.event = "push";
+  NewJob b = a;
+  EXPECT_EQ(webhook_content_key(a), webhook_content_key(b));
+  b.commit = std::string(40, 'f');
+  EXPECT_NE(webhook_content_key(a), webhook_content_key(b));
+  b = a;
+  b.event = "pull_request";
+  EXPECT_NE(webhook_content_key(a), webhook_content_key(b));
+  NewJob pr_dev = b, pr_main = b;
+  pr_dev.env["BOXCAR_PR_BASE"] = "dev";
+  pr_main.env["BOXCAR_PR_BASE"] = "main";
+  EXPECT_NE(webhook_content_key(pr_dev), webhook_content_key(pr_main));
 }
 
 TEST(WebhookInterpretTest, MissingPayloadFieldsAreNamed) {
@@ -172,6 +240,78 @@ TEST_F(WebhooksTest, ReplayedDeliveryIsADuplicate) {
   EXPECT_EQ(replay.json().at("duplicate"), true);
   EXPECT_EQ(jobs().size(), 1u);
   EXPECT_EQ(count("github", "duplicate"), 1u);
+}
+
+TEST_F(WebhooksTest, SamePushUnderANewDeliveryIdIsADuplicate) {
+  ASSERT_EQ(github(github_push(), "push", "first").status, 200u);
+  auto replay = github(github_push(), "push", "second");
+  EXPECT_EQ(replay.status, 200u) << replay.body;
+  EXPECT_EQ(replay.json().at("duplicate"), true) << replay.body;
+  EXPECT_EQ(jobs().size(), 1u) << "a replay under a new delivery id queued a job";
+  // Control: another commit of the same ref is a new push.
+  auto next = github(github_push("refs/heads/main", std::string(40, 'a')), "push", "third");
+  EXPECT_EQ(next.json().at("queued"), true) << next.body;
+  EXPECT_EQ(jobs().size(), 2u);
+  EXPECT_EQ(count("github", "duplicate"), 1u);
+}
+
+TEST_F(WebhooksTest, GithubSignedBodyAtTheGiteaEndpointIsRefused) {
+  std::string body = github_push();
+  std::string mac = hmac_sha256_hex(kSecret, body);
+  // Replayed as GitHub sent it: GitHub's headers at /hooks/gitea.
+  auto as_sent = client->post("/hooks/gitea", body,
+                              {{"X-GitHub-Event", "push"},
+                               {"X-GitHub-Delivery", "gh-1"},
+                               {"X-Hub-Signature-256", "sha256=" + mac}});
+  EXPECT_EQ(as_sent.status, 401u) << as_sent.body;
+  EXPECT_NE(as_sent.body.find("/hooks/github"), std::string::npos) << as_sent.body;
+  // The signature moved into Gitea's header with GitHub's prefix: not Gitea's form either.
+  auto prefixed = client->post("/hooks/gitea", body,
+                               {{"X-Gitea-Event", "push"},
+                                {"X-Gitea-Delivery", "gh-2"},
+                                {"X-Gitea-Signature", "sha256=" + mac}});
+  EXPECT_EQ(prefixed.status, 401u) << prefixed.body;
+  EXPECT_TRUE(jobs().empty());
+  // Control: the push at its own endpoint queues; the same push rewritten as Gitea's (headers are
+  // not signed) is then a duplicate, not a second job.
+  ASSERT_EQ(github(body, "push", "gh-3").status, 200u);
+  auto rewritten = client->post("/hooks/gitea", body,
+                                {{"X-Gitea-Event", "push"},
+                                 {"X-Gitea-Delivery", "gh-4"},
+                                 {"X-Gitea-Signature", mac}});
+  EXPECT_EQ(rewritten.status, 200u) << rewritten.body;
+  EXPECT_EQ(rewritten.json().at("duplicate"), true) << rewritten.body;
+  EXPECT_EQ(jobs().size(), 1u);
+}
+
+class GitlabTokenTest : public WebhooksTest {
+ protected:
+  void SetUp() override {
+    options.gitlab_webhook_token = "gitlab-only-token";
+    WebhooksTest::SetUp();
+  }
+};
+
+TEST_F(GitlabTokenTest, GitlabTokenIsSeparateFromTheHmacSecret) {
+  std::string body = json::serialize(json::object{
+      {"object_kind", "push"}, {"ref", "refs/heads/main"}, {"after", kSha}, {"checkout_sha", kSha},
+      {"project", json::object{{"git_http_url", "https://gitlab.example/o/r.git"}}}});
+  // The HMAC secret is not the GitLab token any more.
+  auto with_secret = client->post("/hooks/gitlab", body,
+                                  {{"X-Gitlab-Event", "Push Hook"}, {"X-Gitlab-Token", kSecret}});
+  EXPECT_EQ(with_secret.status, 401u) << with_secret.body;
+  EXPECT_NE(with_secret.body.find("--gitlab-webhook-token"), std::string::npos) << with_secret.body;
+  EXPECT_TRUE(jobs().empty());
+  // A leaked GitLab token signs nothing for GitHub.
+  auto forged = github(github_push(), "push", "d-1", "gitlab-only-token");
+  EXPECT_EQ(forged.status, 401u);
+  // Controls: the GitLab token at /hooks/gitlab, the secret at /hooks/github.
+  auto ok = client->post("/hooks/gitlab", body,
+                         {{"X-Gitlab-Event", "Push Hook"}, {"X-Gitlab-Token", "gitlab-only-token"}});
+  EXPECT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_EQ(ok.json().at("queued"), true) << ok.body;
+  EXPECT_EQ(github(github_push("refs/heads/main", std::string(40, 'b')), "push", "d-2").status, 200u);
+  EXPECT_EQ(jobs().size(), 2u);
 }
 
 TEST_F(WebhooksTest, OversizedBodyIs413AndQueuesNothing) {

@@ -143,9 +143,21 @@ TEST(WebhookRejections, BadSignatureReplayOversizeMalformedAndPing) {
   EXPECT_LT(replay.status, 300) << replay.body;
   EXPECT_EQ(queued_id(replay), -1) << replay.body;
   EXPECT_EQ(server.jobs().size(), 1u) << "a replayed delivery queued a second job";
-  // A new delivery id for the same push is a new delivery (control for the dedupe key).
+  // A new delivery id for the same push is a replay all the same: the same repository, ref and
+  // commit within a day make no new job, at any endpoint the secret signs for.
   auto again = push_delivery("github", "refs/heads/main", sha, url, "d-2");
-  EXPECT_EQ(send(server, "github", again).status, 200);
+  auto again_r = send(server, "github", again);
+  EXPECT_EQ(again_r.status, 200) << again_r.body;
+  EXPECT_EQ(queued_id(again_r), -1) << again_r.body;
+  auto as_gitea = push_delivery("gitea", "refs/heads/main", sha, url, "d-3");
+  EXPECT_EQ(queued_id(send(server, "gitea", as_gitea)), -1);
+  EXPECT_EQ(server.jobs().size(), 1u) << "a replay under a new delivery id queued a job";
+  // GitHub's delivery, headers and all, at /hooks/gitea: refused.
+  auto github_at_gitea = push_delivery("github", "refs/heads/other", sha, url, "d-4");
+  EXPECT_EQ(send(server, "gitea", github_at_gitea).status, 401);
+  // Control: the same commit pushed to another ref is a new push.
+  auto other_ref = push_delivery("github", "refs/heads/release", sha, url, "d-5");
+  EXPECT_GT(queued_id(send(server, "github", other_ref)), 0);
   EXPECT_EQ(server.jobs().size(), 2u);
 
   // 2 MiB, correctly signed: refused before anything is queued.
@@ -183,6 +195,120 @@ TEST(WebhookRejections, BadSignatureReplayOversizeMalformedAndPing) {
 
   // The server is still healthy after all of this.
   EXPECT_EQ(http_request(server.port(), "GET", "/healthz").status, 200);
+}
+
+const char* kDeployPipeline = R"(version = 1
+[[step]]
+name = "build"
+run = "echo branch=[$BOXCAR_BRANCH] pr=[$BOXCAR_PR_NUMBER] base=[$BOXCAR_PR_BASE] head=[$BOXCAR_PR_HEAD]"
+
+[[step]]
+name = "deploy"
+when = { branch = ["main"] }
+run = "echo DEPLOYED-FROM-$BOXCAR_COMMIT"
+)";
+
+std::string pull_request_body(int number, const std::string& head_ref, const std::string& head_sha,
+                              const std::string& head_url, const std::string& base_ref,
+                              const std::string& base_url) {
+  return json::serialize(json::object{
+      {"action", "opened"},
+      {"number", number},
+      {"pull_request",
+       json::object{{"head", json::object{{"ref", head_ref}, {"sha", head_sha},
+                                          {"repo", json::object{{"clone_url", head_url}}}}},
+                    {"base", json::object{{"ref", base_ref},
+                                          {"repo", json::object{{"clone_url", base_url}}}}}}}});
+}
+
+HttpResult send_pull_request(const Server& server, const std::string& body, const std::string& id) {
+  return http_request(server.port(), "POST", "/hooks/github",
+                      {{"X-GitHub-Event", "pull_request"},
+                       {"X-GitHub-Delivery", id},
+                       {"X-Hub-Signature-256", "sha256=" + hmac_sha256_hex(kSecret, body)},
+                       {"Content-Type", "application/json"}},
+                      body);
+}
+
+std::string step_field(const json::object& job, const std::string& step, const char* key) {
+  for (const auto& s : job.at("steps").as_array()) {
+    if (str(s.as_object(), "name") == step) return str(s.as_object(), key);
+  }
+  return "(no step " + step + ")";
+}
+
+// A fork names its branch "main" and proposes it into dev: the job's branch is dev, the base,
+// so the `when.branch = ["main"]` deploy step is skipped. A pull request into main runs it.
+TEST(PullRequests, ForkBranchNamedMainDoesNotRunMainOnlySteps) {
+  TempDir work;
+  std::string base_sha = make_git_repo(work / "upstream", kDeployPipeline);
+  std::string fork_sha = make_git_repo(work / "fork", kDeployPipeline + std::string("# fork\n"));
+  std::string upstream = (work / "upstream").string(), fork = (work / "fork").string();
+  Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok", "--executor", "host"});
+  ASSERT_TRUE(server.ok());
+
+  auto attack = send_pull_request(server, pull_request_body(7, "main", fork_sha, fork, "dev", upstream), "pr-7");
+  ASSERT_EQ(attack.status, 200) << attack.body;
+  long attack_id = queued_id(attack);
+  ASSERT_GT(attack_id, 0) << attack.body;
+  auto attacked = server.wait_final(attack_id);
+  ASSERT_TRUE(attacked);
+  std::string logs = server.logs(attack_id);
+  EXPECT_EQ(str(*attacked, "state"), "success") << json::serialize(*attacked) << logs;
+  EXPECT_EQ(step_field(*attacked, "deploy", "state"), "skipped") << json::serialize(*attacked);
+  EXPECT_NE(step_field(*attacked, "deploy", "reason").find("\"dev\""), std::string::npos)
+      << json::serialize(*attacked);
+  EXPECT_EQ(logs.find("DEPLOYED-FROM"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("branch=[dev] pr=[7] base=[dev] head=[main]"), std::string::npos) << logs;
+
+  // Control: a pull request into main runs the main-only step.
+  auto control = send_pull_request(server, pull_request_body(8, "feature", fork_sha, fork, "main", upstream), "pr-8");
+  ASSERT_EQ(control.status, 200) << control.body;
+  long control_id = queued_id(control);
+  ASSERT_GT(control_id, 0) << control.body;
+  auto ran = server.wait_final(control_id);
+  ASSERT_TRUE(ran);
+  EXPECT_EQ(step_field(*ran, "deploy", "state"), "success") << json::serialize(*ran) << server.logs(control_id);
+  EXPECT_NE(server.logs(control_id).find("branch=[main] pr=[8] base=[main] head=[feature]"),
+            std::string::npos) << server.logs(control_id);
+  (void)base_sha;
+}
+
+// A submitted commit is checked against its ref: one that is not on it gets no branch, so the
+// main-only step is skipped and says why. The tip of main, submitted the same way, runs it.
+TEST(SubmittedCommits, CommitNotOnItsRefHasNoBranch) {
+  TempDir work;
+  fs::path repo = work / "repo";
+  std::string main_sha = make_git_repo(repo, kDeployPipeline);
+  auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/git");
+    auto r = run_command(args, repo);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  git({"checkout", "-q", "-b", "side"});
+  std::string side_sha = make_git_repo(repo, kDeployPipeline + std::string("# side\n"));
+  git({"checkout", "-q", "main"});
+  Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
+  ASSERT_TRUE(server.ok());
+
+  long attack = server.submit({{"repo", repo.string()}, {"ref", "main"}, {"commit", side_sha}});
+  long control = server.submit({{"repo", repo.string()}, {"ref", "main"}, {"commit", main_sha}});
+  ASSERT_GT(attack, 0);
+  ASSERT_GT(control, 0);
+  auto off = server.wait_final(attack);
+  ASSERT_TRUE(off);
+  std::string logs = server.logs(attack);
+  EXPECT_EQ(str(*off, "state"), "success") << json::serialize(*off) << logs;
+  EXPECT_EQ(step_field(*off, "deploy", "state"), "skipped") << json::serialize(*off);
+  EXPECT_NE(step_field(*off, "deploy", "reason").find("is not on refs/heads/main"), std::string::npos)
+      << json::serialize(*off);
+  EXPECT_EQ(logs.find("DEPLOYED-FROM"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("branch=[]"), std::string::npos) << logs;
+
+  auto on = server.wait_final(control);
+  ASSERT_TRUE(on);
+  EXPECT_EQ(step_field(*on, "deploy", "state"), "success") << json::serialize(*on) << server.logs(control);
+  EXPECT_NE(server.logs(control).find("branch=[main]"), std::string::npos) << server.logs(control);
 }
 
 TEST(OnFiltersSkipAJob, PushToAnotherBranchIsSkipped) {
