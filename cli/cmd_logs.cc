@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/api_client.h"
+#include "cli/api_token.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 
@@ -84,12 +85,11 @@ class EventParser {
 }  // namespace
 
 int cmd_logs(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""},
-                                  {"--follow", false, false, "-f"},
-                                  {"--help", false, false, "-h"}});
+  auto flags = parse_flags(args, with_api_client_flags({{"--follow", false, false, "-f"},
+                                                        {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("logs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar logs [--server URL] [-f] JOB [STEP]\n");
+    std::printf("usage: boxcar logs [--server URL] [--token-file F] [-f] JOB [STEP]\n%s", kApiTokenHelp);
     return kExitOk;
   }
   if (flags->positional.empty() || flags->positional.size() > 2) {
@@ -111,7 +111,7 @@ int cmd_logs(const Args& args) {
     }
     query = "step=" + step;
   }
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = api_client_for(*flags, "logs");
   if (!client) return usage_error("logs", client.error().message);
   if (!flags->has("--follow")) {
     auto reply = client->request("GET", target + (query.empty() ? "" : "?" + query));

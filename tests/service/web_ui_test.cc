@@ -13,18 +13,50 @@ namespace {
 namespace json = boost::json;
 
 // The DOM chromium built from `url`, serialized; "" (with a failure recorded) if it failed.
-std::string browser_dom(const fs::path& home, const std::string& url) {
+// `settle`: let the page's scripts and the navigations they start run first (3 s of virtual
+// time: less than the 5 s after which the job list reloads itself).
+std::string browser_dom(const fs::path& home, const std::string& url, bool settle = false) {
   // --no-sandbox: the suite runs as root, where chromium refuses its own sandbox. The page is
   // ours and served on loopback; the browser's sandbox is not what is under test.
-  auto r = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-extensions",
-                        "--user-data-dir=" + (home / "chromium-profile").string(), "--dump-dom", url},
-                       home, child_env(home));
+  std::vector<std::string> argv = {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                   "--no-first-run", "--disable-background-networking",
+                                   "--disable-extensions",
+                                   "--user-data-dir=" + (home / "chromium-profile").string()};
+  if (settle) argv.push_back("--virtual-time-budget=3000");
+  argv.push_back("--dump-dom");
+  argv.push_back(url);
+  auto r = run_command(argv, home, child_env(home));
   if (r.exit_code != 0 || r.out.empty()) {
     ADD_FAILURE() << "chromium --dump-dom " << url << " exited " << r.exit_code << "\n" << r.err;
     return "";
   }
   return r.out;
+}
+
+// A static web server on another port of 127.0.0.1 (so the same site as the boxcar server, a
+// different origin), serving `dir`.
+std::unique_ptr<Process> serve_static(const fs::path& dir, int port) {
+  auto p = std::make_unique<Process>(
+      std::vector<std::string>{"/usr/bin/python3", "-m", "http.server", std::to_string(port),
+                               "--bind", "127.0.0.1", "--directory", dir.string()},
+      child_env(dir), dir / "logs", "static-" + std::to_string(port));
+  wait_until([&] { return http_request(port, "GET", "/").status == 200; }, 30s, "python3 serves " + dir.string());
+  return p;
+}
+
+// Signs in to the web UI the way a user does, with the login form posted by the browser
+// itself (a page that submits it on load), and returns the DOM of `path` it lands on.
+std::string browser_login_dom(const fs::path& home, Server& server, const std::string& path,
+                              const std::string& token = "") {
+  fs::path site = home / "login-site";
+  write_file(site / "login.html",
+             "<!doctype html><form id=f method=post action=\"" + server.url() + "/login\">"
+             "<input name=token value=\"" + (token.empty() ? server.token() : token) + "\">"
+             "<input name=next value=\"" + path + "\"></form>"
+             "<script>document.getElementById('f').submit()</script>\n");
+  int port = free_port();
+  auto web = serve_static(site, port);
+  return browser_dom(home, "http://127.0.0.1:" + std::to_string(port) + "/login.html", true);
 }
 
 std::string title_of(const std::string& dom) {
@@ -46,19 +78,19 @@ TEST(WebUi, PagesRenderInABrowserAndReportedTextNeverRunsAsMarkup) {
   ASSERT_TRUE(job);
   EXPECT_EQ(str(*job, "state"), "error");
 
-  std::string list = browser_dom(work.path(), server.url() + "/");
+  std::string list = browser_login_dom(work.path(), server, "/");
   EXPECT_EQ(title_of(list), "boxcar jobs") << list;
   EXPECT_NE(list.find("href=\"/jobs/" + std::to_string(id) + "\""), std::string::npos) << list;
   EXPECT_NE(list.find("&lt;img src=x onerror="), std::string::npos) << list;
   EXPECT_EQ(list.find("<img"), std::string::npos) << list;
   EXPECT_EQ(list.find("<b>main</b>"), std::string::npos) << list;
 
-  std::string page = browser_dom(work.path(), server.url() + "/jobs/" + std::to_string(id));
+  std::string page = browser_login_dom(work.path(), server, "/jobs/" + std::to_string(id));
   EXPECT_EQ(title_of(page), "boxcar job #" + std::to_string(id)) << page;
   EXPECT_NE(page.find("class=\"error\""), std::string::npos) << page;
   EXPECT_EQ(page.find("<img"), std::string::npos) << page;
 
-  std::string missing = browser_dom(work.path(), server.url() + "/jobs/999999");
+  std::string missing = browser_login_dom(work.path(), server, "/jobs/999999");
   EXPECT_NE(missing.find("No such job"), std::string::npos) << missing;
 }
 
@@ -85,8 +117,8 @@ TEST(WebUi, APreviewLinkOpensInABrowserThroughLocalhostSubdomains) {
   ASSERT_TRUE(job);
   ASSERT_EQ(str(*job, "state"), "success") << server.logs(id);
 
-  // The job page links the open preview in both forms.
-  std::string page = browser_dom(work.path(), server.url() + "/jobs/" + std::to_string(id));
+  // The job page links the open preview in both forms (for a signed-in reader).
+  std::string page = browser_login_dom(work.path(), server, "/jobs/" + std::to_string(id));
   std::smatch host_link, path_link;
   std::string host_re = "href=\"(http://8471-" + std::to_string(id) + "-[a-z2-7]{16}\\.localhost:" +
                         std::to_string(proxy) + "/)\"";
@@ -104,7 +136,7 @@ TEST(WebUi, APreviewLinkOpensInABrowserThroughLocalhostSubdomains) {
   std::string by_path = browser_dom(work.path(), path_link[1]);
   EXPECT_NE(by_path.find(kMarker), std::string::npos) << by_path;
 
-  auto cancel = run_boxcar({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
+  auto cancel = server.cli({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   ASSERT_TRUE(wait_until(
       [&] {
