@@ -146,5 +146,54 @@ TEST(WebUi, APreviewLinkOpensInABrowserThroughLocalhostSubdomains) {
       30s, "the closed preview is gone from the browser's view"));
 }
 
+// The count of HTTP answers with `code` in the server's metrics.
+long answered(Server& server, int code) {
+  auto r = server.api("GET", "/metrics");
+  std::smatch m;
+  std::regex line("boxcar_http_requests_total\\{code=\"" + std::to_string(code) + "\"\\} ([0-9]+)");
+  return std::regex_search(r.body, m, line) ? std::stol(m[1]) : 0;
+}
+
+TEST(WebUi, AFormOnAnotherSiteCreatesNoJobAndCancelsNothing) {
+  TempDir work;
+  Server server(work.path(), {"--agents", "0"});  // jobs stay queued: cancellable
+  ASSERT_TRUE(server.ok());
+  long victim = server.submit({{"repo", "/nowhere"}});
+  ASSERT_GT(victim, 0);
+  // The victim is signed in to the web UI in this browser profile.
+  std::string signed_in = browser_login_dom(work.path(), server, "/");
+  EXPECT_NE(signed_in.find("signed in as"), std::string::npos) << signed_in;
+
+  // The attacker's pages, on another site (localhost is not 127.0.0.1's site): the classic
+  // text/plain form whose body is JSON, and the UI's cancel form with a guessed CSRF token.
+  fs::path site = work / "attacker";
+  write_file(site / "submit.html",
+             "<!doctype html><form id=f method=post enctype=text/plain action=\"" + server.url() +
+                 "/api/v1/jobs\"><input name='{\"repo\": \"/attacker\", \"x\": \"' value='\"}'></form>"
+                 "<script>document.getElementById('f').submit()</script>\n");
+  write_file(site / "cancel.html",
+             "<!doctype html><form id=f method=post action=\"" + server.url() + "/jobs/" +
+                 std::to_string(victim) + "/cancel\"><input name=csrf value=guess></form>"
+                 "<script>document.getElementById('f').submit()</script>\n");
+  int port = free_port();
+  auto web = serve_static(site, port);
+  std::string attacker = "http://localhost:" + std::to_string(port);
+
+  long refused_before = answered(server, 401), redirected_before = answered(server, 303);
+  browser_dom(work.path(), attacker + "/submit.html", true);
+  browser_dom(work.path(), attacker + "/cancel.html", true);
+  // The browser did post both (the server answered them), and nothing happened.
+  EXPECT_EQ(answered(server, 401), refused_before + 1);
+  EXPECT_GE(answered(server, 303) + answered(server, 403), redirected_before + 1);
+  auto jobs = server.jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(str(jobs[0], "state"), "queued");
+
+  // Control: the same JSON, sent as JSON with the token, creates the job.
+  auto control = server.api("POST", "/api/v1/jobs", R"({"repo": "/attacker", "x": "="})");
+  EXPECT_EQ(control.status, 201) << control.body;
+  EXPECT_EQ(server.jobs().size(), 2u);
+}
+
 }  // namespace
 }  // namespace boxcar::service_test
