@@ -24,6 +24,11 @@ std::string server_url(const std::optional<std::string>& flag) {
 }
 
 std::string error_text(const ApiReply& reply) {
+  if (reply.status == 401) {
+    return "no valid API token for this server (401): set BOXCAR_API_TOKEN or --token-file "
+           "(`boxcar serve` wrote one to <data>/api-token unless it was given --api-token or "
+           "--api-tokens)";
+  }
   boost::system::error_code ec;
   auto v = boost::json::parse(reply.body, ec);
   if (!ec && v.is_object() && v.as_object().contains("error") &&
@@ -85,6 +90,7 @@ Result<ApiReply> ApiClient::request(const std::string& method, const std::string
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "boxcar-cli");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
   if (!json_body.empty()) {
     req.set(http::field::content_type, "application/json");
     req.body() = json_body;
@@ -115,6 +121,7 @@ Result<uint64_t> ApiClient::download(const std::string& target,
   http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "boxcar-cli");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
   boost::system::error_code ec;
   http::write(*socket, req, ec);
   if (ec) return Error{"request to " + base_ + target + " failed: " + ec.message()};

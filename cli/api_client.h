@@ -23,6 +23,8 @@ class ApiClient {
   static Result<ApiClient> create(const std::string& base);
 
   const std::string& base() const { return base_; }
+  // Sent as "Authorization: Bearer TOKEN" with every request; empty: none.
+  void set_token(std::string token) { token_ = std::move(token); }
 
   // A request with an optional JSON body. Connection failures are Errors that name the server.
   Result<ApiReply> request(const std::string& method, const std::string& target,
@@ -39,12 +41,14 @@ class ApiClient {
 
  private:
   std::string base_, host_, port_;
+  std::string token_;
 };
 
 // --server, else BOXCAR_SERVER, else http://127.0.0.1:8080.
 std::string server_url(const std::optional<std::string>& flag);
 
-// The "error" field of a JSON error body, or the body itself.
+// The "error" field of a JSON error body, or the body itself; for a 401, with a hint where the
+// token comes from.
 std::string error_text(const ApiReply& reply);
 
 }  // namespace boxcar::cli

@@ -17,21 +17,27 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/preview_listen.h"
+#include "cli/secret_flag.h"
 
 namespace boxcar::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: boxcar agent --server URL --token TOKEN [--concurrency N] [--labels a,b]\n"
+    "usage: boxcar agent --server URL --token-file F [--concurrency N] [--labels a,b]\n"
     "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
-    "                    [--keep-failed] [--git-token T --git-token-hosts H1,H2]\n"
+    "                    [--keep-failed] [--git-token-file F --git-token-hosts H1,H2]\n"
     "                    [--ssh-key FILE] [--allow-local-repos]\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
-    "  --token, --git-token, --git-token-hosts also from BOXCAR_AGENT_TOKEN, BOXCAR_GIT_TOKEN,\n"
-    "  BOXCAR_GIT_TOKEN_HOSTS; the git token goes only to https:// URLs of those hosts\n"
+    "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
+    "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
+    "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
+    "  URLs of those hosts\n"
     "  --allow-local-repos: jobs may check out local paths and file:// URLs (and submodules)\n"
     "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
     "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n";
+
+const SecretFlag kAgentToken{"--token", "BOXCAR_AGENT_TOKEN"};
+const SecretFlag kGitToken{"--git-token", "BOXCAR_GIT_TOKEN"};
 
 std::filesystem::path default_data_dir() {
   if (::geteuid() == 0) return "/var/lib/boxcar/agent";
@@ -65,22 +71,24 @@ std::vector<std::string> split_labels(const std::string& s) {
 }  // namespace
 
 int cmd_agent(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""},
-                                  {"--token", true, false, ""},
-                                  {"--concurrency", true, false, "-c"},
-                                  {"--labels", true, false, ""},
-                                  {"--data", true, false, ""},
-                                  {"--executor", true, false, ""},
-                                  {"--name", true, false, ""},
-                                  {"--jobs", true, false, "-j"},
-                                  {"--keep-failed", false, false, ""},
-                                  {"--git-token", true, false, ""},
-                                  {"--git-token-hosts", true, false, ""},
-                                  {"--allow-local-repos", false, false, ""},
-                                  {"--ssh-key", true, false, ""},
-                                  {"--preview-listen", true, false, ""},
-                                  {"--preview-domain", true, false, ""},
-                                  {"--help", false, false, "-h"}});
+  std::vector<FlagSpec> specs = {{"--server", true, false, ""},
+                                 {"--concurrency", true, false, "-c"},
+                                 {"--labels", true, false, ""},
+                                 {"--data", true, false, ""},
+                                 {"--executor", true, false, ""},
+                                 {"--name", true, false, ""},
+                                 {"--jobs", true, false, "-j"},
+                                 {"--keep-failed", false, false, ""},
+                                 {"--git-token-hosts", true, false, ""},
+                                 {"--allow-local-repos", false, false, ""},
+                                 {"--ssh-key", true, false, ""},
+                                 {"--preview-listen", true, false, ""},
+                                 {"--preview-domain", true, false, ""},
+                                 {"--help", false, false, "-h"}};
+  for (const auto* secret : {&kAgentToken, &kGitToken}) {
+    for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
+  }
+  auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
@@ -93,9 +101,12 @@ int cmd_agent(const Args& args) {
   opts.server = flags->get("--server").value_or("");
   if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. http://ci.example:8080)");
   if (auto url = agent::parse_base_url(opts.server); !url.ok()) return usage_error("agent", url.error().message);
-  const char* env_token = std::getenv("BOXCAR_AGENT_TOKEN");
-  opts.token = flags->get("--token").value_or(env_token ? env_token : "");
-  if (opts.token.empty()) return usage_error("agent", "--token is required (or BOXCAR_AGENT_TOKEN)");
+  auto token = read_secret(*flags, kAgentToken, "agent");
+  if (!token) return usage_error("agent", token.error().message);
+  opts.token = token->value_or("");
+  if (opts.token.empty()) {
+    return usage_error("agent", "the agent token is required: BOXCAR_AGENT_TOKEN, --token-file F or --token T");
+  }
   if (auto c = flags->get("--concurrency"); c && !parse_count(*c, 256, opts.concurrency)) {
     return usage_error("agent", "--concurrency must be a number from 1 to 256, not \"" + *c + "\"");
   }
@@ -106,8 +117,9 @@ int cmd_agent(const Args& args) {
   opts.name = flags->get("--name").value_or("");
   opts.data_dir = flags->get("--data").value_or(default_data_dir().string());
   opts.keep_failed_workspaces = flags->has("--keep-failed");
-  const char* env_git = std::getenv("BOXCAR_GIT_TOKEN");
-  opts.git_token = flags->get("--git-token").value_or(env_git ? env_git : "");
+  auto git_token = read_secret(*flags, kGitToken, "agent");
+  if (!git_token) return usage_error("agent", git_token.error().message);
+  opts.git_token = git_token->value_or("");
   const char* env_hosts = std::getenv("BOXCAR_GIT_TOKEN_HOSTS");
   opts.git_token_hosts = split_labels(flags->get("--git-token-hosts").value_or(env_hosts ? env_hosts : ""));
   if (!opts.git_token.empty() && opts.git_token_hosts.empty()) {

@@ -16,6 +16,7 @@
 #include "base/sha256.h"
 #include "base/terminal_escape.h"
 #include "cli/api_client.h"
+#include "cli/api_token.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 
@@ -165,17 +166,16 @@ Status fetch(ApiClient& client, const std::string& job, const Listed& a, const f
 }  // namespace
 
 int cmd_artifacts(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""},
-                                  {"--download", true, false, ""},
-                                  {"--help", false, false, "-h"}});
+  auto flags = parse_flags(args, with_api_client_flags({{"--download", true, false, ""},
+                                                        {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("artifacts", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar artifacts [--server URL] [--download DIR] JOB\n");
+    std::printf("usage: boxcar artifacts [--server URL] [--token-file F] [--download DIR] JOB\n%s", kApiTokenHelp);
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("artifacts", "needs exactly one JOB id");
   const std::string& job = flags->positional[0];
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = api_client_for(*flags, "artifacts");
   if (!client) return usage_error("artifacts", client.error().message);
   auto reply = client->request("GET", "/api/v1/jobs/" + job + "/artifacts");
   if (!reply) {

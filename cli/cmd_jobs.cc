@@ -6,6 +6,7 @@
 
 #include "base/terminal_escape.h"
 #include "cli/api_client.h"
+#include "cli/api_token.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 
@@ -22,19 +23,18 @@ std::string field(const boost::json::object& o, const char* key) {
 }  // namespace
 
 int cmd_jobs(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""},
-                                  {"--state", true, false, ""},
-                                  {"--limit", true, false, ""},
-                                  {"--json", false, false, ""},
-                                  {"--help", false, false, "-h"}});
+  auto flags = parse_flags(args, with_api_client_flags({{"--state", true, false, ""},
+                                                        {"--limit", true, false, ""},
+                                                        {"--json", false, false, ""},
+                                                        {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("jobs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar jobs [--server URL] [--state S] [--limit N] [--json]\n");
+    std::printf("usage: boxcar jobs [--server URL] [--token-file F] [--state S] [--limit N] [--json]\n%s", kApiTokenHelp);
     return kExitOk;
   }
   std::string target = "/api/v1/jobs?limit=" + flags->get("--limit").value_or("50");
   if (auto s = flags->get("--state")) target += "&state=" + *s;
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = api_client_for(*flags, "jobs");
   if (!client) return usage_error("jobs", client.error().message);
   auto reply = client->request("GET", target);
   if (!reply) {

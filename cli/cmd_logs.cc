@@ -9,6 +9,7 @@
 
 #include "base/terminal_escape.h"
 #include "cli/api_client.h"
+#include "cli/api_token.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 
@@ -159,12 +160,11 @@ class EventParser {
 }  // namespace
 
 int cmd_logs(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""},
-                                  {"--follow", false, false, "-f"},
-                                  {"--help", false, false, "-h"}});
+  auto flags = parse_flags(args, with_api_client_flags({{"--follow", false, false, "-f"},
+                                                        {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("logs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar logs [--server URL] [-f] JOB [STEP]\n");
+    std::printf("usage: boxcar logs [--server URL] [--token-file F] [-f] JOB [STEP]\n%s", kApiTokenHelp);
     return kExitOk;
   }
   if (flags->positional.empty() || flags->positional.size() > 2) {
@@ -186,7 +186,7 @@ int cmd_logs(const Args& args) {
     }
     query = "step=" + step;
   }
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = api_client_for(*flags, "logs");
   if (!client) return usage_error("logs", client.error().message);
   LogPrinter printer(::isatty(STDOUT_FILENO) == 1);
   if (!flags->has("--follow")) return print_stored(*client, target, query, printer);

@@ -4,7 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,11 +15,16 @@
 
 #include "agent/agent_daemon.h"
 #include "base/duration.h"
+#include "base/random_token.h"
+#include "base/redact_url.h"
 #include "base/size.h"
+#include "cli/api_token.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/preview_listen.h"
+#include "cli/secret_flag.h"
+#include "cli/serve_data.h"
 #include "server/server.h"
 #include "server/store.h"
 
@@ -28,59 +33,101 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
-    "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
-    "                    [--gitlab-webhook-token T]   (default: the webhook secret)\n"
-    "                    [--agent-token T] [--lease DURATION] [--allow-local-repos]\n"
+    "                    [--agents N] [--executor native|host] [--webhook-secret-file F]\n"
+    "                    [--gitlab-webhook-token-file F]   (default: the webhook secret)\n"
+    "                    [--agent-token-file F] [--lease DURATION] [--allow-local-repos]\n"
+    "                    [--api-token-file F] [--api-tokens FILE] [--public-read]\n"
+    "                    [--public-url URL]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
-    "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n"
-    "  --gitlab-webhook-token also from BOXCAR_GITLAB_WEBHOOK_TOKEN\n"
+    "  secrets: --webhook-secret, --gitlab-webhook-token, --agent-token, --api-token and --db\n"
+    "  (a postgres URL holds a password) each also as --NAME-file FILE or from\n"
+    "  BOXCAR_WEBHOOK_SECRET, BOXCAR_GITLAB_WEBHOOK_TOKEN, BOXCAR_AGENT_TOKEN, BOXCAR_API_TOKEN,\n"
+    "  BOXCAR_DB; on the command line they are visible to every local user in ps\n"
+    "  --gitlab-webhook-token: what GitLab sends in X-Gitlab-Token (default: the webhook secret)\n"
+    "  --api-token: an admin token for the API and web UI; --api-tokens FILE: named tokens\n"
+    "  with scopes (TOML [[token]]: name, sha256, scopes = read|write|admin|sandboxes); with\n"
+    "  neither, serve writes an admin token to DATA/api-token (0600) and reuses it\n"
+    "  --public-read: anyone may read jobs, logs and artifacts (not previews, not /metrics)\n"
+    "  --public-url URL: the address users and forges reach this server by; requests naming\n"
+    "  another host than it, the listen address or localhost are refused (DNS rebinding)\n"
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
 
-std::filesystem::path default_data_dir() {
-  if (::geteuid() == 0) return "/var/lib/boxcar";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".local/share/boxcar";
-  return "/tmp/boxcar";
+const SecretFlag kWebhookSecret{"--webhook-secret", "BOXCAR_WEBHOOK_SECRET"};
+const SecretFlag kGitlabWebhookToken{"--gitlab-webhook-token", "BOXCAR_GITLAB_WEBHOOK_TOKEN"};
+const SecretFlag kAgentToken{"--agent-token", "BOXCAR_AGENT_TOKEN"};
+const SecretFlag kApiToken{"--api-token", "BOXCAR_API_TOKEN"};
+// A database URL is a secret when it carries a password ("postgres://user:pw@host/db",
+// "...?password=pw", "password=pw host=...").
+bool db_has_password(const std::string& url) {
+  if (url.find("password") != std::string::npos) return true;
+  size_t scheme = url.find("://");
+  size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return false;
+  return url.substr(scheme + 3, at - scheme - 3).find(':') != std::string::npos;
+}
+const SecretFlag kDb{"--db", "BOXCAR_DB", db_has_password};
+
+// "http(s)://host[:port]" without a path: what --public-url takes.
+bool valid_public_url(const std::string& url) {
+  size_t scheme = url.rfind("https://", 0) == 0 ? 8 : url.rfind("http://", 0) == 0 ? 7 : 0;
+  if (scheme == 0 || url.size() == scheme) return false;
+  std::string rest = url.substr(scheme);
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  return !rest.empty() && rest.find_first_of("/?#@ ") == std::string::npos && rest.front() != ':';
 }
 
-std::string random_token() {
-  unsigned char bytes[24];
-  RAND_bytes(bytes, sizeof bytes);
-  std::string hex;
-  char buf[3];
-  for (unsigned char b : bytes) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
+// Every API token the server accepts: --api-token, --api-tokens, else the generated one.
+Result<std::vector<server::ApiToken>> api_tokens(const ParsedFlags& flags,
+                                                 const std::filesystem::path& data) {
+  std::vector<server::ApiToken> tokens;
+  auto secret = read_secret(flags, kApiToken, "serve");
+  if (!secret) return secret.error();
+  if (*secret) tokens.push_back(server::admin_token("api-token", **secret));
+  if (auto file = flags.get("--api-tokens")) {
+    auto listed = server::load_api_tokens(*file);
+    if (!listed) return Error{"--api-tokens: " + listed.error().message};
+    tokens.insert(tokens.end(), listed->begin(), listed->end());
   }
-  return hex;
-}
-
-std::string from_env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
+  if (!tokens.empty()) return tokens;
+  auto file = api_token_file(data);
+  auto generated = generated_api_token(file);
+  if (!generated) return generated.error();
+  std::fprintf(stderr,
+               "boxcar serve: %s the admin API token in %s (clients: export "
+               "BOXCAR_API_TOKEN=\"$(cat %s)\")\n",
+               generated->created ? "wrote" : "using", file.c_str(), file.c_str());
+  tokens.push_back(server::admin_token("api-token", generated->token));
+  return tokens;
 }
 
 }  // namespace
 
 int cmd_serve(const Args& args) {
-  auto flags = parse_flags(args, {{"--listen", true, false, ""},
-                                  {"--db", true, false, ""},
-                                  {"--data", true, false, ""},
-                                  {"--agents", true, false, ""},
-                                  {"--executor", true, false, ""},
-                                  {"--webhook-secret", true, false, ""},
-                                  {"--gitlab-webhook-token", true, false, ""},
-                                  {"--agent-token", true, false, ""},
-                                  {"--lease", true, false, ""},
-                                  {"--allow-local-repos", false, false, ""},
-                                  {"--artifact-retention", true, false, ""},
-                                  {"--artifact-max-file", true, false, ""},
-                                  {"--artifact-max-job", true, false, ""},
-                                  {"--preview-listen", true, false, ""},
-                                  {"--preview-domain", true, false, ""},
-                                  {"--help", false, false, "-h"}});
+  // Everything the server writes (database, WAL, blobs, spool files, tokens) is its own from
+  // the first byte: no window in which another user could open it.
+  ::umask(077);
+  std::vector<FlagSpec> specs = {{"--listen", true, false, ""},
+                                 {"--data", true, false, ""},
+                                 {"--agents", true, false, ""},
+                                 {"--executor", true, false, ""},
+                                 {"--api-tokens", true, false, ""},
+                                 {"--public-read", false, false, ""},
+                                 {"--public-url", true, false, ""},
+                                 {"--lease", true, false, ""},
+                                 {"--allow-local-repos", false, false, ""},
+                                 {"--artifact-retention", true, false, ""},
+                                 {"--artifact-max-file", true, false, ""},
+                                 {"--artifact-max-job", true, false, ""},
+                                 {"--preview-listen", true, false, ""},
+                                 {"--preview-domain", true, false, ""},
+                                 {"--help", false, false, "-h"}};
+  for (const auto* secret : {&kWebhookSecret, &kGitlabWebhookToken, &kAgentToken, &kApiToken, &kDb}) {
+    for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
+  }
+  auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
@@ -129,20 +176,46 @@ int cmd_serve(const Args& args) {
       *limit = *n;
     }
   }
-  opts.webhook_secret = flags->get("--webhook-secret").value_or(from_env("BOXCAR_WEBHOOK_SECRET"));
-  opts.gitlab_webhook_token = flags->get("--gitlab-webhook-token")
-                                  .value_or(from_env("BOXCAR_GITLAB_WEBHOOK_TOKEN"));
-  opts.agent_token = flags->get("--agent-token").value_or(from_env("BOXCAR_AGENT_TOKEN"));
-  std::filesystem::path data = flags->get("--data").value_or(default_data_dir().string());
-  std::error_code ec;
-  std::filesystem::create_directories(data, ec);
-  if (ec) {
-    std::fprintf(stderr, "boxcar serve: cannot create data directory %s: %s\n", data.c_str(),
-                 ec.message().c_str());
+  auto webhook_secret = read_secret(*flags, kWebhookSecret, "serve");
+  if (!webhook_secret) return usage_error("serve", webhook_secret.error().message);
+  opts.webhook_secret = webhook_secret->value_or("");
+  auto gitlab_token = read_secret(*flags, kGitlabWebhookToken, "serve");
+  if (!gitlab_token) return usage_error("serve", gitlab_token.error().message);
+  opts.gitlab_webhook_token = gitlab_token->value_or("");
+  auto agent_token = read_secret(*flags, kAgentToken, "serve");
+  if (!agent_token) return usage_error("serve", agent_token.error().message);
+  opts.agent_token = agent_token->value_or("");
+  auto db_flag = read_secret(*flags, kDb, "serve");
+  if (!db_flag) return usage_error("serve", db_flag.error().message);
+  opts.public_read = flags->has("--public-read");
+  opts.public_url = flags->get("--public-url").value_or("");
+  while (!opts.public_url.empty() && opts.public_url.back() == '/') opts.public_url.pop_back();
+  if (flags->has("--public-url") && !valid_public_url(opts.public_url)) {
+    return usage_error("serve", "--public-url must be http(s)://HOST[:PORT] without a path (like "
+                                "https://ci.example.com), not \"" + opts.public_url + "\"");
+  }
+  std::filesystem::path data = flags->get("--data").value_or(default_serve_data_dir().string());
+  if (Status st = prepare_data_dir(data); !st.ok()) {
+    std::fprintf(stderr, "boxcar serve: %s\n", st.error().message.c_str());
     return kExitInfra;
   }
   opts.artifact_dir = data / "artifacts";
-  std::string db = flags->get("--db").value_or("sqlite:" + (data / "boxcar.db").string());
+  std::string db = db_flag->value_or("sqlite:" + (data / "boxcar.db").string());
+  if (db.rfind("sqlite:", 0) == 0) {
+    std::string file = db.substr(7);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      if (Status st = narrow_file(file + suffix); !st.ok()) {
+        std::fprintf(stderr, "boxcar serve: %s\n", st.error().message.c_str());
+        return kExitInfra;
+      }
+    }
+  }
+  auto tokens = api_tokens(*flags, data);
+  if (!tokens) {
+    std::fprintf(stderr, "boxcar serve: %s\n", tokens.error().message.c_str());
+    return kExitUsage;
+  }
+  opts.api_tokens = std::move(*tokens);
 
   std::optional<ExecutorChoice> chosen;
   if (agents > 0) {
@@ -160,7 +233,7 @@ int cmd_serve(const Args& args) {
     return db.rfind("sqlite:", 0) == 0 || db.rfind("postgres", 0) == 0 ? kExitInfra : kExitUsage;
   }
   if (Status st = store.value()->migrate(); !st.ok()) {
-    std::fprintf(stderr, "boxcar serve: migrating %s: %s\n", db.c_str(), st.error().message.c_str());
+    std::fprintf(stderr, "boxcar serve: migrating %s: %s\n", redact_url(db).c_str(), st.error().message.c_str());
     return kExitInfra;
   }
   if (opts.agent_token.empty() && agents > 0) {
@@ -179,7 +252,7 @@ int cmd_serve(const Args& args) {
     return kExitInfra;
   }
   std::fprintf(stderr, "boxcar serve: listening on %s (store %s, %ld in-process agent%s)\n",
-               srv.url().c_str(), db.c_str(), agents, agents == 1 ? "" : "s");
+               srv.url().c_str(), redact_url(db).c_str(), agents, agents == 1 ? "" : "s");
 
   boost::asio::io_context io;
   // One proxy for every in-process agent, bound only when there are agents to serve previews.

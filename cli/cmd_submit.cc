@@ -5,21 +5,21 @@
 #include <filesystem>
 
 #include "cli/api_client.h"
+#include "cli/api_token.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 
 namespace boxcar::cli {
 
 int cmd_submit(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""},
-                                  {"--ref", true, false, ""},
-                                  {"--commit", true, false, ""},
-                                  {"--file", true, false, "-f"},
-                                  {"--label", true, true, ""},
-                                  {"--help", false, false, "-h"}});
+  auto flags = parse_flags(args, with_api_client_flags({{"--ref", true, false, ""},
+                                                        {"--commit", true, false, ""},
+                                                        {"--file", true, false, "-f"},
+                                                        {"--label", true, true, ""},
+                                                        {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("submit", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar submit [--server URL] REPO [--ref REF] [--commit SHA] [--file F]\n");
+    std::printf("usage: boxcar submit [--server URL] [--token-file F] REPO [--ref REF] [--commit SHA] [--file F]\n%s", kApiTokenHelp);
     return kExitOk;
   }
   if (flags->positional.size() != 1) {
@@ -41,7 +41,7 @@ int cmd_submit(const Args& args) {
     for (const auto& l : flags->all("--label")) labels.push_back(boost::json::string(l));
     body["labels"] = std::move(labels);
   }
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = api_client_for(*flags, "submit");
   if (!client) return usage_error("submit", client.error().message);
   auto reply = client->request("POST", "/api/v1/jobs", boost::json::serialize(body));
   if (!reply) {

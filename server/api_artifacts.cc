@@ -1,5 +1,5 @@
 // Artifacts: the agent's upload (streamed to a spool file, hashed on the way, kept by content
-// under artifact_dir/sha256/<ab>/<hash>), the public list and download (Range, ETag), and the
+// under artifact_dir/sha256/<ab>/<hash>), the users' list and download (Range, ETag), and the
 // retention sweep.
 #include <sys/stat.h>
 
@@ -9,6 +9,7 @@
 
 #include "base/sha256.h"
 #include "server/api.h"
+#include "server/auth.h"
 
 namespace boxcar::server {
 
@@ -187,7 +188,7 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
     fs::create_directories(blob.parent_path(), ec);
     fs::rename(req.body_file, blob, ec);
     if (ec) return res.reply(HttpResponse::error(500, "cannot store the artifact: " + ec.message()));
-    ::chmod(blob.c_str(), 0644);
+    ::chmod(blob.c_str(), 0600);  // the data directory's files are the server's alone
     spool.file.clear();
     created = true;
   }
@@ -277,9 +278,11 @@ void add_artifact_routes(Router& router, ApiContext& ctx) {
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { upload(ctx, req, *res); },
              std::move(up));
   router.add(http::verb::get, "/api/v1/jobs/{id}/artifacts",
-             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); });
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); },
+             requires_scope(ctx, Scope::read, Anonymous::public_read));
   router.add(http::verb::get, "/api/v1/jobs/{id}/artifacts/{path...}",
-             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { download(ctx, req, res); });
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { download(ctx, req, res); },
+             requires_scope(ctx, Scope::read, Anonymous::public_read));
 }
 
 size_t sweep_artifacts(ApiContext& ctx) {

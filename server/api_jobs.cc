@@ -9,6 +9,7 @@
 #include "base/redact_url.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
+#include "server/auth.h"
 
 namespace boxcar::server {
 
@@ -196,10 +197,12 @@ void add_job_routes(Router& router, ApiContext& ctx) {
   auto route = [&ctx](void (*f)(ApiContext&, HttpRequest&, Responder&)) {
     return [&ctx, f](HttpRequest& req, std::shared_ptr<Responder> res) { f(ctx, req, *res); };
   };
-  router.add(http::verb::post, "/api/v1/jobs", route(create_job));
-  router.add(http::verb::get, "/api/v1/jobs", route(list_jobs));
-  router.add(http::verb::get, "/api/v1/jobs/{id}", route(show_job));
-  router.add(http::verb::post, "/api/v1/jobs/{id}/cancel", route(cancel_job));
+  RouteOptions write = requires_scope(ctx, Scope::write);
+  RouteOptions read = requires_scope(ctx, Scope::read, Anonymous::public_read);
+  router.add(http::verb::post, "/api/v1/jobs", route(create_job), write);
+  router.add(http::verb::get, "/api/v1/jobs", route(list_jobs), read);
+  router.add(http::verb::get, "/api/v1/jobs/{id}", route(show_job), read);
+  router.add(http::verb::post, "/api/v1/jobs/{id}/cancel", route(cancel_job), write);
 }
 
 }  // namespace boxcar::server

@@ -124,16 +124,17 @@ TEST_F(ApiJobsTest, UnknownJobsAre404) {
 
 TEST_F(ApiJobsTest, WebPageListsJobsEscaped) {
   int64_t id = submit("https://example.com/<script>.git");
-  auto page = client->get("/");
+  EXPECT_EQ(client->get("/").status, 303u);  // to the login page
+  auto page = web_get("/");
   ASSERT_EQ(page.status, 200u);
   EXPECT_EQ(page.header("content-type"), "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("/jobs/" + std::to_string(id)), std::string::npos);
   EXPECT_NE(page.body.find("&lt;script&gt;"), std::string::npos);
   EXPECT_EQ(page.body.find("<script>"), std::string::npos);
-  auto job_page = client->get("/jobs/" + std::to_string(id));
+  auto job_page = web_get("/jobs/" + std::to_string(id));
   EXPECT_EQ(job_page.status, 200u);
   EXPECT_NE(job_page.body.find("queued"), std::string::npos);
-  EXPECT_EQ(client->get("/jobs/12345").status, 404u);
+  EXPECT_EQ(web_get("/jobs/12345").status, 404u);
 }
 
 }  // namespace

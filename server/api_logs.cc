@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "server/api.h"
+#include "server/auth.h"
 
 namespace boxcar::server {
 
@@ -184,7 +185,8 @@ void add_log_routes(Router& router, ApiContext& ctx) {
   router.add(http::verb::get, "/api/v1/jobs/{id}/logs",
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) {
                get_logs(ctx, req, std::move(res));
-             });
+             },
+             requires_scope(ctx, Scope::read, Anonymous::public_read));
 }
 
 }  // namespace boxcar::server

@@ -32,7 +32,7 @@ TEST_F(ApiLogsTest, FollowStreamsNewChunksThenTheEnd) {
   int64_t id = submit();
   ASSERT_EQ(claim("a1"), id);
   upload(id, 0, "before\n");
-  TestStream stream(port(), follow_path(id));
+  TestStream stream(port(), follow_path(id), api_headers());
   ASSERT_EQ(stream.status(), 200u);
   EXPECT_EQ(stream.header("Content-Type"), "text/event-stream");
   ASSERT_TRUE(stream.read_until("before")) << stream.text();
@@ -56,7 +56,7 @@ TEST_F(ApiLogsTest, FollowResumesFromLastEventId) {
   upload(id, 0, "one\n");
   upload(id, 1, "two\n");
   complete(id, "success");
-  TestStream stream(port(), follow_path(id), {{"Last-Event-ID", "4"}});
+  TestStream stream(port(), follow_path(id), api_headers({{"Last-Event-ID", "4"}}));
   ASSERT_TRUE(stream.read_until("event: end")) << stream.text();
   EXPECT_EQ(stream.text().find("one"), std::string::npos) << stream.text();
   EXPECT_NE(stream.text().find("two"), std::string::npos) << stream.text();
@@ -65,7 +65,7 @@ TEST_F(ApiLogsTest, FollowResumesFromLastEventId) {
 TEST_F(ApiLogsTest, FollowOfAFinishedJobEndsAtOnce) {
   int64_t id = submit();
   ASSERT_EQ(client->post("/api/v1/jobs/" + std::to_string(id) + "/cancel", "").status, 202u);
-  TestStream stream(port(), follow_path(id));
+  TestStream stream(port(), follow_path(id), api_headers());
   ASSERT_TRUE(stream.read_until("event: end")) << stream.text();
   EXPECT_NE(stream.text().find("cancelled"), std::string::npos);
 }
@@ -76,7 +76,7 @@ TEST_F(ApiLogsTest, FollowFiltersByStep) {
   upload(id, 0, "compile\n", "build");
   upload(id, 0, "check\n", "test");
   complete(id, "success");
-  TestStream stream(port(), follow_path(id) + "&step=test");
+  TestStream stream(port(), follow_path(id) + "&step=test", api_headers());
   ASSERT_TRUE(stream.read_until("event: end")) << stream.text();
   EXPECT_EQ(stream.text().find("compile"), std::string::npos);
   EXPECT_NE(stream.text().find("check"), std::string::npos);

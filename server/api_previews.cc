@@ -1,9 +1,11 @@
 // Previews: the agent's sync of the previews it serves for a job (a full list each time, also
-// after the job completed), and the public list with each preview's state as of now.
+// after the job completed), and the users' list with each preview's state as of now (for a
+// read token only: the URLs hold the tokens that open the previews).
 #include <boost/json.hpp>
 
 #include "protocol/agent_protocol.h"
 #include "server/api.h"
+#include "server/auth.h"
 
 namespace boxcar::server {
 
@@ -76,7 +78,10 @@ void add_preview_routes(Router& router, ApiContext& ctx) {
   router.add(http::verb::post, "/api/v1/agent/jobs/{id}/previews",
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { sync(ctx, req, *res); });
   router.add(http::verb::get, "/api/v1/jobs/{id}/previews",
-             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); });
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); },
+             // A preview's URL holds the token that opens it: never for anonymous callers,
+             // --public-read or not.
+             requires_scope(ctx, Scope::read));
 }
 
 }  // namespace boxcar::server

@@ -179,7 +179,7 @@ TEST_F(ApiPreviewsTest, TheJobPageLinksItsOpenPreviewsEscaped) {
   odd["url"] = "http://8000-1-tok.localhost:8081/?q=\"<x>\"";
   odd["path_url"] = "javascript:alert(1)";
   ASSERT_EQ(sync(id, "a1", {odd, preview("gone", 8001, now_ms() - 1'000)}).status, 200u);
-  TestResponse page = client->get("/jobs/" + std::to_string(id));
+  TestResponse page = web_get("/jobs/" + std::to_string(id));
   ASSERT_EQ(page.status, 200u);
   EXPECT_NE(page.body.find("<h2>Previews</h2>"), std::string::npos);
   EXPECT_NE(page.body.find("a&lt;b&gt;"), std::string::npos);

@@ -77,8 +77,19 @@ HttpResponse HttpResponse::text(unsigned status, std::string body, std::string c
   return r;
 }
 
+void Router::guard(std::function<std::optional<HttpResponse>(const HttpRequest& head)> check) {
+  guard_ = std::move(check);
+}
+
 void Router::add(http::verb method, std::string_view pattern, Handler handler,
                  RouteOptions options) {
+  if (guard_) {
+    options.admit = [guard = guard_, own = std::move(options.admit)](
+                        const HttpRequest& head) -> std::optional<HttpResponse> {
+      if (auto refused = guard(head)) return refused;
+      return own ? own(head) : std::nullopt;
+    };
+  }
   routes_.push_back(Route{method, split_path(pattern), std::move(handler), std::move(options)});
 }
 

@@ -112,9 +112,13 @@ class Router {
   void add(http::verb method, std::string_view pattern, Handler handler,
            RouteOptions options = {});
   Match match(http::verb method, std::string_view path) const;
+  // A check that runs before every route's own admit (RouteOptions::admit), for routes added
+  // after this call: the Host allow-list. A response refuses the request.
+  void guard(std::function<std::optional<HttpResponse>(const HttpRequest& head)> check);
 
  private:
   std::vector<Route> routes_;
+  std::function<std::optional<HttpResponse>(const HttpRequest& head)> guard_;
 };
 
 struct HttpServerOptions {

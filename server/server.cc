@@ -11,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/http_server.h"
 #include "server/notifier.h"
 
@@ -43,7 +44,8 @@ struct Server::State {
 
 namespace {
 
-void add_ops_routes(Router& router, ApiContext& ctx) {
+// Load balancers probe /healthz by whatever address they know: it answers every Host.
+void add_health_route(Router& router, ApiContext& ctx) {
   router.add(http::verb::get, "/healthz", [&ctx](HttpRequest&, std::shared_ptr<Responder> res) {
     auto counts = ctx.store.count_by_state();
     if (!counts) {
@@ -51,12 +53,17 @@ void add_ops_routes(Router& router, ApiContext& ctx) {
     }
     res->reply(HttpResponse::text(200, "ok\n"));
   });
+}
+
+// A read token scrapes /metrics (Prometheus: authorization.credentials_file); --public-read
+// does not open it.
+void add_metrics_route(Router& router, ApiContext& ctx) {
   router.add(http::verb::get, "/metrics", [&ctx](HttpRequest&, std::shared_ptr<Responder> res) {
     auto counts = ctx.store.count_by_state();
     if (!counts) return res->reply(store_error(counts.error()));
     res->reply(HttpResponse::text(200, ctx.metrics.render(*counts),
                                   "text/plain; version=0.0.4; charset=utf-8"));
-  });
+  }, requires_scope(ctx, Scope::read));
 }
 
 // Every lease_ms/4: re-queue (or fail) jobs whose agent stopped heartbeating, and wake claims.
@@ -67,6 +74,8 @@ void sweep(Server::State& s);
 Server::Server(Store& store, ServerOptions options)
     : state_(std::make_unique<State>(store, std::move(options))) {
   State& s = *state_;
+  add_health_route(s.router, s.ctx);
+  s.router.guard([&options = s.options](const HttpRequest& head) { return check_host(options, head); });
   add_job_routes(s.router, s.ctx);
   add_log_routes(s.router, s.ctx);
   add_agent_routes(s.router, s.ctx);
@@ -74,7 +83,7 @@ Server::Server(Store& store, ServerOptions options)
   add_web_ui_routes(s.router, s.ctx);
   add_artifact_routes(s.router, s.ctx);
   add_preview_routes(s.router, s.ctx);
-  add_ops_routes(s.router, s.ctx);
+  add_metrics_route(s.router, s.ctx);
   HttpServerOptions http_options;
   http_options.body_limit = s.options.max_body;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {

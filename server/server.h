@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
+#include "server/api_tokens.h"
 #include "server/metrics.h"
 #include "server/store.h"
 
@@ -22,6 +24,13 @@ struct ServerOptions {
   // GitHub and Gitea: a leaked GitLab token then forges no signature. Empty: webhook_secret.
   std::string gitlab_webhook_token;
   std::string agent_token;              // empty: every agent request is refused (401)
+  // Who may use the user API and the web UI (DESIGN.md section 6, server/auth.h). Empty: every
+  // /api/v1 route but the agent protocol answers 401, and nobody can log in to the web UI.
+  std::vector<ApiToken> api_tokens;
+  bool public_read = false;             // anonymous GETs of jobs, logs, artifacts and UI pages
+  // "https://ci.example.com": the name this server is reached by (its host passes the Host
+  // allow-list; https makes the UI's cookie Secure). Empty: addresses and localhost only.
+  std::string public_url;
   int64_t lease_ms = 60'000;            // a claim's lease; the sweeper runs every lease_ms/4
   int64_t max_claim_wait_ms = 30'000;   // cap on a claim's long poll
   int64_t recheck_ms = 1'000;           // held claims and log followers re-read the store this often

@@ -60,6 +60,7 @@ TestResponse TestClient::request(http::verb method, const std::string& target,
                                  std::chrono::milliseconds timeout) {
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : defaults) req.set(k, v);
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   if (method != http::verb::get || !body.empty()) req.prepare_payload();
@@ -161,10 +162,28 @@ void ServerFixture::SetUp() {
   options.port = 0;
   if (options.webhook_secret.empty()) options.webhook_secret = kSecret;
   if (options.agent_token.empty()) options.agent_token = kToken;
+  if (options.api_tokens.empty()) options.api_tokens.push_back(admin_token("test", kApiToken));
   server = std::make_unique<Server>(*store, options);
   auto started = server->start();
   ASSERT_TRUE(started.ok()) << started.error().message;
   client = std::make_unique<TestClient>(server->port());
+  client->defaults = api_headers({{"Content-Type", "application/json"}});
+}
+
+TestResponse ServerFixture::web_get(const std::string& target) {
+  if (web_cookie.empty()) {
+    TestResponse login = client->post("/login", std::string("token=") + kApiToken,
+                                      {{"Content-Type", "application/x-www-form-urlencoded"}});
+    std::string cookie = login.header("set-cookie");
+    EXPECT_EQ(login.status, 303u) << login.body;
+    web_cookie = cookie.substr(0, cookie.find(';'));
+  }
+  return client->request(http::verb::get, target, "", {{"Cookie", web_cookie}});
+}
+
+Headers ServerFixture::api_headers(Headers extra) {
+  extra.emplace("Authorization", std::string("Bearer ") + kApiToken);
+  return extra;
 }
 
 void ServerFixture::TearDown() {

@@ -37,6 +37,9 @@ class TestClient {
  public:
   explicit TestClient(uint16_t port) : port_(port) {}
 
+  // Sent with every request unless the request's own headers name them.
+  Headers defaults;
+
   TestResponse request(http::verb method, const std::string& target, const std::string& body = "",
                        const Headers& headers = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -87,6 +90,7 @@ class ServerFixture : public ::testing::Test {
  protected:
   static constexpr const char* kSecret = "webhook-secret";
   static constexpr const char* kToken = "agent-token-0123456789";
+  static constexpr const char* kApiToken = "api-token-0123456789";  // admin, the client's default
 
   void SetUp() override;
   void TearDown() override;
@@ -94,6 +98,10 @@ class ServerFixture : public ::testing::Test {
   ServerOptions options;
 
   uint16_t port() const { return server->port(); }
+  // {"Authorization": "Bearer kApiToken"} plus `extra`: for requests not made through `client`.
+  static Headers api_headers(Headers extra = {});
+  // GET a web UI page as a signed-in admin (logs in through POST /login the first time).
+  TestResponse web_get(const std::string& target);
   TestResponse agent_post(const std::string& target, const boost::json::value& body);
   int64_t submit(const std::string& repo = "https://example.com/r.git");
   // Claims a job as `agent` (nothing queued: 0).
@@ -102,7 +110,8 @@ class ServerFixture : public ::testing::Test {
   std::string dir;
   std::unique_ptr<Store> store;
   std::unique_ptr<Server> server;
-  std::unique_ptr<TestClient> client;
+  std::unique_ptr<TestClient> client;  // an admin API client: kApiToken, JSON bodies
+  std::string web_cookie;              // "boxcar_session=..." once web_get() logged in
 };
 
 }  // namespace boxcar::server::testing

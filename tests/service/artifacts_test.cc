@@ -37,7 +37,7 @@ long peak_rss_kib(pid_t pid) {
 }
 
 std::string submit(Server& server, const fs::path& repo, const fs::path& home) {
-  auto r = run_boxcar({"submit", "--server", server.url(), repo.string()}, home);
+  auto r = server.cli({"submit", "--server", server.url(), repo.string()}, home);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   return trim(r.out);
 }
@@ -61,7 +61,7 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
   ASSERT_TRUE(job);
   ASSERT_EQ(str(*job, "state"), "success") << server.logs(std::stol(id));
 
-  auto list = run_boxcar({"artifacts", "--server", server.url(), id}, work.path());
+  auto list = server.cli({"artifacts", "--server", server.url(), id}, work.path());
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_NE(list.out.find("out/report.txt"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("out/sub/one.log"), std::string::npos) << list.out;
@@ -69,7 +69,7 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
   EXPECT_EQ(list.out.find("leak.txt"), std::string::npos) << list.out;
 
   fs::path dest = work / "dl";
-  auto dl = run_boxcar({"artifacts", "--server", server.url(), "--download", dest.string(), id},
+  auto dl = server.cli({"artifacts", "--server", server.url(), "--download", dest.string(), id},
                        work.path());
   ASSERT_EQ(dl.exit_code, 0) << dl.out << dl.err;
   EXPECT_EQ(dl.err.find('\r'), std::string::npos) << "a progress bar on a pipe";
@@ -88,7 +88,7 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
     }
   }
   // The listing's hashes are the content's; identical content is one blob on the server.
-  auto listed = http_request(server.port(), "GET", "/api/v1/jobs/" + id + "/artifacts");
+  auto listed = server.api("GET", "/api/v1/jobs/" + id + "/artifacts");
   ASSERT_EQ(listed.status, 200);
   json::value parsed = json::parse(listed.body);
   for (const auto& v : parsed.at("artifacts").as_array()) {
@@ -100,7 +100,7 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
     blobs += e.is_regular_file();
   }
   EXPECT_EQ(blobs, 4u);  // report, one, two, same
-  auto traversal = http_request(server.port(), "GET", "/api/v1/jobs/" + id + "/artifacts/out/%2E%2E/%2E%2E/etc/passwd");
+  auto traversal = server.api("GET", "/api/v1/jobs/" + id + "/artifacts/out/%2E%2E/%2E%2E/etc/passwd");
   EXPECT_EQ(traversal.status, 400);
 }
 
@@ -120,12 +120,12 @@ TEST(Artifacts, DownloadRefusesFilesInsideDotGit) {
   auto job = server.wait_final(std::stol(id));
   ASSERT_TRUE(job);
   ASSERT_EQ(str(*job, "state"), "success") << server.logs(std::stol(id));
-  auto listed = run_boxcar({"artifacts", "--server", server.url(), id}, work.path());
+  auto listed = server.cli({"artifacts", "--server", server.url(), id}, work.path());
   ASSERT_NE(listed.out.find(".git/config"), std::string::npos) << listed.out << listed.err;
   fs::path dest = work / "dl";
   fs::create_directories(dest / ".git");
   write_file(dest / ".git/config", "[core]\n");
-  auto dl = run_boxcar({"artifacts", "--server", server.url(), "--download", dest.string(), id},
+  auto dl = server.cli({"artifacts", "--server", server.url(), "--download", dest.string(), id},
                        work.path());
   EXPECT_NE(dl.exit_code, 0) << dl.out << dl.err;
   EXPECT_NE(dl.err.find("refusing \".git/config\""), std::string::npos) << dl.err;
@@ -149,11 +149,11 @@ TEST(Artifacts, ALargeFileWithBoundedMemory) {
   ASSERT_TRUE(job);
   ASSERT_EQ(str(*job, "state"), "success") << server.logs(std::stol(id));
   fs::path dest = work / "dl";
-  auto dl = run_boxcar({"artifacts", "--server", server.url(), "--download", dest.string(), id},
+  auto dl = server.cli({"artifacts", "--server", server.url(), "--download", dest.string(), id},
                        work.path());
   ASSERT_EQ(dl.exit_code, 0) << dl.out << dl.err;
   EXPECT_EQ(fs::file_size(dest / "big.bin"), uint64_t{kMiB} << 20);
-  auto listed = http_request(server.port(), "GET", "/api/v1/jobs/" + id + "/artifacts");
+  auto listed = server.api("GET", "/api/v1/jobs/" + id + "/artifacts");
   auto items = json::parse(listed.body).at("artifacts").as_array();
   ASSERT_EQ(items.size(), 1u);
   auto digest = sha256_file(dest / "big.bin");

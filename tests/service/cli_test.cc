@@ -30,28 +30,28 @@ TEST(CliRoundTrip, SubmitJobsLogsAndADeadServer) {
   Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
   ASSERT_TRUE(server.ok());
 
-  auto submit = run_boxcar({"submit", "--server", server.url(), (work / "good").string()}, work.path());
+  auto submit = server.cli({"submit", "--server", server.url(), (work / "good").string()}, work.path());
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
   std::string id = trim(submit.out);
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(std::all_of(id.begin(), id.end(), ::isdigit)) << "submit printed: " << submit.out;
 
-  auto jobs = run_boxcar({"jobs", "--server", server.url()}, work.path());
+  auto jobs = server.cli({"jobs", "--server", server.url()}, work.path());
   EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
   EXPECT_NE(jobs.out.find(id), std::string::npos) << jobs.out;
   EXPECT_NE(jobs.out.find((work / "good").string()), std::string::npos) << jobs.out;
 
-  auto logs = run_boxcar({"logs", "-f", "--server", server.url(), id}, work.path());
+  auto logs = server.cli({"logs", "-f", "--server", server.url(), id}, work.path());
   EXPECT_EQ(logs.exit_code, 0) << logs.out << logs.err;
   EXPECT_NE(logs.out.find("cli-round-trip-output"), std::string::npos) << logs.out;
   auto job = server.job(std::stol(id));
   ASSERT_TRUE(job);
   EXPECT_EQ(str(*job, "state"), "success") << "logs -f returned before the end: " << json::serialize(*job);
 
-  auto failing = run_boxcar({"submit", "--server", server.url(), (work / "bad").string()}, work.path());
+  auto failing = server.cli({"submit", "--server", server.url(), (work / "bad").string()}, work.path());
   ASSERT_EQ(failing.exit_code, 0) << failing.err;
   std::string bad_id = trim(failing.out);
-  auto bad_logs = run_boxcar({"logs", "-f", "--server", server.url(), bad_id}, work.path());
+  auto bad_logs = server.cli({"logs", "-f", "--server", server.url(), bad_id}, work.path());
   EXPECT_EQ(bad_logs.exit_code, 1) << bad_logs.out << bad_logs.err;
   EXPECT_NE(bad_logs.out.find("about-to-fail"), std::string::npos) << bad_logs.out;
   auto bad_job = server.job(std::stol(bad_id));

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -178,10 +179,11 @@ CommandResult run_command(const std::vector<std::string>& argv, const fs::path& 
   return r;
 }
 
-CommandResult run_boxcar(const std::vector<std::string>& args, const fs::path& home) {
+CommandResult run_boxcar(const std::vector<std::string>& args, const fs::path& home,
+                         const std::vector<std::string>& extra_env) {
   std::vector<std::string> argv = {boxcar_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, home, child_env(home));
+  return run_command(argv, home, child_env(home, extra_env));
 }
 
 // --- HTTP --------------------------------------------------------------------------------
@@ -351,11 +353,34 @@ Server::Server(const fs::path& work, const std::vector<std::string>& extra, int 
                   << proc_->describe();
   }
   ok_ = healthy;
+  for (size_t i = 0; i + 1 < extra.size(); ++i) {
+    if (extra[i] == "--api-token") token_ = extra[i + 1];
+  }
+  bool listed = std::find(extra.begin(), extra.end(), "--api-tokens") != extra.end();
+  if (token_.empty() && !listed && healthy) {
+    token_ = read_file(data_ / "api-token");
+    while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+    if (token_.empty()) ADD_FAILURE() << "serve wrote no token to " << (data_ / "api-token");
+  }
+}
+
+std::map<std::string, std::string> Server::auth(std::map<std::string, std::string> extra) const {
+  extra.emplace("Authorization", "Bearer " + token_);
+  return extra;
+}
+
+HttpResult Server::api(const std::string& method, const std::string& target, const std::string& body,
+                       std::map<std::string, std::string> headers) {
+  if (!body.empty()) headers.emplace("Content-Type", "application/json");
+  return http_request(port_, method, target, auth(std::move(headers)), body);
+}
+
+CommandResult Server::cli(const std::vector<std::string>& args, const fs::path& home) {
+  return run_boxcar(args, home, {"BOXCAR_API_TOKEN=" + token_});
 }
 
 long Server::submit(const json::object& body) {
-  auto r = http_request(port_, "POST", "/api/v1/jobs", {{"Content-Type", "application/json"}},
-                        json::serialize(body));
+  auto r = api("POST", "/api/v1/jobs", json::serialize(body));
   if (r.status != 201) {
     ADD_FAILURE() << "POST /api/v1/jobs: " << r.status << " " << r.error << " " << r.body;
     return -1;
@@ -365,7 +390,7 @@ long Server::submit(const json::object& body) {
 }
 
 std::optional<json::object> Server::job(long id) {
-  auto r = http_request(port_, "GET", "/api/v1/jobs/" + std::to_string(id));
+  auto r = api("GET", "/api/v1/jobs/" + std::to_string(id));
   if (r.status != 200) return std::nullopt;
   boost::system::error_code ec;
   auto v = json::parse(r.body, ec);
@@ -375,7 +400,7 @@ std::optional<json::object> Server::job(long id) {
 
 std::vector<json::object> Server::jobs(const std::string& query) {
   std::vector<json::object> out;
-  auto r = http_request(port_, "GET", "/api/v1/jobs" + query);
+  auto r = api("GET", "/api/v1/jobs" + query);
   if (r.status != 200) {
     ADD_FAILURE() << "GET /api/v1/jobs" << query << ": " << r.status << " " << r.error;
     return out;
@@ -388,7 +413,7 @@ std::vector<json::object> Server::jobs(const std::string& query) {
 std::string Server::logs(long id, const std::string& step) {
   std::string target = "/api/v1/jobs/" + std::to_string(id) + "/logs";
   if (!step.empty()) target += "?step=" + step;
-  auto r = http_request(port_, "GET", target);
+  auto r = api("GET", target);
   return r.status == 200 ? r.body : "";
 }
 

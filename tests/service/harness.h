@@ -82,7 +82,8 @@ struct CommandResult {
 // Runs a command to completion (deadline 120 s, then SIGKILL and exit_code -1).
 CommandResult run_command(const std::vector<std::string>& argv, const fs::path& cwd = {},
                           const std::vector<std::string>& env = {});
-CommandResult run_boxcar(const std::vector<std::string>& args, const fs::path& home);
+CommandResult run_boxcar(const std::vector<std::string>& args, const fs::path& home,
+                         const std::vector<std::string>& extra_env = {});
 
 // A tiny synchronous HTTP/1.1 client for 127.0.0.1.
 struct HttpResult {
@@ -117,7 +118,9 @@ bool is_final_state(const std::string& state);
 class Server {
  public:
   // Starts `boxcar serve --listen 127.0.0.1:port --data data_dir <extra>` and waits for /healthz.
-  // port 0 picks a free one. On failure, records a test failure and ok() is false.
+  // port 0 picks a free one. On failure, records a test failure and ok() is false. The API
+  // token is --api-token's when `extra` gives one, else the one serve wrote to its data
+  // directory (none with --api-tokens).
   Server(const fs::path& work, const std::vector<std::string>& extra, int port = 0,
          const std::string& label = "serve");
   bool ok() const { return ok_; }
@@ -125,6 +128,14 @@ class Server {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   Process& process() { return *proc_; }
   const fs::path& data_dir() const { return data_; }
+  const std::string& token() const { return token_; }
+  // {"Authorization": "Bearer <token>"} plus `extra`.
+  std::map<std::string, std::string> auth(std::map<std::string, std::string> extra = {}) const;
+  // http_request with the token (and a JSON body's Content-Type when there is a body).
+  HttpResult api(const std::string& method, const std::string& target, const std::string& body = "",
+                 std::map<std::string, std::string> headers = {});
+  // run_boxcar with BOXCAR_API_TOKEN set to the token, as a user of the CLI would.
+  CommandResult cli(const std::vector<std::string>& args, const fs::path& home);
 
   // POST /api/v1/jobs; returns the id or -1 (a test failure recorded).
   long submit(const boost::json::object& body);
@@ -138,6 +149,7 @@ class Server {
   fs::path data_;
   int port_ = 0;
   bool ok_ = false;
+  std::string token_;
   std::unique_ptr<Process> proc_;
 };
 

@@ -44,7 +44,7 @@ struct Preview {
 
 // The job's only preview as GET /api/v1/jobs/{id}/previews shows it.
 std::optional<Preview> preview_of(Server& server, long id) {
-  auto r = http_request(server.port(), "GET", "/api/v1/jobs/" + std::to_string(id) + "/previews");
+  auto r = server.api("GET", "/api/v1/jobs/" + std::to_string(id) + "/previews");
   if (r.status != 200) {
     ADD_FAILURE() << "GET previews: " << r.status << " " << r.error << " " << r.body;
     return std::nullopt;
@@ -115,7 +115,7 @@ TEST(Previews, ServedAfterTheJobAndClosedByCancel) {
   wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
   EXPECT_EQ(fetch_path_form(proxy, wrong).status, 404);
 
-  auto cancel = run_boxcar({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
+  auto cancel = server.cli({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
   EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
   EXPECT_NE(cancel.out.find("preview"), std::string::npos) << cancel.out;
   ASSERT_TRUE(wait_until([&] { return fetch_path_form(proxy, p->token).status == 404; }, 30s,

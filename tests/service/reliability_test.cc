@@ -182,7 +182,7 @@ TEST(CancelReachesARunningStep, TheCliCancelsIt) {
     EXPECT_EQ(str(*j, "state"), "running") << json::serialize(*j);
   }
 
-  auto cancel = run_boxcar({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
+  auto cancel = server.cli({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
   EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
 
   auto job = server.wait_final(id, 90s);

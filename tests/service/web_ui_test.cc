@@ -13,18 +13,50 @@ namespace {
 namespace json = boost::json;
 
 // The DOM chromium built from `url`, serialized; "" (with a failure recorded) if it failed.
-std::string browser_dom(const fs::path& home, const std::string& url) {
+// `settle`: let the page's scripts and the navigations they start run first (3 s of virtual
+// time: less than the 5 s after which the job list reloads itself).
+std::string browser_dom(const fs::path& home, const std::string& url, bool settle = false) {
   // --no-sandbox: the suite runs as root, where chromium refuses its own sandbox. The page is
   // ours and served on loopback; the browser's sandbox is not what is under test.
-  auto r = run_command({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-extensions",
-                        "--user-data-dir=" + (home / "chromium-profile").string(), "--dump-dom", url},
-                       home, child_env(home));
+  std::vector<std::string> argv = {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                   "--no-first-run", "--disable-background-networking",
+                                   "--disable-extensions",
+                                   "--user-data-dir=" + (home / "chromium-profile").string()};
+  if (settle) argv.push_back("--virtual-time-budget=3000");
+  argv.push_back("--dump-dom");
+  argv.push_back(url);
+  auto r = run_command(argv, home, child_env(home));
   if (r.exit_code != 0 || r.out.empty()) {
     ADD_FAILURE() << "chromium --dump-dom " << url << " exited " << r.exit_code << "\n" << r.err;
     return "";
   }
   return r.out;
+}
+
+// A static web server on another port of 127.0.0.1 (so the same site as the boxcar server, a
+// different origin), serving `dir`.
+std::unique_ptr<Process> serve_static(const fs::path& dir, int port) {
+  auto p = std::make_unique<Process>(
+      std::vector<std::string>{"/usr/bin/python3", "-m", "http.server", std::to_string(port),
+                               "--bind", "127.0.0.1", "--directory", dir.string()},
+      child_env(dir), dir / "logs", "static-" + std::to_string(port));
+  wait_until([&] { return http_request(port, "GET", "/").status == 200; }, 30s, "python3 serves " + dir.string());
+  return p;
+}
+
+// Signs in to the web UI the way a user does, with the login form posted by the browser
+// itself (a page that submits it on load), and returns the DOM of `path` it lands on.
+std::string browser_login_dom(const fs::path& home, Server& server, const std::string& path,
+                              const std::string& token = "") {
+  fs::path site = home / "login-site";
+  write_file(site / "login.html",
+             "<!doctype html><form id=f method=post action=\"" + server.url() + "/login\">"
+             "<input name=token value=\"" + (token.empty() ? server.token() : token) + "\">"
+             "<input name=next value=\"" + path + "\"></form>"
+             "<script>document.getElementById('f').submit()</script>\n");
+  int port = free_port();
+  auto web = serve_static(site, port);
+  return browser_dom(home, "http://127.0.0.1:" + std::to_string(port) + "/login.html", true);
 }
 
 std::string title_of(const std::string& dom) {
@@ -46,19 +78,19 @@ TEST(WebUi, PagesRenderInABrowserAndReportedTextNeverRunsAsMarkup) {
   ASSERT_TRUE(job);
   EXPECT_EQ(str(*job, "state"), "error");
 
-  std::string list = browser_dom(work.path(), server.url() + "/");
+  std::string list = browser_login_dom(work.path(), server, "/");
   EXPECT_EQ(title_of(list), "boxcar jobs") << list;
   EXPECT_NE(list.find("href=\"/jobs/" + std::to_string(id) + "\""), std::string::npos) << list;
   EXPECT_NE(list.find("&lt;img src=x onerror="), std::string::npos) << list;
   EXPECT_EQ(list.find("<img"), std::string::npos) << list;
   EXPECT_EQ(list.find("<b>main</b>"), std::string::npos) << list;
 
-  std::string page = browser_dom(work.path(), server.url() + "/jobs/" + std::to_string(id));
+  std::string page = browser_login_dom(work.path(), server, "/jobs/" + std::to_string(id));
   EXPECT_EQ(title_of(page), "boxcar job #" + std::to_string(id)) << page;
   EXPECT_NE(page.find("class=\"error\""), std::string::npos) << page;
   EXPECT_EQ(page.find("<img"), std::string::npos) << page;
 
-  std::string missing = browser_dom(work.path(), server.url() + "/jobs/999999");
+  std::string missing = browser_login_dom(work.path(), server, "/jobs/999999");
   EXPECT_NE(missing.find("No such job"), std::string::npos) << missing;
 }
 
@@ -85,8 +117,8 @@ TEST(WebUi, APreviewLinkOpensInABrowserThroughLocalhostSubdomains) {
   ASSERT_TRUE(job);
   ASSERT_EQ(str(*job, "state"), "success") << server.logs(id);
 
-  // The job page links the open preview in both forms.
-  std::string page = browser_dom(work.path(), server.url() + "/jobs/" + std::to_string(id));
+  // The job page links the open preview in both forms (for a signed-in reader).
+  std::string page = browser_login_dom(work.path(), server, "/jobs/" + std::to_string(id));
   std::smatch host_link, path_link;
   std::string host_re = "href=\"(http://8471-" + std::to_string(id) + "-[a-z2-7]{16}\\.localhost:" +
                         std::to_string(proxy) + "/)\"";
@@ -104,7 +136,7 @@ TEST(WebUi, APreviewLinkOpensInABrowserThroughLocalhostSubdomains) {
   std::string by_path = browser_dom(work.path(), path_link[1]);
   EXPECT_NE(by_path.find(kMarker), std::string::npos) << by_path;
 
-  auto cancel = run_boxcar({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
+  auto cancel = server.cli({"cancel", "--server", server.url(), std::to_string(id)}, work.path());
   ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
   ASSERT_TRUE(wait_until(
       [&] {
@@ -112,6 +144,55 @@ TEST(WebUi, APreviewLinkOpensInABrowserThroughLocalhostSubdomains) {
         return after.find(kMarker) == std::string::npos && after.find("no such preview") != std::string::npos;
       },
       30s, "the closed preview is gone from the browser's view"));
+}
+
+// The count of HTTP answers with `code` in the server's metrics.
+long answered(Server& server, int code) {
+  auto r = server.api("GET", "/metrics");
+  std::smatch m;
+  std::regex line("boxcar_http_requests_total\\{code=\"" + std::to_string(code) + "\"\\} ([0-9]+)");
+  return std::regex_search(r.body, m, line) ? std::stol(m[1]) : 0;
+}
+
+TEST(WebUi, AFormOnAnotherSiteCreatesNoJobAndCancelsNothing) {
+  TempDir work;
+  Server server(work.path(), {"--agents", "0"});  // jobs stay queued: cancellable
+  ASSERT_TRUE(server.ok());
+  long victim = server.submit({{"repo", "/nowhere"}});
+  ASSERT_GT(victim, 0);
+  // The victim is signed in to the web UI in this browser profile.
+  std::string signed_in = browser_login_dom(work.path(), server, "/");
+  EXPECT_NE(signed_in.find("signed in as"), std::string::npos) << signed_in;
+
+  // The attacker's pages, on another site (localhost is not 127.0.0.1's site): the classic
+  // text/plain form whose body is JSON, and the UI's cancel form with a guessed CSRF token.
+  fs::path site = work / "attacker";
+  write_file(site / "submit.html",
+             "<!doctype html><form id=f method=post enctype=text/plain action=\"" + server.url() +
+                 "/api/v1/jobs\"><input name='{\"repo\": \"/attacker\", \"x\": \"' value='\"}'></form>"
+                 "<script>document.getElementById('f').submit()</script>\n");
+  write_file(site / "cancel.html",
+             "<!doctype html><form id=f method=post action=\"" + server.url() + "/jobs/" +
+                 std::to_string(victim) + "/cancel\"><input name=csrf value=guess></form>"
+                 "<script>document.getElementById('f').submit()</script>\n");
+  int port = free_port();
+  auto web = serve_static(site, port);
+  std::string attacker = "http://localhost:" + std::to_string(port);
+
+  long refused_before = answered(server, 401), redirected_before = answered(server, 303);
+  browser_dom(work.path(), attacker + "/submit.html", true);
+  browser_dom(work.path(), attacker + "/cancel.html", true);
+  // The browser did post both (the server answered them), and nothing happened.
+  EXPECT_EQ(answered(server, 401), refused_before + 1);
+  EXPECT_GE(answered(server, 303) + answered(server, 403), redirected_before + 1);
+  auto jobs = server.jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(str(jobs[0], "state"), "queued");
+
+  // Control: the same JSON, sent as JSON with the token, creates the job.
+  auto control = server.api("POST", "/api/v1/jobs", R"({"repo": "/attacker", "x": "="})");
+  EXPECT_EQ(control.status, 201) << control.body;
+  EXPECT_EQ(server.jobs().size(), 2u);
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+#include "cli/api_token.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "cli/secret_flag.h"
+
+namespace boxcar::cli {
+
+namespace {
+
+const SecretFlag kToken{"--token", "BOXCAR_API_TOKEN"};
+
+// Whether the URL's host is this machine's loopback: only then may the local server's token
+// be sent to it without being asked for.
+bool loopback_url(const std::string& url) {
+  size_t start = url.find("://");
+  std::string host = url.substr(start == std::string::npos ? 0 : start + 3);
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+const char* const kApiTokenHelp =
+    "  --token T, --token-file F: the server's API token (also BOXCAR_API_TOKEN); without one,\n"
+    "  a server on this machine's loopback gets the token `boxcar serve` wrote to its default\n"
+    "  data directory (/var/lib/boxcar/api-token as root, ~/.local/share/boxcar/api-token)\n"
+    "  when this user can read it\n";
+
+std::filesystem::path default_serve_data_dir() {
+  if (::geteuid() == 0) return "/var/lib/boxcar";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".local/share/boxcar";
+  return "/tmp/boxcar";
+}
+
+std::filesystem::path api_token_file(const std::filesystem::path& data_dir) {
+  return data_dir / "api-token";
+}
+
+std::vector<FlagSpec> with_api_client_flags(std::vector<FlagSpec> specs) {
+  for (FlagSpec& s : secret_flag_specs(kToken)) specs.push_back(std::move(s));
+  specs.push_back({"--server", true, false, ""});
+  return specs;
+}
+
+Result<ApiClient> api_client_for(const ParsedFlags& flags, const std::string& command) {
+  auto client = ApiClient::create(server_url(flags.get("--server")));
+  if (!client) return client.error();
+  auto token = read_secret(flags, kToken, command);
+  if (!token) return token.error();
+  if (!*token && loopback_url(client->base())) {
+    auto file = api_token_file(default_serve_data_dir());
+    if (::access(file.c_str(), R_OK) == 0) {
+      auto text = read_secret_file(file, "the server's token file");
+      if (text) *token = std::move(*text);
+    }
+  }
+  if (*token) client->set_token(**token);
+  return client;
+}
+
+}  // namespace boxcar::cli
