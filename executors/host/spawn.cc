@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -58,6 +59,7 @@ struct ChildPlan {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
   if (::setsid() < 0) fail(plan, kSetsid);
+  ::umask(022);  // as in a sandbox: a build's files are not private to the agent's umask 077
   if (plan.cgroup_procs >= 0 && ::write(plan.cgroup_procs, "0", 1) != 1) fail(plan, kJoinCgroup);
   if (::dup2(plan.dev_null, 0) < 0) fail(plan, kStdin);
   if (::dup2(plan.out, 1) < 0) fail(plan, kStdout);

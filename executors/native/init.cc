@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +76,9 @@ void report_and_exit(int err_fd, const std::string& what, int err, int code) {
   sigfillset(&all);
   ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
   ::setsid();
+  // What a build expects, whatever the agent runs under (boxcar serve keeps umask 077 for
+  // its own data directory).
+  ::umask(022);
   int null = ::open("/dev/null", O_RDONLY);
   if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
   ::close_range(3, ~0U, 0);

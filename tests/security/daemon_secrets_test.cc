@@ -1,8 +1,10 @@
 // The daemon's secrets never reach a step: a real `boxcar serve` holds canary secrets given as
-// flags and in its environment, and a job's step searches every file of /proc it can read for
+// flags, in its environment and in a file, and a job's step searches every file of /proc it can read for
 // them. The control reads the same files of the daemon from the host and finds them.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
@@ -48,11 +50,20 @@ TEST(DaemonSecrets, NoStepFindsTheServersFlagsEnvironmentOrMemory) {
   std::string flag_token = canary("FLAGAGENTTOKEN");
   std::string env_webhook = canary("ENVWEBHOOK");
   std::string env_other = canary("ENVOTHER");
+  std::string env_api = canary("ENVAPITOKEN");
+  std::string file_gitlab = canary("FILEGITLABTOKEN");
+  {
+    std::ofstream f(work / "gitlab-token");
+    f << file_gitlab << "\n";
+  }
   int port = free_port();
   auto serve = start_boxcar({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--data",
-                             (work / "data").string(), "--allow-local-repos", "--agent-token", flag_token},
+                             (work / "data").string(), "--allow-local-repos", "--agent-token", flag_token,
+                             "--gitlab-webhook-token-file", (work / "gitlab-token").string()},
                             work.path(), "serve",
-                            {"BOXCAR_WEBHOOK_SECRET=" + env_webhook, "BOXCAR_TEST_OTHER=" + env_other});
+                            {"BOXCAR_WEBHOOK_SECRET=" + env_webhook, "BOXCAR_TEST_OTHER=" + env_other,
+                             "BOXCAR_API_TOKEN=" + env_api});
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + env_api}};
   ASSERT_TRUE(wait_until([&] { return http_request(port, "GET", "/healthz", {}, "", 5s).status == 200; }, 60s,
                          "boxcar serve healthy"))
       << serve->describe();
@@ -63,26 +74,28 @@ TEST(DaemonSecrets, NoStepFindsTheServersFlagsEnvironmentOrMemory) {
   EXPECT_NE(cmdline.find(flag_token), std::string::npos);
   EXPECT_NE(environ.find(env_webhook), std::string::npos);
   EXPECT_NE(environ.find(env_other), std::string::npos);
+  EXPECT_NE(environ.find(env_api), std::string::npos);
 
-  auto r = http_request(port, "POST", "/api/v1/jobs", {{"Content-Type", "application/json"}},
+  auto r = http_request(port, "POST", "/api/v1/jobs",
+                        {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + env_api}},
                         json::serialize(json::object{{"repo", (work / "repo").string()}}));
   ASSERT_EQ(r.status, 201) << r.body;
   long id = json::parse(r.body).as_object().at("id").as_int64();
   std::string state;
   ASSERT_TRUE(wait_until(
       [&] {
-        auto j = http_request(port, "GET", "/api/v1/jobs/" + std::to_string(id));
+        auto j = http_request(port, "GET", "/api/v1/jobs/" + std::to_string(id), auth);
         if (j.status != 200) return false;
         state = std::string(json::parse(j.body).as_object().at("state").as_string());
         return is_final_state(state);
       },
       120s, "job final"));
-  std::string logs = http_request(port, "GET", "/api/v1/jobs/" + std::to_string(id) + "/logs").body;
+  std::string logs = http_request(port, "GET", "/api/v1/jobs/" + std::to_string(id) + "/logs", auth).body;
   EXPECT_EQ(state, "success") << logs << serve->describe();
   // Control inside: the probe finds a canary that is meant to be there (the step's own env).
   EXPECT_NE(logs.find(std::string("hit: ") + kPrefix + "STEPOWN"), std::string::npos) << logs;
   EXPECT_NE(logs.find("pid1 boxcar-init --caps="), std::string::npos) << logs;
-  for (const std::string& secret : {flag_token, env_webhook, env_other}) {
+  for (const std::string& secret : {flag_token, env_webhook, env_other, env_api, file_gitlab}) {
     EXPECT_EQ(logs.find(secret), std::string::npos) << secret << " leaked:\n" << logs;
   }
   // Nothing but the step's own canary was found.

@@ -48,10 +48,13 @@ struct PtyRun {
 // Runs boxcar with `args` on a fresh pseudo-terminal in raw mode (no '\n' -> "\r\n"), so `out`
 // holds exactly what boxcar wrote to its terminal.
 // NO_COLOR keeps boxcar's own colours out of the way of the assertions; a step's still pass.
-PtyRun run_in_pty(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& home) {
+PtyRun run_in_pty(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& home,
+                  const std::string& api_token = "") {
   std::vector<std::string> argv = {boxcar_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env = child_env(home, {"TERM=xterm-256color", "NO_COLOR=1"});
+  std::vector<std::string> extra = {"TERM=xterm-256color", "NO_COLOR=1"};
+  if (!api_token.empty()) extra.push_back("BOXCAR_API_TOKEN=" + api_token);
+  std::vector<std::string> env = child_env(home, extra);
   struct termios raw {};
   ::cfmakeraw(&raw);
   struct winsize size {};
@@ -215,14 +218,15 @@ TEST(TerminalOutput, LogsAndLogsFollowLabelEveryStepLineAndEscapeIt) {
   for (std::vector<std::string> args : {std::vector<std::string>{"logs", "--server", server.url(), job_id},
                                         {"logs", "-f", "--server", server.url(), job_id}}) {
     SCOPED_TRACE(args[1]);
-    auto r = run_in_pty(args, work.path(), work.path());
+    auto r = run_in_pty(args, work.path(), work.path(), server.token());
     ASSERT_EQ(r.exit_code, 0) << shown(r.out);
     expect_escaped_forms(r.out);
     // Parallel steps' lines are told apart by their labels.
     EXPECT_NE(r.out.find("[other] other-line"), std::string::npos) << shown(r.out);
   }
   // One step's log: labelled and escaped the same way.
-  auto one = run_in_pty({"logs", "--server", server.url(), job_id, "evil"}, work.path(), work.path());
+  auto one = run_in_pty({"logs", "--server", server.url(), job_id, "evil"}, work.path(), work.path(),
+                        server.token());
   ASSERT_EQ(one.exit_code, 0) << shown(one.out);
   expect_escaped_forms(one.out);
   EXPECT_EQ(one.out.find("other-line"), std::string::npos) << shown(one.out);
@@ -230,7 +234,7 @@ TEST(TerminalOutput, LogsAndLogsFollowLabelEveryStepLineAndEscapeIt) {
   // Controls: the stored log keeps the bytes; piped, `boxcar logs` keeps them too, labelled.
   std::string raw = server.logs(id);
   EXPECT_NE(raw.find("\x1b]52;c;aGVsbG8=\x07"), std::string::npos) << shown(raw);
-  auto piped = run_boxcar({"logs", "--server", server.url(), job_id}, work.path());
+  auto piped = server.cli({"logs", "--server", server.url(), job_id}, work.path());
   ASSERT_EQ(piped.exit_code, 0) << piped.err;
   EXPECT_NE(piped.out.find("[evil] clip \x1b]52;c;aGVsbG8=\x07 end"), std::string::npos) << shown(piped.out);
   EXPECT_NE(piped.out.find("[evil] hidden\r[deploy] ok"), std::string::npos) << shown(piped.out);
