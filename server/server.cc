@@ -74,6 +74,7 @@ Server::Server(Store& store, ServerOptions options)
   add_web_ui_routes(s.router, s.ctx);
   add_artifact_routes(s.router, s.ctx);
   add_preview_routes(s.router, s.ctx);
+  add_agents_admin_routes(s.router, s.ctx);
   add_ops_routes(s.router, s.ctx);
   HttpServerOptions http_options;
   http_options.body_limit = s.options.max_body;

@@ -18,7 +18,10 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;                 // 0: any free port (see Server::port())
   std::string webhook_secret;           // empty: every webhook is refused (401)
-  std::string agent_token;              // empty: every agent request is refused (401)
+  std::string agent_token;              // registers agents; empty: registration is refused (401)
+  // The admin API token (--api-token); guards GET /api/v1/agents and agent revocation until
+  // the API-token work's authorize() takes over. Empty: those routes answer 401.
+  std::string api_token;
   int64_t lease_ms = 60'000;            // a claim's lease; the sweeper runs every lease_ms/4
   int64_t max_claim_wait_ms = 30'000;   // cap on a claim's long poll
   int64_t recheck_ms = 1'000;           // held claims and log followers re-read the store this often
