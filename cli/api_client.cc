@@ -85,6 +85,7 @@ Result<ApiReply> ApiClient::request(const std::string& method, const std::string
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "boxcar-cli");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
   if (!json_body.empty()) {
     req.set(http::field::content_type, "application/json");
     req.body() = json_body;
@@ -115,6 +116,7 @@ Result<uint64_t> ApiClient::download(const std::string& target,
   http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "boxcar-cli");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
   boost::system::error_code ec;
   http::write(*socket, req, ec);
   if (ec) return Error{"request to " + base_ + target + " failed: " + ec.message()};

@@ -23,6 +23,8 @@ class ApiClient {
   static Result<ApiClient> create(const std::string& base);
 
   const std::string& base() const { return base_; }
+  // Sent as "Authorization: Bearer <token>" with every request from now on ("" = none).
+  void set_token(std::string token) { token_ = std::move(token); }
 
   // A request with an optional JSON body. Connection failures are Errors that name the server.
   Result<ApiReply> request(const std::string& method, const std::string& target,
@@ -38,7 +40,7 @@ class ApiClient {
                             const std::function<bool(std::string_view)>& on_data);
 
  private:
-  std::string base_, host_, port_;
+  std::string base_, host_, port_, token_;
 };
 
 // --server, else BOXCAR_SERVER, else http://127.0.0.1:8080.

@@ -23,6 +23,9 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: boxcar agent --server URL --token TOKEN [--concurrency N] [--labels a,b]\n"
+    "  --token is the server's registration token (its --agent-token): the agent registers once\n"
+    "  and keeps its own credential in DIR/agent-credential.json; `boxcar agents` lists agents,\n"
+    "  `boxcar agent revoke NAME` revokes one, `boxcar agent forget NAME` frees a revoked name\n"
     "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
     "                    [--keep-failed] [--git-token T --git-token-hosts H1,H2]\n"
     "                    [--ssh-key FILE] [--allow-local-repos]\n"
@@ -65,6 +68,9 @@ std::vector<std::string> split_labels(const std::string& s) {
 }  // namespace
 
 int cmd_agent(const Args& args) {
+  if (!args.empty() && (args[0] == "revoke" || args[0] == "forget")) {
+    return cmd_agent_admin(args[0], Args(args.begin() + 1, args.end()));
+  }
   auto flags = parse_flags(args, {{"--server", true, false, ""},
                                   {"--token", true, false, ""},
                                   {"--concurrency", true, false, "-c"},

@@ -29,12 +29,14 @@ namespace {
 constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
     "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
-    "                    [--agent-token T] [--lease DURATION] [--allow-local-repos]\n"
+    "                    [--agent-token T] [--api-token T] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
-    "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n"
+    "  --webhook-secret, --agent-token, --api-token also from BOXCAR_WEBHOOK_SECRET,\n"
+    "  BOXCAR_AGENT_TOKEN, BOXCAR_API_TOKEN; --agent-token registers agents (each then holds its\n"
+    "  own credential), --api-token is the admin token (`boxcar agents`, `boxcar agent revoke`)\n"
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
 
 std::filesystem::path default_data_dir() {
@@ -70,6 +72,7 @@ int cmd_serve(const Args& args) {
                                   {"--executor", true, false, ""},
                                   {"--webhook-secret", true, false, ""},
                                   {"--agent-token", true, false, ""},
+                                  {"--api-token", true, false, ""},  // PROVISIONAL: see api_agents.cc
                                   {"--lease", true, false, ""},
                                   {"--allow-local-repos", false, false, ""},
                                   {"--artifact-retention", true, false, ""},
@@ -128,6 +131,7 @@ int cmd_serve(const Args& args) {
   }
   opts.webhook_secret = flags->get("--webhook-secret").value_or(from_env("BOXCAR_WEBHOOK_SECRET"));
   opts.agent_token = flags->get("--agent-token").value_or(from_env("BOXCAR_AGENT_TOKEN"));
+  opts.api_token = flags->get("--api-token").value_or(from_env("BOXCAR_API_TOKEN"));
   std::filesystem::path data = flags->get("--data").value_or(default_data_dir().string());
   std::error_code ec;
   std::filesystem::create_directories(data, ec);
