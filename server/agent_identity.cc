@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <charconv>
+#include <cstdlib>
 
 #include "protocol/agent_protocol.h"
 #include "server/webhook_signature.h"
