@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "agent/agent_credential.h"
 #include "agent/agent_heartbeat.h"
 #include "agent/http_client.h"
 #include "agent/job_runner.h"
@@ -54,13 +55,18 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   Backoff backoff;
   bool claiming = false;
   uint64_t claim_request = 0;
+  // Registration: the credential from the data directory, or from POST /register. A stored one
+  // the server refuses before it ever accepted it (a new server, say) is replaced by
+  // registering again; once accepted, a refusal (revocation) is fatal.
+  bool registered = false;
+  bool credential_from_disk = false;
+  bool credential_accepted = false;
   bool draining = false;
   bool stopping = false;
   bool exited = false;
   std::string last_failure;  // the claim failure last logged, to log a recovery once
 
   Impl(asio::io_context& io_, AgentOptions opts) : io(io_), options(std::move(opts)) {
-    if (options.name.empty()) options.name = default_agent_name();
     if (options.concurrency == 0) options.concurrency = 1;
     if (options.step_jobs == 0) options.step_jobs = std::max(1u, std::thread::hardware_concurrency());
   }
@@ -89,7 +95,20 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       nofile.rlim_cur = nofile.rlim_max;
       ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
+    auto stored = load_credential(options.data_dir, options.server);
+    if (!stored.ok()) return stored.error();
     client = std::make_unique<HttpClient>(io, *base, options.token);
+    if (*stored) {
+      if (!options.name.empty() && options.name != (*stored)->name) {
+        log("registered as \"" + (*stored)->name + "\" (" + credential_path(options.data_dir).string() +
+            "), not \"" + options.name + "\": remove that file to register under a new name");
+      }
+      options.name = (*stored)->name;
+      client->set_token((*stored)->credential);
+      registered = credential_from_disk = true;
+    } else if (options.name.empty()) {
+      options.name = default_agent_name();
+    }
     executor = options.make_executor ? options.make_executor(io) : executors::make_host_executor(io);
     log(options.name + ": polling " + options.server + " for jobs (" +
         std::to_string(options.concurrency) + " at once, executor " + std::string(executor->name()) + ")");
@@ -97,10 +116,52 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     return {};
   }
 
+  // POST /register with the shared token; the answer's credential is saved, then used.
+  void register_agent() {
+    claiming = true;
+    client->set_token(options.token);
+    protocol::RegisterRequest req{options.name, options.labels};
+    std::weak_ptr<Impl> weak = weak_from_this();
+    claim_request = client->post_json(
+        "/api/v1/agent/register", protocol::to_json(req), Millis(30'000),
+        [weak](const boost::system::error_code& ec, HttpResponse res) {
+          if (auto self = weak.lock()) self->registered_answer(ec, std::move(res));
+        });
+  }
+
+  void registered_answer(const boost::system::error_code& ec, HttpResponse res) {
+    claiming = false;
+    if (exited) return;
+    RemoteOutcome o = classify(ec, res.status, res.body);
+    if (o.verdict == RemoteVerdict::retry) return retry("cannot register with", o.message);
+    if (o.verdict == RemoteVerdict::auth_refused) {
+      return fatal("the server refused the registration token (--token): " + o.message);
+    }
+    if (o.verdict != RemoteVerdict::ok) {  // 409: the name is taken or was revoked
+      return fatal("cannot register as \"" + options.name + "\" with " + options.server + ": HTTP " +
+                   std::to_string(res.status) + ": " + res.body);
+    }
+    auto answer = protocol::from_json_text<protocol::RegisterResponse>(res.body);
+    if (!answer.ok()) return retry("cannot register with", "unreadable answer: " + answer.error().message);
+    AgentCredential c{options.server, answer->agent_id, answer->name, answer->credential};
+    if (Status st = save_credential(options.data_dir, c); !st.ok()) {
+      return fatal("cannot keep the agent credential: " + st.error().message);
+    }
+    options.name = answer->name;
+    client->set_token(answer->credential);
+    registered = true;
+    credential_from_disk = false;
+    log("registered with " + options.server + " as \"" + options.name + "\" (agent " +
+        std::to_string(answer->agent_id) + ")");
+    backoff.reset();
+    claim();
+  }
+
   void claim() {
     if (claiming || draining || exited || jobs.size() >= options.concurrency) return;
+    if (!registered) return register_agent();
     claiming = true;
-    protocol::ClaimRequest req{options.name, options.labels, options.claim_wait_ms};
+    protocol::ClaimRequest req{options.labels, options.claim_wait_ms};
     std::weak_ptr<Impl> weak = weak_from_this();
     claim_request = client->post_json(
         "/api/v1/agent/claim", protocol::to_json(req), Millis(options.claim_wait_ms + 15'000),
@@ -113,8 +174,18 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     claiming = false;
     if (exited) return;
     RemoteOutcome o = classify(ec, res.status, res.body);
+    if (o.verdict == RemoteVerdict::auth_refused && credential_from_disk && !credential_accepted &&
+        jobs.empty()) {
+      // The stored credential means nothing to this server (its database is new, or the
+      // agent was revoked): register again. A revoked agent's name is refused there.
+      log("the server refused the stored credential (" + o.message + "); registering again");
+      forget_credential(options.data_dir);
+      registered = credential_from_disk = false;
+      return claim();
+    }
     if (o.verdict == RemoteVerdict::auth_refused) return fatal(o.message);
     if (o.verdict != RemoteVerdict::ok) return retry_claim(o.message);
+    credential_accepted = true;
     if (!last_failure.empty()) log("reached " + options.server + " again");
     last_failure.clear();
     backoff.reset();
@@ -128,9 +199,11 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     claim();
   }
 
-  void retry_claim(const std::string& why) {
+  void retry_claim(const std::string& why) { retry("cannot claim from", why); }
+
+  void retry(const std::string& what, const std::string& why) {
     Millis delay = backoff.next();
-    log("cannot claim from " + options.server + ": " + why + "; retrying in " + format_duration(delay));
+    log(what + " " + options.server + ": " + why + "; retrying in " + format_duration(delay));
     last_failure = why;
     std::weak_ptr<Impl> weak = weak_from_this();
     retry_timer.expires_after(delay);
@@ -177,7 +250,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       if (auto self = weak.lock()) self->fatal(o.message);
     };
     hh.log = ro.log;
-    r.heartbeat = std::make_unique<Heartbeat>(io, *client, id, options.name, interval, std::move(hh));
+    r.heartbeat = std::make_unique<Heartbeat>(io, *client, id, spec.lease_token, interval, std::move(hh));
     r.heartbeat->start();
     r.runner->start(
         [weak, id](JobEnd end) {
@@ -215,7 +288,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       if (draining || exited) held[id]->abandon();
     }
     asio::post(io, [gone] {});
-    if (end == JobEnd::auth_refused) return fatal("the server refused the agent token");
+    if (end == JobEnd::auth_refused) return fatal("the server refused the agent credential");
     if (draining || exited) return exit_when_idle();
     claim();
   }

@@ -1,4 +1,5 @@
-// AgentDaemon: the long-running agent. Long-polls the server for jobs (a claim is sent again
+// AgentDaemon: the long-running agent. Registers with the server once (the shared token buys
+// an agent credential, kept in the data directory and reused on restart), long-polls for jobs (a claim is sent again
 // as soon as one is answered, and only while a slot is free), runs up to `concurrency` jobs at
 // once with JobRunner, keeps their leases with Heartbeat, backs off while the server is
 // unreachable, and drains on request. The same class runs inside `boxcar serve`, over
@@ -24,12 +25,15 @@ namespace boxcar::agent {
 
 struct AgentOptions {
   std::string server;                    // "http://host:port"
-  std::string token;                     // the agent token (Authorization: Bearer)
-  std::string name;                      // "" = <hostname>-<pid>-<random>
+  std::string token;                     // the server's registration token (its --agent-token)
+  // The name to register under; a stored registration keeps its own. "" = the stored one, or
+  // <hostname>-<pid>-<random>.
+  std::string name;
   std::vector<std::string> labels;       // a job's labels must all be among these
   size_t concurrency = 1;                // jobs at once
   size_t step_jobs = 0;                  // steps at once within a job; 0 = the CPU count
-  std::filesystem::path data_dir;        // mirrors/, workspaces/, artifacts/ (all made 0700)
+  std::filesystem::path data_dir;        // mirrors/, workspaces/, artifacts/ (all made 0700),
+                                         // agent-credential.json (0600)
   // Makes the executor the agent's jobs run on; empty = the host executor.
   std::function<std::unique_ptr<executors::Executor>(boost::asio::io_context&)> make_executor;
   bool keep_failed_workspaces = false;
@@ -45,7 +49,8 @@ struct AgentOptions {
   // One line per event worth telling (claims, failures, job ends); empty = stderr.
   std::function<void(std::string_view)> log;
   // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error
-  // when the server refused the token. Nothing of the daemon is pending on the io_context then.
+  // when the server refused the registration token or the agent's credential (revoked), or
+  // the name is taken. Nothing of the daemon is pending on the io_context then.
   std::function<void(Status)> on_exit;
 };
 

@@ -146,7 +146,7 @@ TEST_F(AgentDaemonTest, RunsAClaimedJobEndToEnd) {
   auto j = wait_complete(1);
   ASSERT_TRUE(j.complete);
   EXPECT_EQ(j.complete->state, "success") << j.complete->reason;
-  EXPECT_EQ(j.complete->agent, "test-agent");
+  EXPECT_EQ(j.agent, "test-agent");  // the registered agent claimed it
   EXPECT_EQ(j.log("hello"), "branch=main foo=bar secret=***\ncontent of a\ndone\n");
   ASSERT_GE(j.steps.size(), 2u);
   EXPECT_EQ(j.steps.front().state, "running");
@@ -287,7 +287,7 @@ TEST_F(AgentDaemonTest, UnreachableServerIsRetriedWithBackoff) {
   std::lock_guard lock(log_mu);
   int failures = 0;
   for (const auto& l : log_lines) {
-    if (l.find("cannot claim from " + server_override + ": connection refused; retrying in") == 0) ++failures;
+    if (l.find("cannot register with " + server_override + ": connection refused; retrying in") == 0) ++failures;
   }
   EXPECT_GE(failures, 2);
   EXPECT_LE(failures, 6);  // backoff, not a busy loop
@@ -300,7 +300,80 @@ TEST_F(AgentDaemonTest, RefusedTokenIsFatal) {
   ASSERT_EQ(exited.wait_for(10s), std::future_status::ready);
   Status st = exited.get();
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("the server refused the agent token"), std::string::npos);
+  EXPECT_NE(st.error().message.find("the server refused the registration token"), std::string::npos);
+  EXPECT_FALSE(fs::exists(root / "data/agent-credential.json"));
+}
+
+TEST_F(AgentDaemonTest, RegistersOnceAndKeepsItsCredentialPrivate) {
+  start_agent();
+  server.enqueue(job(1, "true"));
+  auto j = wait_complete(1);
+  EXPECT_EQ(j.complete->state, "success");
+  EXPECT_EQ(j.agent, "test-agent");
+  EXPECT_EQ(j.wrong_lease, 0);  // every report carried the claim's lease token
+  EXPECT_EQ(server.registrations(), std::vector<std::string>{"test-agent"});
+  fs::path stored = root / "data/agent-credential.json";
+  ASSERT_TRUE(fs::exists(stored));
+  EXPECT_EQ(fs::status(stored).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+
+  // A restarted agent (a new daemon on the same data directory, under another --name) keeps
+  // its registration: no second one, and the old name.
+  std::promise<void> restarted;
+  run_on_io([&] {
+    daemon.reset();
+    AgentOptions opts;
+    opts.server = server.url();
+    opts.token = "agent-token";
+    opts.name = "renamed";
+    opts.data_dir = root / "data";
+    opts.allow_local_repos = true;
+    opts.claim_wait_ms = 2'000;
+    opts.log = [](std::string_view line) {
+      std::fprintf(stderr, "agent 2: %.*s\n", int(line.size()), line.data());
+    };
+    daemon = std::make_unique<AgentDaemon>(io, opts);
+    EXPECT_TRUE(daemon->start().ok());
+    restarted.set_value();
+  });
+  restarted.get_future().wait();
+  server.enqueue(job(2, "true"));
+  j = wait_complete(2);
+  EXPECT_EQ(j.complete->state, "success");
+  EXPECT_EQ(j.agent, "test-agent");
+  EXPECT_EQ(server.registrations(), std::vector<std::string>{"test-agent"});
+}
+
+TEST_F(AgentDaemonTest, RevokedAgentStopsAndCannotRegisterAgain) {
+  start_agent();
+  // Once registered, revoke it: the next claim is refused, and that is fatal.
+  ASSERT_TRUE(server.wait_registrations(1, 10s));
+  server.revoke("test-agent");
+  auto exited = exit_status.get_future();
+  ASSERT_EQ(exited.wait_for(10s), std::future_status::ready);
+  Status st = exited.get();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("refused"), std::string::npos) << st.error().message;
+
+  // Restarted on the same data directory, the stored credential is refused, and registering
+  // again under the revoked name is refused too: the agent stops instead of coming back.
+  std::promise<Status> second;
+  run_on_io([&] {
+    daemon.reset();
+    AgentOptions opts;
+    opts.server = server.url();
+    opts.token = "agent-token";
+    opts.data_dir = root / "data";
+    opts.claim_wait_ms = 2'000;
+    opts.on_exit = [&](Status s) { second.set_value(s); };
+    daemon = std::make_unique<AgentDaemon>(io, opts);
+    EXPECT_TRUE(daemon->start().ok());
+  });
+  auto again = second.get_future();
+  ASSERT_EQ(again.wait_for(10s), std::future_status::ready);
+  Status st2 = again.get();
+  ASSERT_FALSE(st2.ok());
+  EXPECT_NE(st2.error().message.find("revoked"), std::string::npos) << st2.error().message;
+  EXPECT_EQ(server.registrations(), (std::vector<std::string>{"test-agent", "test-agent"}));
 }
 
 TEST(BaseUrl, Parses) {

@@ -7,10 +7,10 @@
 namespace boxcar::agent {
 
 Heartbeat::Heartbeat(boost::asio::io_context& io, HttpClient& client, int64_t job_id,
-                     std::string agent, Millis interval, HeartbeatHandlers handlers)
+                     std::string lease, Millis interval, HeartbeatHandlers handlers)
     : client_(client),
       job_id_(job_id),
-      agent_(std::move(agent)),
+      lease_(std::move(lease)),
       interval_(interval),
       handlers_(std::move(handlers)),
       timer_(io) {}
@@ -42,7 +42,7 @@ void Heartbeat::arm(Millis delay) {
 void Heartbeat::beat() {
   in_flight_ = true;
   std::weak_ptr<bool> weak = alive_;
-  auto body = protocol::to_json(protocol::HeartbeatRequest{agent_});
+  auto body = protocol::to_json(protocol::HeartbeatRequest{});
   // A heartbeat that takes longer than an interval is as good as lost: the next one follows.
   request_ = client_.post_json(
       "/api/v1/agent/jobs/" + std::to_string(job_id_) + "/heartbeat", body, interval_,
@@ -84,7 +84,8 @@ void Heartbeat::beat() {
           if (weak.expired() || stopped_) return;
         }
         arm(interval_);
-      });
+      },
+      lease_);
 }
 
 }  // namespace boxcar::agent

@@ -24,7 +24,7 @@ struct HeartbeatHandlers {
 
 class Heartbeat {
  public:
-  Heartbeat(boost::asio::io_context& io, HttpClient& client, int64_t job_id, std::string agent,
+  Heartbeat(boost::asio::io_context& io, HttpClient& client, int64_t job_id, std::string lease,
             Millis interval, HeartbeatHandlers handlers);
   ~Heartbeat();
 
@@ -37,7 +37,7 @@ class Heartbeat {
 
   HttpClient& client_;
   int64_t job_id_;
-  std::string agent_;
+  std::string lease_;  // the claim's lease token
   Millis interval_;
   HeartbeatHandlers handlers_;
   boost::asio::steady_timer timer_;

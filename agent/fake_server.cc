@@ -91,6 +91,31 @@ void FakeServer::set_lost(int64_t id) {
   jobs_[id].lost = true;
 }
 
+FakeServer::Grant FakeServer::grant(int64_t id) {
+  std::lock_guard lock(mu_);
+  std::string credential = std::to_string(credentials_.size() + 1) + "." + std::string(64, 'e');
+  credentials_[credential] = "granted";
+  jobs_[id].agent = "granted";
+  jobs_[id].lease = "granted-lease-" + std::to_string(id);
+  return {credential, jobs_[id].lease};
+}
+
+void FakeServer::revoke(const std::string& name) {
+  std::lock_guard lock(mu_);
+  revoked_.insert(name);
+  std::erase_if(credentials_, [&](const auto& c) { return c.second == name; });
+}
+
+std::vector<std::string> FakeServer::registrations() {
+  std::lock_guard lock(mu_);
+  return registrations_;
+}
+
+bool FakeServer::wait_registrations(size_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return registrations_.size() >= n; });
+}
+
 FakeJob FakeServer::job(int64_t id) {
   std::lock_guard lock(mu_);
   return jobs_[id];
@@ -140,7 +165,7 @@ void FakeServer::serve(int fd) {
     http::read(sock, buf, req, ec);
     if (ec) break;
     Answer a = handle(std::string(req.target()), std::string(req[http::field::authorization]),
-                      req.body(), fd);
+                      std::string(req[protocol::kLeaseHeader]), req.body(), fd);
     http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
     res.set(http::field::content_type, "application/json");
     res.body() = a.body;
@@ -155,11 +180,48 @@ void FakeServer::serve(int fd) {
   sock.close(ignored);
 }
 
+FakeServer::Answer FakeServer::register_agent(const std::string& auth, const std::string& body) {
+  if (auth != "Bearer " + token) return {401, R"({"error":"bad registration token"})"};
+  boost::system::error_code pec;
+  json::value in = json::parse(body, pec);
+  if (pec) return {400, R"({"error":"bad json"})"};
+  auto req = protocol::from_json<protocol::RegisterRequest>(in);
+  if (!req.ok()) return {400, "{}"};
+  std::lock_guard lock(mu_);
+  registrations_.push_back(req->name);
+  if (revoked_.count(req->name)) return {409, R"({"error":"that agent name was revoked"})"};
+  for (const auto& [c, name] : credentials_) {
+    if (name == req->name) return {409, R"({"error":"that agent name is taken"})"};
+  }
+  int64_t id = static_cast<int64_t>(registrations_.size());
+  std::string credential = std::to_string(id) + "." + std::string(63, 'c') + std::to_string(id % 10);
+  credentials_[credential] = req->name;
+  cv_.notify_all();
+  return {201, json::serialize(protocol::to_json(protocol::RegisterResponse{id, req->name, credential}))};
+}
+
 FakeServer::Answer FakeServer::handle(const std::string& target, const std::string& auth,
-                                      const std::string& body, int fd) {
-  if (auth != "Bearer " + token) return {401, R"({"error":"bad token"})"};
+                                      const std::string& lease, const std::string& body, int fd) {
+  if (target == "/api/v1/agent/register") return register_agent(auth, body);
+  std::string agent;
+  {
+    std::lock_guard lock(mu_);
+    auto it = auth.rfind("Bearer ", 0) == 0 ? credentials_.find(auth.substr(7)) : credentials_.end();
+    if (it == credentials_.end()) return {401, R"({"error":"bad agent credential"})"};
+    agent = it->second;
+  }
+  // A job's reports must carry the lease token its claim handed out.
+  auto wrong_lease = [&](int64_t id) {
+    std::lock_guard lock(mu_);
+    FakeJob& job = jobs_[id];
+    if (job.agent == agent && !job.lease.empty() && job.lease == lease) return false;
+    ++job.wrong_lease;
+    cv_.notify_all();
+    return true;
+  };
   if (size_t q = target.find("/artifacts?"); q != std::string::npos) {
     int64_t id = std::stoll(target.substr(std::string("/api/v1/agent/jobs/").size()));
+    if (wrong_lease(id)) return {409, R"({"error":"lease lost"})"};
     std::map<std::string, std::string> query;
     std::string rest = target.substr(q + 11);
     for (size_t i = 0; i <= rest.size();) {
@@ -216,7 +278,9 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     protocol::JobSpec job = queue_.front();
     queue_.pop_front();
     ++claimed_;
-    jobs_[job.id];
+    job.lease_token = "lease-" + std::to_string(job.id) + "-" + std::to_string(claimed_);
+    jobs_[job.id].agent = agent;
+    jobs_[job.id].lease = job.lease_token;
     cv_.notify_all();
     return {200, json::serialize(protocol::to_json(protocol::ClaimResponse{job}))};
   }
@@ -227,6 +291,7 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
   size_t slash = rest.find('/');
   int64_t id = std::stoll(rest.substr(0, slash));
   std::string what = rest.substr(slash + 1);
+  if (wrong_lease(id)) return {409, R"({"error":"lease lost"})"};
   std::lock_guard lock(mu_);
   FakeJob& job = jobs_[id];
   Answer answer{200, "{}"};

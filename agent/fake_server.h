@@ -1,7 +1,9 @@
 // FakeServer (tests only): the agent protocol's server side on real loopback HTTP, so the
-// agent's real client, retries and long polls are exercised. It keeps what it is told per
-// job, stores log chunks once per (step, attempt, seq), and can be scripted to fail uploads,
-// cancel a job or drop its lease.
+// agent's real client, retries and long polls are exercised. Agents register with `token` and
+// then use the credential it hands out; each claim hands out a lease token that the job's
+// reports must carry. It keeps what it is told per job, stores log chunks once per (step,
+// attempt, seq), and can be scripted to fail uploads, cancel a job, drop its lease or revoke
+// an agent.
 #pragma once
 
 #include <atomic>
@@ -43,6 +45,9 @@ struct FakeJob {
   std::optional<protocol::CompleteRequest> complete;
   bool cancel = false;  // answered in heartbeats
   bool lost = false;
+  std::string agent;    // who claimed it (the registered name)
+  std::string lease;    // the lease token its claim handed out
+  int wrong_lease = 0;  // reports refused 409: no or another lease token
 
   // The stored log of one step's attempt, chunks in seq order.
   std::string log(const std::string& step, int attempt = 1) const;
@@ -55,7 +60,18 @@ class FakeServer {
   ~FakeServer();
 
   std::string url() const;
-  std::string token = "agent-token";
+  std::string token = "agent-token";  // the registration token
+
+  // A credential and a lease on job `id` without a claim (for tests that drive an outbox).
+  struct Grant {
+    std::string credential, lease;
+  };
+  Grant grant(int64_t id);
+  // Its credential stops working at once; its name cannot register again.
+  void revoke(const std::string& name);
+  // Registrations by name, in order (a re-registration shows twice).
+  std::vector<std::string> registrations();
+  bool wait_registrations(size_t n, std::chrono::milliseconds timeout);
 
   void enqueue(protocol::JobSpec job);
   void fail_log_uploads(int n);  // the next n log uploads are stored, then answered 500
@@ -79,7 +95,9 @@ class FakeServer {
   };
   void accept_loop();
   void serve(int fd);
-  Answer handle(const std::string& target, const std::string& auth, const std::string& body, int fd);
+  Answer handle(const std::string& target, const std::string& auth, const std::string& lease,
+                const std::string& body, int fd);
+  Answer register_agent(const std::string& auth, const std::string& body);
 
   int listen_fd_ = -1;
   int port_ = 0;
@@ -92,6 +110,9 @@ class FakeServer {
   std::deque<protocol::JobSpec> queue_;
   std::map<int64_t, FakeJob> jobs_;
   int claimed_ = 0;
+  std::map<std::string, std::string> credentials_;  // credential -> agent name
+  std::set<std::string> revoked_;                   // names
+  std::vector<std::string> registrations_;
   int fail_logs_ = 0;
   int fail_artifacts_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "agent/http_client.h"
 
+#include "protocol/agent_protocol.h"
+
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -278,7 +280,7 @@ HttpClient::HttpClient(asio::io_context& io, BaseUrl base, std::string token)
 HttpClient::~HttpClient() { impl_->shutdown(); }
 
 uint64_t HttpClient::post_json(const std::string& path, const boost::json::value& body,
-                               Millis timeout, HttpHandler done) {
+                               Millis timeout, HttpHandler done, const std::string& lease) {
   auto op = std::make_shared<Impl::Op>();
   op->id = impl_->next_id++;
   op->done = std::move(done);
@@ -290,6 +292,7 @@ uint64_t HttpClient::post_json(const std::string& path, const boost::json::value
   op->req.set(http::field::user_agent, "boxcar-agent");
   op->req.set(http::field::content_type, "application/json");
   op->req.set(http::field::authorization, "Bearer " + impl_->token);
+  if (!lease.empty()) op->req.set(protocol::kLeaseHeader, lease);
   op->req.keep_alive(true);
   op->req.body() = boost::json::serialize(body);
   op->req.prepare_payload();
@@ -303,7 +306,7 @@ uint64_t HttpClient::post_json(const std::string& path, const boost::json::value
 }
 
 uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t size,
-                               Millis timeout, HttpHandler done) {
+                               Millis timeout, HttpHandler done, const std::string& lease) {
   auto op = std::make_shared<Impl::Op>();
   op->id = impl_->next_id++;
   op->done = std::move(done);
@@ -317,6 +320,7 @@ uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t 
   op->req.set(http::field::user_agent, "boxcar-agent");
   op->req.set(http::field::content_type, "application/octet-stream");
   op->req.set(http::field::authorization, "Bearer " + impl_->token);
+  if (!lease.empty()) op->req.set(protocol::kLeaseHeader, lease);
   op->req.keep_alive(true);
   impl_->ops[op->id] = op;
   auto impl = impl_;
@@ -327,6 +331,8 @@ uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t 
 }
 
 void HttpClient::cancel(uint64_t id) { impl_->abort(id); }
+
+void HttpClient::set_token(std::string token) { impl_->token = std::move(token); }
 
 size_t HttpClient::in_flight() const { return impl_->ops.size(); }
 

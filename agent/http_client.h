@@ -1,6 +1,7 @@
 // HttpClient: the agent's asynchronous HTTP/1.1 client (Boost.Beast) for the agent protocol:
-// JSON POSTs with the agent token as a Bearer token, kept-alive connections to one server,
-// a deadline per request. Answers are {status, body}; deciding what a failure means is
+// JSON POSTs with a Bearer token (the registration token, then the agent's credential) and,
+// for a job's reports, its lease token; kept-alive connections to one server, a deadline per
+// request. Answers are {status, body}; deciding what a failure means is
 // remote_errors.h's business. Only http:// base URLs (https is for a proxy in front).
 #pragma once
 
@@ -55,15 +56,19 @@ class HttpClient {
   // POSTs `body` to prefix + `path`. `done` is called once, on the io_context, unless the
   // request is cancelled or the client destroyed first. A request on a kept-alive connection
   // that the server had closed is re-sent once on a fresh one. Returns an id for cancel().
+  // A non-empty `lease` is sent as the X-Boxcar-Lease header (a job's reports).
   uint64_t post_json(const std::string& path, const boost::json::value& body, Millis timeout,
-                     HttpHandler done);
+                     HttpHandler done, const std::string& lease = "");
 
   // POSTs bytes [0, `size`) of the open regular file `file` as the raw body
   // (application/octet-stream), read with pread() in chunks, so every send (a re-send too)
   // starts at the first byte and nothing is reopened by name. A read error, or the file ending
   // before `size`, ends the request with `local_error` set. `path` may carry a query.
   uint64_t post_file(const std::string& path, SharedFd file, uint64_t size, Millis timeout,
-                     HttpHandler done);
+                     HttpHandler done, const std::string& lease = "");
+
+  // The bearer token of requests posted from now on (the credential, once registered).
+  void set_token(std::string token);
 
   // Aborts one request (closing its connection); its handler is not called.
   void cancel(uint64_t id);

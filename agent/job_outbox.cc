@@ -6,11 +6,12 @@ namespace boxcar::agent {
 
 namespace asio = boost::asio;
 
-JobOutbox::JobOutbox(asio::io_context& io, HttpClient& client, int64_t job_id,
+JobOutbox::JobOutbox(asio::io_context& io, HttpClient& client, int64_t job_id, std::string lease,
                      JobOutboxHandlers handlers, Millis request_timeout)
     : io_(io),
       client_(client),
       job_id_(job_id),
+      lease_(std::move(lease)),
       handlers_(std::move(handlers)),
       timeout_(request_timeout),
       retry_timer_(io) {}
@@ -109,11 +110,11 @@ void JobOutbox::send_next() {
         }
       };
   if (!item.file) {
-    request_id_ = client_.post_json(path, item.body, timeout_, std::move(answered));
+    request_id_ = client_.post_json(path, item.body, timeout_, std::move(answered), lease_);
   } else {
     // A file gets the usual deadline plus time for its bytes at a slow 1 MiB/s.
     Millis timeout = timeout_ + Millis(static_cast<int64_t>(item.bytes >> 10) / 1024 * 1000);
-    request_id_ = client_.post_file(path, item.file, item.bytes, timeout, std::move(answered));
+    request_id_ = client_.post_file(path, item.file, item.bytes, timeout, std::move(answered), lease_);
   }
 }
 

@@ -28,7 +28,8 @@ struct JobOutboxHandlers {
 
 class JobOutbox {
  public:
-  JobOutbox(boost::asio::io_context& io, HttpClient& client, int64_t job_id,
+  // Every report carries `lease`, the lease token of the claim that gave the agent the job.
+  JobOutbox(boost::asio::io_context& io, HttpClient& client, int64_t job_id, std::string lease,
             JobOutboxHandlers handlers, Millis request_timeout = Millis(30'000));
   ~JobOutbox();
 
@@ -64,6 +65,7 @@ class JobOutbox {
   boost::asio::io_context& io_;
   HttpClient& client_;
   int64_t job_id_;
+  std::string lease_;
   JobOutboxHandlers handlers_;
   Millis timeout_;
   std::deque<Item> queue_;

@@ -136,11 +136,11 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
         client(client_),
         options(std::move(opts)),
         spec(std::move(job)),
-        outbox(io_, client_, spec.id,
+        outbox(io_, client_, spec.id, spec.lease_token,
                {[this](const RemoteOutcome& o) { on_fatal(o); },
                 [this](const std::string& line) { if (options.log) options.log(line); }}),
         observer(io_, outbox,
-                 {options.agent, options.log_flush_interval, 256 * 1024,
+                 {options.log_flush_interval, 256 * 1024,
                   artifact_dir_of(options, spec),
                   [this](size_t step, std::string_view name, std::string_view url,
                          std::string_view path_url, Timestamp until) {
@@ -354,7 +354,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   }
 
   protocol::PreviewSync preview_sync() const {
-    protocol::PreviewSync sync{options.agent, {}};
+    protocol::PreviewSync sync{{}};
     for (const auto& [key, w] : open_previews) sync.previews.push_back(w);
     return sync;
   }
@@ -381,7 +381,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                      protocol::to_json(preview_sync()), Millis(10'000),
                      [weak](const boost::system::error_code& ec, HttpResponse res) {
                        if (auto self = weak.lock()) self->previews_reported(ec, res);
-                     });
+                     },
+                     spec.lease_token);
   }
 
   void previews_reported(const boost::system::error_code& ec, const HttpResponse& res) {
@@ -428,8 +429,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     if (abandoned || !server_sees_open) return;
     server_sees_open = false;
     client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
-                     protocol::to_json(protocol::PreviewSync{options.agent, {}}), Millis(10'000),
-                     [](const boost::system::error_code&, HttpResponse) {});
+                     protocol::to_json(protocol::PreviewSync{{}}), Millis(10'000),
+                     [](const boost::system::error_code&, HttpResponse) {}, spec.lease_token);
   }
 
   void release() {
@@ -446,7 +447,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     final_state = state;
     remove_workspace();  // before the server hears the job is over
     observer.flush_logs();
-    protocol::CompleteRequest c{options.agent, state, reason};
+    protocol::CompleteRequest c{state, reason};
     outbox.post("complete", protocol::to_json(c));
     observer.seal();
     log(state + (reason.empty() ? "" : ": " + reason));

@@ -27,7 +27,7 @@
 namespace boxcar::agent {
 
 struct JobRunnerOptions {
-  std::string agent;                      // the agent's name, sent with every report
+  std::string agent;                      // the agent's registered name, for its log lines
   std::filesystem::path data_dir;         // workspaces/ and mirrors/ live here
   executors::Executor* executor = nullptr;
   size_t step_jobs = 2;                   // steps of the job running at once

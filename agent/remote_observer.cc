@@ -95,7 +95,6 @@ void RemoteObserver::flush_logs() {
   }
   if (pending_.empty()) return;
   protocol::LogUpload upload;
-  upload.agent = options_.agent;
   for (auto& [key, data] : pending_) {
     protocol::LogChunkWire chunk;
     chunk.step = key.first;
@@ -120,7 +119,6 @@ void RemoteObserver::step_started(size_t step, std::string_view name, int attemp
   if (!started_at_.count(step)) started_at_[step] = unix_ms_now();
   flush_logs();
   protocol::StepUpdate u;
-  u.agent = options_.agent;
   u.name = std::string(name);
   u.state = "running";
   u.started_at = started_at_[step];
@@ -138,7 +136,6 @@ void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
   if (sealed_) return;
   flush_logs();
   protocol::StepUpdate u;
-  u.agent = options_.agent;
   u.name = s.name;
   u.state = pipeline::to_string(s.state);
   if (s.exit_code >= 0) u.exit_code = s.exit_code;
@@ -180,7 +177,7 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
     return;
   }
   job_line(label + " (" + std::to_string(size) + " bytes, sha256 " + *digest + ")");
-  outbox_.post_file("artifacts?agent=" + query_escape(options_.agent) + "&path=" +
+  outbox_.post_file("artifacts?path=" +
                         query_escape(path) + "&sha256=" + *digest + "&step=" + query_escape(name),
                     std::make_shared<const unique_fd>(std::move(file)), size);
 }

@@ -30,7 +30,6 @@ namespace boxcar::agent {
 inline constexpr const char* kJobLogStep = "(job)";
 
 struct RemoteObserverOptions {
-  std::string agent;
   Millis flush_interval{200};
   size_t chunk_bytes = 256 * 1024;
   std::filesystem::path artifact_dir;  // where the scheduler collects artifacts; empty: no uploads

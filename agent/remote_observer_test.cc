@@ -47,7 +47,7 @@ class RemoteObserverArtifactsTest : public ::testing::Test {
     std::ofstream(root / "secret") << "host secret\n";
     observer = std::make_unique<RemoteObserver>(
         io, *outbox,
-        RemoteObserverOptions{"agent-1", Millis(20), 256 * 1024, root / "artifacts", {}, {}});
+        RemoteObserverOptions{Millis(20), 256 * 1024, root / "artifacts", {}, {}});
   }
   void TearDown() override {
     observer.reset();
@@ -88,12 +88,13 @@ class RemoteObserverArtifactsTest : public ::testing::Test {
 
   fs::path root;
   FakeServer server;
+  FakeServer::Grant grant = server.grant(kJob);
   boost::asio::io_context io;
   std::vector<std::string> outbox_lines;
   std::unique_ptr<HttpClient> client =
-      std::make_unique<HttpClient>(io, parse_base_url(server.url()).value(), "agent-token");
+      std::make_unique<HttpClient>(io, parse_base_url(server.url()).value(), grant.credential);
   std::unique_ptr<JobOutbox> outbox = std::make_unique<JobOutbox>(
-      io, *client, kJob,
+      io, *client, kJob, grant.lease,
       JobOutboxHandlers{nullptr, [this](const std::string& l) { outbox_lines.push_back(l); }});
   std::unique_ptr<RemoteObserver> observer;
 };

@@ -86,7 +86,8 @@ void BM_Claim(benchmark::State& state, const std::string& backend) {
   if (state.thread_index() == 0) {
     open_fresh_store(state, backend, state.max_iterations * state.threads());
   }
-  std::string agent = "agent-" + std::to_string(state.thread_index());
+  int64_t thread = state.thread_index();
+  boxcar::server::LeaseHolder agent{thread + 1, "agent-" + std::to_string(thread), "lease-" + std::to_string(thread)};
   for (auto _ : state) {  // the loop's start and end are barriers for all threads
     auto job = g_store->claim(agent, {}, 60'000, 1'000);
     if (!job || !*job) {

@@ -32,6 +32,10 @@ constexpr const char* kUsage =
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
     "  URLs of those hosts\n"
+    "  the token is the server's registration token (its --agent-token): the agent registers\n"
+    "  once and keeps its own credential in DIR/agent-credential.json; `boxcar agents` lists\n"
+    "  agents, `boxcar agent revoke NAME` revokes one, `boxcar agent forget NAME` frees a\n"
+    "  revoked name\n"
     "  --allow-local-repos: jobs may check out local paths and file:// URLs (and submodules)\n"
     "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
     "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n";
@@ -71,6 +75,9 @@ std::vector<std::string> split_labels(const std::string& s) {
 }  // namespace
 
 int cmd_agent(const Args& args) {
+  if (!args.empty() && (args[0] == "revoke" || args[0] == "forget")) {
+    return cmd_agent_admin(args[0], Args(args.begin() + 1, args.end()));
+  }
   std::vector<FlagSpec> specs = {{"--server", true, false, ""},
                                  {"--concurrency", true, false, "-c"},
                                  {"--labels", true, false, ""},

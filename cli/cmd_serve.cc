@@ -53,6 +53,8 @@ constexpr const char* kUsage =
     "  --public-read: anyone may read jobs, logs and artifacts (not previews, not /metrics)\n"
     "  --public-url URL: the address users and forges reach this server by; requests naming\n"
     "  another host than it, the listen address or localhost are refused (DNS rebinding)\n"
+    "  --agent-token registers agents (each then holds its own credential); an admin token\n"
+    "  lists and revokes them (`boxcar agents`, `boxcar agent revoke`)\n"
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
 
 const SecretFlag kWebhookSecret{"--webhook-secret", "BOXCAR_WEBHOOK_SECRET"};

@@ -21,6 +21,8 @@ int cmd_validate(const Args& args);
 int cmd_plan(const Args& args);
 int cmd_serve(const Args& args);
 int cmd_agent(const Args& args);
+int cmd_agents(const Args& args);                                      // cmd_agents.cc
+int cmd_agent_admin(const std::string& action, const Args& args);      // agent revoke|forget
 int cmd_submit(const Args& args);
 int cmd_jobs(const Args& args);
 int cmd_logs(const Args& args);

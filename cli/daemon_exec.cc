@@ -39,6 +39,12 @@ int exec_server_binary(const char* command, const Args& args) {
 }  // namespace
 
 int cmd_serve(const Args& args) { return exec_server_binary("serve", args); }
-int cmd_agent(const Args& args) { return exec_server_binary("agent", args); }
+int cmd_agent(const Args& args) {
+  // The admin subcommands are plain API clients: no need for the daemon binary.
+  if (!args.empty() && (args[0] == "revoke" || args[0] == "forget")) {
+    return cmd_agent_admin(args[0], Args(args.begin() + 1, args.end()));
+  }
+  return exec_server_binary("agent", args);
+}
 
 }  // namespace boxcar::cli

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 #include <boost/json.hpp>
 
@@ -73,19 +74,37 @@ Result<PreviewWire> preview_from_json(const json::value& v, const std::string& p
 bool is_final_job_state_name(const std::string& state) { return one_of(kFinalJobStates, state); }
 bool is_step_state_name(const std::string& state) { return one_of(kStepStates, state); }
 
+bool is_agent_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0]))) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+json::value to_json(const RegisterRequest& r) {
+  return {{"name", r.name}, {"labels", strings(r.labels)}};
+}
+
+json::value to_json(const RegisterResponse& r) {
+  return {{"agent_id", r.agent_id}, {"name", r.name}, {"credential", r.credential}};
+}
+
 json::value to_json(const ClaimRequest& r) {
-  return {{"agent", r.agent}, {"labels", strings(r.labels)}, {"wait_ms", r.wait_ms}};
+  return {{"labels", strings(r.labels)}, {"wait_ms", r.wait_ms}};
 }
 
 json::value to_json(const JobSpec& j) {
   return {{"id", j.id},         {"attempt", j.attempt}, {"repo", j.repo},
           {"ref", j.ref},       {"commit", j.commit},   {"file", j.file},
-          {"event", j.event},   {"env", string_map(j.env)}, {"lease_ms", j.lease_ms}};
+          {"event", j.event},   {"env", string_map(j.env)}, {"lease_ms", j.lease_ms},
+          {"lease_token", j.lease_token}};
 }
 
 json::value to_json(const ClaimResponse& r) { return {{"job", to_json(r.job)}}; }
 
-json::value to_json(const HeartbeatRequest& r) { return {{"agent", r.agent}}; }
+json::value to_json(const HeartbeatRequest&) { return json::object{}; }
 
 json::value to_json(const HeartbeatResponse& r) { return {{"cancel", r.cancel}, {"lost", r.lost}}; }
 
@@ -96,11 +115,11 @@ json::value to_json(const LogChunkWire& c) {
 json::value to_json(const LogUpload& u) {
   json::array chunks;
   for (const auto& c : u.chunks) chunks.push_back(to_json(c));
-  return {{"agent", u.agent}, {"chunks", std::move(chunks)}};
+  return {{"chunks", std::move(chunks)}};
 }
 
 json::value to_json(const StepUpdate& s) {
-  json::object o{{"agent", s.agent}, {"name", s.name}, {"state", s.state}, {"reason", s.reason}};
+  json::object o{{"name", s.name}, {"state", s.state}, {"reason", s.reason}};
   o["exit_code"] = s.exit_code ? json::value(*s.exit_code) : json::value(nullptr);
   o["started_at"] = optional_int(s.started_at);
   o["finished_at"] = optional_int(s.finished_at);
@@ -108,7 +127,7 @@ json::value to_json(const StepUpdate& s) {
 }
 
 json::value to_json(const CompleteRequest& r) {
-  return {{"agent", r.agent}, {"state", r.state}, {"reason", r.reason}};
+  return {{"state", r.state}, {"reason", r.reason}};
 }
 
 json::value to_json(const PreviewWire& p) {
@@ -119,17 +138,38 @@ json::value to_json(const PreviewWire& p) {
 json::value to_json(const PreviewSync& s) {
   json::array a;
   for (const auto& p : s.previews) a.push_back(to_json(p));
-  return {{"agent", s.agent}, {"previews", std::move(a)}};
+  return {{"previews", std::move(a)}};
 }
 
 json::value to_json(const PreviewSyncResponse& r) { return {{"close", r.close}}; }
 
 template <>
+Result<RegisterRequest> from_json(const json::value& v) {
+  RegisterRequest r;
+  JsonReader in(v);
+  in.required("name", r.name).optional("labels", r.labels);
+  if (in.ok() && !is_agent_name(r.name)) {
+    in.fail("\"name\": \"" + r.name.substr(0, 64) +
+            "\" is not an agent name (1-64 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit)");
+  }
+  return finish(in, std::move(r));
+}
+
+template <>
+Result<RegisterResponse> from_json(const json::value& v) {
+  RegisterResponse r;
+  JsonReader in(v);
+  in.required("agent_id", r.agent_id).required("name", r.name).required("credential", r.credential);
+  return finish(in, std::move(r));
+}
+
+template <>
 Result<ClaimRequest> from_json(const json::value& v) {
   ClaimRequest r;
   JsonReader in(v);
-  in.required("agent", r.agent).optional("labels", r.labels).optional("wait_ms", r.wait_ms);
-  if (in.ok() && r.agent.empty()) in.fail("\"agent\": must not be empty");
+  if (!v.is_object()) return Error{"the body: expected a JSON object, got " + json_kind(v)};
+  in.optional("labels", r.labels).optional("wait_ms", r.wait_ms);
   if (in.ok() && r.wait_ms < 0) in.fail("\"wait_ms\": must not be negative");
   return finish(in, std::move(r));
 }
@@ -141,6 +181,7 @@ Result<JobSpec> from_json(const json::value& v) {
   in.required("id", j.id).required("repo", j.repo).optional("attempt", j.attempt);
   in.optional("ref", j.ref).optional("commit", j.commit).optional("file", j.file);
   in.optional("event", j.event).optional("env", j.env).optional("lease_ms", j.lease_ms);
+  in.optional("lease_token", j.lease_token);
   return finish(in, std::move(j));
 }
 
@@ -156,10 +197,8 @@ Result<ClaimResponse> from_json(const json::value& v) {
 
 template <>
 Result<HeartbeatRequest> from_json(const json::value& v) {
-  HeartbeatRequest r;
-  JsonReader in(v);
-  in.required("agent", r.agent);
-  return finish(in, std::move(r));
+  if (!v.is_object()) return Error{"the body: expected a JSON object, got " + json_kind(v)};
+  return HeartbeatRequest{};
 }
 
 template <>
@@ -180,7 +219,6 @@ template <>
 Result<LogUpload> from_json(const json::value& v) {
   LogUpload u;
   JsonReader in(v);
-  in.required("agent", u.agent);
   const json::value* chunks = in.field("chunks", true);
   if (!in.ok()) return in.error();
   if (!chunks->is_array()) {
@@ -198,7 +236,7 @@ template <>
 Result<StepUpdate> from_json(const json::value& v) {
   StepUpdate s;
   JsonReader in(v);
-  in.required("agent", s.agent).required("name", s.name).required("state", s.state);
+  in.required("name", s.name).required("state", s.state);
   in.optional("exit_code", s.exit_code).optional("started_at", s.started_at);
   in.optional("finished_at", s.finished_at).optional("reason", s.reason);
   if (in.ok() && !is_step_state_name(s.state)) {
@@ -212,7 +250,7 @@ template <>
 Result<CompleteRequest> from_json(const json::value& v) {
   CompleteRequest r;
   JsonReader in(v);
-  in.required("agent", r.agent).required("state", r.state).optional("reason", r.reason);
+  in.required("state", r.state).optional("reason", r.reason);
   if (in.ok() && !is_final_job_state_name(r.state)) {
     in.fail("\"state\": not a final job state: \"" + r.state + "\" (one of " +
             list(kFinalJobStates) + ")");
@@ -229,7 +267,6 @@ template <>
 Result<PreviewSync> from_json(const json::value& v) {
   PreviewSync s;
   JsonReader in(v);
-  in.required("agent", s.agent);
   const json::value* list = in.field("previews", true);
   if (!in.ok()) return in.error();
   if (!list->is_array()) {

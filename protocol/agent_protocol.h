@@ -2,6 +2,10 @@
 // (JSON bodies). The only thing server/ and agent/ share, so an in-process agent talks to its
 // server exactly as a remote one does. Paths (contract, DESIGN.md section 6):
 //
+//   POST /api/v1/agent/register               RegisterRequest -> 201 RegisterResponse
+//        (authenticated by the server's shared registration token, `--agent-token`: the one
+//        thing that token is good for. 409 when the name is taken: by an active agent, or by a
+//        revoked one until an admin forgets it with `boxcar agent forget`.)
 //   POST /api/v1/agent/claim                  ClaimRequest   -> 200 ClaimResponse | 204 (no work)
 //   POST /api/v1/agent/jobs/{id}/heartbeat    HeartbeatRequest -> HeartbeatResponse
 //   POST /api/v1/agent/jobs/{id}/logs         LogUpload      -> 200 {"stored": n}
@@ -10,15 +14,21 @@
 //   POST /api/v1/agent/jobs/{id}/previews     PreviewSync    -> 200 PreviewSyncResponse
 //        (every preview of the job the agent still serves; one it no longer lists is closed.
 //        Accepted while the agent holds the lease, and after the job completed from the agent
-//        that reported its previews, which keeps sending it every few seconds while any is
-//        open: the answer tells it when the user cancelled them.)
-//   POST /api/v1/agent/jobs/{id}/artifacts?agent=&path=&sha256=&step=
+//        that reported its previews, with the same lease token, which it keeps sending every
+//        few seconds while any is open: the answer tells it when the user cancelled them.)
+//   POST /api/v1/agent/jobs/{id}/artifacts?path=&sha256=&step=
 //                                             the file's raw bytes -> 200 {"stored": bool}
 //        (400 digest mismatch or bad path, 413 over a limit; stored by content, so a retry
 //        is harmless)
 //
-// Every request carries `Authorization: Bearer <agent token>`. A 409 answer means the agent
-// no longer holds the job's lease: it must stop the job and forget it.
+// Auth. Every request but register carries `Authorization: Bearer <agent credential>`, the
+// credential register returned (the agent keeps it in its data directory and reuses it); the
+// server keeps only its sha256. A wrong, unknown or revoked credential gets 401. Who reports is
+// the credential's agent: an "agent" field in a body is ignored. Each claim returns a fresh
+// random lease token (JobSpec::lease_token); every /jobs/{id}/ request carries it as
+// `X-Boxcar-Lease: <token>`. A 409 answer means the agent no longer holds the job's lease (it
+// expired and the job was re-queued or claimed again, the job ended, or the job is another
+// agent's): it must stop the job and forget it.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +44,22 @@
 
 namespace boxcar::protocol {
 
-struct ClaimRequest {
-  std::string agent;                  // a stable name, unique per agent process
+// The header that carries a claim's lease token on every report for the job.
+inline constexpr const char* kLeaseHeader = "X-Boxcar-Lease";
+
+struct RegisterRequest {
+  std::string name;                   // unique among the server's agents
   std::vector<std::string> labels;
+};
+
+struct RegisterResponse {
+  int64_t agent_id = 0;
+  std::string name;
+  std::string credential;             // "<agent id>.<64 hex digits>": shown once, never stored
+};
+
+struct ClaimRequest {
+  std::vector<std::string> labels;    // a job's labels must all be among these
   int wait_ms = 25'000;               // long poll: how long the server may hold the request
 };
 
@@ -46,15 +69,14 @@ struct JobSpec {
   std::string repo, ref, commit, file, event;
   std::map<std::string, std::string> env;
   int64_t lease_ms = 60'000;           // heartbeat well within this (every lease/3)
+  std::string lease_token;             // this claim's lease: sent as X-Boxcar-Lease
 };
 
 struct ClaimResponse {
   JobSpec job;
 };
 
-struct HeartbeatRequest {
-  std::string agent;
-};
+struct HeartbeatRequest {};
 
 struct HeartbeatResponse {
   bool cancel = false;   // the user cancelled the job
@@ -69,12 +91,10 @@ struct LogChunkWire {
 };
 
 struct LogUpload {
-  std::string agent;
   std::vector<LogChunkWire> chunks;
 };
 
 struct StepUpdate {
-  std::string agent;
   std::string name;
   std::string state;                 // pending|running|success|failed|skipped|cancelled|timeout|oom|error
   std::optional<int> exit_code;
@@ -84,7 +104,6 @@ struct StepUpdate {
 };
 
 struct CompleteRequest {
-  std::string agent;
   std::string state;   // success|failed|cancelled|error|skipped
   std::string reason;
 };
@@ -100,7 +119,6 @@ struct PreviewWire {
 };
 
 struct PreviewSync {
-  std::string agent;
   std::vector<PreviewWire> previews;  // all the open ones; empty: every preview closed
 };
 
@@ -108,6 +126,8 @@ struct PreviewSyncResponse {
   bool close = false;  // the user cancelled the job: close every preview now
 };
 
+boost::json::value to_json(const RegisterRequest&);
+boost::json::value to_json(const RegisterResponse&);
 boost::json::value to_json(const ClaimRequest&);
 boost::json::value to_json(const JobSpec&);
 boost::json::value to_json(const ClaimResponse&);
@@ -125,6 +145,8 @@ boost::json::value to_json(const PreviewSyncResponse&);
 template <typename T>
 Result<T> from_json(const boost::json::value& v);
 
+template <> Result<RegisterRequest> from_json(const boost::json::value& v);
+template <> Result<RegisterResponse> from_json(const boost::json::value& v);
 template <> Result<ClaimRequest> from_json(const boost::json::value& v);
 template <> Result<JobSpec> from_json(const boost::json::value& v);
 template <> Result<ClaimResponse> from_json(const boost::json::value& v);
@@ -145,6 +167,10 @@ Result<T> from_json_text(std::string_view text) {
   if (!v) return v.error();
   return from_json<T>(*v);
 }
+
+// An agent name: 1-64 of [A-Za-z0-9._-], starting with a letter or digit (it is shown in
+// listings and logs, so no spaces or control characters).
+bool is_agent_name(const std::string& name);
 
 // Job and step states an agent may report (DESIGN.md section 6).
 bool is_final_job_state_name(const std::string& state);   // success|failed|cancelled|error|skipped

@@ -15,10 +15,24 @@ T round_trip(const T& value) {
   return back.ok() ? *back : T{};
 }
 
+TEST(AgentProtocolTest, RegisterRoundTripsAndChecksTheName) {
+  RegisterRequest back = round_trip(RegisterRequest{"ci-1.example_b", {"linux"}});
+  EXPECT_EQ(back.name, "ci-1.example_b");
+  EXPECT_EQ(back.labels, std::vector<std::string>{"linux"});
+  RegisterResponse answer = round_trip(RegisterResponse{7, "ci-1", "7.abc"});
+  EXPECT_EQ(answer.agent_id, 7);
+  EXPECT_EQ(answer.credential, "7.abc");
+  for (const char* bad : {"", "-lead", "has space", "tab\t", "x/y", "\x1b[31m"}) {
+    auto r = from_json<RegisterRequest>(json::value(json::object{{"name", bad}}));
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+  EXPECT_FALSE(is_agent_name(std::string(65, 'a')));
+  EXPECT_TRUE(is_agent_name(std::string(64, 'a')));
+}
+
 TEST(AgentProtocolTest, ClaimRequestRoundTrips) {
-  ClaimRequest r{"agent-1", {"linux", "big"}, 1500};
+  ClaimRequest r{{"linux", "big"}, 1500};
   ClaimRequest back = round_trip(r);
-  EXPECT_EQ(back.agent, "agent-1");
   EXPECT_EQ(back.labels, (std::vector<std::string>{"linux", "big"}));
   EXPECT_EQ(back.wait_ms, 1500);
 }
@@ -26,7 +40,7 @@ TEST(AgentProtocolTest, ClaimRequestRoundTrips) {
 TEST(AgentProtocolTest, ClaimResponseRoundTrips) {
   ClaimResponse r;
   r.job = JobSpec{42, 2, "https://x/y.git", "refs/heads/main", "abc", ".boxcar.toml", "push",
-                  {{"A", "1"}}, 30'000};
+                  {{"A", "1"}}, 30'000, "lease-token"};
   JobSpec back = round_trip(r).job;
   EXPECT_EQ(back.id, 42);
   EXPECT_EQ(back.attempt, 2);
@@ -37,17 +51,18 @@ TEST(AgentProtocolTest, ClaimResponseRoundTrips) {
   EXPECT_EQ(back.event, "push");
   EXPECT_EQ(back.env.at("A"), "1");
   EXPECT_EQ(back.lease_ms, 30'000);
+  EXPECT_EQ(back.lease_token, "lease-token");
 }
 
 TEST(AgentProtocolTest, HeartbeatRoundTrips) {
-  EXPECT_EQ(round_trip(HeartbeatRequest{"a"}).agent, "a");
+  round_trip(HeartbeatRequest{});
   HeartbeatResponse back = round_trip(HeartbeatResponse{true, false});
   EXPECT_TRUE(back.cancel);
   EXPECT_FALSE(back.lost);
 }
 
 TEST(AgentProtocolTest, LogUploadRoundTrips) {
-  LogUpload u{"a", {{"build", 1, 0, "hello\n"}, {"test", 2, 7, "x"}}};
+  LogUpload u{{{"build", 1, 0, "hello\n"}, {"test", 2, 7, "x"}}};
   LogUpload back = round_trip(u);
   ASSERT_EQ(back.chunks.size(), 2u);
   EXPECT_EQ(back.chunks[1].step, "test");
@@ -57,25 +72,25 @@ TEST(AgentProtocolTest, LogUploadRoundTrips) {
 }
 
 TEST(AgentProtocolTest, StepUpdateRoundTripsOptionalFields) {
-  StepUpdate s{"a", "build", "failed", 2, 1000, 2000, "exit 2"};
+  StepUpdate s{"build", "failed", 2, 1000, 2000, "exit 2"};
   StepUpdate back = round_trip(s);
   EXPECT_EQ(back.exit_code, 2);
   EXPECT_EQ(back.started_at, 1000);
   EXPECT_EQ(back.finished_at, 2000);
   EXPECT_EQ(back.reason, "exit 2");
-  StepUpdate running = round_trip(StepUpdate{"a", "build", "running", {}, 5, {}, ""});
+  StepUpdate running = round_trip(StepUpdate{"build", "running", {}, 5, {}, ""});
   EXPECT_FALSE(running.exit_code.has_value());
   EXPECT_FALSE(running.finished_at.has_value());
 }
 
 TEST(AgentProtocolTest, CompleteRoundTrips) {
-  CompleteRequest back = round_trip(CompleteRequest{"a", "skipped", "no [on] match"});
+  CompleteRequest back = round_trip(CompleteRequest{"skipped", "no [on] match"});
   EXPECT_EQ(back.state, "skipped");
   EXPECT_EQ(back.reason, "no [on] match");
 }
 
 TEST(AgentProtocolTest, PreviewSyncRoundTripsAndChecksPorts) {
-  PreviewSync s{"a", {{"serve", "web", 8080, "http://h/", "http://p/", 1234}, {"serve", "api", 9, "u", "p", {}}}};
+  PreviewSync s{{{"serve", "web", 8080, "http://h/", "http://p/", 1234}, {"serve", "api", 9, "u", "p", {}}}};
   PreviewSync back = round_trip(s);
   ASSERT_EQ(back.previews.size(), 2u);
   EXPECT_EQ(back.previews[0].port, 8080);
@@ -89,9 +104,16 @@ TEST(AgentProtocolTest, PreviewSyncRoundTripsAndChecksPorts) {
 }
 
 TEST(AgentProtocolTest, MissingFieldIsNamed) {
-  auto r = from_json<ClaimRequest>(json::parse(R"({"labels": []})"));
+  auto r = from_json<StepUpdate>(json::parse(R"({"state": "running"})"));
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("\"agent\""), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("\"name\""), std::string::npos) << r.error().message;
+}
+
+TEST(AgentProtocolTest, AnAgentFieldInABodyIsNotRead) {
+  // Who reports is the credential's agent; an old agent's "agent" field is ignored.
+  auto c = from_json<CompleteRequest>(json::parse(R"({"agent":"evil","state":"success"})"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(json::serialize(to_json(*c)).find("agent") != std::string::npos);
 }
 
 TEST(AgentProtocolTest, MistypedNestedFieldIsNamed) {
@@ -123,7 +145,7 @@ TEST(AgentProtocolTest, FromJsonTextReportsSyntaxErrors) {
   auto r = from_json_text<HeartbeatRequest>("{\"agent\": ");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("malformed JSON"), std::string::npos);
-  EXPECT_EQ(from_json_text<HeartbeatRequest>(R"({"agent":"z"})")->agent, "z");
+  EXPECT_TRUE(from_json_text<HeartbeatRequest>(R"({"agent":"z"})").ok());
 }
 
 }  // namespace

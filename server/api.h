@@ -29,15 +29,13 @@ void add_webhook_routes(Router& router, ApiContext& ctx);  // webhooks.cc
 void add_web_ui_routes(Router& router, ApiContext& ctx);   // web_ui.cc
 void add_artifact_routes(Router& router, ApiContext& ctx); // api_artifacts.cc
 void add_preview_routes(Router& router, ApiContext& ctx);  // api_previews.cc
+void add_agents_admin_routes(Router& router, ApiContext& ctx);  // api_agents.cc: list, revoke
 
 // Retention: deletes artifact records older than options.artifact_retention_ms and the blobs
 // no record refers to any more (api_artifacts.cc). Returns the number of blobs removed.
 size_t sweep_artifacts(ApiContext& ctx);
 
-// The agent protocol's checks (api_agent.cc), for other agent routes.
-bool agent_authorized(const ApiContext& ctx, const HttpRequest& req);
-HttpResponse agent_unauthorized(const ApiContext& ctx);
-HttpResponse agent_lease_lost(int64_t id, const std::string& agent);
+// (The agent protocol's checks, for every agent route, are in agent_identity.h.)
 
 // Whether a preview is still served as of `now` (api_previews.cc): not once its agent closed it
 // or its TTL passed, nor once its job is final and the agent stopped re-sending it.

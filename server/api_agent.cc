@@ -1,11 +1,13 @@
-// The agent protocol's server side (protocol/agent_protocol.h): bearer-token auth, the claim
-// long poll, heartbeats, log and step uploads, completion.
+// The agent protocol's server side (protocol/agent_protocol.h): registration with the shared
+// token, the claim long poll (which hands out lease tokens), heartbeats, log and step uploads,
+// completion; each authenticated by the agent's own credential (agent_identity.h).
 #include <chrono>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include "protocol/agent_protocol.h"
+#include "server/agent_identity.h"
 #include "server/api.h"
 #include "server/webhook_signature.h"
 
@@ -16,36 +18,60 @@ using namespace std::chrono;
 
 namespace {
 
-bool authorized(const ApiContext& ctx, const HttpRequest& req) {
-  std::string given = req.header("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (ctx.options.agent_token.empty() || given.compare(0, kBearer.size(), kBearer) != 0) {
-    return false;
-  }
-  return constant_time_equal(std::string_view(given).substr(kBearer.size()),
-                             ctx.options.agent_token);
+// The shared registration token (--agent-token), compared in constant time.
+bool registration_authorized(const ApiContext& ctx, const HttpRequest& req) {
+  return !ctx.options.agent_token.empty() &&
+         constant_time_equal(bearer_token(req), ctx.options.agent_token);
 }
 
-HttpResponse unauthorized(const ApiContext& ctx) {
+HttpResponse registration_refused(const ApiContext& ctx) {
   if (ctx.options.agent_token.empty()) {
-    return HttpResponse::error(401, "this server has no agent token: start it with "
+    return HttpResponse::error(401, "this server has no agent registration token: start it with "
                                     "--agent-token or BOXCAR_AGENT_TOKEN");
   }
-  return HttpResponse::error(401, "missing or wrong agent token: send "
-                                  "\"Authorization: Bearer <token>\" with the server's token");
+  return HttpResponse::error(401, "missing or wrong registration token: send \"Authorization: "
+                                  "Bearer <token>\" with the server's --agent-token");
 }
 
-HttpResponse lease_lost(int64_t id, const std::string& agent) {
-  return HttpResponse::error(409, "agent \"" + agent + "\" does not hold the lease on job " +
-                                      std::to_string(id) +
-                                      " (it expired, or the job ended): stop the job");
+// A new agent: its credential is made here and shown once; the store keeps its hash.
+void register_agent(ApiContext& ctx, HttpRequest& req, Responder& res) {
+  if (!registration_authorized(ctx, req)) return res.reply(registration_refused(ctx));
+  auto body = protocol::from_json_text<protocol::RegisterRequest>(req.body());
+  if (!body) return res.reply(HttpResponse::error(400, body.error().message));
+  std::string secret = random_secret();
+  auto added = ctx.store.add_agent(body->name, body->labels, sha256_hex(secret), now_ms());
+  if (!added) return res.reply(store_error(added.error()));
+  if (!*added) {
+    // Taken: the name stays with its agent, which holds its own credential, so registering
+    // with the shared token cannot take over another agent's jobs.
+    auto other = ctx.store.agent_named(body->name);
+    if (!other) return res.reply(store_error(other.error()));
+    std::string id = *other ? std::to_string((*other)->id) : "?";
+    if (*other && (*other)->revoked_at) {
+      return res.reply(HttpResponse::error(
+          409, "agent name \"" + body->name + "\" belongs to revoked agent " + id +
+                   ": a revoked agent cannot register again; choose another --name, or free the "
+                   "name with `boxcar agent forget " + body->name + "`"));
+    }
+    return res.reply(HttpResponse::error(
+        409, "agent name \"" + body->name + "\" is already registered (agent " + id +
+                 "): an agent keeps its credential in its --data directory, so start it with the "
+                 "same --data; or choose another --name, or revoke the other (`boxcar agent "
+                 "revoke " + body->name + "`)"));
+  }
+  protocol::RegisterResponse out{(*added)->id, (*added)->name,
+                                 make_credential((*added)->id, secret)};
+  res.reply(HttpResponse::json(201, protocol::to_json(out)));
 }
 
 // Holds a claim until a job is claimable or the wait is over. Runs on the request's strand.
 class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
  public:
-  ClaimWaiter(ApiContext& ctx, std::shared_ptr<Responder> res, protocol::ClaimRequest req)
+  ClaimWaiter(ApiContext& ctx, std::shared_ptr<Responder> res, const AgentRecord& agent,
+              protocol::ClaimRequest req)
       : ctx_(ctx), res_(std::move(res)), req_(std::move(req)),
+        lease_token_(random_secret()),
+        holder_{agent.id, agent.name, sha256_hex(lease_token_)},
         deadline_(steady_clock::now() +
                   milliseconds(std::min<int64_t>(req_.wait_ms, ctx.options.max_claim_wait_ms))),
         timer_(std::make_shared<boost::asio::steady_timer>(res_->executor())) {}
@@ -62,7 +88,13 @@ class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
   void try_claim() {
     if (closed_ || res_->closed()) return;  // nobody to hand a job to: leave it queued
     uint64_t seen = ctx_.queue_changed.generation();
-    auto job = ctx_.store.claim(req_.agent, req_.labels, ctx_.options.lease_ms, now_ms());
+    // Revoked while the claim was held: it takes no job.
+    auto agent = ctx_.store.agent(holder_.agent_id);
+    if (!agent) return res_->reply(store_error(agent.error()));
+    if (!*agent || (*agent)->revoked_at) {
+      return res_->reply(HttpResponse::error(401, "agent \"" + holder_.agent + "\" was revoked"));
+    }
+    auto job = ctx_.store.claim(holder_, req_.labels, ctx_.options.lease_ms, now_ms());
     if (!job) return res_->reply(store_error(job.error()));
     if (*job) return res_->reply(HttpResponse::json(200, protocol::to_json(claimed(**job))));
     auto left = duration_cast<milliseconds>(deadline_ - steady_clock::now());
@@ -76,53 +108,65 @@ class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
     protocol::ClaimResponse r;
     r.job = protocol::JobSpec{job.id,    job.attempt, job.repo, job.ref,
                               job.commit, job.file,   job.event, job.env,
-                              ctx_.options.lease_ms};
+                              ctx_.options.lease_ms, lease_token_};
     return r;
   }
 
   ApiContext& ctx_;
   std::shared_ptr<Responder> res_;
   protocol::ClaimRequest req_;
+  std::string lease_token_;  // fresh per claim; only its hash is stored, on the job it gets
+  LeaseHolder holder_;
   steady_clock::time_point deadline_;
   std::shared_ptr<boost::asio::steady_timer> timer_;
   bool closed_ = false;
 };
 
 void claim(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
+  auto agent = agent_of_request(ctx, req);
+  if (auto* refusal = std::get_if<HttpResponse>(&agent)) return res->reply(std::move(*refusal));
   auto body = protocol::from_json_text<protocol::ClaimRequest>(req.body());
   if (!body) return res->reply(HttpResponse::error(400, body.error().message));
-  std::make_shared<ClaimWaiter>(ctx, std::move(res), std::move(*body))->start();
+  const auto& record = std::get<AgentRecord>(agent);
+  if (body->labels != record.labels) {
+    if (auto seen = ctx.store.agent_seen(record.id, body->labels, now_ms()); !seen) {
+      return res->reply(store_error(seen.error()));
+    }
+  }
+  std::make_shared<ClaimWaiter>(ctx, std::move(res), record, std::move(*body))->start();
 }
 
-void heartbeat(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) {
+void heartbeat(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
+               Responder& res) {
   auto body = protocol::from_json_text<protocol::HeartbeatRequest>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
-  auto beat = ctx.store.heartbeat(id, body->agent, ctx.options.lease_ms, now_ms());
+  auto beat = ctx.store.heartbeat(id, holder, ctx.options.lease_ms, now_ms());
   if (!beat) return res.reply(store_error(beat.error()));
   protocol::HeartbeatResponse out{beat->cancel_requested, !beat->lease_held};
   res.reply(HttpResponse::json(200, protocol::to_json(out)));
 }
 
-void upload_logs(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) {
+void upload_logs(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
+                 Responder& res) {
   auto body = protocol::from_json_text<protocol::LogUpload>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
   int64_t stored = 0;
   bool held_checked = false;
   UnixMillis now = now_ms();
   for (const auto& c : body->chunks) {
-    auto added = ctx.store.append_log(id, body->agent, LogChunk{c.step, c.seq, c.attempt, c.data, now, 0});
+    auto added = ctx.store.append_log(id, holder, LogChunk{c.step, c.seq, c.attempt, c.data, now, 0});
     if (!added) return res.reply(store_error(added.error()));
     if (*added) {
       ++stored;
       continue;
     }
     if (held_checked) continue;
-    // false is a duplicate or a lost lease: the job's holder tells them apart.
-    auto job = ctx.store.job(id);
-    if (!job) return res.reply(store_error(job.error()));
-    if (!*job || (*job)->state != "running" || (*job)->agent != body->agent) {
+    // false is a duplicate or a lost lease: the lease's holder tells them apart.
+    auto held = ctx.store.holds_lease(id, holder);
+    if (!held) return res.reply(store_error(held.error()));
+    if (!*held) {
       if (stored > 0) ctx.job_changed.notify();
-      return res.reply(lease_lost(id, body->agent));
+      return res.reply(lease_lost(id, holder));
     }
     held_checked = true;
   }
@@ -130,14 +174,15 @@ void upload_logs(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) 
   res.reply(HttpResponse::json(200, json::object{{"stored", stored}}));
 }
 
-void update_step(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) {
+void update_step(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
+                 Responder& res) {
   auto body = protocol::from_json_text<protocol::StepUpdate>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
   StepRecord step{body->name, body->state, body->exit_code, body->started_at, body->finished_at,
                   body->reason};
-  auto held = ctx.store.update_step(id, body->agent, step);
+  auto held = ctx.store.update_step(id, holder, step);
   if (!held) return res.reply(store_error(held.error()));
-  if (!*held) return res.reply(lease_lost(id, body->agent));
+  if (!*held) return res.reply(lease_lost(id, holder));
   bool finished = step.state != "pending" && step.state != "running";
   if (finished && step.started_at && step.finished_at && *step.finished_at >= *step.started_at) {
     ctx.metrics.observe_step_duration(static_cast<double>(*step.finished_at - *step.started_at) /
@@ -147,7 +192,8 @@ void update_step(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) 
   res.reply(HttpResponse::json(200, json::object{{"ok", true}}));
 }
 
-void complete(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) {
+void complete(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
+              Responder& res) {
   auto body = protocol::from_json_text<protocol::CompleteRequest>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
   if (!is_final_job_state(body->state)) {
@@ -155,34 +201,36 @@ void complete(ApiContext& ctx, int64_t id, HttpRequest& req, Responder& res) {
         400, "\"state\" must be success, failed, cancelled, error or skipped, not \"" +
                  body->state + "\""));
   }
-  auto held = ctx.store.complete(id, body->agent, body->state, body->reason, now_ms());
+  auto held = ctx.store.complete(id, holder, body->state, body->reason, now_ms());
   if (!held) return res.reply(store_error(held.error()));
-  if (!*held) return res.reply(lease_lost(id, body->agent));
+  if (!*held) return res.reply(lease_lost(id, holder));
   ctx.job_changed.notify();
   res.reply(HttpResponse::json(200, json::object{{"ok", true}}));
 }
 
-using JobHandler = void (*)(ApiContext&, int64_t, HttpRequest&, Responder&);
+using JobHandler = void (*)(ApiContext&, int64_t, const LeaseHolder&, HttpRequest&, Responder&);
 
+// The agent comes from its credential and the lease from the X-Boxcar-Lease header; the store
+// call then checks both against the job's lease.
 Handler job_route(ApiContext& ctx, JobHandler f) {
   return [&ctx, f](HttpRequest& req, std::shared_ptr<Responder> res) {
-    if (!authorized(ctx, req)) return res->reply(unauthorized(ctx));
+    auto holder = lease_holder_of_request(ctx, req);
+    if (auto* refusal = std::get_if<HttpResponse>(&holder)) return res->reply(std::move(*refusal));
     auto id = parse_job_id(req.params["id"]);
     if (!id) return res->reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
-    f(ctx, *id, req, *res);
+    f(ctx, *id, std::get<LeaseHolder>(holder), req, *res);
   };
 }
 
 }  // namespace
 
-bool agent_authorized(const ApiContext& ctx, const HttpRequest& req) { return authorized(ctx, req); }
-HttpResponse agent_unauthorized(const ApiContext& ctx) { return unauthorized(ctx); }
-HttpResponse agent_lease_lost(int64_t id, const std::string& agent) { return lease_lost(id, agent); }
-
 void add_agent_routes(Router& router, ApiContext& ctx) {
+  router.add(http::verb::post, "/api/v1/agent/register",
+             [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) {
+               register_agent(ctx, req, *res);
+             });
   router.add(http::verb::post, "/api/v1/agent/claim",
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) {
-               if (!authorized(ctx, req)) return res->reply(unauthorized(ctx));
                claim(ctx, req, std::move(res));
              });
   router.add(http::verb::post, "/api/v1/agent/jobs/{id}/heartbeat", job_route(ctx, heartbeat));

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "server/test_client.h"
+#include "server/webhook_signature.h"
 
 namespace boxcar::server {
 namespace {
@@ -21,11 +22,18 @@ class ApiAgentTest : public testing::ServerFixture {
   // A claim on its own connection and thread, so the test can act while it is held.
   std::future<TestResponse> claim_async(int wait_ms) {
     uint16_t p = port();
-    return std::async(std::launch::async, [p, wait_ms] {
+    testing::Headers headers = agent_headers("a1");
+    return std::async(std::launch::async, [p, wait_ms, headers] {
       return TestClient::once(p, http::verb::post, "/api/v1/agent/claim",
-                              json::serialize(json::object{{"agent", "a1"}, {"wait_ms", wait_ms}}),
-                              {{"Authorization", std::string("Bearer ") + kToken}});
+                              json::serialize(json::object{{"wait_ms", wait_ms}}), headers);
     });
+  }
+  TestResponse register_as(const std::string& name, const std::string& token = kToken) {
+    return client->post("/api/v1/agent/register", json::serialize(json::object{{"name", name}}),
+                        {{"Authorization", "Bearer " + token}});
+  }
+  TestResponse admin_post(const std::string& target) {
+    return client->post(target, "", {{"Authorization", std::string("Bearer ") + kAdminToken}});
   }
   // Waits until a claim is held in the server (it has read the request).
   void settle() { std::this_thread::sleep_for(milliseconds(150)); }
@@ -35,31 +43,115 @@ class ApiAgentTest : public testing::ServerFixture {
   }
 };
 
-TEST_F(ApiAgentTest, RequestsWithoutTheTokenAre401) {
-  EXPECT_EQ(client->post("/api/v1/agent/claim", R"({"agent":"a"})").status, 401u);
-  auto wrong = client->post("/api/v1/agent/claim", R"({"agent":"a"})",
-                            {{"Authorization", "Bearer agent-token-0123456780"}});
+TEST_F(ApiAgentTest, RequestsWithoutACredentialAre401) {
+  EXPECT_EQ(client->post("/api/v1/agent/claim", R"({})").status, 401u);
+  auto shared = client->post("/api/v1/agent/claim", R"({})",
+                             {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(shared.status, 401u);  // the shared token only registers
+  EXPECT_NE(shared.body.find("register"), std::string::npos) << shared.body;
+  std::string forged = std::to_string(agent("a1").id) + "." + std::string(64, '0');
+  auto wrong = client->post("/api/v1/agent/claim", R"({})", {{"Authorization", "Bearer " + forged}});
   EXPECT_EQ(wrong.status, 401u);
   EXPECT_TRUE(wrong.json().at("error").is_string());
-  EXPECT_EQ(client->post("/api/v1/agent/jobs/1/heartbeat", R"({"agent":"a"})",
+  EXPECT_EQ(client->post("/api/v1/agent/jobs/1/heartbeat", R"({})",
                          {{"Authorization", "Basic x"}}).status,
             401u);
+  // The control: the registered agent's credential is accepted.
+  EXPECT_EQ(agent_post("/api/v1/agent/claim", json::object{{"wait_ms", 0}}, "a1").status, 204u);
+}
+
+TEST_F(ApiAgentTest, RegistrationNeedsTheSharedTokenAndHandsOutACredential) {
+  EXPECT_EQ(client->post("/api/v1/agent/register", R"({"name":"x"})").status, 401u);
+  EXPECT_EQ(register_as("x", "agent-token-0123456780").status, 401u);
+  EXPECT_EQ(register_as("bad name").status, 400u);
+  TestResponse r = register_as("builder-1");
+  ASSERT_EQ(r.status, 201u) << r.body;
+  int64_t id = r.json().at("agent_id").as_int64();
+  std::string credential(r.json().at("credential").as_string());
+  EXPECT_EQ(r.json().at("name"), "builder-1");
+  // "<id>.<64 hex digits>", and only the secret's hash is stored.
+  std::string prefix = std::to_string(id) + ".";
+  ASSERT_EQ(credential.rfind(prefix, 0), 0u) << credential;
+  std::string secret = credential.substr(prefix.size());
+  EXPECT_EQ(secret.size(), 64u);
+  EXPECT_EQ(secret.find_first_not_of("0123456789abcdef"), std::string::npos);
+  auto stored = store->agent(id);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->credential_hash, sha256_hex(secret));
+  EXPECT_EQ((*stored)->credential_hash.find(secret), std::string::npos);
+  // Two registrations never get the same secret.
+  TestResponse other = register_as("builder-2");
+  ASSERT_EQ(other.status, 201u);
+  EXPECT_NE(std::string(other.json().at("credential").as_string()).substr(prefix.size()), secret);
+}
+
+TEST_F(ApiAgentTest, ATakenOrRevokedNameCannotBeRegisteredAgain) {
+  ASSERT_EQ(register_as("builder").status, 201u);
+  TestResponse taken = register_as("builder");
+  EXPECT_EQ(taken.status, 409u);
+  EXPECT_NE(taken.body.find("already registered"), std::string::npos) << taken.body;
+  int64_t id = store->agent_named("builder")->value().id;
+  std::string path = "/api/v1/agents/" + std::to_string(id);
+  EXPECT_EQ(admin_post(path + "/forget").status, 409u);  // only a revoked agent is forgotten
+  ASSERT_EQ(admin_post(path + "/revoke").status, 200u);
+  TestResponse revoked = register_as("builder");
+  EXPECT_EQ(revoked.status, 409u);
+  EXPECT_NE(revoked.body.find("revoked"), std::string::npos) << revoked.body;
+  ASSERT_EQ(admin_post(path + "/forget").status, 200u);
+  EXPECT_EQ(register_as("builder").status, 201u);  // the documented way to reuse the name
+}
+
+TEST_F(ApiAgentTest, AdminRoutesListAndRevokeAgents) {
+  int64_t job = submit();
+  ASSERT_EQ(claim("a1"), job);
+  (void)agent("a2");
+  EXPECT_EQ(client->get("/api/v1/agents").status, 401u);
+  EXPECT_EQ(client->request(http::verb::get, "/api/v1/agents", "",
+                            {{"Authorization", std::string("Bearer ") + kToken}}).status,
+            401u);  // the agent registration token is no admin token
+  TestResponse list = client->request(http::verb::get, "/api/v1/agents", "",
+                                      {{"Authorization", std::string("Bearer ") + kAdminToken}});
+  ASSERT_EQ(list.status, 200u) << list.body;
+  json::value listed = list.json();
+  const auto& all = listed.at("agents").as_array();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].at("name"), "a1");
+  EXPECT_EQ(all[0].at("state"), "active");
+  EXPECT_TRUE(all[0].at("last_seen_at").is_string());
+  EXPECT_FALSE(all[0].as_object().contains("credential_hash"));
+
+  std::string revoke = "/api/v1/agents/" + std::to_string(agent("a1").id) + "/revoke";
+  EXPECT_EQ(client->post(revoke, "").status, 401u);
+  EXPECT_EQ(admin_post("/api/v1/agents/999/revoke").status, 404u);
+  TestResponse r = admin_post(revoke);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.json().at("state"), "revoked");
+  // At once: its credential is refused, and its running job is queued again for another agent.
+  EXPECT_EQ(agent_post("/api/v1/agent/claim", json::object{{"wait_ms", 0}}, "a1").status, 401u);
+  EXPECT_EQ(agent_post(job_path(job, "heartbeat"), json::object{}, "a1").status, 401u);
+  auto requeued = client->get("/api/v1/jobs/" + std::to_string(job)).json();
+  EXPECT_EQ(requeued.at("state"), "queued");
+  EXPECT_EQ(requeued.at("attempt"), 2);
+  EXPECT_EQ(claim("a2"), job);
 }
 
 TEST_F(ApiAgentTest, ClaimHandsOutTheJobSpec) {
   int64_t id = submit("https://example.com/r.git");
-  auto r = agent_post("/api/v1/agent/claim", json::object{{"agent", "a1"}, {"wait_ms", 0}});
+  auto r = agent_post("/api/v1/agent/claim", json::object{{"wait_ms", 0}}, "a1");
   ASSERT_EQ(r.status, 200u) << r.body;
   auto job = r.json().at("job");
   EXPECT_EQ(job.at("id").as_int64(), id);
   EXPECT_EQ(job.at("repo"), "https://example.com/r.git");
   EXPECT_EQ(job.at("attempt"), 1);
   EXPECT_EQ(job.at("lease_ms"), 60000);
+  std::string lease(job.at("lease_token").as_string());
+  EXPECT_EQ(lease.size(), 64u);
+  EXPECT_EQ(store->job(id)->value().agent, "a1");
   EXPECT_EQ(client->get("/api/v1/jobs/" + std::to_string(id)).json().at("state"), "running");
 }
 
 TEST_F(ApiAgentTest, ClaimWithNothingQueuedAnswers204AtTheDeadline) {
-  auto r = agent_post("/api/v1/agent/claim", json::object{{"agent", "a1"}, {"wait_ms", 300}});
+  auto r = agent_post("/api/v1/agent/claim", json::object{{"wait_ms", 300}}, "a1");
   EXPECT_EQ(r.status, 204u);
   EXPECT_TRUE(r.body.empty());
 }
@@ -92,9 +184,7 @@ TEST_F(ApiAgentTest, HeldClaimSeesJobsEnqueuedBehindTheServersBack) {
 TEST_F(ApiAgentTest, ClaimWhoseAgentHungUpTakesNoJob) {
   // The client gives up after 200 ms and closes its connection while the claim is held.
   auto gone = TestClient::once(port(), http::verb::post, "/api/v1/agent/claim",
-                               R"({"agent": "gone", "wait_ms": 20000})",
-                               {{"Authorization", std::string("Bearer ") + kToken}},
-                               milliseconds(200));
+                               R"({"wait_ms": 20000})", agent_headers("gone"), milliseconds(200));
   EXPECT_EQ(gone.status, 0u);
   settle();
   int64_t id = submit();
@@ -104,9 +194,9 @@ TEST_F(ApiAgentTest, ClaimWhoseAgentHungUpTakesNoJob) {
 }
 
 TEST_F(ApiAgentTest, ClaimBodyErrorsAre400) {
-  auto r = agent_post("/api/v1/agent/claim", json::object{{"labels", json::array{}}});
+  auto r = agent_post("/api/v1/agent/claim", json::object{{"labels", 3}});
   EXPECT_EQ(r.status, 400u);
-  EXPECT_NE(r.body.find("agent"), std::string::npos);
+  EXPECT_NE(r.body.find("labels"), std::string::npos);
 }
 
 TEST_F(ApiAgentTest, HeartbeatDeliversCancelAndLostLeases) {
@@ -119,8 +209,15 @@ TEST_F(ApiAgentTest, HeartbeatDeliversCancelAndLostLeases) {
   ASSERT_EQ(client->post("/api/v1/jobs/" + std::to_string(id) + "/cancel", "").status, 202u);
   beat = agent_post(job_path(id, "heartbeat"), json::object{{"agent", "a1"}});
   EXPECT_EQ(beat.json().at("cancel"), true);
-  auto other = agent_post(job_path(id, "heartbeat"), json::object{{"agent", "a2"}});
+  // Another agent, even with the lease token of a1's claim, does not hold the lease.
+  testing::Headers stolen = agent_headers("a2");
+  stolen["X-Boxcar-Lease"] = leases[{"a1", id}];
+  auto other = client->post(job_path(id, "heartbeat"), "{}", stolen);
   EXPECT_EQ(other.json().at("lost"), true);
+  // a1 without its lease token: 409.
+  testing::Headers bare = agent_headers("a1");
+  bare.erase("X-Boxcar-Lease");
+  EXPECT_EQ(client->post(job_path(id, "heartbeat"), "{}", bare).status, 409u);
 }
 
 TEST_F(ApiAgentTest, LogUploadsAreIdempotentAndReadableAsText) {
@@ -188,10 +285,15 @@ TEST_F(LeaseSweeperTest, ExpiredLeaseIsRequeuedWithTheNextAttempt) {
   int64_t id = submit();
   ASSERT_EQ(claim("a1"), id);
   // No heartbeat: the sweeper (every lease_ms/4) re-queues it; a held claim then gets it back.
-  auto r = agent_post("/api/v1/agent/claim", json::object{{"agent", "a2"}, {"wait_ms", 5000}});
+  auto r = agent_post("/api/v1/agent/claim", json::object{{"wait_ms", 5000}}, "a2");
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.json().at("job").at("id").as_int64(), id);
   EXPECT_EQ(r.json().at("job").at("attempt"), 2);
+  // The first holder's late reports are refused.
+  EXPECT_EQ(agent_post("/api/v1/agent/jobs/" + std::to_string(id) + "/complete",
+                       json::object{{"state", "success"}}, "a1")
+                .status,
+            409u);
 }
 
 }  // namespace

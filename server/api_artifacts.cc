@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "base/sha256.h"
+#include "server/agent_identity.h"
 #include "server/api.h"
 #include "server/auth.h"
 
@@ -123,25 +124,24 @@ HttpResponse job_limit_exceeded(const ApiContext& ctx, int64_t id) {
                                       std::to_string(ctx.options.artifact_max_job) + " bytes");
 }
 
-// The checks that need no body: token, job, lease, query, limits.
+// The checks that need no body: credential, job, lease, query, limits.
 std::optional<HttpResponse> admit_upload(ApiContext& ctx, const HttpRequest& req) {
-  if (!agent_authorized(ctx, req)) return agent_unauthorized(ctx);
+  auto holder = lease_holder_of_request(ctx, req);
+  if (auto* refusal = std::get_if<HttpResponse>(&holder)) return std::move(*refusal);
   auto id = parse_job_id(req.params.at("id"));
   if (!id) return HttpResponse::error(404, "no such job: " + req.params.at("id"));
   if (ctx.options.artifact_dir.empty()) {
     return HttpResponse::error(503, "this server keeps no artifacts (no data directory)");
   }
-  std::string agent = req.query_or("agent", "");
   std::string path = req.query_or("path", "");
   std::string sha = req.query_or("sha256", "");
-  if (agent.empty()) return HttpResponse::error(400, "missing ?agent=");
   if (!safe_relative_path(path)) {
     return HttpResponse::error(400, "?path= must be a relative path without \"..\", \".\" or empty segments");
   }
   if (!is_sha256_hex(sha)) return HttpResponse::error(400, "?sha256= must be 64 lowercase hex digits");
-  auto held = ctx.store.holds_lease(*id, agent);
+  auto held = ctx.store.holds_lease(*id, std::get<LeaseHolder>(holder));
   if (!held) return store_error(held.error());
-  if (!*held) return agent_lease_lost(*id, agent);
+  if (!*held) return lease_lost(*id, std::get<LeaseHolder>(holder));
   auto length = req.raw.find(http::field::content_length);
   if (length != req.raw.end()) {
     uint64_t n = 0;
@@ -168,8 +168,12 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
     }
   } spool{req.body_file};
   if (auto refused = admit_upload(ctx, req)) return res.reply(std::move(*refused));
+  // Checked again: the body took a while, and the agent may have been revoked meanwhile.
+  auto holder = lease_holder_of_request(ctx, req);
+  if (auto* refusal = std::get_if<HttpResponse>(&holder)) return res.reply(std::move(*refusal));
+  const LeaseHolder& agent = std::get<LeaseHolder>(holder);
   int64_t id = *parse_job_id(req.params["id"]);
-  std::string agent = req.query_or("agent", ""), path = req.query_or("path", "");
+  std::string path = req.query_or("path", "");
   std::string sha = req.query_or("sha256", "");
   if (req.body_file.empty()) return res.reply(HttpResponse::error(500, "upload was not spooled"));
   if (req.body_sha256 != sha) {
@@ -198,7 +202,7 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
   if (!added || !*added) {
     if (created) fs::remove(blob, ec);  // nothing refers to it
     if (!added) return res.reply(store_error(added.error()));
-    return res.reply(agent_lease_lost(id, agent));
+    return res.reply(lease_lost(id, agent));
   }
   res.reply(HttpResponse::json(200, json::object{{"stored", true}, {"sha256", sha},
                                                  {"size", req.body_bytes}, {"new_blob", created}}));

@@ -41,9 +41,9 @@ class ApiArtifactsTest : public testing::ServerFixture {
   testing::TestResponse upload(int64_t id, const std::string& path, const std::string& body,
                                std::string digest = "", const std::string& agent = "a1") {
     if (digest.empty()) digest = sha(body);
-    return client->post("/api/v1/agent/jobs/" + std::to_string(id) + "/artifacts?agent=" + agent +
-                            "&step=build&sha256=" + digest + "&path=" + path,
-                        body, {{"Authorization", std::string("Bearer ") + kToken}});
+    return client->post("/api/v1/agent/jobs/" + std::to_string(id) +
+                            "/artifacts?step=build&sha256=" + digest + "&path=" + path,
+                        body, agent_headers(agent, id));
   }
   std::string url(int64_t id, const std::string& path) {
     return "/api/v1/jobs/" + std::to_string(id) + "/artifacts/" + path;
@@ -159,7 +159,7 @@ TEST_F(ApiArtifactsTest, UploadWithoutTheLeaseIs409) {
   ASSERT_EQ(claim("a1"), id);
   EXPECT_EQ(upload(id, "x.txt", "x", "", "someone-else").status, 409u);
   auto noauth = client->post("/api/v1/agent/jobs/" + std::to_string(id) +
-                                 "/artifacts?agent=a1&path=x&sha256=" + sha("x"),
+                                 "/artifacts?path=x&sha256=" + sha("x"),
                              "x");
   EXPECT_EQ(noauth.status, 401u);
   EXPECT_EQ(spooled(), 0u);

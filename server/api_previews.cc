@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "protocol/agent_protocol.h"
+#include "server/agent_identity.h"
 #include "server/api.h"
 #include "server/auth.h"
 
@@ -31,7 +32,8 @@ json::value preview_to_json(const PreviewRecord& p, const JobRecord& job, UnixMi
 }
 
 void sync(ApiContext& ctx, HttpRequest& req, Responder& res) {
-  if (!agent_authorized(ctx, req)) return res.reply(agent_unauthorized(ctx));
+  auto holder = lease_holder_of_request(ctx, req);
+  if (auto* refusal = std::get_if<HttpResponse>(&holder)) return res.reply(std::move(*refusal));
   auto id = parse_job_id(req.params["id"]);
   if (!id) return res.reply(HttpResponse::error(404, "no such job: " + req.params["id"]));
   auto body = protocol::from_json_text<protocol::PreviewSync>(req.body());
@@ -48,9 +50,9 @@ void sync(ApiContext& ctx, HttpRequest& req, Responder& res) {
     r.expires_at = p.expires_at;
     open.push_back(std::move(r));
   }
-  auto result = ctx.store.sync_previews(*id, body->agent, open, now_ms());
+  auto result = ctx.store.sync_previews(*id, std::get<LeaseHolder>(holder), open, now_ms());
   if (!result) return res.reply(store_error(result.error()));
-  if (!result->accepted) return res.reply(agent_lease_lost(*id, body->agent));
+  if (!result->accepted) return res.reply(lease_lost(*id, std::get<LeaseHolder>(holder)));
   protocol::PreviewSyncResponse answer{result->close_requested};
   res.reply(HttpResponse::json(200, protocol::to_json(answer)));
 }

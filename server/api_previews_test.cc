@@ -165,7 +165,7 @@ TEST_F(ApiPreviewsTest, PreviewsOfAFinalJobWhoseAgentWentSilentShowClosed) {
   p.name = "app";
   p.port = 8000;
   // Last heard from a minute ago: open while the job runs (its lease speaks for the agent)...
-  ASSERT_TRUE(store->sync_previews(id, "a1", {p}, now_ms() - 60'000)->accepted);
+  ASSERT_TRUE(store->sync_previews(id, lease_holder("a1", id), {p}, now_ms() - 60'000)->accepted);
   EXPECT_EQ(listed(id)[0].at("state"), "open");
   ASSERT_EQ(complete(id, "a1").status, 200u);
   // ...closed once the job is final and the agent stopped re-sending it.

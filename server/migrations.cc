@@ -95,6 +95,25 @@ const std::vector<Migration>& migrations() {
            " closed_at BIGINT,"
            " PRIMARY KEY (job_id, step, name))",
        }},
+      {4,
+       "agents and lease tokens",
+       {
+           // Only a hash of each agent's credential is kept; a revoked agent keeps its row
+           // (and so its name) until it is forgotten, so it cannot come back by registering.
+           "CREATE TABLE agents ("
+           " id {{id}},"
+           " name TEXT NOT NULL UNIQUE,"
+           " labels TEXT NOT NULL DEFAULT '[]',"
+           " credential_hash TEXT NOT NULL,"
+           " created_at BIGINT NOT NULL,"
+           " last_seen_at BIGINT,"
+           " revoked_at BIGINT)",
+           // The lease's holder by id, and the sha256 of the claim's lease token; both stay
+           // after complete() (for the previews the agent still serves) until a new claim.
+           "ALTER TABLE jobs ADD COLUMN agent_id BIGINT",
+           "ALTER TABLE jobs ADD COLUMN lease_hash TEXT NOT NULL DEFAULT ''",
+           "CREATE INDEX jobs_agent ON jobs (agent_id) WHERE state = 'running'",
+       }},
   };
   return kMigrations;
 }

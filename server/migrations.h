@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "server/store.h"
+
 namespace boxcar::server {
 
 enum class Dialect { kSqlite, kPostgres };
@@ -37,5 +39,13 @@ std::string env_to_json(const std::map<std::string, std::string>& env);
 std::map<std::string, std::string> env_from_json(const std::string& text);
 std::string labels_to_json(const std::vector<std::string>& labels);
 std::vector<std::string> labels_from_json(const std::string& text);
+
+// The holder's lease token hash as jobs.lease_hash is compared with it. A job without a lease
+// has lease_hash '', which no holder may match, so an empty hash becomes one that matches
+// nothing. (Comparing hashes in SQL is not constant time: the timing could reveal at most a
+// prefix of the hash of a 256-bit random token, which does not help to guess the token.)
+inline std::string lease_hash(const LeaseHolder& holder) {
+  return holder.lease_hash.empty() ? std::string("-") : holder.lease_hash;
+}
 
 }  // namespace boxcar::server

@@ -233,7 +233,7 @@ Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
   return counts;
 }
 
-Result<std::optional<JobRecord>> PostgresStore::claim(const std::string& agent,
+Result<std::optional<JobRecord>> PostgresStore::claim(const LeaseHolder& holder,
                                                       const std::vector<std::string>& agent_labels,
                                                       int64_t lease_ms, UnixMillis now) {
   auto s = session();
@@ -245,25 +245,27 @@ Result<std::optional<JobRecord>> PostgresStore::claim(const std::string& agent,
   static const std::string sql =
       std::string(
           "UPDATE jobs SET state = 'running', agent = $1, lease_expires_at = $2,"
-          " started_at = COALESCE(started_at, $3)"
+          " started_at = COALESCE(started_at, $3), agent_id = $5, lease_hash = $6"
           " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
           "  AND labels::jsonb <@ $4::jsonb ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
           " RETURNING ") +
       kJobColumns;
-  auto rows = s->query(sql.c_str(), agent, now + lease_ms, now, labels_to_json(agent_labels));
+  auto rows = s->query(sql.c_str(), holder.agent, now + lease_ms, now, labels_to_json(agent_labels),
+                       holder.agent_id, holder.lease_hash);
   if (!rows) return rows.error();
   if (rows->size() == 0) return std::optional<JobRecord>();
   return std::optional<JobRecord>(read_job(*rows, 0));
 }
 
-Result<HeartbeatResult> PostgresStore::heartbeat(int64_t id, const std::string& agent,
+Result<HeartbeatResult> PostgresStore::heartbeat(int64_t id, const LeaseHolder& holder,
                                                  int64_t lease_ms, UnixMillis now) {
   auto s = session();
   if (!s) return s.error();
   auto rows = s->query(
-      "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND state = 'running' AND agent = $3"
+      "UPDATE jobs SET lease_expires_at = $1"
+      " WHERE id = $2 AND state = 'running' AND agent_id = $3 AND lease_hash = $4"
       " RETURNING cancel_requested, lease_expires_at",
-      now + lease_ms, id, agent);
+      now + lease_ms, id, holder.agent_id, lease_hash(holder));
   if (!rows) return rows.error();
   HeartbeatResult result;
   if (rows->size() == 1) {
@@ -296,7 +298,7 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
       // A new attempt reports its steps afresh.
       BOXCAR_RETURN_IF_ERROR(s->query(
           "UPDATE jobs SET state = 'queued', attempt = attempt + 1, agent = '',"
-          " lease_expires_at = NULL WHERE id = $1",
+          " agent_id = NULL, lease_hash = '', lease_expires_at = NULL WHERE id = $1",
           id));
       BOXCAR_RETURN_IF_ERROR(s->query("DELETE FROM steps WHERE job_id = $1", id));
     } else {
@@ -306,7 +308,7 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
                                : "lease expired " + std::to_string(attempt) + " times: agent lost";
       BOXCAR_RETURN_IF_ERROR(s->query(
           "UPDATE jobs SET state = $1, reason = $2, finished_at = $3, agent = '',"
-          " lease_expires_at = NULL WHERE id = $4",
+          " agent_id = NULL, lease_hash = '', lease_expires_at = NULL WHERE id = $4",
           state, reason, now, id));
       BOXCAR_RETURN_IF_ERROR(s->query(
           "UPDATE steps SET state = $1, reason = 'agent lost', finished_at = $2"
@@ -349,7 +351,7 @@ Result<bool> PostgresStore::request_cancel(int64_t id, UnixMillis now) {
   return true;
 }
 
-Result<bool> PostgresStore::complete(int64_t id, const std::string& agent,
+Result<bool> PostgresStore::complete(int64_t id, const LeaseHolder& holder,
                                      const std::string& state, const std::string& reason,
                                      UnixMillis now) {
   if (!is_final_job_state(state)) {
@@ -359,13 +361,14 @@ Result<bool> PostgresStore::complete(int64_t id, const std::string& agent,
   if (!s) return s.error();
   auto rows = s->query(
       "UPDATE jobs SET state = $1, reason = $2, finished_at = $3, agent = '',"
-      " lease_expires_at = NULL WHERE id = $4 AND state = 'running' AND agent = $5",
-      state, reason, now, id, agent);
+      " lease_expires_at = NULL"
+      " WHERE id = $4 AND state = 'running' AND agent_id = $5 AND lease_hash = $6",
+      state, reason, now, id, holder.agent_id, lease_hash(holder));
   if (!rows) return rows.error();
   return rows->affected() == 1;
 }
 
-Result<bool> PostgresStore::update_step(int64_t id, const std::string& agent,
+Result<bool> PostgresStore::update_step(int64_t id, const LeaseHolder& holder,
                                         const StepRecord& step) {
   auto s = session();
   if (!s) return s.error();
@@ -373,8 +376,9 @@ Result<bool> PostgresStore::update_step(int64_t id, const std::string& agent,
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   // The row lock keeps the lease ours until commit and numbers the job's steps one at a time.
   auto held = s->query(
-      "SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND agent = $2 FOR NO KEY UPDATE",
-      id, agent);
+      "SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND agent_id = $2 AND lease_hash = $3"
+      " FOR NO KEY UPDATE",
+      id, holder.agent_id, lease_hash(holder));
   if (!held) return held.error();
   if (held->size() == 0) return false;
   std::optional<int64_t> exit_code;
@@ -397,7 +401,7 @@ Result<bool> PostgresStore::update_step(int64_t id, const std::string& agent,
   return true;
 }
 
-Result<bool> PostgresStore::append_log(int64_t id, const std::string& agent,
+Result<bool> PostgresStore::append_log(int64_t id, const LeaseHolder& holder,
                                        const LogChunk& chunk) {
   auto s = session();
   if (!s) return s.error();
@@ -407,8 +411,9 @@ Result<bool> PostgresStore::append_log(int64_t id, const std::string& agent,
   auto size = static_cast<int64_t>(chunk.data.size());
   auto end = s->query(
       "UPDATE jobs SET log_bytes = log_bytes + $1"
-      " WHERE id = $2 AND state = 'running' AND agent = $3 RETURNING log_bytes, attempt",
-      size, id, agent);
+      " WHERE id = $2 AND state = 'running' AND agent_id = $3 AND lease_hash = $4"
+      " RETURNING log_bytes, attempt",
+      size, id, holder.agent_id, lease_hash(holder));
   if (!end) return end.error();
   if (end->size() == 0) return false;
   // Keyed by the job's attempt too: a re-queued job's agent numbers its chunks from 0 again.

@@ -1,4 +1,5 @@
 // PostgresStore's artifacts: records of the files agents uploaded, and their expiry.
+#include "server/migrations.h"
 #include "server/pg_session.h"
 #include "server/postgres_store.h"
 
@@ -13,26 +14,28 @@ ArtifactRecord read_artifact(const PgRows& rows, int row) {
 
 }  // namespace
 
-Result<bool> PostgresStore::holds_lease(int64_t id, const std::string& agent) {
+Result<bool> PostgresStore::holds_lease(int64_t id, const LeaseHolder& holder) {
   auto s = session();
   if (!s) return s.error();
-  auto rows = s->query("SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND agent = $2",
-                       id, agent);
+  auto rows = s->query(
+      "SELECT 1 FROM jobs WHERE id = $1 AND state = 'running' AND agent_id = $2 AND lease_hash = $3",
+      id, holder.agent_id, lease_hash(holder));
   if (!rows) return rows.error();
   return rows->size() > 0;
 }
 
-Result<bool> PostgresStore::add_artifact(int64_t id, const std::string& agent,
+Result<bool> PostgresStore::add_artifact(int64_t id, const LeaseHolder& holder,
                                          const ArtifactRecord& a) {
   auto s = session();
   if (!s) return s.error();
   // One statement: the insert happens only while the agent holds the lease.
   auto rows = s->query(
       "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at)"
-      " SELECT id, $3, $4, $5, $6, $7 FROM jobs WHERE id = $1 AND state = 'running' AND agent = $2"
+      " SELECT id, $4, $5, $6, $7, $8 FROM jobs"
+      " WHERE id = $1 AND state = 'running' AND agent_id = $2 AND lease_hash = $3"
       " ON CONFLICT (job_id, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
       " step = excluded.step, created_at = excluded.created_at",
-      id, agent, a.path, a.sha256, a.size, a.step, a.created_at);
+      id, holder.agent_id, lease_hash(holder), a.path, a.sha256, a.size, a.step, a.created_at);
   if (!rows) return rows.error();
   return rows->affected() > 0;
 }

@@ -2,32 +2,35 @@
 #include <set>
 #include <utility>
 
+#include "server/migrations.h"
 #include "server/pg_session.h"
 #include "server/postgres_store.h"
 
 namespace boxcar::server {
 
-Result<PreviewSyncResult> PostgresStore::sync_previews(int64_t id, const std::string& agent,
+Result<PreviewSyncResult> PostgresStore::sync_previews(int64_t id, const LeaseHolder& holder,
                                                        const std::vector<PreviewRecord>& open,
                                                        UnixMillis now) {
+  const std::string& agent = holder.agent;
   auto s = session();
   if (!s) return s.error();
   PgSession::Transaction tx(*s);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   // The row lock orders this sync with complete(), request_cancel() and lease expiry, so the
-  // check below still holds when the rows are written.
+  // check below still holds when the rows are written. complete() keeps the lease's holder and
+  // token hash: the last holder's syncs still match.
   auto job = s->query(
-      "SELECT state, agent, cancel_requested FROM jobs WHERE id = $1 FOR NO KEY UPDATE", id);
+      "SELECT state, COALESCE(agent_id = $2 AND lease_hash = $3, false)::int, cancel_requested"
+      " FROM jobs WHERE id = $1 FOR NO KEY UPDATE",
+      id, holder.agent_id, lease_hash(holder));
   if (!job) return job.error();
   PreviewSyncResult result;
   if (job->size() == 0) return result;
   std::string state = job->text(0, 0);
-  if (state == "running") {
-    if (job->text(0, 1) != agent) return result;
-  } else if (!is_final_job_state(state)) {
-    return result;
-  } else {
-    // complete() cleared the lease: the rows say which agent still serves the job's previews.
+  if (job->i64(0, 1) == 0) return result;
+  if (state != "running") {
+    if (!is_final_job_state(state)) return result;
+    // Once the job is final, only an agent that reported previews keeps syncing them.
     auto owned = s->query("SELECT 1 FROM previews WHERE job_id = $1 AND agent = $2 LIMIT 1", id,
                           agent);
     if (!owned) return owned.error();

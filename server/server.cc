@@ -84,6 +84,7 @@ Server::Server(Store& store, ServerOptions options)
   add_artifact_routes(s.router, s.ctx);
   add_preview_routes(s.router, s.ctx);
   add_metrics_route(s.router, s.ctx);
+  add_agents_admin_routes(s.router, s.ctx);
   HttpServerOptions http_options;
   http_options.body_limit = s.options.max_body;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {

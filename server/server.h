@@ -23,7 +23,7 @@ struct ServerOptions {
   // GitLab sends its token in clear (X-Gitlab-Token), so it may differ from the HMAC secret of
   // GitHub and Gitea: a leaked GitLab token then forges no signature. Empty: webhook_secret.
   std::string gitlab_webhook_token;
-  std::string agent_token;              // empty: every agent request is refused (401)
+  std::string agent_token;              // registers agents; empty: registration is refused (401)
   // Who may use the user API and the web UI (DESIGN.md section 6, server/auth.h). Empty: every
   // /api/v1 route but the agent protocol answers 401, and nobody can log in to the web UI.
   std::vector<ApiToken> api_tokens;

@@ -254,7 +254,7 @@ Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {
   return counts;
 }
 
-Result<std::optional<JobRecord>> SqliteStore::claim(const std::string& agent,
+Result<std::optional<JobRecord>> SqliteStore::claim(const LeaseHolder& holder,
                                                     const std::vector<std::string>& agent_labels,
                                                     int64_t lease_ms, UnixMillis now) {
   std::lock_guard lock(mu_);
@@ -275,9 +275,10 @@ Result<std::optional<JobRecord>> SqliteStore::claim(const std::string& agent,
   }
   {
     SqliteQuery q(*this,
-                  "UPDATE jobs SET state = 'running', agent = ?, lease_expires_at = ?,"
-                  " started_at = COALESCE(started_at, ?) WHERE id = ?");
-    BOXCAR_RETURN_IF_ERROR(q.bind(agent).bind(now + lease_ms).bind(now).bind(id).run());
+                  "UPDATE jobs SET state = 'running', agent = ?, agent_id = ?, lease_hash = ?,"
+                  " lease_expires_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?");
+    q.bind(holder.agent).bind(holder.agent_id).bind(holder.lease_hash);
+    BOXCAR_RETURN_IF_ERROR(q.bind(now + lease_ms).bind(now).bind(id).run());
   }
   auto job = load_job(id);
   if (!job) return job.error();
@@ -285,14 +286,14 @@ Result<std::optional<JobRecord>> SqliteStore::claim(const std::string& agent,
   return job;
 }
 
-Result<HeartbeatResult> SqliteStore::heartbeat(int64_t id, const std::string& agent,
+Result<HeartbeatResult> SqliteStore::heartbeat(int64_t id, const LeaseHolder& holder,
                                                int64_t lease_ms, UnixMillis now) {
   std::lock_guard lock(mu_);
   SqliteQuery q(*this,
                 "UPDATE jobs SET lease_expires_at = ? "
-                "WHERE id = ? AND state = 'running' AND agent = ? "
+                "WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ? "
                 "RETURNING cancel_requested, lease_expires_at");
-  auto row = q.bind(now + lease_ms).bind(id).bind(agent).next();
+  auto row = q.bind(now + lease_ms).bind(id).bind(holder.agent_id).bind(lease_hash(holder)).next();
   if (!row) return row.error();
   HeartbeatResult result;
   if (*row) {
@@ -330,7 +331,7 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
       // A new attempt reports its steps afresh.
       SqliteQuery requeue(*this,
                           "UPDATE jobs SET state = 'queued', attempt = attempt + 1, agent = '',"
-                          " lease_expires_at = NULL WHERE id = ?");
+                          " agent_id = NULL, lease_hash = '', lease_expires_at = NULL WHERE id = ?");
       BOXCAR_RETURN_IF_ERROR(requeue.bind(job.id).run());
       SqliteQuery steps(*this, "DELETE FROM steps WHERE job_id = ?");
       BOXCAR_RETURN_IF_ERROR(steps.bind(job.id).run());
@@ -342,7 +343,7 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
               : "lease expired " + std::to_string(job.attempt) + " times: agent lost";
       SqliteQuery end(*this,
                       "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, agent = '',"
-                      " lease_expires_at = NULL WHERE id = ?");
+                      " agent_id = NULL, lease_hash = '', lease_expires_at = NULL WHERE id = ?");
       BOXCAR_RETURN_IF_ERROR(end.bind(state).bind(reason).bind(now).bind(job.id).run());
       SqliteQuery steps(*this,
                         "UPDATE steps SET state = ?, reason = 'agent lost', finished_at = ? "
@@ -390,7 +391,7 @@ Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
   return true;
 }
 
-Result<bool> SqliteStore::complete(int64_t id, const std::string& agent, const std::string& state,
+Result<bool> SqliteStore::complete(int64_t id, const LeaseHolder& holder, const std::string& state,
                                    const std::string& reason, UnixMillis now) {
   if (!is_final_job_state(state)) {
     return Error{"complete: \"" + state + "\" is not a final state an agent can report"};
@@ -398,22 +399,26 @@ Result<bool> SqliteStore::complete(int64_t id, const std::string& agent, const s
   std::lock_guard lock(mu_);
   SqliteQuery q(*this,
                 "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, agent = '',"
-                " lease_expires_at = NULL WHERE id = ? AND state = 'running' AND agent = ?");
-  BOXCAR_RETURN_IF_ERROR(q.bind(state).bind(reason).bind(now).bind(id).bind(agent).run());
+                " lease_expires_at = NULL"
+                " WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?");
+  q.bind(state).bind(reason).bind(now).bind(id).bind(holder.agent_id).bind(lease_hash(holder));
+  BOXCAR_RETURN_IF_ERROR(q.run());
   return q.changes() == 1;
 }
 
-Result<bool> SqliteStore::lease_held(int64_t id, const std::string& agent) {
-  SqliteQuery q(*this, "SELECT 1 FROM jobs WHERE id = ? AND state = 'running' AND agent = ?");
-  return q.bind(id).bind(agent).next();
+Result<bool> SqliteStore::lease_held(int64_t id, const LeaseHolder& holder) {
+  SqliteQuery q(*this,
+                "SELECT 1 FROM jobs"
+                " WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?");
+  return q.bind(id).bind(holder.agent_id).bind(lease_hash(holder)).next();
 }
 
-Result<bool> SqliteStore::update_step(int64_t id, const std::string& agent,
+Result<bool> SqliteStore::update_step(int64_t id, const LeaseHolder& holder,
                                       const StepRecord& step) {
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
-  auto held = lease_held(id, agent);
+  auto held = lease_held(id, holder);
   if (!held || !*held) return held;
   SqliteQuery q(*this,
                 "INSERT INTO steps (job_id, name, position, state, exit_code, started_at,"
@@ -437,7 +442,7 @@ Result<bool> SqliteStore::update_step(int64_t id, const std::string& agent,
   return true;
 }
 
-Result<bool> SqliteStore::append_log(int64_t id, const std::string& agent, const LogChunk& chunk) {
+Result<bool> SqliteStore::append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) {
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
@@ -447,8 +452,9 @@ Result<bool> SqliteStore::append_log(int64_t id, const std::string& agent, const
   {
     SqliteQuery q(*this,
                   "UPDATE jobs SET log_bytes = log_bytes + ? "
-                  "WHERE id = ? AND state = 'running' AND agent = ? RETURNING log_bytes, attempt");
-    auto row = q.bind(size).bind(id).bind(agent).next();
+                  "WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?"
+                  " RETURNING log_bytes, attempt");
+    auto row = q.bind(size).bind(id).bind(holder.agent_id).bind(lease_hash(holder)).next();
     if (!row) return row.error();
     if (!*row) return false;
     end = q.i64(0);

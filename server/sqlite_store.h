@@ -34,29 +34,39 @@ class SqliteStore final : public Store {
   Result<std::optional<JobRecord>> job(int64_t id) override;
   Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) override;
   Result<std::map<std::string, int64_t>> count_by_state() override;
-  Result<std::optional<JobRecord>> claim(const std::string& agent,
+  Result<std::optional<JobRecord>> claim(const LeaseHolder& holder,
                                          const std::vector<std::string>& agent_labels,
                                          int64_t lease_ms, UnixMillis now) override;
-  Result<HeartbeatResult> heartbeat(int64_t id, const std::string& agent, int64_t lease_ms,
+  Result<HeartbeatResult> heartbeat(int64_t id, const LeaseHolder& holder, int64_t lease_ms,
                                     UnixMillis now) override;
   Result<std::vector<int64_t>> expire_leases(UnixMillis now) override;
   Result<bool> request_cancel(int64_t id, UnixMillis now) override;
-  Result<bool> complete(int64_t id, const std::string& agent, const std::string& state,
+  Result<bool> complete(int64_t id, const LeaseHolder& holder, const std::string& state,
                         const std::string& reason, UnixMillis now) override;
-  Result<bool> update_step(int64_t id, const std::string& agent, const StepRecord& step) override;
-  Result<bool> append_log(int64_t id, const std::string& agent, const LogChunk& chunk) override;
+  Result<bool> update_step(int64_t id, const LeaseHolder& holder, const StepRecord& step) override;
+  Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) override;
   Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
                                      int limit) override;
-  Result<bool> holds_lease(int64_t id, const std::string& agent) override;
-  Result<bool> add_artifact(int64_t id, const std::string& agent,
+  Result<bool> holds_lease(int64_t id, const LeaseHolder& holder) override;
+  Result<bool> add_artifact(int64_t id, const LeaseHolder& holder,
                             const ArtifactRecord& artifact) override;
   Result<std::vector<ArtifactRecord>> artifacts(int64_t id) override;
   Result<std::optional<ArtifactRecord>> artifact(int64_t id, const std::string& path) override;
   Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) override;
-  Result<PreviewSyncResult> sync_previews(int64_t id, const std::string& agent,
+  Result<PreviewSyncResult> sync_previews(int64_t id, const LeaseHolder& holder,
                                           const std::vector<PreviewRecord>& open,
                                           UnixMillis now) override;
   Result<std::vector<PreviewRecord>> previews(int64_t id) override;
+  Result<std::optional<AgentRecord>> add_agent(const std::string& name,
+                                               const std::vector<std::string>& labels,
+                                               const std::string& credential_hash,
+                                               UnixMillis now) override;
+  Result<std::optional<AgentRecord>> agent(int64_t id) override;
+  Result<std::optional<AgentRecord>> agent_named(const std::string& name) override;
+  Result<std::vector<AgentRecord>> agents() override;
+  Status agent_seen(int64_t id, const std::vector<std::string>& labels, UnixMillis now) override;
+  Result<bool> revoke_agent(int64_t id, UnixMillis now) override;
+  Result<bool> forget_agent(int64_t id) override;
 
  private:
   friend class SqliteQuery;
@@ -67,8 +77,8 @@ class SqliteStore final : public Store {
   Result<std::optional<JobRecord>> load_job(int64_t id);
   Result<int64_t> insert_job(const NewJob& job, const std::string& state,
                              const std::string& reason);
-  // True while `agent` holds the lease on running job `id`; callers hold mu_.
-  Result<bool> lease_held(int64_t id, const std::string& agent);
+  // True while `holder` holds the lease on running job `id`; callers hold mu_.
+  Result<bool> lease_held(int64_t id, const LeaseHolder& holder);
 
   std::mutex mu_;
   sqlite3* db_;

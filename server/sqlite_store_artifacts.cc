@@ -4,17 +4,17 @@
 
 namespace boxcar::server {
 
-Result<bool> SqliteStore::holds_lease(int64_t id, const std::string& agent) {
+Result<bool> SqliteStore::holds_lease(int64_t id, const LeaseHolder& holder) {
   std::lock_guard lock(mu_);
-  return lease_held(id, agent);
+  return lease_held(id, holder);
 }
 
-Result<bool> SqliteStore::add_artifact(int64_t id, const std::string& agent,
+Result<bool> SqliteStore::add_artifact(int64_t id, const LeaseHolder& holder,
                                        const ArtifactRecord& a) {
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
-  auto held = lease_held(id, agent);
+  auto held = lease_held(id, holder);
   if (!held || !*held) return held;
   SqliteQuery q(*this,
                 "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at)"

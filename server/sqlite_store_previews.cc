@@ -2,29 +2,31 @@
 #include <set>
 #include <utility>
 
+#include "server/migrations.h"
 #include "server/sqlite_query.h"
 #include "server/sqlite_store.h"
 
 namespace boxcar::server {
 
-Result<PreviewSyncResult> SqliteStore::sync_previews(int64_t id, const std::string& agent,
+Result<PreviewSyncResult> SqliteStore::sync_previews(int64_t id, const LeaseHolder& holder,
                                                      const std::vector<PreviewRecord>& open,
                                                      UnixMillis now) {
+  const std::string& agent = holder.agent;
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   PreviewSyncResult result;
   {
-    SqliteQuery q(*this, "SELECT state, agent, cancel_requested FROM jobs WHERE id = ?");
-    auto row = q.bind(id).next();
+    // complete() keeps the lease's holder and token hash: the last holder's syncs still match.
+    SqliteQuery q(*this,
+                  "SELECT state, agent_id = ? AND lease_hash = ?, cancel_requested FROM jobs"
+                  " WHERE id = ?");
+    auto row = q.bind(holder.agent_id).bind(lease_hash(holder)).bind(id).next();
     if (!row) return row.error();
     if (!*row) return result;
     std::string state = q.text(0);
-    if (state == "running") {
-      if (q.text(1) != agent) return result;
-    } else if (!is_final_job_state(state)) {
-      return result;
-    }
+    if (q.i64(1) == 0) return result;
+    if (state != "running" && !is_final_job_state(state)) return result;
     result.close_requested = q.i64(2) != 0;
     if (state != "running") {
       // complete() cleared the lease: the rows say which agent still serves the job's previews.

@@ -1,5 +1,5 @@
 // Store: the server's durable state (jobs, steps, logs, artifacts, previews, webhook deliveries,
-// agents' leases) behind
+// agents and their leases) behind
 // one interface with two real backends: SQLite (embedded default) and PostgreSQL (shared by
 // several server replicas). Every method is safe to call from several threads; each backend
 // serialises or pools connections as it needs. Times are unix milliseconds.
@@ -100,6 +100,28 @@ struct PreviewSyncResult {
   bool close_requested = false;   // the user cancelled the job: close every preview
 };
 
+// A registered agent (DESIGN.md section 6, "Auth"): the shared agent token only registers
+// one; from then on it authenticates with its own credential, of which only a hash is kept.
+struct AgentRecord {
+  int64_t id = 0;
+  std::string name;                       // unique, also once revoked (until forgotten)
+  std::vector<std::string> labels;        // as the agent last claimed with them
+  std::string credential_hash;            // sha256 hex of the credential's secret
+  UnixMillis created_at = 0;
+  std::optional<UnixMillis> last_seen_at;
+  std::optional<UnixMillis> revoked_at;   // set: its credential is refused
+};
+
+// Who reports for a job: an agent as its record says (never as a request's body says) and the
+// sha256 of the lease token its claim was given. Every report for a job needs both to match the
+// job's current lease, so a re-queued job's previous holder is refused once the job is claimed
+// again, and one agent cannot report for another's job.
+struct LeaseHolder {
+  int64_t agent_id = 0;
+  std::string agent;       // the agent's registered name: the job's `agent` while it holds it
+  std::string lease_hash;  // sha256 hex of the claim's lease token; never empty
+};
+
 struct HeartbeatResult {
   bool lease_held = false;        // false: the job is no longer this agent's: stop it
   bool cancel_requested = false;  // the user asked to cancel: stop it, complete as cancelled
@@ -133,12 +155,13 @@ class Store {
   virtual Result<std::map<std::string, int64_t>> count_by_state() = 0;
 
   // Atomically takes the oldest queued job whose labels the agent has: state running, lease
-  // until now+lease_ms, started_at set on the first attempt. Two agents never get one job.
-  virtual Result<std::optional<JobRecord>> claim(const std::string& agent,
+  // until now+lease_ms held by `holder` (its agent id, name and lease token hash), started_at
+  // set on the first attempt. Two agents never get one job.
+  virtual Result<std::optional<JobRecord>> claim(const LeaseHolder& holder,
                                                  const std::vector<std::string>& agent_labels,
                                                  int64_t lease_ms, UnixMillis now) = 0;
-  // Extends the lease if `agent` still holds it.
-  virtual Result<HeartbeatResult> heartbeat(int64_t id, const std::string& agent, int64_t lease_ms,
+  // Extends the lease if `holder` still holds it.
+  virtual Result<HeartbeatResult> heartbeat(int64_t id, const LeaseHolder& holder, int64_t lease_ms,
                                             UnixMillis now) = 0;
   // A running job whose lease expired goes back to queued with attempt+1, or to error once
   // attempt == max_attempts (reason "lease expired N times: agent lost"). A re-queued job's
@@ -155,26 +178,27 @@ class Store {
 
   // Final state from the agent holding the lease; ignored (false) when it no longer holds it.
   // `state` must be success|failed|cancelled|error|skipped (skipped: the pipeline's [on] filters
-  // did not match); anything else is an Error. Clears the lease.
-  virtual Result<bool> complete(int64_t id, const std::string& agent, const std::string& state,
+  // did not match); anything else is an Error. Clears the lease (its holder and token hash stay
+  // recorded, for the previews the agent still serves).
+  virtual Result<bool> complete(int64_t id, const LeaseHolder& holder, const std::string& state,
                                 const std::string& reason, UnixMillis now) = 0;
 
   // Inserts or updates a step by name (only from the agent holding the lease).
-  virtual Result<bool> update_step(int64_t id, const std::string& agent, const StepRecord& step) = 0;
+  virtual Result<bool> update_step(int64_t id, const LeaseHolder& holder, const StepRecord& step) = 0;
 
   // Appends a chunk; a chunk with the same (job, step, attempt, seq) is stored once, so a
   // retried upload is harmless. Returns false for a duplicate.
-  virtual Result<bool> append_log(int64_t id, const std::string& agent, const LogChunk& chunk) = 0;
+  virtual Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) = 0;
   // Chunks in arrival order from byte `offset` of the job's log (all steps, or one step); a
   // chunk that straddles `offset` comes back cut to start there. `limit` <= 0 = no limit.
   virtual Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
                                              int limit) = 0;
 
-  // True while `agent` holds the lease on running job `id` (checked before an upload's body).
-  virtual Result<bool> holds_lease(int64_t id, const std::string& agent) = 0;
+  // True while `holder` holds the lease on running job `id` (checked before an upload's body).
+  virtual Result<bool> holds_lease(int64_t id, const LeaseHolder& holder) = 0;
   // Records an artifact (only from the agent holding the lease; false otherwise). The same
   // path uploaded again replaces the record, so a retried upload is harmless.
-  virtual Result<bool> add_artifact(int64_t id, const std::string& agent,
+  virtual Result<bool> add_artifact(int64_t id, const LeaseHolder& holder,
                                     const ArtifactRecord& artifact) = 0;
   // The job's artifacts, by path.
   virtual Result<std::vector<ArtifactRecord>> artifacts(int64_t id) = 0;
@@ -183,17 +207,37 @@ class Store {
   // to any more (their blobs can go).
   virtual Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) = 0;
 
-  // `open` is every preview `agent` still serves for job `id` (the full state, not a delta; the
-  // records' `agent`, `opened_at`, `seen_at` and `closed_at` are ignored). Accepted while the
-  // agent holds the lease on the running job, or once the job is final when some preview row of
-  // the job names this agent. Accepted, in one transaction: each listed preview is inserted or
+  // `open` is every preview `holder.agent` still serves for job `id` (the full state, not a
+  // delta; the records' `agent`, `opened_at`, `seen_at` and `closed_at` are ignored). Accepted
+  // while the holder holds the lease on the running job, or once the job is final when the
+  // holder had its last lease (same agent, same token) and some preview row of the job names
+  // this agent. Accepted, in one transaction: each listed preview is inserted or
   // updated by (step, name) with seen_at = now and closed_at cleared (opened_at kept, else now);
   // the job's other open previews get closed_at = now. Not accepted: nothing changes.
-  virtual Result<PreviewSyncResult> sync_previews(int64_t id, const std::string& agent,
+  virtual Result<PreviewSyncResult> sync_previews(int64_t id, const LeaseHolder& holder,
                                                   const std::vector<PreviewRecord>& open,
                                                   UnixMillis now) = 0;
   // Every preview of the job, open or closed, by step then name.
   virtual Result<std::vector<PreviewRecord>> previews(int64_t id) = 0;
+
+  // Agents (migration 4). Registers an agent with the hash of its new credential; nullopt when
+  // `name` is taken, by an active or a revoked agent (agent_named() tells which).
+  virtual Result<std::optional<AgentRecord>> add_agent(const std::string& name,
+                                                       const std::vector<std::string>& labels,
+                                                       const std::string& credential_hash,
+                                                       UnixMillis now) = 0;
+  virtual Result<std::optional<AgentRecord>> agent(int64_t id) = 0;
+  virtual Result<std::optional<AgentRecord>> agent_named(const std::string& name) = 0;
+  // Every agent, revoked ones too, by id.
+  virtual Result<std::vector<AgentRecord>> agents() = 0;
+  // Records that the agent was heard from, with the labels it claims with.
+  virtual Status agent_seen(int64_t id, const std::vector<std::string>& labels, UnixMillis now) = 0;
+  // Revokes agent `id` (revoked_at = now; a second revoke keeps the first time) and ends its
+  // leases: its running jobs' leases expire at `now`, so expire_leases(now) re-queues them (or
+  // ends them past max_attempts). False when there is no such agent.
+  virtual Result<bool> revoke_agent(int64_t id, UnixMillis now) = 0;
+  // Deletes a revoked agent's record, which frees its name. False unless `id` is revoked.
+  virtual Result<bool> forget_agent(int64_t id) = 0;
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".

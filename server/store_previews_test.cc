@@ -55,8 +55,8 @@ TEST_P(StoreTest, PreviewsSyncAfterCompleteOnlyFromTheAgentThatReportedThem) {
   ASSERT_TRUE(claim("a1", {}, 60'000, 1'000));
   ASSERT_TRUE(claim("a1", {}, 60'000, 1'000));
   ASSERT_TRUE(sync(with, "a1", {preview("web", "app", 8000)}, 1'500).accepted);
-  ASSERT_TRUE(*store_->complete(with, "a1", "success", "", 2'000));
-  ASSERT_TRUE(*store_->complete(without, "a1", "success", "", 2'000));
+  ASSERT_TRUE(*store_->complete(with, lease("a1"), "success", "", 2'000));
+  ASSERT_TRUE(*store_->complete(without, lease("a1"), "success", "", 2'000));
 
   auto later = sync(with, "a1", {preview("web", "app", 8000, 700'000)}, 3'000);
   EXPECT_TRUE(later.accepted);
@@ -104,7 +104,7 @@ TEST_P(StoreTest, CancelOfACompletedJobWithOpenPreviewsAsksItsAgentToCloseThem) 
   int64_t id = enqueue();
   ASSERT_TRUE(claim("a1"));
   ASSERT_TRUE(sync(id, "a1", {preview("web", "app", 8000)}, 1'000).accepted);
-  ASSERT_TRUE(*store_->complete(id, "a1", "success", "", 2'000));
+  ASSERT_TRUE(*store_->complete(id, lease("a1"), "success", "", 2'000));
 
   auto cancelled = store_->request_cancel(id, 3'000);
   ASSERT_TRUE(cancelled) << cancelled.error().message;
@@ -129,7 +129,7 @@ TEST_P(StoreTest, CancelOfACompletedJobWithoutOpenPreviewsLeavesItAsItIs) {
   ASSERT_TRUE(sync(closed, "a1", {preview("web", "app", 8000)}, 1'000).accepted);
   ASSERT_TRUE(sync(closed, "a1", {}, 1'500).accepted);
   for (int64_t id : {never, closed}) {
-    ASSERT_TRUE(*store_->complete(id, "a1", "failed", "", 2'000));
+    ASSERT_TRUE(*store_->complete(id, lease("a1"), "failed", "", 2'000));
     EXPECT_TRUE(*store_->request_cancel(id, 3'000));
     JobRecord job = get(id);
     EXPECT_EQ(job.state, "failed");

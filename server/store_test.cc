@@ -116,7 +116,8 @@ TEST_P(StoreTest, ConcurrentClaimsTakeEachJobExactlyOnce) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (;;) {
-        auto job = store_->claim("agent-" + std::to_string(t), {}, 60'000, 1'000);
+        auto job = store_->claim(LeaseHolder{t + 1, "agent-" + std::to_string(t), "h" + std::to_string(t)}, {},
+                                   60'000, 1'000);
         if (!job) {
           ++errors;
           return;
@@ -151,7 +152,8 @@ TEST_P(StoreTest, TwoStoresOnOneDatabaseNeverShareAJob) {
     Store* store = t % 2 == 0 ? store_.get() : other->get();
     threads.emplace_back([&, t, store] {
       for (;;) {
-        auto job = store->claim("agent-" + std::to_string(t), {}, 60'000, 1'000);
+        auto job = store->claim(LeaseHolder{t + 1, "agent-" + std::to_string(t), "h" + std::to_string(t)}, {},
+                                  60'000, 1'000);
         if (!job) {
           ++errors;
           return;
@@ -176,7 +178,7 @@ TEST_P(StoreTest, TwoStoresOnOneDatabaseNeverShareAJob) {
 TEST_P(StoreTest, HeartbeatExtendsTheLeaseAndReportsCancel) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1", {}, 10'000, 1'000));
-  auto beat = store_->heartbeat(id, "agent-1", 10'000, 8'000);
+  auto beat = store_->heartbeat(id, lease("agent-1"), 10'000, 8'000);
   ASSERT_TRUE(beat) << beat.error().message;
   EXPECT_TRUE(beat->lease_held);
   EXPECT_FALSE(beat->cancel_requested);
@@ -188,12 +190,12 @@ TEST_P(StoreTest, HeartbeatExtendsTheLeaseAndReportsCancel) {
   EXPECT_TRUE(expired->empty());
 
   ASSERT_TRUE(*store_->request_cancel(id, 9'000));
-  beat = store_->heartbeat(id, "agent-1", 10'000, 9'500);
+  beat = store_->heartbeat(id, lease("agent-1"), 10'000, 9'500);
   ASSERT_TRUE(beat);
   EXPECT_TRUE(beat->lease_held);
   EXPECT_TRUE(beat->cancel_requested);
 
-  auto stranger = store_->heartbeat(id, "agent-2", 10'000, 9'500);
+  auto stranger = store_->heartbeat(id, lease("agent-2"), 10'000, 9'500);
   ASSERT_TRUE(stranger);
   EXPECT_FALSE(stranger->lease_held);
   EXPECT_EQ(get(id).lease_expires_at, 19'500);
@@ -202,7 +204,7 @@ TEST_P(StoreTest, HeartbeatExtendsTheLeaseAndReportsCancel) {
 TEST_P(StoreTest, ExpiredLeaseRequeuesWithNextAttemptThenErrors) {
   int64_t id = enqueue("r", {}, /*max_attempts=*/2);
   ASSERT_TRUE(claim("agent-1", {}, 1'000, 1'000));
-  ASSERT_TRUE(*store_->update_step(id, "agent-1", StepRecord{"build", "running", {}, 1'100, {}, ""}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "running", {}, 1'100, {}, ""}));
 
   auto expired = store_->expire_leases(1'999);
   ASSERT_TRUE(expired);
@@ -245,20 +247,20 @@ TEST_P(StoreTest, RequeuedJobIsNoLongerTheOldAgents) {
   ASSERT_TRUE(claim("old", {}, 1'000, 1'000));
   ASSERT_TRUE(store_->expire_leases(5'000));
 
-  auto beat = store_->heartbeat(id, "old", 1'000, 5'100);
+  auto beat = store_->heartbeat(id, lease("old"), 1'000, 5'100);
   ASSERT_TRUE(beat);
   EXPECT_FALSE(beat->lease_held);
-  EXPECT_FALSE(*store_->complete(id, "old", "success", "", 5'200));
+  EXPECT_FALSE(*store_->complete(id, lease("old"), "success", "", 5'200));
   EXPECT_EQ(get(id).state, "queued");
 
   ASSERT_TRUE(claim("new", {}, 60'000, 6'000));
-  beat = store_->heartbeat(id, "old", 1'000, 6'100);
+  beat = store_->heartbeat(id, lease("old"), 1'000, 6'100);
   ASSERT_TRUE(beat);
   EXPECT_FALSE(beat->lease_held);
-  EXPECT_FALSE(*store_->complete(id, "old", "failed", "", 6'200));
-  EXPECT_FALSE(*store_->update_step(id, "old", StepRecord{"build", "running", {}, {}, {}, ""}));
-  EXPECT_FALSE(*store_->append_log(id, "old", chunk("build", 0, "stale")));
-  EXPECT_TRUE(*store_->complete(id, "new", "success", "", 7'000));
+  EXPECT_FALSE(*store_->complete(id, lease("old"), "failed", "", 6'200));
+  EXPECT_FALSE(*store_->update_step(id, lease("old"), StepRecord{"build", "running", {}, {}, {}, ""}));
+  EXPECT_FALSE(*store_->append_log(id, lease("old"), chunk("build", 0, "stale")));
+  EXPECT_TRUE(*store_->complete(id, lease("new"), "success", "", 7'000));
   JobRecord job = get(id);
   EXPECT_EQ(job.state, "success");
   EXPECT_EQ(job.attempt, 2);
@@ -270,12 +272,12 @@ TEST_P(StoreTest, RequeuedJobIsNoLongerTheOldAgents) {
 TEST_P(StoreTest, ARequeuedAttemptKeepsItsOwnLogs) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("old", {}, 1'000, 1'000));
-  EXPECT_TRUE(*store_->append_log(id, "old", chunk("build", 0, "first attempt\n")));
+  EXPECT_TRUE(*store_->append_log(id, lease("old"), chunk("build", 0, "first attempt\n")));
   ASSERT_TRUE(store_->expire_leases(5'000));
   ASSERT_TRUE(claim("new", {}, 60'000, 6'000));
   // The new agent numbers its chunks from 0 again: they are new, not retries.
-  EXPECT_TRUE(*store_->append_log(id, "new", chunk("build", 0, "second attempt\n")));
-  EXPECT_FALSE(*store_->append_log(id, "new", chunk("build", 0, "second attempt\n")));
+  EXPECT_TRUE(*store_->append_log(id, lease("new"), chunk("build", 0, "second attempt\n")));
+  EXPECT_FALSE(*store_->append_log(id, lease("new"), chunk("build", 0, "second attempt\n")));
   auto logs = store_->logs(id, "", 0, 0);
   ASSERT_TRUE(logs);
   ASSERT_EQ(logs->size(), 2u);
@@ -285,12 +287,12 @@ TEST_P(StoreTest, ARequeuedAttemptKeepsItsOwnLogs) {
 TEST_P(StoreTest, AnAgentCanCompleteAJobAsSkipped) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1", {}, 1'000, 1'000));
-  auto done = store_->complete(id, "agent-1", "skipped", "[on] does not match push to dev", 1'500);
+  auto done = store_->complete(id, lease("agent-1"), "skipped", "[on] does not match push to dev", 1'500);
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_TRUE(*done);
   EXPECT_EQ(get(id).state, "skipped");
   EXPECT_EQ(get(id).reason, "[on] does not match push to dev");
-  EXPECT_FALSE(store_->complete(id, "agent-1", "running", "", 1'600).ok() &&
+  EXPECT_FALSE(store_->complete(id, lease("agent-1"), "running", "", 1'600).ok() &&
                get(id).state == "running");
 }
 
@@ -310,7 +312,7 @@ TEST_P(StoreTest, RequestCancelQueuedVersusRunning) {
   job = get(running);
   EXPECT_EQ(job.state, "running");
   EXPECT_TRUE(job.cancel_requested);
-  ASSERT_TRUE(*store_->complete(running, "agent-1", "cancelled", "cancelled by user", 3'000));
+  ASSERT_TRUE(*store_->complete(running, lease("agent-1"), "cancelled", "cancelled by user", 3'000));
   job = get(running);
   EXPECT_EQ(job.state, "cancelled");
   EXPECT_EQ(job.reason, "cancelled by user");
@@ -323,23 +325,23 @@ TEST_P(StoreTest, RequestCancelQueuedVersusRunning) {
 TEST_P(StoreTest, CompleteByAnotherAgentIsRefused) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1"));
-  EXPECT_FALSE(*store_->complete(id, "agent-2", "success", "", 2'000));
+  EXPECT_FALSE(*store_->complete(id, lease("agent-2"), "success", "", 2'000));
   EXPECT_EQ(get(id).state, "running");
-  EXPECT_TRUE(*store_->complete(id, "agent-1", "failed", "step test failed", 2'000));
-  EXPECT_FALSE(*store_->complete(id, "agent-1", "success", "", 2'100));  // already final
+  EXPECT_TRUE(*store_->complete(id, lease("agent-1"), "failed", "step test failed", 2'000));
+  EXPECT_FALSE(*store_->complete(id, lease("agent-1"), "success", "", 2'100));  // already final
   JobRecord job = get(id);
   EXPECT_EQ(job.state, "failed");
   EXPECT_EQ(job.reason, "step test failed");
-  EXPECT_FALSE(store_->complete(id, "agent-1", "running", "", 2'200));  // not a final state
+  EXPECT_FALSE(store_->complete(id, lease("agent-1"), "running", "", 2'200));  // not a final state
 }
 
 TEST_P(StoreTest, UpdateStepInsertsThenUpdates) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1"));
-  ASSERT_TRUE(*store_->update_step(id, "agent-1", StepRecord{"build", "running", {}, 1'100, {}, ""}));
-  ASSERT_TRUE(*store_->update_step(id, "agent-1", StepRecord{"test", "pending", {}, {}, {}, ""}));
-  ASSERT_TRUE(*store_->update_step(id, "agent-1", StepRecord{"build", "success", 0, {}, 1'900, ""}));
-  ASSERT_TRUE(*store_->update_step(id, "agent-1",
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "running", {}, 1'100, {}, ""}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"test", "pending", {}, {}, {}, ""}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "success", 0, {}, 1'900, ""}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"),
                                    StepRecord{"test", "skipped", {}, {}, 1'900, "build failed"}));
 
   JobRecord job = get(id);
@@ -363,9 +365,9 @@ TEST_P(StoreTest, UpdateStepInsertsThenUpdates) {
 TEST_P(StoreTest, AppendLogStoresADuplicateSeqOnce) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1"));
-  EXPECT_TRUE(*store_->append_log(id, "agent-1", chunk("build", 0, "one\n")));
-  EXPECT_FALSE(*store_->append_log(id, "agent-1", chunk("build", 0, "one\n")));  // a retry
-  EXPECT_TRUE(*store_->append_log(id, "agent-1", chunk("build", 1, "two\n")));
+  EXPECT_TRUE(*store_->append_log(id, lease("agent-1"), chunk("build", 0, "one\n")));
+  EXPECT_FALSE(*store_->append_log(id, lease("agent-1"), chunk("build", 0, "one\n")));  // a retry
+  EXPECT_TRUE(*store_->append_log(id, lease("agent-1"), chunk("build", 1, "two\n")));
   auto logs = store_->logs(id, "", 0, 100);
   ASSERT_TRUE(logs) << logs.error().message;
   ASSERT_EQ(logs->size(), 2u);
@@ -378,9 +380,9 @@ TEST_P(StoreTest, LogsHaveRunningOffsetsAndFilterBySteps) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1"));
   const std::string binary("\0\xff\xfe bytes\n", 10);
-  ASSERT_TRUE(*store_->append_log(id, "agent-1", chunk("build", 0, "hello\n")));  // 0..6
-  ASSERT_TRUE(*store_->append_log(id, "agent-1", chunk("test", 0, "abc")));       // 6..9
-  ASSERT_TRUE(*store_->append_log(id, "agent-1", chunk("build", 1, binary)));     // 9..19
+  ASSERT_TRUE(*store_->append_log(id, lease("agent-1"), chunk("build", 0, "hello\n")));  // 0..6
+  ASSERT_TRUE(*store_->append_log(id, lease("agent-1"), chunk("test", 0, "abc")));       // 6..9
+  ASSERT_TRUE(*store_->append_log(id, lease("agent-1"), chunk("build", 1, binary)));     // 9..19
 
   auto all = store_->logs(id, "", 0, 0);
   ASSERT_TRUE(all) << all.error().message;
@@ -475,18 +477,18 @@ TEST_P(StoreTest, RecordFinalStoresASkippedJob) {
 TEST_P(StoreTest, ArtifactsAreRecordedOnlyUnderTheLease) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("a1"));
-  auto lease = store_->holds_lease(id, "a1");
-  ASSERT_TRUE(lease) << lease.error().message;
-  EXPECT_TRUE(*lease);
-  EXPECT_FALSE(*store_->holds_lease(id, "a2"));
+  auto held = store_->holds_lease(id, lease("a1"));
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_TRUE(*held);
+  EXPECT_FALSE(*store_->holds_lease(id, lease("a2")));
   std::string h1(64, 'a'), h2(64, 'b');
-  auto added = store_->add_artifact(id, "a1", {"out/b.txt", h1, 10, "build", 100});
+  auto added = store_->add_artifact(id, lease("a1"), {"out/b.txt", h1, 10, "build", 100});
   ASSERT_TRUE(added) << added.error().message;
   EXPECT_TRUE(*added);
-  EXPECT_TRUE(*store_->add_artifact(id, "a1", {"a.bin", h2, 20, "test", 200}));
-  EXPECT_FALSE(*store_->add_artifact(id, "a2", {"c.bin", h2, 20, "test", 200}));
+  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"a.bin", h2, 20, "test", 200}));
+  EXPECT_FALSE(*store_->add_artifact(id, lease("a2"), {"c.bin", h2, 20, "test", 200}));
   // the same path again replaces the record (a retried upload)
-  EXPECT_TRUE(*store_->add_artifact(id, "a1", {"out/b.txt", h1, 11, "build", 150}));
+  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"out/b.txt", h1, 11, "build", 150}));
   auto all = store_->artifacts(id);
   ASSERT_TRUE(all) << all.error().message;
   ASSERT_EQ(all->size(), 2u);
@@ -507,10 +509,10 @@ TEST_P(StoreTest, ExpiringArtifactsReturnsOnlyUnreferencedHashes) {
   ASSERT_TRUE(claim("a1"));
   ASSERT_TRUE(claim("a1"));
   std::string shared(64, 'c'), lonely(64, 'd'), fresh(64, 'e');
-  EXPECT_TRUE(*store_->add_artifact(a, "a1", {"x", shared, 1, "s", 100}));
-  EXPECT_TRUE(*store_->add_artifact(a, "a1", {"y", lonely, 1, "s", 100}));
-  EXPECT_TRUE(*store_->add_artifact(b, "a1", {"x", shared, 1, "s", 900}));
-  EXPECT_TRUE(*store_->add_artifact(b, "a1", {"z", fresh, 1, "s", 900}));
+  EXPECT_TRUE(*store_->add_artifact(a, lease("a1"), {"x", shared, 1, "s", 100}));
+  EXPECT_TRUE(*store_->add_artifact(a, lease("a1"), {"y", lonely, 1, "s", 100}));
+  EXPECT_TRUE(*store_->add_artifact(b, lease("a1"), {"x", shared, 1, "s", 900}));
+  EXPECT_TRUE(*store_->add_artifact(b, lease("a1"), {"z", fresh, 1, "s", 900}));
   auto gone = store_->expire_artifacts(500);
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_EQ(*gone, std::vector<std::string>{lonely});

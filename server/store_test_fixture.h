@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,9 +96,16 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     return job && *job ? **job : JobRecord{};
   }
 
+  // The lease `agent` takes in these tests: an id per name (in order of first use) and a token
+  // hash per name, so "a1" and "a2" differ in both.
+  LeaseHolder lease(const std::string& agent) {
+    auto [it, added] = agent_ids_.try_emplace(agent, static_cast<int64_t>(agent_ids_.size()) + 1);
+    return LeaseHolder{it->second, agent, "lease-of-" + agent};
+  }
+
   std::optional<JobRecord> claim(const std::string& agent, std::vector<std::string> labels = {},
                                  int64_t lease_ms = 60'000, UnixMillis now = 1'000) {
-    auto job = store_->claim(agent, labels, lease_ms, now);
+    auto job = store_->claim(lease(agent), labels, lease_ms, now);
     EXPECT_TRUE(job) << job.error().message;
     return job ? *job : std::nullopt;
   }
@@ -114,7 +122,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   // A preview sync whose answer must come back (accepted or not).
   PreviewSyncResult sync(int64_t id, const std::string& agent,
                          const std::vector<PreviewRecord>& open, UnixMillis now) {
-    auto r = store_->sync_previews(id, agent, open, now);
+    auto r = store_->sync_previews(id, lease(agent), open, now);
     EXPECT_TRUE(r) << r.error().message;
     return r ? *r : PreviewSyncResult{};
   }
@@ -128,6 +136,7 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   std::string dir_;
   std::string url_;
   std::unique_ptr<Store> store_;
+  std::map<std::string, int64_t> agent_ids_;
 };
 
 }  // namespace boxcar::server::store_testing

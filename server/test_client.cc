@@ -7,6 +7,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/json.hpp>
 
+#include "server/webhook_signature.h"
+
 namespace boxcar::server::testing {
 
 namespace net = boost::asio;
@@ -195,10 +197,44 @@ void ServerFixture::TearDown() {
   if (!dir.empty()) std::filesystem::remove_all(dir, ec);
 }
 
-TestResponse ServerFixture::agent_post(const std::string& target, const json::value& body) {
-  return client->post(target, json::serialize(body),
-                      {{"Authorization", std::string("Bearer ") + kToken},
-                       {"Content-Type", "application/json"}});
+const ServerFixture::TestAgent& ServerFixture::agent(const std::string& name) {
+  auto it = agents.find(name);
+  if (it != agents.end()) return it->second;
+  TestResponse r = client->post("/api/v1/agent/register",
+                                json::serialize(json::object{{"name", name}}),
+                                {{"Authorization", std::string("Bearer ") + kToken}});
+  EXPECT_EQ(r.status, 201u) << r.body;
+  TestAgent a;
+  if (r.status == 201) {
+    a.id = r.json().at("agent_id").as_int64();
+    a.credential = std::string(r.json().at("credential").as_string());
+  }
+  return agents.emplace(name, a).first->second;
+}
+
+Headers ServerFixture::agent_headers(const std::string& name, int64_t job) {
+  Headers h{{"Authorization", "Bearer " + agent(name).credential},
+            {"Content-Type", "application/json"}};
+  auto lease = leases.find({name, job});
+  if (lease != leases.end()) h["X-Boxcar-Lease"] = lease->second;
+  return h;
+}
+
+LeaseHolder ServerFixture::lease_holder(const std::string& name, int64_t job) {
+  return LeaseHolder{agent(name).id, name, sha256_hex(leases[{name, job}])};
+}
+
+TestResponse ServerFixture::agent_post(const std::string& target, const json::value& body,
+                                       const std::string& name) {
+  std::string who = name;
+  if (who.empty() && body.is_object() && body.as_object().contains("agent")) {
+    who = std::string(body.at("agent").as_string());
+  }
+  if (who.empty()) who = "a1";
+  int64_t job = 0;
+  constexpr std::string_view kJobs = "/api/v1/agent/jobs/";
+  if (target.rfind(kJobs, 0) == 0) job = std::atoll(target.c_str() + kJobs.size());
+  return client->post(target, json::serialize(body), agent_headers(who, job));
 }
 
 int64_t ServerFixture::submit(const std::string& repo) {
@@ -209,10 +245,11 @@ int64_t ServerFixture::submit(const std::string& repo) {
 }
 
 int64_t ServerFixture::claim(const std::string& agent, int wait_ms) {
-  TestResponse r = agent_post("/api/v1/agent/claim",
-                              json::object{{"agent", agent}, {"wait_ms", wait_ms}});
+  TestResponse r = agent_post("/api/v1/agent/claim", json::object{{"wait_ms", wait_ms}}, agent);
   if (r.status != 200) return 0;
-  return r.json().at("job").at("id").as_int64();
+  int64_t id = r.json().at("job").at("id").as_int64();
+  leases[{agent, id}] = std::string(r.json().at("job").at("lease_token").as_string());
+  return id;
 }
 
 }  // namespace boxcar::server::testing

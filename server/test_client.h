@@ -91,6 +91,7 @@ class ServerFixture : public ::testing::Test {
   static constexpr const char* kSecret = "webhook-secret";
   static constexpr const char* kToken = "agent-token-0123456789";
   static constexpr const char* kApiToken = "api-token-0123456789";  // admin, the client's default
+  static constexpr const char* kAdminToken = kApiToken;
 
   void SetUp() override;
   void TearDown() override;
@@ -102,10 +103,28 @@ class ServerFixture : public ::testing::Test {
   static Headers api_headers(Headers extra = {});
   // GET a web UI page as a signed-in admin (logs in through POST /login the first time).
   TestResponse web_get(const std::string& target);
-  TestResponse agent_post(const std::string& target, const boost::json::value& body);
+
+  // A registered agent of these tests, registered (POST /register) on first use of its name.
+  struct TestAgent {
+    int64_t id = 0;
+    std::string credential;
+  };
+  const TestAgent& agent(const std::string& name);
+  // The headers agent `name` sends: its credential, and the lease token its last claim of job
+  // `job` returned (none when it has none).
+  Headers agent_headers(const std::string& name, int64_t job = 0);
+  // POSTs as agent `name`; "" = the agent the body's "agent" field names (the server ignores
+  // that field: it only picks the identity here), else "a1". A job route also carries that
+  // agent's lease on the job.
+  TestResponse agent_post(const std::string& target, const boost::json::value& body,
+                          const std::string& name = "");
   int64_t submit(const std::string& repo = "https://example.com/r.git");
-  // Claims a job as `agent` (nothing queued: 0).
+  // Claims a job as `agent` (nothing queued: 0); its lease token is kept for agent_post.
   int64_t claim(const std::string& agent, int wait_ms = 0);
+  // The store's view of agent `name`'s lease on `job` (for calling the store directly).
+  LeaseHolder lease_holder(const std::string& name, int64_t job);
+  std::map<std::string, TestAgent> agents;
+  std::map<std::pair<std::string, int64_t>, std::string> leases;  // (agent, job) -> lease token
 
   std::string dir;
   std::unique_ptr<Store> store;

@@ -1,0 +1,45 @@
+// Agent identity on the server (DESIGN.md section 6, "Auth"): agent credentials and lease
+// tokens, and the checks that name the agent and the lease behind an agent-protocol request.
+// A credential is "<agent id>.<secret>" and a lease token a bare secret; each secret is 32 bytes
+// from OpenSSL's CSPRNG as hex, and the store keeps only its sha256.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "server/api.h"
+
+namespace boxcar::server {
+
+// 64 lowercase hex digits of fresh randomness (RAND_bytes).
+std::string random_secret();
+
+// "<agent id>.<secret>", and back; nullopt unless `text` has that form.
+std::string make_credential(int64_t agent_id, const std::string& secret);
+struct ParsedCredential {
+  int64_t agent_id = 0;
+  std::string secret;
+};
+std::optional<ParsedCredential> parse_credential(std::string_view text);
+
+// The bearer token of `Authorization: Bearer <token>`; "" when there is none.
+std::string bearer_token(const HttpRequest& req);
+
+// The agent whose credential the request carries (compared in constant time with the stored
+// hash), or the answer that refuses it: 401 for a missing, unknown or wrong credential or a
+// revoked agent, 500 when the store failed. Records that the agent was seen (at most every
+// few seconds).
+std::variant<AgentRecord, HttpResponse> agent_of_request(ApiContext& ctx, const HttpRequest& req);
+
+// agent_of_request() plus the lease token of the `X-Boxcar-Lease` header: the holder that the
+// store's per-job calls check (409 when the header is missing).
+std::variant<LeaseHolder, HttpResponse> lease_holder_of_request(ApiContext& ctx,
+                                                                const HttpRequest& req);
+
+// 409: `holder` does not hold job `id`'s lease.
+HttpResponse lease_lost(int64_t id, const LeaseHolder& holder);
+
+}  // namespace boxcar::server
