@@ -76,6 +76,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   Status start() {
     auto base = parse_base_url(options.server);
     if (!base.ok()) return base.error();
+    if (Status st = check_token_transport(*base, "agent token"); !st.ok()) return st;
     // Steps leave files in these (owned by root on disk, through the idmapped workspace) and
     // mirrors hold private repositories: no other local user may reach them.
     for (const char* sub : {"", "workspaces", "mirrors", "artifacts"}) {
@@ -89,7 +90,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       nofile.rlim_cur = nofile.rlim_max;
       ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
-    client = std::make_unique<HttpClient>(io, *base, options.token);
+    client = std::make_unique<HttpClient>(io, *base, options.token, options.tls);
     executor = options.make_executor ? options.make_executor(io) : executors::make_host_executor(io);
     log(options.name + ": polling " + options.server + " for jobs (" +
         std::to_string(options.concurrency) + " at once, executor " + std::string(executor->name()) + ")");

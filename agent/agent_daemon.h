@@ -18,13 +18,15 @@
 
 #include "agent/preview_proxy.h"
 #include "base/result.h"
+#include "base/tls_client.h"
 #include "executors/executor.h"
 
 namespace boxcar::agent {
 
 struct AgentOptions {
-  std::string server;                    // "http://host:port"
+  std::string server;                    // "https://host:port" (http:// only to loopback)
   std::string token;                     // the agent token (Authorization: Bearer)
+  std::shared_ptr<TlsClient> tls;        // how an https server is verified; null: system CAs
   std::string name;                      // "" = <hostname>-<pid>-<random>
   std::vector<std::string> labels;       // a job's labels must all be among these
   size_t concurrency = 1;                // jobs at once

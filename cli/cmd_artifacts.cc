@@ -165,16 +165,17 @@ Status fetch(ApiClient& client, const std::string& job, const Listed& a, const f
 
 int cmd_artifacts(const Args& args) {
   auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--ca-file", true, false, ""},
                                   {"--download", true, false, ""},
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("artifacts", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar artifacts [--server URL] [--download DIR] JOB\n");
+    std::printf("usage: boxcar artifacts [--server URL] [--ca-file PEM] [--download DIR] JOB\n");
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("artifacts", "needs exactly one JOB id");
   const std::string& job = flags->positional[0];
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = ApiClient::create(server_url(flags->get("--server")), client_options(*flags));
   if (!client) return usage_error("artifacts", client.error().message);
   auto reply = client->request("GET", "/api/v1/jobs/" + job + "/artifacts");
   if (!reply) {

@@ -11,14 +11,16 @@
 namespace boxcar::cli {
 
 int cmd_cancel(const Args& args) {
-  auto flags = parse_flags(args, {{"--server", true, false, ""}, {"--help", false, false, "-h"}});
+  auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--ca-file", true, false, ""},
+                                  {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("cancel", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar cancel [--server URL] JOB\n");
+    std::printf("usage: boxcar cancel [--server URL] [--ca-file PEM] JOB\n");
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("cancel", "needs exactly one JOB id");
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = ApiClient::create(server_url(flags->get("--server")), client_options(*flags));
   if (!client) return usage_error("cancel", client.error().message);
   auto reply = client->request("POST", "/api/v1/jobs/" + flags->positional[0] + "/cancel");
   if (!reply) {

@@ -21,18 +21,19 @@ std::string field(const boost::json::object& o, const char* key) {
 
 int cmd_jobs(const Args& args) {
   auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--ca-file", true, false, ""},
                                   {"--state", true, false, ""},
                                   {"--limit", true, false, ""},
                                   {"--json", false, false, ""},
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("jobs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar jobs [--server URL] [--state S] [--limit N] [--json]\n");
+    std::printf("usage: boxcar jobs [--server URL] [--ca-file PEM] [--state S] [--limit N] [--json]\n");
     return kExitOk;
   }
   std::string target = "/api/v1/jobs?limit=" + flags->get("--limit").value_or("50");
   if (auto s = flags->get("--state")) target += "&state=" + *s;
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = ApiClient::create(server_url(flags->get("--server")), client_options(*flags));
   if (!client) return usage_error("jobs", client.error().message);
   auto reply = client->request("GET", target);
   if (!reply) {

@@ -85,11 +85,12 @@ class EventParser {
 
 int cmd_logs(const Args& args) {
   auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--ca-file", true, false, ""},
                                   {"--follow", false, false, "-f"},
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("logs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar logs [--server URL] [-f] JOB [STEP]\n");
+    std::printf("usage: boxcar logs [--server URL] [--ca-file PEM] [-f] JOB [STEP]\n");
     return kExitOk;
   }
   if (flags->positional.empty() || flags->positional.size() > 2) {
@@ -111,7 +112,7 @@ int cmd_logs(const Args& args) {
     }
     query = "step=" + step;
   }
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = ApiClient::create(server_url(flags->get("--server")), client_options(*flags));
   if (!client) return usage_error("logs", client.error().message);
   if (!flags->has("--follow")) {
     auto reply = client->request("GET", target + (query.empty() ? "" : "?" + query));

@@ -16,11 +16,13 @@
 #include "agent/agent_daemon.h"
 #include "base/duration.h"
 #include "base/size.h"
+#include "base/tls_client.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/preview_listen.h"
 #include "server/server.h"
+#include "server/tls_server_context.h"
 #include "server/store.h"
 
 namespace boxcar::cli {
@@ -30,12 +32,15 @@ constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
     "                    [--agents N] [--executor native|host] [--webhook-secret S]\n"
     "                    [--agent-token T] [--lease DURATION] [--allow-local-repos]\n"
+    "                    [--tls-cert PEM --tls-key PEM]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "  --webhook-secret, --agent-token also from BOXCAR_WEBHOOK_SECRET, BOXCAR_AGENT_TOKEN\n"
-    "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
+    "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n"
+    "  --tls-cert, --tls-key: serve HTTPS only (TLS 1.2+) with this certificate chain and its\n"
+    "  unencrypted key; the in-process agents trust exactly that certificate over loopback\n";
 
 std::filesystem::path default_data_dir() {
   if (::geteuid() == 0) return "/var/lib/boxcar";
@@ -77,6 +82,8 @@ int cmd_serve(const Args& args) {
                                   {"--artifact-max-job", true, false, ""},
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
+                                  {"--tls-cert", true, false, ""},
+                                  {"--tls-key", true, false, ""},
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
@@ -88,6 +95,17 @@ int cmd_serve(const Args& args) {
   }
 
   server::ServerOptions opts;
+  auto tls_cert = flags->get("--tls-cert");
+  auto tls_key = flags->get("--tls-key");
+  if (tls_cert.has_value() != tls_key.has_value()) {
+    return usage_error("serve", "--tls-cert and --tls-key go together (the certificate chain "
+                                "and its private key, both PEM)");
+  }
+  if (tls_cert) {
+    auto context = server::load_tls_server_context(*tls_cert, *tls_key);
+    if (!context.ok()) return usage_error("serve", context.error().message);
+    opts.tls = context.value();
+  }
   std::string listen = flags->get("--listen").value_or("127.0.0.1:8080");
   size_t colon = listen.rfind(':');
   char* end = nullptr;
@@ -189,6 +207,18 @@ int cmd_serve(const Args& args) {
     std::fprintf(stderr, "boxcar serve: previews of the in-process agents on port %u\n", proxy->port());
   }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  // The in-process agents reach the server over loopback, an address its certificate need not
+  // name: they trust that one certificate, not a CA's word for a name.
+  std::shared_ptr<TlsClient> agent_tls;
+  if (tls_cert && agents > 0) {
+    auto pinned = TlsClient::create({*tls_cert, /*pinned=*/true});
+    if (!pinned.ok()) {
+      std::fprintf(stderr, "boxcar serve: %s\n", pinned.error().message.c_str());
+      srv.stop();
+      return kExitUsage;
+    }
+    agent_tls = pinned.value();
+  }
   std::vector<std::unique_ptr<agent::AgentDaemon>> daemons;
   long running = agents;
   int exit_code = kExitOk;
@@ -196,6 +226,7 @@ int cmd_serve(const Args& args) {
     agent::AgentOptions a;
     a.server = srv.url();
     a.token = opts.agent_token;
+    a.tls = agent_tls;
     a.name = agent::default_agent_name() + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
     a.make_executor = chosen->make;

@@ -12,6 +12,7 @@ namespace boxcar::cli {
 
 int cmd_submit(const Args& args) {
   auto flags = parse_flags(args, {{"--server", true, false, ""},
+                                  {"--ca-file", true, false, ""},
                                   {"--ref", true, false, ""},
                                   {"--commit", true, false, ""},
                                   {"--file", true, false, "-f"},
@@ -19,7 +20,7 @@ int cmd_submit(const Args& args) {
                                   {"--help", false, false, "-h"}});
   if (!flags.ok()) return usage_error("submit", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar submit [--server URL] REPO [--ref REF] [--commit SHA] [--file F]\n");
+    std::printf("usage: boxcar submit [--server URL] [--ca-file PEM] REPO [--ref REF] [--commit SHA] [--file F]\n");
     return kExitOk;
   }
   if (flags->positional.size() != 1) {
@@ -41,7 +42,7 @@ int cmd_submit(const Args& args) {
     for (const auto& l : flags->all("--label")) labels.push_back(boost::json::string(l));
     body["labels"] = std::move(labels);
   }
-  auto client = ApiClient::create(server_url(flags->get("--server")));
+  auto client = ApiClient::create(server_url(flags->get("--server")), client_options(*flags));
   if (!client) return usage_error("submit", client.error().message);
   auto reply = client->request("POST", "/api/v1/jobs", boost::json::serialize(body));
   if (!reply) {
