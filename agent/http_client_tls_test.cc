@@ -13,6 +13,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -115,7 +116,10 @@ class HttpClientTlsTest : public ::testing::Test {
 
   // One POST to `url`/x through a client that trusts `ca_file` (empty: the system's CAs).
   Outcome post(const std::string& url, const fs::path& ca_file) {
-    auto tls = TlsClient::create({ca_file});
+    return post_with(url, TlsClientOptions{ca_file});
+  }
+  Outcome post_with(const std::string& url, const TlsClientOptions& options) {
+    auto tls = TlsClient::create(options);
     EXPECT_TRUE(tls.ok()) << tls.error().message;
     asio::io_context io;
     HttpClient client(io, parse_base_url(url).value(), "agent-token", tls.value());
@@ -147,7 +151,7 @@ TEST_F(HttpClientTlsTest, TheGivenCaIsTrustedForTheNamesItsCertificateCarries) {
 
 TEST_F(HttpClientTlsTest, AnUntrustedCertificateIsRefusedBeforeTheRequestIsSent) {
   TlsTestServer server(ca->cert("local"), ca->key("local"));
-  auto out = post("https://127.0.0.1:" + std::to_string(server.port()), {});  // system CAs
+  auto out = post("https://127.0.0.1:" + std::to_string(server.port()), fs::path());  // system CAs
   ASSERT_TRUE(out.ec);
   EXPECT_EQ(&out.ec.category(), &tls_verify_category());
   std::string message = classify(out.ec, 0).message;
@@ -183,6 +187,29 @@ TEST_F(HttpClientTlsTest, HttpsToAPlainHttpServerSaysItIsNotTls) {
   plain.join();
   ASSERT_TRUE(out.ec);
   EXPECT_NE(out.ec.message().find("did not answer in TLS"), std::string::npos) << out.ec.message();
+}
+
+// serve's in-process agents: exactly the served certificate, whatever names it carries (they
+// connect to 127.0.0.1), and nothing else its chain file holds.
+TEST_F(HttpClientTlsTest, APinnedCertificateIsTrustedAloneWhateverItsNames) {
+  fs::path chain = dir / "chain.pem";
+  {
+    std::ofstream out(chain);
+    out << std::ifstream(ca->cert("other")).rdbuf() << std::ifstream(ca->ca_pem()).rdbuf();
+  }
+  TlsClientOptions pinned{chain, /*pinned=*/true};
+  {
+    TlsTestServer server(ca->cert("other"), ca->key("other"));  // for other.example only
+    auto out = post_with("https://127.0.0.1:" + std::to_string(server.port()), pinned);
+    ASSERT_FALSE(out.ec) << out.ec.message();
+    EXPECT_EQ(out.response.status, 200u);
+  }
+  // Another certificate from the same CA (the chain file's second entry) is not trusted.
+  TlsTestServer server(ca->cert("local"), ca->key("local"));
+  auto out = post_with("https://127.0.0.1:" + std::to_string(server.port()), pinned);
+  ASSERT_TRUE(out.ec);
+  EXPECT_NE(out.ec.message().find("not trusted"), std::string::npos) << out.ec.message();
+  EXPECT_EQ(server.requests(), 0);
 }
 
 }  // namespace

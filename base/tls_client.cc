@@ -1,6 +1,7 @@
 #include "base/tls_client.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -79,13 +80,23 @@ Result<std::shared_ptr<TlsClient>> TlsClient::create(const TlsClientOptions& opt
   } else {
     return Error{"cannot read the CA file " + file + ": " + std::strerror(errno), errno};
   }
-  if (::SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) != 1) {
-    return Error{"the CA file " + file + " holds no PEM certificate (" + openssl_reason() + ")"};
+  if (!options.pinned) {
+    if (::SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) != 1) {
+      return Error{"the CA file " + file + " holds no PEM certificate (" + openssl_reason() + ")"};
+    }
+    return client;
   }
-  if (options.pinned) {
-    // The pinned certificate is usually a server's own, not a CA: trust it as it is.
-    ::X509_VERIFY_PARAM_set_flags(::SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
-  }
+  // Pinned: only the first certificate (a chain file's leaf), trusted as it is, although it is
+  // usually no CA; the intermediates after it must not vouch for anything else.
+  std::FILE* f = std::fopen(file.c_str(), "r");
+  if (!f) return Error{"cannot read the certificate " + file + ": " + std::strerror(errno), errno};
+  X509* leaf = ::PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (!leaf) return Error{"the file " + file + " holds no PEM certificate (" + openssl_reason() + ")"};
+  int added = ::X509_STORE_add_cert(::SSL_CTX_get_cert_store(ctx), leaf);
+  ::X509_free(leaf);
+  if (added != 1) return Error{"cannot trust the certificate in " + file + ": " + openssl_reason()};
+  ::X509_VERIFY_PARAM_set_flags(::SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
   return client;
 }
 
