@@ -59,7 +59,12 @@ struct TlsServer {
 TEST(TlsService, ClientsAndAgentsSpeakHttpsAndRefuseWhatTheyCannotVerify) {
   TempDir work;
   Certs certs(work.path());
-  make_git_repo(work / "repo", "version = 1\n[[step]]\nname = \"hi\"\nrun = \"echo over-tls-output\"\n");
+  // The artifact (about 290 kB) goes up from the agent and down to the CLI over TLS.
+  make_git_repo(work / "repo", "version = 1\n[[step]]\nname = \"hi\"\n"
+                               "run = \"echo over-tls-output && seq 1 50000 > blob.txt\"\n"
+                               "artifacts = [\"blob.txt\"]\n");
+  std::string blob;
+  for (int i = 1; i <= 50000; ++i) blob += std::to_string(i) + "\n";
   // One in-process agent (it reaches the server over https, trusting exactly its certificate).
   TlsServer server(work.path(), certs.ca.cert("server").string(), certs.ca.key("server").string(),
                    {"--agent-token", "tok", "--executor", "host"});
@@ -115,6 +120,10 @@ TEST(TlsService, ClientsAndAgentsSpeakHttpsAndRefuseWhatTheyCannotVerify) {
   EXPECT_EQ(remote_logs.exit_code, 0) << remote_logs.out << remote_logs.err << agent->describe();
   EXPECT_TRUE(contains(remote_logs.out, "over-tls-output")) << remote_logs.out;
   EXPECT_TRUE(contains(agent->err(), "remote-tls")) << agent->describe();
+  auto download = run_boxcar({"artifacts", "--server", server.url(), "--ca-file", certs.ca_pem(),
+                              "--download", (work / "dl").string(), remote_id}, home);
+  EXPECT_EQ(download.exit_code, 0) << download.out << download.err;
+  EXPECT_TRUE(read_file(work / "dl" / "blob.txt") == blob) << "the artifact came back changed";
   agent->signal(SIGTERM);
   EXPECT_EQ(agent->wait(60s), 0) << agent->describe();
 
