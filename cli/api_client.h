@@ -58,6 +58,11 @@ class ApiClient {
   std::shared_ptr<TlsClient> tls_;  // set for https
 };
 
+// The --help lines every client command prints about reaching the server.
+inline constexpr const char* kConnectionHelp =
+    "  --server also from BOXCAR_SERVER (default http://127.0.0.1:8080); https:// servers are\n"
+    "  checked against --ca-file PEM (or BOXCAR_CA_FILE; default the system's CAs)\n";
+
 // --server, else BOXCAR_SERVER, else http://127.0.0.1:8080.
 std::string server_url(const std::optional<std::string>& flag);
 

@@ -171,6 +171,7 @@ int cmd_artifacts(const Args& args) {
   if (!flags.ok()) return usage_error("artifacts", flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar artifacts [--server URL] [--ca-file PEM] [--download DIR] JOB\n");
+    std::fputs(kConnectionHelp, stdout);
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("artifacts", "needs exactly one JOB id");

@@ -17,6 +17,7 @@ int cmd_cancel(const Args& args) {
   if (!flags.ok()) return usage_error("cancel", flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar cancel [--server URL] [--ca-file PEM] JOB\n");
+    std::fputs(kConnectionHelp, stdout);
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("cancel", "needs exactly one JOB id");

@@ -29,6 +29,7 @@ int cmd_jobs(const Args& args) {
   if (!flags.ok()) return usage_error("jobs", flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar jobs [--server URL] [--ca-file PEM] [--state S] [--limit N] [--json]\n");
+    std::fputs(kConnectionHelp, stdout);
     return kExitOk;
   }
   std::string target = "/api/v1/jobs?limit=" + flags->get("--limit").value_or("50");

@@ -91,6 +91,7 @@ int cmd_logs(const Args& args) {
   if (!flags.ok()) return usage_error("logs", flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar logs [--server URL] [--ca-file PEM] [-f] JOB [STEP]\n");
+    std::fputs(kConnectionHelp, stdout);
     return kExitOk;
   }
   if (flags->positional.empty() || flags->positional.size() > 2) {

@@ -21,6 +21,7 @@ int cmd_submit(const Args& args) {
   if (!flags.ok()) return usage_error("submit", flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar submit [--server URL] [--ca-file PEM] REPO [--ref REF] [--commit SHA] [--file F]\n");
+    std::fputs(kConnectionHelp, stdout);
     return kExitOk;
   }
   if (flags->positional.size() != 1) {
