@@ -82,6 +82,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   Status start() {
     auto base = parse_base_url(options.server);
     if (!base.ok()) return base.error();
+    if (Status st = check_token_transport(*base, "agent token"); !st.ok()) return st;
     // Steps leave files in these (owned by root on disk, through the idmapped workspace) and
     // mirrors hold private repositories: no other local user may reach them.
     for (const char* sub : {"", "workspaces", "mirrors", "artifacts"}) {
@@ -97,7 +98,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     }
     auto stored = load_credential(options.data_dir, options.server);
     if (!stored.ok()) return stored.error();
-    client = std::make_unique<HttpClient>(io, *base, options.token);
+    client = std::make_unique<HttpClient>(io, *base, options.token, options.tls);
     if (*stored) {
       if (!options.name.empty() && options.name != (*stored)->name) {
         log("registered as \"" + (*stored)->name + "\" (" + credential_path(options.data_dir).string() +

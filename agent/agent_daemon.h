@@ -19,13 +19,15 @@
 
 #include "agent/preview_proxy.h"
 #include "base/result.h"
+#include "base/tls_client.h"
 #include "executors/executor.h"
 
 namespace boxcar::agent {
 
 struct AgentOptions {
-  std::string server;                    // "http://host:port"
+  std::string server;                    // "https://host:port" (http:// only to loopback)
   std::string token;                     // the server's registration token (its --agent-token)
+  std::shared_ptr<TlsClient> tls;        // how an https server is verified; null: system CAs
   // The name to register under; a stored registration keeps its own. "" = the stored one, or
   // <hostname>-<pid>-<random>.
   std::string name;

@@ -387,8 +387,27 @@ TEST(BaseUrl, Parses) {
   EXPECT_EQ(u->port, "80");
   EXPECT_EQ(u->prefix, "/boxcar");
   EXPECT_FALSE(parse_base_url("ftp://x").ok());
-  EXPECT_FALSE(parse_base_url("https://x").ok());
   EXPECT_FALSE(parse_base_url("http://x:abc").ok());
+  u = parse_base_url("https://ci.example:8443");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, "8443");
+}
+
+// The agent token never leaves for another machine in clear: the daemon refuses to start.
+TEST(AgentDaemonStart, RefusesToSendTheTokenOverPlainHttpToAnotherHost) {
+  boost::asio::io_context io;
+  AgentOptions opts;
+  opts.server = "http://192.0.2.1:8080";  // TEST-NET-1: never reached
+  opts.token = "agent-token";
+  opts.data_dir = std::filesystem::temp_directory_path() / "boxcar-agent-plain-http";
+  AgentDaemon daemon(io, opts);
+  Status st = daemon.start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("refusing to send the agent token over plain http to 192.0.2.1"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(io.poll(), 0u);  // nothing was started: no resolve, no connect
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -24,60 +26,38 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-Result<BaseUrl> parse_base_url(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind("https://", 0) == 0) {
-    return Error{"server URL " + url + ": https:// is not supported by the agent; use http:// "
-                 "(or a TLS-terminating proxy on the agent's side)"};
-  }
-  if (url.rfind(scheme, 0) != 0) {
-    return Error{"server URL \"" + url + "\" must start with http://"};
-  }
-  std::string rest = url.substr(scheme.size());
-  BaseUrl out;
-  size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) out.prefix = rest.substr(slash);
-  while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
-  if (authority.find('@') != std::string::npos) {
-    return Error{"server URL " + url + ": put the token in --token, not in the URL"};
-  }
-  std::string port_part;
-  if (!authority.empty() && authority[0] == '[') {  // [v6 address]:port
-    size_t close = authority.find(']');
-    if (close == std::string::npos) return Error{"server URL " + url + ": unclosed ["};
-    out.host = authority.substr(1, close - 1);
-    port_part = authority.substr(close + 1);
-  } else {
-    size_t colon = authority.find(':');
-    out.host = authority.substr(0, colon);
-    if (colon != std::string::npos) port_part = authority.substr(colon);
-  }
-  if (port_part.empty()) {
-    out.port = "80";
-  } else if (port_part[0] == ':') {
-    out.port = port_part.substr(1);
-  } else {
-    return Error{"server URL " + url + ": cannot read \"" + port_part + "\""};
-  }
-  if (out.host.empty()) return Error{"server URL " + url + ": no host"};
-  if (out.port.empty() || out.port.find_first_not_of("0123456789") != std::string::npos) {
-    return Error{"server URL " + url + ": bad port \"" + out.port + "\""};
-  }
-  return out;
-}
+Result<BaseUrl> parse_base_url(const std::string& url) { return parse_server_url(url); }
 
 namespace {
 
+// One connection to the server: plain, or TLS when the client has a TlsClient.
 struct Connection {
-  explicit Connection(asio::io_context& io) : stream(io) {}
-  beast::tcp_stream stream;
+  Connection(asio::io_context& io, TlsClient* tls) {
+    if (tls) {
+      secure.emplace(io, tls->context());
+    } else {
+      plain.emplace(io);
+    }
+  }
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  template <typename F>
+  void with_stream(F&& f) {
+    if (secure) {
+      f(*secure);
+    } else {
+      f(*plain);
+    }
+  }
+
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
 };
 
 bool stale_connection_error(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::ssl::error::stream_truncated;
 }
 
 constexpr size_t kMaxIdle = 8;
@@ -150,14 +130,19 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& io;
   BaseUrl base;
   std::string token;
+  std::shared_ptr<TlsClient> tls;  // set for an https base
   tcp::resolver resolver{io};
   std::vector<std::unique_ptr<Connection>> idle;
   std::map<uint64_t, std::shared_ptr<Op>> ops;
   uint64_t next_id = 1;
   bool shut = false;
 
-  Impl(asio::io_context& io_, BaseUrl b, std::string t)
-      : io(io_), base(std::move(b)), token(std::move(t)) {}
+  Impl(asio::io_context& io_, BaseUrl b, std::string t, std::shared_ptr<TlsClient> tls_)
+      : io(io_), base(std::move(b)), token(std::move(t)), tls(std::move(tls_)) {
+    if (base.tls && !tls) {
+      if (auto system = TlsClient::create({})) tls = *system;
+    }
+  }
 
   void start(const std::shared_ptr<Op>& op) {
     if (!idle.empty()) {
@@ -172,27 +157,41 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
 
   void connect(const std::shared_ptr<Op>& op) {
     op->reused = false;
-    op->conn = std::make_unique<Connection>(io);
+    if (base.tls && !tls) return finish(op, asio::error::no_protocol_option);
+    op->conn = std::make_unique<Connection>(io, base.tls ? tls.get() : nullptr);
     auto self = shared_from_this();
     resolver.async_resolve(base.host, base.port,
                            [self, op](const boost::system::error_code& ec,
                                       tcp::resolver::results_type results) {
                              if (self->gone(op)) return;
                              if (ec) return self->finish(op, ec);
-                             op->conn->stream.expires_at(op->deadline);
-                             op->conn->stream.async_connect(
+                             op->conn->tcp().expires_at(op->deadline);
+                             op->conn->tcp().async_connect(
                                  results, [self, op](const boost::system::error_code& cec,
                                                      const tcp::endpoint&) {
                                    if (self->gone(op)) return;
                                    if (cec) return self->finish(op, cec);
+                                   if (op->conn->secure) return self->handshake(op);
                                    self->send(op);
                                  });
                            });
   }
 
+  void handshake(const std::shared_ptr<Op>& op) {
+    SSL* ssl = op->conn->secure->native_handle();
+    if (auto ec = tls->prepare(ssl, base.host)) return finish(op, ec);
+    auto self = shared_from_this();
+    op->conn->secure->async_handshake(
+        asio::ssl::stream_base::client, [self, op](const boost::system::error_code& ec) {
+          if (self->gone(op)) return;
+          if (ec) return self->finish(op, TlsClient::explain(op->conn->secure->native_handle(), ec));
+          self->send(op);
+        });
+  }
+
   void send(const std::shared_ptr<Op>& op) {
     auto self = shared_from_this();
-    op->conn->stream.expires_at(op->deadline);
+    op->conn->tcp().expires_at(op->deadline);
     auto written = [self, op](const boost::system::error_code& ec, size_t) {
       if (self->gone(op)) return;
       if (ec && op->file_req && !op->file_req->body().read_error.empty()) {
@@ -200,20 +199,26 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
       }
       if (ec) return self->failed(op, ec);
       op->res = {};
-      http::async_read(op->conn->stream, op->conn->buffer, op->res,
-                       [self, op](const boost::system::error_code& rec, size_t) {
-                         if (self->gone(op)) return;
-                         if (rec) return self->failed(op, rec);
-                         self->answered(op);
-                       });
+      op->conn->with_stream([&](auto& stream) {
+        http::async_read(stream, op->conn->buffer, op->res,
+                         [self, op](const boost::system::error_code& rec, size_t) {
+                           if (self->gone(op)) return;
+                           if (rec) return self->failed(op, rec);
+                           self->answered(op);
+                         });
+      });
     };
-    if (!op->file) return http::async_write(op->conn->stream, op->req, std::move(written));
+    if (!op->file) {
+      return op->conn->with_stream(
+          [&](auto& stream) { http::async_write(stream, op->req, std::move(written)); });
+    }
     // A fresh body for every send: a re-send starts from the first byte again.
     op->file_req.emplace(http::verb::post, op->req.target(), 11);
     for (const auto& field : op->req) op->file_req->set(field.name_string(), field.value());
     op->file_req->body() = FdBody::value_type{op->file, op->file_size, {}};
     op->file_req->prepare_payload();
-    http::async_write(op->conn->stream, *op->file_req, std::move(written));
+    op->conn->with_stream(
+        [&](auto& stream) { http::async_write(stream, *op->file_req, std::move(written)); });
   }
 
   // A kept-alive connection the server closed while idle fails at once: re-send once.
@@ -231,7 +236,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     r.status = op->res.result_int();
     r.body = std::move(op->res.body());
     if (op->res.keep_alive() && idle.size() < kMaxIdle) {
-      op->conn->stream.expires_never();
+      op->conn->tcp().expires_never();
       idle.push_back(std::move(op->conn));
     }
     auto done = std::move(op->done);
@@ -243,7 +248,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
               std::string local_error = {}) {
     if (op->conn) {
       beast::error_code ignored;
-      op->conn->stream.socket().close(ignored);
+      op->conn->tcp().socket().close(ignored);
     }
     auto done = std::move(op->done);
     ops.erase(op->id);
@@ -259,7 +264,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     if (it == ops.end()) return;
     auto op = it->second;
     ops.erase(it);
-    if (op->conn) op->conn->stream.close();
+    if (op->conn) op->conn->tcp().close();
   }
 
   void shutdown() {
@@ -267,15 +272,16 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     resolver.cancel();
     auto all = std::move(ops);
     for (auto& [id, op] : all) {
-      if (op->conn) op->conn->stream.close();
+      if (op->conn) op->conn->tcp().close();
     }
-    for (auto& c : idle) c->stream.close();
+    for (auto& c : idle) c->tcp().close();
     idle.clear();
   }
 };
 
-HttpClient::HttpClient(asio::io_context& io, BaseUrl base, std::string token)
-    : impl_(std::make_shared<Impl>(io, std::move(base), std::move(token))) {}
+HttpClient::HttpClient(asio::io_context& io, BaseUrl base, std::string token,
+                       std::shared_ptr<TlsClient> tls)
+    : impl_(std::make_shared<Impl>(io, std::move(base), std::move(token), std::move(tls))) {}
 
 HttpClient::~HttpClient() { impl_->shutdown(); }
 
@@ -288,7 +294,7 @@ uint64_t HttpClient::post_json(const std::string& path, const boost::json::value
   op->req.method(http::verb::post);
   op->req.target(impl_->base.prefix + path);
   op->req.version(11);
-  op->req.set(http::field::host, impl_->base.host + ":" + impl_->base.port);
+  op->req.set(http::field::host, impl_->base.authority);
   op->req.set(http::field::user_agent, "boxcar-agent");
   op->req.set(http::field::content_type, "application/json");
   op->req.set(http::field::authorization, "Bearer " + impl_->token);
@@ -316,7 +322,7 @@ uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t 
   op->req.method(http::verb::post);
   op->req.target(impl_->base.prefix + path);
   op->req.version(11);
-  op->req.set(http::field::host, impl_->base.host + ":" + impl_->base.port);
+  op->req.set(http::field::host, impl_->base.authority);
   op->req.set(http::field::user_agent, "boxcar-agent");
   op->req.set(http::field::content_type, "application/octet-stream");
   op->req.set(http::field::authorization, "Bearer " + impl_->token);

@@ -1,8 +1,8 @@
 // HttpClient: the agent's asynchronous HTTP/1.1 client (Boost.Beast) for the agent protocol:
 // JSON POSTs with a Bearer token (the registration token, then the agent's credential) and,
 // for a job's reports, its lease token; kept-alive connections to one server, a deadline per
-// request. Answers are {status, body}; deciding what a failure means is
-// remote_errors.h's business. Only http:// base URLs (https is for a proxy in front).
+// request, over https (verified as TlsClient says) or http. Answers are {status, body};
+// deciding what a failure means is remote_errors.h's business.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,8 @@
 
 #include "base/duration.h"
 #include "base/result.h"
+#include "base/server_url.h"
+#include "base/tls_client.h"
 #include "base/unique_fd.h"
 
 namespace boxcar::agent {
@@ -34,20 +36,17 @@ using SharedFd = std::shared_ptr<const unique_fd>;
 // `ec` is set when no HTTP answer came (refused, reset, timed out, cancelled).
 using HttpHandler = std::function<void(const boost::system::error_code& ec, HttpResponse response)>;
 
-struct BaseUrl {
-  std::string host;
-  std::string port;    // "80" when not given
-  std::string prefix;  // path prefix without a trailing slash, usually ""
-};
+using BaseUrl = ServerUrl;
 
-// Parses "http://host[:port][/prefix]"; an error names what is wrong ("https:// is not
-// supported", "no host").
+// Parses "http[s]://host[:port][/prefix]" (parse_server_url); an error names what is wrong.
 Result<BaseUrl> parse_base_url(const std::string& url);
 
 class HttpClient {
  public:
-  // Handlers run on `io`, which must outlive the client.
-  HttpClient(boost::asio::io_context& io, BaseUrl base, std::string token);
+  // Handlers run on `io`, which must outlive the client. An https base is checked as `tls`
+  // says (null: the system's CAs). The caller checks the base with check_token_transport.
+  HttpClient(boost::asio::io_context& io, BaseUrl base, std::string token,
+             std::shared_ptr<TlsClient> tls = nullptr);
   // Aborts every request in flight; their handlers are not called.
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;

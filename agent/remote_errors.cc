@@ -19,6 +19,8 @@ namespace {
 //   connection refused / reset / eof  retry          server restarting or a replica going away
 //   timeout (ours or the kernel's)    retry          overloaded server; the request may be re-sent
 //   host not found / unreachable      retry          DNS or network blips heal; we log each failure
+//   TLS certificate refused, not TLS  retry          a certificate being replaced heals; the
+//   (tls_verify_category)                            message says why and names --ca-file
 //   any other transport error         retry          never give up on the network alone
 //
 //   HTTP status                       verdict        why

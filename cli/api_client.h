@@ -1,14 +1,19 @@
 // ApiClient: the CLI's synchronous HTTP client for the server's REST API (submit, jobs, logs,
-// cancel). One request at a time on one connection; the server URL from --server or
-// BOXCAR_SERVER.
+// cancel, artifacts). One request at a time on one connection, over https (the server's
+// certificate checked against --ca-file or the system's CAs, and its name) or plain http; the
+// server URL from --server or BOXCAR_SERVER.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/result.h"
+#include "base/server_url.h"
+#include "base/tls_client.h"
+#include "cli/flags.h"
 
 namespace boxcar::cli {
 
@@ -17,14 +22,22 @@ struct ApiReply {
   std::string body;
 };
 
+struct ClientOptions {
+  std::string ca_file;  // PEM CAs to trust for https; empty: the system's store
+  std::string token;    // sent as "Authorization: Bearer"; empty: none
+};
+
+// A client command's --ca-file, else BOXCAR_CA_FILE.
+ClientOptions client_options(const ParsedFlags& flags);
+
 class ApiClient {
  public:
-  // `base` like "http://127.0.0.1:8080" (no path). Errors name what is wrong with it.
-  static Result<ApiClient> create(const std::string& base);
+  // `base` like "https://ci.example:8443" or "http://127.0.0.1:8080" (no path). Errors are
+  // usage errors naming what is wrong: the URL, the CA file, or a token that would travel in
+  // clear to another machine (refused before anything is sent).
+  static Result<ApiClient> create(const std::string& base, const ClientOptions& options = {});
 
-  const std::string& base() const { return base_; }
-  // Sent as "Authorization: Bearer TOKEN" with every request; empty: none.
-  void set_token(std::string token) { token_ = std::move(token); }
+  const std::string& base() const { return url_.text; }
 
   // A request with an optional JSON body. Connection failures are Errors that name the server.
   Result<ApiReply> request(const std::string& method, const std::string& target,
@@ -40,15 +53,20 @@ class ApiClient {
                             const std::function<bool(std::string_view)>& on_data);
 
  private:
-  std::string base_, host_, port_;
+  ServerUrl url_;
   std::string token_;
+  std::shared_ptr<TlsClient> tls_;  // set for https
 };
+
+// The --help lines every client command prints about reaching the server.
+inline constexpr const char* kConnectionHelp =
+    "  --server also from BOXCAR_SERVER (default http://127.0.0.1:8080); https:// servers are\n"
+    "  checked against --ca-file PEM (or BOXCAR_CA_FILE; default the system's CAs)\n";
 
 // --server, else BOXCAR_SERVER, else http://127.0.0.1:8080.
 std::string server_url(const std::optional<std::string>& flag);
 
-// The "error" field of a JSON error body, or the body itself; for a 401, with a hint where the
-// token comes from.
+// The "error" field of a JSON error body, or the body itself.
 std::string error_text(const ApiReply& reply);
 
 }  // namespace boxcar::cli

@@ -47,23 +47,26 @@ std::filesystem::path api_token_file(const std::filesystem::path& data_dir) {
 std::vector<FlagSpec> with_api_client_flags(std::vector<FlagSpec> specs) {
   for (FlagSpec& s : secret_flag_specs(kToken)) specs.push_back(std::move(s));
   specs.push_back({"--server", true, false, ""});
+  specs.push_back({"--ca-file", true, false, ""});
   return specs;
 }
 
 Result<ApiClient> api_client_for(const ParsedFlags& flags, const std::string& command) {
-  auto client = ApiClient::create(server_url(flags.get("--server")));
-  if (!client) return client.error();
+  std::string base = server_url(flags.get("--server"));
   auto token = read_secret(flags, kToken, command);
   if (!token) return token.error();
-  if (!*token && loopback_url(client->base())) {
+  if (!*token && loopback_url(base)) {
     auto file = api_token_file(default_serve_data_dir());
     if (::access(file.c_str(), R_OK) == 0) {
       auto text = read_secret_file(file, "the server's token file");
       if (text) *token = std::move(*text);
     }
   }
-  if (*token) client->set_token(**token);
-  return client;
+  // The token goes in at creation, so that create() refuses to send it over plain http to
+  // another machine before anything is sent.
+  ClientOptions options = client_options(flags);
+  if (*token) options.token = **token;
+  return ApiClient::create(base, options);
 }
 
 }  // namespace boxcar::cli

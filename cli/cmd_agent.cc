@@ -13,6 +13,8 @@
 
 #include "agent/agent_daemon.h"
 #include "agent/http_client.h"
+#include "base/server_url.h"
+#include "base/tls_client.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
@@ -23,7 +25,7 @@ namespace boxcar::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: boxcar agent --server URL --token-file F [--concurrency N] [--labels a,b]\n"
+    "usage: boxcar agent --server URL --token-file F [--ca-file PEM] [--concurrency N] [--labels a,b]\n"
     "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
     "                    [--keep-failed] [--git-token-file F --git-token-hosts H1,H2]\n"
     "                    [--ssh-key FILE] [--allow-local-repos]\n"
@@ -36,6 +38,9 @@ constexpr const char* kUsage =
     "  once and keeps its own credential in DIR/agent-credential.json; `boxcar agents` lists\n"
     "  agents, `boxcar agent revoke NAME` revokes one, `boxcar agent forget NAME` frees a\n"
     "  revoked name\n"
+    "  --server https://...: the server's certificate is checked against --ca-file (or\n"
+    "  BOXCAR_CA_FILE; default the system's CAs) and its name; http:// only to this machine\n"
+    "  (localhost, 127.0.0.0/8, ::1): the token is never sent in clear over a network\n"
     "  --allow-local-repos: jobs may check out local paths and file:// URLs (and submodules)\n"
     "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
     "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n";
@@ -79,6 +84,7 @@ int cmd_agent(const Args& args) {
     return cmd_agent_admin(args[0], Args(args.begin() + 1, args.end()));
   }
   std::vector<FlagSpec> specs = {{"--server", true, false, ""},
+                                 {"--ca-file", true, false, ""},
                                  {"--concurrency", true, false, "-c"},
                                  {"--labels", true, false, ""},
                                  {"--data", true, false, ""},
@@ -106,13 +112,23 @@ int cmd_agent(const Args& args) {
   }
   agent::AgentOptions opts;
   opts.server = flags->get("--server").value_or("");
-  if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. http://ci.example:8080)");
-  if (auto url = agent::parse_base_url(opts.server); !url.ok()) return usage_error("agent", url.error().message);
+  if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. https://ci.example:8443)");
+  auto url = agent::parse_base_url(opts.server);
+  if (!url.ok()) return usage_error("agent", url.error().message);
   auto token = read_secret(*flags, kAgentToken, "agent");
   if (!token) return usage_error("agent", token.error().message);
   opts.token = token->value_or("");
   if (opts.token.empty()) {
     return usage_error("agent", "the agent token is required: BOXCAR_AGENT_TOKEN, --token-file F or --token T");
+  }
+  if (Status st = check_token_transport(*url, "agent token"); !st.ok()) {
+    return usage_error("agent", st.error().message);
+  }
+  if (url->tls) {
+    const char* env_ca = std::getenv("BOXCAR_CA_FILE");
+    auto tls = TlsClient::create({flags->get("--ca-file").value_or(env_ca ? env_ca : "")});
+    if (!tls.ok()) return usage_error("agent", tls.error().message + " (--ca-file or BOXCAR_CA_FILE)");
+    opts.tls = tls.value();
   }
   if (auto c = flags->get("--concurrency"); c && !parse_count(*c, 256, opts.concurrency)) {
     return usage_error("agent", "--concurrency must be a number from 1 to 256, not \"" + *c + "\"");

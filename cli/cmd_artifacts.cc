@@ -170,7 +170,7 @@ int cmd_artifacts(const Args& args) {
                                                         {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("artifacts", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar artifacts [--server URL] [--token-file F] [--download DIR] JOB\n%s", kApiTokenHelp);
+    std::printf("usage: boxcar artifacts [--server URL] [--token-file F] [--ca-file PEM] [--download DIR] JOB\n%s%s", kApiTokenHelp, kConnectionHelp);
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("artifacts", "needs exactly one JOB id");

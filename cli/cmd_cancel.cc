@@ -15,7 +15,7 @@ int cmd_cancel(const Args& args) {
   auto flags = parse_flags(args, with_api_client_flags({{"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("cancel", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar cancel [--server URL] [--token-file F] JOB\n%s", kApiTokenHelp);
+    std::printf("usage: boxcar cancel [--server URL] [--token-file F] [--ca-file PEM] JOB\n%s%s", kApiTokenHelp, kConnectionHelp);
     return kExitOk;
   }
   if (flags->positional.size() != 1) return usage_error("cancel", "needs exactly one JOB id");

@@ -29,7 +29,7 @@ int cmd_jobs(const Args& args) {
                                                         {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("jobs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar jobs [--server URL] [--token-file F] [--state S] [--limit N] [--json]\n%s", kApiTokenHelp);
+    std::printf("usage: boxcar jobs [--server URL] [--token-file F] [--ca-file PEM] [--state S] [--limit N] [--json]\n%s%s", kApiTokenHelp, kConnectionHelp);
     return kExitOk;
   }
   std::string target = "/api/v1/jobs?limit=" + flags->get("--limit").value_or("50");

@@ -164,7 +164,7 @@ int cmd_logs(const Args& args) {
                                                         {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("logs", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar logs [--server URL] [--token-file F] [-f] JOB [STEP]\n%s", kApiTokenHelp);
+    std::printf("usage: boxcar logs [--server URL] [--token-file F] [--ca-file PEM] [-f] JOB [STEP]\n%s%s", kApiTokenHelp, kConnectionHelp);
     return kExitOk;
   }
   if (flags->positional.empty() || flags->positional.size() > 2) {

@@ -19,6 +19,7 @@
 #include "base/redact_url.h"
 #include "base/size.h"
 #include "cli/api_token.h"
+#include "base/tls_client.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
@@ -26,6 +27,7 @@
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
 #include "server/server.h"
+#include "server/tls_server_context.h"
 #include "server/store.h"
 
 namespace boxcar::cli {
@@ -38,6 +40,7 @@ constexpr const char* kUsage =
     "                    [--agent-token-file F] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--api-token-file F] [--api-tokens FILE] [--public-read]\n"
     "                    [--public-url URL]\n"
+    "                    [--tls-cert PEM --tls-key PEM]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
@@ -55,7 +58,9 @@ constexpr const char* kUsage =
     "  another host than it, the listen address or localhost are refused (DNS rebinding)\n"
     "  --agent-token registers agents (each then holds its own credential); an admin token\n"
     "  lists and revokes them (`boxcar agents`, `boxcar agent revoke`)\n"
-    "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n";
+    "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n"
+    "  --tls-cert, --tls-key: serve HTTPS only (TLS 1.2+) with this certificate chain and its\n"
+    "  unencrypted key; the in-process agents trust exactly that certificate over loopback\n";
 
 const SecretFlag kWebhookSecret{"--webhook-secret", "BOXCAR_WEBHOOK_SECRET"};
 const SecretFlag kGitlabWebhookToken{"--gitlab-webhook-token", "BOXCAR_GITLAB_WEBHOOK_TOKEN"};
@@ -125,6 +130,8 @@ int cmd_serve(const Args& args) {
                                  {"--artifact-max-job", true, false, ""},
                                  {"--preview-listen", true, false, ""},
                                  {"--preview-domain", true, false, ""},
+                                 {"--tls-cert", true, false, ""},
+                                 {"--tls-key", true, false, ""},
                                  {"--help", false, false, "-h"}};
   for (const auto* secret : {&kWebhookSecret, &kGitlabWebhookToken, &kAgentToken, &kApiToken, &kDb}) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
@@ -140,6 +147,17 @@ int cmd_serve(const Args& args) {
   }
 
   server::ServerOptions opts;
+  auto tls_cert = flags->get("--tls-cert");
+  auto tls_key = flags->get("--tls-key");
+  if (tls_cert.has_value() != tls_key.has_value()) {
+    return usage_error("serve", "--tls-cert and --tls-key go together (the certificate chain "
+                                "and its private key, both PEM)");
+  }
+  if (tls_cert) {
+    auto context = server::load_tls_server_context(*tls_cert, *tls_key);
+    if (!context.ok()) return usage_error("serve", context.error().message);
+    opts.tls = context.value();
+  }
   std::string listen = flags->get("--listen").value_or("127.0.0.1:8080");
   size_t colon = listen.rfind(':');
   char* end = nullptr;
@@ -270,6 +288,18 @@ int cmd_serve(const Args& args) {
     std::fprintf(stderr, "boxcar serve: previews of the in-process agents on port %u\n", proxy->port());
   }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  // The in-process agents reach the server over loopback, an address its certificate need not
+  // name: they trust that one certificate, not a CA's word for a name.
+  std::shared_ptr<TlsClient> agent_tls;
+  if (tls_cert && agents > 0) {
+    auto pinned = TlsClient::create({*tls_cert, /*pinned=*/true});
+    if (!pinned.ok()) {
+      std::fprintf(stderr, "boxcar serve: %s\n", pinned.error().message.c_str());
+      srv.stop();
+      return kExitUsage;
+    }
+    agent_tls = pinned.value();
+  }
   std::vector<std::unique_ptr<agent::AgentDaemon>> daemons;
   long running = agents;
   int exit_code = kExitOk;
@@ -277,6 +307,7 @@ int cmd_serve(const Args& args) {
     agent::AgentOptions a;
     a.server = srv.url();
     a.token = opts.agent_token;
+    a.tls = agent_tls;
     a.name = agent::default_agent_name() + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
     a.make_executor = chosen->make;

@@ -19,7 +19,7 @@ int cmd_submit(const Args& args) {
                                                         {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("submit", flags.error().message);
   if (flags->has("--help")) {
-    std::printf("usage: boxcar submit [--server URL] [--token-file F] REPO [--ref REF] [--commit SHA] [--file F]\n%s", kApiTokenHelp);
+    std::printf("usage: boxcar submit [--server URL] [--token-file F] [--ca-file PEM] REPO [--ref REF] [--commit SHA] [--file F]\n%s%s", kApiTokenHelp, kConnectionHelp);
     return kExitOk;
   }
   if (flags->positional.size() != 1) {

@@ -117,7 +117,7 @@ std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpR
 }
 
 bool served_over_https(const ServerOptions& options) {
-  return options.public_url.rfind("https://", 0) == 0;
+  return options.tls != nullptr || options.public_url.rfind("https://", 0) == 0;
 }
 
 }  // namespace boxcar::server

@@ -43,7 +43,8 @@ RouteOptions requires_scope(const ApiContext& ctx, Scope scope,
 // attacker's name, which its browser sends as Host.
 std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpRequest& req);
 
-// Whether the server is reached over https (its --public-url says so): cookies get Secure.
+// Whether the server is reached over https (it serves TLS, or its --public-url says so):
+// cookies get Secure.
 bool served_over_https(const ServerOptions& options);
 
 }  // namespace boxcar::server

@@ -3,6 +3,7 @@
 
 #include <future>
 
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 
@@ -41,7 +42,7 @@ void HttpServer::accept() {
   acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (!ec) {
-      auto session = std::make_shared<HttpSession>(std::move(socket), *this);
+      auto session = std::make_shared<HttpSession>(std::move(socket), *this, options_.tls.get());
       {
         std::lock_guard lock(mu_);
         if (stopped_) return;

@@ -1,6 +1,7 @@
 // HttpServer: a small HTTP/1.1 server on Boost.Beast. Async accept on an io_context, keep-alive,
 // per-route body limits, and a router of (method, path pattern with {name} captures) -> handler.
 // A handler answers through a Responder, at once or later (long polls, server-sent events).
+// With a TLS context every connection speaks HTTPS (Beast's ssl_stream over asio::ssl).
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,10 @@
 #include <boost/json/value.hpp>
 
 #include "base/result.h"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace boxcar::server {
 
@@ -126,6 +131,10 @@ struct HttpServerOptions {
   size_t header_limit = 16 << 10;
   std::chrono::seconds idle_timeout{75};    // keep-alive idle, and reading one request
   std::chrono::seconds write_timeout{30};
+  // Set: HTTPS only. A client that speaks plain HTTP gets a 400 saying so; one that starts a
+  // handshake must finish it within handshake_timeout (a half-open client holds nothing long).
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::chrono::seconds handshake_timeout{10};
   std::function<void(unsigned status)> on_response;  // called for every answer (metrics)
 };
 

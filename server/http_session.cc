@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 
 namespace boxcar::server {
 
@@ -76,17 +77,86 @@ BodySpool::~BodySpool() {
   }
 }
 
+HttpSession::HttpSession(tcp::socket socket, HttpServer& server, net::ssl::context* tls)
+    : server_(server), idle_timer_(socket.get_executor()) {
+  if (tls) {
+    tls_.emplace(std::move(socket), *tls);
+  } else {
+    plain_.emplace(std::move(socket));
+  }
+}
+
+void HttpSession::start() {
+  if (!tls_) {
+    beast::error_code ec;
+    tcp().socket().non_blocking(true, ec);  // the close watcher peeks without blocking
+    return read_header();
+  }
+  // Detection and handshake share one deadline: a client that connects and stalls (or sends
+  // half a hello) is dropped when it passes.
+  tcp().expires_after(server_.options().handshake_timeout);
+  beast::async_detect_ssl(tcp(), buffer_,
+                          [self = shared_from_this()](beast::error_code ec, bool is_tls) {
+                            self->on_detected(ec, is_tls);
+                          });
+}
+
+void HttpSession::on_detected(beast::error_code ec, bool is_tls) {
+  if (ec) return shutdown();
+  if (!is_tls) return refuse_plain_http();
+  // Beast 1.81 constrains this handler as void(error_code) but calls it with (error_code,
+  // bytes used): a variadic handler fits both.
+  tls_->async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                        [self = shared_from_this()](beast::error_code e, auto... used) {
+                          if (e) return self->shutdown();
+                          self->buffer_.consume((size_t{0} + ... + used));
+                          self->read_header();
+                        });
+}
+
+// Plain HTTP on the HTTPS port: a readable answer instead of a dropped connection, so the
+// client's user learns to type https://.
+void HttpSession::refuse_plain_http() {
+  if (server_.options().on_response) server_.options().on_response(400);
+  response_ = std::make_shared<http::response<http::string_body>>(http::status::bad_request, 11);
+  response_->set(http::field::server, "boxcar");
+  response_->set(http::field::content_type, "application/json");
+  response_->body() = "{\"error\":\"this server speaks HTTPS only: use an https:// URL\"}\n";
+  response_->keep_alive(false);
+  response_->prepare_payload();
+  tcp().expires_after(server_.options().write_timeout);
+  http::async_write(tcp(), *response_, [self = shared_from_this()](beast::error_code e, size_t) {
+    if (e) return self->shutdown();
+    self->linger_close();
+  });
+}
+
 void HttpSession::read_header() {
   spool_parser_.reset();
   spool_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_.options().header_limit));
   parser_->body_limit(boost::none);
-  stream_.expires_after(server_.options().idle_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->on_header(ec);
-                          });
+  if (tls_watching_) {
+    // The close watch's read is still pending: it hands over the next request's first bytes.
+    resume_read_ = true;
+    idle_timer_.expires_after(server_.options().idle_timeout);
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && self->resume_read_) self->shutdown();
+    });
+    return;
+  }
+  issue_read_header();
+}
+
+void HttpSession::issue_read_header() {
+  tcp().expires_after(server_.options().idle_timeout);
+  with_stream([&](auto& stream) {
+    http::async_read_header(stream, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->on_header(ec);
+                            });
+  });
 }
 
 void HttpSession::on_header(beast::error_code ec) {
@@ -135,12 +205,14 @@ void HttpSession::on_header(beast::error_code ec) {
   parser_->body_limit(limit);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-    return http::async_write(stream_, *cont,
-                             [self = shared_from_this(), cont, path = std::move(path),
-                              query = std::move(query)](beast::error_code e, size_t) mutable {
-                               if (e) return self->shutdown();
-                               self->read_body(std::move(path), std::move(query));
-                             });
+    return with_stream([&](auto& stream) {
+      http::async_write(stream, *cont,
+                        [self = shared_from_this(), cont, path = std::move(path),
+                         query = std::move(query)](beast::error_code e, size_t) mutable {
+                          if (e) return self->shutdown();
+                          self->read_body(std::move(path), std::move(query));
+                        });
+    });
   }
   read_body(std::move(path), std::move(query));
 }
@@ -151,20 +223,22 @@ void HttpSession::read_body(std::string path, std::map<std::string, std::string>
     if (limit == 0) limit = server_.options().body_limit;
     return start_spool(std::move(path), std::move(query), limit);
   }
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this(), path = std::move(path),
-                    query = std::move(query)](beast::error_code e, size_t) mutable {
-                     if (e == http::error::body_limit) {
-                       auto& opts = self->match_.route->options;
-                       if (opts.on_too_large) opts.on_too_large();
-                       self->keep_alive_ = false;
-                       self->linger_ = true;
-                       return self->reject(413, "request body too large");
-                     }
-                     if (e) return self->shutdown();
-                     self->dispatch(*self->match_.route, std::move(self->match_.params),
-                                    std::move(path), std::move(query));
-                   });
+  with_stream([&](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     [self = shared_from_this(), path = std::move(path),
+                      query = std::move(query)](beast::error_code e, size_t) mutable {
+                       if (e == http::error::body_limit) {
+                         auto& opts = self->match_.route->options;
+                         if (opts.on_too_large) opts.on_too_large();
+                         self->keep_alive_ = false;
+                         self->linger_ = true;
+                         return self->reject(413, "request body too large");
+                       }
+                       if (e) return self->shutdown();
+                       self->dispatch(*self->match_.route, std::move(self->match_.params),
+                                      std::move(path), std::move(query));
+                     });
+  });
 }
 
 void HttpSession::start_spool(std::string path, std::map<std::string, std::string> query,
@@ -193,51 +267,53 @@ void HttpSession::read_spool_chunk(std::string path, std::map<std::string, std::
   body.data = spool_->buffer.data();
   body.size = spool_->buffer.size();
   body.more = true;
-  stream_.expires_after(server_.options().idle_timeout);
-  http::async_read(
-      stream_, buffer_, *spool_parser_,
-      [self = shared_from_this(), path = std::move(path), query = std::move(query)](
-          beast::error_code e, size_t) mutable {
-        if (e == http::error::need_buffer) e = {};
-        if (e == http::error::body_limit) {
-          self->spool_.reset();
-          auto& opts = self->match_.route->options;
-          if (opts.on_too_large) opts.on_too_large();
-          self->keep_alive_ = false;
-          self->linger_ = true;
-          return self->reject(413, "request body too large");
-        }
-        if (e || !self->spool_) {
-          self->spool_.reset();
-          return self->shutdown();
-        }
-        BodySpool& spool = *self->spool_;
-        size_t got = spool.buffer.size() - self->spool_parser_->get().body().size;
-        for (size_t done = 0; done < got;) {
-          ssize_t n = ::write(spool.fd, spool.buffer.data() + done, got - done);
-          if (n < 0 && errno == EINTR) continue;
-          if (n < 0) {
-            std::string why = std::strerror(errno);
+  tcp().expires_after(server_.options().idle_timeout);
+  with_stream([&](auto& stream) {
+    http::async_read(
+        stream, buffer_, *spool_parser_,
+        [self = shared_from_this(), path = std::move(path), query = std::move(query)](
+            beast::error_code e, size_t) mutable {
+          if (e == http::error::need_buffer) e = {};
+          if (e == http::error::body_limit) {
             self->spool_.reset();
+            auto& opts = self->match_.route->options;
+            if (opts.on_too_large) opts.on_too_large();
             self->keep_alive_ = false;
             self->linger_ = true;
-            return self->refuse(HttpResponse::error(507, "cannot store the upload: " + why));
+            return self->reject(413, "request body too large");
           }
-          done += static_cast<size_t>(n);
-        }
-        spool.hash.update(spool.buffer.data(), got);
-        spool.bytes += got;
-        if (self->spool_parser_->is_done()) {
-          return self->dispatch(*self->match_.route, std::move(self->match_.params),
-                                std::move(path), std::move(query));
-        }
-        self->read_spool_chunk(std::move(path), std::move(query));
-      });
+          if (e || !self->spool_) {
+            self->spool_.reset();
+            return self->shutdown();
+          }
+          BodySpool& spool = *self->spool_;
+          size_t got = spool.buffer.size() - self->spool_parser_->get().body().size;
+          for (size_t done = 0; done < got;) {
+            ssize_t n = ::write(spool.fd, spool.buffer.data() + done, got - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+              std::string why = std::strerror(errno);
+              self->spool_.reset();
+              self->keep_alive_ = false;
+              self->linger_ = true;
+              return self->refuse(HttpResponse::error(507, "cannot store the upload: " + why));
+            }
+            done += static_cast<size_t>(n);
+          }
+          spool.hash.update(spool.buffer.data(), got);
+          spool.bytes += got;
+          if (self->spool_parser_->is_done()) {
+            return self->dispatch(*self->match_.route, std::move(self->match_.params),
+                                  std::move(path), std::move(query));
+          }
+          self->read_spool_chunk(std::move(path), std::move(query));
+        });
+  });
 }
 
 void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std::string> params,
                            std::string path, std::map<std::string, std::string> query) {
-  stream_.expires_never();
+  tcp().expires_never();
   auto request = std::make_shared<HttpRequest>();
   if (spool_parser_) {
     request->raw = http::request<http::string_body>(std::move(spool_parser_->release().base()));
@@ -266,7 +342,7 @@ void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std
   }
   // A reply posted by the handler runs before this (the strand is FIFO): only a request that
   // is still held, or a stream, needs its peer watched.
-  net::post(stream_.get_executor(), [self = shared_from_this(), id = exchange_] {
+  net::post(executor(), [self = shared_from_this(), id = exchange_] {
     if (self->exchange_ == id && (!self->answered_ || self->head_serializer_)) self->watch_peer();
   });
 }
@@ -306,10 +382,12 @@ void HttpSession::send_file(HttpResponse head, std::filesystem::path file, uint6
   for (auto& [name, value] : head.headers) file_head_->set(name, value);
   file_head_->content_length(length);
   file_head_->keep_alive(keep_alive_);
-  stream_.expires_after(server_.options().write_timeout);
-  http::async_write(stream_, *file_head_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    if (ec) return self->shutdown();
-    self->write_file_next();
+  tcp().expires_after(server_.options().write_timeout);
+  with_stream([&](auto& stream) {
+    http::async_write(stream, *file_head_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->shutdown();
+      self->write_file_next();
+    });
   });
 }
 
@@ -330,15 +408,17 @@ void HttpSession::write_file_next() {
   }
   out.offset += static_cast<uint64_t>(n);
   out.left -= static_cast<uint64_t>(n);
-  stream_.expires_after(server_.options().write_timeout);
-  net::async_write(stream_, net::buffer(out.buffer.data(), static_cast<size_t>(n)),
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                     if (ec) {
-                       self->file_out_.reset();
-                       return self->shutdown();
-                     }
-                     self->write_file_next();
-                   });
+  tcp().expires_after(server_.options().write_timeout);
+  with_stream([&](auto& stream) {
+    net::async_write(stream, net::buffer(out.buffer.data(), static_cast<size_t>(n)),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) {
+                         self->file_out_.reset();
+                         return self->shutdown();
+                       }
+                       self->write_file_next();
+                     });
+  });
 }
 
 void HttpSession::send(HttpResponse response, uint64_t exchange) {
@@ -355,13 +435,15 @@ void HttpSession::send(HttpResponse response, uint64_t exchange) {
   response_->body() = std::move(response.body);
   response_->keep_alive(keep_alive_);
   response_->prepare_payload();
-  stream_.expires_after(server_.options().write_timeout);
-  http::async_write(stream_, *response_,
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      if (ec) return self->shutdown();
-                      if (self->linger_) return self->linger_close();
-                      self->finish_exchange(self->keep_alive_);
-                    });
+  tcp().expires_after(server_.options().write_timeout);
+  with_stream([&](auto& stream) {
+    http::async_write(stream, *response_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->shutdown();
+                        if (self->linger_) return self->linger_close();
+                        self->finish_exchange(self->keep_alive_);
+                      });
+  });
 }
 
 void HttpSession::send_stream_head(HttpResponse head, uint64_t exchange) {
@@ -377,20 +459,22 @@ void HttpSession::send_stream_head(HttpResponse head, uint64_t exchange) {
   stream_head_->keep_alive(keep_alive_);
   head_serializer_.emplace(*stream_head_);
   writing_ = true;
-  stream_.expires_after(server_.options().write_timeout);
-  http::async_write_header(stream_, *head_serializer_,
-                           [self = shared_from_this()](beast::error_code ec, size_t) {
-                             self->writing_ = false;
-                             if (ec) return self->shutdown();
-                             self->stream_.expires_never();
-                             self->write_next();
-                           });
+  tcp().expires_after(server_.options().write_timeout);
+  with_stream([&](auto& stream) {
+    http::async_write_header(stream, *head_serializer_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->writing_ = false;
+                               if (ec) return self->shutdown();
+                               self->tcp().expires_never();
+                               self->write_next();
+                             });
+  });
 }
 
 void HttpSession::send_chunk(std::string data, std::function<void(bool)> done, bool last,
                              uint64_t exchange) {
   if (exchange != exchange_ || closed_ || !head_serializer_) {
-    if (done) net::post(stream_.get_executor(), [done] { done(false); });
+    if (done) net::post(executor(), [done] { done(false); });
     return;
   }
   outbox_.push_back(Pending{std::move(data), std::move(done), last});
@@ -409,14 +493,16 @@ void HttpSession::write_next() {
       self->shutdown();
       return self->drain_outbox();
     }
-    self->stream_.expires_never();
+    self->tcp().expires_never();
     if (sent.last) return self->finish_exchange(self->keep_alive_);
     self->write_next();
   };
-  stream_.expires_after(server_.options().write_timeout);
+  tcp().expires_after(server_.options().write_timeout);
   Pending& next = outbox_.front();
   if (next.last) {
-    net::async_write(stream_, http::make_chunk_last(), std::move(on_written));
+    with_stream([&](auto& stream) {
+      net::async_write(stream, http::make_chunk_last(), std::move(on_written));
+    });
   } else if (next.data.empty()) {  // an empty chunk would end the body
     writing_ = false;
     Pending sent = std::move(outbox_.front());
@@ -424,7 +510,9 @@ void HttpSession::write_next() {
     if (sent.done) sent.done(true);
     write_next();
   } else {
-    net::async_write(stream_, http::make_chunk(net::buffer(next.data)), std::move(on_written));
+    with_stream([&](auto& stream) {
+      net::async_write(stream, http::make_chunk(net::buffer(next.data)), std::move(on_written));
+    });
   }
 }
 
@@ -436,8 +524,16 @@ void HttpSession::finish_exchange(bool reusable) {
   head_serializer_.reset();
   stream_head_.reset();
   response_.reset();
-  if (!reusable) return shutdown();
+  if (!reusable) return close_gracefully();
   read_header();
+}
+
+// TLS: say close_notify before closing, so the client can tell the end from a cut. A client
+// that does not answer it is waited for briefly.
+void HttpSession::close_gracefully() {
+  if (!tls_ || closed_ || tls_watching_) return shutdown();
+  tcp().expires_after(std::chrono::seconds(5));
+  tls_->async_shutdown([self = shared_from_this()](beast::error_code) { self->shutdown(); });
 }
 
 // After refusing a request whose body is still coming, read and drop the rest for a while
@@ -445,14 +541,15 @@ void HttpSession::finish_exchange(bool reusable) {
 // answer it has not read yet.
 void HttpSession::linger_close() {
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.expires_after(std::chrono::seconds(5));
+  tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+  tcp().expires_after(std::chrono::seconds(5));
   drain(std::make_shared<std::array<char, 16384>>(), 0);
 }
 
 void HttpSession::drain(std::shared_ptr<std::array<char, 16384>> scratch, size_t total) {
   auto& buffer = *scratch;
-  stream_.async_read_some(net::buffer(buffer), [self = shared_from_this(), scratch = std::move(scratch),
+  // Over TLS too the raw bytes are read and dropped: nothing in them is wanted.
+  tcp().async_read_some(net::buffer(buffer), [self = shared_from_this(), scratch = std::move(scratch),
                                                 total](beast::error_code ec, size_t n) mutable {
     if (ec || total + n > (64u << 20)) return self->shutdown();
     self->drain(std::move(scratch), total + n);
@@ -468,18 +565,39 @@ void HttpSession::add_close_callback(std::function<void()> callback, uint64_t ex
 void HttpSession::watch_peer() {
   if (watched_ == exchange_ || closed_ || exchange_ == 0) return;
   watched_ = exchange_;
-  stream_.socket().async_wait(
+  if (tls_) return watch_tls_peer();
+  tcp().socket().async_wait(
       tcp::socket::wait_read, [self = shared_from_this(), id = exchange_](beast::error_code ec) {
         if (self->watched_ == id) self->watched_ = 0;
         if (ec || self->closed_ || id != self->exchange_) return;
         char byte;
         beast::error_code peek_ec;
-        size_t n = self->stream_.socket().receive(net::buffer(&byte, 1),
+        size_t n = self->tcp().socket().receive(net::buffer(&byte, 1),
                                                   tcp::socket::message_peek, peek_ec);
         if (peek_ec == net::error::would_block) return self->watch_peer();
         if (peek_ec || n == 0) return self->shutdown();
         // The client sent more (a pipelined request): it is still there; stop watching.
       });
+}
+
+// Over TLS a peek cannot tell a client's close_notify from a pipelined request, so the watch
+// reads: an error or a close ends the session; data is the next request's start, left in
+// buffer_ for read_header.
+void HttpSession::watch_tls_peer() {
+  if (tls_watching_) return;
+  tls_watching_ = true;
+  tls_->async_read_some(buffer_.prepare(16384), [self = shared_from_this(), id = exchange_](
+                                                    beast::error_code ec, size_t n) {
+    self->tls_watching_ = false;
+    if (self->watched_ == id) self->watched_ = 0;
+    if (ec) return self->shutdown();
+    self->buffer_.commit(n);
+    if (self->resume_read_) {
+      self->resume_read_ = false;
+      self->idle_timer_.cancel();
+      self->issue_read_header();
+    }
+  });
 }
 
 void HttpSession::fire_close() {
@@ -502,8 +620,9 @@ void HttpSession::shutdown() {
   closed_ = true;
   spool_.reset();
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+  tcp().close();
+  idle_timer_.cancel();
   fire_close();
   server_.forget(this);
 }

@@ -1,6 +1,7 @@
 // HttpSession: one HTTP/1.1 connection of an HttpServer (internal to http_server*.cc). It reads
 // one request at a time; while a handler holds its request (long poll, stream) it watches the
 // socket, so a client that goes away is noticed and the handler's on_close callbacks run.
+// Over TLS the same, on an ssl_stream after a bounded handshake.
 #pragma once
 
 #include <unistd.h>
@@ -14,7 +15,10 @@
 #include <string>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "base/sha256.h"
 #include "server/http_server.h"
@@ -51,16 +55,13 @@ struct FileReply {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, HttpServer& server)
-      : stream_(std::move(socket)), server_(server) {}
+  // `tls` null: plain HTTP.
+  HttpSession(boost::asio::ip::tcp::socket socket, HttpServer& server,
+              boost::asio::ssl::context* tls);
 
-  void start() {
-    boost::system::error_code ec;
-    stream_.socket().non_blocking(true, ec);  // the close watcher peeks without blocking
-    read_header();
-  }
+  void start();
   void close() {
-    boost::asio::post(stream_.get_executor(), [self = shared_from_this()] { self->shutdown(); });
+    boost::asio::post(executor(), [self = shared_from_this()] { self->shutdown(); });
   }
 
   // Called on the strand by the request's Exchange.
@@ -71,7 +72,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                  uint64_t exchange);
   void add_close_callback(std::function<void()> callback, uint64_t exchange);
   bool is_closed() const { return closed_; }
-  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+  boost::asio::any_io_executor executor() { return tcp().get_executor(); }
 
  private:
   struct Pending {
@@ -80,7 +81,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     bool last = false;
   };
 
+  using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+  // The TCP layer (timeouts, the socket) and the HTTP layer (plain or TLS) of the connection.
+  boost::beast::tcp_stream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
+  template <typename F>
+  void with_stream(F&& f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(*plain_);
+    }
+  }
+
+  void on_detected(boost::beast::error_code ec, bool is_tls);
+  void refuse_plain_http();
   void read_header();
+  void issue_read_header();
+  void watch_tls_peer();
+  void close_gracefully();
   void on_header(boost::beast::error_code ec);
   void read_body(std::string path, std::map<std::string, std::string> query);
   void dispatch(const Router::Route& route, std::map<std::string, std::string> params,
@@ -99,8 +118,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void drain(std::shared_ptr<std::array<char, 16384>> scratch, size_t total);
   void drain_outbox();
 
-  boost::beast::tcp_stream stream_;
+  std::optional<boost::beast::tcp_stream> plain_;
+  std::optional<TlsStream> tls_;
   HttpServer& server_;
+  // TLS: the close watch is a read (tls_watching_); read_header waits for it (resume_read_),
+  // with idle_timer_ as its timeout, since a pending read's timeout cannot be changed.
+  boost::asio::steady_timer idle_timer_;
+  bool tls_watching_ = false;
+  bool resume_read_ = false;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request_parser<http::buffer_body>> spool_parser_;

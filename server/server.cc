@@ -87,6 +87,7 @@ Server::Server(Store& store, ServerOptions options)
   add_agents_admin_routes(s.router, s.ctx);
   HttpServerOptions http_options;
   http_options.body_limit = s.options.max_body;
+  http_options.tls = s.options.tls;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {
     metrics.count_http_response(code);
   };
@@ -130,7 +131,7 @@ std::string Server::url() const {
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(state_->port);
+  return (state_->options.tls ? "https://" : "http://") + host + ":" + std::to_string(state_->port);
 }
 
 Metrics& Server::metrics() { return state_->metrics; }

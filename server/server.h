@@ -14,11 +14,17 @@
 #include "server/metrics.h"
 #include "server/store.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace boxcar::server {
 
 struct ServerOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;                 // 0: any free port (see Server::port())
+  // Set (load_tls_server_context): the listener speaks HTTPS only.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   std::string webhook_secret;           // empty: every webhook is refused (401)
   // GitLab sends its token in clear (X-Gitlab-Token), so it may differ from the HMAC secret of
   // GitHub and Gitea: a leaked GitLab token then forges no signature. Empty: webhook_secret.
@@ -60,7 +66,7 @@ class Server {
   void stop();
 
   uint16_t port() const;      // the bound port, after start()
-  std::string url() const;    // "http://127.0.0.1:PORT": what an in-process agent connects to
+  std::string url() const;    // "http[s]://127.0.0.1:PORT": what an in-process agent connects to
   Metrics& metrics();
 
   // Wakes held claims (use after enqueueing straight into the store, e.g. from the CLI).
