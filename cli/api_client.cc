@@ -33,6 +33,11 @@ ClientOptions client_options(const ParsedFlags& flags) {
 }
 
 std::string error_text(const ApiReply& reply) {
+  if (reply.status == 401) {
+    return "no valid API token for this server (401): set BOXCAR_API_TOKEN or --token-file "
+           "(`boxcar serve` wrote one to <data>/api-token unless it was given --api-token or "
+           "--api-tokens)";
+  }
   boost::system::error_code ec;
   auto v = boost::json::parse(reply.body, ec);
   if (!ec && v.is_object() && v.as_object().contains("error") &&

@@ -57,13 +57,15 @@ std::optional<json::array> fetch_agents(ApiClient& client, const char* command, 
   return v.at("agents").as_array();
 }
 
-const std::vector<FlagSpec> kFlags =
-    with_api_client_flags({{"--json", false, false, ""}, {"--help", false, false, "-h"}});
+// A function, not a global: with_api_client_flags reads another file's globals.
+std::vector<FlagSpec> agents_flags() {
+  return with_api_client_flags({{"--json", false, false, ""}, {"--help", false, false, "-h"}});
+}
 
 }  // namespace
 
 int cmd_agents(const Args& args) {
-  auto flags = parse_flags(args, kFlags);
+  auto flags = parse_flags(args, agents_flags());
   if (!flags.ok()) return usage_error("agents", flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar agents [--server URL] [--token-file F] [--json]\n"
@@ -93,7 +95,7 @@ int cmd_agents(const Args& args) {
 // `boxcar agent revoke|forget NAME|ID`.
 int cmd_agent_admin(const std::string& action, const Args& args) {
   std::string command = "agent " + action;
-  auto flags = parse_flags(args, kFlags);
+  auto flags = parse_flags(args, agents_flags());
   if (!flags.ok()) return usage_error(command, flags.error().message);
   if (flags->has("--help")) {
     std::printf("usage: boxcar agent %s NAME|ID [--server URL] [--token-file F]\n%s%s", action.c_str(),

@@ -105,8 +105,9 @@ TEST_F(ApiAgentTest, AdminRoutesListAndRevokeAgents) {
   int64_t job = submit();
   ASSERT_EQ(claim("a1"), job);
   (void)agent("a2");
-  EXPECT_EQ(client->get("/api/v1/agents").status, 401u);
-  EXPECT_EQ(client->request(http::verb::get, "/api/v1/agents", "",
+  TestClient anon(port());  // no token (`client` sends the admin token by default)
+  EXPECT_EQ(anon.get("/api/v1/agents").status, 401u);
+  EXPECT_EQ(anon.request(http::verb::get, "/api/v1/agents", "",
                             {{"Authorization", std::string("Bearer ") + kToken}}).status,
             401u);  // the agent registration token is no admin token
   TestResponse list = client->request(http::verb::get, "/api/v1/agents", "",
@@ -121,7 +122,7 @@ TEST_F(ApiAgentTest, AdminRoutesListAndRevokeAgents) {
   EXPECT_FALSE(all[0].as_object().contains("credential_hash"));
 
   std::string revoke = "/api/v1/agents/" + std::to_string(agent("a1").id) + "/revoke";
-  EXPECT_EQ(client->post(revoke, "").status, 401u);
+  EXPECT_EQ(anon.post(revoke, "").status, 401u);
   EXPECT_EQ(admin_post("/api/v1/agents/999/revoke").status, 404u);
   TestResponse r = admin_post(revoke);
   ASSERT_EQ(r.status, 200u) << r.body;

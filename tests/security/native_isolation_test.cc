@@ -390,7 +390,7 @@ TEST_F(SecurityTest, ForeignAbiIsKilled) {
   Ran control = on_host(workspace_.string() + "/probe --probe-int80; echo rc=$?");
   // A kernel built without IA-32 emulation (or booted with ia32_emulation=0) answers int 0x80
   // with SIGSEGV everywhere: there is no foreign ABI to reach, so nothing to attack.
-  if (control.out == "rc=139\n") GTEST_SKIP() << "this kernel has no i386 syscall ABI (int 0x80 faults on the host)";
+  if (control.out.find("rc=139\n") != std::string::npos) GTEST_SKIP() << "this kernel has no i386 syscall ABI (int 0x80 faults on the host)";
   EXPECT_EQ(control.out, "rc=0\n");
   Ran attack = sandboxed("/workspace/probe --probe-int80; echo rc=$?");
   EXPECT_EQ(attack.out, "rc=159\n") << attack.err;  // 128 + SIGSYS

@@ -84,7 +84,7 @@ TEST(TlsService, ClientsAndAgentsSpeakHttpsAndRefuseWhatTheyCannotVerify) {
   EXPECT_TRUE(contains(logs.out, "over-tls-output")) << logs.out;
   // BOXCAR_CA_FILE does what --ca-file does.
   auto jobs = run_command({boxcar_binary(), "jobs", "--server", server.url()}, home,
-                          child_env(home, {"BOXCAR_CA_FILE=" + certs.ca_pem()}));
+                          child_env(home, {"BOXCAR_CA_FILE=" + certs.ca_pem(), kApiEnv[0]}));
   EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
   EXPECT_TRUE(contains(jobs.out, id)) << jobs.out;
 
