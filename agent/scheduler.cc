@@ -98,7 +98,9 @@ void Scheduler::Impl::pump() {
     launch(i, 1);
   }
   sync_settled();
-  if (plan.done() && running.empty() && copies_in_flight == 0) {
+  // launch() may settle a step at once (a sandbox that cannot be set up) and pump() again from
+  // inside this loop: that inner call may already have finished the run.
+  if (!finished && plan.done() && running.empty() && copies_in_flight == 0) {
     finished = true;
     bool ok = !plan.failed();
     auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - run_started);

@@ -411,6 +411,29 @@ TEST(BadRepositoryEndsAsError, EachCauseIsNamedInTheReason) {
 
 // A job names its repository: an agent without --allow-local-repos must not check out a
 // repository (or a private mirror) of its own host into a job's workspace.
+// A step whose sandbox cannot be set up (here `network = "host"`, which the agent does not
+// allow) fails its job; it once crashed boxcar serve, and the re-queued job crashed it again.
+// The control: a normal job on the same server afterwards succeeds.
+TEST(BadRepositoryEndsAsError, AStepThatCannotBeSetUpFailsTheJobAndTheServerStays) {
+  TempDir work;
+  make_git_repo(work / "hostnet", "version = 1\n[[step]]\nname = \"h\"\nnetwork = \"host\"\nrun = \"echo hi\"\n");
+  make_git_repo(work / "repo", "version = 1\n[[step]]\nname = \"a\"\nrun = \"echo fine\"\n");
+  Server server(work.path(), {"--agent-token", "tok"});  // the native executor: host network refused
+  ASSERT_TRUE(server.ok());
+  long attack = server.submit({{"repo", (work / "hostnet").string()}});
+  auto failed = server.wait_final(attack);
+  ASSERT_TRUE(failed) << server.process().describe();
+  EXPECT_EQ(str(*failed, "state"), "failed") << server.logs(attack);
+  // The step's reason names the cause.
+  EXPECT_NE(json::serialize(*failed).find("is not allowed by this agent"), std::string::npos)
+      << json::serialize(*failed);
+  ASSERT_TRUE(server.process().running()) << server.process().describe();
+  long control = server.submit({{"repo", (work / "repo").string()}});
+  auto fine = server.wait_final(control);
+  ASSERT_TRUE(fine) << server.process().describe();
+  EXPECT_EQ(str(*fine, "state"), "success") << server.logs(control);
+}
+
 TEST(BadRepositoryEndsAsError, LocalRepositoryWithoutAllowLocalRepos) {
   TempDir work;
   make_git_repo(work / "repo", "version = 1\n[[step]]\nname = \"a\"\nrun = \"echo ok\"\n");
