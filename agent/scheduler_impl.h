@@ -30,9 +30,11 @@ struct Scheduler::Impl {
     std::unique_ptr<StepOutput> output;
     std::unique_ptr<asio::steady_timer> timer;
     std::chrono::steady_clock::time_point started;
-    // Services of the step: the next one whose ready check is pending, and until when.
+    // Services of the step: the next one whose ready check is pending. Each service's check has
+    // its own deadline, counted from services_started (they all start together).
     size_t service = 0;
-    std::chrono::steady_clock::time_point ready_deadline;
+    std::chrono::steady_clock::time_point services_started;
+    std::chrono::steady_clock::time_point ready_deadline;  // [[step.expose]]: the pending port's
     std::unique_ptr<asio::steady_timer> ready_timer;
     bool run_started = false;
     size_t expose = 0;  // [[step.expose]]: the next port whose ready check is pending

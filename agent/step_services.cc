@@ -224,9 +224,7 @@ void Scheduler::Impl::start_services(size_t i, int attempt) {
   Running& r = running[i];
   r.service = 0;
   r.ready_timer = std::make_unique<asio::steady_timer>(io);
-  if (!cs.step.services.empty() && cs.step.services[0].ready) {
-    r.ready_deadline = std::chrono::steady_clock::now() + cs.step.services[0].ready->timeout;
-  }
+  r.services_started = std::chrono::steady_clock::now();
   poll_ready(i, attempt);
 }
 
@@ -246,13 +244,10 @@ void Scheduler::Impl::poll_ready(size_t i, int attempt) {
     auto now = std::chrono::steady_clock::now();
     if (ok) {
       ++rr.service;
-      if (rr.service < list.size() && list[rr.service].ready) {
-        rr.ready_deadline = now + list[rr.service].ready->timeout;
-      }
       return poll_ready(i, attempt);
     }
-    if (now >= rr.ready_deadline) {
-      const pipeline::Service& late = list[rr.service];
+    const pipeline::Service& late = list[rr.service];
+    if (now >= rr.services_started + late.ready->timeout) {
       Outcome failed = Outcome::exited(1);
       failed.message = "service \"" + late.name + "\" not ready after " +
                        format_duration(late.ready->timeout);

@@ -24,6 +24,7 @@
 #include "cli/flags.h"
 #include "cli/git_head.h"
 #include "cli/pipeline_file.h"
+#include "cli/preview_listen.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"
 
@@ -35,7 +36,9 @@ constexpr const char* kUsage =
     "                  [--allow-host-network]\n"
     "                  [--secret NAME=VALUE]... [--keep-failed] [--json] [--quiet] [--timestamps]\n"
     "                  [--log-limit SIZE] [--branch B] [--event E]\n"
-    "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n";
+    "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n"
+    "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
+    "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 
 bool valid_env_name(const std::string& s) {
   if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
@@ -187,12 +190,13 @@ int cmd_run(const Args& args) {
   bool exposes = false;
   for (const auto& cs : expanded.steps) exposes = exposes || !cs.step.expose.empty();
   if (exposes) {
-    proxy = std::make_unique<agent::PreviewProxy>(io, flags->get("--preview-domain").value_or("localhost"));
-    if (Status st = proxy->listen(flags->get("--preview-listen").value_or("127.0.0.1:8470")); !st.ok()) {
-      std::fprintf(stderr, "boxcar run: %s\n", st.error().message.c_str());
+    auto opened = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "run");
+    if (!opened.ok()) {
+      std::fprintf(stderr, "boxcar run: %s\n", opened.error().message.c_str());
       job.value()->destroy();
-      return kExitInfra;
+      return opened.error().err == kExitUsage ? kExitUsage : kExitInfra;
     }
+    proxy = std::move(opened.value());
   }
 
   agent::SchedulerOptions opts;

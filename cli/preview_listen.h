@@ -1,4 +1,4 @@
-// The preview proxy of `boxcar agent` and `boxcar serve`: --preview-listen and --preview-domain.
+// The preview proxy of `boxcar run`, `boxcar agent` and `boxcar serve`: --preview-listen and --preview-domain.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,11 @@
 // Every example under examples/ is run by the real binary and its outcome checked.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "tests/cli/boxcar_process.h"
@@ -16,6 +21,32 @@ fs::path copy_example(const TempDir& dir, const std::string& name) {
            fs::copy_options::recursive);
   return dir.path();
 }
+
+// Holds 127.0.0.1:PORT the way another program would (listening), or leaves it to whoever
+// already holds it: either way the port is taken while this lives.
+class TakenPort {
+ public:
+  // Port 0: a free port, held by this from the start (see port()).
+  explicit TakenPort(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ::listen(fd_, 1);
+  }
+  ~TakenPort() { ::close(fd_); }
+  int port() const {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    return ntohs(a.sin_port);
+  }
+  TakenPort(const TakenPort&) = delete;
+  TakenPort& operator=(const TakenPort&) = delete;
+
+ private:
+  int fd_;
+};
 
 std::map<std::string, std::string> final_states(const ProcessResult& r) {
   std::map<std::string, std::string> states;
@@ -64,6 +95,36 @@ TEST(ExamplesTest, HelloFansOutAndIn) {
     }
   }
   EXPECT_TRUE(preview);
+}
+
+// Another `boxcar run` or any program on the well-known preview port (and the demo's own 8080)
+// does not stop the demo: it takes a free port and says which.
+TEST(ExamplesTest, TheDemoRunsWhileItsDefaultPortsAreTaken) {
+  TakenPort previews(8470), web(8080);
+  TempDir dir;
+  auto ws = copy_example(dir, "hello");
+  auto r = run_boxcar({"run", "--json", "--jobs", "2"}, ws, {}, "\"pipeline_finished\"");
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  for (const auto& [name, state] : final_states(r)) EXPECT_EQ(state, "success") << name;
+  EXPECT_NE(r.err.find("previews are served on 127.0.0.1:"), std::string::npos) << r.err;
+  bool preview = false;
+  for (const auto& e : r.events()) {
+    if (e.at("event").as_string() != "preview") continue;
+    preview = true;
+    EXPECT_EQ(std::string(e.at("url").as_string()).find(":8470/"), std::string::npos) << e;
+  }
+  EXPECT_TRUE(preview);
+}
+
+// The control: an address the user chose that cannot be bound is an infrastructure error.
+TEST(ExamplesTest, AnExplicitPreviewAddressThatIsTakenExits3) {
+  TakenPort taken(0);
+  std::string port = std::to_string(taken.port());
+  TempDir dir;
+  auto ws = copy_example(dir, "hello");
+  auto r = run_boxcar({"run", "--json", "--preview-listen", "127.0.0.1:" + port}, ws);
+  EXPECT_EQ(r.exit_code, 3) << r.err << r.out;
+  EXPECT_NE(r.err.find(port), std::string::npos) << r.err;
 }
 
 TEST(ExamplesTest, MatrixExpandsEveryCombination) {

@@ -209,6 +209,7 @@ TEST_P(KillTest, ServicesAreReadyBeforeTheScriptRuns) {
   TempDir dir;
   int port = 20000 + getpid() % 20000;
   std::string p = std::to_string(port);
+  std::string p2 = std::to_string(port + 1);
   dir.write(".boxcar.toml", R"(version = 1
 [[step]]
 name = "uses-web"
@@ -217,6 +218,18 @@ run = "python3 -c \"import urllib.request; print('status', urllib.request.urlope
 name = "web"
 run = "sleep 0.5; exec python3 -m http.server )" + p + R"( --bind 127.0.0.1"
 ready = { tcp = )" + p + R"(, timeout = "60s" }
+
+# A service without a ready check before one with it: each check has its own deadline.
+[[step]]
+name = "unchecked-first"
+run = "echo mixed order ok"
+[[step.service]]
+name = "sidecar"
+run = "sleep 1000"
+[[step.service]]
+name = "db"
+run = "sleep 0.5; exec python3 -m http.server )" + p2 + R"( --bind 127.0.0.1"
+ready = { tcp = )" + p2 + R"( }
 
 [[step]]
 name = "crashes"
@@ -239,6 +252,8 @@ ready = { tcp = 9, timeout = "1s" }
   auto f = finished(r);
   EXPECT_EQ(f["uses-web"].at("status").as_string(), "success") << r.out;
   EXPECT_NE(r.out.find("status 200"), std::string::npos);
+  EXPECT_EQ(f["unchecked-first"].at("status").as_string(), "success") << r.out;
+  EXPECT_NE(r.out.find("mixed order ok"), std::string::npos);
   EXPECT_EQ(f["crashes"].at("status").as_string(), "failed");
   EXPECT_EQ(f["crashes"].at("reason").as_string(),
             "service \"broken\" exited (exit code 3) before the step's script ran");
