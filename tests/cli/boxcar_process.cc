@@ -1,9 +1,12 @@
 #include "tests/cli/boxcar_process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +106,23 @@ std::string TempDir::read(const std::string& rel) const {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+HeldPort::HeldPort(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ::listen(fd_, 1);
+}
+
+HeldPort::~HeldPort() { ::close(fd_); }
+
+int HeldPort::port() const {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
 }
 
 std::filesystem::path latest_run(const std::filesystem::path& workspace) {

@@ -39,6 +39,20 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Holds 127.0.0.1:PORT listening, the way another program would, or leaves it to whoever
+// already holds it: either way the port is taken while this lives. Port 0: a free port.
+class HeldPort {
+ public:
+  explicit HeldPort(int port);
+  ~HeldPort();
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+  int port() const;
+
+ private:
+  int fd_;
+};
+
 // The newest .boxcar/runs/<id>/ directory of a workspace.
 std::filesystem::path latest_run(const std::filesystem::path& workspace);
 

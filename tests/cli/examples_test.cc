@@ -1,11 +1,6 @@
 // Every example under examples/ is run by the real binary and its outcome checked.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "tests/cli/boxcar_process.h"
@@ -21,32 +16,6 @@ fs::path copy_example(const TempDir& dir, const std::string& name) {
            fs::copy_options::recursive);
   return dir.path();
 }
-
-// Holds 127.0.0.1:PORT the way another program would (listening), or leaves it to whoever
-// already holds it: either way the port is taken while this lives.
-class TakenPort {
- public:
-  // Port 0: a free port, held by this from the start (see port()).
-  explicit TakenPort(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ::listen(fd_, 1);
-  }
-  ~TakenPort() { ::close(fd_); }
-  int port() const {
-    sockaddr_in a{};
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    return ntohs(a.sin_port);
-  }
-  TakenPort(const TakenPort&) = delete;
-  TakenPort& operator=(const TakenPort&) = delete;
-
- private:
-  int fd_;
-};
 
 std::map<std::string, std::string> final_states(const ProcessResult& r) {
   std::map<std::string, std::string> states;
@@ -100,7 +69,7 @@ TEST(ExamplesTest, HelloFansOutAndIn) {
 // Another `boxcar run` or any program on the well-known preview port (and the demo's own 8080)
 // does not stop the demo: it takes a free port and says which.
 TEST(ExamplesTest, TheDemoRunsWhileItsDefaultPortsAreTaken) {
-  TakenPort previews(8470), web(8080);
+  HeldPort previews(8470), web(8080);
   TempDir dir;
   auto ws = copy_example(dir, "hello");
   auto r = run_boxcar({"run", "--json", "--jobs", "2"}, ws, {}, "\"pipeline_finished\"");
@@ -118,7 +87,7 @@ TEST(ExamplesTest, TheDemoRunsWhileItsDefaultPortsAreTaken) {
 
 // The control: an address the user chose that cannot be bound is an infrastructure error.
 TEST(ExamplesTest, AnExplicitPreviewAddressThatIsTakenExits3) {
-  TakenPort taken(0);
+  HeldPort taken(0);
   std::string port = std::to_string(taken.port());
   TempDir dir;
   auto ws = copy_example(dir, "hello");

@@ -207,9 +207,12 @@ TEST_P(KillTest, ABackgroundProcessHoldingTheOutputDoesNotHangTheStep) {
 
 TEST_P(KillTest, ServicesAreReadyBeforeTheScriptRuns) {
   TempDir dir;
-  int port = 20000 + getpid() % 20000;
-  std::string p = std::to_string(port);
-  std::string p2 = std::to_string(port + 1);
+  std::string p, p2;
+  {
+    HeldPort a(0), b(0);  // two distinct free ports, released for the services to take
+    p = std::to_string(a.port());
+    p2 = std::to_string(b.port());
+  }
   dir.write(".boxcar.toml", R"(version = 1
 [[step]]
 name = "uses-web"

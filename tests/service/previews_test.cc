@@ -16,22 +16,24 @@ namespace json = boost::json;
 constexpr const char* kMarker = "preview of commit under test";
 
 // "web" serves the checked-out workspace; "smoke" fetches it on localhost through the job's
-// network and prints the public URL it was given.
-std::string pipeline(const std::string& ttl) {
+// network and prints the public URL it was given. The host executor shares the machine's
+// network, so its tests pass a free port; in a sandbox the port is the job's own.
+std::string pipeline(const std::string& ttl, int port = 8471) {
+  std::string p = std::to_string(port);
   return "version = 1\n"
          "[[step]]\n"
          "name = \"web\"\n"
-         "run = \"python3 -m http.server 8471 --bind 127.0.0.1\"\n"
+         "run = \"python3 -m http.server " + p + " --bind 127.0.0.1\"\n"
          "preview_ttl = \"" + ttl + "\"\n"
          "[[step.expose]]\n"
-         "port = 8471\n"
+         "port = " + p + "\n"
          "name = \"web\"\n"
          "ready = { http = \"/index.html\" }\n"
          "[[step]]\n"
          "name = \"smoke\"\n"
          "needs = [\"web\"]\n"
          "run = \"\"\"\n"
-         "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:8471/index.html\").read().decode().strip())'\n"
+         "python3 -c 'import urllib.request; print(urllib.request.urlopen(\"http://127.0.0.1:" + p + "/index.html\").read().decode().strip())'\n"
          "echo \"public: $BOXCAR_PREVIEW_WEB\"\n"
          "\"\"\"\n";
 }
@@ -138,7 +140,7 @@ TEST(Previews, ServedAfterTheJobAndClosedByCancel) {
 
 TEST(Previews, AStandaloneAgentClosesThemAtTheirTtl) {
   TempDir work;
-  make_git_repo(work / "repo", pipeline("2s"), {{"index.html", std::string(kMarker) + "\n"}});
+  make_git_repo(work / "repo", pipeline("2s", free_port()), {{"index.html", std::string(kMarker) + "\n"}});
   Server server(work.path(), {"--agent-token", "tok", "--agents", "0"});
   ASSERT_TRUE(server.ok());
   int proxy = free_port();
@@ -167,7 +169,7 @@ TEST(Previews, AStandaloneAgentClosesThemAtTheirTtl) {
 
 TEST(Previews, DrainingTheServerClosesThem) {
   TempDir work;
-  make_git_repo(work / "repo", pipeline("10m"), {{"index.html", std::string(kMarker) + "\n"}});
+  make_git_repo(work / "repo", pipeline("10m", free_port()), {{"index.html", std::string(kMarker) + "\n"}});
   int proxy = free_port();
   Server server(work.path(), {"--agent-token", "tok", "--executor", "host", "--preview-listen",
                               "127.0.0.1:" + std::to_string(proxy)});
