@@ -88,6 +88,9 @@ struct HeartbeatResponse {
   bool lost = false;     // the lease is gone (expired and re-queued): stop at once
 };
 
+// `data` is the chunk's bytes, whatever they are. On the wire it is "data" (a JSON string) when
+// the bytes are valid UTF-8, else "data_base64", since JSON strings hold text: a step printing
+// binary must not make the server refuse the batch.
 struct LogChunkWire {
   std::string step;
   int attempt = 1;
