@@ -76,6 +76,16 @@ void FakeServer::fail_log_uploads(int n) {
   fail_logs_ = n;
 }
 
+void FakeServer::refuse_logs_containing(std::string marker) {
+  std::lock_guard lock(mu_);
+  refuse_logs_marker_ = std::move(marker);
+}
+
+int FakeServer::refused_log_uploads() {
+  std::lock_guard lock(mu_);
+  return refused_logs_;
+}
+
 void FakeServer::fail_artifact_uploads(int n) {
   std::lock_guard lock(mu_);
   fail_artifacts_ = n;
@@ -302,6 +312,12 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
   } else if (what == "logs") {
     auto up = protocol::from_json<protocol::LogUpload>(in);
     if (!up.ok()) return {400, "{}"};
+    for (const auto& c : up->chunks) {
+      if (!refuse_logs_marker_.empty() && c.data.find(refuse_logs_marker_) != std::string::npos) {
+        ++refused_logs_;
+        return {400, R"({"error":"this chunk is not acceptable"})"};
+      }
+    }
     int stored = 0;
     for (const auto& c : up->chunks) {
       auto [it, fresh] = job.logs.emplace(std::make_tuple(c.step, c.attempt, c.seq), c.data);

@@ -75,6 +75,9 @@ class FakeServer {
 
   void enqueue(protocol::JobSpec job);
   void fail_log_uploads(int n);  // the next n log uploads are stored, then answered 500
+  // Log uploads with a chunk whose data holds `marker` are answered 400 and store nothing.
+  void refuse_logs_containing(std::string marker);
+  int refused_log_uploads();
   void fail_artifact_uploads(int n);  // the next n artifact uploads are answered 503, not stored
   void set_cancel(int64_t id);
   void set_lost(int64_t id);
@@ -114,6 +117,8 @@ class FakeServer {
   std::set<std::string> revoked_;                   // names
   std::vector<std::string> registrations_;
   int fail_logs_ = 0;
+  std::string refuse_logs_marker_;
+  int refused_logs_ = 0;
   int fail_artifacts_ = 0;
 };
 

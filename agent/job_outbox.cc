@@ -2,6 +2,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include "base/size.h"
+#include "protocol/agent_protocol.h"
+
 namespace boxcar::agent {
 
 namespace asio = boost::asio;
@@ -57,6 +60,31 @@ void JobOutbox::settle() {
   done();
 }
 
+std::vector<JobOutbox::Item> JobOutbox::instead_of_refused_logs(const Item& refused,
+                                                                const std::string& why) const {
+  auto upload = protocol::from_json<protocol::LogUpload>(refused.body);
+  if (!upload || upload->chunks.empty() || refused.refusals >= 2) return {};
+  std::vector<Item> instead;
+  if (upload->chunks.size() > 1) {
+    // One bad chunk must not take the others with it.
+    for (auto& chunk : upload->chunks) {
+      protocol::LogUpload one;
+      one.chunks.push_back(std::move(chunk));
+      instead.push_back({"logs", protocol::to_json(one), {}, 0, 1});
+    }
+    return instead;
+  }
+  // The same (step, attempt, seq): the step's log says, where the lines were, that they are gone.
+  protocol::LogChunkWire note = std::move(upload->chunks.front());
+  std::string reason = why.size() > 300 ? why.substr(0, 300) + "..." : why;
+  note.data = "boxcar: " + format_size(note.data.size()) + " of this step's output " +
+              "were lost: the server refused them (" + reason + ")\n";
+  protocol::LogUpload one;
+  one.chunks.push_back(std::move(note));
+  instead.push_back({"logs", protocol::to_json(one), {}, 0, 2});
+  return instead;
+}
+
 void JobOutbox::send_next() {
   if (stopped_ || in_flight_) return;
   if (queue_.empty()) return settle();
@@ -78,13 +106,24 @@ void JobOutbox::send_next() {
             queue_.pop_front();
             send_next();
             return;
-          case RemoteVerdict::rejected:
-            if (handlers_.log) {
-              handlers_.log("job " + std::to_string(job_id_) + ": " + what + " dropped: " + o.message);
-            }
+          case RemoteVerdict::rejected: {
+            Item refused = std::move(queue_.front());
             queue_.pop_front();
+            std::vector<Item> instead;
+            if (what == "logs") instead = instead_of_refused_logs(refused, o.message);
+            if (handlers_.log) {
+              handlers_.log("job " + std::to_string(job_id_) + ": " + what +
+                            (instead.empty() ? " dropped: "
+                             : refused.refusals == 0 ? " refused, sent again chunk by chunk: "
+                                                     : " chunk refused, replaced by a note: ") +
+                            o.message);
+            }
+            for (auto it = instead.rbegin(); it != instead.rend(); ++it) {
+              queue_.push_front(std::move(*it));
+            }
             send_next();
             return;
+          }
           case RemoteVerdict::retry: {
             Millis delay = backoff_.next();
             if (handlers_.log) {

@@ -2,6 +2,9 @@
 // sent to the server one at a time, in the order they were posted, each retried with backoff
 // until the server takes it. A retried log upload carries the same sequence numbers, so the
 // server stores it once. A 409 (lease lost) or 401/403 stops the outbox and is reported.
+// A log upload the server refuses (400, 413) is never dropped whole: its chunks go again one at
+// a time, and a chunk refused on its own is replaced, under its sequence number, by a line in
+// that step's log saying how much was lost and why.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -58,7 +62,10 @@ class JobOutbox {
     boost::json::value body;
     SharedFd file;  // set: the body is bytes [0, bytes) of this file
     uint64_t bytes = 0;
+    int refusals = 0;  // logs: 1 = one chunk of a refused batch, 2 = a refused chunk's note
   };
+  // What goes instead of a refused log upload (empty: nothing, it is dropped).
+  std::vector<Item> instead_of_refused_logs(const Item& refused, const std::string& why) const;
   void send_next();
   void settle();
 

@@ -23,11 +23,11 @@
 
 #include "agent/job_outbox.h"
 #include "agent/run_observer.h"
+#include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
 
-// The "step" that job-level lines (checkout, pipeline errors, notices) are logged under.
-inline constexpr const char* kJobLogStep = "(job)";
+using protocol::kJobLogStep;
 
 struct RemoteObserverOptions {
   Millis flush_interval{200};

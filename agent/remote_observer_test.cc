@@ -215,5 +215,47 @@ TEST_F(RemoteObserverArtifactsTest, UnreadableUploadIsDroppedNotRetried) {
       << outbox_lines[1];
 }
 
+// The same fixture: the fake server on loopback, the real client, outbox and observer.
+using RemoteObserverLogsTest = RemoteObserverArtifactsTest;
+
+TEST_F(RemoteObserverLogsTest, OutputThatIsNotUtf8TravelsAsBase64AndIsStoredExactly) {
+  const std::string binary("raw \xff\xfe\x00\x80 bytes\xc3", 15);
+  observer->step_started(0, "bin", 1);
+  observer->step_line(0, "bin", {}, binary, false);
+  observer->step_started(1, "text", 1);
+  observer->step_line(1, "text", {}, "caf\xc3\xa9", false);
+  drain();
+  auto job = server.job(kJob);
+  EXPECT_EQ(job.log("bin"), binary + "\n") << outbox_log();
+  EXPECT_EQ(job.log("text"), "caf\xc3\xa9\n") << outbox_log();
+  EXPECT_EQ(server.refused_log_uploads(), 0);
+  EXPECT_TRUE(outbox_lines.empty()) << outbox_log();
+}
+
+TEST_F(RemoteObserverLogsTest, ARefusedBatchIsSentChunkByChunkAndTheBadChunkBecomesANote) {
+  server.refuse_logs_containing("POISON");
+  // Four chunks in one upload: a, b, a again, c (the observer batches until its next flush).
+  observer->step_line(0, "a", {}, "a-first", false);
+  observer->step_line(1, "b", {}, "POISON line", false);
+  observer->step_line(0, "a", {}, "a-second", false);
+  observer->step_line(2, "c", {}, "c-only", false);
+  drain();
+
+  auto job = server.job(kJob);
+  // Attack: the batch with the bad chunk was refused. Control: every other line is stored.
+  EXPECT_EQ(job.log("a"), "a-first\na-second\n") << outbox_log();
+  EXPECT_EQ(job.log("c"), "c-only\n") << outbox_log();
+  // The bad chunk's place in b's log says what was lost and why.
+  std::string b = job.log("b");
+  EXPECT_EQ(b.find("POISON"), std::string::npos) << b;
+  EXPECT_NE(b.find("boxcar: 12 B of this step's output were lost: the server refused them"),
+            std::string::npos)
+      << b;
+  EXPECT_NE(b.find("this chunk is not acceptable"), std::string::npos) << b;
+  EXPECT_EQ(server.refused_log_uploads(), 2) << outbox_log();  // the batch, then the chunk
+  EXPECT_NE(outbox_log().find("logs refused, sent again chunk by chunk"), std::string::npos)
+      << outbox_log();
+}
+
 }  // namespace
 }  // namespace boxcar::agent

@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 
+#include "base/base64.h"
 #include "base/terminal_escape.h"
 #include "cli/api_client.h"
 #include "cli/api_token.h"
@@ -16,11 +18,21 @@
 namespace boxcar::cli {
 namespace {
 
-// JSON from the server whose strings hold log bytes as they were written: not always UTF-8.
+// JSON from the server whose strings hold log bytes as they were written: not always UTF-8
+// (from servers older than "data_base64").
 boost::json::value parse_log_json(std::string_view text, boost::system::error_code& ec) {
   boost::json::parse_options options;
   options.allow_invalid_utf8 = true;
   return boost::json::parse(text, ec, {}, options);
+}
+
+// A chunk's bytes: "data_base64" (the exact bytes, sent when they are not UTF-8) or "data".
+std::optional<std::string> chunk_data(const boost::json::object& o) {
+  if (o.contains("data_base64") && o.at("data_base64").is_string()) {
+    if (auto bytes = base64_decode(o.at("data_base64").as_string())) return bytes;
+  }
+  if (o.contains("data") && o.at("data").is_string()) return std::string(o.at("data").as_string());
+  return std::nullopt;
 }
 
 // Prints `[step] line` for each line of a step, as `boxcar run` does, so that nothing a step
@@ -90,7 +102,7 @@ int print_stored(ApiClient& client, const std::string& target, const std::string
       if (!c.is_object()) continue;
       const auto& o = c.as_object();
       std::string step = o.contains("step") && o.at("step").is_string() ? std::string(o.at("step").as_string()) : "";
-      if (o.contains("data") && o.at("data").is_string()) printer.print(step, o.at("data").as_string());
+      if (auto data = chunk_data(o)) printer.print(step, *data);
     }
     const auto& o = v.as_object();
     bool more = o.contains("more") && o.at("more").is_bool() && o.at("more").as_bool();
@@ -140,9 +152,11 @@ class EventParser {
     auto v = parse_log_json(data, ec);
     if (ec || !v.is_object()) return true;
     const auto& o = v.as_object();
-    if (event == "log" && o.contains("data")) {
-      std::string step = o.contains("step") ? std::string(o.at("step").as_string()) : "";
-      printer_.print(step, o.at("data").as_string());
+    if (event == "log") {
+      auto bytes = chunk_data(o);
+      if (!bytes) return true;
+      std::string step = o.contains("step") && o.at("step").is_string() ? std::string(o.at("step").as_string()) : "";
+      printer_.print(step, *bytes);
       std::fflush(stdout);
     } else if (event == "end") {
       final_state = o.contains("state") ? std::string(o.at("state").as_string()) : "unknown";

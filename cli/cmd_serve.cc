@@ -26,6 +26,7 @@
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
+#include "cli/serve_queue_flags.h"
 #include "server/server.h"
 #include "server/tls_server_context.h"
 #include "server/store.h"
@@ -41,6 +42,8 @@ constexpr const char* kUsage =
     "                    [--api-token-file F] [--api-tokens FILE] [--public-read]\n"
     "                    [--public-url URL]\n"
     "                    [--tls-cert PEM --tls-key PEM]\n"
+    "                    [--max-attempts N] [--job-retention DURATION] [--max-job-log SIZE]\n"
+    "                    [--max-followers-per-job N] [--max-followers-per-client N]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
@@ -136,10 +139,12 @@ int cmd_serve(const Args& args) {
   for (const auto* secret : {&kWebhookSecret, &kGitlabWebhookToken, &kAgentToken, &kApiToken, &kDb}) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
+  for (auto& spec : serve_queue_flag_specs()) specs.push_back(std::move(spec));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kServeQueueUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -195,6 +200,9 @@ int cmd_serve(const Args& args) {
       if (!n || *n == 0) return usage_error("serve", std::string(flag) + " must be a size (like 1GiB), not \"" + *v + "\"");
       *limit = *n;
     }
+  }
+  if (Status st = apply_serve_queue_flags(*flags, opts); !st.ok()) {
+    return usage_error("serve", st.error().message);
   }
   auto webhook_secret = read_secret(*flags, kWebhookSecret, "serve");
   if (!webhook_secret) return usage_error("serve", webhook_secret.error().message);

@@ -6,6 +6,9 @@
 
 #include <boost/json.hpp>
 
+#include "base/base64.h"
+#include "base/utf8.h"
+
 namespace boxcar::protocol {
 
 namespace json = boost::json;
@@ -54,9 +57,22 @@ json::object string_map(const std::map<std::string, std::string>& m) {
 Result<LogChunkWire> chunk_from_json(const json::value& v, const std::string& path) {
   LogChunkWire c;
   JsonReader in(v, path);
-  in.required("step", c.step).required("seq", c.seq).required("data", c.data);
+  in.required("step", c.step).required("seq", c.seq);
   in.optional("attempt", c.attempt);
   if (in.ok() && c.seq < 0) in.fail("\"" + in.name("seq") + "\": must not be negative");
+  std::optional<std::string> encoded;
+  in.optional("data_base64", encoded);
+  if (!encoded) {
+    in.required("data", c.data);
+  } else if (in.ok()) {
+    if (in.field("data", false)) {
+      in.fail("\"" + in.name("data") + "\" and \"" + in.name("data_base64") + "\": send one, not both");
+    } else if (auto bytes = base64_decode(*encoded)) {
+      c.data = std::move(*bytes);
+    } else {
+      in.fail("\"" + in.name("data_base64") + "\": not base64 (RFC 4648, padded)");
+    }
+  }
   return finish(in, std::move(c));
 }
 
@@ -109,7 +125,13 @@ json::value to_json(const HeartbeatRequest&) { return json::object{}; }
 json::value to_json(const HeartbeatResponse& r) { return {{"cancel", r.cancel}, {"lost", r.lost}}; }
 
 json::value to_json(const LogChunkWire& c) {
-  return {{"step", c.step}, {"attempt", c.attempt}, {"seq", c.seq}, {"data", c.data}};
+  json::object o{{"step", c.step}, {"attempt", c.attempt}, {"seq", c.seq}};
+  if (is_valid_utf8(c.data)) {
+    o["data"] = c.data;
+  } else {
+    o["data_base64"] = base64_encode(c.data);
+  }
+  return o;
 }
 
 json::value to_json(const LogUpload& u) {

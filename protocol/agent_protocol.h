@@ -47,6 +47,11 @@ namespace boxcar::protocol {
 // The header that carries a claim's lease token on every report for the job.
 inline constexpr const char* kLeaseHeader = "X-Boxcar-Lease";
 
+// The "step" of a job's own log lines (checkout, pipeline errors, notices, the server's notes),
+// which clients show unlabelled. The server writes its notes with attempt 0, which no agent
+// uses, so their sequence numbers never meet an agent's.
+inline constexpr const char* kJobLogStep = "(job)";
+
 struct RegisterRequest {
   std::string name;                   // unique among the server's agents
   std::vector<std::string> labels;
@@ -83,6 +88,9 @@ struct HeartbeatResponse {
   bool lost = false;     // the lease is gone (expired and re-queued): stop at once
 };
 
+// `data` is the chunk's bytes, whatever they are. On the wire it is "data" (a JSON string) when
+// the bytes are valid UTF-8, else "data_base64", since JSON strings hold text: a step printing
+// binary must not make the server refuse the batch.
 struct LogChunkWire {
   std::string step;
   int attempt = 1;

@@ -71,6 +71,37 @@ TEST(AgentProtocolTest, LogUploadRoundTrips) {
   EXPECT_EQ(back.chunks[0].data, "hello\n");
 }
 
+TEST(AgentProtocolTest, LogBytesThatAreNotUtf8TravelAsBase64) {
+  const std::string binary("bin \xff\xfe\x00 \xc3", 9);
+  LogUpload u{{{"bin", 1, 0, binary}, {"text", 1, 0, "caf\xc3\xa9\n"}}};
+  json::value wire = to_json(u);
+  const auto& chunks = wire.at("chunks").as_array();
+  EXPECT_FALSE(chunks[0].as_object().contains("data"));
+  EXPECT_EQ(chunks[0].at("data_base64").as_string(), "YmluIP/+ACDD");
+  EXPECT_EQ(chunks[1].at("data").as_string(), "caf\xc3\xa9\n");
+  // The text on the wire is valid UTF-8 JSON that a strict parser (the server's) accepts.
+  boost::system::error_code ec;
+  json::value parsed = json::parse(json::serialize(wire), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  auto back = from_json<LogUpload>(parsed);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->chunks[0].data, binary);
+  EXPECT_EQ(back->chunks[1].data, "caf\xc3\xa9\n");
+}
+
+TEST(AgentProtocolTest, BadBase64OrBothDataFieldsAreNamed) {
+  auto bad = from_json<LogUpload>(
+      json::parse(R"({"chunks":[{"step":"s","seq":0,"data_base64":"not base64!"}]})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("chunks[0].data_base64"), std::string::npos)
+      << bad.error().message;
+  auto both = from_json<LogUpload>(
+      json::parse(R"({"chunks":[{"step":"s","seq":0,"data":"x","data_base64":"eA=="}]})"));
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().message.find("send one, not both"), std::string::npos)
+      << both.error().message;
+}
+
 TEST(AgentProtocolTest, StepUpdateRoundTripsOptionalFields) {
   StepUpdate s{"build", "failed", 2, 1000, 2000, "exit 2"};
   StepUpdate back = round_trip(s);

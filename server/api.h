@@ -2,11 +2,14 @@
 // options, the metrics and the notifiers that wake held requests.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <boost/json/value.hpp>
 
 #include "server/http_server.h"
+#include "server/log_followers.h"
 #include "server/metrics.h"
 #include "server/notifier.h"
 #include "server/server.h"
@@ -20,6 +23,7 @@ struct ApiContext {
   Metrics& metrics;
   Notifier& queue_changed;  // a job was enqueued or re-queued: wakes held claims
   Notifier& job_changed;    // a log chunk or a job's final state: wakes log followers
+  LogFollowers& followers;  // the live log followers held, against their caps
 };
 
 void add_job_routes(Router& router, ApiContext& ctx);      // api_jobs.cc
@@ -34,6 +38,15 @@ void add_agents_admin_routes(Router& router, ApiContext& ctx);  // api_agents.cc
 // Retention: deletes artifact records older than options.artifact_retention_ms and the blobs
 // no record refers to any more (api_artifacts.cc). Returns the number of blobs removed.
 size_t sweep_artifacts(ApiContext& ctx);
+// Runs `expire` (store calls that delete artifact records and return the hashes no record
+// refers to any more), then deletes those blobs, all under the lock that uploads place and
+// record blobs under, so a blob is never deleted between an upload finding it and recording it.
+size_t remove_unreferenced_blobs(ApiContext& ctx,
+                                 const std::function<std::vector<std::string>()>& expire);
+// Job retention (retention.cc): deletes up to a few batches of the finished jobs and webhook
+// deliveries older than options.job_retention_ms, with their artifacts' blobs no other job
+// refers to. Returns the number of jobs deleted; true in `more` when a batch was full.
+int64_t sweep_job_retention(ApiContext& ctx, bool& more);
 
 // (The agent protocol's checks, for every agent route, are in agent_identity.h.)
 

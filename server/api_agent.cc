@@ -148,13 +148,21 @@ void heartbeat(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpReque
 
 void upload_logs(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
                  Responder& res) {
-  auto body = protocol::from_json_text<protocol::LogUpload>(req.body());
+  // Agents send bytes that are not UTF-8 as "data_base64"; an older agent sends them raw in
+  // "data", which strict parsing would refuse, losing the whole batch. Either way they are kept.
+  json::parse_options lenient;
+  lenient.allow_invalid_utf8 = true;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(req.body(), ec, {}, lenient);
+  if (ec) return res.reply(HttpResponse::error(400, "malformed JSON: " + ec.message()));
+  auto body = protocol::from_json<protocol::LogUpload>(parsed);
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
   int64_t stored = 0;
   bool held_checked = false;
   UnixMillis now = now_ms();
   for (const auto& c : body->chunks) {
-    auto added = ctx.store.append_log(id, holder, LogChunk{c.step, c.seq, c.attempt, c.data, now, 0});
+    auto added = ctx.store.append_log(id, holder, LogChunk{c.step, c.seq, c.attempt, c.data, now, 0},
+                                      ctx.options.max_job_log);
     if (!added) return res.reply(store_error(added.error()));
     if (*added) {
       ++stored;

@@ -289,17 +289,25 @@ void add_artifact_routes(Router& router, ApiContext& ctx) {
              requires_scope(ctx, Scope::read, Anonymous::public_read));
 }
 
-size_t sweep_artifacts(ApiContext& ctx) {
-  if (ctx.options.artifact_dir.empty()) return 0;
+size_t remove_unreferenced_blobs(ApiContext& ctx,
+                                 const std::function<std::vector<std::string>()>& expire) {
   std::lock_guard lock(blob_mu);
-  auto gone = ctx.store.expire_artifacts(now_ms() - ctx.options.artifact_retention_ms);
-  if (!gone) return 0;
+  std::vector<std::string> gone = expire();
+  if (ctx.options.artifact_dir.empty()) return 0;
   size_t removed = 0;
-  for (const auto& sha : *gone) {
+  for (const auto& sha : gone) {
     std::error_code ec;
     if (is_sha256_hex(sha) && fs::remove(blob_path(ctx, sha), ec)) ++removed;
   }
   return removed;
+}
+
+size_t sweep_artifacts(ApiContext& ctx) {
+  if (ctx.options.artifact_dir.empty()) return 0;
+  return remove_unreferenced_blobs(ctx, [&ctx] {
+    auto gone = ctx.store.expire_artifacts(now_ms() - ctx.options.artifact_retention_ms);
+    return gone ? *gone : std::vector<std::string>{};
+  });
 }
 
 }  // namespace boxcar::server

@@ -84,6 +84,7 @@ Result<NewJob> new_job_from_body(const std::string& body) {
 void create_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
   auto job = new_job_from_body(req.body());
   if (!job) return res.reply(HttpResponse::error(400, job.error().message));
+  job->max_attempts = ctx.options.max_attempts;
   auto id = ctx.store.enqueue(*job);
   if (!id) return res.reply(store_error(id.error()));
   ctx.queue_changed.notify();
@@ -159,11 +160,14 @@ json::value job_to_json(const JobRecord& job) {
           {"event", job.event},
           {"labels", std::move(labels)},
           {"attempt", job.attempt},
+          {"max_attempts", job.max_attempts},
           {"created_at", rfc3339(job.created_at)},
           {"started_at", rfc3339_or_null(job.started_at)},
           {"finished_at", rfc3339_or_null(job.finished_at)},
           {"cancel_requested", job.cancel_requested},
           {"reason", job.reason},
+          {"log_bytes", job.log_bytes},
+          {"log_truncated", job.log_truncated},
           {"steps", std::move(steps)}};
 }
 

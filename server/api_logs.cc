@@ -1,12 +1,16 @@
 // GET /api/v1/jobs/{id}/logs: the job's log as text from an offset, or with follow=1 as
 // server-sent events that stay open until the job is final. Offsets are byte positions in the
-// job's whole log; an event's id is the offset to resume from (Last-Event-ID).
+// job's whole log; an event's id is the offset to resume from (Last-Event-ID). The text form is
+// the bytes as the steps printed them; the JSON forms carry bytes that are not UTF-8 in base64
+// too. Followers are capped per job and per client (LogFollowers): one more gets 429.
 #include <charconv>
 #include <chrono>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
+#include "base/base64.h"
+#include "base/utf8.h"
 #include "server/api.h"
 #include "server/auth.h"
 
@@ -27,6 +31,20 @@ std::optional<int64_t> parse_offset(const std::string& text) {
   return v;
 }
 
+// A piece of log as JSON, which holds text: "data" is the bytes as UTF-8 (each byte that is not
+// part of valid UTF-8 shown as U+FFFD), and when that is not the bytes themselves,
+// "data_base64" has them exactly (boxcar logs prints those).
+json::object chunk_json(const std::string& step, std::string_view data) {
+  json::object o{{"step", step}};
+  if (is_valid_utf8(data)) {
+    o["data"] = data;
+  } else {
+    o["data"] = to_valid_utf8(data);
+    o["data_base64"] = base64_encode(data);
+  }
+  return o;
+}
+
 // The part of `chunk` at or after `offset`.
 std::string_view tail(const LogChunk& chunk, int64_t offset) {
   std::string_view data = chunk.data;
@@ -37,9 +55,10 @@ std::string_view tail(const LogChunk& chunk, int64_t offset) {
 class LogFollower : public std::enable_shared_from_this<LogFollower> {
  public:
   LogFollower(ApiContext& ctx, std::shared_ptr<Responder> res, int64_t job, std::string step,
-              int64_t offset)
+              int64_t offset, std::unique_ptr<LogFollowers::Slot> slot)
       : ctx_(ctx), res_(std::move(res)), job_(job), step_(std::move(step)), offset_(offset),
-        timer_(std::make_shared<boost::asio::steady_timer>(res_->executor())) {}
+        timer_(std::make_shared<boost::asio::steady_timer>(res_->executor())),
+        slot_(std::move(slot)) {}
 
   void start() {
     HttpResponse head = HttpResponse::text(200, "", "text/event-stream");
@@ -49,6 +68,7 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
     res_->on_close([self = shared_from_this()] {
       self->closed_ = true;
       self->timer_->cancel();
+      self->slot_.reset();
     });
     boost::asio::post(res_->executor(), [self = shared_from_this()] { self->pump(); });
   }
@@ -67,9 +87,8 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
       std::string_view data = tail(chunk, offset_);
       offset_ = std::max(offset_, chunk.offset + static_cast<int64_t>(chunk.data.size()));
       if (data.empty()) continue;
-      json::object payload{{"step", chunk.step}, {"data", data}};
       events += "id: " + std::to_string(offset_) + "\nevent: log\ndata: " +
-                json::serialize(payload) + "\n\n";
+                json::serialize(chunk_json(chunk.step, data)) + "\n\n";
     }
     if (chunks->size() == static_cast<size_t>(kBatch)) {
       return send(std::move(events), [self = shared_from_this()] { self->pump(); });
@@ -79,7 +98,10 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
                        {"reason", *job ? (*job)->reason : std::string("the job was deleted")}};
       events += "id: " + std::to_string(offset_) + "\nevent: end\ndata: " + json::serialize(end) +
                 "\n\n";
-      return send(std::move(events), [self = shared_from_this()] { self->res_->end(); });
+      return send(std::move(events), [self = shared_from_this()] {
+        self->res_->end();
+        self->slot_.reset();
+      });
     }
     if (events.empty() && std::chrono::steady_clock::now() - last_write_ > kKeepAlive) {
       events = ": keep-alive\n\n";
@@ -111,6 +133,7 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
   std::shared_ptr<boost::asio::steady_timer> timer_;
   bool closed_ = false;
   std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+  std::unique_ptr<LogFollowers::Slot> slot_;  // this follower's place, until it ends
 };
 
 void plain_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, int64_t offset,
@@ -147,7 +170,7 @@ void json_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, i
       offset = std::max(offset, chunk.offset + static_cast<int64_t>(chunk.data.size()));
       if (data.empty()) continue;
       bytes += data.size();
-      out.push_back(json::object{{"step", chunk.step}, {"data", data}});
+      out.push_back(chunk_json(chunk.step, data));
     }
     if (chunks->size() < static_cast<size_t>(kBatch)) break;
     if (bytes >= kMaxTextBytes) {
@@ -176,7 +199,15 @@ void get_logs(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
   std::string step = req.query_or("step", "");
   if (!follow && req.query_or("format", "") == "json") return json_logs(ctx, *job, step, *offset, *res);
   if (!follow) return plain_logs(ctx, *job, step, *offset, *res);
-  std::make_shared<LogFollower>(ctx, res, *id, step, *offset)->start();
+  LogFollowers::Refusal refusal;
+  auto slot = ctx.followers.admit(*id, req.client_address, refusal);
+  if (!slot) {
+    ctx.metrics.count_follower_refused(refusal.cap);
+    HttpResponse r = HttpResponse::error(429, refusal.message);
+    r.headers.emplace_back("Retry-After", "10");
+    return res->reply(std::move(r));
+  }
+  std::make_shared<LogFollower>(ctx, res, *id, step, *offset, std::move(slot))->start();
 }
 
 }  // namespace

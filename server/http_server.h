@@ -37,6 +37,7 @@ struct HttpRequest {
   std::string path;                            // percent-decoded
   std::map<std::string, std::string> query;    // percent-decoded; the last value of a key wins
   std::map<std::string, std::string> params;   // the route pattern's {name} captures
+  std::string client_address;                  // the peer's IP address ("127.0.0.1")
   // A route with RouteOptions::spool_dir: the body went to this file, not to raw.body(). The
   // handler owns the file (renames or removes it); its size and SHA-256 (hex) come with it.
   std::filesystem::path body_file;

@@ -80,6 +80,16 @@ BodySpool::~BodySpool() {
 
 HttpSession::HttpSession(tcp::socket socket, HttpServer& server, net::ssl::context* tls)
     : server_(server), idle_timer_(socket.get_executor()) {
+  beast::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  if (!ec) {
+    auto address = peer.address();
+    // An IPv4 client of a dual-stack listener is the same client as over IPv4.
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+    }
+    client_address_ = address.to_string();
+  }
   if (tls) {
     tls_.emplace(std::move(socket), *tls);
   } else {
@@ -196,6 +206,7 @@ void HttpSession::on_header(beast::error_code ec) {
     head.path = path;
     head.query = query;
     head.params = match_.params;
+    head.client_address = client_address_;
     if (auto refused = match_.route->options.admit(head)) {
       bool unread_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
       keep_alive_ = keep_alive_ && !unread_body;
@@ -332,6 +343,7 @@ void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std
   request->path = std::move(path);
   request->query = std::move(query);
   request->params = std::move(params);
+  request->client_address = client_address_;
   static std::atomic<uint64_t> next_exchange{1};
   exchange_ = next_exchange++;
   answered_ = false;

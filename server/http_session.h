@@ -145,6 +145,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::response_serializer<http::empty_body>> head_serializer_;
   std::deque<Pending> outbox_;
   bool writing_ = false;
+  std::string client_address_;  // the peer's IP address, for per-client limits
 };
 
 }  // namespace boxcar::server

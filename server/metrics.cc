@@ -83,6 +83,16 @@ void Metrics::observe_sandbox_start(double seconds) {
   sandbox_start_.observe(seconds);
 }
 
+void Metrics::count_jobs_deleted(int64_t n) {
+  std::lock_guard lock(mu_);
+  jobs_deleted_ += static_cast<uint64_t>(n);
+}
+
+void Metrics::count_follower_refused(const std::string& scope) {
+  std::lock_guard lock(mu_);
+  ++followers_refused_[scope];
+}
+
 uint64_t Metrics::webhook_count(const std::string& provider, const std::string& result) const {
   std::lock_guard lock(mu_);
   auto it = webhooks_.find({provider, result});
@@ -114,6 +124,15 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state)
   step_duration_.render("boxcar_step_duration_seconds", out);
   family(out, "boxcar_sandbox_start_seconds", "histogram", "Time to start a step's sandbox.");
   sandbox_start_.render("boxcar_sandbox_start_seconds", out);
+  family(out, "boxcar_jobs_deleted_total", "counter",
+         "Finished jobs deleted by retention (--job-retention).");
+  out += "boxcar_jobs_deleted_total " + std::to_string(jobs_deleted_) + "\n";
+  family(out, "boxcar_log_followers_refused_total", "counter",
+         "Live log followers refused (429), by the cap they hit: job or client.");
+  for (const auto& [scope, n] : followers_refused_) {
+    out += "boxcar_log_followers_refused_total{cap=\"" + label(scope) + "\"} " +
+           std::to_string(n) + "\n";
+  }
   family(out, "boxcar_http_requests_total", "counter", "HTTP requests answered, by status code.");
   for (const auto& [code, n] : http_responses_) {
     out += "boxcar_http_requests_total{code=\"" + std::to_string(code) + "\"} " +

@@ -35,6 +35,10 @@ class Metrics {
   void observe_step_duration(double seconds);
   // The agent side's sandbox start time; fed by an in-process agent (Server::metrics()).
   void observe_sandbox_start(double seconds);
+  // Retention (--job-retention) deleted `n` finished jobs.
+  void count_jobs_deleted(int64_t n);
+  // A log follower was refused 429: `scope` is "job" or "client" (which cap it hit).
+  void count_follower_refused(const std::string& scope);
 
   uint64_t webhook_count(const std::string& provider, const std::string& result) const;
 
@@ -47,6 +51,8 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, uint64_t> webhooks_;
   Histogram step_duration_;
   Histogram sandbox_start_;
+  uint64_t jobs_deleted_ = 0;
+  std::map<std::string, uint64_t> followers_refused_;
 };
 
 }  // namespace boxcar::server

@@ -114,6 +114,15 @@ const std::vector<Migration>& migrations() {
            "ALTER TABLE jobs ADD COLUMN lease_hash TEXT NOT NULL DEFAULT ''",
            "CREATE INDEX jobs_agent ON jobs (agent_id) WHERE state = 'running'",
        }},
+      {5,
+       "job retention and the log size cap",
+       {
+           // Set once the job's log reached --max-job-log (the rest was dropped).
+           "ALTER TABLE jobs ADD COLUMN log_truncated INTEGER NOT NULL DEFAULT 0",
+           // Retention deletes the oldest finished jobs and deliveries in batches.
+           "CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL",
+           "CREATE INDEX deliveries_received ON deliveries (received_at)",
+       }},
   };
   return kMigrations;
 }

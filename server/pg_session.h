@@ -21,7 +21,8 @@ inline namespace pg_internal {
 
 constexpr const char* kJobColumns =
     "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
-    "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason";
+    "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason, "
+    "log_bytes, log_truncated";
 
 // Any number: the key of the advisory lock that lets one replica migrate at a time.
 constexpr int64_t kMigrationLock = 0x626f78636172;  // "boxcar"
@@ -131,6 +132,8 @@ inline JobRecord read_job(const PgRows& rows, int row) {
   job.lease_expires_at = rows.opt_i64(row, 15);
   job.cancel_requested = rows.i64(row, 16) != 0;
   job.reason = rows.text(row, 17);
+  job.log_bytes = rows.i64(row, 18);
+  job.log_truncated = rows.i64(row, 19) != 0;
   return job;
 }
 

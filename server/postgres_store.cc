@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <unordered_map>
 
+#include "protocol/agent_protocol.h"
+#include "server/log_notes.h"
 #include "server/migrations.h"
 
 namespace boxcar::server {
@@ -34,6 +36,24 @@ std::string describe_server(const std::string& url) {
   if (host.empty()) host = "localhost";
   if (port.empty()) port = "5432";
   return host + ":" + port;
+}
+
+// Appends one of the server's notes (log_notes.h) to job `id`'s log, in the caller's
+// transaction. A note already there is not an error, which would stop every later sweep.
+Status append_note(PgSession& s, int64_t id, int64_t job_attempt, int64_t seq,
+                   const std::string& text, UnixMillis now) {
+  auto inserted = s.query(
+      "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at)"
+      " SELECT id, $2::integer, $3::text, 0, $4::bigint, log_bytes, $5::bytea, $6::bigint"
+      " FROM jobs WHERE id = $1"
+      " ON CONFLICT DO NOTHING",
+      id, job_attempt, std::string(protocol::kJobLogStep), seq, Bytes{text}, now);
+  if (!inserted) return inserted.error();
+  if (inserted->affected() == 0) return {};
+  auto grown = s.query("UPDATE jobs SET log_bytes = log_bytes + $1 WHERE id = $2",
+                       static_cast<int64_t>(text.size()), id);
+  if (!grown) return grown.error();
+  return {};
 }
 
 }  // namespace
@@ -284,7 +304,7 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
   // SKIP LOCKED: a row being heartbeated or completed right now is not expired by this sweep;
   // another replica sweeping at the same time takes the other rows.
   auto expired = s->query(
-      "SELECT id, attempt, max_attempts, cancel_requested FROM jobs"
+      "SELECT id, attempt, max_attempts, cancel_requested, agent FROM jobs"
       " WHERE state = 'running' AND lease_expires_at <= $1 ORDER BY id FOR UPDATE SKIP LOCKED",
       now);
   if (!expired) return expired.error();
@@ -294,7 +314,14 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
     int64_t attempt = expired->i64(i, 1);
     int64_t max_attempts = expired->i64(i, 2);
     bool cancel_requested = expired->i64(i, 3) != 0;
-    if (!cancel_requested && attempt < max_attempts) {
+    LeaseLostOutcome outcome = cancel_requested         ? LeaseLostOutcome::cancelled
+                               : attempt < max_attempts ? LeaseLostOutcome::requeued
+                                                        : LeaseLostOutcome::gave_up;
+    // Written first, under the lost attempt: whatever the attempt logged comes before it.
+    BOXCAR_RETURN_IF_ERROR(append_note(
+        *s, id, attempt, kLeaseLostNoteSeq,
+        lease_lost_note(attempt, max_attempts, expired->text(i, 4), outcome), now));
+    if (outcome == LeaseLostOutcome::requeued) {
       // A new attempt reports its steps afresh.
       BOXCAR_RETURN_IF_ERROR(s->query(
           "UPDATE jobs SET state = 'queued', attempt = attempt + 1, agent = '',"
@@ -303,9 +330,8 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
       BOXCAR_RETURN_IF_ERROR(s->query("DELETE FROM steps WHERE job_id = $1", id));
     } else {
       std::string state = cancel_requested ? "cancelled" : "error";
-      std::string reason = cancel_requested
-                               ? "cancelled; the agent was lost before it stopped"
-                               : "lease expired " + std::to_string(attempt) + " times: agent lost";
+      std::string reason = cancel_requested ? "cancelled; the agent was lost before it stopped"
+                                            : lease_lost_reason(attempt, max_attempts);
       BOXCAR_RETURN_IF_ERROR(s->query(
           "UPDATE jobs SET state = $1, reason = $2, finished_at = $3, agent = '',"
           " agent_id = NULL, lease_hash = '', lease_expires_at = NULL WHERE id = $4",
@@ -402,28 +428,48 @@ Result<bool> PostgresStore::update_step(int64_t id, const LeaseHolder& holder,
 }
 
 Result<bool> PostgresStore::append_log(int64_t id, const LeaseHolder& holder,
-                                       const LogChunk& chunk) {
+                                       const LogChunk& chunk, int64_t max_log_bytes) {
   auto s = session();
   if (!s) return s.error();
   PgSession::Transaction tx(*s);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   // The job row's lock orders concurrent appends, so offsets are contiguous.
-  auto size = static_cast<int64_t>(chunk.data.size());
-  auto end = s->query(
-      "UPDATE jobs SET log_bytes = log_bytes + $1"
-      " WHERE id = $2 AND state = 'running' AND agent_id = $3 AND lease_hash = $4"
-      " RETURNING log_bytes, attempt",
-      size, id, holder.agent_id, lease_hash(holder));
-  if (!end) return end.error();
-  if (end->size() == 0) return false;
+  auto job = s->query(
+      "SELECT log_bytes, attempt, log_truncated FROM jobs"
+      " WHERE id = $1 AND state = 'running' AND agent_id = $2 AND lease_hash = $3"
+      " FOR NO KEY UPDATE",
+      id, holder.agent_id, lease_hash(holder));
+  if (!job) return job.error();
+  if (job->size() == 0) return false;
+  int64_t log_bytes = job->i64(0, 0), job_attempt = job->i64(0, 1);
+  bool truncated = job->i64(0, 2) != 0;
   // Keyed by the job's attempt too: a re-queued job's agent numbers its chunks from 0 again.
-  auto inserted = s->query(
-      "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-      id, end->i64(0, 1), chunk.step, chunk.attempt, chunk.seq, end->i64(0, 0) - size,
-      Bytes{chunk.data}, chunk.at);
-  if (!inserted) return inserted.error();
-  if (inserted->affected() == 0) return false;  // a retried upload: the rollback undoes log_bytes
+  auto seen = s->query(
+      "SELECT 1 FROM log_chunks WHERE job_id = $1 AND job_attempt = $2 AND step = $3"
+      " AND attempt = $4 AND seq = $5",
+      id, job_attempt, chunk.step, chunk.attempt, chunk.seq);
+  if (!seen) return seen.error();
+  if (seen->size() > 0) return false;  // a retried upload
+  auto size = static_cast<int64_t>(chunk.data.size());
+  bool over = max_log_bytes > 0 && log_bytes + size > max_log_bytes;
+  if (over && truncated) return false;
+  // Past the cap, the chunk's whole lines that still fit are kept, then the note says the rest
+  // is dropped (from this chunk on).
+  std::string data(over ? head_within(chunk.data, max_log_bytes - log_bytes)
+                        : std::string_view(chunk.data));
+  if (!data.empty() || !over) {
+    BOXCAR_RETURN_IF_ERROR(s->query("UPDATE jobs SET log_bytes = log_bytes + $1 WHERE id = $2",
+                                    static_cast<int64_t>(data.size()), id));
+    BOXCAR_RETURN_IF_ERROR(s->query(
+        "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id, job_attempt, chunk.step, chunk.attempt, chunk.seq, log_bytes, Bytes{data}, chunk.at));
+  }
+  if (over) {
+    BOXCAR_RETURN_IF_ERROR(append_note(*s, id, job_attempt, kLogTruncatedNoteSeq,
+                                       log_truncated_note(max_log_bytes), chunk.at));
+    BOXCAR_RETURN_IF_ERROR(s->query("UPDATE jobs SET log_truncated = 1 WHERE id = $1", id));
+  }
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return true;
 }

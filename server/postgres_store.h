@@ -47,7 +47,8 @@ class PostgresStore final : public Store {
   Result<bool> complete(int64_t id, const LeaseHolder& holder, const std::string& state,
                         const std::string& reason, UnixMillis now) override;
   Result<bool> update_step(int64_t id, const LeaseHolder& holder, const StepRecord& step) override;
-  Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) override;
+  Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
+                          int64_t max_log_bytes) override;
   Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
                                      int limit) override;
   Result<bool> holds_lease(int64_t id, const LeaseHolder& holder) override;
@@ -56,6 +57,8 @@ class PostgresStore final : public Store {
   Result<std::vector<ArtifactRecord>> artifacts(int64_t id) override;
   Result<std::optional<ArtifactRecord>> artifact(int64_t id, const std::string& path) override;
   Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) override;
+  Result<PurgeResult> purge(UnixMillis jobs_before, UnixMillis deliveries_before,
+                            int batch) override;
   Result<PreviewSyncResult> sync_previews(int64_t id, const LeaseHolder& holder,
                                           const std::vector<PreviewRecord>& open,
                                           UnixMillis now) override;

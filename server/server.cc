@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -22,7 +23,8 @@ namespace net = boost::asio;
 struct Server::State {
   State(Store& s, ServerOptions o)
       : store(s), options(std::move(o)),
-        ctx{store, options, metrics, queue_changed, job_changed},
+        followers(options.max_followers_per_job, options.max_followers_per_client),
+        ctx{store, options, metrics, queue_changed, job_changed, followers},
         sweeper(net::make_strand(io)) {}
 
   Store& store;
@@ -30,6 +32,7 @@ struct Server::State {
   Metrics metrics;
   Notifier queue_changed;
   Notifier job_changed;
+  LogFollowers followers;  // before io: the followers io holds give their places back to it
   ApiContext ctx;
   Router router;
   net::io_context io;
@@ -40,6 +43,7 @@ struct Server::State {
   uint16_t port = 0;
   bool running = false;
   std::chrono::steady_clock::time_point next_artifact_sweep{};
+  std::chrono::steady_clock::time_point next_retention_sweep{};
 };
 
 namespace {
@@ -66,7 +70,8 @@ void add_metrics_route(Router& router, ApiContext& ctx) {
   }, requires_scope(ctx, Scope::read));
 }
 
-// Every lease_ms/4: re-queue (or fail) jobs whose agent stopped heartbeating, and wake claims.
+// Every lease_ms/4 (or job_retention_ms/2 when shorter): re-queue (or fail) jobs whose agent
+// stopped heartbeating, wake claims, and run retention when it is due.
 void sweep(Server::State& s);
 
 }  // namespace
@@ -151,7 +156,20 @@ void sweep(Server::State& s) {
                             std::chrono::milliseconds(std::max<int64_t>(s.options.artifact_sweep_ms, 10));
     sweep_artifacts(s.ctx);
   }
-  s.sweeper.expires_after(std::chrono::milliseconds(std::max<int64_t>(s.options.lease_ms / 4, 25)));
+  if (s.options.job_retention_ms > 0 && std::chrono::steady_clock::now() >= s.next_retention_sweep) {
+    bool more = false;
+    sweep_job_retention(s.ctx, more);
+    // Twice per retention window (so a short one is kept to), once a minute at most, and at the
+    // next tick while a backlog is left.
+    int64_t every = std::max<int64_t>(std::min(s.options.job_retention_ms / 2, s.options.artifact_sweep_ms), 10);
+    s.next_retention_sweep = std::chrono::steady_clock::now() +
+                             std::chrono::milliseconds(more ? 0 : every);
+  }
+  int64_t tick = std::max<int64_t>(s.options.lease_ms / 4, 25);
+  if (s.options.job_retention_ms > 0) {
+    tick = std::min(tick, std::max<int64_t>(s.options.job_retention_ms / 2, 25));
+  }
+  s.sweeper.expires_after(std::chrono::milliseconds(tick));
   s.sweeper.async_wait([&s](boost::system::error_code ec) {
     if (!ec) sweep(s);
   });

@@ -1,6 +1,6 @@
 // Server: the assembled boxcar server. REST API, agent protocol, webhooks, metrics and the web
-// UI on one HttpServer, over one Store, with the lease-expiry sweeper on a timer. Its own
-// io_context runs on `threads` threads between start() and stop().
+// UI on one HttpServer, over one Store, with the sweeper on a timer (lease expiry, artifact
+// and job retention). Its own io_context runs on `threads` threads between start() and stop().
 #pragma once
 
 #include <cstdint>
@@ -50,6 +50,17 @@ struct ServerOptions {
   uint64_t artifact_max_job = 4ull << 30;         // per job, all files together (413 above)
   int64_t artifact_retention_ms = 30LL * 24 * 3600 * 1000;  // records older than this expire
   int64_t artifact_sweep_ms = 60'000;             // how often retention runs
+  // The queue and the logs (DESIGN.md section 6, "Queue semantics" and "Limits").
+  int max_attempts = 3;                 // a new job's lost attempts before it ends as an error
+  // Finished jobs (with steps, logs, previews, artifacts) and webhook deliveries older than
+  // this are deleted in batches by a sweep that runs twice per window, and at least every
+  // artifact_sweep_ms. 0: kept forever.
+  int64_t job_retention_ms = 90LL * 24 * 3600 * 1000;
+  int64_t max_job_log = 64ll << 20;     // bytes of log per job; past it, a note and no more
+  // Live log followers (GET .../logs?follow=1) held at once by this server: per job and per
+  // client address; one more gets 429. 0: no cap.
+  int max_followers_per_job = 100;
+  int max_followers_per_client = 20;
 };
 
 class Server {

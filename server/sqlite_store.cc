@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "protocol/agent_protocol.h"
+#include "server/log_notes.h"
 #include "server/migrations.h"
 #include "server/sqlite_query.h"
 
@@ -15,7 +17,8 @@ namespace {
 
 constexpr const char* kJobColumns =
     "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
-    "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason";
+    "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason, "
+    "log_bytes, log_truncated";
 
 UnixMillis wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -49,6 +52,8 @@ JobRecord read_job(const SqliteQuery& q) {
   job.lease_expires_at = q.opt_i64(15);
   job.cancel_requested = q.i64(16) != 0;
   job.reason = q.text(17);
+  job.log_bytes = q.i64(18);
+  job.log_truncated = q.i64(19) != 0;
   return job;
 }
 
@@ -311,23 +316,31 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
   struct Expired {
     int64_t id, attempt, max_attempts;
     bool cancel_requested;
+    std::string agent;
   };
   std::vector<Expired> expired;
   {
     SqliteQuery q(*this,
-                  "SELECT id, attempt, max_attempts, cancel_requested FROM jobs "
+                  "SELECT id, attempt, max_attempts, cancel_requested, agent FROM jobs "
                   "WHERE state = 'running' AND lease_expires_at <= ? ORDER BY id");
     q.bind(now);
     for (;;) {
       auto row = q.next();
       if (!row) return row.error();
       if (!*row) break;
-      expired.push_back({q.i64(0), q.i64(1), q.i64(2), q.i64(3) != 0});
+      expired.push_back({q.i64(0), q.i64(1), q.i64(2), q.i64(3) != 0, q.text(4)});
     }
   }
   std::vector<int64_t> ids;
   for (const auto& job : expired) {
-    if (!job.cancel_requested && job.attempt < job.max_attempts) {
+    LeaseLostOutcome outcome = job.cancel_requested             ? LeaseLostOutcome::cancelled
+                               : job.attempt < job.max_attempts ? LeaseLostOutcome::requeued
+                                                                : LeaseLostOutcome::gave_up;
+    // Written first, under the lost attempt: whatever the attempt logged comes before it.
+    BOXCAR_RETURN_IF_ERROR(append_note(
+        job.id, job.attempt, kLeaseLostNoteSeq,
+        lease_lost_note(job.attempt, job.max_attempts, job.agent, outcome), now));
+    if (outcome == LeaseLostOutcome::requeued) {
       // A new attempt reports its steps afresh.
       SqliteQuery requeue(*this,
                           "UPDATE jobs SET state = 'queued', attempt = attempt + 1, agent = '',"
@@ -337,10 +350,9 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
       BOXCAR_RETURN_IF_ERROR(steps.bind(job.id).run());
     } else {
       std::string state = job.cancel_requested ? "cancelled" : "error";
-      std::string reason =
-          job.cancel_requested
-              ? "cancelled; the agent was lost before it stopped"
-              : "lease expired " + std::to_string(job.attempt) + " times: agent lost";
+      std::string reason = job.cancel_requested
+                               ? "cancelled; the agent was lost before it stopped"
+                               : lease_lost_reason(job.attempt, job.max_attempts);
       SqliteQuery end(*this,
                       "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, agent = '',"
                       " agent_id = NULL, lease_hash = '', lease_expires_at = NULL WHERE id = ?");
@@ -358,6 +370,20 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
   }
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return ids;
+}
+
+Status SqliteStore::append_note(int64_t id, int64_t job_attempt, int64_t seq,
+                                const std::string& text, UnixMillis now) {
+  // ON CONFLICT: a note already there is not an error, which would stop every later sweep.
+  SqliteQuery q(*this,
+                "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at)"
+                " SELECT id, ?, ?, 0, ?, log_bytes, ?, ? FROM jobs WHERE id = ?"
+                " ON CONFLICT DO NOTHING");
+  q.bind(job_attempt).bind(std::string(protocol::kJobLogStep)).bind(seq).bind_blob(text).bind(now);
+  BOXCAR_RETURN_IF_ERROR(q.bind(id).run());
+  if (q.changes() == 0) return {};
+  SqliteQuery grow(*this, "UPDATE jobs SET log_bytes = log_bytes + ? WHERE id = ?");
+  return grow.bind(static_cast<int64_t>(text.size())).bind(id).run();
 }
 
 Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
@@ -442,32 +468,57 @@ Result<bool> SqliteStore::update_step(int64_t id, const LeaseHolder& holder,
   return true;
 }
 
-Result<bool> SqliteStore::append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) {
+Result<bool> SqliteStore::append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
+                                     int64_t max_log_bytes) {
   std::lock_guard lock(mu_);
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
   auto size = static_cast<int64_t>(chunk.data.size());
-  int64_t end = 0;
-  int64_t job_attempt = 0;
+  int64_t log_bytes = 0, job_attempt = 0;
+  bool truncated = false;
   {
     SqliteQuery q(*this,
-                  "UPDATE jobs SET log_bytes = log_bytes + ? "
-                  "WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?"
-                  " RETURNING log_bytes, attempt");
-    auto row = q.bind(size).bind(id).bind(holder.agent_id).bind(lease_hash(holder)).next();
+                  "SELECT log_bytes, attempt, log_truncated FROM jobs"
+                  " WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?");
+    auto row = q.bind(id).bind(holder.agent_id).bind(lease_hash(holder)).next();
     if (!row) return row.error();
     if (!*row) return false;
-    end = q.i64(0);
+    log_bytes = q.i64(0);
     job_attempt = q.i64(1);
+    truncated = q.i64(2) != 0;
   }
   // Keyed by the job's attempt too: a re-queued job's agent numbers its chunks from 0 again.
-  SqliteQuery q(*this,
-                "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
-  q.bind(id).bind(job_attempt).bind(chunk.step).bind(int64_t{chunk.attempt}).bind(chunk.seq).bind(end - size);
-  q.bind_blob(chunk.data).bind(chunk.at);
-  BOXCAR_RETURN_IF_ERROR(q.run());
-  if (q.changes() == 0) return false;  // a retried upload: the rollback undoes log_bytes
+  {
+    SqliteQuery q(*this,
+                  "SELECT 1 FROM log_chunks WHERE job_id = ? AND job_attempt = ? AND step = ?"
+                  " AND attempt = ? AND seq = ?");
+    auto row = q.bind(id).bind(job_attempt).bind(chunk.step).bind(int64_t{chunk.attempt}).bind(chunk.seq).next();
+    if (!row) return row.error();
+    if (*row) return false;  // a retried upload
+  }
+  bool over = max_log_bytes > 0 && log_bytes + size > max_log_bytes;
+  if (over && truncated) return false;
+  // Past the cap, the chunk's whole lines that still fit are kept, then the note says the rest
+  // is dropped (from this chunk on).
+  std::string_view data = over ? head_within(chunk.data, max_log_bytes - log_bytes) : chunk.data;
+  if (!data.empty() || !over) {
+    {
+      SqliteQuery q(*this, "UPDATE jobs SET log_bytes = log_bytes + ? WHERE id = ?");
+      BOXCAR_RETURN_IF_ERROR(q.bind(static_cast<int64_t>(data.size())).bind(id).run());
+    }
+    SqliteQuery q(*this,
+                  "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(id).bind(job_attempt).bind(chunk.step).bind(int64_t{chunk.attempt}).bind(chunk.seq).bind(log_bytes);
+    q.bind_blob(std::string(data)).bind(chunk.at);
+    BOXCAR_RETURN_IF_ERROR(q.run());
+  }
+  if (over) {
+    BOXCAR_RETURN_IF_ERROR(append_note(id, job_attempt, kLogTruncatedNoteSeq,
+                                       log_truncated_note(max_log_bytes), chunk.at));
+    SqliteQuery q(*this, "UPDATE jobs SET log_truncated = 1 WHERE id = ?");
+    BOXCAR_RETURN_IF_ERROR(q.bind(id).run());
+  }
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return true;
 }

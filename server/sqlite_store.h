@@ -44,7 +44,8 @@ class SqliteStore final : public Store {
   Result<bool> complete(int64_t id, const LeaseHolder& holder, const std::string& state,
                         const std::string& reason, UnixMillis now) override;
   Result<bool> update_step(int64_t id, const LeaseHolder& holder, const StepRecord& step) override;
-  Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) override;
+  Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
+                          int64_t max_log_bytes) override;
   Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
                                      int limit) override;
   Result<bool> holds_lease(int64_t id, const LeaseHolder& holder) override;
@@ -53,6 +54,8 @@ class SqliteStore final : public Store {
   Result<std::vector<ArtifactRecord>> artifacts(int64_t id) override;
   Result<std::optional<ArtifactRecord>> artifact(int64_t id, const std::string& path) override;
   Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) override;
+  Result<PurgeResult> purge(UnixMillis jobs_before, UnixMillis deliveries_before,
+                            int batch) override;
   Result<PreviewSyncResult> sync_previews(int64_t id, const LeaseHolder& holder,
                                           const std::vector<PreviewRecord>& open,
                                           UnixMillis now) override;
@@ -77,6 +80,10 @@ class SqliteStore final : public Store {
   Result<std::optional<JobRecord>> load_job(int64_t id);
   Result<int64_t> insert_job(const NewJob& job, const std::string& state,
                              const std::string& reason);
+  // Appends one of the server's notes (log_notes.h) to the job's log; callers hold mu_, in a
+  // transaction.
+  Status append_note(int64_t id, int64_t job_attempt, int64_t seq, const std::string& text,
+                     UnixMillis now);
   // True while `holder` holds the lease on running job `id`; callers hold mu_.
   Result<bool> lease_held(int64_t id, const LeaseHolder& holder);
 

@@ -62,13 +62,15 @@ struct JobRecord {
   std::optional<UnixMillis> lease_expires_at;
   bool cancel_requested = false;
   std::string reason;                        // why it ended as it did (error, skipped, cancelled)
+  int64_t log_bytes = 0;                     // bytes of log stored, every attempt together
+  bool log_truncated = false;                // the log reached the server's cap: the rest dropped
   std::vector<StepRecord> steps;             // in the order the agent reported them
 };
 
 struct LogChunk {
   std::string step;
   int64_t seq = 0;       // per (job attempt, step, attempt) sequence number from the agent, from 0
-  int attempt = 1;
+  int attempt = 1;       // the step's attempt; 0 for the server's own notes
   std::string data;      // raw, already masked text
   UnixMillis at = 0;
   int64_t offset = 0;    // position of this chunk in the job's whole log, for ?offset=
@@ -122,6 +124,12 @@ struct LeaseHolder {
   std::string lease_hash;  // sha256 hex of the claim's lease token; never empty
 };
 
+struct PurgeResult {
+  int64_t jobs = 0;                  // deleted
+  int64_t deliveries = 0;            // deleted
+  std::vector<std::string> unreferenced_hashes;  // artifact blobs no record refers to any more
+};
+
 struct HeartbeatResult {
   bool lease_held = false;        // false: the job is no longer this agent's: stop it
   bool cancel_requested = false;  // the user asked to cancel: stop it, complete as cancelled
@@ -167,7 +175,8 @@ class Store {
   // attempt == max_attempts (reason "lease expired N times: agent lost"). A re-queued job's
   // steps are dropped (the next attempt reports its own); a job whose cancel was requested ends
   // cancelled instead. Either way the job's open previews are closed (the agent's sandboxes are
-  // gone). Returns the ids re-queued or ended.
+  // gone), and a note in the job's log (kJobLogStep, attempt 0) says which attempt was lost, on
+  // which agent, and what happens next. Returns the ids re-queued or ended.
   virtual Result<std::vector<int64_t>> expire_leases(UnixMillis now) = 0;
 
   // queued -> cancelled at once; running -> cancel_requested (the agent learns it from its next
@@ -187,8 +196,11 @@ class Store {
   virtual Result<bool> update_step(int64_t id, const LeaseHolder& holder, const StepRecord& step) = 0;
 
   // Appends a chunk; a chunk with the same (job, step, attempt, seq) is stored once, so a
-  // retried upload is harmless. Returns false for a duplicate.
-  virtual Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk) = 0;
+  // retried upload is harmless. Returns false for a duplicate. `max_log_bytes` > 0 caps the job's
+  // log: a chunk that would take log_bytes past it is dropped (false), and the first one dropped
+  // is replaced by a note saying so (true; the job gets log_truncated).
+  virtual Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
+                                  int64_t max_log_bytes) = 0;
   // Chunks in arrival order from byte `offset` of the job's log (all steps, or one step); a
   // chunk that straddles `offset` comes back cut to start there. `limit` <= 0 = no limit.
   virtual Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
@@ -206,6 +218,13 @@ class Store {
   // Deletes the records created before `older_than`; returns the hashes that no record refers
   // to any more (their blobs can go).
   virtual Result<std::vector<std::string>> expire_artifacts(UnixMillis older_than) = 0;
+
+  // Retention: deletes up to `batch` final jobs that finished before `jobs_before`, with all
+  // that is theirs (steps, log chunks, previews, artifact records), and up to `batch` webhook
+  // deliveries received before `deliveries_before`, in one short transaction. Call it again
+  // while it deletes whole batches. Queued and running jobs are never deleted.
+  virtual Result<PurgeResult> purge(UnixMillis jobs_before, UnixMillis deliveries_before,
+                                    int batch) = 0;
 
   // `open` is every preview `holder.agent` still serves for job `id` (the full state, not a
   // delta; the records' `agent`, `opened_at`, `seen_at` and `closed_at` are ignored). Accepted

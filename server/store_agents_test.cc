@@ -77,7 +77,7 @@ TEST_P(StoreTest, ReportsNeedTheClaimsLeaseToken) {
     EXPECT_FALSE(store_->heartbeat(id, wrong, 60'000, 2'000)->lease_held);
     EXPECT_FALSE(*store_->holds_lease(id, wrong));
     EXPECT_FALSE(*store_->update_step(id, wrong, StepRecord{"build", "running", {}, {}, {}, ""}));
-    EXPECT_FALSE(*store_->append_log(id, wrong, chunk("build", 0, "forged\n")));
+    EXPECT_FALSE(*store_->append_log(id, wrong, chunk("build", 0, "forged\n"), 0));
     EXPECT_FALSE(*store_->add_artifact(id, wrong, {"x", std::string(64, 'a'), 1, "build", 100}));
     EXPECT_FALSE(store_->sync_previews(id, wrong, {}, 2'000)->accepted);
     EXPECT_FALSE(*store_->complete(id, wrong, "success", "", 2'000));
@@ -89,7 +89,7 @@ TEST_P(StoreTest, ReportsNeedTheClaimsLeaseToken) {
   EXPECT_TRUE(store_->heartbeat(id, holder, 60'000, 2'000)->lease_held);
   EXPECT_TRUE(*store_->holds_lease(id, holder));
   EXPECT_TRUE(*store_->update_step(id, holder, StepRecord{"build", "running", {}, {}, {}, ""}));
-  EXPECT_TRUE(*store_->append_log(id, holder, chunk("build", 0, "real\n")));
+  EXPECT_TRUE(*store_->append_log(id, holder, chunk("build", 0, "real\n"), 0));
   EXPECT_TRUE(*store_->add_artifact(id, holder, {"x", std::string(64, 'a'), 1, "build", 100}));
   EXPECT_TRUE(*store_->complete(id, holder, "success", "", 3'000));
   EXPECT_EQ(get(id).state, "success");
@@ -106,7 +106,7 @@ TEST_P(StoreTest, ReclaimedJobRefusesThePreviousLeaseToken) {
   ASSERT_TRUE(again && *again);
   EXPECT_EQ((*again)->attempt, 2);
   EXPECT_FALSE(store_->heartbeat(id, first, 60'000, 3'100)->lease_held);
-  EXPECT_FALSE(*store_->append_log(id, first, chunk("build", 0, "late\n")));
+  EXPECT_FALSE(*store_->append_log(id, first, chunk("build", 0, "late\n"), 0));
   EXPECT_FALSE(*store_->complete(id, first, "success", "", 3'200));
   EXPECT_TRUE(store_->heartbeat(id, second, 60'000, 3'100)->lease_held);
   EXPECT_TRUE(*store_->complete(id, second, "failed", "", 3'300));

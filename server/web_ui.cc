@@ -316,11 +316,15 @@ void job_page(Ui& ui, HttpRequest& req, Responder& res) {
                      "<tr><th>ref</th><td>" + escape(j.ref) + "</td></tr>" +
                      "<tr><th>commit</th><td><code>" + escape(j.commit) + "</code></td></tr>" +
                      "<tr><th>event</th><td>" + escape(j.event) + "</td></tr>" +
-                     "<tr><th>attempt</th><td>" + std::to_string(j.attempt) + "</td></tr>" +
+                     "<tr><th>attempt</th><td>" + std::to_string(j.attempt) + " of " +
+                     std::to_string(j.max_attempts) + "</td></tr>" +
                      "<tr><th>started</th><td>" + when(j.started_at) + "</td></tr>" +
                      "<tr><th>finished</th><td>" + when(j.finished_at) + "</td></tr>" +
                      (j.reason.empty() ? "" : "<tr><th>reason</th><td>" + escape(j.reason) +
                                                   "</td></tr>") +
+                     (j.log_truncated ? "<tr><th>log</th><td>truncated at the server's limit "
+                                        "(--max-job-log): its end is dropped</td></tr>"
+                                      : "") +
                      "</table>\n";
   if (viewer.allows(Scope::write) && !is_final_job_state(j.state)) {
     body += "<form method=\"post\" action=\"/jobs/" + id_text + "/cancel\">"

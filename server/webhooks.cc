@@ -241,7 +241,7 @@ namespace boxcar::server {
 
 namespace {
 
-constexpr int64_t kReplayWindowMs = 24 * 3600 * 1000;
+constexpr int64_t kReplayWindowMs = kWebhookReplayWindowMs;
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -312,7 +312,9 @@ void receive(ApiContext& ctx, Forge forge, HttpRequest& req, Responder& res) {
                       {"why", "this " + job.event + " of " + redact_url(job.repo) + " " + job.ref +
                                   " at " + job.commit + " was received in the last 24 hours"}}));
   }
-  auto id = ctx.store.enqueue(outcome->job);
+  NewJob queued = outcome->job;
+  queued.max_attempts = ctx.options.max_attempts;
+  auto id = ctx.store.enqueue(queued);
   if (!id) return answer("error", store_error(id.error()));
   ctx.queue_changed.notify();
   answer("queued", HttpResponse::json(200, json::object{{"queued", true}, {"id", *id}}));

@@ -40,6 +40,7 @@ std::string foreign_delivery(Forge forge, const HeaderLookup& header);
 // What a queued delivery asks for, as a dedupe key: event, repository, ref, commit (and a pull
 // request's base), hashed. The same key within a day is a replay, whatever its delivery id.
 std::string webhook_content_key(const NewJob& job);
+inline constexpr int64_t kWebhookReplayWindowMs = 24 * 3600 * 1000;
 
 struct WebhookOutcome {
   enum Action { queue, ping, ignore } action = ignore;

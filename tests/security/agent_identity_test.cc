@@ -73,7 +73,13 @@ class AgentIdentityAttackTest : public testing::ServerFixture {
     ASSERT_TRUE(job && *job);
     EXPECT_EQ((*job)->state, "running");
     EXPECT_TRUE((*job)->steps.empty());
-    EXPECT_TRUE(store->logs(id, "", 0, 0)->empty());
+    // The log holds at most the server's own notes (attempt 0: an attempt lost to expiry).
+    auto logs = store->logs(id, "", 0, 0);
+    ASSERT_TRUE(logs) << logs.error().message;
+    for (const auto& chunk : *logs) {
+      EXPECT_EQ(chunk.attempt, 0) << chunk.data;
+      EXPECT_EQ(chunk.data.find("forged"), std::string::npos) << chunk.data;
+    }
     EXPECT_TRUE(store->artifacts(id)->empty());
     EXPECT_TRUE(store->previews(id)->empty());
   }

@@ -1,0 +1,88 @@
+#include "cli/serve_queue_flags.h"
+
+#include <charconv>
+#include <optional>
+#include <string>
+
+#include "base/duration.h"
+#include "base/size.h"
+
+namespace boxcar::cli {
+
+const char* const kServeQueueUsage =
+    "  --max-attempts N: a job whose agent is lost (its lease expires) N times ends as an error\n"
+    "  (default 3)\n"
+    "  --job-retention DURATION: finished jobs, their logs and artifacts, and webhook deliveries\n"
+    "  older than this are deleted, like 90d, 720h; 0 or off keeps them forever (default 90d)\n"
+    "  --max-job-log SIZE: bytes of log kept per job; the rest is dropped, and the log and the\n"
+    "  job say so (default 64MiB)\n"
+    "  --max-followers-per-job N, --max-followers-per-client N: live log followers (logs -f)\n"
+    "  this server holds at once, per job and per client address; more get 429 (defaults 100, 20)\n";
+
+namespace {
+
+std::optional<int64_t> parse_count(const std::string& text, int64_t lo, int64_t hi) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+// "90d", "720h", "30m", "1h30m"; "0" or "off": forever (0).
+std::optional<int64_t> parse_retention(const std::string& text) {
+  if (text == "0" || text == "off") return 0;
+  if (text.size() > 1 && text.back() == 'd') {
+    auto days = parse_count(text.substr(0, text.size() - 1), 1, 100 * 365);
+    if (!days) return std::nullopt;
+    return *days * 24 * 3600 * 1000;
+  }
+  auto d = parse_duration(text);
+  if (!d || *d < Millis(1000)) return std::nullopt;
+  return d->count();
+}
+
+}  // namespace
+
+std::vector<FlagSpec> serve_queue_flag_specs() {
+  return {{"--max-attempts", true, false, ""},
+          {"--job-retention", true, false, ""},
+          {"--max-job-log", true, false, ""},
+          {"--max-followers-per-job", true, false, ""},
+          {"--max-followers-per-client", true, false, ""}};
+}
+
+Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerOptions& options) {
+  if (auto v = flags.get("--max-attempts")) {
+    auto n = parse_count(*v, 1, 100);
+    if (!n) return Error{"--max-attempts must be a number from 1 to 100 (like 3), not \"" + *v + "\""};
+    options.max_attempts = static_cast<int>(*n);
+  }
+  if (auto v = flags.get("--job-retention")) {
+    auto ms = parse_retention(*v);
+    if (!ms) {
+      return Error{"--job-retention must be a duration of at least 1s (like 90d, 720h or 30m), "
+                   "or 0 or off to keep jobs forever, not \"" + *v + "\""};
+    }
+    options.job_retention_ms = *ms;
+  }
+  if (auto v = flags.get("--max-job-log")) {
+    auto n = parse_size(*v);
+    if (!n || *n < 1024 || *n > (uint64_t{1} << 40)) {
+      return Error{"--max-job-log must be a size from 1KiB to 1TiB (like 64MiB), not \"" + *v + "\""};
+    }
+    options.max_job_log = static_cast<int64_t>(*n);
+  }
+  for (auto [flag, cap] : {std::pair{"--max-followers-per-job", &options.max_followers_per_job},
+                           std::pair{"--max-followers-per-client", &options.max_followers_per_client}}) {
+    if (auto v = flags.get(flag)) {
+      auto n = parse_count(*v, 1, 100'000);
+      if (!n) return Error{std::string(flag) + " must be a number from 1 to 100000 (like 20), not \"" + *v + "\""};
+      *cap = static_cast<int>(*n);
+    }
+  }
+  return {};
+}
+
+}  // namespace boxcar::cli
