@@ -231,6 +231,8 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.allow_local_repos = options.allow_local_repos;
     ro.log_flush_interval = options.log_flush_interval;
     ro.previews = options.previews;
+    ro.pipeline_limits = options.pipeline_limits;
+    ro.parser_limits = options.parser_limits;
     std::weak_ptr<Impl> weak = weak_from_this();
     ro.log = [weak](const std::string& line) {
       if (auto self = weak.lock()) self->log(line);

@@ -89,6 +89,13 @@ TEST(ValidateTest, UsageErrorsExit2WithOneLine) {
            {{"run", "--executor", "hots"}, "did you mean \"host\"?"},
            {{"plan", "--format", "yaml"}, "--format must be text, json or dot"},
            {{"rnu"}, "did you mean \"run\"?"},
+           {{"serve", "--max-pipeline-steps", "zero"},
+            "--max-pipeline-steps must be a number from 1 to 1000000, not \"zero\""},
+           {{"serve", "--max-pipeline-bytes", "1"}, "--max-pipeline-bytes must be a size from 1KiB"},
+           {{"agent", "--server", "http://127.0.0.1:9", "--token", "t", "--max-pipeline-depth", "-1"},
+            "--max-pipeline-depth must be a number from 1 to 1000000"},
+           {{"agent", "--server", "http://127.0.0.1:9", "--token", "t", "--max-pipeline-file", "1TiB"},
+            "--max-pipeline-file must be a size from 1KiB to 64.0 MiB"},
        }) {
     auto r = run_boxcar(c.args, dir.path());
     EXPECT_EQ(r.exit_code, 2) << c.args[0] << " " << r.err;
