@@ -16,7 +16,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <new>
 #include <vector>
@@ -55,13 +54,21 @@ bool run_on_stack(uint64_t bytes, const std::function<void()>& fn) {
   return true;
 }
 
-// Writable private memory the process maps now (VmData), in bytes; 0 when unknown.
+// Writable private memory the process maps now (VmData), in bytes; 0 when unknown. Plain
+// syscalls: it runs in the forked child, where a lock another thread of the agent held at
+// the fork (iostreams and locales have some) would never be released.
 uint64_t data_in_use() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmData:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 10) * 1024;
+  unique_fd fd(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+  char buf[4096];
+  size_t got = 0;
+  while (fd && got < sizeof buf - 1) {
+    ssize_t n = ::read(fd.get(), buf + got, sizeof buf - 1 - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
   }
-  return 0;
+  buf[got] = 0;
+  const char* at = std::strstr(buf, "\nVmData:");
+  return at ? std::strtoull(at + 9, nullptr, 10) * 1024 : 0;
 }
 
 // The forked child: a copy of the agent with one thread. It only sets its limits and parses;
