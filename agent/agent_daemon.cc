@@ -8,9 +8,11 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/json/parse.hpp>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -23,6 +25,7 @@
 #include "agent/job_runner.h"
 #include "agent/remote_errors.h"
 #include "base/private_dir.h"
+#include "base/size.h"
 #include "executors/host/host_executor.h"
 #include "protocol/agent_protocol.h"
 
@@ -171,9 +174,40 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
         });
   }
 
+  // The job and lease a claim answer names in its headers, for when its body is of no use;
+  // nullopt from a server that does not send them.
+  static std::optional<protocol::JobSpec> claim_from_headers(const HttpResponse& res) {
+    if (res.status != 200) return std::nullopt;
+    std::string id = res.header(protocol::kJobHeader);
+    protocol::JobSpec job;
+    job.lease_token = res.header(protocol::kLeaseHeader);
+    auto [end, err] = std::from_chars(id.data(), id.data() + id.size(), job.id);
+    if (err != std::errc() || end != id.data() + id.size() || job.id <= 0 || job.lease_token.empty()) {
+      return std::nullopt;
+    }
+    return job;
+  }
+
+  // A claimed job the agent cannot run from what it got: failed with `why`, not left to
+  // expire and come back to the head of the queue.
+  bool fail_unusable_claim(const HttpResponse& res, const std::string& why) {
+    auto job = claim_from_headers(res);
+    if (!job) return false;
+    credential_accepted = true;
+    backoff.reset();
+    run(std::move(*job), why);
+    claim();
+    return true;
+  }
+
   void claimed(const boost::system::error_code& ec, HttpResponse res) {
     claiming = false;
     if (exited) return;
+    if (ec == boost::beast::http::error::body_limit &&
+        fail_unusable_claim(res, "the claim answer is larger than " + format_size(protocol::kMaxClaimBytes) +
+                                     ", the most an agent reads")) {
+      return;
+    }
     RemoteOutcome o = classify(ec, res.status, res.body);
     if (o.verdict == RemoteVerdict::auth_refused && credential_from_disk && !credential_accepted &&
         jobs.empty()) {
@@ -195,7 +229,11 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     auto json = boost::json::parse(res.body, pec);
     auto answer = pec ? Result<protocol::ClaimResponse>(Error{pec.message()})
                       : protocol::from_json<protocol::ClaimResponse>(json);
-    if (!answer.ok()) return retry_claim("unreadable claim answer: " + answer.error().message);
+    if (!answer.ok()) {
+      std::string why = "unreadable claim answer: " + answer.error().message;
+      if (fail_unusable_claim(res, why)) return;
+      return retry_claim(why);
+    }
     run(std::move(answer->job));
     claim();
   }
@@ -214,11 +252,16 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void run(protocol::JobSpec spec) {
+  // Runs a claimed job, or, with a `setup_error`, only completes it as error with that reason.
+  void run(protocol::JobSpec spec, const std::string& setup_error = {}) {
     int64_t id = spec.id;
     if (jobs.count(id)) return;  // already ours (a re-sent claim answer)
-    log("job " + std::to_string(id) + " (attempt " + std::to_string(spec.attempt) + "): " + spec.repo +
-        (spec.ref.empty() ? "" : " " + spec.ref) + (spec.commit.empty() ? "" : " " + spec.commit));
+    if (!setup_error.empty()) {
+      log("job " + std::to_string(id) + ": cannot run it: " + setup_error);
+    } else {
+      log("job " + std::to_string(id) + " (attempt " + std::to_string(spec.attempt) + "): " + spec.repo +
+          (spec.ref.empty() ? "" : " " + spec.ref) + (spec.commit.empty() ? "" : " " + spec.commit));
+    }
     JobRunnerOptions ro;
     ro.agent = options.name;
     ro.data_dir = options.data_dir;
@@ -231,6 +274,8 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.allow_local_repos = options.allow_local_repos;
     ro.log_flush_interval = options.log_flush_interval;
     ro.previews = options.previews;
+    ro.pipeline_limits = options.pipeline_limits;
+    ro.parser_limits = options.parser_limits;
     std::weak_ptr<Impl> weak = weak_from_this();
     ro.log = [weak](const std::string& line) {
       if (auto self = weak.lock()) self->log(line);
@@ -253,13 +298,17 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     hh.log = ro.log;
     r.heartbeat = std::make_unique<Heartbeat>(io, *client, id, spec.lease_token, interval, std::move(hh));
     r.heartbeat->start();
-    r.runner->start(
-        [weak, id](JobEnd end) {
-          if (auto self = weak.lock()) self->job_ended(id, end);
-        },
-        [weak, id] {
-          if (auto self = weak.lock()) self->job_released(id);
-        });
+    auto ended = [weak, id](JobEnd end) {
+      if (auto self = weak.lock()) self->job_ended(id, end);
+    };
+    auto released = [weak, id] {
+      if (auto self = weak.lock()) self->job_released(id);
+    };
+    if (setup_error.empty()) {
+      r.runner->start(ended, released);
+    } else {
+      r.runner->fail(setup_error, ended, released);
+    }
     if (stopping) r.runner->cancel();
   }
 

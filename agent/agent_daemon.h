@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/preview_proxy.h"
+#include "agent/repo_pipeline.h"
 #include "base/result.h"
 #include "base/tls_client.h"
 #include "executors/executor.h"
@@ -48,6 +49,8 @@ struct AgentOptions {
   // Publishes the ports of [[step.expose]] steps (shared by every agent of a process; it must
   // outlive the daemon); null: jobs get plain http://localhost:PORT/ URLs.
   PreviewPublisher* previews = nullptr;
+  pipeline::Limits pipeline_limits;      // what a repository's pipeline file may ask for
+  ParserLimits parser_limits;            // the child process that parses it first
   // One line per event worth telling (claims, failures, job ends); empty = stderr.
   std::function<void(std::string_view)> log;
   // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error

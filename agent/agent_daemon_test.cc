@@ -221,6 +221,27 @@ TEST_F(AgentDaemonTest, InvalidPipelineAndOnFilter) {
                                     " (fetched refs/*)");
 }
 
+// A claim the agent cannot use fails that job (its id and lease come in the answer's
+// headers) instead of leaking the lease; the agent goes on with the next job.
+TEST_F(AgentDaemonTest, UnreadableClaimFailsItsJob) {
+  start_agent();
+  server.enqueue_unreadable(1, R"({"job": {"id": 1, "repo": )");
+  server.enqueue_unreadable(2, "{\"job\": {\"id\": 2, \"env\": {\"X\": \"" +
+                                   std::string(protocol::kMaxClaimBytes, 'x') + "\"}}}");
+  server.enqueue(job(3, "echo fine"));
+  auto bad = wait_complete(1);
+  EXPECT_EQ(bad.complete->state, "error");
+  EXPECT_NE(bad.complete->reason.find("unreadable claim answer"), std::string::npos)
+      << bad.complete->reason;
+  EXPECT_NE(bad.log("(job)").find("unreadable claim answer"), std::string::npos) << bad.log("(job)");
+  auto big = wait_complete(2);
+  EXPECT_EQ(big.complete->state, "error");
+  EXPECT_EQ(big.complete->reason, "the claim answer is larger than 8.0 MiB, the most an agent reads");
+  auto fine = wait_complete(3);  // control: the agent is still claiming and running jobs
+  EXPECT_EQ(fine.complete->state, "success") << fine.complete->reason;
+  EXPECT_EQ(server.jobs_claimed(), 3);
+}
+
 TEST_F(AgentDaemonTest, DrainFinishesTheRunningJobAndClaimsNoMore) {
   start_agent();
   server.enqueue(job(1, "sleep 0.6; echo finished"));

@@ -71,6 +71,15 @@ void FakeServer::enqueue(protocol::JobSpec job) {
   cv_.notify_all();
 }
 
+void FakeServer::enqueue_unreadable(int64_t id, std::string body) {
+  std::lock_guard lock(mu_);
+  unreadable_[id] = std::move(body);
+  protocol::JobSpec job;
+  job.id = id;
+  queue_.push_back(std::move(job));
+  cv_.notify_all();
+}
+
 void FakeServer::fail_log_uploads(int n) {
   std::lock_guard lock(mu_);
   fail_logs_ = n;
@@ -178,6 +187,7 @@ void FakeServer::serve(int fd) {
                       std::string(req[protocol::kLeaseHeader]), req.body(), fd);
     http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
     res.set(http::field::content_type, "application/json");
+    for (const auto& [name, value] : a.headers) res.set(name, value);
     res.body() = a.body;
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
@@ -292,7 +302,12 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     jobs_[job.id].agent = agent;
     jobs_[job.id].lease = job.lease_token;
     cv_.notify_all();
-    return {200, json::serialize(protocol::to_json(protocol::ClaimResponse{job}))};
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {protocol::kJobHeader, std::to_string(job.id)}, {protocol::kLeaseHeader, job.lease_token}};
+    if (auto raw = unreadable_.find(job.id); raw != unreadable_.end()) {
+      return {200, std::move(raw->second), headers};
+    }
+    return {200, json::serialize(protocol::to_json(protocol::ClaimResponse{job})), headers};
   }
 
   const std::string prefix = "/api/v1/agent/jobs/";

@@ -74,6 +74,9 @@ class FakeServer {
   bool wait_registrations(size_t n, std::chrono::milliseconds timeout);
 
   void enqueue(protocol::JobSpec job);
+  // The claim of job `id` answers `body` as it is (malformed JSON, or larger than an agent
+  // reads), with the job and lease headers of a real claim.
+  void enqueue_unreadable(int64_t id, std::string body);
   void fail_log_uploads(int n);  // the next n log uploads are stored, then answered 500
   // Log uploads with a chunk whose data holds `marker` are answered 400 and store nothing.
   void refuse_logs_containing(std::string marker);
@@ -95,6 +98,7 @@ class FakeServer {
   struct Answer {
     unsigned status;
     std::string body;
+    std::vector<std::pair<std::string, std::string>> headers = {};
   };
   void accept_loop();
   void serve(int fd);
@@ -111,6 +115,7 @@ class FakeServer {
   std::vector<std::thread> connections_;
   std::set<int> open_fds_;
   std::deque<protocol::JobSpec> queue_;
+  std::map<int64_t, std::string> unreadable_;  // claim bodies sent as they are
   std::map<int64_t, FakeJob> jobs_;
   int claimed_ = 0;
   std::map<std::string, std::string> credentials_;  // credential -> agent name

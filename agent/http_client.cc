@@ -119,7 +119,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     SharedFd file;  // set: the body is bytes [0, file_size) of this file
     uint64_t file_size = 0;
     std::optional<http::request<FdBody>> file_req;
-    http::response<http::string_body> res;
+    // A fresh one per read: it refuses an answer larger than kMaxClaimBytes (body_limit).
+    std::optional<http::response_parser<http::string_body>> parser;
     std::unique_ptr<Connection> conn;
     std::chrono::steady_clock::time_point deadline;
     HttpHandler done;
@@ -198,9 +199,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
         return self->finish(op, ec, op->file_req->body().read_error);
       }
       if (ec) return self->failed(op, ec);
-      op->res = {};
+      op->parser.emplace();
+      op->parser->body_limit(protocol::kMaxClaimBytes);
       op->conn->with_stream([&](auto& stream) {
-        http::async_read(stream, op->conn->buffer, op->res,
+        http::async_read(stream, op->conn->buffer, *op->parser,
                          [self, op](const boost::system::error_code& rec, size_t) {
                            if (self->gone(op)) return;
                            if (rec) return self->failed(op, rec);
@@ -231,11 +233,22 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     finish(op, ec);
   }
 
+  // Status and headers, once they are in (an answer cut short, or too large, has them).
+  static void take_header(Op& op, HttpResponse& r) {
+    if (!op.parser || !op.parser->is_header_done()) return;
+    const auto& res = op.parser->get();
+    r.status = res.result_int();
+    for (const auto& field : res) {
+      r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+  }
+
   void answered(const std::shared_ptr<Op>& op) {
     HttpResponse r;
-    r.status = op->res.result_int();
-    r.body = std::move(op->res.body());
-    if (op->res.keep_alive() && idle.size() < kMaxIdle) {
+    take_header(*op, r);
+    auto& res = op->parser->get();
+    r.body = std::move(res.body());
+    if (res.keep_alive() && idle.size() < kMaxIdle) {
       op->conn->tcp().expires_never();
       idle.push_back(std::move(op->conn));
     }
@@ -253,6 +266,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     auto done = std::move(op->done);
     ops.erase(op->id);
     HttpResponse r;
+    take_header(*op, r);
     r.local_error = std::move(local_error);
     done(ec, std::move(r));
   }
@@ -334,6 +348,13 @@ uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t 
     if (!impl->gone(op)) impl->start(op);
   });
   return op->id;
+}
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (beast::iequals(key, name)) return value;
+  }
+  return "";
 }
 
 void HttpClient::cancel(uint64_t id) { impl_->abort(id); }

@@ -9,6 +9,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/value.hpp>
@@ -25,9 +28,15 @@ namespace boxcar::agent {
 struct HttpResponse {
   unsigned status = 0;
   std::string body;
+  // Also set with `ec` when the answer's header came but its body did not: cut short, or
+  // larger than protocol::kMaxClaimBytes (ec = http::error::body_limit).
+  std::vector<std::pair<std::string, std::string>> headers;
   // Set (with `ec`) when the request's own body could not be read here: a local fault that
   // sending again cannot fix, unlike the network errors `ec` otherwise carries.
   std::string local_error;
+
+  // A header's value ("" when absent); the name is matched case-insensitively.
+  std::string header(std::string_view name) const;
 };
 
 // An open file shared by whoever queued an upload of it and the requests that send it.

@@ -31,53 +31,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uintmax_t kMaxPipelineFile = 1 << 20;
-
-struct PipelineText {
-  std::string name;  // as shown in messages
-  std::string text;
-};
-
-// The pipeline file of the checked-out commit: `file` when the job names one, else
-// .boxcar.toml, then boxcar.toml at the root.
-Result<PipelineText> read_pipeline_file(const fs::path& ws, const std::string& file,
-                                        const std::string& commit) {
-  std::vector<std::string> names;
-  if (!file.empty()) {
-    fs::path rel = fs::path(file).lexically_normal();
-    if (rel.is_absolute() || rel.empty() || *rel.begin() == "..") {
-      return Error{"pipeline file \"" + file + "\" must be a path inside the repository"};
-    }
-    names = {rel.string()};
-  } else {
-    names = {".boxcar.toml", "boxcar.toml"};
-  }
-  // The repository is untrusted: a symlink anywhere on the path (`file = "sub/x"` with `sub`
-  // pointing at /etc) must not make the agent read, and then quote in the job log, a host file.
-  unique_fd root(::open(ws.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  for (const auto& n : names) {
-    unique_fd fd = open_beneath(root.get(), n, O_RDONLY);
-    struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (static_cast<uintmax_t>(st.st_size) > kMaxPipelineFile) {
-      return Error{"pipeline file " + n + " is larger than 1 MiB"};
-    }
-    std::string text(static_cast<size_t>(st.st_size), '\0');
-    size_t got = 0;
-    while (got < text.size()) {
-      ssize_t r = ::read(fd.get(), text.data() + got, text.size() - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      got += static_cast<size_t>(r);
-    }
-    text.resize(got);
-    return PipelineText{n, std::move(text)};
-  }
-  std::string at = "at the root of commit " + commit.substr(0, 12);
-  if (!file.empty()) return Error{"no pipeline file: " + file + " is not in commit " + commit.substr(0, 12)};
-  return Error{"no pipeline file: neither .boxcar.toml nor boxcar.toml " + at};
-}
-
 // Where the job's artifacts are collected before upload: beside, never inside, the workspace.
 fs::path artifact_dir_of(const JobRunnerOptions& o, const protocol::JobSpec& j) {
   return o.data_dir / "artifacts" / (std::to_string(j.id) + "-" + std::to_string(j.attempt));
@@ -207,12 +160,28 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                       (checked.fetched ? ", fetched " + std::to_string(checked.received_objects) + " objects" : ", from the mirror"));
     if (cancel_requested) return complete("cancelled", "cancelled before the pipeline started");
 
-    auto file = read_pipeline_file(workspace, spec.file, checked.commit);
+    // The repository's file is parsed in a child process, which this thread waits for.
+    std::weak_ptr<Impl> weak = weak_from_this();
+    asio::io_context* ctx = &io;
+    checkout_thread = std::thread([weak, ctx, ws = workspace, file = spec.file, commit = checked.commit,
+                                   limits = options.pipeline_limits, parser = options.parser_limits,
+                                   cancelled = &checkout_cancelled] {
+      auto result = load_repo_pipeline(ws, file, commit, limits, parser, cancelled);
+      asio::post(*ctx, [weak, result = std::move(result)]() mutable {
+        if (auto self = weak.lock()) self->parsed(std::move(result));
+      });
+    });
+  }
+
+  void parsed(Result<RepoPipeline> file) {
+    if (checkout_thread.joinable()) checkout_thread.join();
+    if (abandoned) return finish();
+    if (cancel_requested) return complete("cancelled", "cancelled before the pipeline started");
     if (!file.ok()) {
       observer.job_line(file.error().message);
       return complete("error", file.error().message);
     }
-    auto loaded = pipeline::parse_pipeline(file->text, file->name);
+    pipeline::LoadResult& loaded = file->loaded;
     if (!loaded.errors.empty()) {
       std::istringstream lines(pipeline::render_diagnostics(loaded.errors, file->text));
       for (std::string line; std::getline(lines, line);) observer.job_line(line);
@@ -235,6 +204,11 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
       observer.job_line("no branch: " + branch.no_branch + " (steps with when.branch are skipped)");
     }
     run(*loaded.pipeline, branch);
+  }
+
+  void fail(const std::string& reason) {
+    observer.job_line("agent " + options.agent + ": job " + std::to_string(spec.id) + ": " + reason);
+    complete("error", reason);
   }
 
   // BOXCAR_REF, BOXCAR_TAG, BOXCAR_REPO and a pull request's BOXCAR_PR_*: from the job itself,
@@ -539,6 +513,13 @@ void JobRunner::start(std::function<void(JobEnd)> done, std::function<void()> re
   impl_->done = std::move(done);
   impl_->released = std::move(released);
   impl_->start();
+}
+
+void JobRunner::fail(const std::string& reason, std::function<void(JobEnd)> done,
+                     std::function<void()> released) {
+  impl_->done = std::move(done);
+  impl_->released = std::move(released);
+  impl_->fail(reason);
 }
 
 void JobRunner::cancel() { impl_->cancel(); }

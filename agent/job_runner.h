@@ -21,6 +21,7 @@
 
 #include "agent/http_client.h"
 #include "agent/preview_proxy.h"
+#include "agent/repo_pipeline.h"
 #include "executors/executor.h"
 #include "protocol/agent_protocol.h"
 
@@ -40,6 +41,8 @@ struct JobRunnerOptions {
   std::function<void(const std::string&)> log;  // the agent's own one-line log
   PreviewPublisher* previews = nullptr;   // the agent's preview proxy; null: localhost URLs
   Millis preview_report_interval{3'000};  // after completion, while previews are open
+  pipeline::Limits pipeline_limits;       // what the repository's pipeline file may ask for
+  ParserLimits parser_limits;             // the child process that parses it first
 };
 
 enum class JobEnd {
@@ -58,6 +61,11 @@ class JobRunner {
   // abandoned): it no longer takes a slot. `released` runs once after it, when the runner holds
   // nothing more (at once, or when the last preview closed); the runner may be destroyed then.
   void start(std::function<void(JobEnd)> done, std::function<void()> released = {});
+
+  // Instead of start(), for a claim the agent cannot run (its body unreadable, say; the job and
+  // lease came in its headers): completes the job as `error` with `reason`, also in its log.
+  void fail(const std::string& reason, std::function<void(JobEnd)> done,
+            std::function<void()> released = {});
 
   // Stops the job and completes it as cancelled: running steps get SIGTERM and their grace
   // period; a second call kills them at once. After completion: closes the open previews.

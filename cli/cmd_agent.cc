@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 
@@ -30,6 +31,8 @@ constexpr const char* kUsage =
     "                    [--keep-failed] [--git-token-file F --git-token-hosts H1,H2]\n"
     "                    [--ssh-key FILE] [--allow-local-repos]\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
+    "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
+    "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
@@ -101,10 +104,12 @@ int cmd_agent(const Args& args) {
   for (const auto* secret : {&kAgentToken, &kGitToken}) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
+  for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kPipelineLimitsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -156,6 +161,9 @@ int cmd_agent(const Args& args) {
     }
   }
   opts.allow_local_repos = flags->has("--allow-local-repos");
+  if (Status st = read_pipeline_limit_flags(*flags, opts.pipeline_limits); !st.ok()) {
+    return usage_error("agent", st.error().message);
+  }
   opts.ssh_key = flags->get("--ssh-key").value_or("");
   if (!opts.ssh_key.empty() && !std::filesystem::is_regular_file(opts.ssh_key)) {
     return usage_error("agent", "--ssh-key " + opts.ssh_key.string() + " is not a file");

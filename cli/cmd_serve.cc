@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
@@ -48,6 +49,8 @@ constexpr const char* kUsage =
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
+    "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
+    "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
     "  secrets: --webhook-secret, --gitlab-webhook-token, --agent-token, --api-token and --db\n"
     "  (a postgres URL holds a password) each also as --NAME-file FILE or from\n"
     "  BOXCAR_WEBHOOK_SECRET, BOXCAR_GITLAB_WEBHOOK_TOKEN, BOXCAR_AGENT_TOKEN, BOXCAR_API_TOKEN,\n"
@@ -140,11 +143,13 @@ int cmd_serve(const Args& args) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
   for (auto& spec : serve_queue_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kServeQueueUsage, stdout);
+    std::fputs(kPipelineLimitsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -202,6 +207,10 @@ int cmd_serve(const Args& args) {
     }
   }
   if (Status st = apply_serve_queue_flags(*flags, opts); !st.ok()) {
+    return usage_error("serve", st.error().message);
+  }
+  pipeline::Limits pipeline_limits;  // for the in-process agents
+  if (Status st = read_pipeline_limit_flags(*flags, pipeline_limits); !st.ok()) {
     return usage_error("serve", st.error().message);
   }
   auto webhook_secret = read_secret(*flags, kWebhookSecret, "serve");
@@ -321,6 +330,7 @@ int cmd_serve(const Args& args) {
     a.make_executor = chosen->make;
     a.previews = proxy.get();
     a.allow_local_repos = flags->has("--allow-local-repos");
+    a.pipeline_limits = pipeline_limits;
     a.on_exit = [&](Status st) {
       if (!st.ok()) {
         std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "pipeline/load.h"
 
@@ -37,14 +36,16 @@ std::optional<LoadedPipeline> load_pipeline_file(const std::optional<std::string
                                                          : "no such file or not readable");
     return std::nullopt;
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  // One byte past the limit is enough for parse_pipeline to refuse the file, however large.
+  const pipeline::Limits limits;
   LoadedPipeline loaded;
   loaded.path = path;
-  loaded.text = buf.str();
+  loaded.text.resize(limits.file_bytes + 1);
+  in.read(loaded.text.data(), static_cast<std::streamsize>(loaded.text.size()));
+  loaded.text.resize(static_cast<size_t>(in.gcount()));
   // Messages name the file as the user would: relative when it was found by lookup.
   std::string shown = file ? *file : path.filename().string();
-  auto result = pipeline::parse_pipeline(loaded.text, shown);
+  auto result = pipeline::parse_pipeline(loaded.text, shown, limits);
   if (!result.errors.empty()) {
     std::fputs(pipeline::render_diagnostics(result.errors, loaded.text).c_str(), stderr);
     std::fprintf(stderr, "boxcar: %zu error%s in %s\n", result.errors.size(),

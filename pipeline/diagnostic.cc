@@ -1,8 +1,12 @@
 // Diagnostic text: one line per error, and the ninja-style rendering with the source line.
 #include "pipeline/load.h"
 
+#include <algorithm>
+
 namespace boxcar::pipeline {
 namespace {
+
+constexpr size_t kMaxShownLine = 160;
 
 // Line `line` (1-based) of `text`, without its newline; nullopt past the end.
 std::optional<std::string_view> source_line(std::string_view text, int line) {
@@ -37,12 +41,22 @@ std::string render_diagnostics(const std::vector<Diagnostic>& errors, std::strin
     if (d.pos.line <= 0) continue;
     auto line = source_line(text, d.pos.line);
     if (!line) continue;
-    out += std::string(*line) + "\n";
+    size_t caret = d.pos.column > 0 ? static_cast<size_t>(d.pos.column - 1) : 0;
+    // A hostile file can be one line of a megabyte: show the part around the caret.
+    std::string before, after;
+    if (line->size() > kMaxShownLine) {
+      size_t start = caret > kMaxShownLine / 2 ? caret - kMaxShownLine / 2 : 0;
+      start = std::min(start, line->size() - kMaxShownLine);
+      if (start > 0) before = "...";
+      if (start + kMaxShownLine < line->size()) after = "...";
+      *line = line->substr(start, kMaxShownLine);
+      caret = caret - start + before.size();
+    }
+    std::string shown = before + std::string(*line) + after;
+    out += shown + "\n";
     // Keep tabs so the caret lines up however the terminal expands them.
     std::string pad;
-    for (int i = 0; i + 1 < d.pos.column && static_cast<size_t>(i) < line->size(); ++i) {
-      pad += (*line)[static_cast<size_t>(i)] == '\t' ? '\t' : ' ';
-    }
+    for (size_t i = 0; i < caret && i < shown.size(); ++i) pad += shown[i] == '\t' ? '\t' : ' ';
     out += pad + "^\n";
   }
   return out;

@@ -50,7 +50,7 @@ void read_triggers(TableReader& top, Triggers& on) {
 }
 
 void read_steps(TableReader& top, const Step& defaults, const StepSource& defaults_src,
-                Pipeline& pipeline, std::vector<StepSource>& sources) {
+                const Limits& limits, Pipeline& pipeline, std::vector<StepSource>& sources) {
   const TomlEntry* e = top.entry("step");
   if (!e) return;
   const char* expected = "an array of tables ([[step]])";
@@ -58,6 +58,9 @@ void read_steps(TableReader& top, const Step& defaults, const StepSource& defaul
     top.wrong_type(e->value, "step", expected);
     return;
   }
+  // Each step starts as a copy of the defaults: 4,000 short [[step]] tables under a large
+  // [defaults].env would take gigabytes before any later check.
+  if (!check_step_tables(e->value, defaults, limits, top.diags())) return;
   int number = 0;
   for (const TomlNode& table : e->value.array) {
     ++number;
@@ -75,8 +78,12 @@ void read_steps(TableReader& top, const Step& defaults, const StepSource& defaul
 
 }  // namespace
 
-LoadResult parse_pipeline(std::string_view text, const std::string& file) {
+LoadResult parse_pipeline(std::string_view text, const std::string& file, const Limits& limits) {
   LoadResult result;
+  if (auto refused = check_text(text, file, limits)) {
+    result.errors.push_back(std::move(*refused));
+    return result;
+  }
   TomlParse parsed = parse_toml(text, file);
   if (parsed.error) {
     result.errors.push_back(*parsed.error);
@@ -101,9 +108,10 @@ LoadResult parse_pipeline(std::string_view text, const std::string& file) {
   read_triggers(top, pipeline.on);
 
   std::vector<StepSource> sources;
-  read_steps(top, defaults, defaults_src, pipeline, sources);
+  read_steps(top, defaults, defaults_src, limits, pipeline, sources);
   check_needs(pipeline.steps, sources, diags);
   check_matrix(pipeline.steps, sources, diags);
+  check_limits(pipeline.steps, sources, defaults, defaults_src, limits, diags);
 
   result.errors = diags.take_sorted();
   if (result.errors.empty()) result.pipeline = std::move(pipeline);

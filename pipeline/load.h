@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/limits.h"
 #include "pipeline/pipeline.h"
 
 namespace boxcar::pipeline {
@@ -27,8 +28,10 @@ struct LoadResult {
 
 // Parses TOML text and validates it against the format of DESIGN.md section 3: unknown keys,
 // types, names, durations, sizes, needs (unknown names with "did you mean", cycles with their
-// path), matrix references, defaults, env layering. Pure: no I/O. `file` is used in messages.
-LoadResult parse_pipeline(std::string_view text, const std::string& file);
+// path), matrix references, defaults, env layering, and `limits` (size and nesting depth are
+// checked before toml++ sees the text). Pure: no I/O. `file` is used in messages.
+LoadResult parse_pipeline(std::string_view text, const std::string& file,
+                          const Limits& limits = {});
 
 // Expands matrices and resolves needs to indices. Requires a pipeline from parse_pipeline.
 ExpandedPipeline expand(const Pipeline& pipeline);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/limits.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/toml_reader.h"
 
@@ -44,6 +45,22 @@ void check_needs(const std::vector<Step>& steps, const std::vector<StepSource>& 
 
 // matrix.cc: ${matrix.x} references name axes of the step; expanded names are unique.
 void check_matrix(const std::vector<Step>& steps, const std::vector<StepSource>& sources,
+                  Diagnostics& diags);
+
+// limits.cc: the checks that need only the text, made before toml++ sees it: its size, then
+// its nesting depth (scan_nesting). The error points where the limit is passed.
+std::optional<Diagnostic> check_text(std::string_view text, const std::string& file,
+                                     const Limits& limits);
+
+// limits.cc: before the [[step]] tables are read, each onto a copy of `defaults`: their
+// number and those copies against the expansion limits. False (reported) when reading them
+// would already pass one.
+bool check_step_tables(const TomlNode& steps, const Step& defaults, const Limits& limits,
+                       Diagnostics& diags);
+
+// limits.cc: env values and counts, then steps and bytes after matrix expansion.
+void check_limits(const std::vector<Step>& steps, const std::vector<StepSource>& sources,
+                  const Step& defaults, const StepSource& defaults_src, const Limits& limits,
                   Diagnostics& diags);
 
 }  // namespace boxcar::pipeline

@@ -31,6 +31,7 @@
 // agent's): it must stop the job and forget it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -51,6 +52,18 @@ inline constexpr const char* kLeaseHeader = "X-Boxcar-Lease";
 // which clients show unlabelled. The server writes its notes with attempt 0, which no agent
 // uses, so their sequence numbers never meet an agent's.
 inline constexpr const char* kJobLogStep = "(job)";
+// A claim answer also names its job and lease in headers (kJobHeader, kLeaseHeader), so an
+// agent that cannot read or use the body can still fail that job instead of leaking its lease.
+inline constexpr const char* kJobHeader = "X-Boxcar-Job";
+
+// The largest answer an agent reads; a claim, which carries the job's env, is the largest.
+inline constexpr size_t kMaxClaimBytes = 8 << 20;
+
+// The largest body POST /api/v1/jobs accepts (413 above). A claim carries what was posted (a
+// string serialized again is never longer than it was posted: JSON needs its escapes on the way
+// in too) plus the server's few fields, so every job that can be queued can be claimed.
+inline constexpr size_t kMaxJobBodyBytes = 1 << 20;
+static_assert(kMaxJobBodyBytes + (64 << 10) <= kMaxClaimBytes);
 
 struct RegisterRequest {
   std::string name;                   // unique among the server's agents

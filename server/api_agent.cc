@@ -96,7 +96,13 @@ class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
     }
     auto job = ctx_.store.claim(holder_, req_.labels, ctx_.options.lease_ms, now_ms());
     if (!job) return res_->reply(store_error(job.error()));
-    if (*job) return res_->reply(HttpResponse::json(200, protocol::to_json(claimed(**job))));
+    if (*job) {
+      HttpResponse r = HttpResponse::json(200, protocol::to_json(claimed(**job)));
+      // Also outside the body: an agent that cannot read it can still fail the job.
+      r.headers.emplace_back(protocol::kJobHeader, std::to_string((*job)->id));
+      r.headers.emplace_back(protocol::kLeaseHeader, lease_token_);
+      return res_->reply(std::move(r));
+    }
     auto left = duration_cast<milliseconds>(deadline_ - steady_clock::now());
     if (left.count() <= 0) return res_->reply(HttpResponse::text(204, "", ""));
     auto wait = std::min(left, milliseconds(ctx_.options.recheck_ms));

@@ -6,7 +6,9 @@
 
 #include <boost/json.hpp>
 
+#include "base/exec_limits.h"
 #include "base/redact_url.h"
+#include "protocol/agent_protocol.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -72,9 +74,16 @@ Result<NewJob> new_job_from_body(const std::string& body) {
   in.optional("file", job.file).optional("env", job.env).optional("labels", job.labels);
   if (!in.ok()) return in.error();
   if (job.repo.empty()) return Error{"\"repo\": must not be empty (a clone URL or a path)"};
-  for (const auto& [name, _] : job.env) {
+  for (const auto& [name, value] : job.env) {
     if (name.empty() || name.find('=') != std::string::npos) {
       return Error{"\"env\": bad variable name \"" + name + "\" (no '=', not empty)"};
+    }
+    if (name.size() + 1 + value.size() > kMaxEnvVarBytes) {
+      return Error{"\"env\": " + name + "=value is " +
+                   std::to_string(name.size() + 1 + value.size()) + " bytes, over the limit of " +
+                   std::to_string(kMaxEnvVarBytes) +
+                   " for one environment variable (the kernel refuses longer ones when it starts "
+                   "a step): put larger data in the repository"};
     }
   }
   job.event = "manual";
@@ -203,7 +212,9 @@ void add_job_routes(Router& router, ApiContext& ctx) {
   };
   RouteOptions write = requires_scope(ctx, Scope::write);
   RouteOptions read = requires_scope(ctx, Scope::read, Anonymous::public_read);
-  router.add(http::verb::post, "/api/v1/jobs", route(create_job), write);
+  RouteOptions submit = write;
+  submit.body_limit = protocol::kMaxJobBodyBytes;  // what an agent can still claim
+  router.add(http::verb::post, "/api/v1/jobs", route(create_job), submit);
   router.add(http::verb::get, "/api/v1/jobs", route(list_jobs), read);
   router.add(http::verb::get, "/api/v1/jobs/{id}", route(show_job), read);
   router.add(http::verb::post, "/api/v1/jobs/{id}/cancel", route(cancel_job), write);

@@ -27,6 +27,42 @@ TEST(ValidateTest, InvalidPipelinePointsAtTheLine) {
   EXPECT_EQ(run_boxcar({"run"}, dir.path()).exit_code, 2);
 }
 
+std::string repeat(const std::string& s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+// Files that overflowed the parser's stack or asked for gigabytes: exit 2 with the limit
+// named at file:line:col, within a small fraction of that memory.
+TEST(ValidateTest, HostileFilesAreRefusedNotCrashedOn) {
+  std::string amplified = "version = 1\n[defaults]\nenv = { BIG = \"" + repeat("x", 200'000) + "\" }\n";
+  for (int i = 0; i < 100; ++i) {
+    amplified += "[[step]]\nname = \"s" + std::to_string(i) + "\"\nrun = \"true\"\nmatrix = { a = [" +
+                 repeat("\"x\",", 15) + "\"y\"], b = [" + repeat("\"p\",", 15) + "\"q\"] }\n";
+  }
+  struct Case {
+    std::string text, expect;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"version = 1\n" + repeat("a.", 60'000) + "b = 1\n",
+            ".boxcar.toml:2:1: error: tables, arrays and dotted keys nest deeper than 32 levels"},
+           {"version = 1\nx = " + repeat("[", 120'000) + "\n", ".boxcar.toml:2:37: error: tables"},
+           {"version = 1\nx = " + repeat("{a=", 40'000) + "\n", "nest deeper than 32 levels"},
+           {amplified, ".boxcar.toml:3:15: error: env \"BIG\": BIG=value is 200004 bytes, over the limit of 131071"},
+           {"version = 1\n# " + repeat("x", 2 << 20) + "\n",
+            ".boxcar.toml:2:1048565: error: the file is larger than 1.0 MiB"},
+       }) {
+    TempDir dir;
+    dir.write(".boxcar.toml", c.text);
+    auto r = run_boxcar({"validate"}, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << r.err.substr(0, 2000);
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err.substr(0, 2000);
+    EXPECT_LT(r.max_rss_kib, 200 * 1024) << "peak memory of validate";
+    EXPECT_EQ(run_boxcar({"run"}, dir.path()).exit_code, 2) << "run refuses it the same way";
+  }
+}
+
 TEST(ValidateTest, MissingFileIsOneLine) {
   TempDir dir;
   auto r = run_boxcar({"validate"}, dir.path());
@@ -53,6 +89,13 @@ TEST(ValidateTest, UsageErrorsExit2WithOneLine) {
            {{"run", "--executor", "hots"}, "did you mean \"host\"?"},
            {{"plan", "--format", "yaml"}, "--format must be text, json or dot"},
            {{"rnu"}, "did you mean \"run\"?"},
+           {{"serve", "--max-pipeline-steps", "zero"},
+            "--max-pipeline-steps must be a number from 1 to 1000000, not \"zero\""},
+           {{"serve", "--max-pipeline-bytes", "1"}, "--max-pipeline-bytes must be a size from 1KiB"},
+           {{"agent", "--server", "http://127.0.0.1:9", "--token", "t", "--max-pipeline-depth", "-1"},
+            "--max-pipeline-depth must be a number from 1 to 1000000"},
+           {{"agent", "--server", "http://127.0.0.1:9", "--token", "t", "--max-pipeline-file", "1TiB"},
+            "--max-pipeline-file must be a size from 1KiB to 64.0 MiB"},
        }) {
     auto r = run_boxcar(c.args, dir.path());
     EXPECT_EQ(r.exit_code, 2) << c.args[0] << " " << r.err;
