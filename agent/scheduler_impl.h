@@ -78,6 +78,7 @@ struct Scheduler::Impl {
   size_t copies_in_flight = 0;
   uint64_t artifact_bytes = 0;
   int cancel_requests = 0;
+  std::string abort_reason;  // set by abort(): the steps it stops end failed, saying this
   bool finished = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
@@ -136,6 +137,7 @@ struct Scheduler::Impl {
   void collect(size_t i, StepState state);
   void complete(size_t i, StepState state);
   void cancel();
+  void abort(const std::string& reason);
 };
 
 }  // namespace boxcar::agent
