@@ -14,12 +14,6 @@ namespace boxcar::agent {
 
 namespace {
 
-std::string number(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
-}
-
 Error over(const pipeline::ExpandedPipeline& p, const pipeline::ConcreteStep& cs, const std::string& key,
            const std::string& asked, const std::string& ceiling, const std::string& flag) {
   pipeline::Diagnostic d{p.file.empty() ? std::string("pipeline") : p.file, cs.step.pos,
@@ -30,6 +24,12 @@ Error over(const pipeline::ExpandedPipeline& p, const pipeline::ConcreteStep& cs
 }
 
 }  // namespace
+
+std::string format_cpus(double cpus) {
+  std::ostringstream out;
+  out << cpus;
+  return out.str();
+}
 
 uint64_t machine_memory() {
   long pages = ::sysconf(_SC_PHYS_PAGES);
@@ -55,7 +55,7 @@ Status apply_step_limits(const pipeline::ExpandedPipeline& p, const pipeline::Co
     return over(p, cs, "pids", std::to_string(*r.pids), std::to_string(limits.max_pids), "--max-pids");
   }
   if (r.cpus && *r.cpus > limits.max_cpus) {
-    return over(p, cs, "cpus", number(*r.cpus), number(limits.max_cpus), "--max-cpus");
+    return over(p, cs, "cpus", format_cpus(*r.cpus), format_cpus(limits.max_cpus), "--max-cpus");
   }
   if (r.tmp && *r.tmp > limits.max_tmp) {
     return over(p, cs, "tmp", format_size(*r.tmp), format_size(limits.max_tmp), "--max-tmp");

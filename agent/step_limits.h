@@ -24,6 +24,8 @@ namespace boxcar::agent {
 // This machine's physical memory in bytes, and its CPUs (those this process may run on).
 uint64_t machine_memory();
 double machine_cpus();
+// A number of CPUs as users write it: "2", "0.5".
+std::string format_cpus(double cpus);
 
 struct StepLimits {
   // Out of the box: enough for most builds, and a runaway step (a leak, a fork bomb, a full

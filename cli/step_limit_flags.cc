@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
 
 #include "base/duration.h"
 #include "base/size.h"
@@ -17,12 +16,6 @@ constexpr uint64_t kMinPids = 8;
 constexpr uint64_t kMaxPids = 4'194'304;  // the kernel's pid_max ceiling
 constexpr double kMinCpus = 0.01;
 constexpr double kMaxCpus = 1024;
-
-std::string number(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
-}
 
 Error bad(const std::string& flag, const std::string& what, const std::string& value) {
   return Error{flag + " must be " + what + ", not \"" + value + "\""};
@@ -115,7 +108,7 @@ Result<agent::StepLimits> read_step_limits(const ParsedFlags& flags) {
   for (Status st : {pair(*memory, l.default_memory, l.max_memory, "memory", size),
                     pair(*tmp, l.default_tmp, l.max_tmp, "tmp", size),
                     pair(*pids, l.default_pids, l.max_pids, "pids", count),
-                    pair(*cpus, l.default_cpus, l.max_cpus, "cpus", number)}) {
+                    pair(*cpus, l.default_cpus, l.max_cpus, "cpus", agent::format_cpus)}) {
     if (!st.ok()) return st.error();
   }
   return l;
