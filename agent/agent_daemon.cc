@@ -17,10 +17,12 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "agent/agent_credential.h"
 #include "agent/agent_heartbeat.h"
+#include "agent/background_removal.h"
 #include "agent/http_client.h"
 #include "agent/job_runner.h"
 #include "agent/remote_errors.h"
@@ -52,8 +54,11 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   AgentOptions options;
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<executors::Executor> executor;
+  std::unique_ptr<WorkspaceWatch> workspace_watch;
+  std::unique_ptr<BackgroundRemoval> removal;  // finished jobs' trees, off the io_context
   std::map<int64_t, Running> jobs;
   std::map<int64_t, std::unique_ptr<JobRunner>> held;  // completed, previews still open
+  std::set<int64_t> closing;  // of those, closed by cap_previews(), not yet released
   asio::steady_timer retry_timer{io};
   Backoff backoff;
   bool claiming = false;
@@ -88,10 +93,12 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (Status st = check_token_transport(*base, "agent token"); !st.ok()) return st;
     // Steps leave files in these (owned by root on disk, through the idmapped workspace) and
     // mirrors hold private repositories: no other local user may reach them.
-    for (const char* sub : {"", "workspaces", "mirrors", "artifacts"}) {
+    for (const char* sub : {"", "workspaces", "mirrors", "artifacts", "trash"}) {
       std::filesystem::path dir = *sub ? options.data_dir / sub : options.data_dir;
       if (Status st = make_private_dir(dir); !st.ok()) return st;
     }
+    removal = std::make_unique<BackgroundRemoval>(options.data_dir / "trash");
+    workspace_watch = std::make_unique<WorkspaceWatch>(io, options.workspace_limits);
     // Each queued artifact upload holds its file open until sent (so a step cannot swap it):
     // a job with thousands of artifacts behind a slow upload must not run into the soft limit.
     rlimit nofile{};
@@ -268,6 +275,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.executor = executor.get();
     ro.step_jobs = options.step_jobs;
     ro.keep_failed_workspaces = options.keep_failed_workspaces;
+    ro.limits = options.step_limits;
+    ro.workspace_watch = workspace_watch.get();
+    ro.removal = removal.get();
     ro.git_token = options.git_token;
     ro.git_token_hosts = options.git_token_hosts;
     ro.ssh_key = options.ssh_key;
@@ -336,6 +346,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (gone->runner->holding_previews()) {
       held[id] = std::move(gone->runner);
       if (draining || exited) held[id]->abandon();
+      cap_previews();
     }
     asio::post(io, [gone] {});
     if (end == JobEnd::auth_refused) return fatal("the server refused the agent credential");
@@ -350,7 +361,20 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     auto gone = std::make_shared<std::unique_ptr<JobRunner>>(std::move(it->second));
     held.erase(it);
     asio::post(io, [gone] {});
+    closing.erase(id);
     if (draining || exited) exit_when_idle();
+  }
+
+  // At most max_previews completed jobs keep previews open: past it, the oldest close.
+  void cap_previews() {
+    size_t cap = options.max_previews > 0 ? options.max_previews : options.concurrency;
+    for (auto it = held.begin(); it != held.end() && held.size() - closing.size() > cap; ++it) {
+      if (closing.count(it->first)) continue;
+      log("job " + std::to_string(it->first) + ": closing its previews: more than " + std::to_string(cap) +
+          " completed job(s) with open previews (--max-previews)");
+      closing.insert(it->first);
+      it->second->abandon();
+    }
   }
 
   void exit_when_idle() {

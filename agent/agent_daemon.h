@@ -5,7 +5,8 @@
 // unreachable, and drains on request. The same class runs inside `boxcar serve`, over
 // loopback HTTP: an in-process agent speaks the protocol exactly as a remote one does.
 // A completed job whose previews are still open no longer takes a slot, but its runner is
-// kept until they close; a drain closes them.
+// kept until they close; at most `max_previews` such jobs are kept (the oldest one's previews
+// close when one more would pass the cap), and a drain closes them all.
 #pragma once
 
 #include <filesystem>
@@ -19,6 +20,8 @@
 
 #include "agent/preview_proxy.h"
 #include "agent/repo_pipeline.h"
+#include "agent/step_limits.h"
+#include "agent/workspace_watch.h"
 #include "base/result.h"
 #include "base/tls_client.h"
 #include "executors/executor.h"
@@ -34,11 +37,19 @@ struct AgentOptions {
   std::string name;
   std::vector<std::string> labels;       // a job's labels must all be among these
   size_t concurrency = 1;                // jobs at once
+  // Completed jobs whose previews stay open, at most; 0 = `concurrency`. A lingering preview
+  // holds a sandbox, a network and a workspace: without a cap, a few jobs with previews took
+  // all the memory of a machine sized for `concurrency` jobs. The cap closes the oldest
+  // previews rather than holding a job slot, which would stall the queue for up to a
+  // preview_ttl behind every job with a preview.
+  size_t max_previews = 0;
   size_t step_jobs = 0;                  // steps at once within a job; 0 = the CPU count
-  std::filesystem::path data_dir;        // mirrors/, workspaces/, artifacts/ (all made 0700),
+  std::filesystem::path data_dir;        // mirrors/, workspaces/, artifacts/, trash/ (all 0700),
                                          // agent-credential.json (0600)
   // Makes the executor the agent's jobs run on; empty = the host executor.
   std::function<std::unique_ptr<executors::Executor>(boost::asio::io_context&)> make_executor;
+  StepLimits step_limits;                // every step's memory, pids, cpus, /tmp; preview_ttl
+  WorkspaceLimits workspace_limits;      // each job's workspace: size and inodes
   bool keep_failed_workspaces = false;
   std::string git_token;                 // https checkout token (user "x-access-token"),
   std::vector<std::string> git_token_hosts;  // sent only to https:// URLs of these hosts

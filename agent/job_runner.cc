@@ -67,6 +67,9 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   std::string final_state;
   bool workspace_handled = false;
 
+  std::unique_ptr<WorkspaceWatch::Handle> watched;  // the workspace under its limits
+  std::string over_reason;  // the workspace went past a limit: why
+
   std::atomic<bool> checkout_cancelled{false};
   std::thread checkout_thread;
   CheckoutResult checked;
@@ -116,9 +119,14 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   void start() {
     workspace = options.data_dir / "workspaces" /
                 (std::to_string(spec.id) + "-" + std::to_string(spec.attempt));
-    std::error_code ec;
-    fs::remove_all(workspace, ec);  // a leftover of a dead agent
-    fs::remove_all(artifact_dir_of(options, spec), ec);
+    remove_tree_of_job(workspace);  // a leftover of a dead agent
+    remove_tree_of_job(artifact_dir_of(options, spec));
+    if (options.workspace_watch) {
+      std::weak_ptr<Impl> weak = weak_from_this();
+      watched = options.workspace_watch->watch(workspace, [weak](const std::string& why) {
+        if (auto self = weak.lock()) self->workspace_over(why);
+      });
+    }
     observer.job_line("agent " + options.agent + ": job " + std::to_string(spec.id) + ", attempt " +
                       std::to_string(spec.attempt));
     observer.job_line("checking out " + redact_url(spec.repo) +
@@ -142,7 +150,11 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     checkout_thread = std::thread([weak, ctx, req] {
       auto result = checkout(req);
       asio::post(*ctx, [weak, result = std::move(result)]() mutable {
-        if (auto self = weak.lock()) self->checked_out(std::move(result));
+        auto self = weak.lock();
+        if (!self) return;
+        // Also when the checkout got to its end: the watch reports a workspace once.
+        if (!self->over_reason.empty()) result = Error{"checkout: " + self->over_reason};
+        self->checked_out(std::move(result));
       });
     });
   }
@@ -228,7 +240,13 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
 
   void run(const pipeline::Pipeline& p, const JobBranch& branch) {
     expanded = pipeline::expand(p);
+    // A step asking for more than this agent allows fails the job before any step runs.
+    if (auto errors = step_limit_errors(*expanded, options.limits); !errors.empty()) {
+      for (const auto& e : errors) observer.job_line(e);
+      return complete("error", errors.front());
+    }
     SchedulerOptions opts;
+    opts.limits = options.limits;
     opts.jobs = options.step_jobs;
     opts.workspace = workspace;
     opts.artifact_dir = artifact_dir_of(options, spec);
@@ -265,7 +283,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     exec_job = std::move(job.value());
     if (!options.executor->isolated()) {
       observer.job_line("executor \"" + std::string(options.executor->name()) +
-                        "\": steps run as plain processes on the agent's machine, with no isolation");
+                        "\": steps run as plain processes on the agent's machine, with no isolation "
+                        "and no memory, pids, cpu or /tmp limits");
     }
     scheduler = std::make_unique<Scheduler>(io, *exec_job, *expanded, *plan, opts, observer);
     phase = Phase::running;
@@ -294,6 +313,27 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     if (cancel_requested) return complete("cancelled", "cancelled");
     if (ok) return complete("success", "");
     complete("failed", failure_reason(summaries));
+  }
+
+  // The workspace went past a limit (from the watch, on the io_context).
+  void workspace_over(const std::string& why) {
+    if (!over_reason.empty() || abandoned) return;
+    over_reason = why;
+    log(why);
+    if (phase == Phase::checkout) {
+      checkout_cancelled = true;  // checked_out() completes the job with the reason
+    } else if (scheduler && (phase == Phase::running || holding)) {
+      observer.job_line(why + ": stopping the job's steps");
+      scheduler->abort(why);
+    }
+  }
+
+  // Off the io_context when the agent has a BackgroundRemoval: a tree of a million files
+  // takes seconds to delete.
+  void remove_tree_of_job(const fs::path& tree) {
+    if (options.removal) return options.removal->remove(tree);
+    std::error_code ec;
+    fs::remove_all(tree, ec);
   }
 
   void teardown() {
@@ -434,20 +474,19 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   void remove_workspace() {
     if (workspace.empty() || workspace_handled || holding) return;
     workspace_handled = true;
+    watched.reset();
     if (options.keep_failed_workspaces && !final_state.empty() && final_state != "success") {
       log("workspace kept: " + workspace.string());
       return;
     }
-    std::error_code ec;
-    fs::remove_all(workspace, ec);
+    remove_tree_of_job(workspace);
   }
 
   void finish() {
     if (phase == Phase::over) return;
     phase = Phase::over;
     remove_workspace();
-    std::error_code ec;  // every upload is done (or dropped) by now
-    fs::remove_all(artifact_dir_of(options, spec), ec);
+    remove_tree_of_job(artifact_dir_of(options, spec));  // every upload is done (or dropped) by now
     JobEnd e = abandoned ? end : JobEnd::completed;
     auto cb = std::move(done);
     asio::post(io, [cb, e] {

@@ -4,6 +4,9 @@
 // then POST complete and remove the workspace. Heartbeats are the daemon's business; it tells
 // the runner to cancel() (the user asked) or abandon() (the lease is gone).
 //
+// A workspace that grows past its limits (see workspace_watch.h) ends the job: during the
+// checkout, as an error; while steps run, they are killed and fail with the reason.
+//
 // Previews ([[step.expose]]) outlive the job: the runner reports the open ones to the server
 // (POST previews), completes the job, and then keeps their sandboxes, the job's network and
 // the workspace until each preview's preview_ttl passed or the server says the user cancelled
@@ -19,9 +22,12 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/background_removal.h"
 #include "agent/http_client.h"
 #include "agent/preview_proxy.h"
 #include "agent/repo_pipeline.h"
+#include "agent/step_limits.h"
+#include "agent/workspace_watch.h"
 #include "executors/executor.h"
 #include "protocol/agent_protocol.h"
 
@@ -43,6 +49,11 @@ struct JobRunnerOptions {
   Millis preview_report_interval{3'000};  // after completion, while previews are open
   pipeline::Limits pipeline_limits;       // what the repository's pipeline file may ask for
   ParserLimits parser_limits;             // the child process that parses it first
+  StepLimits limits;                      // every step's memory, pids, cpus, /tmp; preview_ttl
+  // Keeps the workspace under its size and inode limits, from the checkout on; null: unwatched.
+  WorkspaceWatch* workspace_watch = nullptr;
+  // Removes the workspace and the artifact copies off the io_context; null: in place, blocking.
+  BackgroundRemoval* removal = nullptr;
 };
 
 enum class JobEnd {

@@ -26,7 +26,9 @@ namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-executors::SandboxSpec sandbox_spec(const pipeline::ConcreteStep& cs) {
+// The step's sandbox; its limits are the step's `resources` under the operator's StepLimits.
+Result<executors::SandboxSpec> sandbox_spec(const pipeline::ExpandedPipeline& p, const pipeline::ConcreteStep& cs,
+                                            const StepLimits& limits) {
   const pipeline::Step& s = cs.step;
   executors::SandboxSpec spec;
   spec.name = cs.name;
@@ -36,10 +38,7 @@ executors::SandboxSpec sandbox_spec(const pipeline::ConcreteStep& cs) {
     case pipeline::Network::none: spec.network = executors::NetworkMode::none; break;
     case pipeline::Network::host: spec.network = executors::NetworkMode::host; break;
   }
-  spec.memory_bytes = s.resources.memory;
-  spec.cpus = s.resources.cpus;
-  spec.pids = s.resources.pids;
-  if (s.resources.tmp) spec.tmp_bytes = *s.resources.tmp;
+  if (Status st = apply_step_limits(p, cs, limits, spec); !st.ok()) return st.error();
   return spec;
 }
 
@@ -145,7 +144,12 @@ void Scheduler::Impl::launch(size_t i, int attempt) {
   size_t more = 0;
   for (size_t j = 0; j < plan.size(); ++j) more += j != i && plan.state(j) == StepState::pending;
   job.expect(more);
-  auto sandbox = job.start(sandbox_spec(cs));
+  auto spec = sandbox_spec(pipeline, cs, options.limits);
+  if (!spec.ok()) {
+    end_attempt(i, attempt, Outcome::setup("resources", 0, spec.error().message));
+    return;
+  }
+  auto sandbox = job.start(*spec);
   if (!sandbox.ok()) {
     end_attempt(i, attempt, Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
     return;
@@ -190,7 +194,13 @@ void Scheduler::Impl::end_attempt(size_t i, int attempt, const Outcome& outcome)
   running.erase(it);
 
   const pipeline::Step& step = pipeline.steps[i].step;
-  StepState state = state_of(outcome);
+  Outcome ended = outcome;
+  if (!abort_reason.empty() && outcome.kind == Outcome::Kind::cancelled) {
+    ended = Outcome::of(Outcome::Kind::failed);
+    ended.exit_code = -1;
+    ended.message = abort_reason;
+  }
+  StepState state = state_of(ended);
   bool retryable = (state == StepState::failed || state == StepState::oom ||
                     (state == StepState::timeout && step.retry_on_timeout));
   if (retryable && attempt <= step.retry && cancel_requests == 0) {
@@ -203,11 +213,11 @@ void Scheduler::Impl::end_attempt(size_t i, int attempt, const Outcome& outcome)
   StepSummary& s = summaries[i];
   s.state = state;
   s.duration = elapsed;
-  s.exit_code = outcome.kind == Outcome::Kind::ok       ? 0
-                : outcome.kind == Outcome::Kind::failed ? outcome.exit_code
-                                                        : -1;
-  s.reason = outcome.ok() ? "" : executors::describe(outcome);
-  if (outcome.kind == Outcome::Kind::failed && !outcome.message.empty()) s.reason = outcome.message;
+  s.exit_code = ended.kind == Outcome::Kind::ok       ? 0
+                : ended.kind == Outcome::Kind::failed ? ended.exit_code
+                                                      : -1;
+  s.reason = ended.ok() ? "" : executors::describe(ended);
+  if (ended.kind == Outcome::Kind::failed && !ended.message.empty()) s.reason = ended.message;
   if (state == StepState::timeout) s.reason = "timed out after " + format_duration(step.timeout);
   if (truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
 
@@ -293,6 +303,13 @@ void Scheduler::Impl::cancel() {
   pump();
 }
 
+void Scheduler::Impl::abort(const std::string& reason) {
+  if (finished && previews.empty()) return;
+  if (abort_reason.empty()) abort_reason = reason;
+  // Twice: no grace period; whatever broke the limit must not keep going for another 10 s.
+  cancel();
+  cancel();
+}
 
 Scheduler::Scheduler(asio::io_context& io, executors::Job& job,
                      const pipeline::ExpandedPipeline& pipeline, pipeline::Plan& plan,
@@ -309,6 +326,8 @@ void Scheduler::start(std::function<void(bool)> done) {
 }
 
 void Scheduler::cancel() { impl_->cancel(); }
+
+void Scheduler::abort(const std::string& reason) { impl_->abort(reason); }
 
 void Scheduler::hold_previews(std::function<void()> closed) { impl_->hold_previews(std::move(closed)); }
 

@@ -13,6 +13,7 @@
 
 #include "agent/preview_proxy.h"
 #include "agent/run_observer.h"
+#include "agent/step_limits.h"
 #include "executors/executor.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plan.h"
@@ -37,6 +38,8 @@ struct SchedulerOptions {
   std::map<std::string, std::string> run_env;
   // Where the URLs of exposed ports come from; null: plain http://localhost:PORT/ URLs.
   PreviewPublisher* previews = nullptr;
+  // Every step's memory, pids, cpus, /tmp and /dev/shm, and how long previews stay up.
+  StepLimits limits;
 };
 
 class Scheduler {
@@ -58,6 +61,11 @@ class Scheduler {
   // Cancels the run: pending steps become cancelled, running ones are stopped (SIGTERM, their
   // grace period, SIGKILL). A second call kills running steps at once.
   void cancel();
+
+  // Ends the run because the job broke a limit of its own (its workspace is over its size):
+  // running steps are killed at once and end `failed` with `reason`, without a retry; pending
+  // steps are cancelled and open previews closed.
+  void abort(const std::string& reason);
 
   const std::vector<StepSummary>& summaries() const;
 

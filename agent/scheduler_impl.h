@@ -80,6 +80,7 @@ struct Scheduler::Impl {
   size_t copies_in_flight = 0;
   uint64_t artifact_bytes = 0;
   int cancel_requests = 0;
+  std::string abort_reason;  // set by abort(): the steps it stops end failed, saying this
   bool finished = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
@@ -138,6 +139,7 @@ struct Scheduler::Impl {
   void collect(size_t i, StepState state);
   void complete(size_t i, StepState state);
   void cancel();
+  void abort(const std::string& reason);
 };
 
 }  // namespace boxcar::agent

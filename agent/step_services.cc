@@ -178,17 +178,18 @@ void Scheduler::Impl::hold_previews(std::function<void()> closed) {
   previews_closed = std::move(closed);
   std::weak_ptr<bool> weak = alive;
   for (auto& [i, p] : previews) {
-    Millis ttl = pipeline.steps[i].step.preview_ttl;
+    PreviewTtl capped = preview_ttl_of(pipeline.steps[i], options.limits);
+    if (!capped.notice.empty()) observer.notice(capped.notice);
+    Millis ttl = capped.ttl;
     auto until = std::chrono::steady_clock::now() + ttl;
     if (options.previews) options.previews->expire_at(*p.sandbox, until);
     Timestamp wall = std::chrono::system_clock::now() + ttl;
     for (const auto& [name, urls] : p.urls) observer.preview(i, name, urls.host_url, urls.path_url, wall);
     p.ttl->expires_at(until);
     size_t step = i;
-    p.ttl->async_wait([this, weak, step](const boost::system::error_code& ec) {
+    p.ttl->async_wait([this, weak, step, ttl](const boost::system::error_code& ec) {
       if (ec || weak.expired() || !previews.count(step)) return;
-      close_preview(step, "preview_ttl " + format_duration(pipeline.steps[step].step.preview_ttl) +
-                              " reached", false);
+      close_preview(step, "preview_ttl " + format_duration(ttl) + " reached", false);
     });
   }
 }

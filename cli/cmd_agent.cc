@@ -15,12 +15,14 @@
 #include "agent/http_client.h"
 #include "base/server_url.h"
 #include "base/tls_client.h"
+#include "cli/agent_limit_flags.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
+#include "cli/step_limit_flags.h"
 
 namespace boxcar::cli {
 namespace {
@@ -33,6 +35,8 @@ constexpr const char* kUsage =
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
     "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
+    "                    [--default-*|--max-* LIMIT]... [--max-preview-ttl D]\n"
+    "                    [--max-workspace SIZE] [--max-workspace-inodes N] [--max-previews N]\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
@@ -105,11 +109,15 @@ int cmd_agent(const Args& args) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kPipelineLimitsUsage, stdout);
+    std::fputs(kStepLimitsUsage, stdout);
+    std::fputs(kAgentLimitsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -145,6 +153,13 @@ int cmd_agent(const Args& args) {
   opts.name = flags->get("--name").value_or("");
   opts.data_dir = flags->get("--data").value_or(default_data_dir().string());
   opts.keep_failed_workspaces = flags->has("--keep-failed");
+  auto step_limits = read_step_limits(*flags);
+  if (!step_limits.ok()) return usage_error("agent", step_limits.error().message);
+  opts.step_limits = *step_limits;
+  auto agent_limits = read_agent_limits(*flags);
+  if (!agent_limits.ok()) return usage_error("agent", agent_limits.error().message);
+  opts.workspace_limits = agent_limits->workspace;
+  opts.max_previews = agent_limits->max_previews;
   auto git_token = read_secret(*flags, kGitToken, "agent");
   if (!git_token) return usage_error("agent", git_token.error().message);
   opts.git_token = git_token->value_or("");

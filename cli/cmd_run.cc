@@ -25,6 +25,7 @@
 #include "cli/git_head.h"
 #include "cli/pipeline_file.h"
 #include "cli/preview_listen.h"
+#include "cli/step_limit_flags.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"
 
@@ -37,6 +38,8 @@ constexpr const char* kUsage =
     "                  [--secret NAME=VALUE]... [--keep-failed] [--json] [--quiet] [--timestamps]\n"
     "                  [--log-limit SIZE] [--branch B] [--event E]\n"
     "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n"
+    "                  [--default-memory|--default-tmp|--max-memory|--max-tmp SIZE]\n"
+    "                  [--default-pids|--default-cpus|--max-pids|--max-cpus N] [--max-preview-ttl D]\n"
     "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
     "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 
@@ -53,7 +56,7 @@ bool valid_env_name(const std::string& s) {
 }  // namespace
 
 int cmd_run(const Args& args) {
-  auto flags = parse_flags(args, {{"--file", true, false, "-f"},
+  auto flags = parse_flags(args, with_step_limit_flags({{"--file", true, false, "-f"},
                                   {"--workspace", true, false, ""},
                                   {"--jobs", true, false, "-j"},
                                   {"--executor", true, false, ""},
@@ -68,10 +71,11 @@ int cmd_run(const Args& args) {
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
                                   {"--allow-host-network", false, false, ""},
-                                  {"--help", false, false, "-h"}});
+                                  {"--help", false, false, "-h"}}));
   if (!flags.ok()) return usage_error("run", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kStepLimitsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -109,6 +113,9 @@ int cmd_run(const Args& args) {
     return usage_error("run", "--event must be push, pull_request, tag or manual, not \"" + event + "\"");
   }
 
+  auto limits = read_step_limits(*flags);
+  if (!limits.ok()) return usage_error("run", limits.error().message);
+
   std::error_code ec;
   std::filesystem::path workspace = flags->get("--workspace").value_or(".");
   workspace = std::filesystem::canonical(workspace, ec);
@@ -142,6 +149,10 @@ int cmd_run(const Args& args) {
   }
 
   auto expanded = pipeline::expand(loaded->pipeline);
+  if (auto errors = agent::step_limit_errors(expanded, *limits); !errors.empty()) {
+    for (const auto& e : errors) std::fprintf(stderr, "boxcar run: %s\n", e.c_str());
+    return kExitUsage;
+  }
   GitHead head = read_git_head(workspace);
   pipeline::RunContext ctx;
   ctx.branch = flags->get("--branch").value_or(head.branch);
@@ -174,7 +185,8 @@ int cmd_run(const Args& args) {
   auto executor = chosen->make(io);
   if (!executor->isolated()) {
     observer->notice("executor \"" + std::string(executor->name()) +
-                     "\": steps run as plain processes on this machine, with no isolation");
+                     "\": steps run as plain processes on this machine, with no isolation "
+                     "and no memory, pids, cpu or /tmp limits");
   }
   if (flags->has("--keep-failed") && !executor->isolated()) {
     observer->notice("--keep-failed: the host executor keeps nothing but the workspace");
@@ -211,6 +223,7 @@ int cmd_run(const Args& args) {
   opts.commit = head.commit;
   opts.branch = ctx.branch;
   opts.event = event;
+  opts.limits = *limits;
   agent::Scheduler scheduler(io, *job.value(), expanded, plan, opts, *observer);
 
   int interrupts = 0;

@@ -18,6 +18,7 @@
 #include "base/random_token.h"
 #include "base/redact_url.h"
 #include "base/size.h"
+#include "cli/agent_limit_flags.h"
 #include "cli/api_token.h"
 #include "base/tls_client.h"
 #include "cli/commands.h"
@@ -28,6 +29,7 @@
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
 #include "cli/serve_queue_flags.h"
+#include "cli/step_limit_flags.h"
 #include "server/server.h"
 #include "server/tls_server_context.h"
 #include "server/store.h"
@@ -66,7 +68,8 @@ constexpr const char* kUsage =
     "  lists and revokes them (`boxcar agents`, `boxcar agent revoke`)\n"
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n"
     "  --tls-cert, --tls-key: serve HTTPS only (TLS 1.2+) with this certificate chain and its\n"
-    "  unencrypted key; the in-process agents trust exactly that certificate over loopback\n";
+    "  unencrypted key; the in-process agents trust exactly that certificate over loopback\n"
+    "  the in-process agents' limits (each agent runs one job at a time):\n";
 
 const SecretFlag kWebhookSecret{"--webhook-secret", "BOXCAR_WEBHOOK_SECRET"};
 const SecretFlag kGitlabWebhookToken{"--gitlab-webhook-token", "BOXCAR_GITLAB_WEBHOOK_TOKEN"};
@@ -144,14 +147,22 @@ int cmd_serve(const Args& args) {
   }
   for (auto& spec : serve_queue_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kServeQueueUsage, stdout);
     std::fputs(kPipelineLimitsUsage, stdout);
+    std::fputs(kStepLimitsUsage, stdout);
+    std::fputs(kAgentLimitsUsage, stdout);
     return kExitOk;
   }
+  auto step_limits = read_step_limits(*flags);
+  if (!step_limits.ok()) return usage_error("serve", step_limits.error().message);
+  auto agent_limits = read_agent_limits(*flags);
+  if (!agent_limits.ok()) return usage_error("serve", agent_limits.error().message);
   if (!flags->positional.empty()) {
     return usage_error("serve", "unexpected argument \"" + flags->positional[0] + "\"");
   }
@@ -331,6 +342,9 @@ int cmd_serve(const Args& args) {
     a.previews = proxy.get();
     a.allow_local_repos = flags->has("--allow-local-repos");
     a.pipeline_limits = pipeline_limits;
+    a.step_limits = *step_limits;
+    a.workspace_limits = agent_limits->workspace;
+    a.max_previews = agent_limits->max_previews;
     a.on_exit = [&](Status st) {
       if (!st.ok()) {
         std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());

@@ -74,6 +74,10 @@ Status validate(const SandboxSpec& spec) {
     return invalid(spec, "tmp " + format_size(spec.tmp_bytes) + " is below the minimum of " +
                              format_size(kMinTmp));
   }
+  if (spec.shm_bytes < kMinTmp) {
+    return invalid(spec, "/dev/shm " + format_size(spec.shm_bytes) + " is below the minimum of " +
+                             format_size(kMinTmp));
+  }
   return {};
 }
 

@@ -20,10 +20,14 @@ struct SandboxSpec {
   std::optional<double> cpus;
   std::optional<uint64_t> pids;
   uint64_t tmp_bytes = 1ull << 30;  // size of the /tmp tmpfs
+  // Size of the /dev/shm tmpfs: 64 MiB, as Docker gives. Both tmpfs are charged to the step's
+  // memory cgroup (a page belongs to the cgroup of the process that wrote it), so what a step
+  // keeps in /tmp and /dev/shm counts toward memory_bytes.
+  uint64_t shm_bytes = 64ull << 20;
 };
 
 // Checks the spec as data: limits in range (memory >= 4 MiB, 0.01 <= cpus <= 1024,
-// pids >= 8, tmp >= 1 MiB), a sane name, a known network mode. No side effects.
+// pids >= 8, tmp and shm >= 1 MiB), a sane name, a known network mode. No side effects.
 Status validate(const SandboxSpec& spec);
 
 }  // namespace boxcar::executors

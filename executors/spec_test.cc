@@ -92,6 +92,15 @@ TEST(SpecTest, SmallTmpIsRejected) {
   EXPECT_FALSE(validate(spec).ok());
 }
 
+TEST(SpecTest, SmallShmIsRejected) {
+  SandboxSpec spec = valid_spec();
+  EXPECT_EQ(spec.shm_bytes, 64ull << 20);  // Docker's default
+  spec.shm_bytes = (1ull << 20) - 1;
+  EXPECT_FALSE(validate(spec).ok());
+  spec.shm_bytes = 1ull << 20;
+  EXPECT_TRUE(validate(spec).ok());
+}
+
 TEST(SpecTest, UnknownNetworkModeIsRejected) {
   SandboxSpec spec = valid_spec();
   spec.network = static_cast<NetworkMode>(42);

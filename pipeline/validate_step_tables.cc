@@ -64,10 +64,27 @@ void read_resources(TableReader& step, Resources& resources) {
   if (!t) return;
   TableReader r(*t, step.context() + ": resources", step.diags());
   r.check_keys({"memory", "cpus", "pids", "tmp"});
-  if (auto v = r.size("memory")) resources.memory = *v;
-  if (auto v = r.size("tmp")) resources.tmp = *v;
-  if (auto v = r.positive_number("cpus")) resources.cpus = *v;
-  if (auto v = r.integer("pids", 1, std::numeric_limits<int64_t>::max())) {
+  // The smallest values a sandbox can start with (executors' SandboxSpec checks the same): a
+  // step asking less fails here, at its line, not later as a sandbox that cannot be set up.
+  auto at_least = [&r](const char* key, uint64_t min, const char* shown) -> std::optional<uint64_t> {
+    auto v = r.size(key);
+    if (v && *v < min) {
+      r.error(r.entry(key)->value.pos, quoted(key) + " must be at least " + shown + ", not " +
+                                           quoted(r.entry(key)->value.str));
+      return std::nullopt;
+    }
+    return v;
+  };
+  if (auto v = at_least("memory", 4ull << 20, "4MiB")) resources.memory = *v;
+  if (auto v = at_least("tmp", 1ull << 20, "1MiB")) resources.tmp = *v;
+  if (auto v = r.positive_number("cpus")) {
+    if (*v < 0.01 || *v > 1024) {
+      r.error(r.entry("cpus")->value.pos, "\"cpus\" must be between 0.01 and 1024");
+    } else {
+      resources.cpus = *v;
+    }
+  }
+  if (auto v = r.integer("pids", 8, std::numeric_limits<int64_t>::max())) {
     resources.pids = static_cast<uint64_t>(*v);
   }
 }

@@ -70,7 +70,7 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
   BOXCAR_TRY(make_mounts_private("mount namespace"));
   BOXCAR_TRY(enter_root_template(c.root_dir, c.tmp_bytes));
   BOXCAR_TRY(mount_proc(c.root_dir));
-  BOXCAR_TRY(mount_dev(c.root_dir, c.tmp_bytes));
+  BOXCAR_TRY(mount_dev(c.root_dir, c.shm_bytes));
   BOXCAR_TRY(attach(c.workspace_fd, (c.root_dir + "/workspace").c_str(), "workspace mount"));
   BOXCAR_TRY(make_git_read_only(c.root_dir + "/workspace"));
   BOXCAR_TRY(pivot_into(c.root_dir));

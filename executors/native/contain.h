@@ -36,6 +36,7 @@ struct ContainConfig {
   int netns_fd = -1;         // the job's network namespace (network = job)
   NetworkMode network = NetworkMode::job;
   uint64_t tmp_bytes = 1ull << 30;
+  uint64_t shm_bytes = 64ull << 20;
   std::string hostname;
   IdRange ids;
   std::vector<std::string> cgroup_procs;  // cgroup.procs files to put pid 1 in

@@ -55,11 +55,12 @@ struct JobState {
   unique_fd netns;
   int userns;  // owned by Shared
   bool destroyed = false;
-  // The prewarmed sandbox: no cgroups (so only for steps without limits), a placeholder
-  // hostname until it is taken.
+  // The prewarmed sandbox, set up like the step before it (its cgroups carry that step's
+  // limits), with a placeholder hostname until it is taken. Every step has limits (the agent
+  // applies its defaults), and the steps of a pipeline mostly share them: so a step whose
+  // limits, network and tmpfs sizes equal the last one's starts at once.
   std::shared_ptr<SandboxState> warm{};
-  NetworkMode warm_network = NetworkMode::job;
-  uint64_t warm_tmp = 0;
+  SandboxSpec warm_like{};
   bool refill_posted = false;
   size_t expected_more = SIZE_MAX;  // Job::expect(): unknown until told
 
@@ -88,6 +89,7 @@ struct JobState {
     config.netns_fd = netns.get();
     config.network = spec.network;
     config.tmp_bytes = spec.tmp_bytes;
+    config.shm_bytes = spec.shm_bytes;
     config.hostname = hostname;
     config.ids = IdRange{shared->options.id_base, shared->options.id_count};
     config.cgroup_procs = cgroup->procs_files();
@@ -103,8 +105,15 @@ struct JobState {
   }
 
   static bool warmable(const SandboxSpec& spec) {
-    return spec.image == "host" && spec.network != NetworkMode::host && !spec.memory_bytes && !spec.cpus &&
-           !spec.pids;
+    return spec.image == "host" && spec.network != NetworkMode::host;
+  }
+
+  // Whether the warm sandbox was set up as `spec` asks: same limits, network and tmpfs sizes.
+  bool warm_fits(const SandboxSpec& spec) const {
+    const SandboxSpec& w = warm_like;
+    return warm && warmable(spec) && w.network == spec.network && w.tmp_bytes == spec.tmp_bytes &&
+           w.shm_bytes == spec.shm_bytes && w.memory_bytes == spec.memory_bytes && w.cpus == spec.cpus &&
+           w.pids == spec.pids && warm->usable();
   }
 
   // After the current handler: set up the next sandbox like `spec`.
@@ -122,8 +131,7 @@ struct JobState {
       job->refill_posted = false;
       if (job->warm) job->warm->destroy();
       job->warm = job->create(like, "sandbox");
-      job->warm_network = like.network;
-      job->warm_tmp = like.tmp_bytes;
+      job->warm_like = like;
     });
   }
 
@@ -150,8 +158,7 @@ class NativeJob final : public Job {
                    EPERM};
     }
     std::shared_ptr<SandboxState> state;
-    if (job.warm && JobState::warmable(spec) && job.warm_network == spec.network && job.warm_tmp == spec.tmp_bytes &&
-        job.warm->usable()) {
+    if (job.warm_fits(spec)) {
       state = std::move(job.warm);
       job.warm.reset();
       state->configure(hostname_for(spec.name));

@@ -25,8 +25,8 @@ struct NativeOptions {
   // Name of the cgroup (under the agent's own cgroup, in every hierarchy used) that holds
   // the steps' cgroups. Leftovers of a dead agent below it are removed at start.
   std::string cgroup_parent = "boxcar";
-  // Keeps one sandbox per job set up ahead of time, so that a step without resource limits
-  // starts at once (the next one is prepared while it runs).
+  // Keeps one sandbox per job set up ahead of time, like the last step (same limits), so that
+  // the next step like it starts at once (the one after is prepared while it runs).
   bool prewarm = true;
 };
 

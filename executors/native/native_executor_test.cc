@@ -307,6 +307,39 @@ TEST_F(NativeExecutorTest, LimitsReachTheCgroups) {
   EXPECT_EQ(read_one("cpu", "cpu.cfs_quota_us"), "50000");
 }
 
+// Sandboxes are prepared ahead like the last step: one made for a step with other limits must
+// not be handed out, and one made for the same limits must carry them.
+TEST_F(NativeExecutorTest, APrewarmedSandboxHasTheLimitsOfTheStepThatTakesIt) {
+  job_->expect(3);
+  auto sized = [](uint64_t mib) {
+    SandboxSpec s;
+    s.name = "step";
+    s.memory_bytes = mib << 20;
+    s.pids = 64;
+    return s;
+  };
+  const std::vector<std::string> hog = {"python3", "-c", "x = bytearray(48 << 20); print('fits')"};
+  {
+    auto first = start(sized(256));
+    EXPECT_EQ(run(*first, hog).out, "fits\n");  // control: 48 MiB fit in 256
+  }
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(50));  // the refill, made like the step above
+  {
+    auto smaller = start(sized(32));
+    Ran r = run(*smaller, hog);
+    EXPECT_EQ(r.outcome.kind, Outcome::Kind::oom) << describe(r.outcome) << r.out;
+  }
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(50));
+  {
+    auto same = start(sized(32));
+    Ran r = run(*same, hog);
+    EXPECT_EQ(r.outcome.kind, Outcome::Kind::oom) << "the warm sandbox made for 32 MiB lost its limit: "
+                                                  << describe(r.outcome) << r.out;
+  }
+}
+
 TEST(NativeExecutorCrashSafety, LeftoversOfADeadAgentAreRemoved) {
   if (Status s = native_available(); !s) GTEST_SKIP() << s.error().message;
   if (!fs::exists("/sys/fs/cgroup/pids")) GTEST_SKIP() << "not a cgroup v1 host";

@@ -21,6 +21,25 @@ Outcome setup_outcome(const std::string& facility, int err, const std::string& d
   return Outcome::setup(facility, err, detail);
 }
 
+namespace {
+
+// Whether the process behind `pidfd` has exited; reaps it then. Never blocks: a pidfd woken
+// without an exit (see wait_for_oom) must not stall the io_context in waitid.
+bool reaped(int pidfd) {
+  siginfo_t info{};
+  return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG) == 0 &&
+         info.si_pid != 0;
+}
+
+// The first child exits right after reporting pid 1; reap it whenever that happens.
+void reap_when_exited(std::shared_ptr<asio::posix::stream_descriptor> first) {
+  first->async_wait(asio::posix::stream_descriptor::wait_read, [first](boost::system::error_code ec) {
+    if (!ec && !reaped(first->native_handle())) reap_when_exited(first);
+  });
+}
+
+}  // namespace
+
 SandboxState::~SandboxState() {
   // Only when the io_context went away with our handlers in it (shutdown): reap pid 1 here,
   // briefly blocking, so that its cgroups can be removed.
@@ -41,20 +60,28 @@ void SandboxState::fail_setup(Outcome outcome) {
 void SandboxState::begin(StepCgroup cgroup, Spawned spawned) {
   cgroup_ = std::move(cgroup);
   ctl_ = std::make_unique<Descriptor>(io_, spawned.ctl.release());
-  // The first child exits right after reporting pid 1; reap it whenever that happens.
-  auto first = std::make_shared<Descriptor>(io_, spawned.first_pidfd.release());
-  first->async_wait(Descriptor::wait_read, [first](boost::system::error_code) {
-    siginfo_t info{};
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(first->native_handle()), &info, WEXITED);
-  });
-  auto self = shared_from_this();
+  reap_when_exited(std::make_shared<Descriptor>(io_, spawned.first_pidfd.release()));
   if (unique_fd efd = cgroup_.take_oom_eventfd()) {
     oom_ = std::make_unique<Descriptor>(io_, efd.release());
-    oom_->async_wait(Descriptor::wait_read, [self](boost::system::error_code ec) {
-      if (!ec && !self->destroyed_) self->on_oom();
-    });
+    wait_for_oom();
   }
   read_control();
+}
+
+void SandboxState::wait_for_oom() {
+  auto self = shared_from_this();
+  oom_->async_wait(Descriptor::wait_read, [self](boost::system::error_code ec) {
+    if (ec || self->destroyed_ || !self->oom_) return;
+    // Only a count in the eventfd is an OOM. Wake-ups without one happen: right after another
+    // step's OOM, a fresh sandbox (a new eventfd, maybe the same fd number) was woken at once
+    // and reported oom although it never ran out, most likely epoll reporting for a file
+    // closed here but kept alive elsewhere, through the registration asio reused.
+    uint64_t count = 0;
+    if (::read(self->oom_->native_handle(), &count, sizeof count) == sizeof count && count > 0) {
+      return self->on_oom();
+    }
+    self->wait_for_oom();
+  });
 }
 
 Status SandboxState::exec(const ExecRequest& request, ExecHandlers handlers) {
@@ -237,14 +264,21 @@ void SandboxState::on_unshared(pid_t pid) {
     return;
   }
   pidfd_ = std::make_unique<Descriptor>(io_, fd);
-  auto self = shared_from_this();
-  pidfd_->async_wait(Descriptor::wait_read, [self](boost::system::error_code) { self->on_init_exit(); });
+  wait_for_init();
   if (destroyed_) {
     signal_init(SIGKILL);
     ctl_.reset();
     return;
   }
   if (kill_requested_) signal_init(SIGKILL);
+}
+
+void SandboxState::wait_for_init() {
+  auto self = shared_from_this();
+  pidfd_->async_wait(Descriptor::wait_read, [self](boost::system::error_code ec) {
+    if (!ec && !self->init_dead_ && !reaped(self->pidfd_->native_handle())) return self->wait_for_init();
+    self->on_init_exit();
+  });
 }
 
 void SandboxState::on_oom() {

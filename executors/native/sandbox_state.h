@@ -97,6 +97,8 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
 
   // pid 1 exists (our child; the first child mapped its ids and cgroups): watch it.
   void on_unshared(pid_t pid);
+  void wait_for_init();  // pid 1's pidfd, until it exited
+  void wait_for_oom();   // the OOM eventfd (cgroup v1)
   void on_oom();
   void on_init_exit();
 

@@ -457,6 +457,33 @@ TEST_F(SecurityTest, FillingTmpHitsItsLimit) {
   EXPECT_EQ(sandboxed(probe, small).out, "No space left on device\nend\n");
 }
 
+// /tmp and /dev/shm are tmpfs: their pages are charged to the memory cgroup of the step that
+// wrote them, so a step cannot keep more there than its memory limit, whatever their sizes.
+TEST_F(SecurityTest, TmpAndShmWritesCountTowardTheMemoryLimit) {
+  auto fill = [](const std::string& where, int mib) {
+    return "dd if=/dev/zero of=" + where + "/fill bs=1M count=" + std::to_string(mib) + " 2>/dev/null; echo wrote";
+  };
+  SandboxSpec limited = spec();
+  limited.memory_bytes = 32ull << 20;
+  for (const char* where : {"/tmp", "/dev/shm"}) {
+    Ran control = sandboxed(fill(where, 8), limited);
+    EXPECT_EQ(control.out, "wrote\n") << where << ": " << control.err;
+    EXPECT_TRUE(control.outcome.ok()) << where << ": " << describe(control.outcome);
+    Ran attack = sandboxed(fill(where, 56), limited);  // both tmpfs are larger than that
+    EXPECT_EQ(attack.outcome.kind, Outcome::Kind::oom) << where << ": " << describe(attack.outcome) << attack.out;
+  }
+}
+
+TEST_F(SecurityTest, ShmIsSizedApartFromTmp) {
+  SandboxSpec s = spec();
+  s.shm_bytes = 4ull << 20;
+  const std::string probe = "dd if=/dev/zero of=/dev/shm/fill bs=1M count=8 2>&1 | grep -o 'No space left on device'; "
+                            "dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>&1 | grep -o 'No space left on device'; echo end";
+  EXPECT_EQ(sandboxed(probe, s).out, "No space left on device\nend\n");
+  s.shm_bytes = 16ull << 20;  // the control: the same writes fit
+  EXPECT_EQ(sandboxed(probe, s).out, "end\n");
+}
+
 TEST_F(SecurityTest, TimeoutKillsSetsidAndDoubleForkedDaemons) {
   std::string marker = "boxcar-daemon-" + std::to_string(::getpid());
   auto sb = start(spec());
