@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include <sys/stat.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -26,6 +25,7 @@
 #include "agent/http_client.h"
 #include "agent/job_runner.h"
 #include "agent/remote_errors.h"
+#include "base/connection_limits.h"
 #include "base/private_dir.h"
 #include "base/size.h"
 #include "executors/host/host_executor.h"
@@ -88,7 +88,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   }
 
   Status start() {
-    auto base = parse_base_url(options.server);
+    auto base = parse_base_url(options.connect_url.empty() ? options.server : options.connect_url);
     if (!base.ok()) return base.error();
     if (Status st = check_token_transport(*base, "agent token"); !st.ok()) return st;
     // Steps leave files in these (owned by root on disk, through the idmapped workspace) and
@@ -101,11 +101,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     workspace_watch = std::make_unique<WorkspaceWatch>(io, options.workspace_limits);
     // Each queued artifact upload holds its file open until sent (so a step cannot swap it):
     // a job with thousands of artifacts behind a slow upload must not run into the soft limit.
-    rlimit nofile{};
-    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-      nofile.rlim_cur = nofile.rlim_max;
-      ::setrlimit(RLIMIT_NOFILE, &nofile);
-    }
+    raise_open_file_limit();
     auto stored = load_credential(options.data_dir, options.server);
     if (!stored.ok()) return stored.error();
     client = std::make_unique<HttpClient>(io, *base, options.token, options.tls);

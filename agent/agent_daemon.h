@@ -30,6 +30,9 @@ namespace boxcar::agent {
 
 struct AgentOptions {
   std::string server;                    // "https://host:port" (http:// only to loopback)
+  // Where to connect instead, when set: `boxcar serve` points its in-process agents at a
+  // listener of their own. `server` still names the server (logs, the stored credential).
+  std::string connect_url;
   std::string token;                     // the server's registration token (its --agent-token)
   std::shared_ptr<TlsClient> tls;        // how an https server is verified; null: system CAs
   // The name to register under; a stored registration keeps its own. "" = the stored one, or

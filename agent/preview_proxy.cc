@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "agent/sandbox_connect.h"
+#include "base/listener.h"
 
 namespace boxcar::agent {
 
@@ -66,22 +67,36 @@ bool iequals_tail(std::string_view s, std::string_view tail) {
   return true;
 }
 
-// Both directions of one proxied connection: bytes are copied until either side is done.
+// Both directions of one proxied connection: bytes are copied until either side is done, or
+// until neither has moved a byte for `idle_timeout`.
 struct Splice {
-  Splice(tcp::socket c, tcp::socket u) : client(std::move(c)), upstream(std::move(u)) {}
+  Splice(tcp::socket c, tcp::socket u, ConnectionSlot s, Clock::duration idle)
+      : client(std::move(c)), upstream(std::move(u)), slot(std::move(s)), idle_timeout(idle),
+        idle_timer(client.get_executor()) {}
+  void close() {
+    boost::system::error_code ignored;
+    client.close(ignored);
+    upstream.close(ignored);
+  }
   tcp::socket client;
   tcp::socket upstream;
+  ConnectionSlot slot;  // the client's place in the proxy's counts, until both sockets close
+  Clock::duration idle_timeout;
+  Clock::time_point last_activity = Clock::now();
+  asio::steady_timer idle_timer;
+  int pumps = 2;        // directions still running
 };
 
 // `keep` holds both sockets open while either direction runs.
 asio::awaitable<void> pump(std::shared_ptr<Splice> keep, tcp::socket& from, tcp::socket& to) {
   std::array<char, 16384> buf;
-  (void)keep;
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kNoThrow);
     if (n > 0) {
+      keep->last_activity = Clock::now();
       auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kNoThrow);
       if (wec) ec = wec;
+      keep->last_activity = Clock::now();
     }
     if (ec) {
       boost::system::error_code ignored;
@@ -89,9 +104,23 @@ asio::awaitable<void> pump(std::shared_ptr<Splice> keep, tcp::socket& from, tcp:
         // A half-close passes through: the other direction may still be answering.
         to.shutdown(tcp::socket::shutdown_send, ignored);
       } else {
-        from.close(ignored);
-        to.close(ignored);
+        keep->close();
       }
+      if (--keep->pumps == 0) keep->idle_timer.cancel();  // frees the splice now
+      co_return;
+    }
+  }
+}
+
+// Closes the splice once no byte has moved either way for its idle timeout: bytes flowing (a
+// download, a chatty WebSocket) keep it open however long it lasts.
+asio::awaitable<void> watch_idle(std::shared_ptr<Splice> splice) {
+  for (;;) {
+    splice->idle_timer.expires_at(splice->last_activity + splice->idle_timeout);
+    auto [ec] = co_await splice->idle_timer.async_wait(kNoThrow);
+    if (ec || splice->pumps == 0) co_return;
+    if (Clock::now() - splice->last_activity >= splice->idle_timeout) {
+      splice->close();
       co_return;
     }
   }
@@ -129,7 +158,7 @@ std::string preview_job_label(std::string_view run_id) {
 }
 
 struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io_, std::string dom) : io(io_), acceptor(io_), domain(std::move(dom)) {}
+  Impl(asio::io_context& io_, std::string dom) : io(io_), domain(std::move(dom)) {}
 
   // The live entry with this token, compared in constant time against every entry.
   const Entry* find(std::string_view token) const {
@@ -161,19 +190,7 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
     return e;
   }
 
-  asio::awaitable<void> accept_loop() {
-    auto self = shared_from_this();
-    for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-        continue;
-      }
-      asio::co_spawn(io, self->session(std::move(socket)), asio::detached);
-    }
-  }
-
-  asio::awaitable<void> session(tcp::socket client) {
+  asio::awaitable<void> session(tcp::socket client, ConnectionSlot slot) {
     auto self = shared_from_this();
     beast::flat_buffer buf;
     http::request_parser<http::buffer_body> parser;
@@ -246,8 +263,10 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
       auto [bec, bn] = co_await asio::async_write(upstream, buf.data(), kNoThrow);
       if (bec) co_return;
     }
-    auto splice = std::make_shared<Splice>(std::move(client), std::move(upstream));
+    auto splice = std::make_shared<Splice>(std::move(client), std::move(upstream), std::move(slot),
+                                           idle_timeout);
     asio::co_spawn(io, pump(splice, splice->upstream, splice->client), asio::detached);
+    asio::co_spawn(io, watch_idle(splice), asio::detached);
     co_await pump(splice, splice->client, splice->upstream);
   }
 
@@ -271,9 +290,12 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::io_context& io;
-  tcp::acceptor acceptor;
+  std::unique_ptr<Listener> listener;
   std::string domain;
-  Clock::duration header_timeout = std::chrono::seconds(30);
+  // Two descriptors per proxied connection (client and upstream).
+  ConnectionLimits limits = default_connection_limits(open_file_limit(), 2, 1024);
+  Clock::duration header_timeout = std::chrono::seconds(10);
+  Clock::duration idle_timeout = std::chrono::minutes(5);
   std::vector<Entry> entries;
 };
 
@@ -295,17 +317,23 @@ Status PreviewProxy::listen(const std::string& listen_addr) {
     return Error{"--preview-listen must be ADDR:PORT, not \"" + listen_addr + "\""};
   }
   tcp::endpoint ep(addr, static_cast<uint16_t>(port));
-  auto& a = impl_->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    boost::system::error_code ignored;
-    a.close(ignored);
-    return Error{"cannot listen on " + listen_addr + " for previews: " + ec.message(), ec.value()};
+  Listener::Options options;
+  options.limits = impl_->limits;
+  options.http_refusal = true;
+  options.name = "preview listener";
+  std::weak_ptr<Impl> weak = impl_;
+  auto listener = std::make_unique<Listener>(
+      impl_->io, std::move(options), [weak](tcp::socket socket, ConnectionSlot slot) {
+        auto impl = weak.lock();
+        if (!impl) return;
+        asio::co_spawn(impl->io, impl->session(std::move(socket), std::move(slot)), asio::detached);
+      });
+  auto bound = listener->listen(ep);
+  if (!bound) {
+    return Error{"cannot listen on " + listen_addr + " for previews: " + bound.error().message,
+                 bound.error().err};
   }
-  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  impl_->listener = std::move(listener);
   return {};
 }
 
@@ -313,15 +341,18 @@ void PreviewProxy::set_header_timeout(std::chrono::steady_clock::duration timeou
   impl_->header_timeout = timeout;
 }
 
+void PreviewProxy::set_idle_timeout(std::chrono::steady_clock::duration timeout) {
+  impl_->idle_timeout = timeout;
+}
+
+void PreviewProxy::set_connection_limits(ConnectionLimits limits) { impl_->limits = limits; }
+
 uint16_t PreviewProxy::port() const {
-  boost::system::error_code ec;
-  auto ep = impl_->acceptor.local_endpoint(ec);
-  return ec ? 0 : ep.port();
+  return impl_->listener ? impl_->listener->local_endpoint().port() : 0;
 }
 
 void PreviewProxy::close() {
-  boost::system::error_code ignored;
-  impl_->acceptor.close(ignored);
+  if (impl_->listener) impl_->listener->close();
   for (Entry& e : impl_->entries) *e.live = false;
   impl_->entries.clear();
 }
@@ -333,12 +364,12 @@ PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, std::string_view 
   e.sandbox = &sandbox;
   e.port = port;
   impl_->entries.push_back(e);
-  boost::system::error_code ec;
-  auto ep = impl_->acceptor.local_endpoint(ec);
-  std::string lport = std::to_string(ec ? 0 : ep.port());
-  std::string laddr = ec ? "127.0.0.1" : ep.address().to_string();
-  if (!ec && ep.address().is_v6()) laddr = "[" + laddr + "]";
-  if (!ec && ep.address().is_unspecified()) laddr = "localhost";
+  bool bound = impl_->listener != nullptr;
+  auto ep = bound ? impl_->listener->local_endpoint() : tcp::endpoint();
+  std::string lport = std::to_string(ep.port());
+  std::string laddr = bound ? ep.address().to_string() : "127.0.0.1";
+  if (bound && ep.address().is_v6()) laddr = "[" + laddr + "]";
+  if (bound && ep.address().is_unspecified()) laddr = "localhost";
   PreviewUrls urls;
   urls.host_url = "http://" + std::to_string(port) + "-" + e.job + "-" + e.token + "." +
                   impl_->domain + ":" + lport + "/";

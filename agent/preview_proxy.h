@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "base/connection_limits.h"
 #include "base/result.h"
 #include "executors/executor.h"
 
@@ -55,8 +56,16 @@ class PreviewProxy : public PreviewPublisher {
   Status listen(const std::string& listen_addr);
   uint16_t port() const;
   // How long a client may take to send its request header before the connection is closed
-  // (default 30 s).
+  // (default 10 s).
   void set_header_timeout(std::chrono::steady_clock::duration timeout);
+  // How long a proxied connection may move no byte either way before it is closed (default
+  // 5 min: longer than the API's 60 s, since a WebSocket to a dev server may stay quiet for
+  // minutes; data flowing keeps it open however long).
+  void set_idle_timeout(std::chrono::steady_clock::duration timeout);
+  // Caps on the connections held at once, in all and per client address (before listen();
+  // default: default_connection_limits(open-file limit, 2, 1024)). Over a cap a client gets a
+  // 503 at once.
+  void set_connection_limits(ConnectionLimits limits);
   // Stops accepting; open connections end with their peers.
   void close();
 

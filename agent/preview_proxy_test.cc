@@ -12,10 +12,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <thread>
 
 #include "executors/loopback.h"
+#include "tests/net/loopback_client.h"
 
 namespace boxcar::agent {
 namespace {
@@ -98,6 +101,8 @@ class EchoHeadServer {
 std::string fetch(uint16_t port, const std::string& request) {
   int s = connect_loopback(port);
   if (s < 0) return "";
+  timeval guard{30, 0};  // only so that a broken proxy fails the test instead of hanging it
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
   (void)!::write(s, request.data(), request.size());
   std::string out;
   char buf[4096];
@@ -241,6 +246,140 @@ TEST_F(PreviewProxyTest, AnUnfinishedRequestHeaderIsCutOff) {
   int err = errno;
   ::close(s);
   EXPECT_EQ(n, 0) << "expected the proxy to close the connection, read gave " << n << " errno " << err;
+}
+
+
+// Over a cap a client is answered 503 at once, and the connections of another address still
+// get through; a connection that ends gives its place back.
+class PreviewProxyCapsTest : public PreviewProxyTest {
+ protected:
+  void SetUp() override {
+    proxy_.set_connection_limits({3, 2});
+    PreviewProxyTest::SetUp();
+  }
+};
+
+using testing::connect_from;  // from any 127.0.0.0/8 address: each one a client of its own
+
+// Sends `request` on `s`, returns all of the answer, and closes `s`.
+std::string exchange(int s, const std::string& request) {
+  (void)!::send(s, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string out = testing::read_to_end(s);
+  ::close(s);
+  return out;
+}
+
+TEST_F(PreviewProxyCapsTest, OverTheClientCapA503AtOnceWhileAnotherAddressIsServed) {
+  std::string req = "GET /preview/" + token() + "/ HTTP/1.1\r\nHost: x\r\n\r\n";
+  int idle[2] = {connect_from("127.0.0.1", proxy_.port()),
+                 connect_from("127.0.0.1", proxy_.port())};
+  ASSERT_GE(idle[0], 0);
+  ASSERT_GE(idle[1], 0);
+  // Accepted in order: the third from 127.0.0.1 finds its two places taken.
+  std::string refused = exchange(connect_from("127.0.0.1", proxy_.port()), req);
+  EXPECT_NE(refused.find("503 Service Unavailable"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("too many connections from 127.0.0.1"), std::string::npos) << refused;
+  std::string other = exchange(connect_from("127.0.0.2", proxy_.port()), req);
+  EXPECT_NE(other.find("200 OK"), std::string::npos) << other;
+  ::close(idle[0]);
+  bool served = false;
+  for (int i = 0; i < 3000 && !served; ++i) {  // the proxy notices the close asynchronously
+    std::string again = exchange(connect_from("127.0.0.1", proxy_.port()), req);
+    served = again.find("200 OK") != std::string::npos;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(served) << "a closed connection kept its place";
+  ::close(idle[1]);
+}
+
+TEST_F(PreviewProxyTest, AHeaderSentInTimeIsServedBesideOneThatIsNot) {
+  on_io([&] { proxy_.set_header_timeout(std::chrono::milliseconds(300)); });
+  int slow = connect_loopback(proxy_.port());
+  std::string partial = "GET /preview/" + token() + "/ HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(::write(slow, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  std::string prompt = fetch(proxy_.port(), partial + "\r\n");
+  EXPECT_NE(prompt.find("200 OK"), std::string::npos) << prompt;
+  timeval guard{30, 0};
+  ::setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  char byte;
+  EXPECT_EQ(::read(slow, &byte, 1), 0) << "the unfinished header kept its connection";
+  ::close(slow);
+}
+
+// An upstream that answers one connection with a header, then `bytes` single bytes `gap`
+// apart, then holds the connection open and quiet until destroyed.
+class TricklingServer {
+ public:
+  TricklingServer(int bytes, std::chrono::milliseconds gap) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this, bytes, gap] {
+      conn_ = ::accept(fd_, nullptr, nullptr);
+      if (conn_ < 0) return;
+      char buf[4096];
+      (void)!::read(conn_, buf, sizeof buf);
+      std::string head = "HTTP/1.0 200 OK\r\n\r\n";
+      (void)!::send(conn_, head.data(), head.size(), MSG_NOSIGNAL);
+      for (int i = 0; i < bytes && !stop_; ++i) {
+        std::this_thread::sleep_for(gap);
+        char c = static_cast<char>('1' + i);
+        (void)!::send(conn_, &c, 1, MSG_NOSIGNAL);
+      }
+      if (bytes > 0) ::shutdown(conn_, SHUT_WR);  // done: the proxy passes the end on
+    });
+  }
+  ~TricklingServer() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    if (conn_ >= 0) ::close(conn_);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1, conn_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_ = false;
+  std::thread thread_;
+};
+
+TEST_F(PreviewProxyTest, AQuietProxiedConnectionIsClosedButATricklingOneIsNot) {
+  on_io([&] { proxy_.set_idle_timeout(std::chrono::milliseconds(300)); });
+  TricklingServer quiet(0, std::chrono::milliseconds(0));
+  TricklingServer trickling(5, std::chrono::milliseconds(150));  // 750 ms, 150 ms apart
+  LoopbackSandbox quiet_box, trickling_box;
+  PreviewUrls q, t;
+  on_io([&] {
+    q = proxy_.publish(quiet_box, "quiet", quiet.port());
+    t = proxy_.publish(trickling_box, "trickling", trickling.port());
+  });
+  auto path = [](const PreviewUrls& u) { return u.path_url.substr(u.path_url.find("/preview/")); };
+  int s = connect_loopback(proxy_.port());
+  timeval guard{30, 0};  // only so that a broken proxy fails the test instead of hanging it
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  std::string req = "GET " + path(q) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  (void)!::write(s, req.data(), req.size());
+  std::string cut;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(s, buf, sizeof buf)) > 0) cut.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(n, 0) << "the quiet connection was not closed (read: " << std::strerror(errno) << ")";
+  EXPECT_NE(cut.find("200 OK"), std::string::npos) << cut;  // the head, silence, then the close
+  ::close(s);
+  std::string whole = fetch(proxy_.port(), "GET " + path(t) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(whole.find("\r\n\r\n12345"), std::string::npos) << "cut while data flowed: " << whole;
+  on_io([&] {
+    proxy_.withdraw(quiet_box);
+    proxy_.withdraw(trickling_box);
+  });
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "base/tls_client.h"
 #include "cli/agent_limit_flags.h"
 #include "cli/commands.h"
+#include "cli/connection_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
@@ -37,6 +38,7 @@ constexpr const char* kUsage =
     "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
     "                    [--default-*|--max-* LIMIT]... [--max-preview-ttl D]\n"
     "                    [--max-workspace SIZE] [--max-workspace-inodes N] [--max-previews N]\n"
+    "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
@@ -50,7 +52,10 @@ constexpr const char* kUsage =
     "  (localhost, 127.0.0.0/8, ::1): the token is never sent in clear over a network\n"
     "  --allow-local-repos: jobs may check out local paths and file:// URLs (and submodules)\n"
     "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
-    "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n";
+    "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n"
+    "  --preview-max-connections, --preview-max-connections-per-client: connections the\n"
+    "  preview port holds at once, in all and per client address; more get a 503 at once\n"
+    "  (defaults: from the open-file limit, at most 1024, and 256)\n";
 
 const SecretFlag kAgentToken{"--token", "BOXCAR_AGENT_TOKEN"};
 const SecretFlag kGitToken{"--git-token", "BOXCAR_GIT_TOKEN"};
@@ -60,14 +65,6 @@ std::filesystem::path default_data_dir() {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::filesystem::path(x) / "boxcar/agent";
   if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".local/share/boxcar/agent";
   return "/tmp/boxcar-agent";
-}
-
-bool parse_count(const std::string& s, long max, size_t& out) {
-  char* end = nullptr;
-  long n = std::strtol(s.c_str(), &end, 10);
-  if (s.empty() || *end != 0 || n < 1 || n > max) return false;
-  out = static_cast<size_t>(n);
-  return true;
 }
 
 // "a,b,,c" -> a, b, c (labels, hosts).
@@ -105,6 +102,7 @@ int cmd_agent(const Args& args) {
                                  {"--preview-listen", true, false, ""},
                                  {"--preview-domain", true, false, ""},
                                  {"--help", false, false, "-h"}};
+  for (auto& spec : preview_connection_flag_specs()) specs.push_back(std::move(spec));
   for (const auto* secret : {&kAgentToken, &kGitToken}) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
@@ -191,8 +189,13 @@ int cmd_agent(const Args& args) {
   }
   opts.make_executor = chosen->make;
 
+  // The preview port's caps come from the open-file limit: take all the hard limit allows first.
+  raise_open_file_limit();
+  auto preview_limits = preview_connection_limits(*flags);
+  if (!preview_limits.ok()) return usage_error("agent", preview_limits.error().message);
   boost::asio::io_context io;
-  auto proxy = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "agent");
+  auto proxy = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "agent",
+                                  *preview_limits);
   if (!proxy.ok()) {
     std::fprintf(stderr, "boxcar agent: %s\n", proxy.error().message.c_str());
     return proxy.error().err == kExitUsage ? kExitUsage : kExitInfra;

@@ -22,6 +22,7 @@
 #include "cli/api_token.h"
 #include "base/tls_client.h"
 #include "cli/commands.h"
+#include "cli/connection_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
@@ -53,6 +54,9 @@ constexpr const char* kUsage =
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
     "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
+    "                    [--max-connections N] [--max-connections-per-client N]\n"
+    "                    [--header-timeout DURATION] [--idle-timeout DURATION]\n"
+    "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
     "  secrets: --webhook-secret, --gitlab-webhook-token, --agent-token, --api-token and --db\n"
     "  (a postgres URL holds a password) each also as --NAME-file FILE or from\n"
     "  BOXCAR_WEBHOOK_SECRET, BOXCAR_GITLAB_WEBHOOK_TOKEN, BOXCAR_AGENT_TOKEN, BOXCAR_API_TOKEN,\n"
@@ -69,6 +73,13 @@ constexpr const char* kUsage =
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n"
     "  --tls-cert, --tls-key: serve HTTPS only (TLS 1.2+) with this certificate chain and its\n"
     "  unencrypted key; the in-process agents trust exactly that certificate over loopback\n"
+    "  --max-connections, --max-connections-per-client: connections the API holds at once, in\n"
+    "  all and per client address (IPv6: per /64); more are answered 503 and closed at once\n"
+    "  (defaults: from the open-file limit, at most 4096, and 256); the --preview-* pair caps\n"
+    "  the preview port the same way (at most 1024, and 256)\n"
+    "  --header-timeout (default 10s): a request header not complete by then closes the\n"
+    "  connection; --idle-timeout (default 60s): how long a kept-alive connection may wait for\n"
+    "  its next request (streams and uploads in progress are never cut)\n"
     "  the in-process agents' limits (each agent runs one job at a time):\n";
 
 const SecretFlag kWebhookSecret{"--webhook-secret", "BOXCAR_WEBHOOK_SECRET"};
@@ -142,6 +153,8 @@ int cmd_serve(const Args& args) {
                                  {"--tls-cert", true, false, ""},
                                  {"--tls-key", true, false, ""},
                                  {"--help", false, false, "-h"}};
+  for (auto& spec : api_connection_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : preview_connection_flag_specs()) specs.push_back(std::move(spec));
   for (const auto* secret : {&kWebhookSecret, &kGitlabWebhookToken, &kAgentToken, &kApiToken, &kDb}) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
@@ -168,6 +181,15 @@ int cmd_serve(const Args& args) {
   }
 
   server::ServerOptions opts;
+  // Connection caps come from the open-file limit: take all the hard limit allows first.
+  raise_open_file_limit();
+  auto conns = api_connection_flags(*flags);
+  if (!conns.ok()) return usage_error("serve", conns.error().message);
+  opts.limits = conns->limits;
+  opts.header_timeout = conns->header_timeout;
+  opts.idle_timeout = conns->idle_timeout;
+  auto preview_limits = preview_connection_limits(*flags);
+  if (!preview_limits.ok()) return usage_error("serve", preview_limits.error().message);
   auto tls_cert = flags->get("--tls-cert");
   auto tls_key = flags->get("--tls-key");
   if (tls_cert.has_value() != tls_key.has_value()) {
@@ -294,6 +316,7 @@ int cmd_serve(const Args& args) {
                  opts.gitlab_webhook_token.empty() ? "all" : "GitHub and Gitea");
   }
 
+  opts.agent_listener = agents > 0;  // the in-process agents' own port: a flood cannot starve them
   server::Server srv(*store.value(), opts);
   if (Status st = srv.start(); !st.ok()) {
     std::fprintf(stderr, "boxcar serve: %s\n", st.error().message.c_str());
@@ -306,7 +329,8 @@ int cmd_serve(const Args& args) {
   // One proxy for every in-process agent, bound only when there are agents to serve previews.
   std::unique_ptr<agent::PreviewProxy> proxy;
   if (agents > 0) {
-    auto p = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "serve");
+    auto p = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "serve",
+                                *preview_limits);
     if (!p.ok()) {
       std::fprintf(stderr, "boxcar serve: %s\n", p.error().message.c_str());
       srv.stop();
@@ -334,6 +358,7 @@ int cmd_serve(const Args& args) {
   for (long i = 0; i < agents; ++i) {
     agent::AgentOptions a;
     a.server = srv.url();
+    a.connect_url = srv.agent_url();
     a.token = opts.agent_token;
     a.tls = agent_tls;
     a.name = agent::default_agent_name() + "-local" + std::to_string(i);

@@ -1,8 +1,18 @@
 #include "cli/flags.h"
 
+#include <cstdlib>
+
 #include "base/suggest.h"
 
 namespace boxcar::cli {
+
+bool parse_count(const std::string& s, long max, size_t& out) {
+  char* end = nullptr;
+  long n = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != 0 || n < 1 || n > max) return false;
+  out = static_cast<size_t>(n);
+  return true;
+}
 
 std::optional<std::string> ParsedFlags::get(const std::string& name) const {
   auto it = values.find(name);

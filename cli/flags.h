@@ -32,4 +32,7 @@ struct ParsedFlags {
 Result<ParsedFlags> parse_flags(const std::vector<std::string>& args,
                                 const std::vector<FlagSpec>& specs);
 
+// A whole number from 1 to `max` ("4"), into `out`; false for anything else.
+bool parse_count(const std::string& s, long max, size_t& out);
+
 }  // namespace boxcar::cli

@@ -1,7 +1,6 @@
-// HttpServer: the accept loop; each connection is an HttpSession (http_session.cc).
+// HttpServer: its listeners (base/listener.h, connection caps and accept back-off); each
+// connection is an HttpSession (http_session.cc).
 #include "server/http_server.h"
-
-#include <future>
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
@@ -16,42 +15,47 @@ namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 HttpServer::HttpServer(net::io_context& io, const Router& router, HttpServerOptions options)
-    : io_(io), router_(router), options_(std::move(options)), acceptor_(net::make_strand(io)) {}
+    : io_(io), router_(router), options_(std::move(options)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
-Result<uint16_t> HttpServer::listen(const std::string& address, uint16_t port) {
+Result<uint16_t> HttpServer::listen(const std::string& address, uint16_t port,
+                                    std::optional<ConnectionLimits> limits) {
   beast::error_code ec;
   auto ip = net::ip::make_address(address, ec);
   if (ec) return Error{"bad listen address \"" + address + "\": " + ec.message()};
   tcp::endpoint endpoint(ip, port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Error{"cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message(),
-                 ec.value()};
+  Listener::Options lo;
+  lo.limits = limits.value_or(options_.limits);
+  lo.http_refusal = !options_.tls;  // a TLS client could not read a plain 503
+  lo.name = "API listener";
+  auto listener = std::make_unique<Listener>(
+      io_, std::move(lo), [this](tcp::socket socket, ConnectionSlot slot) {
+        auto session = std::make_shared<HttpSession>(std::move(socket), std::move(slot), *this,
+                                                     options_.tls.get());
+        {
+          std::lock_guard lock(mu_);
+          if (stopped_) return;
+          sessions_[session.get()] = session;
+        }
+        session->start();
+      });
+  auto bound = listener->listen(endpoint);
+  if (!bound) {
+    return Error{"cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                     bound.error().message,
+                 bound.error().err};
   }
-  uint16_t bound = acceptor_.local_endpoint(ec).port();
-  accept();
-  return bound;
+  std::lock_guard lock(mu_);
+  listeners_.push_back(std::move(listener));
+  return bound->port();
 }
 
-void HttpServer::accept() {
-  acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted) return;
-    if (!ec) {
-      auto session = std::make_shared<HttpSession>(std::move(socket), *this, options_.tls.get());
-      {
-        std::lock_guard lock(mu_);
-        if (stopped_) return;
-        sessions_[session.get()] = session;
-      }
-      session->start();
-    }
-    accept();
-  });
+size_t HttpServer::open_connections() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& l : listeners_) n += l->open_connections();
+  return n;
 }
 
 void HttpServer::forget(HttpSession* session) {
@@ -67,23 +71,11 @@ void HttpServer::stop() {
     stopped_ = true;
     sessions.swap(sessions_);
   }
+  // Once close() returned, no listener starts another session.
+  for (auto& l : listeners_) l->close();
   for (auto& [_, weak] : sessions) {
     if (auto s = weak.lock()) s->close();
   }
-  beast::error_code ec;
-  if (io_.stopped()) {
-    acceptor_.close(ec);
-    return;
-  }
-  // The acceptor belongs to its strand; wait (briefly) for the close so no accept runs after.
-  auto closed = std::make_shared<std::promise<void>>();
-  auto future = closed->get_future();
-  net::post(acceptor_.get_executor(), [this, closed] {
-    beast::error_code e;
-    acceptor_.close(e);
-    closed->set_value();
-  });
-  future.wait_for(std::chrono::seconds(1));
 }
 
 }  // namespace boxcar::server

@@ -22,6 +22,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/value.hpp>
 
+#include "base/connection_limits.h"
+#include "base/listener.h"
 #include "base/result.h"
 
 namespace boost::asio::ssl {
@@ -130,8 +132,16 @@ class Router {
 struct HttpServerOptions {
   size_t body_limit = 8 << 20;
   size_t header_limit = 16 << 10;
-  std::chrono::seconds idle_timeout{75};    // keep-alive idle, and reading one request
+  // A request's whole header must arrive within header_timeout of the connection (or of the
+  // request's first byte on a kept-alive one): a client that trickles it in (slowloris) is
+  // dropped. A kept-alive connection may wait idle_timeout for its next request; a body must
+  // keep arriving (idle_timeout for a body in memory, and per 256 KiB when spooled to a file).
+  // Answers in progress (streams, long polls, files) are never cut by either.
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::seconds write_timeout{30};
+  // Per listener: connections over a cap are refused at once (plain HTTP: with a 503).
+  ConnectionLimits limits;
   // Set: HTTPS only. A client that speaks plain HTTP gets a 400 saying so; one that starts a
   // handshake must finish it within handshake_timeout (a half-open client holds nothing long).
   std::shared_ptr<boost::asio::ssl::context> tls;
@@ -149,10 +159,16 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and starts accepting; returns the bound port (port 0 picks a free one).
-  Result<uint16_t> listen(const std::string& address, uint16_t port);
+  // Binds and starts accepting; returns the bound port (port 0 picks a free one). May be called
+  // again for another address or port: each listener counts its connections on its own, by
+  // `limits` when given, else options().limits.
+  Result<uint16_t> listen(const std::string& address, uint16_t port,
+                          std::optional<ConnectionLimits> limits = std::nullopt);
   // Stops accepting and closes every connection (held long polls and streams included).
   void stop();
+
+  // Connections open now on every listener.
+  size_t open_connections() const;
 
   // For sessions.
   const Router& router() const { return router_; }
@@ -160,13 +176,11 @@ class HttpServer {
   void forget(HttpSession* session);
 
  private:
-  void accept();
-
   boost::asio::io_context& io_;
   const Router& router_;
   HttpServerOptions options_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  std::mutex mu_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  mutable std::mutex mu_;
   std::map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;
   bool stopped_ = false;
 };

@@ -78,8 +78,9 @@ BodySpool::~BodySpool() {
   }
 }
 
-HttpSession::HttpSession(tcp::socket socket, HttpServer& server, net::ssl::context* tls)
-    : server_(server), idle_timer_(socket.get_executor()) {
+HttpSession::HttpSession(tcp::socket socket, ConnectionSlot slot, HttpServer& server,
+                         net::ssl::context* tls)
+    : server_(server), slot_(std::move(slot)), idle_timer_(socket.get_executor()) {
   beast::error_code ec;
   auto peer = socket.remote_endpoint(ec);
   if (!ec) {
@@ -101,7 +102,8 @@ void HttpSession::start() {
   if (!tls_) {
     beast::error_code ec;
     tcp().socket().non_blocking(true, ec);  // the close watcher peeks without blocking
-    return read_header();
+    prepare_parser();
+    return issue_read_header();
   }
   // Detection and handshake share one deadline: a client that connects and stalls (or sends
   // half a hello) is dropped when it passes.
@@ -121,7 +123,8 @@ void HttpSession::on_detected(beast::error_code ec, bool is_tls) {
                         [self = shared_from_this()](beast::error_code e, auto... used) {
                           if (e) return self->shutdown();
                           self->buffer_.consume((size_t{0} + ... + used));
-                          self->read_header();
+                          self->prepare_parser();
+                          self->issue_read_header();
                         });
 }
 
@@ -142,12 +145,18 @@ void HttpSession::refuse_plain_http() {
   });
 }
 
-void HttpSession::read_header() {
+void HttpSession::prepare_parser() {
   spool_parser_.reset();
   spool_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_.options().header_limit));
   parser_->body_limit(boost::none);
+}
+
+// The next request on a kept-alive connection: idle_timeout for it to begin, then
+// header_timeout for the rest of its header.
+void HttpSession::read_header() {
+  prepare_parser();
   if (tls_watching_) {
     // The close watch's read is still pending: it hands over the next request's first bytes.
     resume_read_ = true;
@@ -157,11 +166,22 @@ void HttpSession::read_header() {
     });
     return;
   }
-  issue_read_header();
+  if (buffer_.size() > 0) return issue_read_header();  // pipelined: it has begun
+  await_request();
+}
+
+void HttpSession::await_request() {
+  tcp().expires_after(server_.options().idle_timeout);
+  auto on_read = [self = shared_from_this()](beast::error_code ec, size_t n) {
+    if (ec) return self->shutdown();
+    self->buffer_.commit(n);
+    self->issue_read_header();
+  };
+  with_stream([&](auto& stream) { stream.async_read_some(buffer_.prepare(16384), on_read); });
 }
 
 void HttpSession::issue_read_header() {
-  tcp().expires_after(server_.options().idle_timeout);
+  tcp().expires_after(server_.options().header_timeout);
   with_stream([&](auto& stream) {
     http::async_read_header(stream, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -217,6 +237,7 @@ void HttpSession::on_header(beast::error_code ec) {
   parser_->body_limit(limit);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+    tcp().expires_after(server_.options().write_timeout);
     return with_stream([&](auto& stream) {
       http::async_write(stream, *cont,
                         [self = shared_from_this(), cont, path = std::move(path),
@@ -235,6 +256,7 @@ void HttpSession::read_body(std::string path, std::map<std::string, std::string>
     if (limit == 0) limit = server_.options().body_limit;
     return start_spool(std::move(path), std::move(query), limit);
   }
+  tcp().expires_after(server_.options().idle_timeout);
   with_stream([&](auto& stream) {
     http::async_read(stream, buffer_, *parser_,
                      [self = shared_from_this(), path = std::move(path),
@@ -479,6 +501,7 @@ void HttpSession::shutdown() {
   beast::error_code ec;
   tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
   tcp().close();
+  slot_.release();
   idle_timer_.cancel();
   fire_close();
   server_.forget(this);

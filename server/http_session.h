@@ -55,8 +55,9 @@ struct FileReply {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  // `tls` null: plain HTTP.
-  HttpSession(boost::asio::ip::tcp::socket socket, HttpServer& server,
+  // `tls` null: plain HTTP. `slot` is the connection's place in its listener's counts, given
+  // back when the connection closes.
+  HttpSession(boost::asio::ip::tcp::socket socket, ConnectionSlot slot, HttpServer& server,
               boost::asio::ssl::context* tls);
 
   void start();
@@ -96,7 +97,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void on_detected(boost::beast::error_code ec, bool is_tls);
   void refuse_plain_http();
+  void prepare_parser();
   void read_header();
+  void await_request();
   void issue_read_header();
   void watch_tls_peer();
   void close_gracefully();
@@ -121,6 +124,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<boost::beast::tcp_stream> plain_;
   std::optional<TlsStream> tls_;
   HttpServer& server_;
+  ConnectionSlot slot_;
   // TLS: the close watch is a read (tls_watching_); read_header waits for it (resume_read_),
   // with idle_timer_ as its timeout, since a pending read's timeout cannot be changed.
   boost::asio::steady_timer idle_timer_;

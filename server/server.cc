@@ -41,6 +41,7 @@ struct Server::State {
   net::steady_timer sweeper;
   std::vector<std::thread> threads;
   uint16_t port = 0;
+  uint16_t agent_port = 0;  // the in-process agents' own listener; 0: none
   bool running = false;
   std::chrono::steady_clock::time_point next_artifact_sweep{};
   std::chrono::steady_clock::time_point next_retention_sweep{};
@@ -70,6 +71,11 @@ void add_metrics_route(Router& router, ApiContext& ctx) {
   }, requires_scope(ctx, Scope::read));
 }
 
+// The loopback address of the listen address's family.
+std::string loopback_of(const std::string& listen_address) {
+  return listen_address.find(':') != std::string::npos ? "::1" : "127.0.0.1";
+}
+
 // Every lease_ms/4 (or job_retention_ms/2 when shorter): re-queue (or fail) jobs whose agent
 // stopped heartbeating, wake claims, and run retention when it is due.
 void sweep(Server::State& s);
@@ -93,6 +99,9 @@ Server::Server(Store& store, ServerOptions options)
   HttpServerOptions http_options;
   http_options.body_limit = s.options.max_body;
   http_options.tls = s.options.tls;
+  http_options.limits = s.options.limits;
+  http_options.header_timeout = s.options.header_timeout;
+  http_options.idle_timeout = s.options.idle_timeout;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {
     metrics.count_http_response(code);
   };
@@ -108,6 +117,13 @@ Status Server::start() {
   auto port = s.http->listen(s.options.listen_address, s.options.port);
   if (!port) return port.error();
   s.port = *port;
+  if (s.options.agent_listener) {
+    // 64 agents at most, each with a few kept-alive connections (claim, heartbeat, uploads).
+    ConnectionLimits own{1024, 1024};
+    auto agents = s.http->listen(loopback_of(s.options.listen_address), 0, own);
+    if (!agents) return agents.error();
+    s.agent_port = *agents;
+  }
   s.work.emplace(s.io.get_executor());
   net::post(s.sweeper.get_executor(), [&s] { sweep(s); });
   int threads = std::max(1, s.options.threads);
@@ -137,6 +153,14 @@ std::string Server::url() const {
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   return (state_->options.tls ? "https://" : "http://") + host + ":" + std::to_string(state_->port);
+}
+
+std::string Server::agent_url() const {
+  if (state_->agent_port == 0) return url();
+  std::string host = loopback_of(state_->options.listen_address);
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return (state_->options.tls ? "https://" : "http://") + host + ":" +
+         std::to_string(state_->agent_port);
 }
 
 Metrics& Server::metrics() { return state_->metrics; }

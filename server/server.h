@@ -3,12 +3,14 @@
 // and job retention). Its own io_context runs on `threads` threads between start() and stop().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/connection_limits.h"
 #include "base/result.h"
 #include "server/api_tokens.h"
 #include "server/metrics.h"
@@ -43,6 +45,14 @@ struct ServerOptions {
   size_t max_webhook_body = 1 << 20;    // larger deliveries get 413
   size_t max_body = 16 << 20;           // every other request (log uploads are the big ones)
   int threads = 2;
+  // Connections (server/http_server.h): caps per listener and per client address, and how
+  // long a request header may take and a kept-alive connection may idle.
+  ConnectionLimits limits;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  // Also listen on a loopback port of its own (agent_url()) for in-process agents, with caps of
+  // its own: a flood of the public listener cannot starve them.
+  bool agent_listener = false;
   // Artifacts: blobs under artifact_dir/sha256/<ab>/<hash>, uploads spooled in artifact_dir/tmp.
   // Empty: artifact uploads are refused (503).
   std::filesystem::path artifact_dir;
@@ -77,7 +87,10 @@ class Server {
   void stop();
 
   uint16_t port() const;      // the bound port, after start()
-  std::string url() const;    // "http[s]://127.0.0.1:PORT": what an in-process agent connects to
+  std::string url() const;    // "http[s]://127.0.0.1:PORT": the listener's loopback URL
+  // Where in-process agents connect: the agent listener's URL with options.agent_listener,
+  // else url().
+  std::string agent_url() const;
   Metrics& metrics();
 
   // Wakes held claims (use after enqueueing straight into the store, e.g. from the CLI).

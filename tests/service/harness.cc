@@ -331,13 +331,20 @@ long num(const json::object& o, const char* key) {
 }
 
 Server::Server(const fs::path& work, const std::vector<std::string>& extra, int port,
-               const std::string& label)
+               const std::string& label, const std::vector<std::string>& launcher)
     : data_(work / "data"), port_(port == 0 ? free_port() : port) {
   // The tests' repositories are local paths.
   std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:" + std::to_string(port_),
                                    "--data", data_.string(), "--allow-local-repos"};
   args.insert(args.end(), extra.begin(), extra.end());
-  proc_ = start_boxcar(args, work, label);
+  if (launcher.empty()) {
+    proc_ = start_boxcar(args, work, label);
+  } else {
+    std::vector<std::string> argv = launcher;
+    argv.push_back(boxcar_binary());
+    argv.insert(argv.end(), args.begin(), args.end());
+    proc_ = std::make_unique<Process>(argv, child_env(work), work, label, work);
+  }
   bool healthy = false;
   auto end = std::chrono::steady_clock::now() + 60s;
   while (std::chrono::steady_clock::now() < end) {

@@ -120,9 +120,10 @@ class Server {
   // Starts `boxcar serve --listen 127.0.0.1:port --data data_dir <extra>` and waits for /healthz.
   // port 0 picks a free one. On failure, records a test failure and ok() is false. The API
   // token is --api-token's when `extra` gives one, else the one serve wrote to its data
-  // directory (none with --api-tokens).
+  // directory (none with --api-tokens). A `launcher` runs serve through another program
+  // (e.g. {"/usr/bin/prlimit", "--nofile=1024:1024"}); it must exec serve in its own process.
   Server(const fs::path& work, const std::vector<std::string>& extra, int port = 0,
-         const std::string& label = "serve");
+         const std::string& label = "serve", const std::vector<std::string>& launcher = {});
   bool ok() const { return ok_; }
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
