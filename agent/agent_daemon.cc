@@ -430,6 +430,10 @@ AgentDaemon::AgentDaemon(asio::io_context& io, AgentOptions options)
 
 AgentDaemon::~AgentDaemon() {
   impl_->exited = true;
+  // A held long poll would otherwise stay open as long as something keeps impl_ alive, and the
+  // server could hand it a job that nobody will run (until the lease expires).
+  if (impl_->claiming && impl_->client) impl_->client->cancel(impl_->claim_request);
+  impl_->claiming = false;
   impl_->retry_timer.cancel();
   impl_->jobs.clear();
   impl_->held.clear();
