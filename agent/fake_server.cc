@@ -288,13 +288,18 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     if (!req.ok()) return {400, "{}"};
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req->wait_ms);
     std::unique_lock lock(mu_);
+    // A real server drops a long poll whose client went away; so does this one, also when a
+    // job arrives in the same moment (it must not go to a claim nobody reads).
+    auto gone = [fd] {
+      pollfd p{fd, POLLRDHUP, 0};
+      return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    };
     while (queue_.empty()) {
       if (stopping_ || std::chrono::steady_clock::now() >= deadline) return {204, ""};
-      // A real server drops a long poll whose client went away; so does this one.
-      pollfd p{fd, POLLRDHUP, 0};
-      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return {204, ""};
+      if (gone()) return {204, ""};
       cv_.wait_for(lock, std::chrono::milliseconds(20));
     }
+    if (gone()) return {204, ""};
     protocol::JobSpec job = queue_.front();
     queue_.pop_front();
     ++claimed_;
