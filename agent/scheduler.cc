@@ -15,8 +15,8 @@
 #include <optional>
 
 #include "agent/artifacts.h"
+#include "agent/log_file_name.h"
 #include "agent/ready_check.h"
-#include "agent/run_directory.h"
 #include "agent/step_output.h"
 
 namespace boxcar::agent {

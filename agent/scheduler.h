@@ -11,7 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "agent/preview_proxy.h"
+#include "agent/preview_publisher.h"
 #include "agent/run_observer.h"
 #include "agent/step_limits.h"
 #include "executors/executor.h"

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "base/listener.h"
-#include "tests/net/loopback_client.h"
+#include "testing/loopback_client.h"
 
 namespace boxcar {
 namespace {

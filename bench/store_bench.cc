@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "server/store.h"
-#include "tests/pg/postgres_server.h"
+#include "server/store/store.h"
+#include "testing/postgres_server.h"
 
 namespace {
 

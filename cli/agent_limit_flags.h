@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "agent/workspace_watch.h"
+#include "agent/daemon/workspace_watch.h"
 #include "base/result.h"
 #include "cli/flags.h"
 

@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <string>
 
-#include "agent/agent_daemon.h"
-#include "agent/http_client.h"
+#include "agent/daemon/agent_daemon.h"
+#include "agent/daemon/http_client.h"
 #include "base/server_url.h"
 #include "base/tls_client.h"
 #include "cli/agent_limit_flags.h"
@@ -21,7 +21,7 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
-#include "cli/preview_listen.h"
+#include "previews/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/step_limit_flags.h"
 

@@ -13,18 +13,18 @@
 #include <memory>
 #include <thread>
 
-#include "agent/json_reporter.h"
-#include "agent/preview_proxy.h"
-#include "agent/run_directory.h"
+#include "agent/local/json_reporter.h"
+#include "previews/preview_proxy.h"
+#include "agent/local/run_directory.h"
 #include "agent/scheduler.h"
-#include "agent/terminal_reporter.h"
+#include "agent/local/terminal_reporter.h"
 #include "base/size.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/git_head.h"
 #include "cli/pipeline_file.h"
-#include "cli/preview_listen.h"
+#include "previews/preview_listen.h"
 #include "cli/step_limit_flags.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"

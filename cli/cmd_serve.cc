@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "agent/agent_daemon.h"
+#include "agent/daemon/agent_daemon.h"
 #include "base/duration.h"
 #include "base/random_token.h"
 #include "base/redact_url.h"
@@ -26,14 +26,14 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
-#include "cli/preview_listen.h"
+#include "previews/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
 #include "cli/serve_queue_flags.h"
 #include "cli/step_limit_flags.h"
 #include "server/server.h"
-#include "server/tls_server_context.h"
-#include "server/store.h"
+#include "http/tls_server_context.h"
+#include "server/store/store.h"
 
 namespace boxcar::cli {
 namespace {

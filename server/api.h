@@ -8,12 +8,12 @@
 
 #include <boost/json/value.hpp>
 
-#include "server/http_server.h"
+#include "http/http_server.h"
 #include "server/log_followers.h"
 #include "server/metrics.h"
-#include "server/notifier.h"
+#include "http/notifier.h"
 #include "server/server.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 namespace boxcar::server {
 

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "server/test_client.h"
+#include "testing/test_client.h"
 #include "server/webhook_signature.h"
 
 namespace boxcar::server {

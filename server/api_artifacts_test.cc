@@ -8,7 +8,7 @@
 
 #include "base/sha256.h"
 #include "server/api.h"
-#include "server/test_client.h"
+#include "testing/test_client.h"
 
 namespace boxcar::server {
 namespace {

@@ -1,7 +1,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "server/test_client.h"
+#include "testing/test_client.h"
 
 namespace boxcar::server {
 namespace {

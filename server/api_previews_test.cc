@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "server/api.h"
-#include "server/test_client.h"
+#include "testing/test_client.h"
 
 namespace boxcar::server {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "server/api.h"
 #include "server/api_tokens.h"
-#include "server/http_server.h"
+#include "http/http_server.h"
 
 namespace boxcar::server {
 

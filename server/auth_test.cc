@@ -8,7 +8,7 @@
 
 #include "server/webhook_signature.h"
 
-#include "server/test_client.h"
+#include "testing/test_client.h"
 
 namespace boxcar::server {
 namespace {

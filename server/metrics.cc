@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
-#include "server/store.h"
+#include "server/store/store.h"
 
 namespace boxcar::server {
 

@@ -13,8 +13,8 @@
 
 #include "server/api.h"
 #include "server/auth.h"
-#include "server/http_server.h"
-#include "server/notifier.h"
+#include "http/http_server.h"
+#include "http/notifier.h"
 
 namespace boxcar::server {
 

@@ -14,7 +14,7 @@
 #include "base/result.h"
 #include "server/api_tokens.h"
 #include "server/metrics.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -45,7 +45,7 @@ struct ServerOptions {
   size_t max_webhook_body = 1 << 20;    // larger deliveries get 413
   size_t max_body = 16 << 20;           // every other request (log uploads are the big ones)
   int threads = 2;
-  // Connections (server/http_server.h): caps per listener and per client address, and how
+  // Connections (http/http_server.h): caps per listener and per client address, and how
   // long a request header may take and a kept-alive connection may idle.
   ConnectionLimits limits;
   std::chrono::milliseconds header_timeout{10'000};

@@ -11,7 +11,7 @@
 #include <boost/json/value.hpp>
 
 #include "base/result.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 namespace boxcar::server {
 

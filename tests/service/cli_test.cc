@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "tests/pg/postgres_server.h"
+#include "testing/postgres_server.h"
 #include "tests/service/harness.h"
 
 namespace boxcar::service_test {

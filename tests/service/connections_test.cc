@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/net/loopback_client.h"
+#include "testing/loopback_client.h"
 #include "tests/service/harness.h"
 
 namespace boxcar::service_test {

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/pg/postgres_server.h"
+#include "testing/postgres_server.h"
 #include "tests/service/harness.h"
 
 namespace boxcar::service_test {

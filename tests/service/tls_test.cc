@@ -10,7 +10,7 @@
 #include <string>
 
 #include "tests/service/harness.h"
-#include "tests/tls/test_ca.h"
+#include "testing/test_ca.h"
 
 namespace boxcar::service_test {
 namespace {
