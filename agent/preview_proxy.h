@@ -39,7 +39,7 @@ class PreviewPublisher {
   virtual void withdraw(executors::Sandbox& sandbox) = 0;
 };
 
-// A fresh preview token: 16 lowercase base32 characters (80 bits) from OpenSSL's CSPRNG.
+// A fresh preview token: 16 lowercase base32 characters (80 bits) from random_bytes.
 std::string make_preview_token();
 
 // The run id as a DNS label part: only [a-z0-9] (upper case folded), at most 40 characters.
