@@ -6,11 +6,13 @@ namespace boxcar {
 namespace {
 
 TEST(RandomToken, IsHexOfTheAskedLengthAndNeverRepeats) {
-  std::string a = random_token(), b = random_token();
+  std::string a = random_token().value(), b = random_token().value();
   EXPECT_EQ(a.size(), 64u);
   EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_NE(a, b);
-  EXPECT_EQ(random_token(4).size(), 8u);
+  EXPECT_EQ(random_token(4).value().size(), 8u);
+  EXPECT_EQ(random_bytes(10).value().size(), 10u);
+  EXPECT_EQ(random_bytes(0).value(), "");
 }
 
 TEST(RandomToken, ConstantTimeEqualComparesContentAndLength) {

@@ -1,5 +1,5 @@
-// Sha256: an incremental SHA-256 (OpenSSL EVP) for content that is hashed as it streams past:
-// artifact uploads, downloads and the files they come from.
+// SHA-256 (OpenSSL EVP), the only place boxcar computes one: incremental for content hashed as
+// it streams past (artifact uploads, downloads), of a string, and of a file.
 #pragma once
 
 #include <filesystem>
@@ -28,8 +28,15 @@ class Sha256 {
   std::unique_ptr<Ctx> ctx_;
 };
 
+// The SHA-256 (lowercase hex) of `data`.
+std::string sha256_hex(std::string_view data);
+
 // The SHA-256 (hex) of a file's contents, read in chunks; `size` gets its length if given.
 Result<std::string> sha256_file(const std::filesystem::path& path, uint64_t* size = nullptr);
+
+// The SHA-256 (hex) of an open file's bytes from offset 0 to its end, read with pread (the
+// file's own offset is left alone); `size` gets how many bytes that was if given.
+Result<std::string> sha256_fd(int fd, uint64_t* size = nullptr);
 
 // True for 64 lowercase hex digits.
 bool is_sha256_hex(std::string_view text);

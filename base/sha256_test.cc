@@ -1,5 +1,8 @@
 #include "base/sha256.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -30,6 +33,24 @@ TEST(Sha256, File) {
   EXPECT_EQ(size, 3u);
   std::remove(path.c_str());
   EXPECT_FALSE(sha256_file(path).ok());
+}
+
+TEST(Sha256, OfAStringAndOfAnOpenFileFromItsStart) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::string path = ::testing::TempDir() + "sha256_test_fd";
+  std::ofstream(path) << "abc";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  char c;
+  ASSERT_EQ(::read(fd, &c, 1), 1);  // the file's offset moved: the digest still starts at 0
+  uint64_t size = 0;
+  auto digest = sha256_fd(fd, &size);
+  ASSERT_TRUE(digest.ok());
+  EXPECT_EQ(*digest, sha256_hex("abc"));
+  EXPECT_EQ(size, 3u);
+  ::close(fd);
+  std::remove(path.c_str());
+  EXPECT_FALSE(sha256_fd(-1).ok());
 }
 
 }  // namespace

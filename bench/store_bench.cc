@@ -1,6 +1,6 @@
 // Store claims per second, SQLite and PostgreSQL, with 1 and 8 concurrent claimers. Baseline in
 // the same run: reading one job by id (BM_ReadJob), the cheapest round trip each backend makes.
-// PostgreSQL runs on a throwaway local server (tests/pg), durability off, over TCP loopback.
+// PostgreSQL runs on a throwaway local server (testing/postgres_server), durability off, over TCP loopback.
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
 #include <stdlib.h>

@@ -11,8 +11,8 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "base/server_url.h"
 #include "base/tls_client.h"
+#include "base/url.h"
 #include "cli/flags.h"
 
 namespace boxcar::cli {

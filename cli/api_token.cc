@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "base/url.h"
 #include "cli/secret_flag.h"
 
 namespace boxcar::cli {
@@ -15,15 +16,8 @@ const SecretFlag kToken{"--token", "BOXCAR_API_TOKEN"};
 // Whether the URL's host is this machine's loopback: only then may the local server's token
 // be sent to it without being asked for.
 bool loopback_url(const std::string& url) {
-  size_t start = url.find("://");
-  std::string host = url.substr(start == std::string::npos ? 0 : start + 3);
-  host = host.substr(0, host.find('/'));
-  if (!host.empty() && host.front() == '[') {
-    host = host.substr(1, host.find(']') - 1);
-  } else {
-    host = host.substr(0, host.find(':'));
-  }
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  auto parsed = parse_server_url(url);
+  return parsed.ok() && is_loopback_host(parsed->host);
 }
 
 }  // namespace

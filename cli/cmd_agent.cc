@@ -13,8 +13,8 @@
 
 #include "agent/daemon/agent_daemon.h"
 #include "agent/daemon/http_client.h"
-#include "base/server_url.h"
 #include "base/tls_client.h"
+#include "base/url.h"
 #include "cli/agent_limit_flags.h"
 #include "cli/commands.h"
 #include "cli/connection_flags.h"

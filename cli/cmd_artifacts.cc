@@ -13,8 +13,10 @@
 
 #include <boost/json.hpp>
 
+#include "base/safe_relative_path.h"
 #include "base/sha256.h"
 #include "base/terminal_escape.h"
+#include "base/url.h"
 #include "cli/api_client.h"
 #include "cli/api_token.h"
 #include "cli/commands.h"
@@ -31,21 +33,6 @@ struct Listed {
   uint64_t size = 0;
 };
 
-// Relative, no empty, "." or ".." segment: a path the server sends is never trusted to stay
-// inside DIR otherwise.
-bool safe_relative(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.find('\0') != std::string::npos) return false;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    std::string_view seg(path.data() + i, j - i);
-    if (seg.empty() || seg == "." || seg == "..") return false;
-    i = j + 1;
-  }
-  return true;
-}
-
 // A `.git` segment (any case: case-insensitive file systems): when DIR is a repository, a
 // downloaded .git/config or hook is code that git runs on the next command.
 bool inside_git_dir(const std::string& path) {
@@ -59,19 +46,6 @@ bool inside_git_dir(const std::string& path) {
     i = j + 1;
   }
   return false;
-}
-
-std::string path_escape(const std::string& path) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : path) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
 }
 
 std::string human(uint64_t bytes) {
@@ -131,7 +105,7 @@ Status fetch(ApiClient& client, const std::string& job, const Listed& a, const f
   if (fd < 0) return Error{"cannot write in " + dest.parent_path().string() + ": " + std::strerror(errno)};
   Sha256 hash;
   bool write_failed = false;
-  auto got = client.download("/api/v1/jobs/" + job + "/artifacts/" + path_escape(a.path),
+  auto got = client.download("/api/v1/jobs/" + job + "/artifacts/" + percent_encode(a.path, true),
                              [&](std::string_view data) {
                                hash.update(data);
                                for (size_t off = 0; off < data.size();) {
@@ -210,7 +184,7 @@ int cmd_artifacts(const Args& args) {
       return kExitOk;
     }
     // Paths, names and hashes come from a job: shown escaped, never as terminal controls.
-    std::printf("%-48s  %10s  %-12s  %s\n", "PATH", "SIZE", "SHA256", "STEP");
+    std::printf("%-48s  %10s  %-12s  %s\n", "PATH", "SIZE", "SHA-256", "STEP");
     for (const auto& a : items) {
       std::printf("%-48s  %10s  %-12s  %s\n", escape_for_terminal(a.path).c_str(),
                   human(a.size).c_str(), escape_for_terminal(a.sha256.substr(0, 12)).c_str(),
@@ -224,7 +198,7 @@ int cmd_artifacts(const Args& args) {
   Progress progress(total, ::isatty(STDERR_FILENO) == 1);
   int failures = 0;
   for (const auto& a : items) {
-    if (!safe_relative(a.path) || !is_sha256_hex(a.sha256)) {
+    if (!safe_relative_path(a.path) || !is_sha256_hex(a.sha256)) {
       std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": not a safe relative path\n",
                    escape_for_terminal(a.path).c_str());
       ++failures;

@@ -10,6 +10,7 @@
 
 #include "base/base64.h"
 #include "base/terminal_escape.h"
+#include "base/url.h"
 #include "cli/api_client.h"
 #include "cli/api_token.h"
 #include "cli/commands.h"
@@ -188,17 +189,7 @@ int cmd_logs(const Args& args) {
   std::string query;
   if (flags->positional.size() == 2) {
     // Step names may hold spaces and parentheses (matrix expansions).
-    std::string step;
-    for (unsigned char c : flags->positional[1]) {
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-        step += static_cast<char>(c);
-      } else {
-        char hex[4];
-        std::snprintf(hex, sizeof hex, "%%%02X", c);
-        step += hex;
-      }
-    }
-    query = "step=" + step;
+    query = "step=" + percent_encode(flags->positional[1], false);
   }
   auto client = api_client_for(*flags, "logs");
   if (!client) return usage_error("logs", client.error().message);

@@ -16,7 +16,7 @@
 #include "agent/daemon/agent_daemon.h"
 #include "base/duration.h"
 #include "base/random_token.h"
-#include "base/redact_url.h"
+#include "base/url.h"
 #include "base/size.h"
 #include "cli/agent_limit_flags.h"
 #include "cli/api_token.h"
@@ -89,21 +89,14 @@ const SecretFlag kApiToken{"--api-token", "BOXCAR_API_TOKEN"};
 // A database URL is a secret when it carries a password ("postgres://user:pw@host/db",
 // "...?password=pw", "password=pw host=...").
 bool db_has_password(const std::string& url) {
-  if (url.find("password") != std::string::npos) return true;
-  size_t scheme = url.find("://");
-  size_t at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return false;
-  return url.substr(scheme + 3, at - scheme - 3).find(':') != std::string::npos;
+  return url.find("password") != std::string::npos || url_has_password(url);
 }
 const SecretFlag kDb{"--db", "BOXCAR_DB", db_has_password};
 
 // "http(s)://host[:port]" without a path: what --public-url takes.
 bool valid_public_url(const std::string& url) {
-  size_t scheme = url.rfind("https://", 0) == 0 ? 8 : url.rfind("http://", 0) == 0 ? 7 : 0;
-  if (scheme == 0 || url.size() == scheme) return false;
-  std::string rest = url.substr(scheme);
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  return !rest.empty() && rest.find_first_of("/?#@ ") == std::string::npos && rest.front() != ':';
+  auto parsed = parse_server_url(url);
+  return parsed.ok() && parsed->prefix.empty();
 }
 
 // Every API token the server accepts: --api-token, --api-tokens, else the generated one.
@@ -307,7 +300,12 @@ int cmd_serve(const Args& args) {
     return kExitInfra;
   }
   if (opts.agent_token.empty() && agents > 0) {
-    opts.agent_token = random_token();
+    auto generated = random_token();
+    if (!generated) {
+      std::fprintf(stderr, "boxcar serve: %s\n", generated.error().message.c_str());
+      return kExitInfra;
+    }
+    opts.agent_token = *generated;
     std::fprintf(stderr, "boxcar serve: no --agent-token: generated one for the in-process "
                          "agent; remote agents need --agent-token\n");
   }
@@ -352,6 +350,12 @@ int cmd_serve(const Args& args) {
     }
     agent_tls = pinned.value();
   }
+  auto local_name = agent::default_agent_name();
+  if (!local_name) {
+    std::fprintf(stderr, "boxcar serve: %s\n", local_name.error().message.c_str());
+    srv.stop();
+    return kExitInfra;
+  }
   std::vector<std::unique_ptr<agent::AgentDaemon>> daemons;
   long running = agents;
   int exit_code = kExitOk;
@@ -361,7 +365,7 @@ int cmd_serve(const Args& args) {
     a.connect_url = srv.agent_url();
     a.token = opts.agent_token;
     a.tls = agent_tls;
-    a.name = agent::default_agent_name() + "-local" + std::to_string(i);
+    a.name = *local_name + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
     a.make_executor = chosen->make;
     a.previews = proxy.get();

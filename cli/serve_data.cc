@@ -58,7 +58,13 @@ Result<GeneratedToken> generated_api_token(const std::filesystem::path& file) {
     return GeneratedToken{std::move(*token), false};
   }
   if (fd < 0) return Error{"cannot create " + file.string() + ": " + std::strerror(errno), errno};
-  std::string token = random_token() + "\n";
+  auto drawn = random_token();
+  if (!drawn) {
+    ::close(fd);
+    ::unlink(file.c_str());
+    return drawn.error();
+  }
+  std::string token = *drawn + "\n";
   bool written = ::write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
   int err = errno;
   ::close(fd);

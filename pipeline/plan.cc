@@ -7,21 +7,6 @@
 
 namespace boxcar::pipeline {
 
-const char* to_string(StepState s) {
-  switch (s) {
-    case StepState::pending: return "pending";
-    case StepState::running: return "running";
-    case StepState::success: return "success";
-    case StepState::failed: return "failed";
-    case StepState::skipped: return "skipped";
-    case StepState::cancelled: return "cancelled";
-    case StepState::timeout: return "timeout";
-    case StepState::oom: return "oom";
-    case StepState::error: return "error";
-  }
-  return "unknown";
-}
-
 bool is_terminal(StepState s) { return s != StepState::pending && s != StepState::running; }
 
 bool is_failure(StepState s) {

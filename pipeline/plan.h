@@ -5,13 +5,15 @@
 #include <string>
 #include <vector>
 
+#include "base/run_state.h"
 #include "pipeline/pipeline.h"
 
 namespace boxcar::pipeline {
 
-enum class StepState { pending, running, success, failed, skipped, cancelled, timeout, oom, error };
+// The step states and their names are defined once, in base/run_state.h.
+using boxcar::StepState;
+using boxcar::to_string;
 
-const char* to_string(StepState s);
 bool is_terminal(StepState s);
 // failed, timeout, oom, error: the step ran and did not succeed.
 bool is_failure(StepState s);

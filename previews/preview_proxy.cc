@@ -14,14 +14,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include <array>
 #include <vector>
 
 #include "agent/sandbox_connect.h"
 #include "base/listener.h"
+#include "base/random_token.h"
 
 namespace boxcar::agent {
 
@@ -130,13 +128,13 @@ asio::awaitable<void> watch_idle(std::shared_ptr<Splice> splice) {
 
 std::string make_preview_token() {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-  std::array<unsigned char, 10> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) std::abort();
+  auto bytes = random_bytes(10);
+  if (!bytes) abort_without_randomness(bytes.error());  // publish() has no error to return
   std::string out;
   uint32_t acc = 0;
   int bits = 0;
-  for (unsigned char b : bytes) {
-    acc = (acc << 8) | b;
+  for (char c : *bytes) {
+    acc = (acc << 8) | static_cast<unsigned char>(c);
     bits += 8;
     while (bits >= 5) {
       out.push_back(kAlphabet[(acc >> (bits - 5)) & 31]);
@@ -165,8 +163,7 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
     const Entry* hit = nullptr;
     auto now = Clock::now();
     for (const Entry& e : entries) {
-      if (e.token.size() == token.size() && CRYPTO_memcmp(e.token.data(), token.data(), token.size()) == 0 &&
-          now < e.until) {
+      if (constant_time_equal(e.token, token) && now < e.until) {
         hit = &e;
       }
     }

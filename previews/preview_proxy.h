@@ -19,7 +19,7 @@
 
 namespace boxcar::agent {
 
-// A fresh preview token: 16 lowercase base32 characters (80 bits) from OpenSSL's CSPRNG.
+// A fresh preview token: 16 lowercase base32 characters (80 bits) from random_bytes.
 std::string make_preview_token();
 
 // The run id as a DNS label part: only [a-z0-9] (upper case folded), at most 40 characters.

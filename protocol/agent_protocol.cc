@@ -1,12 +1,12 @@
 #include "protocol/agent_protocol.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 
 #include <boost/json.hpp>
 
 #include "base/base64.h"
+#include "base/run_state.h"
 #include "base/utf8.h"
 
 namespace boxcar::protocol {
@@ -14,23 +14,6 @@ namespace boxcar::protocol {
 namespace json = boost::json;
 
 namespace {
-
-constexpr std::array<std::string_view, 5> kFinalJobStates = {"success", "failed", "cancelled",
-                                                             "error", "skipped"};
-constexpr std::array<std::string_view, 9> kStepStates = {
-    "pending", "running", "success", "failed", "skipped", "cancelled", "timeout", "oom", "error"};
-
-template <size_t N>
-bool one_of(const std::array<std::string_view, N>& names, const std::string& s) {
-  return std::find(names.begin(), names.end(), s) != names.end();
-}
-
-template <size_t N>
-std::string list(const std::array<std::string_view, N>& names) {
-  std::string out;
-  for (auto n : names) out += (out.empty() ? "" : "|") + std::string(n);
-  return out;
-}
 
 template <typename T>
 Result<T> finish(JsonReader& r, T value) {
@@ -86,9 +69,6 @@ Result<PreviewWire> preview_from_json(const json::value& v, const std::string& p
 }
 
 }  // namespace
-
-bool is_final_job_state_name(const std::string& state) { return one_of(kFinalJobStates, state); }
-bool is_step_state_name(const std::string& state) { return one_of(kStepStates, state); }
 
 bool is_agent_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || !std::isalnum(static_cast<unsigned char>(name[0]))) {
@@ -261,8 +241,8 @@ Result<StepUpdate> from_json(const json::value& v) {
   in.required("name", s.name).required("state", s.state);
   in.optional("exit_code", s.exit_code).optional("started_at", s.started_at);
   in.optional("finished_at", s.finished_at).optional("reason", s.reason);
-  if (in.ok() && !is_step_state_name(s.state)) {
-    in.fail("\"state\": unknown step state \"" + s.state + "\" (one of " + list(kStepStates) +
+  if (in.ok() && !parse_step_state(s.state)) {
+    in.fail("\"state\": unknown step state \"" + s.state + "\" (one of " + step_state_names() +
             ")");
   }
   return finish(in, std::move(s));
@@ -273,9 +253,9 @@ Result<CompleteRequest> from_json(const json::value& v) {
   CompleteRequest r;
   JsonReader in(v);
   in.required("state", r.state).optional("reason", r.reason);
-  if (in.ok() && !is_final_job_state_name(r.state)) {
+  if (in.ok() && !is_final_job_state(r.state)) {
     in.fail("\"state\": not a final job state: \"" + r.state + "\" (one of " +
-            list(kFinalJobStates) + ")");
+            job_state_names(true) + ")");
   }
   return finish(in, std::move(r));
 }

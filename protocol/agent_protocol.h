@@ -193,8 +193,4 @@ Result<T> from_json_text(std::string_view text) {
 // listings and logs, so no spaces or control characters).
 bool is_agent_name(const std::string& name);
 
-// Job and step states an agent may report (DESIGN.md section 6).
-bool is_final_job_state_name(const std::string& state);   // success|failed|cancelled|error|skipped
-bool is_step_state_name(const std::string& state);
-
 }  // namespace boxcar::protocol

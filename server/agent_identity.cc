@@ -1,12 +1,11 @@
 #include "server/agent_identity.h"
 
-#include <openssl/rand.h>
-
 #include <charconv>
-#include <cstdlib>
 
+#include "base/hex.h"
+#include "base/random_token.h"
+#include "base/sha256.h"
 #include "protocol/agent_protocol.h"
-#include "server/webhook_signature.h"
 
 namespace boxcar::server {
 
@@ -14,28 +13,11 @@ namespace {
 
 constexpr int64_t kSeenEveryMs = 5'000;  // last_seen_at is a hint: not a write per request
 
-bool is_hex(std::string_view s) {
-  return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
 HttpResponse refused(std::string_view why) {
   return HttpResponse::error(401, std::string(why));
 }
 
 }  // namespace
-
-std::string random_secret() {
-  unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();  // no CSPRNG: nothing is safe to hand out
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(64);
-  for (unsigned char b : bytes) {
-    hex += kHex[b >> 4];
-    hex += kHex[b & 15];
-  }
-  return hex;
-}
 
 std::string make_credential(int64_t agent_id, const std::string& secret) {
   return std::to_string(agent_id) + "." + secret;
@@ -48,7 +30,7 @@ std::optional<ParsedCredential> parse_credential(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + dot, c.agent_id);
   if (ec != std::errc() || end != text.data() + dot || c.agent_id <= 0) return std::nullopt;
   std::string_view secret = text.substr(dot + 1);
-  if (secret.size() != 64 || !is_hex(secret)) return std::nullopt;
+  if (secret.size() != 64 || !is_lower_hex(secret)) return std::nullopt;
   c.secret = std::string(secret);
   return c;
 }

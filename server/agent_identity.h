@@ -14,9 +14,6 @@
 
 namespace boxcar::server {
 
-// 64 lowercase hex digits of fresh randomness (RAND_bytes).
-std::string random_secret();
-
 // "<agent id>.<secret>", and back; nullopt unless `text` has that form.
 std::string make_credential(int64_t agent_id, const std::string& secret);
 struct ParsedCredential {

@@ -55,9 +55,7 @@ int64_t sweep_job_retention(ApiContext& ctx, bool& more);
 bool preview_open(const PreviewRecord& preview, const JobRecord& job, UnixMillis now);
 
 UnixMillis now_ms();
-// "2024-05-01T12:00:00.250Z"
-std::string rfc3339(UnixMillis t);
-// rfc3339(*t), or JSON null when there is no time.
+// format_rfc3339(*t) (base/rfc3339.h), or JSON null when there is no time.
 boost::json::value rfc3339_or_null(const std::optional<UnixMillis>& t);
 // The job as the API shows it (contract fields of DESIGN.md section 6, plus a few).
 boost::json::value job_to_json(const JobRecord& job);

@@ -6,10 +6,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
+#include "base/random_token.h"
+#include "base/run_state.h"
+#include "base/sha256.h"
+#include "protocol/agent_paths.h"
 #include "protocol/agent_protocol.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
-#include "server/webhook_signature.h"
 
 namespace boxcar::server {
 
@@ -38,8 +41,9 @@ void register_agent(ApiContext& ctx, HttpRequest& req, Responder& res) {
   if (!registration_authorized(ctx, req)) return res.reply(registration_refused(ctx));
   auto body = protocol::from_json_text<protocol::RegisterRequest>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
-  std::string secret = random_secret();
-  auto added = ctx.store.add_agent(body->name, body->labels, sha256_hex(secret), now_ms());
+  auto secret = random_token();  // 64 hex digits: parse_credential checks that length
+  if (!secret) return res.reply(HttpResponse::error(500, secret.error().message));
+  auto added = ctx.store.add_agent(body->name, body->labels, sha256_hex(*secret), now_ms());
   if (!added) return res.reply(store_error(added.error()));
   if (!*added) {
     // Taken: the name stays with its agent, which holds its own credential, so registering
@@ -60,7 +64,7 @@ void register_agent(ApiContext& ctx, HttpRequest& req, Responder& res) {
                  "revoke " + body->name + "`)"));
   }
   protocol::RegisterResponse out{(*added)->id, (*added)->name,
-                                 make_credential((*added)->id, secret)};
+                                 make_credential((*added)->id, *secret)};
   res.reply(HttpResponse::json(201, protocol::to_json(out)));
 }
 
@@ -68,9 +72,9 @@ void register_agent(ApiContext& ctx, HttpRequest& req, Responder& res) {
 class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
  public:
   ClaimWaiter(ApiContext& ctx, std::shared_ptr<Responder> res, const AgentRecord& agent,
-              protocol::ClaimRequest req)
+              protocol::ClaimRequest req, std::string lease_token)
       : ctx_(ctx), res_(std::move(res)), req_(std::move(req)),
-        lease_token_(random_secret()),
+        lease_token_(std::move(lease_token)),
         holder_{agent.id, agent.name, sha256_hex(lease_token_)},
         deadline_(steady_clock::now() +
                   milliseconds(std::min<int64_t>(req_.wait_ms, ctx.options.max_claim_wait_ms))),
@@ -139,7 +143,10 @@ void claim(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
       return res->reply(store_error(seen.error()));
     }
   }
-  std::make_shared<ClaimWaiter>(ctx, std::move(res), record, std::move(*body))->start();
+  auto lease_token = random_token();
+  if (!lease_token) return res->reply(HttpResponse::error(500, lease_token.error().message));
+  std::make_shared<ClaimWaiter>(ctx, std::move(res), record, std::move(*body), std::move(*lease_token))
+      ->start();
 }
 
 void heartbeat(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
@@ -197,7 +204,8 @@ void update_step(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpReq
   auto held = ctx.store.update_step(id, holder, step);
   if (!held) return res.reply(store_error(held.error()));
   if (!*held) return res.reply(lease_lost(id, holder));
-  bool finished = step.state != "pending" && step.state != "running";
+  auto state = parse_step_state(step.state);
+  bool finished = state && *state != StepState::pending && *state != StepState::running;
   if (finished && step.started_at && step.finished_at && *step.finished_at >= *step.started_at) {
     ctx.metrics.observe_step_duration(static_cast<double>(*step.finished_at - *step.started_at) /
                                       1000.0);
@@ -239,18 +247,19 @@ Handler job_route(ApiContext& ctx, JobHandler f) {
 }  // namespace
 
 void add_agent_routes(Router& router, ApiContext& ctx) {
-  router.add(http::verb::post, "/api/v1/agent/register",
+  router.add(http::verb::post, protocol::kAgentRegisterPath,
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) {
                register_agent(ctx, req, *res);
              });
-  router.add(http::verb::post, "/api/v1/agent/claim",
+  router.add(http::verb::post, protocol::kAgentClaimPath,
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) {
                claim(ctx, req, std::move(res));
              });
-  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/heartbeat", job_route(ctx, heartbeat));
-  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/logs", job_route(ctx, upload_logs));
-  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/steps", job_route(ctx, update_step));
-  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/complete", job_route(ctx, complete));
+  using protocol::agent_job_route;
+  router.add(http::verb::post, agent_job_route(protocol::kHeartbeat), job_route(ctx, heartbeat));
+  router.add(http::verb::post, agent_job_route(protocol::kLogs), job_route(ctx, upload_logs));
+  router.add(http::verb::post, agent_job_route(protocol::kSteps), job_route(ctx, update_step));
+  router.add(http::verb::post, agent_job_route(protocol::kComplete), job_route(ctx, complete));
 }
 
 }  // namespace boxcar::server

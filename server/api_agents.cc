@@ -4,6 +4,7 @@
 // name can be registered again.
 #include <boost/json.hpp>
 
+#include "base/rfc3339.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -21,7 +22,7 @@ json::value agent_to_json(const AgentRecord& a) {
           {"name", a.name},
           {"labels", std::move(labels)},
           {"state", a.revoked_at ? "revoked" : "active"},
-          {"created_at", rfc3339(a.created_at)},
+          {"created_at", format_rfc3339(a.created_at)},
           {"last_seen_at", rfc3339_or_null(a.last_seen_at)},
           {"revoked_at", rfc3339_or_null(a.revoked_at)}};
 }

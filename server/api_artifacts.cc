@@ -7,7 +7,10 @@
 
 #include <boost/json.hpp>
 
+#include "base/rfc3339.h"
+#include "base/safe_relative_path.h"
 #include "base/sha256.h"
+#include "protocol/agent_paths.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -22,21 +25,6 @@ namespace {
 // Held while a blob is placed and recorded, and while the sweep deletes unreferenced blobs, so
 // a blob is never deleted between an upload finding it present and recording a reference.
 std::mutex blob_mu;
-
-// A relative path with no empty, "." or ".." segment: it names a place inside a directory.
-bool safe_relative_path(const std::string& path) {
-  if (path.empty() || path.size() > 4096 || path.front() == '/') return false;
-  if (path.find('\0') != std::string::npos) return false;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    std::string_view seg(path.data() + i, j - i);
-    if (seg.empty() || seg == "." || seg == "..") return false;
-    i = j + 1;
-  }
-  return true;
-}
 
 std::string content_type_for(const std::string& path) {
   static const std::pair<const char*, const char*> kTypes[] = {
@@ -63,7 +51,7 @@ fs::path blob_path(const ApiContext& ctx, const std::string& sha256) {
 json::object artifact_json(const ArtifactRecord& a) {
   return {{"path", a.path},     {"size", a.size},
           {"sha256", a.sha256}, {"step", a.step},
-          {"created_at", rfc3339(a.created_at)}};
+          {"created_at", format_rfc3339(a.created_at)}};
 }
 
 struct Range {
@@ -278,7 +266,7 @@ void add_artifact_routes(Router& router, ApiContext& ctx) {
   up.admit = [&ctx](const HttpRequest& head) { return admit_upload(ctx, head); };
   up.spool_dir = ctx.options.artifact_dir.empty() ? fs::path("/nonexistent/boxcar-artifacts")
                                                    : ctx.options.artifact_dir / "tmp";
-  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/artifacts",
+  router.add(http::verb::post, protocol::agent_job_route(protocol::kArtifacts),
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { upload(ctx, req, *res); },
              std::move(up));
   router.add(http::verb::get, "/api/v1/jobs/{id}/artifacts",

@@ -16,11 +16,7 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 
-std::string sha(const std::string& data) {
-  Sha256 h;
-  h.update(data);
-  return h.hex();
-}
+std::string sha(const std::string& data) { return sha256_hex(data); }
 
 class ApiArtifactsTest : public testing::ServerFixture {
  protected:

@@ -7,7 +7,8 @@
 #include <boost/json.hpp>
 
 #include "base/exec_limits.h"
-#include "base/redact_url.h"
+#include "base/rfc3339.h"
+#include "base/url.h"
 #include "protocol/agent_protocol.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
@@ -22,23 +23,8 @@ UnixMillis now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string rfc3339(UnixMillis t) {
-  std::time_t secs = static_cast<std::time_t>(t / 1000);
-  int millis = static_cast<int>(t % 1000);
-  if (millis < 0) {
-    millis += 1000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // sized for any int, which the compiler cannot rule out
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
-}
-
 json::value rfc3339_or_null(const std::optional<UnixMillis>& t) {
-  return t ? json::value(rfc3339(*t)) : json::value(nullptr);
+  return t ? json::value(format_rfc3339(*t)) : json::value(nullptr);
 }
 
 namespace {
@@ -170,7 +156,7 @@ json::value job_to_json(const JobRecord& job) {
           {"labels", std::move(labels)},
           {"attempt", job.attempt},
           {"max_attempts", job.max_attempts},
-          {"created_at", rfc3339(job.created_at)},
+          {"created_at", format_rfc3339(job.created_at)},
           {"started_at", rfc3339_or_null(job.started_at)},
           {"finished_at", rfc3339_or_null(job.finished_at)},
           {"cancel_requested", job.cancel_requested},

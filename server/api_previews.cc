@@ -3,6 +3,8 @@
 // read token only: the URLs hold the tokens that open the previews).
 #include <boost/json.hpp>
 
+#include "base/rfc3339.h"
+#include "protocol/agent_paths.h"
 #include "protocol/agent_protocol.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
@@ -26,7 +28,7 @@ json::value preview_to_json(const PreviewRecord& p, const JobRecord& job, UnixMi
           {"url", p.url},
           {"path_url", p.path_url},
           {"state", preview_open(p, job, now) ? "open" : "closed"},
-          {"opened_at", rfc3339(p.opened_at)},
+          {"opened_at", format_rfc3339(p.opened_at)},
           {"expires_at", rfc3339_or_null(p.expires_at)},
           {"closed_at", rfc3339_or_null(p.closed_at)}};
 }
@@ -77,7 +79,7 @@ bool preview_open(const PreviewRecord& preview, const JobRecord& job, UnixMillis
 }
 
 void add_preview_routes(Router& router, ApiContext& ctx) {
-  router.add(http::verb::post, "/api/v1/agent/jobs/{id}/previews",
+  router.add(http::verb::post, protocol::agent_job_route(protocol::kPreviews),
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { sync(ctx, req, *res); });
   router.add(http::verb::get, "/api/v1/jobs/{id}/previews",
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { list(ctx, req, *res); },

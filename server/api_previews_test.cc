@@ -1,6 +1,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "base/rfc3339.h"
 #include "server/api.h"
 #include "testing/test_client.h"
 
@@ -60,7 +61,7 @@ TEST_F(ApiPreviewsTest, ASyncedPreviewIsListedOpen) {
   EXPECT_EQ(p.at("path_url"), "http://127.0.0.1:8081/preview/tok-app/");
   EXPECT_EQ(p.at("state"), "open");
   EXPECT_TRUE(p.at("opened_at").is_string());
-  EXPECT_EQ(p.at("expires_at"), rfc3339(expires).c_str());
+  EXPECT_EQ(p.at("expires_at"), format_rfc3339(expires).c_str());
   EXPECT_TRUE(p.at("closed_at").is_null());
 }
 

@@ -11,7 +11,6 @@
 #include "base/random_token.h"
 #include "base/sha256.h"
 #include "base/suggest.h"
-#include "server/webhook_signature.h"
 
 namespace boxcar::server {
 

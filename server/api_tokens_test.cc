@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "server/webhook_signature.h"
+#include "base/sha256.h"
 
 namespace boxcar::server {
 namespace {

@@ -2,7 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/url/parse.hpp>
+
+#include "base/url.h"
 
 namespace boxcar::server {
 
@@ -28,12 +29,6 @@ bool is_ip_literal(const std::string& host) {
   boost::system::error_code ec;
   boost::asio::ip::make_address(host, ec);
   return !ec;
-}
-
-std::string public_url_host(const std::string& url) {
-  auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) return "";
-  return lower(std::string(parsed->host_address()));
 }
 
 bool changes_state(http::verb method) {
@@ -109,7 +104,7 @@ std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpR
   std::string host = host_of(value);
   if (is_ip_literal(host) || host == "localhost") return std::nullopt;
   if (host == lower(options.listen_address)) return std::nullopt;
-  if (!options.public_url.empty() && host == public_url_host(options.public_url)) return std::nullopt;
+  if (!options.public_url.empty() && host == url_host(options.public_url)) return std::nullopt;
   return HttpResponse::error(
       421, "this server does not answer to the name \"" + host +
                "\" (a guard against DNS rebinding): reach it by its address, or start serve "
@@ -117,7 +112,9 @@ std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpR
 }
 
 bool served_over_https(const ServerOptions& options) {
-  return options.tls != nullptr || options.public_url.rfind("https://", 0) == 0;
+  if (options.tls != nullptr) return true;
+  auto public_url = parse_server_url(options.public_url);
+  return public_url.ok() && public_url->tls;
 }
 
 }  // namespace boxcar::server

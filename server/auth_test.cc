@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "server/webhook_signature.h"
+#include "base/sha256.h"
 
 #include "testing/test_client.h"
 

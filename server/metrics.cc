@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "base/run_state.h"
 #include "server/store/store.h"
 
 namespace boxcar::server {
@@ -108,7 +109,7 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state)
     out += std::string("boxcar_jobs{state=\"") + state + "\"} " + std::to_string(n) + "\n";
   }
   family(out, "boxcar_queue_depth", "gauge", "Jobs waiting for an agent.");
-  auto queued = jobs_by_state.find("queued");
+  auto queued = jobs_by_state.find(to_string(JobState::queued));
   out += "boxcar_queue_depth " +
          std::to_string(queued == jobs_by_state.end() ? 0 : queued->second) + "\n";
 

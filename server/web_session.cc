@@ -9,9 +9,13 @@ namespace boxcar::server {
 WebSessions::WebSessions(std::chrono::seconds lifetime, size_t max_sessions)
     : lifetime_(lifetime), max_sessions_(std::max<size_t>(max_sessions, 1)) {}
 
-WebSessions::Session WebSessions::create(const ApiToken& token) {
+Result<WebSessions::Session> WebSessions::create(const ApiToken& token) {
   auto now = std::chrono::steady_clock::now();
-  Session s{random_token(), token, random_token(), now + lifetime_};
+  auto id = random_token();
+  if (!id) return id.error();
+  auto csrf = random_token();
+  if (!csrf) return csrf.error();
+  Session s{std::move(*id), token, std::move(*csrf), now + lifetime_};
   std::lock_guard lock(mu_);
   drop_expired(now);
   // Logins need a valid token, so this bound only stops a token holder from growing the map

@@ -27,7 +27,8 @@ class WebSessions {
                        size_t max_sessions = 10'000);
 
   std::chrono::seconds lifetime() const { return lifetime_; }
-  Session create(const ApiToken& token);
+  // An error only when the CSPRNG fails (no session is better than a guessable one).
+  Result<Session> create(const ApiToken& token);
   // The live session with this id; nullopt when unknown or expired.
   std::optional<Session> find(std::string_view id);
   void remove(std::string_view id);

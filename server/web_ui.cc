@@ -7,8 +7,9 @@
 #include <boost/url/params_view.hpp>
 
 #include "base/random_token.h"
-#include "base/redact_url.h"
+#include "base/rfc3339.h"
 #include "base/terminal_escape.h"
+#include "base/url.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/web_session.h"
@@ -68,7 +69,7 @@ std::string escape(std::string_view s) {
   return out;
 }
 
-std::string when(const std::optional<UnixMillis>& t) { return t ? rfc3339(*t) : "-"; }
+std::string when(const std::optional<UnixMillis>& t) { return t ? format_rfc3339(*t) : "-"; }
 
 std::string duration(const std::optional<UnixMillis>& from, const std::optional<UnixMillis>& to) {
   if (!from || !to || *to < *from) return "-";
@@ -126,7 +127,7 @@ std::string open_previews(ApiContext& ctx, const JobRecord& j) {
     if (!preview_open(p, j, now)) continue;
     items += "<li>" + escape(p.step) + " &middot; " + escape(p.name) + " (port " +
              std::to_string(p.port) + "): " + link(p.url) + " &middot; " + link(p.path_url) +
-             (p.expires_at ? " until " + rfc3339(*p.expires_at) : "") + "</li>\n";
+             (p.expires_at ? " until " + format_rfc3339(*p.expires_at) : "") + "</li>\n";
   }
   return items.empty() ? "" : "<h2>Previews</h2>\n<ul>\n" + items + "</ul>\n";
 }
@@ -231,8 +232,9 @@ void login(Ui& ui, HttpRequest& req, Responder& res) {
   const ApiToken* token = find_api_token(ui.ctx.options.api_tokens, form["token"]);
   if (!token) return res.reply(html(401, login_page(next, "That token is not valid here.")));
   auto session = ui.sessions.create(*token);
+  if (!session) return res.reply(html(500, page("error", "<h1>" + escape(session.error().message) + "</h1>", false)));
   HttpResponse r = redirect(safe_next(next));
-  r.headers.emplace_back("Set-Cookie", session_cookie(ui, session.id, ui.sessions.lifetime().count()));
+  r.headers.emplace_back("Set-Cookie", session_cookie(ui, session->id, ui.sessions.lifetime().count()));
   res.reply(std::move(r));
 }
 
@@ -264,7 +266,7 @@ void job_list(Ui& ui, HttpRequest& req, Responder& res) {
       body += "<tr><td><a href=\"/jobs/" + id + "\">#" + id + "</a></td>" + state_cell(j.state) +
               "<td>" + escape(redact_url(j.repo)) + "</td><td>" + escape(j.ref) + "</td><td><code>" +
               escape(j.commit.substr(0, 12)) + "</code></td><td>" + escape(j.event) +
-              "</td><td>" + rfc3339(j.created_at) + "</td><td>" +
+              "</td><td>" + format_rfc3339(j.created_at) + "</td><td>" +
               duration(j.started_at, j.finished_at) + "</td></tr>\n";
     }
     body += "</tbody></table>\n";

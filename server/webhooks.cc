@@ -4,8 +4,10 @@
 
 #include <boost/json.hpp>
 
-#include "base/redact_url.h"
+#include "base/url.h"
 
+#include "base/random_token.h"
+#include "base/sha256.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
 #include "server/webhook_signature.h"

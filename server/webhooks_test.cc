@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "base/hmac.h"
 #include "testing/test_client.h"
 #include "server/webhook_signature.h"
 
@@ -29,8 +30,6 @@ TEST(WebhookSignatureTest, HmacMatchesAKnownVector) {
                                    "sha256=5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"));
   EXPECT_FALSE(hmac_signature_valid("Jefe", "what do ya want for nothing!",
                                     "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
-  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
-  EXPECT_TRUE(constant_time_equal("abc", "abc"));
 }
 
 TEST(WebhookInterpretTest, GithubTagPushIsATagEvent) {

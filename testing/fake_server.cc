@@ -1,6 +1,7 @@
 #include "testing/fake_server.h"
 
 #include "base/sha256.h"
+#include "protocol/agent_paths.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -222,7 +223,7 @@ FakeServer::Answer FakeServer::register_agent(const std::string& auth, const std
 
 FakeServer::Answer FakeServer::handle(const std::string& target, const std::string& auth,
                                       const std::string& lease, const std::string& body, int fd) {
-  if (target == "/api/v1/agent/register") return register_agent(auth, body);
+  if (target == protocol::kAgentRegisterPath) return register_agent(auth, body);
   std::string agent;
   {
     std::lock_guard lock(mu_);
@@ -240,7 +241,7 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     return true;
   };
   if (size_t q = target.find("/artifacts?"); q != std::string::npos) {
-    int64_t id = std::stoll(target.substr(std::string("/api/v1/agent/jobs/").size()));
+    int64_t id = std::stoll(target.substr(protocol::kAgentJobsPrefix.size()));
     if (wrong_lease(id)) return {409, R"({"error":"lease lost"})"};
     std::map<std::string, std::string> query;
     std::string rest = target.substr(q + 11);
@@ -267,9 +268,7 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
       --fail_artifacts_;
       return {503, R"({"error":"try again"})"};
     }
-    Sha256 hash;
-    hash.update(body);
-    if (hash.hex() != query["sha256"]) {
+    if (sha256_hex(body) != query["sha256"]) {
       ++job.sha256_mismatches;
       cv_.notify_all();
       return {400, R"({"error":"sha256 mismatch"})"};
@@ -283,7 +282,7 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
   json::value in = json::parse(body, pec);
   if (pec) return {400, R"({"error":"bad json"})"};
 
-  if (target == "/api/v1/agent/claim") {
+  if (target == protocol::kAgentClaimPath) {
     auto req = protocol::from_json<protocol::ClaimRequest>(in);
     if (!req.ok()) return {400, "{}"};
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(req->wait_ms);
@@ -315,7 +314,7 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     return {200, json::serialize(protocol::to_json(protocol::ClaimResponse{job})), headers};
   }
 
-  const std::string prefix = "/api/v1/agent/jobs/";
+  const std::string_view prefix = protocol::kAgentJobsPrefix;
   if (target.rfind(prefix, 0) != 0) return {404, "{}"};
   std::string rest = target.substr(prefix.size());
   size_t slash = rest.find('/');

@@ -7,7 +7,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/json.hpp>
 
-#include "server/webhook_signature.h"
+#include "base/sha256.h"
+#include "protocol/agent_paths.h"
 
 namespace boxcar::server::testing {
 
@@ -200,7 +201,7 @@ void ServerFixture::TearDown() {
 const ServerFixture::TestAgent& ServerFixture::agent(const std::string& name) {
   auto it = agents.find(name);
   if (it != agents.end()) return it->second;
-  TestResponse r = client->post("/api/v1/agent/register",
+  TestResponse r = client->post(std::string(protocol::kAgentRegisterPath),
                                 json::serialize(json::object{{"name", name}}),
                                 {{"Authorization", std::string("Bearer ") + kToken}});
   EXPECT_EQ(r.status, 201u) << r.body;
@@ -232,7 +233,7 @@ TestResponse ServerFixture::agent_post(const std::string& target, const json::va
   }
   if (who.empty()) who = "a1";
   int64_t job = 0;
-  constexpr std::string_view kJobs = "/api/v1/agent/jobs/";
+  constexpr std::string_view kJobs = protocol::kAgentJobsPrefix;
   if (target.rfind(kJobs, 0) == 0) job = std::atoll(target.c_str() + kJobs.size());
   return client->post(target, json::serialize(body), agent_headers(who, job));
 }
@@ -245,7 +246,7 @@ int64_t ServerFixture::submit(const std::string& repo) {
 }
 
 int64_t ServerFixture::claim(const std::string& agent, int wait_ms) {
-  TestResponse r = agent_post("/api/v1/agent/claim", json::object{{"wait_ms", wait_ms}}, agent);
+  TestResponse r = agent_post(std::string(protocol::kAgentClaimPath), json::object{{"wait_ms", wait_ms}}, agent);
   if (r.status != 200) return 0;
   int64_t id = r.json().at("job").at("id").as_int64();
   leases[{agent, id}] = std::string(r.json().at("job").at("lease_token").as_string());

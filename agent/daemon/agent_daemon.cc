@@ -15,7 +15,6 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -27,21 +26,22 @@
 #include "agent/daemon/remote_errors.h"
 #include "base/connection_limits.h"
 #include "base/private_dir.h"
+#include "base/random_token.h"
 #include "base/size.h"
 #include "executors/host/host_executor.h"
+#include "protocol/agent_paths.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
 
 namespace asio = boost::asio;
 
-std::string default_agent_name() {
+Result<std::string> default_agent_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == 0) std::snprintf(host, sizeof host, "agent");
-  std::mt19937 rng(std::random_device{}());
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rng() & 0xffffff));
-  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix;
+  auto suffix = random_token(3);
+  if (!suffix) return suffix.error();
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + *suffix;
 }
 
 struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
@@ -114,7 +114,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       client->set_token((*stored)->credential);
       registered = credential_from_disk = true;
     } else if (options.name.empty()) {
-      options.name = default_agent_name();
+      auto name = default_agent_name();
+      if (!name) return name.error();
+      options.name = *name;
     }
     executor = options.make_executor ? options.make_executor(io) : executors::make_host_executor(io);
     log(options.name + ": polling " + options.server + " for jobs (" +
@@ -130,7 +132,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     protocol::RegisterRequest req{options.name, options.labels};
     std::weak_ptr<Impl> weak = weak_from_this();
     claim_request = client->post_json(
-        "/api/v1/agent/register", protocol::to_json(req), Millis(30'000),
+        std::string(protocol::kAgentRegisterPath), protocol::to_json(req), Millis(30'000),
         [weak](const boost::system::error_code& ec, HttpResponse res) {
           if (auto self = weak.lock()) self->registered_answer(ec, std::move(res));
         });
@@ -171,7 +173,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     protocol::ClaimRequest req{options.labels, options.claim_wait_ms};
     std::weak_ptr<Impl> weak = weak_from_this();
     claim_request = client->post_json(
-        "/api/v1/agent/claim", protocol::to_json(req), Millis(options.claim_wait_ms + 15'000),
+        std::string(protocol::kAgentClaimPath), protocol::to_json(req), Millis(options.claim_wait_ms + 15'000),
         [weak](const boost::system::error_code& ec, HttpResponse res) {
           if (auto self = weak.lock()) self->claimed(ec, std::move(res));
         });

@@ -73,8 +73,8 @@ struct AgentOptions {
   std::function<void(Status)> on_exit;
 };
 
-// "<hostname>-<pid>-<6 random hex digits>".
-std::string default_agent_name();
+// "<hostname>-<pid>-<6 random hex digits>"; an error only when the CSPRNG fails.
+Result<std::string> default_agent_name();
 
 class AgentDaemon {
  public:

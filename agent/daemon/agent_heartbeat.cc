@@ -2,6 +2,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include "protocol/agent_paths.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
@@ -45,7 +46,7 @@ void Heartbeat::beat() {
   auto body = protocol::to_json(protocol::HeartbeatRequest{});
   // A heartbeat that takes longer than an interval is as good as lost: the next one follows.
   request_ = client_.post_json(
-      "/api/v1/agent/jobs/" + std::to_string(job_id_) + "/heartbeat", body, interval_,
+      protocol::agent_job_path(job_id_, protocol::kHeartbeat), body, interval_,
       [this, weak](const boost::system::error_code& ec, HttpResponse res) {
         if (weak.expired() || stopped_) return;
         in_flight_ = false;

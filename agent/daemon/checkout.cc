@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <git2.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "base/private_dir.h"
+#include "base/sha256.h"
 #include "base/unique_fd.h"
 
 namespace boxcar::agent {
@@ -92,19 +92,6 @@ git_remote_callbacks callbacks_for(Session& s) {
 }
 
 bool cancelled(const CheckoutRequest& r) { return r.cancelled && r.cancelled->load(); }
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string out;
-  char buf[3];
-  for (unsigned i = 0; i < len; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", md[i]);
-    out += buf;
-  }
-  return out;
-}
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -352,21 +339,10 @@ bool is_local_url(std::string_view url) {
 }
 
 bool token_allowed(std::string_view url, const std::vector<std::string>& hosts) {
-  if (!starts_with_ci(url, "https://")) return false;
-  std::string_view rest = url.substr(8);
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-  // No userinfo at all: "https://github.com@evil.example/" is evil.example.
-  if (authority.find('@') != std::string_view::npos) return false;
-  std::string_view host = authority;
-  if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    if (authority.find_first_not_of("0123456789", colon + 1) != std::string_view::npos) return false;
-    host = authority.substr(0, colon);
-  }
-  constexpr std::string_view kHostChars =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
-  if (host.empty() || host.find_first_not_of(kHostChars) != std::string_view::npos) return false;
+  auto host = credential_host(url);
+  if (!host) return false;
   for (const auto& h : hosts) {
-    if (iequals(h, host)) return true;
+    if (iequals(h, *host)) return true;
   }
   return false;
 }

@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "base/redact_url.h"
 #include "base/result.h"
+#include "base/url.h"
 
 namespace boxcar::agent {
 
@@ -67,8 +67,8 @@ std::filesystem::path mirror_path(const std::filesystem::path& data_dir, const s
 // against their parent's URL first (git_submodule_resolve_url).
 bool is_local_url(std::string_view url);
 
-// True when the token may be sent to `url`: https:// only, with no userinfo ('@') in the
-// authority, and a host (case-insensitive, port ignored) that is one of `hosts`.
+// True when the token may be sent to `url`: its credential_host (base/url.h: https, no
+// userinfo, a name or IPv4 host, a valid port) is one of `hosts`, compared case-insensitively.
 bool token_allowed(std::string_view url, const std::vector<std::string>& hosts);
 
 

@@ -19,9 +19,9 @@
 
 #include "base/duration.h"
 #include "base/result.h"
-#include "base/server_url.h"
 #include "base/tls_client.h"
 #include "base/unique_fd.h"
+#include "base/url.h"
 
 namespace boxcar::agent {
 

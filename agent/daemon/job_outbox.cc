@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "base/size.h"
+#include "protocol/agent_paths.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
@@ -90,7 +91,7 @@ void JobOutbox::send_next() {
   if (queue_.empty()) return settle();
   in_flight_ = true;
   const Item& item = queue_.front();
-  std::string path = "/api/v1/agent/jobs/" + std::to_string(job_id_) + "/" + item.what;
+  std::string path = protocol::agent_job_path(job_id_, item.what);
   std::weak_ptr<bool> weak = alive_;
   auto answered = [this, weak](const boost::system::error_code& ec, HttpResponse res) {
         if (weak.expired() || stopped_) return;

@@ -23,6 +23,7 @@
 #include "base/beneath.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"
+#include "protocol/agent_paths.h"
 
 namespace boxcar::agent {
 
@@ -391,7 +392,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     server_sees_open = !open_previews.empty();
     report_timer.cancel();
     std::weak_ptr<Impl> weak = weak_from_this();
-    client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
+    client.post_json(protocol::agent_job_path(spec.id, protocol::kPreviews),
                      protocol::to_json(preview_sync()), Millis(10'000),
                      [weak](const boost::system::error_code& ec, HttpResponse res) {
                        if (auto self = weak.lock()) self->previews_reported(ec, res);
@@ -442,7 +443,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   void report_all_closed() {
     if (abandoned || !server_sees_open) return;
     server_sees_open = false;
-    client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
+    client.post_json(protocol::agent_job_path(spec.id, protocol::kPreviews),
                      protocol::to_json(protocol::PreviewSync{{}}), Millis(10'000),
                      [](const boost::system::error_code&, HttpResponse) {}, spec.lease_token);
   }

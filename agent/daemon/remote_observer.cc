@@ -12,46 +12,10 @@
 #include "base/beneath.h"
 #include "base/sha256.h"
 #include "base/terminal_escape.h"
+#include "base/url.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
-
-namespace {
-
-// Percent-encodes a query value (RFC 3986 unreserved characters and '/' stay as they are).
-std::string query_escape(std::string_view text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-// The SHA-256 of an open file's bytes from offset 0 to its end (pread: the file's own offset is
-// left alone); `size` gets how many bytes that was.
-Result<std::string> sha256_of(int fd, uint64_t& size) {
-  Sha256 hash;
-  std::vector<char> buf(1 << 18);
-  size = 0;
-  for (;;) {
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(size));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error{std::strerror(errno)};
-    if (n == 0) break;
-    hash.update(buf.data(), static_cast<size_t>(n));
-    size += static_cast<uint64_t>(n);
-  }
-  return hash.hex();
-}
-
-}  // namespace
 
 int64_t unix_ms_now() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
@@ -171,14 +135,14 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
     return;
   }
   uint64_t size = 0;
-  auto digest = sha256_of(file.get(), size);
+  auto digest = sha256_fd(file.get(), &size);
   if (!digest) {
     job_line(label + ": cannot read the collected copy: " + digest.error().message);
     return;
   }
   job_line(label + " (" + std::to_string(size) + " bytes, sha256 " + *digest + ")");
   outbox_.post_file("artifacts?path=" +
-                        query_escape(path) + "&sha256=" + *digest + "&step=" + query_escape(name),
+                        percent_encode(path, true) + "&sha256=" + *digest + "&step=" + percent_encode(name, true),
                     std::make_shared<const unique_fd>(std::move(file)), size);
 }
 

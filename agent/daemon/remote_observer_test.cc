@@ -24,12 +24,6 @@ using testing::FakeServer;
 
 constexpr int64_t kJob = 7;
 
-std::string sha256_hex(const std::string& data) {
-  Sha256 h;
-  h.update(data);
-  return h.hex();
-}
-
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;

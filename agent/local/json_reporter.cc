@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 
+#include "base/rfc3339.h"
 #include "base/utf8.h"
 
 namespace boxcar::agent {
@@ -71,22 +73,6 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-std::string format_rfc3339(Timestamp ts) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ts.time_since_epoch()).count();
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  int frac = static_cast<int>(ms % 1000);
-  if (frac < 0) {  // before 1970: floor, not truncate
-    frac += 1000;
-    --t;
-  }
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[40];
-  size_t len = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + len, sizeof buf - len, ".%03dZ", frac);
-  return buf;
-}
-
 JsonReporter::JsonReporter(std::FILE* out) : out_(out), is_tty_(::isatty(::fileno(out)) == 1) {
   buf_.reserve(kWriteAt + 4096);
 }
@@ -105,7 +91,7 @@ void JsonReporter::begin(std::string_view event) {
   buf_.push_back('"');
 }
 
-// gmtime_r once per second; the milliseconds change every line.
+// format_rfc3339 once per second; the milliseconds change every line.
 void JsonReporter::put_ts(Timestamp ts) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(ts.time_since_epoch()).count();
   std::time_t t = static_cast<std::time_t>(ms / 1000);
@@ -115,9 +101,9 @@ void JsonReporter::put_ts(Timestamp ts) {
     --t;
   }
   if (t != clock_second_) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    std::strftime(clock_, sizeof clock_, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string whole = format_rfc3339(static_cast<int64_t>(t) * 1000);  // "...T03:00:00.000Z"
+    whole.resize(whole.size() - 5);
+    std::snprintf(clock_, sizeof clock_, "%s", whole.c_str());
     clock_second_ = t;
   }
   buf_.append(R"(,"ts":")");

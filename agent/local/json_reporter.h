@@ -27,8 +27,6 @@ namespace boxcar::agent {
 
 // Appends `text` as a JSON string literal, quotes included.
 void append_json_string(std::string& out, std::string_view text);
-// RFC 3339 UTC with milliseconds: "2026-01-02T03:04:05.678Z".
-std::string format_rfc3339(Timestamp ts);
 
 // Writes to `out` (not owned); buffered like TerminalReporter (see there). Not thread-safe.
 class JsonReporter : public RunObserver {

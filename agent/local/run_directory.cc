@@ -11,10 +11,10 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <random>
 
 #include "agent/log_file_name.h"
 #include "base/beneath.h"
+#include "base/random_token.h"
 
 namespace boxcar::agent {
 
@@ -24,12 +24,11 @@ Result<RunDirectory> RunDirectory::create(const std::filesystem::path& workspace
   gmtime_r(&now, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
+  auto suffix = random_token(2);
+  if (!suffix) return suffix.error();
 
   RunDirectory dir;
-  dir.id_ = std::string(stamp) + "-" + suffix;
+  dir.id_ = std::string(stamp) + "-" + *suffix;
   dir.root_ = workspace / ".boxcar" / "runs" / dir.id_;
   // Made one level at a time beneath the workspace, refusing symlinks: a `.boxcar` link
   // committed to the repository, or planted by a step of an earlier run, must not move the

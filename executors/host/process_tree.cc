@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 #include <optional>
+
+#include "base/random_token.h"
 
 namespace boxcar::executors::host {
 
@@ -94,24 +95,6 @@ std::optional<std::string> start_time(pid_t pid) {
   auto fields = stat_fields(*stat);
   if (fields.size() < 20) return std::nullopt;
   return std::string(fields[19]);
-}
-
-std::string random_hex(size_t bytes) {
-  unsigned char buf[32] = {};
-  bytes = std::min(bytes, sizeof buf);
-  if (::getrandom(buf, bytes, 0) != static_cast<ssize_t>(bytes)) {
-    // No entropy source: the cookie only has to be unique on this machine.
-    uint64_t fallback =
-        static_cast<uint64_t>(::getpid()) << 32 ^ static_cast<uint64_t>(::time(nullptr));
-    std::memcpy(buf, &fallback, std::min(bytes, sizeof fallback));
-  }
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (size_t i = 0; i < bytes; ++i) {
-    hex += digits[buf[i] >> 4];
-    hex += digits[buf[i] & 15];
-  }
-  return hex;
 }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -257,7 +240,9 @@ std::filesystem::path TreeRoot::find_cgroup2(std::string_view mountinfo) {
 
 std::shared_ptr<TreeRoot> TreeRoot::open(bool try_cgroup) {
   std::shared_ptr<TreeRoot> root(new TreeRoot);
-  root->cookie_prefix_ = std::string(kCookieName) + random_hex(8);
+  auto cookie = random_token(8);
+  if (!cookie) abort_without_randomness(cookie.error());  // TreeRoot::open has no error path
+  root->cookie_prefix_ = std::string(kCookieName) + *cookie;
   if (!try_cgroup) return root;
   auto mountinfo = read_file("/proc/self/mountinfo");
   std::filesystem::path mount = mountinfo ? find_cgroup2(*mountinfo) : std::filesystem::path();

@@ -1,5 +1,6 @@
 #include "server/store/postgres_store.h"
 
+#include "base/run_state.h"
 #include "server/store/pg_session.h"
 
 #include <libpq-fe.h>
@@ -146,7 +147,7 @@ Result<int64_t> PostgresStore::insert_job(const NewJob& job, const std::string& 
   if (!s) return s.error();
   UnixMillis now = wall_clock_now();
   std::optional<int64_t> finished;
-  if (state != "queued") finished = now;
+  if (state != to_string(JobState::queued)) finished = now;
   auto rows = s->query(
       "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, max_attempts,"
       " created_at, finished_at, reason)"
@@ -157,7 +158,7 @@ Result<int64_t> PostgresStore::insert_job(const NewJob& job, const std::string& 
   return rows->i64(0, 0);
 }
 
-Result<int64_t> PostgresStore::enqueue(const NewJob& job) { return insert_job(job, "queued", ""); }
+Result<int64_t> PostgresStore::enqueue(const NewJob& job) { return insert_job(job, to_string(JobState::queued), ""); }
 
 Result<int64_t> PostgresStore::record_final(const NewJob& job, const std::string& state,
                                             const std::string& reason) {
@@ -329,7 +330,7 @@ Result<std::vector<int64_t>> PostgresStore::expire_leases(UnixMillis now) {
           id));
       BOXCAR_RETURN_IF_ERROR(s->query("DELETE FROM steps WHERE job_id = $1", id));
     } else {
-      std::string state = cancel_requested ? "cancelled" : "error";
+      std::string state = cancel_requested ? to_string(JobState::cancelled) : to_string(JobState::error);
       std::string reason = cancel_requested ? "cancelled; the agent was lost before it stopped"
                                             : lease_lost_reason(attempt, max_attempts);
       BOXCAR_RETURN_IF_ERROR(s->query(
@@ -359,12 +360,12 @@ Result<bool> PostgresStore::request_cancel(int64_t id, UnixMillis now) {
   if (!rows) return rows.error();
   if (rows->size() == 0) return false;
   std::string state = rows->text(0, 0);
-  if (state == "queued") {
+  if (state == to_string(JobState::queued)) {
     BOXCAR_RETURN_IF_ERROR(s->query(
         "UPDATE jobs SET state = 'cancelled', finished_at = $1,"
         " reason = 'cancelled before it started' WHERE id = $2",
         now, id));
-  } else if (state == "running") {
+  } else if (state == to_string(JobState::running)) {
     BOXCAR_RETURN_IF_ERROR(s->query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1", id));
   } else if (is_final_job_state(state)) {
     // Its agent may still serve previews: the next sync's answer tells it to close them.

@@ -2,6 +2,7 @@
 #include <set>
 #include <utility>
 
+#include "base/run_state.h"
 #include "server/store/migrations.h"
 #include "server/store/pg_session.h"
 #include "server/store/postgres_store.h"
@@ -28,7 +29,7 @@ Result<PreviewSyncResult> PostgresStore::sync_previews(int64_t id, const LeaseHo
   if (job->size() == 0) return result;
   std::string state = job->text(0, 0);
   if (job->i64(0, 1) == 0) return result;
-  if (state != "running") {
+  if (state != to_string(JobState::running)) {
     if (!is_final_job_state(state)) return result;
     // Once the job is final, only an agent that reported previews keeps syncing them.
     auto owned = s->query("SELECT 1 FROM previews WHERE job_id = $1 AND agent = $2 LIMIT 1", id,

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "base/run_state.h"
 #include "protocol/agent_protocol.h"
 #include "server/store/log_notes.h"
 #include "server/store/migrations.h"
@@ -139,7 +140,7 @@ Result<int64_t> SqliteStore::insert_job(const NewJob& job, const std::string& st
   std::lock_guard lock(mu_);
   UnixMillis now = wall_clock_now();
   std::optional<int64_t> finished;
-  if (state != "queued") finished = now;
+  if (state != to_string(JobState::queued)) finished = now;
   SqliteQuery q(*this,
                 "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, "
                 "max_attempts, created_at, finished_at, reason) "
@@ -152,7 +153,7 @@ Result<int64_t> SqliteStore::insert_job(const NewJob& job, const std::string& st
   return q.i64(0);
 }
 
-Result<int64_t> SqliteStore::enqueue(const NewJob& job) { return insert_job(job, "queued", ""); }
+Result<int64_t> SqliteStore::enqueue(const NewJob& job) { return insert_job(job, to_string(JobState::queued), ""); }
 
 Result<int64_t> SqliteStore::record_final(const NewJob& job, const std::string& state,
                                           const std::string& reason) {
@@ -349,7 +350,7 @@ Result<std::vector<int64_t>> SqliteStore::expire_leases(UnixMillis now) {
       SqliteQuery steps(*this, "DELETE FROM steps WHERE job_id = ?");
       BOXCAR_RETURN_IF_ERROR(steps.bind(job.id).run());
     } else {
-      std::string state = job.cancel_requested ? "cancelled" : "error";
+      std::string state = job.cancel_requested ? to_string(JobState::cancelled) : to_string(JobState::error);
       std::string reason = job.cancel_requested
                                ? "cancelled; the agent was lost before it stopped"
                                : lease_lost_reason(job.attempt, job.max_attempts);
@@ -398,12 +399,12 @@ Result<bool> SqliteStore::request_cancel(int64_t id, UnixMillis now) {
     if (!*row) return false;
     state = q.text(0);
   }
-  if (state == "queued") {
+  if (state == to_string(JobState::queued)) {
     SqliteQuery q(*this,
                   "UPDATE jobs SET state = 'cancelled', finished_at = ?,"
                   " reason = 'cancelled before it started' WHERE id = ?");
     BOXCAR_RETURN_IF_ERROR(q.bind(now).bind(id).run());
-  } else if (state == "running") {
+  } else if (state == to_string(JobState::running)) {
     SqliteQuery q(*this, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
     BOXCAR_RETURN_IF_ERROR(q.bind(id).run());
   } else if (is_final_job_state(state)) {

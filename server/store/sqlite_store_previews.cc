@@ -2,6 +2,7 @@
 #include <set>
 #include <utility>
 
+#include "base/run_state.h"
 #include "server/store/migrations.h"
 #include "server/store/sqlite_query.h"
 #include "server/store/sqlite_store.h"
@@ -26,9 +27,9 @@ Result<PreviewSyncResult> SqliteStore::sync_previews(int64_t id, const LeaseHold
     if (!*row) return result;
     std::string state = q.text(0);
     if (q.i64(1) == 0) return result;
-    if (state != "running" && !is_final_job_state(state)) return result;
+    if (state != to_string(JobState::running) && !is_final_job_state(state)) return result;
     result.close_requested = q.i64(2) != 0;
-    if (state != "running") {
+    if (state != to_string(JobState::running)) {
       // complete() cleared the lease: the rows say which agent still serves the job's previews.
       SqliteQuery owner(*this, "SELECT 1 FROM previews WHERE job_id = ? AND agent = ? LIMIT 1");
       auto owned = owner.bind(id).bind(agent).next();

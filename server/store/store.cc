@@ -5,11 +5,6 @@
 
 namespace boxcar::server {
 
-bool is_final_job_state(const std::string& state) {
-  return state == "success" || state == "failed" || state == "cancelled" || state == "error" ||
-         state == "skipped";
-}
-
 Result<std::unique_ptr<Store>> open_store(const std::string& url) {
   if (url.rfind("sqlite:", 0) == 0) {
     std::string path = url.substr(7);

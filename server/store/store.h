@@ -13,19 +13,14 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/run_state.h"
 
 namespace boxcar::server {
 
 using UnixMillis = int64_t;
 
-// Job states (contract, DESIGN.md section 6).
-//   queued -> running -> success | failed | cancelled | error
-//   queued -> cancelled (cancel before a claim) | skipped (filtered out by [on])
-// A running job whose lease expires goes back to queued with attempt+1 (or to error past
-// max_attempts).
-inline constexpr const char* kJobStates[] = {"queued",    "running", "success", "failed",
-                                            "cancelled", "error",   "skipped"};
-bool is_final_job_state(const std::string& state);
+// Job and step states (contract, DESIGN.md section 6) are base/run_state.h's: kJobStates,
+// is_final_job_state, kStepStates. Records keep them as their names, as the database does.
 
 struct StepRecord {
   std::string name;

@@ -7,8 +7,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "base/sha256.h"
 #include "testing/test_client.h"
-#include "server/webhook_signature.h"
 
 namespace boxcar::server {
 namespace {

@@ -21,11 +21,7 @@ std::string trim(std::string s) {
   return s;
 }
 
-std::string sha_of(const std::string& data) {
-  Sha256 h;
-  h.update(data);
-  return h.hex();
-}
+std::string sha_of(const std::string& data) { return sha256_hex(data); }
 
 // VmHWM (peak resident set) of a live process, in KiB; -1 if unreadable.
 long peak_rss_kib(pid_t pid) {

@@ -14,6 +14,8 @@
 
 #include <boost/json.hpp>
 
+#include "base/hmac.h"  // hmac_sha256_hex: the webhook signatures tests send
+
 namespace boxcar::service_test {
 
 namespace fs = std::filesystem;
@@ -98,7 +100,6 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 int free_port();
-std::string hmac_sha256_hex(const std::string& key, const std::string& data);
 
 // git init + .boxcar.toml (when pipeline is non-empty) + extra files + commit. Returns the sha.
 std::string make_git_repo(const fs::path& dir, const std::string& pipeline,

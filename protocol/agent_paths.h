@@ -1,0 +1,33 @@
+// The agent protocol's paths (agent_protocol.h lists what each one takes and answers): named
+// here once for the server's router, the agent's client and the tests' fake server.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace boxcar::protocol {
+
+inline constexpr std::string_view kAgentRegisterPath = "/api/v1/agent/register";
+inline constexpr std::string_view kAgentClaimPath = "/api/v1/agent/claim";
+// Every report for a job is a POST to kAgentJobsPrefix + "{id}/" + one of the names below.
+inline constexpr std::string_view kAgentJobsPrefix = "/api/v1/agent/jobs/";
+
+inline constexpr std::string_view kHeartbeat = "heartbeat";
+inline constexpr std::string_view kLogs = "logs";
+inline constexpr std::string_view kSteps = "steps";
+inline constexpr std::string_view kComplete = "complete";
+inline constexpr std::string_view kPreviews = "previews";
+inline constexpr std::string_view kArtifacts = "artifacts";  // takes ?path=&sha256=&step=
+
+// "/api/v1/agent/jobs/{id}/{report}", as an agent sends it.
+inline std::string agent_job_path(int64_t id, std::string_view report) {
+  return std::string(kAgentJobsPrefix) + std::to_string(id) + "/" + std::string(report);
+}
+
+// "/api/v1/agent/jobs/{id}/{report}" with "{id}" left in, as the server's router takes it.
+inline std::string agent_job_route(std::string_view report) {
+  return std::string(kAgentJobsPrefix) + "{id}/" + std::string(report);
+}
+
+}  // namespace boxcar::protocol
