@@ -12,6 +12,7 @@
 
 #include "pipeline/load.h"
 #include "testing/fake_executor.h"
+#include "testing/recording_observer.h"
 
 namespace boxcar::agent {
 namespace {
@@ -20,32 +21,7 @@ using executors::Outcome;
 using pipeline::StepState;
 using boxcar::testing::FakeCommand;
 using boxcar::testing::FakeExecutor;
-
-class RecordingObserver : public RunObserver {
- public:
-  void notice(std::string_view text) override { notices.emplace_back(text); }
-  void step_started(size_t, std::string_view, int) override {}
-  void step_line(size_t, std::string_view, Timestamp, std::string_view line, bool) override {
-    lines.emplace_back(line);
-  }
-  void step_finished(size_t, const StepSummary&) override {}
-  void artifact(size_t, std::string_view, std::string_view, uint64_t) override {}
-  void pipeline_finished(bool, const std::vector<StepSummary>&, Millis) override {}
-  void preview(size_t, std::string_view name, std::string_view url, std::string_view,
-               Timestamp until) override {
-    previews.push_back(std::string(name) + " " + std::string(url) +
-                       (until == Timestamp{} ? "" : " (held)"));
-  }
-  void preview_closed(size_t, std::string_view name) override { closed.emplace_back(name); }
-
-  bool noticed(std::string_view part) const {
-    for (const auto& n : notices) {
-      if (n.find(part) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::vector<std::string> notices, lines, previews, closed;
-};
+using boxcar::testing::RecordingObserver;
 
 // What the scheduler asks of whatever serves previews.
 class RecordingPublisher : public PreviewPublisher {

@@ -7,31 +7,16 @@
 #include <boost/asio/io_context.hpp>
 
 #include "testing/fake_executor.h"
+#include "testing/recording_observer.h"
 
 namespace boxcar::agent {
 namespace {
 
 using boxcar::testing::FakeCommand;
 using boxcar::testing::FakeExecutor;
+using boxcar::testing::RecordingObserver;
 using executors::Outcome;
 using pipeline::StepState;
-
-class NullObserver : public RunObserver {
- public:
-  void notice(std::string_view) override {}
-  void step_started(size_t, std::string_view name, int) override { started.emplace_back(name); }
-  void step_line(size_t, std::string_view, Timestamp, std::string_view line, bool) override {
-    lines.emplace_back(line);
-  }
-  void step_finished(size_t, const StepSummary& s) override { finished.push_back(s); }
-  void artifact(size_t, std::string_view, std::string_view, uint64_t) override {}
-  void pipeline_finished(bool ok, const std::vector<StepSummary>&, Millis) override {
-    result = ok;
-  }
-  std::vector<std::string> started, lines;
-  std::vector<StepSummary> finished;
-  std::optional<bool> result;
-};
 
 pipeline::ExpandedPipeline make_pipeline(int n, int retry = 0, Millis timeout = Millis(3'600'000)) {
   pipeline::ExpandedPipeline p;
@@ -77,7 +62,7 @@ struct Harness {
   FakeExecutor fake;
   pipeline::ExpandedPipeline pipeline;
   pipeline::Plan plan;
-  NullObserver observer;
+  RecordingObserver observer;
   std::unique_ptr<executors::Job> job;
   std::unique_ptr<Scheduler> scheduler;
   std::optional<bool> done;
