@@ -1,5 +1,6 @@
-// RunObserver: what a run reports as it goes (the terminal printer, the --json printer, and
-// later the server uploader all implement it). The seam keeps the scheduler free of output code.
+// RunObserver: what a run reports as it goes. `boxcar run` prints it (agent/local/:
+// TerminalReporter, JsonReporter), an agent uploads it to its server (agent/daemon/:
+// RemoteObserver). The seam keeps the scheduler free of output code.
 #pragma once
 
 #include <chrono>

@@ -14,7 +14,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "executors/loopback.h"
+#include "testing/loopback_sandbox.h"
 
 namespace boxcar::agent {
 namespace {
@@ -22,14 +22,7 @@ namespace {
 using tcp = boost::asio::ip::tcp;
 using namespace std::chrono_literals;
 
-// "Inside the sandbox" is the host loopback here, reached the way a sandbox reaches its own.
-class LoopbackSandbox : public executors::Sandbox {
- public:
-  Status exec(const executors::ExecRequest&, executors::ExecHandlers) override { return {}; }
-  void stop(executors::Outcome::Kind, Millis) override {}
-  void destroy() override {}
-  Result<unique_fd> connect_tcp(uint16_t port) override { return executors::connect_loopback(port); }
-};
+using boxcar::testing::LoopbackSandbox;
 
 // A listener with room for `backlog` + 1 connections in its accept queue; it accepts none.
 struct Listener {

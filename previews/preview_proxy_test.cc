@@ -17,7 +17,7 @@
 #include <future>
 #include <thread>
 
-#include "executors/loopback.h"
+#include "testing/loopback_sandbox.h"
 #include "testing/loopback_client.h"
 
 namespace boxcar::agent {
@@ -37,17 +37,7 @@ int connect_loopback(uint16_t port) {
 }
 
 // "Inside the sandbox" is the host loopback here, reached the way a sandbox reaches its own.
-class LoopbackSandbox : public executors::Sandbox {
- public:
-  Status exec(const executors::ExecRequest&, executors::ExecHandlers) override { return {}; }
-  void stop(executors::Outcome::Kind, Millis) override {}
-  void destroy() override {}
-  Result<unique_fd> connect_tcp(uint16_t port) override {
-    ++connects;
-    return executors::connect_loopback(port);
-  }
-  std::atomic<int> connects = 0;
-};
+using boxcar::testing::LoopbackSandbox;
 
 // Answers every connection with its request head as the body, then closes. With `serving`
 // false it accepts nothing until serve(): with `backlog` 1 and two connections queued, a server

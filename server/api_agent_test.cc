@@ -2,10 +2,13 @@
 #include <future>
 #include <thread>
 
+#include <unistd.h>
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "base/sha256.h"
+#include "testing/loopback_client.h"
 #include "testing/test_client.h"
 
 namespace boxcar::server {
@@ -35,8 +38,20 @@ class ApiAgentTest : public testing::ServerFixture {
   TestResponse admin_post(const std::string& target) {
     return client->post(target, "", {{"Authorization", std::string("Bearer ") + kAdminToken}});
   }
-  // Waits until a claim is held in the server (it has read the request).
-  void settle() { std::this_thread::sleep_for(milliseconds(150)); }
+  // Waits until the server shows `n` claims held open (GET /metrics), so what the test does
+  // next happens while they are held. The deadline only bounds a broken test.
+  bool claims_waiting(size_t n) {
+    std::string line = "\nboxcar_agent_claims_waiting " + std::to_string(n) + "\n";
+    auto deadline = steady_clock::now() + seconds(10);
+    while (client->get("/metrics").body.find(line) == std::string::npos) {
+      if (steady_clock::now() > deadline) {
+        ADD_FAILURE() << "the server never showed " << n << " claims waiting";
+        return false;
+      }
+      std::this_thread::sleep_for(milliseconds(5));  // a poll interval, not a wait for the event
+    }
+    return true;
+  }
 
   std::string job_path(int64_t id, const char* what) {
     return "/api/v1/agent/jobs/" + std::to_string(id) + "/" + what;
@@ -159,7 +174,7 @@ TEST_F(ApiAgentTest, ClaimWithNothingQueuedAnswers204AtTheDeadline) {
 
 TEST_F(ApiAgentTest, HeldClaimGetsAJobEnqueuedDuringTheWait) {
   auto pending = claim_async(20'000);
-  settle();
+  ASSERT_TRUE(claims_waiting(1));
   int64_t id = submit();
   // The claim answers with the job (well before its 20 s deadline; the future bounds the wait).
   ASSERT_EQ(pending.wait_for(seconds(10)), std::future_status::ready);
@@ -171,7 +186,7 @@ TEST_F(ApiAgentTest, HeldClaimGetsAJobEnqueuedDuringTheWait) {
 TEST_F(ApiAgentTest, HeldClaimSeesJobsEnqueuedBehindTheServersBack) {
   // Another replica writes straight into the shared store: no in-process wake-up.
   auto pending = claim_async(20'000);
-  settle();
+  ASSERT_TRUE(claims_waiting(1));
   NewJob job;
   job.repo = "https://example.com/other.git";
   auto id = store->enqueue(job);
@@ -183,13 +198,21 @@ TEST_F(ApiAgentTest, HeldClaimSeesJobsEnqueuedBehindTheServersBack) {
 }
 
 TEST_F(ApiAgentTest, ClaimWhoseAgentHungUpTakesNoJob) {
-  // The client gives up after 200 ms and closes its connection while the claim is held.
-  auto gone = TestClient::once(port(), http::verb::post, "/api/v1/agent/claim",
-                               R"({"wait_ms": 20000})", agent_headers("gone"), milliseconds(200));
-  EXPECT_EQ(gone.status, 0u);
-  settle();
+  // A claim on a raw connection, so the test itself hangs up while the server holds it.
+  int fd = boxcar::testing::connect_from("127.0.0.1", port());
+  ASSERT_GE(fd, 0);
+  std::string body = R"({"wait_ms": 20000})";
+  std::string request = "POST /api/v1/agent/claim HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n";
+  for (const auto& [name, value] : agent_headers("gone")) request += name + ": " + value + "\r\n";
+  request += "\r\n" + body;
+  ASSERT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(claims_waiting(1));
+  ::close(fd);
+  // The server noticed: the claim is no longer held. A job enqueued now stays for a live agent.
+  ASSERT_TRUE(claims_waiting(0));
   int64_t id = submit();
-  std::this_thread::sleep_for(milliseconds(300));
   EXPECT_EQ(client->get("/api/v1/jobs/" + std::to_string(id)).json().at("state"), "queued");
   EXPECT_EQ(claim("a2"), id);
 }

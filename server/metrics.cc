@@ -61,8 +61,7 @@ void Histogram::render(const std::string& name, std::string& out) const {
 }
 
 Metrics::Metrics()
-    : step_duration_({0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600}),
-      sandbox_start_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5}) {}
+    : step_duration_({0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600}) {}
 
 void Metrics::count_http_response(unsigned code) {
   std::lock_guard lock(mu_);
@@ -77,11 +76,6 @@ void Metrics::count_webhook(const std::string& provider, const std::string& resu
 void Metrics::observe_step_duration(double seconds) {
   std::lock_guard lock(mu_);
   step_duration_.observe(seconds);
-}
-
-void Metrics::observe_sandbox_start(double seconds) {
-  std::lock_guard lock(mu_);
-  sandbox_start_.observe(seconds);
 }
 
 void Metrics::count_jobs_deleted(int64_t n) {
@@ -100,7 +94,8 @@ uint64_t Metrics::webhook_count(const std::string& provider, const std::string& 
   return it == webhooks_.end() ? 0 : it->second;
 }
 
-std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state) const {
+std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state,
+                            size_t claims_waiting) const {
   std::string out;
   family(out, "boxcar_jobs", "gauge", "Jobs in the store by state.");
   for (const char* state : kJobStates) {
@@ -112,6 +107,9 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state)
   auto queued = jobs_by_state.find(to_string(JobState::queued));
   out += "boxcar_queue_depth " +
          std::to_string(queued == jobs_by_state.end() ? 0 : queued->second) + "\n";
+  family(out, "boxcar_agent_claims_waiting", "gauge",
+         "Agents' claims held open until a job comes (idle agent slots).");
+  out += "boxcar_agent_claims_waiting " + std::to_string(claims_waiting) + "\n";
 
   std::lock_guard lock(mu_);
   family(out, "boxcar_webhook_deliveries_total", "counter",
@@ -123,8 +121,6 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state)
   family(out, "boxcar_step_duration_seconds", "histogram",
          "Duration of finished steps, as reported by agents.");
   step_duration_.render("boxcar_step_duration_seconds", out);
-  family(out, "boxcar_sandbox_start_seconds", "histogram", "Time to start a step's sandbox.");
-  sandbox_start_.render("boxcar_sandbox_start_seconds", out);
   family(out, "boxcar_jobs_deleted_total", "counter",
          "Finished jobs deleted by retention (--job-retention).");
   out += "boxcar_jobs_deleted_total " + std::to_string(jobs_deleted_) + "\n";

@@ -33,8 +33,6 @@ class Metrics {
   // result: queued | duplicate | ignored | ping | bad_signature | bad_request | too_large | error
   void count_webhook(const std::string& provider, const std::string& result);
   void observe_step_duration(double seconds);
-  // The agent side's sandbox start time; fed by an in-process agent (Server::metrics()).
-  void observe_sandbox_start(double seconds);
   // Retention (--job-retention) deleted `n` finished jobs.
   void count_jobs_deleted(int64_t n);
   // A log follower was refused 429: `scope` is "job" or "client" (which cap it hit).
@@ -42,15 +40,16 @@ class Metrics {
 
   uint64_t webhook_count(const std::string& provider, const std::string& result) const;
 
-  // The whole exposition; the job gauges come from the store at scrape time.
-  std::string render(const std::map<std::string, int64_t>& jobs_by_state) const;
+  // The whole exposition; the job gauges come from the store at scrape time, and
+  // `claims_waiting` (agents' claims held open until a job comes) from the server.
+  std::string render(const std::map<std::string, int64_t>& jobs_by_state,
+                     size_t claims_waiting) const;
 
  private:
   mutable std::mutex mu_;
   std::map<unsigned, uint64_t> http_responses_;
   std::map<std::pair<std::string, std::string>, uint64_t> webhooks_;
   Histogram step_duration_;
-  Histogram sandbox_start_;
   uint64_t jobs_deleted_ = 0;
   std::map<std::string, uint64_t> followers_refused_;
 };

@@ -13,8 +13,7 @@ TEST(MetricsTest, RendersEveryFamily) {
   m.count_http_response(200);
   m.count_webhook("github", "queued");
   m.observe_step_duration(2.5);
-  m.observe_sandbox_start(0.004);
-  std::string text = m.render({{"queued", 3}, {"running", 1}});
+  std::string text = m.render({{"queued", 3}, {"running", 1}}, 2);
   EXPECT_NE(text.find("boxcar_jobs{state=\"queued\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("boxcar_jobs{state=\"skipped\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("boxcar_queue_depth 3\n"), std::string::npos);
@@ -23,7 +22,7 @@ TEST(MetricsTest, RendersEveryFamily) {
   EXPECT_NE(text.find("boxcar_step_duration_seconds_bucket{le=\"5\"} 1"), std::string::npos);
   EXPECT_NE(text.find("boxcar_step_duration_seconds_bucket{le=\"1\"} 0"), std::string::npos);
   EXPECT_NE(text.find("boxcar_step_duration_seconds_sum 2.5"), std::string::npos);
-  EXPECT_NE(text.find("boxcar_sandbox_start_seconds_count 1"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_agent_claims_waiting 2\n"), std::string::npos);
   EXPECT_NE(text.find("boxcar_http_requests_total{code=\"200\"} 2"), std::string::npos);
   EXPECT_NE(text.find("# TYPE boxcar_step_duration_seconds histogram"), std::string::npos);
 }
@@ -39,7 +38,7 @@ TEST_F(MetricsEndpointTest, ExposesTheFamiliesOverHttp) {
   for (const char* family :
        {"boxcar_jobs{state=\"queued\"} 1", "boxcar_queue_depth 1",
         "# TYPE boxcar_webhook_deliveries_total counter", "boxcar_step_duration_seconds_bucket",
-        "boxcar_sandbox_start_seconds_bucket", "boxcar_http_requests_total{code=\"201\"} 1",
+        "boxcar_agent_claims_waiting 0", "boxcar_http_requests_total{code=\"201\"} 1",
         "boxcar_http_requests_total{code=\"404\"} 1"}) {
     EXPECT_NE(r.body.find(family), std::string::npos) << family << "\n" << r.body;
   }

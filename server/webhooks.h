@@ -1,6 +1,7 @@
 // Webhooks from GitHub, Gitea and GitLab: which headers each forge uses, how its signature is
-// checked, and what a delivery asks for (a job to queue, a ping, or nothing). Pure functions;
-// the routes (POST /hooks/{github,gitea,gitlab}) are in webhooks.cc.
+// checked, and what a delivery asks for (a job to queue, a ping, or nothing). What is declared
+// here is pure (no store, no I/O), tested alone in webhooks_test.cc; webhooks.cc also holds the
+// routes that use it (POST /hooks/{github,gitea,gitlab}, added by add_webhook_routes in api.h).
 #pragma once
 
 #include <functional>

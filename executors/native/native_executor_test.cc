@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -169,8 +170,9 @@ TEST_F(NativeExecutorTest, StopKillsADaemonizingStep) {
   std::string marker = "boxcar-daemon-marker-" + std::to_string(::getpid());
   Outcome outcome;
   bool done = false;
+  // bash for the daemon: dash's exec has no -a, and without it no daemon would carry the marker.
   ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c",
-                                    "setsid sh -c 'trap \"\" TERM; exec -a " + marker +
+                                    "setsid bash -c 'trap \"\" TERM; exec -a " + marker +
                                         " sleep 1000' </dev/null >/dev/null 2>&1 & "
                                         "trap '' TERM; sleep 1000; echo never"},
                                    {"PATH=/usr/bin:/bin"}},
@@ -180,26 +182,34 @@ TEST_F(NativeExecutorTest, StopKillsADaemonizingStep) {
                                       done = true;
                                     }})
                   .ok());
-  io_.restart();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-  while (std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(10));
+  // Any process whose command line holds the marker; with `daemon`, only the daemon itself
+  // (exec -a made the marker its argv[0]), not the shell whose script names it.
+  auto marker_alive = [&](bool daemon) {
+    for (const auto& p : fs::directory_iterator("/proc")) {
+      std::ifstream cmd(p.path() / "cmdline");
+      std::string s;
+      std::getline(cmd, s);
+      if (daemon ? s.rfind(marker, 0) == 0 : s.find(marker) != std::string::npos) return true;
+    }
+    return false;
+  };
+  // Polls `pred`, running the io_context between polls; 10 s bound a broken test.
+  auto eventually = [&](const std::function<bool()>& pred) {
+    io_.restart();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!pred() && std::chrono::steady_clock::now() < deadline) {
+      io_.run_one_for(std::chrono::milliseconds(10));
+    }
+    return pred();
+  };
+  // The attack needs the daemon running before the stop: wait for it, not for a guessed time.
+  ASSERT_TRUE(eventually([&] { return marker_alive(true); })) << "the daemon never started";
   sb->stop(Outcome::Kind::cancelled, Millis(100));
   while (!done) io_.run_one();
   EXPECT_EQ(outcome.kind, Outcome::Kind::cancelled);
   sb->destroy();
   // Nothing with the marker survives.
-  bool found = true;
-  for (int i = 0; i < 100 && found; ++i) {
-    found = false;
-    for (const auto& p : fs::directory_iterator("/proc")) {
-      std::ifstream cmd(p.path() / "cmdline");
-      std::string s;
-      std::getline(cmd, s);
-      if (s.find(marker) != std::string::npos) found = true;
-    }
-    if (found) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_FALSE(found);
+  EXPECT_TRUE(eventually([&] { return !marker_alive(false); })) << "the daemon survived the stop";
 }
 
 TEST_F(NativeExecutorTest, TimeoutIsReported) {

@@ -1,5 +1,6 @@
 // The PostgreSQL store's connection, result and session helpers, shared by its source files
-// (postgres_store.cc: jobs, leases, logs; postgres_store_artifacts.cc). Private to server/.
+// (postgres_store.cc: jobs, leases, logs; and postgres_store_*.cc, one per other concern).
+// Private to server/store/.
 #pragma once
 
 #include <libpq-fe.h>

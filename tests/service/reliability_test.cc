@@ -30,6 +30,18 @@ std::unique_ptr<Process> start_agent(const fs::path& work, const Server& server,
   return start_boxcar(args, work, "agent-" + name);
 }
 
+// A step's shell line that waits until the test creates `go`: a step that runs exactly as long
+// as the test needs it to, instead of a sleep the test races.
+std::string until_created(const fs::path& go) {
+  return "while [ ! -e '" + go.string() + "' ]; do sleep 0.05; done";
+}
+
+// What GET /metrics shows of the agents' claims held open: who is idle and claiming.
+bool claims_waiting(Server& server, int n) {
+  return server.api("GET", "/metrics").body.find("\nboxcar_agent_claims_waiting " +
+                                                 std::to_string(n) + "\n") != std::string::npos;
+}
+
 bool step_is(const json::object& job, const std::string& step, const std::string& state) {
   for (const auto& s : job.at("steps").as_array()) {
     if (str(s.as_object(), "name") == step) return str(s.as_object(), "state") == state;
@@ -39,10 +51,11 @@ bool step_is(const json::object& job, const std::string& step, const std::string
 
 TEST(AgentKilledMidJobIsRequeuedAndFinishedByAnother, LeaseExpiryHandsItOver) {
   TempDir work;
-  make_git_repo(work / "repo", one_step("slow", "echo begin; sleep 6; echo done"));
+  fs::path go = work / "go";
+  make_git_repo(work / "repo", one_step("slow", "echo begin; " + until_created(go) + "; echo done"));
   Server server(work.path(), {"--agents", "0", "--lease", "2s", "--agent-token", "tok"});
   ASSERT_TRUE(server.ok());
-  auto a = start_agent(work.path(), server, "agent-a");
+  auto a = start_agent(work.path(), server, "agent-a", {"--concurrency", "1"});
 
   long id = server.submit({{"repo", (work / "repo").string()}});
   ASSERT_GT(id, 0);
@@ -54,9 +67,13 @@ TEST(AgentKilledMidJobIsRequeuedAndFinishedByAnother, LeaseExpiryHandsItOver) {
       60s, "agent A runs the step"))
       << a->describe();
 
-  // A second agent while A is alive and heartbeating: over more than two lease periods it
-  // must not take the job (no two runs at once).
-  auto b = start_agent(work.path(), server, "agent-b");
+  // A second agent while A is alive and heartbeating: once B is seen claiming (A's one slot
+  // is busy, so the claim held is B's), over more than two lease periods it must not take the
+  // job (no two runs at once). The step cannot end meanwhile: it waits for `go`. The window is
+  // the property under test (a lease kept by heartbeats outlives its period), not a wait.
+  auto b = start_agent(work.path(), server, "agent-b", {"--concurrency", "1"});
+  ASSERT_TRUE(wait_until([&] { return claims_waiting(server, 1); }, 60s, "agent B claims"))
+      << b->describe();
   std::this_thread::sleep_for(4500ms);
   {
     auto j = server.job(id);
@@ -68,6 +85,7 @@ TEST(AgentKilledMidJobIsRequeuedAndFinishedByAnother, LeaseExpiryHandsItOver) {
 
   a->signal(SIGKILL);
   ASSERT_TRUE(a->wait(10s));
+  write_file(go, "go\n");  // attempt 2, on B, may finish
 
   auto job = server.wait_final(id);
   ASSERT_TRUE(job) << b->describe();
@@ -98,11 +116,22 @@ TEST(ServerKilledAndRestartedMidJobLosesNothing, EveryLineOnceInOrder) {
                          60s, "the step prints its first lines"))
       << agent->describe();
 
+  auto failed_uploads = [&] {
+    std::string log = agent->out() + agent->err();
+    size_t n = 0;
+    for (size_t at = log.find("upload failed ("); at != std::string::npos; at = log.find("upload failed (", at + 1)) ++n;
+    return n;
+  };
+  size_t failed_before = failed_uploads();
   server->process().signal(SIGKILL);
   ASSERT_TRUE(server->process().wait(10s));
   std::string first_life = server->process().describe();
   server.reset();
-  std::this_thread::sleep_for(1s);
+  // The server stays down until the agent has found it gone (an upload failed and is being
+  // retried), so the restart is one the agent had to ride out, on any machine's speed.
+  ASSERT_TRUE(wait_until([&] { return failed_uploads() > failed_before; }, 60s,
+                         "the agent finds the server gone"))
+      << agent->describe();
   server = std::make_unique<Server>(work.path(), args, port, "serve-restarted");
   ASSERT_TRUE(server->ok()) << first_life;
 
@@ -127,7 +156,8 @@ TEST(ServerKilledAndRestartedMidJobLosesNothing, EveryLineOnceInOrder) {
 
 TEST(SigtermDrainsTheAgent, RunningJobFinishesQueuedJobStays) {
   TempDir work;
-  make_git_repo(work / "repo", one_step("work", "echo working; sleep 3; echo finished"));
+  fs::path go = work / "go";
+  make_git_repo(work / "repo", one_step("work", "echo working; " + until_created(go) + "; echo finished"));
   Server server(work.path(), {"--agents", "0", "--agent-token", "tok"});
   ASSERT_TRUE(server.ok());
   auto agent = start_agent(work.path(), server, "drainer", {"--concurrency", "1"});
@@ -145,6 +175,11 @@ TEST(SigtermDrainsTheAgent, RunningJobFinishesQueuedJobStays) {
   ASSERT_GT(second, 0);
 
   agent->signal(SIGTERM);
+  ASSERT_TRUE(wait_until(
+      [&] { return (agent->out() + agent->err()).find("draining: waiting for 1 running job") != std::string::npos; },
+      60s, "the agent drains"))
+      << agent->describe();
+  write_file(go, "go\n");  // only now may the first job finish
   auto code = agent->wait(90s);
   ASSERT_TRUE(code) << "the agent did not exit after SIGTERM\n" << agent->describe();
   EXPECT_EQ(*code, 0) << agent->describe();
