@@ -184,13 +184,43 @@ TEST(SchedulerTest, SetupErrorEndsTheStepAsError) {
 
 TEST(SchedulerTest, CancelStopsRunningAndCancelsPending) {
   Harness h(make_pipeline(3), 1);
-  h.scheduler->cancel();
+  h.scheduler->cancel(Grace::step);
   h.settle();
   ASSERT_TRUE(h.done.has_value());
   EXPECT_FALSE(*h.done);
   EXPECT_EQ(h.world.execs[0]->stopped, Outcome::Kind::cancelled);
   for (const auto& s : h.scheduler->summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
   EXPECT_EQ(h.world.execs.size(), 1u) << "pending steps never start";
+}
+
+// A step that ignores SIGTERM: Grace::step leaves it its grace period (the run waits), and
+// Grace::none ends it at once, without waiting for the sandbox.
+TEST(SchedulerTest, CancelWithoutGraceEndsRunningStepsAtOnce) {
+  Harness h(make_pipeline(2), 2);
+  h.world.stop_ends = false;
+  h.scheduler->cancel(Grace::step);
+  h.settle();
+  EXPECT_EQ(h.world.execs[0]->stopped, Outcome::Kind::cancelled);
+  EXPECT_FALSE(h.done.has_value()) << "with a grace period the run waits for its steps";
+  h.scheduler->cancel(Grace::none);
+  h.settle();
+  ASSERT_TRUE(h.done.has_value());
+  EXPECT_FALSE(*h.done);
+  for (const auto& s : h.scheduler->summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
+}
+
+// abort(): the running step ends failed with the reason, is not retried, and nothing else starts.
+TEST(SchedulerTest, AbortFailsTheRunningStepWithTheReasonAndNoRetry) {
+  Harness h(make_pipeline(2, /*retry=*/2), 1);
+  h.world.stop_ends = false;
+  h.scheduler->abort("the workspace is over its size");
+  h.settle();
+  ASSERT_TRUE(h.done.has_value());
+  EXPECT_FALSE(*h.done);
+  EXPECT_EQ(h.world.execs.size(), 1u);
+  EXPECT_EQ(h.scheduler->summaries()[0].state, StepState::failed);
+  EXPECT_EQ(h.scheduler->summaries()[0].reason, "the workspace is over its size");
+  EXPECT_EQ(h.scheduler->summaries()[1].state, StepState::cancelled);
 }
 
 TEST(SchedulerTest, TimeoutStopsTheSandboxWithTimeout) {
