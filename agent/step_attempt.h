@@ -79,7 +79,6 @@ class StepAttempt {
   // with Grace::none).
   void close_preview(std::string_view why, Grace grace);
 
-  bool serving() const { return phase_ == Phase::serving; }
   int number() const { return number_; }
 
  private:

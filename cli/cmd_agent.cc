@@ -1,6 +1,6 @@
 // boxcar agent: claims jobs from a boxcar server and runs them (DESIGN.md sections 1 and 6).
 // SIGTERM or SIGINT drains (running jobs finish, no new claims, exit 0 when idle); a second
-// one cancels the running jobs and completes them as cancelled.
+// one cancels the running jobs and completes them as cancelled; a third kills their steps at once.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
