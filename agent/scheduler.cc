@@ -3,24 +3,23 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
-#include "agent/scheduler_impl.h"
-
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-
-#include <chrono>
-#include <optional>
 
 #include "agent/artifacts.h"
 #include "agent/log_file_name.h"
-#include "agent/ready_check.h"
+#include "agent/step_attempt.h"
 #include "agent/step_output.h"
+#include "base/unique_fd.h"
 
 namespace boxcar::agent {
 
+namespace asio = boost::asio;
+using executors::Outcome;
+using pipeline::StepState;
 
 namespace {
 
@@ -86,6 +85,75 @@ std::vector<std::string> step_environment(const pipeline::ConcreteStep& cs,
   return out;
 }
 
+struct Scheduler::Impl {
+  asio::io_context& io;
+  executors::Job& job;
+  const pipeline::ExpandedPipeline& pipeline;
+  pipeline::Plan& plan;
+  SchedulerOptions options;
+  RunObserver& observer;
+  StepAttempt::Context attempt_context;
+  std::function<void(bool)> done;
+  std::map<size_t, std::unique_ptr<StepAttempt>> running;   // by step
+  std::map<size_t, std::unique_ptr<StepAttempt>> previews;  // succeeded, still serving
+  std::map<size_t, std::vector<std::string>> preview_env;   // by step: "BOXCAR_PREVIEW_X=url"
+  std::function<void()> previews_closed;
+  std::vector<StepSummary> summaries;
+  std::vector<std::string> secret_values;
+  std::chrono::steady_clock::time_point run_started;
+  // The log and artifact directories, opened before any step runs: in `boxcar run` they are
+  // inside the workspace, where a step could swap them (or a part of their path) for symlinks.
+  unique_fd log_dir;
+  unique_fd artifact_dir;
+  std::string artifact_dir_error;  // why artifact_dir could not be opened
+  asio::thread_pool copy_pool{1};  // artifact copies: file I/O off the io_context
+  size_t copies_in_flight = 0;
+  uint64_t artifact_bytes = 0;
+  bool cancelling = false;
+  std::string abort_reason;  // set by abort(): the steps it stops end failed, saying this
+  bool finished = false;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+
+  Impl(asio::io_context& io_, executors::Job& job_, const pipeline::ExpandedPipeline& p,
+       pipeline::Plan& plan_, SchedulerOptions opts, RunObserver& obs)
+      : io(io_),
+        job(job_),
+        pipeline(p),
+        plan(plan_),
+        options(std::move(opts)),
+        observer(obs),
+        attempt_context{io_, job_, obs, options.previews, options.job_id} {
+    summaries.resize(pipeline.steps.size());
+    for (size_t i = 0; i < pipeline.steps.size(); ++i) {
+      summaries[i].name = pipeline.steps[i].name;
+      summaries[i].allow_failure = pipeline.steps[i].step.allow_failure;
+    }
+    for (const auto& [name, value] : options.secrets) secret_values.push_back(value);
+    open_directories();
+  }
+
+  ~Impl() {
+    *alive = false;
+    running.clear();   // each attempt destroys its sandbox
+    previews.clear();  // and withdraws its previews
+    copy_pool.join();
+  }
+
+  void open_directories();
+  void pump();
+  void sync_settled();
+  void launch(size_t i, int attempt);
+  std::vector<std::string> environment_of(size_t i);
+  void attempt_ended(size_t i, const AttemptEnd& end);
+  void step_serving(size_t i, Millis elapsed, std::vector<std::string> env);
+  void preview_closed(size_t i);
+  void collect(size_t i, StepState state);
+  void complete(size_t i, StepState state);
+  void hold_previews(std::function<void()> closed);
+  void cancel(Grace grace);
+  void abort(const std::string& reason);
+};
+
 void Scheduler::Impl::pump() {
   if (finished) return;
   while (running.size() < options.jobs) {
@@ -121,81 +189,69 @@ void Scheduler::Impl::sync_settled() {
   }
 }
 
-void Scheduler::Impl::launch(size_t i, int attempt) {
+void Scheduler::Impl::launch(size_t i, int number) {
   const pipeline::ConcreteStep& cs = pipeline.steps[i];
-  Running& r = running[i];
-  r.index = i;
-  r.attempt = attempt;
-  r.started = std::chrono::steady_clock::now();
-  summaries[i].attempts = attempt;
-  observer.step_started(i, cs.name, attempt);
+  summaries[i].attempts = number;
+  observer.step_started(i, cs.name, number);
 
-  StepOutputOptions out_opts;
-  out_opts.step = i;
-  out_opts.name = cs.name;
+  StepOutputOptions out;
+  out.step = i;
+  out.name = cs.name;
   if (log_dir) {
-    out_opts.log_file = options.log_dir / log_file_name(cs.name, attempt);
-    out_opts.log_dir = log_dir.get();
+    out.log_file = options.log_dir / log_file_name(cs.name, number);
+    out.log_dir = log_dir.get();
   }
-  out_opts.secrets = secret_values;
-  out_opts.limit = options.log_limit;
-  r.output = std::make_unique<StepOutput>(std::move(out_opts), observer);
+  out.secrets = secret_values;
+  out.limit = options.log_limit;
+  StepAttempt::Events events;
+  events.ended = [this, i](const AttemptEnd& end) { attempt_ended(i, end); };
+  events.serving = [this, i](Millis elapsed, std::vector<std::string> env) {
+    step_serving(i, elapsed, std::move(env));
+  };
+  events.closed = [this, i] { preview_closed(i); };
+  auto& slot = running[i];
+  slot = std::make_unique<StepAttempt>(attempt_context, i, cs, number, std::move(out), std::move(events));
+  StepAttempt* attempt = slot.get();
 
   size_t more = 0;
   for (size_t j = 0; j < plan.size(); ++j) more += j != i && plan.state(j) == StepState::pending;
   job.expect(more);
-  auto spec = sandbox_spec(pipeline, cs, options.limits);
-  if (!spec.ok()) {
-    end_attempt(i, attempt, Outcome::setup("resources", 0, spec.error().message));
-    return;
-  }
-  auto sandbox = job.start(*spec);
-  if (!sandbox.ok()) {
-    end_attempt(i, attempt, Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
-    return;
-  }
-  r.sandbox = std::move(sandbox.value());
-
-  std::weak_ptr<bool> weak = alive;
-  r.timer = std::make_unique<asio::steady_timer>(io, cs.step.timeout);
-  r.timer->async_wait([this, weak, i, attempt](const boost::system::error_code& ec) {
-    if (ec || weak.expired() || !current(i, attempt)) return;
-    if (auto& sb = running[i].sandbox) sb->stop(Outcome::Kind::timeout, pipeline.steps[i].step.grace);
-  });
-  if (cs.step.services.empty()) {
-    run_script(i, attempt);
-  } else {
-    start_services(i, attempt);
-  }
-  if (current(i, attempt) && cancel_requests > 0) {
-    running[i].sandbox->stop(Outcome::Kind::cancelled, cs.step.grace);
+  attempt->start(sandbox_spec(pipeline, cs, options.limits), environment_of(i));
+  // start() may have ended it already (a setup error).
+  if (auto it = running.find(i); cancelling && it != running.end() && it->second.get() == attempt) {
+    attempt->cancel(Grace::step);
   }
 }
 
-// Output of the step's script and of its services goes to the step's log.
-std::function<void(executors::OutputStream, std::string_view)> Scheduler::Impl::output_of(size_t i) {
-  StepOutput* output = running[i].output.get();
-  return [this, output](executors::OutputStream s, std::string_view bytes) {
-    output->write(s, bytes);
-    observer.flush();
-  };
+// The step's environment, and the preview URLs of the steps it needs, directly or not.
+std::vector<std::string> Scheduler::Impl::environment_of(size_t i) {
+  const pipeline::ConcreteStep& cs = pipeline.steps[i];
+  std::vector<std::string> env = step_environment(cs, options, job.workspace_path());
+  std::vector<size_t> todo = cs.needs;
+  std::vector<bool> seen(pipeline.steps.size());
+  while (!todo.empty()) {
+    size_t j = todo.back();
+    todo.pop_back();
+    if (seen[j]) continue;
+    seen[j] = true;
+    for (const std::string& var : preview_env[j]) {
+      std::string prefix = var.substr(0, var.find('=') + 1);
+      std::erase_if(env, [&](const std::string& e) { return e.starts_with(prefix); });
+      env.push_back(var);
+    }
+    for (size_t k : pipeline.steps[j].needs) todo.push_back(k);
+  }
+  return env;
 }
 
-void Scheduler::Impl::end_attempt(size_t i, int attempt, const Outcome& outcome) {
+void Scheduler::Impl::attempt_ended(size_t i, const AttemptEnd& end) {
   auto it = running.find(i);
-  if (it == running.end() || it->second.attempt != attempt) return;
-  Running& r = it->second;
-  if (r.timer) r.timer->cancel();
-  if (r.ready_timer) r.ready_timer->cancel();
-  if (r.output) r.output->close();
-  bool truncated = r.output && r.output->truncated();
-  if (r.sandbox) r.sandbox->destroy();
-  auto elapsed = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - r.started);
-  running.erase(it);
+  int number = it->second->number();
+  running.erase(it);  // the attempt calls nothing after this event
 
   const pipeline::Step& step = pipeline.steps[i].step;
-  Outcome ended = outcome;
-  if (!abort_reason.empty() && outcome.kind == Outcome::Kind::cancelled) {
+  Outcome ended = end.outcome;
+  if (!abort_reason.empty() && ended.kind == Outcome::Kind::cancelled) {
     ended = Outcome::of(Outcome::Kind::failed);
     ended.exit_code = -1;
     ended.message = abort_reason;
@@ -203,29 +259,55 @@ void Scheduler::Impl::end_attempt(size_t i, int attempt, const Outcome& outcome)
   StepState state = state_of(ended);
   bool retryable = (state == StepState::failed || state == StepState::oom ||
                     (state == StepState::timeout && step.retry_on_timeout));
-  if (retryable && attempt <= step.retry && cancel_requests == 0) {
-    observer.notice(pipeline.steps[i].name + ": attempt " + std::to_string(attempt) + " " +
-                    executors::describe(outcome) + ", retrying");
-    launch(i, attempt + 1);
+  if (retryable && number <= step.retry && !cancelling) {
+    observer.notice(pipeline.steps[i].name + ": attempt " + std::to_string(number) + " " +
+                    executors::describe(end.outcome) + ", retrying");
+    launch(i, number + 1);
     return;
   }
 
   StepSummary& s = summaries[i];
   s.state = state;
-  s.duration = elapsed;
+  s.duration = end.elapsed;
   s.exit_code = ended.kind == Outcome::Kind::ok       ? 0
                 : ended.kind == Outcome::Kind::failed ? ended.exit_code
                                                       : -1;
   s.reason = ended.ok() ? "" : executors::describe(ended);
   if (ended.kind == Outcome::Kind::failed && !ended.message.empty()) s.reason = ended.message;
   if (state == StepState::timeout) s.reason = "timed out after " + format_duration(step.timeout);
-  if (truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
+  if (end.log_truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
 
   if (!step.artifacts.empty() && !options.artifact_dir.empty() && state != StepState::cancelled) {
     collect(i, state);
     return;
   }
   complete(i, state);
+}
+
+// Every exposed port answered: the step succeeded; its attempt keeps serving as a preview.
+void Scheduler::Impl::step_serving(size_t i, Millis elapsed, std::vector<std::string> env) {
+  auto it = running.find(i);
+  previews[i] = std::move(it->second);
+  running.erase(it);
+  preview_env[i] = std::move(env);
+  StepSummary& s = summaries[i];
+  s.state = StepState::success;
+  s.duration = elapsed;
+  s.exit_code = -1;
+  s.reason = "";
+  if (!pipeline.steps[i].step.artifacts.empty() && !options.artifact_dir.empty()) {
+    return collect(i, StepState::success);
+  }
+  complete(i, StepState::success);
+}
+
+void Scheduler::Impl::preview_closed(size_t i) {
+  previews.erase(i);  // the attempt calls nothing after this event
+  if (previews.empty() && previews_closed) {
+    auto closed = std::move(previews_closed);
+    previews_closed = nullptr;
+    asio::post(io, closed);
+  }
 }
 
 void Scheduler::Impl::open_directories() {
@@ -267,9 +349,7 @@ void Scheduler::Impl::collect(size_t i, StepState state) {
         observer.notice(name + ": artifacts: " + result.error().message);
       } else {
         for (const auto& w : result->warnings) observer.notice(name + ": artifacts: " + w);
-        for (const auto& f : result->files) {
-          observer.artifact(i, name, f.path, f.bytes);
-        }
+        for (const auto& f : result->files) observer.artifact(i, name, f.path, f.bytes);
       }
       complete(i, state);
     });
@@ -282,33 +362,37 @@ void Scheduler::Impl::complete(size_t i, StepState state) {
   pump();
 }
 
-void Scheduler::Impl::cancel() {
-  ++cancel_requests;
-  std::vector<size_t> open;
-  for (auto& [i, p] : previews) open.push_back(i);
-  for (size_t i : open) close_preview(i, "cancelled", cancel_requests > 1);
+void Scheduler::Impl::hold_previews(std::function<void()> closed) {
+  if (previews.empty()) {
+    asio::post(io, std::move(closed));
+    return;
+  }
+  previews_closed = std::move(closed);
+  for (auto& [i, attempt] : previews) attempt->hold(preview_ttl_of(pipeline.steps[i], options.limits));
+}
+
+void Scheduler::Impl::cancel(Grace grace) {
+  cancelling = true;
+  // With Grace::none an attempt ends (and leaves its map) inside the call.
+  auto each = [&](std::map<size_t, std::unique_ptr<StepAttempt>>& attempts, auto&& f) {
+    std::vector<size_t> ids;
+    for (auto& [i, a] : attempts) ids.push_back(i);
+    for (size_t i : ids) {
+      if (auto it = attempts.find(i); it != attempts.end()) f(*it->second);
+    }
+  };
+  each(previews, [&](StepAttempt& a) { a.close_preview("cancelled", grace); });
   plan.cancel();
   sync_settled();
-  if (cancel_requests > 1) {
-    // Asked twice: no more grace. destroy() kills at once and runs no handler, so end the
-    // attempts here.
-    std::vector<size_t> ids;
-    for (auto& [i, r] : running) ids.push_back(i);
-    for (size_t i : ids) end_attempt(i, running[i].attempt, Outcome::of(Outcome::Kind::cancelled));
-  } else {
-    for (auto& [i, r] : running) {
-      if (r.sandbox) r.sandbox->stop(Outcome::Kind::cancelled, pipeline.steps[i].step.grace);
-    }
-  }
+  each(running, [&](StepAttempt& a) { a.cancel(grace); });
   pump();
 }
 
 void Scheduler::Impl::abort(const std::string& reason) {
   if (finished && previews.empty()) return;
   if (abort_reason.empty()) abort_reason = reason;
-  // Twice: no grace period; whatever broke the limit must not keep going for another 10 s.
-  cancel();
-  cancel();
+  // No grace period: whatever broke the limit must not keep going for another 10 s.
+  cancel(Grace::none);
 }
 
 Scheduler::Scheduler(asio::io_context& io, executors::Job& job,
@@ -325,22 +409,13 @@ void Scheduler::start(std::function<void(bool)> done) {
   impl_->pump();
 }
 
-void Scheduler::cancel() { impl_->cancel(); }
+void Scheduler::cancel(Grace grace) { impl_->cancel(grace); }
 
 void Scheduler::abort(const std::string& reason) { impl_->abort(reason); }
 
 void Scheduler::hold_previews(std::function<void()> closed) { impl_->hold_previews(std::move(closed)); }
 
 size_t Scheduler::open_previews() const { return impl_->previews.size(); }
-
-std::string preview_env_name(std::string_view name) {
-  std::string out = "BOXCAR_PREVIEW_";
-  for (char c : name) {
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    out.push_back(alnum ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : '_');
-  }
-  return out;
-}
 
 const std::vector<StepSummary>& Scheduler::summaries() const { return impl_->summaries; }
 

@@ -1,6 +1,8 @@
-// Scheduler: drives a pipeline::Plan against an executors::Job on one io_context: starts ready
-// steps up to the parallelism limit, feeds their output to the log pipeline, enforces timeouts,
-// retries, collects artifacts, and cancels everything on request.
+// Scheduler: drives a pipeline::Plan against an executors::Job on one io_context: starts a
+// StepAttempt for each ready step up to the parallelism limit, retries the failed ones, keeps
+// the summaries, collects artifacts, holds the previews, and cancels everything on request.
+// What happens inside one attempt (sandbox, services, timeout, ready checks, preview) is the
+// StepAttempt's business.
 #pragma once
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/grace.h"
 #include "agent/preview_publisher.h"
 #include "agent/run_observer.h"
 #include "agent/step_limits.h"
@@ -58,9 +61,10 @@ class Scheduler {
   void hold_previews(std::function<void()> closed);
   size_t open_previews() const;
 
-  // Cancels the run: pending steps become cancelled, running ones are stopped (SIGTERM, their
-  // grace period, SIGKILL). A second call kills running steps at once.
-  void cancel();
+  // Cancels the run: pending steps become cancelled, running ones are stopped (Grace::step:
+  // SIGTERM, their grace period, SIGKILL; Grace::none: at once) and open previews closed.
+  // Callable again, e.g. with Grace::none after Grace::step.
+  void cancel(Grace grace);
 
   // Ends the run because the job broke a limit of its own (its workspace is over its size):
   // running steps are killed at once and end `failed` with `reason`, without a retry; pending
@@ -73,9 +77,6 @@ class Scheduler {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// `BOXCAR_PREVIEW_<NAME>` for an expose named `name`: upper case, every other character '_'.
-std::string preview_env_name(std::string_view name);
 
 // The environment a step sees: CI=true, BOXCAR_* variables, a standard PATH, HOME, the step's
 // env and the secrets it declares. Never the agent's own environment.

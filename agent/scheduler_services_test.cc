@@ -238,7 +238,7 @@ TEST(SchedulerPreviews, CancelClosesAHeldPreviewBeforeItsTtl) {
   run.scheduler->hold_previews([&] { closed = true; });
   EXPECT_FALSE(closed);
   EXPECT_EQ(run.scheduler->open_previews(), 1u);
-  run.scheduler->cancel();
+  run.scheduler->cancel(Grace::step);
   ASSERT_TRUE(run.fake.run_until([&] { return closed; }));
   EXPECT_TRUE(run.publisher.is_withdrawn(run.publisher.published[0]));
   EXPECT_EQ(run.fake.live_sandboxes(), 0u);

@@ -33,12 +33,14 @@ pipeline::ExpandedPipeline make_pipeline(int n, int retry = 0, Millis timeout = 
 }
 
 struct Harness {
-  explicit Harness(pipeline::ExpandedPipeline p, size_t jobs = 2, bool fail_starts = false)
+  explicit Harness(pipeline::ExpandedPipeline p, size_t jobs = 2, bool fail_starts = false,
+                   bool ignore_sigterm = false)
       : fake(io), pipeline(std::move(p)), plan(pipeline, {}) {
     job = std::move(fake.prepare({"job-1", "/nonexistent"})).value();
     for (const auto& cs : pipeline.steps) {
       FakeCommand runs = FakeCommand::forever();
       runs.output = {"output of " + cs.name};
+      runs.ignores_sigterm = ignore_sigterm;
       fake.script(cs.step.run, runs);
     }
     fake.fail_starts(fail_starts);
@@ -106,12 +108,45 @@ TEST(SchedulerTest, SetupErrorEndsTheStepAsError) {
 TEST(SchedulerTest, CancelStopsRunningAndCancelsPending) {
   Harness h(make_pipeline(3), 1);
   ASSERT_TRUE(h.fake.run_until([&] { return h.fake.started("run-s0") == 1; }));
-  h.scheduler->cancel();
+  h.scheduler->cancel(Grace::step);
   ASSERT_TRUE(h.finished());
   EXPECT_FALSE(*h.done);
   EXPECT_EQ(h.fake.last("run-s0")->stopped, Outcome::Kind::cancelled);
   for (const auto& s : h.scheduler->summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
   EXPECT_EQ(h.fake.execs().size(), 1u) << "pending steps never start";
+}
+
+// A step that ignores SIGTERM: Grace::step leaves it its grace period (the run waits), and
+// Grace::none ends it at once, without waiting for the sandbox.
+TEST(SchedulerTest, CancelWithoutGraceEndsRunningStepsAtOnce) {
+  auto p = make_pipeline(2);
+  for (auto& cs : p.steps) cs.step.grace = Millis(600'000);
+  Harness h(std::move(p), 2, false, /*ignore_sigterm=*/true);
+  ASSERT_TRUE(h.fake.run_until([&] { return h.fake.running() == 2; }));
+  h.scheduler->cancel(Grace::step);
+  // Waits for what must not happen: with ten minutes of grace nothing ends soon.
+  EXPECT_FALSE(h.fake.run_until([&] { return h.done.has_value(); }, std::chrono::milliseconds(300)))
+      << "with a grace period the run waits for its steps";
+  EXPECT_EQ(h.fake.last("run-s0")->stopped, Outcome::Kind::cancelled);
+  h.scheduler->cancel(Grace::none);
+  ASSERT_TRUE(h.finished());
+  EXPECT_FALSE(*h.done);
+  for (const auto& s : h.scheduler->summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
+}
+
+// abort(): the running step ends failed with the reason, is not retried, and nothing else starts.
+TEST(SchedulerTest, AbortFailsTheRunningStepWithTheReasonAndNoRetry) {
+  auto p = make_pipeline(2, /*retry=*/2);
+  for (auto& cs : p.steps) cs.step.grace = Millis(600'000);
+  Harness h(std::move(p), 1, false, /*ignore_sigterm=*/true);
+  ASSERT_TRUE(h.fake.run_until([&] { return h.fake.started("run-s0") == 1; }));
+  h.scheduler->abort("the workspace is over its size");
+  ASSERT_TRUE(h.finished());
+  EXPECT_FALSE(*h.done);
+  EXPECT_EQ(h.fake.execs().size(), 1u);
+  EXPECT_EQ(h.scheduler->summaries()[0].state, StepState::failed);
+  EXPECT_EQ(h.scheduler->summaries()[0].reason, "the workspace is over its size");
+  EXPECT_EQ(h.scheduler->summaries()[1].state, StepState::cancelled);
 }
 
 TEST(SchedulerTest, TimeoutStopsTheSandboxWithTimeout) {

@@ -1,6 +1,6 @@
 // boxcar agent: claims jobs from a boxcar server and runs them (DESIGN.md sections 1 and 6).
 // SIGTERM or SIGINT drains (running jobs finish, no new claims, exit 0 when idle); a second
-// one cancels the running jobs and completes them as cancelled.
+// one cancels the running jobs and completes them as cancelled; a third kills their steps at once.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -121,7 +121,8 @@ int cmd_agent(const Args& args) {
   if (!flags->positional.empty()) {
     return usage_error("agent", "unexpected argument \"" + flags->positional[0] + "\"");
   }
-  agent::AgentOptions opts;
+  agent::AgentConfig opts;
+  agent::AgentWiring wiring;
   opts.server = flags->get("--server").value_or("");
   if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. https://ci.example:8443)");
   auto url = agent::parse_base_url(opts.server);
@@ -187,7 +188,7 @@ int cmd_agent(const Args& args) {
     std::fprintf(stderr, "boxcar agent: %s\n", chosen.error().message.c_str());
     return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;
   }
-  opts.make_executor = chosen->make;
+  wiring.make_executor = chosen->make;
 
   // The preview port's caps come from the open-file limit: take all the hard limit allows first.
   raise_open_file_limit();
@@ -200,11 +201,11 @@ int cmd_agent(const Args& args) {
     std::fprintf(stderr, "boxcar agent: %s\n", proxy.error().message.c_str());
     return proxy.error().err == kExitUsage ? kExitUsage : kExitInfra;
   }
-  opts.previews = proxy.value().get();
+  wiring.previews = proxy.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());
   int exit_code = kExitOk;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  opts.on_exit = [&](Status st) {
+  wiring.on_exit = [&](Status st) {
     if (!st.ok()) {
       std::fprintf(stderr, "boxcar agent: %s\n", st.error().message.c_str());
       exit_code = kExitInfra;
@@ -212,7 +213,7 @@ int cmd_agent(const Args& args) {
     signals.cancel();
     proxy.value()->close();  // its accept loop would keep io.run() going
   };
-  agent::AgentDaemon daemon(io, opts);
+  agent::AgentDaemon daemon(io, opts, wiring);
   if (Status st = daemon.start(); !st.ok()) {
     std::fprintf(stderr, "boxcar agent: %s\n", st.error().message.c_str());
     return kExitInfra;
@@ -228,8 +229,9 @@ int cmd_agent(const Args& args) {
                                "(again to cancel them)\n");
           daemon.drain();
         } else {
-          std::fprintf(stderr, "boxcar agent: cancelling running jobs\n");
-          daemon.stop();
+          std::fprintf(stderr, signals_seen == 2 ? "boxcar agent: cancelling running jobs (again to kill them)\n"
+                                                 : "boxcar agent: killing running jobs\n");
+          daemon.stop(signals_seen == 2 ? agent::Grace::step : agent::Grace::none);
         }
         signals.async_wait(on_signal);
       };

@@ -1,10 +1,5 @@
 // boxcar run: one pipeline on this machine, no server. Results under .boxcar/runs/<run-id>/.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-
-#include <chrono>
-
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,11 +8,9 @@
 #include <memory>
 #include <thread>
 
-#include "agent/local/json_reporter.h"
+#include "agent/local/local_run.h"
+#include "agent/step_limits.h"
 #include "previews/preview_proxy.h"
-#include "agent/local/run_directory.h"
-#include "agent/scheduler.h"
-#include "agent/local/terminal_reporter.h"
 #include "base/size.h"
 #include "cli/commands.h"
 #include "cli/executor_choice.h"
@@ -27,7 +20,6 @@
 #include "previews/preview_listen.h"
 #include "cli/step_limit_flags.h"
 #include "pipeline/load.h"
-#include "pipeline/plan.h"
 
 namespace boxcar::cli {
 namespace {
@@ -154,49 +146,22 @@ int cmd_run(const Args& args) {
     return kExitUsage;
   }
   GitHead head = read_git_head(workspace);
-  pipeline::RunContext ctx;
-  ctx.branch = flags->get("--branch").value_or(head.branch);
-  ctx.event = event;
-  pipeline::Plan plan(expanded, ctx);
-
-  auto run_dir = agent::RunDirectory::create(workspace);
-  if (!run_dir.ok()) {
-    std::fprintf(stderr, "boxcar run: %s\n", run_dir.error().message.c_str());
-    return kExitInfra;
-  }
-
-  std::unique_ptr<agent::RunObserver> observer;
-  if (flags->has("--json")) {
-    observer = std::make_unique<agent::JsonReporter>(stdout);
-  } else {
-    agent::TerminalReporterOptions topts;
-    topts.color = agent::TerminalReporter::want_color(STDOUT_FILENO);
-    topts.timestamps = flags->has("--timestamps");
-    topts.quiet = flags->has("--quiet");
-    if (std::filesystem::exists(std::filesystem::symlink_status(workspace / ".git"))) {
-      topts.summary_note = chosen->name == "host"
-                               ? "the host executor cannot protect .git: a step could change what your git runs"
-                               : ".git was read-only to steps";
-    }
-    observer = std::make_unique<agent::TerminalReporter>(stdout, topts);
-  }
+  agent::LocalRunOptions run;
+  run.workspace = workspace;
+  run.jobs = jobs;
+  run.secrets = std::move(secrets);
+  run.log_limit = log_limit;
+  run.commit = head.commit;
+  run.branch = flags->get("--branch").value_or(head.branch);
+  run.event = event;
+  run.limits = *limits;
+  run.json = flags->has("--json");
+  run.timestamps = flags->has("--timestamps");
+  run.quiet = flags->has("--quiet");
+  run.keep_failed = flags->has("--keep-failed");
 
   boost::asio::io_context io;
   auto executor = chosen->make(io);
-  if (!executor->isolated()) {
-    observer->notice("executor \"" + std::string(executor->name()) +
-                     "\": steps run as plain processes on this machine, with no isolation "
-                     "and no memory, pids, cpu or /tmp limits");
-  }
-  if (flags->has("--keep-failed") && !executor->isolated()) {
-    observer->notice("--keep-failed: the host executor keeps nothing but the workspace");
-  }
-  auto job = executor->prepare({run_dir->id(), workspace});
-  if (!job.ok()) {
-    std::fprintf(stderr, "boxcar run: cannot prepare the job: %s\n", job.error().message.c_str());
-    return kExitInfra;
-  }
-
   // Only a pipeline with [[step.expose]] binds the preview port.
   std::unique_ptr<agent::PreviewProxy> proxy;
   bool exposes = false;
@@ -205,79 +170,25 @@ int cmd_run(const Args& args) {
     auto opened = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "run");
     if (!opened.ok()) {
       std::fprintf(stderr, "boxcar run: %s\n", opened.error().message.c_str());
-      job.value()->destroy();
       return opened.error().err == kExitUsage ? kExitUsage : kExitInfra;
     }
     proxy = std::move(opened.value());
+    run.previews = proxy.get();
+    run.released = [&proxy] { proxy->close(); };
   }
 
-  agent::SchedulerOptions opts;
-  opts.previews = proxy.get();
-  opts.jobs = jobs;
-  opts.secrets = secrets;
-  opts.log_dir = run_dir->logs();
-  opts.workspace = workspace;
-  opts.artifact_dir = run_dir->artifacts();
-  opts.log_limit = log_limit;
-  opts.job_id = run_dir->id();
-  opts.commit = head.commit;
-  opts.branch = ctx.branch;
-  opts.event = event;
-  opts.limits = *limits;
-  agent::Scheduler scheduler(io, *job.value(), expanded, plan, opts, *observer);
-
-  int interrupts = 0;
-  bool pipeline_done = false;
-  int interrupts_in_pipeline = 0;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  std::function<void(const boost::system::error_code&, int)> on_signal =
-      [&](const boost::system::error_code& sig_ec, int) {
-        if (sig_ec) return;
-        ++interrupts;
-        if (pipeline_done) {
-          observer->notice("interrupted: closing the previews");
-        } else {
-          observer->notice(interrupts == 1 ? "interrupted: cancelling every step (again to kill at once)"
-                                           : "interrupted again: killing every step");
-        }
-        scheduler.cancel();
-        signals.async_wait(on_signal);
-      };
-  signals.async_wait(on_signal);
-
-  bool success = false;
-  auto started = std::chrono::steady_clock::now();
-  auto finish = [&] {
-    signals.cancel();
-    if (proxy) proxy->close();
-    job.value()->destroy();
-    io.stop();
-  };
-  scheduler.start([&](bool ok) {
-    success = ok;
-    pipeline_done = true;
-    interrupts_in_pipeline = interrupts;
-    auto total = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - started);
-    if (Status st = run_dir->write_summary(success, scheduler.summaries(), total); !st.ok()) {
-      observer->notice(st.error().message);
-    }
-    if (scheduler.open_previews() == 0) return finish();
-    // The pipeline is over but its previews stay up for their preview_ttl, or until Ctrl-C.
-    observer->notice(std::to_string(scheduler.open_previews()) +
-                     " preview(s) still open: press Ctrl-C to close them");
-    scheduler.hold_previews([&] { finish(); });
-  });
-  io.run();
-  // Let the executor finish tearing the sandboxes down (reaping, cgroup removal) so nothing of
-  // the run outlives the command; bounded, and over at once when there is nothing left to do.
-  io.restart();
-  io.run_for(std::chrono::seconds(3));
-  // Ctrl-C while only previews remain closes them: the pipeline's own result stands.
-  if (interrupts_in_pipeline > 0) return kExitInterrupted;
-  for (const auto& s : scheduler.summaries()) {
-    if (s.state == pipeline::StepState::error) return kExitInfra;
+  auto ended = agent::run_locally(io, *executor, std::move(expanded), run, stdout);
+  if (!ended.ok()) {
+    std::fprintf(stderr, "boxcar run: %s\n", ended.error().message.c_str());
+    return kExitInfra;
   }
-  return success ? kExitOk : kExitFailed;
+  switch (*ended) {
+    case agent::LocalRunEnd::success: return kExitOk;
+    case agent::LocalRunEnd::failed: return kExitFailed;
+    case agent::LocalRunEnd::step_error: return kExitInfra;
+    case agent::LocalRunEnd::interrupted: return kExitInterrupted;
+  }
+  return kExitInfra;
 }
 
 }  // namespace boxcar::cli

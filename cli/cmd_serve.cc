@@ -360,21 +360,22 @@ int cmd_serve(const Args& args) {
   long running = agents;
   int exit_code = kExitOk;
   for (long i = 0; i < agents; ++i) {
-    agent::AgentOptions a;
+    agent::AgentConfig a;
+    agent::AgentWiring w;
     a.server = srv.url();
     a.connect_url = srv.agent_url();
     a.token = opts.agent_token;
     a.tls = agent_tls;
     a.name = *local_name + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
-    a.make_executor = chosen->make;
-    a.previews = proxy.get();
+    w.make_executor = chosen->make;
+    w.previews = proxy.get();
     a.allow_local_repos = flags->has("--allow-local-repos");
     a.pipeline_limits = pipeline_limits;
     a.step_limits = *step_limits;
     a.workspace_limits = agent_limits->workspace;
     a.max_previews = agent_limits->max_previews;
-    a.on_exit = [&](Status st) {
+    w.on_exit = [&](Status st) {
       if (!st.ok()) {
         std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());
         exit_code = kExitInfra;
@@ -384,7 +385,7 @@ int cmd_serve(const Args& args) {
         if (proxy) proxy->close();  // its accept loop would keep io.run() going
       }
     };
-    daemons.push_back(std::make_unique<agent::AgentDaemon>(io, a));
+    daemons.push_back(std::make_unique<agent::AgentDaemon>(io, a, w));
     if (Status st = daemons.back()->start(); !st.ok()) {
       std::fprintf(stderr, "boxcar serve: agent: %s\n", st.error().message.c_str());
       return kExitInfra;
@@ -401,7 +402,10 @@ int cmd_serve(const Args& args) {
                                  ? "boxcar serve: draining: running jobs finish, no new claims "
                                    "(again to cancel them)\n"
                                  : "boxcar serve: cancelling running jobs\n");
-        for (auto& d : daemons) signals_seen == 1 ? d->drain() : d->stop();
+        for (auto& d : daemons) {
+          if (signals_seen == 1) d->drain();
+          else d->stop(signals_seen == 2 ? agent::Grace::step : agent::Grace::none);
+        }
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);

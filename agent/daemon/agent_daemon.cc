@@ -28,7 +28,6 @@
 #include "base/private_dir.h"
 #include "base/random_token.h"
 #include "base/size.h"
-#include "executors/host/host_executor.h"
 #include "protocol/agent_paths.h"
 #include "protocol/agent_protocol.h"
 
@@ -51,7 +50,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   };
 
   asio::io_context& io;
-  AgentOptions options;
+  AgentConfig options;  // the daemon's own copy
+  AgentWiring wiring;
+  std::string name;  // registered under; the stored registration's, or options.name
   std::unique_ptr<HttpClient> client;
   std::unique_ptr<executors::Executor> executor;
   std::unique_ptr<WorkspaceWatch> workspace_watch;
@@ -71,23 +72,27 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   bool credential_accepted = false;
   bool draining = false;
   bool stopping = false;
+  Grace stop_grace = Grace::step;  // how stop() cancels jobs, also one claimed meanwhile
   bool exited = false;
   std::string last_failure;  // the claim failure last logged, to log a recovery once
 
-  Impl(asio::io_context& io_, AgentOptions opts) : io(io_), options(std::move(opts)) {
+  Impl(asio::io_context& io_, const AgentConfig& config, AgentWiring w)
+      : io(io_), options(config), wiring(std::move(w)), name(config.name) {
     if (options.concurrency == 0) options.concurrency = 1;
     if (options.step_jobs == 0) options.step_jobs = std::max(1u, std::thread::hardware_concurrency());
   }
 
   void log(const std::string& line) {
-    if (options.log) {
-      options.log(line);
+    if (wiring.log) {
+      wiring.log(line);
     } else {
       std::fprintf(stderr, "boxcar agent: %s\n", line.c_str());
     }
   }
 
   Status start() {
+    // No default: which executor runs jobs (and whether they are isolated) is the CLI's choice.
+    if (!wiring.make_executor) return Error{"the agent has no executor to run jobs on"};
     auto base = parse_base_url(options.connect_url.empty() ? options.server : options.connect_url);
     if (!base.ok()) return base.error();
     if (Status st = check_token_transport(*base, "agent token"); !st.ok()) return st;
@@ -106,20 +111,20 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (!stored.ok()) return stored.error();
     client = std::make_unique<HttpClient>(io, *base, options.token, options.tls);
     if (*stored) {
-      if (!options.name.empty() && options.name != (*stored)->name) {
+      if (!name.empty() && name != (*stored)->name) {
         log("registered as \"" + (*stored)->name + "\" (" + credential_path(options.data_dir).string() +
-            "), not \"" + options.name + "\": remove that file to register under a new name");
+            "), not \"" + name + "\": remove that file to register under a new name");
       }
-      options.name = (*stored)->name;
+      name = (*stored)->name;
       client->set_token((*stored)->credential);
       registered = credential_from_disk = true;
-    } else if (options.name.empty()) {
-      auto name = default_agent_name();
-      if (!name) return name.error();
-      options.name = *name;
+    } else if (name.empty()) {
+      auto made = default_agent_name();
+      if (!made) return made.error();
+      name = *made;
     }
-    executor = options.make_executor ? options.make_executor(io) : executors::make_host_executor(io);
-    log(options.name + ": polling " + options.server + " for jobs (" +
+    executor = wiring.make_executor(io);
+    log(name + ": polling " + options.server + " for jobs (" +
         std::to_string(options.concurrency) + " at once, executor " + std::string(executor->name()) + ")");
     claim();
     return {};
@@ -129,7 +134,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   void register_agent() {
     claiming = true;
     client->set_token(options.token);
-    protocol::RegisterRequest req{options.name, options.labels};
+    protocol::RegisterRequest req{name, options.labels};
     std::weak_ptr<Impl> weak = weak_from_this();
     claim_request = client->post_json(
         std::string(protocol::kAgentRegisterPath), protocol::to_json(req), Millis(30'000),
@@ -147,7 +152,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       return fatal("the server refused the registration token (--token): " + o.message);
     }
     if (o.verdict != RemoteVerdict::ok) {  // 409: the name is taken or was revoked
-      return fatal("cannot register as \"" + options.name + "\" with " + options.server + ": HTTP " +
+      return fatal("cannot register as \"" + name + "\" with " + options.server + ": HTTP " +
                    std::to_string(res.status) + ": " + res.body);
     }
     auto answer = protocol::from_json_text<protocol::RegisterResponse>(res.body);
@@ -156,11 +161,11 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (Status st = save_credential(options.data_dir, c); !st.ok()) {
       return fatal("cannot keep the agent credential: " + st.error().message);
     }
-    options.name = answer->name;
+    name = answer->name;
     client->set_token(answer->credential);
     registered = true;
     credential_from_disk = false;
-    log("registered with " + options.server + " as \"" + options.name + "\" (agent " +
+    log("registered with " + options.server + " as \"" + name + "\" (agent " +
         std::to_string(answer->agent_id) + ")");
     backoff.reset();
     claim();
@@ -267,23 +272,12 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       log("job " + std::to_string(id) + " (attempt " + std::to_string(spec.attempt) + "): " + spec.repo +
           (spec.ref.empty() ? "" : " " + spec.ref) + (spec.commit.empty() ? "" : " " + spec.commit));
     }
-    JobRunnerOptions ro;
-    ro.agent = options.name;
-    ro.data_dir = options.data_dir;
+    JobRunnerWiring ro;
+    ro.agent = name;
     ro.executor = executor.get();
-    ro.step_jobs = options.step_jobs;
-    ro.keep_failed_workspaces = options.keep_failed_workspaces;
-    ro.limits = options.step_limits;
+    ro.previews = wiring.previews;
     ro.workspace_watch = workspace_watch.get();
     ro.removal = removal.get();
-    ro.git_token = options.git_token;
-    ro.git_token_hosts = options.git_token_hosts;
-    ro.ssh_key = options.ssh_key;
-    ro.allow_local_repos = options.allow_local_repos;
-    ro.log_flush_interval = options.log_flush_interval;
-    ro.previews = options.previews;
-    ro.pipeline_limits = options.pipeline_limits;
-    ro.parser_limits = options.parser_limits;
     std::weak_ptr<Impl> weak = weak_from_this();
     ro.log = [weak](const std::string& line) {
       if (auto self = weak.lock()) self->log(line);
@@ -292,7 +286,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     // answer) reaches the step within a few seconds even with a long lease.
     Millis interval(std::clamp<int64_t>(spec.lease_ms / 3, 100, 3'000));
     Running& r = jobs[id];
-    r.runner = std::make_unique<JobRunner>(io, *client, std::move(ro), spec);
+    r.runner = std::make_unique<JobRunner>(io, *client, options, std::move(ro), spec);
     HeartbeatHandlers hh;
     hh.on_cancel = [weak, id] {
       if (auto self = weak.lock()) self->job_cancelled(id);
@@ -317,14 +311,14 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     } else {
       r.runner->fail(setup_error, ended, released);
     }
-    if (stopping) r.runner->cancel();
+    if (stopping) r.runner->cancel(stop_grace);
   }
 
   void job_cancelled(int64_t id) {
     auto it = jobs.find(id);
     if (it == jobs.end()) return;
     log("job " + std::to_string(id) + ": cancelled by the server");
-    it->second.runner->cancel();
+    it->second.runner->cancel(Grace::step);
   }
 
   void job_lost(int64_t id) {
@@ -410,25 +404,26 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  void stop() {
+  void stop(Grace grace) {
     drain();
     stopping = true;
-    for (auto& [id, r] : jobs) r.runner->cancel();
+    stop_grace = grace;
+    for (auto& [id, r] : jobs) r.runner->cancel(grace);
   }
 
   void exit(Status st) {
     if (exited) return;
     exited = true;
     retry_timer.cancel();
-    auto cb = options.on_exit;
+    auto cb = wiring.on_exit;
     asio::post(io, [cb, st] {
       if (cb) cb(st);
     });
   }
 };
 
-AgentDaemon::AgentDaemon(asio::io_context& io, AgentOptions options)
-    : impl_(std::make_shared<Impl>(io, std::move(options))) {}
+AgentDaemon::AgentDaemon(asio::io_context& io, const AgentConfig& config, AgentWiring wiring)
+    : impl_(std::make_shared<Impl>(io, config, std::move(wiring))) {}
 
 AgentDaemon::~AgentDaemon() {
   impl_->exited = true;
@@ -443,8 +438,8 @@ AgentDaemon::~AgentDaemon() {
 
 Status AgentDaemon::start() { return impl_->start(); }
 void AgentDaemon::drain() { impl_->drain(); }
-void AgentDaemon::stop() { impl_->stop(); }
-const std::string& AgentDaemon::name() const { return impl_->options.name; }
+void AgentDaemon::stop(Grace grace) { impl_->stop(grace); }
+const std::string& AgentDaemon::name() const { return impl_->name; }
 size_t AgentDaemon::running_jobs() const { return impl_->jobs.size(); }
 
 }  // namespace boxcar::agent

@@ -17,6 +17,7 @@
 
 #include "testing/fake_server.h"
 #include "agent/daemon/http_client.h"
+#include "executors/host/host_executor.h"
 
 namespace boxcar::agent {
 namespace {
@@ -25,6 +26,11 @@ namespace fs = std::filesystem;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::FakeServer;
+
+// The executor the CLI would choose with --executor host.
+std::unique_ptr<executors::Executor> host_executor(asio::io_context& io) {
+  return executors::make_host_executor(io);
+}
 
 void sh(const std::string& cmd) {
   std::string full = "set -e; " + cmd + " >/dev/null 2>&1";
@@ -70,7 +76,7 @@ class AgentDaemonTest : public ::testing::Test {
   }
 
   void start_agent(size_t concurrency = 1) {
-    AgentOptions opts;
+    AgentConfig opts;
     opts.server = server.url();
     opts.token = "agent-token";  // what the server expects unless a test changes it
     opts.name = "test-agent";
@@ -80,15 +86,17 @@ class AgentDaemonTest : public ::testing::Test {
     opts.allow_local_repos = true;  // the test repository is a local path
     opts.claim_wait_ms = 2'000;
     opts.log_flush_interval = 20ms;
-    opts.log = [this](std::string_view line) {
+    if (!server_override.empty()) opts.server = server_override;
+    AgentWiring wiring;
+    wiring.make_executor = host_executor;
+    wiring.log = [this](std::string_view line) {
       std::fprintf(stderr, "agent: %.*s\n", int(line.size()), line.data());
       std::lock_guard lock(log_mu);
       log_lines.emplace_back(line);
       log_cv.notify_all();
     };
-    if (!server_override.empty()) opts.server = server_override;
-    opts.on_exit = [this](Status st) { exit_status.set_value(st); };
-    daemon = std::make_unique<AgentDaemon>(io, opts);
+    wiring.on_exit = [this](Status st) { exit_status.set_value(st); };
+    daemon = std::make_unique<AgentDaemon>(io, opts, wiring);
     ASSERT_TRUE(daemon->start().ok());
     io_thread = std::thread([this] { io.run(); });
   }
@@ -395,17 +403,19 @@ TEST_F(AgentDaemonTest, RegistersOnceAndKeepsItsCredentialPrivate) {
   std::promise<void> restarted;
   run_on_io([&] {
     daemon.reset();
-    AgentOptions opts;
+    AgentConfig opts;
     opts.server = server.url();
     opts.token = "agent-token";
     opts.name = "renamed";
     opts.data_dir = root / "data";
     opts.allow_local_repos = true;
     opts.claim_wait_ms = 2'000;
-    opts.log = [](std::string_view line) {
+    AgentWiring wiring;
+    wiring.make_executor = host_executor;
+    wiring.log = [](std::string_view line) {
       std::fprintf(stderr, "agent 2: %.*s\n", int(line.size()), line.data());
     };
-    daemon = std::make_unique<AgentDaemon>(io, opts);
+    daemon = std::make_unique<AgentDaemon>(io, opts, wiring);
     EXPECT_TRUE(daemon->start().ok());
     restarted.set_value();
   });
@@ -433,13 +443,15 @@ TEST_F(AgentDaemonTest, RevokedAgentStopsAndCannotRegisterAgain) {
   std::promise<Status> second;
   run_on_io([&] {
     daemon.reset();
-    AgentOptions opts;
+    AgentConfig opts;
     opts.server = server.url();
     opts.token = "agent-token";
     opts.data_dir = root / "data";
     opts.claim_wait_ms = 2'000;
-    opts.on_exit = [&](Status s) { second.set_value(s); };
-    daemon = std::make_unique<AgentDaemon>(io, opts);
+    AgentWiring wiring;
+    wiring.make_executor = host_executor;
+    wiring.on_exit = [&](Status s) { second.set_value(s); };
+    daemon = std::make_unique<AgentDaemon>(io, opts, wiring);
     EXPECT_TRUE(daemon->start().ok());
   });
   auto again = second.get_future();
@@ -471,17 +483,41 @@ TEST(BaseUrl, Parses) {
 // The agent token never leaves for another machine in clear: the daemon refuses to start.
 TEST(AgentDaemonStart, RefusesToSendTheTokenOverPlainHttpToAnotherHost) {
   boost::asio::io_context io;
-  AgentOptions opts;
+  AgentConfig opts;
   opts.server = "http://192.0.2.1:8080";  // TEST-NET-1: never reached
   opts.token = "agent-token";
   opts.data_dir = std::filesystem::temp_directory_path() / "boxcar-agent-plain-http";
-  AgentDaemon daemon(io, opts);
+  AgentWiring wiring;
+  wiring.make_executor = host_executor;
+  AgentDaemon daemon(io, opts, wiring);
   Status st = daemon.start();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("refusing to send the agent token over plain http to 192.0.2.1"),
             std::string::npos)
       << st.error().message;
   EXPECT_EQ(io.poll(), 0u);  // nothing was started: no resolve, no connect
+}
+
+// The agent library has no default executor (the host one would run jobs unisolated without
+// anyone asking for it): without one, start() refuses; the same config with one starts.
+TEST(AgentDaemonStart, RefusesToStartWithoutAnExecutor) {
+  boost::asio::io_context io;
+  AgentConfig opts;
+  opts.server = "http://127.0.0.1:9";  // never reached: nothing runs the io_context
+  opts.token = "agent-token";
+  opts.data_dir = std::filesystem::temp_directory_path() / "boxcar-agent-no-executor";
+  {
+    AgentDaemon daemon(io, opts, AgentWiring{});
+    Status st = daemon.start();
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("no executor"), std::string::npos) << st.error().message;
+  }
+  AgentWiring wiring;
+  wiring.make_executor = host_executor;
+  wiring.log = [](std::string_view) {};
+  AgentDaemon daemon(io, opts, wiring);
+  EXPECT_TRUE(daemon.start().ok());
+  std::filesystem::remove_all(opts.data_dir);
 }
 
 }  // namespace

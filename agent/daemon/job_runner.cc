@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -17,9 +16,10 @@
 #include "agent/daemon/checkout.h"
 #include "agent/daemon/job_outbox.h"
 #include "agent/daemon/remote_errors.h"
+#include "agent/daemon/preview_reporter.h"
 #include "agent/daemon/remote_observer.h"
-#include "agent/scheduler.h"
 #include "agent/daemon/triggers.h"
+#include "agent/pipeline_run.h"
 #include "base/beneath.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"
@@ -33,18 +33,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // Where the job's artifacts are collected before upload: beside, never inside, the workspace.
-fs::path artifact_dir_of(const JobRunnerOptions& o, const protocol::JobSpec& j) {
+fs::path artifact_dir_of(const AgentConfig& o, const protocol::JobSpec& j) {
   return o.data_dir / "artifacts" / (std::to_string(j.id) + "-" + std::to_string(j.attempt));
-}
-
-// Why a finished run did not succeed, in one line.
-std::string failure_reason(const std::vector<StepSummary>& steps) {
-  for (const auto& s : steps) {
-    if (s.allow_failure || !pipeline::is_failure(s.state)) continue;
-    return "step \"" + s.name + "\" " + pipeline::to_string(s.state) +
-           (s.reason.empty() ? "" : ": " + s.reason);
-  }
-  return "";
 }
 
 }  // namespace
@@ -54,9 +44,11 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
 
   asio::io_context& io;
   HttpClient& client;
-  JobRunnerOptions options;
+  const AgentConfig& options;
+  JobRunnerWiring wiring;
   protocol::JobSpec spec;
   JobOutbox outbox;
+  PreviewReporter reporter;
   RemoteObserver observer;
   std::function<void(JobEnd)> done;
   std::function<void()> released;
@@ -74,28 +66,23 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<bool> checkout_cancelled{false};
   std::thread checkout_thread;
   CheckoutResult checked;
-  std::optional<pipeline::ExpandedPipeline> expanded;
-  std::unique_ptr<pipeline::Plan> plan;
-  std::unique_ptr<executors::Job> exec_job;
-  std::unique_ptr<Scheduler> scheduler;
-
-  // Previews: the open ones by (step, expose name), as the server is told.
-  std::map<std::pair<size_t, std::string>, protocol::PreviewWire> open_previews;
-  bool holding = false;        // completed, previews still open
+  std::unique_ptr<PipelineRun> run;
+  bool holding = false;  // completed, previews still open
   bool was_released = false;
-  asio::steady_timer report_timer{io};
-  bool report_in_flight = false;
-  bool report_again = false;   // the set changed while a report was on its way
-  bool server_sees_open = false;  // the last report sent listed some open preview
 
-  Impl(asio::io_context& io_, HttpClient& client_, JobRunnerOptions opts, protocol::JobSpec job)
+  Impl(asio::io_context& io_, HttpClient& client_, const AgentConfig& config, JobRunnerWiring w,
+       protocol::JobSpec job)
       : io(io_),
         client(client_),
-        options(std::move(opts)),
+        options(config),
+        wiring(std::move(w)),
         spec(std::move(job)),
         outbox(io_, client_, spec.id, spec.lease_token,
                {[this](const RemoteOutcome& o) { on_fatal(o); },
-                [this](const std::string& line) { if (options.log) options.log(line); }}),
+                [this](const std::string& line) { if (wiring.log) wiring.log(line); }}),
+        reporter(io_, client_, outbox, spec.id, spec.lease_token, options.preview_report_interval,
+                 {[this](Grace g) { if (run) run->cancel(g); },
+                  [this](const std::string& line) { log(line); }}),
         observer(io_, outbox,
                  {options.log_flush_interval, 256 * 1024,
                   artifact_dir_of(options, spec),
@@ -103,18 +90,16 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                          std::string_view path_url, Timestamp until) {
                     preview_opened(step, name, url, path_url, until);
                   },
-                  [this](size_t step, std::string_view name) { preview_closed(step, name); }}) {}
+                  [this](size_t step, std::string_view name) { reporter.closed(step, name); }}) {}
 
   ~Impl() {
     checkout_cancelled = true;
     if (checkout_thread.joinable()) checkout_thread.join();
-    report_timer.cancel();
-    scheduler.reset();
-    if (exec_job) exec_job->destroy();
+    run.reset();
   }
 
   void log(const std::string& line) {
-    if (options.log) options.log("job " + std::to_string(spec.id) + ": " + line);
+    if (wiring.log) wiring.log("job " + std::to_string(spec.id) + ": " + line);
   }
 
   void start() {
@@ -122,13 +107,13 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                 (std::to_string(spec.id) + "-" + std::to_string(spec.attempt));
     remove_tree_of_job(workspace);  // a leftover of a dead agent
     remove_tree_of_job(artifact_dir_of(options, spec));
-    if (options.workspace_watch) {
+    if (wiring.workspace_watch) {
       std::weak_ptr<Impl> weak = weak_from_this();
-      watched = options.workspace_watch->watch(workspace, [weak](const std::string& why) {
+      watched = wiring.workspace_watch->watch(workspace, [weak](const std::string& why) {
         if (auto self = weak.lock()) self->workspace_over(why);
       });
     }
-    observer.job_line("agent " + options.agent + ": job " + std::to_string(spec.id) + ", attempt " +
+    observer.job_line("agent " + wiring.agent + ": job " + std::to_string(spec.id) + ", attempt " +
                       std::to_string(spec.attempt));
     observer.job_line("checking out " + redact_url(spec.repo) +
                       (spec.ref.empty() ? "" : " " + spec.ref) +
@@ -216,11 +201,11 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     if (!branch.no_branch.empty()) {
       observer.job_line("no branch: " + branch.no_branch + " (steps with when.branch are skipped)");
     }
-    run(*loaded.pipeline, branch);
+    run_pipeline(*loaded.pipeline, branch);
   }
 
   void fail(const std::string& reason) {
-    observer.job_line("agent " + options.agent + ": job " + std::to_string(spec.id) + ": " + reason);
+    observer.job_line("agent " + wiring.agent + ": job " + std::to_string(spec.id) + ": " + reason);
     complete("error", reason);
   }
 
@@ -239,81 +224,72 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     return env;
   }
 
-  void run(const pipeline::Pipeline& p, const JobBranch& branch) {
-    expanded = pipeline::expand(p);
+  void run_pipeline(const pipeline::Pipeline& p, const JobBranch& branch) {
+    pipeline::ExpandedPipeline expanded = pipeline::expand(p);
     // A step asking for more than this agent allows fails the job before any step runs.
-    if (auto errors = step_limit_errors(*expanded, options.limits); !errors.empty()) {
+    if (auto errors = step_limit_errors(expanded, options.step_limits); !errors.empty()) {
       for (const auto& e : errors) observer.job_line(e);
       return complete("error", errors.front());
     }
-    SchedulerOptions opts;
-    opts.limits = options.limits;
+    PipelineRunConfig rc;
+    rc.id = "job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt);
+    rc.workspace = workspace;
+    SchedulerOptions& opts = rc.scheduler;
+    opts.limits = options.step_limits;
     opts.jobs = options.step_jobs;
-    opts.workspace = workspace;
     opts.artifact_dir = artifact_dir_of(options, spec);
     opts.job_id = std::to_string(spec.id);
     opts.commit = checked.commit;
     opts.branch = branch.branch;
     opts.event = spec.event.empty() ? "manual" : spec.event;
     opts.run_env = run_env();
-    opts.previews = options.previews;
+    opts.previews = wiring.previews;
     // The job's env: a name some step declares as a secret is a secret (masked everywhere,
     // given to the steps that declare it); the rest is env for every step, under the file's.
     std::set<std::string> declared;
-    for (const auto& cs : expanded->steps) declared.insert(cs.step.secrets.begin(), cs.step.secrets.end());
+    for (const auto& cs : expanded.steps) declared.insert(cs.step.secrets.begin(), cs.step.secrets.end());
     for (const auto& [k, v] : spec.env) {
       if (k.rfind("BOXCAR_PR_", 0) == 0) continue;  // in run_env, for pull requests only
       if (declared.count(k)) {
         opts.secrets[k] = v;
       } else {
-        for (auto& cs : expanded->steps) cs.step.env.emplace(k, v);
+        for (auto& cs : expanded.steps) cs.step.env.emplace(k, v);
       }
     }
     for (const auto& name : declared) {
       if (!opts.secrets.count(name)) observer.job_line("secret " + name + " is not set for this job");
     }
-    pipeline::RunContext ctx{opts.branch, opts.event, branch.no_branch};
-    plan = std::make_unique<pipeline::Plan>(*expanded, ctx);
-
-    auto job = options.executor->prepare({"job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt), workspace});
-    if (!job.ok()) {
-      std::string why = "cannot prepare the job: " + job.error().message;
-      observer.job_line(why);
-      return complete("error", why);
+    rc.context = pipeline::RunContext{opts.branch, opts.event, branch.no_branch};
+    run = std::make_unique<PipelineRun>(io, *wiring.executor, std::move(expanded), std::move(rc), observer);
+    if (Status st = run->prepare(); !st.ok()) {
+      observer.job_line(st.error().message);
+      return complete("error", st.error().message);
     }
-    exec_job = std::move(job.value());
-    if (!options.executor->isolated()) {
-      observer.job_line("executor \"" + std::string(options.executor->name()) +
+    if (!wiring.executor->isolated()) {
+      observer.job_line("executor \"" + std::string(wiring.executor->name()) +
                         "\": steps run as plain processes on the agent's machine, with no isolation "
                         "and no memory, pids, cpu or /tmp limits");
     }
-    scheduler = std::make_unique<Scheduler>(io, *exec_job, *expanded, *plan, opts, observer);
     phase = Phase::running;
+    reporter.through_outbox();
     std::weak_ptr<Impl> weak = weak_from_this();
-    scheduler->start([this, weak](bool ok) {
-      // May run inside cancel(): leave the scheduler's stack first.
-      asio::post(io, [weak, ok] {
-        if (auto self = weak.lock()) self->ran(ok);
-      });
-    });
+    run->start(
+        [weak](bool ok) {
+          if (auto self = weak.lock()) self->ran(ok);
+        },
+        [weak] {
+          if (auto self = weak.lock()) self->all_previews_closed();
+        });
   }
 
+  // Every step settled; the open previews were reported again with their closing times
+  // (through the outbox, so before complete).
   void ran(bool ok) {
-    auto summaries = scheduler->summaries();
-    if (!abandoned && !cancel_requested && scheduler->open_previews() > 0) {
-      // Reported again with their closing times (through the outbox, so before complete).
-      holding = true;
-      std::weak_ptr<Impl> weak = weak_from_this();
-      scheduler->hold_previews([weak] {
-        if (auto self = weak.lock()) self->all_previews_closed();
-      });
-    } else {
-      teardown();
-    }
+    holding = run->holding_previews();
     if (abandoned) return finish();
     if (cancel_requested) return complete("cancelled", "cancelled");
     if (ok) return complete("success", "");
-    complete("failed", failure_reason(summaries));
+    complete("failed", failure_reason(run->summaries()));
   }
 
   // The workspace went past a limit (from the watch, on the io_context).
@@ -323,32 +299,24 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     log(why);
     if (phase == Phase::checkout) {
       checkout_cancelled = true;  // checked_out() completes the job with the reason
-    } else if (scheduler && (phase == Phase::running || holding)) {
+    } else if (run && (phase == Phase::running || holding)) {
       observer.job_line(why + ": stopping the job's steps");
-      scheduler->abort(why);
+      run->abort(why);
     }
   }
 
   // Off the io_context when the agent has a BackgroundRemoval: a tree of a million files
   // takes seconds to delete.
   void remove_tree_of_job(const fs::path& tree) {
-    if (options.removal) return options.removal->remove(tree);
+    if (wiring.removal) return wiring.removal->remove(tree);
     std::error_code ec;
     fs::remove_all(tree, ec);
   }
 
-  void teardown() {
-    scheduler.reset();
-    if (exec_job) exec_job->destroy();
-    exec_job.reset();
-  }
-
-  // --- previews ------------------------------------------------------------------------
-
   void preview_opened(size_t step, std::string_view name, std::string_view url,
                       std::string_view path_url, Timestamp until) {
     protocol::PreviewWire w;
-    const pipeline::ConcreteStep& cs = expanded->steps[step];
+    const pipeline::ConcreteStep& cs = run->pipeline().steps[step];
     w.step = cs.name;
     w.name = std::string(name);
     for (const auto& e : cs.step.expose) {
@@ -359,93 +327,18 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     if (until != Timestamp{}) {
       w.expires_at = std::chrono::duration_cast<Millis>(until.time_since_epoch()).count();
     }
-    open_previews[{step, std::string(name)}] = std::move(w);
-    report_previews();
+    reporter.opened(step, std::move(w));
   }
 
-  void preview_closed(size_t step, std::string_view name) {
-    open_previews.erase({step, std::string(name)});
-    report_previews();
-  }
-
-  protocol::PreviewSync preview_sync() const {
-    protocol::PreviewSync sync{{}};
-    for (const auto& [key, w] : open_previews) sync.previews.push_back(w);
-    return sync;
-  }
-
-  // While the job runs, in order with its other reports; after it completed, straight to the
-  // server (the outbox is done), where the answer also says whether the user cancelled.
-  void report_previews() {
-    if (phase == Phase::running) {
-      server_sees_open = !open_previews.empty();
-      outbox.post("previews", protocol::to_json(preview_sync()));
-      return;
-    }
-    if (phase != Phase::over || abandoned) return;  // finish() starts the reports
-    if (report_in_flight) {
-      report_again = true;
-      return;
-    }
-    report_in_flight = true;
-    report_again = false;
-    server_sees_open = !open_previews.empty();
-    report_timer.cancel();
-    std::weak_ptr<Impl> weak = weak_from_this();
-    client.post_json(protocol::agent_job_path(spec.id, protocol::kPreviews),
-                     protocol::to_json(preview_sync()), Millis(10'000),
-                     [weak](const boost::system::error_code& ec, HttpResponse res) {
-                       if (auto self = weak.lock()) self->previews_reported(ec, res);
-                     },
-                     spec.lease_token);
-  }
-
-  void previews_reported(const boost::system::error_code& ec, const HttpResponse& res) {
-    report_in_flight = false;
-    if (!holding) return;
-    RemoteOutcome o = classify(ec, res.status, res.body);
-    if (o.verdict == RemoteVerdict::ok) {
-      auto answer = protocol::from_json_text<protocol::PreviewSyncResponse>(res.body);
-      if (answer.ok() && answer->close) {
-        log("closing its previews: cancelled on the server");
-        scheduler->cancel();
-      }
-    } else if (o.verdict == RemoteVerdict::lease_lost || o.verdict == RemoteVerdict::auth_refused) {
-      // The server no longer lists them: nobody could find or cancel them.
-      log("closing its previews: the server refused the report (" + o.message + ")");
-      scheduler->cancel();
-      scheduler->cancel();
-    }
-    if (!holding) return;
-    if (report_again) return report_previews();
-    std::weak_ptr<Impl> weak = weak_from_this();
-    report_timer.expires_after(options.preview_report_interval);
-    report_timer.async_wait([weak](const boost::system::error_code& tec) {
-      if (tec) return;
-      if (auto self = weak.lock()) self->report_previews();
-    });
-  }
-
+  // The run let go of its last preview and tore the job down.
   void all_previews_closed() {
     if (!holding) return;
     holding = false;
-    report_timer.cancel();
-    teardown();
     remove_workspace();
     if (phase == Phase::over) {
-      report_all_closed();
+      reporter.all_closed();
       release();
     }
-  }
-
-  // Best effort, once the job completed: without it the server calls them closed only when
-  // the reports have stopped for a while.
-  void report_all_closed() {
-    if (abandoned || !server_sees_open) return;
-    server_sees_open = false;
-    client.post_json(protocol::agent_job_path(spec.id, protocol::kPreviews),
-                     protocol::to_json(protocol::PreviewSync{{}}), Millis(10'000),
-                     [](const boost::system::error_code&, HttpResponse) {}, spec.lease_token);
   }
 
   void release() {
@@ -459,6 +352,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
 
   void complete(const std::string& state, const std::string& reason) {
     phase = Phase::completing;
+    reporter.pause();  // the outbox takes nothing after complete
     final_state = state;
     remove_workspace();  // before the server hears the job is over
     observer.flush_logs();
@@ -494,44 +388,41 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
       if (cb) cb(e);
     });
     if (!holding) {
-      report_all_closed();  // they closed while the job was completing
+      reporter.all_closed();  // they closed while the job was completing
       return release();
     }
-    if (abandoned) return close_previews(true);
-    log("completed; " + std::to_string(scheduler->open_previews()) + " preview(s) stay open");
-    report_previews();
+    if (abandoned) return close_previews(Grace::none);
+    log("completed; " + std::to_string(run->open_previews()) + " preview(s) stay open");
+    reporter.direct();
   }
 
-  void close_previews(bool at_once) {
-    if (!holding || !scheduler) return;
-    scheduler->cancel();
-    if (at_once) scheduler->cancel();
+  void close_previews(Grace grace) {
+    if (!holding || !run) return;
+    run->cancel(grace);
   }
 
-  void cancel() {
-    if (holding) return close_previews(false);
+  void cancel(Grace grace) {
+    if (holding) return close_previews(grace);
     if (abandoned || phase == Phase::completing || phase == Phase::over) return;
     cancel_requested = true;
     checkout_cancelled = true;
-    if (phase == Phase::running && scheduler) scheduler->cancel();
+    if (phase == Phase::running && run) run->cancel(grace);
   }
 
   void abandon(JobEnd why) {
-    if (holding) close_previews(true);
+    if (holding) close_previews(Grace::none);
     if (abandoned || phase == Phase::over) return;
     abandoned = true;
     end = why;
     outbox.stop();
+    reporter.stop();
     checkout_cancelled = true;
     switch (phase) {
       case Phase::idle:
       case Phase::completing: finish(); break;
       case Phase::checkout: break;  // checked_out() finishes
       case Phase::running:
-        if (scheduler) {
-          scheduler->cancel();
-          scheduler->cancel();  // twice: no grace period
-        }
+        if (run) run->cancel(Grace::none);
         break;
       case Phase::over: break;
     }
@@ -543,9 +434,9 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-JobRunner::JobRunner(asio::io_context& io, HttpClient& client, JobRunnerOptions options,
-                     protocol::JobSpec job)
-    : impl_(std::make_shared<Impl>(io, client, std::move(options), std::move(job))) {}
+JobRunner::JobRunner(asio::io_context& io, HttpClient& client, const AgentConfig& config,
+                     JobRunnerWiring wiring, protocol::JobSpec job)
+    : impl_(std::make_shared<Impl>(io, client, config, std::move(wiring), std::move(job))) {}
 
 JobRunner::~JobRunner() = default;
 
@@ -562,7 +453,7 @@ void JobRunner::fail(const std::string& reason, std::function<void(JobEnd)> done
   impl_->fail(reason);
 }
 
-void JobRunner::cancel() { impl_->cancel(); }
+void JobRunner::cancel(Grace grace) { impl_->cancel(grace); }
 void JobRunner::abandon() { impl_->abandon(JobEnd::abandoned); }
 bool JobRunner::holding_previews() const { return impl_->holding; }
 int64_t JobRunner::id() const { return impl_->spec.id; }

@@ -1,7 +1,7 @@
 // JobRunner: runs one claimed job end to end: checkout into <data>/workspaces/<id>-<attempt>,
-// read and parse the pipeline file, apply its [on] filters, run it with the Scheduler on the
-// shared io_context (logs and step updates stream to the server through a RemoteObserver),
-// then POST complete and remove the workspace. Heartbeats are the daemon's business; it tells
+// read and parse the pipeline file, apply its [on] filters, run it as a PipelineRun on the
+// shared io_context (logs and step updates stream to the server through a RemoteObserver,
+// previews are reported by a PreviewReporter), then POST complete and remove the workspace. Heartbeats are the daemon's business; it tells
 // the runner to cancel() (the user asked) or abandon() (the lease is gone).
 //
 // A workspace that grows past its limits (see workspace_watch.h) ends the job: during the
@@ -22,38 +22,27 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/daemon/agent_config.h"
 #include "agent/daemon/background_removal.h"
 #include "agent/daemon/http_client.h"
-#include "agent/preview_publisher.h"
-#include "agent/daemon/repo_pipeline.h"
-#include "agent/step_limits.h"
 #include "agent/daemon/workspace_watch.h"
+#include "agent/grace.h"
+#include "agent/preview_publisher.h"
 #include "executors/executor.h"
 #include "protocol/agent_protocol.h"
 
 namespace boxcar::agent {
 
-struct JobRunnerOptions {
-  std::string agent;                      // the agent's registered name, for its log lines
-  std::filesystem::path data_dir;         // workspaces/ and mirrors/ live here
+// What the agent shares with each of its job runners besides its AgentConfig.
+struct JobRunnerWiring {
+  std::string agent;                            // the agent's registered name, for its log lines
   executors::Executor* executor = nullptr;
-  size_t step_jobs = 2;                   // steps of the job running at once
-  bool keep_failed_workspaces = false;    // keep the workspace of a job that did not succeed
-  std::string git_token;                  // checkout credentials (see checkout.h)
-  std::vector<std::string> git_token_hosts;
-  std::filesystem::path ssh_key;
-  bool allow_local_repos = false;         // jobs may check out local paths and file:// URLs
-  Millis log_flush_interval{200};
-  std::function<void(const std::string&)> log;  // the agent's own one-line log
-  PreviewPublisher* previews = nullptr;   // the agent's preview proxy; null: localhost URLs
-  Millis preview_report_interval{3'000};  // after completion, while previews are open
-  pipeline::Limits pipeline_limits;       // what the repository's pipeline file may ask for
-  ParserLimits parser_limits;             // the child process that parses it first
-  StepLimits limits;                      // every step's memory, pids, cpus, /tmp; preview_ttl
+  PreviewPublisher* previews = nullptr;         // the agent's preview proxy; null: localhost URLs
   // Keeps the workspace under its size and inode limits, from the checkout on; null: unwatched.
   WorkspaceWatch* workspace_watch = nullptr;
   // Removes the workspace and the artifact copies off the io_context; null: in place, blocking.
   BackgroundRemoval* removal = nullptr;
+  std::function<void(const std::string&)> log;  // the agent's own one-line log
 };
 
 enum class JobEnd {
@@ -64,8 +53,9 @@ enum class JobEnd {
 
 class JobRunner {
  public:
-  JobRunner(boost::asio::io_context& io, HttpClient& client, JobRunnerOptions options,
-            protocol::JobSpec job);
+  // `config` (data_dir, step_jobs, limits, checkout credentials...) must outlive the runner.
+  JobRunner(boost::asio::io_context& io, HttpClient& client, const AgentConfig& config,
+            JobRunnerWiring wiring, protocol::JobSpec job);
   ~JobRunner();
 
   // `done` runs once, on the io_context, when the job is over for the server (completed, or
@@ -79,8 +69,9 @@ class JobRunner {
             std::function<void()> released = {});
 
   // Stops the job and completes it as cancelled: running steps get SIGTERM and their grace
-  // period; a second call kills them at once. After completion: closes the open previews.
-  void cancel();
+  // period (Grace::step), or are killed at once (Grace::none; also after a Grace::step).
+  // After completion: closes the open previews.
+  void cancel(Grace grace);
 
   // The job is no longer ours: stops every step at once and ends without completing it.
   // After completion: closes the open previews at once.

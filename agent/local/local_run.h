@@ -1,0 +1,59 @@
+// LocalRun: what `boxcar run` adds to a PipelineRun: the run directory
+// (.boxcar/runs/<run-id>/ with its logs, artifacts and summary), the terminal or JSON reporter,
+// and Ctrl-C (once: cancel with the steps' grace; twice: kill; after the pipeline: close the
+// previews). The CLI parses the flags, loads the pipeline, chooses the executor and opens the
+// preview proxy; this runs it and says how it ended.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "agent/preview_publisher.h"
+#include "agent/step_limits.h"
+#include "base/result.h"
+#include "executors/executor.h"
+#include "pipeline/pipeline.h"
+
+namespace boxcar::agent {
+
+struct LocalRunOptions {
+  std::filesystem::path workspace;             // canonical; the run directory goes under it
+  size_t jobs = 1;                             // steps at once
+  std::map<std::string, std::string> secrets;  // name -> value
+  uint64_t log_limit = 64ull << 20;            // per step
+  std::string commit;                          // BOXCAR_COMMIT; "" outside git
+  std::string branch;                          // BOXCAR_BRANCH and `when.branch`
+  std::string event = "manual";
+  StepLimits limits;
+  bool json = false;        // JSON lines on `out` instead of the terminal reporter
+  bool timestamps = false;  // terminal: HH:MM:SS before each line
+  bool quiet = false;       // terminal: step events and the summary only
+  bool keep_failed = false;
+  // Where the URLs of exposed ports come from; null: http://localhost:PORT/.
+  PreviewPublisher* previews = nullptr;
+  // Called once the run holds nothing more (the CLI closes its preview proxy, whose accept
+  // loop would keep the io_context going).
+  std::function<void()> released;
+};
+
+enum class LocalRunEnd {
+  success,      // every step that must succeed did
+  failed,       // some step failed
+  step_error,   // some step could not be set up (an infrastructure error)
+  interrupted,  // Ctrl-C (or SIGTERM) while the pipeline ran
+};
+
+// Runs `pipeline` (already checked against options.limits) on `executor` with `io` (run here
+// until the run is over). An Error when it could not start: the run directory or the
+// executor's job could not be made.
+Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor& executor,
+                                pipeline::ExpandedPipeline pipeline, const LocalRunOptions& options,
+                                std::FILE* out);
+
+}  // namespace boxcar::agent

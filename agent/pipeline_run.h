@@ -1,0 +1,93 @@
+// PipelineRun: one run of an expanded pipeline, assembled the same way for `boxcar run` and an
+// agent's job: Plan -> prepare the executor's job -> Scheduler -> hold the previews after the
+// pipeline -> tear down. What each adds (a run directory and reporters locally; checkout,
+// outbox, heartbeat and the remote observer in an agent) stays with them; they check the
+// pipeline against the step limits (step_limit_errors) before they make a run.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "agent/grace.h"
+#include "agent/run_observer.h"
+#include "agent/scheduler.h"
+#include "base/result.h"
+#include "executors/executor.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/plan.h"
+
+namespace boxcar::agent {
+
+struct PipelineRunConfig {
+  std::string id;                  // the executor's name for the job: a run id, job-<id>-<attempt>
+  std::filesystem::path workspace;  // host path, the steps' working tree
+  pipeline::RunContext context;    // branch and event: the steps `when` skips
+  // Steps at once, secrets, log and artifact directories, BOXCAR_* values, the preview
+  // publisher and the step limits. Its `workspace` is set from the one above.
+  SchedulerOptions scheduler;
+};
+
+class PipelineRun {
+ public:
+  PipelineRun(boost::asio::io_context& io, executors::Executor& executor, pipeline::ExpandedPipeline pipeline,
+              PipelineRunConfig config, RunObserver& observer);
+  // Whatever is left (sandboxes, previews, the job) is destroyed at once.
+  ~PipelineRun();
+  PipelineRun(const PipelineRun&) = delete;
+  PipelineRun& operator=(const PipelineRun&) = delete;
+
+  // Prepares the executor's job (its network, its mounts). An Error: nothing was started.
+  Status prepare();
+
+  // Runs the steps. `finished(success)` is called once, from the io_context (never inside
+  // cancel()), when every step settled; summaries() are final then. Unless the run was
+  // cancelled, the previews still open stay up for their preview_ttl (reported again with
+  // their closing time, before `finished`). `released` is called once after `finished`, when
+  // no preview is open and the job is torn down. Neither may destroy the run.
+  void start(std::function<void(bool success)> finished, std::function<void()> released);
+
+  // Cancels what runs and closes the previews (see Scheduler::cancel); callable again with
+  // Grace::none to kill at once.
+  void cancel(Grace grace);
+  // The job broke a limit of its own: see Scheduler::abort.
+  void abort(const std::string& reason);
+
+  // True between `finished` and `released` while previews are open.
+  bool holding_previews() const { return holding_; }
+  size_t open_previews() const;
+  const std::vector<StepSummary>& summaries() const;
+  const pipeline::ExpandedPipeline& pipeline() const { return pipeline_; }
+
+ private:
+  void pipeline_done(bool success);
+  // The scheduler (and its sandboxes) and the executor's job destroyed.
+  void teardown();
+  void release();
+
+  boost::asio::io_context& io_;
+  executors::Executor& executor_;
+  pipeline::ExpandedPipeline pipeline_;
+  PipelineRunConfig config_;
+  RunObserver& observer_;
+  pipeline::Plan plan_;
+  std::unique_ptr<executors::Job> job_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::vector<StepSummary> summaries_;  // kept once the scheduler is gone
+  std::function<void(bool)> finished_;
+  std::function<void()> released_;
+  bool cancelled_ = false;
+  bool holding_ = false;
+  bool released_called_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// Why a finished run did not succeed, in one line: the first failed step that may not fail,
+// e.g. `step "test" failed: exit code 2`; "" when none.
+std::string failure_reason(const std::vector<StepSummary>& steps);
+
+}  // namespace boxcar::agent

@@ -1,0 +1,111 @@
+// PipelineRun on the host executor: real processes, the whole assembly (Plan, prepare,
+// Scheduler, teardown) as `boxcar run` and the job runner use it.
+#include "agent/pipeline_run.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include <filesystem>
+#include <optional>
+
+#include "executors/host/host_executor.h"
+
+namespace boxcar::agent {
+namespace {
+
+using pipeline::StepState;
+
+class Quiet : public RunObserver {
+ public:
+  void notice(std::string_view) override {}
+  void step_started(size_t, std::string_view, int) override {}
+  void step_line(size_t, std::string_view, Timestamp, std::string_view, bool) override {}
+  void step_finished(size_t, const StepSummary&) override {}
+  void artifact(size_t, std::string_view, std::string_view, uint64_t) override {}
+  void pipeline_finished(bool, const std::vector<StepSummary>&, Millis) override {}
+};
+
+pipeline::ConcreteStep step(const std::string& name, const std::string& run) {
+  pipeline::ConcreteStep cs;
+  cs.name = cs.base_name = cs.step.name = name;
+  cs.step.run = run;
+  cs.step.grace = Millis(120'000);  // longer than any wait below: only Grace::none ends it sooner
+  return cs;
+}
+
+struct Fixture {
+  Fixture() : workspace(std::filesystem::temp_directory_path() / ("boxcar-pipeline-run-" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(workspace);
+    executor = executors::make_host_executor(io);
+  }
+  ~Fixture() { std::filesystem::remove_all(workspace); }
+
+  std::unique_ptr<PipelineRun> make(pipeline::ExpandedPipeline p) {
+    PipelineRunConfig c;
+    c.id = "test-run";
+    c.workspace = workspace;
+    c.scheduler.jobs = 2;
+    auto run = std::make_unique<PipelineRun>(io, *executor, std::move(p), std::move(c), observer);
+    EXPECT_TRUE(run->prepare().ok());
+    return run;
+  }
+
+  // Runs the io_context until `released` (a generous deadline, not a measurement).
+  void run_until_released(PipelineRun& run) {
+    run.start(
+        [&](bool ok) {
+          EXPECT_FALSE(released) << "finished comes first";
+          finished = ok;
+        },
+        [&] { released = true; });
+    for (int i = 0; i < 600 && !released; ++i) io.run_for(std::chrono::milliseconds(100));
+  }
+
+  boost::asio::io_context io;
+  std::filesystem::path workspace;
+  std::unique_ptr<executors::Executor> executor;
+  Quiet observer;
+  std::optional<bool> finished;
+  bool released = false;
+};
+
+TEST(PipelineRun, RunsEveryStepThenReleasesWithTheFirstFailure) {
+  Fixture f;
+  pipeline::ExpandedPipeline p;
+  p.steps = {step("ok", "true"), step("bad", "exit 3")};
+  auto run = f.make(std::move(p));
+  f.run_until_released(*run);
+  ASSERT_TRUE(f.released);
+  ASSERT_TRUE(f.finished.has_value());
+  EXPECT_FALSE(*f.finished);
+  EXPECT_EQ(run->summaries()[0].state, StepState::success);
+  EXPECT_EQ(run->summaries()[1].state, StepState::failed);
+  EXPECT_EQ(failure_reason(run->summaries()), "step \"bad\" failed: exit code 3");
+  EXPECT_FALSE(run->holding_previews());
+}
+
+// A step that ignores SIGTERM under a 2-minute grace period: cancel(Grace::none) kills it at
+// once (the wait would otherwise outlast the test's deadline); the same run's other step, done
+// before, keeps its success.
+TEST(PipelineRun, CancelWithoutGraceKillsAStepThatIgnoresSigterm) {
+  Fixture f;
+  pipeline::ExpandedPipeline p;
+  p.steps = {step("quick", "true"), step("stubborn", "trap '' TERM; touch started; while :; do sleep 1; done")};
+  auto run = f.make(std::move(p));
+  run->start([&](bool ok) { f.finished = ok; }, [&] { f.released = true; });
+  for (int i = 0; i < 300 && !std::filesystem::exists(f.workspace / "started"); ++i) {
+    f.io.run_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(std::filesystem::exists(f.workspace / "started"));
+  run->cancel(Grace::none);
+  for (int i = 0; i < 300 && !f.released; ++i) f.io.run_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(f.released);
+  ASSERT_TRUE(f.finished.has_value());
+  EXPECT_FALSE(*f.finished);
+  EXPECT_EQ(run->summaries()[0].state, StepState::success);
+  EXPECT_EQ(run->summaries()[1].state, StepState::cancelled);
+}
+
+}  // namespace
+}  // namespace boxcar::agent
