@@ -21,7 +21,7 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
-#include "previews/preview_listen.h"
+#include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/step_limit_flags.h"
 
@@ -184,8 +184,7 @@ int cmd_agent(const Args& args) {
 
   auto chosen = choose_executor(flags->get("--executor"));
   if (!chosen.ok()) {
-    std::fprintf(stderr, "boxcar agent: %s\n", chosen.error().message.c_str());
-    return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    return report("agent", chosen.error());
   }
   opts.make_executor = chosen->make;
 
@@ -197,8 +196,7 @@ int cmd_agent(const Args& args) {
   auto proxy = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "agent",
                                   *preview_limits);
   if (!proxy.ok()) {
-    std::fprintf(stderr, "boxcar agent: %s\n", proxy.error().message.c_str());
-    return proxy.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    return report("agent", proxy.error());
   }
   opts.previews = proxy.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());
