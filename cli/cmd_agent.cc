@@ -12,7 +12,6 @@
 #include <string>
 
 #include "agent/daemon/agent_daemon.h"
-#include "agent/daemon/http_client.h"
 #include "base/server_url.h"
 #include "base/tls_client.h"
 #include "cli/agent_limit_flags.h"
@@ -124,7 +123,7 @@ int cmd_agent(const Args& args) {
   agent::AgentOptions opts;
   opts.server = flags->get("--server").value_or("");
   if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. https://ci.example:8443)");
-  auto url = agent::parse_base_url(opts.server);
+  auto url = parse_server_url(opts.server);
   if (!url.ok()) return usage_error("agent", url.error().message);
   auto token = read_secret(*flags, kAgentToken, "agent");
   if (!token) return usage_error("agent", token.error().message);

@@ -46,7 +46,7 @@ void Heartbeat::beat() {
   // A heartbeat that takes longer than an interval is as good as lost: the next one follows.
   request_ = client_.post_json(
       "/api/v1/agent/jobs/" + std::to_string(job_id_) + "/heartbeat", body, interval_,
-      [this, weak](const boost::system::error_code& ec, HttpResponse res) {
+      [this, weak](const boost::system::error_code& ec, HttpReply res) {
         if (weak.expired() || stopped_) return;
         in_flight_ = false;
         RemoteOutcome o = classify(ec, res.status, res.body);
@@ -85,7 +85,7 @@ void Heartbeat::beat() {
         }
         arm(interval_);
       },
-      lease_);
+      {{protocol::kLeaseHeader, lease_}});
 }
 
 }  // namespace boxcar::agent

@@ -242,8 +242,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     expanded = pipeline::expand(p);
     // A step asking for more than this agent allows fails the job before any step runs.
     if (auto errors = step_limit_errors(*expanded, options.limits); !errors.empty()) {
-      for (const auto& e : errors) observer.job_line(e);
-      return complete("error", errors.front());
+      for (const auto& e : errors) observer.job_line(e.message);
+      return complete("error", errors.front().message);
     }
     SchedulerOptions opts;
     opts.limits = options.limits;
@@ -393,13 +393,13 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     std::weak_ptr<Impl> weak = weak_from_this();
     client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
                      protocol::to_json(preview_sync()), Millis(10'000),
-                     [weak](const boost::system::error_code& ec, HttpResponse res) {
+                     [weak](const boost::system::error_code& ec, HttpReply res) {
                        if (auto self = weak.lock()) self->previews_reported(ec, res);
                      },
-                     spec.lease_token);
+                     {{protocol::kLeaseHeader, spec.lease_token}});
   }
 
-  void previews_reported(const boost::system::error_code& ec, const HttpResponse& res) {
+  void previews_reported(const boost::system::error_code& ec, const HttpReply& res) {
     report_in_flight = false;
     if (!holding) return;
     RemoteOutcome o = classify(ec, res.status, res.body);
@@ -444,7 +444,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     server_sees_open = false;
     client.post_json("/api/v1/agent/jobs/" + std::to_string(spec.id) + "/previews",
                      protocol::to_json(protocol::PreviewSync{{}}), Millis(10'000),
-                     [](const boost::system::error_code&, HttpResponse) {}, spec.lease_token);
+                     [](const boost::system::error_code&, HttpReply) {},
+                     {{protocol::kLeaseHeader, spec.lease_token}});
   }
 
   void release() {

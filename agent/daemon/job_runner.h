@@ -23,7 +23,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/daemon/background_removal.h"
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/preview_publisher.h"
 #include "agent/daemon/repo_pipeline.h"
 #include "agent/step_limits.h"
