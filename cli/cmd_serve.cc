@@ -180,14 +180,12 @@ int cmd_serve(const Args& args) {
     return usage_error("serve", "unexpected argument \"" + flags->positional[0] + "\"");
   }
 
-  server::ServerOptions opts;
+  server::ServerConfig opts;
   // Connection caps come from the open-file limit: take all the hard limit allows first.
   raise_open_file_limit();
-  auto conns = api_connection_flags(*flags);
-  if (!conns.ok()) return usage_error("serve", conns.error().message);
-  opts.limits = conns->limits;
-  opts.header_timeout = conns->header_timeout;
-  opts.idle_timeout = conns->idle_timeout;
+  if (Status st = read_api_connection_flags(*flags, opts.http); !st.ok()) {
+    return usage_error("serve", st.error().message);
+  }
   auto preview_limits = preview_connection_limits(*flags);
   if (!preview_limits.ok()) return usage_error("serve", preview_limits.error().message);
   auto tls_cert = flags->get("--tls-cert");
@@ -199,7 +197,7 @@ int cmd_serve(const Args& args) {
   if (tls_cert) {
     auto context = server::load_tls_server_context(*tls_cert, *tls_key);
     if (!context.ok()) return report("serve", context.error());
-    opts.tls = context.value();
+    opts.http.tls = context.value();
   }
   std::string listen = flags->get("--listen").value_or("127.0.0.1:8080");
   size_t colon = listen.rfind(':');

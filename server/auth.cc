@@ -103,7 +103,7 @@ RouteOptions requires_scope(const ApiContext& ctx, Scope scope, Anonymous anonym
   return options;
 }
 
-std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpRequest& req) {
+std::optional<HttpResponse> check_host(const ServerConfig& options, const HttpRequest& req) {
   std::string value = req.header("Host");
   if (value.empty()) return std::nullopt;
   std::string host = host_of(value);
@@ -116,8 +116,8 @@ std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpR
                "with --public-url http://" + host + ":PORT if that is its name");
 }
 
-bool served_over_https(const ServerOptions& options) {
-  return options.tls != nullptr || options.public_url.rfind("https://", 0) == 0;
+bool served_over_https(const ServerConfig& options) {
+  return options.http.tls != nullptr || options.public_url.rfind("https://", 0) == 0;
 }
 
 }  // namespace boxcar::server
