@@ -25,7 +25,4 @@ int cmd_logs(const Args& args);
 int cmd_cancel(const Args& args);
 int cmd_artifacts(const Args& args);
 
-// Prints "boxcar <command>: <message>" to stderr and returns kExitUsage.
-int usage_error(const std::string& command, const std::string& message);
-
 }  // namespace boxcar::cli

@@ -57,6 +57,11 @@ std::string describe(const Error& error) {
   return flag + ": " + error.message;
 }
 
+int usage_error(const std::string& command, const std::string& message) {
+  std::fprintf(stderr, "boxcar %s: %s\n", command.c_str(), message.c_str());
+  return kExitUsage;
+}
+
 int report(const std::string& command, const Error& error) {
   std::fprintf(stderr, "boxcar %s: %s\n", command.c_str(), describe(error).c_str());
   return exit_code(error);

@@ -28,6 +28,9 @@ std::string flag_of(const std::string& subject);
 // with --max-memory)", any other error about a setting is prefixed with its flag.
 std::string describe(const Error& error);
 
+// Prints "boxcar <command>: <message>" to stderr and returns kExitUsage.
+int usage_error(const std::string& command, const std::string& message);
+
 // Prints "boxcar <command>: <describe(error)>" to stderr and returns exit_code(error).
 int report(const std::string& command, const Error& error);
 
