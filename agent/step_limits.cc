@@ -14,13 +14,13 @@ namespace boxcar::agent {
 
 namespace {
 
+// `key` is the resource, and "max_" + key the limit (the subject the CLI turns into its flag).
 Error over(const pipeline::ExpandedPipeline& p, const pipeline::ConcreteStep& cs, const std::string& key,
-           const std::string& asked, const std::string& ceiling, const std::string& flag) {
+           const std::string& asked, const std::string& ceiling) {
   pipeline::Diagnostic d{p.file.empty() ? std::string("pipeline") : p.file, cs.step.pos,
                          "step \"" + cs.base_name + "\": resources." + key + " = " + asked +
-                             " is over the ceiling of " + ceiling + " (" + flag + "): ask for at most " +
-                             ceiling + ", or raise " + flag};
-  return Error{d.to_string(), EINVAL};
+                             " is over the ceiling of " + ceiling + ": ask for at most " + ceiling};
+  return Error{d.to_string(), EINVAL, ErrorCode::limit_exceeded, "max_" + key};
 }
 
 }  // namespace
@@ -49,16 +49,16 @@ Status apply_step_limits(const pipeline::ExpandedPipeline& p, const pipeline::Co
                          const StepLimits& limits, executors::SandboxSpec& spec) {
   const pipeline::Resources& r = cs.step.resources;
   if (r.memory && *r.memory > limits.max_memory) {
-    return over(p, cs, "memory", format_size(*r.memory), format_size(limits.max_memory), "--max-memory");
+    return over(p, cs, "memory", format_size(*r.memory), format_size(limits.max_memory));
   }
   if (r.pids && *r.pids > limits.max_pids) {
-    return over(p, cs, "pids", std::to_string(*r.pids), std::to_string(limits.max_pids), "--max-pids");
+    return over(p, cs, "pids", std::to_string(*r.pids), std::to_string(limits.max_pids));
   }
   if (r.cpus && *r.cpus > limits.max_cpus) {
-    return over(p, cs, "cpus", format_cpus(*r.cpus), format_cpus(limits.max_cpus), "--max-cpus");
+    return over(p, cs, "cpus", format_cpus(*r.cpus), format_cpus(limits.max_cpus));
   }
   if (r.tmp && *r.tmp > limits.max_tmp) {
-    return over(p, cs, "tmp", format_size(*r.tmp), format_size(limits.max_tmp), "--max-tmp");
+    return over(p, cs, "tmp", format_size(*r.tmp), format_size(limits.max_tmp));
   }
   spec.memory_bytes = r.memory.value_or(limits.default_memory);
   spec.pids = r.pids.value_or(limits.default_pids);
@@ -68,13 +68,13 @@ Status apply_step_limits(const pipeline::ExpandedPipeline& p, const pipeline::Co
   return {};
 }
 
-std::vector<std::string> step_limit_errors(const pipeline::ExpandedPipeline& p, const StepLimits& limits) {
-  std::vector<std::string> errors;
+std::vector<Error> step_limit_errors(const pipeline::ExpandedPipeline& p, const StepLimits& limits) {
+  std::vector<Error> errors;
   std::set<std::string> seen;
   for (const auto& cs : p.steps) {
     executors::SandboxSpec spec;
     Status st = apply_step_limits(p, cs, limits, spec);
-    if (!st.ok() && seen.insert(st.error().message).second) errors.push_back(st.error().message);
+    if (!st.ok() && seen.insert(st.error().message).second) errors.push_back(st.error());
   }
   return errors;
 }
@@ -84,7 +84,7 @@ PreviewTtl preview_ttl_of(const pipeline::ConcreteStep& cs, const StepLimits& li
   if (asked <= limits.max_preview_ttl) return {asked, {}};
   return {limits.max_preview_ttl, cs.name + ": preview_ttl " + format_duration(asked) + " is over the ceiling of " +
                                       format_duration(limits.max_preview_ttl) +
-                                      " (--max-preview-ttl): its previews close after " +
+                                      ": its previews close after " +
                                       format_duration(limits.max_preview_ttl)};
 }
 

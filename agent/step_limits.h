@@ -50,8 +50,9 @@ struct StepLimits {
 Status apply_step_limits(const pipeline::ExpandedPipeline& pipeline, const pipeline::ConcreteStep& step,
                          const StepLimits& limits, executors::SandboxSpec& spec);
 
-// One such message per step of `pipeline` over a ceiling (the cells of a matrix once).
-std::vector<std::string> step_limit_errors(const pipeline::ExpandedPipeline& pipeline, const StepLimits& limits);
+// One such error per step of `pipeline` over a ceiling (the cells of a matrix once):
+// ErrorCode::limit_exceeded, subject "max_memory", "max_pids", "max_cpus" or "max_tmp".
+std::vector<Error> step_limit_errors(const pipeline::ExpandedPipeline& pipeline, const StepLimits& limits);
 
 // How long the previews of `step` stay up after the pipeline: its preview_ttl, at most
 // max_preview_ttl. `notice` says so when it was cut.

@@ -53,14 +53,17 @@ TEST(StepLimits, AskingPastACeilingNamesTheFileStepKeyAndCeiling) {
   limits.max_memory = 4ull << 30;
   auto errors = step_limit_errors(p, limits);
   ASSERT_EQ(errors.size(), 1u) << "once for both cells of the matrix";
-  EXPECT_EQ(errors[0],
-            ".boxcar.toml:6:1: error: step \"greedy\": resources.memory = 8.0 GiB is over the ceiling of 4.0 GiB "
-            "(--max-memory): ask for at most 4.0 GiB, or raise --max-memory");
+  EXPECT_EQ(errors[0].message,
+            ".boxcar.toml:6:1: error: step \"greedy\": resources.memory = 8.0 GiB is over the ceiling of 4.0 GiB: "
+            "ask for at most 4.0 GiB");
+  EXPECT_EQ(errors[0].code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(errors[0].subject, "max_memory") << "the CLI names the flag from it";
   limits.max_memory = 16ull << 30;
   errors = step_limit_errors(p, limits);
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("resources.pids = 100000 is over the ceiling of 32768 (--max-pids)"), std::string::npos)
-      << errors[0];
+  EXPECT_NE(errors[0].message.find("resources.pids = 100000 is over the ceiling of 32768:"), std::string::npos)
+      << errors[0].message;
+  EXPECT_EQ(errors[0].subject, "max_pids");
   limits.max_pids = 100000;
   EXPECT_TRUE(step_limit_errors(p, limits).empty());
   limits.max_cpus = 0.25;
@@ -75,7 +78,7 @@ TEST(StepLimits, PreviewTtlIsCutToItsCeilingWithANotice) {
   StepLimits limits;
   PreviewTtl cut = preview_ttl_of(p.steps[0], limits);
   EXPECT_EQ(cut.ttl, Millis(2 * 3'600'000));
-  EXPECT_NE(cut.notice.find("preview_ttl 720h00m is over the ceiling of 2h00m (--max-preview-ttl)"),
+  EXPECT_NE(cut.notice.find("preview_ttl 720h00m is over the ceiling of 2h00m: its previews close after 2h00m"),
             std::string::npos)
       << cut.notice;
   PreviewTtl kept = preview_ttl_of(p.steps[1], limits);

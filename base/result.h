@@ -7,10 +7,31 @@
 
 namespace boxcar {
 
-// What went wrong, in words a user can act on; `err` is the errno when one applies.
+// The kind of an Error: what a caller must tell apart to act on it (the CLI maps each kind to an
+// exit code in cli/exit_codes.cc), so nobody sorts errors by searching their text.
+enum class ErrorCode {
+  internal,        // a fault of boxcar or of its machine (the default)
+  usage,           // a flag or argument is wrong
+  invalid_input,   // a file or value given is malformed: a pipeline, a PEM file, a URL
+  not_found,       // what was named does not exist: a file, a job, a secret
+  conflict,        // the current state forbids it: already running, a name taken
+  limit_exceeded,  // over a configured limit; `subject` names the limit
+  unavailable,     // a server, store or kernel facility could not be reached or set up
+};
+
+// What went wrong, in words a user can act on, without naming CLI flags: `subject` names the
+// setting the error is about (a limit like "max_memory", an input like "tls_cert"), and the CLI
+// turns it into the flag to use. `err` is the errno when one applies.
 struct Error {
+  Error() = default;
+  Error(std::string message_, int err_ = 0, ErrorCode code_ = ErrorCode::internal,  // NOLINT: implicit
+        std::string subject_ = {})
+      : message(std::move(message_)), err(err_), code(code_), subject(std::move(subject_)) {}
+
   std::string message;
   int err = 0;
+  ErrorCode code = ErrorCode::internal;
+  std::string subject;
 };
 
 template <typename T>

@@ -1,23 +1,14 @@
 #include "cli/api_client.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
 #include <cstdlib>
-#include <vector>
+#include <optional>
+
+#include "http/http_client.h"
 
 namespace boxcar::cli {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 
 std::string server_url(const std::optional<std::string>& flag) {
   if (flag) return *flag;
@@ -49,19 +40,22 @@ std::string error_text(const ApiReply& reply) {
 
 Result<ApiClient> ApiClient::create(const std::string& base, const ClientOptions& options) {
   auto url = parse_server_url(base);
-  if (!url) return url.error();
+  if (!url) return Error{url.error().message, 0, ErrorCode::usage};
   if (!url->prefix.empty()) {
-    return Error{"server URL \"" + base + "\" must not have a path (like https://ci.example:8443)"};
+    return Error{"server URL \"" + base + "\" must not have a path (like https://ci.example:8443)", 0,
+                 ErrorCode::usage};
   }
   if (!options.token.empty()) {
-    if (Status st = check_token_transport(*url, "API token"); !st.ok()) return st.error();
+    if (Status st = check_token_transport(*url, "API token"); !st.ok()) {
+      return Error{st.error().message, 0, ErrorCode::usage};
+    }
   }
   ApiClient c;
   c.url_ = std::move(*url);
   c.token_ = options.token;
   if (c.url_.tls) {
     auto tls = TlsClient::create({options.ca_file});
-    if (!tls) return Error{tls.error().message + " (--ca-file or BOXCAR_CA_FILE)"};
+    if (!tls) return Error{tls.error().message + " (--ca-file or BOXCAR_CA_FILE)", 0, ErrorCode::invalid_input};
     c.tls_ = std::move(*tls);
   }
   return c;
@@ -69,77 +63,49 @@ Result<ApiClient> ApiClient::create(const std::string& base, const ClientOptions
 
 namespace {
 
-// One connection to the server, plain or TLS.
-struct Connection {
-  std::optional<tcp::socket> plain;
-  std::optional<asio::ssl::stream<tcp::socket>> secure;
+// The CLI waits for the server as long as the user does (Ctrl-C ends it); a listing can be
+// large, so answers are capped well above what a server sends.
+constexpr uint64_t kMaxAnswer = 1ull << 30;
 
-  template <typename F>
-  auto with_stream(F&& f) {
-    return secure ? f(*secure) : f(*plain);
+// What went wrong on the way to `target`, in the CLI's words, by how far the request got.
+Error failure(const ServerUrl& url, const std::string& target, const boost::system::error_code& ec,
+              const HttpReply& reply) {
+  switch (reply.stage) {
+    case HttpStage::resolve:
+      return Error{"cannot reach the boxcar server at " + url.text + ": " + ec.message(), 0,
+                   ErrorCode::unavailable};
+    case HttpStage::connect:
+      return Error{"cannot reach the boxcar server at " + url.text + ": " + ec.message() +
+                       " (is `boxcar serve` running? set --server or BOXCAR_SERVER)",
+                   0, ErrorCode::unavailable};
+    case HttpStage::tls_handshake:
+      return Error{"cannot talk to the boxcar server at " + url.text + " over TLS: " + ec.message(), 0,
+                   ErrorCode::unavailable};
+    case HttpStage::exchange:
+      break;
   }
-};
-
-Result<std::unique_ptr<Connection>> connect(asio::io_context& io, const ServerUrl& url,
-                                            TlsClient* tls) {
-  tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto endpoints = resolver.resolve(url.host, url.port, ec);
-  if (ec) return Error{"cannot reach the boxcar server at " + url.text + ": " + ec.message()};
-  tcp::socket socket(io);
-  asio::connect(socket, endpoints, ec);
-  if (ec) {
-    return Error{"cannot reach the boxcar server at " + url.text + ": " + ec.message() +
-                 " (is `boxcar serve` running? set --server or BOXCAR_SERVER)"};
-  }
-  auto conn = std::make_unique<Connection>();
-  if (!tls) {
-    conn->plain.emplace(std::move(socket));
-    return conn;
-  }
-  auto& stream = conn->secure.emplace(std::move(socket), tls->context());
-  ec = tls->prepare(stream.native_handle(), url.host);
-  if (!ec) stream.handshake(asio::ssl::stream_base::client, ec);
-  if (ec) {
-    return Error{"cannot talk to the boxcar server at " + url.text + " over TLS: " +
-                 TlsClient::explain(stream.native_handle(), ec).message()};
-  }
-  return conn;
-}
-
-// The server closed the connection: over TLS without close_notify too.
-bool closed(const boost::system::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::ssl::error::stream_truncated;
+  return Error{(reply.status ? "reading " : "request to ") + url.text + target +
+                   (reply.status ? " broke: " : " failed: ") + ec.message(),
+               0, ErrorCode::unavailable};
 }
 
 }  // namespace
 
 Result<ApiReply> ApiClient::request(const std::string& method, const std::string& target,
                                     const std::string& json_body) {
-  http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-  req.set(http::field::host, url_.authority);
-  req.set(http::field::user_agent, "boxcar-cli");
-  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
-  if (!json_body.empty()) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = json_body;
-  }
-  req.prepare_payload();
-  asio::io_context io;
-  auto conn = connect(io, url_, tls_.get());
-  if (!conn) return conn.error();
-  boost::system::error_code ec;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(1ull << 30);
-  (*conn)->with_stream([&](auto& stream) {
-    beast::flat_buffer buf;
-    http::write(stream, req, ec);
-    if (!ec) http::read(stream, buf, parser, ec);
-    return 0;
-  });
-  if (ec) return Error{"request to " + url_.text + target + " failed: " + ec.message()};
-  return ApiReply{static_cast<int>(parser.get().result_int()), parser.get().body()};
+  boost::asio::io_context io;
+  HttpClient client(io, url_, token_, tls_, HttpClientOptions{"boxcar-cli", kMaxAnswer});
+  std::optional<Result<ApiReply>> result;
+  client.send(method, target, json_body, json_body.empty() ? "" : "application/json", kNoTimeout,
+              [&](const boost::system::error_code& ec, HttpReply reply) {
+                if (ec) {
+                  result.emplace(failure(url_, target, ec, reply));
+                } else {
+                  result.emplace(ApiReply{static_cast<int>(reply.status), std::move(reply.body)});
+                }
+              });
+  io.run();
+  return std::move(*result);
 }
 
 Status ApiClient::stream(const std::string& target,
@@ -151,47 +117,29 @@ Status ApiClient::stream(const std::string& target,
 
 Result<uint64_t> ApiClient::download(const std::string& target,
                                      const std::function<bool(std::string_view)>& on_data) {
-  http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, url_.authority);
-  req.set(http::field::user_agent, "boxcar-cli");
-  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
-  asio::io_context io;
-  auto conn = connect(io, url_, tls_.get());
-  if (!conn) return conn.error();
-  return (*conn)->with_stream([&](auto& stream) -> Result<uint64_t> {
-    boost::system::error_code ec;
-    http::write(stream, req, ec);
-    if (ec) return Error{"request to " + url_.text + target + " failed: " + ec.message()};
-    beast::flat_buffer buf;
-    http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);
-    http::read_header(stream, buf, parser, ec);
-    if (ec) return Error{"request to " + url_.text + target + " failed: " + ec.message()};
-    bool ok = parser.get().result_int() == 200;
-    std::string error_body;
-    std::vector<char> chunk(1 << 18);
-    uint64_t total = 0;
-    while (!parser.is_done()) {
-      parser.get().body().data = chunk.data();
-      parser.get().body().size = chunk.size();
-      // read_some hands over what has arrived: a live log stream is printed as it comes.
-      http::read_some(stream, buf, parser, ec);
-      if (ec == http::error::need_buffer) ec = {};
-      if (closed(ec)) break;
-      if (ec) return Error{"reading " + url_.text + target + " broke: " + ec.message()};
-      size_t n = chunk.size() - parser.get().body().size;
-      if (!ok) {
-        if (error_body.size() < 65536) error_body.append(chunk.data(), n);
-        continue;
-      }
-      total += n;
-      if (n > 0 && !on_data(std::string_view(chunk.data(), n))) break;
-    }
-    if (!ok) {
-      return Error{error_text(ApiReply{static_cast<int>(parser.get().result_int()), error_body})};
-    }
-    return total;
-  });
+  boost::asio::io_context io;
+  HttpClient client(io, url_, token_, tls_, HttpClientOptions{"boxcar-cli", kMaxAnswer});
+  uint64_t total = 0;
+  std::optional<Result<uint64_t>> result;
+  client.stream(
+      target, kNoTimeout,
+      [&](std::string_view piece) {
+        total += piece.size();
+        return on_data(piece);
+      },
+      [&](const boost::system::error_code& ec, HttpReply reply) {
+        if (ec) {
+          result.emplace(failure(url_, target, ec, reply));
+        } else if (reply.status != 200) {
+          ApiReply answer{static_cast<int>(reply.status), std::move(reply.body)};
+          result.emplace(Error{error_text(answer), 0,
+                               reply.status >= 500 ? ErrorCode::unavailable : ErrorCode::invalid_input});
+        } else {
+          result.emplace(total);
+        }
+      });
+  io.run();
+  return std::move(*result);
 }
 
 }  // namespace boxcar::cli

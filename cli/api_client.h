@@ -1,7 +1,8 @@
-// ApiClient: the CLI's synchronous HTTP client for the server's REST API (submit, jobs, logs,
-// cancel, artifacts). One request at a time on one connection, over https (the server's
-// certificate checked against --ca-file or the system's CAs, and its name) or plain http; the
-// server URL from --server or BOXCAR_SERVER.
+// ApiClient: the CLI's synchronous calls of the server's REST API (submit, jobs, logs, cancel,
+// artifacts) on the one HttpClient (http/http_client.h): one request at a time, over https (the
+// server's certificate checked against --ca-file or the system's CAs, and its name) or plain
+// http; the server URL from --server or BOXCAR_SERVER. Errors carry their ErrorCode: usage for
+// a bad URL or token transport, unavailable for a server that cannot be reached.
 #pragma once
 
 #include <functional>

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "agent/daemon/agent_daemon.h"
-#include "agent/daemon/http_client.h"
+#include "base/url.h"
 #include "base/tls_client.h"
 #include "base/url.h"
 #include "cli/agent_limit_flags.h"
@@ -21,7 +21,7 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
-#include "previews/preview_listen.h"
+#include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/step_limit_flags.h"
 
@@ -125,7 +125,7 @@ int cmd_agent(const Args& args) {
   agent::AgentWiring wiring;
   opts.server = flags->get("--server").value_or("");
   if (opts.server.empty()) return usage_error("agent", "--server URL is required (e.g. https://ci.example:8443)");
-  auto url = agent::parse_base_url(opts.server);
+  auto url = parse_server_url(opts.server);
   if (!url.ok()) return usage_error("agent", url.error().message);
   auto token = read_secret(*flags, kAgentToken, "agent");
   if (!token) return usage_error("agent", token.error().message);
@@ -185,8 +185,7 @@ int cmd_agent(const Args& args) {
 
   auto chosen = choose_executor(flags->get("--executor"));
   if (!chosen.ok()) {
-    std::fprintf(stderr, "boxcar agent: %s\n", chosen.error().message.c_str());
-    return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    return report("agent", chosen.error());
   }
   wiring.make_executor = chosen->make;
 
@@ -198,8 +197,7 @@ int cmd_agent(const Args& args) {
   auto proxy = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "agent",
                                   *preview_limits);
   if (!proxy.ok()) {
-    std::fprintf(stderr, "boxcar agent: %s\n", proxy.error().message.c_str());
-    return proxy.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    return report("agent", proxy.error());
   }
   wiring.previews = proxy.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());

@@ -44,7 +44,7 @@ std::optional<json::array> fetch_agents(ApiClient& client, const char* command, 
   }
   if (reply->status != 200) {
     std::fprintf(stderr, "boxcar %s: %s\n", command, error_text(*reply).c_str());
-    exit_code = reply->status >= 500 ? kExitInfra : kExitUsage;
+    exit_code = exit_code_of_status(reply->status);
     return std::nullopt;
   }
   boost::system::error_code ec;
@@ -132,7 +132,7 @@ int cmd_agent_admin(const std::string& action, const Args& args) {
   }
   if (reply->status != 200) {
     std::fprintf(stderr, "boxcar %s: %s\n", command.c_str(), error_text(*reply).c_str());
-    return reply->status >= 500 ? kExitInfra : kExitUsage;
+    return exit_code_of_status(reply->status);
   }
   std::printf("%s agent %s (id %s)\n", action == "revoke" ? "revoked" : "forgot",
               field(*found, "name").c_str(), field(*found, "id").c_str());

@@ -158,7 +158,7 @@ int cmd_artifacts(const Args& args) {
   }
   if (reply->status != 200) {
     std::fprintf(stderr, "boxcar artifacts: job %s: %s\n", job.c_str(), error_text(*reply).c_str());
-    return reply->status >= 500 ? kExitInfra : kExitUsage;
+    return exit_code_of_status(reply->status);
   }
   std::vector<Listed> items;
   boost::system::error_code ec;

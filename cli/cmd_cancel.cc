@@ -29,7 +29,7 @@ int cmd_cancel(const Args& args) {
   if (reply->status >= 300) {
     std::fprintf(stderr, "boxcar cancel: job %s: %s\n", flags->positional[0].c_str(),
                  error_text(*reply).c_str());
-    return reply->status >= 500 ? kExitInfra : kExitUsage;
+    return exit_code_of_status(reply->status);
   }
   // An older server answers without "previews_closing": a plain cancel.
   boost::system::error_code ec;

@@ -43,7 +43,7 @@ int cmd_jobs(const Args& args) {
   }
   if (reply->status != 200) {
     std::fprintf(stderr, "boxcar jobs: %s\n", error_text(*reply).c_str());
-    return reply->status >= 500 ? kExitInfra : kExitUsage;
+    return exit_code_of_status(reply->status);
   }
   if (flags->has("--json")) {
     std::printf("%s\n", reply->body.c_str());

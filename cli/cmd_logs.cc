@@ -89,7 +89,7 @@ int print_stored(ApiClient& client, const std::string& target, const std::string
     }
     if (reply->status != 200) {
       std::fprintf(stderr, "boxcar logs: %s\n", error_text(*reply).c_str());
-      return reply->status >= 500 ? kExitInfra : kExitUsage;
+      return exit_code_of_status(reply->status);
     }
     boost::system::error_code ec;
     auto v = parse_log_json(reply->body, ec);

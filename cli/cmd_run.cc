@@ -17,7 +17,7 @@
 #include "cli/flags.h"
 #include "cli/git_head.h"
 #include "cli/pipeline_file.h"
-#include "previews/preview_listen.h"
+#include "cli/preview_listen.h"
 #include "cli/step_limit_flags.h"
 #include "pipeline/load.h"
 
@@ -136,13 +136,12 @@ int cmd_run(const Args& args) {
   native.allow_host_network = flags->has("--allow-host-network");
   auto chosen = choose_executor(flags->get("--executor"), native);
   if (!chosen.ok()) {
-    std::fprintf(stderr, "boxcar run: %s\n", chosen.error().message.c_str());
-    return chosen.error().err == kExitUsage ? kExitUsage : kExitInfra;
+    return report("run", chosen.error());
   }
 
   auto expanded = pipeline::expand(loaded->pipeline);
   if (auto errors = agent::step_limit_errors(expanded, *limits); !errors.empty()) {
-    for (const auto& e : errors) std::fprintf(stderr, "boxcar run: %s\n", e.c_str());
+    for (const auto& e : errors) std::fprintf(stderr, "boxcar run: %s\n", describe(e).c_str());
     return kExitUsage;
   }
   GitHead head = read_git_head(workspace);
@@ -169,8 +168,7 @@ int cmd_run(const Args& args) {
   if (exposes) {
     auto opened = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "run");
     if (!opened.ok()) {
-      std::fprintf(stderr, "boxcar run: %s\n", opened.error().message.c_str());
-      return opened.error().err == kExitUsage ? kExitUsage : kExitInfra;
+      return report("run", opened.error());
     }
     proxy = std::move(opened.value());
     run.previews = proxy.get();

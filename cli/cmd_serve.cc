@@ -26,7 +26,7 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/pipeline_limit_flags.h"
-#include "previews/preview_listen.h"
+#include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
 #include "cli/serve_queue_flags.h"
@@ -173,14 +173,12 @@ int cmd_serve(const Args& args) {
     return usage_error("serve", "unexpected argument \"" + flags->positional[0] + "\"");
   }
 
-  server::ServerOptions opts;
+  server::ServerConfig opts;
   // Connection caps come from the open-file limit: take all the hard limit allows first.
   raise_open_file_limit();
-  auto conns = api_connection_flags(*flags);
-  if (!conns.ok()) return usage_error("serve", conns.error().message);
-  opts.limits = conns->limits;
-  opts.header_timeout = conns->header_timeout;
-  opts.idle_timeout = conns->idle_timeout;
+  if (Status st = read_api_connection_flags(*flags, opts.http); !st.ok()) {
+    return usage_error("serve", st.error().message);
+  }
   auto preview_limits = preview_connection_limits(*flags);
   if (!preview_limits.ok()) return usage_error("serve", preview_limits.error().message);
   auto tls_cert = flags->get("--tls-cert");
@@ -191,8 +189,8 @@ int cmd_serve(const Args& args) {
   }
   if (tls_cert) {
     auto context = server::load_tls_server_context(*tls_cert, *tls_key);
-    if (!context.ok()) return usage_error("serve", context.error().message);
-    opts.tls = context.value();
+    if (!context.ok()) return report("serve", context.error());
+    opts.http.tls = context.value();
   }
   std::string listen = flags->get("--listen").value_or("127.0.0.1:8080");
   size_t colon = listen.rfind(':');
@@ -284,17 +282,13 @@ int cmd_serve(const Args& args) {
   if (agents > 0) {
     auto c = choose_executor(flags->get("--executor"));
     if (!c.ok()) {
-      std::fprintf(stderr, "boxcar serve: %s\n", c.error().message.c_str());
-      return c.error().err == kExitUsage ? kExitUsage : kExitInfra;
+      return report("serve", c.error());
     }
     chosen = c.value();
   }
 
   auto store = server::open_store(db);
-  if (!store.ok()) {
-    std::fprintf(stderr, "boxcar serve: %s\n", store.error().message.c_str());
-    return db.rfind("sqlite:", 0) == 0 || db.rfind("postgres", 0) == 0 ? kExitInfra : kExitUsage;
-  }
+  if (!store.ok()) return report("serve", store.error());
   if (Status st = store.value()->migrate(); !st.ok()) {
     std::fprintf(stderr, "boxcar serve: migrating %s: %s\n", redact_url(db).c_str(), st.error().message.c_str());
     return kExitInfra;
@@ -330,9 +324,8 @@ int cmd_serve(const Args& args) {
     auto p = open_preview_proxy(io, flags->get("--preview-listen"), flags->get("--preview-domain"), "serve",
                                 *preview_limits);
     if (!p.ok()) {
-      std::fprintf(stderr, "boxcar serve: %s\n", p.error().message.c_str());
       srv.stop();
-      return p.error().err == kExitUsage ? kExitUsage : kExitInfra;
+      return report("serve", p.error());
     }
     proxy = std::move(p.value());
     std::fprintf(stderr, "boxcar serve: previews of the in-process agents on port %u\n", proxy->port());

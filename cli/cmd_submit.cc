@@ -50,7 +50,7 @@ int cmd_submit(const Args& args) {
   }
   if (reply->status != 201) {
     std::fprintf(stderr, "boxcar submit: %s\n", error_text(*reply).c_str());
-    return reply->status >= 500 ? kExitInfra : kExitUsage;
+    return exit_code_of_status(reply->status);
   }
   auto v = boost::json::parse(reply->body);
   std::printf("%lld\n", static_cast<long long>(v.at("id").to_number<int64_t>()));

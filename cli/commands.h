@@ -5,14 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "cli/exit_codes.h"
+
 namespace boxcar::cli {
 
-// Exit codes (contract).
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitInfra = 3;
-inline constexpr int kExitInterrupted = 130;
 
 using Args = std::vector<std::string>;
 
@@ -28,8 +24,5 @@ int cmd_jobs(const Args& args);
 int cmd_logs(const Args& args);
 int cmd_cancel(const Args& args);
 int cmd_artifacts(const Args& args);
-
-// Prints "boxcar <command>: <message>" to stderr and returns kExitUsage.
-int usage_error(const std::string& command, const std::string& message);
 
 }  // namespace boxcar::cli

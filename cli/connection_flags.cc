@@ -44,16 +44,15 @@ std::vector<FlagSpec> preview_connection_flag_specs() {
           {"--preview-max-connections-per-client", true, false, ""}};
 }
 
-Result<ApiConnectionFlags> api_connection_flags(const ParsedFlags& flags) {
-  ApiConnectionFlags out;
-  out.limits = default_connection_limits(open_file_limit(), 1, 4096);
+Status read_api_connection_flags(const ParsedFlags& flags, server::HttpServerOptions& http) {
+  http.limits = default_connection_limits(open_file_limit(), 1, 4096);
   if (Status st =
-          read_limits(flags, "--max-connections", "--max-connections-per-client", out.limits);
+          read_limits(flags, "--max-connections", "--max-connections-per-client", http.limits);
       !st.ok()) {
     return st.error();
   }
-  for (auto [flag, value] : {std::pair{"--header-timeout", &out.header_timeout},
-                             std::pair{"--idle-timeout", &out.idle_timeout}}) {
+  for (auto [flag, value] : {std::pair{"--header-timeout", &http.header_timeout},
+                             std::pair{"--idle-timeout", &http.idle_timeout}}) {
     auto v = flags.get(flag);
     if (!v) continue;
     auto d = parse_duration(*v);
@@ -63,7 +62,7 @@ Result<ApiConnectionFlags> api_connection_flags(const ParsedFlags& flags) {
     }
     *value = *d;
   }
-  return out;
+  return {};
 }
 
 Result<ConnectionLimits> preview_connection_limits(const ParsedFlags& flags) {

@@ -10,6 +10,7 @@
 #include "base/duration.h"
 #include "base/result.h"
 #include "cli/flags.h"
+#include "http/http_server.h"
 
 namespace boxcar::cli {
 
@@ -18,15 +19,10 @@ std::vector<FlagSpec> api_connection_flag_specs();
 // --preview-max-connections N, --preview-max-connections-per-client N
 std::vector<FlagSpec> preview_connection_flag_specs();
 
-struct ApiConnectionFlags {
-  ConnectionLimits limits;
-  Millis header_timeout{10'000};
-  Millis idle_timeout{60'000};
-};
-
-// The flags' values, or their defaults (the caps from open_file_limit(): call
-// raise_open_file_limit() first). An Error is a usage message naming the flag.
-Result<ApiConnectionFlags> api_connection_flags(const ParsedFlags& flags);
+// Sets the listener's caps and timeouts in `http` from the flags, or their defaults (the caps
+// from open_file_limit(): call raise_open_file_limit() first). An Error is a usage message
+// naming the flag.
+Status read_api_connection_flags(const ParsedFlags& flags, server::HttpServerOptions& http);
 Result<ConnectionLimits> preview_connection_limits(const ParsedFlags& flags);
 
 }  // namespace boxcar::cli

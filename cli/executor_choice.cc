@@ -15,7 +15,10 @@ Result<ExecutorChoice> choose_executor(const std::optional<std::string>& request
                           }};
   }
   if (name == "native") {
-    if (Status st = executors::native_available(); !st.ok()) return Error{st.error().message, 3};
+    if (Status st = executors::native_available(); !st.ok()) {
+      return Error{st.error().message + "; use --executor host to run steps without isolation",
+                   st.error().err, ErrorCode::unavailable};
+    }
     executors::NativeOptions options;
     options.allow_host_network = native.allow_host_network;
     if (!native.state_dir.empty()) options.state_dir = native.state_dir;
@@ -25,7 +28,7 @@ Result<ExecutorChoice> choose_executor(const std::optional<std::string>& request
   }
   std::string msg = "unknown executor \"" + name + "\": use native (isolated, the default) or host";
   if (auto m = closest_match(name, {"host", "native"})) msg += " (did you mean \"" + *m + "\"?)";
-  return Error{msg, 2};
+  return Error{msg, 0, ErrorCode::usage};
 }
 
 }  // namespace boxcar::cli

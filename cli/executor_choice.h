@@ -24,8 +24,9 @@ struct NativeChoiceOptions {
   std::filesystem::path state_dir;   // empty: the executor's default
 };
 
-// `requested` is the --executor flag (default: native). Errors carry err = 2 for a bad name and
-// err = 3 when the executor cannot run on this host (with the reason and what to use instead).
+// `requested` is the --executor flag (default: native). Errors are ErrorCode::usage for a bad
+// name and unavailable when the executor cannot run on this host (with the reason and what to
+// use instead).
 Result<ExecutorChoice> choose_executor(const std::optional<std::string>& requested,
                                        const NativeChoiceOptions& native = {});
 

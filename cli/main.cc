@@ -38,11 +38,6 @@ void print_usage(std::FILE* out) {
 
 }  // namespace
 
-int usage_error(const std::string& command, const std::string& message) {
-  std::fprintf(stderr, "boxcar %s: %s\n", command.c_str(), message.c_str());
-  return kExitUsage;
-}
-
 }  // namespace boxcar::cli
 
 int main(int argc, char** argv) {

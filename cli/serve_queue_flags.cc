@@ -53,7 +53,7 @@ std::vector<FlagSpec> serve_queue_flag_specs() {
           {"--max-followers-per-client", true, false, ""}};
 }
 
-Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerOptions& options) {
+Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerConfig& options) {
   if (auto v = flags.get("--max-attempts")) {
     auto n = parse_count(*v, 1, 100);
     if (!n) return Error{"--max-attempts must be a number from 1 to 100 (like 3), not \"" + *v + "\""};

@@ -18,6 +18,6 @@ std::vector<FlagSpec> serve_queue_flag_specs();
 
 // Sets `options` from the flags given (the others keep their defaults). An Error names the flag,
 // the value and what it should look like.
-Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerOptions& options);
+Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerConfig& options);
 
 }  // namespace boxcar::cli

@@ -248,9 +248,11 @@ TEST_F(HttpServerTlsTest, AStalledHandshakeIsDropped) {
 TEST_F(HttpServerTlsTest, TheCertificateLoaderNamesTheFileAndTheFault) {
   auto missing = load_tls_server_context(dir_ / "nope.pem", ca_->key("local"));
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.error().message.find("--tls-cert " + (dir_ / "nope.pem").string()),
+  EXPECT_NE(missing.error().message.find("the certificate file " + (dir_ / "nope.pem").string()),
             std::string::npos)
       << missing.error().message;
+  EXPECT_EQ(missing.error().code, ErrorCode::not_found);
+  EXPECT_EQ(missing.error().subject, "tls_cert") << "the CLI names --tls-cert from it";
   std::ofstream(dir_ / "junk.pem") << "not a certificate\n";
   auto junk = load_tls_server_context(dir_ / "junk.pem", ca_->key("local"));
   ASSERT_FALSE(junk.ok());
@@ -261,6 +263,7 @@ TEST_F(HttpServerTlsTest, TheCertificateLoaderNamesTheFileAndTheFault) {
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.error().message.find("is not the key of the certificate"), std::string::npos)
       << mismatch.error().message;
+  EXPECT_EQ(mismatch.error().subject, "tls_key");
   EXPECT_TRUE(load_tls_server_context(ca_->cert("local"), ca_->key("local")).ok());  // control
 }
 

@@ -31,11 +31,23 @@ bool key_mismatch(unsigned long e) {
           ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
-Status readable(const std::filesystem::path& file, const char* flag) {
+// `what` is "certificate" or "key"; `subject` the setting the file came from (tls_cert, tls_key).
+Status readable(const std::filesystem::path& file, const char* what, const char* subject) {
   std::FILE* f = std::fopen(file.c_str(), "r");
-  if (!f) return Error{std::string("cannot read ") + flag + " " + file.string() + ": " + std::strerror(errno), errno};
+  if (!f) {
+    int err = errno;
+    return Error{std::string("cannot read the ") + what + " file " + file.string() + ": " + std::strerror(err),
+                 err, err == ENOENT ? ErrorCode::not_found : ErrorCode::invalid_input, subject};
+  }
   std::fclose(f);
   return {};
+}
+
+Error mismatch(const std::filesystem::path& cert_file, const std::filesystem::path& key_file,
+               const std::string& reason) {
+  return Error{"the key file " + key_file.string() + " is not the key of the certificate in " +
+                   cert_file.string() + " (" + reason + ")",
+               0, ErrorCode::invalid_input, "tls_key"};
 }
 
 // Never ask a terminal for a passphrase: a daemon has none to answer.
@@ -45,8 +57,8 @@ int no_passphrase(char*, int, int, void*) { return 0; }
 
 Result<std::shared_ptr<boost::asio::ssl::context>> load_tls_server_context(
     const std::filesystem::path& cert_file, const std::filesystem::path& key_file) {
-  if (Status st = readable(cert_file, "--tls-cert"); !st.ok()) return st.error();
-  if (Status st = readable(key_file, "--tls-key"); !st.ok()) return st.error();
+  if (Status st = readable(cert_file, "certificate", "tls_cert"); !st.ok()) return st.error();
+  if (Status st = readable(key_file, "key", "tls_key"); !st.ok()) return st.error();
   auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
   SSL_CTX* ctx = context->native_handle();
   ::SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -56,21 +68,19 @@ Result<std::shared_ptr<boost::asio::ssl::context>> load_tls_server_context(
   ::SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
   ::ERR_clear_error();
   if (::SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
-    return Error{"--tls-cert " + cert_file.string() + " holds no PEM certificate (" +
-                 last_error().reason + ")"};
+    return Error{"the certificate file " + cert_file.string() + " holds no PEM certificate (" +
+                 last_error().reason + ")", 0, ErrorCode::invalid_input, "tls_cert"};
   }
   if (::SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     OpensslError why = last_error();
     if (key_mismatch(why.code)) {
-      return Error{"--tls-key " + key_file.string() + " is not the key of the certificate in "
-                   "--tls-cert " + cert_file.string() + " (" + why.reason + ")"};
+      return mismatch(cert_file, key_file, why.reason);
     }
-    return Error{"--tls-key " + key_file.string() + " holds no unencrypted PEM private key (" +
-                 why.reason + ")"};
+    return Error{"the key file " + key_file.string() + " holds no unencrypted PEM private key (" +
+                 why.reason + ")", 0, ErrorCode::invalid_input, "tls_key"};
   }
   if (::SSL_CTX_check_private_key(ctx) != 1) {
-    return Error{"--tls-key " + key_file.string() + " is not the key of the certificate in "
-                 "--tls-cert " + cert_file.string() + " (" + last_error().reason + ")"};
+    return mismatch(cert_file, key_file, last_error().reason);
   }
   return context;
 }

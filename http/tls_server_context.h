@@ -12,8 +12,8 @@
 namespace boxcar::server {
 
 // Loads a PEM certificate chain (the server's certificate first) and its unencrypted PEM key.
-// Errors name the file and the flag it came from: unreadable, not PEM, an encrypted key, a key
-// that does not belong to the certificate.
+// Errors name the file and say what is wrong with it: unreadable, not PEM, an encrypted key, a
+// key that does not belong to the certificate; their subject is "tls_cert" or "tls_key".
 Result<std::shared_ptr<boost::asio::ssl::context>> load_tls_server_context(
     const std::filesystem::path& cert_file, const std::filesystem::path& key_file);
 

@@ -303,7 +303,11 @@ PreviewProxy::~PreviewProxy() { close(); }
 
 Status PreviewProxy::listen(const std::string& listen_addr) {
   size_t colon = listen_addr.rfind(':');
-  if (colon == std::string::npos) return Error{"--preview-listen must be ADDR:PORT, not \"" + listen_addr + "\""};
+  auto malformed = [&] {
+    return Error{"the preview listen address must be ADDR:PORT, not \"" + listen_addr + "\"", 0,
+                 ErrorCode::usage, "preview_listen"};
+  };
+  if (colon == std::string::npos) return malformed();
   std::string host = listen_addr.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   char* end = nullptr;
@@ -311,7 +315,7 @@ Status PreviewProxy::listen(const std::string& listen_addr) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec || *end != 0 || port < 0 || port > 65535 || colon + 1 == listen_addr.size()) {
-    return Error{"--preview-listen must be ADDR:PORT, not \"" + listen_addr + "\""};
+    return malformed();
   }
   tcp::endpoint ep(addr, static_cast<uint16_t>(port));
   Listener::Options options;
@@ -328,7 +332,7 @@ Status PreviewProxy::listen(const std::string& listen_addr) {
   auto bound = listener->listen(ep);
   if (!bound) {
     return Error{"cannot listen on " + listen_addr + " for previews: " + bound.error().message,
-                 bound.error().err};
+                 bound.error().err, ErrorCode::unavailable};
   }
   impl_->listener = std::move(listener);
   return {};

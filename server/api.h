@@ -19,7 +19,7 @@ namespace boxcar::server {
 
 struct ApiContext {
   Store& store;
-  const ServerOptions& options;
+  const ServerConfig& options;
   Metrics& metrics;
   Notifier& queue_changed;  // a job was enqueued or re-queued: wakes held claims
   Notifier& job_changed;    // a log chunk or a job's final state: wakes log followers

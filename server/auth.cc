@@ -98,7 +98,7 @@ RouteOptions requires_scope(const ApiContext& ctx, Scope scope, Anonymous anonym
   return options;
 }
 
-std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpRequest& req) {
+std::optional<HttpResponse> check_host(const ServerConfig& options, const HttpRequest& req) {
   std::string value = req.header("Host");
   if (value.empty()) return std::nullopt;
   std::string host = host_of(value);
@@ -111,8 +111,8 @@ std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpR
                "with --public-url http://" + host + ":PORT if that is its name");
 }
 
-bool served_over_https(const ServerOptions& options) {
-  if (options.tls != nullptr) return true;
+bool served_over_https(const ServerConfig& options) {
+  if (options.http.tls != nullptr) return true;
   auto public_url = parse_server_url(options.public_url);
   return public_url.ok() && public_url->tls;
 }

@@ -41,10 +41,10 @@ RouteOptions requires_scope(const ApiContext& ctx, Scope scope,
 // header is absent (not a browser), an IP address, localhost, the listen address's name, or
 // --public-url's host; otherwise 421. A DNS-rebinding page reaches this server under the
 // attacker's name, which its browser sends as Host.
-std::optional<HttpResponse> check_host(const ServerOptions& options, const HttpRequest& req);
+std::optional<HttpResponse> check_host(const ServerConfig& options, const HttpRequest& req);
 
 // Whether the server is reached over https (it serves TLS, or its --public-url says so):
 // cookies get Secure.
-bool served_over_https(const ServerOptions& options);
+bool served_over_https(const ServerConfig& options);
 
 }  // namespace boxcar::server

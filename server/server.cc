@@ -21,14 +21,14 @@ namespace boxcar::server {
 namespace net = boost::asio;
 
 struct Server::State {
-  State(Store& s, ServerOptions o)
-      : store(s), options(std::move(o)),
+  State(Store& s, const ServerConfig& config)
+      : store(s), options(config),
         followers(options.max_followers_per_job, options.max_followers_per_client),
         ctx{store, options, metrics, queue_changed, job_changed, followers},
         sweeper(net::make_strand(io)) {}
 
   Store& store;
-  ServerOptions options;
+  ServerConfig options;
   Metrics metrics;
   Notifier queue_changed;
   Notifier job_changed;
@@ -82,8 +82,8 @@ void sweep(Server::State& s);
 
 }  // namespace
 
-Server::Server(Store& store, ServerOptions options)
-    : state_(std::make_unique<State>(store, std::move(options))) {
+Server::Server(Store& store, const ServerConfig& config)
+    : state_(std::make_unique<State>(store, config)) {
   State& s = *state_;
   add_health_route(s.router, s.ctx);
   s.router.guard([&options = s.options](const HttpRequest& head) { return check_host(options, head); });
@@ -96,12 +96,7 @@ Server::Server(Store& store, ServerOptions options)
   add_preview_routes(s.router, s.ctx);
   add_metrics_route(s.router, s.ctx);
   add_agents_admin_routes(s.router, s.ctx);
-  HttpServerOptions http_options;
-  http_options.body_limit = s.options.max_body;
-  http_options.tls = s.options.tls;
-  http_options.limits = s.options.limits;
-  http_options.header_timeout = s.options.header_timeout;
-  http_options.idle_timeout = s.options.idle_timeout;
+  HttpServerOptions http_options = s.options.http;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {
     metrics.count_http_response(code);
   };
@@ -152,14 +147,14 @@ std::string Server::url() const {
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return (state_->options.tls ? "https://" : "http://") + host + ":" + std::to_string(state_->port);
+  return (state_->options.http.tls ? "https://" : "http://") + host + ":" + std::to_string(state_->port);
 }
 
 std::string Server::agent_url() const {
   if (state_->agent_port == 0) return url();
   std::string host = loopback_of(state_->options.listen_address);
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return (state_->options.tls ? "https://" : "http://") + host + ":" +
+  return (state_->options.http.tls ? "https://" : "http://") + host + ":" +
          std::to_string(state_->agent_port);
 }
 

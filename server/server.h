@@ -10,23 +10,31 @@
 #include <string>
 #include <vector>
 
-#include "base/connection_limits.h"
 #include "base/result.h"
+#include "http/http_server.h"
 #include "server/api_tokens.h"
 #include "server/metrics.h"
 #include "server/store/store.h"
 
-namespace boost::asio::ssl {
-class context;
-}
-
 namespace boxcar::server {
 
-struct ServerOptions {
+// The HTTP server's defaults, with room for log uploads in a request body.
+inline HttpServerOptions default_listener() {
+  HttpServerOptions http;
+  http.body_limit = 16 << 20;
+  return http;
+}
+
+// Everything the server is told, built once (by `boxcar serve` from its flag table, or by a
+// test) and read where it is needed, never copied field by field into other structs.
+struct ServerConfig {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 8080;                 // 0: any free port (see Server::port())
-  // Set (load_tls_server_context): the listener speaks HTTPS only.
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  // The listener, handed to the HTTP server as it is: http.tls set (load_tls_server_context)
+  // means HTTPS only; http.limits caps connections per listener and per client address;
+  // http.header_timeout and http.idle_timeout bound slow clients; http.body_limit caps every
+  // request but webhooks (log uploads are the big ones).
+  HttpServerOptions http = default_listener();
   std::string webhook_secret;           // empty: every webhook is refused (401)
   // GitLab sends its token in clear (X-Gitlab-Token), so it may differ from the HMAC secret of
   // GitHub and Gitea: a leaked GitLab token then forges no signature. Empty: webhook_secret.
@@ -43,13 +51,7 @@ struct ServerOptions {
   int64_t max_claim_wait_ms = 30'000;   // cap on a claim's long poll
   int64_t recheck_ms = 1'000;           // held claims and log followers re-read the store this often
   size_t max_webhook_body = 1 << 20;    // larger deliveries get 413
-  size_t max_body = 16 << 20;           // every other request (log uploads are the big ones)
   int threads = 2;
-  // Connections (http/http_server.h): caps per listener and per client address, and how
-  // long a request header may take and a kept-alive connection may idle.
-  ConnectionLimits limits;
-  std::chrono::milliseconds header_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{60'000};
   // Also listen on a loopback port of its own (agent_url()) for in-process agents, with caps of
   // its own: a flood of the public listener cannot starve them.
   bool agent_listener = false;
@@ -75,8 +77,9 @@ struct ServerOptions {
 
 class Server {
  public:
-  // The store must outlive the server, and be migrated.
-  Server(Store& store, ServerOptions options);
+  // The store must outlive the server, and be migrated. The server keeps its own copy of
+  // `config`.
+  Server(Store& store, const ServerConfig& config);
   ~Server();  // stops
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

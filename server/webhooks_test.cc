@@ -346,7 +346,7 @@ TEST_F(WebhooksTest, NoSecretConfiguredRefusesEverything) {
   server->stop();
   options.webhook_secret = "";
   Server open_server(*store, [&] {
-    ServerOptions o = options;
+    ServerConfig o = options;
     o.webhook_secret.clear();
     return o;
   }());

@@ -96,7 +96,7 @@ class ServerFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
   // Call from a test's SetUp before ServerFixture::SetUp to change options.
-  ServerOptions options;
+  ServerConfig options;
 
   uint16_t port() const { return server->port(); }
   // {"Authorization": "Bearer kApiToken"} plus `extra`: for requests not made through `client`.

@@ -21,7 +21,7 @@
 #include "agent/daemon/agent_credential.h"
 #include "agent/daemon/agent_heartbeat.h"
 #include "agent/daemon/background_removal.h"
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/daemon/job_runner.h"
 #include "agent/daemon/remote_errors.h"
 #include "base/connection_limits.h"
@@ -93,7 +93,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   Status start() {
     // No default: which executor runs jobs (and whether they are isolated) is the CLI's choice.
     if (!wiring.make_executor) return Error{"the agent has no executor to run jobs on"};
-    auto base = parse_base_url(options.connect_url.empty() ? options.server : options.connect_url);
+    auto base = parse_server_url(options.connect_url.empty() ? options.server : options.connect_url);
     if (!base.ok()) return base.error();
     if (Status st = check_token_transport(*base, "agent token"); !st.ok()) return st;
     // Steps leave files in these (owned by root on disk, through the idmapped workspace) and
@@ -109,7 +109,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     raise_open_file_limit();
     auto stored = load_credential(options.data_dir, options.server);
     if (!stored.ok()) return stored.error();
-    client = std::make_unique<HttpClient>(io, *base, options.token, options.tls);
+    // Claims are the largest answers the agent takes; anything larger is refused unread.
+    client = std::make_unique<HttpClient>(io, *base, options.token, options.tls,
+                                          HttpClientOptions{"boxcar-agent", protocol::kMaxClaimBytes});
     if (*stored) {
       if (!name.empty() && name != (*stored)->name) {
         log("registered as \"" + (*stored)->name + "\" (" + credential_path(options.data_dir).string() +
@@ -138,12 +140,12 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     std::weak_ptr<Impl> weak = weak_from_this();
     claim_request = client->post_json(
         std::string(protocol::kAgentRegisterPath), protocol::to_json(req), Millis(30'000),
-        [weak](const boost::system::error_code& ec, HttpResponse res) {
+        [weak](const boost::system::error_code& ec, HttpReply res) {
           if (auto self = weak.lock()) self->registered_answer(ec, std::move(res));
         });
   }
 
-  void registered_answer(const boost::system::error_code& ec, HttpResponse res) {
+  void registered_answer(const boost::system::error_code& ec, HttpReply res) {
     claiming = false;
     if (exited) return;
     RemoteOutcome o = classify(ec, res.status, res.body);
@@ -179,14 +181,14 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     std::weak_ptr<Impl> weak = weak_from_this();
     claim_request = client->post_json(
         std::string(protocol::kAgentClaimPath), protocol::to_json(req), Millis(options.claim_wait_ms + 15'000),
-        [weak](const boost::system::error_code& ec, HttpResponse res) {
+        [weak](const boost::system::error_code& ec, HttpReply res) {
           if (auto self = weak.lock()) self->claimed(ec, std::move(res));
         });
   }
 
   // The job and lease a claim answer names in its headers, for when its body is of no use;
   // nullopt from a server that does not send them.
-  static std::optional<protocol::JobSpec> claim_from_headers(const HttpResponse& res) {
+  static std::optional<protocol::JobSpec> claim_from_headers(const HttpReply& res) {
     if (res.status != 200) return std::nullopt;
     std::string id = res.header(protocol::kJobHeader);
     protocol::JobSpec job;
@@ -200,7 +202,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
 
   // A claimed job the agent cannot run from what it got: failed with `why`, not left to
   // expire and come back to the head of the queue.
-  bool fail_unusable_claim(const HttpResponse& res, const std::string& why) {
+  bool fail_unusable_claim(const HttpReply& res, const std::string& why) {
     auto job = claim_from_headers(res);
     if (!job) return false;
     credential_accepted = true;
@@ -210,7 +212,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     return true;
   }
 
-  void claimed(const boost::system::error_code& ec, HttpResponse res) {
+  void claimed(const boost::system::error_code& ec, HttpReply res) {
     claiming = false;
     if (exited) return;
     if (ec == boost::beast::http::error::body_limit &&

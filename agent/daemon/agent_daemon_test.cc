@@ -16,8 +16,8 @@
 #include <mutex>
 
 #include "testing/fake_server.h"
-#include "agent/daemon/http_client.h"
 #include "executors/host/host_executor.h"
+#include "http/http_client.h"
 
 namespace boxcar::agent {
 namespace {
@@ -462,19 +462,19 @@ TEST_F(AgentDaemonTest, RevokedAgentStopsAndCannotRegisterAgain) {
   EXPECT_EQ(server.registrations(), (std::vector<std::string>{"test-agent", "test-agent"}));
 }
 
-TEST(BaseUrl, Parses) {
-  auto u = parse_base_url("http://127.0.0.1:8080/");
+TEST(ServerUrl, Parses) {
+  auto u = parse_server_url("http://127.0.0.1:8080/");
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, "8080");
   EXPECT_EQ(u->prefix, "");
-  u = parse_base_url("http://ci.example/boxcar");
+  u = parse_server_url("http://ci.example/boxcar");
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->port, "80");
   EXPECT_EQ(u->prefix, "/boxcar");
-  EXPECT_FALSE(parse_base_url("ftp://x").ok());
-  EXPECT_FALSE(parse_base_url("http://x:abc").ok());
-  u = parse_base_url("https://ci.example:8443");
+  EXPECT_FALSE(parse_server_url("ftp://x").ok());
+  EXPECT_FALSE(parse_server_url("http://x:abc").ok());
+  u = parse_server_url("https://ci.example:8443");
   ASSERT_TRUE(u.ok());
   EXPECT_TRUE(u->tls);
   EXPECT_EQ(u->port, "8443");

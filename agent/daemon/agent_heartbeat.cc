@@ -47,7 +47,7 @@ void Heartbeat::beat() {
   // A heartbeat that takes longer than an interval is as good as lost: the next one follows.
   request_ = client_.post_json(
       protocol::agent_job_path(job_id_, protocol::kHeartbeat), body, interval_,
-      [this, weak](const boost::system::error_code& ec, HttpResponse res) {
+      [this, weak](const boost::system::error_code& ec, HttpReply res) {
         if (weak.expired() || stopped_) return;
         in_flight_ = false;
         RemoteOutcome o = classify(ec, res.status, res.body);
@@ -86,7 +86,7 @@ void Heartbeat::beat() {
         }
         arm(interval_);
       },
-      lease_);
+      {{protocol::kLeaseHeader, lease_}});
 }
 
 }  // namespace boxcar::agent

@@ -10,7 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/daemon/remote_errors.h"
 
 namespace boxcar::agent {

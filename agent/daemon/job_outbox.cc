@@ -93,7 +93,7 @@ void JobOutbox::send_next() {
   const Item& item = queue_.front();
   std::string path = protocol::agent_job_path(job_id_, item.what);
   std::weak_ptr<bool> weak = alive_;
-  auto answered = [this, weak](const boost::system::error_code& ec, HttpResponse res) {
+  auto answered = [this, weak](const boost::system::error_code& ec, HttpReply res) {
         if (weak.expired() || stopped_) return;
         in_flight_ = false;
         // A body that cannot be read here would fail the same way on every retry.
@@ -150,11 +150,13 @@ void JobOutbox::send_next() {
         }
       };
   if (!item.file) {
-    request_id_ = client_.post_json(path, item.body, timeout_, std::move(answered), lease_);
+    request_id_ = client_.post_json(path, item.body, timeout_, std::move(answered),
+                                    {{protocol::kLeaseHeader, lease_}});
   } else {
     // A file gets the usual deadline plus time for its bytes at a slow 1 MiB/s.
     Millis timeout = timeout_ + Millis(static_cast<int64_t>(item.bytes >> 10) / 1024 * 1000);
-    request_id_ = client_.post_file(path, item.file, item.bytes, timeout, std::move(answered), lease_);
+    request_id_ = client_.post_file(path, item.file, item.bytes, timeout, std::move(answered),
+                                    {{protocol::kLeaseHeader, lease_}});
   }
 }
 

@@ -18,7 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/value.hpp>
 
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/daemon/remote_errors.h"
 
 namespace boxcar::agent {

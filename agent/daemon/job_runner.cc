@@ -228,8 +228,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     pipeline::ExpandedPipeline expanded = pipeline::expand(p);
     // A step asking for more than this agent allows fails the job before any step runs.
     if (auto errors = step_limit_errors(expanded, options.step_limits); !errors.empty()) {
-      for (const auto& e : errors) observer.job_line(e);
-      return complete("error", errors.front());
+      for (const auto& e : errors) observer.job_line(e.message);
+      return complete("error", errors.front().message);
     }
     PipelineRunConfig rc;
     rc.id = "job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt);

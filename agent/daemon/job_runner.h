@@ -24,7 +24,7 @@
 
 #include "agent/daemon/agent_config.h"
 #include "agent/daemon/background_removal.h"
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/daemon/workspace_watch.h"
 #include "agent/grace.h"
 #include "agent/preview_publisher.h"

@@ -51,7 +51,7 @@ void PreviewReporter::all_closed() {
   if (!server_sees_open_) return;
   server_sees_open_ = false;
   client_.post_json(path(), protocol::to_json(protocol::PreviewSync{{}}), Millis(10'000),
-                    [](const boost::system::error_code&, HttpResponse) {}, lease_token_);
+                    [](const boost::system::error_code&, HttpReply) {}, {{protocol::kLeaseHeader, lease_token_}});
 }
 
 void PreviewReporter::stop() {
@@ -84,13 +84,13 @@ void PreviewReporter::report() {
   timer_.cancel();
   std::weak_ptr<bool> weak = alive_;
   client_.post_json(path(), protocol::to_json(sync()), Millis(10'000),
-                    [this, weak](const boost::system::error_code& ec, HttpResponse res) {
+                    [this, weak](const boost::system::error_code& ec, HttpReply res) {
                       if (!weak.expired()) reported(ec, res);
                     },
-                    lease_token_);
+                    {{protocol::kLeaseHeader, lease_token_}});
 }
 
-void PreviewReporter::reported(const boost::system::error_code& ec, const HttpResponse& res) {
+void PreviewReporter::reported(const boost::system::error_code& ec, const HttpReply& res) {
   in_flight_ = false;
   if (mode_ != Mode::direct) return;
   RemoteOutcome o = classify(ec, res.status, res.body);

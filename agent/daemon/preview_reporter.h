@@ -15,7 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/daemon/job_outbox.h"
 #include "agent/grace.h"
 #include "base/duration.h"
@@ -56,7 +56,7 @@ class PreviewReporter {
  private:
   enum class Mode { idle, outbox, paused, direct, stopped };
   void report();
-  void reported(const boost::system::error_code& ec, const HttpResponse& res);
+  void reported(const boost::system::error_code& ec, const HttpReply& res);
   protocol::PreviewSync sync() const;
   std::string path() const;
 

@@ -12,7 +12,7 @@
 
 #include "agent/artifacts.h"
 #include "testing/fake_server.h"
-#include "agent/daemon/http_client.h"
+#include "http/http_client.h"
 #include "agent/daemon/job_outbox.h"
 #include "base/sha256.h"
 
@@ -86,7 +86,7 @@ class RemoteObserverArtifactsTest : public ::testing::Test {
   boost::asio::io_context io;
   std::vector<std::string> outbox_lines;
   std::unique_ptr<HttpClient> client =
-      std::make_unique<HttpClient>(io, parse_base_url(server.url()).value(), grant.credential);
+      std::make_unique<HttpClient>(io, parse_server_url(server.url()).value(), grant.credential);
   std::unique_ptr<JobOutbox> outbox = std::make_unique<JobOutbox>(
       io, *client, kJob, grant.lease,
       JobOutboxHandlers{nullptr, [this](const std::string& l) { outbox_lines.push_back(l); }});

@@ -46,11 +46,11 @@ Result<WorkspaceUsage> measure_workspace(const std::filesystem::path& dir, const
 
 std::string over_limit(const WorkspaceUsage& usage, const WorkspaceLimits& limits) {
   if (limits.bytes > 0 && usage.bytes > limits.bytes) {
-    return "workspace over its " + format_size(limits.bytes) + " limit (--max-workspace)";
+    return "workspace over its " + format_size(limits.bytes) + " limit";
   }
   if (limits.inodes > 0 && usage.inodes > limits.inodes) {
     return "workspace over its limit of " + std::to_string(limits.inodes) +
-           " files and directories (--max-workspace-inodes)";
+           " files and directories";
   }
   return {};
 }

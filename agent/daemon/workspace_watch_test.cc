@@ -53,9 +53,9 @@ TEST(MeasureWorkspace, CountsEntriesAndBlocksAHardLinkOnce) {
 TEST(MeasureWorkspace, SaysWhichLimitIsPassed) {
   WorkspaceLimits limits{10ull << 30, 1000, {}};
   EXPECT_EQ(over_limit({1 << 20, 10}, limits), "");
-  EXPECT_EQ(over_limit({(10ull << 30) + 1, 10}, limits), "workspace over its 10.0 GiB limit (--max-workspace)");
+  EXPECT_EQ(over_limit({(10ull << 30) + 1, 10}, limits), "workspace over its 10.0 GiB limit");
   EXPECT_EQ(over_limit({1, 1001}, limits),
-            "workspace over its limit of 1000 files and directories (--max-workspace-inodes)");
+            "workspace over its limit of 1000 files and directories");
   EXPECT_EQ(over_limit({~0ull, ~0ull}, WorkspaceLimits{0, 0, {}}), "") << "0 is no limit";
 }
 
@@ -87,7 +87,7 @@ TEST(WorkspaceWatch, AWorkspacePastItsLimitIsReportedOnceAndOneUnderItIsNot) {
   write_bytes(s.dir / "small/file", 64 << 10);  // the control: well under 1 MiB
   write_bytes(s.dir / "big/file", 2 << 20);
   run_until(io, done);
-  EXPECT_EQ(big_reason, "workspace over its 1.0 MiB limit (--max-workspace)");
+  EXPECT_EQ(big_reason, "workspace over its 1.0 MiB limit");
   // A few more rounds: nothing is reported twice, and the small one never.
   bool later = false;
   boost::asio::steady_timer timer(io, 200ms);

@@ -225,14 +225,15 @@ class NativeExecutor final : public Executor {
 }  // namespace
 
 Status native_available() {
-  const char* hint = "; use --executor host to run steps without isolation";
   if (::geteuid() != 0) {
-    return Error{std::string("the native executor needs root (it creates namespaces and cgroups)") + hint, EPERM};
+    return Error{"the native executor needs root (it creates namespaces and cgroups)", EPERM,
+                 ErrorCode::unavailable};
   }
   std::ifstream max_ns("/proc/sys/user/max_user_namespaces");
   long max = -1;
   if (max_ns >> max && max == 0) {
-    return Error{std::string("user namespaces are disabled (user.max_user_namespaces = 0)") + hint, EPERM};
+    return Error{"user namespaces are disabled (user.max_user_namespaces = 0)", EPERM,
+                 ErrorCode::unavailable};
   }
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -241,7 +242,8 @@ Status native_available() {
   int status = 0;
   if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     int e = pid < 0 ? errno : WEXITSTATUS(status);
-    return Error{std::string("cannot create user, pid and mount namespaces here (") + std::strerror(e) + ")" + hint, e};
+    return Error{std::string("cannot create user, pid and mount namespaces here (") + std::strerror(e) + ")", e,
+                 ErrorCode::unavailable};
   }
   return {};
 }

@@ -11,15 +11,16 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
     // sqlite:///abs/path and sqlite://rel/path read as URLs; sqlite:PATH is the documented form.
     if (path.rfind("//", 0) == 0) path = path.substr(2);
     auto store = SqliteStore::open(path);
-    if (!store) return store.error();
+    if (!store) return Error{store.error().message, store.error().err, ErrorCode::unavailable};
     return std::unique_ptr<Store>(std::move(*store));
   }
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
     auto store = PostgresStore::open(url);
-    if (!store) return store.error();
+    if (!store) return Error{store.error().message, store.error().err, ErrorCode::unavailable};
     return std::unique_ptr<Store>(std::move(*store));
   }
-  return Error{"unknown --db URL \"" + url + "\": use sqlite:PATH or postgres://..."};
+  return Error{"unknown store URL \"" + url + "\": use sqlite:PATH or postgres://...", 0,
+               ErrorCode::usage, "db"};
 }
 
 }  // namespace boxcar::server

@@ -535,7 +535,7 @@ TEST(OpenStore, RejectsAnUnknownScheme) {
   auto store = open_store("mysql://x");
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().message,
-            "unknown --db URL \"mysql://x\": use sqlite:PATH or postgres://...");
+            "unknown store URL \"mysql://x\": use sqlite:PATH or postgres://...");
 }
 
 TEST(OpenStore, NamesTheServerThatIsDown) {

@@ -146,7 +146,7 @@ TEST(StepLimits, AStepAskingPastACeilingIsRefusedBeforeAnyStepRuns) {
   auto refused = boxcar_run(work / "ws", {"--max-memory", "256MiB"});
   EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
   EXPECT_NE(refused.err.find(".boxcar.toml:5:1: error: step \"greedy\": resources.memory = 1.0 GiB is over the "
-                             "ceiling of 256.0 MiB (--max-memory): ask for at most 256.0 MiB, or raise --max-memory"),
+                             "ceiling of 256.0 MiB: ask for at most 256.0 MiB (raise it with --max-memory)"),
             std::string::npos)
       << refused.err;
   EXPECT_FALSE(fs::exists(work / "ws/ran")) << "a step ran before the pipeline was refused";
@@ -168,7 +168,7 @@ TEST(StepLimits, APreviewTtlPastItsCeilingIsCut) {
   auto r = boxcar_run(work / "ws", {"--max-preview-ttl", "1s", "--preview-listen", "127.0.0.1:" + std::to_string(free_port())});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("preview web: http://"), std::string::npos) << "the control: the preview opened\n" << r.out;
-  EXPECT_NE(r.out.find("web: preview_ttl 720h00m is over the ceiling of 1.0s (--max-preview-ttl)"), std::string::npos)
+  EXPECT_NE(r.out.find("web: preview_ttl 720h00m is over the ceiling of 1.0s: its previews close after 1.0s"), std::string::npos)
       << r.out;
 }
 

@@ -50,17 +50,17 @@ TEST(AgentLimits, AWorkspacePastItsLimitsOrAStepPastACeilingFailsBesideAControl)
   json::object fill = run("fill.toml");
   EXPECT_EQ(str(fill, "state"), "failed") << json::serialize(fill);
   EXPECT_EQ(str(step_of(fill, "fill"), "state"), "failed");
-  EXPECT_EQ(str(step_of(fill, "fill"), "reason"), "workspace over its 16.0 MiB limit (--max-workspace)");
+  EXPECT_EQ(str(step_of(fill, "fill"), "reason"), "workspace over its 16.0 MiB limit");
 
   json::object files = run("files.toml");
   EXPECT_EQ(str(files, "state"), "failed") << json::serialize(files);
   EXPECT_EQ(str(step_of(files, "files"), "reason"),
-            "workspace over its limit of 2000 files and directories (--max-workspace-inodes)");
+            "workspace over its limit of 2000 files and directories");
 
   json::object greedy = run("greedy.toml");
   EXPECT_EQ(str(greedy, "state"), "error") << json::serialize(greedy);
   EXPECT_NE(str(greedy, "reason").find("greedy.toml:2:1: error: step \"greedy\": resources.memory = 1.0 GiB is over "
-                                       "the ceiling of 256.0 MiB (--max-memory)"),
+                                       "the ceiling of 256.0 MiB: ask for at most 256.0 MiB"),
             std::string::npos)
       << json::serialize(greedy);
 

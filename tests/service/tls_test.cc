@@ -187,11 +187,11 @@ TEST(TlsService, ServeRefusesACertificateOrKeyItCannotUse) {
   std::string missing = (work / "missing.pem").string();
   auto no_cert = serve({"--tls-cert", missing, "--tls-key", certs.ca.key("server").string()});
   EXPECT_EQ(no_cert.exit_code, 2) << no_cert.err;
-  EXPECT_TRUE(contains(no_cert.err, "cannot read --tls-cert " + missing)) << no_cert.err;
+  EXPECT_TRUE(contains(no_cert.err, "--tls-cert: cannot read the certificate file " + missing)) << no_cert.err;
   auto mismatch = serve({"--tls-cert", certs.ca.cert("server").string(), "--tls-key",
                          certs.ca.key("other").string()});
   EXPECT_EQ(mismatch.exit_code, 2) << mismatch.err;
-  EXPECT_TRUE(contains(mismatch.err, "--tls-key " + certs.ca.key("other").string() +
+  EXPECT_TRUE(contains(mismatch.err, "--tls-key: the key file " + certs.ca.key("other").string() +
                                          " is not the key of the certificate"))
       << mismatch.err;
   auto half = serve({"--tls-cert", certs.ca.cert("server").string()});

@@ -1,4 +1,4 @@
-// The agent's HttpClient over TLS against a real HTTPS server on loopback, with certificates
+// The HttpClient over TLS against a real HTTPS server on loopback, with certificates
 // from a throwaway CA: the CA given (control) is accepted; the system store, a certificate
 // for another name and a server that does not speak TLS are refused with a message that says
 // what to do, before any request is sent.
@@ -18,11 +18,10 @@
 #include <optional>
 #include <thread>
 
-#include "agent/daemon/http_client.h"
-#include "agent/daemon/remote_errors.h"
+#include "http/http_client.h"
 #include "testing/test_ca.h"
 
-namespace boxcar::agent {
+namespace boxcar {
 namespace {
 
 namespace asio = boost::asio;
@@ -99,7 +98,7 @@ class TlsTestServer {
 
 struct Outcome {
   boost::system::error_code ec;
-  HttpResponse response;
+  HttpReply response;
 };
 
 class HttpClientTlsTest : public ::testing::Test {
@@ -122,10 +121,10 @@ class HttpClientTlsTest : public ::testing::Test {
     auto tls = TlsClient::create(options);
     EXPECT_TRUE(tls.ok()) << tls.error().message;
     asio::io_context io;
-    HttpClient client(io, parse_base_url(url).value(), "agent-token", tls.value());
+    HttpClient client(io, parse_server_url(url).value(), "agent-token", tls.value());
     Outcome out;
     client.post_json("/x", boost::json::object{}, Millis(10'000),
-                     [&](const boost::system::error_code& ec, HttpResponse r) {
+                     [&](const boost::system::error_code& ec, HttpReply r) {
                        out.ec = ec;
                        out.response = std::move(r);
                      });
@@ -154,7 +153,7 @@ TEST_F(HttpClientTlsTest, AnUntrustedCertificateIsRefusedBeforeTheRequestIsSent)
   auto out = post("https://127.0.0.1:" + std::to_string(server.port()), fs::path());  // system CAs
   ASSERT_TRUE(out.ec);
   EXPECT_EQ(&out.ec.category(), &tls_verify_category());
-  std::string message = classify(out.ec, 0).message;
+  std::string message = out.ec.message();
   EXPECT_NE(message.find("not trusted"), std::string::npos) << message;
   EXPECT_NE(message.find("--ca-file"), std::string::npos) << message;
   EXPECT_EQ(server.requests(), 0);
@@ -213,4 +212,4 @@ TEST_F(HttpClientTlsTest, APinnedCertificateIsTrustedAloneWhateverItsNames) {
 }
 
 }  // namespace
-}  // namespace boxcar::agent
+}  // namespace boxcar

@@ -1,6 +1,4 @@
-#include "agent/daemon/http_client.h"
-
-#include "protocol/agent_protocol.h"
+#include "http/http_client.h"
 
 #include <unistd.h>
 
@@ -19,14 +17,12 @@
 #include <optional>
 #include <vector>
 
-namespace boxcar::agent {
+namespace boxcar {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-Result<BaseUrl> parse_base_url(const std::string& url) { return parse_server_url(url); }
 
 namespace {
 
@@ -53,6 +49,12 @@ struct Connection {
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
 };
+
+// The server closed the connection: over TLS without close_notify too.
+bool closed_by_server(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::ssl::error::stream_truncated;
+}
 
 bool stale_connection_error(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
@@ -115,22 +117,30 @@ struct FdBody {
 struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   struct Op {
     uint64_t id = 0;
+    HttpStage stage = HttpStage::resolve;
     http::request<http::string_body> req;
     SharedFd file;  // set: the body is bytes [0, file_size) of this file
     uint64_t file_size = 0;
     std::optional<http::request<FdBody>> file_req;
-    // A fresh one per read: it refuses an answer larger than kMaxClaimBytes (body_limit).
+    // A fresh one per read: it refuses an answer larger than options.max_body (body_limit).
     std::optional<http::response_parser<http::string_body>> parser;
+    // stream(): the body is handed to on_data as it arrives, never held.
+    BodyHandler on_data;
+    std::optional<http::response_parser<http::buffer_body>> stream_parser;
+    std::vector<char> chunk;
+    std::string error_body;  // a streamed answer that is not 200: its start, for the message
+    Millis timeout{0};       // kNoTimeout: none; for stream(), per wait
     std::unique_ptr<Connection> conn;
     std::chrono::steady_clock::time_point deadline;
-    HttpHandler done;
+    ReplyHandler done;
     bool reused = false;
     bool resent = false;
   };
 
   asio::io_context& io;
-  BaseUrl base;
+  ServerUrl base;
   std::string token;
+  HttpClientOptions options;
   std::shared_ptr<TlsClient> tls;  // set for an https base
   tcp::resolver resolver{io};
   std::vector<std::unique_ptr<Connection>> idle;
@@ -138,8 +148,9 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   uint64_t next_id = 1;
   bool shut = false;
 
-  Impl(asio::io_context& io_, BaseUrl b, std::string t, std::shared_ptr<TlsClient> tls_)
-      : io(io_), base(std::move(b)), token(std::move(t)), tls(std::move(tls_)) {
+  Impl(asio::io_context& io_, ServerUrl b, std::string t, std::shared_ptr<TlsClient> tls_,
+       HttpClientOptions o)
+      : io(io_), base(std::move(b)), token(std::move(t)), options(std::move(o)), tls(std::move(tls_)) {
     if (base.tls && !tls) {
       if (auto system = TlsClient::create({})) tls = *system;
     }
@@ -156,8 +167,20 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     connect(op);
   }
 
+  // Arms the connection's timer for the next wait: the request's deadline, or none.
+  static void arm(Op& op) {
+    if (op.timeout == kNoTimeout) {
+      op.conn->tcp().expires_never();
+    } else if (op.on_data) {
+      op.conn->tcp().expires_after(op.timeout);
+    } else {
+      op.conn->tcp().expires_at(op.deadline);
+    }
+  }
+
   void connect(const std::shared_ptr<Op>& op) {
     op->reused = false;
+    op->stage = HttpStage::resolve;
     if (base.tls && !tls) return finish(op, asio::error::no_protocol_option);
     op->conn = std::make_unique<Connection>(io, base.tls ? tls.get() : nullptr);
     auto self = shared_from_this();
@@ -166,7 +189,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
                                       tcp::resolver::results_type results) {
                              if (self->gone(op)) return;
                              if (ec) return self->finish(op, ec);
-                             op->conn->tcp().expires_at(op->deadline);
+                             op->stage = HttpStage::connect;
+                             arm(*op);
                              op->conn->tcp().async_connect(
                                  results, [self, op](const boost::system::error_code& cec,
                                                      const tcp::endpoint&) {
@@ -179,6 +203,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void handshake(const std::shared_ptr<Op>& op) {
+    op->stage = HttpStage::tls_handshake;
     SSL* ssl = op->conn->secure->native_handle();
     if (auto ec = tls->prepare(ssl, base.host)) return finish(op, ec);
     auto self = shared_from_this();
@@ -191,16 +216,18 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void send(const std::shared_ptr<Op>& op) {
+    op->stage = HttpStage::exchange;
     auto self = shared_from_this();
-    op->conn->tcp().expires_at(op->deadline);
+    arm(*op);
     auto written = [self, op](const boost::system::error_code& ec, size_t) {
       if (self->gone(op)) return;
       if (ec && op->file_req && !op->file_req->body().read_error.empty()) {
         return self->finish(op, ec, op->file_req->body().read_error);
       }
       if (ec) return self->failed(op, ec);
+      if (op->on_data) return self->read_stream_header(op);
       op->parser.emplace();
-      op->parser->body_limit(protocol::kMaxClaimBytes);
+      op->parser->body_limit(self->options.max_body);
       op->conn->with_stream([&](auto& stream) {
         http::async_read(stream, op->conn->buffer, *op->parser,
                          [self, op](const boost::system::error_code& rec, size_t) {
@@ -215,12 +242,74 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
           [&](auto& stream) { http::async_write(stream, op->req, std::move(written)); });
     }
     // A fresh body for every send: a re-send starts from the first byte again.
-    op->file_req.emplace(http::verb::post, op->req.target(), 11);
+    op->file_req.emplace(op->req.method(), op->req.target(), 11);
     for (const auto& field : op->req) op->file_req->set(field.name_string(), field.value());
     op->file_req->body() = FdBody::value_type{op->file, op->file_size, {}};
     op->file_req->prepare_payload();
     op->conn->with_stream(
         [&](auto& stream) { http::async_write(stream, *op->file_req, std::move(written)); });
+  }
+
+  void read_stream_header(const std::shared_ptr<Op>& op) {
+    op->stream_parser.emplace();
+    op->stream_parser->body_limit(boost::none);
+    auto self = shared_from_this();
+    op->conn->with_stream([&](auto& stream) {
+      http::async_read_header(stream, op->conn->buffer, *op->stream_parser,
+                              [self, op](const boost::system::error_code& ec, size_t) {
+                                if (self->gone(op)) return;
+                                if (ec) return self->failed(op, ec);
+                                op->chunk.resize(1 << 16);
+                                self->read_stream_body(op);
+                              });
+    });
+  }
+
+  void read_stream_body(const std::shared_ptr<Op>& op) {
+    if (op->stream_parser->is_done()) return streamed(op, /*whole=*/true);
+    auto& body = op->stream_parser->get().body();
+    body.data = op->chunk.data();
+    body.size = op->chunk.size();
+    arm(*op);
+    auto self = shared_from_this();
+    op->conn->with_stream([&](auto& stream) {
+      // read_some hands over what has arrived: a live log is passed on as it comes.
+      http::async_read_some(stream, op->conn->buffer, *op->stream_parser,
+                            [self, op](boost::system::error_code ec, size_t) {
+                              if (self->gone(op)) return;
+                              if (ec == http::error::need_buffer) ec = {};
+                              size_t n = op->chunk.size() - op->stream_parser->get().body().size;
+                              bool ok = op->stream_parser->get().result_int() == 200;
+                              if (n > 0 && !ok && op->error_body.size() < 65536) {
+                                op->error_body.append(op->chunk.data(), n);
+                              }
+                              if (n > 0 && ok && !op->on_data(std::string_view(op->chunk.data(), n))) {
+                                return self->streamed(op, /*whole=*/false);
+                              }
+                              // A body that ends with the connection (over TLS without
+                              // close_notify too) is a whole body.
+                              if (closed_by_server(ec)) return self->streamed(op, /*whole=*/false);
+                              if (ec) return self->finish(op, ec);
+                              self->read_stream_body(op);
+                            });
+    });
+  }
+
+  // The end of a streamed answer: whole (its connection may serve another request) or not.
+  void streamed(const std::shared_ptr<Op>& op, bool whole) {
+    HttpReply r;
+    take_header(*op, r);
+    r.body = std::move(op->error_body);
+    if (whole && op->stream_parser->get().keep_alive() && idle.size() < kMaxIdle) {
+      op->conn->tcp().expires_never();
+      idle.push_back(std::move(op->conn));
+    } else {
+      beast::error_code ignored;
+      op->conn->tcp().socket().close(ignored);
+    }
+    auto done = std::move(op->done);
+    ops.erase(op->id);
+    done({}, std::move(r));
   }
 
   // A kept-alive connection the server closed while idle fails at once: re-send once.
@@ -234,17 +323,19 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Status and headers, once they are in (an answer cut short, or too large, has them).
-  static void take_header(Op& op, HttpResponse& r) {
-    if (!op.parser || !op.parser->is_header_done()) return;
-    const auto& res = op.parser->get();
-    r.status = res.result_int();
-    for (const auto& field : res) {
-      r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
+  static void take_header(Op& op, HttpReply& r) {
+    auto take = [&r](const auto& res) {
+      r.status = res.result_int();
+      for (const auto& field : res) {
+        r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+      }
+    };
+    if (op.parser && op.parser->is_header_done()) take(op.parser->get());
+    if (op.stream_parser && op.stream_parser->is_header_done()) take(op.stream_parser->get());
   }
 
   void answered(const std::shared_ptr<Op>& op) {
-    HttpResponse r;
+    HttpReply r;
     take_header(*op, r);
     auto& res = op->parser->get();
     r.body = std::move(res.body());
@@ -265,13 +356,30 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     }
     auto done = std::move(op->done);
     ops.erase(op->id);
-    HttpResponse r;
+    HttpReply r;
     take_header(*op, r);
     r.local_error = std::move(local_error);
+    r.stage = op->stage;
     done(ec, std::move(r));
   }
 
   bool gone(const std::shared_ptr<Op>& op) const { return shut || !ops.count(op->id); }
+
+  // A request's head: method, target, Host, User-Agent, token and the caller's headers.
+  void set_head(http::request<http::string_body>& req, const std::string& method,
+                const std::string& path, const HttpHeaders& headers) const {
+    req.method(http::string_to_verb(method));
+    req.target(base.prefix + path);
+    req.version(11);
+    req.set(http::field::host, base.authority);
+    req.set(http::field::user_agent, options.user_agent);
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    for (const auto& [name, value] : headers) req.set(name, value);
+    req.keep_alive(true);
+  }
+
+  // Registers `op` and starts it from a fresh handler; returns its id.
+  uint64_t queue(const std::shared_ptr<Op>& op, Millis timeout, ReplyHandler done);
 
   void abort(uint64_t id) {
     auto it = ops.find(id);
@@ -293,64 +401,64 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-HttpClient::HttpClient(asio::io_context& io, BaseUrl base, std::string token,
-                       std::shared_ptr<TlsClient> tls)
-    : impl_(std::make_shared<Impl>(io, std::move(base), std::move(token), std::move(tls))) {}
+HttpClient::HttpClient(asio::io_context& io, ServerUrl base, std::string token,
+                       std::shared_ptr<TlsClient> tls, HttpClientOptions options)
+    : impl_(std::make_shared<Impl>(io, std::move(base), std::move(token), std::move(tls),
+                                   std::move(options))) {}
 
 HttpClient::~HttpClient() { impl_->shutdown(); }
 
-uint64_t HttpClient::post_json(const std::string& path, const boost::json::value& body,
-                               Millis timeout, HttpHandler done, const std::string& lease) {
-  auto op = std::make_shared<Impl::Op>();
-  op->id = impl_->next_id++;
+uint64_t HttpClient::Impl::queue(const std::shared_ptr<Op>& op, Millis timeout, ReplyHandler done) {
+  op->id = next_id++;
   op->done = std::move(done);
+  op->timeout = timeout;
   op->deadline = std::chrono::steady_clock::now() + timeout;
-  op->req.method(http::verb::post);
-  op->req.target(impl_->base.prefix + path);
-  op->req.version(11);
-  op->req.set(http::field::host, impl_->base.authority);
-  op->req.set(http::field::user_agent, "boxcar-agent");
-  op->req.set(http::field::content_type, "application/json");
-  op->req.set(http::field::authorization, "Bearer " + impl_->token);
-  if (!lease.empty()) op->req.set(protocol::kLeaseHeader, lease);
-  op->req.keep_alive(true);
-  op->req.body() = boost::json::serialize(body);
-  op->req.prepare_payload();
-  impl_->ops[op->id] = op;
-  // Start from a fresh handler: never call `done` inside post_json.
-  auto impl = impl_;
-  asio::post(impl_->io, [impl, op] {
-    if (!impl->gone(op)) impl->start(op);
+  ops[op->id] = op;
+  // Start from a fresh handler: never call `done` inside the call that queued it.
+  auto self = shared_from_this();
+  asio::post(io, [self, op] {
+    if (!self->gone(op)) self->start(op);
   });
   return op->id;
+}
+
+uint64_t HttpClient::send(const std::string& method, const std::string& path, std::string body,
+                          const std::string& content_type, Millis timeout, ReplyHandler done,
+                          const HttpHeaders& headers) {
+  auto op = std::make_shared<Impl::Op>();
+  impl_->set_head(op->req, method, path, headers);
+  if (!content_type.empty()) op->req.set(http::field::content_type, content_type);
+  op->req.body() = std::move(body);
+  op->req.prepare_payload();
+  return impl_->queue(op, timeout, std::move(done));
+}
+
+uint64_t HttpClient::post_json(const std::string& path, const boost::json::value& body,
+                               Millis timeout, ReplyHandler done, const HttpHeaders& headers) {
+  return send("POST", path, boost::json::serialize(body), "application/json", timeout,
+              std::move(done), headers);
 }
 
 uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t size,
-                               Millis timeout, HttpHandler done, const std::string& lease) {
+                               Millis timeout, ReplyHandler done, const HttpHeaders& headers) {
   auto op = std::make_shared<Impl::Op>();
-  op->id = impl_->next_id++;
-  op->done = std::move(done);
-  op->deadline = std::chrono::steady_clock::now() + timeout;
+  impl_->set_head(op->req, "POST", path, headers);
+  op->req.set(http::field::content_type, "application/octet-stream");
   op->file = std::move(file);
   op->file_size = size;
-  op->req.method(http::verb::post);
-  op->req.target(impl_->base.prefix + path);
-  op->req.version(11);
-  op->req.set(http::field::host, impl_->base.authority);
-  op->req.set(http::field::user_agent, "boxcar-agent");
-  op->req.set(http::field::content_type, "application/octet-stream");
-  op->req.set(http::field::authorization, "Bearer " + impl_->token);
-  if (!lease.empty()) op->req.set(protocol::kLeaseHeader, lease);
-  op->req.keep_alive(true);
-  impl_->ops[op->id] = op;
-  auto impl = impl_;
-  asio::post(impl_->io, [impl, op] {
-    if (!impl->gone(op)) impl->start(op);
-  });
-  return op->id;
+  return impl_->queue(op, timeout, std::move(done));
 }
 
-std::string HttpResponse::header(std::string_view name) const {
+uint64_t HttpClient::stream(const std::string& path, Millis idle, BodyHandler on_data,
+                            ReplyHandler done) {
+  auto op = std::make_shared<Impl::Op>();
+  impl_->set_head(op->req, "GET", path, {});
+  op->req.prepare_payload();
+  op->on_data = std::move(on_data);
+  return impl_->queue(op, idle, std::move(done));
+}
+
+std::string HttpReply::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
     if (beast::iequals(key, name)) return value;
   }
@@ -363,4 +471,4 @@ void HttpClient::set_token(std::string token) { impl_->token = std::move(token);
 
 size_t HttpClient::in_flight() const { return impl_->ops.size(); }
 
-}  // namespace boxcar::agent
+}  // namespace boxcar
