@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/daemon/workspace_watch.h"
+#include "testing/scratch_dir.h"
 
 namespace boxcar::agent {
 namespace {
@@ -17,16 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/boxcar-removal-test-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+struct Scratch : testing::ScratchDir {
+  Scratch() : ScratchDir("boxcar-removal-test") {}
 };
 
 // `levels` nested directories of 200-character names, made one below the other with

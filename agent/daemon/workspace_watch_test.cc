@@ -1,4 +1,5 @@
 #include "agent/daemon/workspace_watch.h"
+#include "testing/scratch_dir.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,16 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/boxcar-watch-test-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+struct Scratch : testing::ScratchDir {
+  Scratch() : ScratchDir("boxcar-watch-test") {}
 };
 
 void write_bytes(const fs::path& file, size_t n) {

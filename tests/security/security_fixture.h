@@ -1,0 +1,133 @@
+// The native sandbox security suite's shared fixture: a job of the native executor, a sandbox
+// per probe, and host-side controls (running the same probe as the test process, reading another
+// process's memory and status from /proc).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "executors/native/native_executor.h"
+
+namespace boxcar::executors {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  Outcome outcome;
+  std::string out, err;
+  int host_status = 0;  // for host runs: exit status
+};
+
+inline const std::vector<std::string> kEnv = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"};
+
+// Runs `script` with bash on the host, as the test process (root), for controls.
+Ran on_host(const std::string& script);
+
+// The pids whose argv[0] starts with `marker`.
+std::vector<pid_t> pids_with(const std::string& marker);
+
+// The value of `key:` in /proc/<pid>/status, or "".
+std::string status_field(pid_t pid, const std::string& key);
+
+// Every readable mapping of `pid`'s memory (read from the host as root, through /proc/<pid>/mem)
+// and its cmdline and environ, searched for `needle`.
+bool memory_holds(pid_t pid, const std::string& needle);
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Status s = native_available(); !s) GTEST_SKIP() << s.error().message;
+    char tmpl[] = "/tmp/boxcar-security-XXXXXX";
+    workspace_ = ::mkdtemp(tmpl);
+    executor_ = make_native_executor(io_);
+    auto job = executor_->prepare(JobSpec{"security", workspace_});
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    job_ = std::move(*job);
+  }
+  void TearDown() override {
+    if (job_) job_->destroy();
+    if (permissive_job_) permissive_job_->destroy();
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(50));  // reaps and cgroup removal
+    if (!workspace_.empty()) fs::remove_all(workspace_);
+  }
+
+  static SandboxSpec spec(std::string name = "probe") {
+    SandboxSpec s;
+    s.name = std::move(name);
+    return s;
+  }
+
+  std::unique_ptr<Sandbox> start(const SandboxSpec& s, Job* job = nullptr) {
+    auto sb = (job ? job : job_.get())->start(s);
+    EXPECT_TRUE(sb.ok()) << sb.error().message;
+    return sb.ok() ? std::move(*sb) : nullptr;
+  }
+
+  // Starts `script` and returns at once; `done` flips when it ends.
+  void launch(Sandbox& sb, const std::string& script, Ran& r, bool& done) {
+    done = false;
+    Status s = sb.exec(ExecRequest{{"/bin/bash", "-c", script}, kEnv, "."},
+                       ExecHandlers{[&r](OutputStream w, std::string_view d) {
+                                      (w == OutputStream::out ? r.out : r.err).append(d);
+                                    },
+                                    [&r, &done](const Outcome& o) {
+                                      r.outcome = o;
+                                      done = true;
+                                    }});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
+
+  void wait_for(const bool& done) {
+    io_.restart();
+    while (!done) io_.run_one();
+  }
+
+  void run_for(std::chrono::milliseconds d) {
+    io_.restart();
+    auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) io_.run_one_for(std::chrono::milliseconds(5));
+  }
+
+  Ran in_sandbox(Sandbox& sb, const std::string& script) {
+    Ran r;
+    bool done = false;
+    launch(sb, script, r, done);
+    wait_for(done);
+    return r;
+  }
+
+  Ran sandboxed(const std::string& script, const SandboxSpec& s = spec()) {
+    auto sb = start(s);
+    if (!sb) return {};
+    return in_sandbox(*sb, script);
+  }
+
+  // A job of an executor that allows network = "host": the control for network isolation.
+  Job& permissive_job() {
+    if (!permissive_job_) {
+      NativeOptions o;
+      o.allow_host_network = true;
+      permissive_executor_ = make_native_executor(io_, o);
+      auto job = permissive_executor_->prepare(JobSpec{"security-host-net", workspace_});
+      EXPECT_TRUE(job.ok()) << job.error().message;
+      permissive_job_ = std::move(*job);
+    }
+    return *permissive_job_;
+  }
+
+  boost::asio::io_context io_;
+  fs::path workspace_;
+  std::unique_ptr<Executor> executor_, permissive_executor_;
+  std::unique_ptr<Job> job_, permissive_job_;
+};
+
+}  // namespace boxcar::executors
