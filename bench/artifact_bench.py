@@ -11,7 +11,8 @@ import hashlib, json, os, shutil, socket, subprocess, sys, tempfile, time, urlli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOXCAR = os.environ.get("BOXCAR", os.path.join(ROOT, "build/cli/boxcar"))
 MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
-TOKEN = "bench-token"
+TOKEN = "bench-token"          # the agents' registration token
+API_TOKEN = "bench-api-token"  # the admin token for /api/v1/jobs
 
 
 def free_port():
@@ -47,7 +48,8 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([BOXCAR, "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                               os.path.join(work, "data"), "--agents", "0", "--agent-token", TOKEN],
+                               os.path.join(work, "data"), "--agents", "0", "--agent-token", TOKEN,
+                               "--api-token", API_TOKEN],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
@@ -64,16 +66,23 @@ def main():
         t_cp = timed(["cp", src, os.path.join(work, "copy.bin")])
         os.unlink(os.path.join(work, "copy.bin"))
 
+        api = {"Authorization": "Bearer " + API_TOKEN}
         _, body = http("POST", base + "/api/v1/jobs", json.dumps({"repo": "https://example.com/r.git"}).encode(),
-                       {"Content-Type": "application/json"})
+                       {**api, "Content-Type": "application/json"})
         job = json.loads(body)["id"]
-        auth = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
-        http("POST", base + "/api/v1/agent/claim",
-             json.dumps({"agent": "bench", "labels": [], "wait_ms": 0}).encode(), auth)
+        # An agent as the protocol has it: register for a credential, claim the job for a lease.
+        _, body = http("POST", base + "/api/v1/agent/register", json.dumps({"name": "bench"}).encode(),
+                       {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
+        credential = json.loads(body)["credential"]
+        _, body = http("POST", base + "/api/v1/agent/claim", json.dumps({"labels": [], "wait_ms": 0}).encode(),
+                       {"Authorization": "Bearer " + credential, "Content-Type": "application/json"})
+        claim = json.loads(body)
+        lease = claim["job"]["lease_token"]
 
-        up = base + f"/api/v1/agent/jobs/{job}/artifacts?agent=bench&path=big.bin&sha256={digest}&step=s"
+        up = base + f"/api/v1/agent/jobs/{job}/artifacts?path=big.bin&sha256={digest}&step=s"
         t = time.perf_counter()
-        out = subprocess.run(["curl", "-sS", "-f", "-X", "POST", "-T", src, "-H", "Authorization: Bearer " + TOKEN,
+        out = subprocess.run(["curl", "-sS", "-f", "-X", "POST", "-T", src, "-H", "Authorization: Bearer " + credential,
+                              "-H", "X-Boxcar-Lease: " + lease,
                               "-H", "Content-Type: application/octet-stream", "-H", "Expect:", up],
                              capture_output=True, text=True, check=True)
         t_up = time.perf_counter() - t
@@ -81,12 +90,13 @@ def main():
 
         dst = os.path.join(work, "down.bin")
         t = time.perf_counter()
-        subprocess.run(["curl", "-sS", "-f", "-o", dst, base + f"/api/v1/jobs/{job}/artifacts/big.bin"], check=True)
+        subprocess.run(["curl", "-sS", "-f", "-H", "Authorization: Bearer " + API_TOKEN, "-o", dst,
+                        base + f"/api/v1/jobs/{job}/artifacts/big.bin"], check=True)
         t_down = time.perf_counter() - t
         ok = subprocess.run(["sha256sum", dst], capture_output=True, text=True).stdout.split()[0] == digest
 
         t = time.perf_counter()
-        r = subprocess.run(["curl", "-sS", "-f", "-r", f"{size - (1 << 20)}-", "-o", "/dev/null",
+        r = subprocess.run(["curl", "-sS", "-f", "-H", "Authorization: Bearer " + API_TOKEN, "-r", f"{size - (1 << 20)}-", "-o", "/dev/null",
                             "-w", "%{http_code}", base + f"/api/v1/jobs/{job}/artifacts/big.bin"],
                            capture_output=True, text=True, check=True)
         t_range = time.perf_counter() - t
