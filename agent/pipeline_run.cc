@@ -15,6 +15,8 @@ PipelineRun::PipelineRun(asio::io_context& io, executors::Executor& executor, pi
       observer_(observer),
       plan_(pipeline_, config_.context) {
   config_.scheduler.workspace = config_.workspace;
+  config_.scheduler.branch = config_.context.branch;
+  config_.scheduler.event = config_.context.event;
 }
 
 PipelineRun::~PipelineRun() {

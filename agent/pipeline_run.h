@@ -28,7 +28,8 @@ struct PipelineRunConfig {
   std::filesystem::path workspace;  // host path, the steps' working tree
   pipeline::RunContext context;    // branch and event: the steps `when` skips
   // Steps at once, secrets, log and artifact directories, BOXCAR_* values, the preview
-  // publisher and the step limits. Its `workspace` is set from the one above.
+  // publisher and the step limits. Its `workspace`, `branch` and `event` are set from the
+  // ones above, so that `when` and the steps' BOXCAR_BRANCH/BOXCAR_EVENT never disagree.
   SchedulerOptions scheduler;
 };
 

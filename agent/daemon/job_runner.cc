@@ -240,8 +240,8 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     opts.artifact_dir = artifact_dir_of(options, spec);
     opts.job_id = std::to_string(spec.id);
     opts.commit = checked.commit;
-    opts.branch = branch.branch;
-    opts.event = spec.event.empty() ? "manual" : spec.event;
+    rc.context = pipeline::RunContext{branch.branch, spec.event.empty() ? "manual" : spec.event,
+                                      branch.no_branch};
     opts.run_env = run_env();
     opts.previews = wiring.previews;
     // The job's env: a name some step declares as a secret is a secret (masked everywhere,
@@ -259,7 +259,6 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& name : declared) {
       if (!opts.secrets.count(name)) observer.job_line("secret " + name + " is not set for this job");
     }
-    rc.context = pipeline::RunContext{opts.branch, opts.event, branch.no_branch};
     run = std::make_unique<PipelineRun>(io, *wiring.executor, std::move(expanded), std::move(rc), observer);
     if (Status st = run->prepare(); !st.ok()) {
       observer.job_line(st.error().message);
