@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <filesystem>
@@ -41,10 +42,11 @@ struct Fixture {
   }
   ~Fixture() { std::filesystem::remove_all(workspace); }
 
-  std::unique_ptr<PipelineRun> make(pipeline::ExpandedPipeline p) {
+  std::unique_ptr<PipelineRun> make(pipeline::ExpandedPipeline p, SchedulerOptions o = {}) {
     PipelineRunConfig c;
     c.id = "test-run";
     c.workspace = workspace;
+    c.scheduler = std::move(o);
     c.scheduler.jobs = 2;
     auto run = std::make_unique<PipelineRun>(io, *executor, std::move(p), std::move(c), observer);
     EXPECT_TRUE(run->prepare().ok());
@@ -59,6 +61,8 @@ struct Fixture {
           finished = ok;
         },
         [&] { released = true; });
+    // Held: the io_context has no work of its own while an artifact copy is on the copy pool.
+    auto work = boost::asio::make_work_guard(io);
     for (int i = 0; i < 600 && !released; ++i) io.run_for(std::chrono::milliseconds(100));
   }
 
@@ -105,6 +109,44 @@ TEST(PipelineRun, CancelWithoutGraceKillsAStepThatIgnoresSigterm) {
   EXPECT_FALSE(*f.finished);
   EXPECT_EQ(run->summaries()[0].state, StepState::success);
   EXPECT_EQ(run->summaries()[1].state, StepState::cancelled);
+}
+
+// Artifact bytes kept by one run, against artifact_total_limit: two parallel steps that end
+// together (each waits for the other's file) each keep a 48 MiB artifact, a copy long enough
+// for the other step to end during it. Under an 80 MiB total only one may be kept: the second
+// copy must not start from the total as it was before the first copy ended (it did, and both
+// were kept). The control, with room for both, keeps both.
+uint64_t kept_artifact_bytes(uint64_t total_limit) {
+  Fixture f;
+  auto dest = f.workspace / "kept";
+  std::filesystem::create_directories(dest);
+  pipeline::ExpandedPipeline p;
+  for (std::string name : {"a", "b"}) {
+    std::string other = name == "a" ? "b" : "a";
+    auto s = step(name, "head -c 48M /dev/zero > " + name + ".bin; touch " + name + ".done; "
+                        "while [ ! -e " + other + ".done ]; do sleep 0.01; done");
+    s.step.artifacts = {name + ".bin"};
+    p.steps.push_back(s);
+  }
+  SchedulerOptions o;
+  o.artifact_dir = dest;
+  o.artifact_total_limit = total_limit;
+  auto run = f.make(std::move(p), o);
+  f.run_until_released(*run);
+  EXPECT_TRUE(f.released);
+  for (const auto& s : run->summaries()) EXPECT_EQ(s.state, StepState::success) << s.name << ": " << s.reason;
+  uint64_t kept = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dest)) {
+    if (e.is_regular_file()) kept += e.file_size();
+  }
+  return kept;
+}
+
+TEST(PipelineRun, ParallelStepsEndingTogetherShareOneArtifactTotal) {
+  EXPECT_EQ(kept_artifact_bytes(100ull << 20), 96ull << 20) << "control: room for both";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(kept_artifact_bytes(80ull << 20), 48ull << 20) << "only one 48 MiB file fits in 80 MiB";
+  }
 }
 
 }  // namespace

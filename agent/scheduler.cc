@@ -108,6 +108,8 @@ struct Scheduler::Impl {
   std::string artifact_dir_error;  // why artifact_dir could not be opened
   asio::thread_pool copy_pool{1};  // artifact copies: file I/O off the io_context
   size_t copies_in_flight = 0;
+  // Artifact bytes kept by the run so far, against artifact_total_limit. Read and written on the
+  // copy pool's one thread only: steps that end together must not each start from the same total.
   uint64_t artifact_bytes = 0;
   bool cancelling = false;
   std::string abort_reason;  // set by abort(): the steps it stops end failed, saying this
@@ -336,14 +338,13 @@ void Scheduler::Impl::collect(size_t i, StepState state) {
   std::weak_ptr<bool> weak = alive;
   const auto& globs = pipeline.steps[i].step.artifacts;
   ArtifactLimits limits{options.artifact_file_limit, options.artifact_total_limit};
-  uint64_t used = artifact_bytes;
-  asio::post(copy_pool, [this, weak, i, state, globs, limits, used]() mutable {
-    auto result = artifact_dir ? collect_artifacts(options.workspace, globs, artifact_dir.get(), limits, used)
-                               : Result<CollectResult>(Error{artifact_dir_error});
-    asio::post(io, [this, weak, i, state, result = std::move(result), used]() {
+  asio::post(copy_pool, [this, weak, i, state, globs, limits]() {
+    auto result = artifact_dir
+                      ? collect_artifacts(options.workspace, globs, artifact_dir.get(), limits, artifact_bytes)
+                      : Result<CollectResult>(Error{artifact_dir_error});
+    asio::post(io, [this, weak, i, state, result = std::move(result)]() {
       if (weak.expired()) return;
       --copies_in_flight;
-      artifact_bytes = used;
       const std::string& name = pipeline.steps[i].name;
       if (!result.ok()) {
         observer.notice(name + ": artifacts: " + result.error().message);
