@@ -63,6 +63,7 @@ bool stale_connection_error(const boost::system::error_code& ec) {
 }
 
 constexpr size_t kMaxIdle = 8;
+constexpr size_t kMaxErrorBody = 64 << 10;
 
 // A Beast body of bytes [0, size) of an open file, read with pread(): the file's offset is never
 // used, so every serialization starts at byte 0 and the descriptor may be shared. A read
@@ -280,15 +281,26 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
                               if (ec == http::error::need_buffer) ec = {};
                               size_t n = op->chunk.size() - op->stream_parser->get().body().size;
                               bool ok = op->stream_parser->get().result_int() == 200;
-                              if (n > 0 && !ok && op->error_body.size() < 65536) {
+                              if (n > 0 && !ok) {
+                                // An error answer is kept for its message, up to 64 KiB; one
+                                // that goes on past that (an endless body) is cut there.
                                 op->error_body.append(op->chunk.data(), n);
+                                if (op->error_body.size() >= kMaxErrorBody) {
+                                  op->error_body.resize(kMaxErrorBody);
+                                  return self->streamed(op, /*whole=*/false);
+                                }
                               }
                               if (n > 0 && ok && !op->on_data(std::string_view(op->chunk.data(), n))) {
                                 return self->streamed(op, /*whole=*/false);
                               }
-                              // A body that ends with the connection (over TLS without
-                              // close_notify too) is a whole body.
-                              if (closed_by_server(ec)) return self->streamed(op, /*whole=*/false);
+                              // A body whose end is the connection's end (no length, not
+                              // chunked) is whole when the connection closes, over TLS without
+                              // close_notify too. One with a length or chunks is cut short:
+                              // an injected FIN must not pass a truncated download as whole.
+                              if (closed_by_server(ec)) {
+                                if (op->stream_parser->need_eof()) return self->streamed(op, /*whole=*/false);
+                                return self->finish(op, http::error::partial_message);
+                              }
                               if (ec) return self->finish(op, ec);
                               self->read_stream_body(op);
                             });
@@ -314,7 +326,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
 
   // A kept-alive connection the server closed while idle fails at once: re-send once.
   void failed(const std::shared_ptr<Op>& op, const boost::system::error_code& ec) {
-    if (op->reused && !op->resent && stale_connection_error(ec)) {
+    // Only when nothing of an answer came: a request the server began to answer was received,
+    // and sending it again (a job's `complete`) would do it twice.
+    bool answered = (op->parser && op->parser->got_some()) || (op->stream_parser && op->stream_parser->got_some());
+    if (op->reused && !op->resent && !answered && stale_connection_error(ec)) {
       op->resent = true;
       connect(op);
       return;

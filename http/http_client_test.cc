@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -17,6 +18,19 @@ namespace bhttp = boost::beast::http;
 using server::HttpRequest;
 using server::HttpResponse;
 using server::Responder;
+
+// An error answer whose body never ends: 16 KiB at a time while the client reads.
+struct EndlessBody : std::enable_shared_from_this<EndlessBody> {
+  explicit EndlessBody(std::shared_ptr<Responder> r) : res(std::move(r)) {}
+  void next() {
+    auto self = shared_from_this();
+    res->write(chunk, [self](bool ok) {
+      if (ok) self->next();
+    });
+  }
+  std::shared_ptr<Responder> res;
+  std::string chunk = std::string(16 << 10, 'e');
+};
 
 class HttpClientTest : public ::testing::Test {
  protected:
@@ -36,6 +50,10 @@ class HttpClientTest : public ::testing::Test {
     });
     router_.add(bhttp::verb::get, "/missing", [](HttpRequest&, std::shared_ptr<Responder> res) {
       res->reply(HttpResponse::error(404, "no such job"));
+    });
+    router_.add(bhttp::verb::get, "/endless-error", [](HttpRequest&, std::shared_ptr<Responder> res) {
+      res->begin_stream(HttpResponse::text(500, "", "text/plain"));
+      std::make_shared<EndlessBody>(std::move(res))->next();
     });
     server_ = std::make_unique<server::HttpServer>(server_io_, router_);
     auto port = server_->listen("127.0.0.1", 0);
@@ -100,6 +118,23 @@ TEST_F(HttpClientTest, AStreamedBodyArrivesInPiecesAndAnErrorAnswerKeepsItsText)
   ASSERT_FALSE(o.ec) << o.ec.message();
   EXPECT_EQ(o.reply.status, 404u);
   EXPECT_NE(o.reply.body.find("no such job"), std::string::npos) << o.reply.body;
+  EXPECT_EQ(got, "");
+}
+
+// A streamed request's error answer is kept for its message up to 64 KiB; one whose body never
+// ends is cut there instead of holding the command for ever (the control above: a short error
+// answer keeps its whole text).
+TEST_F(HttpClientTest, AnEndlessErrorAnswerToAStreamIsCutAt64KiB) {
+  boost::asio::io_context io;
+  HttpClient client(io, base_, "");
+  std::string got;
+  std::optional<Outcome> out;
+  client.stream("/endless-error", kNoTimeout, [&](std::string_view piece) { got += piece; return true; },
+                [&](const boost::system::error_code& ec, HttpReply r) { out = Outcome{ec, std::move(r)}; });
+  io.run_for(std::chrono::seconds(30));  // a deadline for a broken client, not a measurement
+  ASSERT_TRUE(out.has_value()) << "the endless error body was read on and on";
+  EXPECT_EQ(out->reply.status, 500u);
+  EXPECT_EQ(out->reply.body.size(), 64u << 10);
   EXPECT_EQ(got, "");
 }
 

@@ -31,10 +31,12 @@ namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 
 // Answers every request 200 "hello" over TLS, one request per connection; remembers the SNI.
+// `cut`: the answer promises 1000 bytes, sends the 5, and the TCP connection is closed without
+// TLS's close_notify (what an injected FIN looks like).
 class TlsTestServer {
  public:
-  TlsTestServer(const fs::path& cert, const fs::path& key)
-      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+  TlsTestServer(const fs::path& cert, const fs::path& key, bool cut = false)
+      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), cut_(cut) {
     ctx_.use_certificate_chain_file(cert.string());
     ctx_.use_private_key_file(key.string(), asio::ssl::context::pem);
     port_ = acceptor_.local_endpoint().port();
@@ -75,6 +77,15 @@ class TlsTestServer {
         http::async_read(c->stream, c->buffer, c->req, [this, c](beast::error_code re, size_t) {
           if (re) return;
           ++requests_;
+          if (cut_) {
+            static const std::string kCut = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nhello";
+            asio::async_write(c->stream, asio::buffer(kCut), [c](beast::error_code, size_t) {
+              beast::error_code ignored;
+              beast::get_lowest_layer(c->stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+              beast::get_lowest_layer(c->stream).socket().close(ignored);
+            });
+            return;
+          }
           c->res = http::response<http::string_body>(http::status::ok, 11);
           c->res.body() = "hello";
           c->res.keep_alive(false);
@@ -89,6 +100,7 @@ class TlsTestServer {
   asio::io_context io_;
   asio::ssl::context ctx_{asio::ssl::context::tls_server};
   tcp::acceptor acceptor_;
+  bool cut_ = false;
   uint16_t port_ = 0;
   std::thread thread_;
   std::atomic<int> requests_{0};
@@ -135,6 +147,36 @@ class HttpClientTlsTest : public ::testing::Test {
   fs::path dir;
   std::optional<boxcar::testing::TestCa> ca;
 };
+
+// A streamed answer (a download) whose connection ends before its Content-Length is an error,
+// even over TLS where the cut shows as a missing close_notify: it used to end as a whole body.
+TEST_F(HttpClientTlsTest, AStreamCutShortIsAnErrorNotAWholeBody) {
+  for (bool cut : {false, true}) {
+    TlsTestServer server(ca->cert("local"), ca->key("local"), cut);
+    auto tls = TlsClient::create(TlsClientOptions{ca->ca_pem()});
+    ASSERT_TRUE(tls.ok()) << tls.error().message;
+    asio::io_context io;
+    HttpClient client(io, parse_server_url("https://127.0.0.1:" + std::to_string(server.port())).value(),
+                      "token", tls.value());
+    std::string got;
+    Outcome out;
+    client.stream("/x", Millis(10'000), [&](std::string_view piece) {
+      got.append(piece);
+      return true;
+    }, [&](const boost::system::error_code& ec, HttpReply r) {
+      out.ec = ec;
+      out.response = std::move(r);
+    });
+    io.run();
+    EXPECT_EQ(got, "hello") << (cut ? "cut" : "control");
+    if (cut) {
+      EXPECT_TRUE(out.ec) << "a body cut short must not pass as whole";
+    } else {
+      EXPECT_FALSE(out.ec) << "control: " << out.ec.message();
+      EXPECT_EQ(out.response.status, 200u);
+    }
+  }
+}
 
 TEST_F(HttpClientTlsTest, TheGivenCaIsTrustedForTheNamesItsCertificateCarries) {
   TlsTestServer server(ca->cert("local"), ca->key("local"));
