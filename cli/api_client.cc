@@ -1,5 +1,7 @@
 #include "cli/api_client.h"
 
+#include "base/terminal_escape.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
@@ -23,6 +25,8 @@ ClientOptions client_options(const ParsedFlags& flags) {
   return options;
 }
 
+constexpr size_t kMaxErrorText = 1024;
+
 std::string error_text(const ApiReply& reply) {
   if (reply.status == 401) {
     return "no valid API token for this server (401): set BOXCAR_API_TOKEN or --token-file "
@@ -31,11 +35,16 @@ std::string error_text(const ApiReply& reply) {
   }
   boost::system::error_code ec;
   auto v = boost::json::parse(reply.body, ec);
+  // The server's words go to a terminal: escapes made visible, an unstructured body cut short
+  // (an HTML error page, or a hostile one, is not a message).
   if (!ec && v.is_object() && v.as_object().contains("error") &&
       v.as_object().at("error").is_string()) {
-    return std::string(v.as_object().at("error").as_string());
+    return escape_for_terminal(std::string_view(v.as_object().at("error").as_string()).substr(0, kMaxErrorText));
   }
-  return "HTTP " + std::to_string(reply.status) + (reply.body.empty() ? "" : ": " + reply.body);
+  std::string_view body(reply.body);
+  std::string shown = escape_for_terminal(body.substr(0, kMaxErrorText));
+  if (body.size() > kMaxErrorText) shown += "...";
+  return "HTTP " + std::to_string(reply.status) + (body.empty() ? "" : ": " + shown);
 }
 
 Result<ApiClient> ApiClient::create(const std::string& base, const ClientOptions& options) {

@@ -30,5 +30,16 @@ TEST(ApiClient, BadUrlsAndCaFilesAreNamed) {
   EXPECT_TRUE(ApiClient::create("http://127.0.0.1:8080", {"/nonexistent/ca.pem", ""}).ok());
 }
 
+// What a server says in an error goes to the user's terminal: escape sequences are shown, not
+// run, and an unstructured body is cut short; a plain message (control) is shown as it is.
+TEST(ApiClient, AServersErrorTextCannotDriveTheTerminal) {
+  EXPECT_EQ(error_text(ApiReply{404, R"({"error":"no such job"})"}), "no such job");
+  std::string hostile = error_text(ApiReply{500, "{\"error\":\"\\u001b]0;pwned\\u0007 \\u001b[2J\"}"});
+  EXPECT_EQ(hostile.find('\x1b'), std::string::npos) << hostile;
+  std::string page = error_text(ApiReply{502, std::string(100000, 'x')});
+  EXPECT_LT(page.size(), 2000u);
+  EXPECT_EQ(page.rfind("HTTP 502: xxx", 0), 0u) << page.substr(0, 40);
+}
+
 }  // namespace
 }  // namespace boxcar::cli
