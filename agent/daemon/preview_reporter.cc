@@ -91,12 +91,17 @@ void PreviewReporter::report() {
 }
 
 void PreviewReporter::reported(const boost::system::error_code& ec, const HttpReply& res) {
-  in_flight_ = false;
-  if (mode_ != Mode::direct) return;
+  if (mode_ != Mode::direct) {
+    in_flight_ = false;
+    return;
+  }
+  // in_flight_ stays set through close(): the report the closing previews ask for waits as
+  // again_ and is sent below, once, instead of a second one racing this answer's timer.
   RemoteOutcome o = classify(ec, res.status, res.body);
   if (o.verdict == RemoteVerdict::ok) {
     auto answer = protocol::from_json_text<protocol::PreviewSyncResponse>(res.body);
-    if (answer.ok() && answer->close) {
+    if (answer.ok() && answer->close && !close_asked_) {
+      close_asked_ = true;  // every later answer says so again while they close
       if (handlers_.log) handlers_.log("closing its previews: cancelled on the server");
       handlers_.close(Grace::step);
     }
@@ -104,6 +109,7 @@ void PreviewReporter::reported(const boost::system::error_code& ec, const HttpRe
     if (handlers_.log) handlers_.log("closing its previews: the server refused the report (" + o.message + ")");
     handlers_.close(Grace::none);
   }
+  in_flight_ = false;
   // close() may have closed the last one, and all_closed() stopped the reports.
   if (mode_ != Mode::direct) return;
   if (again_) return report();

@@ -72,6 +72,7 @@ class PreviewReporter {
   boost::asio::steady_timer timer_;
   bool in_flight_ = false;
   bool again_ = false;            // the set changed while a report was on its way
+  bool close_asked_ = false;      // the server asked to close them; said and done once
   bool server_sees_open_ = false;  // the last report sent listed some open preview
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
