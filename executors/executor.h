@@ -33,6 +33,10 @@ struct ExecRequest {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH of `env` if it has no '/'
   std::vector<std::string> env;   // "NAME=value": the whole environment, nothing inherited
   std::string workdir = ".";      // relative to the workspace
+  // Who runs it, as an image's config says it (Docker's --user): "" or "root" is uid 0; "name",
+  // "uid", "name:group", "uid:gid" are looked up in the sandbox's own /etc/passwd and /etc/group.
+  // Executors without users of their own (host) ignore it.
+  std::string user;
 };
 
 struct ExecHandlers {

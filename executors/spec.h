@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,7 +15,11 @@ enum class NetworkMode { job, none, host };
 
 struct SandboxSpec {
   std::string name;              // the step's name, for messages and the hostname
-  std::string image = "host";    // "host" or an OCI image reference
+  std::string image = "host";    // "host" or an OCI image reference (for names and messages)
+  // For an image: its unpacked layer directories, lowest first (images::PulledImage::layers).
+  // The root is these layers composed with overlayfs under a fresh writable layer of the
+  // sandbox's own, removed with it. Empty for image = "host".
+  std::vector<std::filesystem::path> layers;
   NetworkMode network = NetworkMode::job;
   std::optional<uint64_t> memory_bytes;
   std::optional<double> cpus;

@@ -1,0 +1,94 @@
+// LayerStore: the machine's content-addressed image cache, shared by every job (and every
+// agent process) on it. Each layer is downloaded and unpacked once, into layers/<hex>/ (the
+// directory an overlayfs lower uses), even when two jobs pull it at once; image records map a
+// canonical reference to its manifest digest, config and layers. Files inside layers belong to
+// the sandboxes' unprivileged id range on the host's disk and never carry setuid/setgid bits.
+// An LRU collector keeps the store under its size cap, sparing images a running step holds.
+//
+//   <dir>/layers/<hex>/        unpacked layer (read-only to everyone but root)
+//   <dir>/images/<hex>.json    one record per reference (hex = sha256 of the reference)
+//   <dir>/locks/, <dir>/tmp/   per-digest locks, downloads and unpacks in progress
+//
+// Thread-safe; cross-process safety by flock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "images/image.h"
+
+namespace boxcar::images {
+
+struct StoreOptions {
+  std::filesystem::path dir;
+  uint64_t max_bytes = 20ull << 30;  // --image-cache-size
+  // Owners of unpacked files on the host's disk: an image's uid/gid N becomes id_base + N
+  // (ids outside [0, id_count) become id_base + 65534, "nobody"). Equal to the sandboxes' range.
+  uid_t id_base = 100000;
+  uid_t id_count = 65536;
+};
+
+// One image in the store, as `boxcar image ls` shows it.
+struct ImageRecord {
+  PulledImage image;
+  int64_t last_used = 0;  // unix seconds
+};
+
+// While held, the collector leaves the image's layers alone (a shared flock on its record).
+class ImageLease {
+ public:
+  ImageLease() = default;
+  explicit ImageLease(unique_fd fd) : fd_(std::move(fd)) {}
+  bool held() const { return static_cast<bool>(fd_); }
+
+ private:
+  unique_fd fd_;
+};
+
+class LayerStore {
+ public:
+  // Creates the directories (0700 root) and removes what a dead process left in tmp/.
+  static Result<std::unique_ptr<LayerStore>> open(StoreOptions options);
+  virtual ~LayerStore() = default;
+
+  virtual const StoreOptions& options() const = 0;
+
+  // The image recorded for `canonical_reference` with every layer present, its last use
+  // touched; nullopt when absent or incomplete.
+  virtual std::optional<PulledImage> find(const std::string& canonical_reference) = 0;
+
+  // The unpacked directory of layer `digest` ("sha256:<hex>"), making it first if needed:
+  // under a per-digest lock (threads and processes), `download(fd)` writes the verified blob
+  // into a temporary file, which is then unpacked (media type: tar, tar+gzip, tar+zstd; Docker
+  // and OCI names) and renamed into place. A second caller for the same digest waits and reuses
+  // it: one download. `cached` is set when nothing was downloaded.
+  virtual Result<std::filesystem::path> ensure_layer(const std::string& digest, const std::string& media_type,
+                                                     const std::function<Status(int fd)>& download,
+                                                     bool* cached = nullptr) = 0;
+
+  // Records (or replaces) the image for its reference, sizes summed, last use now; then
+  // collects garbage if the store is over its cap.
+  virtual Status record(const PulledImage& image) = 0;
+
+  virtual ImageLease lease(const std::string& canonical_reference) = 0;
+
+  virtual std::vector<ImageRecord> list() = 0;
+  // Removes the record (not_found when there is none); its layers go with the next prune.
+  virtual Status remove(const std::string& canonical_reference) = 0;
+  // Removes every layer no record refers to; returns the bytes freed.
+  virtual Result<uint64_t> prune() = 0;
+  // While the store is over max_bytes: removes the least recently used record that no lease
+  // holds, then prunes. Returns the bytes freed.
+  virtual Result<uint64_t> collect_garbage() = 0;
+};
+
+}  // namespace boxcar::images
