@@ -36,7 +36,7 @@ struct ExecRequest {
   // Who runs it, as an image's config says it (Docker's --user): "" or "root" is uid 0; "name",
   // "uid", "name:group", "uid:gid" are looked up in the sandbox's own /etc/passwd and /etc/group.
   // Executors without users of their own (host) ignore it.
-  std::string user;
+  std::string user{};
 };
 
 struct ExecHandlers {
