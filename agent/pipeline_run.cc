@@ -1,6 +1,11 @@
 #include "agent/pipeline_run.h"
 
+#include <chrono>
+
 #include <boost/asio/post.hpp>
+
+#include "agent/step_setup.h"
+#include "base/size.h"
 
 namespace boxcar::agent {
 
@@ -29,13 +34,45 @@ Status PipelineRun::prepare() {
   auto job = executor_.prepare({config_.id, config_.workspace});
   if (!job.ok()) return Error{"cannot prepare the job: " + job.error().message, job.error().err};
   job_ = std::move(job.value());
-  scheduler_ = std::make_unique<Scheduler>(io_, *job_, pipeline_, plan_, config_.scheduler, observer_);
   return {};
 }
 
 void PipelineRun::start(std::function<void(bool)> finished, std::function<void()> released) {
   finished_ = std::move(finished);
   released_ = std::move(released);
+  std::vector<std::string> refs = image_refs(pipeline_);
+  if (refs.empty()) return run_steps();
+  if (!config_.images) {
+    for (const auto& ref : refs) {
+      images_.emplace(ref, Error{"image \"" + ref + "\": this agent has no image store", 0,
+                                 ErrorCode::unavailable});
+    }
+    return run_steps();
+  }
+  for (const auto& ref : refs) observer_.notice("image " + ref + ": pulling");
+  auto began = std::chrono::steady_clock::now();
+  std::weak_ptr<bool> weak = alive_;
+  fetching_ = config_.images->fetch(refs, [this, weak, began](RunImages images) {
+    if (weak.expired()) return;
+    fetching_.reset();
+    auto took = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - began);
+    for (const auto& [ref, image] : images) {
+      if (!image.ok()) {
+        observer_.notice("image " + ref + ": " + image.error().message);
+        continue;
+      }
+      const images::PulledImage& pulled = image->image;
+      observer_.notice("image " + ref + ": " + pulled.digest + " (" + std::to_string(pulled.layers.size()) +
+                       " layers, " + format_size(pulled.size) + ") ready after " + format_duration(took));
+    }
+    images_ = std::move(images);
+    run_steps();
+  });
+}
+
+void PipelineRun::run_steps() {
+  config_.scheduler.images = &images_;
+  scheduler_ = std::make_unique<Scheduler>(io_, *job_, pipeline_, plan_, config_.scheduler, observer_);
   std::weak_ptr<bool> weak = alive_;
   scheduler_->start([this, weak](bool ok) {
     // May run inside cancel(): leave the scheduler's stack first.
@@ -43,6 +80,7 @@ void PipelineRun::start(std::function<void(bool)> finished, std::function<void()
       if (!weak.expired()) pipeline_done(ok);
     });
   });
+  if (cancelled_) scheduler_->cancel(cancel_grace_);  // cancelled while the images were pulled
 }
 
 void PipelineRun::pipeline_done(bool success) {
@@ -79,6 +117,7 @@ void PipelineRun::release() {
 
 void PipelineRun::cancel(Grace grace) {
   cancelled_ = true;
+  cancel_grace_ = grace;
   if (scheduler_) scheduler_->cancel(grace);
 }
 

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/grace.h"
+#include "agent/image_source.h"
 #include "agent/run_observer.h"
 #include "agent/scheduler.h"
 #include "base/result.h"
@@ -31,6 +32,8 @@ struct PipelineRunConfig {
   // publisher and the step limits. Its `workspace`, `branch` and `event` are set from the
   // ones above, so that `when` and the steps' BOXCAR_BRANCH/BOXCAR_EVENT never disagree.
   SchedulerOptions scheduler;
+  // Where the images of steps and services come from; null: a step with an image fails to set up.
+  ImageSource* images = nullptr;
 };
 
 class PipelineRun {
@@ -65,6 +68,8 @@ class PipelineRun {
   const pipeline::ExpandedPipeline& pipeline() const { return pipeline_; }
 
  private:
+  // The images pulled (or none needed): the scheduler starts.
+  void run_steps();
   void pipeline_done(bool success);
   // The scheduler (and its sandboxes) and the executor's job destroyed.
   void teardown();
@@ -81,7 +86,10 @@ class PipelineRun {
   std::vector<StepSummary> summaries_;  // kept once the scheduler is gone
   std::function<void(bool)> finished_;
   std::function<void()> released_;
+  RunImages images_;
+  std::shared_ptr<void> fetching_;  // the image fetch in flight, dropped to abandon it
   bool cancelled_ = false;
+  Grace cancel_grace_ = Grace::step;
   bool holding_ = false;
   bool released_called_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

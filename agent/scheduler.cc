@@ -23,24 +23,6 @@ using pipeline::StepState;
 
 namespace {
 
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-// The step's sandbox; its limits are the step's `resources` under the operator's StepLimits.
-Result<executors::SandboxSpec> sandbox_spec(const pipeline::ExpandedPipeline& p, const pipeline::ConcreteStep& cs,
-                                            const StepLimits& limits) {
-  const pipeline::Step& s = cs.step;
-  executors::SandboxSpec spec;
-  spec.name = cs.name;
-  spec.image = s.image;
-  switch (s.network) {
-    case pipeline::Network::job: spec.network = executors::NetworkMode::job; break;
-    case pipeline::Network::none: spec.network = executors::NetworkMode::none; break;
-    case pipeline::Network::host: spec.network = executors::NetworkMode::host; break;
-  }
-  if (Status st = apply_step_limits(p, cs, limits, spec); !st.ok()) return st.error();
-  return spec;
-}
-
 StepState state_of(const Outcome& o) {
   switch (o.kind) {
     case Outcome::Kind::ok: return StepState::success;
@@ -55,35 +37,6 @@ StepState state_of(const Outcome& o) {
 }
 
 }  // namespace
-
-std::vector<std::string> step_environment(const pipeline::ConcreteStep& cs,
-                                          const SchedulerOptions& options,
-                                          const std::string& workspace_path) {
-  std::map<std::string, std::string> env = {
-      {"PATH", kDefaultPath},
-      {"HOME", "/tmp"},
-      {"LANG", "C.UTF-8"},
-      {"CI", "true"},
-      {"BOXCAR", "true"},
-      {"BOXCAR_JOB_ID", options.job_id},
-      {"BOXCAR_STEP", cs.name},
-      {"BOXCAR_COMMIT", options.commit},
-      {"BOXCAR_BRANCH", options.branch},
-      {"BOXCAR_EVENT", options.event},
-      {"BOXCAR_WORKSPACE", workspace_path},
-  };
-  for (const auto& [k, v] : options.run_env) env[k] = v;
-  for (const auto& [k, v] : cs.matrix_values) env["BOXCAR_MATRIX_" + k] = v;
-  for (const auto& [k, v] : cs.step.env) env[k] = v;
-  for (const auto& name : cs.step.secrets) {
-    auto it = options.secrets.find(name);
-    if (it != options.secrets.end()) env[name] = it->second;
-  }
-  std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
-  return out;
-}
 
 struct Scheduler::Impl {
   asio::io_context& io;
@@ -145,7 +98,7 @@ struct Scheduler::Impl {
   void pump();
   void sync_settled();
   void launch(size_t i, int attempt);
-  std::vector<std::string> environment_of(size_t i);
+  StepSetup setup_of(size_t i);
   void attempt_ended(size_t i, const AttemptEnd& end);
   void step_serving(size_t i, Millis elapsed, std::vector<std::string> env);
   void preview_closed(size_t i);
@@ -218,17 +171,18 @@ void Scheduler::Impl::launch(size_t i, int number) {
   size_t more = 0;
   for (size_t j = 0; j < plan.size(); ++j) more += j != i && plan.state(j) == StepState::pending;
   job.expect(more);
-  attempt->start(sandbox_spec(pipeline, cs, options.limits), environment_of(i));
+  attempt->start(setup_of(i));
   // start() may have ended it already (a setup error).
   if (auto it = running.find(i); cancelling && it != running.end() && it->second.get() == attempt) {
     attempt->cancel(Grace::step);
   }
 }
 
-// The step's environment, and the preview URLs of the steps it needs, directly or not.
-std::vector<std::string> Scheduler::Impl::environment_of(size_t i) {
+// The step's setup; its environment gets the preview URLs of the steps it needs, directly or not.
+StepSetup Scheduler::Impl::setup_of(size_t i) {
   const pipeline::ConcreteStep& cs = pipeline.steps[i];
-  std::vector<std::string> env = step_environment(cs, options, job.workspace_path());
+  StepSetup setup = step_setup(pipeline, cs, options, job.workspace_path(), options.images);
+  std::vector<std::string>& env = setup.env;
   std::vector<size_t> todo = cs.needs;
   std::vector<bool> seen(pipeline.steps.size());
   while (!todo.empty()) {
@@ -243,7 +197,7 @@ std::vector<std::string> Scheduler::Impl::environment_of(size_t i) {
     }
     for (size_t k : pipeline.steps[j].needs) todo.push_back(k);
   }
-  return env;
+  return setup;
 }
 
 void Scheduler::Impl::attempt_ended(size_t i, const AttemptEnd& end) {

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/grace.h"
+#include "agent/image_source.h"
 #include "agent/preview_publisher.h"
 #include "agent/run_observer.h"
 #include "agent/step_limits.h"
@@ -43,6 +44,8 @@ struct SchedulerOptions {
   PreviewPublisher* previews = nullptr;
   // Every step's memory, pids, cpus, /tmp and /dev/shm, and how long previews stay up.
   StepLimits limits;
+  // The run's images, by reference as the pipeline writes it; null when no step has one.
+  const RunImages* images = nullptr;
 };
 
 class Scheduler {
@@ -77,11 +80,5 @@ class Scheduler {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The environment a step sees: CI=true, BOXCAR_* variables, a standard PATH, HOME, the step's
-// env and the secrets it declares. Never the agent's own environment.
-std::vector<std::string> step_environment(const pipeline::ConcreteStep& step,
-                                          const SchedulerOptions& options,
-                                          const std::string& workspace_path);
 
 }  // namespace boxcar::agent

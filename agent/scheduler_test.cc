@@ -1,6 +1,7 @@
 // Scheduler against the fake executor: the order of events without real processes. Each step
 // runs "run-<name>", which runs until the test ends it (FakeExecutor::exit).
 #include "agent/scheduler.h"
+#include "agent/step_setup.h"
 
 #include <gtest/gtest.h>
 

@@ -41,14 +41,19 @@ StepAttempt::StepAttempt(const Context& context, size_t step, const pipeline::Co
 
 StepAttempt::~StepAttempt() {
   *alive_ = false;
-  if (!sandbox_) return;
-  if (phase_ == Phase::serving && ctx_.previews) ctx_.previews->withdraw(*sandbox_);
-  sandbox_->destroy();
+  if (sandbox_ && phase_ == Phase::serving && ctx_.previews) ctx_.previews->withdraw(*sandbox_);
+  destroy_all();
 }
 
-void StepAttempt::start(const Result<executors::SandboxSpec>& spec, std::vector<std::string> env) {
-  env_ = std::move(env);
-  if (!spec.ok()) return end(Outcome::setup("resources", 0, spec.error().message));
+void StepAttempt::start(StepSetup setup) {
+  env_ = std::move(setup.env);
+  user_ = std::move(setup.user);
+  sidecar_setups_ = std::move(setup.sidecars);
+  const auto& spec = setup.spec;
+  if (!spec.ok()) {
+    const Error& e = spec.error();
+    return end(Outcome::setup(e.subject.empty() ? "resources" : e.subject, e.err, e.message));
+  }
   auto sandbox = ctx_.job.start(*spec);
   if (!sandbox.ok()) {
     return end(Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
@@ -58,7 +63,7 @@ void StepAttempt::start(const Result<executors::SandboxSpec>& spec, std::vector<
   timeout_.expires_after(cs_.step.timeout);
   timeout_.async_wait([this, weak](const boost::system::error_code& ec) {
     if (ec || weak.expired() || (phase_ != Phase::services && phase_ != Phase::script)) return;
-    sandbox_->stop(Outcome::Kind::timeout, cs_.step.grace);
+    stop_all(Outcome::Kind::timeout);
   });
   if (cs_.step.services.empty()) return run_script();
   start_services();
@@ -70,7 +75,25 @@ executors::ExecRequest StepAttempt::request(const std::string& script) const {
   req.argv.push_back(script);
   req.env = env_;
   req.workdir = cs_.step.workdir;
+  req.user = user_;
   return req;
+}
+
+executors::Sandbox& StepAttempt::sandbox_of(size_t index) {
+  auto it = sidecars_.find(index);
+  return it == sidecars_.end() ? *sandbox_ : *it->second;
+}
+
+void StepAttempt::stop_all(Outcome::Kind reason) {
+  for (auto& [i, sidecar] : sidecars_) sidecar->stop(reason, cs_.step.grace);
+  if (sandbox_) sandbox_->stop(reason, cs_.step.grace);
+}
+
+void StepAttempt::destroy_all() {
+  for (auto& [i, sidecar] : sidecars_) sidecar->destroy();
+  sidecars_.clear();
+  if (sandbox_) sandbox_->destroy();
+  sandbox_.reset();
 }
 
 // Output of the step's script and of its services goes to the step's log.
@@ -83,12 +106,27 @@ std::function<void(executors::OutputStream, std::string_view)> StepAttempt::outp
   };
 }
 
-// [[step.service]]: started in the step's sandbox before its script, which runs once every
-// service with a ready check answers it. A service that exits first fails the attempt.
+// [[step.service]]: started before the step's script, in the step's sandbox or, with an image,
+// in a sidecar sandbox of its own on the job's network; the script runs once every service with
+// a ready check answers it. A service that exits first fails the attempt.
 void StepAttempt::start_services() {
   phase_ = Phase::services;
   std::weak_ptr<bool> weak = alive_;
-  for (const pipeline::Service& svc : cs_.step.services) {
+  for (size_t index = 0; index < cs_.step.services.size(); ++index) {
+    const pipeline::Service& svc = cs_.step.services[index];
+    executors::ExecRequest req = request(svc.run);
+    if (auto it = sidecar_setups_.find(index); it != sidecar_setups_.end()) {
+      if (!it->second.ok()) {
+        const Error& e = it->second.error();
+        return end(Outcome::setup("service " + svc.name + ": " + e.subject, e.err, e.message));
+      }
+      auto sidecar = ctx_.job.start(it->second->spec);
+      if (!sidecar.ok()) {
+        return end(Outcome::setup("service " + svc.name + " sandbox", sidecar.error().err, sidecar.error().message));
+      }
+      sidecars_[index] = std::move(sidecar.value());
+      req = it->second->request;
+    }
     executors::ExecHandlers handlers;
     handlers.on_output = output_sink();
     handlers.on_exit = [this, weak, name = svc.name](const Outcome& o) {
@@ -103,7 +141,7 @@ void StepAttempt::start_services() {
         end(failed);
       });
     };
-    if (Status st = sandbox_->exec(request(svc.run), std::move(handlers)); !st.ok()) {
+    if (Status st = sandbox_of(index).exec(req, std::move(handlers)); !st.ok()) {
       return end(Outcome::setup("service " + svc.name, st.error().err, st.error().message));
     }
   }
@@ -119,7 +157,7 @@ void StepAttempt::poll_services() {
   if (next_ == services.size()) return run_script();
   std::weak_ptr<bool> weak = alive_;
   // A service's http check has no port of its own to go to but the default HTTP one.
-  check_ready_once(ctx_.io, *sandbox_, *services[next_].ready, 80, [this, weak](bool ok) {
+  check_ready_once(ctx_.io, sandbox_of(next_), *services[next_].ready, 80, [this, weak](bool ok) {
     if (weak.expired() || phase_ != Phase::services) return;
     if (ok) {
       ++next_;
@@ -259,8 +297,7 @@ void StepAttempt::server_exited(const Outcome& o) {
   for (const auto& [name, urls] : urls_) ctx_.observer.preview_closed(step_, name);
   ttl_.cancel();
   output_->close();
-  sandbox_->destroy();
-  sandbox_.reset();
+  destroy_all();
   phase_ = Phase::over;
   auto closed = events_.closed;  // the owner may destroy this attempt in it
   closed();
@@ -272,7 +309,7 @@ void StepAttempt::cancel(Grace grace) {
     case Phase::script:
       // destroy() kills at once and runs no handler: the attempt ends here.
       if (grace == Grace::none) return end(Outcome::of(Outcome::Kind::cancelled));
-      sandbox_->stop(Outcome::Kind::cancelled, cs_.step.grace);
+      stop_all(Outcome::Kind::cancelled);
       return;
     case Phase::serving: return close_preview("cancelled", grace);
     case Phase::over: return;
@@ -286,8 +323,7 @@ void StepAttempt::end(const Outcome& o) {
   poll_.cancel();
   output_->close();
   AttemptEnd ended{o, elapsed(), output_->truncated()};
-  if (sandbox_) sandbox_->destroy();
-  sandbox_.reset();
+  destroy_all();
   auto cb = events_.ended;  // the owner may destroy this attempt in it
   cb(ended);
 }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "agent/run_observer.h"
 #include "agent/step_limits.h"
 #include "agent/step_output.h"
+#include "agent/step_setup.h"
 #include "base/result.h"
 #include "executors/executor.h"
 #include "pipeline/pipeline.h"
@@ -64,9 +66,10 @@ class StepAttempt {
   StepAttempt(const StepAttempt&) = delete;
   StepAttempt& operator=(const StepAttempt&) = delete;
 
-  // Starts the sandbox from `spec` (an error ends the attempt as a setup error), then the
-  // services or the script, with `env` as their environment. May call `ended` before returning.
-  void start(const Result<executors::SandboxSpec>& spec, std::vector<std::string> env);
+  // Starts the sandbox from the setup's spec (an error ends the attempt as a setup error), then
+  // the services (a sidecar sandbox for each that has an image) or the script, with the setup's
+  // environment and user. May call `ended` before returning.
+  void start(StepSetup setup);
 
   // Stops a running attempt as cancelled: SIGTERM and the step's grace period (`ended` comes
   // when it exited), or at once (`ended` is called before this returns). A serving attempt's
@@ -85,6 +88,10 @@ class StepAttempt {
   enum class Phase { services, script, serving, over };
 
   executors::ExecRequest request(const std::string& script) const;
+  // Where service `index` runs: its sidecar's sandbox, or the step's own.
+  executors::Sandbox& sandbox_of(size_t index);
+  void stop_all(executors::Outcome::Kind reason);
+  void destroy_all();
   std::function<void(executors::OutputStream, std::string_view)> output_sink();
   void start_services();
   void poll_services();
@@ -106,7 +113,10 @@ class StepAttempt {
   Events events_;
   Phase phase_ = Phase::services;
   std::vector<std::string> env_;
+  std::string user_;
+  std::map<size_t, Result<Sidecar>> sidecar_setups_;
   std::unique_ptr<executors::Sandbox> sandbox_;
+  std::map<size_t, std::unique_ptr<executors::Sandbox>> sidecars_;  // by service index
   std::unique_ptr<StepOutput> output_;
   boost::asio::steady_timer timeout_;  // the step's timeout
   boost::asio::steady_timer poll_;     // between two ready checks

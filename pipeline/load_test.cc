@@ -270,5 +270,56 @@ TEST(LoadTest, DiagnosticWithoutPositionLeavesItOut) {
   EXPECT_EQ((Diagnostic{"f.toml", {}, "boom"}).to_string(), "f.toml: error: boom");
 }
 
+TEST(LoadTest, ServiceFromAnImage) {
+  Pipeline p = load_ok(R"(version = 1
+[[step]]
+name = "test"
+image = "node:20"
+run = "npm test"
+[[step.service]]
+name = "db"
+image = "postgres:16"
+env = { POSTGRES_PASSWORD = "pw" }
+command = ["postgres", "-c", "fsync=off"]
+ready = { tcp = 5432 }
+[[step.service]]
+name = "cache"
+image = "redis:7"
+run = "redis-server --save ''"
+)");
+  const Step& s = p.steps.at(0);
+  ASSERT_EQ(s.services.size(), 2u);
+  EXPECT_EQ(s.services[0].image, "postgres:16");
+  EXPECT_TRUE(s.services[0].run.empty());
+  EXPECT_EQ(s.services[0].command, (std::vector<std::string>{"postgres", "-c", "fsync=off"}));
+  EXPECT_EQ(s.services[0].env.at("POSTGRES_PASSWORD"), "pw");
+  EXPECT_EQ(s.services[1].run, "redis-server --save ''");
+}
+
+TEST(LoadTest, ServiceImageMistakesAreExplained) {
+  auto errors = errors_of(R"(version = 1
+[[step]]
+name = "a"
+run = "true"
+[[step.service]]
+name = "db"
+run = "x"
+image = "postgres:16"
+command = ["postgres"]
+[[step.service]]
+name = "web"
+image = "host"
+[[step.service]]
+name = "nothing"
+)");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0],
+            "f.toml:9:11: error: step \"a\": service \"db\": \"command\" replaces an image's Cmd: it "
+            "needs \"image\" and no \"run\"");
+  EXPECT_NE(errors[1].find("service \"web\": \"image\" must be an image reference"), std::string::npos)
+      << errors[1];
+  EXPECT_NE(errors[2].find("service \"nothing\": missing required key \"run\""), std::string::npos) << errors[2];
+}
+
 }  // namespace
 }  // namespace boxcar::pipeline

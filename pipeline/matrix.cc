@@ -171,6 +171,7 @@ ExpandedPipeline expand(const Pipeline& pipeline) {
         c.step.image = interpolate(step.image, values);
         for (auto& [key, value] : c.step.env) value = interpolate(value, values);
         for (Expose& e : c.step.expose) e.name = interpolate(e.name, values);
+        for (Service& service : c.step.services) service.image = interpolate(service.image, values);
       }
       by_base[step.name].push_back(out.steps.size());
       out.steps.push_back(std::move(c));

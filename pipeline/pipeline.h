@@ -43,7 +43,14 @@ struct ReadyCheck {
 
 struct Service {
   std::string name;
+  // A script run in the step's own sandbox; or, with `image`, in a sandbox of that image.
   std::string run;
+  // "" : the service runs in the step's sandbox. An image reference: a sidecar in its own
+  // sandbox from that image, on the job's network (the step reaches it on 127.0.0.1), started
+  // with the image's entrypoint and `command` (default: the image's Cmd) unless `run` is set.
+  std::string image;
+  std::vector<std::string> command;
+  EnvMap env;  // on top of the image's Env and the step's env
   std::optional<ReadyCheck> ready;
   SourcePos pos;
 };

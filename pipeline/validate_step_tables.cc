@@ -120,7 +120,7 @@ std::vector<Service> read_services(TableReader& step) {
                                ? quoted(name_entry->value.str)
                                : "#" + std::to_string(number));
     TableReader r(*t, context, step.diags());
-    r.check_keys({"name", "run", "ready"});
+    r.check_keys({"name", "run", "image", "command", "env", "ready"});
     Service service;
     service.pos = t->pos;
     if (auto name = r.string("name")) {
@@ -131,10 +131,30 @@ std::vector<Service> read_services(TableReader& step) {
     } else if (!r.has("name")) {
       r.missing("name");
     }
+    if (auto image = r.string("image")) {
+      if (image->empty() || *image == "host" || image->find_first_of(" \t\n") != std::string::npos) {
+        r.error(r.entry("image")->value.pos,
+                "\"image\" must be an image reference like \"postgres:16\" (leave it out to run the "
+                "service in the step's own sandbox), not " + quoted(*image));
+      }
+      service.image = *image;
+    }
     if (auto run = r.string("run")) {
       service.run = *run;
-    } else if (!r.has("run")) {
+    } else if (!r.has("run") && !r.has("image")) {
       r.missing("run");
+    }
+    if (auto command = r.strings("command", false)) {
+      if (!r.has("image") || r.has("run")) {
+        r.error(r.entry("command")->value.pos,
+                "\"command\" replaces an image's Cmd: it needs \"image\" and no \"run\"");
+      }
+      service.command = std::move(*command);
+    }
+    if (const TomlNode* env = r.table("env")) {
+      TableReader env_reader(*env, context + ": env", step.diags());
+      std::map<std::string, SourcePos> positions;
+      read_env(env_reader, service.env, positions);
     }
     service.ready = read_ready(r);
     services.push_back(std::move(service));

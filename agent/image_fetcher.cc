@@ -1,0 +1,87 @@
+#include "agent/image_fetcher.h"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+
+#include "images/image_puller.h"
+#include "images/reference.h"
+
+namespace boxcar::agent {
+
+// What the pulling threads share with the fetcher. The io_context may be gone before a pull
+// ends (a CLI returning from its command): `io` is cleared under the lock when the fetcher goes,
+// and a thread posts its answer only while it is set.
+struct ImageFetcher::Shared {
+  std::mutex mu;
+  boost::asio::io_context* io = nullptr;
+  std::unique_ptr<images::LayerStore> store;
+  std::unique_ptr<images::RegistryClient> registry;
+  images::PullProgress progress;
+};
+
+namespace {
+
+// One fetch() call: cancelled when its handle is dropped.
+struct Request {
+  std::atomic<bool> wanted{true};
+};
+
+Result<RunImage> pull_one(images::LayerStore& store, images::RegistryClient& registry,
+                          const images::PullProgress& progress, const std::string& text) {
+  auto ref = images::parse_reference(text);
+  if (!ref.ok()) return ref.error();
+  auto pulled = images::pull_image(store, registry, *ref, {}, progress);
+  if (!pulled.ok()) return pulled.error();
+  auto lease = std::make_shared<images::ImageLease>(store.lease(pulled->reference));
+  return RunImage{std::move(pulled.value()), std::move(lease)};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ImageFetcher>> ImageFetcher::make(boost::asio::io_context& io, ImageFetcherOptions options) {
+  auto shared = std::make_shared<Shared>();
+  auto store = images::LayerStore::open(options.store);
+  if (!store.ok()) return store.error();
+  auto registry = images::RegistryClient::make(std::move(options.registry));
+  if (!registry.ok()) return registry.error();
+  shared->io = &io;
+  shared->store = std::move(store.value());
+  shared->registry = std::move(registry.value());
+  shared->progress = std::move(options.progress);
+  return std::unique_ptr<ImageFetcher>(new ImageFetcher(std::move(shared)));
+}
+
+ImageFetcher::ImageFetcher(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+
+ImageFetcher::~ImageFetcher() {
+  std::lock_guard lock(shared_->mu);
+  shared_->io = nullptr;
+}
+
+std::shared_ptr<void> ImageFetcher::fetch(std::vector<std::string> refs, std::function<void(RunImages)> done) {
+  auto request = std::make_shared<Request>();
+  // The handle: dropping it tells the thread nobody waits for the answer any more.
+  std::shared_ptr<void> handle(nullptr, [request](void*) { request->wanted = false; });
+  std::thread([shared = shared_, request, refs = std::move(refs), done = std::move(done)]() mutable {
+    // Each reference on a thread of its own: one slow registry does not hold the others up.
+    std::vector<Result<RunImage>> results(refs.size(), Error{"not pulled"});
+    std::vector<std::thread> pulls;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      pulls.emplace_back([&, i] { results[i] = pull_one(*shared->store, *shared->registry, shared->progress, refs[i]); });
+    }
+    for (auto& t : pulls) t.join();
+    RunImages images;
+    for (size_t i = 0; i < refs.size(); ++i) images.emplace(refs[i], std::move(results[i]));
+    std::lock_guard lock(shared->mu);
+    if (!shared->io || !request->wanted) return;
+    boost::asio::post(*shared->io, [request, images = std::move(images), done = std::move(done)]() mutable {
+      if (request->wanted) done(std::move(images));
+    });
+  }).detach();
+  return handle;
+}
+
+}  // namespace boxcar::agent
