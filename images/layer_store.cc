@@ -261,7 +261,9 @@ Result<fs::path> FsLayerStore::ensure_layer(const std::string& digest, const std
     if (!out.flush()) return fail(Error{"cannot write " + (work / "size").string()});
   }
   // The commit point: a layer directory either is complete or is not there.
-  if (::rename(work.c_str(), final_dir.c_str()) != 0) return fail(sys_error("cannot move a layer into " + final_dir.string()));
+  if (::rename(work.c_str(), final_dir.c_str()) != 0) {
+    return fail(sys_error("cannot move a layer into " + final_dir.string()));
+  }
   pin(hex, std::move(pin_fd));
   return final_dir / "fs";
 }

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -153,7 +154,8 @@ Result<unique_fd> Unpacker::parent_of(std::string_view entry, const std::vector<
     }
     if (!next) {
       if (errno == ELOOP || errno == ENOTDIR) {
-        return refuse(entry, "\"" + comps[i] + "\" on its path is a symlink or no directory (links are never followed)");
+        return refuse(entry,
+                      "\"" + comps[i] + "\" on its path is a symlink or no directory (links are never followed)");
       }
       return failed(entry, "cannot open " + comps[i]);
     }
@@ -322,7 +324,9 @@ Status unpack_into(int blob_fd, const std::string& media_type, int root, const U
   archive_read_support_format_tar(a.get());
   archive_read_support_filter_gzip(a.get());
   archive_read_support_filter_zstd(a.get());
-  if (::lseek(blob_fd, 0, SEEK_SET) != 0) return Error{std::string("cannot read the layer blob: ") + std::strerror(errno), errno};
+  if (::lseek(blob_fd, 0, SEEK_SET) != 0) {
+    return Error{std::string("cannot read the layer blob: ") + std::strerror(errno), errno};
+  }
   if (archive_read_open_fd(a.get(), blob_fd, 1 << 16) != ARCHIVE_OK) {
     return Error{std::string("the layer is no tar archive (plain, gzip or zstd): ") + archive_error_string(a.get()), 0,
                  ErrorCode::invalid_input};
@@ -330,7 +334,10 @@ Status unpack_into(int blob_fd, const std::string& media_type, int root, const U
   if (!media_type.empty()) {
     int want = expected_filter(media_type);
     int got = archive_filter_code(a.get(), 0);
-    if (want < 0) return Error{"layer media type \"" + media_type + "\" is no layer type boxcar knows", 0, ErrorCode::invalid_input};
+    if (want < 0) {
+      return Error{"layer media type \"" + media_type + "\" is no layer type boxcar knows", 0,
+                   ErrorCode::invalid_input};
+    }
     if (want != got) {
       return Error{"layer media type \"" + media_type + "\" says " + filter_name(want) + " but the blob is " +
                        filter_name(got),

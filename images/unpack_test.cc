@@ -86,6 +86,9 @@ TEST_F(UnpackTest, MediaTypeMustAgreeWithTheContent) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("says zstd but the blob is gzip"), std::string::npos) << bad.error().message;
   EXPECT_FALSE(fs::exists(layer));
+  auto config = unpack(tar, "application/vnd.oci.image.config.v1+json");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("no layer type"), std::string::npos) << config.error().message;
   auto good = unpack(tar, "application/vnd.oci.image.layer.v1.tar+gzip");
   EXPECT_TRUE(good.ok()) << good.error().message;
 }
