@@ -77,6 +77,12 @@ Result<std::unique_ptr<UpperDirs>> UpperDirs::open(const fs::path& root) {
   return std::unique_ptr<UpperDirs>(new UpperDirs(dir, std::move(lock)));
 }
 
+UpperDirs::~UpperDirs() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+  ::unlink((dir_.string() + kLockSuffix).c_str());
+}
+
 Result<UpperDir> UpperDirs::create(const std::string& name, uid_t owner) {
   fs::path dir = dir_ / name;
   if (::mkdir(dir.c_str(), 0700) != 0) return upper_error("creating", dir, errno);

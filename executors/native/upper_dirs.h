@@ -47,6 +47,10 @@ class UpperDirs {
 
   const std::filesystem::path& dir() const { return dir_; }
 
+  // The instance's directory and lock file go with it (its sandboxes went before: they hold
+  // the executor's shared state).
+  ~UpperDirs();
+
  private:
   UpperDirs(std::filesystem::path dir, unique_fd lock) : dir_(std::move(dir)), lock_(std::move(lock)) {}
   std::filesystem::path dir_;
