@@ -6,7 +6,8 @@
 // (a cgroup v2 directory per command under <cgroup2>/boxcar.host/, or an environment cookie
 // where cgroup v2 is not writable) so that nothing a step started survives it: when a
 // command's main process exits, whatever it left running is killed, as CI runners do.
-// Resource limits, network modes and images other than "host" are not supported.
+// Resource limits, network modes and images other than "host" are not supported, and
+// ExecRequest::user is ignored: every command runs as the agent's own user.
 #pragma once
 
 #include <memory>

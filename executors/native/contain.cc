@@ -15,6 +15,7 @@
 #include "executors/native/control_channel.h"
 #include "executors/native/dev.h"
 #include "executors/native/git_readonly.h"
+#include "executors/native/image_root.h"
 #include "executors/native/init_executable.h"
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
@@ -68,12 +69,18 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
   BOXCAR_TRY(become_root());
   BOXCAR_TRY(enter_cgroup_namespace());
   BOXCAR_TRY(make_mounts_private("mount namespace"));
-  BOXCAR_TRY(enter_root_template(c.root_dir, c.tmp_bytes));
-  BOXCAR_TRY(mount_proc(c.root_dir));
-  BOXCAR_TRY(mount_dev(c.root_dir, c.shm_bytes));
-  BOXCAR_TRY(attach(c.workspace_fd, (c.root_dir + "/workspace").c_str(), "workspace mount"));
-  BOXCAR_TRY(make_git_read_only(c.root_dir + "/workspace"));
-  BOXCAR_TRY(pivot_into(c.root_dir));
+  const bool image = c.image_fd >= 0;
+  const std::string& root = image ? c.image_mount_point : c.root_dir;
+  if (image) {
+    BOXCAR_TRY(enter_image_root(c.image_fd, root, c.root_dir, c.tmp_bytes));
+  } else {
+    BOXCAR_TRY(enter_root_template(c.root_dir, c.tmp_bytes));
+  }
+  BOXCAR_TRY(mount_proc(root));
+  BOXCAR_TRY(mount_dev(root, c.shm_bytes));
+  BOXCAR_TRY(attach(c.workspace_fd, (root + "/workspace").c_str(), "workspace mount"));
+  BOXCAR_TRY(make_git_read_only(root + "/workspace"));
+  BOXCAR_TRY(pivot_into(root));
   BOXCAR_TRY(set_hostname(c.hostname));
   if (c.network == NetworkMode::none) BOXCAR_TRY(loopback_up());
   int init_fd = c.init_fd;
@@ -91,7 +98,7 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
 }
 
 [[noreturn]] void first_child(const ContainConfig& c, int ctl) {
-  close_all_except({ctl, c.workspace_fd, c.netns_fd, c.init_fd});
+  close_all_except({ctl, c.workspace_fd, c.netns_fd, c.init_fd, c.image_fd});
   if (Failure f = enter_job_network(c.network, c.netns_fd)) report_failure(ctl, f);
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) != 0) report_failure(ctl, fail("pipe"));

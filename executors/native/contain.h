@@ -32,6 +32,10 @@ struct CommandPolicy {
 
 struct ContainConfig {
   std::string root_dir;      // the root template's mount point (see rootfs.h)
+  // For an image (see image_root.h): the detached overlay mount, made ready by the agent, and
+  // the empty directory pid 1 attaches it on; -1 for "host".
+  int image_fd = -1;
+  std::string image_mount_point;
   int workspace_fd = -1;     // the detached, idmapped workspace mount
   int netns_fd = -1;         // the job's network namespace (network = job)
   NetworkMode network = NetworkMode::job;

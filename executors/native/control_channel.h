@@ -14,7 +14,7 @@ enum class Msg : char {
   unshared = 'U',  // pid 1 exists, mapped: its pid in the agent's pid namespace
   ready = 'R',     // init finished setting up the sandbox
   failed = 'F',    // setup failed: facility, errno
-  exec = 'X',      // run a command: id, argv, env, workdir; fds stdout, stderr
+  exec = 'X',      // run a command: id, argv, env, workdir, user; fds stdout, stderr
   terminate = 'T', // SIGTERM to every process of the sandbox
   configure = 'C', // a prewarmed sandbox was taken: its hostname
   done = 'D',      // a command ended: id, wait status

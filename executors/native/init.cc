@@ -19,6 +19,7 @@
 
 #include "executors/native/caps.h"
 #include "executors/native/control_channel.h"
+#include "executors/native/exec_user.h"
 
 namespace boxcar::executors::native {
 
@@ -70,8 +71,31 @@ void report_and_exit(int err_fd, const std::string& what, int err, int code) {
   ::_exit(127);
 }
 
-[[noreturn]] void run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                              const std::string& workdir, int out, int err, const CapSet& caps) {
+[[noreturn]] void report_message_and_exit(int err_fd, const std::string& message, int code) {
+  std::string line = "boxcar: " + message + "\n";
+  (void)!::write(err_fd, line.data(), line.size());
+  ::_exit(code);
+}
+
+// ExecRequest::user: looked up in the sandbox's own files, then taken on. A user that is not
+// there fails like a missing program (127).
+void switch_user(const std::string& spec, std::vector<std::string>& env) {
+  ExecUser user;
+  std::string error = resolve_user(spec, read_etc_file("/etc/passwd"), read_etc_file("/etc/group"), user);
+  if (!error.empty()) report_message_and_exit(2, error, 127);
+  if (Failure f = become_user(user)) {
+    std::string hint = f.err == EINVAL ? " (that id is outside the sandbox's user namespace)" : "";
+    report_message_and_exit(2, "user \"" + spec + "\": " + f.facility + ": " + std::strerror(f.err) + hint, 126);
+  }
+  for (const auto& e : env) {
+    if (e.rfind("HOME=", 0) == 0) return;
+  }
+  env.push_back("HOME=" + user.home);
+}
+
+[[noreturn]] void run_command(const std::vector<std::string>& argv, std::vector<std::string> env,
+                              const std::string& workdir, const std::string& user, int out, int err,
+                              const CapSet& caps) {
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
@@ -86,6 +110,7 @@ void report_and_exit(int err_fd, const std::string& what, int err, int code) {
   std::string dir = workdir.empty() || workdir[0] != '/' ? "/workspace/" + workdir : workdir;
   if (::chdir(dir.c_str()) != 0) report_and_exit(2, "workdir " + dir, errno, 126);
   if (Failure f = drop_capabilities(caps)) report_and_exit(2, f.facility, f.err, 126);
+  if (!user.empty()) switch_user(user, env);
   exec_in_path(argv, env);
 }
 
@@ -176,11 +201,12 @@ int init_main(int argc, char** argv) {
         auto args = r.strs();
         auto env = r.strs();
         std::string workdir = r.str();
+        std::string user = r.str();
         if (!r.ok() || fds.size() != 2) {
           send_done(ctl, id, 127 << 8);
         } else {
           pid_t pid = ::fork();
-          if (pid == 0) run_command(args, env, workdir, fds[0], fds[1], caps);
+          if (pid == 0) run_command(args, std::move(env), workdir, user, fds[0], fds[1], caps);
           if (pid < 0) send_done(ctl, id, 126 << 8);
           else running[pid] = id;
         }

@@ -15,6 +15,7 @@
 
 #include "executors/native/cgroup.h"
 #include "executors/native/contain.h"
+#include "executors/native/image_root.h"
 #include "executors/native/init_executable.h"
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
@@ -66,10 +67,9 @@ struct JobState {
 
   std::shared_ptr<SandboxState> create(const SandboxSpec& spec, const std::string& hostname) {
     auto state = std::make_shared<SandboxState>(io, shared);
-    if (spec.image != "host") {
-      state->fail_setup(setup_outcome("image", ENOTSUP, "image \"" + spec.image +
-                                                            "\" not supported yet by the native executor "
-                                                            "(only image = \"host\")"));
+    if (spec.image != "host" && spec.layers.empty()) {
+      state->fail_setup(setup_outcome("image root", EINVAL, "image \"" + spec.image +
+                                                                "\" has no layers: it was not pulled"));
       return state;
     }
     std::string name = "s" + std::to_string(++shared->counter);
@@ -77,6 +77,17 @@ struct JobState {
     if (!cgroup) {
       state->fail_setup(setup_outcome("cgroup", cgroup.error().err, cgroup.error().message));
       return state;
+    }
+    // An image's root: its layers under a writable layer of this sandbox's own (image_root.h).
+    UpperDir upper;
+    unique_fd image_root;
+    if (!spec.layers.empty()) {
+      auto made = make_image_root(spec, name, hostname, upper);
+      if (!made) {
+        state->fail_setup(setup_outcome("image root", made.error().err, made.error().message));
+        return state;
+      }
+      image_root = std::move(*made);
     }
     auto workspace = idmapped_mount(job_spec.workspace, userns);
     if (!workspace) {
@@ -95,17 +106,34 @@ struct JobState {
     config.cgroup_procs = cgroup->procs_files();
     config.policy = CommandPolicy{&shared->caps, &*shared->seccomp};
     config.init_fd = shared->init_fd.get();
+    config.image_fd = image_root.get();
+    config.image_mount_point = (shared->options.state_dir / "image-root").string();
     auto spawned = spawn_sandbox(config);
     if (!spawned) {
       state->fail_setup(setup_outcome(spawned.error().message, spawned.error().err));
       return state;
     }
-    state->begin(std::move(*cgroup), std::move(*spawned));
+    // The first child holds its own copy of image_root until pid 1 has attached it.
+    state->begin(std::move(*cgroup), std::move(*spawned), std::move(upper));
     return state;
   }
 
+  Result<unique_fd> make_image_root(const SandboxSpec& spec, const std::string& name, const std::string& hostname,
+                                    UpperDir& upper) {
+    if (!shared->uppers) return shared->uppers_error;
+    uid_t owner = shared->options.id_base;
+    auto made = shared->uppers->create(name, owner);
+    if (!made) return made.error();
+    upper = std::move(*made);
+    auto root = mount_image_layers(spec.layers, upper.upper(), upper.work());
+    if (!root) return root.error();
+    if (Status ready = prepare_image_root(root->get(), owner, hostname); !ready) return ready.error();
+    return root;
+  }
+
+  // Image sandboxes start cold: a warm one would have to be keyed on its layers too.
   static bool warmable(const SandboxSpec& spec) {
-    return spec.image == "host" && spec.network != NetworkMode::host;
+    return spec.image == "host" && spec.layers.empty() && spec.network != NetworkMode::host;
   }
 
   // Whether the warm sandbox was set up as `spec` asks: same limits, network and tmpfs sizes.
@@ -253,7 +281,14 @@ std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptio
   shared->options = std::move(options);
   std::error_code ec;
   std::filesystem::create_directories(shared->options.state_dir / "root", ec);
+  std::filesystem::create_directories(shared->options.state_dir / "image-root", ec);
   ::chmod(shared->options.state_dir.c_str(), 0711);
+  // Only image steps need it: "host" steps still run when it fails.
+  if (auto uppers = UpperDirs::open(shared->options.state_dir / "uppers")) {
+    shared->uppers = std::move(*uppers);
+  } else {
+    shared->uppers_error = uppers.error();
+  }
   shared->cgroups = CgroupRoot::discover(shared->options.cgroup_parent);
   shared->cgroups.remove_stale();
   if (Status root = prepare_root_template((shared->options.state_dir / "root").string()); !root) {

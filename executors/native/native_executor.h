@@ -20,7 +20,9 @@ struct NativeOptions {
   uid_t id_count = 65536;
   // Lets a step ask for network = "host". Off by default: such a step reaches the host.
   bool allow_host_network = false;
-  // Where the executor keeps its state (an empty directory used as the root mount point).
+  // Where the executor keeps its state: root/ (the root template), image-root/ (where image
+  // sandboxes mount their root, in their own mount namespace) and uppers/ (image sandboxes'
+  // writable layers, on this filesystem; a dead agent's are removed at start).
   std::filesystem::path state_dir = "/run/boxcar/native";
   // Name of the cgroup (under the agent's own cgroup, in every hierarchy used) that holds
   // the steps' cgroups. Leftovers of a dead agent below it are removed at start.
@@ -35,7 +37,7 @@ struct NativeOptions {
 Status native_available();
 
 // Makes the executor: builds (or reuses) the root filesystem template under state_dir and
-// removes what a dead agent left (its steps' cgroups). The executor, its jobs and their
+// removes what a dead agent left (its steps' cgroups and upper directories). The executor, its jobs and their
 // sandboxes are used from the thread that runs `io`; the handlers run there too.
 std::unique_ptr<Executor> make_native_executor(boost::asio::io_context& io, NativeOptions options = {});
 

@@ -239,17 +239,6 @@ TEST_F(NativeExecutorTest, OomIsReported) {
   EXPECT_EQ(r.out, "");
 }
 
-TEST_F(NativeExecutorTest, UnsupportedImageIsASetupError) {
-  SandboxSpec spec;
-  spec.name = "oci";
-  spec.image = "alpine:3.19";
-  auto sb = start(spec);
-  Ran r = run(*sb, {"true"});
-  EXPECT_EQ(r.outcome.kind, Outcome::Kind::setup_error);
-  EXPECT_EQ(r.outcome.facility, "image");
-  EXPECT_NE(r.outcome.message.find("not supported yet"), std::string::npos) << r.outcome.message;
-}
-
 TEST_F(NativeExecutorTest, InvalidSpecIsRefusedBeforeAnythingIsCreated) {
   SandboxSpec spec;
   spec.name = "bad";

@@ -80,9 +80,12 @@ Failure enter_root_template(const std::string& root, uint64_t tmp_bytes) {
   // Every mount copied into a less privileged mount namespace is locked, and pivot_root
   // refuses a locked new root; a bind of it is a new, unlocked mount.
   if (::mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return fail("rootfs bind");
+  return mount_tmp(root, tmp_bytes);
+}
+
+Failure mount_tmp(const std::string& root, uint64_t tmp_bytes) {
   std::string tmp_opts = "mode=1777,size=" + std::to_string(tmp_bytes);
-  BOXCAR_TRY(mount_tmpfs((root + "/tmp").c_str(), tmp_opts.c_str(), MS_NOSUID | MS_NODEV, "tmpfs /tmp"));
-  return ok();
+  return mount_tmpfs((root + "/tmp").c_str(), tmp_opts.c_str(), MS_NOSUID | MS_NODEV, "tmpfs /tmp");
 }
 
 Failure pivot_into(const std::string& root) {

@@ -20,6 +20,8 @@ Status prepare_root_template(const std::string& root);
 // Child side: a private copy of the template at `root` (the copy, unlike the template, may be
 // pivoted into) and a fresh tmpfs /tmp of `tmp_bytes`.
 Failure enter_root_template(const std::string& root, uint64_t tmp_bytes);
+// Child side: a fresh tmpfs of `tmp_bytes` on `root`/tmp (any root: template copy or image).
+Failure mount_tmp(const std::string& root, uint64_t tmp_bytes);
 // pivot_root into `root` and detach the old root.
 Failure pivot_into(const std::string& root);
 

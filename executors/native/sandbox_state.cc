@@ -54,11 +54,17 @@ SandboxState::~SandboxState() {
 
 void SandboxState::fail_setup(Outcome outcome) {
   setup_failure_ = std::move(outcome);
-  cgroup_.remove();
+  release();
 }
 
-void SandboxState::begin(StepCgroup cgroup, Spawned spawned) {
+void SandboxState::release() {
+  cgroup_.remove();
+  upper_.remove();
+}
+
+void SandboxState::begin(StepCgroup cgroup, Spawned spawned, UpperDir upper) {
   cgroup_ = std::move(cgroup);
+  upper_ = std::move(upper);
   ctl_ = std::make_unique<Descriptor>(io_, spawned.ctl.release());
   reap_when_exited(std::make_shared<Descriptor>(io_, spawned.first_pidfd.release()));
   if (unique_fd efd = cgroup_.take_oom_eventfd()) {
@@ -105,7 +111,7 @@ Status SandboxState::exec(const ExecRequest& request, ExecHandlers handlers) {
   }
   unique_fd out_r(out[0]), err_r(err[0]);
   uint64_t id = next_id_++;
-  Pending p{Writer(Msg::exec).u64(id).strs(request.argv).strs(request.env).str(request.workdir).data(),
+  Pending p{Writer(Msg::exec).u64(id).strs(request.argv).strs(request.env).str(request.workdir).str(request.user).data(),
             unique_fd(out[1]), unique_fd(err[1])};
   if (p.body.size() > kMaxMessage) return Error{"exec: argv and environment are too large", E2BIG};
   if (Status sent = send(std::move(p)); !sent) return sent;
@@ -150,10 +156,10 @@ void SandboxState::destroy() {
   if (pidfd_) {
     ctl_.reset();  // init also exits when its control channel closes
     if (!init_dead_) signal_init(SIGKILL);  // the pidfd wait reaps it and removes the cgroups
-    else cgroup_.remove();
+    else release();
   } else if (!ctl_ || setup_failure_) {
     ctl_.reset();
-    cgroup_.remove();
+    release();
   }
   // Otherwise pid 1's pid is still on its way: the control reader kills and reaps it.
 }
@@ -205,7 +211,7 @@ void SandboxState::read_control() {
           self->setup_failure_ = setup_outcome("sandbox start", EPIPE, "the sandbox's first process died");
           self->finish_all();
         }
-        if (!self->pidfd_) self->cgroup_.remove();
+        if (!self->pidfd_) self->release();
         self->ctl_.reset();
         return;
       }
@@ -292,7 +298,7 @@ void SandboxState::on_init_exit() {
   init_dead_ = true;
   kill_timer_.cancel();
   if (destroyed_) {
-    cgroup_.remove();
+    release();
     return;
   }
   std::vector<std::shared_ptr<ExecState>> pending;

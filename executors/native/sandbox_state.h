@@ -22,6 +22,7 @@
 #include "executors/native/contain.h"
 #include "executors/native/native_executor.h"
 #include "executors/native/seccomp_filter.h"
+#include "executors/native/upper_dirs.h"
 
 namespace boxcar::executors::native {
 
@@ -40,6 +41,10 @@ struct Shared {
   std::atomic<uint64_t> counter{0};
   std::mutex mu;
   unique_fd idmap_userns;  // guarded by mu
+  // Image sandboxes' writable layers, <state_dir>/uppers/<instance>/; null (and image
+  // sandboxes fail with uppers_error) when they could not be set up.
+  std::unique_ptr<UpperDirs> uppers;
+  Error uppers_error;
 
   ~Shared() { cgroups.remove_own(); }  // fails harmlessly while a step cgroup is left
 };
@@ -67,8 +72,9 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
 
   // The sandbox could not be created: every exec reports `outcome`.
   void fail_setup(Outcome outcome);
-  // The first child was forked: from now on the control channel drives the sandbox.
-  void begin(StepCgroup cgroup, Spawned spawned);
+  // The first child was forked: from now on the control channel drives the sandbox. `upper`
+  // (an image sandbox's writable layer) goes with the cgroups once pid 1 is gone.
+  void begin(StepCgroup cgroup, Spawned spawned, UpperDir upper = {});
   // Sandbox::exec, stop and destroy (see executor.h).
   Status exec(const ExecRequest& request, ExecHandlers handlers);
   void stop(Outcome::Kind reason, Millis grace);
@@ -91,6 +97,8 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   // Requests go straight into the channel; pid 1 reads them once it is set up.
   Status send(Pending p);
   void signal_init(int sig);
+  // Removes what the sandbox holds on the host: its cgroups and its upper directory.
+  void release();
   void read_output(const std::shared_ptr<ExecState>& e, OutputStream which);
   void read_control();
   void handle_message(const std::string& body);
@@ -112,6 +120,7 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   asio::io_context& io_;
   std::shared_ptr<Shared> shared_;
   StepCgroup cgroup_;
+  UpperDir upper_;
   std::unique_ptr<Descriptor> pidfd_, ctl_, oom_;
   asio::steady_timer kill_timer_;
   std::optional<Outcome> setup_failure_;
