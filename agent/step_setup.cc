@@ -123,6 +123,12 @@ std::vector<std::string> step_environment(const pipeline::ConcreteStep& cs, cons
   EnvMap env = {{"PATH", kDefaultPath}};
   if (image) {
     layer(env, image->env);
+    // Another user's HOME comes from the image's passwd (init looks it up); root's is /root,
+    // as Docker gives it.
+    const std::string& u = image->user;
+    if (!env.count("HOME") && (u.empty() || u == "root" || u == "0" || u.starts_with("0:") || u.starts_with("root:"))) {
+      env["HOME"] = "/root";
+    }
   } else {
     env["HOME"] = "/tmp";
     env["LANG"] = "C.UTF-8";

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent/daemon/agent_daemon.h"
+#include "agent/image_fetcher.h"
 #include "base/url.h"
 #include "base/tls_client.h"
 #include "base/url.h"
@@ -20,6 +21,7 @@
 #include "cli/connection_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/image_flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
@@ -109,6 +111,7 @@ int cmd_agent(const Args& args) {
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
+  specs = with_image_flags(std::move(specs));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
@@ -116,6 +119,7 @@ int cmd_agent(const Args& args) {
     std::fputs(kPipelineLimitsUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kAgentLimitsUsage, stdout);
+    std::fputs(kImageFlagsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -188,6 +192,8 @@ int cmd_agent(const Args& args) {
     return report("agent", chosen.error());
   }
   wiring.make_executor = chosen->make;
+  auto image_options = read_image_options(*flags, opts.data_dir / "images");
+  if (!image_options.ok()) return usage_error("agent", image_options.error().message);
 
   // The preview port's caps come from the open-file limit: take all the hard limit allows first.
   raise_open_file_limit();
@@ -200,6 +206,9 @@ int cmd_agent(const Args& args) {
     return report("agent", proxy.error());
   }
   wiring.previews = proxy.value().get();
+  auto images = agent::ImageFetcher::make(io, std::move(*image_options));
+  if (!images.ok()) return report("agent", images.error());
+  wiring.images = images.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());
   int exit_code = kExitOk;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -8,7 +8,9 @@
 #include <memory>
 #include <thread>
 
+#include "agent/image_fetcher.h"
 #include "agent/local/local_run.h"
+#include "agent/step_setup.h"
 #include "agent/step_limits.h"
 #include "previews/preview_proxy.h"
 #include "base/size.h"
@@ -17,6 +19,7 @@
 #include "cli/flags.h"
 #include "cli/git_head.h"
 #include "cli/pipeline_file.h"
+#include "cli/image_flags.h"
 #include "cli/preview_listen.h"
 #include "cli/step_limit_flags.h"
 #include "pipeline/load.h"
@@ -32,6 +35,8 @@ constexpr const char* kUsage =
     "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                  [--default-memory|--default-tmp|--max-memory|--max-tmp SIZE]\n"
     "                  [--default-pids|--default-cpus|--max-pids|--max-cpus N] [--max-preview-ttl D]\n"
+    "                  [--image-cache DIR] [--image-cache-size SIZE] [--insecure-registry HOST:PORT]...\n"
+    "                  [--registry-auth FILE]\n"
     "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
     "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 
@@ -48,7 +53,7 @@ bool valid_env_name(const std::string& s) {
 }  // namespace
 
 int cmd_run(const Args& args) {
-  auto flags = parse_flags(args, with_step_limit_flags({{"--file", true, false, "-f"},
+  auto flags = parse_flags(args, with_image_flags(with_step_limit_flags({{"--file", true, false, "-f"},
                                   {"--workspace", true, false, ""},
                                   {"--jobs", true, false, "-j"},
                                   {"--executor", true, false, ""},
@@ -63,11 +68,12 @@ int cmd_run(const Args& args) {
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
                                   {"--allow-host-network", false, false, ""},
-                                  {"--help", false, false, "-h"}}));
+                                  {"--help", false, false, "-h"}})));
   if (!flags.ok()) return usage_error("run", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
+    std::fputs(kImageFlagsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -107,6 +113,8 @@ int cmd_run(const Args& args) {
 
   auto limits = read_step_limits(*flags);
   if (!limits.ok()) return usage_error("run", limits.error().message);
+  auto image_options = read_image_options(*flags, default_image_cache());
+  if (!image_options.ok()) return usage_error("run", image_options.error().message);
 
   std::error_code ec;
   std::filesystem::path workspace = flags->get("--workspace").value_or(".");
@@ -173,6 +181,15 @@ int cmd_run(const Args& args) {
     proxy = std::move(opened.value());
     run.previews = proxy.get();
     run.released = [&proxy] { proxy->close(); };
+  }
+
+  // Only a pipeline with images opens the image store.
+  std::unique_ptr<agent::ImageFetcher> images;
+  if (!agent::image_refs(expanded).empty()) {
+    auto fetcher = agent::ImageFetcher::make(io, std::move(*image_options));
+    if (!fetcher.ok()) return report("run", fetcher.error());
+    images = std::move(fetcher.value());
+    run.images = images.get();
   }
 
   auto ended = agent::run_locally(io, *executor, std::move(expanded), run, stdout);

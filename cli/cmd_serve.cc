@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agent/daemon/agent_daemon.h"
+#include "agent/image_fetcher.h"
 #include "base/duration.h"
 #include "base/random_token.h"
 #include "base/url.h"
@@ -25,6 +26,7 @@
 #include "cli/connection_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/image_flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
@@ -155,6 +157,7 @@ int cmd_serve(const Args& args) {
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
+  specs = with_image_flags(std::move(specs));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
@@ -163,6 +166,7 @@ int cmd_serve(const Args& args) {
     std::fputs(kPipelineLimitsUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kAgentLimitsUsage, stdout);
+    std::fputs(kImageFlagsUsage, stdout);
     return kExitOk;
   }
   auto step_limits = read_step_limits(*flags);
@@ -278,6 +282,8 @@ int cmd_serve(const Args& args) {
   }
   opts.api_tokens = std::move(*tokens);
 
+  auto image_options = read_image_options(*flags, data / "images");
+  if (!image_options.ok()) return usage_error("serve", image_options.error().message);
   std::optional<ExecutorChoice> chosen;
   if (agents > 0) {
     auto c = choose_executor(flags->get("--executor"));
@@ -330,6 +336,16 @@ int cmd_serve(const Args& args) {
     proxy = std::move(p.value());
     std::fprintf(stderr, "boxcar serve: previews of the in-process agents on port %u\n", proxy->port());
   }
+  // One layer store for every in-process agent: an image is pulled once for them all.
+  std::unique_ptr<agent::ImageFetcher> images;
+  if (agents > 0) {
+    auto fetcher = agent::ImageFetcher::make(io, std::move(*image_options));
+    if (!fetcher.ok()) {
+      srv.stop();
+      return report("serve", fetcher.error());
+    }
+    images = std::move(fetcher.value());
+  }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   // The in-process agents reach the server over loopback, an address its certificate need not
   // name: they trust that one certificate, not a CA's word for a name.
@@ -363,6 +379,7 @@ int cmd_serve(const Args& args) {
     a.data_dir = data / ("agent-" + std::to_string(i));
     w.make_executor = chosen->make;
     w.previews = proxy.get();
+    w.images = images.get();
     a.allow_local_repos = flags->has("--allow-local-repos");
     a.pipeline_limits = pipeline_limits;
     a.step_limits = *step_limits;

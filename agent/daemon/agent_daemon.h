@@ -20,6 +20,7 @@
 
 #include "agent/daemon/agent_config.h"
 #include "agent/grace.h"
+#include "agent/image_source.h"
 #include "agent/preview_publisher.h"
 #include "base/result.h"
 #include "executors/executor.h"
@@ -33,6 +34,9 @@ struct AgentWiring {
   // Publishes the ports of [[step.expose]] steps (shared by every agent of a process; it must
   // outlive the daemon); null: jobs get plain http://localhost:PORT/ URLs.
   PreviewPublisher* previews = nullptr;
+  // Where the images of steps and services come from (the machine's layer store, on the same
+  // io_context; it must outlive the daemon); null: a step with an image fails to set up.
+  ImageSource* images = nullptr;
   // One line per event worth telling (claims, failures, job ends); empty = stderr.
   std::function<void(std::string_view)> log;
   // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error

@@ -27,6 +27,7 @@
 #include "http/http_client.h"
 #include "agent/daemon/workspace_watch.h"
 #include "agent/grace.h"
+#include "agent/image_source.h"
 #include "agent/preview_publisher.h"
 #include "executors/executor.h"
 #include "protocol/agent_protocol.h"
@@ -38,6 +39,7 @@ struct JobRunnerWiring {
   std::string agent;                            // the agent's registered name, for its log lines
   executors::Executor* executor = nullptr;
   PreviewPublisher* previews = nullptr;         // the agent's preview proxy; null: localhost URLs
+  ImageSource* images = nullptr;                // the machine's layer store; null: no images
   // Keeps the workspace under its size and inode limits, from the checkout on; null: unwatched.
   WorkspaceWatch* workspace_watch = nullptr;
   // Removes the workspace and the artifact copies off the io_context; null: in place, blocking.

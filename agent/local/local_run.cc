@@ -53,6 +53,7 @@ Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor
   config.workspace = options.workspace;
   config.context.branch = options.branch;
   config.context.event = options.event;
+  config.images = options.images;
   SchedulerOptions& s = config.scheduler;
   s.previews = options.previews;
   s.jobs = options.jobs;

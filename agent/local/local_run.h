@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/preview_publisher.h"
+#include "agent/image_source.h"
 #include "agent/step_limits.h"
 #include "base/result.h"
 #include "executors/executor.h"
@@ -37,6 +38,8 @@ struct LocalRunOptions {
   bool keep_failed = false;
   // Where the URLs of exposed ports come from; null: http://localhost:PORT/.
   PreviewPublisher* previews = nullptr;
+  // Where the images of steps and services come from; null when the pipeline names none.
+  ImageSource* images = nullptr;
   // Called once the run holds nothing more (the CLI closes its preview proxy, whose accept
   // loop would keep the io_context going).
   std::function<void()> released;

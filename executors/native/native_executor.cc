@@ -284,7 +284,8 @@ std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptio
   std::filesystem::create_directories(shared->options.state_dir / "image-root", ec);
   ::chmod(shared->options.state_dir.c_str(), 0711);
   // Only image steps need it: "host" steps still run when it fails.
-  if (auto uppers = UpperDirs::open(shared->options.state_dir / "uppers")) {
+  const auto& o = shared->options;
+  if (auto uppers = UpperDirs::open(o.uppers_dir.empty() ? o.state_dir / "uppers" : o.uppers_dir)) {
     shared->uppers = std::move(*uppers);
   } else {
     shared->uppers_error = uppers.error();

@@ -20,10 +20,13 @@ struct NativeOptions {
   uid_t id_count = 65536;
   // Lets a step ask for network = "host". Off by default: such a step reaches the host.
   bool allow_host_network = false;
-  // Where the executor keeps its state: root/ (the root template), image-root/ (where image
-  // sandboxes mount their root, in their own mount namespace) and uppers/ (image sandboxes'
-  // writable layers, on this filesystem; a dead agent's are removed at start).
+  // Where the executor keeps its state: root/ (the root template) and image-root/ (where image
+  // sandboxes mount their root, in their own mount namespace).
   std::filesystem::path state_dir = "/run/boxcar/native";
+  // Image sandboxes' writable layers: on disk, not in /run's memory, because a step that
+  // installs packages into its image writes hundreds of megabytes there. A dead agent's are
+  // removed at start. Empty: <state_dir>/uppers.
+  std::filesystem::path uppers_dir = "/var/tmp/boxcar/uppers";
   // Name of the cgroup (under the agent's own cgroup, in every hierarchy used) that holds
   // the steps' cgroups. Leftovers of a dead agent below it are removed at start.
   std::string cgroup_parent = "boxcar";
