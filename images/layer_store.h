@@ -5,11 +5,18 @@
 // the sandboxes' unprivileged id range on the host's disk and never carry setuid/setgid bits.
 // An LRU collector keeps the store under its size cap, sparing images a running step holds.
 //
-//   <dir>/layers/<hex>/        unpacked layer (read-only to everyone but root)
-//   <dir>/images/<hex>.json    one record per reference (hex = sha256 of the reference)
-//   <dir>/locks/, <dir>/tmp/   per-digest locks, downloads and unpacks in progress
+//   <dir>/layers/<hex>/fs/     unpacked layer: the directory an overlayfs lower uses
+//   <dir>/layers/<hex>/size    its unpacked bytes, for the size cap (one rename commits both)
+//   <dir>/images/<hex>.json    one record per reference (hex = sha256 of the reference); the
+//                              file's mtime is the image's last use
+//   <dir>/locks/               flock files: <hex>.lock (one download of a layer), <hex>.pin (a
+//                              pull in progress uses the layer), image-<hex>.lock (leases), gc.lock
+//   <dir>/tmp/                 downloads, unpacks and removals in progress
 //
-// Thread-safe; cross-process safety by flock.
+// The store's own directories are 0700 root (the layers' insides belong to the sandbox ids):
+// overlayfs lowers are opened by the host root that mounts them,
+// never by the sandbox's ids, so nothing below needs to be reachable by anyone else.
+// Thread-safe; cross-process safety by flock (no lock is held across calls but leases and pins).
 #pragma once
 
 #include <sys/types.h>
@@ -70,19 +77,26 @@ class LayerStore {
   // under a per-digest lock (threads and processes), `download(fd)` writes the verified blob
   // into a temporary file, which is then unpacked (media type: tar, tar+gzip, tar+zstd; Docker
   // and OCI names) and renamed into place. A second caller for the same digest waits and reuses
-  // it: one download. `cached` is set when nothing was downloaded.
+  // it: one download. `cached` is set when nothing was downloaded. The layer stays pinned
+  // (prune and the collector spare it) until record() of an image naming it, or until this
+  // store object is destroyed: a pull is safe from a prune between its layers and its record.
+  // Errors: the download's own, or the unpacker's (images/unpack.h) prefixed with the digest.
   virtual Result<std::filesystem::path> ensure_layer(const std::string& digest, const std::string& media_type,
                                                      const std::function<Status(int fd)>& download,
                                                      bool* cached = nullptr) = 0;
 
   // Records (or replaces) the image for its reference, sizes summed, last use now; then
-  // collects garbage if the store is over its cap.
+  // collects garbage if the store is over its cap (never this image: it is about to be used).
+  // Every layer must be one ensure_layer() returned; an Error otherwise.
   virtual Status record(const PulledImage& image) = 0;
 
+  // Keeps the collector, remove() and prune() away from the image until the lease is dropped.
+  // Take it before find()/pull and keep it for the step's life: a lease needs no record yet.
   virtual ImageLease lease(const std::string& canonical_reference) = 0;
 
   virtual std::vector<ImageRecord> list() = 0;
-  // Removes the record (not_found when there is none); its layers go with the next prune.
+  // Removes the record (not_found when there is none; conflict while a lease holds it); its
+  // layers go with the next prune.
   virtual Status remove(const std::string& canonical_reference) = 0;
   // Removes every layer no record refers to; returns the bytes freed.
   virtual Result<uint64_t> prune() = 0;
