@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
 #include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/error.hpp>
@@ -369,6 +371,11 @@ class HttpRegistryClient final : public RegistryClient {
       if (ex.ec == boost::beast::http::error::body_limit) {
         return Error(image_of(ref) + ": the registry's answer is larger than " + std::to_string(max_body) + " bytes", 0,
                      ErrorCode::limit_exceeded);
+      }
+      if (ex.ec.category() == tls_verify_category()) {
+        return Error(image_of(ref) + ": registry " + ref.registry + " (" + where + ") presents a certificate that is not "
+                     "trusted (" + X509_verify_cert_error_string(ex.ec.value()) + "): add the CA that signed it to the "
+                     "system's CA store (update-ca-certificates)", 0, ErrorCode::unavailable);
       }
       std::string message = "is unreachable at " + where + ": " + ex.ec.message();
       if (permanent(ex.ec)) return Error(image_of(ref) + ": registry " + ref.registry + " " + message, 0, ErrorCode::unavailable);

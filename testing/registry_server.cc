@@ -270,7 +270,13 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(Options options) {
   if (!::mkdtemp(tmpl.data())) return Error("mkdtemp failed");
   r->dir_ = tmpl;
   std::string auth;
-  if (!r->options_.username.empty()) {
+  if (r->options_.token_auth) {
+    auto t = RegistryTokenServer::start(r->dir_ / "token", r->options_.username, r->options_.password);
+    if (!t) return t.error();
+    r->tokens_ = std::move(*t);
+    auth = "auth:\n  token:\n    realm: " + r->tokens_->realm() + "\n    service: " + RegistryTokenServer::kService +
+           "\n    issuer: " + RegistryTokenServer::kIssuer + "\n    rootcertbundle: " + r->tokens_->ca_pem().string() + "\n";
+  } else if (!r->options_.username.empty()) {
     char salt[CRYPT_GENSALT_OUTPUT_SIZE];
     // Cost 4, the least bcrypt allows: these are throwaway test credentials.
     if (!crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt)) return Error("crypt_gensalt failed");
@@ -280,13 +286,17 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(Options options) {
     write_file(r->dir_ / "htpasswd", r->options_.username + ":" + hash + "\n");
     auth = "auth:\n  htpasswd:\n    realm: boxcar-test\n    path: " + (r->dir_ / "htpasswd").string() + "\n";
   }
+  std::string tls;
+  if (!r->options_.tls_cert.empty()) {
+    tls = "  tls:\n    certificate: " + r->options_.tls_cert.string() + "\n    key: " + r->options_.tls_key.string() + "\n";
+  }
   std::string last;
   for (int tries = 0; tries < 3; ++tries) {
     r->port_ = free_port();
     write_file(r->dir_ / "config.yml",
                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n"
                "    rootdirectory: " + (r->dir_ / "storage").string() +
-                   "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(r->port_) + "\n" + auth);
+                   "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(r->port_) + "\n" + tls + auth);
     pid_t pid = ::fork();
     if (pid < 0) return Error("fork failed");
     if (pid == 0) {
@@ -390,6 +400,8 @@ Result<PushedImage> RegistryServer::push_layout(const std::string& name_tag, con
   out.reference = reference;
   return out;
 }
+
+size_t RegistryServer::tokens_issued() const { return tokens_ ? tokens_->issued() : 0; }
 
 size_t RegistryServer::blob_gets(const std::string& digest) const {
   std::istringstream log(access_log());

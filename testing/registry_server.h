@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "testing/registry_token_server.h"
 
 namespace boxcar::testing {
 
@@ -89,6 +90,18 @@ class RegistryServer {
   struct Options {
     std::string username;  // set: htpasswd auth (bcrypt) with this user and password
     std::string password;
+    // Bearer tokens instead (`auth: token`) from a token service the fixture runs
+    // (registry_token_server.h); it checks username/password when they are set.
+    bool token_auth = false;
+    // Set: https with this certificate and key (e.g. from testing/test_ca.h) instead of http.
+    std::filesystem::path tls_cert, tls_key;
+
+    static Options htpasswd(std::string user, std::string password) {
+      Options o;
+      o.username = std::move(user);
+      o.password = std::move(password);
+      return o;
+    }
   };
   // Error when docker-registry cannot be started or does not listen within 30 s.
   static Result<std::unique_ptr<RegistryServer>> start(Options options);
@@ -105,6 +118,8 @@ class RegistryServer {
 
   // How many GETs of blob `digest` the registry answered with 200 (its access log).
   size_t blob_gets(const std::string& digest) const;
+  // How many tokens the token service handed out (token_auth).
+  size_t tokens_issued() const;
   // Every access log line (for a failing test's message).
   std::string access_log() const;
   // Changes one byte of the stored blob, size kept: the registry serves bad content.
@@ -120,6 +135,7 @@ class RegistryServer {
   int port_ = 0;
   pid_t pid_ = -1;
   Options options_;
+  std::unique_ptr<RegistryTokenServer> tokens_;
 };
 
 }  // namespace boxcar::testing

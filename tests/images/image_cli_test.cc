@@ -112,7 +112,7 @@ TEST_F(ImageCliTest, AnUnknownTagIsExit2AndARegistryDownExit3) {
 }
 
 TEST(ImageCliAuthTest, CredentialsComeFromTheRegistryAuthFile) {
-  auto r = RegistryServer::start({"bob", "pw-of-bob"});
+  auto r = RegistryServer::start(RegistryServer::Options::htpasswd("bob", "pw-of-bob"));
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto registry = std::move(*r);
   auto pushed = registry->push("secret:1", cli_image("secret"));

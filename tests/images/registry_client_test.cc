@@ -17,6 +17,7 @@
 #include "base/unique_fd.h"
 #include "testing/registry_server.h"
 #include "testing/scratch_dir.h"
+#include "testing/test_ca.h"
 
 namespace boxcar::images {
 namespace {
@@ -230,7 +231,7 @@ class RegistryAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ::setenv("DOCKER_CONFIG", "/nonexistent-boxcar-docker-config", 1);
-    auto r = RegistryServer::start({"alice", "s3cret"});
+    auto r = RegistryServer::start(RegistryServer::Options::htpasswd("alice", "s3cret"));
     ASSERT_TRUE(r.ok()) << r.error().message;
     registry_ = std::move(*r);
     auto pushed = registry_->push("private:1", small_image("private"));
@@ -273,6 +274,97 @@ TEST_F(RegistryAuthTest, RightCredentialsFromTheAuthFilePull) {
   std::string layer = blob_text(*client, ref_, m->layers[1], &status);
   ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_NE(layer.find("hello private"), std::string::npos);
+}
+
+
+// A registry run with `auth: token` drives the Bearer challenge: realm, service and scope.
+TEST(RegistryTokenAuthTest, AnonymousTokensAreFetchedOnceAndReusedForTheirLifetime) {
+  ::setenv("DOCKER_CONFIG", "/nonexistent-boxcar-docker-config", 1);
+  RegistryServer::Options options;
+  options.token_auth = true;
+  auto r = RegistryServer::start(options);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto registry = std::move(*r);
+  auto pushed = registry->push("tokened:1", small_image("tokened"));
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  size_t before = registry->tokens_issued();
+  auto client = RegistryClient::make(quick(registry->address())).value();
+  auto ref = ref_of(pushed->reference);
+  auto m = client->resolve(ref);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_TRUE(client->fetch_config(ref, *m).ok());
+  Status status;
+  blob_text(*client, ref, m->layers[0], &status);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  ASSERT_TRUE(client->resolve(ref).ok());
+  EXPECT_EQ(registry->tokens_issued() - before, 1u);  // one token for the repository's pull scope
+  // Control: the registry does want a token: a request without one is refused.
+  EXPECT_NE(registry->access_log().find("\" 401 "), std::string::npos) << registry->access_log();
+}
+
+TEST(RegistryTokenAuthTest, TheTokenServiceChecksTheBasicCredentials) {
+  ::setenv("DOCKER_CONFIG", "/nonexistent-boxcar-docker-config", 1);
+  RegistryServer::Options options;
+  options.token_auth = true;
+  options.username = "carol";
+  options.password = "pw";
+  auto r = RegistryServer::start(options);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto registry = std::move(*r);
+  auto pushed = registry->push("tokened:1", small_image("tokened"));
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  testing::ScratchDir dir;
+  auto with = [&](const std::string& password) {
+    RegistryOptions o = quick(registry->address());
+    o.auth_file = dir.dir / ("auth-" + password + ".json");
+    std::ofstream(o.auth_file) << R"({"auths":{")" << registry->address() << R"(":{"username":"carol","password":")"
+                               << password << R"("}}})";
+    return RegistryClient::make(o).value();
+  };
+  auto refused = with("wrong")->resolve(ref_of(pushed->reference));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::usage);
+  EXPECT_NE(refused.error().message.find("refused the credentials of user \"carol\""), std::string::npos)
+      << refused.error().message;
+  auto anonymous = RegistryClient::make(quick(registry->address())).value()->resolve(ref_of(pushed->reference));
+  ASSERT_FALSE(anonymous.ok());
+  EXPECT_NE(anonymous.error().message.find("requires credentials"), std::string::npos) << anonymous.error().message;
+  auto ok = with("pw")->resolve(ref_of(pushed->reference));
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+// The default path: https, the certificate checked against the CAs given.
+TEST(RegistryTlsTest, HttpsWithTheRegistrysCaPullsAndWithoutItTheCertificateIsRefused) {
+  ::setenv("DOCKER_CONFIG", "/nonexistent-boxcar-docker-config", 1);
+  testing::ScratchDir dir;
+  testing::TestCa ca(dir.dir);
+  ASSERT_TRUE(ca.ok() && ca.issue("registry", "IP:127.0.0.1")) << ca.error();
+  RegistryServer::Options options;
+  options.tls_cert = ca.cert("registry");
+  options.tls_key = ca.key("registry");
+  auto r = RegistryServer::start(options);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto registry = std::move(*r);
+  auto pushed = registry->push("secure:1", small_image("secure"));
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  RegistryOptions trusted;
+  trusted.ca_file = ca.ca_pem();
+  auto client = RegistryClient::make(trusted).value();
+  auto ref = ref_of(pushed->reference);
+  auto m = client->resolve(ref);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  Status status;
+  blob_text(*client, ref, m->layers[0], &status);
+  EXPECT_TRUE(status.ok()) << status.error().message;
+
+  RegistryOptions system_cas;
+  system_cas.attempts = 1;
+  auto refused = RegistryClient::make(system_cas).value()->resolve(ref);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::unavailable);
+  EXPECT_NE(refused.error().message.find("certificate"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("not trusted"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(refused.error().message.find("--ca-file"), std::string::npos) << refused.error().message;  // not a flag here
 }
 
 }  // namespace
