@@ -1,7 +1,5 @@
 #include "testing/registry_server.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <crypt.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +17,7 @@
 
 #include "base/random_token.h"
 #include "base/sha256.h"
+#include "testing/layer_tar.h"
 
 namespace boxcar::testing {
 
@@ -87,52 +86,20 @@ bool listening(int port) {
   return ok;
 }
 
-la_ssize_t append(struct archive*, void* out, const void* data, size_t size) {
-  static_cast<std::string*>(out)->append(static_cast<const char*>(data), size);
-  return static_cast<la_ssize_t>(size);
-}
-
+// The layer's tar through the store suite's builder (testing/layer_tar.h): one tar writer.
 std::string write_tar(const TestLayer& layer, bool gzip) {
-  std::string out;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  if (gzip) archive_write_add_filter_gzip(a);
-  archive_write_set_bytes_in_last_block(a, 1);
-  archive_write_open(a, &out, nullptr, append, nullptr);
+  LayerTar tar(gzip ? LayerTar::Compression::gzip : LayerTar::Compression::none);
   for (const auto& e : layer.entries) {
-    struct archive_entry* entry = archive_entry_new();
-    archive_entry_set_pathname(entry, e.path.c_str());
-    archive_entry_set_uid(entry, e.uid);
-    archive_entry_set_gid(entry, e.gid);
-    archive_entry_set_mtime(entry, 1700000000, 0);
-    mode_t type = AE_IFREG;
     switch (e.type) {
-      case TarEntry::Type::file: type = AE_IFREG; break;
-      case TarEntry::Type::dir: type = AE_IFDIR; break;
-      case TarEntry::Type::symlink: type = AE_IFLNK; break;
-      case TarEntry::Type::hardlink: type = AE_IFREG; break;
-      case TarEntry::Type::char_device: type = AE_IFCHR; break;
-      case TarEntry::Type::block_device: type = AE_IFBLK; break;
-      case TarEntry::Type::fifo: type = AE_IFIFO; break;
+      case TarEntry::Type::file: tar.file(e.path, e.content, e.mode, e.uid, e.gid); break;
+      case TarEntry::Type::dir: tar.dir(e.path, e.mode, e.uid, e.gid); break;
+      case TarEntry::Type::symlink: tar.symlink(e.path, e.target); break;
+      case TarEntry::Type::hardlink: tar.hardlink(e.path, e.target); break;
+      case TarEntry::Type::char_device: tar.chardev(e.path, e.major, e.minor); break;
+      case TarEntry::Type::fifo: tar.fifo(e.path); break;
     }
-    archive_entry_set_mode(entry, type | (e.mode & 07777));
-    if (e.type == TarEntry::Type::file) archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
-    if (e.type == TarEntry::Type::symlink) archive_entry_set_symlink(entry, e.target.c_str());
-    if (e.type == TarEntry::Type::hardlink) {
-      archive_entry_set_hardlink(entry, e.target.c_str());
-      archive_entry_set_size(entry, 0);
-    }
-    if (e.type == TarEntry::Type::char_device || e.type == TarEntry::Type::block_device) {
-      archive_entry_set_rdevmajor(entry, e.major);
-      archive_entry_set_rdevminor(entry, e.minor);
-    }
-    archive_write_header(a, entry);
-    if (e.type == TarEntry::Type::file && !e.content.empty()) archive_write_data(a, e.content.data(), e.content.size());
-    archive_entry_free(entry);
   }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
+  return tar.bytes();
 }
 
 std::string digest_of(const std::string& bytes) { return "sha256:" + sha256_hex(bytes); }

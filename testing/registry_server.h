@@ -1,6 +1,6 @@
 // RegistryServer (tests only): Debian's docker-registry (distribution 2.8) on 127.0.0.1 with a
 // free port and scratch storage, optionally behind htpasswd basic auth, stopped when destroyed;
-// and test images built here (tar layers written with libarchive, an image config, a manifest,
+// and test images built here (tar layers written with testing/layer_tar.h, an image config, a manifest,
 // optionally a multi-platform index) pushed to it with skopeo. Shared by the registry, store,
 // executor and engine suites.
 //
@@ -25,7 +25,7 @@ namespace boxcar::testing {
 
 // One entry of a test layer, written as given: hostile paths ("../x", "/abs") included.
 struct TarEntry {
-  enum class Type { file, dir, symlink, hardlink, char_device, block_device, fifo };
+  enum class Type { file, dir, symlink, hardlink, char_device, fifo };
   Type type = Type::file;
   std::string path;
   std::string content;  // file

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -145,6 +147,36 @@ TEST_F(ImagePullerTest, ACorruptedBlobFailsThePullAndLeavesNothing) {
   // Control: the intact image from the same registry pulls into the same store.
   auto ok = pull(*store_, good->reference, false);
   ASSERT_TRUE(ok.ok()) << ok.error().message;
+}
+
+
+// The fixture's hostile entries survive the push (skopeo passes layers through untouched) and
+// meet the store's rules on the way in: setuid stripped, devices skipped, `..` refused.
+TEST_F(ImagePullerTest, HostileLayersReachTheStoreAsPushed) {
+  TestImage tame = two_layers("tame");
+  TestLayer odd;
+  odd.entries = {TarEntry::file("suid", "#!/bin/sh\n", 04755), TarEntry::device("null", 1, 3),
+                 TarEntry::symlink("out", "/etc/shadow")};
+  tame.layers.push_back(odd);
+  auto pushed = registry_->push("tame:1", tame);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  auto image = pull(*store_, pushed->reference, false);
+  ASSERT_TRUE(image.ok()) << image.error().message;
+  struct stat st {};
+  ASSERT_EQ(::lstat((image->layers[2] / "suid").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & (S_ISUID | S_ISGID), 0u);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(image->layers[2] / "null")));
+  EXPECT_EQ(fs::read_symlink(image->layers[2] / "out"), "/etc/shadow");
+
+  TestImage escaping = two_layers("escaping");
+  escaping.layers[1].entries.push_back(TarEntry::file("../escaped", "x"));
+  auto bad = registry_->push("escaping:1", escaping);
+  ASSERT_TRUE(bad.ok()) << bad.error().message;
+  auto refused = pull(*store_, bad->reference, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("../escaped"), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(fs::exists(dir_.dir / "escaped"));
+  EXPECT_FALSE(fs::exists(dir_.dir / "cache" / "escaped"));
 }
 
 }  // namespace
