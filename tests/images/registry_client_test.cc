@@ -209,6 +209,7 @@ TEST_F(RegistryClientTest, PlainHttpFromARegistryNotNamedInsecureIsAClearError) 
 }
 
 TEST(RegistryClientDownTest, ARegistryThatIsDownIsUnavailableNamingHostAndPort) {
+  ::setenv("DOCKER_CONFIG", "/nonexistent-boxcar-docker-config", 1);
   auto r = RegistryServer::start();
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto registry = std::move(*r);
