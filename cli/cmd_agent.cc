@@ -192,7 +192,7 @@ int cmd_agent(const Args& args) {
     return report("agent", chosen.error());
   }
   wiring.make_executor = chosen->make;
-  auto image_options = read_image_options(*flags, opts.data_dir / "images");
+  auto image_options = read_image_flags(*flags, opts.data_dir / "images");
   if (!image_options.ok()) return usage_error("agent", image_options.error().message);
 
   // The preview port's caps come from the open-file limit: take all the hard limit allows first.
@@ -206,7 +206,7 @@ int cmd_agent(const Args& args) {
     return report("agent", proxy.error());
   }
   wiring.previews = proxy.value().get();
-  auto images = agent::ImageFetcher::make(io, std::move(*image_options));
+  auto images = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {}});
   if (!images.ok()) return report("agent", images.error());
   wiring.images = images.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());

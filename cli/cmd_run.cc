@@ -113,7 +113,7 @@ int cmd_run(const Args& args) {
 
   auto limits = read_step_limits(*flags);
   if (!limits.ok()) return usage_error("run", limits.error().message);
-  auto image_options = read_image_options(*flags, default_image_cache());
+  auto image_options = read_image_flags(*flags, default_image_cache());
   if (!image_options.ok()) return usage_error("run", image_options.error().message);
 
   std::error_code ec;
@@ -186,7 +186,7 @@ int cmd_run(const Args& args) {
   // Only a pipeline with images opens the image store.
   std::unique_ptr<agent::ImageFetcher> images;
   if (!agent::image_refs(expanded).empty()) {
-    auto fetcher = agent::ImageFetcher::make(io, std::move(*image_options));
+    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {}});
     if (!fetcher.ok()) return report("run", fetcher.error());
     images = std::move(fetcher.value());
     run.images = images.get();

@@ -282,7 +282,7 @@ int cmd_serve(const Args& args) {
   }
   opts.api_tokens = std::move(*tokens);
 
-  auto image_options = read_image_options(*flags, data / "images");
+  auto image_options = read_image_flags(*flags, data / "images");
   if (!image_options.ok()) return usage_error("serve", image_options.error().message);
   std::optional<ExecutorChoice> chosen;
   if (agents > 0) {
@@ -339,7 +339,7 @@ int cmd_serve(const Args& args) {
   // One layer store for every in-process agent: an image is pulled once for them all.
   std::unique_ptr<agent::ImageFetcher> images;
   if (agents > 0) {
-    auto fetcher = agent::ImageFetcher::make(io, std::move(*image_options));
+    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {}});
     if (!fetcher.ok()) {
       srv.stop();
       return report("serve", fetcher.error());

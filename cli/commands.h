@@ -24,5 +24,6 @@ int cmd_jobs(const Args& args);
 int cmd_logs(const Args& args);
 int cmd_cancel(const Args& args);
 int cmd_artifacts(const Args& args);
+int cmd_image(const Args& args);  // image pull|ls|rm|prune
 
 }  // namespace boxcar::cli

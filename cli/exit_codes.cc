@@ -39,6 +39,10 @@ constexpr SubjectFlag kSubjectFlags[] = {
     {"preview_listen", "--preview-listen"},
     {"preview_domain", "--preview-domain"},
     {"db", "--db"},
+    {"registry_auth", "--registry-auth"},
+    {"insecure_registry", "--insecure-registry"},
+    {"image_cache", "--image-cache"},
+    {"image_cache_size", "--image-cache-size"},
 };
 
 }  // namespace

@@ -8,63 +8,84 @@ namespace boxcar::cli {
 
 namespace {
 
-// HOST or HOST:PORT, as a registry is named in an image reference.
-bool valid_registry(const std::string& s) {
-  if (s.empty() || s.find_first_of("/ \t@") != std::string::npos) return false;
-  size_t colon = s.rfind(':');
-  if (colon == std::string::npos) return true;
-  std::string port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+constexpr uint64_t kMinCacheSize = 64ull << 20;
+
+Error bad(const std::string& flag, const std::string& what, const std::string& value) {
+  return Error{flag + " must be " + what + ", not \"" + value + "\"", 0, ErrorCode::usage};
+}
+
+// "host", "host:port", "[::1]:port": what a Reference's registry looks like.
+bool host_port(const std::string& text) {
+  if (text.empty() || text.find_first_of("/@ ") != std::string::npos) return false;
+  std::string port;
+  if (text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos || close == 1) return false;
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return false;
+      port = text.substr(close + 2);
+      if (port.empty()) return false;
+    }
+  } else {
+    size_t colon = text.find(':');
+    if (colon == 0) return false;
+    if (colon != std::string::npos) {
+      port = text.substr(colon + 1);
+      if (port.empty()) return false;
+    }
+  }
+  if (port.empty()) return true;
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
   long n = std::strtol(port.c_str(), nullptr, 10);
-  return colon > 0 && n >= 1 && n <= 65535;
+  return n >= 1 && n <= 65535;
 }
 
 }  // namespace
 
+std::vector<FlagSpec> image_flag_specs() {
+  return {{"--image-cache", true, false, ""},
+          {"--image-cache-size", true, false, ""},
+          {"--insecure-registry", true, true, ""},
+          {"--registry-auth", true, false, ""}};
+}
+
 std::vector<FlagSpec> with_image_flags(std::vector<FlagSpec> specs) {
-  specs.push_back({"--image-cache", true, false, ""});
-  specs.push_back({"--image-cache-size", true, false, ""});
-  specs.push_back({"--insecure-registry", true, true, ""});
-  specs.push_back({"--registry-auth", true, false, ""});
+  for (auto& s : image_flag_specs()) specs.push_back(std::move(s));
   return specs;
 }
 
 std::filesystem::path default_image_cache() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg == '/') return std::filesystem::path(xdg) / "boxcar" / "images";
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "boxcar/images";
   const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : "/root") / ".cache" / "boxcar" / "images";
+  return std::filesystem::path(home && *home ? home : "/root") / ".cache/boxcar/images";
 }
 
-Result<agent::ImageFetcherOptions> read_image_options(const ParsedFlags& flags, const std::filesystem::path& cache) {
-  agent::ImageFetcherOptions o;
-  o.store.dir = flags.get("--image-cache").value_or(cache.string());
-  if (o.store.dir.empty()) return Error{"--image-cache must name a directory", 0, ErrorCode::usage};
-  if (auto s = flags.get("--image-cache-size")) {
-    auto size = parse_size(*s);
-    if (!size || *size < (64ull << 20)) {
-      return Error{"--image-cache-size must be a size of at least 64MiB like 20GiB, not \"" + *s + "\"", 0,
-                   ErrorCode::usage};
-    }
-    o.store.max_bytes = *size;
+Result<ImageSettings> read_image_flags(const ParsedFlags& flags, const std::filesystem::path& default_cache) {
+  ImageSettings s;
+  s.store.dir = default_cache;
+  if (auto dir = flags.get("--image-cache")) {
+    if (dir->empty()) return bad("--image-cache", "a directory", *dir);
+    s.store.dir = *dir;
   }
-  for (const std::string& r : flags.all("--insecure-registry")) {
-    if (!valid_registry(r)) {
-      return Error{"--insecure-registry takes HOST:PORT as an image reference names it (like 127.0.0.1:5000), not \"" +
-                       r + "\"",
-                   0, ErrorCode::usage};
-    }
-    o.registry.insecure.push_back(r);
+  if (auto size = flags.get("--image-cache-size")) {
+    auto n = parse_size(*size);
+    if (!n || *n < kMinCacheSize) return bad("--image-cache-size", "a size of at least 64MiB (like 20GiB)", *size);
+    s.store.max_bytes = *n;
   }
-  if (auto f = flags.get("--registry-auth")) {
+  for (const auto& r : flags.all("--insecure-registry")) {
+    if (r.find("://") != std::string::npos || !host_port(r)) {
+      return bad("--insecure-registry", "a registry's HOST:PORT as an image reference names it (like 127.0.0.1:5000)", r);
+    }
+    s.registry.insecure.push_back(r);
+  }
+  if (auto file = flags.get("--registry-auth")) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(*f, ec)) {
-      return Error{"--registry-auth: \"" + *f + "\" is not a file (give a Docker config.json with \"auths\")", 0,
-                   ErrorCode::usage};
+    if (file->empty() || !std::filesystem::is_regular_file(*file, ec)) {
+      return bad("--registry-auth", "an existing Docker config.json file", *file);
     }
-    o.registry.auth_file = *f;
+    s.registry.auth_file = *file;
   }
-  return o;
+  return s;
 }
 
 }  // namespace boxcar::cli

@@ -1,33 +1,43 @@
-// The image flags of `boxcar run`, `agent`, `serve` and `image`: where the layer store is
-// (--image-cache), how big it may grow (--image-cache-size), which registries are plain http
-// (--insecure-registry, repeatable) and whose credentials to use (--registry-auth). Parsed and
-// checked in one place, so the commands agree.
+// The image flags of `boxcar image`, `run`, `agent` and `serve`: where the layer store lives
+// (--image-cache, --image-cache-size) and how registries are reached (--insecure-registry,
+// --registry-auth). Parsed and checked in one place, so the commands agree.
 #pragma once
 
 #include <filesystem>
-#include <optional>
 #include <vector>
 
-#include "agent/image_fetcher.h"
 #include "base/result.h"
 #include "cli/flags.h"
+#include "images/layer_store.h"
+#include "images/registry_client.h"
 
 namespace boxcar::cli {
 
+// For the commands' usage texts.
 inline constexpr const char* kImageFlagsUsage =
-    "  images: --image-cache DIR (run, image: $XDG_CACHE_HOME/boxcar/images or\n"
-    "  ~/.cache/boxcar/images; agent, serve: <data>/images) --image-cache-size SIZE (20GiB)\n"
-    "  --insecure-registry HOST:PORT (plain http; repeatable) --registry-auth FILE (a Docker\n"
-    "  config.json; default $DOCKER_CONFIG/config.json or ~/.docker/config.json)\n";
+    "  images:\n"
+    "  --image-cache DIR        the layer store (boxcar run, boxcar image: $XDG_CACHE_HOME/boxcar/images,\n"
+    "                           else ~/.cache/boxcar/images; an agent: <data>/images)\n"
+    "  --image-cache-size SIZE  least recently used images are removed past it (20GiB)\n"
+    "  --insecure-registry HOST:PORT  reach this registry over plain http (repeatable)\n"
+    "  --registry-auth FILE     a Docker config.json with \"auths\" (default: $DOCKER_CONFIG/config.json,\n"
+    "                           else ~/.docker/config.json)\n";
 
+std::vector<FlagSpec> image_flag_specs();
+// `specs` and the image flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_image_flags(std::vector<FlagSpec> specs);
 
-// The cache of a user's own runs: $XDG_CACHE_HOME/boxcar/images, else ~/.cache/boxcar/images.
+struct ImageSettings {
+  images::StoreOptions store;
+  images::RegistryOptions registry;
+};
+
+// $XDG_CACHE_HOME/boxcar/images, else $HOME/.cache/boxcar/images.
 std::filesystem::path default_image_cache();
 
-// The options the flags give; `cache` is the directory used without --image-cache. Errors name
-// the flag: a size that is not one, an insecure registry that is not HOST[:PORT], an auth file
-// that does not exist.
-Result<agent::ImageFetcherOptions> read_image_options(const ParsedFlags& flags, const std::filesystem::path& cache);
+// The settings the flags give; `default_cache` when --image-cache is absent. Errors (usage)
+// name the flag and what it takes: a size under 64MiB, a registry that is not HOST[:PORT], an
+// auth file that does not exist.
+Result<ImageSettings> read_image_flags(const ParsedFlags& flags, const std::filesystem::path& default_cache);
 
 }  // namespace boxcar::cli

@@ -28,6 +28,7 @@ constexpr Command kCommands[] = {
     {"logs", cmd_logs, "print a job's log (-f follows it live)"},
     {"cancel", cmd_cancel, "cancel a job"},
     {"artifacts", cmd_artifacts, "list a job's artifacts (--download DIR fetches them)"},
+    {"image", cmd_image, "the image cache: image pull REF | ls | rm REF | prune"},
 };
 
 void print_usage(std::FILE* out) {

@@ -465,9 +465,9 @@ uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t 
 }
 
 uint64_t HttpClient::stream(const std::string& path, Millis idle, BodyHandler on_data,
-                            ReplyHandler done) {
+                            ReplyHandler done, const HttpHeaders& headers) {
   auto op = std::make_shared<Impl::Op>();
-  impl_->set_head(op->req, "GET", path, {});
+  impl_->set_head(op->req, "GET", path, headers);
   op->req.prepare_payload();
   op->on_data = std::move(on_data);
   return impl_->queue(op, idle, std::move(done));

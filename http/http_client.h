@@ -98,8 +98,10 @@ class HttpClient {
   // GETs `path` and hands a 200 answer's body to `on_data` as it arrives (a live log is passed
   // on as it comes; nothing is held whole); `done` then gets the status and headers, and for any
   // other status the start of the body (64 KiB at most). The server closing the connection ends
-  // the body. `idle` bounds each wait for more (kNoTimeout: none).
-  uint64_t stream(const std::string& path, Millis idle, BodyHandler on_data, ReplyHandler done);
+  // the body. `idle` bounds each wait for more (kNoTimeout: none). `headers` are sent along (a
+  // registry's Accept or per-request Authorization).
+  uint64_t stream(const std::string& path, Millis idle, BodyHandler on_data, ReplyHandler done,
+                  const HttpHeaders& headers = {});
 
   // The bearer token of requests sent from now on (the agent's credential, once registered).
   void set_token(std::string token);

@@ -39,6 +39,9 @@ class HttpClientTest : public ::testing::Test {
       res->reply(HttpResponse::text(200, req.header("authorization") + "|" + req.header("x-extra") +
                                              "|" + req.body()));
     });
+    router_.add(bhttp::verb::get, "/echo-head", [](HttpRequest& req, std::shared_ptr<Responder> res) {
+      res->reply(HttpResponse::text(200, req.header("authorization") + "|" + req.header("accept")));
+    });
     router_.add(bhttp::verb::get, "/big", [](HttpRequest&, std::shared_ptr<Responder> res) {
       res->reply(HttpResponse::text(200, std::string(4096, 'x')));
     });
@@ -95,6 +98,19 @@ TEST_F(HttpClientTest, SendsTheMethodBodyTokenAndHeadersGiven) {
   ASSERT_FALSE(o.ec) << o.ec.message();
   EXPECT_EQ(o.reply.status, 200u);
   EXPECT_EQ(o.reply.body, "Bearer tok|extra|body");
+}
+
+TEST_F(HttpClientTest, AStreamCarriesTheHeadersGiven) {
+  boost::asio::io_context io;
+  HttpClient client(io, base_, "");
+  std::string got;
+  std::optional<Outcome> out;
+  client.stream("/echo-head", kNoTimeout, [&](std::string_view piece) { got += piece; return true; },
+                [&](const boost::system::error_code& ec, HttpReply r) { out = Outcome{ec, std::move(r)}; },
+                {{"Authorization", "Basic dTpw"}, {"Accept", "application/x-test"}});
+  Outcome o = wait(io, out);
+  ASSERT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(got, "Basic dTpw|application/x-test");
 }
 
 TEST_F(HttpClientTest, AStreamedBodyArrivesInPiecesAndAnErrorAnswerKeepsItsText) {

@@ -52,6 +52,9 @@ struct RegistryOptions {
   std::string os = "linux";
   std::string architecture = "amd64";
   std::string variant;  // "" matches any (amd64 has none; arm64 "v8")
+  // Told why a request is tried again (a progress display's "retry" event); may be empty.
+  // Called from the requesting thread.
+  std::function<void(const std::string& why)> on_retry;
 };
 
 class RegistryClient {
@@ -62,8 +65,9 @@ class RegistryClient {
 
   // The manifest to run: the reference's manifest, or its index/list's entry for the platform.
   // Errors say which image, which registry, and the registry's answer: unknown repository or
-  // tag (not_found), credentials missing or refused (usage... see the .cc), no manifest for
-  // linux/amd64 (lists the platforms there are), registry unreachable (unavailable).
+  // tag (not_found), credentials missing or refused (usage: the user must give or fix them),
+  // no manifest for linux/amd64 (not_found; lists the platforms there are), registry
+  // unreachable or failing (unavailable), plain http from a registry not named insecure (usage).
   virtual Result<Manifest> resolve(const Reference& ref) = 0;
 
   // The image config blob of `manifest`, verified against its digest and parsed.
