@@ -39,6 +39,7 @@ constexpr SubjectFlag kSubjectFlags[] = {
     {"preview_listen", "--preview-listen"},
     {"preview_domain", "--preview-domain"},
     {"db", "--db"},
+    {"oci_runtime", "--oci-runtime"},
 };
 
 }  // namespace
