@@ -41,8 +41,9 @@ Result<std::string> find_runtime(const std::string& requested) {
   for (const char* dir : {"/usr/sbin", "/usr/local/sbin", "/sbin"}) {
     if (executable_file(std::string(dir) + "/" + requested)) return std::string(dir) + "/" + requested;
   }
-  return Error{"OCI runtime \"" + requested + "\" not found in PATH or /usr/sbin; install it (Debian: apt install " +
-                   requested + ") or give its path",
+  std::string how = requested == "runsc" ? "install gVisor's runsc (https://gvisor.dev/docs/user_guide/install/)"
+                                          : "install it (Debian: apt install " + requested + ")";
+  return Error{"OCI runtime \"" + requested + "\" not found in PATH or /usr/sbin; " + how + " or give its path",
                ENOENT, ErrorCode::unavailable, "oci_runtime"};
 }
 
