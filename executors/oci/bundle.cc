@@ -24,12 +24,12 @@ json::object mount(const BundleMount& m) {
 }
 
 std::vector<BundleMount> mounts_of(const BundleConfig& c) {
+  // What native's sandbox has, no more (no /sys, no /dev/mqueue).
   std::vector<BundleMount> m = {
       {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
       {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
       {"/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
       {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=" + std::to_string(c.shm_bytes)}},
-      {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
       {"/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777", "size=" + std::to_string(c.tmp_bytes)}},
   };
   // "rro": read-only all the way down (mount_setattr), as the native template's binds are.
