@@ -140,7 +140,12 @@ std::string unique_sleep() {
   return "7" + std::to_string(getpid() % 1000) + "." + std::to_string(rand() % 100000 + 1);
 }
 
-class KillTest : public ::testing::TestWithParam<std::string> {};
+class KillTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (std::string why = executor_unavailable(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+};
 
 TEST_P(KillTest, TimeoutKillsDaemonizedChildren) {
   TempDir dir;
@@ -264,7 +269,7 @@ ready = { tcp = 9, timeout = "1s" }
   EXPECT_EQ(r.out.find("never"), r.out.find("never-ready")) << "no script ran after a bad service";
 }
 
-INSTANTIATE_TEST_SUITE_P(Executors, KillTest, ::testing::Values("host", "native"));
+INSTANTIATE_TEST_SUITE_P(Executors, KillTest, ::testing::Values("host", "native", "oci"));
 
 TEST(RunTest, SecretsAreMaskedInOutputAndLogs) {
   TempDir dir;
