@@ -7,8 +7,9 @@
 namespace boxcar::executors::oci {
 
 // The JSON of config.json's linux.seccomp: default allow, each native rule as an errno action
-// with its argument conditions. Syscalls libseccomp 2.5.4 does not name (fchmodat2) cannot be
-// expressed by name and are left out: runc would skip them anyway (see README "Limits").
+// with its argument conditions. A syscall the host's libseccomp cannot name cannot be written
+// in an OCI profile and is left out (runc would skip it anyway); Debian 12's libseccomp names
+// every one of the native rules, fchmodat2 included.
 std::string seccomp_profile_json();
 
 }  // namespace boxcar::executors::oci
