@@ -193,6 +193,9 @@ class OciJob final : public Job {
     std::error_code ec;
     fs::create_directories(bundle, ec);
     if (ec) return failed("bundle directory", ec.value(), bundle.string());
+    // Traversable (the container's root resolves the mount sources below it), not listable:
+    // no local user browses the sandboxes' workspaces and roots through it.
+    ::chmod(bundle.c_str(), 0711);
 
     auto cgroup = native::StepCgroup::create(s.native->cgroups, name, spec);
     if (!cgroup) return failed("cgroup", cgroup.error().err, cgroup.error().message);
@@ -371,6 +374,7 @@ std::unique_ptr<Executor> make_oci_executor(asio::io_context& io, OciOptions opt
   fs::path instance = o.state_dir / (n.cgroups.instance_name() + "-" + std::to_string(++g_executors));
   fs::create_directories(instance / "bundles", ec);
   ::chmod(instance.c_str(), 0711);
+  ::chmod((instance / "bundles").c_str(), 0711);
   shared->lock.reset(::open((instance / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!shared->lock || ::flock(shared->lock.get(), LOCK_EX | LOCK_NB) != 0) {
     shared->setup_error = Error{"oci executor: cannot lock " + (instance / "lock").string() + ": " + std::strerror(errno), errno};
