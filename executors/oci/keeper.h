@@ -1,14 +1,17 @@
-// Keeper: one small process per sandbox, forked by the agent, that owns the container's life
-// on the host. It runs `runtime run --detach`, then reports like native's first child on the
-// control channel (Msg::unshared with init's pid, or Msg::failed with the runtime's own
-// words), becomes the reaper of the container's init (a child subreaper), and waits until the
-// agent lets go of the sandbox: the agent closes its end of the keeper's pipe on destroy, or
-// dies. Then it tears the container down (`runtime delete --force`, unmounts, removes the
-// bundle), so the agent's io_context never waits for runc, and a dead agent's sandboxes go too.
+// Keeper: one small process per sandbox that owns the container's life on the host. It is a
+// static program of its own (keeper_main.cc, embedded like boxcar-init and written once per
+// executor), so a long-lived keeper pins nothing of the agent's memory. It runs
+// `runtime run --detach`, then reports like native's first child on the control channel
+// (Msg::unshared with init's pid, or Msg::failed with the runtime's own words), becomes the
+// reaper of the container's init (a child subreaper), and waits until the agent lets go of the
+// sandbox: the agent closes its end of the keeper's pipe on destroy, or dies. Then it tears the
+// container down (`runtime delete --force`, unmounts, removes the bundle), so the agent's
+// io_context never waits for runc, and a dead agent's sandboxes go too.
 #pragma once
 
 #include <sys/types.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,7 +20,13 @@
 
 namespace boxcar::executors::oci {
 
+// The keeper program's fds: the container's control channel, and the pipe whose end means
+// "tear down". Its arguments: RUNTIME RUNTIME_ROOT BUNDLE ID [UNMOUNT...].
+constexpr int kKeeperControlFd = 3;
+constexpr int kKeeperLifeFd = 4;
+
 struct KeeperConfig {
+  std::string program;       // the keeper program (write_keeper_program)
   std::string runtime;       // the runtime binary
   std::string runtime_root;  // its --root: this executor's own container state
   std::string bundle;        // the bundle directory (config.json)
@@ -32,7 +41,10 @@ struct Keeper {
   unique_fd life;   // closing it starts the teardown
 };
 
-// Forks the keeper and returns at once. `ctl` stays open in the caller (close it after).
+// The keeper program (embedded at build time) as a read-only executable at `path`.
+Status write_keeper_program(const std::filesystem::path& path);
+
+// Forks and execs the keeper and returns at once. `ctl` stays open in the caller (close it).
 Result<Keeper> spawn_keeper(const KeeperConfig& config);
 
 // Synchronously: `runtime --root R delete --force ID` for each container in R, unmounts

@@ -100,7 +100,7 @@ struct OciShared {
   fs::path instance;  // this executor's directory below state_dir, locked while it lives
   unique_fd lock;
   oci::HostRoot host_root;
-  std::string init_path, seccomp_json;
+  std::string init_path, keeper_path, seccomp_json;
   std::vector<std::string> cap_names;
   Error setup_error;
   std::vector<unique_fd> keepers;  // pidfds of the sandboxes' keepers
@@ -253,7 +253,8 @@ class OciJob final : public Job {
       ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kChannelBuffer, sizeof kChannelBuffer);
       ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kChannelBuffer, sizeof kChannelBuffer);
     }
-    oci::KeeperConfig k{s.runtime, (s.instance / "runc").string(), bundle.string(), name, mounted, theirs.get()};
+    oci::KeeperConfig k{s.keeper_path, s.runtime, (s.instance / "runc").string(), bundle.string(), name, mounted,
+                        theirs.get()};
     auto keeper = oci::spawn_keeper(k);
     if (!keeper) return failed("keeper", keeper.error().err, keeper.error().message);
     theirs.reset();
@@ -382,7 +383,9 @@ std::unique_ptr<Executor> make_oci_executor(asio::io_context& io, OciOptions opt
   }
   shared->instance = instance;
   shared->init_path = (instance / "boxcar-init").string();
+  shared->keeper_path = (instance / "boxcar-keeper").string();
   if (Status init = oci::write_init_file(shared->init_path); !init) shared->setup_error = init.error();
+  if (Status keeper = oci::write_keeper_program(shared->keeper_path); !keeper) shared->setup_error = keeper.error();
   auto root = oci::prepare_host_root(o.state_dir / "host-root", oci::kInitInside);
   if (root) shared->host_root = std::move(*root);
   else shared->setup_error = root.error();
