@@ -32,7 +32,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: boxcar agent --server URL --token-file F [--ca-file PEM] [--concurrency N] [--labels a,b]\n"
-    "                    [--data DIR] [--executor native|host] [--name NAME] [--jobs N]\n"
+    "                    [--data DIR] [--executor native|host|oci]\n"
+    "                    [--oci-runtime runc|crun|runsc|PATH] [--name NAME] [--jobs N]\n"
     "                    [--keep-failed] [--git-token-file F --git-token-hosts H1,H2]\n"
     "                    [--ssh-key FILE] [--allow-local-repos]\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
@@ -95,6 +96,7 @@ int cmd_agent(const Args& args) {
                                  {"--labels", true, false, ""},
                                  {"--data", true, false, ""},
                                  {"--executor", true, false, ""},
+                                 {"--oci-runtime", true, false, ""},
                                  {"--name", true, false, ""},
                                  {"--jobs", true, false, "-j"},
                                  {"--keep-failed", false, false, ""},
@@ -116,6 +118,7 @@ int cmd_agent(const Args& args) {
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kExecutorUsage, stdout);
     std::fputs(kPipelineLimitsUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kAgentLimitsUsage, stdout);
@@ -187,7 +190,9 @@ int cmd_agent(const Args& args) {
     return usage_error("agent", "--ssh-key " + opts.ssh_key.string() + " is not a file");
   }
 
-  auto chosen = choose_executor(flags->get("--executor"));
+  NativeChoiceOptions executor_options;
+  executor_options.oci_runtime = flags->get("--oci-runtime");
+  auto chosen = choose_executor(flags->get("--executor"), executor_options);
   if (!chosen.ok()) {
     return report("agent", chosen.error());
   }

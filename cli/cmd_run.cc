@@ -28,8 +28,8 @@ namespace boxcar::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: boxcar run [--file F] [--workspace DIR] [--jobs N] [--executor native|host]\n"
-    "                  [--allow-host-network]\n"
+    "usage: boxcar run [--file F] [--workspace DIR] [--jobs N] [--executor native|host|oci]\n"
+    "                  [--oci-runtime runc|crun|runsc|PATH] [--allow-host-network]\n"
     "                  [--secret NAME=VALUE]... [--keep-failed] [--json] [--quiet] [--timestamps]\n"
     "                  [--log-limit SIZE] [--branch B] [--event E]\n"
     "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n"
@@ -57,6 +57,7 @@ int cmd_run(const Args& args) {
                                   {"--workspace", true, false, ""},
                                   {"--jobs", true, false, "-j"},
                                   {"--executor", true, false, ""},
+                                  {"--oci-runtime", true, false, ""},
                                   {"--secret", true, true, ""},
                                   {"--keep-failed", false, false, ""},
                                   {"--json", false, false, ""},
@@ -72,6 +73,7 @@ int cmd_run(const Args& args) {
   if (!flags.ok()) return usage_error("run", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kExecutorUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kImageFlagsUsage, stdout);
     return kExitOk;
@@ -142,6 +144,7 @@ int cmd_run(const Args& args) {
 
   NativeChoiceOptions native;
   native.allow_host_network = flags->has("--allow-host-network");
+  native.oci_runtime = flags->get("--oci-runtime");
   auto chosen = choose_executor(flags->get("--executor"), native);
   if (!chosen.ok()) {
     return report("run", chosen.error());

@@ -42,7 +42,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: boxcar serve [--listen ADDR:PORT] [--db sqlite:PATH|postgres://...] [--data DIR]\n"
-    "                    [--agents N] [--executor native|host] [--webhook-secret-file F]\n"
+    "                    [--agents N] [--executor native|host|oci]\n"
+    "                    [--oci-runtime runc|crun|runsc|PATH] [--webhook-secret-file F]\n"
     "                    [--gitlab-webhook-token-file F]   (default: the webhook secret)\n"
     "                    [--agent-token-file F] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--api-token-file F] [--api-tokens FILE] [--public-read]\n"
@@ -135,6 +136,7 @@ int cmd_serve(const Args& args) {
                                  {"--data", true, false, ""},
                                  {"--agents", true, false, ""},
                                  {"--executor", true, false, ""},
+                                 {"--oci-runtime", true, false, ""},
                                  {"--api-tokens", true, false, ""},
                                  {"--public-read", false, false, ""},
                                  {"--public-url", true, false, ""},
@@ -162,6 +164,7 @@ int cmd_serve(const Args& args) {
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
+    std::fputs(kExecutorUsage, stdout);
     std::fputs(kServeQueueUsage, stdout);
     std::fputs(kPipelineLimitsUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
@@ -286,7 +289,9 @@ int cmd_serve(const Args& args) {
   if (!image_options.ok()) return usage_error("serve", image_options.error().message);
   std::optional<ExecutorChoice> chosen;
   if (agents > 0) {
-    auto c = choose_executor(flags->get("--executor"));
+    NativeChoiceOptions executor_options;
+    executor_options.oci_runtime = flags->get("--oci-runtime");
+    auto c = choose_executor(flags->get("--executor"), executor_options);
     if (!c.ok()) {
       return report("serve", c.error());
     }

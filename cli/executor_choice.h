@@ -1,4 +1,5 @@
-// Which executor `boxcar run` uses: the isolated native one by default, `host` on request.
+// Which executor `boxcar run` uses: the isolated native one by default, `host` or `oci` on
+// request.
 #pragma once
 
 #include <filesystem>
@@ -22,7 +23,14 @@ struct ExecutorChoice {
 struct NativeChoiceOptions {
   bool allow_host_network = false;   // --allow-host-network
   std::filesystem::path state_dir;   // empty: the executor's default
+  std::optional<std::string> oci_runtime;  // --oci-runtime NAME|PATH (only with --executor oci)
 };
+
+// The usage line of the flags above, for each command's --help.
+constexpr const char* kExecutorUsage =
+    "  --executor native|host|oci: native (the default) isolates each step with namespaces,\n"
+    "  cgroups and seccomp; oci runs the same sandbox as an OCI container with --oci-runtime\n"
+    "  (runc by default, crun or runsc by name, or a path); host runs steps without isolation\n";
 
 // `requested` is the --executor flag (default: native). Errors are ErrorCode::usage for a bad
 // name and unavailable when the executor cannot run on this host (with the reason and what to

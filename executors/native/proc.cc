@@ -16,6 +16,18 @@ constexpr const char* kReadOnly[] = {"bus", "fs", "irq", "sys", "sysrq-trigger"}
 
 }  // namespace
 
+std::vector<std::string> masked_proc_paths() {
+  std::vector<std::string> out;
+  for (const char* name : kMasked) out.push_back(std::string("/proc/") + name);
+  return out;
+}
+
+std::vector<std::string> read_only_proc_paths() {
+  std::vector<std::string> out;
+  for (const char* name : kReadOnly) out.push_back(std::string("/proc/") + name);
+  return out;
+}
+
 Failure mount_proc(const std::string& root) {
   std::string proc = root + "/proc";
   if (::mount("proc", proc.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {

@@ -98,4 +98,6 @@ Failure pivot_into(const std::string& root) {
   return ok();
 }
 
+std::vector<std::string> system_dir_names() { return {std::begin(kSystemDirs), std::end(kSystemDirs)}; }
+
 }  // namespace boxcar::executors::native

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "executors/native/facility.h"
@@ -24,5 +25,8 @@ Failure enter_root_template(const std::string& root, uint64_t tmp_bytes);
 Failure mount_tmp(const std::string& root, uint64_t tmp_bytes);
 // pivot_root into `root` and detach the old root.
 Failure pivot_into(const std::string& root);
+// The host's system directories the template shows (names below "/", some absent or
+// symlinks on a given host): the OCI executor shows the same ones.
+std::vector<std::string> system_dir_names();
 
 }  // namespace boxcar::executors::native

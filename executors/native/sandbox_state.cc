@@ -3,6 +3,7 @@
 #include "executors/loopback.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -27,8 +28,13 @@ namespace {
 // without an exit (see wait_for_oom) must not stall the io_context in waitid.
 bool reaped(int pidfd) {
   siginfo_t info{};
-  return ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG) == 0 &&
-         info.si_pid != 0;
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG) == 0) {
+    return info.si_pid != 0;
+  }
+  // Not our child: an OCI runtime started it (executors/oci) and its keeper reaps it. Only a
+  // readable pidfd says that it exited.
+  pollfd p{pidfd, POLLIN, 0};
+  return errno == ECHILD && ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 // The first child exits right after reporting pid 1; reap it whenever that happens.

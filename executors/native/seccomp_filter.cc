@@ -71,6 +71,33 @@ Error seccomp_error(const std::string& what, int rc) {
 
 }  // namespace
 
+std::vector<SeccompRule> seccomp_rules() {
+  using Op = SeccompCondition::Op;
+  std::vector<SeccompRule> rules;
+  for (const char* name : kDenied) rules.push_back({name, -1, EPERM, {}});
+  rules.push_back({"clone3", -1, ENOSYS, {}});
+  for (unsigned long flag : kNamespaceFlags) rules.push_back({"clone", -1, EPERM, {{0, Op::masked_eq, flag, flag}}});
+  for (const ModeArg& m : kModeArgs) {
+    for (uint64_t bit : {uint64_t{S_ISUID}, uint64_t{S_ISGID}}) {
+      rules.push_back({m.name, m.nr, EPERM, {{m.arg, Op::masked_eq, bit, bit}}});
+    }
+  }
+  // openat2 passes its mode inside a struct the filter cannot read: ENOSYS sends callers back
+  // to openat (glibc does not use openat2 itself).
+  rules.push_back({"openat2", -1, ENOSYS, {}});
+  for (int family : kDeniedFamilies) {
+    rules.push_back({"socket", -1, EAFNOSUPPORT, {{0, Op::eq, 0, static_cast<uint64_t>(family)}}});
+  }
+  // The audit subsystem is not namespaced. EPROTONOSUPPORT is what a kernel without audit
+  // answers, which libaudit's callers (useradd, sudo, PAM) take as "no audit" and go on.
+  rules.push_back({"socket", -1, EPROTONOSUPPORT, {{0, Op::eq, 0, AF_NETLINK}, {2, Op::eq, 0, NETLINK_AUDIT}}});
+  for (unsigned long flag : kPersonalityFlags) {
+    // 0xffffffff (query) has every bit set; it is compared on the low 32 bits only.
+    rules.push_back({"personality", -1, EPERM, {{0, Op::masked_eq, flag | 0x80000000ull, flag}}});
+  }
+  return rules;
+}
+
 Result<SeccompProgram> build_seccomp_program() {
   std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) return Error{"seccomp: seccomp_init failed", ENOMEM};
@@ -82,47 +109,18 @@ Result<SeccompProgram> build_seccomp_program() {
   }
   // A binary tree of syscall numbers instead of a linear list: fewer instructions per call.
   seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
-  auto add = [&](uint32_t action, const char* name, unsigned count, const scmp_arg_cmp* cmp) -> int {
-    int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) return 0;  // not on this architecture
-    return seccomp_rule_add_array(ctx.get(), action, nr, count, cmp);
-  };
-  for (const char* name : kDenied) {
-    if ((rc = add(SCMP_ACT_ERRNO(EPERM), name, 0, nullptr)) < 0) return seccomp_error(name, rc);
-  }
-  if ((rc = add(SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, nullptr)) < 0) return seccomp_error("clone3", rc);
-  for (unsigned long flag : kNamespaceFlags) {
-    scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag);
-    if ((rc = add(SCMP_ACT_ERRNO(EPERM), "clone", 1, &cmp)) < 0) return seccomp_error("clone", rc);
-  }
-  for (const ModeArg& m : kModeArgs) {
-    int nr = seccomp_syscall_resolve_name(m.name);
-    if (nr == __NR_SCMP_ERROR) nr = m.nr;
-    if (nr < 0) continue;
-    for (scmp_datum_t bit : {scmp_datum_t{S_ISUID}, scmp_datum_t{S_ISGID}}) {
-      scmp_arg_cmp cmp{m.arg, SCMP_CMP_MASKED_EQ, bit, bit};
-      if ((rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 1, &cmp)) < 0) {
-        return seccomp_error(m.name, rc);
-      }
+  for (const SeccompRule& rule : seccomp_rules()) {
+    int nr = seccomp_syscall_resolve_name(rule.name.c_str());
+    if (nr == __NR_SCMP_ERROR) nr = rule.nr;
+    if (nr < 0) continue;  // not on this architecture
+    std::vector<scmp_arg_cmp> cmp;
+    for (const SeccompCondition& c : rule.conditions) {
+      if (c.op == SeccompCondition::Op::eq) cmp.push_back({c.index, SCMP_CMP_EQ, c.value, 0});
+      else cmp.push_back({c.index, SCMP_CMP_MASKED_EQ, c.mask, c.value});
     }
-  }
-  // openat2 passes its mode inside a struct the filter cannot read: ENOSYS sends callers back
-  // to openat (glibc does not use openat2 itself).
-  if ((rc = add(SCMP_ACT_ERRNO(ENOSYS), "openat2", 0, nullptr)) < 0) return seccomp_error("openat2", rc);
-  for (int family : kDeniedFamilies) {
-    scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
-    if ((rc = add(SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &cmp)) < 0) return seccomp_error("socket", rc);
-  }
-  // The audit subsystem is not namespaced. EPROTONOSUPPORT is what a kernel without audit
-  // answers, which libaudit's callers (useradd, sudo, PAM) take as "no audit" and go on.
-  {
-    scmp_arg_cmp cmp[] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_EQ, NETLINK_AUDIT)};
-    if ((rc = add(SCMP_ACT_ERRNO(EPROTONOSUPPORT), "socket", 2, cmp)) < 0) return seccomp_error("socket", rc);
-  }
-  for (unsigned long flag : kPersonalityFlags) {
-    // 0xffffffff (query) has every bit set; it is compared on the low 32 bits only.
-    scmp_arg_cmp bit = SCMP_A0(SCMP_CMP_MASKED_EQ, flag | 0x80000000ull, flag);
-    if ((rc = add(SCMP_ACT_ERRNO(EPERM), "personality", 1, &bit)) < 0) return seccomp_error("personality", rc);
+    rc = seccomp_rule_add_array(ctx.get(), SCMP_ACT_ERRNO(static_cast<uint32_t>(rule.err)), nr,
+                                static_cast<unsigned>(cmp.size()), cmp.empty() ? nullptr : cmp.data());
+    if (rc < 0) return seccomp_error(rule.name, rc);
   }
 
   int memfd = ::memfd_create("boxcar-seccomp", MFD_CLOEXEC);

@@ -4,6 +4,8 @@
 
 #include <linux/filter.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "base/result.h"
@@ -22,6 +24,24 @@ struct SeccompProgram {
 // sockets fail; ENOSYS for clone3 (libc falls back to clone, whose flags the filter can see);
 // other ABIs (i386, x32) kill the process.
 Result<SeccompProgram> build_seccomp_program();
+
+// The filter above as data, one rule per (syscall, condition set): the same table feeds
+// libseccomp here and the OCI runtime's seccomp profile (executors/oci), so both executors
+// deny the same calls. Conditions of one rule must all hold (AND).
+struct SeccompCondition {
+  enum class Op { eq, masked_eq };  // masked_eq: (arg & mask) == value
+  unsigned index = 0;
+  Op op = Op::eq;
+  uint64_t mask = 0;   // masked_eq only
+  uint64_t value = 0;
+};
+struct SeccompRule {
+  std::string name;
+  int nr = -1;  // used when libseccomp does not know the name (newer than 2.5.4)
+  int err = 0;  // the errno the call fails with
+  std::vector<SeccompCondition> conditions;
+};
+std::vector<SeccompRule> seccomp_rules();
 // Sets no_new_privs and loads `program` into the calling (single-threaded) process.
 Failure apply_seccomp(const SeccompProgram& program);
 

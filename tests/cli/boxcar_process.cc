@@ -133,4 +133,13 @@ std::filesystem::path latest_run(const std::filesystem::path& workspace) {
   return newest;
 }
 
+std::string executor_unavailable(const std::string& name) {
+  if (name == "host") return "";
+  if (::geteuid() != 0) return "the " + name + " executor needs root";
+  if (name == "oci" && ::access("/usr/sbin/runc", X_OK) != 0 && ::access("/usr/bin/runc", X_OK) != 0) {
+    return "the oci executor needs runc (apt install runc)";
+  }
+  return "";
+}
+
 }  // namespace boxcar::testing

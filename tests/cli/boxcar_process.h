@@ -53,6 +53,10 @@ class HeldPort {
   int fd_;
 };
 
+// Why `boxcar run --executor NAME` cannot run here ("" when it can): native and oci need
+// root, oci also runc. For tests parametrized by executor, to skip with that reason.
+std::string executor_unavailable(const std::string& name);
+
 // The newest .boxcar/runs/<id>/ directory of a workspace.
 std::filesystem::path latest_run(const std::filesystem::path& workspace);
 

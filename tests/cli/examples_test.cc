@@ -27,11 +27,19 @@ std::map<std::string, std::string> final_states(const ProcessResult& r) {
   return states;
 }
 
-TEST(ExamplesTest, HelloFansOutAndIn) {
+// The examples run on each isolated executor: native (the default) and oci (runc).
+class ExamplesOnExecutor : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (std::string why = executor_unavailable(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+};
+
+TEST_P(ExamplesOnExecutor, HelloFansOutAndIn) {
   TempDir dir;
   auto ws = copy_example(dir, "hello");
   // The demo keeps its preview open after the pipeline: Ctrl-C then closes it, exit code 0.
-  auto r = run_boxcar({"run", "--json", "--jobs", "4"}, ws, {}, "\"pipeline_finished\"");
+  auto r = run_boxcar({"run", "--json", "--jobs", "4", "--executor", GetParam()}, ws, {}, "\"pipeline_finished\"");
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto states = final_states(r);
   EXPECT_EQ(states.size(), 6u);
@@ -96,10 +104,10 @@ TEST(ExamplesTest, AnExplicitPreviewAddressThatIsTakenExits3) {
   EXPECT_NE(r.err.find(port), std::string::npos) << r.err;
 }
 
-TEST(ExamplesTest, MatrixExpandsEveryCombination) {
+TEST_P(ExamplesOnExecutor, MatrixExpandsEveryCombination) {
   TempDir dir;
   auto ws = copy_example(dir, "matrix");
-  auto r = run_boxcar({"run", "--json"}, ws);
+  auto r = run_boxcar({"run", "--json", "--executor", GetParam()}, ws);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto states = final_states(r);
   for (const char* name : {"build (cc=clang, opt=O0)", "build (cc=clang, opt=O2)",
@@ -109,10 +117,10 @@ TEST(ExamplesTest, MatrixExpandsEveryCombination) {
   EXPECT_NE(r.out.find("building with clang -O2"), std::string::npos);
 }
 
-TEST(ExamplesTest, FailureSkipsAndCleansUp) {
+TEST_P(ExamplesOnExecutor, FailureSkipsAndCleansUp) {
   TempDir dir;
   auto ws = copy_example(dir, "failure");
-  auto r = run_boxcar({"run", "--json"}, ws);
+  auto r = run_boxcar({"run", "--json", "--executor", GetParam()}, ws);
   EXPECT_EQ(r.exit_code, 1) << r.err << r.out;
   auto states = final_states(r);
   EXPECT_EQ(states["flaky-lint"], "failed");
@@ -123,10 +131,10 @@ TEST(ExamplesTest, FailureSkipsAndCleansUp) {
   EXPECT_EQ(r.out.find("deploying"), std::string::npos);
 }
 
-TEST(ExamplesTest, ArtifactsAreCopiedToTheRunDirectory) {
+TEST_P(ExamplesOnExecutor, ArtifactsAreCopiedToTheRunDirectory) {
   TempDir dir;
   auto ws = copy_example(dir, "artifacts");
-  auto r = run_boxcar({"run", "--json"}, ws);
+  auto r = run_boxcar({"run", "--json", "--executor", GetParam()}, ws);
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   fs::path art = latest_run(ws) / "artifacts";
   EXPECT_TRUE(fs::is_regular_file(art / "out/bin/app"));
@@ -138,11 +146,12 @@ TEST(ExamplesTest, ArtifactsAreCopiedToTheRunDirectory) {
   EXPECT_EQ(artifact_events, 3);
 }
 
-TEST(ExamplesTest, PreviewsServeAfterThePipelineUntilInterrupted) {
+TEST_P(ExamplesOnExecutor, PreviewsServeAfterThePipelineUntilInterrupted) {
   TempDir dir;
   auto ws = copy_example(dir, "previews");
   // The second preview event, with its closing time, comes once the pipeline is over.
-  auto r = run_boxcar({"run", "--json", "--preview-listen", "127.0.0.1:0"}, ws, {}, R"("until":")");
+  auto r = run_boxcar({"run", "--json", "--preview-listen", "127.0.0.1:0", "--executor", GetParam()}, ws, {},
+                      R"("until":")");
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto states = final_states(r);
   EXPECT_EQ(states["web"], "success");
@@ -150,6 +159,9 @@ TEST(ExamplesTest, PreviewsServeAfterThePipelineUntilInterrupted) {
   EXPECT_NE(r.out.find("hello from a boxcar preview"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("preview: http://8471-"), std::string::npos) << r.out;
 }
+
+INSTANTIATE_TEST_SUITE_P(Executors, ExamplesOnExecutor, ::testing::Values("native", "oci"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace boxcar::testing

@@ -1,5 +1,6 @@
 // `boxcar run` end to end: scheduling, retries, timeouts, Ctrl-C, masking, logs, artifacts.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -140,7 +141,12 @@ std::string unique_sleep() {
   return "7" + std::to_string(getpid() % 1000) + "." + std::to_string(rand() % 100000 + 1);
 }
 
-class KillTest : public ::testing::TestWithParam<std::string> {};
+class KillTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (std::string why = executor_unavailable(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+};
 
 TEST_P(KillTest, TimeoutKillsDaemonizedChildren) {
   TempDir dir;
@@ -264,7 +270,28 @@ ready = { tcp = 9, timeout = "1s" }
   EXPECT_EQ(r.out.find("never"), r.out.find("never-ready")) << "no script ran after a bad service";
 }
 
-INSTANTIATE_TEST_SUITE_P(Executors, KillTest, ::testing::Values("host", "native"));
+INSTANTIATE_TEST_SUITE_P(Executors, KillTest, ::testing::Values("host", "native", "oci"));
+
+// --oci-runtime: refused with another executor and when it names nothing runnable, each with
+// what to do; the control is the examples suite, which runs on --executor oci with runc.
+TEST(RunTest, OciRuntimeFlagIsValidated) {
+  TempDir dir;
+  dir.write(".boxcar.toml", "version = 1\n[[step]]\nname = \"a\"\nrun = \"true\"\n");
+  auto other = run_boxcar({"run", "--oci-runtime", "runc"}, dir.path());
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("--oci-runtime only applies to --executor oci"), std::string::npos) << other.err;
+  auto not_file = run_boxcar({"run", "--executor", "oci", "--oci-runtime", "/nonexistent/runc"}, dir.path());
+  EXPECT_EQ(not_file.exit_code, 2);
+  EXPECT_NE(not_file.err.find("--oci-runtime: /nonexistent/runc is not an executable file"), std::string::npos)
+      << not_file.err;
+  if (::geteuid() != 0) return;  // below: the runtime is looked for once the host can run oci
+  auto missing = run_boxcar({"run", "--executor", "oci", "--oci-runtime", "no-such-runtime-xyz"}, dir.path());
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_NE(missing.err.find("\"no-such-runtime-xyz\" not found in PATH"), std::string::npos) << missing.err;
+  auto typo = run_boxcar({"run", "--executor", "occi"}, dir.path());
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("did you mean \"oci\""), std::string::npos) << typo.err;
+}
 
 TEST(RunTest, SecretsAreMaskedInOutputAndLogs) {
   TempDir dir;

@@ -30,7 +30,7 @@
 namespace boxcar::executors {
 namespace {
 
-TEST_F(SecurityTest, ForkBombEndsUnderPidsLimit) {
+TEST_P(SecurityTest, ForkBombEndsUnderPidsLimit) {
   const std::string probe = R"(python3 -c '
 import os, time
 n = 0
@@ -63,7 +63,7 @@ print(n)
   EXPECT_EQ(on_host("echo alive").out, "alive\n");
 }
 
-TEST_F(SecurityTest, MemoryBombKillsOnlyThatStep) {
+TEST_P(SecurityTest, MemoryBombKillsOnlyThatStep) {
   const std::string probe = "python3 -c 'x = bytearray(200 << 20); print(\"survived\")'";
   Ran control = sandboxed(probe);
   EXPECT_EQ(control.out, "survived\n");
@@ -81,7 +81,7 @@ TEST_F(SecurityTest, MemoryBombKillsOnlyThatStep) {
   EXPECT_TRUE(bystander.outcome.ok());
 }
 
-TEST_F(SecurityTest, FillingTmpHitsItsLimit) {
+TEST_P(SecurityTest, FillingTmpHitsItsLimit) {
   const std::string probe = "dd if=/dev/zero of=/tmp/fill bs=1M count=8 2>&1 | grep -o 'No space left on device'; echo end";
   SandboxSpec big = spec();
   big.tmp_bytes = 16ull << 20;
@@ -93,7 +93,7 @@ TEST_F(SecurityTest, FillingTmpHitsItsLimit) {
 
 // /tmp and /dev/shm are tmpfs: their pages are charged to the memory cgroup of the step that
 // wrote them, so a step cannot keep more there than its memory limit, whatever their sizes.
-TEST_F(SecurityTest, TmpAndShmWritesCountTowardTheMemoryLimit) {
+TEST_P(SecurityTest, TmpAndShmWritesCountTowardTheMemoryLimit) {
   auto fill = [](const std::string& where, int mib) {
     return "dd if=/dev/zero of=" + where + "/fill bs=1M count=" + std::to_string(mib) + " 2>/dev/null; echo wrote";
   };
@@ -108,7 +108,7 @@ TEST_F(SecurityTest, TmpAndShmWritesCountTowardTheMemoryLimit) {
   }
 }
 
-TEST_F(SecurityTest, ShmIsSizedApartFromTmp) {
+TEST_P(SecurityTest, ShmIsSizedApartFromTmp) {
   SandboxSpec s = spec();
   s.shm_bytes = 4ull << 20;
   const std::string probe = "dd if=/dev/zero of=/dev/shm/fill bs=1M count=8 2>&1 | grep -o 'No space left on device'; "
@@ -118,7 +118,7 @@ TEST_F(SecurityTest, ShmIsSizedApartFromTmp) {
   EXPECT_EQ(sandboxed(probe, s).out, "end\n");
 }
 
-TEST_F(SecurityTest, TimeoutKillsSetsidAndDoubleForkedDaemons) {
+TEST_P(SecurityTest, TimeoutKillsSetsidAndDoubleForkedDaemons) {
   std::string marker = "boxcar-daemon-" + std::to_string(::getpid());
   auto sb = start(spec());
   Ran r;
@@ -145,7 +145,7 @@ TEST_F(SecurityTest, TimeoutKillsSetsidAndDoubleForkedDaemons) {
   EXPECT_TRUE(after.empty());
 }
 
-TEST_F(SecurityTest, InitReapsOrphans) {
+TEST_P(SecurityTest, InitReapsOrphans) {
   // Control: a parent that never waits leaves a zombie, and ps sees it.
   Ran control = sandboxed("bash -c 'sleep 0.1 & exec sleep 0.6' & sleep 0.4; ps -e -o stat= | grep -c Z");
   EXPECT_EQ(control.out, "1\n");

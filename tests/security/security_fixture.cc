@@ -80,4 +80,7 @@ bool memory_holds(pid_t pid, const std::string& needle) {
   return found;
 }
 
+INSTANTIATE_TEST_SUITE_P(Executors, SecurityTest, ::testing::Values("native", "oci"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
 }  // namespace boxcar::executors

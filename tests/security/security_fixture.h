@@ -1,6 +1,7 @@
-// The native sandbox security suite's shared fixture: a job of the native executor, a sandbox
-// per probe, and host-side controls (running the same probe as the test process, reading another
-// process's memory and status from /proc).
+// The sandbox security suite's shared fixture: a job of the executor under test (the suite runs
+// once per isolated executor: native, and oci on runc), a sandbox per probe, and host-side
+// controls (running the same probe as the test process, reading another process's memory and
+// status from /proc).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "executors/native/native_executor.h"
+#include "executors/oci/oci_executor.h"
 
 namespace boxcar::executors {
 
@@ -41,13 +43,28 @@ std::string status_field(pid_t pid, const std::string& key);
 // and its cmdline and environ, searched for `needle`.
 bool memory_holds(pid_t pid, const std::string& needle);
 
-class SecurityTest : public ::testing::Test {
+// The parameter names the executor: "native" or "oci".
+class SecurityTest : public ::testing::TestWithParam<std::string> {
  protected:
+  bool oci() const { return GetParam() == "oci"; }
+
+  std::unique_ptr<Executor> make_executor(bool allow_host_network) {
+    if (oci()) {
+      OciOptions o;
+      o.allow_host_network = allow_host_network;
+      return make_oci_executor(io_, o);
+    }
+    NativeOptions o;
+    o.allow_host_network = allow_host_network;
+    return make_native_executor(io_, o);
+  }
+
   void SetUp() override {
-    if (Status s = native_available(); !s) GTEST_SKIP() << s.error().message;
+    Status available = oci() ? oci_available("runc") : native_available();
+    if (!available) GTEST_SKIP() << available.error().message;
     char tmpl[] = "/tmp/boxcar-security-XXXXXX";
     workspace_ = ::mkdtemp(tmpl);
-    executor_ = make_native_executor(io_);
+    executor_ = make_executor(false);
     auto job = executor_->prepare(JobSpec{"security", workspace_});
     ASSERT_TRUE(job.ok()) << job.error().message;
     job_ = std::move(*job);
@@ -57,6 +74,10 @@ class SecurityTest : public ::testing::Test {
     if (permissive_job_) permissive_job_->destroy();
     io_.restart();
     io_.run_for(std::chrono::milliseconds(50));  // reaps and cgroup removal
+    job_.reset();
+    permissive_job_.reset();
+    executor_.reset();  // oci: waits until its sandboxes are torn down
+    permissive_executor_.reset();
     if (!workspace_.empty()) fs::remove_all(workspace_);
   }
 
@@ -114,9 +135,7 @@ class SecurityTest : public ::testing::Test {
   // A job of an executor that allows network = "host": the control for network isolation.
   Job& permissive_job() {
     if (!permissive_job_) {
-      NativeOptions o;
-      o.allow_host_network = true;
-      permissive_executor_ = make_native_executor(io_, o);
+      permissive_executor_ = make_executor(true);
       auto job = permissive_executor_->prepare(JobSpec{"security-host-net", workspace_});
       EXPECT_TRUE(job.ok()) << job.error().message;
       permissive_job_ = std::move(*job);

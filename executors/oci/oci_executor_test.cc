@@ -1,0 +1,473 @@
+// The Executor contract on real runc containers: output, exit codes, stop and timeouts,
+// OOM, limits, the network, the workspace, image roots, and nothing left behind.
+#include "executors/oci/oci_executor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include <boost/asio/io_context.hpp>
+
+namespace boxcar::executors {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  Outcome outcome;
+  std::string out, err;
+};
+
+const std::vector<std::string> kPath = {"PATH=/usr/bin:/bin"};
+
+fs::path temp_dir(const char* prefix) {
+  std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
+  return ::mkdtemp(tmpl.data());
+}
+
+// Any process whose command line starts with (or, with `anywhere`, holds) `marker`.
+bool process_alive(const std::string& marker, bool anywhere = false) {
+  for (const auto& p : fs::directory_iterator("/proc")) {
+    std::ifstream cmd(p.path() / "cmdline");
+    std::string s;
+    std::getline(cmd, s);
+    if (anywhere ? s.find(marker) != std::string::npos : s.rfind(marker, 0) == 0) return true;
+  }
+  return false;
+}
+
+bool dir_empty(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_empty(dir, ec) || ec;
+}
+
+class OciExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Status s = oci_available("runc"); !s) GTEST_SKIP() << s.error().message;
+    workspace_ = temp_dir("boxcar-oci-ws");
+    state_ = temp_dir("boxcar-oci-state");
+    OciOptions options;
+    options.state_dir = state_;
+    executor_ = make_oci_executor(io_, options);
+    auto job = executor_->prepare(JobSpec{"test", workspace_});
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    job_ = std::move(*job);
+  }
+  void TearDown() override {
+    if (job_) job_->destroy();
+    job_.reset();
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(20));
+    executor_.reset();  // waits for the keepers' teardown
+    if (!state_.empty()) {
+      // Nothing is left: only the shared host root directory remains.
+      for (const auto& e : fs::directory_iterator(state_)) EXPECT_EQ(e.path().filename(), "host-root") << e.path();
+      fs::remove_all(state_);
+    }
+    if (!workspace_.empty()) fs::remove_all(workspace_);
+  }
+
+  std::unique_ptr<Sandbox> start(SandboxSpec spec = {}) {
+    if (spec.name.empty()) spec.name = "step";
+    auto s = job_->start(spec);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  Ran run(Sandbox& sandbox, std::vector<std::string> argv, std::vector<std::string> env = kPath,
+          std::string workdir = ".") {
+    Ran r;
+    bool done = false;
+    Status s = sandbox.exec(ExecRequest{std::move(argv), std::move(env), std::move(workdir)},
+                            ExecHandlers{[&](OutputStream which, std::string_view data) {
+                                           (which == OutputStream::out ? r.out : r.err).append(data);
+                                         },
+                                         [&](const Outcome& o) {
+                                           r.outcome = o;
+                                           done = true;
+                                         }});
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    if (!s.ok()) return r;
+    io_.restart();
+    while (!done) io_.run_one();
+    return r;
+  }
+
+  // Polls `pred`, running the io_context in between; 20 s bound a broken test.
+  bool eventually(const std::function<bool()>& pred) {
+    io_.restart();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!pred() && std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(10));
+    return pred();
+  }
+
+  boost::asio::io_context io_;
+  fs::path workspace_, state_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Job> job_;
+};
+
+TEST_F(OciExecutorTest, OutputExitCodesMissingProgramAndSignals) {
+  auto sb = start();
+  Ran echo = run(*sb, {"echo", "hello"});
+  EXPECT_EQ(echo.outcome.kind, Outcome::Kind::ok) << describe(echo.outcome) << echo.err;
+  EXPECT_EQ(echo.out, "hello\n");
+  Ran r = run(*sb, {"sh", "-c", "echo oops >&2; exit 3"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::failed);
+  EXPECT_EQ(r.outcome.exit_code, 3);
+  EXPECT_EQ(r.err, "oops\n");
+  Ran missing = run(*sb, {"no-such-program-xyz"});
+  EXPECT_EQ(missing.outcome.exit_code, 127);
+  EXPECT_NE(missing.err.find("no-such-program-xyz"), std::string::npos);
+  Ran killed = run(*sb, {"sh", "-c", "kill -9 $$"});
+  EXPECT_EQ(killed.outcome.kind, Outcome::Kind::signaled);
+  EXPECT_EQ(killed.outcome.signal, SIGKILL);
+}
+
+TEST_F(OciExecutorTest, EnvironmentFdsAndPid1AreNativesOnes) {
+  auto sb = start();
+  Ran env = run(*sb, {"/usr/bin/env"}, {"A=1", "PATH=/usr/bin:/bin"});
+  EXPECT_EQ(env.out, "A=1\nPATH=/usr/bin:/bin\n");
+  EXPECT_EQ(run(*sb, {"sh", "-c", "ls /proc/$$/fd"}).out, "0\n1\n2\n");
+  EXPECT_EQ(run(*sb, {"cat", "/proc/1/comm"}).out, "boxcar-init\n");
+  // The same capability set as native: no CAP_SYS_ADMIN, no_new_privs, seccomp filter on.
+  Ran status = run(*sb, {"grep", "-E", "^(NoNewPrivs|Seccomp|CapEff):", "/proc/self/status"});
+  EXPECT_NE(status.out.find("NoNewPrivs:\t1"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("Seccomp:\t2"), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("CapEff:\t000001ffffffffff"), std::string::npos) << status.out;
+}
+
+TEST_F(OciExecutorTest, ManyExecsInOneSandboxAndConcurrentOnes) {
+  auto sb = start();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(run(*sb, {"sh", "-c", "echo $0", std::to_string(i)}).out, std::to_string(i) + "\n");
+  int done = 0;
+  std::vector<std::string> outs(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c", "sleep 0.05; echo $0", std::to_string(i)}, kPath},
+                         ExecHandlers{[&, i](OutputStream, std::string_view d) { outs[i].append(d); },
+                                      [&](const Outcome& o) {
+                                        EXPECT_TRUE(o.ok());
+                                        ++done;
+                                      }})
+                    .ok());
+  }
+  io_.restart();
+  while (done < 3) io_.run_one();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(outs[i], std::to_string(i) + "\n");
+}
+
+TEST_F(OciExecutorTest, WorkspaceIsSharedBetweenStepsAndOwnedByRootInside) {
+  fs::create_directories(workspace_ / "sub");
+  auto first = start();
+  Ran w = run(*first, {"sh", "-c", "echo data > /workspace/file && stat -c %u /workspace/file && id -u && pwd"}, kPath,
+              "sub");
+  EXPECT_EQ(w.out, "0\n0\n/workspace/sub\n") << w.err;
+  struct stat st{};
+  ASSERT_EQ(::stat((workspace_ / "file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, ::getuid());  // the host owner outside
+  auto second = start();
+  EXPECT_EQ(run(*second, {"cat", "/workspace/file"}).out, "data\n");
+}
+
+TEST_F(OciExecutorTest, GitMetadataIsReadOnlyAndTheRootToo) {
+  fs::create_directories(workspace_ / ".git");
+  std::ofstream(workspace_ / ".git" / "config") << "[core]\n";
+  auto sb = start();
+  // Attack: rewrite the git config the host's git will read; and write into /usr.
+  Ran git = run(*sb, {"sh", "-c", "echo '[core] fsmonitor = evil' >> /workspace/.git/config"});
+  EXPECT_FALSE(git.outcome.ok());
+  Ran usr = run(*sb, {"touch", "/usr/boxcar-oci-probe"});
+  EXPECT_FALSE(usr.outcome.ok());
+  // Control: the rest of the workspace and /tmp are writable.
+  EXPECT_TRUE(run(*sb, {"sh", "-c", "echo x > /workspace/ok && echo y > /tmp/ok"}).outcome.ok());
+}
+
+TEST_F(OciExecutorTest, SeccompDeniesNamespacesAndSetuidBitsLikeNative) {
+  auto sb = start();
+  // Attack: a new user namespace; a setuid file in the workspace.
+  Ran unshare = run(*sb, {"unshare", "-U", "true"});
+  EXPECT_FALSE(unshare.outcome.ok());
+  EXPECT_NE(unshare.err.find("Operation not permitted"), std::string::npos) << unshare.err;
+  Ran setuid = run(*sb, {"sh", "-c", "touch /workspace/s && chmod u+s /workspace/s"});
+  EXPECT_FALSE(setuid.outcome.ok());
+  // Control: the same calls without the denied flags and bits work.
+  EXPECT_TRUE(run(*sb, {"chmod", "0755", "/workspace/s"}).outcome.ok());
+  EXPECT_TRUE(run(*sb, {"unshare", "--help"}).outcome.ok());
+}
+
+TEST_F(OciExecutorTest, StopKillsADaemonAndTimeoutIsReported) {
+  auto sb = start();
+  std::string marker = "boxcar-oci-daemon-" + std::to_string(::getpid());
+  Outcome outcome;
+  bool done = false;
+  ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c",
+                                    "setsid bash -c 'trap \"\" TERM; exec -a " + marker +
+                                        " sleep 1000' </dev/null >/dev/null 2>&1 & trap '' TERM; sleep 1000"},
+                                   kPath},
+                       ExecHandlers{nullptr,
+                                    [&](const Outcome& o) {
+                                      outcome = o;
+                                      done = true;
+                                    }})
+                  .ok());
+  ASSERT_TRUE(eventually([&] { return process_alive(marker); })) << "the daemon never started";
+  sb->stop(Outcome::Kind::timeout, Millis(100));
+  while (!done) io_.run_one();
+  EXPECT_EQ(outcome.kind, Outcome::Kind::timeout);
+  EXPECT_FALSE(sb->exec(ExecRequest{{"true"}, {}}, {}).ok());
+  sb->destroy();
+  EXPECT_TRUE(eventually([&] { return !process_alive(marker, true); })) << "the daemon survived the stop";
+}
+
+TEST_F(OciExecutorTest, OomIsReportedAndTheLimitsReachTheCgroup) {
+  SandboxSpec spec;
+  spec.name = "oom";
+  spec.memory_bytes = 32ull << 20;
+  spec.pids = 64;
+  spec.cpus = 0.5;
+  auto sb = start(spec);
+  // Control: a small allocation fits; the cgroup the step sees carries the limits.
+  Ran fits = run(*sb, {"python3", "-c", "x = bytearray(4 << 20); print('fits')"});
+  EXPECT_EQ(fits.out, "fits\n") << fits.err;
+  // The step's cgroups, seen from the host (v1 on this kind of host): runc joined the ones
+  // the executor made, below the test process's own.
+  auto read_limit = [](const std::string& controller, const std::string& file) {
+    std::string own, found;
+    std::ifstream self("/proc/self/cgroup");
+    for (std::string line; std::getline(self, line);) {
+      auto a = line.find(':'), b = line.find(':', a + 1);
+      if (line.substr(a + 1, b - a - 1) == controller) own = line.substr(b + 1);
+    }
+    std::error_code ec;
+    fs::path dir = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/boxcar";
+    for (const auto& inst : fs::directory_iterator(dir, ec)) {
+      if (inst.path().filename().string().rfind(std::to_string(::getpid()) + "-", 0) != 0) continue;
+      for (const auto& step : fs::directory_iterator(inst.path())) std::getline(std::ifstream(step.path() / file) >> std::ws, found);
+    }
+    return found;
+  };
+  if (fs::exists("/sys/fs/cgroup/pids/boxcar")) {
+    EXPECT_EQ(read_limit("pids", "pids.max"), "64");
+    EXPECT_EQ(read_limit("memory", "memory.limit_in_bytes"), std::to_string(32 << 20));
+    EXPECT_EQ(read_limit("cpu", "cpu.cfs_quota_us"), "50000");
+  }
+  Ran r = run(*sb, {"python3", "-c", "x = bytearray(256 << 20); print('survived')"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::oom) << describe(r.outcome) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(OciExecutorTest, PidsLimitStopsAForkBomb) {
+  SandboxSpec spec;
+  spec.name = "pids";
+  spec.pids = 16;
+  auto sb = start(spec);
+  // Control: 4 children are fine. Attack: 40 at once stop at the limit.
+  Ran few = run(*sb, {"sh", "-c", "for i in 1 2 3 4; do sleep 0.01 & done; wait; echo ok"});
+  EXPECT_EQ(few.out, "ok\n") << few.err;
+  Ran many = run(*sb, {"sh", "-c", "for i in $(seq 40); do sleep 0.2 & done; wait"});
+  EXPECT_NE(many.err.find("fork"), std::string::npos) << many.err;
+}
+
+TEST_F(OciExecutorTest, ConnectTcpReachesAServerInsideAndStepsShareTheJobNetwork) {
+  auto server = start();
+  std::string out;
+  bool exited = false;
+  ASSERT_TRUE(server
+                  ->exec(ExecRequest{{"python3", "-c",
+                                      "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 18081))\n"
+                                      "s.listen(4)\nprint('up', flush=True)\n"
+                                      "while True:\n  c, _ = s.accept(); c.sendall(b'hi\\n'); c.close()\n"},
+                                     kPath},
+                         ExecHandlers{[&](OutputStream, std::string_view d) { out.append(d); },
+                                      [&](const Outcome&) { exited = true; }})
+                  .ok());
+  while (out.find("up") == std::string::npos && !exited) io_.run_one();
+  ASSERT_FALSE(exited);
+  auto fd = server->connect_tcp(18081);
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  pollfd p{fd->get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 20000), 1);
+  char buf[8] = {};
+  EXPECT_EQ(::read(fd->get(), buf, sizeof buf), 3);
+  EXPECT_STREQ(buf, "hi\n");
+  // Nothing listens there: refused at once or, as the kernel answers after connect()
+  // returned, through SO_ERROR.
+  auto refused = server->connect_tcp(18082);
+  int err = refused.ok() ? 0 : refused.error().err;
+  if (refused.ok()) {
+    pollfd w{refused->get(), POLLOUT, 0};
+    ASSERT_EQ(::poll(&w, 1, 20000), 1);
+    socklen_t len = sizeof err;
+    ::getsockopt(refused->get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  }
+  EXPECT_EQ(err, ECONNREFUSED);
+  // Another step of the job reaches it on its own loopback; a network = none step does not.
+  auto client = start();
+  EXPECT_EQ(run(*client, {"python3", "-c", "import socket; print(socket.create_connection(('127.0.0.1', 18081)).recv(8).decode(), end='')"}).out,
+            "hi\n");
+  SandboxSpec none;
+  none.name = "none";
+  none.network = NetworkMode::none;
+  auto isolated = start(none);
+  Ran r = run(*isolated, {"sh", "-c", "ls /proc/sys/net/ipv4/conf; python3 -c \"import socket; socket.create_connection(('127.0.0.1', 18081))\""});
+  EXPECT_EQ(r.out, "all\ndefault\nlo\n");
+  EXPECT_NE(r.err.find("ConnectionRefused"), std::string::npos) << r.err;
+  server->destroy();
+}
+
+TEST_F(OciExecutorTest, HostnameHostNetworkAndInvalidSpecs) {
+  SandboxSpec spec;
+  spec.name = "Build (cc=gcc)";
+  auto sb = start(spec);
+  EXPECT_EQ(run(*sb, {"hostname"}).out, "build-cc-gcc\n");
+  SandboxSpec host;
+  host.name = "net";
+  host.network = NetworkMode::host;
+  EXPECT_FALSE(job_->start(host).ok());
+  SandboxSpec bad;
+  bad.name = "bad";
+  bad.memory_bytes = 1024;
+  EXPECT_FALSE(job_->start(bad).ok());
+}
+
+TEST_F(OciExecutorTest, ImageLayersAreTheRootLowestFirstWithAWritableUpper) {
+  // Two layers the test makes: busybox below, a file that shadows the lower one's above.
+  fs::path layers = temp_dir("boxcar-oci-layers");
+  fs::create_directories(layers / "1" / "bin");
+  fs::create_directories(layers / "1" / "etc");
+  fs::create_directories(layers / "2" / "etc");
+  fs::copy_file("/usr/bin/busybox", layers / "1" / "bin" / "busybox");
+  for (const char* tool : {"sh", "cat", "echo", "ls", "touch"}) fs::create_symlink("busybox", layers / "1" / "bin" / tool);
+  std::ofstream(layers / "1" / "etc" / "release") << "lower\n";
+  std::ofstream(layers / "2" / "etc" / "release") << "upper\n";
+  SandboxSpec spec;
+  spec.name = "image";
+  spec.image = "test/busybox:1";
+  spec.layers = {layers / "1", layers / "2"};
+  {
+    auto sb = start(spec);
+    Ran r = run(*sb, {"sh", "-c", "cat /etc/release; ls /usr 2>&1; touch /new && echo wrote"}, {"PATH=/bin"});
+    EXPECT_EQ(r.outcome.kind, Outcome::Kind::ok) << describe(r.outcome) << r.err;
+    EXPECT_EQ(r.out, "upper\nls: /usr: No such file or directory\nwrote\n");  // nothing of the host's root
+    // Control: the layers themselves are untouched.
+    EXPECT_FALSE(fs::exists(layers / "2" / "new"));
+    EXPECT_FALSE(fs::exists(layers / "1" / "new"));
+  }
+  {
+    auto again = start(spec);  // a fresh upper: the last step's write is gone
+    EXPECT_EQ(run(*again, {"sh", "-c", "ls /new 2>&1"}, {"PATH=/bin"}).outcome.exit_code, 1);
+  }
+  fs::remove_all(layers);
+}
+
+TEST_F(OciExecutorTest, ADestroyedSandboxLeavesNoContainerMountOrBundle) {
+  {
+    auto sb = start();
+    EXPECT_TRUE(run(*sb, {"true"}).outcome.ok());
+  }
+  fs::path bundles;
+  for (const auto& e : fs::directory_iterator(state_)) {
+    if (fs::exists(e.path() / "bundles")) bundles = e.path() / "bundles";
+  }
+  ASSERT_FALSE(bundles.empty());
+  EXPECT_TRUE(eventually([&] { return dir_empty(bundles); })) << "the bundle is still there";
+  std::ifstream mounts("/proc/self/mountinfo");
+  std::string all((std::istreambuf_iterator<char>(mounts)), {});
+  EXPECT_EQ(all.find(bundles.string()), std::string::npos) << "a mount is left";
+}
+
+TEST(OciExecutorSetup, AnUnknownRuntimeIsAClearError) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  Status s = oci_available("no-such-runtime-xyz");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("no-such-runtime-xyz"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("not found"), std::string::npos) << s.error().message;
+  EXPECT_EQ(s.error().subject, "oci_runtime");
+  EXPECT_TRUE(oci_available("/usr/sbin/runc").ok() || !fs::exists("/usr/sbin/runc"));
+}
+
+// A dead agent: its keepers tear its sandboxes down; and where a keeper died too, the next
+// executor on the same state directory removes the container, its mounts and its bundle.
+TEST(OciExecutorCrashSafety, WhatADeadAgentLeftIsRemoved) {
+  if (Status s = oci_available("runc"); !s) GTEST_SKIP() << s.error().message;
+  fs::path workspace = temp_dir("boxcar-oci-ws"), state = temp_dir("boxcar-oci-state");
+  std::string marker = "boxcar-oci-orphan-" + std::to_string(::getpid());
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t agent = ::fork();
+  if (agent == 0) {
+    // The "agent": starts a sandbox with a long-running process, says so, and waits to die.
+    boost::asio::io_context io;
+    OciOptions options;
+    options.state_dir = state;
+    auto executor = make_oci_executor(io, options);
+    auto job = executor->prepare(JobSpec{"crash", workspace});
+    if (!job) ::_exit(2);
+    SandboxSpec spec;
+    spec.name = "orphan";
+    auto sb = (*job)->start(spec);
+    if (!sb) ::_exit(3);
+    (void)(*sb)->exec(ExecRequest{{"bash", "-c", "exec -a " + marker + " sleep 1000"}, kPath}, {});
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!process_alive(marker) && std::chrono::steady_clock::now() < until) io.run_one_for(std::chrono::milliseconds(10));
+    (void)!::write(ready[1], "r", 1);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1) << "the agent could not start its sandbox";
+  ::close(ready[0]);
+  // Kill the keeper first (the agent's child named boxcar-keeper), then the agent.
+  for (const auto& p : fs::directory_iterator("/proc")) {
+    std::ifstream stat(p.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos || line.find("(boxcar-keeper)") == std::string::npos) continue;
+    if (std::atoi(line.substr(close + 4).c_str()) == agent) ::kill(std::stoi(p.path().filename()), SIGKILL);
+  }
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  // Control: the dead agent's sandbox is still on the host (its init goes when the control
+  // channel closes, but nobody deleted the container, unmounted or removed the bundle).
+  auto mounted_below = [&](const fs::path& dir) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string all((std::istreambuf_iterator<char>(in)), {});
+    return all.find(dir.string() + "/") != std::string::npos;
+  };
+  fs::path dead;
+  for (const auto& e : fs::directory_iterator(state)) {
+    if (fs::exists(e.path() / "bundles")) dead = e.path();
+  }
+  ASSERT_FALSE(dead.empty()) << "control: the dead agent's state is there";
+  ASSERT_TRUE(mounted_below(state)) << "control: the dead agent's workspace mount is there";
+  boost::asio::io_context io;
+  OciOptions options;
+  options.state_dir = state;
+  auto next = make_oci_executor(io, options);
+  EXPECT_FALSE(mounted_below(state)) << "a dead agent's mount survived";
+  EXPECT_FALSE(fs::exists(dead)) << "a dead agent's bundles survived";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (process_alive(marker, true) && std::chrono::steady_clock::now() < deadline) ::usleep(10000);
+  EXPECT_FALSE(process_alive(marker, true)) << "the dead agent's container survived";
+  EXPECT_FALSE(fs::exists("/sys/fs/cgroup/devices/boxcar/" + std::to_string(agent) + "-"));
+  next.reset();
+  for (const auto& e : fs::directory_iterator(state)) EXPECT_EQ(e.path().filename(), "host-root") << e.path();
+  fs::remove_all(state);
+  fs::remove_all(workspace);
+}
+
+}  // namespace
+}  // namespace boxcar::executors
