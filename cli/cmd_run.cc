@@ -21,6 +21,7 @@
 #include "cli/pipeline_file.h"
 #include "cli/image_flags.h"
 #include "cli/preview_listen.h"
+#include "cli/pull_progress.h"
 #include "cli/step_limit_flags.h"
 #include "pipeline/load.h"
 
@@ -189,7 +190,14 @@ int cmd_run(const Args& args) {
   // Only a pipeline with images opens the image store.
   std::unique_ptr<agent::ImageFetcher> images;
   if (!agent::image_refs(expanded).empty()) {
-    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {}});
+    // A terminal sees each layer's download redrawn in place; otherwise the run's notices
+    // ("pulling", "ready after") say enough, and --json keeps its stream to run events.
+    images::PullProgress progress;
+    if (!run.json && PullProgressPrinter::mode_for(stderr, false) == PullProgressPrinter::Mode::terminal) {
+      auto printer = std::make_shared<PullProgressPrinter>(stderr, PullProgressPrinter::Mode::terminal);
+      progress = [printer](const images::PullEvent& e) { (*printer)(e); };
+    }
+    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, std::move(progress)});
     if (!fetcher.ok()) return report("run", fetcher.error());
     images = std::move(fetcher.value());
     run.images = images.get();

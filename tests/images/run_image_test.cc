@@ -135,5 +135,27 @@ TEST_F(RunImageTest, ImageStepOnTheOciExecutor) {
   EXPECT_NE(r.out.find("greeting=from-image"), std::string::npos) << r.out;
 }
 
+// examples/images as written, with Docker Hub's busybox:1.36 served by the local registry (the
+// test machine has no internet): the only change is the registry's address.
+TEST_F(RunImageTest, TheImagesExampleRuns) {
+  TestImage busybox;
+  busybox.layers = {busybox_layer({"sh", "echo", "ls", "wc", "head", "pwd", "wget", "mkdir", "httpd"})};
+  busybox.cmd = {"sh"};
+  auto pushed = registry_->push("library/busybox:1.36", busybox);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  std::ifstream in(fs::path(BOXCAR_SOURCE_DIR) / "examples/images/.boxcar.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_NE(text.find("image = \"busybox:1.36\""), std::string::npos);
+  std::string local = "image = \"" + registry_->address() + "/library/busybox:1.36\"";
+  for (size_t at; (at = text.find("image = \"busybox:1.36\"")) != std::string::npos;) {
+    text.replace(at, std::string("image = \"busybox:1.36\"").size(), local);
+  }
+  auto r = run(text);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("the host's /usr is not here: 0 entries"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the workspace is: /workspace"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the sidecar answers"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace boxcar::testing
