@@ -72,6 +72,7 @@ void PipelineRun::start(std::function<void(bool)> finished, std::function<void()
 
 void PipelineRun::run_steps() {
   config_.scheduler.images = &images_;
+  if (cancelled_) plan_.cancel();  // cancelled while the images were pulled: no step starts
   scheduler_ = std::make_unique<Scheduler>(io_, *job_, pipeline_, plan_, config_.scheduler, observer_);
   std::weak_ptr<bool> weak = alive_;
   scheduler_->start([this, weak](bool ok) {
@@ -80,7 +81,6 @@ void PipelineRun::run_steps() {
       if (!weak.expired()) pipeline_done(ok);
     });
   });
-  if (cancelled_) scheduler_->cancel(cancel_grace_);  // cancelled while the images were pulled
 }
 
 void PipelineRun::pipeline_done(bool success) {
@@ -117,12 +117,20 @@ void PipelineRun::release() {
 
 void PipelineRun::cancel(Grace grace) {
   cancelled_ = true;
-  cancel_grace_ = grace;
-  if (scheduler_) scheduler_->cancel(grace);
+  if (scheduler_) return scheduler_->cancel(grace);
+  if (!fetching_) return;
+  // A pull can take long (a slow registry): the run ends now, its steps cancelled, and the
+  // pull's answer is dropped. Posted: `finished` is never called inside cancel().
+  fetching_.reset();
+  std::weak_ptr<bool> weak = alive_;
+  asio::post(io_, [this, weak] {
+    if (!weak.expired() && !scheduler_) run_steps();
+  });
 }
 
 void PipelineRun::abort(const std::string& reason) {
-  if (scheduler_) scheduler_->abort(reason);
+  if (scheduler_) return scheduler_->abort(reason);
+  cancel(Grace::none);  // still pulling images: nothing runs to abort
 }
 
 size_t PipelineRun::open_previews() const { return scheduler_ ? scheduler_->open_previews() : 0; }

@@ -89,7 +89,6 @@ class PipelineRun {
   RunImages images_;
   std::shared_ptr<void> fetching_;  // the image fetch in flight, dropped to abandon it
   bool cancelled_ = false;
-  Grace cancel_grace_ = Grace::step;
   bool holding_ = false;
   bool released_called_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -151,3 +151,83 @@ TEST(PipelineRun, ParallelStepsEndingTogetherShareOneArtifactTotal) {
 
 }  // namespace
 }  // namespace boxcar::agent
+
+namespace boxcar::agent {
+namespace {
+
+// Answers when told to (or never): how a slow registry looks to a run.
+class HeldImages : public ImageSource {
+ public:
+  std::shared_ptr<void> fetch(std::vector<std::string> refs, std::function<void(RunImages)> done) override {
+    asked = refs;
+    pending = std::move(done);
+    return std::make_shared<int>(0);
+  }
+  std::vector<std::string> asked;
+  std::function<void(RunImages)> pending;
+};
+
+pipeline::ExpandedPipeline with_image_step() {
+  pipeline::ExpandedPipeline p;
+  p.steps = {step("in-image", "true"), step("on-host", "true")};
+  p.steps[0].step.image = "example.test/app:1";
+  return p;
+}
+
+TEST(PipelineRun, CancelWhileImagesArePulledEndsTheRunAtOnce) {
+  Fixture f;
+  HeldImages images;
+  PipelineRunConfig c;
+  c.id = "test-run";
+  c.workspace = f.workspace;
+  c.images = &images;
+  PipelineRun run(f.io, *f.executor, with_image_step(), std::move(c), f.observer);
+  ASSERT_TRUE(run.prepare().ok());
+  std::optional<bool> finished;
+  bool released = false;
+  auto work = boost::asio::make_work_guard(f.io);
+  run.start([&](bool ok) { finished = ok; }, [&] { released = true; });
+  f.io.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(images.asked, std::vector<std::string>{"example.test/app:1"});
+  EXPECT_FALSE(finished.has_value()) << "nothing runs before the images are there";
+  run.cancel(Grace::step);
+  EXPECT_FALSE(finished.has_value()) << "never inside cancel()";
+  for (int i = 0; i < 100 && !released; ++i) f.io.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(released);
+  EXPECT_EQ(finished, false);
+  for (const auto& s : run.summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
+  // The pull answering late changes nothing.
+  if (images.pending) images.pending({});
+}
+
+TEST(PipelineRun, AnImageThatCouldNotBePulledFailsOnlyItsSteps) {
+  Fixture f;
+  HeldImages images;
+  PipelineRunConfig c;
+  c.id = "test-run";
+  c.workspace = f.workspace;
+  c.images = &images;
+  PipelineRun run(f.io, *f.executor, with_image_step(), std::move(c), f.observer);
+  ASSERT_TRUE(run.prepare().ok());
+  std::optional<bool> finished;
+  bool released = false;
+  auto work = boost::asio::make_work_guard(f.io);
+  run.start([&](bool ok) { finished = ok; }, [&] { released = true; });
+  f.io.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(images.pending);
+  RunImages answer;
+  answer.emplace("example.test/app:1", Error{"image \"example.test/app:1\" not found in registry example.test",
+                                             0, ErrorCode::not_found});
+  images.pending(std::move(answer));
+  for (int i = 0; i < 200 && !released; ++i) f.io.run_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(released);
+  EXPECT_EQ(finished, false);
+  const auto& s = run.summaries();
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].state, StepState::error);
+  EXPECT_NE(s[0].reason.find("not found in registry example.test"), std::string::npos) << s[0].reason;
+  EXPECT_EQ(s[1].state, StepState::success);
+}
+
+}  // namespace
+}  // namespace boxcar::agent
