@@ -69,9 +69,11 @@ Result<Sidecar> sidecar(const executors::SandboxSpec& step, const pipeline::Conc
   auto found = image_for(images, svc.image);
   if (!found.ok()) return found.error();
   const images::PulledImage& image = (*found)->image;
-  if (cs.step.network == pipeline::Network::none) {
+  if (cs.step.network != pipeline::Network::job) {
+    std::string mode = cs.step.network == pipeline::Network::none ? "none" : "host";
     return Error{"service \"" + svc.name + "\" runs from an image on the job's network, which step \"" + cs.name +
-                     "\" (network = \"none\") cannot reach; run it without \"image\" or drop network = \"none\"",
+                     "\" (network = \"" + mode + "\") cannot reach; run it without \"image\" or drop network = \"" +
+                     mode + "\"",
                  0, ErrorCode::invalid_input, "image"};
   }
   Sidecar s;
