@@ -58,7 +58,7 @@ class ImageEscapeTest : public SecurityTest {
   fs::path layer_;
 };
 
-TEST_F(ImageEscapeTest, MountAndUnshareAreDenied) {
+TEST_P(ImageEscapeTest, MountAndUnshareAreDenied) {
   Ran control = on_host("unshare -r true && echo unshare-r; unshare -m true && echo unshare-m");
   EXPECT_EQ(control.out, "unshare-r\nunshare-m\n");
   Ran attack = in_image(
@@ -70,7 +70,7 @@ TEST_F(ImageEscapeTest, MountAndUnshareAreDenied) {
   EXPECT_EQ(attack.out, "wrote-root\nend\n") << attack.err;
 }
 
-TEST_F(ImageEscapeTest, HostRootIsUnreachableThroughProc) {
+TEST_P(ImageEscapeTest, HostRootIsUnreachableThroughProc) {
   Ran attack = in_image(
       "ls /proc/1/root/ 2>/dev/null && echo init-root; readlink /proc/1/exe 2>/dev/null && echo init-exe; "
       "ls /proc/self/root/ ; ls /root /home /usr/bin 2>/dev/null && echo host-dirs; echo end");
@@ -81,6 +81,9 @@ TEST_F(ImageEscapeTest, HostRootIsUnreachableThroughProc) {
   EXPECT_EQ(attack.out.find("host-dirs"), std::string::npos) << attack.out;
   EXPECT_NE(attack.out.find("end\n"), std::string::npos) << attack.err;
 }
+
+INSTANTIATE_TEST_SUITE_P(Executors, ImageEscapeTest, ::testing::Values("native", "oci"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace boxcar::executors
