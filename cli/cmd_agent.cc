@@ -162,6 +162,8 @@ int cmd_agent(const Args& args) {
   auto step_limits = read_step_limits(*flags);
   if (!step_limits.ok()) return usage_error("agent", step_limits.error().message);
   opts.step_limits = *step_limits;
+  auto max_image_write = read_max_image_write(*flags);
+  if (!max_image_write.ok()) return usage_error("agent", max_image_write.error().message);
   auto agent_limits = read_agent_limits(*flags);
   if (!agent_limits.ok()) return usage_error("agent", agent_limits.error().message);
   opts.workspace_limits = agent_limits->workspace;
@@ -192,6 +194,7 @@ int cmd_agent(const Args& args) {
 
   NativeChoiceOptions executor_options;
   executor_options.oci_runtime = flags->get("--oci-runtime");
+  executor_options.max_image_write = *max_image_write;
   auto chosen = choose_executor(flags->get("--executor"), executor_options);
   if (!chosen.ok()) {
     return report("agent", chosen.error());

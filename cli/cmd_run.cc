@@ -116,6 +116,8 @@ int cmd_run(const Args& args) {
 
   auto limits = read_step_limits(*flags);
   if (!limits.ok()) return usage_error("run", limits.error().message);
+  auto max_image_write = read_max_image_write(*flags);
+  if (!max_image_write.ok()) return usage_error("run", max_image_write.error().message);
   auto image_options = read_image_flags(*flags, default_image_cache());
   if (!image_options.ok()) return usage_error("run", image_options.error().message);
 
@@ -146,6 +148,7 @@ int cmd_run(const Args& args) {
   NativeChoiceOptions native;
   native.allow_host_network = flags->has("--allow-host-network");
   native.oci_runtime = flags->get("--oci-runtime");
+  native.max_image_write = *max_image_write;
   auto chosen = choose_executor(flags->get("--executor"), native);
   if (!chosen.ok()) {
     return report("run", chosen.error());

@@ -174,6 +174,8 @@ int cmd_serve(const Args& args) {
   }
   auto step_limits = read_step_limits(*flags);
   if (!step_limits.ok()) return usage_error("serve", step_limits.error().message);
+  auto max_image_write = read_max_image_write(*flags);
+  if (!max_image_write.ok()) return usage_error("serve", max_image_write.error().message);
   auto agent_limits = read_agent_limits(*flags);
   if (!agent_limits.ok()) return usage_error("serve", agent_limits.error().message);
   if (!flags->positional.empty()) {
@@ -291,6 +293,7 @@ int cmd_serve(const Args& args) {
   if (agents > 0) {
     NativeChoiceOptions executor_options;
     executor_options.oci_runtime = flags->get("--oci-runtime");
+    executor_options.max_image_write = *max_image_write;
     auto c = choose_executor(flags->get("--executor"), executor_options);
     if (!c.ok()) {
       return report("serve", c.error());

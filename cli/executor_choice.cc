@@ -26,6 +26,7 @@ Result<ExecutorChoice> choose_executor(const std::optional<std::string>& request
     executors::NativeOptions options;
     options.allow_host_network = native.allow_host_network;
     if (!native.state_dir.empty()) options.state_dir = native.state_dir;
+    if (native.max_image_write) options.max_image_write = *native.max_image_write;
     return ExecutorChoice{name, [options](boost::asio::io_context& io) {
                             return executors::make_native_executor(io, options);
                           }};

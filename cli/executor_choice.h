@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,6 +25,7 @@ struct NativeChoiceOptions {
   bool allow_host_network = false;   // --allow-host-network
   std::filesystem::path state_dir;   // empty: the executor's default
   std::optional<std::string> oci_runtime;  // --oci-runtime NAME|PATH (only with --executor oci)
+  std::optional<uint64_t> max_image_write;  // --max-image-write (native); nullopt: the executor's default
 };
 
 // The usage line of the flags above, for each command's --help.

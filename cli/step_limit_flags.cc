@@ -73,7 +73,7 @@ Status pair(bool default_given, T& value, const T& ceiling, const std::string& n
 std::vector<FlagSpec> step_limit_flag_specs() {
   std::vector<FlagSpec> specs;
   for (const char* name : {"--default-memory", "--default-pids", "--default-cpus", "--default-tmp", "--max-memory",
-                           "--max-pids", "--max-cpus", "--max-tmp", "--max-preview-ttl"}) {
+                           "--max-pids", "--max-cpus", "--max-tmp", "--max-preview-ttl", "--max-image-write"}) {
     specs.push_back({name, true, false, ""});
   }
   return specs;
@@ -112,6 +112,18 @@ Result<agent::StepLimits> read_step_limits(const ParsedFlags& flags) {
     if (!st.ok()) return st.error();
   }
   return l;
+}
+
+Result<std::optional<uint64_t>> read_max_image_write(const ParsedFlags& flags) {
+  constexpr uint64_t kMinImageWrite = 16ull << 20;
+  auto v = flags.get("--max-image-write");
+  if (!v) return std::optional<uint64_t>{};
+  auto n = parse_size(*v);
+  if (!n || (*n != 0 && *n < kMinImageWrite)) {
+    return bad("--max-image-write", "a size of at least " + format_size(kMinImageWrite) + " (like 10GiB), or 0 for no limit",
+               *v);
+  }
+  return std::optional<uint64_t>{*n};
 }
 
 }  // namespace boxcar::cli

@@ -84,5 +84,28 @@ TEST(AgentLimitFlags, WorkspaceAndPreviewLimits) {
   EXPECT_FALSE(parse({"--max-previews", "0"}).ok());
 }
 
+TEST(StepLimitFlags, MaxImageWrite) {
+  auto parse = [](const std::vector<std::string>& args) {
+    auto flags = parse_flags(args, step_limit_flag_specs());
+    EXPECT_TRUE(flags.ok());
+    return read_max_image_write(*flags);
+  };
+  auto absent = parse({});
+  ASSERT_TRUE(absent.ok());
+  EXPECT_FALSE(absent->has_value());  // the executor's default (10GiB)
+  auto set = parse({"--max-image-write", "2GiB"});
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_EQ(**set, 2ull << 30);
+  auto off = parse({"--max-image-write", "0"});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(**off, 0u);
+  for (const char* bad : {"1MiB", "lots", "-5GiB", ""}) {
+    auto r = parse({"--max-image-write", bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().message, std::string("--max-image-write must be a size of at least 16.0 MiB (like 10GiB), or "
+                                             "0 for no limit, not \"") + bad + "\"");
+  }
+}
+
 }  // namespace
 }  // namespace boxcar::cli

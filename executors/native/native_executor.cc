@@ -285,7 +285,7 @@ std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptio
   ::chmod(shared->options.state_dir.c_str(), 0711);
   // Only image steps need it: "host" steps still run when it fails.
   const auto& o = shared->options;
-  if (auto uppers = UpperDirs::open(o.uppers_dir.empty() ? o.state_dir / "uppers" : o.uppers_dir)) {
+  if (auto uppers = UpperDirs::open(o.uppers_dir.empty() ? o.state_dir / "uppers" : o.uppers_dir, o.max_image_write)) {
     shared->uppers = std::move(*uppers);
   } else {
     shared->uppers_error = uppers.error();

@@ -27,6 +27,10 @@ struct NativeOptions {
   // installs packages into its image writes hundreds of megabytes there. A dead agent's are
   // removed at start. Empty: <state_dir>/uppers.
   std::filesystem::path uppers_dir = "/var/tmp/boxcar/uppers";
+  // What one image sandbox may write to its root (--max-image-write): its upper is a
+  // filesystem of this size (loop_fs.h), so the step gets ENOSPC there and the agent's disk
+  // holds at most this much of it. 0: no limit (the upper is a plain directory of uppers_dir).
+  uint64_t max_image_write = 10ull << 30;
   // Name of the cgroup (under the agent's own cgroup, in every hierarchy used) that holds
   // the steps' cgroups. Leftovers of a dead agent below it are removed at start.
   std::string cgroup_parent = "boxcar";

@@ -14,6 +14,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "base/size.h"
 #include "executors/native/control_channel.h"
 
 namespace boxcar::executors::native {
@@ -367,6 +368,11 @@ void SandboxState::maybe_finish(std::shared_ptr<ExecState> e) {
     outcome = Outcome::of(*stop_reason_);
   } else if (e->status && WIFEXITED(*e->status)) {
     outcome = Outcome::exited(WEXITSTATUS(*e->status));
+    // ENOSPC inside says "no space left", not why: name the limit and the flag.
+    if (!outcome.ok() && upper_.full()) {
+      outcome.message = describe(outcome) + ": the step filled its image root: it may write " +
+                        format_size(upper_.limit()) + " there (--max-image-write), and got \"no space left on device\"";
+    }
   } else if (e->status && WIFSIGNALED(*e->status)) {
     outcome = Outcome::killed_by(WTERMSIG(*e->status));
   } else {
