@@ -148,7 +148,7 @@ class ImageRootTest : public ::testing::Test {
 
   // The upper directory holding `file` (written by a step), found from the host.
   fs::path upper_holding(const std::string& file) {
-    for (const auto& inst : fs::directory_iterator("/var/tmp/boxcar/uppers")) {
+    for (const auto& inst : fs::directory_iterator("/var/lib/boxcar/uppers")) {
       if (!inst.is_directory()) continue;
       for (const auto& sb : fs::directory_iterator(inst.path())) {
         if (fs::exists(sb.path() / "upper" / file)) return sb.path();
@@ -211,7 +211,7 @@ TEST_F(ImageRootTest, DeadAgentsUpperDirsAreRemovedLiveOnesKept) {
   fs::path live_upper = upper_holding("live-marker");
   ASSERT_FALSE(live_upper.empty());
   // What a dead agent leaves: an instance directory and its lock file, nobody holding it.
-  fs::path uppers = "/var/tmp/boxcar/uppers";
+  fs::path uppers = "/var/lib/boxcar/uppers";
   fs::path dead = uppers / "1-1-deadbeef";
   write_file(dead / "s1/upper/etc/leftover", "x");
   write_file(uppers / "1-1-deadbeef.lock", "");

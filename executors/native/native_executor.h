@@ -26,7 +26,7 @@ struct NativeOptions {
   // Image sandboxes' writable layers: on disk, not in /run's memory, because a step that
   // installs packages into its image writes hundreds of megabytes there. A dead agent's are
   // removed at start. Empty: <state_dir>/uppers.
-  std::filesystem::path uppers_dir = "/var/tmp/boxcar/uppers";
+  std::filesystem::path uppers_dir = "/var/lib/boxcar/uppers";
   // What one image sandbox may write to its root (--max-image-write): its upper is a
   // filesystem of this size (loop_fs.h), so the step gets ENOSPC there and the agent's disk
   // holds at most this much of it. 0: no limit (the upper is a plain directory of uppers_dir).

@@ -74,8 +74,40 @@ bool UpperDir::full() const { return pool_ && !dir_.empty() && loop_fs_full(dir_
 
 uint64_t UpperDir::limit() const { return pool_ ? pool_->limit() : 0; }
 
+namespace {
+
+// Root works in `dir` by path (mkdir, chown, remove_all): every directory from / down to it must
+// be root's and writable by nobody else (or sticky, like /tmp), or a local user who made one of
+// them could swap what lies below for links and have root chown or delete any file.
+Status check_only_root_can_change(const fs::path& dir) {
+  fs::path at = "/";
+  fs::path absolute = fs::absolute(dir).lexically_normal();
+  for (auto it = absolute.begin(); it != absolute.end(); ++it) {
+    if (it != absolute.begin()) at /= *it;
+    struct stat st{};
+    if (::lstat(at.c_str(), &st) != 0) {
+      if (errno == ENOENT) return {};  // made below, by root
+      return Error{"image sandboxes' writable layers under " + dir.string() + ": " + at.string() + ": " +
+                       std::strerror(errno),
+                   errno, ErrorCode::unavailable, "uppers_dir"};
+    }
+    bool others_write = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(st.st_mode & S_ISVTX);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || others_write) {
+      return Error{"image sandboxes' writable layers under " + dir.string() + ": " + at.string() +
+                       (S_ISDIR(st.st_mode) ? " may be changed by a user other than root" : " is not a directory") +
+                       "; use a directory only root can change (the default is /var/lib/boxcar/uppers)",
+                   0, ErrorCode::unavailable, "uppers_dir"};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<UpperDirs>> UpperDirs::open(const fs::path& root, uint64_t limit_bytes) {
+  if (Status safe = check_only_root_can_change(root); !safe) return safe.error();
   if (Status made = make_private_dir(root); !made) return made.error();
+  if (Status safe = check_only_root_can_change(root); !safe) return safe.error();  // what was made
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string name = entry.path().filename().string();
