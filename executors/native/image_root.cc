@@ -49,27 +49,41 @@ int set_string(int fsfd, const char* key, const std::string& value) {
   return ::fsconfig(fsfd, FSCONFIG_SET_STRING, key, value.c_str(), 0) == 0 ? 0 : errno;
 }
 
-// The classic option, for kernels before 6.8: one string, highest layer first, ':' separated
-// (a ':' or '\' inside a path is escaped).
-Result<std::string> joined_lowerdir(const std::vector<fs::path>& layers) {
+// The classic option, for kernels before 6.8: one string, highest layer first, ':' separated.
+// It must fit fsconfig's 255 bytes, which a store path (~100 bytes) fills after two layers: each
+// layer is named by a short /proc/self/fd/N of an O_PATH descriptor held in `held` until the
+// mount is created (overlayfs resolves the names then), so about 15 layers fit.
+Result<std::string> joined_lowerdir(const std::vector<fs::path>& layers, std::vector<unique_fd>& held) {
   std::string joined;
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    unique_fd fd(::open(it->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return Error{"image root overlay: layer " + it->string() + ": " + std::strerror(errno), errno};
     if (!joined.empty()) joined += ':';
-    for (char c : it->string()) {
-      if (c == ':' || c == '\\') joined += '\\';
-      joined += c;
-    }
+    joined += "/proc/self/fd/" + std::to_string(fd.get());
+    held.push_back(std::move(fd));
   }
   if (joined.size() > kMaxOption) {
     return too_long("the lowerdir of " + std::to_string(layers.size()) +
-                        " layers (this kernel has no \"lowerdir+\", which takes one layer at a time)",
+                        " layers (this kernel has no \"lowerdir+\", which takes one layer at a time: use a "
+                        "kernel of 6.8 or later for images of this many layers)",
                     joined.size());
   }
   return joined;
 }
 
+Result<unique_fd> classic_lowers(const std::vector<fs::path>& layers, std::vector<unique_fd>& held) {
+  auto joined = joined_lowerdir(layers, held);
+  if (!joined) return joined.error();
+  unique_fd fsfd(::fsopen("overlay", FSOPEN_CLOEXEC));
+  if (!fsfd) return Error{std::string("image root overlay: fsopen: ") + std::strerror(errno), errno};
+  if (int e = set_string(fsfd.get(), "lowerdir", *joined)) return overlay_error("lowerdir", fsfd.get(), e);
+  return fsfd;
+}
+
 // overlayfs stacks its first lower on top of the next: the highest layer goes first.
-Result<unique_fd> configure_lowers(const std::vector<fs::path>& layers) {
+Result<unique_fd> configure_lowers(const std::vector<fs::path>& layers, LowerdirOption option,
+                                   std::vector<unique_fd>& held) {
+  if (option == LowerdirOption::classic) return classic_lowers(layers, held);
   unique_fd fsfd(::fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fsfd) return Error{std::string("image root overlay: fsopen: ") + std::strerror(errno), errno};
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
@@ -80,12 +94,7 @@ Result<unique_fd> configure_lowers(const std::vector<fs::path>& layers) {
     if (err != EINVAL || it != layers.rbegin()) return overlay_error("layer " + layer, fsfd.get(), err);
     // Not a bad layer: a kernel before 6.8 does not know "lowerdir+". A fresh context (this
     // one logged the refusal) with the classic option.
-    auto joined = joined_lowerdir(layers);
-    if (!joined) return joined.error();
-    fsfd.reset(::fsopen("overlay", FSOPEN_CLOEXEC));
-    if (!fsfd) return Error{std::string("image root overlay: fsopen: ") + std::strerror(errno), errno};
-    if (int e = set_string(fsfd.get(), "lowerdir", *joined)) return overlay_error("lowerdir", fsfd.get(), e);
-    break;
+    return classic_lowers(layers, held);
   }
   return fsfd;
 }
@@ -133,9 +142,10 @@ Status write_fresh(int dir, const std::string& name, const std::string& content,
 }  // namespace
 
 Result<unique_fd> mount_image_layers(const std::vector<fs::path>& layers, const fs::path& upper,
-                                     const fs::path& work) {
+                                     const fs::path& work, LowerdirOption option) {
   if (layers.empty()) return Error{"image root overlay: the image has no layers", EINVAL};
-  auto fsfd = configure_lowers(layers);
+  std::vector<unique_fd> held;  // the classic option's /proc/self/fd names, until the mount exists
+  auto fsfd = configure_lowers(layers, option, held);
   if (!fsfd) return fsfd.error();
   for (const auto& [key, path] : {std::pair{"upperdir", upper.string()}, std::pair{"workdir", work.string()}}) {
     if (path.size() > kMaxOption) return too_long(std::string(key) + " " + path, path.size());

@@ -19,12 +19,17 @@
 
 namespace boxcar::executors::native {
 
+// How the lowers are given: "lowerdir+" per layer where the kernel has it (>= 6.8), else one
+// colon-joined "lowerdir" (short /proc/self/fd names: about 15 layers fit). `classic` forces
+// the second, which is how its path is tested on a kernel that has both.
+enum class LowerdirOption { per_layer, classic };
+
 // Agent side: the overlay of `layers` (lowest first) under `upper` (with `work`, on the same
-// filesystem) as a detached mount, nosuid and nodev (fsopen + fsconfig + fsmount). Each layer
-// is its own "lowerdir+" (kernel >= 6.8); older kernels get one colon-joined "lowerdir". An
-// Error naming the layer or the kernel's own message when overlayfs refuses.
+// filesystem) as a detached mount, nosuid and nodev (fsopen + fsconfig + fsmount). An Error
+// naming the layer or the kernel's own message when overlayfs refuses.
 Result<unique_fd> mount_image_layers(const std::vector<std::filesystem::path>& layers,
-                                     const std::filesystem::path& upper, const std::filesystem::path& work);
+                                     const std::filesystem::path& upper, const std::filesystem::path& work,
+                                     LowerdirOption option = LowerdirOption::per_layer);
 
 // Agent side, on the detached mount `root` before any process uses it: /tmp, /proc, /dev,
 // /workspace and /etc become directories (whatever else the image has there is replaced),
