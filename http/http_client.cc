@@ -64,6 +64,7 @@ bool stale_connection_error(const boost::system::error_code& ec) {
 
 constexpr size_t kMaxIdle = 8;
 constexpr size_t kMaxErrorBody = 64 << 10;
+constexpr size_t kStreamChunk = 64 << 10;  // a stream()ed body is handed over in pieces of at most this
 
 // A Beast body of bytes [0, size) of an open file, read with pread(): the file's offset is never
 // used, so every serialization starts at byte 0 and the descriptor may be shared. A read
@@ -260,7 +261,12 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
                               [self, op](const boost::system::error_code& ec, size_t) {
                                 if (self->gone(op)) return;
                                 if (ec) return self->failed(op, ec);
-                                op->chunk.resize(1 << 16);
+                                op->chunk.resize(kStreamChunk);
+                                // Beast reads at most the buffer's free capacity (512 bytes
+                                // after a small header): room for a whole chunk makes one
+                                // recvmsg per 64 KiB instead of per 512 bytes, 5x the speed
+                                // of a large download (bench/image_pull_bench.py).
+                                op->conn->buffer.reserve(kStreamChunk);
                                 self->read_stream_body(op);
                               });
     });

@@ -163,10 +163,9 @@ Status prepare_image_root(int root, uid_t owner, const std::string& hostname) {
   for (const char* name : {"tmp", "proc", "dev", "workspace", "etc"}) {
     if (Status s = ensure_directory(root, name, owner, name); !s) return s;
   }
+  if (Status s = name_image_host(root, owner, hostname); !s) return s;
   unique_fd etc = open_beneath(root, "etc", O_RDONLY | O_DIRECTORY);
   if (!etc) return root_error("opening", "etc", errno);
-  std::string hosts = "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost " + hostname + "\n";
-  if (Status s = write_fresh(etc.get(), "hosts", hosts, owner, "etc/hosts"); !s) return s;
   // Names resolve as in a "host" sandbox, whose /etc is the host's.
   std::ifstream host_resolv("/etc/resolv.conf");
   if (host_resolv) {
@@ -175,6 +174,13 @@ Status prepare_image_root(int root, uid_t owner, const std::string& hostname) {
     if (Status s = write_fresh(etc.get(), "resolv.conf", resolv.str(), owner, "etc/resolv.conf"); !s) return s;
   }
   return {};
+}
+
+Status name_image_host(int root, uid_t owner, const std::string& hostname) {
+  unique_fd etc = open_beneath(root, "etc", O_RDONLY | O_DIRECTORY);
+  if (!etc) return root_error("opening", "etc", errno);
+  std::string hosts = "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost " + hostname + "\n";
+  return write_fresh(etc.get(), "hosts", hosts, owner, "etc/hosts");
 }
 
 Failure enter_image_root(int root, const std::string& mount_point, const std::string& template_root,

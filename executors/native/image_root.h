@@ -37,6 +37,10 @@ Result<unique_fd> mount_image_layers(const std::vector<std::filesystem::path>& l
 // belongs to `owner` (root inside). Nothing is resolved through a symlink or out of `root`.
 Status prepare_image_root(int root, uid_t owner, const std::string& hostname);
 
+// Agent side: (re)writes `root`'s /etc/hosts for `hostname`, as prepare_image_root does. For a
+// sandbox prepared ahead under a placeholder name, before anything has run in it.
+Status name_image_host(int root, uid_t owner, const std::string& hostname);
+
 // Child side, in the sandbox's mount namespace: attaches `root` at `mount_point`, binds the
 // root template's /dev (`template_root`/dev) onto its /dev and mounts a fresh tmpfs /tmp of
 // `tmp_bytes`.

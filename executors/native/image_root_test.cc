@@ -341,6 +341,64 @@ TEST_F(ImageRootTest, EtcHostsNamesTheSandbox) {
   EXPECT_EQ(r.out, "127.0.0.1\tlocalhost " + name + "\n::1\tlocalhost " + name + "\n" + name + "\n") << r.err;
 }
 
+// The sandboxes set up under this test's executor (one directory each, with its upper).
+size_t upper_count() {
+  size_t n = 0;
+  for (const auto& inst : fs::directory_iterator("/var/tmp/boxcar/uppers")) {
+    if (!inst.is_directory()) continue;
+    for (const auto& sb : fs::directory_iterator(inst.path())) n += sb.is_directory() ? 1 : 0;
+  }
+  return n;
+}
+
+// Image sandboxes are prepared ahead like "host" ones (keyed on the layers): the one taken
+// names the step that takes it, not the placeholder it was set up under.
+TEST_F(ImageRootTest, APrewarmedImageSandboxIsNamedForTheStepThatTakesIt) {
+  auto first = start(image_spec());
+  EXPECT_EQ(run(*first, "hostname").out, native::hostname_for("image-step") + "\n");
+  io_.restart();
+  io_.poll();  // the warm one is set up by now
+  size_t before = upper_count();
+  SandboxSpec spec = image_spec();
+  spec.name = "second-step";
+  auto second = start(spec);
+  EXPECT_EQ(upper_count(), before) << "the second step should take the prewarmed sandbox";
+  Ran r = run(*second, "cat /etc/hosts; hostname");
+  std::string name = native::hostname_for("second-step");
+  EXPECT_EQ(r.out, "127.0.0.1\tlocalhost " + name + "\n::1\tlocalhost " + name + "\n" + name + "\n") << r.err;
+}
+
+// A warm sandbox is never taken by a step of another image, nor when a layer directory was
+// replaced since (collected and pulled again into the same path).
+TEST_F(ImageRootTest, AWarmImageSandboxServesOnlyItsOwnLayers) {
+  auto first = start(image_spec());
+  EXPECT_EQ(run(*first, "cat /opt/data/new").out, "new\n");
+  io_.restart();
+  io_.poll();
+  // Another image (the base alone): the opaque directory of the top layer is not there.
+  auto other = start(image_spec({base_}));
+  EXPECT_EQ(run(*other, "ls /opt/data").out, "old\n");
+  io_.restart();
+  io_.poll();  // now warm for {base_}
+  // The same path, new content: a fresh overlay sees it.
+  fs::remove_all(base_ / "opt/data");
+  fs::path replaced = layers_ / "replaced";
+  fs::rename(base_, replaced);
+  fs::create_directories(base_);
+  fs::copy(replaced, base_, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  write_file(base_ / "opt/data/fresh", "pulled again\n");
+  chown_tree(base_, kIdBase);
+  auto again = start(image_spec({base_}));
+  EXPECT_EQ(run(*again, "ls /opt/data").out, "fresh\n");
+  // Control: with the layers unchanged, the warm sandbox serves the same image.
+  io_.restart();
+  io_.poll();
+  size_t before = upper_count();
+  auto same = start(image_spec({base_}));
+  EXPECT_EQ(upper_count(), before);
+  EXPECT_EQ(run(*same, "ls /opt/data").out, "fresh\n");
+}
+
 TEST_F(ImageRootTest, ImageWithoutLayersFailsToSetUp) {
   SandboxSpec spec = image_spec();
   spec.layers.clear();

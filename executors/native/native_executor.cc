@@ -62,10 +62,17 @@ struct JobState {
   // limits, network and tmpfs sizes equal the last one's starts at once.
   std::shared_ptr<SandboxState> warm{};
   SandboxSpec warm_like{};
+  // An image's warm sandbox: its root mount (to name the step in /etc/hosts when taken; nothing
+  // has run in it yet) and the inode of each layer directory when it was mounted, so a layer
+  // collected and pulled again into the same path since is not used through a stale overlay.
+  unique_fd warm_root{};
+  std::vector<ino_t> warm_layer_inodes{};
   bool refill_posted = false;
   size_t expected_more = SIZE_MAX;  // Job::expect(): unknown until told
 
-  std::shared_ptr<SandboxState> create(const SandboxSpec& spec, const std::string& hostname) {
+  // `keep_root`: set to a copy of an image sandbox's root mount (a warm sandbox's).
+  std::shared_ptr<SandboxState> create(const SandboxSpec& spec, const std::string& hostname,
+                                       unique_fd* keep_root = nullptr) {
     auto state = std::make_shared<SandboxState>(io, shared);
     if (spec.image != "host" && spec.layers.empty()) {
       state->fail_setup(setup_outcome("image root", EINVAL, "image \"" + spec.image +
@@ -88,6 +95,7 @@ struct JobState {
         return state;
       }
       image_root = std::move(*made);
+      if (keep_root) keep_root->reset(::fcntl(image_root.get(), F_DUPFD_CLOEXEC, 3));
     }
     auto workspace = idmapped_mount(job_spec.workspace, userns);
     if (!workspace) {
@@ -131,17 +139,32 @@ struct JobState {
     return root;
   }
 
-  // Image sandboxes start cold: a warm one would have to be keyed on its layers too.
-  static bool warmable(const SandboxSpec& spec) {
-    return spec.image == "host" && spec.layers.empty() && spec.network != NetworkMode::host;
+  static bool warmable(const SandboxSpec& spec) { return spec.network != NetworkMode::host; }
+
+  static std::vector<ino_t> inodes_of(const std::vector<std::filesystem::path>& layers) {
+    std::vector<ino_t> out;
+    for (const auto& l : layers) {
+      struct stat st{};
+      out.push_back(::stat(l.c_str(), &st) == 0 ? st.st_ino : 0);
+    }
+    return out;
   }
 
-  // Whether the warm sandbox was set up as `spec` asks: same limits, network and tmpfs sizes.
+  // Whether the warm sandbox was set up as `spec` asks: same image (the same layer
+  // directories, not replaced since), limits, network and tmpfs sizes.
   bool warm_fits(const SandboxSpec& spec) const {
     const SandboxSpec& w = warm_like;
     return warm && warmable(spec) && w.network == spec.network && w.tmp_bytes == spec.tmp_bytes &&
            w.shm_bytes == spec.shm_bytes && w.memory_bytes == spec.memory_bytes && w.cpus == spec.cpus &&
-           w.pids == spec.pids && warm->usable();
+           w.pids == spec.pids && w.image == spec.image && w.layers == spec.layers &&
+           (spec.layers.empty() || (warm_root && inodes_of(spec.layers) == warm_layer_inodes)) && warm->usable();
+  }
+
+  void drop_warm() {
+    if (warm) warm->destroy();
+    warm.reset();
+    warm_root.reset();
+    warm_layer_inodes.clear();
   }
 
   // After the current handler: set up the next sandbox like `spec`.
@@ -157,16 +180,16 @@ struct JobState {
       auto job = weak.lock();
       if (!job || job->destroyed) return;
       job->refill_posted = false;
-      if (job->warm) job->warm->destroy();
-      job->warm = job->create(like, "sandbox");
+      job->drop_warm();
+      job->warm_layer_inodes = inodes_of(like.layers);
+      job->warm = job->create(like, "sandbox", &job->warm_root);
       job->warm_like = like;
     });
   }
 
   void destroy() {
     destroyed = true;
-    if (warm) warm->destroy();
-    warm.reset();
+    drop_warm();
     netns.reset();
   }
 };
@@ -186,12 +209,16 @@ class NativeJob final : public Job {
                    EPERM};
     }
     std::shared_ptr<SandboxState> state;
-    if (job.warm_fits(spec)) {
+    std::string hostname = hostname_for(spec.name);
+    // An image root names its host in /etc/hosts: the warm one is renamed before it is taken.
+    if (job.warm_fits(spec) &&
+        (spec.layers.empty() || name_image_host(job.warm_root.get(), job.shared->options.id_base, hostname))) {
       state = std::move(job.warm);
       job.warm.reset();
-      state->configure(hostname_for(spec.name));
+      job.warm_root.reset();
+      state->configure(hostname);
     } else {
-      state = job.create(spec, hostname_for(spec.name));
+      state = job.create(spec, hostname);
     }
     JobState::post_refill(state_, spec);
     return std::unique_ptr<Sandbox>(std::make_unique<NativeSandbox>(std::move(state)));
@@ -203,10 +230,7 @@ class NativeJob final : public Job {
 
   void expect(size_t more) override {
     state_->expected_more = more;
-    if (more == 0 && state_->warm) {
-      state_->warm->destroy();
-      state_->warm.reset();
-    }
+    if (more == 0) state_->drop_warm();
   }
 
  private:
