@@ -6,26 +6,11 @@
 #include <cerrno>
 #include <random>
 
-#include "agent/daemon/tree_walk.h"
+#include "base/tree_walk.h"
 
 namespace boxcar::agent {
 
 namespace fs = std::filesystem;
-
-bool remove_tree(const fs::path& tree, const std::atomic<bool>& stop) {
-  struct stat st {};
-  if (::lstat(tree.c_str(), &st) != 0) return errno == ENOENT;
-  if (!S_ISDIR(st.st_mode)) return ::unlink(tree.c_str()) == 0 || errno == ENOENT;
-  size_t seen = 0;
-  TreeVisitor v;
-  v.entry = [&](int dirfd, const char* name, const struct stat& e) {
-    if (!S_ISDIR(e.st_mode)) ::unlinkat(dirfd, name, 0);
-    return (++seen & 1023) != 0 || !stop.load();
-  };
-  v.left = [](int parent, const char* name) { ::unlinkat(parent, name, AT_REMOVEDIR); };
-  if (!walk_tree(tree, v, /*with_stats=*/false).ok()) return false;
-  return ::rmdir(tree.c_str()) == 0 || errno == ENOENT;
-}
 
 BackgroundRemoval::BackgroundRemoval(fs::path trash)
     : trash_(std::move(trash)), tag_(std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}())) {

@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "base/tree_walk.h"  // remove_tree
+
 namespace boxcar::agent {
 
 class BackgroundRemoval {
@@ -47,9 +49,5 @@ class BackgroundRemoval {
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
-
-// Removes `tree` and everything below it (tree_walk.h: no link followed, no other filesystem
-// entered, any depth); `stop` makes it return early. True when it is gone.
-bool remove_tree(const std::filesystem::path& tree, const std::atomic<bool>& stop);
 
 }  // namespace boxcar::agent

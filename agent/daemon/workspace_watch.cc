@@ -6,7 +6,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "agent/daemon/tree_walk.h"
+#include "base/tree_walk.h"
 #include "base/size.h"
 
 namespace boxcar::agent {

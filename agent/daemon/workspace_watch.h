@@ -1,6 +1,6 @@
 // WorkspaceWatch: keeps each job's workspace under the agent's size and inode limits
 // (--max-workspace, --max-workspace-inodes). One thread walks the watched workspaces in turn
-// (tree_walk.h) about once a second and, when one is over a limit, tells its job runner on the
+// (base/tree_walk.h) about once a second and, when one is over a limit, tells its job runner on the
 // io_context; the runner then kills the job's steps, which end failed with the reason
 // ("workspace over its 10.0 GiB limit (10.4 GiB used)").
 //

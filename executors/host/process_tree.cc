@@ -13,6 +13,7 @@
 #include <ctime>
 #include <optional>
 
+#include "base/mountinfo.h"
 #include "base/random_token.h"
 
 namespace boxcar::executors::host {
@@ -95,21 +96,6 @@ std::optional<std::string> start_time(pid_t pid) {
   auto fields = stat_fields(*stat);
   if (fields.size() < 20) return std::nullopt;
   return std::string(fields[19]);
-}
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape_mountinfo(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
-        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 }  // namespace

@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include <boost/json.hpp>
 
+#include "executors/native/seccomp_filter.h"
 #include "executors/oci/seccomp_profile.h"
 
 namespace boxcar::executors::oci {
@@ -28,7 +32,7 @@ BundleConfig sample() {
   c.pids = 100;
   c.cpus = 0.5;
   c.cgroups_path = "boxcar/1-2/s1";
-  c.seccomp_json = seccomp_profile_json();
+  c.seccomp_json = *seccomp_profile_json();
   return c;
 }
 
@@ -110,7 +114,7 @@ TEST(OciBundle, MountsAreTheNativeSandboxs) {
 }
 
 TEST(OciBundle, SeccompProfileCarriesTheNativeRules) {
-  auto profile = json::parse(seccomp_profile_json()).as_object();
+  auto profile = json::parse(*seccomp_profile_json()).as_object();
   EXPECT_EQ(profile.at("defaultAction").as_string(), "SCMP_ACT_ALLOW");
   bool unshare = false, clone_newuser = false, setuid_chmod = false;
   for (const auto& rule : profile.at("syscalls").as_array()) {
@@ -122,6 +126,48 @@ TEST(OciBundle, SeccompProfileCarriesTheNativeRules) {
   EXPECT_TRUE(unshare);
   EXPECT_TRUE(clone_newuser);
   EXPECT_TRUE(setuid_chmod);
+}
+
+// Every native rule is in the profile, with its errno and conditions: nothing is dropped.
+TEST(OciBundle, SeccompProfileHasEveryNativeRule) {
+  auto profile = seccomp_profile_json();
+  ASSERT_TRUE(profile.ok()) << profile.error().message;
+  json::value parsed = json::parse(*profile);
+  const auto& syscalls = parsed.at("syscalls").as_array();
+  std::vector<native::SeccompRule> rules = native::seccomp_rules();
+  ASSERT_EQ(syscalls.size(), rules.size());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const auto& entry = syscalls[i].as_object();
+    EXPECT_EQ(entry.at("names").at(0).as_string(), rules[i].name);
+    EXPECT_EQ(entry.at("errnoRet").as_int64(), rules[i].err) << rules[i].name;
+    size_t args = entry.contains("args") ? entry.at("args").as_array().size() : 0;
+    EXPECT_EQ(args, rules[i].conditions.size()) << rules[i].name;
+  }
+  bool fchmodat2 = std::any_of(syscalls.begin(), syscalls.end(),
+                               [](const json::value& e) { return e.at("names").at(0).as_string() == "fchmodat2"; });
+  EXPECT_TRUE(fchmodat2);
+}
+
+int resolve_without_fchmodat2(const char* name) {
+  return std::string_view(name) == "fchmodat2" ? -1 : libseccomp_resolve(name);
+}
+int resolve_without_kexec(const char* name) {
+  return std::string_view(name) == "kexec_file_load" ? -1 : libseccomp_resolve(name);
+}
+
+// Attack: a libseccomp that cannot name fchmodat2 (older than 2.5.5) would let runc skip the
+// setuid-bit rules for it. The profile is refused, naming the syscall. Control: a name with no
+// fallback number is "not on this architecture" for native too, and is left out.
+TEST(OciBundle, SeccompProfileRefusesARuleTheRuntimeCannotName) {
+  auto refused = seccomp_profile_json(resolve_without_fchmodat2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("fchmodat2"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("452"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("libseccomp"), std::string::npos) << refused.error().message;
+  auto without = seccomp_profile_json(resolve_without_kexec);
+  ASSERT_TRUE(without.ok()) << without.error().message;
+  EXPECT_EQ(without->find("kexec_file_load"), std::string::npos);
+  EXPECT_NE(without->find("fchmodat2"), std::string::npos);
 }
 
 }  // namespace

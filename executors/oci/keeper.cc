@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
+#include "base/mountinfo.h"
+#include "base/tree_walk.h"
 #include "executors/oci/runtime_command.h"
 
 // boxcar-keeper's bytes, from keeper_blob.S (.incbin of the static program at build time).
@@ -75,18 +77,19 @@ void remove_leftovers(const std::string& runtime, const std::string& runtime_roo
   for (const auto& entry : fs::directory_iterator(runtime_root, ec)) {
     run_command({runtime, "--root", runtime_root, "delete", "--force", entry.path().filename().string()});
   }
-  // Deepest first: a sandbox's .git binds sit on its workspace mount.
+  // Deepest first: a sandbox's .git binds sit on its workspace mount. Mount points compare
+  // unescaped: a state directory with a space in its path is "\040" in mountinfo.
   std::vector<std::string> mounts;
   std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string id, parent, devs, root, point;
-    f >> id >> parent >> devs >> root >> point;
-    if (point == dir || point.rfind(dir + "/", 0) == 0) mounts.push_back(point);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  for (const MountInfo& m : parse_mountinfo(text)) {
+    if (m.mount_point == dir || m.mount_point.rfind(dir + "/", 0) == 0) mounts.push_back(m.mount_point);
   }
   std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
   for (const auto& m : mounts) ::umount2(m.c_str(), MNT_DETACH);
-  fs::remove_all(dir, ec);
+  // Never through a mount that is still there (a workspace mount shows the job's checkout).
+  std::atomic<bool> never{false};
+  remove_tree(dir, never);
 }
 
 }  // namespace boxcar::executors::oci

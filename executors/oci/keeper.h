@@ -48,7 +48,7 @@ Status write_keeper_program(const std::filesystem::path& path);
 Result<Keeper> spawn_keeper(const KeeperConfig& config);
 
 // Synchronously: `runtime --root R delete --force ID` for each container in R, unmounts
-// what is mounted below `dir`, and removes `dir`. For what a dead agent left (its keepers
+// what is mounted below `dir`, and removes `dir` without entering any mount that is left. For what a dead agent left (its keepers
 // killed too); a live keeper does the same for its own sandbox.
 void remove_leftovers(const std::string& runtime, const std::string& runtime_root, const std::string& dir);
 

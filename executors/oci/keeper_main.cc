@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/tree_walk.h"
 #include "executors/native/control_channel.h"
 #include "executors/oci/keeper.h"
 #include "executors/oci/runtime_command.h"
@@ -120,8 +122,9 @@ int main(int argc, char** argv) {
   }
   oci::run_command({runtime, "--root", root, "delete", "--force", id});
   for (const auto& path : unmount) ::umount2(path.c_str(), MNT_DETACH);
-  std::error_code ec;
-  std::filesystem::remove_all(bundle, ec);
+  // Not through a mount the unmount left (the workspace mount shows the job's checkout).
+  std::atomic<bool> never{false};
+  boxcar::remove_tree(bundle, never);
   reap_children();
   return 0;
 }

@@ -17,6 +17,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/mountinfo.h"
+#include "base/tree_walk.h"
 #include "executors/native/cgroup.h"
 #include "executors/native/git_readonly.h"
 #include "executors/native/mounts.h"
@@ -55,15 +57,8 @@ void remove_empty_runtime_cgroups(const std::string& parent) {
     return std::string((std::istreambuf_iterator<char>(in)), {});
   };
   std::vector<std::pair<std::string, std::string>> mounts;  // mount point, super options
-  std::istringstream info(read("/proc/self/mountinfo"));
-  for (std::string line; std::getline(info, line);) {
-    std::istringstream f(line);
-    std::string id, up, devs, root, point, word, type, source, options;
-    f >> id >> up >> devs >> root >> point;
-    while (f >> word && word != "-") {
-    }
-    f >> type >> source >> options;
-    if (type == "cgroup") mounts.emplace_back(point, "," + options + ",");
+  for (const MountInfo& m : parse_mountinfo(read("/proc/self/mountinfo"))) {
+    if (m.type == "cgroup") mounts.emplace_back(m.mount_point, "," + m.super_options + ",");
   }
   std::istringstream own(read("/proc/self/cgroup"));
   for (std::string line; std::getline(own, line);) {
@@ -186,16 +181,16 @@ class OciJob final : public Job {
     std::vector<std::string> mounted;
     auto failed = [&](const std::string& facility, int err, const std::string& detail = {}) {
       for (auto it = mounted.rbegin(); it != mounted.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-      std::error_code ec;
-      fs::remove_all(bundle, ec);
+      std::atomic<bool> never{false};
+      remove_tree(bundle, never);  // never through a mount that failed to go
       return native::setup_outcome(facility, err, detail);
     };
-    std::error_code ec;
-    fs::create_directories(bundle, ec);
-    if (ec) return failed("bundle directory", ec.value(), bundle.string());
-    // Traversable (the container's root resolves the mount sources below it), not listable:
-    // no local user browses the sandboxes' workspaces and roots through it.
-    ::chmod(bundle.c_str(), 0711);
+    // Private to host root and the sandbox's root: runc's init resolves the root and the
+    // workspace below it as uid id_base, and nobody else enters it, so no local user reads the
+    // workspace or the image root through these mounts, or plants files in the image's 1777
+    // directories the step will use (the path is predictable).
+    if (::mkdir(bundle.c_str(), 0700) != 0) return failed("bundle directory", errno, bundle.string());
+    if (::chown(bundle.c_str(), o.id_base, o.id_base) != 0) return failed("bundle directory", errno, bundle.string());
 
     auto cgroup = native::StepCgroup::create(s.native->cgroups, name, spec);
     if (!cgroup) return failed("cgroup", cgroup.error().err, cgroup.error().message);
@@ -210,14 +205,16 @@ class OciJob final : public Job {
     if (native::Failure f = native::make_git_read_only(ws.string())) return failed(f.facility, f.err);
 
     oci::BundleConfig c;
+    c.hostname = native::hostname_for(spec.name);
     if (spec.layers.empty()) {
       c.root = s.host_root.path;
       c.system_dirs = s.host_root.system_dirs;
     } else {
+      auto image = oci::make_image_root(spec.layers, bundle / "upper", bundle / "work", o.id_base, c.hostname);
+      if (!image) return failed("image root", image.error().err, image.error().message);
       fs::path root = bundle / "rootfs";
-      if (Status st = oci::mount_image_root(spec.layers, root, bundle / "upper", bundle / "work", o.id_base); !st) {
-        return failed("image root", st.error().err, st.error().message);
-      }
+      ::mkdir(root.c_str(), 0755);
+      if (native::Failure f = native::attach(image->get(), root.c_str(), "image root mount")) return failed(f.facility, f.err);
       mounted.push_back(root.string());
       c.root = root.string();
       c.root_readonly = false;
@@ -226,7 +223,6 @@ class OciJob final : public Job {
     c.init_path = s.init_path;
     c.caps_mask = s.native->caps.mask();
     c.cap_names = s.cap_names;
-    c.hostname = native::hostname_for(spec.name);
     c.id_base = o.id_base;
     c.id_count = o.id_count;
     c.network = spec.network;
@@ -345,6 +341,8 @@ Status oci_available(const std::string& runtime) {
     return e;
   }
   if (auto found = oci::find_runtime(runtime); !found) return found.error();
+  // A rule the runtime could not be told must stop the executor here, not weaken each step.
+  if (auto profile = oci::seccomp_profile_json(); !profile) return profile.error();
   return {};
 }
 
@@ -359,7 +357,12 @@ std::unique_ptr<Executor> make_oci_executor(asio::io_context& io, OciOptions opt
   n.cgroups = native::CgroupRoot::discover(o.cgroup_parent);
   n.cgroups.remove_stale();
   shared->cap_names = all_cap_names();
-  shared->seccomp_json = oci::seccomp_profile_json();
+  if (auto profile = oci::seccomp_profile_json()) {
+    shared->seccomp_json = std::move(*profile);
+  } else {
+    shared->setup_error = profile.error();
+    return std::make_unique<OciExecutor>(io, std::move(shared));
+  }
 
   auto runtime = oci::find_runtime(o.runtime);
   if (!runtime) {

@@ -2,9 +2,12 @@
 // OOM, limits, the network, the workspace, image roots, and nothing left behind.
 #include "executors/oci/oci_executor.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,12 +15,18 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 
 #include <boost/asio/io_context.hpp>
+
+#include "base/tree_walk.h"
+#include "executors/oci/keeper.h"
 
 namespace boxcar::executors {
 namespace {
@@ -50,6 +59,34 @@ bool process_alive(const std::string& marker, bool anywhere = false) {
 bool dir_empty(const fs::path& dir) {
   std::error_code ec;
   return fs::is_empty(dir, ec) || ec;
+}
+
+// A busybox image root the test makes, one layer, at `layer`.
+void make_busybox_layer(const fs::path& layer) {
+  fs::create_directories(layer / "bin");
+  fs::copy_file("/usr/bin/busybox", layer / "bin" / "busybox");
+  for (const char* tool : {"sh", "cat", "echo", "ls", "touch", "test", "hostname"}) {
+    fs::create_symlink("busybox", layer / "bin" / tool);
+  }
+}
+
+// Runs `probe` in a child as host user nobody (65534) and returns its exit code.
+int as_nobody(const std::function<int()>& probe) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(100);
+    }
+    ::_exit(probe());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 101;
+}
+
+std::string mountinfo_text() {
+  std::ifstream in("/proc/self/mountinfo");
+  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 class OciExecutorTest : public ::testing::Test {
@@ -202,7 +239,17 @@ TEST_F(OciExecutorTest, SeccompDeniesNamespacesAndSetuidBitsLikeNative) {
   EXPECT_NE(unshare.err.find("Operation not permitted"), std::string::npos) << unshare.err;
   Ran setuid = run(*sb, {"sh", "-c", "touch /workspace/s && chmod u+s /workspace/s"});
   EXPECT_FALSE(setuid.outcome.ok());
+  // fchmodat2 (452), which chmod does not use yet: its rules must reach runc's profile too.
+  auto fchmodat2 = [&](const char* mode) {
+    return run(*sb, {"python3", "-c",
+                     std::string("import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+                                 "r = libc.syscall(452, -100, b'/workspace/s', ") + mode +
+                         ", 0); print(r, ctypes.get_errno())"})
+        .out;
+  };
+  EXPECT_EQ(fchmodat2("0o4755"), "-1 1\n");  // EPERM
   // Control: the same calls without the denied flags and bits work.
+  EXPECT_EQ(fchmodat2("0o755"), "0 0\n");
   EXPECT_TRUE(run(*sb, {"chmod", "0755", "/workspace/s"}).outcome.ok());
   EXPECT_TRUE(run(*sb, {"unshare", "--help"}).outcome.ok());
 }
@@ -386,6 +433,125 @@ TEST_F(OciExecutorTest, ADestroyedSandboxLeavesNoContainerMountOrBundle) {
   std::ifstream mounts("/proc/self/mountinfo");
   std::string all((std::istreambuf_iterator<char>(mounts)), {});
   EXPECT_EQ(all.find(bundles.string()), std::string::npos) << "a mount is left";
+}
+
+// A running sandbox's bundle holds its image root (the overlay) and its workspace mount on the
+// host, at a predictable path: no local user may read the checkout or plant files through it.
+TEST_F(OciExecutorTest, ARunningSandboxsRootAndWorkspaceAreHiddenFromLocalUsers) {
+  fs::path layers = temp_dir("boxcar-oci-layers");
+  make_busybox_layer(layers / "1");
+  ::chmod(workspace_.c_str(), 0755);  // only the bundle may stand in the way
+  std::ofstream(workspace_ / "secret") << "token\n";
+  ::chmod((workspace_ / "secret").c_str(), 0644);
+  SandboxSpec spec;
+  spec.name = "private";
+  spec.layers = {layers / "1"};
+  auto sb = start(spec);
+  ASSERT_TRUE(sb);
+  EXPECT_TRUE(run(*sb, {"cat", "/workspace/secret"}, {"PATH=/bin"}).outcome.ok());
+  fs::path bundle;
+  for (const auto& inst : fs::directory_iterator(state_)) {
+    std::error_code ec;
+    for (const auto& b : fs::directory_iterator(inst.path() / "bundles", ec)) bundle = b.path();
+  }
+  ASSERT_FALSE(bundle.empty());
+  std::string rootfs = (bundle / "rootfs").string(), secret = (bundle / "workspace" / "secret").string(),
+              planted = (bundle / "rootfs" / "tmp" / "planted").string();
+  // Control: root reaches both, so the paths are right and the mounts are there.
+  EXPECT_TRUE(fs::exists(fs::path(rootfs) / "bin" / "busybox"));
+  std::string read;
+  std::getline(std::ifstream(secret), read);
+  EXPECT_EQ(read, "token");
+  // Attack, as nobody: the bundle is found (its parent is searchable), but not entered.
+  int denied = as_nobody([&] {
+    struct stat st{};
+    if (::stat(bundle.c_str(), &st) != 0) return 1;  // control: the probe reaches the bundle
+    if (DIR* d = ::opendir(rootfs.c_str())) {
+      ::closedir(d);
+      return 2;
+    }
+    if (errno != EACCES) return 3;
+    if (::open(secret.c_str(), O_RDONLY) >= 0 || errno != EACCES) return 4;
+    if (::open(planted.c_str(), O_WRONLY | O_CREAT, 0644) >= 0 || errno != EACCES) return 5;
+    return 0;
+  });
+  EXPECT_EQ(denied, 0) << "1: bundle unreachable, 2: root listed, 4: secret read, 5: file planted";
+  EXPECT_FALSE(fs::exists(planted));
+  // The overlay is nosuid and nodev, as native's.
+  std::istringstream lines(mountinfo_text());
+  bool found = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" " + rootfs + " ") == std::string::npos) continue;
+    found = true;
+    EXPECT_NE(line.find("nosuid"), std::string::npos) << line;
+    EXPECT_NE(line.find("nodev"), std::string::npos) << line;
+  }
+  EXPECT_TRUE(found) << "no mount at " << rootfs;
+  sb.reset();
+  fs::remove_all(layers);
+}
+
+// An image is untrusted: its /dev may point at the host's /, its /etc elsewhere on the host.
+// The paths runc mounts on become real directories inside the image root, and /etc/hosts
+// names localhost and the sandbox's hostname, as under native.
+TEST_F(OciExecutorTest, AHostileImageGetsRealMountPointsAndAnEtcHosts) {
+  fs::path layers = temp_dir("boxcar-oci-layers"), elsewhere = temp_dir("boxcar-oci-elsewhere");
+  make_busybox_layer(layers / "1");
+  fs::create_symlink("/", layers / "1" / "dev");
+  fs::create_symlink(elsewhere, layers / "1" / "etc");
+  fs::create_symlink("/", layers / "1" / "proc");
+  SandboxSpec spec;
+  spec.name = "Hostile Image";
+  spec.layers = {layers / "1"};
+  auto sb = start(spec);
+  ASSERT_TRUE(sb);
+  Ran r = run(*sb, {"sh", "-c", "test -d /etc -a ! -L /etc -a ! -L /dev && test -c /dev/null && cat /etc/hosts && hostname"},
+              {"PATH=/bin"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::ok) << describe(r.outcome) << r.err;
+  EXPECT_NE(r.out.find("127.0.0.1\tlocalhost hostile-image\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nhostile-image\n"), std::string::npos) << r.out;
+  // Control: nothing was written through the image's symlink onto the host.
+  EXPECT_TRUE(dir_empty(elsewhere));
+  EXPECT_TRUE(fs::is_symlink(layers / "1" / "etc"));  // the layer itself is untouched
+  sb.reset();
+  fs::remove_all(layers);
+  fs::remove_all(elsewhere);
+}
+
+// The cleanup of what a dead agent left: mountinfo writes a space in the state directory's
+// path as "\040"; the mount below it must still be found and detached, and whatever mount is
+// left is never deleted through.
+TEST(OciExecutorCleanup, LeftoversWithASpaceInTheirPathAreUnmountedNotDeletedThrough) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  fs::path base = temp_dir("boxcar-oci-clean"), source = temp_dir("boxcar-oci-checkout");
+  std::ofstream(source / "checkout.txt") << "keep\n";
+  fs::path dir = base / "state dir" / "123-456-1";
+  fs::path mount_point = dir / "bundles" / "s1" / "workspace";
+  fs::create_directories(mount_point);
+  std::ofstream(dir / "bundles" / "s1" / "config.json") << "{}";
+  ASSERT_EQ(::mount(source.c_str(), mount_point.c_str(), nullptr, MS_BIND, nullptr), 0) << std::strerror(errno);
+  ASSERT_NE(mountinfo_text().find("state\\040dir"), std::string::npos) << "control: mountinfo escapes the space";
+  oci::remove_leftovers("/bin/true", (dir / "runc").string(), dir.string());
+  EXPECT_EQ(mountinfo_text().find(base.string()), std::string::npos) << "the mount was not detached";
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_TRUE(fs::exists(source / "checkout.txt")) << "the checkout was deleted through the mount";
+
+  // A mount nothing detached (here: not below the directory named to remove_leftovers, as
+  // when an unmount failed): the removal goes around it, and only it stays.
+  fs::path tree = base / "state dir" / "tree";
+  fs::create_directories(tree / "a" / "mounted");
+  fs::create_directories(tree / "b");
+  std::ofstream(tree / "b" / "file") << "x";
+  ASSERT_EQ(::mount(source.c_str(), (tree / "a" / "mounted").c_str(), nullptr, MS_BIND, nullptr), 0);
+  std::atomic<bool> never{false};
+  EXPECT_FALSE(remove_tree(tree, never));  // cannot be whole: the mount is in the way
+  EXPECT_TRUE(fs::exists(source / "checkout.txt")) << "deleted through a bind of the same filesystem";
+  EXPECT_TRUE(fs::exists(tree / "a" / "mounted" / "checkout.txt"));
+  EXPECT_FALSE(fs::exists(tree / "b")) << "control: the rest of the tree is removed";
+  ::umount2((tree / "a" / "mounted").c_str(), MNT_DETACH);
+  EXPECT_TRUE(remove_tree(tree, never));
+  fs::remove_all(base);
+  fs::remove_all(source);
 }
 
 TEST(OciExecutorSetup, AnUnknownRuntimeIsAClearError) {

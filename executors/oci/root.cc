@@ -1,7 +1,6 @@
 #include "executors/oci/root.h"
 
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <cstring>
 
 #include "base/unique_fd.h"
+#include "executors/native/image_root.h"
 #include "executors/native/init_executable.h"
 #include "executors/native/rootfs.h"
 
@@ -70,28 +70,17 @@ Status write_init_file(const std::filesystem::path& path) {
   return {};
 }
 
-Status mount_image_root(const std::vector<std::filesystem::path>& layers, const std::filesystem::path& root,
-                        const std::filesystem::path& upper, const std::filesystem::path& work, uid_t owner) {
+Result<unique_fd> make_image_root(const std::vector<std::filesystem::path>& layers, const std::filesystem::path& upper,
+                                  const std::filesystem::path& work, uid_t owner, const std::string& hostname) {
   if (layers.empty()) return Error{"image root: no layers", EINVAL};
-  for (const auto& d : {root, upper, work}) {
+  for (const auto& d : {upper, work}) {
     if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return fs_error("image root: mkdir " + d.string(), errno);
   }
   if (::chown(upper.c_str(), owner, owner) != 0) return fs_error("image root: chown " + upper.string(), errno);
-  // overlayfs lists the uppermost lower layer first.
-  std::string lower;
-  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-    if (!lower.empty()) lower += ':';
-    lower += it->string();
-  }
-  std::string options = "lowerdir=" + lower + ",upperdir=" + upper.string() + ",workdir=" + work.string();
-  if (options.size() >= 4096) {
-    return Error{"image root: " + std::to_string(layers.size()) + " layers make overlay options longer than a page",
-                 E2BIG};
-  }
-  if (::mount("overlay", root.c_str(), "overlay", MS_NODEV, options.c_str()) != 0) {
-    return fs_error("image root: mount overlay", errno);
-  }
-  return {};
+  auto root = native::mount_image_layers(layers, upper, work);
+  if (!root) return root.error();
+  if (Status ready = native::prepare_image_root(root->get(), owner, hostname); !ready) return ready.error();
+  return std::move(*root);
 }
 
 }  // namespace boxcar::executors::oci

@@ -8,11 +8,20 @@
 
 namespace boxcar::executors::oci {
 
-std::string seccomp_profile_json() {
+int libseccomp_resolve(const char* name) { return seccomp_syscall_resolve_name(name); }
+
+Result<std::string> seccomp_profile_json(SyscallResolver resolve) {
   namespace json = boost::json;
   json::array syscalls;
   for (const native::SeccompRule& rule : native::seccomp_rules()) {
-    if (seccomp_syscall_resolve_name(rule.name.c_str()) == __NR_SCMP_ERROR) continue;
+    if (resolve(rule.name.c_str()) < 0) {
+      if (rule.nr < 0) continue;  // not on this architecture: native has no number for it either
+      return Error{"oci executor: this host's libseccomp does not know the syscall " + rule.name + " (number " +
+                       std::to_string(rule.nr) +
+                       "), so a runc profile cannot deny it and a step could use it unfiltered; update "
+                       "libseccomp (2.5.5 or newer) or use the native executor, which filters it by number",
+                   ENOSYS, ErrorCode::unavailable, "oci_seccomp"};
+    }
     json::array args;
     for (const native::SeccompCondition& c : rule.conditions) {
       // runc hands value and valueTwo to libseccomp as datum_a and datum_b: the mask first.

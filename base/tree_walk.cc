@@ -1,7 +1,8 @@
-#include "agent/daemon/tree_walk.h"
+#include "base/tree_walk.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,7 +12,7 @@
 
 #include "base/unique_fd.h"
 
-namespace boxcar::agent {
+namespace boxcar {
 
 namespace {
 
@@ -23,6 +24,14 @@ struct Frame {
   std::string name;
   std::vector<std::string> pending;
 };
+
+// The id of the mount `fd` is on; 0 where the kernel cannot tell (before 5.8), which leaves the
+// device comparison alone to stop the walk.
+uint64_t mount_id(int fd) {
+  struct statx stx {};
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0 || !(stx.stx_mask & STATX_MNT_ID)) return 0;
+  return stx.stx_mnt_id;
+}
 
 unique_fd open_dir(int at, const char* name) {
   return unique_fd(::openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -70,6 +79,7 @@ Status walk_tree(const std::filesystem::path& root, const TreeVisitor& v, bool w
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Error{"cannot stat " + root.string(), errno};
   const dev_t dev = st.st_dev;
+  const uint64_t mnt = mount_id(fd.get());
   std::vector<Frame> path;
   path.push_back(Frame{st.st_dev, st.st_ino, {}, {}});
   if (!list(fd.get(), dev, path.back(), v, with_stats)) return Error{"stopped", ECANCELED};
@@ -79,7 +89,8 @@ Status walk_tree(const std::filesystem::path& root, const TreeVisitor& v, bool w
       std::string name = std::move(here.pending.back());
       here.pending.pop_back();
       unique_fd child = open_dir(fd.get(), name.c_str());
-      if (!child || ::fstat(child.get(), &st) != 0 || st.st_dev != dev) continue;  // gone or replaced
+      // Gone, replaced, or a mount point: a bind of the same filesystem has the same device.
+      if (!child || ::fstat(child.get(), &st) != 0 || st.st_dev != dev || mount_id(child.get()) != mnt) continue;
       fd = std::move(child);
       path.push_back(Frame{st.st_dev, st.st_ino, std::move(name), {}});
       if (!list(fd.get(), dev, path.back(), v, with_stats)) return Error{"stopped", ECANCELED};
@@ -98,4 +109,19 @@ Status walk_tree(const std::filesystem::path& root, const TreeVisitor& v, bool w
   }
 }
 
-}  // namespace boxcar::agent
+bool remove_tree(const std::filesystem::path& tree, const std::atomic<bool>& stop) {
+  struct stat st {};
+  if (::lstat(tree.c_str(), &st) != 0) return errno == ENOENT;
+  if (!S_ISDIR(st.st_mode)) return ::unlink(tree.c_str()) == 0 || errno == ENOENT;
+  size_t seen = 0;
+  TreeVisitor v;
+  v.entry = [&](int dirfd, const char* name, const struct stat& e) {
+    if (!S_ISDIR(e.st_mode)) ::unlinkat(dirfd, name, 0);
+    return (++seen & 1023) != 0 || !stop.load();
+  };
+  v.left = [](int parent, const char* name) { ::unlinkat(parent, name, AT_REMOVEDIR); };
+  if (!walk_tree(tree, v, /*with_stats=*/false).ok()) return false;
+  return ::rmdir(tree.c_str()) == 0 || errno == ENOENT;
+}
+
+}  // namespace boxcar
