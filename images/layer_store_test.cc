@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -334,6 +335,104 @@ TEST_F(LayerStoreTest, OpenRemovesWhatADeadProcessLeftInTmp) {
   EXPECT_FALSE(fs::exists(tmp / "trash-z"));
   EXPECT_TRUE(fs::exists(tmp / ("layer-" + live + "-y")));
   ::close(held);
+}
+
+}  // namespace
+}  // namespace boxcar::images
+
+namespace boxcar::images {
+namespace {
+
+// A running step's lease holds its layers, not only its record: `boxcar image pull` of the same
+// reference replaces the record, and neither that record()'s collection nor a prune may take
+// the layers the step still mounts. Control: once the lease is gone, they go.
+TEST_F(LayerStoreTest, ALeaseKeepsTheLayersOfARecordReplacedUnderIt) {
+  auto store = open_store();
+  Blob a = blob("a"), b = blob("b");
+  pull(*store, "r/x:1", {&a});
+  ImageLease lease = store->lease("r/x:1");
+  ASSERT_TRUE(store->find("r/x:1", &lease).has_value());
+  EXPECT_EQ(lease.layers_pinned(), 1u);
+  pull(*store, "r/x:1", {&b});  // refreshed: the record names b only now
+  EXPECT_EQ(*store->prune(), 0u);
+  EXPECT_TRUE(has_layer(a));
+  auto tight = open_store(kOnDisk);  // over the cap with a and b: the collector wants a gone
+  EXPECT_TRUE(tight->collect_garbage().ok());
+  EXPECT_TRUE(has_layer(a));
+
+  lease = ImageLease();  // the step ended
+  EXPECT_EQ(*store->prune(), kOnDisk);
+  EXPECT_FALSE(has_layer(a));
+  EXPECT_TRUE(has_layer(b));
+}
+
+// Each pull holds its own pin: two pulls sharing a layer, the first ending (recorded or failed)
+// does not unpin the second's. Control: when both have ended, the unreferenced layer goes.
+TEST_F(LayerStoreTest, TwoPullsSharingALayerKeepTheirOwnPins) {
+  auto store = open_store();
+  Blob a = blob("a");
+  auto first = std::make_unique<ImageLease>(), second = std::make_unique<ImageLease>();
+  ASSERT_TRUE(store->ensure_layer(a.digest, "", serve(a), *first).ok());
+  bool cached = false;
+  ASSERT_TRUE(store->ensure_layer(a.digest, "", serve(a), *second, &cached).ok());
+  EXPECT_TRUE(cached);
+  first.reset();  // the first pull failed (or recorded and its record was removed)
+  EXPECT_EQ(*store->prune(), 0u);
+  EXPECT_TRUE(has_layer(a));
+  second.reset();
+  EXPECT_EQ(*store->prune(), kOnDisk);
+  EXPECT_FALSE(has_layer(a));
+}
+
+// A manifest may declare any blob size: over the cap, or over the disk's free space, the layer
+// is refused before a byte is downloaded. Control: the real size downloads on the same store.
+TEST_F(LayerStoreTest, ADeclaredSizeOverTheCapOrTheFreeDiskIsRefusedBeforeDownloading) {
+  fs::path small = scratch.dir / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m") != 0) GTEST_SKIP() << "cannot mount a tmpfs";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  StoreOptions o;
+  o.dir = small / "images";
+  o.max_bytes = 1 << 30;
+  auto store = LayerStore::open(o).value();
+  Blob a = blob("a");
+  std::atomic<int> calls{0};
+  ImageLease pins;
+
+  auto huge = store->ensure_layer(a.digest, "", serve(a, &calls), pins, nullptr, LayerLimits{2ull << 40});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error().code, ErrorCode::limit_exceeded);
+  EXPECT_EQ(huge.error().subject, "image_cache_size");
+  EXPECT_NE(huge.error().message.find("2.0 TiB"), std::string::npos) << huge.error().message;
+
+  auto full = store->ensure_layer(a.digest, "", serve(a, &calls), pins, nullptr, LayerLimits{64 << 20});
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, ErrorCode::unavailable);
+  EXPECT_NE(full.error().message.find("free"), std::string::npos) << full.error().message;
+  EXPECT_EQ(calls.load(), 0);
+
+  auto ok = store->ensure_layer(a.digest, "", serve(a, &calls), pins, nullptr, LayerLimits{a.bytes.size()});
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(calls.load(), 1);
+}
+
+// A layer already in the store still counts toward its image's budget. Control: the same layer
+// under a budget of its own.
+TEST_F(LayerStoreTest, CachedLayersCountTowardTheImageBudget) {
+  Blob a = blob("a"), b = blob("b");
+  auto store = open_store(kOnDisk * 3 / 2);
+  ImageLease pins;
+  ASSERT_TRUE(store->ensure_layer(b.digest, "", serve(b), pins).ok());  // b is cached now
+  std::atomic<uint64_t> image_bytes{0};
+  ASSERT_TRUE(store->ensure_layer(a.digest, "", serve(a), pins, nullptr, LayerLimits{0, &image_bytes}).ok());
+  auto over = store->ensure_layer(b.digest, "", serve(b), pins, nullptr, LayerLimits{0, &image_bytes});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::limit_exceeded);
+  std::atomic<uint64_t> alone{0};
+  EXPECT_TRUE(store->ensure_layer(b.digest, "", serve(b), pins, nullptr, LayerLimits{0, &alone}).ok());
 }
 
 }  // namespace
