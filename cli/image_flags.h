@@ -1,6 +1,7 @@
 // The image flags of `boxcar image`, `run`, `agent` and `serve`: where the layer store lives
 // (--image-cache, --image-cache-size), how registries are reached (--insecure-registry,
-// --registry-auth) and how long one pull may take (--image-pull-timeout). Parsed and checked in one place, so the commands agree.
+// --registry-auth) and how long one pull may take (--image-pull-timeout). Parsed and checked
+// in one place, so the commands agree.
 #pragma once
 
 #include <filesystem>

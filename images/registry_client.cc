@@ -242,7 +242,8 @@ class HttpRegistryClient final : public RegistryClient {
 
   Result<Fetched> fetch_manifest(const Reference& ref, const std::string& manifest_ref, const PullStop& stop) {
     std::string path = "/v2/" + ref.repository + "/manifests/" + manifest_ref;
-    auto attempt = request(ref, path, {{"Accept", kManifestAccept}}, options_.max_manifest_bytes, nullptr, nullptr, stop);
+    auto attempt =
+        request(ref, path, {{"Accept", kManifestAccept}}, options_.max_manifest_bytes, nullptr, nullptr, stop);
     if (!attempt) return attempt.error();
     const HttpReply& r = *attempt;
     if (r.status == 404) {
@@ -352,7 +353,8 @@ class HttpRegistryClient final : public RegistryClient {
       auto challenge = parse_auth_challenge(ex.reply.header("www-authenticate"));
       if (!challenge) {
         return Error(image_of(ref) + ": registry " + ref.registry + " asks for credentials in a way boxcar does not "
-                     "support (WWW-Authenticate: " + registry_text(ex.reply.header("www-authenticate")) + ")", 0, ErrorCode::usage);
+                         "support (WWW-Authenticate: " + registry_text(ex.reply.header("www-authenticate")) + ")",
+                     0, ErrorCode::usage);
       }
       {
         std::lock_guard lock(mu_);
@@ -372,8 +374,9 @@ class HttpRegistryClient final : public RegistryClient {
       auto to = locate(base, ex.reply.header("location"));
       if (!to) return to.error();
       if (base.tls && !to->first.tls) {
-        return Error(image_of(ref) + ": registry " + ref.registry + " redirected to plain http (" + registry_text(to->first.text) +
-                     "), which boxcar refuses", 0, ErrorCode::unavailable);
+        return Error(image_of(ref) + ": registry " + ref.registry + " redirected to plain http (" +
+                         registry_text(to->first.text) + "), which boxcar refuses",
+                     0, ErrorCode::unavailable);
       }
       // Blob storage elsewhere gets no registry credential: it has its own (a signed URL).
       HttpHeaders next = to->first.authority == base.authority ? with_auth : headers;
