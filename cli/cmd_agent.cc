@@ -214,7 +214,8 @@ int cmd_agent(const Args& args) {
     return report("agent", proxy.error());
   }
   wiring.previews = proxy.value().get();
-  auto images = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {}});
+  auto images = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {},
+                                         image_options->pull_timeout});
   if (!images.ok()) return report("agent", images.error());
   wiring.images = images.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());

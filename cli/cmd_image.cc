@@ -57,6 +57,7 @@ int pull(const ImageSettings& settings, const std::string& text, bool json) {
   if (!registry) return report("image pull", registry.error());
   images::PullOptions pull_options;
   pull_options.refresh = true;
+  pull_options.timeout = settings.pull_timeout;
   auto image = images::pull_image(**store, **registry, *ref, pull_options, [&](const images::PullEvent& e) { printer(e); });
   if (!image) return report("image pull", image.error());
   if (!json) {

@@ -37,7 +37,7 @@ constexpr const char* kUsage =
     "                  [--default-memory|--default-tmp|--max-memory|--max-tmp SIZE]\n"
     "                  [--default-pids|--default-cpus|--max-pids|--max-cpus N] [--max-preview-ttl D]\n"
     "                  [--image-cache DIR] [--image-cache-size SIZE] [--insecure-registry HOST:PORT]...\n"
-    "                  [--registry-auth FILE]\n"
+    "                  [--registry-auth FILE] [--image-pull-timeout DURATION]\n"
     "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
     "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 
@@ -200,7 +200,8 @@ int cmd_run(const Args& args) {
       auto printer = std::make_shared<PullProgressPrinter>(stderr, PullProgressPrinter::Mode::terminal);
       progress = [printer](const images::PullEvent& e) { (*printer)(e); };
     }
-    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, std::move(progress)});
+    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, std::move(progress),
+                                         image_options->pull_timeout});
     if (!fetcher.ok()) return report("run", fetcher.error());
     images = std::move(fetcher.value());
     run.images = images.get();

@@ -347,7 +347,8 @@ int cmd_serve(const Args& args) {
   // One layer store for every in-process agent: an image is pulled once for them all.
   std::unique_ptr<agent::ImageFetcher> images;
   if (agents > 0) {
-    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {}});
+    auto fetcher = agent::ImageFetcher::make(io, {image_options->store, image_options->registry, {},
+                                         image_options->pull_timeout});
     if (!fetcher.ok()) {
       srv.stop();
       return report("serve", fetcher.error());

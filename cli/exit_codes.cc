@@ -43,6 +43,7 @@ constexpr SubjectFlag kSubjectFlags[] = {
     {"insecure_registry", "--insecure-registry"},
     {"image_cache", "--image-cache"},
     {"image_cache_size", "--image-cache-size"},
+    {"image_pull_timeout", "--image-pull-timeout"},
     {"oci_runtime", "--oci-runtime"},
 };
 

@@ -45,6 +45,7 @@ bool host_port(const std::string& text) {
 std::vector<FlagSpec> image_flag_specs() {
   return {{"--image-cache", true, false, ""},
           {"--image-cache-size", true, false, ""},
+          {"--image-pull-timeout", true, false, ""},
           {"--insecure-registry", true, true, ""},
           {"--registry-auth", true, false, ""}};
 }
@@ -71,6 +72,11 @@ Result<ImageSettings> read_image_flags(const ParsedFlags& flags, const std::file
     auto n = parse_size(*size);
     if (!n || *n < kMinCacheSize) return bad("--image-cache-size", "a size of at least 64MiB (like 20GiB)", *size);
     s.store.max_bytes = *n;
+  }
+  if (auto t = flags.get("--image-pull-timeout")) {
+    auto d = parse_duration(*t);
+    if (!d || *d < Millis(1000)) return bad("--image-pull-timeout", "a duration of at least 1s (like 30m)", *t);
+    s.pull_timeout = *d;
   }
   for (const auto& r : flags.all("--insecure-registry")) {
     if (r.find("://") != std::string::npos || !host_port(r)) {

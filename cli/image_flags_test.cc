@@ -22,6 +22,7 @@ TEST(ImageFlagsTest, DefaultsProtectASharedMachine) {
   EXPECT_EQ(s->store.max_bytes, 20ull << 30);
   EXPECT_TRUE(s->registry.insecure.empty());  // https only unless a registry is named
   EXPECT_TRUE(s->registry.auth_file.empty());
+  EXPECT_EQ(s->pull_timeout, Millis(30 * 60'000));
 }
 
 TEST(ImageFlagsTest, ValuesAreTaken) {
@@ -34,6 +35,9 @@ TEST(ImageFlagsTest, ValuesAreTaken) {
   EXPECT_EQ(s->store.max_bytes, 1ull << 30);
   EXPECT_EQ(s->registry.insecure, (std::vector<std::string>{"127.0.0.1:5000", "reg.local"}));
   EXPECT_EQ(s->registry.auth_file, dir.dir / "auth.json");
+  auto t = read({"--image-pull-timeout", "5m"});
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->pull_timeout, Millis(5 * 60'000));
 }
 
 TEST(ImageFlagsTest, BadValuesNameTheFlag) {
@@ -45,6 +49,9 @@ TEST(ImageFlagsTest, BadValuesNameTheFlag) {
            {"--insecure-registry", "reg:99999"},
            {"--insecure-registry", ":5000"},
            {"--registry-auth", "/nonexistent/auth.json"},
+           {"--image-pull-timeout", "10"},
+           {"--image-pull-timeout", "0s"},
+           {"--image-pull-timeout", "soon"},
        }) {
     auto s = read({flag, value});
     ASSERT_FALSE(s.ok()) << flag << " " << value;

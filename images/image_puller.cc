@@ -4,7 +4,10 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
+
+#include "base/size.h"
 
 namespace boxcar::images {
 
@@ -28,11 +31,48 @@ Error about(const std::string& image, Error e) {
   return e;
 }
 
+// Each layer once, at its topmost place: a lower listed again above changes nothing, since the
+// upper copy covers it whole (images with repeated empty layers exist).
+std::vector<Descriptor> topmost(const std::vector<Descriptor>& layers) {
+  std::vector<Descriptor> out;
+  std::set<std::string> seen;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    if (seen.insert(it->digest).second) out.push_back(*it);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+// What the manifest declares, against the cap, before a byte is fetched: a manifest may claim a
+// 2 TB layer, or 200 layers of 19 GiB.
+Status check_declared(const std::string& image, const std::vector<Descriptor>& layers, uint64_t cap) {
+  uint64_t total = 0;
+  for (const auto& d : layers) {
+    if (d.size > cap) {
+      return Error{"image \"" + image + "\": layer " + d.digest + " declares " + format_size(d.size) +
+                       ", more than the image cache's size cap (" + format_size(cap) +
+                       "); the image is refused: raise the cap or use a smaller image",
+                   0, ErrorCode::limit_exceeded, "image_cache_size"};
+    }
+    total += d.size;
+    if (total > cap) {
+      return Error{"image \"" + image + "\": its " + std::to_string(layers.size()) + " layers declare more than " +
+                       "the image cache's size cap (" + format_size(cap) + ") together; the image is refused: " +
+                       "raise the cap or use a smaller image",
+                   0, ErrorCode::limit_exceeded, "image_cache_size"};
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<PulledImage> pull_image(LayerStore& store, RegistryClient& registry, const Reference& ref,
-                               const PullOptions& options, const PullProgress& progress) {
+                               const PullOptions& options, const PullProgress& progress, ImageLease* lease) {
   const std::string image = ref.canonical();
+  const PullStop stop = PullStop::after(options.timeout, options.cancel);
+  // Held from the start: what find() or ensure_layer() hands back is pinned into it at once.
+  ImageLease held = store.lease(image);
   std::mutex emit_mu;
   auto emit = [&](PullEvent e) {
     if (!progress) return;
@@ -41,26 +81,30 @@ Result<PulledImage> pull_image(LayerStore& store, RegistryClient& registry, cons
     progress(e);
   };
   if (!options.refresh) {
-    if (auto found = store.find(image)) {
+    if (auto found = store.find(image, &held)) {
       PullEvent e = event(PullEvent::Kind::done, {}, found->size);
       e.digest = found->digest;
       emit(std::move(e));
+      if (lease) *lease = std::move(held);
       return *found;
     }
   }
   emit(event(PullEvent::Kind::resolving));
-  auto manifest = registry.resolve(ref);
+  auto manifest = registry.resolve(ref, stop);
   if (!manifest) return manifest.error();
+  const std::vector<Descriptor> layers = topmost(manifest->layers);
+  if (auto s = check_declared(image, layers, store.options().max_bytes); !s.ok()) return s.error();
   uint64_t bytes_total = 0;
-  for (const auto& l : manifest->layers) bytes_total += l.size;
+  for (const auto& l : layers) bytes_total += l.size;
   PullEvent resolved = event(PullEvent::Kind::resolved, {}, 0, bytes_total);
   resolved.digest = manifest->digest;
-  resolved.layers_total = manifest->layers.size();
+  resolved.layers_total = layers.size();
   emit(std::move(resolved));
-  auto config = registry.fetch_config(ref, *manifest);
+  auto config = registry.fetch_config(ref, *manifest, stop);
   if (!config) return about(image, config.error());
 
-  const auto& layers = manifest->layers;
+  std::atomic<uint64_t> image_bytes{0};
+  std::vector<ImageLease> pins(layers.size());
   std::vector<std::filesystem::path> dirs(layers.size());
   std::vector<std::optional<Error>> errors(layers.size());
   std::atomic<size_t> next{0};
@@ -73,13 +117,17 @@ Result<PulledImage> pull_image(LayerStore& store, RegistryClient& registry, cons
       auto download = [&](int fd) -> Status {
         emit(event(PullEvent::Kind::layer_start, d.digest, 0, d.size));
         shown = 0;
-        return registry.fetch_blob(ref, d, fd, [&](uint64_t done, uint64_t total) {
-          if (done != total && done - shown < std::max(kProgressStep, total / 100)) return;
-          shown = done;
-          emit(event(PullEvent::Kind::layer_progress, d.digest, done, total));
-        });
+        return registry.fetch_blob(
+            ref, d, fd,
+            [&](uint64_t done, uint64_t total) {
+              if (done != total && done - shown < std::max(kProgressStep, total / 100)) return;
+              shown = done;
+              emit(event(PullEvent::Kind::layer_progress, d.digest, done, total));
+            },
+            stop);
       };
-      auto dir = store.ensure_layer(d.digest, d.media_type, download, &cached);
+      auto dir = store.ensure_layer(d.digest, d.media_type, download, pins[i], &cached,
+                                    LayerLimits{d.size, &image_bytes, &stop});
       if (!dir) {
         errors[i] = about(image, dir.error());
         failed = true;
@@ -97,6 +145,7 @@ Result<PulledImage> pull_image(LayerStore& store, RegistryClient& registry, cons
   for (auto& e : errors) {
     if (e) return *e;
   }
+  for (auto& p : pins) held.take_pins(std::move(p));
 
   PulledImage pulled;
   pulled.reference = image;
@@ -108,6 +157,7 @@ Result<PulledImage> pull_image(LayerStore& store, RegistryClient& registry, cons
   PullEvent done = event(PullEvent::Kind::done, {}, pulled.size);
   done.digest = pulled.digest;
   emit(std::move(done));
+  if (lease) *lease = std::move(held);
   return pulled;
 }
 

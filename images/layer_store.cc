@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,14 +11,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 
 #include "base/private_dir.h"
 #include "base/random_token.h"
 #include "base/sha256.h"
+#include "base/size.h"
 #include "images/unpack.h"
 
 namespace boxcar::images {
@@ -102,9 +102,10 @@ class FsLayerStore final : public LayerStore {
   Status init();
 
   const StoreOptions& options() const override { return o_; }
-  std::optional<PulledImage> find(const std::string& reference) override;
+  std::optional<PulledImage> find(const std::string& reference, ImageLease* lease) override;
   Result<fs::path> ensure_layer(const std::string& digest, const std::string& media_type,
-                                const std::function<Status(int fd)>& download, bool* cached) override;
+                                const std::function<Status(int fd)>& download, ImageLease& lease, bool* cached,
+                                const LayerLimits& limits) override;
   Status record(const PulledImage& image) override;
   ImageLease lease(const std::string& reference) override {
     return ImageLease(lock_file(image_lock(sha256_hex(reference)), LOCK_SH));
@@ -118,7 +119,8 @@ class FsLayerStore final : public LayerStore {
   fs::path record_path(const std::string& ref_hex) const { return images_ / (ref_hex + ".json"); }
   fs::path image_lock(const std::string& ref_hex) const { return locks_ / ("image-" + ref_hex + ".lock"); }
   std::optional<StoredRecord> read_record(const fs::path& path) const;
-  void pin(const std::string& hex, unique_fd fd);
+  fs::path pin_path(const std::string& hex) const { return locks_ / (hex + ".pin"); }
+  Status check_blob(const std::string& digest, const LayerLimits& limits) const;
   uint64_t usage() const;
   // Both with gc.lock held exclusively by the caller.
   uint64_t prune_locked();
@@ -127,8 +129,6 @@ class FsLayerStore final : public LayerStore {
 
   StoreOptions o_;
   fs::path layers_, images_, locks_, tmp_;
-  std::mutex mu_;
-  std::map<std::string, unique_fd> pins_;  // layer hex -> LOCK_SH on locks/<hex>.pin
 };
 
 Status FsLayerStore::init() {
@@ -183,9 +183,27 @@ std::optional<StoredRecord> FsLayerStore::read_record(const fs::path& path) cons
   return r;
 }
 
-void FsLayerStore::pin(const std::string& hex, unique_fd fd) {
-  std::lock_guard lock(mu_);
-  pins_.try_emplace(hex, std::move(fd));  // one shared lock per layer is enough
+// Before any byte of a blob is fetched: a manifest may declare any size (a 2 TB layer), and the
+// download goes to tmp/ on the store's disk.
+Status FsLayerStore::check_blob(const std::string& digest, const LayerLimits& limits) const {
+  if (limits.blob_size == 0) return {};
+  if (limits.blob_size > o_.max_bytes) {
+    return Error{"layer " + digest + " is " + format_size(limits.blob_size) + " compressed, more than the image " +
+                     "cache's size cap (" + format_size(o_.max_bytes) + "); the image is refused: raise the cap or " +
+                     "use a smaller image",
+                 0, ErrorCode::limit_exceeded, "image_cache_size"};
+  }
+  struct statvfs vfs {};
+  if (::statvfs(tmp_.c_str(), &vfs) == 0) {
+    uint64_t free = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    if (free < limits.blob_size) {
+      return Error{"layer " + digest + " needs " + format_size(limits.blob_size) + " to download, but the disk of " +
+                       "the image cache at " + o_.dir.string() + " has " + format_size(free) + " free: free space " +
+                       "there or put the image cache on a larger disk",
+                   0, ErrorCode::unavailable};
+    }
+  }
+  return {};
 }
 
 uint64_t FsLayerStore::usage() const {
@@ -195,43 +213,62 @@ uint64_t FsLayerStore::usage() const {
   return total;
 }
 
-std::optional<PulledImage> FsLayerStore::find(const std::string& reference) {
+std::optional<PulledImage> FsLayerStore::find(const std::string& reference, ImageLease* lease) {
   fs::path path = record_path(sha256_hex(reference));
   auto r = read_record(path);
   if (!r || r->image.reference != reference) return std::nullopt;
-  for (const auto& layer : r->image.layers) {
+  ImageLease pins;
+  for (size_t i = 0; i < r->image.layers.size(); ++i) {
+    // Pinned before looking, as ensure_layer does: a prune holding the pin finishes first.
+    if (lease) {
+      unique_fd pin = lock_file(pin_path(r->layer_hex[i]), LOCK_SH);
+      if (!pin) return std::nullopt;
+      pins.add_pin(std::move(pin));
+    }
     struct stat st {};
+    const auto& layer = r->image.layers[i];
     if (::lstat(layer.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
   }
+  if (lease) lease->take_pins(std::move(pins));
   ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // last use: now
   return std::move(r->image);
 }
 
 Result<fs::path> FsLayerStore::ensure_layer(const std::string& digest, const std::string& media_type,
-                                            const std::function<Status(int fd)>& download, bool* cached) {
+                                            const std::function<Status(int fd)>& download, ImageLease& lease,
+                                            bool* cached, const LayerLimits& limits) {
   if (!digest.starts_with(kSha256) || !is_sha256_hex(digest.substr(kSha256.size()))) {
     return Error{"layer digest \"" + digest + "\" is not sha256:<64 lowercase hex>", 0, ErrorCode::invalid_input};
   }
   const std::string hex = digest.substr(kSha256.size());
   const fs::path final_dir = layers_ / hex;
   // Pinned before looking: a prune that already holds the pin finishes removing first.
-  unique_fd pin_fd = lock_file(locks_ / (hex + ".pin"), LOCK_SH);
-  if (!pin_fd) return sys_error("cannot lock " + (locks_ / (hex + ".pin")).string());
+  unique_fd pin_fd = lock_file(pin_path(hex), LOCK_SH);
+  if (!pin_fd) return sys_error("cannot lock " + pin_path(hex).string());
   auto present = [&] {
     struct stat st {};
     return ::lstat(final_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   };
-  if (cached) *cached = true;
-  if (present()) {
-    pin(hex, std::move(pin_fd));
+  // A layer already there costs the image its size all the same: the image must fit the cap.
+  auto reuse = [&]() -> Result<fs::path> {
+    if (limits.image_bytes) {
+      uint64_t size = read_size(final_dir);
+      uint64_t total = limits.image_bytes->fetch_add(size) + size;
+      if (total > o_.max_bytes) {
+        return Error{"layer " + digest + ": the image unpacks to more than " + format_size(o_.max_bytes) +
+                         " (the image cache's size cap); the image is refused: raise the cap or use a smaller image",
+                     0, ErrorCode::limit_exceeded, "image_cache_size"};
+      }
+    }
+    lease.add_pin(std::move(pin_fd));
     return final_dir / "fs";
-  }
+  };
+  if (cached) *cached = true;
+  if (present()) return reuse();
+  if (auto s = check_blob(digest, limits); !s.ok()) return s.error();
   unique_fd lock = lock_file(locks_ / (hex + ".lock"), LOCK_EX);
   if (!lock) return sys_error("cannot lock " + (locks_ / (hex + ".lock")).string());
-  if (present()) {  // another thread or process made it while we waited
-    pin(hex, std::move(pin_fd));
-    return final_dir / "fs";
-  }
+  if (present()) return reuse();  // another thread or process made it while we waited
   if (cached) *cached = false;
   const fs::path work = tmp_ / ("layer-" + hex + "-" + unique_suffix());
   if (::mkdir(work.c_str(), 0700) != 0) return sys_error("cannot create " + work.string());
@@ -247,6 +284,8 @@ Result<fs::path> FsLayerStore::ensure_layer(const std::string& digest, const std
   uo.id_base = o_.id_base;
   uo.id_count = o_.id_count;
   uo.max_bytes = o_.max_bytes;
+  uo.image_bytes = limits.image_bytes;
+  uo.stop = limits.stop;
   auto stats = unpack_layer(blob.get(), media_type, work / "fs", uo);
   if (!stats.ok()) {
     Error e = stats.error();
@@ -264,7 +303,7 @@ Result<fs::path> FsLayerStore::ensure_layer(const std::string& digest, const std
   if (::rename(work.c_str(), final_dir.c_str()) != 0) {
     return fail(sys_error("cannot move a layer into " + final_dir.string()));
   }
-  pin(hex, std::move(pin_fd));
+  lease.add_pin(std::move(pin_fd));
   return final_dir / "fs";
 }
 
@@ -272,7 +311,6 @@ Status FsLayerStore::record(const PulledImage& image) {
   if (image.reference.empty()) return Error{"an image record needs a reference", 0, ErrorCode::invalid_input};
   const std::string ref_hex = sha256_hex(image.reference);
   json::array layers;
-  std::vector<std::string> hexes;
   uint64_t size = 0;
   {
     unique_fd gc = lock_file(locks_ / "gc.lock", LOCK_SH);  // no prune between the check and the record
@@ -287,7 +325,6 @@ Status FsLayerStore::record(const PulledImage& image) {
                      0, ErrorCode::not_found};
       }
       size += read_size(dir);
-      hexes.push_back(hex);
       layers.emplace_back(std::string(kSha256) + hex);
     }
     json::object o;
@@ -317,8 +354,6 @@ Status FsLayerStore::record(const PulledImage& image) {
       ::unlink(tmp.c_str());
       return e;
     }
-    std::lock_guard lock(mu_);
-    for (const auto& h : hexes) pins_.erase(h);  // the record keeps them now
   }
   if (usage() > o_.max_bytes) {
     auto freed = collect(ref_hex);
@@ -374,14 +409,14 @@ uint64_t FsLayerStore::prune_locked() {
   for (const auto& e : fs::directory_iterator(layers_, ec)) {
     std::string hex = e.path().filename();
     if (!is_sha256_hex(hex) || referenced.count(hex)) continue;
-    unique_fd pinned = lock_file(locks_ / (hex + ".pin"), LOCK_EX | LOCK_NB);
-    if (!pinned) continue;  // a pull in progress uses it
+    unique_fd pinned = lock_file(pin_path(hex), LOCK_EX | LOCK_NB);
+    if (!pinned) continue;  // a pull in progress or a running step's lease uses it
     uint64_t size = read_size(e.path());
     // Out of layers/ in one rename first, so a half-removed layer is never found.
     fs::path trash = tmp_ / ("trash-" + unique_suffix());
     if (::rename(e.path().c_str(), trash.c_str()) != 0) continue;
     fs::remove_all(trash, ec);
-    ::unlink((locks_ / (hex + ".pin")).c_str());
+    ::unlink(pin_path(hex).c_str());
     ::unlink((locks_ / (hex + ".lock")).c_str());  // only taken while the layer was absent
     freed += size;
   }

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "base/sha256.h"
+#include "images/registry_text.h"
 
 namespace boxcar::images {
 
@@ -33,8 +34,9 @@ constexpr std::string_view kLayerTypes[] = {
     "application/vnd.docker.image.rootfs.diff.tar",
 };
 
+// `why` quotes what the registry served (digests, media types, platforms): made safe to print.
 Error bad(const std::string& image, const std::string& why, ErrorCode code = ErrorCode::invalid_input) {
-  return Error("image \"" + image + "\": " + why, 0, code);
+  return Error("image \"" + image + "\": " + registry_text(why, 1000), 0, code);
 }
 
 Result<json::object> parse_object(std::string_view body, const std::string& image, const char* what) {

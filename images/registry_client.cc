@@ -26,6 +26,7 @@
 #include "images/auth_challenge.h"
 #include "images/docker_auth.h"
 #include "images/manifest.h"
+#include "images/registry_text.h"
 
 namespace boxcar::images {
 
@@ -44,23 +45,33 @@ struct Exchange {
 
 // One request on its own loop: GET `path` of `base`; a 200 body goes to `on_data` when given
 // (never held), else into the reply up to `max_body`.
+// The loop runs in slices so a stop (a cancelled or overdue pull) is seen while the registry
+// is silent, not only when its next bytes arrive; a stopped exchange ends operation_aborted.
 Exchange exchange(const ServerUrl& base, const std::shared_ptr<TlsClient>& tls, const std::string& path,
-                  const HttpHeaders& headers, Millis timeout, uint64_t max_body, const BodyHandler& on_data) {
+                  const HttpHeaders& headers, Millis timeout, uint64_t max_body, const BodyHandler& on_data,
+                  const PullStop& stop) {
   boost::asio::io_context io;
   HttpClientOptions options;
   options.max_body = max_body;
   HttpClient client(io, base, "", base.tls ? tls : nullptr, options);
   Exchange out;
-  auto done = [&out](const boost::system::error_code& ec, HttpReply r) {
+  bool finished = false;
+  auto done = [&out, &finished](const boost::system::error_code& ec, HttpReply r) {
     out.ec = ec;
     out.reply = std::move(r);
+    finished = true;
   };
-  if (on_data) {
-    client.stream(path, timeout, on_data, done, headers);
-  } else {
-    client.send("GET", path, "", "", timeout, done, headers);
+  auto watched = [&](std::string_view piece) { return !stop.stopped() && on_data(piece); };
+  uint64_t id = on_data ? client.stream(path, timeout, watched, done, headers)
+                        : client.send("GET", path, "", "", timeout, done, headers);
+  while (!io.stopped() && !finished) {
+    io.run_for(std::chrono::milliseconds(100));
+    if (!finished && stop.stopped()) {
+      client.cancel(id);
+      out.ec = boost::asio::error::operation_aborted;
+      break;
+    }
   }
-  io.run();
   return out;
 }
 
@@ -71,7 +82,8 @@ Result<std::pair<ServerUrl, std::string>> locate(const ServerUrl& from, const st
   }
   auto u = boost::urls::parse_absolute_uri(location);
   if (!u || (u->scheme() != "https" && u->scheme() != "http") || u->host().empty()) {
-    return Error("the registry pointed at \"" + location + "\", which is not an http(s) URL", 0, ErrorCode::unavailable);
+    return Error("the registry pointed at \"" + registry_text(location) + "\", which is not an http(s) URL", 0,
+                 ErrorCode::unavailable);
   }
   ServerUrl to;
   to.tls = u->scheme() == "https";
@@ -101,15 +113,20 @@ std::string registry_answer(const HttpReply& r) {
       }
     }
   }
-  if (out.empty()) {
-    out = "HTTP " + std::to_string(r.status);
-    std::string body = r.body.substr(0, 200);
-    for (char& c : body) {
-      if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) c = ' ';
-    }
-    if (!body.empty()) out += ": " + body;
-  }
+  if (!out.empty()) return registry_text(out);
+  out = "HTTP " + std::to_string(r.status);
+  if (!r.body.empty()) out += ": " + registry_text(r.body);
   return out;
+}
+
+// Sleeps `d` unless `stop` says so first; false when it did.
+bool wait(Millis d, const PullStop& stop) {
+  auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+    if (stop.stopped()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(100)));
+  }
+  return !stop.stopped();
 }
 
 bool is_redirect(unsigned status) {
@@ -132,9 +149,9 @@ class HttpRegistryClient final : public RegistryClient {
   HttpRegistryClient(RegistryOptions options, DockerAuth auth, std::shared_ptr<TlsClient> tls)
       : options_(std::move(options)), auth_(std::move(auth)), tls_(std::move(tls)) {}
 
-  Result<Manifest> resolve(const Reference& ref) override {
+  Result<Manifest> resolve(const Reference& ref, const PullStop& stop) override {
     std::string image = ref.canonical();
-    auto top = fetch_manifest(ref, ref.manifest_ref());
+    auto top = fetch_manifest(ref, ref.manifest_ref(), stop);
     if (!top) return top.error();
     auto& [body, type, digest] = *top;
     if (!ref.digest.empty() && digest != ref.digest) {
@@ -146,7 +163,7 @@ class HttpRegistryClient final : public RegistryClient {
     if (*kind == ManifestKind::image) return parse_manifest(body, type, digest, image);
     auto entry = pick_platform(body, Platform{options_.os, options_.architecture, options_.variant}, image);
     if (!entry) return entry.error();
-    auto platform = fetch_manifest(ref, entry->digest);
+    auto platform = fetch_manifest(ref, entry->digest, stop);
     if (!platform) return platform.error();
     auto& [pbody, ptype, pdigest] = *platform;
     if (pdigest != entry->digest) {
@@ -156,16 +173,16 @@ class HttpRegistryClient final : public RegistryClient {
     return parse_manifest(pbody, ptype, pdigest, image);
   }
 
-  Result<ImageConfig> fetch_config(const Reference& ref, const Manifest& manifest) override {
+  Result<ImageConfig> fetch_config(const Reference& ref, const Manifest& manifest, const PullStop& stop) override {
     std::string body;
     auto status = fetch(ref, manifest.config, [&](std::string_view piece) { body.append(piece); return true; },
-                        [&] { body.clear(); }, nullptr);
+                        [&] { body.clear(); }, nullptr, stop);
     if (!status) return status.error();
     return parse_image_config(body, ref.canonical());
   }
 
   Status fetch_blob(const Reference& ref, const Descriptor& blob, int out,
-                    const std::function<void(uint64_t, uint64_t)>& progress) override {
+                    const std::function<void(uint64_t, uint64_t)>& progress, const PullStop& stop) override {
     std::string write_error;
     auto sink = [&](std::string_view piece) {
       while (!piece.empty()) {
@@ -182,7 +199,7 @@ class HttpRegistryClient final : public RegistryClient {
     auto restart = [&] {
       if (::ftruncate(out, 0) != 0 || ::lseek(out, 0, SEEK_SET) != 0) write_error = std::strerror(errno);
     };
-    auto status = fetch(ref, blob, sink, restart, progress);
+    auto status = fetch(ref, blob, sink, restart, progress, stop);
     if (!write_error.empty()) {
       return Error("blob " + blob.digest + " of image \"" + ref.canonical() + "\": cannot write it: " + write_error);
     }
@@ -223,9 +240,10 @@ class HttpRegistryClient final : public RegistryClient {
     return false;
   }
 
-  Result<Fetched> fetch_manifest(const Reference& ref, const std::string& manifest_ref) {
+  Result<Fetched> fetch_manifest(const Reference& ref, const std::string& manifest_ref, const PullStop& stop) {
     std::string path = "/v2/" + ref.repository + "/manifests/" + manifest_ref;
-    auto attempt = request(ref, path, {{"Accept", kManifestAccept}}, options_.max_manifest_bytes, nullptr, nullptr);
+    auto attempt =
+        request(ref, path, {{"Accept", kManifestAccept}}, options_.max_manifest_bytes, nullptr, nullptr, stop);
     if (!attempt) return attempt.error();
     const HttpReply& r = *attempt;
     if (r.status == 404) {
@@ -241,7 +259,8 @@ class HttpRegistryClient final : public RegistryClient {
 
   // Streams blob `d` to `sink`, verifying its size and digest; `restart` before each new try.
   Status fetch(const Reference& ref, const Descriptor& d, const std::function<bool(std::string_view)>& sink,
-               const std::function<void()>& restart, const std::function<void(uint64_t, uint64_t)>& progress) {
+               const std::function<void()>& restart, const std::function<void(uint64_t, uint64_t)>& progress,
+               const PullStop& stop) {
     std::string path = "/v2/" + ref.repository + "/blobs/" + d.digest;
     std::optional<Sha256> hash;
     uint64_t got = 0;
@@ -271,7 +290,7 @@ class HttpRegistryClient final : public RegistryClient {
       if (restart) restart();
       begin();
     };
-    auto attempt = request(ref, path, {}, 0, on_data, again);
+    auto attempt = request(ref, path, {}, 0, on_data, again, stop);
     std::string what = "blob " + d.digest + " of " + image_of(ref);
     if (!attempt) return attempt.error();
     if (sink_failed) return Error(what + ": could not be written");
@@ -297,18 +316,20 @@ class HttpRegistryClient final : public RegistryClient {
   // GET `path` of the reference's registry with auth, redirects and retries. The final
   // answer, whatever its status, or an Error when none came.
   Result<HttpReply> request(const Reference& ref, const std::string& path, const HttpHeaders& headers,
-                            uint64_t max_body, const BodyHandler& on_data, const std::function<void()>& restart) {
+                            uint64_t max_body, const BodyHandler& on_data, const std::function<void()>& restart,
+                            const PullStop& stop) {
     Millis backoff = options_.backoff;
     std::string why;
     int attempts = std::max(1, options_.attempts);
     for (int i = 0; i < attempts; ++i) {
       if (i > 0) {
         if (options_.on_retry) options_.on_retry(why);
-        std::this_thread::sleep_for(backoff);
+        if (!wait(backoff, stop)) return stop_error(stop, ref.canonical());
         backoff *= 2;
         if (restart) restart();
       }
-      auto a = once(ref, path, headers, max_body, on_data);
+      auto a = once(ref, path, headers, max_body, on_data, stop);
+      if (stop.stopped()) return stop_error(stop, ref.canonical());
       if (!a) return a.error();
       if (!a->retry) return std::move(a->reply);
       why = a->why;
@@ -319,32 +340,33 @@ class HttpRegistryClient final : public RegistryClient {
 
   // One try: the request, the auth challenge answered once, redirects followed.
   Result<Attempt> once(const Reference& ref, const std::string& path, const HttpHeaders& headers, uint64_t max_body,
-                       const BodyHandler& on_data) {
+                       const BodyHandler& on_data, const PullStop& stop) {
     ServerUrl base = base_of(ref);
     std::string scope = "repository:" + ref.repository + ":pull";
     auto creds = auth_.lookup(ref.registry);
     HttpHeaders with_auth = headers;
-    auto authorization = known_authorization(ref, scope, creds);
+    auto authorization = known_authorization(ref, scope, creds, stop);
     if (!authorization) return authorization.error();
     if (!authorization->empty()) with_auth.emplace_back("Authorization", *authorization);
-    auto ex = exchange(base, tls_, path, with_auth, options_.timeout, max_body, on_data);
+    auto ex = exchange(base, tls_, path, with_auth, options_.timeout, max_body, on_data, stop);
     if (!ex.ec && ex.reply.status == 401) {
       auto challenge = parse_auth_challenge(ex.reply.header("www-authenticate"));
       if (!challenge) {
         return Error(image_of(ref) + ": registry " + ref.registry + " asks for credentials in a way boxcar does not "
-                     "support (WWW-Authenticate: " + ex.reply.header("www-authenticate") + ")", 0, ErrorCode::usage);
+                         "support (WWW-Authenticate: " + registry_text(ex.reply.header("www-authenticate")) + ")",
+                     0, ErrorCode::usage);
       }
       {
         std::lock_guard lock(mu_);
         challenges_[ref.registry] = *challenge;
       }
       bool had_auth = !authorization->empty();
-      auto fresh = answer_challenge(ref, *challenge, scope, creds);
+      auto fresh = answer_challenge(ref, *challenge, scope, creds, stop);
       if (!fresh) return fresh.error();
       if (had_auth && *fresh == *authorization) return refused(ref, creds);
       with_auth = headers;
       with_auth.emplace_back("Authorization", *fresh);
-      ex = exchange(base, tls_, path, with_auth, options_.timeout, max_body, on_data);
+      ex = exchange(base, tls_, path, with_auth, options_.timeout, max_body, on_data, stop);
       if (!ex.ec && ex.reply.status == 401) return refused(ref, creds);
     }
     for (int hops = 0; !ex.ec && is_redirect(ex.reply.status); ++hops) {
@@ -352,18 +374,19 @@ class HttpRegistryClient final : public RegistryClient {
       auto to = locate(base, ex.reply.header("location"));
       if (!to) return to.error();
       if (base.tls && !to->first.tls) {
-        return Error(image_of(ref) + ": registry " + ref.registry + " redirected to plain http (" + to->first.text +
-                     "), which boxcar refuses", 0, ErrorCode::unavailable);
+        return Error(image_of(ref) + ": registry " + ref.registry + " redirected to plain http (" +
+                         registry_text(to->first.text) + "), which boxcar refuses",
+                     0, ErrorCode::unavailable);
       }
       // Blob storage elsewhere gets no registry credential: it has its own (a signed URL).
       HttpHeaders next = to->first.authority == base.authority ? with_auth : headers;
       base = to->first;
       with_auth = next;
-      ex = exchange(base, tls_, to->second, with_auth, options_.timeout, max_body, on_data);
+      ex = exchange(base, tls_, to->second, with_auth, options_.timeout, max_body, on_data, stop);
     }
     Attempt a;
     if (ex.ec) {
-      std::string where = base.host + ":" + base.port;
+      std::string where = registry_text(base.host + ":" + base.port);  // a redirect's host, maybe
       if (ex.ec.category() == tls_verify_category() && ex.ec.value() == kNotTls) {
         return Error(image_of(ref) + ": registry " + ref.registry + " (" + where + ") answers plain http, not https; "
                      "if it is meant to, add --insecure-registry " + ref.registry, 0, ErrorCode::usage);
@@ -416,7 +439,8 @@ class HttpRegistryClient final : public RegistryClient {
 
   // What to send before any challenge: a cached token, or basic credentials for a registry
   // that asked for them before; a token fetched at once when the registry's realm is known.
-  Result<std::string> known_authorization(const Reference& ref, const std::string& scope, const RegistryCredentials& creds) {
+  Result<std::string> known_authorization(const Reference& ref, const std::string& scope, const RegistryCredentials& creds,
+                                          const PullStop& stop) {
     std::optional<AuthChallenge> challenge;
     {
       std::lock_guard lock(mu_);
@@ -427,28 +451,28 @@ class HttpRegistryClient final : public RegistryClient {
     }
     if (!challenge) return std::string();
     if (challenge->scheme == AuthChallenge::Scheme::basic) return creds.basic ? basic_header(*creds.basic) : std::string();
-    return answer_challenge(ref, *challenge, scope, creds);
+    return answer_challenge(ref, *challenge, scope, creds, stop);
   }
 
   Result<std::string> answer_challenge(const Reference& ref, const AuthChallenge& c, const std::string& scope,
-                                       const RegistryCredentials& creds) {
+                                       const RegistryCredentials& creds, const PullStop& stop) {
     if (c.scheme == AuthChallenge::Scheme::basic) {
       if (!creds.basic) return needs_credentials(ref, creds);
       return basic_header(*creds.basic);
     }
-    auto token = fetch_token(ref, c, scope, creds);
+    auto token = fetch_token(ref, c, scope, creds, stop);
     if (!token) return token.error();
     return "Bearer " + *token;
   }
 
   // The token endpoint: GET realm?service=...&scope=... with basic credentials when there are.
   Result<std::string> fetch_token(const Reference& ref, const AuthChallenge& c, const std::string& scope,
-                                  const RegistryCredentials& creds) {
+                                  const RegistryCredentials& creds, const PullStop& stop) {
     auto where = locate(base_of(ref), c.realm);
     if (!where) return Error(image_of(ref) + ": registry " + ref.registry + "'s token realm: " + where.error().message, 0, ErrorCode::unavailable);
     auto& [base, target] = *where;
     if (!base.tls && !insecure(ref.registry)) {
-      return Error(image_of(ref) + ": registry " + ref.registry + " sends for tokens to plain http (" + c.realm +
+      return Error(image_of(ref) + ": registry " + ref.registry + " sends for tokens to plain http (" + registry_text(c.realm) +
                    "), which boxcar refuses", 0, ErrorCode::unavailable);
     }
     target += std::string(target.find('?') == std::string::npos ? "?" : "&") + "scope=" + percent_encode(scope, false);
@@ -459,14 +483,15 @@ class HttpRegistryClient final : public RegistryClient {
     Millis backoff = options_.backoff;
     for (int i = 0; i < std::max(1, options_.attempts); ++i) {
       if (i > 0) {
-        std::this_thread::sleep_for(backoff);
+        if (!wait(backoff, stop)) return stop_error(stop, ref.canonical());
         backoff *= 2;
       }
-      ex = exchange(base, tls_, target, headers, options_.timeout, kMaxTokenBytes, nullptr);
+      ex = exchange(base, tls_, target, headers, options_.timeout, kMaxTokenBytes, nullptr, stop);
+      if (stop.stopped()) return stop_error(stop, ref.canonical());
       if (!(ex.ec && !permanent(ex.ec)) && ex.reply.status != 429 && ex.reply.status < 500) break;
     }
     if (ex.ec) {
-      return Error(image_of(ref) + ": the token service of registry " + ref.registry + " (" + base.text +
+      return Error(image_of(ref) + ": the token service of registry " + ref.registry + " (" + registry_text(base.text) +
                    ") is unreachable: " + ex.ec.message(), 0, ErrorCode::unavailable);
     }
     if (ex.reply.status == 401 || ex.reply.status == 403) return refused(ref, creds);

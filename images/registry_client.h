@@ -19,6 +19,7 @@
 #include "base/duration.h"
 #include "base/result.h"
 #include "images/image.h"
+#include "images/pull_stop.h"
 #include "images/reference.h"
 
 namespace boxcar::images {
@@ -45,7 +46,9 @@ struct RegistryOptions {
   std::filesystem::path auth_file;
   // A PEM bundle to trust instead of the system's CAs (tests; a private registry's CA).
   std::filesystem::path ca_file;
-  Millis timeout{60'000};        // per request: no progress for this long fails it
+  // Per request: no progress for this long fails it. A whole pull is bounded by the PullStop
+  // the caller passes (PullOptions::timeout), however slowly the bytes trickle.
+  Millis timeout{60'000};
   int attempts = 4;              // tries per request on a network error, 429 or 5xx
   Millis backoff{500};           // before the second try; doubled each time after
   uint64_t max_manifest_bytes = 4 << 20;
@@ -68,17 +71,20 @@ class RegistryClient {
   // tag (not_found), credentials missing or refused (usage: the user must give or fix them),
   // no manifest for linux/amd64 (not_found; lists the platforms there are), registry
   // unreachable or failing (unavailable), plain http from a registry not named insecure (usage).
-  virtual Result<Manifest> resolve(const Reference& ref) = 0;
+  // Every call ends early with stop_error() once `stop` says so (checked as data arrives,
+  // between tries and at least every 100 ms while waiting).
+  virtual Result<Manifest> resolve(const Reference& ref, const PullStop& stop = {}) = 0;
 
   // The image config blob of `manifest`, verified against its digest and parsed.
-  virtual Result<ImageConfig> fetch_config(const Reference& ref, const Manifest& manifest) = 0;
+  virtual Result<ImageConfig> fetch_config(const Reference& ref, const Manifest& manifest,
+                                           const PullStop& stop = {}) = 0;
 
   // Streams blob `blob` into `out` (a file opened for writing, positioned at 0), hashing as it
   // goes; retried from the start on failure (the file is truncated first). A digest or size
   // mismatch is an Error naming the digest (the caller removes the file). `progress` gets
   // (bytes so far, total) as data arrives; may be empty.
   virtual Status fetch_blob(const Reference& ref, const Descriptor& blob, int out,
-                            const std::function<void(uint64_t, uint64_t)>& progress) = 0;
+                            const std::function<void(uint64_t, uint64_t)>& progress, const PullStop& stop = {}) = 0;
 };
 
 }  // namespace boxcar::images

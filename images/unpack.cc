@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -95,14 +96,35 @@ class Unpacker {
   Status write_file(archive* a, archive_entry* e, std::string_view path, int parent, const std::string& name);
   Status hardlink(archive_entry* e, std::string_view path, int parent, const std::string& name);
   Status whiteout(archive_entry* e, std::string_view path, int parent, const std::string& name);
+  Status charge(uint64_t n, std::string_view path);
   void set_owner_and_times(archive_entry* e, int parent, const std::string& name);
 
   int root_;
   const UnpackOptions& o_;
   UnpackStats stats_;
   // Directory mtimes are set last: every entry created inside changes its directory's mtime.
-  std::vector<std::pair<std::string, timespec>> dir_times_;
+  // Kept by inode, not by path (a million deep paths would hold gigabytes): 24 bytes each.
+  struct DirTime {
+    ino_t ino;
+    timespec mtime;
+  };
+  std::vector<DirTime> dir_times_;
+  void set_dir_times(int dir, size_t depth);
 };
+
+// Counts `n` more bytes against the cap: this layer's own, or the image's when its layers share
+// one (UnpackOptions::image_bytes).
+Status Unpacker::charge(uint64_t n, std::string_view path) {
+  uint64_t total = o_.image_bytes ? o_.image_bytes->fetch_add(n) + n : stats_.bytes + n;
+  if (total < n || total > o_.max_bytes) {
+    return Error{std::string(o_.image_bytes ? "the image" : "the layer") + " unpacks to more than " +
+                     format_size(o_.max_bytes) + " (the image cache's size cap), at " + quoted(path) +
+                     "; the layer is refused: raise the cap or use a smaller image",
+                 0, ErrorCode::limit_exceeded, "image_cache_size"};
+  }
+  stats_.bytes += n;
+  return {};
+}
 
 // An entry's path as components; "." and empty components dropped (tars often say "./a").
 Result<std::vector<std::string>> Unpacker::split(std::string_view path) const {
@@ -148,6 +170,7 @@ Result<unique_fd> Unpacker::parent_of(std::string_view entry, const std::vector<
     const char* c = comps[i].c_str();
     unique_fd next = open_beneath(cur.get(), c, O_RDONLY | O_DIRECTORY);
     if (!next && errno == ENOENT) {
+      if (auto s = charge(kEntryBytes, entry); !s.ok()) return s.error();
       if (::mkdirat(cur.get(), c, 0755) != 0) return failed(entry, "cannot create directory " + comps[i]);
       ::fchownat(cur.get(), c, o_.id_base, o_.id_base, AT_SYMLINK_NOFOLLOW);
       next = open_beneath(cur.get(), c, O_RDONLY | O_DIRECTORY);
@@ -173,11 +196,8 @@ void Unpacker::set_owner_and_times(archive_entry* e, int parent, const std::stri
 
 Status Unpacker::write_file(archive* a, archive_entry* e, std::string_view path, int parent, const std::string& name) {
   int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
-  if (size < 0 || stats_.bytes + static_cast<uint64_t>(size) > o_.max_bytes) {
-    return Error{"the layer unpacks to more than " + format_size(o_.max_bytes) + " (the image cache's size cap), at " +
-                     quoted(path) + "; the layer is refused: raise the cap or use a smaller image",
-                 0, ErrorCode::limit_exceeded, "image_cache_size"};
-  }
+  if (size < 0) return refuse(path, "negative size");
+  if (auto s = charge(static_cast<uint64_t>(size) + kEntryBytes, path); !s.ok()) return s;
   unique_fd fd(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return failed(path, "cannot create");
   const void* buf = nullptr;
@@ -197,7 +217,6 @@ Status Unpacker::write_file(archive* a, archive_entry* e, std::string_view path,
   }
   // A sparse file's trailing hole.
   if (::ftruncate(fd.get(), size) != 0) return failed(path, "cannot size");
-  stats_.bytes += static_cast<uint64_t>(size);
   // chown before chmod: chown clears set-id bits anyway, and the mode never carries them here.
   ::fchown(fd.get(), map_id(archive_entry_uid(e)), map_id(archive_entry_gid(e)));
   ::fchmod(fd.get(), archive_entry_perm(e) & 01777);
@@ -221,6 +240,7 @@ Status Unpacker::hardlink(archive_entry* e, std::string_view path, int parent, c
     return refuse(path, "hardlink to \"" + std::string(target) +
                             "\", which is no regular file earlier in this layer (links are never followed)");
   }
+  if (auto s = charge(kEntryBytes, path); !s.ok()) return s;
   if (::linkat(tparent.get(), comps->back().c_str(), parent, name.c_str(), 0) != 0) {
     return failed(path, "cannot link to " + std::string(target));
   }
@@ -241,6 +261,7 @@ Status Unpacker::whiteout(archive_entry* e, std::string_view path, int parent, c
   // A whiteout only hides what lower layers have: a file this layer already made stays (it
   // hides the lower one by itself).
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return {};
+  if (auto s = charge(kEntryBytes, path); !s.ok()) return s;
   if (::mknodat(parent, name.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) return failed(path, "cannot make whiteout");
   set_owner_and_times(e, parent, name);
   return {};
@@ -278,17 +299,17 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
   bool exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!hard && type == AE_IFDIR) {
     if (exists && !S_ISDIR(st.st_mode) && !remove_at(parent, name.c_str())) return failed(path, "cannot replace");
-    if ((!exists || !S_ISDIR(st.st_mode)) && ::mkdirat(parent, name.c_str(), 0700) != 0) {
-      return failed(path, "cannot create directory");
+    if (!exists || !S_ISDIR(st.st_mode)) {
+      if (auto s = charge(kEntryBytes, path); !s.ok()) return s;
+      if (::mkdirat(parent, name.c_str(), 0700) != 0) return failed(path, "cannot create directory");
     }
     unique_fd d(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!d) return failed(path, "cannot open directory");
     ::fchown(d.get(), map_id(archive_entry_uid(e)), map_id(archive_entry_gid(e)));
     ::fchmod(d.get(), archive_entry_perm(e) & 01777);
-    if (archive_entry_mtime_is_set(e)) {
-      std::string rel;
-      for (const auto& c : *comps) rel += (rel.empty() ? "" : "/") + c;
-      dir_times_.emplace_back(rel, timespec{archive_entry_mtime(e), archive_entry_mtime_nsec(e)});
+    struct stat dst {};
+    if (archive_entry_mtime_is_set(e) && ::fstat(d.get(), &dst) == 0) {
+      dir_times_.push_back(DirTime{dst.st_ino, timespec{archive_entry_mtime(e), archive_entry_mtime_nsec(e)}});
     }
     return {};
   }
@@ -297,8 +318,8 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
   if (type == AE_IFLNK) {
     const char* target = archive_entry_symlink(e);
     if (target == nullptr || *target == '\0') return refuse(path, "symlink without a target");
+    if (auto s = charge(std::strlen(target) + kEntryBytes, path); !s.ok()) return s;
     if (::symlinkat(target, parent, name.c_str()) != 0) return failed(path, "cannot create symlink");
-    stats_.bytes += std::strlen(target);
     set_owner_and_times(e, parent, name);
     return {};
   }
@@ -306,12 +327,35 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
 }
 
 Status Unpacker::finish() {
-  for (auto it = dir_times_.rbegin(); it != dir_times_.rend(); ++it) {
-    unique_fd d = open_beneath(root_, it->first, O_RDONLY | O_DIRECTORY);
-    timespec ts[2] = {{0, UTIME_OMIT}, it->second};
-    if (d) ::futimens(d.get(), ts);
-  }
+  if (dir_times_.empty()) return {};
+  // A directory listed twice keeps its last entry's time: stable sort, then the last of a run.
+  std::stable_sort(dir_times_.begin(), dir_times_.end(), [](const DirTime& a, const DirTime& b) { return a.ino < b.ino; });
+  set_dir_times(root_, 0);
   return {};
+}
+
+// Depth first, children before their directory (setting a child's time does not touch its
+// parent's, but creating did). Every directory is opened beneath its parent's fd without
+// following links; the depth is bounded by max_depth, so are the fds held.
+void Unpacker::set_dir_times(int dir, size_t depth) {
+  if (depth <= o_.max_depth) {
+    DIR* dp = ::fdopendir(::dup(dir));
+    if (dp != nullptr) {
+      while (dirent* e = ::readdir(dp)) {
+        if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        unique_fd child(::openat(dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (child) set_dir_times(child.get(), depth + 1);
+      }
+      ::closedir(dp);
+    }
+  }
+  struct stat st {};
+  if (::fstat(dir, &st) != 0) return;
+  auto it = std::upper_bound(dir_times_.begin(), dir_times_.end(), st.st_ino,
+                             [](ino_t ino, const DirTime& t) { return ino < t.ino; });
+  if (it == dir_times_.begin() || std::prev(it)->ino != st.st_ino) return;
+  timespec ts[2] = {{0, UTIME_OMIT}, std::prev(it)->mtime};
+  ::futimens(dir, ts);
 }
 
 struct ArchiveFree {
@@ -353,6 +397,7 @@ Status unpack_into(int blob_fd, const std::string& media_type, int root, const U
       return Error{std::string("the layer's tar is damaged: ") + archive_error_string(a.get()), 0,
                    ErrorCode::invalid_input};
     }
+    if (options.stop && options.stop->stopped()) return stop_error(*options.stop, "");
     if (auto s = u.entry(a.get(), e); !s.ok()) return s;
   }
   if (auto s = u.finish(); !s.ok()) return s;

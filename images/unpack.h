@@ -6,29 +6,41 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 
 #include "base/result.h"
+#include "images/pull_stop.h"
 
 namespace boxcar::images {
+
+// What one entry (a directory, a file's inode, a link, a whiteout) costs against the size cap
+// beyond its content: a layer of a million empty files is not free on the disk.
+inline constexpr uint64_t kEntryBytes = 4096;
 
 struct UnpackOptions {
   // An image's uid/gid N is written as id_base + N; N >= id_count as id_base + 65534 ("nobody",
   // or the range's last id when the range is smaller).
   uid_t id_base = 100000;
   uid_t id_count = 65536;
-  // Bounds: bytes of file content (the store passes its size cap), entries, one path's length
-  // and depth. Past one, the layer is refused with an Error (limit_exceeded).
+  // Bounds: bytes of file content plus kEntryBytes per entry (the store passes its size cap),
+  // entries, one path's length and depth. Past one, the layer is refused with an Error
+  // (limit_exceeded).
   uint64_t max_bytes = 20ull << 30;
+  // When set, max_bytes bounds what every layer of one image adds here (the layers of a pull
+  // unpack in parallel and share it), not this layer alone.
+  std::atomic<uint64_t>* image_bytes = nullptr;
+  // Checked between entries: a cancelled or overdue pull stops unpacking (stop_error()).
+  const PullStop* stop = nullptr;
   uint64_t max_entries = 1'000'000;
   size_t max_path_bytes = 4096;
   size_t max_depth = 256;
 };
 
 struct UnpackStats {
-  uint64_t bytes = 0;    // file contents and link texts written: the layer's size for accounting
+  uint64_t bytes = 0;    // file contents, link texts and kEntryBytes per entry: the layer's size for accounting
   uint64_t entries = 0;  // entries read
   uint64_t skipped = 0;  // device nodes, fifos and sockets, which a layer may not bring
 };

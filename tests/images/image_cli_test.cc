@@ -1,7 +1,12 @@
 // `boxcar image` through the real binary against docker-registry on loopback: pull, ls, rm and
 // prune; two `image pull` processes at once fetch each layer once; exit codes and messages for
-// an unknown tag, a registry that is down and a registry that wants credentials.
+// an unknown tag, a registry that is down, a registry that never answers (--image-pull-timeout)
+// and a registry that wants credentials.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <thread>
@@ -109,6 +114,31 @@ TEST_F(ImageCliTest, AnUnknownTagIsExit2AndARegistryDownExit3) {
   auto down = boxcar({"image", "pull", pushed->reference});
   EXPECT_EQ(down.exit_code, 3);
   EXPECT_NE(down.err.find("unreachable at " + registry_->address()), std::string::npos) << down.err;
+}
+
+// A registry that accepts the connection and never answers (a socket nobody accepts from)
+// would hold `image pull` for minutes of per-request timeouts; --image-pull-timeout ends it,
+// exit 2, naming the flag. Control: the same command and timeout pull from the live registry.
+TEST_F(ImageCliTest, APullTimeoutEndsASilentRegistry) {
+  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(silent, 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  auto hung = boxcar({"image", "pull", address + "/x:1", "--insecure-registry", address, "--image-pull-timeout", "2s"});
+  ::close(silent);
+  EXPECT_EQ(hung.exit_code, 2) << hung.err;
+  EXPECT_NE(hung.err.find("did not finish within 2.0s"), std::string::npos) << hung.err;
+  EXPECT_NE(hung.err.find("--image-pull-timeout"), std::string::npos) << hung.err;
+
+  auto pushed = registry_->push("cli/app:1", cli_image("timely"));
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  auto ok = boxcar({"image", "pull", pushed->reference, "--image-pull-timeout", "2s"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
 TEST(ImageCliAuthTest, CredentialsComeFromTheRegistryAuthFile) {

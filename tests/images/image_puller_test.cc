@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -177,6 +179,156 @@ TEST_F(ImagePullerTest, HostileLayersReachTheStoreAsPushed) {
   EXPECT_NE(refused.error().message.find("../escaped"), std::string::npos) << refused.error().message;
   EXPECT_FALSE(fs::exists(dir_.dir / "escaped"));
   EXPECT_FALSE(fs::exists(dir_.dir / "cache" / "escaped"));
+}
+
+
+// Bytes gzip cannot shrink: a layer blob about this large.
+std::string noise(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  for (auto& c : out) {
+    seed = seed * 1664525u + 1013904223u;
+    c = static_cast<char>(seed >> 24);
+  }
+  return out;
+}
+
+TestImage one_file_per_layer(const std::vector<std::string>& contents) {
+  TestImage image;
+  for (size_t i = 0; i < contents.size(); ++i) {
+    TestLayer l;
+    l.entries = {TarEntry::file("f" + std::to_string(i), contents[i])};
+    image.layers.push_back(l);
+  }
+  return image;
+}
+
+std::unique_ptr<LayerStore> store_capped(const fs::path& dir, uint64_t max_bytes) {
+  StoreOptions so;
+  so.dir = dir;
+  so.max_bytes = max_bytes;
+  return LayerStore::open(so).value();
+}
+
+// A manifest's declared sizes are checked before any blob is asked for: one layer over the cap,
+// or layers over it together, are refused naming the image and the cap. Control: a small image
+// pulls into the same store.
+TEST_F(ImagePullerTest, DeclaredSizesOverTheCapAreRefusedBeforeAnyDownload) {
+  auto store = store_capped(dir_.dir / "small", 256 << 10);
+  auto big = registry_->push("big:1", one_file_per_layer({noise(300 << 10, 1)}));
+  auto many = registry_->push("many:1", one_file_per_layer({noise(100 << 10, 2), noise(100 << 10, 3), noise(100 << 10, 4)}));
+  auto small = registry_->push("small:1", one_file_per_layer({"tiny"}));
+  ASSERT_TRUE(big.ok() && many.ok() && small.ok());
+  for (const auto* pushed : {&*big, &*many}) {
+    auto r = pull(*store, pushed->reference, false);
+    ASSERT_FALSE(r.ok()) << pushed->reference;
+    EXPECT_EQ(r.error().code, ErrorCode::limit_exceeded) << r.error().message;
+    EXPECT_EQ(r.error().subject, "image_cache_size");
+    EXPECT_NE(r.error().message.find(pushed->reference), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("256.0 KiB"), std::string::npos) << r.error().message;
+    for (const auto& d : pushed->layer_digests) EXPECT_EQ(registry_->blob_gets(d), 0u) << registry_->access_log();
+  }
+  EXPECT_TRUE(store->list().empty());
+  auto ok = pull(*store, small->reference, false);
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+// Small blobs that unpack large: each layer fits the cap alone, the image's layers together do
+// not, so the image is refused and nothing is recorded. Control: two of them fit.
+TEST_F(ImagePullerTest, AnImagesLayersShareOneUnpackedBudget) {
+  auto store = store_capped(dir_.dir / "small", 1 << 20);
+  std::string zeros(400 << 10, '\0');
+  auto three = registry_->push("three:1", one_file_per_layer({zeros, zeros + "1", zeros + "2"}));
+  auto two = registry_->push("two:1", one_file_per_layer({zeros, zeros + "1"}));
+  ASSERT_TRUE(three.ok() && two.ok());
+  auto r = pull(*store, three->reference, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::limit_exceeded) << r.error().message;
+  EXPECT_NE(r.error().message.find(three->reference), std::string::npos) << r.error().message;
+  EXPECT_TRUE(store->list().empty());
+  auto ok = pull(*store, two->reference, false);
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+// overlayfs refuses the same lower twice ("conflicting lowerdir path"): an image listing a layer
+// twice is used with that layer once, at its topmost place. The probe: the kernel refuses the
+// manifest's list as it is, and mounts the pulled one.
+TEST_F(ImagePullerTest, ALayerListedTwiceIsUsedOnceAtItsTopmostPlace) {
+  TestImage image = one_file_per_layer({"a", "b"});
+  image.layers.push_back(image.layers[0]);  // a, b, a
+  auto pushed = registry_->push("twice:1", image);
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  ASSERT_EQ(pushed->layer_digests.size(), 3u);
+  ASSERT_EQ(pushed->layer_digests[0], pushed->layer_digests[2]);
+  auto pulled = pull(*store_, pushed->reference, false);
+  ASSERT_TRUE(pulled.ok()) << pulled.error().message;
+  ASSERT_EQ(pulled->layers.size(), 2u);
+  EXPECT_TRUE(fs::exists(pulled->layers[0] / "f1"));  // b below
+  EXPECT_TRUE(fs::exists(pulled->layers[1] / "f0"));  // a on top
+  ASSERT_EQ(store_->find(pushed->reference)->layers, pulled->layers);
+
+  fs::path target = dir_.dir / "mnt";
+  fs::create_directories(target);
+  auto mount = [&](const std::vector<fs::path>& lowers) {  // lowerdir names the top first
+    std::string opt = "lowerdir=";
+    for (auto it = lowers.rbegin(); it != lowers.rend(); ++it) opt += (it == lowers.rbegin() ? "" : ":") + it->string();
+    int r = ::mount("overlay", target.c_str(), "overlay", MS_RDONLY, opt.c_str());
+    if (r == 0) ::umount2(target.c_str(), MNT_DETACH);
+    return r == 0;
+  };
+  EXPECT_FALSE(mount({pulled->layers[1], pulled->layers[0], pulled->layers[1]}));  // as the manifest lists
+  EXPECT_TRUE(mount(pulled->layers));
+}
+
+// A cancel set while a layer downloads ends the pull: the download stops, nothing is left in
+// the store. Control: the same pull, not cancelled, succeeds.
+TEST_F(ImagePullerTest, ACancelledPullStopsDownloadingAndLeavesNothing) {
+  auto pushed = registry_->push("large:1", one_file_per_layer({noise(4 << 20, 7)}));
+  ASSERT_TRUE(pushed.ok()) << pushed.error().message;
+  std::atomic<bool> cancel{false};
+  PullOptions po;
+  po.cancel = &cancel;
+  uint64_t seen = 0;
+  auto r = pull_image(*store_, *client_, parse_reference(pushed->reference).value(), po, [&](const PullEvent& e) {
+    if (e.kind == PullEvent::Kind::layer_progress) {
+      seen = e.bytes_done;
+      cancel = true;  // the run was cancelled while its image downloads
+    }
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::conflict) << r.error().message;
+  EXPECT_NE(r.error().message.find("cancelled"), std::string::npos) << r.error().message;
+  EXPECT_LT(seen, 4u << 20);
+  EXPECT_FALSE(fs::exists(dir_.dir / "cache" / "layers" / pushed->layer_digests[0].substr(7)));
+  EXPECT_TRUE(fs::is_empty(dir_.dir / "cache" / "tmp"));
+  EXPECT_TRUE(store_->list().empty());
+  cancel = false;
+  auto ok = pull_image(*store_, *client_, parse_reference(pushed->reference).value(), po, nullptr);
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+// A pull can hand its image back leased: a refresh that re-tags the reference to other layers,
+// then a prune, leave the leased image's layers in place. Control: with the lease dropped,
+// the prune takes them.
+TEST_F(ImagePullerTest, ALeasedPullKeepsItsLayersThroughARefreshAndAPrune) {
+  auto first = registry_->push("app:1", two_layers("first"));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ImageLease lease;
+  auto running = pull_image(*store_, *client_, parse_reference(first->reference).value(), PullOptions{}, nullptr, &lease);
+  ASSERT_TRUE(running.ok()) << running.error().message;
+  EXPECT_TRUE(lease.held());
+  EXPECT_EQ(lease.layers_pinned(), 2u);
+
+  auto second = registry_->push("app:1", two_layers("second"));  // the tag moves on
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  ASSERT_TRUE(pull(*store_, second->reference, true).ok());  // `boxcar image pull app:1`
+  ASSERT_TRUE(store_->prune().ok());
+  for (const auto& l : running->layers) EXPECT_TRUE(fs::exists(l)) << l;
+
+  lease = ImageLease();  // the step ended
+  auto freed = store_->prune();
+  ASSERT_TRUE(freed.ok());
+  EXPECT_GT(*freed, 0u);
+  for (const auto& l : running->layers) EXPECT_FALSE(fs::exists(l)) << l;
 }
 
 }  // namespace
