@@ -40,6 +40,7 @@ Result<ExecutorChoice> choose_executor(const std::optional<std::string>& request
       return e;
     }
     options.allow_host_network = native.allow_host_network;
+    if (native.max_image_write) options.max_image_write = *native.max_image_write;
     return ExecutorChoice{name, [options](boost::asio::io_context& io) {
                             return executors::make_oci_executor(io, options);
                           }};

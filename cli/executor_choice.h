@@ -25,7 +25,7 @@ struct NativeChoiceOptions {
   bool allow_host_network = false;   // --allow-host-network
   std::filesystem::path state_dir;   // empty: the executor's default
   std::optional<std::string> oci_runtime;  // --oci-runtime NAME|PATH (only with --executor oci)
-  std::optional<uint64_t> max_image_write;  // --max-image-write (native); nullopt: the executor's default
+  std::optional<uint64_t> max_image_write;  // --max-image-write (native, oci); nullopt: the executor's default
 };
 
 // The usage line of the flags above, for each command's --help.

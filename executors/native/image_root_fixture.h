@@ -27,6 +27,7 @@
 #include "executors/native/loop_fs.h"
 #include "executors/native/native_executor.h"
 #include "executors/native/uts.h"
+#include "testing/sandbox_run.h"
 
 namespace boxcar::executors::image_root_testing {
 
@@ -38,10 +39,7 @@ constexpr const char* kApplets[] = {"sh",   "ls",    "cat",  "id",    "echo",  "
                                     "env",  "rm",    "grep", "sleep", "mount", "unshare", "readlink",
                                     "head", "hostname", "true", "wc"};
 
-struct Ran {
-  Outcome outcome;
-  std::string out, err;
-};
+using boxcar::testing::Ran;
 
 inline void write_file(const fs::path& path, const std::string& content) {
   fs::create_directories(path.parent_path());
@@ -131,21 +129,7 @@ class ImageRootTest : public ::testing::Test {
   }
 
   Ran run(Sandbox& sandbox, const std::string& script, const std::string& user = "") {
-    Ran r;
-    bool done = false;
-    ExecRequest request{{"sh", "-c", script}, {"PATH=/bin:/usr/bin"}, ".", user};
-    Status s = sandbox.exec(request, ExecHandlers{[&](OutputStream which, std::string_view data) {
-                                                    (which == OutputStream::out ? r.out : r.err).append(data);
-                                                  },
-                                                  [&](const Outcome& o) {
-                                                    r.outcome = o;
-                                                    done = true;
-                                                  }});
-    EXPECT_TRUE(s.ok()) << s.error().message;
-    if (!s.ok()) return r;
-    io_.restart();
-    while (!done) io_.run_one();
-    return r;
+    return boxcar::testing::run_in(io_, sandbox, ExecRequest{{"sh", "-c", script}, {"PATH=/bin:/usr/bin"}, ".", user});
   }
 
   // The upper directory holding `file` (written by a step), found from the host.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "executors/native/image_root_fixture.h"
+#include "testing/upper_disk_use.h"
 
 namespace boxcar::executors {
 namespace {
@@ -36,21 +37,9 @@ class ImageWriteLimitTest : public ImageRootTest {
 
   // Bytes the agent's disk holds for the upper in which the step wrote `marker`.
   uint64_t disk_use(const std::string& marker) {
-    for (const auto& inst : fs::directory_iterator(uppers_)) {
-      if (!inst.is_directory()) continue;
-      for (const auto& sb : fs::directory_iterator(inst.path())) {
-        if (!fs::exists(sb.path() / "upper" / marker)) continue;
-        // What the step wrote may still be in the page cache above the file: write it out.
-        int dir = ::open(sb.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        EXPECT_EQ(::syncfs(dir), 0);
-        ::close(dir);
-        struct stat st{};
-        EXPECT_EQ(::stat((sb.path().string() + ".img").c_str(), &st), 0) << sb.path();
-        return static_cast<uint64_t>(st.st_blocks) * 512;
-      }
-    }
-    ADD_FAILURE() << "no upper holds " << marker;
-    return 0;
+    auto used = boxcar::testing::loop_upper_disk_use(uppers_, marker);
+    EXPECT_TRUE(used) << "no upper holds " << marker;
+    return used.value_or(0);
   }
 
   // Runs `attack` (which must fail) in a fresh image sandbox, then checks the disk.

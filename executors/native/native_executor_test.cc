@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,15 +15,15 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "testing/sandbox_run.h"
+#include "testing/step_cgroup_value.h"
+
 namespace boxcar::executors {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Ran {
-  Outcome outcome;
-  std::string out, err;
-};
+using boxcar::testing::Ran;
 
 class NativeExecutorTest : public ::testing::Test {
  protected:
@@ -51,21 +52,7 @@ class NativeExecutorTest : public ::testing::Test {
 
   Ran run(Sandbox& sandbox, std::vector<std::string> argv, std::vector<std::string> env = {"PATH=/usr/bin:/bin"},
           std::string workdir = ".") {
-    Ran r;
-    bool done = false;
-    Status s = sandbox.exec(ExecRequest{std::move(argv), std::move(env), std::move(workdir)},
-                            ExecHandlers{[&](OutputStream which, std::string_view data) {
-                                           (which == OutputStream::out ? r.out : r.err).append(data);
-                                         },
-                                         [&](const Outcome& o) {
-                                           r.outcome = o;
-                                           done = true;
-                                         }});
-    EXPECT_TRUE(s.ok()) << s.error().message;
-    if (!s.ok()) return r;
-    io_.restart();
-    while (!done) io_.run_one();
-    return r;
+    return boxcar::testing::run_in(io_, sandbox, ExecRequest{std::move(argv), std::move(env), std::move(workdir)});
   }
 
   boost::asio::io_context io_;
@@ -149,20 +136,19 @@ TEST_F(NativeExecutorTest, ManyExecsInOneSandbox) {
     EXPECT_EQ(r.out, std::to_string(i) + "\n");
   }
   // Concurrent ones too.
-  int done = 0;
-  std::vector<std::string> outs(5);
+  std::array<Ran, 5> ran;
+  std::array<bool, 5> done{};
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c", "sleep 0.05; echo $0", std::to_string(i)}, {"PATH=/usr/bin:/bin"}},
-                         ExecHandlers{[&, i](OutputStream, std::string_view d) { outs[i].append(d); },
-                                      [&](const Outcome& o) {
-                                        EXPECT_TRUE(o.ok());
-                                        ++done;
-                                      }})
+    ASSERT_TRUE(boxcar::testing::start_in(
+                    *sb, ExecRequest{{"sh", "-c", "sleep 0.05; echo $0", std::to_string(i)}, {"PATH=/usr/bin:/bin"}},
+                    ran[i], done[i])
                     .ok());
   }
-  io_.restart();
-  while (done < 5) io_.run_one();
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(outs[i], std::to_string(i) + "\n");
+  for (int i = 0; i < 5; ++i) {
+    boxcar::testing::run_until(io_, done[i]);
+    EXPECT_TRUE(ran[i].outcome.ok()) << describe(ran[i].outcome);
+    EXPECT_EQ(ran[i].out, std::to_string(i) + "\n");
+  }
 }
 
 TEST_F(NativeExecutorTest, StopKillsADaemonizingStep) {
@@ -281,29 +267,10 @@ TEST_F(NativeExecutorTest, LimitsReachTheCgroups) {
   Ran r = run(*sb, {"sh", "-c", "echo started"});
   ASSERT_EQ(r.out, "started\n") << r.err;
   // The step's cgroups, seen from the host (v1 on this kind of host).
-  auto read_one = [](const std::string& controller, const std::string& file) {
-    std::string own;  // the test process's cgroup in that hierarchy
-    std::ifstream self("/proc/self/cgroup");
-    for (std::string line; std::getline(self, line);) {
-      auto a = line.find(':'), b = line.find(':', a + 1);
-      if (line.substr(a + 1, b - a - 1) == controller) own = line.substr(b + 1);
-    }
-    std::string glob_dir = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/boxcar";
-    std::string found;
-    std::error_code ec;
-    for (const auto& inst : fs::directory_iterator(glob_dir, ec)) {
-      if (inst.path().filename().string().rfind(std::to_string(::getpid()) + "-", 0) != 0) continue;
-      for (const auto& step : fs::directory_iterator(inst.path())) {
-        std::ifstream in(step.path() / file);
-        std::getline(in, found);
-      }
-    }
-    return found;
-  };
   if (!fs::exists("/sys/fs/cgroup/pids/boxcar")) GTEST_SKIP() << "not a cgroup v1 host";
-  EXPECT_EQ(read_one("pids", "pids.max"), "100");
-  EXPECT_EQ(read_one("memory", "memory.limit_in_bytes"), std::to_string(64 << 20));
-  EXPECT_EQ(read_one("cpu", "cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(boxcar::testing::step_cgroup_value("pids", "pids.max"), "100");
+  EXPECT_EQ(boxcar::testing::step_cgroup_value("memory", "memory.limit_in_bytes"), std::to_string(64 << 20));
+  EXPECT_EQ(boxcar::testing::step_cgroup_value("cpu", "cpu.cfs_quota_us"), "50000");
 }
 
 // Sandboxes are prepared ahead like the last step: one made for a step with other limits must

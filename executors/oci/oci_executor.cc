@@ -26,6 +26,7 @@
 #include "executors/native/network.h"
 #include "executors/native/sandbox_state.h"
 #include "executors/native/user_ns.h"
+#include "executors/native/upper_dirs.h"
 #include "executors/native/uts.h"
 #include "executors/oci/bundle.h"
 #include "executors/oci/keeper.h"
@@ -179,6 +180,7 @@ class OciJob final : public Job {
     std::string name = "s" + std::to_string(++g_sandboxes);
     fs::path bundle = s.instance / "bundles" / name;
     std::vector<std::string> mounted;
+    native::UpperDir upper;  // removed on failure; else SandboxState's, as native's
     auto failed = [&](const std::string& facility, int err, const std::string& detail = {}) {
       for (auto it = mounted.rbegin(); it != mounted.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
       std::atomic<bool> never{false};
@@ -210,7 +212,12 @@ class OciJob final : public Job {
       c.root = s.host_root.path;
       c.system_dirs = s.host_root.system_dirs;
     } else {
-      auto image = oci::make_image_root(spec.layers, bundle / "upper", bundle / "work", o.id_base, c.hostname);
+      // The writable layer is native's (upper_dirs.h): on disk, of --max-image-write's size.
+      if (!s.native->uppers) return failed("image root", s.native->uppers_error.err, s.native->uppers_error.message);
+      auto made = s.native->uppers->create(name, o.id_base);
+      if (!made) return failed("image root", made.error().err, made.error().message);
+      upper = std::move(*made);
+      auto image = oci::make_image_root(spec.layers, upper.upper(), upper.work(), o.id_base, c.hostname);
       if (!image) return failed("image root", image.error().err, image.error().message);
       fs::path root = bundle / "rootfs";
       ::mkdir(root.c_str(), 0755);
@@ -257,7 +264,10 @@ class OciJob final : public Job {
     s.prune_keepers();
     s.keepers.emplace_back(::fcntl(keeper->pidfd.get(), F_DUPFD_CLOEXEC, 3));
     life = std::move(keeper->life);
-    state.begin(std::move(*cgroup), native::Spawned{keeper->pid, std::move(keeper->pidfd), std::move(ours)});
+    // SandboxState removes the upper once init is gone (the overlay still on it goes with the
+    // keeper's unmount: a LoopFs stays until then) and names the limit when the step filled it.
+    state.begin(std::move(*cgroup), native::Spawned{keeper->pid, std::move(keeper->pidfd), std::move(ours)},
+                std::move(upper));
     return Outcome{};
   }
 
@@ -375,6 +385,14 @@ std::unique_ptr<Executor> make_oci_executor(asio::io_context& io, OciOptions opt
   ::chmod(o.state_dir.c_str(), 0711);
   remove_dead_instances(shared->runtime, o.state_dir);
   remove_empty_runtime_cgroups(o.cgroup_parent);
+  // After the dead instances' overlays were unmounted above: a dead agent's uppers go here.
+  // Only image steps need them: "host" steps still run when this fails.
+  if (auto uppers = native::UpperDirs::open(o.uppers_dir.empty() ? o.state_dir / "uppers" : o.uppers_dir,
+                                            o.max_image_write)) {
+    n.uppers = std::move(*uppers);
+  } else {
+    n.uppers_error = uppers.error();
+  }
   fs::path instance = o.state_dir / (n.cgroups.instance_name() + "-" + std::to_string(++g_executors));
   fs::create_directories(instance / "bundles", ec);
   ::chmod(instance.c_str(), 0711);

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -29,6 +30,13 @@ struct OciOptions {
   // Bundles, the runtime's state and each executor's mounts live below it; what a dead
   // agent left here is removed when an executor is made.
   std::filesystem::path state_dir = "/run/boxcar/oci";
+  // Image sandboxes' writable layers, as native's (NativeOptions::uppers_dir): on disk, not in
+  // state_dir's memory; a dead agent's are removed when an executor is made. Empty:
+  // <state_dir>/uppers.
+  std::filesystem::path uppers_dir = "/var/lib/boxcar/uppers";
+  // What one image sandbox may write to its root (--max-image-write), as native's
+  // (NativeOptions::max_image_write): its upper is a filesystem of this size. 0: no limit.
+  uint64_t max_image_write = 10ull << 30;
   // Name of the cgroup (under the agent's own) that holds the steps' cgroups, as native's.
   std::string cgroup_parent = "boxcar";
 };

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -27,21 +28,21 @@
 
 #include "base/tree_walk.h"
 #include "executors/oci/keeper.h"
+#include "testing/sandbox_run.h"
+#include "testing/step_cgroup_value.h"
+#include "testing/upper_disk_use.h"
 
 namespace boxcar::executors {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Ran {
-  Outcome outcome;
-  std::string out, err;
-};
+using boxcar::testing::Ran;
 
 const std::vector<std::string> kPath = {"PATH=/usr/bin:/bin"};
 
-fs::path temp_dir(const char* prefix) {
-  std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
+fs::path temp_dir(const char* prefix, const char* in = "/tmp") {
+  std::string tmpl = std::string(in) + "/" + prefix + "-XXXXXX";
   return ::mkdtemp(tmpl.data());
 }
 
@@ -65,7 +66,7 @@ bool dir_empty(const fs::path& dir) {
 void make_busybox_layer(const fs::path& layer) {
   fs::create_directories(layer / "bin");
   fs::copy_file("/usr/bin/busybox", layer / "bin" / "busybox");
-  for (const char* tool : {"sh", "cat", "echo", "ls", "touch", "test", "hostname"}) {
+  for (const char* tool : {"sh", "cat", "echo", "ls", "touch", "test", "hostname", "dd", "rm"}) {
     fs::create_symlink("busybox", layer / "bin" / tool);
   }
 }
@@ -95,9 +96,8 @@ class OciExecutorTest : public ::testing::Test {
     if (Status s = oci_available("runc"); !s) GTEST_SKIP() << s.error().message;
     workspace_ = temp_dir("boxcar-oci-ws");
     state_ = temp_dir("boxcar-oci-state");
-    OciOptions options;
-    options.state_dir = state_;
-    executor_ = make_oci_executor(io_, options);
+    uppers_ = temp_dir("boxcar-oci-uppers", "/var/tmp");  // on disk, as /var/lib/boxcar/uppers
+    executor_ = make_oci_executor(io_, options());
     auto job = executor_->prepare(JobSpec{"test", workspace_});
     ASSERT_TRUE(job.ok()) << job.error().message;
     job_ = std::move(*job);
@@ -114,6 +114,19 @@ class OciExecutorTest : public ::testing::Test {
       fs::remove_all(state_);
     }
     if (!workspace_.empty()) fs::remove_all(workspace_);
+    // Sandboxes still held by the io_context's handlers keep the executor's upper filesystems.
+    std::error_code ec;
+    for (const auto& inst : fs::directory_iterator(uppers_, ec)) {
+      for (const auto& f : fs::directory_iterator(inst.path(), ec)) ::umount2(f.path().c_str(), MNT_DETACH);
+    }
+    if (!uppers_.empty()) fs::remove_all(uppers_, ec);
+  }
+
+  virtual OciOptions options() {
+    OciOptions o;
+    o.state_dir = state_;
+    o.uppers_dir = uppers_;
+    return o;
   }
 
   std::unique_ptr<Sandbox> start(SandboxSpec spec = {}) {
@@ -125,21 +138,7 @@ class OciExecutorTest : public ::testing::Test {
 
   Ran run(Sandbox& sandbox, std::vector<std::string> argv, std::vector<std::string> env = kPath,
           std::string workdir = ".") {
-    Ran r;
-    bool done = false;
-    Status s = sandbox.exec(ExecRequest{std::move(argv), std::move(env), std::move(workdir)},
-                            ExecHandlers{[&](OutputStream which, std::string_view data) {
-                                           (which == OutputStream::out ? r.out : r.err).append(data);
-                                         },
-                                         [&](const Outcome& o) {
-                                           r.outcome = o;
-                                           done = true;
-                                         }});
-    EXPECT_TRUE(s.ok()) << s.error().message;
-    if (!s.ok()) return r;
-    io_.restart();
-    while (!done) io_.run_one();
-    return r;
+    return boxcar::testing::run_in(io_, sandbox, ExecRequest{std::move(argv), std::move(env), std::move(workdir)});
   }
 
   // Polls `pred`, running the io_context in between; 20 s bound a broken test.
@@ -151,7 +150,7 @@ class OciExecutorTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
-  fs::path workspace_, state_;
+  fs::path workspace_, state_, uppers_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Job> job_;
 };
@@ -189,20 +188,18 @@ TEST_F(OciExecutorTest, EnvironmentFdsAndPid1AreNativesOnes) {
 TEST_F(OciExecutorTest, ManyExecsInOneSandboxAndConcurrentOnes) {
   auto sb = start();
   for (int i = 0; i < 5; ++i) EXPECT_EQ(run(*sb, {"sh", "-c", "echo $0", std::to_string(i)}).out, std::to_string(i) + "\n");
-  int done = 0;
-  std::vector<std::string> outs(3);
+  std::array<Ran, 3> ran;
+  std::array<bool, 3> done{};
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(sb->exec(ExecRequest{{"sh", "-c", "sleep 0.05; echo $0", std::to_string(i)}, kPath},
-                         ExecHandlers{[&, i](OutputStream, std::string_view d) { outs[i].append(d); },
-                                      [&](const Outcome& o) {
-                                        EXPECT_TRUE(o.ok());
-                                        ++done;
-                                      }})
+    ASSERT_TRUE(boxcar::testing::start_in(*sb, ExecRequest{{"sh", "-c", "sleep 0.05; echo $0", std::to_string(i)}, kPath},
+                                          ran[i], done[i])
                     .ok());
   }
-  io_.restart();
-  while (done < 3) io_.run_one();
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(outs[i], std::to_string(i) + "\n");
+  for (int i = 0; i < 3; ++i) {
+    boxcar::testing::run_until(io_, done[i]);
+    EXPECT_TRUE(ran[i].outcome.ok()) << describe(ran[i].outcome);
+    EXPECT_EQ(ran[i].out, std::to_string(i) + "\n");
+  }
 }
 
 TEST_F(OciExecutorTest, WorkspaceIsSharedBetweenStepsAndOwnedByRootInside) {
@@ -290,25 +287,10 @@ TEST_F(OciExecutorTest, OomIsReportedAndTheLimitsReachTheCgroup) {
   EXPECT_EQ(fits.out, "fits\n") << fits.err;
   // The step's cgroups, seen from the host (v1 on this kind of host): runc joined the ones
   // the executor made, below the test process's own.
-  auto read_limit = [](const std::string& controller, const std::string& file) {
-    std::string own, found;
-    std::ifstream self("/proc/self/cgroup");
-    for (std::string line; std::getline(self, line);) {
-      auto a = line.find(':'), b = line.find(':', a + 1);
-      if (line.substr(a + 1, b - a - 1) == controller) own = line.substr(b + 1);
-    }
-    std::error_code ec;
-    fs::path dir = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/boxcar";
-    for (const auto& inst : fs::directory_iterator(dir, ec)) {
-      if (inst.path().filename().string().rfind(std::to_string(::getpid()) + "-", 0) != 0) continue;
-      for (const auto& step : fs::directory_iterator(inst.path())) std::getline(std::ifstream(step.path() / file) >> std::ws, found);
-    }
-    return found;
-  };
   if (fs::exists("/sys/fs/cgroup/pids/boxcar")) {
-    EXPECT_EQ(read_limit("pids", "pids.max"), "64");
-    EXPECT_EQ(read_limit("memory", "memory.limit_in_bytes"), std::to_string(32 << 20));
-    EXPECT_EQ(read_limit("cpu", "cpu.cfs_quota_us"), "50000");
+    EXPECT_EQ(boxcar::testing::step_cgroup_value("pids", "pids.max"), "64");
+    EXPECT_EQ(boxcar::testing::step_cgroup_value("memory", "memory.limit_in_bytes"), std::to_string(32 << 20));
+    EXPECT_EQ(boxcar::testing::step_cgroup_value("cpu", "cpu.cfs_quota_us"), "50000");
   }
   Ran r = run(*sb, {"python3", "-c", "x = bytearray(256 << 20); print('survived')"});
   EXPECT_EQ(r.outcome.kind, Outcome::Kind::oom) << describe(r.outcome) << r.err;
@@ -417,6 +399,83 @@ TEST_F(OciExecutorTest, ImageLayersAreTheRootLowestFirstWithAWritableUpper) {
     EXPECT_EQ(run(*again, {"sh", "-c", "ls /new 2>&1"}, {"PATH=/bin"}).outcome.exit_code, 1);
   }
   fs::remove_all(layers);
+}
+
+// --max-image-write as under native (executors/native/image_write_limit_test.cc tries each way
+// of writing more): the writable layer is native's LoopFs on disk, not in state_dir's memory.
+class OciImageWriteLimitTest : public OciExecutorTest {
+ protected:
+  static constexpr uint64_t kLimit = 32ull << 20;
+
+  void SetUp() override {
+    OciExecutorTest::SetUp();
+    layers_ = temp_dir("boxcar-oci-layers");
+    make_busybox_layer(layers_ / "1");
+  }
+  void TearDown() override {
+    OciExecutorTest::TearDown();
+    if (!layers_.empty()) fs::remove_all(layers_);
+  }
+  OciOptions options() override {
+    OciOptions o = OciExecutorTest::options();
+    o.max_image_write = kLimit;
+    return o;
+  }
+
+  SandboxSpec image_spec() {
+    SandboxSpec spec;
+    spec.name = "image-step";
+    spec.image = "test/busybox:1";
+    spec.layers = {layers_ / "1"};
+    return spec;
+  }
+  Ran sh(Sandbox& sb, const std::string& script) { return run(sb, {"sh", "-c", script}, {"PATH=/bin"}); }
+
+  // Bytes the agent's disk holds for the upper in which the step wrote `marker`.
+  uint64_t disk_use(const std::string& marker) {
+    auto used = boxcar::testing::loop_upper_disk_use(uppers_, marker);
+    EXPECT_TRUE(used) << "no upper below " << uppers_ << " holds " << marker;
+    return used.value_or(0);
+  }
+
+  fs::path layers_;
+};
+
+TEST_F(OciImageWriteLimitTest, WritingPastTheLimitGetsEnospcAndTheDiskHoldsNoMore) {
+  auto sb = start(image_spec());
+  ASSERT_TRUE(sb);
+  // Control: 8 MiB fits, and the measure from the host sees it (in uppers_dir, on disk).
+  Ran small = sh(*sb, "dd if=/dev/zero of=/small bs=1M count=8 2>/dev/null && echo ok");
+  EXPECT_EQ(small.out, "ok\n") << small.err;
+  EXPECT_GE(disk_use("small"), 8ull << 20);
+  // The attack: as fast as dd writes.
+  Ran big = sh(*sb, "dd if=/dev/zero of=/big bs=1M count=64");
+  EXPECT_EQ(big.outcome.kind, Outcome::Kind::failed) << describe(big.outcome);
+  EXPECT_NE(big.err.find("No space left on device"), std::string::npos) << big.err;
+  EXPECT_NE(big.outcome.message.find("filled its image root: it may write 32.0 MiB there (--max-image-write)"),
+            std::string::npos)
+      << big.outcome.message;
+  EXPECT_LE(disk_use("small"), kLimit);
+  // Control, same executor: a step in a fresh sandbox still writes under the limit.
+  auto next = start(image_spec());
+  ASSERT_TRUE(next);
+  Ran ok = sh(*next, "dd if=/dev/zero of=/ok bs=1M count=8 2>/dev/null && echo ok");
+  EXPECT_EQ(ok.out, "ok\n") << ok.err;
+  EXPECT_TRUE(ok.outcome.message.empty()) << ok.outcome.message;
+}
+
+TEST_F(OciImageWriteLimitTest, TheUpperIsGoneAfterDestroy) {
+  auto sb = start(image_spec());
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(sh(*sb, "touch /marker && echo ok").out, "ok\n");
+  fs::path upper = boxcar::testing::loop_upper_holding(uppers_, "marker");
+  ASSERT_FALSE(upper.empty()) << "control: the step's upper is found from the host";
+  ASSERT_NE(mountinfo_text().find(" " + upper.string() + " "), std::string::npos) << "control: it is a mount";
+  sb->destroy();
+  EXPECT_TRUE(eventually([&] {
+    return !fs::exists(upper) && !fs::exists(upper.string() + ".img") &&
+           mountinfo_text().find(" " + upper.string() + " ") == std::string::npos;
+  })) << upper << " is still there";
 }
 
 TEST_F(OciExecutorTest, ADestroyedSandboxLeavesNoContainerMountOrBundle) {
@@ -568,7 +627,8 @@ TEST(OciExecutorSetup, AnUnknownRuntimeIsAClearError) {
 // executor on the same state directory removes the container, its mounts and its bundle.
 TEST(OciExecutorCrashSafety, WhatADeadAgentLeftIsRemoved) {
   if (Status s = oci_available("runc"); !s) GTEST_SKIP() << s.error().message;
-  fs::path workspace = temp_dir("boxcar-oci-ws"), state = temp_dir("boxcar-oci-state");
+  fs::path workspace = temp_dir("boxcar-oci-ws"), state = temp_dir("boxcar-oci-state"),
+           uppers = temp_dir("boxcar-oci-uppers", "/var/tmp");
   std::string marker = "boxcar-oci-orphan-" + std::to_string(::getpid());
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);
@@ -578,6 +638,7 @@ TEST(OciExecutorCrashSafety, WhatADeadAgentLeftIsRemoved) {
     boost::asio::io_context io;
     OciOptions options;
     options.state_dir = state;
+    options.uppers_dir = uppers;
     auto executor = make_oci_executor(io, options);
     auto job = executor->prepare(JobSpec{"crash", workspace});
     if (!job) ::_exit(2);
@@ -619,20 +680,27 @@ TEST(OciExecutorCrashSafety, WhatADeadAgentLeftIsRemoved) {
   }
   ASSERT_FALSE(dead.empty()) << "control: the dead agent's state is there";
   ASSERT_TRUE(mounted_below(state)) << "control: the dead agent's workspace mount is there";
+  std::vector<fs::path> dead_uppers;  // its instance directory and lock
+  for (const auto& e : fs::directory_iterator(uppers)) dead_uppers.push_back(e.path());
+  ASSERT_EQ(dead_uppers.size(), 2u) << "control: the dead agent's upper directories are there";
   boost::asio::io_context io;
   OciOptions options;
   options.state_dir = state;
+  options.uppers_dir = uppers;
   auto next = make_oci_executor(io, options);
   EXPECT_FALSE(mounted_below(state)) << "a dead agent's mount survived";
   EXPECT_FALSE(fs::exists(dead)) << "a dead agent's bundles survived";
+  for (const auto& p : dead_uppers) EXPECT_FALSE(fs::exists(p)) << "a dead agent's upper directory survived";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (process_alive(marker, true) && std::chrono::steady_clock::now() < deadline) ::usleep(10000);
   EXPECT_FALSE(process_alive(marker, true)) << "the dead agent's container survived";
   EXPECT_FALSE(fs::exists("/sys/fs/cgroup/devices/boxcar/" + std::to_string(agent) + "-"));
   next.reset();
   for (const auto& e : fs::directory_iterator(state)) EXPECT_EQ(e.path().filename(), "host-root") << e.path();
+  EXPECT_TRUE(dir_empty(uppers)) << "the next executor's upper directories survived it";
   fs::remove_all(state);
   fs::remove_all(workspace);
+  fs::remove_all(uppers);
 }
 
 }  // namespace

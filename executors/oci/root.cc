@@ -73,10 +73,6 @@ Status write_init_file(const std::filesystem::path& path) {
 Result<unique_fd> make_image_root(const std::vector<std::filesystem::path>& layers, const std::filesystem::path& upper,
                                   const std::filesystem::path& work, uid_t owner, const std::string& hostname) {
   if (layers.empty()) return Error{"image root: no layers", EINVAL};
-  for (const auto& d : {upper, work}) {
-    if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return fs_error("image root: mkdir " + d.string(), errno);
-  }
-  if (::chown(upper.c_str(), owner, owner) != 0) return fs_error("image root: chown " + upper.string(), errno);
   auto root = native::mount_image_layers(layers, upper, work);
   if (!root) return root.error();
   if (Status ready = native::prepare_image_root(root->get(), owner, hostname); !ready) return ready.error();

@@ -1,9 +1,9 @@
 // Root filesystems of OCI bundles: for image "host" one shared directory of mount points and
 // symlinks that runc covers with read-only binds of the host's system directories (as the
 // native template shows them); for an image, native's image root (an overlay of its layers under
-// a per-sandbox upper, nosuid and nodev, its mount points repaired and /etc/hosts written),
-// attached in the sandbox's private bundle directory before runc runs and unmounted by the
-// sandbox's keeper.
+// a per-sandbox upper of native's UpperDirs, nosuid and nodev, its mount points repaired and
+// /etc/hosts written), attached in the sandbox's private bundle directory before runc runs and
+// unmounted by the sandbox's keeper.
 #pragma once
 
 #include <sys/types.h>
@@ -30,7 +30,8 @@ Result<HostRoot> prepare_host_root(const std::filesystem::path& dir, const std::
 Status write_init_file(const std::filesystem::path& path);
 
 // The image root of a sandbox as a detached mount: the overlay of `layers` (lowest first) over
-// a fresh `upper` and `work` owned by uid/gid `owner` (the sandbox's root), nosuid and nodev,
+// `upper` and `work` as native::UpperDirs::create makes them (upper owned by uid/gid `owner`,
+// the sandbox's root), nosuid and nodev,
 // prepared as native's (native::prepare_image_root: the paths runc mounts on are real
 // directories, /etc/hosts names localhost and `hostname`, /etc/resolv.conf is the host's).
 Result<unique_fd> make_image_root(const std::vector<std::filesystem::path>& layers, const std::filesystem::path& upper,

@@ -39,20 +39,8 @@ class ImageEscapeTest : public SecurityTest {
     s.image = "test/busybox:1";
     s.layers = {layer_};
     auto sb = start(s);
-    Ran r;
-    if (!sb) return r;
-    bool done = false;
-    Status st = sb->exec(ExecRequest{{"sh", "-c", script}, {"PATH=/bin"}, "."},
-                         ExecHandlers{[&r](OutputStream w, std::string_view d) {
-                                        (w == OutputStream::out ? r.out : r.err).append(d);
-                                      },
-                                      [&](const Outcome& o) {
-                                        r.outcome = o;
-                                        done = true;
-                                      }});
-    EXPECT_TRUE(st.ok()) << st.error().message;
-    if (st.ok()) wait_for(done);
-    return r;
+    if (!sb) return {};
+    return boxcar::testing::run_in(io_, *sb, ExecRequest{{"sh", "-c", script}, {"PATH=/bin"}, "."});
   }
 
   fs::path layer_;

@@ -29,7 +29,7 @@ Ran on_host(const std::string& script) {
   ::close(out[0]);
   int status;
   ::waitpid(pid, &status, 0);
-  r.host_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.outcome = WIFEXITED(status) ? Outcome::exited(WEXITSTATUS(status)) : Outcome::killed_by(WTERMSIG(status));
   return r;
 }
 

@@ -17,20 +17,20 @@
 
 #include "executors/native/native_executor.h"
 #include "executors/oci/oci_executor.h"
+#include "testing/sandbox_run.h"
 
 namespace boxcar::executors {
 
 namespace fs = std::filesystem;
 
-struct Ran {
-  Outcome outcome;
-  std::string out, err;
-  int host_status = 0;  // for host runs: exit status
-};
+// A probe's output and outcome: in a sandbox, or on the host (on_host: its exit status as the
+// outcome).
+using boxcar::testing::Ran;
 
 inline const std::vector<std::string> kEnv = {"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp"};
 
-// Runs `script` with bash on the host, as the test process (root), for controls.
+// Runs `script` with bash on the host, as the test process (root), for controls: its output
+// (stdout and stderr together) and its exit status as the outcome.
 Ran on_host(const std::string& script);
 
 // The pids whose argv[0] starts with `marker`.
@@ -95,22 +95,11 @@ class SecurityTest : public ::testing::TestWithParam<std::string> {
 
   // Starts `script` and returns at once; `done` flips when it ends.
   void launch(Sandbox& sb, const std::string& script, Ran& r, bool& done) {
-    done = false;
-    Status s = sb.exec(ExecRequest{{"/bin/bash", "-c", script}, kEnv, "."},
-                       ExecHandlers{[&r](OutputStream w, std::string_view d) {
-                                      (w == OutputStream::out ? r.out : r.err).append(d);
-                                    },
-                                    [&r, &done](const Outcome& o) {
-                                      r.outcome = o;
-                                      done = true;
-                                    }});
+    Status s = boxcar::testing::start_in(sb, ExecRequest{{"/bin/bash", "-c", script}, kEnv, "."}, r, done);
     ASSERT_TRUE(s.ok()) << s.error().message;
   }
 
-  void wait_for(const bool& done) {
-    io_.restart();
-    while (!done) io_.run_one();
-  }
+  void wait_for(const bool& done) { boxcar::testing::run_until(io_, done); }
 
   void run_for(std::chrono::milliseconds d) {
     io_.restart();
@@ -119,11 +108,7 @@ class SecurityTest : public ::testing::TestWithParam<std::string> {
   }
 
   Ran in_sandbox(Sandbox& sb, const std::string& script) {
-    Ran r;
-    bool done = false;
-    launch(sb, script, r, done);
-    wait_for(done);
-    return r;
+    return boxcar::testing::run_in(io_, sb, ExecRequest{{"/bin/bash", "-c", script}, kEnv, "."});
   }
 
   Ran sandboxed(const std::string& script, const SandboxSpec& s = spec()) {
