@@ -167,62 +167,61 @@ class HeldImages : public ImageSource {
   std::function<void(RunImages)> pending;
 };
 
-pipeline::ExpandedPipeline with_image_step() {
-  pipeline::ExpandedPipeline p;
-  p.steps = {step("in-image", "true"), step("on-host", "true")};
-  p.steps[0].step.image = "example.test/app:1";
-  return p;
-}
+// A run of a step in an image and one on the host, started, its images asked of `images`.
+struct ImageRun {
+  explicit ImageRun(Fixture& fixture) : f(fixture) {
+    pipeline::ExpandedPipeline p;
+    p.steps = {step("in-image", "true"), step("on-host", "true")};
+    p.steps[0].step.image = "example.test/app:1";
+    PipelineRunConfig c;
+    c.id = "test-run";
+    c.workspace = f.workspace;
+    c.images = &images;
+    run = std::make_unique<PipelineRun>(f.io, *f.executor, std::move(p), std::move(c), f.observer);
+    EXPECT_TRUE(run->prepare().ok());
+    run->start([this](bool ok) { finished = ok; }, [this] { released = true; });
+  }
+  void run_until_released() {
+    for (int i = 0; i < 200 && !released; ++i) f.io.run_for(std::chrono::milliseconds(20));
+  }
+  Fixture& f;
+  HeldImages images;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+      boost::asio::make_work_guard(f.io);
+  std::unique_ptr<PipelineRun> run;
+  std::optional<bool> finished;
+  bool released = false;
+};
 
 TEST(PipelineRun, CancelWhileImagesArePulledEndsTheRunAtOnce) {
   Fixture f;
-  HeldImages images;
-  PipelineRunConfig c;
-  c.id = "test-run";
-  c.workspace = f.workspace;
-  c.images = &images;
-  PipelineRun run(f.io, *f.executor, with_image_step(), std::move(c), f.observer);
-  ASSERT_TRUE(run.prepare().ok());
-  std::optional<bool> finished;
-  bool released = false;
-  auto work = boost::asio::make_work_guard(f.io);
-  run.start([&](bool ok) { finished = ok; }, [&] { released = true; });
+  ImageRun r(f);
   f.io.run_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(images.asked, std::vector<std::string>{"example.test/app:1"});
-  EXPECT_FALSE(finished.has_value()) << "nothing runs before the images are there";
-  run.cancel(Grace::step);
-  EXPECT_FALSE(finished.has_value()) << "never inside cancel()";
-  for (int i = 0; i < 100 && !released; ++i) f.io.run_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(released);
-  EXPECT_EQ(finished, false);
-  for (const auto& s : run.summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
+  EXPECT_EQ(r.images.asked, std::vector<std::string>{"example.test/app:1"});
+  EXPECT_FALSE(r.finished.has_value()) << "nothing runs before the images are there";
+  r.run->cancel(Grace::step);
+  EXPECT_FALSE(r.finished.has_value()) << "never inside cancel()";
+  r.run_until_released();
+  ASSERT_TRUE(r.released);
+  EXPECT_EQ(r.finished, false);
+  for (const auto& s : r.run->summaries()) EXPECT_EQ(s.state, StepState::cancelled) << s.name;
   // The pull answering late changes nothing.
-  if (images.pending) images.pending({});
+  if (r.images.pending) r.images.pending({});
 }
 
 TEST(PipelineRun, AnImageThatCouldNotBePulledFailsOnlyItsSteps) {
   Fixture f;
-  HeldImages images;
-  PipelineRunConfig c;
-  c.id = "test-run";
-  c.workspace = f.workspace;
-  c.images = &images;
-  PipelineRun run(f.io, *f.executor, with_image_step(), std::move(c), f.observer);
-  ASSERT_TRUE(run.prepare().ok());
-  std::optional<bool> finished;
-  bool released = false;
-  auto work = boost::asio::make_work_guard(f.io);
-  run.start([&](bool ok) { finished = ok; }, [&] { released = true; });
+  ImageRun r(f);
   f.io.run_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(images.pending);
+  ASSERT_TRUE(r.images.pending);
   RunImages answer;
   answer.emplace("example.test/app:1", Error{"image \"example.test/app:1\" not found in registry example.test",
                                              0, ErrorCode::not_found});
-  images.pending(std::move(answer));
-  for (int i = 0; i < 200 && !released; ++i) f.io.run_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(released);
-  EXPECT_EQ(finished, false);
-  const auto& s = run.summaries();
+  r.images.pending(std::move(answer));
+  r.run_until_released();
+  ASSERT_TRUE(r.released);
+  EXPECT_EQ(r.finished, false);
+  const auto& s = r.run->summaries();
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].state, StepState::error);
   EXPECT_NE(s[0].reason.find("not found in registry example.test"), std::string::npos) << s[0].reason;
