@@ -1,5 +1,6 @@
 #include "agent/image_fetcher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <list>
 #include <mutex>
@@ -13,6 +14,8 @@
 namespace boxcar::agent {
 
 namespace {
+
+constexpr size_t kPullsAtOnce = 4;
 
 // One fetch() call: cancelled when its handle is dropped or the fetcher goes. `cancelled` is the
 // pulls' stop token: they check it as data arrives, between tries and between a layer's entries.
@@ -94,13 +97,17 @@ std::shared_ptr<void> ImageFetcher::fetch(std::vector<std::string> refs, std::fu
     images::PullOptions options;
     options.timeout = shared->pull_timeout;
     options.cancel = &request->cancelled;
-    // Each reference on a thread of its own: one slow registry does not hold the others up.
+    // Several images at once, so one slow registry does not hold the others up; at most
+    // kPullsAtOnce, since a pipeline may name hundreds (each pull has layer threads of its own).
     std::vector<Result<RunImage>> results(refs.size(), Error{"not pulled"});
+    std::atomic<size_t> next{0};
+    auto puller = [&] {
+      for (size_t i; (i = next++) < refs.size();) {
+        results[i] = pull_one(*shared->store, *shared->registry, shared->progress, options, refs[i]);
+      }
+    };
     std::vector<std::thread> pulls;
-    for (size_t i = 0; i < refs.size(); ++i) {
-      pulls.emplace_back(
-          [&, i] { results[i] = pull_one(*shared->store, *shared->registry, shared->progress, options, refs[i]); });
-    }
+    for (size_t n = 0; n < std::min(refs.size(), kPullsAtOnce); ++n) pulls.emplace_back(puller);
     for (auto& t : pulls) t.join();
     RunImages images;
     for (size_t i = 0; i < refs.size(); ++i) images.emplace(refs[i], std::move(results[i]));
