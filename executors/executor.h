@@ -74,6 +74,13 @@ class Sandbox {
 struct JobSpec {
   std::string id;                   // unique per run; used in names of host resources
   std::filesystem::path workspace;  // the checkout, shared read-write by the job's steps
+  // The job's network namespace, made by the agent with its route out (network/job_network.h):
+  // borrowed, the executor dups it for as long as it needs it. -1: the executor makes one of its
+  // own with loopback only. Executors without network isolation (host) ignore it.
+  int netns_fd = -1;
+  // The /etc/resolv.conf of the job's steps on the job network (host root and image root alike;
+  // a step with network = "none" gets one that says it has no network). "": the root's own.
+  std::string resolv_conf{};
 };
 
 class Job {

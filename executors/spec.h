@@ -21,6 +21,10 @@ struct SandboxSpec {
   // sandbox's own, removed with it. Empty for image = "host".
   std::vector<std::filesystem::path> layers;
   NetworkMode network = NetworkMode::job;
+  // The net_cls class id every process of the sandbox carries (network/job_network.h: the job
+  // network's rules tell steps apart by it). 0: none. An executor that cannot give it fails the
+  // start (setup_error) rather than run the step outside its egress policy.
+  uint32_t net_class = 0;
   std::optional<uint64_t> memory_bytes;
   std::optional<double> cpus;
   std::optional<uint64_t> pids;
