@@ -25,7 +25,7 @@ struct EgressReport {
 
 // One line for the step's log, "" when nothing was refused:
 //   egress refused: 3 connections to 10.0.0.5:5432 (private address (RFC 1918)), 1 to
-//   93.184.216.34:443 (example.com: not in this step's egress list); lookups refused: evil.example
+//   93.184.216.34:443 (example.com: not in this step's egress list); lookups of evil.example
 // At most 5 destinations and 5 names are named; the rest are counted ("and 7 more").
 std::string describe(const EgressReport& report);
 
