@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/duration.h"
+#include "base/host_pattern.h"
 
 namespace boxcar::pipeline {
 
@@ -83,6 +84,9 @@ struct Step {
   std::map<std::string, std::vector<std::string>> matrix;  // axis -> values (as strings)
   Resources resources;
   Network network = Network::job;
+  // The only names the step may reach beyond the job (and the addresses the agent's resolver
+  // answered for them); none: the agent's egress policy as it is.
+  std::optional<std::vector<HostPattern>> egress;
   std::vector<std::string> artifacts;  // globs relative to the workspace
   std::vector<Service> services;
   std::vector<Expose> expose;

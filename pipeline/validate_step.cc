@@ -11,7 +11,7 @@ namespace {
 const std::vector<std::string> kStepKeys = {
     "name",    "run",     "image",   "shell",     "workdir",   "env",     "secrets",
     "timeout", "grace",   "retry",   "retry_on_timeout", "allow_failure", "needs",
-    "when",    "matrix",  "resources", "network", "artifacts", "service", "expose",
+    "when",    "matrix",  "resources", "network", "egress", "artifacts", "service", "expose",
     "preview_ttl"};
 
 const std::vector<std::string> kNoDefault = {"name", "run", "needs", "matrix", "service",
@@ -70,6 +70,32 @@ void read_secrets(TableReader& r, Step& step) {
                                          " (expected " + kIdentifierRule + ")");
     }
   }
+}
+
+// egress = ["registry.npmjs.org", "*.pythonhosted.org", "github.com:443"]: the only names the
+// step may reach beyond its job (base/host_pattern.h says what a pattern is).
+constexpr size_t kMaxEgressNames = 256;
+
+void read_egress(TableReader& r, Step& step) {
+  const TomlEntry* e = r.entry("egress");
+  if (!e) return;
+  auto names = r.strings("egress", false);
+  if (!names) return;
+  if (names->size() > kMaxEgressNames) {
+    r.error(e->value.pos, "\"egress\" lists " + std::to_string(names->size()) + " names; at most " +
+                              std::to_string(kMaxEgressNames) + " (use \"*.example.com\" for a whole domain)");
+    return;
+  }
+  std::vector<HostPattern> patterns;
+  for (size_t i = 0; i < names->size(); ++i) {
+    auto p = parse_host_pattern((*names)[i]);
+    if (!p) {
+      r.error(e->value.array[i].pos, "\"egress\": " + p.error().message);
+      continue;
+    }
+    patterns.push_back(std::move(*p));
+  }
+  step.egress = std::move(patterns);
 }
 
 void read_matrix(TableReader& r, Step& step) {
@@ -158,6 +184,13 @@ void read_common(TableReader& r, Step& step, StepSource& src) {
   read_resources(r, step.resources);
   if (auto n = r.choice("network", {"job", "none", "host"})) {
     step.network = *n == "none" ? Network::none : *n == "host" ? Network::host : Network::job;
+  }
+  read_egress(r, step);
+  if (r.has("egress") && r.has("network") && step.network != Network::job) {
+    r.error(r.entry("egress")->value.pos,
+            "\"egress\" narrows the job network; a step with network = \"" +
+                std::string(step.network == Network::none ? "none" : "host") +
+                "\" is not on it (remove one of the two)");
   }
   read_artifacts(r, step);
 }
