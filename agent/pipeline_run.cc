@@ -28,10 +28,32 @@ PipelineRun::~PipelineRun() {
   *alive_ = false;
   scheduler_.reset();
   if (job_) job_->destroy();
+  job_.reset();
+  network_.reset();  // after every sandbox in it
 }
 
+// What a step reads in /etc/resolv.conf when the job has no way out.
+constexpr const char* kLoopbackOnlyResolvConf =
+    "# boxcar: this job's network is loopback only (the agent's egress policy is none):\n"
+    "# no DNS and no route out.\n";
+
 Status PipelineRun::prepare() {
-  auto job = executor_.prepare({config_.id, config_.workspace});
+  executors::JobSpec spec{config_.id, config_.workspace};
+  if (executor_.isolated()) {
+    spec.resolv_conf = kLoopbackOnlyResolvConf;
+    if (config_.networks) {
+      auto network = config_.networks->create_job(config_.id);
+      if (!network.ok()) {
+        return Error{"cannot set up the job's network: " + network.error().message, network.error().err,
+                     network.error().code};
+      }
+      network_ = std::move(network.value());
+      spec.netns_fd = network_->netns_fd();
+      spec.resolv_conf = network_->resolv_conf();
+      config_.scheduler.network = network_.get();
+    }
+  }
+  auto job = executor_.prepare(spec);
   if (!job.ok()) return Error{"cannot prepare the job: " + job.error().message, job.error().err};
   job_ = std::move(job.value());
   return {};
@@ -106,6 +128,7 @@ void PipelineRun::teardown() {
   scheduler_.reset();
   if (job_) job_->destroy();
   job_.reset();
+  network_.reset();
 }
 
 void PipelineRun::release() {

@@ -19,6 +19,7 @@
 #include "agent/scheduler.h"
 #include "base/result.h"
 #include "executors/executor.h"
+#include "network/job_network.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plan.h"
 
@@ -34,6 +35,9 @@ struct PipelineRunConfig {
   SchedulerOptions scheduler;
   // Where the images of steps and services come from; null: a step with an image fails to set up.
   ImageSource* images = nullptr;
+  // The machine's job networks: the job gets one (a route out under the egress policy, DNS) on an
+  // isolated executor. Null: loopback only (egress policy none).
+  network::NetworkHost* networks = nullptr;
 };
 
 class PipelineRun {
@@ -81,6 +85,7 @@ class PipelineRun {
   PipelineRunConfig config_;
   RunObserver& observer_;
   pipeline::Plan plan_;
+  std::unique_ptr<network::JobNetwork> network_;  // outlives job_: its sandboxes are in it
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<StepSummary> summaries_;  // kept once the scheduler is gone

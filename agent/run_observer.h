@@ -24,6 +24,7 @@ struct StepSummary {
   int exit_code = -1;   // -1 when the step did not exit by itself
   int attempts = 0;
   bool allow_failure = false;
+  uint64_t egress_refused = 0;  // connections the egress policy refused, every attempt together
 };
 
 class RunObserver {

@@ -77,7 +77,7 @@ struct Scheduler::Impl {
         plan(plan_),
         options(std::move(opts)),
         observer(obs),
-        attempt_context{io_, job_, obs, options.previews, options.job_id} {
+        attempt_context{io_, job_, obs, options.previews, options.job_id, options.network} {
     summaries.resize(pipeline.steps.size());
     for (size_t i = 0; i < pipeline.steps.size(); ++i) {
       summaries[i].name = pipeline.steps[i].name;
@@ -232,6 +232,7 @@ void Scheduler::Impl::attempt_ended(size_t i, const AttemptEnd& end) {
   if (ended.kind == Outcome::Kind::failed && !ended.message.empty()) s.reason = ended.message;
   if (state == StepState::timeout) s.reason = "timed out after " + format_duration(step.timeout);
   if (end.log_truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
+  s.egress_refused += end.egress_refused;
 
   if (!step.artifacts.empty() && !options.artifact_dir.empty() && state != StepState::cancelled) {
     collect(i, state);

@@ -19,6 +19,7 @@
 #include "agent/run_observer.h"
 #include "agent/step_limits.h"
 #include "executors/executor.h"
+#include "network/job_network.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plan.h"
 
@@ -46,6 +47,8 @@ struct SchedulerOptions {
   StepLimits limits;
   // The run's images, by reference as the pipeline writes it; null when no step has one.
   const RunImages* images = nullptr;
+  // The job's network with its egress policy; null: the executor's loopback-only network.
+  network::JobNetwork* network = nullptr;
 };
 
 class Scheduler {

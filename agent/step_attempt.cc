@@ -43,18 +43,24 @@ StepAttempt::~StepAttempt() {
   *alive_ = false;
   if (sandbox_ && phase_ == Phase::serving && ctx_.previews) ctx_.previews->withdraw(*sandbox_);
   destroy_all();
+  if (net_class_ != 0) ctx_.network->remove_step(net_class_);
 }
 
 void StepAttempt::start(StepSetup setup) {
   env_ = std::move(setup.env);
   user_ = std::move(setup.user);
   sidecar_setups_ = std::move(setup.sidecars);
-  const auto& spec = setup.spec;
-  if (!spec.ok()) {
-    const Error& e = spec.error();
+  if (!setup.spec.ok()) {
+    const Error& e = setup.spec.error();
     return end(Outcome::setup(e.subject.empty() ? "resources" : e.subject, e.err, e.message));
   }
-  auto sandbox = ctx_.job.start(*spec);
+  executors::SandboxSpec spec = *setup.spec;
+  if (ctx_.network && spec.network == executors::NetworkMode::job) {
+    auto net_class = ctx_.network->add_step(cs_.name, cs_.step.egress);
+    if (!net_class.ok()) return end(Outcome::setup("network", net_class.error().err, net_class.error().message));
+    net_class_ = spec.net_class = *net_class;
+  }
+  auto sandbox = ctx_.job.start(spec);
   if (!sandbox.ok()) {
     return end(Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));
   }
@@ -120,7 +126,9 @@ void StepAttempt::start_services() {
         const Error& e = it->second.error();
         return end(Outcome::setup("service " + svc.name + ": " + e.subject, e.err, e.message));
       }
-      auto sidecar = ctx_.job.start(it->second->spec);
+      executors::SandboxSpec sidecar_spec = it->second->spec;
+      if (sidecar_spec.network == executors::NetworkMode::job) sidecar_spec.net_class = net_class_;
+      auto sidecar = ctx_.job.start(sidecar_spec);
       if (!sidecar.ok()) {
         return end(Outcome::setup("service " + svc.name + " sandbox", sidecar.error().err, sidecar.error().message));
       }
@@ -321,9 +329,19 @@ void StepAttempt::end(const Outcome& o) {
   phase_ = Phase::over;
   timeout_.cancel();
   poll_.cancel();
-  output_->close();
-  AttemptEnd ended{o, elapsed(), output_->truncated()};
   destroy_all();
+  // Read once every process of the step is gone, so the line counts all it tried.
+  AttemptEnd ended{o, elapsed()};
+  std::string refused;
+  if (net_class_ != 0) {
+    network::EgressReport report = ctx_.network->report(net_class_);
+    ctx_.network->remove_step(net_class_);
+    net_class_ = 0;
+    refused = network::describe(report);
+    ended.egress_refused = report.refused_total;
+  }
+  output_->close(refused);
+  ended.log_truncated = output_->truncated();
   auto cb = events_.ended;  // the owner may destroy this attempt in it
   cb(ended);
 }

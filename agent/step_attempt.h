@@ -26,6 +26,7 @@
 #include "agent/step_setup.h"
 #include "base/result.h"
 #include "executors/executor.h"
+#include "network/job_network.h"
 #include "pipeline/pipeline.h"
 
 namespace boxcar::agent {
@@ -35,6 +36,7 @@ struct AttemptEnd {
   executors::Outcome outcome;
   Millis elapsed{0};
   bool log_truncated = false;
+  uint64_t egress_refused = 0;
 };
 
 class StepAttempt {
@@ -46,6 +48,9 @@ class StepAttempt {
     RunObserver& observer;
     PreviewPublisher* previews = nullptr;  // null: plain http://localhost:PORT/ URLs
     std::string job_id;                     // a run id or a job id, for preview URLs
+    // The job's network: each sandbox on it gets the step's net_cls class (its egress list),
+    // and what the policy refused ends the step's log. Null: no egress policy to apply.
+    network::JobNetwork* network = nullptr;
   };
 
   // Each is called from the io_context (or from inside start()/cancel(), which say so). The
@@ -118,6 +123,7 @@ class StepAttempt {
   std::unique_ptr<executors::Sandbox> sandbox_;
   std::map<size_t, std::unique_ptr<executors::Sandbox>> sidecars_;  // by service index
   std::unique_ptr<StepOutput> output_;
+  uint32_t net_class_ = 0;  // the step's class on the job network; 0: not on it
   boost::asio::steady_timer timeout_;  // the step's timeout
   boost::asio::steady_timer poll_;     // between two ready checks
   boost::asio::steady_timer ttl_;      // serving: the preview's preview_ttl

@@ -378,7 +378,7 @@ struct StepOutput::Impl {
     flush_run();
   }
 
-  void close() {
+  void close(std::string_view note) {
     if (closed) return;
     closed = true;
     begin_call();
@@ -396,6 +396,13 @@ struct StepOutput::Impl {
     if (truncated) {
       std::string text = fmt::format("boxcar: output truncated after {} ({} bytes in total)",
                                      format_size(options.limit), bytes_seen);
+      mark_time();
+      log_copy(text);
+      log_copy("\n");
+      observer.step_line(options.step, options.name, now, text, false);
+    }
+    if (!note.empty()) {
+      std::string text = "boxcar: " + std::string(note);
       mark_time();
       log_copy(text);
       log_copy("\n");
@@ -430,14 +437,14 @@ StepOutput::StepOutput(StepOutputOptions options, RunObserver& observer)
     : impl_(std::make_unique<Impl>(std::move(options), observer)) {}
 
 StepOutput::~StepOutput() {
-  if (impl_) impl_->close();
+  if (impl_) impl_->close({});
 }
 
 void StepOutput::write(executors::OutputStream stream, std::string_view bytes) {
   impl_->write(stream, bytes);
 }
 
-void StepOutput::close() { impl_->close(); }
+void StepOutput::close(std::string_view note) { impl_->close(note); }
 
 uint64_t StepOutput::bytes_seen() const { return impl_->bytes_seen; }
 

@@ -45,8 +45,10 @@ class StepOutput {
 
   // Feeds bytes as they came from the process. A secret split across two writes is masked.
   void write(executors::OutputStream stream, std::string_view bytes);
-  // Flushes partial lines and held-back bytes; writes the truncation notice if any.
-  void close();
+  // Flushes partial lines and held-back bytes; writes the truncation notice if any, then
+  // `note` as a last line of boxcar's own ("boxcar: <note>"), kept even past the limit: why the
+  // step's network refused something is worth the line.
+  void close(std::string_view note = {});
 
   uint64_t bytes_seen() const;  // before the cap
   bool truncated() const;

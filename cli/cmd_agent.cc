@@ -19,6 +19,7 @@
 #include "cli/agent_limit_flags.h"
 #include "cli/commands.h"
 #include "cli/connection_flags.h"
+#include "cli/egress_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/image_flags.h"
@@ -42,6 +43,7 @@ constexpr const char* kUsage =
     "                    [--default-*|--max-* LIMIT]... [--max-preview-ttl D]\n"
     "                    [--max-workspace SIZE] [--max-workspace-inodes N] [--max-previews N]\n"
     "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
+    "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
@@ -113,7 +115,7 @@ int cmd_agent(const Args& args) {
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
-  specs = with_image_flags(std::move(specs));
+  specs = with_egress_flags(with_image_flags(std::move(specs)));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
@@ -123,6 +125,7 @@ int cmd_agent(const Args& args) {
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kAgentLimitsUsage, stdout);
     std::fputs(kImageFlagsUsage, stdout);
+    std::fputs(kEgressFlagsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -192,7 +195,10 @@ int cmd_agent(const Args& args) {
     return usage_error("agent", "--ssh-key " + opts.ssh_key.string() + " is not a file");
   }
 
+  auto egress = read_egress_flags(*flags);
+  if (!egress.ok()) return usage_error("agent", egress.error().message);
   NativeChoiceOptions executor_options;
+  executor_options.allow_host_network = egress->allow_host_network;
   executor_options.oci_runtime = flags->get("--oci-runtime");
   executor_options.max_image_write = *max_image_write;
   auto chosen = choose_executor(flags->get("--executor"), executor_options);
@@ -218,6 +224,9 @@ int cmd_agent(const Args& args) {
                                          image_options->pull_timeout});
   if (!images.ok()) return report("agent", images.error());
   wiring.images = images.value().get();
+  auto networks = open_job_networks(io, *egress, chosen->name != "host");
+  if (!networks.ok()) return report("agent", networks.error());
+  wiring.networks = networks.value().get();
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());
   int exit_code = kExitOk;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -15,6 +15,7 @@
 #include "previews/preview_proxy.h"
 #include "base/size.h"
 #include "cli/commands.h"
+#include "cli/egress_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/git_head.h"
@@ -38,6 +39,7 @@ constexpr const char* kUsage =
     "                  [--default-pids|--default-cpus|--max-pids|--max-cpus N] [--max-preview-ttl D]\n"
     "                  [--image-cache DIR] [--image-cache-size SIZE] [--insecure-registry HOST:PORT]...\n"
     "                  [--registry-auth FILE] [--image-pull-timeout DURATION]\n"
+    "                  [--egress none|public|all] [--egress-allow CIDR[:PORT]]...\n"
     "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
     "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 
@@ -54,7 +56,7 @@ bool valid_env_name(const std::string& s) {
 }  // namespace
 
 int cmd_run(const Args& args) {
-  auto flags = parse_flags(args, with_image_flags(with_step_limit_flags({{"--file", true, false, "-f"},
+  auto flags = parse_flags(args, with_egress_flags(with_image_flags(with_step_limit_flags({{"--file", true, false, "-f"},
                                   {"--workspace", true, false, ""},
                                   {"--jobs", true, false, "-j"},
                                   {"--executor", true, false, ""},
@@ -69,14 +71,14 @@ int cmd_run(const Args& args) {
                                   {"--event", true, false, ""},
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
-                                  {"--allow-host-network", false, false, ""},
-                                  {"--help", false, false, "-h"}})));
+                                  {"--help", false, false, "-h"}}))));
   if (!flags.ok()) return usage_error("run", flags.error().message);
   if (flags->has("--help")) {
     std::fputs(kUsage, stdout);
     std::fputs(kExecutorUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kImageFlagsUsage, stdout);
+    std::fputs(kEgressFlagsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -145,8 +147,10 @@ int cmd_run(const Args& args) {
     }
   }
 
+  auto egress = read_egress_flags(*flags);
+  if (!egress.ok()) return usage_error("run", egress.error().message);
   NativeChoiceOptions native;
-  native.allow_host_network = flags->has("--allow-host-network");
+  native.allow_host_network = egress->allow_host_network;
   native.oci_runtime = flags->get("--oci-runtime");
   native.max_image_write = *max_image_write;
   auto chosen = choose_executor(flags->get("--executor"), native);
@@ -206,6 +210,10 @@ int cmd_run(const Args& args) {
     images = std::move(fetcher.value());
     run.images = images.get();
   }
+
+  auto networks = open_job_networks(io, *egress, chosen->name != "host");
+  if (!networks.ok()) return report("run", networks.error());
+  run.networks = networks.value().get();
 
   auto ended = agent::run_locally(io, *executor, std::move(expanded), run, stdout);
   if (!ended.ok()) {

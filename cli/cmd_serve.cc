@@ -26,6 +26,7 @@
 #include "cli/connection_flags.h"
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
+#include "cli/egress_flags.h"
 #include "cli/image_flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
@@ -55,6 +56,7 @@ constexpr const char* kUsage =
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
+    "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
     "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
     "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
     "                    [--max-connections N] [--max-connections-per-client N]\n"
@@ -159,7 +161,7 @@ int cmd_serve(const Args& args) {
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
-  specs = with_image_flags(std::move(specs));
+  specs = with_egress_flags(with_image_flags(std::move(specs)));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
@@ -170,6 +172,7 @@ int cmd_serve(const Args& args) {
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kAgentLimitsUsage, stdout);
     std::fputs(kImageFlagsUsage, stdout);
+    std::fputs(kEgressFlagsUsage, stdout);
     return kExitOk;
   }
   auto step_limits = read_step_limits(*flags);
@@ -289,9 +292,12 @@ int cmd_serve(const Args& args) {
 
   auto image_options = read_image_flags(*flags, data / "images");
   if (!image_options.ok()) return usage_error("serve", image_options.error().message);
+  auto egress = read_egress_flags(*flags);
+  if (!egress.ok()) return usage_error("serve", egress.error().message);
   std::optional<ExecutorChoice> chosen;
   if (agents > 0) {
     NativeChoiceOptions executor_options;
+    executor_options.allow_host_network = egress->allow_host_network;
     executor_options.oci_runtime = flags->get("--oci-runtime");
     executor_options.max_image_write = *max_image_write;
     auto c = choose_executor(flags->get("--executor"), executor_options);
@@ -355,6 +361,16 @@ int cmd_serve(const Args& args) {
     }
     images = std::move(fetcher.value());
   }
+  // One pool of job networks (and one resolver) for every in-process agent.
+  std::unique_ptr<network::NetworkHost> networks;
+  if (agents > 0) {
+    auto opened = open_job_networks(io, *egress, chosen->name != "host");
+    if (!opened.ok()) {
+      srv.stop();
+      return report("serve", opened.error());
+    }
+    networks = std::move(opened.value());
+  }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   // The in-process agents reach the server over loopback, an address its certificate need not
   // name: they trust that one certificate, not a CA's word for a name.
@@ -389,6 +405,7 @@ int cmd_serve(const Args& args) {
     w.make_executor = chosen->make;
     w.previews = proxy.get();
     w.images = images.get();
+    w.networks = networks.get();
     a.allow_local_repos = flags->has("--allow-local-repos");
     a.pipeline_limits = pipeline_limits;
     a.step_limits = *step_limits;

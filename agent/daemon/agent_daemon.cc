@@ -279,6 +279,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.executor = executor.get();
     ro.previews = wiring.previews;
     ro.images = wiring.images;
+    ro.networks = wiring.networks;
     ro.workspace_watch = workspace_watch.get();
     ro.removal = removal.get();
     std::weak_ptr<Impl> weak = weak_from_this();

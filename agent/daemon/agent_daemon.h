@@ -21,6 +21,7 @@
 #include "agent/daemon/agent_config.h"
 #include "agent/grace.h"
 #include "agent/image_source.h"
+#include "network/job_network.h"
 #include "agent/preview_publisher.h"
 #include "base/result.h"
 #include "executors/executor.h"
@@ -37,6 +38,7 @@ struct AgentWiring {
   // Where the images of steps and services come from (the machine's layer store, on the same
   // io_context; it must outlive the daemon); null: a step with an image fails to set up.
   ImageSource* images = nullptr;
+  network::NetworkHost* networks = nullptr;  // job networks with egress; null: loopback only
   // One line per event worth telling (claims, failures, job ends); empty = stderr.
   std::function<void(std::string_view)> log;
   // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error

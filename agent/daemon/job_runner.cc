@@ -245,6 +245,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     opts.run_env = run_env();
     opts.previews = wiring.previews;
     rc.images = wiring.images;
+    rc.networks = wiring.networks;
     // The job's env: a name some step declares as a secret is a secret (masked everywhere,
     // given to the steps that declare it); the rest is env for every step, under the file's.
     std::set<std::string> declared;

@@ -28,6 +28,7 @@
 #include "agent/daemon/workspace_watch.h"
 #include "agent/grace.h"
 #include "agent/image_source.h"
+#include "network/job_network.h"
 #include "agent/preview_publisher.h"
 #include "executors/executor.h"
 #include "protocol/agent_protocol.h"
@@ -40,6 +41,7 @@ struct JobRunnerWiring {
   executors::Executor* executor = nullptr;
   PreviewPublisher* previews = nullptr;         // the agent's preview proxy; null: localhost URLs
   ImageSource* images = nullptr;                // the machine's layer store; null: no images
+  network::NetworkHost* networks = nullptr;  // job networks with egress; null: loopback only
   // Keeps the workspace under its size and inode limits, from the checkout on; null: unwatched.
   WorkspaceWatch* workspace_watch = nullptr;
   // Removes the workspace and the artifact copies off the io_context; null: in place, blocking.

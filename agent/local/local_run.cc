@@ -54,6 +54,7 @@ Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor
   config.context.branch = options.branch;
   config.context.event = options.event;
   config.images = options.images;
+  config.networks = options.networks;
   SchedulerOptions& s = config.scheduler;
   s.previews = options.previews;
   s.jobs = options.jobs;

@@ -16,6 +16,7 @@
 
 #include "agent/preview_publisher.h"
 #include "agent/image_source.h"
+#include "network/job_network.h"
 #include "agent/step_limits.h"
 #include "base/result.h"
 #include "executors/executor.h"
@@ -40,6 +41,7 @@ struct LocalRunOptions {
   PreviewPublisher* previews = nullptr;
   // Where the images of steps and services come from; null when the pipeline names none.
   ImageSource* images = nullptr;
+  network::NetworkHost* networks = nullptr;  // job networks with egress; null: loopback only
   // Called once the run holds nothing more (the CLI closes its preview proxy, whose accept
   // loop would keep the io_context going).
   std::function<void()> released;
