@@ -157,17 +157,10 @@ class Core : public std::enable_shared_from_this<Core> {
       return reply(dns::rcode_reply(dns::servfail, dns::ExtendedError{dns::ede_other, "too many lookups at once (max_in_flight " +
                                                                     std::to_string(options_.max_in_flight) + ")"}));
     const uint64_t id = next_id_++;
-    const std::string name = q.name;
     const int family = q.qtype == dns::type_a ? AF_INET : AF_INET6;
+    const std::string name = q.name;
     pending_.emplace(id, Pending{std::move(q), limit, std::move(send)});
-    resolver_.resolve(name, family, options_.timeout,
-                      [gate = gate_, self = weak_from_this(), id](Result<HostAnswer> r) {
-                        std::lock_guard lock(gate->mu);
-                        if (!gate->io) return;
-                        asio::post(*gate->io, [self, id, r = std::move(r)]() mutable {
-                          if (auto core = self.lock()) core->resolved(id, std::move(r));
-                        });
-                      });
+    lookup(id, name, family);
   }
 
   void forget(const std::shared_ptr<TcpConnection>& c) { connections_.erase(c); }
@@ -184,15 +177,36 @@ class Core : public std::enable_shared_from_this<Core> {
     dns::Query query;
     size_t limit;
     Send send;
+    bool other_family = false;  // the lookup under way is the other family's (see resolved)
   };
+
+  void lookup(uint64_t id, const std::string& name, int family) {
+    resolver_.resolve(name, family, options_.timeout,
+                      [gate = gate_, self = weak_from_this(), id](Result<HostAnswer> r) {
+                        std::lock_guard lock(gate->mu);
+                        if (!gate->io) return;
+                        asio::post(*gate->io, [self, id, r = std::move(r)]() mutable {
+                          if (auto core = self.lock()) core->resolved(id, std::move(r));
+                        });
+                      });
+  }
 
   void resolved(uint64_t id, Result<HostAnswer> r) {
     auto it = pending_.find(id);
     if (stopped_ || it == pending_.end()) return;
+    // A name of /etc/hosts with addresses of one family only: the other family's query goes on
+    // to the host's DNS servers, which say NXDOMAIN. That would be a lie (musl then fails the
+    // whole lookup), so NXDOMAIN is only said when the name has no address of either family.
+    if (r.ok() && r->nxdomain && !it->second.other_family) {
+      it->second.other_family = true;
+      return lookup(id, it->second.query.name, it->second.query.qtype == dns::type_a ? AF_INET6 : AF_INET);
+    }
     Pending p = std::move(it->second);
     pending_.erase(it);
     dns::Reply reply;
-    if (!r.ok()) {
+    if (p.other_family) {
+      reply.rcode = r.ok() && !r->addresses.empty() ? dns::noerror : dns::nxdomain;  // NODATA or NXDOMAIN
+    } else if (!r.ok()) {
       reply.rcode = dns::servfail;
       reply.error = dns::ExtendedError{dns::ede_no_reachable_authority, r.error().message};
     } else if (r->nxdomain) {

@@ -181,7 +181,8 @@ class RecordingPolicy : public DnsPolicy {
 class DnsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string hosts = "192.0.2.10 build-cache.test refused.test\n2001:db8::10 build-cache.test\n";
+    std::string hosts = "192.0.2.10 build-cache.test refused.test\n2001:db8::10 build-cache.test\n"
+                        "192.0.2.12 v4only.test\n";
     for (int i = 1; i <= 40; ++i) hosts += "2001:db8::1:" + std::to_string(i) + " many.test\n";
     ASSERT_TRUE(boxcar::testing::set_private_hosts(hosts));
     upstream_.add("ttl-long.test", {ip::make_address("198.51.100.1")}, 86400);
@@ -276,6 +277,17 @@ TEST_F(DnsServerTest, NxdomainForMissingNamesAndForAddressesAskedAsNames) {
   EXPECT_EQ(rcode(udp_ask(query("10.0.0.5", dns::type_a, 2))), dns::nxdomain);
   EXPECT_EQ(upstream_.queries(), before);
   EXPECT_TRUE(policy_.answers().empty());
+}
+
+TEST_F(DnsServerTest, TheMissingFamilyOfAHostsNameIsNoDataNotNxdomain) {
+  ASSERT_TRUE(start_server());
+  // The upstream says NXDOMAIN for v4only.test's AAAA; the name exists, so: no data.
+  const Bytes six = udp_ask(query("v4only.test", dns::type_aaaa, 1));
+  EXPECT_EQ(rcode(six), dns::noerror);
+  EXPECT_EQ(answers(six), 0);
+  EXPECT_TRUE(policy_.answers().empty());  // the A record was not given: not in the allowed set
+  EXPECT_EQ(answers(udp_ask(query("v4only.test", dns::type_a, 2))), 1);  // control
+  EXPECT_EQ(rcode(udp_ask(query("missing.test", dns::type_aaaa, 3))), dns::nxdomain);
 }
 
 TEST_F(DnsServerTest, APolicyRefusalIsRefusedWithItsReasonAndNotLookedUp) {
