@@ -164,7 +164,6 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void forget(const std::shared_ptr<TcpConnection>& c) { connections_.erase(c); }
-  Millis tcp_idle_timeout() const { return options_.tcp_idle_timeout; }
 
  private:
   struct UdpListener {
