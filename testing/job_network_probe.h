@@ -56,7 +56,10 @@ inline pid_t find_process(const std::string& argv0, const std::string& arg) {
 inline std::string net_cls_dir_of(pid_t pid) {
   std::string mount;
   for (const auto& m : parse_mountinfo(read_text("/proc/self/mountinfo"))) {
-    if (m.type == "cgroup" && ("," + m.super_options + ",").find(",net_cls,") != std::string::npos) mount = m.mount_point;
+    if (m.type == "cgroup" && m.root == "/" && ("," + m.super_options + ",").find(",net_cls,") != std::string::npos &&
+        (mount.empty() || m.mount_point == "/run/boxcar/cgroup/net_cls")) {
+      mount = m.mount_point;  // every mount of the hierarchy shows the same; boxcar's stays
+    }
   }
   std::istringstream lines(read_text("/proc/" + std::to_string(pid) + "/cgroup"));
   for (std::string line; std::getline(lines, line);) {

@@ -92,7 +92,9 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
   CgroupRoot root;
   root.instance_ = std::to_string(::getpid()) + "-" + start_time(::getpid());
   // Before the mounts are read: when nothing shows net_cls, it is mounted here.
-  if (auto net_cls = net_cls_mount(); !net_cls) root.net_cls_error_ = net_cls.error().message;
+  std::string net_cls_dir;
+  if (auto net_cls = net_cls_mount()) net_cls_dir = *net_cls;
+  else root.net_cls_error_ = net_cls.error().message;
 
   // Mount points: v1 per controller, and the v2 tree.
   std::string v2_mount;
@@ -106,10 +108,11 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
       v2_mount = dir;
     } else if (type == "cgroup") {
       for (const auto& o : split(opts, ',')) {
-        if (o == "memory" || o == "pids" || o == "cpu" || o == "net_cls") v1.emplace_back(o, dir);
+        if (o == "memory" || o == "pids" || o == "cpu") v1.emplace_back(o, dir);
       }
     }
   }
+  if (!net_cls_dir.empty()) v1.emplace_back("net_cls", net_cls_dir);
   std::string v2_controllers;
   if (!v2_mount.empty()) v2_controllers = " " + read_file(v2_mount + "/cgroup.controllers");
 

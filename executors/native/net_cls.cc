@@ -20,13 +20,17 @@ std::string read_file(const char* path) {
   return ss.str();
 }
 
+// Ours, else the machine's under /sys/fs/cgroup: a mount elsewhere may be someone's passing one
+// (a test's temporary directory), unmounted under the steps' cgroups at any time.
 std::string find_mount() {
+  std::string system;
   for (const MountInfo& m : parse_mountinfo(read_file("/proc/self/mountinfo"))) {
-    if (m.type == "cgroup" && ("," + m.super_options + ",").find(",net_cls,") != std::string::npos) {
-      return m.mount_point;
-    }
+    if (m.type != "cgroup" || ("," + m.super_options + ",").find(",net_cls,") == std::string::npos) continue;
+    if (m.root != "/") continue;  // a bind of a sub-cgroup shows only part of the hierarchy
+    if (m.mount_point == kNetClsMountPoint) return m.mount_point;
+    if (system.empty() && m.mount_point.rfind("/sys/fs/cgroup/", 0) == 0) system = m.mount_point;
   }
-  return {};
+  return system;
 }
 
 }  // namespace

@@ -12,8 +12,8 @@ namespace boxcar::executors::native {
 // Where boxcar mounts the hierarchy when the machine has no mount of it.
 inline constexpr const char* kNetClsMountPoint = "/run/boxcar/cgroup/net_cls";
 
-// The mount point of the net_cls hierarchy: an existing mount of it (/proc/self/mountinfo,
-// alone or with net_prio), else one made at kNetClsMountPoint. An Error saying why when the
+// The mount point of the net_cls hierarchy: kNetClsMountPoint when it is mounted there, else the
+// machine's own under /sys/fs/cgroup (alone or with net_prio), else one made at kNetClsMountPoint. An Error saying why when the
 // kernel has no net_cls or it cannot be mounted.
 Result<std::string> net_cls_mount();
 

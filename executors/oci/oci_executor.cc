@@ -67,7 +67,10 @@ void remove_empty_runtime_cgroups(const std::string& parent) {
     auto a = line.find(':'), b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
     std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.empty() || controllers == "memory" || controllers == "pids" || controllers == "cpu") continue;
+    if (controllers.empty() || controllers == "memory" || controllers == "pids" || controllers == "cpu" ||
+        ("," + controllers + ",").find(",net_cls,") != std::string::npos) {
+      continue;  // native's CgroupRoot keeps these (net_cls: the steps' classes)
+    }
     for (const auto& [point, options] : mounts) {
       if (options.find("," + controllers + ",") == std::string::npos) continue;
       fs::path dir = fs::path(point) / path.substr(1) / parent;
