@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "executors/native/net_cls.h"
+
 namespace boxcar::executors::native {
 
 namespace {
@@ -89,6 +91,10 @@ void kill_and_remove(const std::string& dir) {
 CgroupRoot CgroupRoot::discover(const std::string& parent) {
   CgroupRoot root;
   root.instance_ = std::to_string(::getpid()) + "-" + start_time(::getpid());
+  // Before the mounts are read: when nothing shows net_cls, it is mounted here.
+  std::string net_cls_dir;
+  if (auto net_cls = net_cls_mount()) net_cls_dir = *net_cls;
+  else root.net_cls_error_ = net_cls.error().message;
 
   // Mount points: v1 per controller, and the v2 tree.
   std::string v2_mount;
@@ -106,6 +112,7 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
       }
     }
   }
+  if (!net_cls_dir.empty()) v1.emplace_back("net_cls", net_cls_dir);
   std::string v2_controllers;
   if (!v2_mount.empty()) v2_controllers = " " + read_file(v2_mount + "/cgroup.controllers");
 
@@ -120,7 +127,7 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
     for (const auto& c : split(parts[1], ',')) v1_own.emplace_back(c, parts[2]);
   }
 
-  for (const char* name : {"memory", "pids", "cpu"}) {
+  for (const char* name : {"memory", "pids", "cpu", "net_cls"}) {
     Controller c{name, {}, false};
     std::string parent_dir;
     bool in_v2 = false;
@@ -151,7 +158,10 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
       ::mkdir(parent_dir.c_str(), 0755);
       if (c.v2) write_file(parent_dir + "/cgroup.subtree_control", std::string("+") + name);
       c.dir = parent_dir + "/" + root.instance_;
-      if (::mkdir(c.dir.c_str(), 0755) != 0 && errno != EEXIST) c.dir.clear();
+      if (::mkdir(c.dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        if (c.name == "net_cls") root.net_cls_error_ = "net_cls: mkdir " + c.dir + ": " + std::strerror(errno);
+        c.dir.clear();
+      }
       if (c.v2 && !c.dir.empty()) write_file(c.dir + "/cgroup.subtree_control", std::string("+") + name);
       bool seen = false;
       for (const auto& p : root.parents_) seen |= p == parent_dir;
@@ -162,15 +172,17 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
   return root;
 }
 
+bool CgroupRoot::instance_alive(const std::string& name) {
+  auto dash = name.find('-');
+  if (dash == std::string::npos) return false;
+  pid_t pid = static_cast<pid_t>(std::atoi(name.substr(0, dash).c_str()));
+  return pid > 0 && start_time(pid) == name.substr(dash + 1);
+}
+
 void CgroupRoot::remove_stale() const {
   for (const auto& parent : parents_) {
     for (const auto& inst : subdirs(parent)) {
-      if (inst == instance_) continue;
-      auto dash = inst.find('-');
-      if (dash != std::string::npos) {
-        pid_t pid = static_cast<pid_t>(std::atoi(inst.substr(0, dash).c_str()));
-        if (pid > 0 && start_time(pid) == inst.substr(dash + 1)) continue;  // alive
-      }
+      if (inst == instance_ || instance_alive(inst)) continue;
       kill_and_remove(parent + "/" + inst);
     }
   }
@@ -196,6 +208,8 @@ Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string&
       }
     } else if (c.name == "pids" && spec.pids) {
       settings = {{"pids.max", std::to_string(*spec.pids)}};
+    } else if (c.name == "net_cls" && spec.net_class != 0) {
+      settings = {{"net_cls.classid", std::to_string(spec.net_class)}};
     } else if (c.name == "cpu" && spec.cpus) {
       auto quota = static_cast<long long>(std::llround(*spec.cpus * 100000));
       if (c.v2) {
@@ -205,6 +219,11 @@ Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string&
       }
     }
     if (settings.empty()) continue;
+    if (c.dir.empty() && c.name == "net_cls") {
+      // Fail closed: without its class the step's sockets would not match its egress rules.
+      std::string why = root.net_cls_error().empty() ? "the controller is not available on this host" : root.net_cls_error();
+      return Error{"cgroup net_cls: the step's network class (its egress policy) cannot be set: " + why, ENOENT};
+    }
     if (c.dir.empty()) {
       return Error{"cgroup " + c.name + ": the controller is not available on this host", ENOENT};
     }
@@ -221,6 +240,7 @@ Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string&
         return Error{"cgroup " + c.name + ": " + file + " = " + value + ": " + std::strerror(rc), rc};
       }
     }
+    if (c.name == "net_cls") cg.net_cls_dir_ = dir;
     if (c.name == "memory") {
       cg.memory_dir_ = dir;
       cg.memory_v2_ = c.v2;
@@ -236,6 +256,11 @@ Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string&
       }
     }
   }
+  if (spec.net_class != 0 && cg.net_cls_dir_.empty()) {
+    return Error{"cgroup net_cls: the step's network class (its egress policy) cannot be set: this executor "
+                 "found no net_cls controller",
+                 ENOENT};
+  }
   return cg;
 }
 
@@ -243,6 +268,14 @@ Status StepCgroup::add(pid_t pid) const {
   for (const auto& dir : dirs_) {
     int rc = write_file(dir + "/cgroup.procs", std::to_string(pid));
     if (rc != 0) return Error{"cgroup: moving the sandbox into " + dir + ": " + std::strerror(rc), rc};
+  }
+  return {};
+}
+
+Status StepCgroup::set_net_class(uint32_t net_class) const {
+  if (net_cls_dir_.empty()) return Error{"cgroup net_cls: the sandbox has no net_cls cgroup", ENOENT};
+  if (int rc = write_file(net_cls_dir_ + "/net_cls.classid", std::to_string(net_class))) {
+    return Error{"cgroup net_cls: net_cls.classid = " + std::to_string(net_class) + ": " + std::strerror(rc), rc};
   }
   return {};
 }

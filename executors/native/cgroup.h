@@ -1,5 +1,6 @@
-// Cgroups: one step's memory, pids and cpu limits and its OOM counter. cgroup v2 where the host
-// has the controller there, v1 otherwise (hybrid hosts: v1 controllers beside an empty v2 tree).
+// Cgroups: one step's memory, pids and cpu limits, its OOM counter and its net_cls class id.
+// cgroup v2 where the host has the controller there, v1 otherwise (hybrid hosts: v1 controllers
+// beside an empty v2 tree); net_cls is v1 only (net_cls.h).
 #pragma once
 
 #include <sys/types.h>
@@ -25,17 +26,22 @@ class CgroupRoot {
   // Removes this agent instance's (empty) directories, when the executor goes away.
   void remove_own() const;
   struct Controller {
-    std::string name;   // memory, pids, cpu
+    std::string name;   // memory, pids, cpu, net_cls
     std::string dir;    // the agent instance's directory; empty when unavailable
     bool v2 = false;
   };
   const std::vector<Controller>& controllers() const { return controllers_; }
   std::string instance_name() const { return instance_; }
+  // Whether the agent instance `name` ("<pid>-<start time>") is still running.
+  static bool instance_alive(const std::string& name);
+  // Why the net_cls controller is unavailable ("" when it is available).
+  const std::string& net_cls_error() const { return net_cls_error_; }
 
  private:
   std::vector<Controller> controllers_;
   std::vector<std::string> parents_;  // <mount>/<agent's cgroup>/<parent> per hierarchy
   std::string instance_;
+  std::string net_cls_error_;
 };
 
 // One step's cgroups: created with the limits before any of its processes exist.
@@ -46,11 +52,16 @@ class StepCgroup {
   StepCgroup& operator=(StepCgroup&&) = default;
   ~StepCgroup();
 
-  // Creates the cgroups needed for the spec's limits (none when it has none).
+  // Creates the cgroups needed for the spec's limits (none when it has none) and, when
+  // spec.net_class is not 0, its net_cls cgroup with that class id: an Error naming net_cls when
+  // that cannot be had (a step must never run outside its egress policy).
   static Result<StepCgroup> create(const CgroupRoot& root, const std::string& name,
                                    const SandboxSpec& spec);
   // Moves `pid` into every cgroup of the step.
   Status add(pid_t pid) const;
+  // Gives the step's net_cls cgroup another class id: the kernel retags every process in it and
+  // their sockets. For a sandbox set up ahead, when a step takes it (before anything runs).
+  Status set_net_class(uint32_t net_class) const;
   // The cgroup.procs file of each of the step's cgroups.
   std::vector<std::string> procs_files() const;
   // An eventfd that becomes readable when the memory cgroup hits OOM (v1), or an empty fd.
@@ -63,6 +74,7 @@ class StepCgroup {
  private:
   std::vector<std::string> dirs_;
   std::string memory_dir_;
+  std::string net_cls_dir_;
   bool memory_v2_ = false;
   unique_fd oom_eventfd_;
   unique_fd oom_control_;

@@ -20,6 +20,7 @@
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
 #include "executors/native/proc.h"
+#include "executors/native/resolv_conf.h"
 #include "executors/native/rootfs.h"
 #include "executors/native/uts.h"
 
@@ -80,6 +81,7 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
   BOXCAR_TRY(mount_dev(root, c.shm_bytes));
   BOXCAR_TRY(attach(c.workspace_fd, (root + "/workspace").c_str(), "workspace mount"));
   BOXCAR_TRY(make_git_read_only(root + "/workspace"));
+  if (c.resolv_fd >= 0) BOXCAR_TRY(mount_resolv_conf(c.resolv_fd, root));
   BOXCAR_TRY(pivot_into(root));
   BOXCAR_TRY(set_hostname(c.hostname));
   if (c.network == NetworkMode::none) BOXCAR_TRY(loopback_up());
@@ -98,7 +100,7 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
 }
 
 [[noreturn]] void first_child(const ContainConfig& c, int ctl) {
-  close_all_except({ctl, c.workspace_fd, c.netns_fd, c.init_fd, c.image_fd});
+  close_all_except({ctl, c.workspace_fd, c.netns_fd, c.init_fd, c.image_fd, c.resolv_fd});
   if (Failure f = enter_job_network(c.network, c.netns_fd)) report_failure(ctl, f);
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) != 0) report_failure(ctl, fail("pipe"));

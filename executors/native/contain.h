@@ -37,6 +37,9 @@ struct ContainConfig {
   int image_fd = -1;
   std::string image_mount_point;
   int workspace_fd = -1;     // the detached, idmapped workspace mount
+  // For "host": a detached read-only bind of the job's resolv.conf to put over /etc/resolv.conf
+  // (resolv_conf.h); -1 for the root's own. An image's is written into its /etc instead.
+  int resolv_fd = -1;
   int netns_fd = -1;         // the job's network namespace (network = job)
   NetworkMode network = NetworkMode::job;
   uint64_t tmp_bytes = 1ull << 30;

@@ -159,13 +159,14 @@ Result<unique_fd> mount_image_layers(const std::vector<fs::path>& layers, const 
   return mnt;
 }
 
-Status prepare_image_root(int root, uid_t owner, const std::string& hostname) {
+Status prepare_image_root(int root, uid_t owner, const std::string& hostname, const std::string& resolv_conf) {
   for (const char* name : {"tmp", "proc", "dev", "workspace", "etc"}) {
     if (Status s = ensure_directory(root, name, owner, name); !s) return s;
   }
   if (Status s = name_image_host(root, owner, hostname); !s) return s;
   unique_fd etc = open_beneath(root, "etc", O_RDONLY | O_DIRECTORY);
   if (!etc) return root_error("opening", "etc", errno);
+  if (!resolv_conf.empty()) return write_fresh(etc.get(), "resolv.conf", resolv_conf, owner, "etc/resolv.conf");
   // Names resolve as in a "host" sandbox, whose /etc is the host's.
   std::ifstream host_resolv("/etc/resolv.conf");
   if (host_resolv) {

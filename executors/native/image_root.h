@@ -33,9 +33,10 @@ Result<unique_fd> mount_image_layers(const std::vector<std::filesystem::path>& l
 
 // Agent side, on the detached mount `root` before any process uses it: /tmp, /proc, /dev,
 // /workspace and /etc become directories (whatever else the image has there is replaced),
-// /etc/hosts names localhost and `hostname`, /etc/resolv.conf is the host's; what is created
-// belongs to `owner` (root inside). Nothing is resolved through a symlink or out of `root`.
-Status prepare_image_root(int root, uid_t owner, const std::string& hostname);
+// /etc/hosts names localhost and `hostname`, /etc/resolv.conf is `resolv_conf` (the job's, see
+// resolv_conf.h) or, when that is empty, the host's; what is created belongs to `owner` (root
+// inside). Nothing is resolved through a symlink or out of `root`.
+Status prepare_image_root(int root, uid_t owner, const std::string& hostname, const std::string& resolv_conf = {});
 
 // Agent side: (re)writes `root`'s /etc/hosts for `hostname`, as prepare_image_root does. For a
 // sandbox prepared ahead under a placeholder name, before anything has run in it.

@@ -19,6 +19,7 @@
 #include "executors/native/init_executable.h"
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
+#include "executors/native/resolv_conf.h"
 #include "executors/native/rootfs.h"
 #include "executors/native/sandbox_state.h"
 #include "executors/native/seccomp_filter.h"
@@ -54,6 +55,7 @@ struct JobState {
   std::shared_ptr<Shared> shared;
   JobSpec job_spec;
   unique_fd netns;
+  ResolvFiles resolv;  // the job's resolv.conf files, for "host" roots to bind
   int userns;  // owned by Shared
   bool destroyed = false;
   // The prewarmed sandbox, set up like the step before it (its cgroups carry that step's
@@ -102,9 +104,20 @@ struct JobState {
       state->fail_setup(setup_outcome("workspace idmapped mount", workspace.error().err, workspace.error().message));
       return state;
     }
+    // "host": the job's resolv.conf over the host's (an image's is written into its /etc above).
+    unique_fd resolv_mount;
+    if (auto file = resolv.file_for(spec.network); spec.layers.empty() && !file.empty()) {
+      auto mounted = resolv_conf_mount(file);
+      if (!mounted) {
+        state->fail_setup(setup_outcome("resolv.conf", mounted.error().err, mounted.error().message));
+        return state;
+      }
+      resolv_mount = std::move(*mounted);
+    }
     ContainConfig config;
     config.root_dir = (shared->options.state_dir / "root").string();
     config.workspace_fd = workspace->get();
+    config.resolv_fd = resolv_mount.get();
     config.netns_fd = netns.get();
     config.network = spec.network;
     config.tmp_bytes = spec.tmp_bytes;
@@ -135,7 +148,8 @@ struct JobState {
     upper = std::move(*made);
     auto root = mount_image_layers(spec.layers, upper.upper(), upper.work());
     if (!root) return root.error();
-    if (Status ready = prepare_image_root(root->get(), owner, hostname); !ready) return ready.error();
+    std::string resolv_conf = resolv_conf_for(spec.network, job_spec.resolv_conf);
+    if (Status ready = prepare_image_root(root->get(), owner, hostname, resolv_conf); !ready) return ready.error();
     return root;
   }
 
@@ -151,12 +165,13 @@ struct JobState {
   }
 
   // Whether the warm sandbox was set up as `spec` asks: same image (the same layer
-  // directories, not replaced since), limits, network and tmpfs sizes.
+  // directories, not replaced since), limits, network and tmpfs sizes, and a net_cls cgroup
+  // when the step needs one (its class id is set when the step takes it).
   bool warm_fits(const SandboxSpec& spec) const {
     const SandboxSpec& w = warm_like;
     return warm && warmable(spec) && w.network == spec.network && w.tmp_bytes == spec.tmp_bytes &&
            w.shm_bytes == spec.shm_bytes && w.memory_bytes == spec.memory_bytes && w.cpus == spec.cpus &&
-           w.pids == spec.pids && w.image == spec.image && w.layers == spec.layers &&
+           w.pids == spec.pids && (w.net_class != 0) == (spec.net_class != 0) && w.image == spec.image && w.layers == spec.layers &&
            (spec.layers.empty() || (warm_root && inodes_of(spec.layers) == warm_layer_inodes)) && warm->usable();
   }
 
@@ -191,6 +206,7 @@ struct JobState {
     destroyed = true;
     drop_warm();
     netns.reset();
+    resolv = {};  // running sandboxes keep their binds of the files
   }
 };
 
@@ -217,6 +233,13 @@ class NativeJob final : public Job {
       job.warm.reset();
       job.warm_root.reset();
       state->configure(hostname);
+      // Before anything runs in it: its init (and whatever it starts) carries the step's class.
+      if (spec.net_class != job.warm_like.net_class) {
+        if (Status set = state->set_net_class(spec.net_class); !set) {
+          state->destroy();
+          state = job.create(spec, hostname);
+        }
+      }
     } else {
       state = job.create(spec, hostname);
     }
@@ -262,10 +285,18 @@ class NativeExecutor final : public Executor {
     }
     // A workspace on a filesystem that cannot be idmapped fails here, once, not per step.
     if (auto probe = idmapped_mount(spec.workspace, userns); !probe) return probe.error();
-    auto netns = make_job_netns();
+    // The agent's job network when it made one; else loopback only, of our own.
+    auto netns = spec.netns_fd >= 0 ? adopt_job_netns(spec.netns_fd) : make_job_netns();
     if (!netns) return netns.error();
-    auto state = std::shared_ptr<JobState>(new JobState{
-        .io = io_, .shared = shared_, .job_spec = spec, .netns = std::move(*netns), .userns = userns});
+    auto resolv = ResolvFiles::write(shared_->options.state_dir / "resolv", shared_->cgroups.instance_name(),
+                                     spec.resolv_conf);
+    if (!resolv) return resolv.error();
+    auto state = std::shared_ptr<JobState>(new JobState{.io = io_,
+                                                        .shared = shared_,
+                                                        .job_spec = spec,
+                                                        .netns = std::move(*netns),
+                                                        .resolv = std::move(*resolv),
+                                                        .userns = userns});
     return std::unique_ptr<Job>(std::make_unique<NativeJob>(std::move(state)));
   }
 
@@ -316,6 +347,7 @@ std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptio
   }
   shared->cgroups = CgroupRoot::discover(shared->options.cgroup_parent);
   shared->cgroups.remove_stale();
+  remove_stale_resolv_files(shared->options.state_dir / "resolv");
   if (Status root = prepare_root_template((shared->options.state_dir / "root").string()); !root) {
     shared->setup_error = root.error();
   }

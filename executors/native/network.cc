@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -60,6 +61,19 @@ Result<unique_fd> make_job_netns() {
   if (lo != 0) return Error{std::string("network namespace: loopback up: ") + std::strerror(lo), lo};
   if (!ns) return Error{std::string("network namespace: ") + std::strerror(open_err), open_err};
   return ns;
+}
+
+Result<unique_fd> adopt_job_netns(int netns_fd) {
+  int type = ::ioctl(netns_fd, NS_GET_NSTYPE);
+  if (type != CLONE_NEWNET) {
+    int e = type < 0 ? errno : EINVAL;
+    return Error{"the job's network namespace (fd " + std::to_string(netns_fd) + ") is not a network namespace" +
+                     (type < 0 ? std::string(": ") + std::strerror(e) : std::string()),
+                 e};
+  }
+  unique_fd dup(::fcntl(netns_fd, F_DUPFD_CLOEXEC, 3));
+  if (!dup) return Error{std::string("the job's network namespace: dup: ") + std::strerror(errno), errno};
+  return dup;
 }
 
 Failure enter_job_network(NetworkMode mode, int netns_fd) {

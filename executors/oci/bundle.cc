@@ -34,6 +34,10 @@ std::vector<BundleMount> mounts_of(const BundleConfig& c) {
   };
   // "rro": read-only all the way down (mount_setattr), as the native template's binds are.
   for (const auto& dir : c.system_dirs) m.push_back({dir, "bind", dir, {"rbind", "ro", "rro", "nosuid", "nodev"}});
+  // After /etc's bind: over the host's file, in the sandbox's mount namespace only.
+  if (!c.resolv_conf.empty()) {
+    m.push_back({"/etc/resolv.conf", "bind", c.resolv_conf, {"bind", "ro", "nosuid", "nodev", "noexec"}});
+  }
   m.push_back({kInitInside, "bind", c.init_path, {"bind", "ro", "nosuid", "nodev"}});
   // A bind of the idmapped mount keeps its idmap (runc 1.1 cannot make one itself); rbind
   // carries the read-only .git binds made on it (git_readonly.h).
@@ -69,6 +73,7 @@ std::string make_config_json(const BundleConfig& c) {
   json::object resources;
   if (c.memory_bytes) resources["memory"] = {{"limit", *c.memory_bytes}};
   if (c.pids) resources["pids"] = {{"limit", *c.pids}};
+  if (c.net_class != 0) resources["network"] = {{"classID", c.net_class}};
   if (c.cpus) resources["cpu"] = {{"quota", std::llround(*c.cpus * 100000)}, {"period", 100000}};
 
   json::array ids{{{"containerID", 0}, {"hostID", c.id_base}, {"size", c.id_count}}};

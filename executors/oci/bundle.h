@@ -32,6 +32,10 @@ struct BundleConfig {
   uid_t id_base = 100000, id_count = 65536;
   NetworkMode network = NetworkMode::job;
   std::string netns_path;            // network = job: the job's namespace
+  // Image "host": the job's resolv.conf on the host, bound read-only over /etc/resolv.conf
+  // (native/resolv_conf.h); "" for the root's own. An image's is written into its /etc.
+  std::string resolv_conf;
+  uint32_t net_class = 0;            // linux.resources.network.classID; 0: none
   uint64_t tmp_bytes = 1ull << 30, shm_bytes = 64ull << 20;
   std::optional<uint64_t> memory_bytes, pids;
   std::optional<double> cpus;

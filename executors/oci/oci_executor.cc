@@ -24,6 +24,7 @@
 #include "executors/native/mounts.h"
 #include "executors/native/native_executor.h"
 #include "executors/native/network.h"
+#include "executors/native/resolv_conf.h"
 #include "executors/native/sandbox_state.h"
 #include "executors/native/user_ns.h"
 #include "executors/native/upper_dirs.h"
@@ -66,7 +67,10 @@ void remove_empty_runtime_cgroups(const std::string& parent) {
     auto a = line.find(':'), b = line.find(':', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
     std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.empty() || controllers == "memory" || controllers == "pids" || controllers == "cpu") continue;
+    if (controllers.empty() || controllers == "memory" || controllers == "pids" || controllers == "cpu" ||
+        ("," + controllers + ",").find(",net_cls,") != std::string::npos) {
+      continue;  // native's CgroupRoot keeps these (net_cls: the steps' classes)
+    }
     for (const auto& [point, options] : mounts) {
       if (options.find("," + controllers + ",") == std::string::npos) continue;
       fs::path dir = fs::path(point) / path.substr(1) / parent;
@@ -144,8 +148,14 @@ class OciSandbox final : public Sandbox {
 
 class OciJob final : public Job {
  public:
-  OciJob(asio::io_context& io, std::shared_ptr<OciShared> shared, JobSpec spec, unique_fd netns, int userns)
-      : io_(io), shared_(std::move(shared)), spec_(std::move(spec)), netns_(std::move(netns)), userns_(userns) {}
+  OciJob(asio::io_context& io, std::shared_ptr<OciShared> shared, JobSpec spec, unique_fd netns,
+         native::ResolvFiles resolv, int userns)
+      : io_(io),
+        shared_(std::move(shared)),
+        spec_(std::move(spec)),
+        netns_(std::move(netns)),
+        resolv_(std::move(resolv)),
+        userns_(userns) {}
   ~OciJob() override { destroy(); }
 
   Result<std::unique_ptr<Sandbox>> start(const SandboxSpec& spec) override {
@@ -169,6 +179,7 @@ class OciJob final : public Job {
   void destroy() override {
     destroyed_ = true;
     netns_.reset();
+    resolv_ = {};  // running containers keep their binds of the files
   }
 
  private:
@@ -211,13 +222,25 @@ class OciJob final : public Job {
     if (spec.layers.empty()) {
       c.root = s.host_root.path;
       c.system_dirs = s.host_root.system_dirs;
+      c.resolv_conf = resolv_.file_for(spec.network).string();
+      // runc resolves a bind's destination, links included, inside the root: a host's
+      // /etc/resolv.conf that is a link (systemd-resolved's) would send the bind elsewhere, or
+      // fail on the read-only root. native mounts over the link itself.
+      struct stat st{};
+      if (!c.resolv_conf.empty() && (::lstat("/etc/resolv.conf", &st) != 0 || !S_ISREG(st.st_mode))) {
+        return failed("resolv.conf", ENOTSUP,
+                      "the host's /etc/resolv.conf is not a regular file (a symlink?), so the oci executor cannot "
+                      "bind the job's resolver over it for an image = \"host\" step; use the native executor, "
+                      "or an image");
+      }
     } else {
       // The writable layer is native's (upper_dirs.h): on disk, of --max-image-write's size.
       if (!s.native->uppers) return failed("image root", s.native->uppers_error.err, s.native->uppers_error.message);
       auto made = s.native->uppers->create(name, o.id_base);
       if (!made) return failed("image root", made.error().err, made.error().message);
       upper = std::move(*made);
-      auto image = oci::make_image_root(spec.layers, upper.upper(), upper.work(), o.id_base, c.hostname);
+      auto image = oci::make_image_root(spec.layers, upper.upper(), upper.work(), o.id_base, c.hostname,
+                                        native::resolv_conf_for(spec.network, spec_.resolv_conf));
       if (!image) return failed("image root", image.error().err, image.error().message);
       fs::path root = bundle / "rootfs";
       ::mkdir(root.c_str(), 0755);
@@ -234,6 +257,7 @@ class OciJob final : public Job {
     c.id_count = o.id_count;
     c.network = spec.network;
     c.netns_path = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(netns_.get());
+    c.net_class = spec.net_class;
     c.tmp_bytes = spec.tmp_bytes;
     c.shm_bytes = spec.shm_bytes;
     c.memory_bytes = spec.memory_bytes;
@@ -275,6 +299,7 @@ class OciJob final : public Job {
   std::shared_ptr<OciShared> shared_;
   JobSpec spec_;
   unique_fd netns_;
+  native::ResolvFiles resolv_;
   int userns_;  // owned by native::Shared
   bool destroyed_ = false;
 };
@@ -305,9 +330,14 @@ class OciExecutor final : public Executor {
     }
     // A workspace on a filesystem that cannot be idmapped fails here, once, not per step.
     if (auto probe = native::idmapped_mount(spec.workspace, userns); !probe) return probe.error();
-    auto netns = native::make_job_netns();
+    // The agent's job network when it made one; else loopback only, of our own.
+    auto netns = spec.netns_fd >= 0 ? native::adopt_job_netns(spec.netns_fd) : native::make_job_netns();
     if (!netns) return netns.error();
-    return std::unique_ptr<Job>(std::make_unique<OciJob>(io_, shared_, spec, std::move(*netns), userns));
+    // In the instance's directory: a dead agent's goes with it (remove_dead_instances).
+    auto resolv = native::ResolvFiles::write(shared_->instance / "resolv", n.cgroups.instance_name(), spec.resolv_conf);
+    if (!resolv) return resolv.error();
+    return std::unique_ptr<Job>(
+        std::make_unique<OciJob>(io_, shared_, spec, std::move(*netns), std::move(*resolv), userns));
   }
 
  private:

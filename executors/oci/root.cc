@@ -71,11 +71,12 @@ Status write_init_file(const std::filesystem::path& path) {
 }
 
 Result<unique_fd> make_image_root(const std::vector<std::filesystem::path>& layers, const std::filesystem::path& upper,
-                                  const std::filesystem::path& work, uid_t owner, const std::string& hostname) {
+                                  const std::filesystem::path& work, uid_t owner, const std::string& hostname,
+                                  const std::string& resolv_conf) {
   if (layers.empty()) return Error{"image root: no layers", EINVAL};
   auto root = native::mount_image_layers(layers, upper, work);
   if (!root) return root.error();
-  if (Status ready = native::prepare_image_root(root->get(), owner, hostname); !ready) return ready.error();
+  if (Status ready = native::prepare_image_root(root->get(), owner, hostname, resolv_conf); !ready) return ready.error();
   return std::move(*root);
 }
 

@@ -33,8 +33,10 @@ Status write_init_file(const std::filesystem::path& path);
 // `upper` and `work` as native::UpperDirs::create makes them (upper owned by uid/gid `owner`,
 // the sandbox's root), nosuid and nodev,
 // prepared as native's (native::prepare_image_root: the paths runc mounts on are real
-// directories, /etc/hosts names localhost and `hostname`, /etc/resolv.conf is the host's).
+// directories, /etc/hosts names localhost and `hostname`, /etc/resolv.conf is `resolv_conf`,
+// or the host's when that is empty).
 Result<unique_fd> make_image_root(const std::vector<std::filesystem::path>& layers, const std::filesystem::path& upper,
-                                  const std::filesystem::path& work, uid_t owner, const std::string& hostname);
+                                  const std::filesystem::path& work, uid_t owner, const std::string& hostname,
+                                  const std::string& resolv_conf = {});
 
 }  // namespace boxcar::executors::oci
