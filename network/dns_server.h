@@ -38,6 +38,7 @@ struct DnsServerOptions {
   uint32_t min_ttl_seconds = 30, max_ttl_seconds = 300;
   size_t max_in_flight = 64;        // queries being resolved at once; more get SERVFAIL
   size_t max_tcp_connections = 16;  // more are closed at once
+  Millis tcp_idle_timeout{10000};   // a TCP connection without a whole query for this long is closed
   Millis timeout{5000};             // a lookup that takes longer gets SERVFAIL
 };
 

@@ -25,7 +25,10 @@ struct HostAnswer {
 class HostResolver {
  public:
   virtual ~HostResolver() = default;
-  static Result<std::unique_ptr<HostResolver>> make();
+  // `servers` ("127.0.0.1:5353,[::1]:53"): ask these instead of /etc/resolv.conf's nameservers
+  // (tests give their own upstream); empty: the machine's. The search domains of resolv.conf are
+  // never applied: a job's query is for the name it gives, not a name of the agent's domain.
+  static Result<std::unique_ptr<HostResolver>> make(std::string servers = {});
 
   // Addresses of `name` of `family` (AF_INET or AF_INET6). `done` is called exactly once, on
   // the resolver's own thread (post it to where it belongs), with an Error when the host's
