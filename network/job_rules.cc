@@ -63,7 +63,10 @@ std::string refuse_chain() {
   return s;
 }
 
-const char* kNdp = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept";
+// What the kernel itself sends on a link (neighbour discovery, multicast listener reports): not
+// a step's connection, so neither refused nor counted.
+const char* kNdp =
+    "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld-listener-report, mld2-listener-report } accept";
 
 }  // namespace
 
@@ -96,23 +99,19 @@ std::string namespace_table_script(const JobRulesInput& in) {
   if (!in.gateway_v6.empty())
     s += rule(t, o, "ip6 daddr " + in.gateway_v6 + " meta l4proto { tcp, udp } th dport 53 accept");
   s += rule(t, o, "meta l4proto { tcp, udp } th dport 53 jump refuse");
-  s += rule(t, o, "meta cgroup vmap @steps");
+  // The operator's allow rules, then what the mode refuses everywhere, then a step's own list:
+  // a name answered with a private or the machine's own address (DNS rebinding) stays refused.
   s += rule(t, o, "jump allow");
-  switch (in.policy.mode) {
-    case EgressMode::none:
-      s += rule(t, o, "jump refuse");
-      break;
-    case EgressMode::public_:
-      s += rule(t, o, "ip daddr @own4 jump refuse");
-      s += rule(t, o, "ip6 daddr @own6 jump refuse");
-      s += rule(t, o, "ip daddr @public4 jump refuse");
-      s += rule(t, o, "ip6 daddr @public6 jump refuse");
-      break;
-    case EgressMode::all:
-      s += rule(t, o, "ip daddr @own4 jump refuse");
-      s += rule(t, o, "ip6 daddr @own6 jump refuse");
-      break;
+  if (in.policy.mode != EgressMode::none) {
+    s += rule(t, o, "ip daddr @own4 jump refuse");
+    s += rule(t, o, "ip6 daddr @own6 jump refuse");
   }
+  if (in.policy.mode == EgressMode::public_) {
+    s += rule(t, o, "ip daddr @public4 jump refuse");
+    s += rule(t, o, "ip6 daddr @public6 jump refuse");
+  }
+  s += rule(t, o, "meta cgroup vmap @steps");
+  if (in.policy.mode == EgressMode::none) s += rule(t, o, "jump refuse");
   return s;
 }
 
@@ -171,7 +170,6 @@ std::string add_step_script(uint32_t net_class) {
   s += rule(t, chain, "ip6 daddr @s" + h + "_a6 accept");
   s += rule(t, chain, "meta l4proto { tcp, udp } ip daddr . th dport @s" + h + "_p4 accept");
   s += rule(t, chain, "meta l4proto { tcp, udp } ip6 daddr . th dport @s" + h + "_p6 accept");
-  s += rule(t, chain, "jump allow");
   s += rule(t, chain, "jump refuse");
   s += "add element inet boxcar steps { 0x" + h + " : jump " + chain + " }\n";
   return s;
@@ -209,10 +207,14 @@ std::string refusal_reason(const JobRulesInput& in, bool step_has_list, std::str
                            std::string_view protocol) {
   bool dns = port == 53 && (protocol == "tcp" || protocol == "udp");
   if (dns) return "DNS goes only to the job's resolver";
-  if (step_has_list) return "not in this step's egress list";
   const auto& own = address.find(':') == std::string_view::npos ? in.own_v4 : in.own_v6;
   if (in.policy.mode != EgressMode::none && std::find(own.begin(), own.end(), address) != own.end())
     return "the agent machine's own address";
+  if (in.policy.mode == EgressMode::public_) {
+    auto why = public_refusal_reason(address);
+    if (!why.empty()) return why;
+  }
+  if (step_has_list) return "not in this step's egress list";
   if (in.policy.mode == EgressMode::none) return "the job's egress policy is none";
   return public_refusal_reason(address);
 }

@@ -27,9 +27,10 @@ TEST(JobRules, NamespaceTableRefusesDnsElsewhereAndOwnAddressesInPublicMode) {
   EXPECT_TRUE(has(s, "add rule inet boxcar output ip daddr @public4 jump refuse\n"));
   EXPECT_TRUE(has(s, "10.0.0.0/8"));
   // DNS precedes the steps' lists, which precede the allow rules and then the mode.
-  EXPECT_LT(s.find("th dport 53 jump refuse"), s.find("vmap @steps"));
-  EXPECT_LT(s.find("vmap @steps"), s.find("output jump allow"));
+  // DNS first, then the allow rules, the mode's refusals, and only then the steps' lists.
+  EXPECT_LT(s.find("th dport 53 jump refuse"), s.find("output jump allow"));
   EXPECT_LT(s.find("output jump allow"), s.find("@own4 jump refuse"));
+  EXPECT_LT(s.find("@public4 jump refuse"), s.find("vmap @steps"));
   // A full refusal set still refuses.
   EXPECT_TRUE(has(s, "add rule inet boxcar refuse counter name \"overflow\" reject with icmpx admin-prohibited\n"));
 }
@@ -76,6 +77,7 @@ TEST(JobRules, RefusalReasons) {
   auto in = input(EgressMode::public_);
   EXPECT_EQ(refusal_reason(in, false, "8.8.8.8", 53, "udp"), "DNS goes only to the job's resolver");
   EXPECT_EQ(refusal_reason(in, true, "198.51.100.10", 80, "tcp"), "not in this step's egress list");
+  EXPECT_EQ(refusal_reason(in, true, "10.1.2.3", 80, "tcp"), public_refusal_reason("10.1.2.3"));
   EXPECT_EQ(refusal_reason(in, false, "192.0.2.2", 80, "tcp"), "the agent machine's own address");
   EXPECT_EQ(refusal_reason(in, false, "10.1.2.3", 80, "tcp"), public_refusal_reason("10.1.2.3"));
   EXPECT_FALSE(refusal_reason(in, false, "169.254.169.254", 80, "tcp").empty());

@@ -88,7 +88,8 @@ Result<uint64_t> Nft::counter_packets(std::string_view table, std::string_view c
   auto text = json("list counter inet " + std::string(table) + " " + std::string(counter));
   if (!text) return text.error();
   try {
-    for (const auto& item : json::parse(*text).at("nftables").as_array())
+    json::value doc = json::parse(*text);  // named: a range-for over a temporary's member dangles
+    for (const auto& item : doc.at("nftables").as_array())
       if (const auto* c = item.as_object().if_contains("counter")) return number(c->as_object().at("packets"));
   } catch (const std::exception& e) {
     return Error{std::string("nftables: unexpected JSON for counter ") + std::string(counter) + ": " + e.what()};
@@ -101,7 +102,8 @@ Result<std::vector<std::string>> Nft::inet_tables() {
   if (!text) return text.error();
   std::vector<std::string> out;
   try {
-    for (const auto& item : json::parse(*text).at("nftables").as_array())
+    json::value doc = json::parse(*text);
+    for (const auto& item : doc.at("nftables").as_array())
       if (const auto* t = item.as_object().if_contains("table"))
         out.emplace_back(t->as_object().at("name").as_string());
   } catch (const std::exception& e) {
