@@ -43,6 +43,8 @@
 
 namespace boxcar::network {
 
+class DnsPolicy;  // network/dns_server.h
+
 struct NetworkOptions {
   EgressPolicy policy;  // mode none: make() refuses; callers give jobs loopback only instead
   std::filesystem::path state_dir = "/run/boxcar/network";
@@ -52,6 +54,9 @@ struct NetworkOptions {
   // minute) is the host's, clamped to this range.
   uint32_t min_ttl_seconds = 30, max_ttl_seconds = 300;
   size_t max_dns_in_flight_per_job = 64;  // more queries at once get SERVFAIL
+  // Distinct refused destinations a job's report can name; refusals past it are still refused
+  // and counted in refused_total(), without their destination.
+  size_t max_refused_destinations = 4096;
 };
 
 class JobNetwork {
@@ -81,6 +86,8 @@ class JobNetwork {
   virtual void remove_step(uint32_t net_class) = 0;
   // Connections refused so far, every step of the job together.
   virtual uint64_t refused_total() = 0;
+  // What the job's resolver asks before and after each lookup (tests drive it directly).
+  virtual DnsPolicy& dns_policy() = 0;
 };
 
 class NetworkHost {
