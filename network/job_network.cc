@@ -16,6 +16,7 @@
 #include "network/host_resolver.h"
 #include "network/host_setup.h"
 #include "network/job_rules.h"
+#include "network/link_reaper.h"
 #include "network/netlink.h"
 #include "network/nft.h"
 #include "network/slot_pool.h"
@@ -109,6 +110,7 @@ class NetworkHostImpl final : public NetworkHost {
   std::optional<Nft> nft_;
   std::optional<Netlink> netlink_;
   std::optional<SlotPool> slots_;
+  std::optional<LinkReaper> reaper_;  // after slots_: gone first, its queue done
   std::unique_ptr<HostResolver> resolver_;
 };
 
@@ -176,6 +178,7 @@ Status NetworkHostImpl::init() {
   int capacity = std::min<int>(1 << std::min(16u, 30 - pool4_.prefix), 1 << std::min(16u, 64 - pool6_.prefix));
   slots_.emplace(options_.state_dir, capacity, [this](int n) { reclaim(n); });
   if (auto s = slots_->prepare(); !s) return s;
+  reaper_.emplace(*slots_);
   // What a dead process left: tables and veths of slots whose lock file may be gone too.
   std::vector<int> found;
   for (const auto& t : *tables)
@@ -294,10 +297,9 @@ JobNetworkImpl::~JobNetworkImpl() {
   dns_.reset();
   if (table_made_) (void)host_.nft_->run("delete table inet " + host_table_name(slot_.number));
   // The host end goes, and the namespace's eth0 with it; the namespace itself with its last user.
-  if (veth_made_) (void)host_.netlink_->delete_link(veth_);
   nft_.reset();
   ns_.reset();
-  host_.slots_->release(std::move(slot_));
+  host_.reaper_->reap(veth_made_ ? veth_ : std::string(), std::move(slot_));
 }
 
 std::string JobNetworkImpl::resolv_conf() const {
@@ -365,7 +367,12 @@ uint64_t JobNetworkImpl::refused_total() {
 
 std::optional<std::string> JobNetworkImpl::refuse(std::string_view name) {
   auto note = [&](std::string why) {
-    if (refused_names_.size() < kMaxRefusedNames) refused_names_.push_back(std::string(name) + " (" + why + ")");
+    // A stub resolver asks A and AAAA, then again per search domain and retry: one entry a name.
+    std::string entry = std::string(name) + " (" + why + ")";
+    if (refused_names_.size() < kMaxRefusedNames &&
+        std::find(refused_names_.begin(), refused_names_.end(), entry) == refused_names_.end()) {
+      refused_names_.push_back(std::move(entry));
+    }
     return why;
   };
   if (rules_.policy.mode == EgressMode::none) return note("the job's egress policy is none");

@@ -18,6 +18,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -346,6 +349,10 @@ TEST_F(JobNetworkTest, NothingRemainsAfterTheJobOrAfterItsProcessIsKilled) {
     EXPECT_NE(::if_nametoindex(veth.c_str()), 0u);
   }
   EXPECT_FALSE(table_exists(slot_table));
+  // The veth goes on the NetworkHost's reaper thread (network/link_reaper.h), a moment later.
+  for (int i = 0; i < 250 && ::if_nametoindex(veth.c_str()) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_EQ(::if_nametoindex(veth.c_str()), 0u);
 
   // A process holding a job network dies by SIGKILL: its table and veth stay until the next

@@ -125,6 +125,7 @@ json::value to_json(const StepUpdate& s) {
   o["exit_code"] = s.exit_code ? json::value(*s.exit_code) : json::value(nullptr);
   o["started_at"] = optional_int(s.started_at);
   o["finished_at"] = optional_int(s.finished_at);
+  if (s.egress_refused) o["egress_refused"] = *s.egress_refused;
   return o;
 }
 
@@ -241,6 +242,8 @@ Result<StepUpdate> from_json(const json::value& v) {
   in.required("name", s.name).required("state", s.state);
   in.optional("exit_code", s.exit_code).optional("started_at", s.started_at);
   in.optional("finished_at", s.finished_at).optional("reason", s.reason);
+  in.optional("egress_refused", s.egress_refused);
+  if (in.ok() && s.egress_refused && *s.egress_refused < 0) in.fail("\"egress_refused\": must not be negative");
   if (in.ok() && !parse_step_state(s.state)) {
     in.fail("\"state\": unknown step state \"" + s.state + "\" (one of " + step_state_names() +
             ")");

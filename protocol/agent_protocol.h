@@ -122,6 +122,8 @@ struct StepUpdate {
   std::optional<int64_t> started_at;   // unix ms
   std::optional<int64_t> finished_at;
   std::string reason;
+  // A finished step: connections its egress policy refused (every attempt); absent: none.
+  std::optional<int64_t> egress_refused;
 };
 
 struct CompleteRequest {

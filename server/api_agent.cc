@@ -210,6 +210,7 @@ void update_step(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpReq
     ctx.metrics.observe_step_duration(static_cast<double>(*step.finished_at - *step.started_at) /
                                       1000.0);
   }
+  if (finished && body->egress_refused) ctx.metrics.set_egress_refused(id, step.name, *body->egress_refused);
   ctx.job_changed.notify();
   res.reply(HttpResponse::json(200, json::object{{"ok", true}}));
 }

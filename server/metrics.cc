@@ -88,6 +88,16 @@ void Metrics::count_follower_refused(const std::string& scope) {
   ++followers_refused_[scope];
 }
 
+void Metrics::set_egress_refused(int64_t job, const std::string& step, int64_t refused) {
+  if (refused <= 0) return;
+  std::lock_guard lock(mu_);
+  egress_refused_[job][step] = static_cast<uint64_t>(refused);
+  while (egress_refused_.size() > kEgressJobs) {
+    for (const auto& [s, n] : egress_refused_.begin()->second) egress_refused_evicted_ += n;
+    egress_refused_.erase(egress_refused_.begin());
+  }
+}
+
 uint64_t Metrics::webhook_count(const std::string& provider, const std::string& result) const {
   std::lock_guard lock(mu_);
   auto it = webhooks_.find({provider, result});
@@ -129,6 +139,20 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state,
   for (const auto& [scope, n] : followers_refused_) {
     out += "boxcar_log_followers_refused_total{cap=\"" + label(scope) + "\"} " +
            std::to_string(n) + "\n";
+  }
+  family(out, "boxcar_egress_refused_total", "counter",
+         "Connections from steps that their job's egress policy refused, every job together.");
+  uint64_t refused_total = egress_refused_evicted_;
+  for (const auto& [job, steps] : egress_refused_) {
+    for (const auto& [s, n] : steps) refused_total += n;
+  }
+  out += "boxcar_egress_refused_total " + std::to_string(refused_total) + "\n";
+  family(out, "boxcar_job_egress_refused_total", "counter",
+         "Connections the egress policy refused, per job (the latest jobs that had any).");
+  for (const auto& [job, steps] : egress_refused_) {
+    uint64_t n = 0;
+    for (const auto& [s, c] : steps) n += c;
+    out += "boxcar_job_egress_refused_total{job=\"" + std::to_string(job) + "\"} " + std::to_string(n) + "\n";
   }
   family(out, "boxcar_http_requests_total", "counter", "HTTP requests answered, by status code.");
   for (const auto& [code, n] : http_responses_) {

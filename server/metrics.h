@@ -38,6 +38,11 @@ class Metrics {
   // A log follower was refused 429: `scope` is "job" or "client" (which cap it hit).
   void count_follower_refused(const std::string& scope);
 
+  // A finished step's refused connections (as the agent counted them for the whole step, so a
+  // resent update counts once). Kept for the most recent kEgressJobs jobs that had any.
+  void set_egress_refused(int64_t job, const std::string& step, int64_t refused);
+  static constexpr size_t kEgressJobs = 1000;
+
   uint64_t webhook_count(const std::string& provider, const std::string& result) const;
 
   // The whole exposition; the job gauges come from the store at scrape time, and
@@ -52,6 +57,8 @@ class Metrics {
   Histogram step_duration_;
   uint64_t jobs_deleted_ = 0;
   std::map<std::string, uint64_t> followers_refused_;
+  std::map<int64_t, std::map<std::string, uint64_t>> egress_refused_;  // job -> step -> refused
+  uint64_t egress_refused_evicted_ = 0;  // of jobs no longer listed, for the total
 };
 
 }  // namespace boxcar::server

@@ -27,6 +27,21 @@ TEST(MetricsTest, RendersEveryFamily) {
   EXPECT_NE(text.find("# TYPE boxcar_step_duration_seconds histogram"), std::string::npos);
 }
 
+TEST(MetricsTest, EgressRefusalsPerJobCountAResentUpdateOnceAndStayBounded) {
+  Metrics m;
+  m.set_egress_refused(7, "build", 3);
+  m.set_egress_refused(7, "build", 3);  // the agent's outbox sent it again
+  m.set_egress_refused(7, "test", 2);
+  std::string text = m.render({}, 0);
+  EXPECT_NE(text.find("boxcar_job_egress_refused_total{job=\"7\"} 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("boxcar_egress_refused_total 5\n"), std::string::npos);
+  for (int64_t job = 100; job < 100 + static_cast<int64_t>(Metrics::kEgressJobs); ++job) m.set_egress_refused(job, "s", 1);
+  text = m.render({}, 0);
+  EXPECT_EQ(text.find("{job=\"7\"}"), std::string::npos);  // the oldest left the list...
+  EXPECT_NE(text.find("boxcar_egress_refused_total " + std::to_string(5 + Metrics::kEgressJobs) + "\n"),
+            std::string::npos);  // ...not the total
+}
+
 class MetricsEndpointTest : public testing::ServerFixture {};
 
 TEST_F(MetricsEndpointTest, ExposesTheFamiliesOverHttp) {

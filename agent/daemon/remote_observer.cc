@@ -106,6 +106,7 @@ void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
   if (auto it = started_at_.find(step); it != started_at_.end()) u.started_at = it->second;
   u.finished_at = unix_ms_now();
   u.reason = s.reason;
+  if (s.egress_refused > 0) u.egress_refused = static_cast<int64_t>(s.egress_refused);
   outbox_.post("steps", protocol::to_json(u));
 }
 
