@@ -16,7 +16,6 @@
 #include "network/host_resolver.h"
 #include "network/host_setup.h"
 #include "network/job_rules.h"
-#include "network/link_reaper.h"
 #include "network/netlink.h"
 #include "network/nft.h"
 #include "network/slot_pool.h"
@@ -80,7 +79,7 @@ class JobNetworkImpl final : public JobNetwork, public DnsPolicy {
   NetworkHostImpl& host_;
   Slot slot_;
   std::string veth_;
-  bool veth_made_ = false, table_made_ = false;
+  bool table_made_ = false;
   unique_fd ns_;
   std::optional<Nft> nft_;  // bound to the job's namespace
   JobRulesInput rules_;
@@ -110,7 +109,6 @@ class NetworkHostImpl final : public NetworkHost {
   std::optional<Nft> nft_;
   std::optional<Netlink> netlink_;
   std::optional<SlotPool> slots_;
-  std::optional<LinkReaper> reaper_;  // after slots_: gone first, its queue done
   std::unique_ptr<HostResolver> resolver_;
 };
 
@@ -178,7 +176,6 @@ Status NetworkHostImpl::init() {
   int capacity = std::min<int>(1 << std::min(16u, 30 - pool4_.prefix), 1 << std::min(16u, 64 - pool6_.prefix));
   slots_.emplace(options_.state_dir, capacity, [this](int n) { reclaim(n); });
   if (auto s = slots_->prepare(); !s) return s;
-  reaper_.emplace(*slots_);
   // What a dead process left: tables and veths of slots whose lock file may be gone too.
   std::vector<int> found;
   for (const auto& t : *tables)
@@ -259,8 +256,14 @@ Status JobNetworkImpl::build(const SlotAddresses& a) {
   if (auto s = make_namespace(inside); !s) return s;
 
   auto& nl = *host_.netlink_;
-  if (auto s = nl.create_veth(veth_, "eth0", ns_.get(), kPeerIndex); !s) return s;
-  veth_made_ = true;
+  auto made = nl.create_veth(veth_, "eth0", ns_.get(), kPeerIndex);
+  if (!made && made.error().err == EEXIST) {
+    // The slot's last job ended a moment ago and the kernel has not finished taking its
+    // namespace, with this link, down (see ~JobNetworkImpl); or its holder died. Ours now.
+    (void)nl.delete_link(veth_);
+    made = nl.create_veth(veth_, "eth0", ns_.get(), kPeerIndex);
+  }
+  if (!made) return made;
   int index = static_cast<int>(::if_nametoindex(veth_.c_str()));
   if (index == 0) return sys_error("finding " + veth_);
   if (auto s = nl.add_address(index, a.gateway4, 30); !s) return s;
@@ -297,9 +300,13 @@ JobNetworkImpl::~JobNetworkImpl() {
   dns_.reset();
   if (table_made_) (void)host_.nft_->run("delete table inet " + host_table_name(slot_.number));
   // The host end goes, and the namespace's eth0 with it; the namespace itself with its last user.
+  // The veth is not deleted here: deleting one waits ~35 ms for the kernel's RCU grace period,
+  // which would stall the io thread (and the exit of `boxcar run`). Its other end is in the
+  // job's namespace, so the kernel deletes both when it takes the namespace down, on a work
+  // queue of its own, once the last reference (these fds, the rules' netlink socket) is gone.
   nft_.reset();
   ns_.reset();
-  host_.reaper_->reap(veth_made_ ? veth_ : std::string(), std::move(slot_));
+  host_.slots_->release(std::move(slot_));
 }
 
 std::string JobNetworkImpl::resolv_conf() const {

@@ -349,7 +349,7 @@ TEST_F(JobNetworkTest, NothingRemainsAfterTheJobOrAfterItsProcessIsKilled) {
     EXPECT_NE(::if_nametoindex(veth.c_str()), 0u);
   }
   EXPECT_FALSE(table_exists(slot_table));
-  // The veth goes on the NetworkHost's reaper thread (network/link_reaper.h), a moment later.
+  // The veth goes with the job's namespace, which the kernel takes down on a work queue.
   for (int i = 0; i < 250 && ::if_nametoindex(veth.c_str()) != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

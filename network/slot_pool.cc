@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -42,11 +44,18 @@ std::optional<Slot> SlotPool::try_claim(int n, bool& stale) {
 }
 
 Result<Slot> SlotPool::claim() {
-  for (int n = 0; n < capacity_; ++n) {
+  if (next_ < 0) {
+    unsigned r = 0;
+    if (::getrandom(&r, sizeof r, 0) != sizeof r) r = static_cast<unsigned>(::getpid());
+    next_ = static_cast<int>(r % static_cast<unsigned>(capacity_));
+  }
+  for (int i = 0; i < capacity_; ++i) {
+    int n = (next_ + i) % capacity_;
     bool stale = false;
     auto slot = try_claim(n, stale);
     if (!slot) continue;
     if (stale) reclaim_(n);
+    next_ = (n + 1) % capacity_;
     return std::move(*slot);
   }
   return Error{"job networks: all " + std::to_string(capacity_) + " slots of the address pool are in use", 0,

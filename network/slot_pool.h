@@ -29,8 +29,10 @@ class SlotPool {
 
   // Creates the state directory (0700).
   Status prepare() const;
-  // The lowest free slot, reclaimed first when its lock file was left by a dead holder;
-  // ErrorCode::limit_exceeded when all `capacity` are held.
+  // A free slot, reclaimed first when its lock file was left by a dead holder;
+  // ErrorCode::limit_exceeded when all `capacity` are held. The search starts after the slot
+  // this pool claimed last (at a random one first): a slot just released may still have its veth
+  // while the kernel takes the old namespace down, and taking it over would wait for that.
   Result<Slot> claim();
   // Frees a slot: its lock file removed while still held, then the lock dropped.
   void release(Slot slot);
@@ -46,6 +48,7 @@ class SlotPool {
   std::filesystem::path dir_;
   int capacity_;
   Reclaim reclaim_;
+  int next_ = -1;  // where the next search starts; -1: not chosen yet
 };
 
 }  // namespace boxcar::network
