@@ -44,6 +44,7 @@ constexpr const char* kUsage =
     "                    [--max-workspace SIZE] [--max-workspace-inodes N] [--max-previews N]\n"
     "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
+    "                    [--job-network-pool CIDR] [--job-network-pool6 CIDR]\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"

@@ -39,7 +39,7 @@ constexpr const char* kUsage =
     "                  [--default-pids|--default-cpus|--max-pids|--max-cpus N] [--max-preview-ttl D]\n"
     "                  [--image-cache DIR] [--image-cache-size SIZE] [--insecure-registry HOST:PORT]...\n"
     "                  [--registry-auth FILE] [--image-pull-timeout DURATION]\n"
-    "                  [--egress none|public|all] [--egress-allow CIDR[:PORT]]...\n"
+    "                  [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--job-network-pool CIDR]\n"
     "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
     "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 

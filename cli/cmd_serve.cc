@@ -57,6 +57,7 @@ constexpr const char* kUsage =
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
+    "                    [--job-network-pool CIDR] [--job-network-pool6 CIDR]\n"
     "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
     "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
     "                    [--max-connections N] [--max-connections-per-client N]\n"

@@ -6,12 +6,16 @@ std::vector<FlagSpec> with_egress_flags(std::vector<FlagSpec> specs) {
   specs.push_back({"--egress", true, false, ""});
   specs.push_back({"--egress-allow", true, true, ""});
   specs.push_back({"--allow-host-network", false, false, ""});
+  specs.push_back({"--job-network-pool", true, false, ""});
+  specs.push_back({"--job-network-pool6", true, false, ""});
   return specs;
 }
 
 Result<EgressSettings> read_egress_flags(const ParsedFlags& flags) {
   EgressSettings settings;
   settings.allow_host_network = flags.has("--allow-host-network");
+  settings.pool_v4 = flags.get("--job-network-pool");
+  settings.pool_v6 = flags.get("--job-network-pool6");
   if (auto mode = flags.get("--egress")) {
     auto parsed = network::parse_egress_mode(*mode);
     if (!parsed.ok()) return parsed.error();
@@ -35,11 +39,18 @@ Result<std::unique_ptr<network::NetworkHost>> open_job_networks(boost::asio::io_
   if (!isolated || settings.policy.mode == network::EgressMode::none) return std::unique_ptr<network::NetworkHost>();
   network::NetworkOptions options;
   options.policy = settings.policy;
+  if (settings.pool_v4) options.pool_v4 = *settings.pool_v4;
+  if (settings.pool_v6) options.pool_v6 = *settings.pool_v6;
   auto host = network::NetworkHost::make(io, std::move(options));
   if (!host.ok()) {
-    return Error{"cannot give jobs a network with a route out: " + host.error().message +
+    const Error& e = host.error();
+    if (e.subject == "network_pool_v4" || e.subject == "network_pool_v6") {
+      const char* flag = e.subject == "network_pool_v4" ? "--job-network-pool" : "--job-network-pool6";
+      return Error{e.message + " (" + flag + " CIDR)", e.err, ErrorCode::usage, e.subject};
+    }
+    return Error{"cannot give jobs a network with a route out: " + e.message +
                      " (--egress none runs jobs with loopback only)",
-                 host.error().err, host.error().code};
+                 e.err, e.code};
   }
   return std::move(host.value());
 }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -22,7 +24,9 @@ inline constexpr const char* kEgressFlagsUsage =
     "                           internet, not this machine's addresses nor private, CGNAT, link-local\n"
     "                           (cloud metadata), unique-local or multicast ranges; none: loopback only\n"
     "  --egress-allow CIDR[:PORT]  reachable all the same (repeatable): 10.0.0.5:5432, [fd00::/8]:443\n"
-    "  --allow-host-network     steps may ask for network = \"host\": the machine's own network, no policy\n";
+    "  --allow-host-network     steps may ask for network = \"host\": the machine's own network, no policy\n"
+    "  --job-network-pool CIDR  jobs' IPv4 addresses, a /30 each (10.213.0.0/16); --job-network-pool6 CIDR:\n"
+    "                           IPv6, a /64 each (fd62:6f78:6361::/48); outside the machine's own networks\n";
 
 // `specs` and the job network flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_egress_flags(std::vector<FlagSpec> specs);
@@ -30,6 +34,7 @@ std::vector<FlagSpec> with_egress_flags(std::vector<FlagSpec> specs);
 struct EgressSettings {
   network::EgressPolicy policy;
   bool allow_host_network = false;
+  std::optional<std::string> pool_v4, pool_v6;  // --job-network-pool, --job-network-pool6
 };
 
 // Errors (usage) name the flag and the forms it takes.
