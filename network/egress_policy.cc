@@ -88,7 +88,9 @@ const std::vector<Refused>& refused_v6_table() {
   static const std::vector<Refused> t = {
       {"::/127", "unspecified or loopback address"},
       {"::ffff:0:0/96", "IPv4-mapped address"},
+      {"64:ff9b::/96", "NAT64 address (it can carry a private IPv4 address)"},
       {"64:ff9b:1::/48", "local-use NAT64 address"},
+      {"2002::/16", "6to4 address (it can carry a private IPv4 address)"},
       {"fc00::/7", "unique-local address"},
       {"fe80::/10", "link-local address"},
       {"fec0::/10", "site-local address"},

@@ -47,7 +47,8 @@ struct EgressPolicy {
 // What `public` refuses besides the agent machine's own addresses, in CIDR text, one place:
 // this-network 0/8, loopback 127/8, RFC 1918, CGNAT 100.64/10, link-local 169.254/16 (cloud
 // metadata), IETF 192.0.0/24, multicast 224/4, reserved 240/4; IPv6 unspecified/loopback, v4-mapped
-// ::ffff:0:0/96, local-use NAT64 64:ff9b:1::/48, unique-local fc00::/7, link-local fe80::/10,
+// ::ffff:0:0/96, NAT64 64:ff9b::/96 and 64:ff9b:1::/48 and 6to4 2002::/16 (each can carry a
+// private IPv4 address to a translator), unique-local fc00::/7, link-local fe80::/10,
 // site-local fec0::/10, multicast ff00::/8.
 const std::vector<std::string>& public_refused_v4();
 const std::vector<std::string>& public_refused_v6();

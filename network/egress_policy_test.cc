@@ -60,6 +60,8 @@ TEST(EgressPolicy, PublicRefusesPrivateLinkLocalAndMulticastOnly) {
   EXPECT_EQ(public_refusal_reason("fe80::1"), "link-local address");
   EXPECT_EQ(public_refusal_reason("ff02::1"), "multicast address");
   EXPECT_EQ(public_refusal_reason("::ffff:10.0.0.1"), "IPv4-mapped address");
+  EXPECT_EQ(public_refusal_reason("64:ff9b::a00:5"), "NAT64 address (it can carry a private IPv4 address)");
+  EXPECT_EQ(public_refusal_reason("2002:a00:5::1"), "6to4 address (it can carry a private IPv4 address)");
   // Controls: public addresses, and the neighbours of refused ranges.
   for (const char* open : {"93.184.216.34", "172.32.0.1", "100.128.0.1", "198.51.100.10", "2001:db8::1", "fbff::1"}) {
     EXPECT_EQ(public_refusal_reason(open), "") << open;

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -33,6 +35,14 @@ constexpr size_t kMaxNames = 4096, kMaxRefusedNames = 32;
 Error sys_error(const std::string& what) {
   int e = errno;
   return Error{"job network: " + what + ": " + std::strerror(e), e, ErrorCode::unavailable};
+}
+
+bool kernel_at_least(int major, int minor) {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
 }
 
 void write_sysctl(const char* path, const char* value) {
@@ -142,6 +152,10 @@ Status NetworkHostImpl::init() {
   if (options_.policy.mode == EgressMode::none)
     return Error{"job networks: the egress policy is none, so jobs get loopback only and no network is made", 0,
                  ErrorCode::usage, "egress"};
+  if (!kernel_at_least(5, 15))
+    return Error{"job networks need Linux 5.15 or later: on older kernels giving steps a net_cls class turns off "
+                 "cgroup v2 socket matching for the whole machine (systemd's IP accounting and firewalls)",
+                 0, ErrorCode::unavailable};
   if (::geteuid() != 0)
     return Error{"job networks need root (veth pairs, nftables, forwarding); run as root or use --egress none", 0,
                  ErrorCode::unavailable};
@@ -269,6 +283,8 @@ Status JobNetworkImpl::build(const SlotAddresses& a) {
   if (auto s = nl.add_address(index, a.gateway4, 30); !s) return s;
   if (a.gateway6)
     if (auto s = nl.add_address(index, *a.gateway6, 64); !s) return s;
+  // The link must never take a router advertisement from the job as the machine's route.
+  write_sysctl(("/proc/sys/net/ipv6/conf/" + veth_ + "/accept_ra").c_str(), "0");
   if (auto s = nl.set_up(veth_); !s) return s;
 
   if (auto s = inside->add_address(kPeerIndex, a.job4, 30); !s) return s;

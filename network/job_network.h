@@ -56,7 +56,7 @@ struct NetworkOptions {
   size_t max_dns_in_flight_per_job = 64;  // more queries at once get SERVFAIL
   // Distinct refused destinations a job's report can name; refusals past it are still refused
   // and counted in refused_total(), without their destination.
-  size_t max_refused_destinations = 4096;
+  size_t max_refused_destinations = 256;
 };
 
 class JobNetwork {

@@ -30,6 +30,8 @@ std::string set_decl(const std::string& table, const std::string& name, const ch
   return s + " }\n";
 }
 
+bool single_address(const AllowRule& r) { return r.prefix == (r.family == AF_INET6 ? 128u : 32u); }
+
 std::string allow_rule_text(const AllowRule& r) {
   std::string s = r.family == AF_INET6 ? "ip6 daddr " : "ip daddr ";
   s += r.prefix == (r.family == AF_INET6 ? 128u : 32u) ? r.address : r.cidr();
@@ -86,26 +88,45 @@ std::string namespace_table_script(const JobRulesInput& in) {
   s += set_decl(t, "own4", "ipv4_addr", false, in.own_v4);
   s += set_decl(t, "own6", "ipv6_addr", false, in.own_v6);
   s += "add map inet boxcar steps { typeof meta cgroup : verdict; }\n";
+  // Steps with a list: their established connections must be their own (the conntrack mark is
+  // the class that opened it), or a step could ride a flow another step of the job opened.
+  s += "add map inet boxcar listed { typeof meta cgroup : verdict; }\n";
   s += refuse_chain();
   s += "add chain inet boxcar allow\n";
   for (const auto& r : in.policy.allow) s += rule(t, "allow", allow_rule_text(r));
+  // The machine's own addresses open only to an allow rule naming one of them exactly: a broad
+  // --egress-allow 10.0.0.0/8 must not open the machine's sshd or API on its 10.x address.
+  s += "add chain inet boxcar own\n";
+  for (const auto& r : in.policy.allow)
+    if (single_address(r)) s += rule(t, "own", allow_rule_text(r));
+  s += rule(t, "own", "jump refuse");
+
+  // Nothing starts a connection into the job from outside its namespace: not another job, not a
+  // step on the host's network, not a stale NAT entry of the slot's previous job. Previews and
+  // ready checks come in on loopback.
+  s += "add chain inet boxcar input { type filter hook input priority filter; policy accept; }\n";
+  s += rule(t, "input", "iif \"lo\" accept");
+  s += rule(t, "input", "ct state established,related accept");
+  s += rule(t, "input", "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept");
+  s += rule(t, "input", "drop");
 
   const std::string o = "output";
   s += "add chain inet boxcar output { type filter hook output priority filter; policy accept; }\n";
   s += rule(t, o, "oif \"lo\" accept");
+  s += rule(t, o, "ct state new ct mark set meta cgroup");
+  s += rule(t, o, "ct state established,related meta cgroup vmap @listed");
   s += rule(t, o, "ct state established,related accept");
   s += rule(t, o, kNdp);
   s += rule(t, o, "ip daddr " + in.gateway_v4 + " meta l4proto { tcp, udp } th dport 53 accept");
   if (!in.gateway_v6.empty())
     s += rule(t, o, "ip6 daddr " + in.gateway_v6 + " meta l4proto { tcp, udp } th dport 53 accept");
   s += rule(t, o, "meta l4proto { tcp, udp } th dport 53 jump refuse");
-  // The operator's allow rules, then what the mode refuses everywhere, then a step's own list:
-  // a name answered with a private or the machine's own address (DNS rebinding) stays refused.
+  // The machine, the operator's allow rules, what the mode refuses everywhere, then a step's own
+  // list: a name answered with a private or the machine's own address (DNS rebinding) stays
+  // refused.
+  s += rule(t, o, "ip daddr @own4 jump own");
+  s += rule(t, o, "ip6 daddr @own6 jump own");
   s += rule(t, o, "jump allow");
-  if (in.policy.mode != EgressMode::none) {
-    s += rule(t, o, "ip daddr @own4 jump refuse");
-    s += rule(t, o, "ip6 daddr @own6 jump refuse");
-  }
   if (in.policy.mode == EgressMode::public_) {
     s += rule(t, o, "ip daddr @public4 jump refuse");
     s += rule(t, o, "ip6 daddr @public6 jump refuse");
@@ -129,10 +150,15 @@ std::string host_table_script(const JobRulesInput& in) {
   s += rule(t, "input", "iifname " + veth + " jump from_job");
   s += rule(t, "from_job", "ct state established,related accept");
   s += rule(t, "from_job", kNdp);
+  // The resolver answers on the agent's one io thread: a job gets a fair share of it.
+  s += rule(t, "from_job", "meta l4proto { tcp, udp } th dport 53 limit rate over " +
+                               std::to_string(kDnsPacketsPerSecond) + "/second burst " +
+                               std::to_string(kDnsPacketsPerSecond) + " packets counter name \"dropped\" drop");
   s += rule(t, "from_job", "ip daddr " + in.gateway_v4 + " meta l4proto { tcp, udp } th dport 53 accept");
   if (!in.gateway_v6.empty())
     s += rule(t, "from_job", "ip6 daddr " + in.gateway_v6 + " meta l4proto { tcp, udp } th dport 53 accept");
-  for (const auto& r : in.policy.allow) s += rule(t, "from_job", allow_rule_text(r));
+  for (const auto& r : in.policy.allow)
+    if (single_address(r)) s += rule(t, "from_job", allow_rule_text(r));
   s += rule(t, "from_job", "counter name \"dropped\" drop");
 
   s += "add chain inet " + t + " forward { type filter hook forward priority filter - 10; policy accept; }\n";
@@ -145,6 +171,8 @@ std::string host_table_script(const JobRulesInput& in) {
   s += rule(t, o, "ip saddr != " + in.job_v4 + " counter name \"dropped\" drop");
   s += rule(t, o, in.job_v6.empty() ? "meta nfproto ipv6 counter name \"dropped\" drop"
                                     : "ip6 saddr != " + in.job_v6 + " counter name \"dropped\" drop");
+  // The machine's connection tracking table is shared: one job may not fill it.
+  s += rule(t, o, "ct state new ct count over " + std::to_string(kMaxTrackedFlows) + " counter name \"dropped\" drop");
   for (const auto& r : in.policy.allow) s += rule(t, o, allow_rule_text(r));
   if (in.policy.mode == EgressMode::none) s += rule(t, o, "counter name \"dropped\" drop");
   if (in.policy.mode == EgressMode::public_) {
@@ -171,14 +199,23 @@ std::string add_step_script(uint32_t net_class) {
   s += rule(t, chain, "meta l4proto { tcp, udp } ip daddr . th dport @s" + h + "_p4 accept");
   s += rule(t, chain, "meta l4proto { tcp, udp } ip6 daddr . th dport @s" + h + "_p6 accept");
   s += rule(t, chain, "jump refuse");
+  s += "add chain inet boxcar est_" + h + "\n";
+  s += rule(t, "est_" + h, "ct mark 0x" + h + " accept");
+  s += rule(t, "est_" + h, "jump refuse");
   s += "add element inet boxcar steps { 0x" + h + " : jump " + chain + " }\n";
+  s += "add element inet boxcar listed { 0x" + h + " : jump est_" + h + " }\n";
   return s;
 }
 
 std::string remove_step_script(uint32_t net_class) {
   const std::string h = hex(net_class);
+  // A process of the step that outlived its end (a kill on its way) stays under a list: empty.
   std::string s = "delete element inet boxcar steps { 0x" + h + " }\n";
+  s += "add element inet boxcar steps { 0x" + h + " : jump refuse }\n";
+  s += "delete element inet boxcar listed { 0x" + h + " }\n";
+  s += "add element inet boxcar listed { 0x" + h + " : jump refuse }\n";
   s += "delete chain inet boxcar step_" + h + "\n";
+  s += "delete chain inet boxcar est_" + h + "\n";
   for (const char* k : {"_a4", "_a6", "_p4", "_p6"}) s += "delete set inet boxcar s" + h + k + "\n";
   return s;
 }

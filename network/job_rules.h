@@ -14,6 +14,12 @@
 
 namespace boxcar::network {
 
+// A job's DNS packets per second to the agent's resolver (and burst); more are dropped.
+inline constexpr int kDnsPacketsPerSecond = 500;
+// Connections of one job the machine tracks at once (its conntrack table is shared); more new
+// ones are dropped.
+inline constexpr int kMaxTrackedFlows = 8192;
+
 struct JobRulesInput {
   int slot = 0;
   std::string veth;                    // the host side: "bxj<slot>"

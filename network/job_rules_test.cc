@@ -37,7 +37,8 @@ TEST(JobRules, NamespaceTableRefusesDnsElsewhereAndOwnAddressesInPublicMode) {
 
 TEST(JobRules, ModeAllRefusesOnlyOwnAddressesAndNoneRefusesEverything) {
   auto all = namespace_table_script(input(EgressMode::all));
-  EXPECT_TRUE(has(all, "@own4 jump refuse"));
+  EXPECT_TRUE(has(all, "@own4 jump own"));
+  EXPECT_TRUE(has(all, "add rule inet boxcar own jump refuse\n"));
   EXPECT_FALSE(has(all, "@public4 jump refuse"));
   auto none = namespace_table_script(input(EgressMode::none));
   EXPECT_TRUE(has(none, "add rule inet boxcar output jump refuse\n"));
@@ -52,6 +53,27 @@ TEST(JobRules, AllowRulesComeBeforeRefusalsOnBothSides) {
   EXPECT_TRUE(has(ns, "add rule inet boxcar allow ip daddr 172.16.0.0/12 accept\n"));
   auto host = host_table_script(in);
   EXPECT_LT(host.find("out_of_job ip daddr 172.16.0.0/12 accept"), host.find("out_of_job ip daddr @public4"));
+  // The machine's own addresses: only a rule naming one address opens it, never a network.
+  EXPECT_TRUE(has(ns, "add rule inet boxcar own ip daddr 10.0.0.5 meta l4proto { tcp, udp } th dport 5432 accept\n"));
+  EXPECT_FALSE(has(ns, "add rule inet boxcar own ip daddr 172.16.0.0/12"));
+  EXPECT_LT(ns.find("output ip daddr @own4 jump own"), ns.find("output jump allow"));
+  EXPECT_TRUE(has(host, "from_job ip daddr 10.0.0.5 meta l4proto { tcp, udp } th dport 5432 accept"));
+  EXPECT_FALSE(has(host, "from_job ip daddr 172.16.0.0/12"));
+}
+
+TEST(JobRules, NothingComesIntoTheJobAndListedStepsKeepToTheirOwnFlows) {
+  auto ns = namespace_table_script(input(EgressMode::public_));
+  EXPECT_TRUE(has(ns, "add rule inet boxcar input iif \"lo\" accept\n"));
+  EXPECT_TRUE(has(ns, "add rule inet boxcar input drop\n"));
+  EXPECT_LT(ns.find("output ct state new ct mark set meta cgroup"), ns.find("output ct state established,related accept"));
+  EXPECT_LT(ns.find("meta cgroup vmap @listed"), ns.find("output ct state established,related accept"));
+  auto add = add_step_script(0xb0000003);
+  EXPECT_TRUE(has(add, "add rule inet boxcar est_b0000003 ct mark 0xb0000003 accept\n"));
+  auto removed = remove_step_script(0xb0000003);
+  EXPECT_TRUE(has(removed, "add element inet boxcar steps { 0xb0000003 : jump refuse }"));
+  auto host = host_table_script(input(EgressMode::public_));
+  EXPECT_TRUE(has(host, "ct count over"));
+  EXPECT_TRUE(has(host, "th dport 53 limit rate over"));
 }
 
 TEST(JobRules, HostTableDropsSpoofingAndConnectionsIntoTheJob) {

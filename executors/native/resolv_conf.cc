@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <utility>
 
 #include "executors/native/cgroup.h"
 
@@ -46,9 +47,19 @@ std::string resolv_conf_for(NetworkMode mode, const std::string& job_resolv_conf
   return {};
 }
 
-ResolvFiles::~ResolvFiles() {
+void ResolvFiles::remove() {
   if (!job_.empty()) ::unlink(job_.c_str());
   if (!none_.empty()) ::unlink(none_.c_str());
+  job_.clear();
+  none_.clear();
+}
+
+ResolvFiles& ResolvFiles::operator=(ResolvFiles&& other) noexcept {
+  if (this == &other) return *this;
+  remove();
+  job_ = std::exchange(other.job_, {});
+  none_ = std::exchange(other.none_, {});
+  return *this;
 }
 
 Result<ResolvFiles> ResolvFiles::write(const fs::path& dir, const std::string& instance,

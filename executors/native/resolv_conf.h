@@ -29,15 +29,19 @@ std::string resolv_conf_for(NetworkMode mode, const std::string& job_resolv_conf
 class ResolvFiles {
  public:
   ResolvFiles() = default;
-  ResolvFiles(ResolvFiles&&) = default;
-  ResolvFiles& operator=(ResolvFiles&&) = default;
-  ~ResolvFiles();
+  // Moves own the files: the moved-from object removes nothing, and assigning over an object
+  // removes the files it had (a defaulted move would forget them on the disk).
+  ResolvFiles(ResolvFiles&& other) noexcept { *this = std::move(other); }
+  ResolvFiles& operator=(ResolvFiles&& other) noexcept;
+  ~ResolvFiles() { remove(); }
   static Result<ResolvFiles> write(const std::filesystem::path& dir, const std::string& instance,
                                    const std::string& job_resolv_conf);
   // The file a step with `mode` gets mounted, or "" for the root's own.
   std::filesystem::path file_for(NetworkMode mode) const;
 
  private:
+  void remove();
+
   std::filesystem::path job_, none_;
 };
 

@@ -212,6 +212,33 @@ print("link-local-ssh", tcp(")" + gateway_link_local + R"(%eth0", 22, family=soc
   EXPECT_NE(line.find("[" + gateway_link_local + "]:22 (the agent machine's own address)"), std::string::npos) << line;
 }
 
+// A server in a step is for the job (its other steps, previews through loopback): neither the
+// machine nor anything routed through it (another job, a step on the host's network, a stale NAT
+// entry of the slot's previous job) opens a connection to it.
+TEST_P(JobNetworkAttackTest, NothingStartsAConnectionIntoTheJob) {
+  SandboxSpec s = spec("server");
+  s.net_class = class_;
+  auto server = start(s, net_job_.get());
+  ASSERT_TRUE(server);
+  Ran served;
+  bool done = false;
+  launch(*server, "exec python3 -c 'import socket; s=socket.socket(); s.bind((\"0.0.0.0\", 8080)); s.listen(8); "
+                  "import time; time.sleep(60)'", served, done);
+  // Control: the job's own loopback reaches it (how previews and ready checks come in).
+  bool listening = false;
+  for (int i = 0; i < 250 && !listening; ++i) {
+    run_for(std::chrono::milliseconds(20));
+    listening = server->connect_tcp(8080).ok();
+  }
+  ASSERT_TRUE(listening) << served.out << served.err;
+  Ran from_machine = on_host("timeout 2 bash -c 'exec 3<>/dev/tcp/" + network_->address_v4() +
+                             "/8080' && echo connected || echo refused");
+  EXPECT_NE(from_machine.out.find("refused"), std::string::npos) << from_machine.out;
+  EXPECT_EQ(from_machine.out.find("connected"), std::string::npos) << from_machine.out;
+  server->stop(Outcome::Kind::cancelled, Millis(0));
+  wait_for(done);
+}
+
 TEST_P(JobNetworkAttackTest, AStepCannotChangeItsJobsNetworkOrRules) {
   Ran r = on_job_network(
       "nft flush ruleset && echo flushed; ip link set eth0 down && echo down; "
