@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -97,6 +98,8 @@ class JobNetworkImpl final : public JobNetwork, public DnsPolicy {
   std::map<uint32_t, Step> steps_;
   uint32_t next_class_ = 1;
   std::unordered_map<std::string, std::string> names_;  // address -> a name it answered for
+  // (class, ports, addresses) of an answer put in a step's sets -> until when that is fresh.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> fresh_;
   std::deque<std::string> name_order_;
   std::vector<std::string> refused_names_;
 };
@@ -419,7 +422,17 @@ void JobNetworkImpl::answered(std::string_view name, const std::vector<ip::addre
       if (p.port) ports.push_back(*p.port);
       else any_port = true;
     }
-    if (any_port || !ports.empty()) script += allow_answer_script(net_class, addresses, ports, any_port, ttl_seconds + 60);
+    if (!any_port && ports.empty()) continue;
+    // The same answer again within half its TTL: the set's entries still have more than half
+    // their life; one nft transaction per repeated query would let a step keep the io thread busy.
+    std::string key = std::to_string(net_class) + (any_port ? "*" : "");
+    for (uint16_t p : ports) key += ":" + std::to_string(p);
+    for (const auto& a : addresses) key += " " + a.to_string();
+    auto now = std::chrono::steady_clock::now();
+    if (auto it = fresh_.find(key); it != fresh_.end() && now < it->second) continue;
+    if (fresh_.size() >= kMaxNames) fresh_.clear();
+    fresh_[key] = now + std::chrono::seconds(ttl_seconds / 2);
+    script += allow_answer_script(net_class, addresses, ports, any_port, ttl_seconds + 60);
   }
   // The addresses must be in the sets before the answer leaves: the step connects right after.
   if (!script.empty()) (void)nft_->run(script);
