@@ -171,6 +171,9 @@ std::string host_table_script(const JobRulesInput& in) {
   s += rule(t, o, "ip saddr != " + in.job_v4 + " counter name \"dropped\" drop");
   s += rule(t, o, in.job_v6.empty() ? "meta nfproto ipv6 counter name \"dropped\" drop"
                                     : "ip6 saddr != " + in.job_v6 + " counter name \"dropped\" drop");
+  // What the job sends on a flow it opened (a download's ACKs): past the spoofing check, nothing
+  // more to decide.
+  s += rule(t, o, "ct state established,related accept");
   // The machine's connection tracking table is shared: one job may not fill it.
   s += rule(t, o, "ct state new ct count over " + std::to_string(kMaxTrackedFlows) + " counter name \"dropped\" drop");
   for (const auto& r : in.policy.allow) s += rule(t, o, allow_rule_text(r));
