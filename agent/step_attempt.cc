@@ -304,8 +304,8 @@ void StepAttempt::server_exited(const Outcome& o) {
   }
   for (const auto& [name, urls] : urls_) ctx_.observer.preview_closed(step_, name);
   ttl_.cancel();
-  output_->close();
   destroy_all();
+  output_->close(egress_refusals(nullptr));
   phase_ = Phase::over;
   auto closed = events_.closed;  // the owner may destroy this attempt in it
   closed();
@@ -332,18 +332,19 @@ void StepAttempt::end(const Outcome& o) {
   destroy_all();
   // Read once every process of the step is gone, so the line counts all it tried.
   AttemptEnd ended{o, elapsed()};
-  std::string refused;
-  if (net_class_ != 0) {
-    network::EgressReport report = ctx_.network->report(net_class_);
-    ctx_.network->remove_step(net_class_);
-    net_class_ = 0;
-    refused = network::describe(report);
-    ended.egress_refused = report.refused_total;
-  }
-  output_->close(refused);
+  output_->close(egress_refusals(&ended.egress_refused));
   ended.log_truncated = output_->truncated();
   auto cb = events_.ended;  // the owner may destroy this attempt in it
   cb(ended);
+}
+
+std::string StepAttempt::egress_refusals(uint64_t* total) {
+  if (net_class_ == 0) return {};
+  network::EgressReport report = ctx_.network->report(net_class_);
+  ctx_.network->remove_step(net_class_);
+  net_class_ = 0;
+  if (total) *total = report.refused_total;
+  return network::describe(report);
 }
 
 Millis StepAttempt::elapsed() const {

@@ -109,6 +109,9 @@ class StepAttempt {
   void server_exited(const executors::Outcome& o);
   // The attempt is over: timers off, log closed, sandbox destroyed, then `ended`.
   void end(const executors::Outcome& o);
+  // Once the step's sandboxes are gone: the line of what its egress policy refused ("" when
+  // nothing), its count in `total`; the step leaves the job network.
+  std::string egress_refusals(uint64_t* total);
   Millis elapsed() const;
 
   Context ctx_;
