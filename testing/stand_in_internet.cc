@@ -21,6 +21,8 @@ namespace {
 namespace ip = boost::asio::ip;
 constexpr const char* kHostSide = "198.18.0.1";  // the link: benchmarking range, not refused by `public`
 constexpr const char* kFarSide = "198.18.0.2";
+constexpr const char* kHostSide6 = "2001:db8:1ff::1";  // the link, IPv6: documentation prefix
+constexpr const char* kFarSide6 = "2001:db8:1ff::2";
 
 Error err(const std::string& what, int e = errno) {
   return Error{"stand-in internet: " + what + ": " + std::strerror(e), e};
@@ -39,14 +41,15 @@ Result<std::unique_ptr<StandInInternet>> StandInInternet::make() {
   if (::unshare(CLONE_NEWNET) != 0) return err("unshare");
   net->ns_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   auto inside = network::Netlink::open();
-  net->listener_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  net->listener_.reset(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (::setns(back.get(), CLONE_NEWNET) != 0) std::abort();
   if (!inside) return inside.error();
-  int one = 1;
+  int one = 1, zero = 0;
   ::setsockopt(net->listener_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  any.sin_port = htons(80);
+  ::setsockopt(net->listener_.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);  // and IPv4
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_port = htons(80);
   if (::bind(net->listener_.get(), reinterpret_cast<sockaddr*>(&any), sizeof any) != 0 ||
       ::listen(net->listener_.get(), 64) != 0)
     return err("listening on port 80");
@@ -55,13 +58,19 @@ Result<std::unique_ptr<StandInInternet>> StandInInternet::make() {
   net->veth_made_ = true;
   int index = static_cast<int>(::if_nametoindex(net->veth_.c_str()));
   if (auto s = host->add_address(index, ip::make_address(kHostSide), 30); !s) return s.error();
+  if (auto s = host->add_address(index, ip::make_address(kHostSide6), 64); !s) return s.error();
   if (auto s = host->set_up(net->veth_); !s) return s.error();
   if (auto s = inside->set_up("lo"); !s) return s.error();
   for (const char* a : {kWebA, kWebB, kMetadata})
     if (auto s = inside->add_address(1, ip::make_address(a), 32); !s) return s.error();
+  if (auto s = inside->add_address(1, ip::make_address(kWebV6), 128); !s) return s.error();
   if (auto s = inside->add_address(2, ip::make_address(kFarSide), 30); !s) return s.error();
+  if (auto s = inside->add_address(2, ip::make_address(kFarSide6), 64); !s) return s.error();
   if (auto s = inside->set_up("eth0"); !s) return s.error();
   if (auto s = inside->add_route(2, ip::address_v4::any(), 0, ip::make_address(kHostSide)); !s) return s.error();
+  if (auto s = inside->add_route(2, ip::address_v6::any(), 0, ip::make_address(kHostSide6)); !s) return s.error();
+  if (auto s = host->add_route(index, ip::make_address(kWebV6), 128, ip::make_address(kFarSide6)); !s)
+    return Error{s.error().message + " (is another stand-in internet up on this machine?)", s.error().err};
   for (const char* a : {kWebA, kWebB, kMetadata})
     if (auto s = host->add_route(index, ip::make_address(a), 32, ip::make_address(kFarSide)); !s)
       return Error{s.error().message + " (is another stand-in internet up on this machine?)", s.error().err};
@@ -78,14 +87,16 @@ void StandInInternet::serve() {
     if (fds[1].revents) return;
     unique_fd c(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!c) continue;
-    sockaddr_in local{};
+    sockaddr_in6 local{};
     socklen_t len = sizeof local;
     ::getsockname(c.get(), reinterpret_cast<sockaddr*>(&local), &len);
-    char text[INET_ADDRSTRLEN] = {};
-    ::inet_ntop(AF_INET, &local.sin_addr, text, sizeof text);
+    char text[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &local.sin6_addr, text, sizeof text);
+    std::string address = text;
+    if (address.starts_with("::ffff:")) address = address.substr(7);  // an IPv4 client
     char request[1024];
     (void)!::read(c.get(), request, sizeof request);  // one read: the probes send one small request
-    std::string body = body_of(text);
+    std::string body = body_of(address);
     std::string reply = "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     (void)!::write(c.get(), reply.data(), reply.size());
   }

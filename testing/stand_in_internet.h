@@ -19,6 +19,7 @@ class StandInInternet {
   static constexpr const char* kWebA = "198.51.100.10";       // TEST-NET-2
   static constexpr const char* kWebB = "203.0.113.10";        // TEST-NET-3
   static constexpr const char* kMetadata = "169.254.169.254";  // what cloud metadata looks like
+  static constexpr const char* kWebV6 = "2001:db8:100::10";     // IPv6 documentation prefix
 
   static Result<std::unique_ptr<StandInInternet>> make();
   ~StandInInternet();

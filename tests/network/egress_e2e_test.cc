@@ -153,6 +153,7 @@ run = """
 cat /etc/resolv.conf
 curl -sS -m 5 http://web.stand-in.test/; echo
 curl -sS -m 5 http://203.0.113.10/; echo
+if grep -q '^nameserver .*:' /etc/resolv.conf; then curl -sS -m 5 -g 'http://[2001:db8:100::10]/'; echo; fi
 curl -sS -m 5 http://metadata.stand-in.test/ || echo metadata-refused
 curl -sS -m 5 http://private.stand-in.test/ || echo private-refused
 curl -sS -m 5 http://)" + target + R"(/ || echo machine-refused
@@ -171,6 +172,11 @@ cat /etc/resolv.conf
   EXPECT_NE(r.out.find("[public] nameserver 10.213."), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[public] stand-in 198.51.100.10"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[public] stand-in 203.0.113.10"), std::string::npos) << r.out;
+  // IPv6 out through the machine's NAT, where the machine has an IPv6 default route (jobs get
+  // IPv6 then, and their resolv.conf names the gateway's IPv6 address too).
+  if (r.out.find("[public] nameserver fd62:") != std::string::npos) {
+    EXPECT_NE(r.out.find("[public] stand-in 2001:db8:100::10"), std::string::npos) << r.out;
+  }
   EXPECT_NE(r.out.find("[public] metadata-refused"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[public] private-refused"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[public] machine-refused"), std::string::npos) << r.out;
