@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -169,6 +170,14 @@ Result<AllowRule> parse_allow_rule(std::string_view text) {
   rule.address = address_text(rule.family, bytes);
   rule.port = port;
   return rule;
+}
+
+bool overlaps(const AllowRule& a, const AllowRule& b) {
+  if (a.family != b.family) return false;
+  std::array<unsigned char, 16> x{}, y{};
+  ::inet_pton(a.family, a.address.c_str(), x.data());
+  ::inet_pton(b.family, b.address.c_str(), y.data());
+  return within(x, y, std::min(a.prefix, b.prefix));
 }
 
 const std::vector<std::string>& public_refused_v4() {

@@ -39,6 +39,10 @@ struct AllowRule {
 // The error says what is wrong and shows the accepted forms.
 Result<AllowRule> parse_allow_rule(std::string_view text);
 
+// Whether two networks share an address (ports aside): same family, and equal in the bits of the
+// shorter prefix.
+bool overlaps(const AllowRule& a, const AllowRule& b);
+
 struct EgressPolicy {
   EgressMode mode = EgressMode::public_;
   std::vector<AllowRule> allow;  // reachable in every mode but none, before anything is refused

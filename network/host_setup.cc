@@ -22,6 +22,8 @@ std::string read_line(const std::filesystem::path& p) {
   return s;
 }
 
+}  // namespace
+
 Status write_sysctl(const std::filesystem::path& p, const std::string& value) {
   std::ofstream f(p);
   f << value;
@@ -29,22 +31,6 @@ Status write_sysctl(const std::filesystem::path& p, const std::string& value) {
   if (!f) return Error{"job networks: cannot write " + value + " to " + p.string() + " (run as root)", EACCES, ErrorCode::unavailable};
   return {};
 }
-
-bool overlaps(const std::array<unsigned char, 16>& a, const std::array<unsigned char, 16>& b, unsigned prefix) {
-  for (unsigned bit = 0; bit < prefix; ++bit) {
-    unsigned char m = static_cast<unsigned char>(0x80 >> (bit % 8));
-    if ((a[bit / 8] & m) != (b[bit / 8] & m)) return false;
-  }
-  return true;
-}
-
-std::array<unsigned char, 16> bytes_of(const AllowRule& r) {
-  std::array<unsigned char, 16> out{};
-  ::inet_pton(r.family, r.address.c_str(), out.data());
-  return out;
-}
-
-}  // namespace
 
 void machine_addresses(std::vector<std::string>& v4, std::vector<std::string>& v6) {
   v4.clear();
@@ -79,12 +65,11 @@ bool has_ipv6_default_route() {
 }
 
 Status check_pool_free(const AllowRule& pool) {
-  const auto mine = bytes_of(pool);
   auto conflict = [&](const std::string& dev, const std::array<unsigned char, 16>& dst, unsigned len) -> Status {
     if (len == 0 || dev == "lo" || dev.starts_with("bxj")) return {};
-    if (!overlaps(mine, dst, std::min(len, pool.prefix))) return {};
     char text[INET6_ADDRSTRLEN] = {};
     ::inet_ntop(pool.family, dst.data(), text, sizeof text);
+    if (!overlaps(pool, AllowRule{pool.family, text, len, std::nullopt})) return {};
     return Error{"job networks: the address pool " + pool.cidr() + " overlaps the machine's route to " + text + "/" +
                      std::to_string(len) + " on " + dev + "; choose a pool outside the machine's networks",
                  0, ErrorCode::unavailable, pool.family == AF_INET ? "network_pool_v4" : "network_pool_v6"};

@@ -2,6 +2,7 @@
 // whether it has IPv6 out, the pools clear of its routes, forwarding on.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ bool has_ipv6_default_route();
 // The error names the route a pool overlaps and what to change. Our own veths ("bxj*") are not
 // the machine's routes.
 Status check_pool_free(const AllowRule& pool);
+
+// Writes a sysctl under /proc/sys; the error names it.
+Status write_sysctl(const std::filesystem::path& path, const std::string& value);
 
 // IPv4 forwarding on, and IPv6's when `ipv6`: interfaces that accept router advertisements
 // (accept_ra 1) get accept_ra 2 first, as forwarding would make the kernel ignore them.

@@ -46,11 +46,6 @@ bool kernel_at_least(int major, int minor) {
   return ma > major || (ma == major && mi >= minor);
 }
 
-void write_sysctl(const char* path, const char* value) {
-  unique_fd fd(::open(path, O_WRONLY | O_CLOEXEC));
-  if (fd) (void)!::write(fd.get(), value, std::strlen(value));
-}
-
 // The slot's addresses: the n-th /30 of the v4 pool, the n-th /64 of the v6 pool.
 struct SlotAddresses {
   ip::address_v4 gateway4, job4;
@@ -148,7 +143,7 @@ SlotAddresses NetworkHostImpl::addresses(int slot) const {
 
 void NetworkHostImpl::reclaim(int slot) {
   (void)nft_->run("delete table inet " + host_table_name(slot));
-  (void)netlink_->delete_link("bxj" + std::to_string(slot));
+  (void)netlink_->delete_link(host_link_name(slot));
 }
 
 Status NetworkHostImpl::init() {
@@ -238,9 +233,9 @@ Status JobNetworkImpl::make_namespace(std::optional<Netlink>& inside) {
     }
     // As executors/native/network.cc does for a loopback-only namespace: steps bind low ports
     // and ping without privileges; and no router advertisement changes the job's routes.
-    write_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0");
-    write_sysctl("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
-    write_sysctl("/proc/sys/net/ipv6/conf/default/accept_ra", "0");
+    (void)write_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0");
+    (void)write_sysctl("/proc/sys/net/ipv4/ping_group_range", "0 2147483647");
+    (void)write_sysctl("/proc/sys/net/ipv6/conf/default/accept_ra", "0");
     ns_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!ns_ && status) status = sys_error("opening the job's network namespace");
     auto nft = Nft::open();
@@ -257,7 +252,7 @@ Status JobNetworkImpl::make_namespace(std::optional<Netlink>& inside) {
 
 Status JobNetworkImpl::build(const SlotAddresses& a) {
   const auto& opt = host_.options_;
-  veth_ = "bxj" + std::to_string(slot_.number);
+  veth_ = host_link_name(slot_.number);
   rules_.slot = slot_.number;
   rules_.veth = veth_;
   rules_.policy = opt.policy;
@@ -287,7 +282,7 @@ Status JobNetworkImpl::build(const SlotAddresses& a) {
   if (a.gateway6)
     if (auto s = nl.add_address(index, *a.gateway6, 64); !s) return s;
   // The link must never take a router advertisement from the job as the machine's route.
-  write_sysctl(("/proc/sys/net/ipv6/conf/" + veth_ + "/accept_ra").c_str(), "0");
+  (void)write_sysctl("/proc/sys/net/ipv6/conf/" + veth_ + "/accept_ra", "0");
   if (auto s = nl.set_up(veth_); !s) return s;
 
   if (auto s = inside->add_address(kPeerIndex, a.job4, 30); !s) return s;

@@ -7,7 +7,8 @@
 //   NetworkHost::create_job(id)          a namespace + veth + addresses + routes + nftables + resolver
 //   JobNetwork::add_step(name, egress)   a net_cls class id for the step's sandbox (its policy)
 //   JobNetwork::report(class)            what the policy refused for that step
-//   ~JobNetwork                          everything of the job removed, its slot freed
+//   ~JobNetwork                          the job's table and resolver removed, its slot freed (the
+//                                        kernel takes the veth down with the namespace)
 //
 // Where the rules live, and why:
 // - in the job's namespace (table inet boxcar, hook output): the policy itself. Sockets there
@@ -61,8 +62,8 @@ struct NetworkOptions {
 
 class JobNetwork {
  public:
-  // Removes the job's veth, its nftables table on the machine, its resolver, and frees the slot.
-  // The namespace goes with the last process and fd in it.
+  // Removes the job's nftables table on the machine and its resolver, and frees the slot. The
+  // namespace goes with the last process and fd in it, and the kernel deletes the veth with it.
   virtual ~JobNetwork() = default;
 
   // The job's network namespace (owned by the JobNetwork; executors dup it): loopback up,

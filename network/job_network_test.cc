@@ -27,7 +27,9 @@
 
 #include "network/dns_server.h"
 #include "network/host_setup.h"
+#include "network/job_rules.h"
 #include "network/nft.h"
+#include "testing/job_network_slot.h"
 #include "testing/stand_in_internet.h"
 
 namespace boxcar::network {
@@ -140,11 +142,6 @@ bool table_exists(const std::string& name) {
   auto nft = Nft::open();
   auto tables = nft->inet_tables();
   return tables && std::find(tables->begin(), tables->end(), name) != tables->end();
-}
-
-int slot_of(const std::string& job_v4) {
-  auto a = boost::asio::ip::make_address_v4(job_v4).to_uint() - boost::asio::ip::make_address_v4("10.213.0.0").to_uint();
-  return static_cast<int>(a / 4);
 }
 
 class JobNetworkTest : public ::testing::Test {
@@ -342,9 +339,9 @@ TEST_F(JobNetworkTest, NothingRemainsAfterTheJobOrAfterItsProcessIsKilled) {
   {
     auto job = h->create_job("j7");
     ASSERT_TRUE(job) << job.error().message;
-    int slot = slot_of((*job)->address_v4());
-    slot_table = "boxcar_job_" + std::to_string(slot);
-    veth = "bxj" + std::to_string(slot);
+    int slot = boxcar::testing::job_network_slot((*job)->address_v4());
+    slot_table = host_table_name(slot);
+    veth = host_link_name(slot);
     EXPECT_TRUE(table_exists(slot_table));
     EXPECT_NE(::if_nametoindex(veth.c_str()), 0u);
   }
@@ -375,8 +372,8 @@ TEST_F(JobNetworkTest, NothingRemainsAfterTheJobOrAfterItsProcessIsKilled) {
   ssize_t n = ::read(p[0], buf, sizeof buf - 1);
   ::close(p[0]);
   ASSERT_GT(n, 0) << "the child made no job network";
-  int slot = slot_of(buf);
-  std::string dead_table = "boxcar_job_" + std::to_string(slot), dead_veth = "bxj" + std::to_string(slot);
+  int slot = boxcar::testing::job_network_slot(buf);
+  std::string dead_table = host_table_name(slot), dead_veth = host_link_name(slot);
   EXPECT_TRUE(table_exists(dead_table));
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);

@@ -74,6 +74,8 @@ const char* kNdp =
 
 std::string host_table_name(int slot) { return "boxcar_job_" + std::to_string(slot); }
 
+std::string host_link_name(int slot) { return "bxj" + std::to_string(slot); }
+
 std::string namespace_table_script(const JobRulesInput& in) {
   const std::string t = "boxcar";
   std::string s = "add table inet boxcar\n";

@@ -32,6 +32,8 @@ struct JobRulesInput {
 
 // "boxcar_job_<slot>": the machine's table of a slot, what reclaiming a stale slot deletes.
 std::string host_table_name(int slot);
+// The machine's end of the slot's veth pair: "bxj<slot>" (within IFNAMSIZ for every slot).
+std::string host_link_name(int slot);
 
 // `table inet boxcar` inside the job's namespace (hook output): the policy, and the dynamic sets
 // refused4/refused6 (cgroup . l4proto . daddr . dport) and refusedp4/refusedp6 (cgroup .

@@ -20,6 +20,8 @@
 #include <fstream>
 
 #include "base/unique_fd.h"
+#include "network/job_rules.h"
+#include "testing/job_network_slot.h"
 #include "testing/private_hosts_file.h"
 #include "testing/stand_in_internet.h"
 #include "tests/cli/boxcar_process.h"
@@ -88,13 +90,6 @@ std::string run_command(const std::string& cmd) {
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   ::pclose(p);
   return out;
-}
-
-// The slot of a job network from the job's address (10.213.0.0/16, a /30 per slot).
-int slot_of(const std::string& job_address) {
-  in_addr a{};
-  if (::inet_pton(AF_INET, job_address.c_str(), &a) != 1) return -1;
-  return static_cast<int>((ntohl(a.s_addr) - 0x0ad50000u) / 4);
 }
 
 std::string link_ifindex(const std::string& name) {
@@ -291,9 +286,9 @@ run = "hostname -I; echo holding; sleep 60"
   size_t at = printed.find("[held] 10.213.");
   ASSERT_NE(at, std::string::npos) << printed;
   std::string address = printed.substr(at + 7, printed.find_first_of(" \n", at + 7) - at - 7);
-  int slot = slot_of(address);
+  int slot = job_network_slot(address);
   ASSERT_GE(slot, 0) << printed;
-  std::string link = "bxj" + std::to_string(slot), table = "boxcar_job_" + std::to_string(slot);
+  std::string link = network::host_link_name(slot), table = network::host_table_name(slot);
   std::string ifindex = link_ifindex(link), handle = table_handle(table);
   ASSERT_FALSE(ifindex.empty()) << link;  // control: the probe sees a live job's network
   ASSERT_FALSE(handle.empty()) << table;

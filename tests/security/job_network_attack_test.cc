@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "network/job_network.h"
+#include "network/job_rules.h"
+#include "testing/job_network_slot.h"
 #include "testing/stand_in_internet.h"
 #include "tests/security/security_fixture.h"
 
@@ -135,9 +137,7 @@ print("spoofed-job-range", tcp("198.51.100.10", 80, source="10.213.255.254"))
   EXPECT_NE(r.out.find("spoofed-job-range OSError"), std::string::npos) << r.out;
 
   if (network_->address_v6().empty()) return;
-  in_addr a{};
-  ASSERT_EQ(::inet_pton(AF_INET, network_->address_v4().c_str(), &a), 1);
-  std::string table = "boxcar_job_" + std::to_string((ntohl(a.s_addr) - 0x0ad50000u) / 4);
+  std::string table = network::host_table_name(boxcar::testing::job_network_slot(network_->address_v4()));
   auto dropped = [&] {
     Ran c = on_host("nft -j list counter inet " + table + " dropped");
     size_t at = c.out.find("\"packets\": ");
@@ -198,11 +198,8 @@ print("web", tcp("198.51.100.10", 80))
 
 TEST_P(JobNetworkAttackTest, TheMachinesLinkLocalAddressIsClosed) {
   if (network_->address_v6().empty()) GTEST_SKIP() << "the machine has no IPv6 default route: jobs get no IPv6";
-  int slot = 0;
-  in_addr a{};
-  ASSERT_EQ(::inet_pton(AF_INET, network_->address_v4().c_str(), &a), 1);
-  slot = static_cast<int>((ntohl(a.s_addr) - 0x0ad50000u) / 4);
-  std::string gateway_link_local = link_local_of("bxj" + std::to_string(slot));
+  int slot = boxcar::testing::job_network_slot(network_->address_v4());
+  std::string gateway_link_local = link_local_of(network::host_link_name(slot));
   ASSERT_FALSE(gateway_link_local.empty());
   Ran r = python(std::string(kConnect) + R"(
 gw6 = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver") and ":" in l][0]
