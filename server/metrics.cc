@@ -91,7 +91,14 @@ void Metrics::count_follower_refused(const std::string& scope) {
 void Metrics::set_egress_refused(int64_t job, const std::string& step, int64_t refused) {
   if (refused <= 0) return;
   std::lock_guard lock(mu_);
-  egress_refused_[job][step] = static_cast<uint64_t>(refused);
+  auto& steps = egress_refused_[job];
+  // Step names come from the agent: a job keeps at most as many as a pipeline may have steps;
+  // past that, they are counted together.
+  if (steps.size() >= kEgressStepsPerJob && !steps.count(step)) {
+    steps[""] += static_cast<uint64_t>(refused);
+  } else {
+    steps[step] = static_cast<uint64_t>(refused);
+  }
   while (egress_refused_.size() > kEgressJobs) {
     for (const auto& [s, n] : egress_refused_.begin()->second) egress_refused_evicted_ += n;
     egress_refused_.erase(egress_refused_.begin());

@@ -41,7 +41,7 @@ class Metrics {
   // A finished step's refused connections (as the agent counted them for the whole step, so a
   // resent update counts once). Kept for the most recent kEgressJobs jobs that had any.
   void set_egress_refused(int64_t job, const std::string& step, int64_t refused);
-  static constexpr size_t kEgressJobs = 1000;
+  static constexpr size_t kEgressJobs = 1000, kEgressStepsPerJob = 1024;
 
   uint64_t webhook_count(const std::string& provider, const std::string& result) const;
 

@@ -35,10 +35,14 @@ TEST(MetricsTest, EgressRefusalsPerJobCountAResentUpdateOnceAndStayBounded) {
   std::string text = m.render({}, 0);
   EXPECT_NE(text.find("boxcar_job_egress_refused_total{job=\"7\"} 5\n"), std::string::npos) << text;
   EXPECT_NE(text.find("boxcar_egress_refused_total 5\n"), std::string::npos);
+  for (size_t i = 0; i < Metrics::kEgressStepsPerJob + 10; ++i) m.set_egress_refused(8, "s" + std::to_string(i), 1);
+  EXPECT_NE(m.render({}, 0).find("{job=\"8\"} " + std::to_string(Metrics::kEgressStepsPerJob + 10) + "\n"),
+            std::string::npos);  // a rogue agent's step names cost at most kEgressStepsPerJob entries
   for (int64_t job = 100; job < 100 + static_cast<int64_t>(Metrics::kEgressJobs); ++job) m.set_egress_refused(job, "s", 1);
   text = m.render({}, 0);
   EXPECT_EQ(text.find("{job=\"7\"}"), std::string::npos);  // the oldest left the list...
-  EXPECT_NE(text.find("boxcar_egress_refused_total " + std::to_string(5 + Metrics::kEgressJobs) + "\n"),
+  EXPECT_NE(text.find("boxcar_egress_refused_total " +
+                      std::to_string(5 + Metrics::kEgressStepsPerJob + 10 + Metrics::kEgressJobs) + "\n"),
             std::string::npos);  // ...not the total
 }
 
