@@ -81,6 +81,7 @@ class JobNetworkImpl final : public JobNetwork, public DnsPolicy {
   };
   Status make_namespace(std::optional<Netlink>& inside);
   std::vector<CountedElement> refused_elements();
+  void label_machine_addresses();
 
   NetworkHostImpl& host_;
   Slot slot_;
@@ -362,7 +363,9 @@ EgressReport JobNetworkImpl::report(uint32_t net_class) {
   EgressReport r;
   auto step = steps_.find(net_class);
   bool has_list = step != steps_.end() && step->second.egress.has_value();
-  for (auto& e : refused_elements()) {
+  auto refused = refused_elements();
+  if (!refused.empty()) label_machine_addresses();
+  for (auto& e : refused) {
     if (e.net_class != net_class || e.packets == 0) continue;
     RefusedDestination d;
     d.address = e.address;
@@ -377,6 +380,19 @@ EgressReport JobNetworkImpl::report(uint32_t net_class) {
   std::stable_sort(r.refused.begin(), r.refused.end(), [](const auto& a, const auto& b) { return a.count > b.count; });
   if (has_list) r.refused_names = refused_names_;
   return r;
+}
+
+void JobNetworkImpl::label_machine_addresses() {
+  // The snapshot taken at the job's start misses addresses the machine gained since: the kernel
+  // gives the job's own link its IPv6 link-local address only once the link's carrier is seen,
+  // up to a second later, and an interface may come up during the job. The rules refuse them
+  // either way (the machine's table takes nothing from a job but DNS); this names them right.
+  std::vector<std::string> v4, v6;
+  machine_addresses(v4, v6);
+  for (auto [now, known] : {std::pair{&v4, &rules_.own_v4}, std::pair{&v6, &rules_.own_v6}}) {
+    for (auto& a : *now)
+      if (!std::binary_search(known->begin(), known->end(), a)) known->insert(std::upper_bound(known->begin(), known->end(), a), a);
+  }
 }
 
 uint64_t JobNetworkImpl::refused_total() {
