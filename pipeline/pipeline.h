@@ -65,6 +65,17 @@ struct Expose {
 
 enum class Network { job, none, host };
 
+// [[step.cache]]: restored before the step, saved after it succeeds when `key` missed.
+struct Cache {
+  // Templates: ${matrix.x}, ${branch}, ${hash:GLOB[,GLOB...]} (sha256 of the files the globs
+  // match in the step's workspace as the step finds it, paths and contents, in path order).
+  std::string key;
+  std::vector<std::string> restore_keys;  // prefixes (templates too), tried newest first, in order
+  // Workspace-relative paths, or "~/..." under the step's home; globs are not expanded.
+  std::vector<std::string> paths;
+  SourcePos pos;
+};
+
 // One step as written, matrix not yet expanded; defaults already applied.
 struct Step {
   std::string name;
@@ -88,6 +99,7 @@ struct Step {
   // answered for them); none: the agent's egress policy as it is.
   std::optional<std::vector<HostPattern>> egress;
   std::vector<std::string> artifacts;  // globs relative to the workspace
+  std::vector<Cache> caches;           // [[step.cache]], in file order
   std::vector<Service> services;
   std::vector<Expose> expose;
   Millis preview_ttl{1'800'000};
