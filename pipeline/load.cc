@@ -78,7 +78,8 @@ void read_steps(TableReader& top, const Step& defaults, const StepSource& defaul
 
 }  // namespace
 
-LoadResult parse_pipeline(std::string_view text, const std::string& file, const Limits& limits) {
+LoadResult parse_pipeline(std::string_view text, const std::string& file, const Limits& limits,
+                          const ImageCheck& image_check) {
   LoadResult result;
   if (auto refused = check_text(text, file, limits)) {
     result.errors.push_back(std::move(*refused));
@@ -110,7 +111,7 @@ LoadResult parse_pipeline(std::string_view text, const std::string& file, const 
   std::vector<StepSource> sources;
   read_steps(top, defaults, defaults_src, limits, pipeline, sources);
   check_needs(pipeline.steps, sources, diags);
-  check_matrix(pipeline.steps, sources, diags);
+  check_matrix(pipeline.steps, sources, image_check, diags);
   check_limits(pipeline.steps, sources, defaults, defaults_src, limits, diags);
 
   result.errors = diags.take_sorted();

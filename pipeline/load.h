@@ -1,6 +1,7 @@
 // Parsing and validating a pipeline file: text in, a Pipeline value or every error out.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,8 +31,14 @@ struct LoadResult {
 // types, names, durations, sizes, needs (unknown names with "did you mean", cycles with their
 // path), matrix references, defaults, env layering, and `limits` (size and nesting depth are
 // checked before toml++ sees the text). Pure: no I/O. `file` is used in messages.
+//
+// Every matrix expansion is checked as the agent will see it: its workdir, and its image (and
+// each service's) through `image_check`, which returns why a reference is refused or "" (the
+// grammar of image references lives in images/, which this folder does not depend on); none =
+// any reference without whitespace is taken.
+using ImageCheck = std::function<std::string(std::string_view image)>;
 LoadResult parse_pipeline(std::string_view text, const std::string& file,
-                          const Limits& limits = {});
+                          const Limits& limits = {}, const ImageCheck& image_check = {});
 
 // Expands matrices and resolves needs to indices. Requires a pipeline from parse_pipeline.
 ExpandedPipeline expand(const Pipeline& pipeline);

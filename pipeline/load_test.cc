@@ -23,7 +23,7 @@ TEST(LoadTest, MinimalStepGetsDocumentedDefaults) {
   const Step& s = p.steps[0];
   EXPECT_EQ(s.name, "a");
   EXPECT_EQ(s.image, "host");
-  EXPECT_EQ(s.shell, (std::vector<std::string>{"/bin/sh", "-e", "-c"}));
+  EXPECT_TRUE(s.shell.empty());  // the engine picks: bash -eo pipefail where the root has bash
   EXPECT_EQ(s.workdir, ".");
   EXPECT_EQ(s.timeout, Millis(3'600'000));
   EXPECT_EQ(s.network, Network::job);

@@ -150,5 +150,89 @@ matrix = { a = ["x"], b = ["1", "2"] }
                        "\"t-x\" (use every matrix axis in the name)");
 }
 
+TEST(MatrixTest, NeedsNamesSomeCellsByTheirValues) {
+  ExpandedPipeline e = expand_ok(R"P(version = 1
+[[step]]
+name = "build"
+run = "true"
+matrix = { cc = ["gcc", "clang"], opt = ["O0", "O2"], v = [12] }
+[[step]]
+name = "gcc-only"
+run = "true"
+needs = ["build (cc=gcc)"]
+[[step]]
+name = "one"
+run = "true"
+needs = ["build (opt=O2, cc=clang, v=12)", "build (cc=clang,opt=O2)"]
+[[step]]
+name = "tools-${matrix.t}"
+run = "true"
+matrix = { t = ["a", "b"] }
+[[step]]
+name = "by-expanded-name"
+run = "true"
+needs = ["tools-b", "build"]
+)P");
+  ASSERT_EQ(e.steps.size(), 9u);
+  EXPECT_EQ(e.steps[4].needs, (std::vector<size_t>{0, 1}));  // gcc O0, gcc O2
+  EXPECT_EQ(e.steps[5].needs, (std::vector<size_t>{3}));     // clang O2, named twice, once
+  EXPECT_EQ(e.steps[8].needs, (std::vector<size_t>{7, 0, 1, 2, 3}));
+}
+
+TEST(MatrixTest, NeedOfNoCellSaysWhichCellsExist) {
+  auto errors = errors_of(R"P(version = 1
+[[step]]
+name = "build"
+run = "true"
+matrix = { cc = ["gcc", "clang"] }
+[[step]]
+name = "a"
+run = "true"
+needs = ["build (cc=gcd)", "build (c=gcc)", "lint (x=1)"]
+[[step]]
+name = "lint"
+run = "true"
+)P");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "f.toml:9:10: error: step \"a\": needs \"build (cc=gcd)\", but step \"build\" has no "
+                       "expansion with those values; it has \"build (cc=gcc)\", \"build (cc=clang)\" "
+                       "(did you mean \"build (cc=gcc)\"?)");
+  EXPECT_EQ(errors[1], "f.toml:9:28: error: step \"a\": needs \"build (c=gcc)\", but step \"build\" has no "
+                       "matrix axis \"c\" (its axes: cc); did you mean \"cc\"?");
+  EXPECT_EQ(errors[2], "f.toml:9:45: error: step \"a\": needs \"lint (x=1)\", but step \"lint\" has no "
+                       "matrix (write needs = [\"lint\"])");
+}
+
+TEST(MatrixTest, EveryExpansionsWorkdirAndImageAreChecked) {
+  std::string_view text = R"P(version = 1
+[[step]]
+name = "build"
+run = "true"
+workdir = "out/${matrix.dir}"
+image = "${matrix.img}"
+matrix = { dir = ["ok", "../../etc"], img = ["debian:12", "Debian:12"] }
+[[step]]
+name = "svc"
+run = "true"
+network = "none"
+[[step.service]]
+name = "db"
+image = "postgres:16"
+)P";
+  auto check = [](std::string_view image) -> std::string {
+    return image.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string_view::npos ? "" : "uppercase";
+  };
+  std::vector<std::string> errors;
+  for (const Diagnostic& d : parse_pipeline(text, "f.toml", {}, check).errors) errors.push_back(d.to_string());
+  ASSERT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], "f.toml:5:11: error: step \"build\": expansion \"build (dir=../../etc, img=debian:12)\": "
+                       "\"workdir\" must stay inside the workspace (no \"..\"), not \"out/../../etc\"");
+  EXPECT_EQ(errors[2], "f.toml:6:9: error: step \"build\": expansion \"build (dir=ok, img=Debian:12)\": uppercase");
+  EXPECT_NE(errors[4].find("f.toml:11:11: error: step \"svc\": service \"db\" runs from an image on the job's "
+                           "network, which network = \"none\" cannot reach"), std::string::npos) << errors[4];
+  // Without a checker the references are the agent's to judge; the workdir still is not.
+  EXPECT_EQ(errors_of(text).size(), 3u);
+}
+
 }  // namespace
 }  // namespace boxcar::pipeline

@@ -81,7 +81,10 @@ struct Step {
   std::string name;
   std::string run;
   std::string image = "host";
-  std::vector<std::string> shell = {"/bin/sh", "-e", "-c"};
+  // Empty: the engine picks at step start, `bash --noprofile --norc -eo pipefail -c` where the
+  // step's root has bash, else `/bin/sh -e -c` (a failing command early in a pipe fails the
+  // step wherever it can). Set: exactly this argv, the script appended.
+  std::vector<std::string> shell;
   std::string workdir = ".";
   EnvMap env;  // pipeline [env] < [defaults].env < step env, already layered
   std::vector<std::string> secrets;
@@ -136,7 +139,7 @@ struct ConcreteStep {
   std::string name;       // "test (cc=gcc, opt=O2)" for an expansion, else the step's name
   std::string base_name;  // the step's own name
   std::map<std::string, std::string> matrix_values;  // empty unless expanded
-  Step step;  // with ${matrix.x} interpolated into name, run, env, image
+  Step step;  // with ${matrix.x} interpolated into name, run, env, image, workdir
   std::vector<size_t> needs;  // indices into ExpandedPipeline::steps
 };
 

@@ -207,9 +207,9 @@ void Plan::finish(size_t step, StepState state) {
   settle();
 }
 
-void Plan::cancel() {
+void Plan::cancel(bool spare_always) {
   for (size_t i = 0; i < states_.size(); ++i) {
-    if (states_[i] == StepState::pending) {
+    if (states_[i] == StepState::pending && !(spare_always && status_[i] == WhenStatus::always)) {
       states_[i] = StepState::cancelled;
       reasons_[i] = "cancelled";
     }

@@ -54,8 +54,10 @@ class Plan {
   // transitively.
   void finish(size_t step, StepState state);
 
-  // Every pending step becomes cancelled (running ones are the scheduler's to stop and finish).
-  void cancel();
+  // Every pending step becomes cancelled (running ones are the scheduler's to stop and finish),
+  // except, with `spare_always`, the when.status = "always" steps: they still run once their
+  // waits are over, as cleanup after a cancel does (bounded by their own timeout).
+  void cancel(bool spare_always = false);
 
   bool done() const;  // no step pending or running
   StepState state(size_t step) const { return states_[step]; }

@@ -424,6 +424,28 @@ TEST(PlanTest, CancelAlsoCancelsFinallySteps) {
   EXPECT_TRUE(plan.done());
 }
 
+// A cancel with a grace period spares the cleanup: it runs once what it waits for has ended.
+TEST(PlanTest, CancelSparingAlwaysStepsRunsThemAfterTheRest) {
+  PipelineBuilder b;
+  b.step("a");
+  b.step("b", {"a"});
+  b.step("on-failure").when = status(WhenStatus::failure);
+  b.step("cleanup").when = status(WhenStatus::always);
+  Plan plan(b.build(), RunContext{});
+  plan.start(0);
+  plan.cancel(/*spare_always=*/true);
+  EXPECT_EQ(plan.state(1), StepState::cancelled);
+  EXPECT_EQ(plan.state(2), StepState::cancelled);
+  EXPECT_EQ(plan.state(3), StepState::pending);
+  EXPECT_TRUE(plan.ready().empty());  // "a" still runs
+  plan.finish(0, StepState::cancelled);
+  EXPECT_EQ(plan.ready(), (std::vector<size_t>{3}));
+  plan.start(3);
+  plan.finish(3, StepState::success);
+  EXPECT_TRUE(plan.done());
+  EXPECT_TRUE(plan.failed());
+}
+
 TEST(PlanTest, BranchFilterSkipsAndPropagates) {
   PipelineBuilder b;
   b.step("build");

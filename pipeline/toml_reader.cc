@@ -228,17 +228,19 @@ std::optional<std::string> TableReader::relative_path(const TomlNode& value,
     wrong_type(value, what, "a string");
     return std::nullopt;
   }
-  const std::string& p = value.str;
-  if (p.empty()) {
-    error(value.pos, quoted(what) + " must not be empty");
-  } else if (p[0] == '/') {
-    error(value.pos, quoted(what) + " must be relative to the workspace, not " + quoted(p));
-  } else if (has_dotdot_component(p)) {
-    error(value.pos, quoted(what) + " must stay inside the workspace (no \"..\"), not " + quoted(p));
-  } else {
-    return p;
-  }
+  std::string problem = relative_path_problem(what, value.str);
+  if (problem.empty()) return value.str;
+  error(value.pos, problem);
   return std::nullopt;
+}
+
+std::string relative_path_problem(std::string_view what, std::string_view p) {
+  if (p.empty()) return quoted(what) + " must not be empty";
+  if (p[0] == '/') return quoted(what) + " must be relative to the workspace, not " + quoted(p);
+  if (has_dotdot_component(p)) {
+    return quoted(what) + " must stay inside the workspace (no \"..\"), not " + quoted(p);
+  }
+  return "";
 }
 
 const TomlNode* TableReader::table(std::string_view key) {

@@ -88,6 +88,10 @@ class TableReader {
   Diagnostics& diags_;
 };
 
+// Why `path` is not a relative path inside the workspace (empty, absolute, or with a ".."),
+// naming it `what`; "" when it is one.
+std::string relative_path_problem(std::string_view what, std::string_view path);
+
 // `"a", "b" or "c"`: for lists of valid choices in messages.
 std::string join_choices(const std::vector<std::string>& choices);
 

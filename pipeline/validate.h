@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pipeline/limits.h"
+#include "pipeline/load.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/toml_reader.h"
 
@@ -16,7 +17,7 @@ struct StepSource {
   SourcePos table;                         // the [[step]] header
   SourcePos name;                          // the name's value (table when absent)
   std::vector<SourcePos> needs;            // parallel to Step::needs
-  std::map<std::string, SourcePos> text;   // "run", "image", "name" -> value position
+  std::map<std::string, SourcePos> text;   // "run", "image", "name", "workdir", "network" -> value position
   std::map<std::string, SourcePos> env;    // env name -> value position (any layer)
   std::string context;                     // `step "build"` or `step #3`
 };
@@ -43,9 +44,11 @@ std::vector<Expose> read_expose(TableReader& step, const std::string& step_name)
 void check_needs(const std::vector<Step>& steps, const std::vector<StepSource>& sources,
                  Diagnostics& diags);
 
-// matrix.cc: ${matrix.x} references name axes of the step; expanded names are unique.
+// matrix.cc: ${matrix.x} references name axes of the step; expanded names are unique; each
+// expansion's workdir stays in the workspace and its images pass `image_check`; a service
+// with an image is on the job's network.
 void check_matrix(const std::vector<Step>& steps, const std::vector<StepSource>& sources,
-                  Diagnostics& diags);
+                  const ImageCheck& image_check, Diagnostics& diags);
 
 // limits.cc: the checks that need only the text, made before toml++ sees it: its size, then
 // its nesting depth (scan_nesting). The error points where the limit is passed.

@@ -1,9 +1,11 @@
-// The checks across steps: unique names, needs naming existing steps, and no cycles.
+// The checks across steps: unique names, needs naming existing steps (or some of a matrix
+// step's expansions: "build (cc=gcc)"), and no cycles.
 #include <algorithm>
 #include <functional>
 #include <map>
 
 #include "base/suggest.h"
+#include "pipeline/matrix.h"
 #include "pipeline/validate.h"
 
 namespace boxcar::pipeline {
@@ -74,6 +76,40 @@ std::vector<size_t> cycle_through(size_t start, const std::vector<size_t>& compo
   return {start, start};
 }
 
+// Why a "base (a=x)" need names no expansion of the step `base` names, or "" when `need` is
+// not of that form or names no step at all.
+std::string no_cell(const std::string& need, const std::vector<Step>& steps,
+                    const std::map<std::string, size_t>& by_name) {
+  auto sel = parse_cell_selector(need);
+  if (!sel) return "";
+  auto it = by_name.find(sel->base);
+  if (it == by_name.end()) return "";
+  const Step& step = steps[it->second];
+  std::string head = "needs " + quoted(need) + ", but step " + quoted(step.name);
+  if (step.matrix.empty()) return head + " has no matrix (write needs = [" + quoted(step.name) + "])";
+  if (combination_count(step.matrix) > kMaxMatrixCombinations) return head + " has too many expansions";
+  std::vector<std::string> axes;
+  for (const auto& [axis, values] : step.matrix) axes.push_back(axis);
+  for (const auto& [axis, value] : sel->values) {
+    if (step.matrix.count(axis)) continue;
+    auto match = closest_match(axis, axes);
+    std::string all;
+    for (const auto& a : axes) all += (all.empty() ? "" : ", ") + a;
+    return head + " has no matrix axis " + quoted(axis) + " (its axes: " + all + ")" +
+           (match ? "; did you mean " + quoted(*match) + "?" : "");
+  }
+  std::vector<std::string> cells;
+  std::string listed;
+  for (const MatrixValues& values : combinations(step.matrix)) {
+    cells.push_back(expansion_name(step.name, values));
+    if (cells.size() <= 8) listed += (listed.empty() ? "" : ", ") + quoted(cells.back());
+  }
+  if (cells.size() > 8) listed += ", ... (" + std::to_string(cells.size()) + " in all)";
+  auto match = closest_match(need, cells);
+  return head + " has no expansion with those values; it has " + listed +
+         (match ? " (did you mean " + quoted(*match) + "?)" : "");
+}
+
 }  // namespace
 
 void check_needs(const std::vector<Step>& steps, const std::vector<StepSource>& sources,
@@ -96,15 +132,19 @@ void check_needs(const std::vector<Step>& steps, const std::vector<StepSource>& 
     for (size_t k = 0; k < steps[i].needs.size(); ++k) {
       const std::string& need = steps[i].needs[k];
       SourcePos pos = sources[i].needs[k];
-      auto it = by_name.find(need);
-      if (it == by_name.end()) {
+      auto target = resolve_need(steps, by_name, need);
+      if (!target) {
+        if (std::string why = no_cell(need, steps, by_name); !why.empty()) {
+          diags.error(pos, sources[i].context + ": " + why);
+          continue;
+        }
         auto match = closest_match(need, names);
         diags.error(pos, sources[i].context + ": needs unknown step " + quoted(need) +
                              (match ? " (did you mean " + quoted(*match) + "?)" : ""));
-      } else if (it->second == i) {
+      } else if (target->step == i) {
         diags.error(pos, sources[i].context + ": a step cannot need itself");
-      } else if (std::find(edges[i].begin(), edges[i].end(), it->second) == edges[i].end()) {
-        edges[i].push_back(it->second);
+      } else if (std::find(edges[i].begin(), edges[i].end(), target->step) == edges[i].end()) {
+        edges[i].push_back(target->step);
       }
     }
   }

@@ -168,6 +168,7 @@ void read_common(TableReader& r, Step& step, StepSource& src) {
   read_shell(r, step);
   if (const TomlEntry* e = r.entry("workdir")) {
     if (auto p = r.relative_path(e->value, "workdir")) step.workdir = *p;
+    src.text["workdir"] = e->value.pos;
   }
   if (const TomlNode* t = r.table("env")) {
     TableReader env(*t, r.context() + ": env", r.diags());
@@ -182,6 +183,7 @@ void read_common(TableReader& r, Step& step, StepSource& src) {
   if (auto b = r.boolean("allow_failure")) step.allow_failure = *b;
   if (r.has("when")) step.when = read_when(r);
   read_resources(r, step.resources);
+  if (const TomlEntry* e = r.entry("network")) src.text["network"] = e->value.pos;
   if (auto n = r.choice("network", {"job", "none", "host"})) {
     step.network = *n == "none" ? Network::none : *n == "host" ? Network::host : Network::job;
   }
