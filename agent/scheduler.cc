@@ -65,6 +65,7 @@ struct Scheduler::Impl {
   // copy pool's one thread only: steps that end together must not each start from the same total.
   uint64_t artifact_bytes = 0;
   bool cancelling = false;
+  bool killing = false;  // cancelled with Grace::none: when.status = always steps stop too
   std::string abort_reason;  // set by abort(): the steps it stops end failed, saying this
   bool finished = false;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
@@ -173,7 +174,9 @@ void Scheduler::Impl::launch(size_t i, int number) {
   job.expect(more);
   attempt->start(setup_of(i));
   // start() may have ended it already (a setup error).
-  if (auto it = running.find(i); cancelling && it != running.end() && it->second.get() == attempt) {
+  // After a cancel only an `always` step starts (cleanup), and runs until its own end.
+  bool spared = !killing && cs.step.when && cs.step.when->status == pipeline::WhenStatus::always;
+  if (auto it = running.find(i); cancelling && !spared && it != running.end() && it->second.get() == attempt) {
     attempt->cancel(Grace::step);
   }
 }
@@ -329,6 +332,7 @@ void Scheduler::Impl::hold_previews(std::function<void()> closed) {
 
 void Scheduler::Impl::cancel(Grace grace) {
   cancelling = true;
+  killing = killing || grace == Grace::none;
   // With Grace::none an attempt ends (and leaves its map) inside the call.
   auto each = [&](std::map<size_t, std::unique_ptr<StepAttempt>>& attempts, auto&& f) {
     std::vector<size_t> ids;
@@ -338,7 +342,7 @@ void Scheduler::Impl::cancel(Grace grace) {
     }
   };
   each(previews, [&](StepAttempt& a) { a.close_preview("cancelled", grace); });
-  plan.cancel();
+  plan.cancel(/*spare_always=*/!killing);
   sync_settled();
   each(running, [&](StepAttempt& a) { a.cancel(grace); });
   pump();

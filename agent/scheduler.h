@@ -69,7 +69,9 @@ class Scheduler {
 
   // Cancels the run: pending steps become cancelled, running ones are stopped (Grace::step:
   // SIGTERM, their grace period, SIGKILL; Grace::none: at once) and open previews closed.
-  // Callable again, e.g. with Grace::none after Grace::step.
+  // With Grace::step the when.status = "always" steps are spared: they start once what they
+  // wait for has ended and run to their own end (their timeout bounds them); Grace::none
+  // stops them too. Callable again, e.g. with Grace::none after Grace::step.
   void cancel(Grace grace);
 
   // Ends the run because the job broke a limit of its own (its workspace is over its size):

@@ -49,12 +49,19 @@ StepAttempt::~StepAttempt() {
 void StepAttempt::start(StepSetup setup) {
   env_ = std::move(setup.env);
   user_ = std::move(setup.user);
+  shell_ = std::move(setup.shell);
   sidecar_setups_ = std::move(setup.sidecars);
   if (!setup.spec.ok()) {
     const Error& e = setup.spec.error();
     return end(Outcome::setup(e.subject.empty() ? "resources" : e.subject, e.err, e.message));
   }
   executors::SandboxSpec spec = *setup.spec;
+  // The default shell depends on the step's root: the log says which one ran.
+  if (!cs_.step.run.empty()) {
+    std::string line = "shell:";
+    for (const auto& arg : shell_) line += " " + arg;
+    output_->notice(line);
+  }
   if (ctx_.network && spec.network == executors::NetworkMode::job) {
     auto net_class = ctx_.network->add_step(cs_.name, cs_.step.egress);
     if (!net_class.ok()) return end(Outcome::setup("network", net_class.error().err, net_class.error().message));
@@ -77,7 +84,7 @@ void StepAttempt::start(StepSetup setup) {
 
 executors::ExecRequest StepAttempt::request(const std::string& script) const {
   executors::ExecRequest req;
-  req.argv = cs_.step.shell;
+  req.argv = shell_;
   req.argv.push_back(script);
   req.env = env_;
   req.workdir = cs_.step.workdir;

@@ -122,6 +122,7 @@ class StepAttempt {
   Phase phase_ = Phase::services;
   std::vector<std::string> env_;
   std::string user_;
+  std::vector<std::string> shell_;
   std::map<size_t, Result<Sidecar>> sidecar_setups_;
   std::unique_ptr<executors::Sandbox> sandbox_;
   std::map<size_t, std::unique_ptr<executors::Sandbox>> sidecars_;  // by service index

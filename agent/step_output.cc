@@ -378,6 +378,18 @@ struct StepOutput::Impl {
     flush_run();
   }
 
+  // A line of boxcar's own before any output: outside the limit and the masking.
+  void notice(std::string_view text) {
+    if (closed || bytes_seen > 0) return;
+    begin_call();
+    std::string line = "boxcar: " + std::string(text);
+    mark_time();
+    log_copy(line);
+    log_copy("\n");
+    observer.step_line(options.step, options.name, now, line, false);
+    flush_run();
+  }
+
   void close(std::string_view note) {
     if (closed) return;
     closed = true;
@@ -443,6 +455,8 @@ StepOutput::~StepOutput() {
 void StepOutput::write(executors::OutputStream stream, std::string_view bytes) {
   impl_->write(stream, bytes);
 }
+
+void StepOutput::notice(std::string_view text) { impl_->notice(text); }
 
 void StepOutput::close(std::string_view note) { impl_->close(note); }
 

@@ -45,6 +45,9 @@ class StepOutput {
 
   // Feeds bytes as they came from the process. A secret split across two writes is masked.
   void write(executors::OutputStream stream, std::string_view bytes);
+  // "boxcar: <text>" as a line of boxcar's own, before the step's output (ignored once output
+  // came): outside the limit and the masking. Which shell ran, for one.
+  void notice(std::string_view text);
   // Flushes partial lines and held-back bytes; writes the truncation notice if any, then
   // `note` as a last line of boxcar's own ("boxcar: <note>"), kept even past the limit: why the
   // step's network refused something is worth the line.

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "agent/scheduler.h"
+#include "agent/step_shell.h"
 
 namespace boxcar::agent {
 
@@ -84,7 +85,7 @@ Result<Sidecar> sidecar(const executors::SandboxSpec& step, const pipeline::Conc
   s.spec.layers = image.layers;
   executors::ExecRequest& req = s.request;
   if (!svc.run.empty()) {
-    req.argv = cs.step.shell;
+    req.argv = step_shell(cs.step.shell, image.layers);
     req.argv.push_back(svc.run);
     req.workdir = cs.step.workdir;
   } else {
@@ -169,6 +170,8 @@ StepSetup step_setup(const pipeline::ExpandedPipeline& p, const pipeline::Concre
     }
   }
   setup.env = step_environment(cs, options, workspace_path, config);
+  setup.shell = step_shell(cs.step.shell, setup.spec.ok() ? setup.spec->layers
+                                                         : std::vector<std::filesystem::path>{});
   if (!setup.spec.ok()) return setup;
   for (size_t i = 0; i < cs.step.services.size(); ++i) {
     const pipeline::Service& svc = cs.step.services[i];

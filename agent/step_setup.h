@@ -31,6 +31,7 @@ struct StepSetup {
   Result<executors::SandboxSpec> spec = executors::SandboxSpec{};
   std::vector<std::string> env;
   std::string user;  // the image's User; "" for host
+  std::vector<std::string> shell;  // the script is appended: the step's own, or agent/step_shell.h's pick
   std::map<size_t, Result<Sidecar>> sidecars;  // by index in step.services
 };
 

@@ -172,6 +172,9 @@ int cmd_run(const Args& args) {
   run.commit = head.commit;
   run.branch = flags->get("--branch").value_or(head.branch);
   run.event = event;
+  // As on the server: every step gets these, empty where the repository does not say.
+  run.run_env = {{"BOXCAR_REF", head.ref}, {"BOXCAR_TAG", head.tag}, {"BOXCAR_REPO", head.origin},
+                 {"BOXCAR_PR_NUMBER", ""}, {"BOXCAR_PR_BASE", ""}, {"BOXCAR_PR_HEAD", ""}};
   run.limits = *limits;
   run.json = flags->has("--json");
   run.timestamps = flags->has("--timestamps");

@@ -1,12 +1,14 @@
 #include "cli/git_head.h"
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "base/beneath.h"
+#include "base/url.h"
 
 namespace boxcar::cli {
 namespace {
@@ -60,6 +62,73 @@ std::string resolve_ref(int git, const std::string& ref) {
   return {};
 }
 
+// The first tag naming `commit`: loose refs/tags/* (lightweight), then packed-refs, where an
+// annotated tag is followed by its peeled commit ("^<sha>").
+std::string tag_of(int git, const std::string& commit) {
+  if (commit.empty()) return {};
+  unique_fd tags = open_beneath(git, "refs/tags", O_RDONLY | O_DIRECTORY);
+  if (tags) {
+    if (DIR* d = ::fdopendir(::dup(tags.get()))) {
+      std::string found;
+      int seen = 0;
+      while (dirent* e = ::readdir(d)) {
+        if (++seen > 10000) break;
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        if (first_line(git, "refs/tags/" + name) == commit && (found.empty() || name < found)) found = name;
+      }
+      ::closedir(d);
+      if (!found.empty()) return found;
+    }
+  }
+  std::string packed = read_beneath(git, "packed-refs", 16u << 20);
+  std::string last_tag;
+  size_t pos = 0;
+  while (pos < packed.size()) {
+    size_t end = packed.find('\n', pos);
+    std::string line = packed.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? packed.size() : end + 1;
+    if (line.size() == 41 && line[0] == '^') {
+      if (!last_tag.empty() && line.compare(1, 40, commit) == 0) return last_tag;
+      continue;
+    }
+    last_tag.clear();
+    if (line.size() > 51 && line[40] == ' ' && line.compare(41, 10, "refs/tags/") == 0) {
+      std::string ref = line.substr(41);
+      if (!is_ref_name(ref)) continue;
+      if (line.compare(0, 40, commit) == 0) return ref.substr(10);
+      last_tag = ref.substr(10);
+    }
+  }
+  return {};
+}
+
+// [remote "origin"] url = ... in .git/config.
+std::string origin_of(int git) {
+  std::string config = read_beneath(git, "config", 1u << 20);
+  bool in_origin = false;
+  size_t pos = 0;
+  while (pos < config.size()) {
+    size_t end = config.find('\n', pos);
+    std::string line = config.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? config.size() : end + 1;
+    size_t a = line.find_first_not_of(" \t");
+    if (a == std::string::npos) continue;
+    line = line.substr(a);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line[0] == '[') {
+      in_origin = line == "[remote \"origin\"]";
+      continue;
+    }
+    if (!in_origin || line.rfind("url", 0) != 0) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || line.find_first_not_of(" \t", 3) != eq) continue;
+    size_t v = line.find_first_not_of(" \t", eq + 1);
+    return v == std::string::npos ? "" : redact_url(line.substr(v));
+  }
+  return {};
+}
+
 }  // namespace
 
 GitHead read_git_head(const std::filesystem::path& dir) {
@@ -75,9 +144,13 @@ GitHead read_git_head(const std::filesystem::path& dir) {
     if (!is_ref_name(ref)) return head;
     if (ref.rfind("refs/heads/", 0) == 0) head.branch = ref.substr(11);
     head.commit = resolve_ref(git.get(), ref);
+    head.ref = ref;
   } else if (is_sha(content.substr(0, 40))) {
     head.commit = content.substr(0, 40);
   }
+  head.tag = tag_of(git.get(), head.commit);
+  if (head.ref.empty() && !head.tag.empty()) head.ref = "refs/tags/" + head.tag;
+  head.origin = origin_of(git.get());
   return head;
 }
 

@@ -33,6 +33,40 @@ TEST(GitHeadTest, ReadsBranchAndCommitOfARealRepository) {
   std::filesystem::remove_all(dir);
 }
 
+// BOXCAR_REF, BOXCAR_TAG and BOXCAR_REPO of a local run: HEAD's ref, the tag naming HEAD's
+// commit exactly (lightweight loose, annotated packed), origin's URL without its password.
+TEST(GitHeadTest, RefTagAndOriginOfARealRepository) {
+  auto dir = make_temp_dir();
+  std::string git = "cd " + dir.string() + " && git -c user.email=t@t -c user.name=t ";
+  ASSERT_EQ(std::system(("cd " + dir.string() + " && git init -q -b main . && git remote add origin "
+                         "https://user:hunter2@example.com/org/app.git")
+                            .c_str()),
+            0);
+  ASSERT_EQ(std::system((git + "commit -q --allow-empty -m one").c_str()), 0);
+  GitHead head = read_git_head(dir);
+  EXPECT_EQ(head.ref, "refs/heads/main");
+  EXPECT_EQ(head.tag, "");
+  EXPECT_EQ(head.origin.find("hunter2"), std::string::npos) << head.origin;
+  EXPECT_NE(head.origin.find("example.com/org/app.git"), std::string::npos) << head.origin;
+
+  ASSERT_EQ(std::system((git + "tag v1 && git checkout -q --detach v1").c_str()), 0);
+  head = read_git_head(dir);
+  EXPECT_EQ(head.tag, "v1");
+  EXPECT_EQ(head.ref, "refs/tags/v1");
+  EXPECT_EQ(head.branch, "");
+
+  // An annotated tag, packed: found through its peeled commit. A tag of another commit: none.
+  ASSERT_EQ(std::system((git + "checkout -q main && git -c user.email=t@t -c user.name=t commit -q "
+                               "--allow-empty -m two && git -c user.email=t@t -c user.name=t tag -a v2 -m v2 "
+                               "&& git tag -d v1 >/dev/null && git pack-refs --all")
+                            .c_str()),
+            0);
+  head = read_git_head(dir);
+  EXPECT_EQ(head.tag, "v2");
+  EXPECT_EQ(head.ref, "refs/heads/main");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(GitHeadTest, NotARepository) {
   auto dir = make_temp_dir();
   GitHead head = read_git_head(dir);

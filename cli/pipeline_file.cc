@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "images/reference.h"
 #include "pipeline/load.h"
 
 namespace boxcar::cli {
@@ -45,7 +46,12 @@ std::optional<LoadedPipeline> load_pipeline_file(const std::optional<std::string
   loaded.text.resize(static_cast<size_t>(in.gcount()));
   // Messages name the file as the user would: relative when it was found by lookup.
   std::string shown = file ? *file : path.filename().string();
-  auto result = pipeline::parse_pipeline(loaded.text, shown, limits);
+  // Each expansion's image as the agent will parse it, so validate fails where run would.
+  auto image_check = [](std::string_view image) -> std::string {
+    auto ref = images::parse_reference(image);
+    return ref.ok() ? "" : ref.error().message;
+  };
+  auto result = pipeline::parse_pipeline(loaded.text, shown, limits, image_check);
   if (!result.errors.empty()) {
     std::fputs(pipeline::render_diagnostics(result.errors, loaded.text).c_str(), stderr);
     std::fprintf(stderr, "boxcar: %zu error%s in %s\n", result.errors.size(),

@@ -64,6 +64,7 @@ Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor
   s.log_limit = options.log_limit;
   s.job_id = run_dir->id();
   s.commit = options.commit;
+  s.run_env = options.run_env;
   s.limits = options.limits;
   PipelineRun run(io, executor, std::move(pipeline), std::move(config), *observer);
   if (Status st = run.prepare(); !st.ok()) return st.error();

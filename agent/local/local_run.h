@@ -32,6 +32,8 @@ struct LocalRunOptions {
   std::string commit;                          // BOXCAR_COMMIT; "" outside git
   std::string branch;                          // BOXCAR_BRANCH and `when.branch`
   std::string event = "manual";
+  // BOXCAR_REF, BOXCAR_TAG, BOXCAR_REPO (and the BOXCAR_PR_* ones, empty): for every step.
+  std::map<std::string, std::string> run_env;
   StepLimits limits;
   bool json = false;        // JSON lines on `out` instead of the terminal reporter
   bool timestamps = false;  // terminal: HH:MM:SS before each line

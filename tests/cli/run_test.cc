@@ -60,6 +60,65 @@ run = "touch b.started; for i in $(seq 300); do [ -e a.started ] && exit 0; slee
   EXPECT_EQ(status_of(r, "b"), "success");
 }
 
+// `needs = ["build (cc=fast)"]` waits for that one expansion only: "after-fast" must start while
+// "build (cc=slow)" still runs, since the slow cell waits for its marker. The marker lives
+// outside the workspace (host executor), so the steps' own workspace layers cannot hide it.
+TEST(RunTest, OneCellNeedStartsBeforeTheOtherCellsEnd) {
+  TempDir dir;
+  std::string marker = (dir.path() / "after-fast.ran").string();
+  dir.write("ws/.boxcar.toml", R"P(version = 1
+[[step]]
+name = "build"
+timeout = "60s"
+matrix = { cc = ["fast", "slow"] }
+run = """
+if [ ${matrix.cc} = slow ]; then
+  for i in $(seq 600); do [ -e )P" + marker + R"P( ] && exit 0; sleep 0.1; done; exit 1
+fi
+"""
+[[step]]
+name = "after-fast"
+needs = ["build (cc=fast)"]
+run = "touch )P" + marker + R"P("
+[[step]]
+name = "after-all"
+needs = ["build"]
+run = "true"
+)P");
+  auto r = run_boxcar({"run", "--json", "--jobs", "3", "--executor", "host"}, dir.path() / "ws");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "build (cc=slow)"), "success") << r.out;
+  EXPECT_EQ(status_of(r, "after-fast"), "success") << r.out;
+  EXPECT_EQ(status_of(r, "after-all"), "success") << r.out;
+  auto p = run_boxcar({"plan"}, dir.path() / "ws");
+  EXPECT_NE(p.out.find("build (cc=fast)"), std::string::npos) << p.out;
+}
+
+// The default shell is bash with pipefail where the root has bash (the host's, here): a failure
+// early in a pipe fails the step, and its log says which shell ran. Control: the same script
+// with shell = sh passes, as sh -e only looks at the pipe's last command.
+TEST(RunTest, DefaultShellFailsOnAPipeFailure) {
+  TempDir dir;
+  dir.write(".boxcar.toml", R"(version = 1
+[[step]]
+name = "piped"
+run = "false | true"
+[[step]]
+name = "sh"
+shell = ["/bin/sh", "-e", "-c"]
+run = "false | true"
+)");
+  auto r = run_boxcar({"run", "--json"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(status_of(r, "piped"), "failed") << r.out;
+  EXPECT_EQ(status_of(r, "sh"), "success") << r.out;
+  fs::path logs = latest_run(dir.path()) / "logs";
+  std::string log = dir.read(fs::relative(logs / "piped.log", dir.path()));
+  EXPECT_EQ(log.rfind("boxcar: shell: /bin/bash --noprofile --norc -eo pipefail -c\n", 0), 0u) << log;
+  std::string sh_log = dir.read(fs::relative(logs / "sh.log", dir.path()));
+  EXPECT_EQ(sh_log.rfind("boxcar: shell: /bin/sh -e -c\n", 0), 0u) << sh_log;
+}
+
 TEST(RunTest, JobsOneRunsOneStepAtATime) {
   TempDir dir;
   dir.write(".boxcar.toml", R"(version = 1

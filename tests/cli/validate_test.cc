@@ -27,6 +27,28 @@ TEST(ValidateTest, InvalidPipelinePointsAtTheLine) {
   EXPECT_EQ(run_boxcar({"run"}, dir.path()).exit_code, 2);
 }
 
+// A matrix value carries a ".." into workdir: validate fails on that expansion, as run would,
+// and the sound expansion is not reported. Control: the same file with sound values is valid.
+TEST(ValidateTest, EveryMatrixExpansionsWorkdirAndImageAreChecked) {
+  TempDir dir;
+  const std::string head = "version = 1\n[[step]]\nname = \"build\"\nrun = \"true\"\n"
+                           "workdir = \"out/${matrix.cc}\"\nimage = \"${matrix.img}\"\n";
+  dir.write(".boxcar.toml", head + "matrix = { cc = [\"gcc\", \"../../etc\"], img = [\"Debian:12\"] }\n");
+  auto r = run_boxcar({"validate"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.err.find(".boxcar.toml:5:11: error: step \"build\": expansion \"build (cc=../../etc, img=Debian:12)\": "
+                       "\"workdir\" must stay inside the workspace (no \"..\"), not \"out/../../etc\""),
+            std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("workdir\" must stay inside the workspace (no \"..\"), not \"out/gcc"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(".boxcar.toml:6:9: error: step \"build\": expansion \"build (cc=gcc, img=Debian:12)\": image"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(run_boxcar({"run"}, dir.path()).exit_code, 2) << "run refuses it the same way";
+
+  dir.write(".boxcar.toml", head + "matrix = { cc = [\"gcc\", \"clang\"], img = [\"debian:12\"] }\n");
+  auto ok = run_boxcar({"validate"}, dir.path());
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 std::string repeat(const std::string& s, size_t n) {
   std::string out;
   for (size_t i = 0; i < n; ++i) out += s;

@@ -200,9 +200,14 @@ TEST(SigtermDrainsTheAgent, RunningJobFinishesQueuedJobStays) {
   EXPECT_EQ(num(*done, "attempt"), 1) << json::serialize(*done);
 }
 
+// Also: the pending step that needs it is cancelled, and the when.status = "always" cleanup
+// still runs after the cancel (as on Ctrl-C in `boxcar run`), its log reaching the server.
 TEST(CancelReachesARunningStep, TheCliCancelsIt) {
   TempDir work;
-  make_git_repo(work / "repo", one_step("forever", "echo started; sleep 1000; echo never-printed"));
+  make_git_repo(work / "repo", one_step("forever", "echo started; sleep 1000; echo never-printed") +
+                                   "[[step]]\nname = \"after\"\nneeds = [\"forever\"]\nrun = \"echo never-ran\"\n"
+                                   "[[step]]\nname = \"cleanup\"\nwhen = { status = \"always\" }\n"
+                                   "timeout = \"30s\"\nrun = \"echo cleaning-up\"\n");
   // The default executor (native sandbox) in the in-process agent.
   Server server(work.path(), {"--agent-token", "tok"});
   ASSERT_TRUE(server.ok());
@@ -224,7 +229,11 @@ TEST(CancelReachesARunningStep, TheCliCancelsIt) {
   ASSERT_TRUE(job);
   EXPECT_EQ(str(*job, "state"), "cancelled") << json::serialize(*job);
   EXPECT_TRUE(step_is(*job, "forever", "cancelled")) << json::serialize(*job);
+  EXPECT_TRUE(step_is(*job, "after", "cancelled")) << json::serialize(*job);
+  EXPECT_TRUE(step_is(*job, "cleanup", "success")) << json::serialize(*job);
+  EXPECT_NE(server.logs(id, "cleanup").find("cleaning-up"), std::string::npos) << server.logs(id);
   EXPECT_EQ(server.logs(id).find("never-printed"), std::string::npos);
+  EXPECT_EQ(server.logs(id).find("never-ran"), std::string::npos);
   // The agent survives a cancel and takes the next job (control: cancel hit only that job).
   make_git_repo(work / "repo", one_step("quick", "echo after-cancel"));
   long next = server.submit({{"repo", (work / "repo").string()}});
