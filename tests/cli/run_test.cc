@@ -429,7 +429,8 @@ run = "head -c 512M /dev/zero | tr '\\0' x; echo; echo after"
   EXPECT_GT(r.out.size(), 512u << 20);
   EXPECT_LT(r.max_rss_kib, 64 * 1024) << "peak RSS " << r.max_rss_kib << " KiB";
   auto log = latest_run(dir.path()) / "logs" / "one-line.log";
-  EXPECT_EQ(fs::file_size(log), (512u << 20) + std::string("\nafter\n").size());
+  const std::string shell_line = "boxcar: shell: /bin/bash --noprofile --norc -eo pipefail -c\n";
+  EXPECT_EQ(fs::file_size(log), shell_line.size() + (512u << 20) + std::string("\nafter\n").size());
 }
 
 TEST(RunTest, TerminalOutputIsPrefixedPlainWhenPipedAndEndsWithASummary) {
