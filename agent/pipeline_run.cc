@@ -55,7 +55,7 @@ Status PipelineRun::prepare() {
     }
   }
   if (executor_.isolated() && !config_.layers.empty()) {
-    auto layers = WorkspaceLayers::make(pipeline_, config_.workspace, config_.layers);
+    auto layers = WorkspaceLayers::make(pipeline_, config_.workspace, config_.layers, config_.remove_layers);
     if (!layers.ok()) return Error{"cannot prepare the job: " + layers.error().message, layers.error().err};
     layers_ = std::move(*layers);
     config_.scheduler.layers = layers_.get();

@@ -43,6 +43,7 @@ struct PipelineRunConfig {
   // outside the workspace, removed with the run. Empty, or an executor that is not isolated
   // (host): the steps share the workspace.
   std::filesystem::path layers;
+  WorkspaceLayers::Remover remove_layers;  // how (null: at once, on the io_context's thread)
 };
 
 class PipelineRun {

@@ -49,6 +49,7 @@ Status check_user_xattrs(const fs::path& dir) {
 }  // namespace
 
 struct WorkspaceLayers::Impl {
+  Remover remove;
   fs::path checkout;
   fs::path dir;
   std::vector<std::vector<size_t>> stacks;   // by step: pipeline::workspace_stack
@@ -62,12 +63,16 @@ struct WorkspaceLayers::Impl {
 WorkspaceLayers::WorkspaceLayers(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 WorkspaceLayers::~WorkspaceLayers() {
+  if (impl_->remove) {
+    impl_->remove(impl_->dir);
+    return;
+  }
   std::error_code ec;
   fs::remove_all(impl_->dir, ec);
 }
 
 Result<std::unique_ptr<WorkspaceLayers>> WorkspaceLayers::make(const pipeline::ExpandedPipeline& pipeline,
-                                                              fs::path checkout, fs::path dir) {
+                                                              fs::path checkout, fs::path dir, Remover remove) {
   if (Status made = fresh_dir(dir); !made) return made.error();
   if (Status xattrs = check_user_xattrs(dir); !xattrs) {
     std::error_code ec;
@@ -75,6 +80,7 @@ Result<std::unique_ptr<WorkspaceLayers>> WorkspaceLayers::make(const pipeline::E
     return xattrs.error();
   }
   auto impl = std::make_unique<Impl>();
+  impl->remove = std::move(remove);
   impl->checkout = std::move(checkout);
   impl->dir = std::move(dir);
   for (size_t i = 0; i < pipeline.steps.size(); ++i) impl->stacks.push_back(pipeline::workspace_stack(pipeline, i));

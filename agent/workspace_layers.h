@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,8 +36,12 @@ class WorkspaceLayers {
   // run's outside the checkout, created (0700) if absent, emptied if not (a dead agent's), on a
   // filesystem with user xattrs (ext4, xfs, btrfs, tmpfs on 6.6+): checked here, with an error
   // that says what to do.
+  // `remove`: how the destructor removes `dir` (an agent's background removal: a tree of a
+  // million files takes seconds); null: at once, on the calling thread.
+  using Remover = std::function<void(const std::filesystem::path&)>;
   static Result<std::unique_ptr<WorkspaceLayers>> make(const pipeline::ExpandedPipeline& pipeline,
-                                                       std::filesystem::path checkout, std::filesystem::path dir);
+                                                       std::filesystem::path checkout, std::filesystem::path dir,
+                                                       Remover remove = nullptr);
   ~WorkspaceLayers();  // removes `dir` with every layer (never following a link)
 
   // The step's /workspace for SandboxSpec::layered, its layer made fresh (a retry starts from

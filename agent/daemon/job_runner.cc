@@ -240,6 +240,12 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     rc.id = "job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt);
     rc.workspace = workspace;
     rc.layers = layers;
+    // Off the io_context, like the workspace: a step may leave a million files in its layer.
+    rc.remove_layers = [removal = wiring.removal](const fs::path& dir) {
+      std::error_code ec;
+      if (removal) return removal->remove(dir);
+      fs::remove_all(dir, ec);
+    };
     SchedulerOptions& opts = rc.scheduler;
     opts.limits = options.step_limits;
     opts.jobs = options.step_jobs;
