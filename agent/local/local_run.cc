@@ -30,6 +30,12 @@ std::unique_ptr<RunObserver> make_reporter(const LocalRunOptions& o, const execu
                              ? "the host executor cannot protect .git: a step could change what your git runs"
                              : ".git was read-only to steps";
   }
+  // Where a step's writes went: not into this working tree (docs/pipeline.md, "What a step sees").
+  if (executor.isolated() && !o.layers_base.empty()) {
+    topts.summary_note += std::string(topts.summary_note.empty() ? "" : "; ") +
+                          "each step wrote to its own layer over the checkout and its needs' outputs, so this "
+                          "working tree is unchanged (artifacts are kept under .boxcar/runs/)";
+  }
   return std::make_unique<TerminalReporter>(out, topts);
 }
 
