@@ -73,9 +73,15 @@ WorkspaceLayers::~WorkspaceLayers() {
 
 Result<std::unique_ptr<WorkspaceLayers>> WorkspaceLayers::make(const pipeline::ExpandedPipeline& pipeline,
                                                               fs::path checkout, fs::path dir, Remover remove) {
+  std::error_code ec;
+  fs::path inside = fs::weakly_canonical(dir, ec).lexically_relative(fs::weakly_canonical(checkout, ec));
+  if (!inside.empty() && *inside.begin() != "..") {
+    return Error{"workspace layers: " + dir.string() + " is inside the workspace " + checkout.string() +
+                     ", which every step's layers stack on: put it outside",
+                 EINVAL};
+  }
   if (Status made = fresh_dir(dir); !made) return made.error();
   if (Status xattrs = check_user_xattrs(dir); !xattrs) {
-    std::error_code ec;
     fs::remove_all(dir, ec);
     return xattrs.error();
   }
