@@ -8,16 +8,17 @@
 //
 // A step's /workspace is, from the top: its own layer; then, for each step it needs in the order
 // of its `needs` (expansions of a matrix step in expansion order), later ones above earlier ones,
-// that step's layer over that step's own stack (its needs and its restored caches), each layer
-// once, at its highest place; then the step's own restored caches; then the checkout. So a
-// dependent sees what its needs saw and wrote, and where two needed steps wrote the same path,
-// the one named later in `needs` wins.
+// that step's layer over that step's own stack (its needs), each layer once, at its lowest place
+// (pipeline/workspace_stack.h: a layer stays above what it was made on); then the step's own
+// restored caches, then its needs'; then the checkout. So a dependent sees what its needs saw
+// and wrote, and where two needed steps wrote the same path, the one named later in `needs` wins.
 //
 // Threads: the engine's io thread only. The directory and every layer go with the object.
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,8 +36,12 @@ class WorkspaceLayers {
   // run's outside the checkout, created (0700) if absent, emptied if not (a dead agent's), on a
   // filesystem with user xattrs (ext4, xfs, btrfs, tmpfs on 6.6+): checked here, with an error
   // that says what to do.
+  // `remove`: how the destructor removes `dir` (an agent's background removal: a tree of a
+  // million files takes seconds); null: at once, on the calling thread.
+  using Remover = std::function<void(const std::filesystem::path&)>;
   static Result<std::unique_ptr<WorkspaceLayers>> make(const pipeline::ExpandedPipeline& pipeline,
-                                                       std::filesystem::path checkout, std::filesystem::path dir);
+                                                       std::filesystem::path checkout, std::filesystem::path dir,
+                                                       Remover remove = nullptr);
   ~WorkspaceLayers();  // removes `dir` with every layer (never following a link)
 
   // The step's /workspace for SandboxSpec::layered, its layer made fresh (a retry starts from

@@ -180,6 +180,12 @@ int cmd_run(const Args& args) {
   run.timestamps = flags->has("--timestamps");
   run.quiet = flags->has("--quiet");
   run.keep_failed = flags->has("--keep-failed");
+  // Beside the image cache: on disk (not /run's memory), and never inside the repository (its
+  // checkout is every step's lowest layer; overlayfs refuses layers inside each other).
+  run.layers_base = std::filesystem::weakly_canonical(image_options->store.dir, ec).parent_path() / "layers";
+  if (auto rel = run.layers_base.lexically_relative(workspace); !rel.empty() && *rel.begin() != "..") {
+    run.layers_base = "/var/tmp/boxcar/layers";
+  }
 
   boost::asio::io_context io;
   auto executor = chosen->make(io);

@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "agent/local/json_reporter.h"
 #include "agent/local/run_directory.h"
+#include "agent/local/run_layers.h"
 #include "agent/local/terminal_reporter.h"
 #include "agent/pipeline_run.h"
 
@@ -27,6 +29,12 @@ std::unique_ptr<RunObserver> make_reporter(const LocalRunOptions& o, const execu
     topts.summary_note = !executor.isolated()
                              ? "the host executor cannot protect .git: a step could change what your git runs"
                              : ".git was read-only to steps";
+  }
+  // Where a step's writes went: not into this working tree (docs/pipeline.md, "What a step sees").
+  if (executor.isolated() && !o.layers_base.empty()) {
+    topts.summary_note += std::string(topts.summary_note.empty() ? "" : "; ") +
+                          "each step wrote to its own layer over the checkout and its needs' outputs, so this "
+                          "working tree is unchanged (artifacts are kept under .boxcar/runs/)";
   }
   return std::make_unique<TerminalReporter>(out, topts);
 }
@@ -48,8 +56,15 @@ Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor
     observer->notice("--keep-failed: the host executor keeps nothing but the workspace");
   }
 
+  std::optional<RunLayers> layers;
+  if (executor.isolated() && !options.layers_base.empty()) {
+    auto claimed = RunLayers::claim(options.layers_base, run_dir->id());
+    if (!claimed.ok()) return claimed.error();
+    layers.emplace(std::move(*claimed));
+  }
   PipelineRunConfig config;
   config.id = run_dir->id();
+  if (layers) config.layers = layers->dir();
   config.workspace = options.workspace;
   config.context.branch = options.branch;
   config.context.event = options.event;

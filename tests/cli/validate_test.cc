@@ -149,6 +149,9 @@ run = "true"
   auto text = run_boxcar({"plan"}, dir.path());
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("build (cc=gcc)"), std::string::npos) << text.out;
+  // What each step's /workspace shows, lowest first: the later expansion above the earlier.
+  EXPECT_NE(text.out.find("workspace: checkout < build (cc=gcc) < build (cc=clang) < ship\n"), std::string::npos)
+      << text.out;
   auto json = run_boxcar({"plan", "--format", "json"}, dir.path());
   ASSERT_EQ(json.exit_code, 0);
   auto doc = boost::json::parse(json.out).as_object();
