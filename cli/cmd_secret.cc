@@ -31,8 +31,8 @@ constexpr const char* kUsage =
     "  NAME: 1-128 of A-Z, 0-9 and _, not starting with a digit, as `secrets = [...]` names it\n"
     "  --repo URL: the repository's own secret (as `boxcar jobs` shows its repo), which a job of\n"
     "  that repository gets over the server-wide one of the same name; without it: server-wide\n"
-    "  --from-file F: the value is F's content (one trailing newline is kept; stdin: the value\n"
-    "  as typed or piped, its one trailing newline dropped). Values: up to 64 KiB of UTF-8 text.\n"
+    "  --from-file F: the value is F's exact content; from stdin, one trailing newline is\n"
+    "  dropped (`echo VALUE | boxcar secret set NAME`). Values: up to 64 KiB of UTF-8 text.\n"
     "  Jobs from pull requests of forks get no secrets. Needs an admin token.\n";
 
 // The value, from --from-file or stdin; never from an argument.

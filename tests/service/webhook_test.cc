@@ -397,6 +397,43 @@ TEST(ServerSecrets, FromTheCliToTheDeclaringStepOnlyAndNeverToAFork) {
   EXPECT_EQ(again.exit_code, 2) << again.err;
 }
 
+// The key: serve refuses a key file others may read (naming the fix); a secret stored under
+// one key and read under another fails its step cleanly, naming it, while the server and the
+// job's other steps go on (control: the same secret under its own key reached the step).
+TEST(ServerSecrets, AnotherKeyOrAnOpenKeyFileFailsCleanly) {
+  TempDir work;
+  std::string sha = make_git_repo(work / "repo", kSecretsPipeline);
+  std::string repo = (work / "repo").string();
+  write_file(work / "other.key", std::string(64, 'a') + "\n");
+  fs::permissions(work / "other.key", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                          fs::perms::others_read);
+  auto refused = run_boxcar({"serve", "--data", (work / "data").string(), "--secrets-key-file",
+                             (work / "other.key").string()}, work.path());
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("chmod 600"), std::string::npos) << refused.err;
+  fs::permissions(work / "other.key", fs::perms::owner_read | fs::perms::owner_write);
+  {
+    Server first(work.path(), {"--agent-token", "tok"});
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first.api("PUT", "/api/v1/secrets/DEPLOY_KEY?repo=" + repo, "first-key-value").status, 201);
+    long id = first.submit({{"repo", repo}, {"commit", sha}});
+    ASSERT_TRUE(first.wait_final(id));
+    EXPECT_NE(first.logs(id).find("key-sha=" + sha256_hex("first-key-value")), std::string::npos) << first.logs(id);
+  }
+  Server second(work.path(), {"--agent-token", "tok", "--secrets-key-file", (work / "other.key").string()});
+  ASSERT_TRUE(second.ok());
+  long id = second.submit({{"repo", repo}, {"commit", sha}});
+  auto job = second.wait_final(id);
+  ASSERT_TRUE(job);
+  std::string logs = second.logs(id);
+  EXPECT_NE(logs.find("secret DEPLOY_KEY of " + repo + " does not decrypt with this server's secrets key"),
+            std::string::npos) << logs;
+  EXPECT_EQ(logs.find("key-sha="), std::string::npos) << logs;
+  EXPECT_EQ(step_field(*job, "uses", "state"), "failed") << json::serialize(*job);
+  EXPECT_EQ(step_field(*job, "snoops", "state"), "success") << json::serialize(*job);
+  EXPECT_EQ(second.api("GET", "/api/v1/secrets?repo=" + repo).status, 200);
+}
+
 // A submitted commit is checked against its ref: one that is not on it gets no branch, so the
 // main-only step is skipped and says why. The tip of main, submitted the same way, runs it.
 TEST(SubmittedCommits, CommitNotOnItsRefHasNoBranch) {
