@@ -53,6 +53,12 @@ void StepAttempt::start(StepSetup setup) {
   sidecar_setups_ = std::move(setup.sidecars);
   if (!setup.spec.ok()) {
     const Error& e = setup.spec.error();
+    if (e.subject == "secrets") {  // the pipeline's input, not the machine: the step failed
+      Outcome failed = Outcome::of(Outcome::Kind::failed);
+      failed.exit_code = -1;
+      failed.message = e.message;
+      return end(failed);
+    }
     return end(Outcome::setup(e.subject.empty() ? "resources" : e.subject, e.err, e.message));
   }
   executors::SandboxSpec spec = *setup.spec;

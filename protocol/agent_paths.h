@@ -18,6 +18,7 @@ inline constexpr std::string_view kLogs = "logs";
 inline constexpr std::string_view kSteps = "steps";
 inline constexpr std::string_view kComplete = "complete";
 inline constexpr std::string_view kPreviews = "previews";
+inline constexpr std::string_view kSecrets = "secrets";
 inline constexpr std::string_view kArtifacts = "artifacts";  // takes ?path=&sha256=&step=
 
 // "/api/v1/agent/jobs/{id}/{report}", as an agent sends it.

@@ -34,6 +34,7 @@ void add_web_ui_routes(Router& router, ApiContext& ctx);   // web_ui.cc
 void add_artifact_routes(Router& router, ApiContext& ctx); // api_artifacts.cc
 void add_preview_routes(Router& router, ApiContext& ctx);  // api_previews.cc
 void add_agents_admin_routes(Router& router, ApiContext& ctx);  // api_agents.cc: list, revoke
+void add_secret_routes(Router& router, ApiContext& ctx);  // api_secrets.cc: also the agent's
 
 // Retention: deletes artifact records older than options.artifact_retention_ms and the blobs
 // no record refers to any more (api_artifacts.cc). Returns the number of blobs removed.

@@ -351,6 +351,9 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
     auto up = protocol::from_json<protocol::StepUpdate>(in);
     if (!up.ok()) return {400, "{}"};
     job.steps.push_back(*up);
+  } else if (what == "secrets") {
+    // Keeps none: a job's secrets come from its env here.
+    answer = {200, json::serialize(protocol::to_json(protocol::SecretsResponse{}))};
   } else if (what == "complete") {
     auto up = protocol::from_json<protocol::CompleteRequest>(in);
     if (!up.ok()) return {400, "{}"};
