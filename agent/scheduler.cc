@@ -216,8 +216,11 @@ void Scheduler::Impl::attempt_ended(size_t i, const AttemptEnd& end) {
     ended.message = abort_reason;
   }
   StepState state = state_of(ended);
+  // A step failed before it ran (exit_code -1: a declared secret without a value) would fail
+  // the same way again.
+  bool never_ran = state == StepState::failed && ended.exit_code < 0;
   bool retryable = (state == StepState::failed || state == StepState::oom ||
-                    (state == StepState::timeout && step.retry_on_timeout));
+                    (state == StepState::timeout && step.retry_on_timeout)) && !never_ran;
   if (retryable && number <= step.retry && !cancelling) {
     observer.notice(pipeline.steps[i].name + ": attempt " + std::to_string(number) + " " +
                     executors::describe(end.outcome) + ", retrying");

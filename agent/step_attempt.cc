@@ -57,6 +57,7 @@ void StepAttempt::start(StepSetup setup) {
       Outcome failed = Outcome::of(Outcome::Kind::failed);
       failed.exit_code = -1;
       failed.message = e.message;
+      output_->notice(e.message);  // in the step's log too, where its reader looks first
       return end(failed);
     }
     return end(Outcome::setup(e.subject.empty() ? "resources" : e.subject, e.err, e.message));
