@@ -25,6 +25,7 @@ struct StepSummary {
   int attempts = 0;
   bool allow_failure = false;
   uint64_t egress_refused = 0;  // connections the egress policy refused, every attempt together
+  std::string shell;            // "/bin/bash --noprofile --norc -eo pipefail -c"; "" without a script
 };
 
 class RunObserver {

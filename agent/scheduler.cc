@@ -239,6 +239,7 @@ void Scheduler::Impl::attempt_ended(size_t i, const AttemptEnd& end) {
   if (state == StepState::timeout) s.reason = "timed out after " + format_duration(step.timeout);
   if (end.log_truncated) s.reason += s.reason.empty() ? "log truncated" : "; log truncated";
   s.egress_refused += end.egress_refused;
+  if (!end.shell.empty()) s.shell = end.shell;
 
   if (!step.artifacts.empty() && !options.artifact_dir.empty() && state != StepState::cancelled) {
     collect(i, state);

@@ -63,12 +63,6 @@ void StepAttempt::start(StepSetup setup) {
     return end(Outcome::setup(e.subject.empty() ? "resources" : e.subject, e.err, e.message));
   }
   executors::SandboxSpec spec = *setup.spec;
-  // The default shell depends on the step's root: the log says which one ran.
-  if (!cs_.step.run.empty()) {
-    std::string line = "shell:";
-    for (const auto& arg : shell_) line += " " + arg;
-    output_->notice(line);
-  }
   if (ctx_.network && spec.network == executors::NetworkMode::job) {
     auto net_class = ctx_.network->add_step(cs_.name, cs_.step.egress);
     if (!net_class.ok()) return end(Outcome::setup("network", net_class.error().err, net_class.error().message));
@@ -352,6 +346,10 @@ void StepAttempt::end(const Outcome& o) {
   destroy_all();
   // Read once every process of the step is gone, so the line counts all it tried.
   AttemptEnd ended{o, elapsed()};
+  // The default shell depends on the step's root: the summary says which one ran.
+  if (!cs_.step.run.empty()) {
+    for (const auto& arg : shell_) ended.shell += (ended.shell.empty() ? "" : " ") + arg;
+  }
   output_->close(egress_refusals(&ended.egress_refused));
   ended.log_truncated = output_->truncated();
   auto cb = events_.ended;  // the owner may destroy this attempt in it

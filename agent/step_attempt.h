@@ -39,6 +39,7 @@ struct AttemptEnd {
   Millis elapsed{0};
   bool log_truncated = false;
   uint64_t egress_refused = 0;
+  std::string shell;  // the command line the step's script ran under, "" without a script
 };
 
 class StepAttempt {

@@ -173,6 +173,10 @@ void JsonReporter::step_fields(const StepSummary& s) {
   buf_.append(R"(,"attempts":)");
   put_int(buf_, s.attempts);
   buf_.append(s.allow_failure ? R"(,"allow_failure":true)" : R"(,"allow_failure":false)");
+  if (!s.shell.empty()) {
+    buf_.append(R"(,"shell":)");
+    append_json_string(buf_, s.shell);
+  }
 }
 
 void JsonReporter::step_finished(size_t step, const StepSummary& summary) {

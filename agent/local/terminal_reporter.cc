@@ -178,6 +178,13 @@ void TerminalReporter::step_finished(size_t step, const StepSummary& summary) {
     put(": ");
     put(escape_for_terminal(summary.reason));
   }
+  // bash -eo pipefail is what a step runs under by default; anything else is worth a word
+  // (a root without bash: a failure inside a pipe does not fail the step).
+  if (!summary.shell.empty() && summary.shell.rfind("/bin/bash --noprofile --norc -eo pipefail", 0) != 0) {
+    put(" (shell: ");
+    put(escape_for_terminal(summary.shell));
+    put(")");
+  }
   end_line();
   flush();
 }

@@ -125,13 +125,18 @@ TEST(ValidateTest, UsageErrorsExit2WithOneLine) {
   }
 }
 
-TEST(ValidateTest, MissingSecretIsAUsageError) {
+// A declared secret without a value fails its step before the script runs, saying how to give
+// it; a step that needs no secret still runs (control).
+TEST(ValidateTest, MissingSecretFailsItsStepBeforeItRuns) {
   TempDir dir;
   dir.write(".boxcar.toml",
-            "version = 1\n[[step]]\nname = \"a\"\nsecrets = [\"NPM_TOKEN\"]\nrun = \"true\"\n");
+            "version = 1\n[[step]]\nname = \"a\"\nsecrets = [\"NPM_TOKEN\"]\nrun = \"echo a-ran\"\n"
+            "[[step]]\nname = \"b\"\nrun = \"echo b-ran\"\n");
   auto r = run_boxcar({"run"}, dir.path());
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--secret NPM_TOKEN=VALUE"), std::string::npos) << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("--secret NPM_TOKEN=VALUE"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("a-ran"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("b-ran"), std::string::npos) << r.out;
 }
 
 TEST(PlanTest, FormatsTextJsonDot) {
