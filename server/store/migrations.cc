@@ -123,6 +123,23 @@ const std::vector<Migration>& migrations() {
            "CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL",
            "CREATE INDEX deliveries_received ON deliveries (received_at)",
        }},
+      {6,
+       "secrets kept by the server, and jobs from forks",
+       {
+           // scope '' is server-wide, else a repository as jobs.repo holds it. The value is
+           // AES-256-GCM ciphertext (with its tag) under the server's secrets key; scope and
+           // name are its additional data, so a row moved elsewhere does not decrypt.
+           "CREATE TABLE secrets ("
+           " scope TEXT NOT NULL,"
+           " name TEXT NOT NULL,"
+           " nonce {{bytes}} NOT NULL,"
+           " ciphertext {{bytes}} NOT NULL,"
+           " created_at BIGINT NOT NULL,"
+           " updated_at BIGINT NOT NULL,"
+           " PRIMARY KEY (scope, name))",
+           // A pull request whose head is another repository: its job gets no secrets.
+           "ALTER TABLE jobs ADD COLUMN fork INTEGER NOT NULL DEFAULT 0",
+       }},
   };
   return kMigrations;
 }

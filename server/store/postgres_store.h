@@ -73,6 +73,9 @@ class PostgresStore final : public Store {
   Status agent_seen(int64_t id, const std::vector<std::string>& labels, UnixMillis now) override;
   Result<bool> revoke_agent(int64_t id, UnixMillis now) override;
   Result<bool> forget_agent(int64_t id) override;
+  Result<SecretPut> put_secret(const SecretRecord& secret, int max_per_scope) override;
+  Result<bool> delete_secret(const std::string& scope, const std::string& name) override;
+  Result<std::vector<SecretRecord>> secrets(const std::string& scope) override;
 
  private:
   friend class PgSession;

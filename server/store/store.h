@@ -40,6 +40,7 @@ struct NewJob {
   std::string event = "manual";        // push | pull_request | tag | manual
   std::vector<std::string> labels;     // an agent must have all of them to claim the job
   int max_attempts = 3;                // lease expiries tolerated before the job is an error
+  bool fork = false;                   // a pull request whose head is another repository
 };
 
 struct JobRecord {
@@ -59,6 +60,7 @@ struct JobRecord {
   std::string reason;                        // why it ended as it did (error, skipped, cancelled)
   int64_t log_bytes = 0;                     // bytes of log stored, every attempt together
   bool log_truncated = false;                // the log reached the server's cap: the rest dropped
+  bool fork = false;                         // from a fork's pull request: gets no secrets
   std::vector<StepRecord> steps;             // in the order the agent reported them
 };
 
@@ -118,6 +120,18 @@ struct LeaseHolder {
   std::string agent;       // the agent's registered name: the job's `agent` while it holds it
   std::string lease_hash;  // sha256 hex of the claim's lease token; never empty
 };
+
+// A secret kept by the server (migration 6): its value only as AES-256-GCM ciphertext (the
+// server's secret_box.h seals and opens it); the store never sees a plain value.
+struct SecretRecord {
+  std::string scope;       // "" = server-wide, else a repository as jobs store it
+  std::string name;
+  std::string nonce;       // 12 bytes
+  std::string ciphertext;  // with its 16-byte tag
+  UnixMillis created_at = 0, updated_at = 0;
+};
+
+enum class SecretPut { created, updated, scope_full };
 
 struct PurgeResult {
   int64_t jobs = 0;                  // deleted
@@ -252,6 +266,15 @@ class Store {
   virtual Result<bool> revoke_agent(int64_t id, UnixMillis now) = 0;
   // Deletes a revoked agent's record, which frees its name. False unless `id` is revoked.
   virtual Result<bool> forget_agent(int64_t id) = 0;
+
+  // Secrets (migration 6). Inserts or replaces (scope, name) (created_at kept on a replace);
+  // scope_full, with nothing written, when it is new and the scope already holds
+  // `max_per_scope`.
+  virtual Result<SecretPut> put_secret(const SecretRecord& secret, int max_per_scope) = 0;
+  // False when there was no such secret.
+  virtual Result<bool> delete_secret(const std::string& scope, const std::string& name) = 0;
+  // The scope's secrets by name, ciphertexts included.
+  virtual Result<std::vector<SecretRecord>> secrets(const std::string& scope) = 0;
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".
