@@ -30,6 +30,7 @@ PipelineRun::~PipelineRun() {
   if (job_) job_->destroy();
   job_.reset();
   network_.reset();  // after every sandbox in it
+  layers_.reset();
 }
 
 // What a step reads in /etc/resolv.conf when the job has no way out.
@@ -52,6 +53,12 @@ Status PipelineRun::prepare() {
       spec.resolv_conf = network_->resolv_conf();
       config_.scheduler.network = network_.get();
     }
+  }
+  if (executor_.isolated() && !config_.layers.empty()) {
+    auto layers = WorkspaceLayers::make(pipeline_, config_.workspace, config_.layers);
+    if (!layers.ok()) return Error{"cannot prepare the job: " + layers.error().message, layers.error().err};
+    layers_ = std::move(*layers);
+    config_.scheduler.layers = layers_.get();
   }
   auto job = executor_.prepare(spec);
   if (!job.ok()) return Error{"cannot prepare the job: " + job.error().message, job.error().err};
@@ -129,6 +136,7 @@ void PipelineRun::teardown() {
   if (job_) job_->destroy();
   job_.reset();
   network_.reset();
+  layers_.reset();  // every sandbox that mounted a layer is gone
 }
 
 void PipelineRun::release() {

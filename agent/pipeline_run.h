@@ -17,6 +17,7 @@
 #include "agent/image_source.h"
 #include "agent/run_observer.h"
 #include "agent/scheduler.h"
+#include "agent/workspace_layers.h"
 #include "base/result.h"
 #include "executors/executor.h"
 #include "network/job_network.h"
@@ -38,6 +39,10 @@ struct PipelineRunConfig {
   // The machine's job networks: the job gets one (a route out under the egress policy, DNS) on an
   // isolated executor. Null: loopback only (egress policy none).
   network::NetworkHost* networks = nullptr;
+  // Where each step's own layer of the workspace is kept (agent/workspace_layers.h): a directory
+  // outside the workspace, removed with the run. Empty, or an executor that is not isolated
+  // (host): the steps share the workspace.
+  std::filesystem::path layers;
 };
 
 class PipelineRun {
@@ -86,6 +91,7 @@ class PipelineRun {
   RunObserver& observer_;
   pipeline::Plan plan_;
   std::unique_ptr<network::JobNetwork> network_;  // outlives job_: its sandboxes are in it
+  std::unique_ptr<WorkspaceLayers> layers_;  // outlives job_: its sandboxes mount the layers
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<StepSummary> summaries_;  // kept once the scheduler is gone

@@ -77,7 +77,7 @@ struct Scheduler::Impl {
         plan(plan_),
         options(std::move(opts)),
         observer(obs),
-        attempt_context{io_, job_, obs, options.previews, options.job_id, options.network} {
+        attempt_context{io_, job_, obs, options.previews, options.job_id, options.network, options.layers} {
     summaries.resize(pipeline.steps.size());
     for (size_t i = 0; i < pipeline.steps.size(); ++i) {
       summaries[i].name = pipeline.steps[i].name;
@@ -293,9 +293,23 @@ void Scheduler::Impl::collect(size_t i, StepState state) {
   std::weak_ptr<bool> weak = alive;
   const auto& globs = pipeline.steps[i].step.artifacts;
   ArtifactLimits limits{options.artifact_file_limit, options.artifact_total_limit};
-  asio::post(copy_pool, [this, weak, i, state, globs, limits]() {
+  // With layers, the step's own view (its layer over what it saw), held by the copy: the
+  // files are the step's, whatever its parallel siblings wrote.
+  std::shared_ptr<unique_fd> view;
+  std::filesystem::path from = options.workspace;
+  if (options.layers) {
+    auto v = options.layers->view(i);
+    if (!v.ok()) {
+      observer.notice(pipeline.steps[i].name + ": artifacts: " + v.error().message);
+      --copies_in_flight;
+      return complete(i, state);
+    }
+    view = std::make_shared<unique_fd>(std::move(*v));
+    from = "/proc/self/fd/" + std::to_string(view->get());
+  }
+  asio::post(copy_pool, [this, weak, i, state, globs, limits, view, from]() {
     auto result = artifact_dir
-                      ? collect_artifacts(options.workspace, globs, artifact_dir.get(), limits, artifact_bytes)
+                      ? collect_artifacts(from, globs, artifact_dir.get(), limits, artifact_bytes)
                       : Result<CollectResult>(Error{artifact_dir_error});
     asio::post(io, [this, weak, i, state, result = std::move(result)]() {
       if (weak.expired()) return;

@@ -20,6 +20,7 @@
 #include "agent/step_limits.h"
 #include "executors/executor.h"
 #include "network/job_network.h"
+#include "agent/workspace_layers.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plan.h"
 
@@ -49,6 +50,8 @@ struct SchedulerOptions {
   const RunImages* images = nullptr;
   // The job's network with its egress policy; null: the executor's loopback-only network.
   network::JobNetwork* network = nullptr;
+  // Each step's own layer of the workspace (isolated executors); null: the steps share it.
+  WorkspaceLayers* layers = nullptr;
 };
 
 class Scheduler {

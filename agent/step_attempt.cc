@@ -60,6 +60,12 @@ void StepAttempt::start(StepSetup setup) {
     if (!net_class.ok()) return end(Outcome::setup("network", net_class.error().err, net_class.error().message));
     net_class_ = spec.net_class = *net_class;
   }
+  if (ctx_.layers) {
+    // A fresh layer per attempt: a retry starts from its needs' outputs, not its failed writes.
+    auto layer = ctx_.layers->workspace(step_, caches);
+    if (!layer.ok()) return end(Outcome::setup("workspace layer", layer.error().err, layer.error().message));
+    spec.layered.insert(spec.layered.begin(), std::move(*layer));
+  }
   auto sandbox = ctx_.job.start(spec);
   if (!sandbox.ok()) {
     return end(Outcome::setup("sandbox", sandbox.error().err, sandbox.error().message));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "agent/step_limits.h"
 #include "agent/step_output.h"
 #include "agent/step_setup.h"
+#include "agent/workspace_layers.h"
 #include "base/result.h"
 #include "executors/executor.h"
 #include "network/job_network.h"
@@ -51,6 +53,8 @@ class StepAttempt {
     // The job's network: each sandbox on it gets the step's net_cls class (its egress list),
     // and what the policy refused ends the step's log. Null: no egress policy to apply.
     network::JobNetwork* network = nullptr;
+    // Each step's own layer of the workspace; null: the sandbox gets the shared workspace.
+    WorkspaceLayers* layers = nullptr;
   };
 
   // Each is called from the io_context (or from inside start()/cancel(), which say so). The
@@ -88,6 +92,11 @@ class StepAttempt {
   void close_preview(std::string_view why, Grace grace);
 
   int number() const { return number_; }
+
+  // The directories restored for this attempt's [[step.cache]]s, highest first, stacked under
+  // its workspace layer (WorkspaceLayers::workspace). Filled by the cache restore before
+  // start(); empty until then.
+  std::vector<std::filesystem::path> caches;
 
  private:
   enum class Phase { services, script, serving, over };

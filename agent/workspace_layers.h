@@ -8,10 +8,10 @@
 //
 // A step's /workspace is, from the top: its own layer; then, for each step it needs in the order
 // of its `needs` (expansions of a matrix step in expansion order), later ones above earlier ones,
-// that step's layer over that step's own stack (its needs and its restored caches), each layer
-// once, at its highest place; then the step's own restored caches; then the checkout. So a
-// dependent sees what its needs saw and wrote, and where two needed steps wrote the same path,
-// the one named later in `needs` wins.
+// that step's layer over that step's own stack (its needs), each layer once, at its lowest place
+// (pipeline/workspace_stack.h: a layer stays above what it was made on); then the step's own
+// restored caches, then its needs'; then the checkout. So a dependent sees what its needs saw
+// and wrote, and where two needed steps wrote the same path, the one named later in `needs` wins.
 //
 // Threads: the engine's io thread only. The directory and every layer go with the object.
 #pragma once

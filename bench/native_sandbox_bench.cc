@@ -75,8 +75,11 @@ BusyboxImage& busybox_image() {
 // Sandbox start + `true` + destroy, `spec` for each. prewarm (the native default): each step
 // takes a sandbox set up while the previous one ran; cold: every sandbox is set up on the
 // critical path.
-void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_context& io, const SandboxSpec& spec,
-                   const std::string& program) {
+// `layered`: each sandbox's /workspace is a fresh layer of its own over the workspace (what
+// every step of an isolated run gets, agent/workspace_layers.h), made and removed in the loop.
+void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_context& io, const SandboxSpec& base,
+                   const std::string& program, bool layered = false) {
+  SandboxSpec spec = base;
   char tmpl[] = "/tmp/boxcar-bench-XXXXXX";
   std::filesystem::path workspace = ::mkdtemp(tmpl);
   auto job = executor.prepare(JobSpec{"bench", workspace});
@@ -84,7 +87,13 @@ void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_
     state.SkipWithError(job.error().message.c_str());
     return;
   }
+  size_t n = 0;
   for (auto _ : state) {
+    std::filesystem::path layer = workspace.string() + ".layer-" + std::to_string(++n);
+    if (layered) {
+      std::filesystem::create_directories(layer);
+      spec.layered = {LayeredDir{"/workspace", layer, {workspace}}};
+    }
     auto sandbox = (*job)->start(spec);
     if (!sandbox) {
       state.SkipWithError(sandbox.error().message.c_str());
@@ -111,6 +120,7 @@ void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_
     sandbox->reset();
     io.restart();
     io.poll();  // teardown finishes asynchronously (reap pid 1, remove cgroups)
+    if (layered) std::filesystem::remove_all(layer);
   }
   (*job)->destroy();
   while (io.run_one_for(std::chrono::milliseconds(100))) {
@@ -118,7 +128,7 @@ void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_
   std::filesystem::remove_all(workspace);
 }
 
-void run_native(benchmark::State& state, bool prewarm, bool image) {
+void run_native(benchmark::State& state, bool prewarm, bool image, bool layered = false) {
   if (auto ok = native_available(); !ok) {
     state.SkipWithError(ok.error().message.c_str());
     return;
@@ -133,11 +143,15 @@ void run_native(benchmark::State& state, bool prewarm, bool image) {
     spec.image = "busybox";
     spec.layers = {busybox_image().layer};
   }
-  run_sandboxes(state, *executor, io, spec, "/bin/true");
+  run_sandboxes(state, *executor, io, spec, "/bin/true", layered);
 }
 
 void BM_NativeSandboxTrue(benchmark::State& state) { run_native(state, true, false); }
 BENCHMARK(BM_NativeSandboxTrue)->Threads(1)->Threads(2)->UseRealTime();
+
+// The same with the step's own layer of /workspace (never prewarmed: the layer is the step's).
+void BM_NativeSandboxTrueLayered(benchmark::State& state) { run_native(state, true, false, true); }
+BENCHMARK(BM_NativeSandboxTrueLayered)->UseRealTime();
 
 void BM_NativeSandboxTrueCold(benchmark::State& state) { run_native(state, false, false); }
 BENCHMARK(BM_NativeSandboxTrueCold)->Threads(1)->Threads(2)->UseRealTime();

@@ -10,6 +10,7 @@
 #include "cli/flags.h"
 #include "cli/pipeline_file.h"
 #include "pipeline/load.h"
+#include "pipeline/workspace_stack.h"
 
 namespace boxcar::cli {
 namespace {
@@ -65,6 +66,12 @@ void print_text(const pipeline::ExpandedPipeline& p) {
     if (s.allow_failure) extra += "  [allow_failure]";
     std::printf("%-5d  %-*s  %s%s\n", stage[i], static_cast<int>(width), p.steps[i].name.c_str(),
                 needs.empty() ? "-" : needs.c_str(), extra.c_str());
+    // What the step's /workspace shows, lowest first (pipeline/workspace_stack.h).
+    std::string stack = "checkout";
+    auto below = pipeline::workspace_stack(p, i);
+    for (auto it = below.rbegin(); it != below.rend(); ++it) stack += " < " + p.steps[*it].name;
+    std::printf("%-5s  %-*s  workspace: %s < %s\n", "", static_cast<int>(width), "", stack.c_str(),
+                p.steps[i].name.c_str());
   }
 }
 

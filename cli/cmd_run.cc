@@ -177,6 +177,8 @@ int cmd_run(const Args& args) {
   run.timestamps = flags->has("--timestamps");
   run.quiet = flags->has("--quiet");
   run.keep_failed = flags->has("--keep-failed");
+  // Beside the image cache: on disk (not /run's memory) and outside the repository.
+  run.layers_base = image_options->store.dir.parent_path() / "layers";
 
   boost::asio::io_context io;
   auto executor = chosen->make(io);

@@ -53,6 +53,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   std::function<void(JobEnd)> done;
   std::function<void()> released;
   fs::path workspace;
+  fs::path layers;  // the steps' own layers of it (workspace_layers.h)
   Phase phase = Phase::idle;
   bool cancel_requested = false;
   bool abandoned = false;
@@ -106,10 +107,14 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     workspace = options.data_dir / "workspaces" /
                 (std::to_string(spec.id) + "-" + std::to_string(spec.attempt));
     remove_tree_of_job(workspace);  // a leftover of a dead agent
+    // Beside the workspace, never inside it (the checkout is every step's lowest layer).
+    layers = workspace;
+    layers += ".layers";
+    remove_tree_of_job(layers);
     remove_tree_of_job(artifact_dir_of(options, spec));
     if (wiring.workspace_watch) {
       std::weak_ptr<Impl> weak = weak_from_this();
-      watched = wiring.workspace_watch->watch(workspace, [weak](const std::string& why) {
+      watched = wiring.workspace_watch->watch({workspace, layers}, [weak](const std::string& why) {
         if (auto self = weak.lock()) self->workspace_over(why);
       });
     }
@@ -234,6 +239,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     PipelineRunConfig rc;
     rc.id = "job-" + std::to_string(spec.id) + "-" + std::to_string(spec.attempt);
     rc.workspace = workspace;
+    rc.layers = layers;
     SchedulerOptions& opts = rc.scheduler;
     opts.limits = options.step_limits;
     opts.jobs = options.step_jobs;
@@ -376,6 +382,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     remove_tree_of_job(workspace);
+    remove_tree_of_job(layers);  // the run removed it; a run that never started did not
   }
 
   void finish() {

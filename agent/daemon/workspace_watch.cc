@@ -14,13 +14,18 @@ namespace boxcar::agent {
 namespace asio = boost::asio;
 
 struct WorkspaceWatch::Entry {
-  std::filesystem::path dir;
+  std::vector<std::filesystem::path> dirs;
   std::function<void(const std::string&)> over;
   std::atomic<bool> alive{true};   // its Handle exists
   std::atomic<bool> done{false};   // found over a limit: reported once, not walked again
 };
 
 Result<WorkspaceUsage> measure_workspace(const std::filesystem::path& dir, const WorkspaceLimits& limits,
+                                         const std::function<bool()>& keep_going) {
+  return measure_workspace(std::vector<std::filesystem::path>{dir}, limits, keep_going);
+}
+
+Result<WorkspaceUsage> measure_workspace(const std::vector<std::filesystem::path>& dirs, const WorkspaceLimits& limits,
                                          const std::function<bool()>& keep_going) {
   WorkspaceUsage usage;
   std::unordered_set<ino_t> linked;  // files with more than one name: counted once
@@ -38,9 +43,13 @@ Result<WorkspaceUsage> measure_workspace(const std::filesystem::path& dir, const
     }
     return true;
   };
-  Status walked = walk_tree(dir, v, /*with_stats=*/true);
-  if (cancelled) return Error{"stopped", ECANCELED};
-  if (!walked.ok() && over_limit(usage, limits).empty()) return walked.error();
+  for (const auto& dir : dirs) {
+    Status walked = walk_tree(dir, v, /*with_stats=*/true);
+    if (cancelled) return Error{"stopped", ECANCELED};
+    if (!over_limit(usage, limits).empty()) break;
+    // A directory not made yet (a job's layers before its first step) holds nothing.
+    if (!walked.ok() && walked.error().err != ENOENT) return walked.error();
+  }
   return usage;
 }
 
@@ -72,8 +81,13 @@ WorkspaceWatch::~WorkspaceWatch() {
 
 std::unique_ptr<WorkspaceWatch::Handle> WorkspaceWatch::watch(std::filesystem::path dir,
                                                               std::function<void(const std::string&)> over) {
+  return watch(std::vector<std::filesystem::path>{std::move(dir)}, std::move(over));
+}
+
+std::unique_ptr<WorkspaceWatch::Handle> WorkspaceWatch::watch(std::vector<std::filesystem::path> dirs,
+                                                              std::function<void(const std::string&)> over) {
   auto entry = std::make_shared<Entry>();
-  entry->dir = std::move(dir);
+  entry->dirs = std::move(dirs);
   entry->over = std::move(over);
   if (thread_.joinable()) {
     std::lock_guard lock(mu_);
@@ -96,7 +110,7 @@ void WorkspaceWatch::run() {
     auto started = std::chrono::steady_clock::now();
     for (const auto& e : round) {
       if (!e->alive) continue;
-      auto usage = measure_workspace(e->dir, limits_, [this, &e] { return e->alive && !stop_; });
+      auto usage = measure_workspace(e->dirs, limits_, [this, &e] { return e->alive && !stop_; });
       if (!usage.ok()) continue;
       std::string why = over_limit(*usage, limits_);
       if (why.empty()) continue;

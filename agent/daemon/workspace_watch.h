@@ -48,12 +48,15 @@ struct WorkspaceUsage {
   uint64_t inodes = 0;  // entries below the root
 };
 
-// Measures `dir` (nothing there: zero). Stops counting as soon as a limit is passed, so an
+// Measures `dirs` together (`dir` alone below; a directory not there holds nothing). Stops counting as soon as a limit is passed, so an
 // attack costs no more to measure than the limit allows. An Error when `keep_going` said stop.
 Result<WorkspaceUsage> measure_workspace(const std::filesystem::path& dir, const WorkspaceLimits& limits,
                                          const std::function<bool()>& keep_going = {});
 
 // "" within the limits; else why not, e.g. "workspace over its 10.0 GiB limit (10.4 GiB used)".
+Result<WorkspaceUsage> measure_workspace(const std::vector<std::filesystem::path>& dirs, const WorkspaceLimits& limits,
+                                         const std::function<bool()>& keep_going = {});
+
 std::string over_limit(const WorkspaceUsage& usage, const WorkspaceLimits& limits);
 
 class WorkspaceWatch {
@@ -83,6 +86,10 @@ class WorkspaceWatch {
   // Watches `dir` (it may not exist yet) until the handle is destroyed. `over(reason)` runs
   // once, on the io_context, when the directory is past a limit; it is not watched after that.
   std::unique_ptr<Handle> watch(std::filesystem::path dir, std::function<void(const std::string&)> over);
+  // The same for directories measured together against one limit (a job's workspace and the
+  // layers its steps write: agent/workspace_layers.h).
+  std::unique_ptr<Handle> watch(std::vector<std::filesystem::path> dirs,
+                                std::function<void(const std::string&)> over);
 
  private:
   void run();

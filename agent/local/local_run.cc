@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include "agent/local/json_reporter.h"
 #include "agent/local/run_directory.h"
+#include "agent/local/run_layers.h"
 #include "agent/local/terminal_reporter.h"
 #include "agent/pipeline_run.h"
 
@@ -48,8 +50,15 @@ Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor
     observer->notice("--keep-failed: the host executor keeps nothing but the workspace");
   }
 
+  std::optional<RunLayers> layers;
+  if (executor.isolated() && !options.layers_base.empty()) {
+    auto claimed = RunLayers::claim(options.layers_base, run_dir->id());
+    if (!claimed.ok()) return claimed.error();
+    layers.emplace(std::move(*claimed));
+  }
   PipelineRunConfig config;
   config.id = run_dir->id();
+  if (layers) config.layers = layers->dir();
   config.workspace = options.workspace;
   config.context.branch = options.branch;
   config.context.event = options.event;

@@ -42,6 +42,9 @@ struct LocalRunOptions {
   // Where the images of steps and services come from; null when the pipeline names none.
   ImageSource* images = nullptr;
   network::NetworkHost* networks = nullptr;  // job networks with egress; null: loopback only
+  // Where the steps' workspace layers go (run_layers.h), outside the workspace; empty: the steps
+  // share the workspace.
+  std::filesystem::path layers_base;
   // Called once the run holds nothing more (the CLI closes its preview proxy, whose accept
   // loop would keep the io_context going).
   std::function<void()> released;

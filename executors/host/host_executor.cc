@@ -40,6 +40,13 @@ class HostJob final : public Job {
   Result<std::unique_ptr<Sandbox>> start(const SandboxSpec& spec) override {
     if (destroyed_) return Error{"job " + spec_.id + " was destroyed", ESRCH};
     if (auto valid = validate(spec); !valid) return valid.error();
+    // No mount namespace to give a step its own layer in: never share the workspace silently.
+    if (!spec.layered.empty()) {
+      return Error{"step \"" + spec.name +
+                       "\": the host executor cannot give a step its own workspace layer (it has no mount "
+                       "namespace); its steps share the workspace",
+                   ENOTSUP};
+    }
     if (spec.image != "host") {
       return Error{"step \"" + spec.name +
                        "\": the host executor runs only image \"host\", not \"" + spec.image + "\"",

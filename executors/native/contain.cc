@@ -79,7 +79,8 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
   }
   BOXCAR_TRY(mount_proc(root));
   BOXCAR_TRY(mount_dev(root, c.shm_bytes));
-  BOXCAR_TRY(attach(c.workspace_fd, (root + "/workspace").c_str(), "workspace mount"));
+  if (!c.layered_workspace) BOXCAR_TRY(attach(c.workspace_fd, (root + "/workspace").c_str(), "workspace mount"));
+  if (c.layered) BOXCAR_TRY(mount_layered(*c.layered));
   BOXCAR_TRY(make_git_read_only(root + "/workspace"));
   if (c.resolv_fd >= 0) BOXCAR_TRY(mount_resolv_conf(c.resolv_fd, root));
   BOXCAR_TRY(pivot_into(root));
@@ -100,7 +101,11 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
 }
 
 [[noreturn]] void first_child(const ContainConfig& c, int ctl) {
-  close_all_except({ctl, c.workspace_fd, c.netns_fd, c.init_fd, c.image_fd, c.resolv_fd});
+  std::vector<int> keep{ctl, c.workspace_fd, c.netns_fd, c.init_fd, c.image_fd, c.resolv_fd};
+  if (c.layered) {
+    for (int fd : layered_fds(*c.layered)) keep.push_back(fd);
+  }
+  close_all_except(std::move(keep));
   if (Failure f = enter_job_network(c.network, c.netns_fd)) report_failure(ctl, f);
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) != 0) report_failure(ctl, fail("pipe"));

@@ -17,6 +17,7 @@
 #include "base/unique_fd.h"
 #include "executors/native/caps.h"
 #include "executors/native/cgroup.h"
+#include "executors/native/layered_mounts.h"
 #include "executors/native/seccomp_filter.h"
 #include "executors/native/user_ns.h"
 #include "executors/spec.h"
@@ -37,6 +38,10 @@ struct ContainConfig {
   int image_fd = -1;
   std::string image_mount_point;
   int workspace_fd = -1;     // the detached, idmapped workspace mount
+  // The step's layered directories (layered_mounts.h); one of them may be /workspace, which
+  // then takes the place of workspace_fd.
+  const std::vector<LayeredMount>* layered = nullptr;
+  bool layered_workspace = false;
   // For "host": a detached read-only bind of the job's resolv.conf to put over /etc/resolv.conf
   // (resolv_conf.h); -1 for the root's own. An image's is written into its /etc instead.
   int resolv_fd = -1;

@@ -16,13 +16,9 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "executors/native/facility.h"
+#include "executors/native/overlay.h"
 
 namespace boxcar::executors::native {
-
-// How the lowers are given: "lowerdir+" per layer where the kernel has it (>= 6.8), else one
-// colon-joined "lowerdir" (short /proc/self/fd names: about 15 layers fit). `classic` forces
-// the second, which is how its path is tested on a kernel that has both.
-enum class LowerdirOption { per_layer, classic };
 
 // Agent side: the overlay of `layers` (lowest first) under `upper` (with `work`, on the same
 // filesystem) as a detached mount, nosuid and nodev (fsopen + fsconfig + fsmount). An Error

@@ -17,6 +17,7 @@
 #include "executors/native/contain.h"
 #include "executors/native/image_root.h"
 #include "executors/native/init_executable.h"
+#include "executors/native/layered_mounts.h"
 #include "executors/native/mounts.h"
 #include "executors/native/network.h"
 #include "executors/native/resolv_conf.h"
@@ -114,7 +115,18 @@ struct JobState {
       }
       resolv_mount = std::move(*mounted);
     }
+    // The step's own layers of /workspace (and of its caches): idmapped like the workspace, stacked
+    // by pid 1 inside the sandbox's user namespace.
+    const std::string root_path =
+        (shared->options.state_dir / (spec.layers.empty() ? "root" : "image-root")).string();
+    auto layered = prepare_layered(spec.layered, userns, root_path);
+    if (!layered) {
+      state->fail_setup(setup_outcome("layered directory", layered.error().err, layered.error().message));
+      return state;
+    }
     ContainConfig config;
+    config.layered = &*layered;
+    config.layered_workspace = layers_workspace(spec.layered);
     config.root_dir = (shared->options.state_dir / "root").string();
     config.workspace_fd = workspace->get();
     config.resolv_fd = resolv_mount.get();
@@ -153,7 +165,10 @@ struct JobState {
     return root;
   }
 
-  static bool warmable(const SandboxSpec& spec) { return spec.network != NetworkMode::host; }
+  // A step's layers are its own, made for it when it starts: no sandbox can be set up ahead.
+  static bool warmable(const SandboxSpec& spec) {
+    return spec.network != NetworkMode::host && spec.layered.empty();
+  }
 
   static std::vector<ino_t> inodes_of(const std::vector<std::filesystem::path>& layers) {
     std::vector<ino_t> out;

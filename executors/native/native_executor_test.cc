@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -325,6 +326,48 @@ TEST(NativeExecutorCrashSafety, LeftoversOfADeadAgentAreRemoved) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   EXPECT_FALSE(fs::exists(stale.parent_path()));
+}
+
+}  // namespace
+}  // namespace boxcar::executors
+
+namespace boxcar::executors {
+namespace {
+
+// A layered /workspace (SandboxSpec::layered): the step writes to its layer, owned on the host as
+// the workspace's files are; a stack deeper than the limit fails to set up, saying so.
+TEST_F(NativeExecutorTest, LayeredWorkspaceWritesToItsLayerAndTooManyLowersFail) {
+  fs::path layer = workspace_.string() + ".layer";
+  fs::create_directories(layer);
+  std::ofstream(workspace_ / "seen.txt") << "checkout\n";
+  SandboxSpec spec;
+  spec.name = "layered";
+  spec.layered = {LayeredDir{"/workspace", layer, {workspace_}}};
+  {
+    auto sb = start(spec);
+    ASSERT_TRUE(sb);
+    Ran r = run(*sb, {"sh", "-c", "cat seen.txt; echo new > new.txt; rm seen.txt; stat -c %u new.txt"});
+    EXPECT_EQ(r.outcome.kind, Outcome::Kind::ok) << describe(r.outcome) << r.err;
+    EXPECT_EQ(r.out, "checkout\n0\n");
+  }
+  EXPECT_TRUE(fs::exists(workspace_ / "seen.txt"));  // the checkout is untouched
+  EXPECT_FALSE(fs::exists(workspace_ / "new.txt"));
+  struct stat st{};
+  ASSERT_EQ(::stat((layer / "upper/new.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);  // the step's root writes as host uid 0, as in the workspace
+  ASSERT_EQ(::lstat((layer / "upper/seen.txt").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode) && st.st_rdev == 0) << "a deletion is a 0/0 whiteout";
+
+  fs::path deep = workspace_.string() + ".deep";
+  fs::create_directories(deep);
+  spec.layered = {LayeredDir{"/workspace", deep, std::vector<fs::path>(129, workspace_)}};
+  auto sb = start(spec);
+  ASSERT_TRUE(sb);
+  Ran r = run(*sb, {"true"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::setup_error);
+  EXPECT_NE(r.outcome.message.find("129 lower layers, more than the 128"), std::string::npos) << r.outcome.message;
+  fs::remove_all(layer);
+  fs::remove_all(deep);
 }
 
 }  // namespace

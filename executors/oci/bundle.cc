@@ -41,7 +41,8 @@ std::vector<BundleMount> mounts_of(const BundleConfig& c) {
   m.push_back({kInitInside, "bind", c.init_path, {"bind", "ro", "nosuid", "nodev"}});
   // A bind of the idmapped mount keeps its idmap (runc 1.1 cannot make one itself); rbind
   // carries the read-only .git binds made on it (git_readonly.h).
-  m.push_back({"/workspace", "bind", c.workspace, {"rbind", "nosuid", "nodev"}});
+  if (!c.layered_workspace) m.push_back({"/workspace", "bind", c.workspace, {"rbind", "nosuid", "nodev"}});
+  m.insert(m.end(), c.layered_mounts.begin(), c.layered_mounts.end());
   return m;
 }
 

@@ -25,6 +25,10 @@ struct BundleConfig {
   bool root_readonly = true;         // image "host": read-only; an image's overlay: writable
   std::vector<std::string> system_dirs;  // image "host": the host dirs bound read-only at themselves
   std::string workspace;             // host path of the sandbox's idmapped workspace mount
+  // The step's layered directories (SandboxSpec::layered) as overlay mounts, and the read-only
+  // .git binds over them; when one is /workspace, `workspace` is not bound there.
+  std::vector<BundleMount> layered_mounts;
+  bool layered_workspace = false;
   std::string init_path;             // boxcar-init on the host, bound read-only at kInitInside
   uint64_t caps_mask = 0;            // the capabilities commands keep (CapSet::mask)
   std::vector<std::string> cap_names;  // what init holds, as "CAP_CHOWN", ...: every one

@@ -21,6 +21,7 @@
 #include "base/tree_walk.h"
 #include "executors/native/cgroup.h"
 #include "executors/native/git_readonly.h"
+#include "executors/native/layered_mounts.h"
 #include "executors/native/mounts.h"
 #include "executors/native/native_executor.h"
 #include "executors/native/network.h"
@@ -218,6 +219,14 @@ class OciJob final : public Job {
     if (native::Failure f = native::make_git_read_only(ws.string())) return failed(f.facility, f.err);
 
     oci::BundleConfig c;
+    if (!spec.layered.empty()) {
+      if (Outcome f = layered_mounts(spec, bundle, ws, c, mounted); f.kind == Outcome::Kind::setup_error) {
+        for (auto it = mounted.rbegin(); it != mounted.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
+        std::atomic<bool> never{false};
+        remove_tree(bundle, never);
+        return f;
+      }
+    }
     c.hostname = native::hostname_for(spec.name);
     if (spec.layers.empty()) {
       c.root = s.host_root.path;
@@ -292,6 +301,64 @@ class OciJob final : public Job {
     // keeper's unmount: a LoopFs stays until then) and names the limit when the step filled it.
     state.begin(std::move(*cgroup), native::Spawned{keeper->pid, std::move(keeper->pidfd), std::move(ours)},
                 std::move(upper));
+    return Outcome{};
+  }
+
+  // The layered directories: their idmapped layers attached under the bundle (as the workspace
+  // is), and an overlay mount of each in config.json, which runc's init mounts inside the
+  // container's user namespace with `userxattr` (native mounts the same in its pid 1).
+  Outcome layered_mounts(const SandboxSpec& spec, const fs::path& bundle, const fs::path& ws, oci::BundleConfig& c,
+                         std::vector<std::string>& mounted) {
+    auto layered = native::prepare_layered(spec.layered, userns_, "");
+    if (!layered) return native::setup_outcome("layered directory", layered.error().err, layered.error().message);
+    for (size_t i = 0; i < layered->size(); ++i) {
+      const native::LayeredMount& m = (*layered)[i];
+      fs::path dir = bundle / ("layered-" + std::to_string(i));
+      // runc's init resolves these as the container's root (id_base), as the bundle.
+      uid_t owner = shared_->options.id_base;
+      if (::mkdir(dir.c_str(), 0700) != 0 || ::chown(dir.c_str(), owner, owner) != 0) {
+        return native::setup_outcome("layered directory", errno, dir.string());
+      }
+      std::string lowerdir;
+      auto attach_at = [&](int fd, const fs::path& at, bool read_only) -> native::Failure {
+        ::mkdir(at.c_str(), 0700);
+        if (native::Failure f = native::attach(fd, at.c_str(), "layered directory mount")) return f;
+        mounted.push_back(at.string());
+        return read_only ? native::set_attr(at.c_str(), MOUNT_ATTR_RDONLY, false, "layered directory mount")
+                         : native::ok();
+      };
+      if (native::Failure f = attach_at(m.layer.get(), dir / "L", false)) return native::setup_outcome(f.facility, f.err);
+      for (size_t k = 0; k < m.lowers.size(); ++k) {
+        fs::path at = dir / std::to_string(k);
+        if (native::Failure f = attach_at(m.lowers[k].get(), at, true)) return native::setup_outcome(f.facility, f.err);
+        lowerdir += (lowerdir.empty() ? "" : ":") + at.string();
+      }
+      if (lowerdir.empty()) {  // overlayfs needs one lower: an empty one
+        fs::path empty = dir / "E";
+        if (::mkdir(empty.c_str(), 0755) != 0 || ::chown(empty.c_str(), owner, owner) != 0) {
+          return native::setup_outcome("layered directory", errno, empty.string());
+        }
+        lowerdir = empty.string();
+      }
+      // runc hands the options it does not know to mount(2) as one page of data.
+      if (lowerdir.size() > 3500) {
+        return native::setup_outcome("layered directory", E2BIG,
+                                     "the oci executor cannot pass " + std::to_string(m.lowers.size()) +
+                                         " lower layers to runc in one mount (" + std::to_string(lowerdir.size()) +
+                                         " bytes of lowerdir, a page at most); use the native executor");
+      }
+      c.layered_mounts.push_back({spec.layered[i].target, "overlay", "overlay",
+                                  {"nosuid", "nodev", "lowerdir=" + lowerdir, "upperdir=" + (dir / "L/upper").string(),
+                                   "workdir=" + (dir / "L/work").string(), "userxattr"}});
+    }
+    if (native::layers_workspace(spec.layered)) {
+      c.layered_workspace = true;
+      // The checkout's .git, read-only on the idmapped workspace (made so above), over the overlay.
+      unique_fd ws_fd(::open(ws.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      for (const std::string& p : native::git_metadata_paths(ws_fd.get())) {
+        c.layered_mounts.push_back({"/workspace/" + p, "bind", (ws / p).string(), {"rbind", "nosuid", "nodev"}});
+      }
+    }
     return Outcome{};
   }
 

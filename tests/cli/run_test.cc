@@ -54,7 +54,8 @@ name = "b"
 timeout = "60s"
 run = "touch b.started; for i in $(seq 300); do [ -e a.started ] && exit 0; sleep 0.1; done; exit 1"
 )");
-  auto r = run_boxcar({"run", "--json", "--jobs", "2"}, dir.path());
+  // The host executor: isolated steps never see each other's files (tests/cli/layers_test.cc).
+  auto r = run_boxcar({"run", "--json", "--jobs", "2", "--executor", "host"}, dir.path());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(status_of(r, "a"), "success");
   EXPECT_EQ(status_of(r, "b"), "success");
