@@ -77,4 +77,35 @@ Status pack_cache_entry(const std::filesystem::path& entry, int out_fd) {
   return Status{};
 }
 
+Status check_cache_tar(int fd) {
+  struct ReadFree {
+    void operator()(archive* a) const { archive_read_free(a); }
+  };
+  std::unique_ptr<archive, ReadFree> a(archive_read_new());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_format_gnutar(a.get());
+  if (::lseek(fd, 0, SEEK_SET) != 0) return Error{"cannot read the cache tar", errno};
+  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
+    return Error{std::string("cannot read the cache tar: ") + archive_error_string(a.get())};
+  }
+  archive_entry* e = nullptr;
+  int r;
+  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+    const char* name = archive_entry_pathname(e);
+    std::string_view path = name ? name : "";
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t slash = path.find('/', start);
+      if (slash == std::string_view::npos) slash = path.size();
+      if (path.substr(start, slash - start).starts_with(".wh.")) {
+        return Error{"it holds \"" + std::string(path) + "\": a whiteout name, which a cache never has"};
+      }
+      start = slash + 1;
+    }
+  }
+  if (r != ARCHIVE_EOF) return Error{std::string("cannot read the cache tar: ") + archive_error_string(a.get())};
+  if (::lseek(fd, 0, SEEK_SET) != 0) return Error{"cannot read the cache tar", errno};
+  return Status{};
+}
+
 }  // namespace boxcar::agent

@@ -14,4 +14,8 @@ namespace boxcar::agent {
 // Nothing is followed; anything else is left out.
 Status pack_cache_entry(const std::filesystem::path& entry, int out_fd);
 
+// Reads the tar at `fd` (a file) through, refusing a name with a ".wh." part (unpack_layer would
+// take it as an image layer's whiteout and delete or hide something), then seeks back to 0.
+Status check_cache_tar(int fd);
+
 }  // namespace boxcar::agent

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/cache_archive.h"
 #include "agent/cache_tree.h"
 #include "base/hex.h"
 #include "base/random_token.h"
@@ -101,6 +102,7 @@ Result<CacheStore> CacheStore::open(CacheStoreOptions options) {
                  ec.value(), ErrorCode::unavailable, "cache_dir"};
   }
   ::chmod(options.dir.c_str(), 0700);
+  fs::create_directories(options.dir / ".empty", ec);
   return CacheStore(std::move(options));
 }
 
@@ -267,6 +269,9 @@ Result<uint64_t> CacheStore::unpack(const std::string& repository, const std::st
       if (!path.empty()) remove_tree(path, never);
     }
   } cleanup{tmp, never};
+  if (Status s = check_cache_tar(tar_fd); !s) {
+    return Error{"the cache tar is refused: " + s.error().message, s.error().err, ErrorCode::invalid_input};
+  }
   images::UnpackOptions options;
   options.id_base = 0;  // every owner 0: what a save writes, idmapped to the step's root
   options.id_count = 1;

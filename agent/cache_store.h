@@ -66,13 +66,16 @@ class CacheStore {
   // Unpacks a tar of pack_cache_entry's (a server's copy; cache_archive.h) from `tar_fd` as entry
   // `key`, by images/unpack.h's rules for a hostile tar (nothing lands outside, no link followed,
   // no setuid bit; owners become 0, as a save's are), bounded by max_bytes; a tar holding anything
-  // but workspace/ and home/ is refused. Blocking. The entry's bytes.
+  // but workspace/ and home/, or a whiteout name (".wh.*": a cache is not an image layer), is
+  // refused. Blocking. The entry's bytes.
   Result<uint64_t> unpack(const std::string& repository, const std::string& key, int tar_fd);
 
   // Removes least recently used entries not held (nor `keep`, an entry just made) until the
   // store is at most max_bytes.
   void evict(const std::filesystem::path& keep = {});
   uint64_t bytes() const;  // of every entry, all repositories
+  // An empty directory of the store's: a lower layer where no entry was found.
+  std::filesystem::path empty_dir() const { return options_.dir / ".empty"; }
 
   const CacheStoreOptions& options() const { return options_; }
 

@@ -178,6 +178,14 @@ TEST_F(CacheStoreTest, AnotherMachinesStoreRestoresFromTheTarAndRefusesAHostileO
   key_link.symlink("key", "/etc/hostname");
   ASSERT_FALSE(other->unpack("r", "evil2", key_link.fd().get()));
   EXPECT_FALSE(other->contains("r", "evil2"));
+  // A whiteout: unpack_layer would delete (or hide) what it names; a cache never has one.
+  testing::LayerTar whiteout;
+  whiteout.file("workspace/node_modules/a", "x");
+  whiteout.file("workspace/node_modules/.wh.a", "");
+  auto wh = other->unpack("r", "evil3", whiteout.fd().get());
+  ASSERT_FALSE(wh);
+  EXPECT_NE(wh.error().message.find("whiteout"), std::string::npos) << wh.error().message;
+  EXPECT_FALSE(other->contains("r", "evil3"));
 }
 
 }  // namespace

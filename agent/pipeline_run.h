@@ -17,6 +17,7 @@
 #include "agent/image_source.h"
 #include "agent/run_observer.h"
 #include "agent/scheduler.h"
+#include "agent/step_caches.h"
 #include "agent/workspace_layers.h"
 #include "base/result.h"
 #include "executors/executor.h"
@@ -43,6 +44,9 @@ struct PipelineRunConfig {
   // outside the workspace, removed with the run. Empty, or an executor that is not isolated
   // (host): the steps share the workspace.
   std::filesystem::path layers;
+  // [[step.cache]]: the store, repository and whether to save (agent/step_caches.h); with layers
+  // only. No store: caches are off.
+  CacheRunOptions caches;
 };
 
 class PipelineRun {
@@ -92,6 +96,7 @@ class PipelineRun {
   pipeline::Plan plan_;
   std::unique_ptr<network::JobNetwork> network_;  // outlives job_: its sandboxes are in it
   std::unique_ptr<WorkspaceLayers> layers_;  // outlives job_: its sandboxes mount the layers
+  std::unique_ptr<StepCaches> caches_;       // goes before layers_: its saves read their views
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<StepSummary> summaries_;  // kept once the scheduler is gone

@@ -60,6 +60,35 @@ std::string resolve_ref(int git, const std::string& ref) {
   return {};
 }
 
+// The url of [remote "origin"] in .git/config (what a local run's caches are kept by), printable
+// ASCII only.
+std::string read_origin(int git) {
+  std::string config = read_beneath(git, "config", 1u << 20);
+  bool in_origin = false;
+  size_t pos = 0;
+  while (pos < config.size()) {
+    size_t end = config.find('\n', pos);
+    std::string line = config.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? config.size() : end + 1;
+    line.erase(0, line.find_first_not_of(" \t"));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line.starts_with("[")) {
+      in_origin = line == "[remote \"origin\"]";
+      continue;
+    }
+    if (!in_origin || !line.starts_with("url")) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || line.find_first_not_of(" \t", 3) != eq) continue;
+    std::string url = line.substr(line.find_first_not_of(" \t", eq + 1) == std::string::npos
+                                      ? line.size()
+                                      : line.find_first_not_of(" \t", eq + 1));
+    bool printable = !url.empty() && url.size() <= 2048 &&
+                     std::all_of(url.begin(), url.end(), [](char c) { return c > ' ' && c < 127; });
+    return printable ? url : std::string();
+  }
+  return {};
+}
+
 }  // namespace
 
 GitHead read_git_head(const std::filesystem::path& dir) {
@@ -78,6 +107,7 @@ GitHead read_git_head(const std::filesystem::path& dir) {
   } else if (is_sha(content.substr(0, 40))) {
     head.commit = content.substr(0, 40);
   }
+  head.origin = read_origin(git.get());
   return head;
 }
 

@@ -9,6 +9,7 @@ namespace boxcar::cli {
 struct GitHead {
   std::string branch;  // empty when detached or not a repository
   std::string commit;  // empty when unknown (no repository, unborn branch)
+  std::string origin;  // [remote "origin"] url of .git/config; empty when none
 };
 
 // Reads <dir>/.git/HEAD and the ref it names (loose or packed). Never fails: unknown parts
