@@ -54,7 +54,7 @@ TEST_P(LayersTest, EachStepSeesItsNeedsAndNeverASibling) {
   dir.write("owned.txt", "x\n");
   ASSERT_EQ(::chown((dir.path() / "owned.txt").c_str(), 1234, 1234), 0);
   // base -> left, right (siblings, both writing same.txt) -> both [left, right], rev [right, left].
-  dir.write(".boxcar.toml", R"(version = 1
+  dir.write(".boxcar.toml", R"toml(version = 1
 [[step]]
 name = "base"
 run = """
@@ -104,7 +104,7 @@ run = """
 test "$(cat same.txt)" = left
 test "$(cat checkout.txt)" = "from the checkout"
 """
-)");
+)toml");
   auto r = run_boxcar({"run", "--json", "--jobs", "1", "--executor", GetParam()}, dir.path(), env());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   for (const char* step : {"base", "left", "right", "both", "rev"}) EXPECT_EQ(status_of(r, step), "success") << step;
@@ -129,14 +129,14 @@ TEST_P(LayersTest, ParallelWritersToOnePathEachKeepTheirOwn) {
   fs::create_directories(layers_base() / "20260101-000000-dead" / "0" / "workspace" / "upper");
   std::ofstream(layers_base() / "20260101-000000-dead.lock").put('\n');
   ASSERT_EQ(::mknod((layers_base() / "20260101-000000-dead/0/workspace/upper/whiteout").c_str(), S_IFCHR | 0000, 0), 0);
-  dir.write(".boxcar.toml", R"(version = 1
+  dir.write(".boxcar.toml", R"toml(version = 1
 [[step]]
 name = "a"
 run = "echo a > out.txt; sleep 0.2; test \"$(cat out.txt)\" = a"
 [[step]]
 name = "b"
 run = "echo b > out.txt; sleep 0.2; test \"$(cat out.txt)\" = b"
-)");
+)toml");
   auto r = run_boxcar({"run", "--json", "--jobs", "2", "--executor", GetParam()}, dir.path(), env());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(status_of(r, "a"), "success");
@@ -149,14 +149,14 @@ INSTANTIATE_TEST_SUITE_P(Executors, LayersTest, ::testing::Values("native", "oci
 
 TEST(LayersHostTest, TheHostExecutorSharesTheWorkspaceAsBefore) {
   TempDir dir, cache;
-  dir.write(".boxcar.toml", R"(version = 1
+  dir.write(".boxcar.toml", R"toml(version = 1
 [[step]]
 name = "w"
 run = "echo w > shared.txt"
 [[step]]
 name = "r"
 run = "test -e shared.txt"
-)");
+)toml");
   auto r = run_boxcar({"run", "--json", "--jobs", "1", "--executor", "host"}, dir.path(),
                       {"XDG_CACHE_HOME=" + cache.path().string()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

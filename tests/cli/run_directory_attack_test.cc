@@ -56,7 +56,9 @@ TEST(RunDirectoryAttack, AStepCannotRedirectTheHostsWritesOutOfTheWorkspace) {
            "needs = [\"plant\"]\n"
            "run = \"echo output of next; echo artifact > out.txt\"\n"
            "artifacts = [\"out.txt\"]\n");
-  auto r = run_boxcar({"run"}, ws.path());
+  // The host executor: an isolated step writes to its own layer and never reaches the run
+  // directory the host writes to; a plain process does, so the host must not follow its links.
+  auto r = run_boxcar({"run", "--executor", "host"}, ws.path());
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
   EXPECT_EQ(slurp(host.path() / "victim.log"), "precious log\n");

@@ -71,7 +71,8 @@ run = "echo a-start >> order; sleep 0.3; echo a-end >> order"
 name = "b"
 run = "echo b-start >> order; sleep 0.3; echo b-end >> order"
 )");
-  auto r = run_boxcar({"run", "--json", "--jobs", "1"}, dir.path());
+  // The host executor: there the steps share the workspace, so both append to one file.
+  auto r = run_boxcar({"run", "--json", "--jobs", "1", "--executor", "host"}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(dir.read("order"), "a-start\na-end\nb-start\nb-end\n");
 }
@@ -87,7 +88,9 @@ run = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo a
 name = "never"
 run = "echo nope; exit 4"
 )");
-  auto r = run_boxcar({"run", "--json"}, dir.path());
+  // The host executor keeps `count` between attempts; isolated executors give each attempt a
+  // fresh layer of the workspace (tests/cli/layers_test.cc).
+  auto r = run_boxcar({"run", "--json", "--executor", "host"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   auto f = finished(r);
   EXPECT_EQ(f["flaky"].at("status").as_string(), "success");
@@ -333,10 +336,12 @@ env = { LEVEL = "defaults" }
 name = "env"
 env = { SHARED = "step" }
 run = "env | sort > env.txt"
+artifacts = ["env.txt"]
 )");
   auto r = run_boxcar({"run", "--json"}, dir.path(), {"AGENT_ONLY_MARKER=visible"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  std::string env = "\n" + dir.read("env.txt");
+  // From the step's own layer (the checkout does not change), as its artifact.
+  std::string env = "\n" + dir.read(fs::relative(latest_run(dir.path()) / "artifacts/env.txt", dir.path()));
   EXPECT_EQ(env.find("AGENT_ONLY_MARKER"), std::string::npos);
   for (const char* want : {"CI=true", "BOXCAR=true", "BOXCAR_STEP=env", "LEVEL=defaults",
                            "SHARED=step", "BOXCAR_EVENT=manual"}) {
