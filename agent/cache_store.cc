@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "agent/cache_archive.h"
@@ -63,6 +64,12 @@ bool link_stays_inside(const std::string& path, const std::string& target) {
   return push(dir) && push(target);
 }
 
+// A failed copy_file_range copied nothing yet only if the output is still empty.
+bool bytes_before_fallback_ok(int out) {
+  struct stat st {};
+  return ::fstat(out, &st) == 0 && st.st_size == 0;
+}
+
 Status copy_file(int src_dir, const char* name, const fs::path& dest, mode_t mode, uint64_t& bytes,
                  uint64_t max_bytes) {
   int src = ::openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -70,8 +77,30 @@ Status copy_file(int src_dir, const char* name, const fs::path& dest, mode_t mod
   unique_fd in(src);
   unique_fd out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777));
   if (!out) return Error{"cannot create " + dest.string() + ": " + std::strerror(errno), errno};
+  // copy_file_range where the kernel can (a reflink on one filesystem), else read and write: an
+  // overlay view is another filesystem than the store.
+  bool plain = false;
+  std::vector<char> buffer;
   while (true) {
-    ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
+    ssize_t n;
+    if (!plain) {
+      n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) && bytes_before_fallback_ok(out.get())) {
+        plain = true;
+        buffer.resize(1 << 20);
+        continue;
+      }
+    } else {
+      n = ::read(in.get(), buffer.data(), buffer.size());
+      if (n > 0) {
+        for (ssize_t done = 0; done < n;) {
+          ssize_t w = ::write(out.get(), buffer.data() + done, static_cast<size_t>(n - done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) return Error{"cannot write " + dest.string() + ": " + std::strerror(errno), errno};
+          done += w;
+        }
+      }
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error{"cannot copy into " + dest.string() + ": " + std::strerror(errno), errno};
     if (n == 0) break;
@@ -102,7 +131,6 @@ Result<CacheStore> CacheStore::open(CacheStoreOptions options) {
                  ec.value(), ErrorCode::unavailable, "cache_dir"};
   }
   ::chmod(options.dir.c_str(), 0700);
-  fs::create_directories(options.dir / ".empty", ec);
   return CacheStore(std::move(options));
 }
 
@@ -175,7 +203,8 @@ std::optional<CacheHit> CacheStore::lookup(const std::string& repository, const 
 }
 
 Result<CacheSaved> CacheStore::save(const std::string& repository, const std::string& key,
-                                    int workspace, int home, const std::vector<std::string>& paths) {
+                                    int workspace, const std::map<std::string, int>& homes,
+                                    const std::vector<std::string>& paths) {
   fs::path final_dir = entry_dir(repository, key);
   if (contains(repository, key)) return CacheSaved{};
   fs::path repo_dir = final_dir.parent_path();
@@ -199,14 +228,15 @@ Result<CacheSaved> CacheStore::save(const std::string& repository, const std::st
   CacheSaved saved;
   for (const std::string& p : paths) {
     bool in_home = p.starts_with("~/");
-    int root = in_home ? home : workspace;
-    std::string rel = in_home ? p.substr(2) : p;
+    auto home = homes.find(p);
+    int root = !in_home ? workspace : home == homes.end() ? -1 : home->second;
+    std::string rel = in_home ? "" : p;  // a home path's fd is the directory itself
     if (root < 0) {
-      saved.warnings.push_back("\"" + p + "\" left out: the step has no home layer");
+      saved.warnings.push_back("\"" + p + "\" left out: the step has no layer for it");
       continue;
     }
-    fs::path base = tmp / "entry" / (in_home ? "home" : "workspace");
-    fs::create_directories((base / rel).parent_path(), ec);
+    fs::path base = in_home ? tmp / "entry" / "home" / p.substr(2) : tmp / "entry" / "workspace";
+    fs::create_directories(in_home ? base : (base / rel).parent_path(), ec);
     Status s = walk_cache_tree(root, rel, [&](const std::string& path, int dirfd, const char* name,
                                               const struct stat& st, bool& descend) -> Status {
       fs::path dest = base / path;
@@ -222,8 +252,8 @@ Result<CacheSaved> CacheStore::save(const std::string& repository, const std::st
         if (n < 0) return Error{"cannot read the link " + path, errno};
         std::string text(target, static_cast<size_t>(n));
         if (!link_stays_inside(path, text)) {
-          saved.warnings.push_back("\"" + path + "\" left out: a link pointing out of the " +
-                                   (in_home ? "home" : "workspace") + " (" + text + ")");
+          saved.warnings.push_back("\"" + (in_home ? p + "/" : "") + path + "\" left out: a link pointing out of " +
+                                   (in_home ? p : "the workspace") + " (" + text + ")");
           return Status{};
         }
         if (::symlink(text.c_str(), dest.c_str()) != 0) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,13 +56,14 @@ class CacheStore {
                                  const std::vector<std::string>& restore_keys) const;
   bool contains(const std::string& repository, const std::string& key) const;
 
-  // Copies `paths` (workspace-relative, or "~/..." from `home`; -1: none) into a new entry
+  // Copies `paths` (workspace-relative, or "~/..." from `homes`, each that directory's own fd)
+  // into a new entry
   // `key`, then evicts past the size cap. Blocking (a worker thread's). Links are kept when they
-  // point inside the saved path's root (the workspace or the home), else left out with a
+  // point inside the saved path's root (the workspace, or the home path itself), else left out with a
   // warning; devices, FIFOs and sockets are left out. An entry over the cap is not kept. A key
   // already present is left alone (ok, 0 bytes).
   Result<CacheSaved> save(const std::string& repository, const std::string& key, int workspace,
-                          int home, const std::vector<std::string>& paths);
+                          const std::map<std::string, int>& homes, const std::vector<std::string>& paths);
 
   // Unpacks a tar of pack_cache_entry's (a server's copy; cache_archive.h) from `tar_fd` as entry
   // `key`, by images/unpack.h's rules for a hostile tar (nothing lands outside, no link followed,
@@ -74,8 +76,6 @@ class CacheStore {
   // store is at most max_bytes.
   void evict(const std::filesystem::path& keep = {});
   uint64_t bytes() const;  // of every entry, all repositories
-  // An empty directory of the store's: a lower layer where no entry was found.
-  std::filesystem::path empty_dir() const { return options_.dir / ".empty"; }
 
   const CacheStoreOptions& options() const { return options_; }
 

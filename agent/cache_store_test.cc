@@ -51,7 +51,8 @@ TEST_F(CacheStoreTest, SavesThenRestoresExactlyAsLowerLayerDirectories) {
   fs::create_symlink("../a/index.js", root_ / "ws/node_modules/.bin");
   write("home/.npm/_cacache/x", "x");
   CacheStore s = store();
-  auto saved = s.save("https://x/repo.git", "npm-1", ws_.get(), home_.get(), {"node_modules", "~/.npm"});
+  unique_fd npm(::open((root_ / "home/.npm").c_str(), O_RDONLY | O_DIRECTORY));
+  auto saved = s.save("https://x/repo.git", "npm-1", ws_.get(), {{"~/.npm", npm.get()}}, {"node_modules", "~/.npm"});
   ASSERT_TRUE(saved) << saved.error().message;
   EXPECT_EQ(saved->bytes, 2u);
   EXPECT_TRUE(saved->warnings.empty());
@@ -67,11 +68,11 @@ TEST_F(CacheStoreTest, SavesThenRestoresExactlyAsLowerLayerDirectories) {
 TEST_F(CacheStoreTest, PrefixFindsTheNewestAndRepositoriesNeverShare) {
   write("ws/deps/v", "1");
   CacheStore s = store();
-  ASSERT_TRUE(s.save("repo-a", "npm-old", ws_.get(), -1, {"deps"}));
+  ASSERT_TRUE(s.save("repo-a", "npm-old", ws_.get(), {}, {"deps"}));
   fs::last_write_time(s.lookup("repo-a", "npm-old", {})->workspace.parent_path().parent_path() / "bytes",
                       fs::file_time_type::clock::now() - std::chrono::hours(1));
   write("ws/deps/v", "2");
-  ASSERT_TRUE(s.save("repo-a", "npm-new", ws_.get(), -1, {"deps"}));
+  ASSERT_TRUE(s.save("repo-a", "npm-new", ws_.get(), {}, {"deps"}));
   auto hit = s.lookup("repo-a", "npm-missing", {"pip-", "npm-"});
   ASSERT_TRUE(hit);
   EXPECT_FALSE(hit->exact);
@@ -88,7 +89,7 @@ TEST_F(CacheStoreTest, LinksOutOfTheWorkspaceAreLeftOutAndALinkedPathIsRefused) 
   fs::create_symlink("../../../etc", root_ / "ws/deps/up");
   fs::create_symlink("/etc", root_ / "ws/linked");
   CacheStore s = store();
-  auto saved = s.save("r", "k", ws_.get(), -1, {"deps"});
+  auto saved = s.save("r", "k", ws_.get(), {}, {"deps"});
   ASSERT_TRUE(saved) << saved.error().message;
   EXPECT_EQ(saved->warnings.size(), 2u);
   auto hit = s.lookup("r", "k", {});
@@ -97,11 +98,11 @@ TEST_F(CacheStoreTest, LinksOutOfTheWorkspaceAreLeftOutAndALinkedPathIsRefused) 
   EXPECT_FALSE(fs::exists(fs::symlink_status(hit->workspace / "deps/abs")));
   EXPECT_FALSE(fs::exists(fs::symlink_status(hit->workspace / "deps/up")));
   // A cache path that is itself a link out, and one that passes through it.
-  auto linked = s.save("r", "k2", ws_.get(), -1, {"linked"});
+  auto linked = s.save("r", "k2", ws_.get(), {}, {"linked"});
   ASSERT_TRUE(linked) << linked.error().message;
   EXPECT_EQ(linked->bytes, 0u);
   EXPECT_EQ(linked->warnings.size(), 1u);
-  auto through = s.save("r", "k3", ws_.get(), -1, {"linked/ssl"});
+  auto through = s.save("r", "k3", ws_.get(), {}, {"linked/ssl"});
   ASSERT_FALSE(through);
   EXPECT_NE(through.error().message.find("link"), std::string::npos) << through.error().message;
   EXPECT_FALSE(s.contains("r", "k3"));
@@ -110,18 +111,18 @@ TEST_F(CacheStoreTest, LinksOutOfTheWorkspaceAreLeftOutAndALinkedPathIsRefused) 
 TEST_F(CacheStoreTest, OverTheCapNothingIsKeptAndLeastRecentlyUsedGoFirstUnlessHeld) {
   write("ws/big/f", std::string(600 << 10, 'x'));
   CacheStore s = store(1 << 20);
-  ASSERT_TRUE(s.save("r", "one", ws_.get(), -1, {"big"}));
+  ASSERT_TRUE(s.save("r", "one", ws_.get(), {}, {"big"}));
   auto held = s.lookup("r", "one", {});  // a running step holds it
   ASSERT_TRUE(held);
-  ASSERT_TRUE(s.save("r", "two", ws_.get(), -1, {"big"}));
+  ASSERT_TRUE(s.save("r", "two", ws_.get(), {}, {"big"}));
   EXPECT_TRUE(s.contains("r", "one"));  // held: never evicted, even past the cap
   EXPECT_TRUE(s.contains("r", "two"));
   held.reset();
-  ASSERT_TRUE(s.save("r", "three", ws_.get(), -1, {"big"}));
+  ASSERT_TRUE(s.save("r", "three", ws_.get(), {}, {"big"}));
   EXPECT_FALSE(s.contains("r", "one"));  // the least recently used
   EXPECT_LE(s.bytes(), 1u << 20);
   write("ws/huge/f", std::string(2 << 20, 'x'));
-  auto huge = s.save("r", "huge", ws_.get(), -1, {"huge"});
+  auto huge = s.save("r", "huge", ws_.get(), {}, {"huge"});
   ASSERT_FALSE(huge);
   EXPECT_FALSE(s.contains("r", "huge"));
   for (const auto& e : fs::directory_iterator(root_ / "store" / CacheStore::repo_id("r"))) {
@@ -148,7 +149,7 @@ TEST_F(CacheStoreTest, AnotherMachinesStoreRestoresFromTheTarAndRefusesAHostileO
   write("ws/node_modules/a/index.js", "a");
   fs::create_symlink("a/index.js", root_ / "ws/node_modules/main.js");
   CacheStore s = store();
-  ASSERT_TRUE(s.save("r", "npm-1", ws_.get(), -1, {"node_modules"}));
+  ASSERT_TRUE(s.save("r", "npm-1", ws_.get(), {}, {"node_modules"}));
   auto hit = s.lookup("r", "npm-1", {});
   ASSERT_TRUE(hit);
   fs::path tar = root_ / "entry.tar";

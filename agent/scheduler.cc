@@ -194,7 +194,7 @@ void Scheduler::Impl::start_attempt(size_t i, StepAttempt* attempt) {
     for (const std::string& e : setup.env) {
       if (e.starts_with("HOME=")) home = e.substr(5);
     }
-    if (auto layer = options.caches->home_layer(i, home)) attempt->extra_layers.push_back(std::move(*layer));
+    attempt->extra_layers = options.caches->home_layers(i, home);
   }
   attempt->start(std::move(setup));
   // start() may have ended it already (a setup error).

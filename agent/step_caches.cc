@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
+
 #include <boost/asio/post.hpp>
 
 #include "agent/cache_archive.h"
@@ -25,6 +28,11 @@ Result<std::string> render(const std::string& text, const std::string& branch, i
     if (workspace < 0) return Result<std::string>(Error{"the step's workspace cannot be read for ${hash:...}"});
     return hash_cache_globs(workspace, globs);
   });
+}
+
+// The layer of a step's k-th "~/..." path: [a-z]+ as WorkspaceLayers wants.
+std::string home_layer_name(size_t k) {
+  return std::string("home") + static_cast<char>('a' + k / 26 % 26) + static_cast<char>('a' + k % 26);
 }
 
 }  // namespace
@@ -57,7 +65,11 @@ void StepCaches::restore(size_t step, std::function<void()> ready) {
   const auto& caches = pipeline_.steps[step].step.caches;
   auto work = std::make_shared<PerStep>();
   for (const auto& c : caches) {
-    for (const auto& p : c.paths) work->home = work->home || p.starts_with("~/");
+    for (const auto& p : c.paths) {
+      if (p.starts_with("~/") && std::find(work->home_paths.begin(), work->home_paths.end(), p) == work->home_paths.end()) {
+        work->home_paths.push_back(p);
+      }
+    }
   }
   steps_[step] = work;
   from_remote_[step].assign(caches.size(), false);
@@ -164,20 +176,30 @@ std::vector<fs::path> StepCaches::workspace_lowers(size_t step) const {
   return dirs;
 }
 
-std::optional<executors::LayeredDir> StepCaches::home_layer(size_t step, const std::string& home) {
-  if (step >= steps_.size() || !steps_[step] || !steps_[step]->home || home.empty()) return std::nullopt;
-  std::vector<fs::path> lowers;
-  for (const auto& hit : steps_[step]->hits) {
-    if (hit) lowers.push_back(hit->home);
+std::vector<executors::LayeredDir> StepCaches::home_layers(size_t step, const std::string& home) {
+  std::vector<executors::LayeredDir> out;
+  if (step >= steps_.size() || !steps_[step] || steps_[step]->home_paths.empty()) return out;
+  PerStep& work = *steps_[step];
+  if (home.empty() || home[0] != '/') {
+    observer_.notice(pipeline_.steps[step].name + ": caches under ~/ are off: the step has no HOME");
+    return out;
   }
-  if (lowers.empty()) lowers.push_back(options_.store->empty_dir());  // overlayfs needs a lower
-  auto layer = layers_.extra(step, "home", home, lowers);
-  if (!layer.ok()) {
-    observer_.notice(pipeline_.steps[step].name + ": caches under ~/ are off: " + layer.error().message);
-    return std::nullopt;
+  for (size_t k = 0; k < work.home_paths.size(); ++k) {
+    std::string rel = work.home_paths[k].substr(2);
+    std::vector<fs::path> lowers;  // none found: the executor gives it an empty one
+    for (const auto& hit : work.hits) {
+      std::error_code ec;
+      if (hit && fs::is_directory(fs::symlink_status(hit->home / rel, ec))) lowers.push_back(hit->home / rel);
+    }
+    auto layer = layers_.extra(step, home_layer_name(k), (home == "/" ? "" : home) + "/" + rel, lowers);
+    if (!layer.ok()) {
+      observer_.notice(pipeline_.steps[step].name + ": caches under ~/ are off: " + layer.error().message);
+      return {};
+    }
+    out.push_back(std::move(*layer));
   }
-  steps_[step]->home_given = true;
-  return std::move(*layer);
+  work.home_given = true;
+  return out;
 }
 
 void StepCaches::save(size_t step, std::function<void()> done) {
@@ -194,9 +216,9 @@ void StepCaches::save(size_t step, std::function<void()> done) {
   if (todo.empty()) return done();
   auto ws = layers_.view(step);
   std::shared_ptr<unique_fd> workspace = ws.ok() ? std::make_shared<unique_fd>(std::move(*ws)) : nullptr;
-  std::shared_ptr<unique_fd> home;
-  if (work->home_given) {
-    if (auto h = layers_.view(step, "home"); h.ok()) home = std::make_shared<unique_fd>(std::move(*h));
+  auto homes = std::make_shared<std::vector<std::pair<std::string, unique_fd>>>();
+  for (size_t k = 0; work->home_given && k < work->home_paths.size(); ++k) {
+    if (auto h = layers_.view(step, home_layer_name(k)); h.ok()) homes->emplace_back(work->home_paths[k], std::move(*h));
   }
   if (!workspace) {
     for (size_t c : todo) observer_.notice(label(step, c) + "not saved: " + ws.error().message);
@@ -211,11 +233,12 @@ void StepCaches::save(size_t step, std::function<void()> done) {
   auto lines = std::make_shared<std::vector<std::string>>();
   auto uploads = std::make_shared<std::vector<Upload>>();
   std::weak_ptr<bool> weak = alive_;
-  asio::post(worker_, [this, weak, step, work, todo, workspace, home, lines, uploads, done = std::move(done)]() mutable {
+  asio::post(worker_, [this, weak, step, work, todo, workspace, homes, lines, uploads, done = std::move(done)]() mutable {
+    std::map<std::string, int> home_fds;
+    for (const auto& [path, fd] : *homes) home_fds[path] = fd.get();
     for (size_t c : todo) {
       const auto& cache = pipeline_.steps[step].step.caches[c];
-      auto saved = options_.store->save(options_.repository, work->keys[c], workspace->get(),
-                                        home ? home->get() : -1, cache.paths);
+      auto saved = options_.store->save(options_.repository, work->keys[c], workspace->get(), home_fds, cache.paths);
       if (!saved.ok()) {
         lines->push_back(label(step, c) + "not saved: " + saved.error().message);
         continue;

@@ -46,10 +46,11 @@ class StepCaches {
   // Before the step's first attempt (io thread); `ready` is called on it when done, whatever
   // was found.
   void restore(size_t step, std::function<void()> ready);
-  // Before each attempt: the directories restored (for StepAttempt::caches) and, when a path is
-  // under "~/", the step's home as a layered directory at `home` over the entries' home parts.
+  // Before each attempt: the directories restored (for StepAttempt::caches) and, for each path
+  // under "~/", a layered directory at that path under `home` (the step's HOME) over the
+  // entries' copies of it; the rest of the home is left as the image has it.
   std::vector<std::filesystem::path> workspace_lowers(size_t step) const;
-  std::optional<executors::LayeredDir> home_layer(size_t step, const std::string& home);
+  std::vector<executors::LayeredDir> home_layers(size_t step, const std::string& home);
   // After the step succeeded: saves each key that missed, then `done` (io thread).
   void save(size_t step, std::function<void()> done);
 
@@ -58,8 +59,8 @@ class StepCaches {
     std::vector<std::string> keys;  // filled in; "" where it could not be
     std::vector<std::vector<std::string>> restore_keys;
     std::vector<std::shared_ptr<CacheHit>> hits;  // null: a miss
-    bool home = false;                            // some path is under "~/"
-    bool home_given = false;
+    std::vector<std::string> home_paths;          // every "~/..." path, once
+    bool home_given = false;                      // their layers were made (named by index)
   };
   void fetch_misses(size_t step, size_t from, std::shared_ptr<PerStep> work, std::function<void()> ready);
   void restored(size_t step, std::shared_ptr<PerStep> work, std::function<void()> ready);
