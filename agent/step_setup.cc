@@ -169,6 +169,14 @@ StepSetup step_setup(const pipeline::ExpandedPipeline& p, const pipeline::Concre
     }
   }
   setup.env = step_environment(cs, options, workspace_path, config);
+  for (const auto& name : cs.step.secrets) {
+    if (setup.spec.ok() && !options.secrets.count(name)) {
+      setup.spec = Error{"secret " + name + " is declared by step \"" + cs.name + "\" but not set: "
+                         "on a server, `boxcar secret set " + name + " --repo URL` (or without "
+                         "--repo for every repository); with boxcar run, --secret " + name +
+                         "=VALUE or export " + name, 0, ErrorCode::internal, "secrets"};
+    }
+  }
   if (!setup.spec.ok()) return setup;
   for (size_t i = 0; i < cs.step.services.size(); ++i) {
     const pipeline::Service& svc = cs.step.services[i];

@@ -101,11 +101,12 @@ Error failure(const ServerUrl& url, const std::string& target, const boost::syst
 }  // namespace
 
 Result<ApiReply> ApiClient::request(const std::string& method, const std::string& target,
-                                    const std::string& json_body) {
+                                    const std::string& json_body,
+                                    const std::string& content_type) {
   boost::asio::io_context io;
   HttpClient client(io, url_, token_, tls_, HttpClientOptions{"boxcar-cli", kMaxAnswer});
   std::optional<Result<ApiReply>> result;
-  client.send(method, target, json_body, json_body.empty() ? "" : "application/json", kNoTimeout,
+  client.send(method, target, json_body, json_body.empty() ? "" : content_type, kNoTimeout,
               [&](const boost::system::error_code& ec, HttpReply reply) {
                 if (ec) {
                   result.emplace(failure(url_, target, ec, reply));

@@ -40,9 +40,11 @@ class ApiClient {
 
   const std::string& base() const { return url_.text; }
 
-  // A request with an optional JSON body. Connection failures are Errors that name the server.
+  // A request with an optional body (JSON unless `content_type` says otherwise). Connection
+  // failures are Errors that name the server.
   Result<ApiReply> request(const std::string& method, const std::string& target,
-                           const std::string& json_body = "");
+                           const std::string& json_body = "",
+                           const std::string& content_type = "application/json");
 
   // download() for a live body (server-sent events, follow): returns when the server ends the
   // response or `on_data` returns false.

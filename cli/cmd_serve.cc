@@ -32,6 +32,7 @@
 #include "cli/preview_listen.h"
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
+#include "server/secret_box.h"
 #include "cli/serve_queue_flags.h"
 #include "cli/step_limit_flags.h"
 #include "server/server.h"
@@ -48,7 +49,7 @@ constexpr const char* kUsage =
     "                    [--gitlab-webhook-token-file F]   (default: the webhook secret)\n"
     "                    [--agent-token-file F] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--api-token-file F] [--api-tokens FILE] [--public-read]\n"
-    "                    [--public-url URL]\n"
+    "                    [--public-url URL] [--secrets-key-file F]\n"
     "                    [--tls-cert PEM --tls-key PEM]\n"
     "                    [--max-attempts N] [--job-retention DURATION] [--max-job-log SIZE]\n"
     "                    [--max-followers-per-job N] [--max-followers-per-client N]\n"
@@ -75,6 +76,9 @@ constexpr const char* kUsage =
     "  --public-read: anyone may read jobs, logs and artifacts (not previews, not /metrics)\n"
     "  --public-url URL: the address users and forges reach this server by; requests naming\n"
     "  another host than it, the listen address or localhost are refused (DNS rebinding)\n"
+    "  --secrets-key-file F: the AES-256-GCM key of the secrets this server keeps (`boxcar\n"
+    "  secret set`): 64 hex digits, mode 0600; default DATA/secrets.key, made at the first start.\n"
+    "  Back it up with the database: without it, the stored secrets cannot be read\n"
     "  --agent-token registers agents (each then holds its own credential); an admin token\n"
     "  lists and revokes them (`boxcar agents`, `boxcar agent revoke`)\n"
     "  --allow-local-repos: the in-process agents check out local paths and file:// URLs\n"
@@ -144,6 +148,7 @@ int cmd_serve(const Args& args) {
                                  {"--api-tokens", true, false, ""},
                                  {"--public-read", false, false, ""},
                                  {"--public-url", true, false, ""},
+                                 {"--secrets-key-file", true, false, ""},
                                  {"--lease", true, false, ""},
                                  {"--allow-local-repos", false, false, ""},
                                  {"--artifact-retention", true, false, ""},
@@ -294,6 +299,19 @@ int cmd_serve(const Args& args) {
     return kExitUsage;
   }
   opts.api_tokens = std::move(*tokens);
+  auto key_flag = flags->get("--secrets-key-file");
+  auto key = server::load_secrets_key(key_flag ? std::filesystem::path(*key_flag) : data / "secrets.key",
+                                      !key_flag);
+  if (!key) {
+    std::fprintf(stderr, "boxcar serve: %s\n", key.error().message.c_str());
+    return kExitUsage;
+  }
+  if (key->created) {
+    std::fprintf(stderr, "boxcar serve: wrote a new secrets key to %s: back it up with the "
+                         "database (the secrets stored under it cannot be read without it)\n",
+                 (data / "secrets.key").c_str());
+  }
+  opts.secrets_key = std::move(key->key);
 
   auto image_options = read_image_flags(*flags, data / "images");
   if (!image_options.ok()) return usage_error("serve", image_options.error().message);

@@ -29,6 +29,7 @@ constexpr Command kCommands[] = {
     {"cancel", cmd_cancel, "cancel a job"},
     {"artifacts", cmd_artifacts, "list a job's artifacts (--download DIR fetches them)"},
     {"image", cmd_image, "the image cache: image pull REF | ls | rm REF | prune"},
+    {"secret", cmd_secret, "secrets a server keeps for steps: secret set NAME | ls | rm NAME (admin)"},
 };
 
 void print_usage(std::FILE* out) {

@@ -17,7 +17,8 @@ const char* const kServeQueueUsage =
     "  --max-job-log SIZE: bytes of log kept per job; the rest is dropped, and the log and the\n"
     "  job say so (default 64MiB)\n"
     "  --max-followers-per-job N, --max-followers-per-client N: live log followers (logs -f)\n"
-    "  this server holds at once, per job and per client address; more get 429 (defaults 100, 20)\n";
+    "  this server holds at once, per job and per client address; more get 429 (defaults 100, 20)\n"
+    "  --max-secrets-per-scope N: secrets kept server-wide, and per repository (default 100)\n";
 
 namespace {
 
@@ -50,10 +51,16 @@ std::vector<FlagSpec> serve_queue_flag_specs() {
           {"--job-retention", true, false, ""},
           {"--max-job-log", true, false, ""},
           {"--max-followers-per-job", true, false, ""},
-          {"--max-followers-per-client", true, false, ""}};
+          {"--max-followers-per-client", true, false, ""},
+          {"--max-secrets-per-scope", true, false, ""}};
 }
 
 Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerConfig& options) {
+  if (auto v = flags.get("--max-secrets-per-scope")) {
+    auto n = parse_count(*v, 1, 10'000);
+    if (!n) return Error{"--max-secrets-per-scope must be a number from 1 to 10000 (like 100), not \"" + *v + "\""};
+    options.max_secrets_per_scope = static_cast<int>(*n);
+  }
   if (auto v = flags.get("--max-attempts")) {
     auto n = parse_count(*v, 1, 100);
     if (!n) return Error{"--max-attempts must be a number from 1 to 100 (like 3), not \"" + *v + "\""};

@@ -18,6 +18,7 @@ inline constexpr std::string_view kLogs = "logs";
 inline constexpr std::string_view kSteps = "steps";
 inline constexpr std::string_view kComplete = "complete";
 inline constexpr std::string_view kPreviews = "previews";
+inline constexpr std::string_view kSecrets = "secrets";
 inline constexpr std::string_view kArtifacts = "artifacts";  // takes ?path=&sha256=&step=
 // [[step.cache]] entries kept by the server for the job's repository (docs/api.md): POST
 // "caches?key=&sha256=" uploads one (a tar), POST "caches/lookup" finds one, GET

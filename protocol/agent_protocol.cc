@@ -95,7 +95,7 @@ json::value to_json(const JobSpec& j) {
   return {{"id", j.id},         {"attempt", j.attempt}, {"repo", j.repo},
           {"ref", j.ref},       {"commit", j.commit},   {"file", j.file},
           {"event", j.event},   {"env", string_map(j.env)}, {"lease_ms", j.lease_ms},
-          {"lease_token", j.lease_token}};
+          {"lease_token", j.lease_token}, {"fork", j.fork}};
 }
 
 json::value to_json(const ClaimResponse& r) { return {{"job", to_json(r.job)}}; }
@@ -146,6 +146,18 @@ json::value to_json(const PreviewSync& s) {
 
 json::value to_json(const PreviewSyncResponse& r) { return {{"close", r.close}}; }
 
+json::value to_json(const SecretsRequest& r) {
+  json::array names;
+  for (const auto& n : r.names) names.emplace_back(n);
+  return {{"names", std::move(names)}};
+}
+
+json::value to_json(const SecretsResponse& r) {
+  json::array errors;
+  for (const auto& e : r.errors) errors.emplace_back(e);
+  return {{"secrets", string_map(r.secrets)}, {"fork", r.fork}, {"errors", std::move(errors)}};
+}
+
 template <>
 Result<RegisterRequest> from_json(const json::value& v) {
   RegisterRequest r;
@@ -184,7 +196,7 @@ Result<JobSpec> from_json(const json::value& v) {
   in.required("id", j.id).required("repo", j.repo).optional("attempt", j.attempt);
   in.optional("ref", j.ref).optional("commit", j.commit).optional("file", j.file);
   in.optional("event", j.event).optional("env", j.env).optional("lease_ms", j.lease_ms);
-  in.optional("lease_token", j.lease_token);
+  in.optional("lease_token", j.lease_token).optional("fork", j.fork);
   return finish(in, std::move(j));
 }
 
@@ -292,6 +304,25 @@ Result<PreviewSyncResponse> from_json(const json::value& v) {
   JsonReader in(v);
   in.optional("close", r.close);
   return finish(in, r);
+}
+
+template <>
+Result<SecretsRequest> from_json(const json::value& v) {
+  SecretsRequest r;
+  JsonReader in(v);
+  in.required("names", r.names);
+  if (in.ok() && r.names.size() > kMaxSecretsAsked) {
+    in.fail("\"names\": more than " + std::to_string(kMaxSecretsAsked) + " secrets asked");
+  }
+  return finish(in, std::move(r));
+}
+
+template <>
+Result<SecretsResponse> from_json(const json::value& v) {
+  SecretsResponse r;
+  JsonReader in(v);
+  in.optional("secrets", r.secrets).optional("fork", r.fork).optional("errors", r.errors);
+  return finish(in, std::move(r));
 }
 
 }  // namespace boxcar::protocol

@@ -16,6 +16,10 @@
 //        Accepted while the agent holds the lease, and after the job completed from the agent
 //        that reported its previews, with the same lease token, which it keeps sending every
 //        few seconds while any is open: the answer tells it when the user cancelled them.)
+//   POST /api/v1/agent/jobs/{id}/secrets      SecretsRequest -> 200 SecretsResponse
+//        (asked once, after the agent read the pipeline: the values of the secrets its steps
+//        declare that the server keeps, the repository's own over a server-wide one; none for
+//        a job from a fork's pull request. Only for the job's current lease.)
 //   POST /api/v1/agent/jobs/{id}/artifacts?path=&sha256=&step=
 //                                             the file's raw bytes -> 200 {"stored": bool}
 //        (400 digest mismatch or bad path, 413 over a limit; stored by content, so a retry
@@ -88,6 +92,7 @@ struct JobSpec {
   std::map<std::string, std::string> env;
   int64_t lease_ms = 60'000;           // heartbeat well within this (every lease/3)
   std::string lease_token;             // this claim's lease: sent as X-Boxcar-Lease
+  bool fork = false;                   // a pull request from another repository (no secrets)
 };
 
 struct ClaimResponse {
@@ -149,6 +154,18 @@ struct PreviewSyncResponse {
   bool close = false;  // the user cancelled the job: close every preview now
 };
 
+// The secrets a job's steps declare, by name (at most kMaxSecretsAsked).
+inline constexpr size_t kMaxSecretsAsked = 256;
+struct SecretsRequest {
+  std::vector<std::string> names;
+};
+
+struct SecretsResponse {
+  std::map<std::string, std::string> secrets;  // name -> value, for the names the server keeps
+  bool fork = false;                           // a fork's job: none were given
+  std::vector<std::string> errors;             // kept values that could not be read, and why
+};
+
 boost::json::value to_json(const RegisterRequest&);
 boost::json::value to_json(const RegisterResponse&);
 boost::json::value to_json(const ClaimRequest&);
@@ -163,6 +180,8 @@ boost::json::value to_json(const CompleteRequest&);
 boost::json::value to_json(const PreviewWire&);
 boost::json::value to_json(const PreviewSync&);
 boost::json::value to_json(const PreviewSyncResponse&);
+boost::json::value to_json(const SecretsRequest&);
+boost::json::value to_json(const SecretsResponse&);
 
 // Parsing never throws: a missing or mistyped field is an Error naming it.
 template <typename T>
@@ -182,6 +201,8 @@ template <> Result<CompleteRequest> from_json(const boost::json::value& v);
 template <> Result<PreviewWire> from_json(const boost::json::value& v);
 template <> Result<PreviewSync> from_json(const boost::json::value& v);
 template <> Result<PreviewSyncResponse> from_json(const boost::json::value& v);
+template <> Result<SecretsRequest> from_json(const boost::json::value& v);
+template <> Result<SecretsResponse> from_json(const boost::json::value& v);
 
 // Body text -> T: a syntax error or a missing/mistyped field is an Error.
 template <typename T>

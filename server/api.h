@@ -35,6 +35,7 @@ void add_artifact_routes(Router& router, ApiContext& ctx); // api_artifacts.cc
 void add_cache_routes(Router& router, ApiContext& ctx);    // api_caches.cc
 void add_preview_routes(Router& router, ApiContext& ctx);  // api_previews.cc
 void add_agents_admin_routes(Router& router, ApiContext& ctx);  // api_agents.cc: list, revoke
+void add_secret_routes(Router& router, ApiContext& ctx);  // api_secrets.cc: also the agent's
 
 // Retention: deletes artifact records older than options.artifact_retention_ms and the blobs
 // no record refers to any more (api_artifacts.cc). Returns the number of blobs removed.

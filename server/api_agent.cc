@@ -119,6 +119,7 @@ class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
     r.job = protocol::JobSpec{job.id,    job.attempt, job.repo, job.ref,
                               job.commit, job.file,   job.event, job.env,
                               ctx_.options.lease_ms, lease_token_};
+    r.job.fork = job.fork;
     return r;
   }
 

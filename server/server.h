@@ -79,6 +79,10 @@ struct ServerConfig {
   // client address; one more gets 429. 0: no cap.
   int max_followers_per_job = 100;
   int max_followers_per_client = 20;
+  // Secrets kept by the server (api_secrets.cc): the AES-256-GCM key (32 bytes; empty: the
+  // secret routes answer 503) and how many secrets one scope (server-wide, a repository) holds.
+  std::string secrets_key;
+  int max_secrets_per_scope = 100;
 };
 
 class Server {

@@ -104,6 +104,14 @@ Result<WebhookOutcome> hub_pull_request(const json::value& payload) {
   bin.required("ref", base_ref);
   if (!bin.ok()) return bin.error();
   pull_request_env(out.job, number, base_ref);
+  // A fork's job gets no secrets: a fork unless the base's repository is the head's.
+  std::string base_repo;
+  if (const json::value* r = (*base)->as_object().if_contains("repo"); r && r->is_object()) {
+    if (const json::value* url = r->as_object().if_contains("clone_url"); url && url->is_string()) {
+      base_repo = std::string(url->as_string());
+    }
+  }
+  out.job.fork = base_repo != out.job.repo;
   out.action = WebhookOutcome::queue;
   return out;
 }
@@ -155,6 +163,12 @@ Result<WebhookOutcome> gitlab_merge_request(const json::value& payload) {
   if (!cin.ok()) return cin.error();
   if (!ain.ok()) return ain.error();
   pull_request_env(out.job, iid, target_branch);
+  // A fork's job gets no secrets: a fork unless source and target are one project.
+  const json::object& a = (*attrs)->as_object();
+  const json::value* from = a.if_contains("source_project_id");
+  const json::value* to = a.if_contains("target_project_id");
+  out.job.fork = !(from && to && from->is_int64() && to->is_int64() &&
+                   from->as_int64() == to->as_int64());
   out.action = WebhookOutcome::queue;
   return out;
 }

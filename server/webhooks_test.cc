@@ -61,6 +61,9 @@ TEST(WebhookInterpretTest, PullRequestUsesTheHeadRepository) {
   EXPECT_EQ(out->job.env.at("BOXCAR_PR_BASE"), "main");
   EXPECT_EQ(out->job.env.at("BOXCAR_PR_HEAD"), "feature");
   EXPECT_EQ(out->job.env.at("BOXCAR_PR_NUMBER"), "3");
+  EXPECT_TRUE(out->job.fork);  // head and base are different repositories: no secrets
+  pr.as_object()["pull_request"].as_object()["head"].as_object()["repo"] = pr.at("pull_request").at("base").at("repo");
+  EXPECT_FALSE(interpret_webhook(Forge::github, "pull_request", pr)->job.fork);
   pr.as_object()["action"] = "closed";
   EXPECT_EQ(interpret_webhook(Forge::github, "pull_request", pr)->action, WebhookOutcome::ignore);
 }
@@ -77,6 +80,13 @@ TEST(WebhookInterpretTest, GitlabMergeRequest) {
   EXPECT_EQ(out->job.event, "pull_request");
   EXPECT_EQ(out->job.env.at("BOXCAR_PR_BASE"), "main");
   EXPECT_EQ(out->job.env.at("BOXCAR_PR_HEAD"), "feat");
+  EXPECT_TRUE(out->job.fork);  // no project ids: counted as a fork (no secrets)
+  auto& attrs = mr.as_object()["object_attributes"].as_object();
+  attrs["source_project_id"] = 7;
+  attrs["target_project_id"] = 7;
+  EXPECT_FALSE(interpret_webhook(Forge::gitlab, "Merge Request Hook", mr)->job.fork);
+  attrs["source_project_id"] = 8;
+  EXPECT_TRUE(interpret_webhook(Forge::gitlab, "Merge Request Hook", mr)->job.fork);
 }
 
 TEST(WebhookInterpretTest, PullRequestWithoutABaseIsAnError) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "agent/daemon/remote_errors.h"
 #include "agent/daemon/preview_reporter.h"
 #include "agent/daemon/remote_observer.h"
+#include "agent/daemon/secret_fetch.h"
 #include "agent/daemon/triggers.h"
 #include "agent/pipeline_run.h"
 #include "base/beneath.h"
@@ -69,6 +71,9 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   CheckoutResult checked;
   std::unique_ptr<PipelineRun> run;
   bool holding = false;  // completed, previews still open
+  // The server's answer for the secrets the steps declare (asked once, after parsing).
+  std::unique_ptr<SecretFetch> secret_fetch;
+  std::optional<std::map<std::string, std::string>> kept_secrets;
   bool was_released = false;
 
   Impl(asio::io_context& io_, HttpClient& client_, const AgentConfig& config, JobRunnerWiring w,
@@ -264,8 +269,9 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
         for (auto& cs : expanded.steps) cs.step.env.emplace(k, v);
       }
     }
-    for (const auto& name : declared) {
-      if (!opts.secrets.count(name)) observer.job_line("secret " + name + " is not set for this job");
+    if (!declared.empty() && !kept_secrets) return ask_secrets(declared, p, branch);
+    if (kept_secrets) {
+      for (const auto& [k, v] : *kept_secrets) opts.secrets[k] = v;  // the server's over env
     }
     run = std::make_unique<PipelineRun>(io, *wiring.executor, std::move(expanded), std::move(rc), observer);
     if (Status st = run->prepare(); !st.ok()) {
@@ -287,6 +293,42 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
         [weak] {
           if (auto self = weak.lock()) self->all_previews_closed();
         });
+  }
+
+  // A declared secret without a value fails its step before it runs (step_setup.cc), naming it.
+  void ask_secrets(const std::set<std::string>& names, const pipeline::Pipeline& p,
+                   const JobBranch& branch) {
+    std::weak_ptr<Impl> weak = weak_from_this();
+    secret_fetch = std::make_unique<SecretFetch>(
+        io, client, spec.id, spec.lease_token, std::vector<std::string>(names.begin(), names.end()),
+        [weak, p, branch](Result<protocol::SecretsResponse> r, RemoteVerdict verdict) {
+          if (auto self = weak.lock()) self->got_secrets(std::move(r), verdict, p, branch);
+        });
+    secret_fetch->start();
+  }
+
+  void got_secrets(Result<protocol::SecretsResponse> r, RemoteVerdict verdict,
+                   const pipeline::Pipeline& p, const JobBranch& branch) {
+    if (!r.ok() && (verdict == RemoteVerdict::lease_lost || verdict == RemoteVerdict::auth_refused)) {
+      on_fatal(RemoteOutcome{verdict, r.error().message});
+    }
+    if (abandoned) return finish();
+    if (cancel_requested) return complete("cancelled", "cancelled before the pipeline started");
+    if (!r.ok()) {
+      observer.job_line(r.error().message);
+      return complete("error", r.error().message);
+    }
+    for (const auto& e : r->errors) observer.job_line(e);
+    std::string given;
+    for (const auto& [name, value] : r->secrets) given += (given.empty() ? "" : ", ") + name;
+    if (r->fork) {
+      observer.job_line("a pull request from another repository (a fork): its steps get no secrets");
+    } else {
+      observer.job_line(given.empty() ? "the server keeps none of the secrets the steps declare"
+                                      : "secrets from the server: " + given);
+    }
+    kept_secrets = std::move(r->secrets);
+    run_pipeline(p, branch);
   }
 
   // Every step settled; the open previews were reported again with their closing times

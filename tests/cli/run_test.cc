@@ -309,10 +309,22 @@ printf '%s' "$TOKEN" | base64
 printf 'split: hunt'; sleep 0.3; printf 'er2-secret-value\n'
 echo "key is $API_KEY" >&2
 """
+[[step]]
+name = "unset"
+secrets = ["NOT_GIVEN_ANYWHERE"]
+run = "touch ran-without-its-secret"
 )");
   auto r = run_boxcar({"run", "--json", "--secret", "TOKEN=hunter2-secret-value"}, dir.path(),
                       {"API_KEY=from-the-environment"});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // A secret given nowhere fails its own step before its script runs, naming it and the fix;
+  // the sibling still runs (control: its secrets are masked below), and the run fails.
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "ran-without-its-secret"));
+  EXPECT_NE(r.out.find("secret NOT_GIVEN_ANYWHERE is declared by step \\\"unset\\\" but not set"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--secret NOT_GIVEN_ANYWHERE=VALUE or export NOT_GIVEN_ANYWHERE"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(R"("step":"leak","status":"success")"), std::string::npos) << r.out;
   std::string log = dir.read(fs::relative(latest_run(dir.path()) / "logs" / "leak.log", dir.path()));
   for (const std::string& text : {r.out, log}) {
     EXPECT_EQ(text.find("hunter2-secret-value"), std::string::npos) << text;

@@ -122,6 +122,13 @@ TEST(ApiAuth, ScopedTokensFromAFileAndAnonymousCallers) {
     EXPECT_EQ(http_request(port, "GET", target, with("reader-secret")).status, 200) << target;
   }
   EXPECT_EQ(http_request(port, "POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, body).status, 401);
+  // Secrets need the admin scope: 401 without a token, 403 with read or write (an admin
+  // token's use is in webhook_test.cc's ServerSecrets).
+  EXPECT_EQ(http_request(port, "GET", "/api/v1/secrets").status, 401);
+  EXPECT_EQ(http_request(port, "PUT", "/api/v1/secrets/TOKEN", {}, "v").status, 401);
+  EXPECT_EQ(http_request(port, "GET", "/api/v1/secrets", with("reader-secret")).status, 403);
+  EXPECT_EQ(http_request(port, "PUT", "/api/v1/secrets/TOKEN", with("writer-secret"), "v").status, 403);
+  EXPECT_EQ(http_request(port, "DELETE", "/api/v1/secrets/TOKEN", with("writer-secret")).status, 403);
   EXPECT_EQ(http_request(port, "POST", job + "/cancel").status, 401);
 
   // The CLI with the read token: a clear 403.

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "base/sha256.h"
 #include "tests/service/harness.h"
 
 namespace boxcar::service_test {
@@ -272,6 +273,123 @@ TEST(PullRequests, ForkBranchNamedMainDoesNotRunMainOnlySteps) {
   EXPECT_NE(server.logs(control_id).find("branch=[main] pr=[8] base=[main] head=[feature]"),
             std::string::npos) << server.logs(control_id);
   (void)base_sha;
+}
+
+const char* kSecretsPipeline = R"(version = 1
+[[step]]
+name = "uses"
+secrets = ["DEPLOY_KEY"]
+run = """
+echo "key=[$DEPLOY_KEY]"
+printf '%s' "$DEPLOY_KEY" | sha256sum | sed 's/ .*//; s/^/key-sha=/'
+"""
+
+[[step]]
+name = "snoops"
+run = """
+echo "snoop env=[${DEPLOY_KEY:-none}]"
+if grep -qs DEPLOY_KEY= /proc/*/environ; then echo SNOOP-FOUND-IT; else echo SNOOP-CLEAN; fi
+"""
+
+[[step]]
+name = "unset"
+secrets = ["NEVER_SET_ANYWHERE"]
+run = "echo UNSET-STEP-SCRIPT-RAN"
+)";
+
+// Secrets kept by the server, end to end: set with the CLI (stdin and --from-file), listed
+// without values, given to the declaring step of a same-repository pull request (the
+// repository's value over the server-wide one) and masked; never to a sibling step, never to
+// a fork's pull request; a secret set nowhere fails its step before its script runs while
+// the others run; no value is anywhere in the data directory.
+TEST(ServerSecrets, FromTheCliToTheDeclaringStepOnlyAndNeverToAFork) {
+  TempDir work;
+  std::string sha = make_git_repo(work / "upstream", kSecretsPipeline);
+  std::string fork_sha = make_git_repo(work / "fork", kSecretsPipeline + std::string("# fork\n"));
+  std::string other_sha = make_git_repo(work / "other", kSecretsPipeline + std::string("# other\n"));
+  std::string upstream = (work / "upstream").string(), fork = (work / "fork").string();
+  Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok"});
+  ASSERT_TRUE(server.ok());
+  std::string global_value = "global-" + sha.substr(0, 20);
+  std::string repo_value = "repo-" + fork_sha.substr(0, 20);
+
+  write_file(work / "value", global_value);
+  auto set_global = server.cli({"secret", "set", "DEPLOY_KEY", "--from-file", (work / "value").string()}, work.path());
+  ASSERT_EQ(set_global.exit_code, 0) << set_global.err;
+  fs::remove(work / "value");
+  auto piped = run_command({"/bin/sh", "-c", "printf '%s\\n' \"$1\" | \"$0\" secret set DEPLOY_KEY --repo \"$2\"",
+                            boxcar_binary(), repo_value, upstream},
+                           work.path(),
+                           child_env(work.path(), {"BOXCAR_API_TOKEN=" + server.token(),
+                                                   "BOXCAR_SERVER=" + server.url()}));
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_NE(piped.out.find("secret DEPLOY_KEY set for " + upstream), std::string::npos) << piped.out;
+  // A value never goes on the command line.
+  auto argument = server.cli({"secret", "set", "DEPLOY_KEY", "value-on-argv"}, work.path());
+  EXPECT_EQ(argument.exit_code, 2);
+  EXPECT_NE(argument.err.find("never on the command line"), std::string::npos) << argument.err;
+  // Bad input over the API: a name no step could declare, a value over 64 KiB.
+  EXPECT_EQ(server.api("PUT", "/api/v1/secrets/lower-case", "v").status, 400);
+  EXPECT_EQ(server.api("PUT", "/api/v1/secrets/BIG", std::string((64 << 10) + 1, 'x')).status, 413);
+  for (const std::vector<std::string>& ls : {std::vector<std::string>{"secret", "ls"},
+                                             {"secret", "ls", "--repo", upstream},
+                                             {"secret", "ls", "--json"}}) {
+    auto listed = server.cli(ls, work.path());
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    EXPECT_NE(listed.out.find("DEPLOY_KEY"), std::string::npos) << listed.out;
+    EXPECT_EQ(listed.out.find(global_value), std::string::npos) << listed.out;
+    EXPECT_EQ(listed.out.find(repo_value), std::string::npos) << listed.out;
+  }
+
+  // A same-repository pull request: the repository's own value, masked.
+  auto same = send_pull_request(server, pull_request_body(3, "feature", sha, upstream, "main", upstream), "pr-3");
+  ASSERT_EQ(same.status, 200) << same.body;
+  auto ran = server.wait_final(queued_id(same));
+  ASSERT_TRUE(ran);
+  std::string logs = server.logs(queued_id(same));
+  EXPECT_EQ(str(*ran, "state"), "failed") << logs;  // the unset step
+  EXPECT_EQ(step_field(*ran, "uses", "state"), "success") << logs;
+  EXPECT_EQ(step_field(*ran, "snoops", "state"), "success") << logs;
+  EXPECT_NE(logs.find("key-sha=" + sha256_hex(repo_value)), std::string::npos) << logs;
+  EXPECT_NE(logs.find("key=[***]"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("secrets from the server: DEPLOY_KEY"), std::string::npos) << logs;
+  // Attack: the sibling that does not declare it cannot find it (control: "uses" above can).
+  EXPECT_NE(logs.find("snoop env=[none]"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("SNOOP-CLEAN"), std::string::npos) << logs;
+  // A secret set nowhere fails its step before the script, naming it and the fix.
+  EXPECT_NE(step_field(*ran, "unset", "state"), "success") << json::serialize(*ran);
+  EXPECT_EQ(logs.find("UNSET-STEP-SCRIPT-RAN"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("boxcar secret set NEVER_SET_ANYWHERE --repo URL"), std::string::npos) << logs;
+
+  // Attack: a fork's pull request into the same base gets none: its step fails for want of it.
+  auto from_fork = send_pull_request(server, pull_request_body(4, "main", fork_sha, fork, "main", upstream), "pr-4");
+  ASSERT_EQ(from_fork.status, 200) << from_fork.body;
+  auto forked = server.wait_final(queued_id(from_fork));
+  ASSERT_TRUE(forked);
+  std::string fork_logs = server.logs(queued_id(from_fork));
+  EXPECT_NE(fork_logs.find("(a fork): its steps get no secrets"), std::string::npos) << fork_logs;
+  EXPECT_NE(step_field(*forked, "uses", "state"), "success") << fork_logs;
+  EXPECT_EQ(fork_logs.find("key-sha="), std::string::npos) << fork_logs;
+  EXPECT_EQ(step_field(*forked, "snoops", "state"), "success") << fork_logs;
+
+  // A repository without its own gets the server-wide value.
+  long other = server.submit({{"repo", (work / "other").string()}, {"commit", other_sha}});
+  auto other_job = server.wait_final(other);
+  ASSERT_TRUE(other_job);
+  EXPECT_NE(server.logs(other).find("key-sha=" + sha256_hex(global_value)), std::string::npos)
+      << server.logs(other);
+
+  // No value is anywhere in the data directory (database, WAL, logs, workspaces).
+  for (const auto& entry : fs::recursive_directory_iterator(server.data_dir())) {
+    if (!entry.is_regular_file()) continue;
+    std::string bytes = read_file(entry.path());
+    EXPECT_EQ(bytes.find(global_value), std::string::npos) << entry.path();
+    EXPECT_EQ(bytes.find(repo_value), std::string::npos) << entry.path();
+  }
+  auto removed = server.cli({"secret", "rm", "DEPLOY_KEY", "--repo", upstream}, work.path());
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  auto again = server.cli({"secret", "rm", "DEPLOY_KEY", "--repo", upstream}, work.path());
+  EXPECT_EQ(again.exit_code, 2) << again.err;
 }
 
 // A submitted commit is checked against its ref: one that is not on it gets no branch, so the
