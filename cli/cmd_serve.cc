@@ -55,7 +55,8 @@ constexpr const char* kUsage =
     "                    [--max-followers-per-job N] [--max-followers-per-client N]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
-    "                    [--cache-size SIZE]   ([[step.cache]] entries kept, default 10GiB)\n"
+    "                    [--cache-size SIZE]   ([[step.cache]] entries kept by the server and\n"
+    "                                           by each in-process agent, default 10GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
@@ -425,6 +426,7 @@ int cmd_serve(const Args& args) {
     a.tls = agent_tls;
     a.name = *local_name + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
+    a.cache_max_bytes = opts.cache_max_bytes;
     w.make_executor = chosen->make;
     w.previews = proxy.get();
     w.images = images.get();

@@ -170,7 +170,8 @@ std::optional<HttpResponse> admit_upload(ApiContext& ctx, const HttpRequest& req
   auto job = cache_job(ctx, req);
   if (auto* refusal = std::get_if<HttpResponse>(&job)) return std::move(*refusal);
   if (std::get<CacheJob>(job).fork) {
-    return HttpResponse::error(403, "a job from a fork's pull request restores caches but never saves them");
+    // 422, not 403: an agent takes 401/403 as its credential refused.
+    return HttpResponse::error(422, "a job from a fork's pull request restores caches but never saves them");
   }
   if (!valid_key(req.query_or("key", ""))) {
     return HttpResponse::error(400, "?key= must be 1 to " + std::to_string(kMaxKeyBytes) + " bytes");

@@ -102,7 +102,7 @@ TEST_F(ApiCachesTest, ForkJobRestoresButNeverSaves) {
   ASSERT_EQ(upload(a, "deps-1", "from the repository").status, 200u);
   int64_t fork = job(kRepoA, true);
   auto refused = upload(fork, "deps-2", "from a fork");
-  EXPECT_EQ(refused.status, 403u) << refused.body;
+  EXPECT_EQ(refused.status, 422u) << refused.body;
   EXPECT_NE(refused.body.find("fork"), std::string::npos) << refused.body;
   EXPECT_EQ(lookup(fork, "deps-2").status, 404u);
   EXPECT_EQ(lookup(fork, "deps-1").status, 200u);  // restores
