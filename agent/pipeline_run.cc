@@ -68,8 +68,8 @@ Status PipelineRun::prepare() {
   if (config_.caches.store && !caches_) {
     for (const auto& cs : pipeline_.steps) {
       if (cs.step.caches.empty()) continue;
-      observer_.notice("[[step.cache]] needs each step's own workspace layer (the native executor): "
-                       "this run restores and saves no cache");
+      observer_.notice("[[step.cache]] needs each step's own workspace layer (an isolated executor: "
+                       "native or oci): this run restores and saves no cache");
       break;
     }
   }
