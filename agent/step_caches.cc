@@ -114,10 +114,12 @@ void StepCaches::restore(size_t step, std::function<void()> ready) {
 // One miss after another: the server is asked, and what it has unpacked into the store.
 void StepCaches::fetch_misses(size_t step, size_t from, std::shared_ptr<PerStep> work, std::function<void()> ready) {
   size_t c = from;
-  while (c < work->hits.size() && (work->hits[c] || work->keys[c].empty() || !options_.remote)) ++c;
+  while (c < work->hits.size() && ((work->hits[c] && work->hits[c]->exact) || work->keys[c].empty() || !options_.remote)) ++c;
   if (c >= work->hits.size()) return restored(step, work, std::move(ready));
   std::weak_ptr<bool> weak = alive_;
-  options_.remote->fetch(work->keys[c], work->restore_keys[c],
+  // A prefix hit here still asks the server for the key itself (only), which beats it.
+  std::vector<std::string> prefixes = work->hits[c] ? std::vector<std::string>{} : work->restore_keys[c];
+  options_.remote->fetch(work->keys[c], prefixes,
                          [this, weak, step, c, work, ready = std::move(ready)](std::optional<RemoteCacheEntry> entry,
                                                                               std::string why) mutable {
     if (weak.expired()) return;
@@ -127,6 +129,7 @@ void StepCaches::fetch_misses(size_t step, size_t from, std::shared_ptr<PerStep>
     asio::post(worker_, [this, weak, step, c, work, tar, ready = std::move(ready)]() mutable {
       auto unpacked = options_.store->unpack(options_.repository, tar->key, tar->tar.get());
       std::string error = unpacked.ok() ? "" : unpacked.error().message;
+      bool got = false;
       if (unpacked.ok()) {
         if (auto h = options_.store->lookup(options_.repository, tar->key, {})) {
           h->exact = tar->key == work->keys[c];
@@ -139,12 +142,13 @@ void StepCaches::fetch_misses(size_t step, size_t from, std::shared_ptr<PerStep>
             }
           }
           work->hits[c] = std::make_shared<CacheHit>(std::move(*h));
+          got = true;
         }
       }
-      asio::post(io_, [this, weak, step, c, work, error, ready = std::move(ready)]() mutable {
+      asio::post(io_, [this, weak, step, c, work, error, got, ready = std::move(ready)]() mutable {
         if (weak.expired()) return;
         if (!error.empty()) observer_.notice(label(step, c) + "the server's copy was refused: " + error);
-        from_remote_[step][c] = work->hits[c] != nullptr;
+        from_remote_[step][c] = got;
         fetch_misses(step, c + 1, work, std::move(ready));
       });
     });
