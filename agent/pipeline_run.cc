@@ -30,6 +30,7 @@ PipelineRun::~PipelineRun() {
   if (job_) job_->destroy();
   job_.reset();
   network_.reset();  // after every sandbox in it
+  caches_.reset();
   layers_.reset();
 }
 
@@ -59,6 +60,18 @@ Status PipelineRun::prepare() {
     if (!layers.ok()) return Error{"cannot prepare the job: " + layers.error().message, layers.error().err};
     layers_ = std::move(*layers);
     config_.scheduler.layers = layers_.get();
+    if (config_.caches.store) {
+      caches_ = std::make_unique<StepCaches>(io_, *layers_, pipeline_, config_.caches, observer_);
+      config_.scheduler.caches = caches_.get();
+    }
+  }
+  if (config_.caches.store && !caches_) {
+    for (const auto& cs : pipeline_.steps) {
+      if (cs.step.caches.empty()) continue;
+      observer_.notice("[[step.cache]] needs each step's own workspace layer (an isolated executor: "
+                       "native or oci): this run restores and saves no cache");
+      break;
+    }
   }
   auto job = executor_.prepare(spec);
   if (!job.ok()) return Error{"cannot prepare the job: " + job.error().message, job.error().err};
@@ -136,6 +149,7 @@ void PipelineRun::teardown() {
   if (job_) job_->destroy();
   job_.reset();
   network_.reset();
+  caches_.reset();
   layers_.reset();  // every sandbox that mounted a layer is gone
 }
 

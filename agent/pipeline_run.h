@@ -17,6 +17,7 @@
 #include "agent/image_source.h"
 #include "agent/run_observer.h"
 #include "agent/scheduler.h"
+#include "agent/step_caches.h"
 #include "agent/workspace_layers.h"
 #include "base/result.h"
 #include "executors/executor.h"
@@ -44,6 +45,9 @@ struct PipelineRunConfig {
   // (host): the steps share the workspace.
   std::filesystem::path layers;
   WorkspaceLayers::Remover remove_layers;  // how (null: at once, on the io_context's thread)
+  // [[step.cache]]: the store, repository and whether to save (agent/step_caches.h); with layers
+  // only. No store: caches are off.
+  CacheRunOptions caches;
 };
 
 class PipelineRun {
@@ -93,6 +97,7 @@ class PipelineRun {
   pipeline::Plan plan_;
   std::unique_ptr<network::JobNetwork> network_;  // outlives job_: its sandboxes are in it
   std::unique_ptr<WorkspaceLayers> layers_;  // outlives job_: its sandboxes mount the layers
+  std::unique_ptr<StepCaches> caches_;       // goes before layers_: its saves read their views
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<Scheduler> scheduler_;
   std::vector<StepSummary> summaries_;  // kept once the scheduler is gone

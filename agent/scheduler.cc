@@ -99,6 +99,8 @@ struct Scheduler::Impl {
   void pump();
   void sync_settled();
   void launch(size_t i, int attempt);
+  void start_attempt(size_t i, StepAttempt* attempt);
+  void saved_caches(size_t i, StepState state);
   StepSetup setup_of(size_t i);
   void attempt_ended(size_t i, const AttemptEnd& end);
   void step_serving(size_t i, Millis elapsed, std::vector<std::string> env);
@@ -169,10 +171,33 @@ void Scheduler::Impl::launch(size_t i, int number) {
   slot = std::make_unique<StepAttempt>(attempt_context, i, cs, number, std::move(out), std::move(events));
   StepAttempt* attempt = slot.get();
 
+  if (options.caches && options.caches->wanted(i) && number == 1) {
+    // Its caches first (keys hashed and entries unpacked off the io thread); a cancel meanwhile
+    // is seen once the attempt starts.
+    std::weak_ptr<bool> weak = alive;
+    options.caches->restore(i, [this, weak, i, attempt] {
+      if (weak.expired()) return;
+      if (auto it = running.find(i); it != running.end() && it->second.get() == attempt) start_attempt(i, attempt);
+    });
+    return;
+  }
+  start_attempt(i, attempt);
+}
+
+void Scheduler::Impl::start_attempt(size_t i, StepAttempt* attempt) {
   size_t more = 0;
   for (size_t j = 0; j < plan.size(); ++j) more += j != i && plan.state(j) == StepState::pending;
   job.expect(more);
-  attempt->start(setup_of(i));
+  StepSetup setup = setup_of(i);
+  if (options.caches && options.caches->wanted(i)) {
+    attempt->caches = options.caches->workspace_lowers(i);
+    std::string home;
+    for (const std::string& e : setup.env) {
+      if (e.starts_with("HOME=")) home = e.substr(5);
+    }
+    attempt->extra_layers = options.caches->home_layers(i, home);
+  }
+  attempt->start(std::move(setup));
   // start() may have ended it already (a setup error).
   // After a cancel only an `always` step starts (cleanup), and runs until its own end.
   bool spared = !killing && cs.step.when && cs.step.when->status == pipeline::WhenStatus::always;
@@ -241,7 +266,21 @@ void Scheduler::Impl::attempt_ended(size_t i, const AttemptEnd& end) {
   s.egress_refused += end.egress_refused;
   if (!end.shell.empty()) s.shell = end.shell;
 
-  if (!step.artifacts.empty() && !options.artifact_dir.empty() && state != StepState::cancelled) {
+  if (state == StepState::success && options.caches && options.caches->wanted(i)) {
+    ++copies_in_flight;  // the run does not end while an entry is being saved
+    std::weak_ptr<bool> weak = alive;
+    options.caches->save(i, [this, weak, i, state] {
+      if (weak.expired()) return;
+      --copies_in_flight;
+      saved_caches(i, state);
+    });
+    return;
+  }
+  saved_caches(i, state);
+}
+
+void Scheduler::Impl::saved_caches(size_t i, StepState state) {
+  if (!pipeline.steps[i].step.artifacts.empty() && !options.artifact_dir.empty() && state != StepState::cancelled) {
     collect(i, state);
     return;
   }

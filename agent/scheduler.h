@@ -20,6 +20,7 @@
 #include "agent/step_limits.h"
 #include "executors/executor.h"
 #include "network/job_network.h"
+#include "agent/step_caches.h"
 #include "agent/workspace_layers.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/plan.h"
@@ -52,6 +53,8 @@ struct SchedulerOptions {
   network::JobNetwork* network = nullptr;
   // Each step's own layer of the workspace (isolated executors); null: the steps share it.
   WorkspaceLayers* layers = nullptr;
+  // The run's [[step.cache]]s (with layers only); null: none restored or saved.
+  StepCaches* caches = nullptr;
 };
 
 class Scheduler {

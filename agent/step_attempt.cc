@@ -73,6 +73,7 @@ void StepAttempt::start(StepSetup setup) {
     auto layer = ctx_.layers->workspace(step_, caches);
     if (!layer.ok()) return end(Outcome::setup("workspace layer", layer.error().err, layer.error().message));
     spec.layered.insert(spec.layered.begin(), std::move(*layer));
+    for (auto& extra : extra_layers) spec.layered.push_back(std::move(extra));
   }
   auto sandbox = ctx_.job.start(spec);
   if (!sandbox.ok()) {

@@ -98,6 +98,9 @@ class StepAttempt {
   // its workspace layer (WorkspaceLayers::workspace). Filled by the cache restore before
   // start(); empty until then.
   std::vector<std::filesystem::path> caches;
+  // More layered directories of this attempt's (a cache's home layer, agent/step_caches.h),
+  // mounted after its /workspace.
+  std::vector<executors::LayeredDir> extra_layers;
 
  private:
   enum class Phase { services, script, serving, over };

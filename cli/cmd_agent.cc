@@ -17,6 +17,7 @@
 #include "base/tls_client.h"
 #include "base/url.h"
 #include "cli/agent_limit_flags.h"
+#include "base/size.h"
 #include "cli/commands.h"
 #include "cli/connection_flags.h"
 #include "cli/egress_flags.h"
@@ -36,7 +37,7 @@ constexpr const char* kUsage =
     "                    [--data DIR] [--executor native|host|oci]\n"
     "                    [--oci-runtime runc|crun|runsc|PATH] [--name NAME] [--jobs N]\n"
     "                    [--keep-failed] [--git-token-file F --git-token-hosts H1,H2]\n"
-    "                    [--ssh-key FILE] [--allow-local-repos]\n"
+    "                    [--ssh-key FILE] [--allow-local-repos] [--cache-size SIZE]\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                    [--max-pipeline-steps N] [--max-pipeline-bytes SIZE]\n"
     "                    [--max-pipeline-depth N] [--max-pipeline-file SIZE]\n"
@@ -56,6 +57,8 @@ constexpr const char* kUsage =
     "  --server https://...: the server's certificate is checked against --ca-file (or\n"
     "  BOXCAR_CA_FILE; default the system's CAs) and its name; http:// only to this machine\n"
     "  (localhost, 127.0.0.0/8, ::1): the token is never sent in clear over a network\n"
+    "  --cache-size: [[step.cache]] entries kept in DIR/caches, least recently used removed\n"
+    "  past it (default 10GiB)\n"
     "  --allow-local-repos: jobs may check out local paths and file:// URLs (and submodules)\n"
     "  previews of [[step.expose]] steps: http://{port}-{job}-{token}.{domain}:{port}/ on\n"
     "  --preview-listen (default 127.0.0.1:8470, or a free port if taken), domain localhost\n"
@@ -106,6 +109,7 @@ int cmd_agent(const Args& args) {
                                  {"--git-token-hosts", true, false, ""},
                                  {"--allow-local-repos", false, false, ""},
                                  {"--ssh-key", true, false, ""},
+                                 {"--cache-size", true, false, ""},
                                  {"--preview-listen", true, false, ""},
                                  {"--preview-domain", true, false, ""},
                                  {"--help", false, false, "-h"}};
@@ -163,6 +167,13 @@ int cmd_agent(const Args& args) {
   opts.name = flags->get("--name").value_or("");
   opts.data_dir = flags->get("--data").value_or(default_data_dir().string());
   opts.keep_failed_workspaces = flags->has("--keep-failed");
+  if (auto size = flags->get("--cache-size")) {
+    auto n = parse_size(*size);
+    if (!n || *n < (1u << 20)) {
+      return usage_error("agent", "--cache-size must be a size of at least 1MiB (like 10GiB), not \"" + *size + "\"");
+    }
+    opts.cache_max_bytes = *n;
+  }
   auto step_limits = read_step_limits(*flags);
   if (!step_limits.ok()) return usage_error("agent", step_limits.error().message);
   opts.step_limits = *step_limits;

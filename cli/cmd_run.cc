@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "agent/image_fetcher.h"
@@ -33,13 +34,15 @@ constexpr const char* kUsage =
     "usage: boxcar run [--file F] [--workspace DIR] [--jobs N] [--executor native|host|oci]\n"
     "                  [--oci-runtime runc|crun|runsc|PATH] [--allow-host-network]\n"
     "                  [--secret NAME=VALUE]... [--keep-failed] [--json] [--quiet] [--timestamps]\n"
-    "                  [--log-limit SIZE] [--branch B] [--event E]\n"
+    "                  [--log-limit SIZE] [--branch B] [--event E] [--cache-size SIZE]\n"
     "                  [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                  [--default-memory|--default-tmp|--max-memory|--max-tmp SIZE]\n"
     "                  [--default-pids|--default-cpus|--max-pids|--max-cpus N] [--max-preview-ttl D]\n"
     "                  [--image-cache DIR] [--image-cache-size SIZE] [--insecure-registry HOST:PORT]...\n"
     "                  [--registry-auth FILE] [--image-pull-timeout DURATION]\n"
     "                  [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--job-network-pool CIDR]\n"
+    "  --cache-size: [[step.cache]] entries kept beside the image cache (DIR/../caches), least\n"
+    "  recently used removed past it (default 10GiB)\n"
     "  previews of [[step.expose]] steps are served on --preview-listen: default 127.0.0.1:8470,\n"
     "  or a free port of 127.0.0.1 (printed) when that one is taken\n";
 
@@ -69,6 +72,7 @@ int cmd_run(const Args& args) {
                                   {"--log-limit", true, false, ""},
                                   {"--branch", true, false, ""},
                                   {"--event", true, false, ""},
+                                  {"--cache-size", true, false, ""},
                                   {"--preview-listen", true, false, ""},
                                   {"--preview-domain", true, false, ""},
                                   {"--help", false, false, "-h"}}))));
@@ -176,11 +180,33 @@ int cmd_run(const Args& args) {
   run.timestamps = flags->has("--timestamps");
   run.quiet = flags->has("--quiet");
   run.keep_failed = flags->has("--keep-failed");
-  // Beside the image cache: on disk (not /run's memory), and never inside the repository (its
-  // checkout is every step's lowest layer; overlayfs refuses layers inside each other).
-  run.layers_base = std::filesystem::weakly_canonical(image_options->store.dir, ec).parent_path() / "layers";
-  if (auto rel = run.layers_base.lexically_relative(workspace); !rel.empty() && *rel.begin() != "..") {
-    run.layers_base = "/var/tmp/boxcar/layers";
+  // Layers and cache entries beside the image cache: on disk (not /run's memory), and never
+  // inside the repository (its checkout is every step's lowest layer; overlayfs refuses layers
+  // inside each other).
+  std::filesystem::path beside_images = std::filesystem::weakly_canonical(image_options->store.dir, ec).parent_path();
+  if (auto rel = beside_images.lexically_relative(workspace); !rel.empty() && *rel.begin() != "..") {
+    beside_images = "/var/tmp/boxcar";
+  }
+  run.layers_base = beside_images / "layers";
+  // [[step.cache]] entries: beside the image cache too, opened only for a pipeline that has one.
+  std::optional<agent::CacheStore> caches;
+  bool any_cache = false;
+  for (const auto& cs : expanded.steps) any_cache = any_cache || !cs.step.caches.empty();
+  if (any_cache) {
+    agent::CacheStoreOptions cache_options;
+    cache_options.dir = beside_images / "caches";
+    if (auto size = flags->get("--cache-size")) {
+      auto n = parse_size(*size);
+      if (!n || *n < (1u << 20)) {
+        return usage_error("run", "--cache-size must be a size of at least 1MiB (like 10GiB), not \"" + *size + "\"");
+      }
+      cache_options.max_bytes = *n;
+    }
+    auto opened = agent::CacheStore::open(std::move(cache_options));
+    if (!opened.ok()) return report("run", opened.error());
+    caches.emplace(std::move(*opened));
+    run.caches = &*caches;
+    run.repository = head.origin.empty() ? workspace.string() : head.origin;
   }
 
   boost::asio::io_context io;

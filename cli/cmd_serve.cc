@@ -55,6 +55,8 @@ constexpr const char* kUsage =
     "                    [--max-followers-per-job N] [--max-followers-per-client N]\n"
     "                    [--artifact-retention DURATION] [--artifact-max-file SIZE]\n"
     "                    [--artifact-max-job SIZE]   (defaults 720h, 1GiB, 4GiB)\n"
+    "                    [--cache-size SIZE]   ([[step.cache]] entries kept by the server and\n"
+    "                                           by each in-process agent, default 10GiB)\n"
     "                    [--preview-listen ADDR:PORT] [--preview-domain D]\n"
     "                                (defaults 127.0.0.1:8470, or a free port if taken; localhost)\n"
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
@@ -153,6 +155,7 @@ int cmd_serve(const Args& args) {
                                  {"--artifact-retention", true, false, ""},
                                  {"--artifact-max-file", true, false, ""},
                                  {"--artifact-max-job", true, false, ""},
+                                 {"--cache-size", true, false, ""},
                                  {"--preview-listen", true, false, ""},
                                  {"--preview-domain", true, false, ""},
                                  {"--tls-cert", true, false, ""},
@@ -241,7 +244,8 @@ int cmd_serve(const Args& args) {
     opts.artifact_retention_ms = d->count();
   }
   for (auto [flag, limit] : {std::pair{"--artifact-max-file", &opts.artifact_max_file},
-                             std::pair{"--artifact-max-job", &opts.artifact_max_job}}) {
+                             std::pair{"--artifact-max-job", &opts.artifact_max_job},
+                             std::pair{"--cache-size", &opts.cache_max_bytes}}) {
     if (auto v = flags->get(flag)) {
       auto n = parse_size(*v);
       if (!n || *n == 0) return usage_error("serve", std::string(flag) + " must be a size (like 1GiB), not \"" + *v + "\"");
@@ -279,6 +283,7 @@ int cmd_serve(const Args& args) {
     return kExitInfra;
   }
   opts.artifact_dir = data / "artifacts";
+  opts.cache_dir = data / "caches";
   std::string db = db_flag->value_or("sqlite:" + (data / "boxcar.db").string());
   if (db.rfind("sqlite:", 0) == 0) {
     std::string file = db.substr(7);
@@ -421,6 +426,7 @@ int cmd_serve(const Args& args) {
     a.tls = agent_tls;
     a.name = *local_name + "-local" + std::to_string(i);
     a.data_dir = data / ("agent-" + std::to_string(i));
+    a.cache_max_bytes = opts.cache_max_bytes;
     w.make_executor = chosen->make;
     w.previews = proxy.get();
     w.images = images.get();

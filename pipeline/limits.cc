@@ -117,6 +117,11 @@ uint64_t expanded_bytes(const Step& step) {
     for (const std::string& v : values) value_bytes += v.size();
     b.add_times(axis.size() + kEntryOverhead, cells).add_times(value_bytes, cells / values.size());
   }
+  for (const Cache& c : step.caches) {
+    b.add(interpolated(c.key, m, cells));
+    for (const std::string& k : c.restore_keys) b.add(interpolated(k, m, cells));
+    fixed += kEntryOverhead + strings(c.paths);
+  }
   for (const Service& s : step.services) {
     fixed += s.name.size() + s.run.size() + kEntryOverhead +
              (s.ready && s.ready->http ? s.ready->http->size() : 0);

@@ -233,6 +233,12 @@ void check_matrix(const std::vector<Step>& steps, const std::vector<StepSource>&
                                          quoted(mode) + " cannot reach (run it without \"image\" or drop network = " +
                                          quoted(mode) + ")");
     }
+    for (const Cache& cache : step.caches) {
+      check_refs(step, src, "cache \"key\"", cache.key, cache.pos, diags);
+      for (const std::string& k : cache.restore_keys) {
+        check_refs(step, src, "cache \"restore_keys\"", k, cache.pos, diags);
+      }
+    }
     for (const auto& [key, value] : step.env) {
       auto it = src.env.find(key);
       check_refs(step, src, "env " + quoted(key), value, it == src.env.end() ? src.table : it->second,
@@ -288,6 +294,10 @@ ExpandedPipeline expand(const Pipeline& pipeline) {
         for (auto& [key, value] : c.step.env) value = interpolate(value, values);
         for (Expose& e : c.step.expose) e.name = interpolate(e.name, values);
         for (Service& service : c.step.services) service.image = interpolate(service.image, values);
+        for (Cache& cache : c.step.caches) {
+          cache.key = interpolate(cache.key, values);
+          for (std::string& k : cache.restore_keys) k = interpolate(k, values);
+        }
       }
       out.steps.push_back(std::move(c));
     }

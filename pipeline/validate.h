@@ -39,6 +39,7 @@ void read_resources(TableReader& step, Resources& resources);
 std::optional<ReadyCheck> read_ready(TableReader& owner);
 std::vector<Service> read_services(TableReader& step);
 std::vector<Expose> read_expose(TableReader& step, const std::string& step_name);
+std::vector<Cache> read_caches(TableReader& step);
 
 // validate_needs.cc: unique names, needs that name existing steps (not themselves), no cycles.
 void check_needs(const std::vector<Step>& steps, const std::vector<StepSource>& sources,

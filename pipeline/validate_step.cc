@@ -12,10 +12,10 @@ const std::vector<std::string> kStepKeys = {
     "name",    "run",     "image",   "shell",     "workdir",   "env",     "secrets",
     "timeout", "grace",   "retry",   "retry_on_timeout", "allow_failure", "needs",
     "when",    "matrix",  "resources", "network", "egress", "artifacts", "service", "expose",
-    "preview_ttl"};
+    "preview_ttl", "cache"};
 
 const std::vector<std::string> kNoDefault = {"name", "run", "needs", "matrix", "service",
-                                             "expose"};
+                                             "expose", "cache"};
 
 const char* kIdentifierRule = "[A-Za-z_][A-Za-z0-9_]*";
 
@@ -235,6 +235,7 @@ void read_step(const TomlNode& table, int number, Step& step, StepSource& src,
   read_common(r, step, src);
   step.services = read_services(r);
   step.expose = read_expose(r, step.name);
+  step.caches = read_caches(r);
   bool image_entrypoint = !step.expose.empty() && step.image != "host";
   if (!r.has("run") && !image_entrypoint) r.missing("run");
 }

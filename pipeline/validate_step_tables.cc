@@ -1,6 +1,10 @@
-// Reading the nested tables of a step: when, resources, service, expose and their ready checks.
+// Reading the nested tables of a step: when, resources, service, expose and their ready checks,
+// cache.
 #include <limits>
 
+#include "base/safe_relative_path.h"
+#include "pipeline/cache_key.h"
+#include "pipeline/matrix.h"
 #include "pipeline/validate.h"
 
 namespace boxcar::pipeline {
@@ -189,6 +193,78 @@ std::vector<Expose> read_expose(TableReader& step, const std::string& step_name)
     exposed.push_back(std::move(expose));
   }
   return exposed;
+}
+
+namespace {
+
+// A key or restore key: its ${branch} and ${hash:...} parts must parse; ${matrix.x} is checked
+// against the axes with the step's other texts (check_matrix).
+void check_cache_key(TableReader& r, const TomlNode& value, std::string_view what) {
+  std::string key = value.str;
+  bool has_refs = !find_matrix_refs(key).empty();
+  std::string rest = strip_matrix_refs(key);
+  if (rest.empty() && has_refs) return;
+  auto parts = parse_cache_key(rest);
+  if (!parts) r.error(value.pos, quoted(what) + ": " + parts.error().message);
+}
+
+}  // namespace
+
+std::vector<Cache> read_caches(TableReader& step) {
+  std::vector<Cache> caches;
+  int number = 0;
+  for (const TomlNode* t : tables_of(step, "cache")) {
+    ++number;
+    TableReader r(*t, step.context() + ": cache #" + std::to_string(number), step.diags());
+    r.check_keys({"key", "restore_keys", "paths"});
+    Cache cache;
+    cache.pos = t->pos;
+    if (auto key = r.string("key")) {
+      check_cache_key(r, r.entry("key")->value, "key");
+      cache.key = *key;
+    } else if (!r.has("key")) {
+      r.missing("key");
+    }
+    if (const TomlEntry* e = r.entry("restore_keys")) {
+      if (auto keys = r.strings("restore_keys", false)) {
+        if (keys->size() > kMaxCacheRestoreKeys) {
+          r.error(e->value.pos, "\"restore_keys\" has " + std::to_string(keys->size()) +
+                                    " prefixes, at most " + std::to_string(kMaxCacheRestoreKeys));
+        }
+        for (const TomlNode& item : e->value.array) check_cache_key(r, item, "restore_keys");
+        cache.restore_keys = std::move(*keys);
+      }
+    }
+    if (const TomlEntry* e = r.entry("paths")) {
+      if (auto paths = r.strings("paths", false)) {
+        if (paths->empty() || paths->size() > kMaxCachePaths) {
+          r.error(e->value.pos, "\"paths\" must list 1 to " + std::to_string(kMaxCachePaths) +
+                                    " paths, not " + std::to_string(paths->size()));
+        }
+        for (size_t i = 0; i < paths->size() && i < e->value.array.size(); ++i) {
+          const std::string& p = (*paths)[i];
+          std::string rel = p.starts_with("~/") ? p.substr(2) : p;
+          if (!safe_relative_path(rel)) {
+            r.error(e->value.array[i].pos,
+                    "\"paths\": " + quoted(p) +
+                        " must be relative to the workspace like \"node_modules\" or under the "
+                        "step's home like \"~/.npm\" (not absolute; no \"..\", \".\", empty "
+                        "or trailing \"/\" parts; no globs needed: a directory is kept whole)");
+          }
+        }
+        cache.paths = std::move(*paths);
+      }
+    } else {
+      r.missing("paths");
+    }
+    caches.push_back(std::move(cache));
+  }
+  if (caches.size() > kMaxCachesPerStep) {
+    step.error(step.entry("cache")->value.pos, "at most " + std::to_string(kMaxCachesPerStep) +
+                                                   " [[step.cache]] tables, not " +
+                                                   std::to_string(caches.size()));
+  }
+  return caches;
 }
 
 }  // namespace boxcar::pipeline

@@ -20,6 +20,11 @@ inline constexpr std::string_view kComplete = "complete";
 inline constexpr std::string_view kPreviews = "previews";
 inline constexpr std::string_view kSecrets = "secrets";
 inline constexpr std::string_view kArtifacts = "artifacts";  // takes ?path=&sha256=&step=
+// [[step.cache]] entries kept by the server for the job's repository (docs/api.md): POST
+// "caches?key=&sha256=" uploads one (a tar), POST "caches/lookup" finds one, GET
+// "caches/<sha256>" fetches it.
+inline constexpr std::string_view kCaches = "caches";
+inline constexpr std::string_view kCacheLookup = "caches/lookup";
 
 // "/api/v1/agent/jobs/{id}/{report}", as an agent sends it.
 inline std::string agent_job_path(int64_t id, std::string_view report) {

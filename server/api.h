@@ -32,6 +32,7 @@ void add_agent_routes(Router& router, ApiContext& ctx);    // api_agent.cc
 void add_webhook_routes(Router& router, ApiContext& ctx);  // webhooks.cc
 void add_web_ui_routes(Router& router, ApiContext& ctx);   // web_ui.cc
 void add_artifact_routes(Router& router, ApiContext& ctx); // api_artifacts.cc
+void add_cache_routes(Router& router, ApiContext& ctx);    // api_caches.cc
 void add_preview_routes(Router& router, ApiContext& ctx);  // api_previews.cc
 void add_agents_admin_routes(Router& router, ApiContext& ctx);  // api_agents.cc: list, revoke
 void add_secret_routes(Router& router, ApiContext& ctx);  // api_secrets.cc: also the agent's

@@ -93,6 +93,7 @@ Server::Server(Store& store, const ServerConfig& config)
   add_webhook_routes(s.router, s.ctx);
   add_web_ui_routes(s.router, s.ctx);
   add_artifact_routes(s.router, s.ctx);
+  add_cache_routes(s.router, s.ctx);
   add_preview_routes(s.router, s.ctx);
   add_metrics_route(s.router, s.ctx);
   add_agents_admin_routes(s.router, s.ctx);

@@ -62,6 +62,12 @@ struct ServerConfig {
   uint64_t artifact_max_job = 4ull << 30;         // per job, all files together (413 above)
   int64_t artifact_retention_ms = 30LL * 24 * 3600 * 1000;  // records older than this expire
   int64_t artifact_sweep_ms = 60'000;             // how often retention runs
+  // [[step.cache]] entries agents saved, so another agent can restore them (api_caches.cc):
+  // cache_dir/<repository id>/{keys,sha256}. Empty: cache routes answer 503. Past
+  // cache_max_bytes (all repositories together) the least recently used entries go; a larger
+  // entry is refused (413).
+  std::filesystem::path cache_dir;
+  uint64_t cache_max_bytes = 10ull << 30;
   // The queue and the logs (DESIGN.md section 6, "Queue semantics" and "Limits").
   int max_attempts = 3;                 // a new job's lost attempts before it ends as an error
   // Finished jobs (with steps, logs, previews, artifacts) and webhook deliveries older than

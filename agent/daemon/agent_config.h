@@ -41,6 +41,8 @@ struct AgentConfig {
   std::filesystem::path data_dir;        // mirrors/, workspaces/, artifacts/, trash/ (all 0700),
                                          // agent-credential.json (0600)
   StepLimits step_limits;                // every step's memory, pids, cpus, /tmp; preview_ttl
+  // [[step.cache]] entries kept in data_dir/caches (--cache-size): least recently used go past it.
+  uint64_t cache_max_bytes = 10ull << 30;
   WorkspaceLimits workspace_limits;      // each job's workspace: size and inodes
   bool keep_failed_workspaces = false;   // keep the workspace of a job that did not succeed
   std::string git_token;                 // https checkout token (user "x-access-token"),

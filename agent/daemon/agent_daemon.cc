@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -57,6 +58,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<executors::Executor> executor;
   std::unique_ptr<WorkspaceWatch> workspace_watch;
   std::unique_ptr<BackgroundRemoval> removal;  // finished jobs' trees, off the io_context
+  std::optional<CacheStore> caches;  // [[step.cache]] entries, data_dir/caches; outlives the jobs
   std::map<int64_t, Running> jobs;
   std::map<int64_t, std::unique_ptr<JobRunner>> held;  // completed, previews still open
   std::set<int64_t> closing;  // of those, closed by cap_previews(), not yet released
@@ -103,6 +105,9 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       if (Status st = make_private_dir(dir); !st.ok()) return st;
     }
     removal = std::make_unique<BackgroundRemoval>(options.data_dir / "trash");
+    auto store = CacheStore::open({options.data_dir / "caches", options.cache_max_bytes});
+    if (!store.ok()) return store.error();
+    caches.emplace(std::move(*store));
     workspace_watch = std::make_unique<WorkspaceWatch>(io, options.workspace_limits);
     // Each queued artifact upload holds its file open until sent (so a step cannot swap it):
     // a job with thousands of artifacts behind a slow upload must not run into the soft limit.
@@ -282,6 +287,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     ro.networks = wiring.networks;
     ro.workspace_watch = workspace_watch.get();
     ro.removal = removal.get();
+    ro.caches = caches ? &*caches : nullptr;
     std::weak_ptr<Impl> weak = weak_from_this();
     ro.log = [weak](const std::string& line) {
       if (auto self = weak.lock()) self->log(line);

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/daemon/cache_client.h"
 #include "agent/daemon/checkout.h"
 #include "agent/daemon/job_outbox.h"
 #include "agent/daemon/remote_errors.h"
@@ -69,6 +70,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<bool> checkout_cancelled{false};
   std::thread checkout_thread;
   CheckoutResult checked;
+  std::unique_ptr<CacheClient> cache_client;  // the server's copy of the caches; outlives run
   std::unique_ptr<PipelineRun> run;
   bool holding = false;  // completed, previews still open
   // The server's answer for the secrets the steps declare (asked once, after parsing).
@@ -263,6 +265,14 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     opts.previews = wiring.previews;
     rc.images = wiring.images;
     rc.networks = wiring.networks;
+    if (wiring.caches) {
+      if (!cache_client) {
+        cache_client = std::make_unique<CacheClient>(client, outbox, spec.id, spec.lease_token,
+                                                     wiring.caches->options().dir, wiring.caches->options().max_bytes);
+      }
+      // Kept by the repository as the server names it; a fork's pull request restores, never saves.
+      rc.caches = CacheRunOptions{wiring.caches, spec.repo, branch.branch, !spec.fork, cache_client.get()};
+    }
     // The job's env: a name some step declares as a secret is a secret (masked everywhere,
     // given to the steps that declare it); the rest is env for every step, under the file's.
     std::set<std::string> declared;

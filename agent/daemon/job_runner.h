@@ -22,6 +22,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/cache_store.h"
 #include "agent/daemon/agent_config.h"
 #include "agent/daemon/background_removal.h"
 #include "http/http_client.h"
@@ -46,6 +47,8 @@ struct JobRunnerWiring {
   WorkspaceWatch* workspace_watch = nullptr;
   // Removes the workspace and the artifact copies off the io_context; null: in place, blocking.
   BackgroundRemoval* removal = nullptr;
+  // The machine's [[step.cache]] store (data_dir/caches); null: caches are off.
+  CacheStore* caches = nullptr;
   std::function<void(const std::string&)> log;  // the agent's own one-line log
 };
 

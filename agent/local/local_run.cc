@@ -70,6 +70,9 @@ Result<LocalRunEnd> run_locally(boost::asio::io_context& io, executors::Executor
   config.context.event = options.event;
   config.images = options.images;
   config.networks = options.networks;
+  config.caches.store = options.caches;
+  config.caches.repository = options.repository;
+  config.caches.branch = options.branch;
   SchedulerOptions& s = config.scheduler;
   s.previews = options.previews;
   s.jobs = options.jobs;

@@ -14,6 +14,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/cache_store.h"
 #include "agent/preview_publisher.h"
 #include "agent/image_source.h"
 #include "network/job_network.h"
@@ -47,6 +48,10 @@ struct LocalRunOptions {
   // Where the steps' workspace layers go (run_layers.h), outside the workspace; empty: the steps
   // share the workspace.
   std::filesystem::path layers_base;
+  // [[step.cache]] entries (beside the image cache) and the repository they are kept by (origin's
+  // URL, else the workspace's path); null: caches are off.
+  CacheStore* caches = nullptr;
+  std::string repository;
   // Called once the run holds nothing more (the CLI closes its preview proxy, whose accept
   // loop would keep the io_context going).
   std::function<void()> released;
