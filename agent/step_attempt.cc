@@ -72,6 +72,7 @@ void StepAttempt::start(StepSetup setup) {
     // A fresh layer per attempt: a retry starts from its needs' outputs, not its failed writes.
     auto layer = ctx_.layers->workspace(step_, caches);
     if (!layer.ok()) return end(Outcome::setup("workspace layer", layer.error().err, layer.error().message));
+    workspace_lowers_ = layer->lowers;
     spec.layered.insert(spec.layered.begin(), std::move(*layer));
     for (auto& extra : extra_layers) spec.layered.push_back(std::move(extra));
   }
@@ -143,6 +144,16 @@ void StepAttempt::start_services() {
       }
       executors::SandboxSpec sidecar_spec = it->second->spec;
       if (sidecar_spec.network == executors::NetworkMode::job) sidecar_spec.net_class = net_class_;
+      if (ctx_.layers) {
+        // Never the checkout itself: a layer of the sidecar's own over what the step was given
+        // (not the step's writes, nor anything of the step's other layered directories).
+        auto layer = ctx_.layers->extra(step_, "service" + std::to_string(index), "/workspace", workspace_lowers_);
+        if (!layer.ok()) {
+          return end(Outcome::setup("service " + svc.name + " workspace layer", layer.error().err,
+                                    layer.error().message));
+        }
+        sidecar_spec.layered = {std::move(*layer)};
+      }
       auto sidecar = ctx_.job.start(sidecar_spec);
       if (!sidecar.ok()) {
         return end(Outcome::setup("service " + svc.name + " sandbox", sidecar.error().err, sidecar.error().message));

@@ -139,6 +139,9 @@ class StepAttempt {
   std::map<size_t, Result<Sidecar>> sidecar_setups_;
   std::unique_ptr<executors::Sandbox> sandbox_;
   std::map<size_t, std::unique_ptr<executors::Sandbox>> sidecars_;  // by service index
+  // What the step's own /workspace layer is stacked on (needs' layers, caches, the checkout):
+  // each sidecar gets a fresh layer of its own over the same.
+  std::vector<std::filesystem::path> workspace_lowers_;
   std::unique_ptr<StepOutput> output_;
   uint32_t net_class_ = 0;  // the step's class on the job network; 0: not on it
   boost::asio::steady_timer timeout_;  // the step's timeout

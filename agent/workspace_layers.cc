@@ -131,10 +131,11 @@ Result<executors::LayeredDir> WorkspaceLayers::extra(size_t step, const std::str
                                                      const std::vector<fs::path>& lowers) {
   Impl& m = *impl_;
   if (step >= m.stacks.size()) return Error{"workspace layers: no step " + std::to_string(step), EINVAL};
-  bool lower_case = !name.empty();
-  for (char c : name) lower_case = lower_case && c >= 'a' && c <= 'z';
-  if (!lower_case || name == "workspace") {
-    return Error{"workspace layers: \"" + name + "\" is not a layer name ([a-z]+, not \"workspace\")", EINVAL};
+  bool valid = !name.empty() && name[0] >= 'a' && name[0] <= 'z';
+  for (char c : name) valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+  if (!valid || name == "workspace") {
+    return Error{"workspace layers: \"" + name + "\" is not a layer name ([a-z][a-z0-9]*, not \"workspace\")",
+                 EINVAL};
   }
   executors::LayeredDir d;
   d.target = target;

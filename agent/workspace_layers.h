@@ -4,7 +4,7 @@
 //   <dir>/<step index>/workspace/{upper,work}   the step's writes to /workspace (kept until the
 //                                               run ends: dependents stack them)
 //   <dir>/<step index>/<name>/{upper,work}      another layered directory of the step's (a cache
-//                                               under its home)
+//                                               under its home, a sidecar's /workspace)
 //
 // A step's /workspace is, from the top: its own layer; then, for each step it needs in the order
 // of its `needs` (expansions of a matrix step in expansion order), later ones above earlier ones,
@@ -50,7 +50,8 @@ class WorkspaceLayers {
   // and the checkout and remembered for its dependents' stacks.
   Result<executors::LayeredDir> workspace(size_t step, const std::vector<std::filesystem::path>& caches = {});
   // Another layered directory of the step's at `target` (an absolute path inside the sandbox),
-  // named `name` ([a-z]+, not "workspace") on disk, over `lowers` (highest first) only.
+  // named `name` ([a-z][a-z0-9]*, not "workspace") on disk, over `lowers` (highest first) only:
+  // a cache under the step's home, a sidecar's /workspace ("service<index>").
   Result<executors::LayeredDir> extra(size_t step, const std::string& name, const std::string& target,
                                       const std::vector<std::filesystem::path>& lowers);
 

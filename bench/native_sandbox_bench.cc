@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -77,8 +78,11 @@ BusyboxImage& busybox_image() {
 // critical path.
 // `layered`: each sandbox's /workspace is a fresh layer of its own over the workspace (what
 // every step of an isolated run gets, agent/workspace_layers.h), made and removed in the loop.
+// `idle`: between two sandboxes, untimed, the agent idles 50 ms (the refill is ready, the layer
+// removed): the latency of one step when the machine has a moment between steps (a chain of
+// dependent steps), rather than the throughput of back-to-back ones.
 void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_context& io, const SandboxSpec& base,
-                   const std::string& program, bool layered = false) {
+                   const std::string& program, bool layered = false, bool idle = false) {
   SandboxSpec spec = base;
   char tmpl[] = "/tmp/boxcar-bench-XXXXXX";
   std::filesystem::path workspace = ::mkdtemp(tmpl);
@@ -120,7 +124,13 @@ void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_
     sandbox->reset();
     io.restart();
     io.poll();  // teardown finishes asynchronously (reap pid 1, remove cgroups)
+    if (idle) state.PauseTiming();
     if (layered) std::filesystem::remove_all(layer);
+    if (idle) {
+      io.restart();
+      io.run_for(std::chrono::milliseconds(50));
+      state.ResumeTiming();
+    }
   }
   (*job)->destroy();
   while (io.run_one_for(std::chrono::milliseconds(100))) {
@@ -128,7 +138,7 @@ void run_sandboxes(benchmark::State& state, Executor& executor, boost::asio::io_
   std::filesystem::remove_all(workspace);
 }
 
-void run_native(benchmark::State& state, bool prewarm, bool image, bool layered = false) {
+void run_native(benchmark::State& state, bool prewarm, bool image, bool layered = false, bool idle = false) {
   if (auto ok = native_available(); !ok) {
     state.SkipWithError(ok.error().message.c_str());
     return;
@@ -143,15 +153,27 @@ void run_native(benchmark::State& state, bool prewarm, bool image, bool layered 
     spec.image = "busybox";
     spec.layers = {busybox_image().layer};
   }
-  run_sandboxes(state, *executor, io, spec, "/bin/true", layered);
+  run_sandboxes(state, *executor, io, spec, "/bin/true", layered, idle);
 }
 
 void BM_NativeSandboxTrue(benchmark::State& state) { run_native(state, true, false); }
 BENCHMARK(BM_NativeSandboxTrue)->Threads(1)->Threads(2)->UseRealTime();
 
-// The same with the step's own layer of /workspace (never prewarmed: the layer is the step's).
+// The same with the step's own layer of /workspace (prewarmed all but the layer, which the
+// sandbox's pid 1 gets when the step takes it).
 void BM_NativeSandboxTrueLayered(benchmark::State& state) { run_native(state, true, false, true); }
 BENCHMARK(BM_NativeSandboxTrueLayered)->UseRealTime();
+void BM_NativeSandboxTrueLayeredCold(benchmark::State& state) { run_native(state, false, false, true); }
+BENCHMARK(BM_NativeSandboxTrueLayeredCold)->UseRealTime();
+
+// One step's latency with a moment between steps (see run_sandboxes): shared workspace, layered,
+// layered without prewarming (every layered step before this sandbox could be prepared ahead).
+void BM_NativeSandboxTrueIdle(benchmark::State& state) { run_native(state, true, false, false, true); }
+BENCHMARK(BM_NativeSandboxTrueIdle)->UseRealTime();
+void BM_NativeSandboxTrueLayeredIdle(benchmark::State& state) { run_native(state, true, false, true, true); }
+BENCHMARK(BM_NativeSandboxTrueLayeredIdle)->UseRealTime();
+void BM_NativeSandboxTrueLayeredColdIdle(benchmark::State& state) { run_native(state, false, false, true, true); }
+BENCHMARK(BM_NativeSandboxTrueLayeredColdIdle)->UseRealTime();
 
 void BM_NativeSandboxTrueCold(benchmark::State& state) { run_native(state, false, false); }
 BENCHMARK(BM_NativeSandboxTrueCold)->Threads(1)->Threads(2)->UseRealTime();

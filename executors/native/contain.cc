@@ -79,12 +79,28 @@ Failure contain_init(const ContainConfig& c, int& ctl, int sync) {
   }
   BOXCAR_TRY(mount_proc(root));
   BOXCAR_TRY(mount_dev(root, c.shm_bytes));
-  if (!c.layered_workspace) BOXCAR_TRY(attach(c.workspace_fd, (root + "/workspace").c_str(), "workspace mount"));
-  if (c.layered) BOXCAR_TRY(mount_layered(*c.layered));
+  // Up to here nothing depends on the step. A prewarmed sandbox for a layered step waits
+  // here: its layers are made when the step takes it, and nothing of the step runs before
+  // they are mounted (the step's commands are queued behind them on the channel).
+  std::vector<LayeredMount> handed;
+  std::string hostname = c.hostname;
+  const std::vector<LayeredMount>* layered = c.layered;
+  bool layered_workspace = c.layered_workspace;
+  if (c.deferred) {
+    hostname.clear();
+    BOXCAR_TRY(receive_layered(ctl, root, handed, hostname));
+    layered = &handed;
+    layered_workspace = false;
+    for (const auto& m : handed) layered_workspace = layered_workspace || m.target == root + "/workspace";
+  }
+  if (layered_workspace && c.deferred) ::close(c.workspace_fd);  // the checkout stays out of reach
+  if (!layered_workspace) BOXCAR_TRY(attach(c.workspace_fd, (root + "/workspace").c_str(), "workspace mount"));
+  if (layered) BOXCAR_TRY(mount_layered(*layered));
+  handed.clear();  // their overlays hold the layers now
   BOXCAR_TRY(make_git_read_only(root + "/workspace"));
   if (c.resolv_fd >= 0) BOXCAR_TRY(mount_resolv_conf(c.resolv_fd, root));
   BOXCAR_TRY(pivot_into(root));
-  BOXCAR_TRY(set_hostname(c.hostname));
+  BOXCAR_TRY(set_hostname(hostname));
   if (c.network == NetworkMode::none) BOXCAR_TRY(loopback_up());
   int init_fd = c.init_fd;
   BOXCAR_TRY(init_descriptors(ctl, init_fd));

@@ -42,6 +42,11 @@ struct ContainConfig {
   // then takes the place of workspace_fd.
   const std::vector<LayeredMount>* layered = nullptr;
   bool layered_workspace = false;
+  // A sandbox prepared ahead for a step with layered directories: pid 1 sets up everything
+  // but /workspace, then waits on the control channel for the step that takes it (its layered
+  // directories and hostname, layered_mounts.h receive_layered) and finishes the setup with
+  // them; `layered`, `layered_workspace` and `hostname` are unused.
+  bool deferred = false;
   // For "host": a detached read-only bind of the job's resolv.conf to put over /etc/resolv.conf
   // (resolv_conf.h); -1 for the root's own. An image's is written into its /etc instead.
   int resolv_fd = -1;

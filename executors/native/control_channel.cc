@@ -63,7 +63,8 @@ int send_message(int sock, const std::string& body, const int* fds, int nfds) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxMessageFds)];
+  if (nfds > kMaxMessageFds) return EINVAL;
   if (nfds > 0) {
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
@@ -94,7 +95,7 @@ int recv_message(int sock, std::string& body, std::vector<int>& fds, int flags) 
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxMessageFds)];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;

@@ -9,7 +9,9 @@
 
 namespace boxcar::executors::native {
 
-// Message types. Agent -> init: exec, terminate. Children -> agent: the rest.
+// Message types. Agent -> init: exec, terminate, configure. Agent -> a prewarmed sandbox's pid 1
+// that waits for its step (ContainConfig::deferred): layered, then configure. Children -> agent:
+// the rest.
 enum class Msg : char {
   unshared = 'U',  // pid 1 exists, mapped: its pid in the agent's pid namespace
   ready = 'R',     // init finished setting up the sandbox
@@ -17,10 +19,13 @@ enum class Msg : char {
   exec = 'X',      // run a command: id, argv, env, workdir, user; fds stdout, stderr
   terminate = 'T', // SIGTERM to every process of the sandbox
   configure = 'C', // a prewarmed sandbox was taken: its hostname
+  layered = 'L',   // one of the step's layered directories: target, lower count; fds layer, lowers
   done = 'D',      // a command ended: id, wait status
 };
 
 constexpr size_t kMaxMessage = 4u << 20;
+// Descriptors one record carries at most (the kernel's SCM_MAX_FD).
+constexpr int kMaxMessageFds = 253;
 
 // Appends fields to a message body.
 class Writer {

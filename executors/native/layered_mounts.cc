@@ -7,12 +7,16 @@
 
 #include <cstring>
 
+#include "executors/native/control_channel.h"
 #include "executors/native/mounts.h"
 #include "executors/native/overlay.h"
 
 namespace boxcar::executors::native {
 
 namespace fs = std::filesystem;
+
+static_assert(kMaxLayeredLowers + 1 <= static_cast<size_t>(kMaxMessageFds),
+              "a layered directory's mounts travel in one control record");
 
 namespace {
 
@@ -38,6 +42,16 @@ Status make_layer_dirs(const LayeredDir& d) {
   return {};
 }
 
+// Where pid 1 stacks the `index`th layered directory, `lowers` lowers deep, in a root at `root`.
+LayeredMount place(const std::string& root, size_t index, const std::string& target, size_t lowers) {
+  LayeredMount m;
+  m.staging = root + "/tmp/.boxcar-layered-" + std::to_string(index);
+  m.layer_point = m.staging + "/L";
+  for (size_t k = 0; k < lowers; ++k) m.lower_points.push_back(m.staging + "/" + std::to_string(k));
+  m.target = root + target;
+  return m;
+}
+
 }  // namespace
 
 Result<std::vector<LayeredMount>> prepare_layered(const std::vector<LayeredDir>& dirs, int userns,
@@ -52,7 +66,7 @@ Result<std::vector<LayeredMount>> prepare_layered(const std::vector<LayeredDir>&
                    E2BIG};
     }
     if (Status made = make_layer_dirs(d); !made) return made.error();
-    LayeredMount m;
+    LayeredMount m = place(root, i, d.target, d.lowers.size());
     auto layer = idmapped_mount(d.layer, userns);
     if (!layer) return layer.error();
     m.layer = std::move(*layer);
@@ -61,22 +75,54 @@ Result<std::vector<LayeredMount>> prepare_layered(const std::vector<LayeredDir>&
       if (!mnt) return mnt.error();
       m.lowers.push_back(std::move(*mnt));
     }
-    m.staging = root + "/tmp/.boxcar-layered-" + std::to_string(i);
-    m.layer_point = m.staging + "/L";
-    for (size_t k = 0; k < d.lowers.size(); ++k) m.lower_points.push_back(m.staging + "/" + std::to_string(k));
-    m.target = root + d.target;
     out.push_back(std::move(m));
   }
   return out;
 }
 
+std::vector<int> layered_fds(const LayeredMount& mount) {
+  std::vector<int> fds{mount.layer.get()};
+  for (const auto& l : mount.lowers) fds.push_back(l.get());
+  return fds;
+}
+
 std::vector<int> layered_fds(const std::vector<LayeredMount>& mounts) {
   std::vector<int> fds;
   for (const auto& m : mounts) {
-    fds.push_back(m.layer.get());
-    for (const auto& l : m.lowers) fds.push_back(l.get());
+    for (int fd : layered_fds(m)) fds.push_back(fd);
   }
   return fds;
+}
+
+std::string layered_message(const LayeredDir& dir) {
+  return Writer(Msg::layered).str(dir.target).u64(dir.lowers.size()).data();
+}
+
+Failure receive_layered(int ctl, const std::string& root, std::vector<LayeredMount>& mounts, std::string& hostname) {
+  for (;;) {
+    std::string body;
+    std::vector<int> fds;
+    int rc = recv_message(ctl, body, fds);
+    std::vector<unique_fd> owned;
+    for (int fd : fds) owned.emplace_back(fd);
+    if (rc != 0) return fail("step hand-over", rc < 0 ? EPIPE : rc);
+    Reader r(body);
+    if (static_cast<Msg>(body[0]) == Msg::configure) {
+      hostname = r.str();
+      return r.ok() ? ok() : fail("step hand-over", EPROTO);
+    }
+    std::string target = r.str();
+    uint64_t lowers = r.u64();
+    // One record per directory, its layer and every lower attached (kMaxLayeredLowers fits).
+    if (static_cast<Msg>(body[0]) != Msg::layered || !r.ok() || target.empty() || target[0] != '/' ||
+        lowers > kMaxLayeredLowers || owned.size() != lowers + 1) {
+      return fail("step hand-over", EPROTO);
+    }
+    LayeredMount m = place(root, mounts.size(), target, lowers);
+    m.layer = std::move(owned[0]);
+    for (size_t k = 1; k < owned.size(); ++k) m.lowers.push_back(std::move(owned[k]));
+    mounts.push_back(std::move(m));
+  }
 }
 
 bool layers_workspace(const std::vector<LayeredDir>& dirs) {

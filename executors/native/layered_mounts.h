@@ -37,8 +37,20 @@ struct LayeredMount {
 Result<std::vector<LayeredMount>> prepare_layered(const std::vector<LayeredDir>& dirs, int userns,
                                                   const std::string& root);
 
-// The descriptors pid 1 needs (to keep across the first child's fd cleanup).
+// The descriptors pid 1 needs (to keep across the first child's fd cleanup), of all mounts or
+// of one (in the order layered_message's receiver expects).
 std::vector<int> layered_fds(const std::vector<LayeredMount>& mounts);
+std::vector<int> layered_fds(const LayeredMount& mount);
+
+// A prewarmed sandbox gets its step's layered directories over the control channel: one
+// Msg::layered record per directory (this body, with layered_fds(mount) attached), then
+// Msg::configure with the hostname.
+std::string layered_message(const LayeredDir& dir);
+
+// Child side, in a prewarmed sandbox's pid 1 before it mounts /workspace (ContainConfig::deferred):
+// reads the Msg::layered records up to Msg::configure into `mounts` (placed under `root` as
+// prepare_layered places them) and `hostname`. Anything else, or the channel closing, fails.
+Failure receive_layered(int ctl, const std::string& root, std::vector<LayeredMount>& mounts, std::string& hostname);
 
 // Child side, as root of the sandbox's user and mount namespaces, after the root's /tmp is
 // mounted: each overlay on its target, the staging mounts detached and removed after.

@@ -73,9 +73,10 @@ struct JobState {
   bool refill_posted = false;
   size_t expected_more = SIZE_MAX;  // Job::expect(): unknown until told
 
-  // `keep_root`: set to a copy of an image sandbox's root mount (a warm sandbox's).
+  // `keep_root`: set to a copy of an image sandbox's root mount (a warm sandbox's). `deferred`:
+  // a warm sandbox for a layered step, which gets its layers when a step takes it (hand_over).
   std::shared_ptr<SandboxState> create(const SandboxSpec& spec, const std::string& hostname,
-                                       unique_fd* keep_root = nullptr) {
+                                       unique_fd* keep_root = nullptr, bool deferred = false) {
     auto state = std::make_shared<SandboxState>(io, shared);
     if (spec.image != "host" && spec.layers.empty()) {
       state->fail_setup(setup_outcome("image root", EINVAL, "image \"" + spec.image +
@@ -117,9 +118,7 @@ struct JobState {
     }
     // The step's own layers of /workspace (and of its caches): idmapped like the workspace, stacked
     // by pid 1 inside the sandbox's user namespace.
-    const std::string root_path =
-        (shared->options.state_dir / (spec.layers.empty() ? "root" : "image-root")).string();
-    auto layered = prepare_layered(spec.layered, userns, root_path);
+    auto layered = prepare_layered(deferred ? std::vector<LayeredDir>{} : spec.layered, userns, root_path(spec));
     if (!layered) {
       state->fail_setup(setup_outcome("layered directory", layered.error().err, layered.error().message));
       return state;
@@ -127,6 +126,7 @@ struct JobState {
     ContainConfig config;
     config.layered = &*layered;
     config.layered_workspace = layers_workspace(spec.layered);
+    config.deferred = deferred;
     config.root_dir = (shared->options.state_dir / "root").string();
     config.workspace_fd = workspace->get();
     config.resolv_fd = resolv_mount.get();
@@ -165,10 +165,14 @@ struct JobState {
     return root;
   }
 
-  // A step's layers are its own, made for it when it starts: no sandbox can be set up ahead.
-  static bool warmable(const SandboxSpec& spec) {
-    return spec.network != NetworkMode::host && spec.layered.empty();
+  // Where pid 1 builds the sandbox's root (layered directories are placed under it).
+  std::string root_path(const SandboxSpec& spec) const {
+    return (shared->options.state_dir / (spec.layers.empty() ? "root" : "image-root")).string();
   }
+
+  // A layered step's sandbox is set up ahead all but its layers, which are its own: they are
+  // made when it takes the sandbox and handed to the waiting pid 1 (ContainConfig::deferred).
+  static bool warmable(const SandboxSpec& spec) { return spec.network != NetworkMode::host; }
 
   static std::vector<ino_t> inodes_of(const std::vector<std::filesystem::path>& layers) {
     std::vector<ino_t> out;
@@ -187,7 +191,15 @@ struct JobState {
     return warm && warmable(spec) && w.network == spec.network && w.tmp_bytes == spec.tmp_bytes &&
            w.shm_bytes == spec.shm_bytes && w.memory_bytes == spec.memory_bytes && w.cpus == spec.cpus &&
            w.pids == spec.pids && (w.net_class != 0) == (spec.net_class != 0) && w.image == spec.image && w.layers == spec.layers &&
+           w.layered.empty() == spec.layered.empty() &&
            (spec.layers.empty() || (warm_root && inodes_of(spec.layers) == warm_layer_inodes)) && warm->usable();
+  }
+
+  // The step's layers, made now and handed to the warm sandbox's waiting pid 1.
+  Status hand_over(SandboxState& state, const SandboxSpec& spec, const std::string& hostname) {
+    auto layered = prepare_layered(spec.layered, userns, root_path(spec));
+    if (!layered) return layered.error();
+    return state.hand_over(hostname, spec.layered, *layered);
   }
 
   void drop_warm() {
@@ -212,7 +224,7 @@ struct JobState {
       job->refill_posted = false;
       job->drop_warm();
       job->warm_layer_inodes = inodes_of(like.layers);
-      job->warm = job->create(like, "sandbox", &job->warm_root);
+      job->warm = job->create(like, "sandbox", &job->warm_root, !like.layered.empty());
       job->warm_like = like;
     });
   }
@@ -247,7 +259,12 @@ class NativeJob final : public Job {
       state = std::move(job.warm);
       job.warm.reset();
       job.warm_root.reset();
-      state->configure(hostname);
+      if (spec.layered.empty()) {
+        state->configure(hostname);
+      } else if (Status handed = job.hand_over(*state, spec, hostname); !handed) {
+        state->destroy();
+        state = job.create(spec, hostname);  // reports why as the step's setup error
+      }
       // Before anything runs in it: its init (and whatever it starts) carries the step's class.
       if (spec.net_class != job.warm_like.net_class) {
         if (Status set = state->set_net_class(spec.net_class); !set) {

@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "testing/sandbox_run.h"
+#include "executors/native/uts.h"
 #include "testing/step_cgroup_value.h"
 
 namespace boxcar::executors {
@@ -368,6 +369,45 @@ TEST_F(NativeExecutorTest, LayeredWorkspaceWritesToItsLayerAndTooManyLowersFail)
   EXPECT_NE(r.outcome.message.find("129 lower layers, more than the 128"), std::string::npos) << r.outcome.message;
   fs::remove_all(layer);
   fs::remove_all(deep);
+}
+
+// A layered step takes a sandbox prepared ahead (made like the step before it, all but the
+// layers, which pid 1 gets when the step takes it): it sees its own layer over the checkout and
+// nothing of the layered step the sandbox was made like.
+TEST_F(NativeExecutorTest, APrewarmedSandboxGetsTheLayersOfTheStepThatTakesIt) {
+  if (!fs::exists("/sys/fs/cgroup/pids")) GTEST_SKIP() << "not a cgroup v1 host";
+  std::ofstream(workspace_ / "seen.txt") << "checkout\n";
+  auto layered = [&](const std::string& name) {
+    fs::path layer = workspace_.string() + ".layer-" + name;
+    fs::create_directories(layer);
+    SandboxSpec spec;
+    spec.name = name;
+    spec.layered = {LayeredDir{"/workspace", layer, {workspace_}}};
+    return std::pair{spec, layer};
+  };
+  auto [first_spec, first_layer] = layered("first");
+  {
+    auto first = start(first_spec);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(run(*first, {"sh", "-c", "echo mine > first.txt"}).outcome.kind, Outcome::Kind::ok);
+  }
+  io_.restart();
+  io_.poll();  // the warm one is set up by now, waiting for its layers
+  size_t before = boxcar::testing::step_cgroups("pids").size();
+  auto [second_spec, second_layer] = layered("second");
+  auto second = start(second_spec);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(boxcar::testing::step_cgroups("pids").size(), before) << "the second step should take the warm sandbox";
+  Ran r = run(*second, {"sh", "-c", "ls -A; cat seen.txt; echo own > second.txt; hostname; ls -A /tmp"});
+  EXPECT_EQ(r.outcome.kind, Outcome::Kind::ok) << describe(r.outcome) << r.err;
+  // Control: the checkout is there; attack: the first step's file is not (nor the staging of the layers).
+  EXPECT_EQ(r.out, "seen.txt\ncheckout\n" + native::hostname_for("second") + "\n");
+  EXPECT_TRUE(fs::exists(second_layer / "upper/second.txt"));
+  EXPECT_FALSE(fs::exists(first_layer / "upper/second.txt"));
+  EXPECT_FALSE(fs::exists(workspace_ / "second.txt"));
+  second.reset();
+  fs::remove_all(first_layer);
+  fs::remove_all(second_layer);
 }
 
 }  // namespace

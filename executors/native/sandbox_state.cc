@@ -138,6 +138,18 @@ void SandboxState::configure(const std::string& hostname) {
   (void)send(Pending{Writer(Msg::configure).str(hostname).data(), {}, {}});
 }
 
+Status SandboxState::hand_over(const std::string& hostname, const std::vector<LayeredDir>& dirs,
+                               const std::vector<LayeredMount>& mounts) {
+  if (!ctl_) return Error{"the prewarmed sandbox is gone", ESRCH};
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    std::vector<int> fds = layered_fds(mounts[i]);
+    if (int rc = send_message(ctl_->native_handle(), layered_message(dirs[i]), fds.data(), static_cast<int>(fds.size()))) {
+      return Error{std::string("handing the layered directories to the sandbox: ") + std::strerror(rc), rc};
+    }
+  }
+  return send(Pending{Writer(Msg::configure).str(hostname).data(), {}, {}});
+}
+
 void SandboxState::stop(Outcome::Kind reason, Millis grace) {
   if (destroyed_ || setup_failure_ || init_dead_ || stop_reason_) return;
   stop_reason_ = reason;

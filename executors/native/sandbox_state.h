@@ -87,6 +87,10 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   bool usable() const { return !destroyed_ && !setup_failure_ && !init_dead_ && !stop_reason_ && !oom_hit_; }
   // Renames a prewarmed sandbox for the step that takes it.
   void configure(const std::string& hostname);
+  // Hands a prewarmed sandbox made with ContainConfig::deferred to the step that takes it: its
+  // layered directories (`mounts` made by prepare_layered for `dirs`), then its hostname.
+  Status hand_over(const std::string& hostname, const std::vector<LayeredDir>& dirs,
+                   const std::vector<LayeredMount>& mounts);
   // Gives a prewarmed sandbox the net_cls class of the step that takes it (cgroup.h).
   Status set_net_class(uint32_t net_class) const { return cgroup_.set_net_class(net_class); }
 

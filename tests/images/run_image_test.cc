@@ -106,12 +106,26 @@ TEST_F(RunImageTest, ImageUserRunsTheCommands) {
   EXPECT_NE(r.out.find("home=/home/app"), std::string::npos) << r.out;
 }
 
+// A sidecar's /workspace is a layer of its own over what its step sees: it reads the checkout
+// (control) but what it writes there reaches neither the checkout nor its step (attack).
 TEST_F(RunImageTest, SidecarFromItsOwnImageIsReachedOnLoopback) {
+  std::ofstream(dir_.path() / "seen.txt") << "from-the-checkout\n";
   auto r = run("version = 1\n[[step]]\nname = \"client\"\nimage = \"" + ref_ + "\"\n"
-               "run = \"wget -q -O - http://127.0.0.1:8080/index.html\"\n"
-               "[[step.service]]\nname = \"web\"\nimage = \"" + web_ref_ + "\"\nready = { tcp = 8080 }\n");
+               "run = \"wget -q -O - http://127.0.0.1:8080/index.html; cat seen.txt\"\n"
+               "[[step.service]]\nname = \"web\"\nimage = \"" + web_ref_ + "\"\nready = { tcp = 8080 }\n"
+               "[[step.service]]\nname = \"writer\"\nimage = \"" + ref_ + "\"\nready = { tcp = 8081 }\n"
+               "run = \"cat /workspace/seen.txt; echo tampered > /workspace/seen.txt && echo sidecar-wrote; "
+               "exec httpd -f -p 8081\"\n");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("hello from the sidecar"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sidecar-wrote"), std::string::npos) << r.out;
+  size_t first = r.out.find("from-the-checkout");
+  ASSERT_NE(first, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("from-the-checkout", first + 1), std::string::npos) << "the sidecar and the step read it: " << r.out;
+  EXPECT_EQ(r.out.find("tampered"), std::string::npos) << r.out;
+  std::ifstream in(dir_.path() / "seen.txt");
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "from-the-checkout\n");
 }
 
 TEST_F(RunImageTest, UnknownImageFailsItsStepOnlyWithExit3) {
