@@ -18,7 +18,7 @@ inline constexpr std::string_view kLogs = "logs";
 inline constexpr std::string_view kSteps = "steps";
 inline constexpr std::string_view kComplete = "complete";
 inline constexpr std::string_view kPreviews = "previews";
-inline constexpr std::string_view kArtifacts = "artifacts";  // takes ?path=&sha256=&step=
+inline constexpr std::string_view kArtifacts = "artifacts";  // ?path=&sha256=&step= or ?path=&link=&step=
 
 // "/api/v1/agent/jobs/{id}/{report}", as an agent sends it.
 inline std::string agent_job_path(int64_t id, std::string_view report) {
