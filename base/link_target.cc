@@ -48,7 +48,7 @@ std::optional<std::string> lexical_link_target(std::string_view link, std::strin
   }
   std::vector<std::string> dir = split(link);
   if (!dir.empty()) dir.pop_back();  // the link's own directory
-  if (!fold(dir, split(target))) return std::nullopt;
+  if (!fold(dir, split(target)) || dir.empty()) return std::nullopt;
   return join(dir, dir.size());
 }
 

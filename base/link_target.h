@@ -12,7 +12,8 @@ namespace boxcar {
 // The path that symlink `link` (a safe relative path, see safe_relative_path.h) names with
 // `target`, read from the link's own directory with "." and ".." folded ("lib/libx.so" with
 // "libx.so.1" -> "lib/libx.so.1", "bin/x" with "../lib/x" -> "lib/x"). Nullopt when the text is
-// empty, absolute, holds a NUL, or climbs above the root. Links inside the result are not
+// empty, absolute, holds a NUL, climbs above the root or names the root itself (through such a
+// link "link/.." would leave it). Links inside the result are not
 // expanded: resolve_in_set does that.
 std::optional<std::string> lexical_link_target(std::string_view link, std::string_view target);
 

@@ -17,6 +17,7 @@ TEST(LinkTarget, RefusesAbsoluteEmptyAndAboveTheRoot) {
   EXPECT_EQ(lexical_link_target("x", "/etc/passwd"), std::nullopt);
   EXPECT_EQ(lexical_link_target("x", ""), std::nullopt);
   EXPECT_EQ(lexical_link_target("out/x", "../../x"), std::nullopt);
+  EXPECT_EQ(lexical_link_target("out/x", ".."), std::nullopt);  // "out/x/.." would be outside
   EXPECT_EQ(lexical_link_target("x", std::string_view("a\0b", 3)), std::nullopt);
 }
 
@@ -41,12 +42,14 @@ TEST(LinkTarget, ResolvesChainsAndLinkedDirectories) {
 
 TEST(LinkTarget, RefusesChainsThatLeaveOrLoop) {
   Set s{{{"a", "b"}, {"b", "/etc/passwd"}, {"up", "sub/../.."}, {"loop1", "loop2"}, {"loop2", "loop1"},
-         {"d/x", "../../y"}}};
+         {"d/x", "../../y"}, {"root", "."}, {"via-root", "root/.."}}};
   EXPECT_FALSE(s("a").ok());
   EXPECT_NE(s("a").error.find("\"b\""), std::string::npos) << s("a").error;
   EXPECT_FALSE(s("up").ok());
   EXPECT_FALSE(s("loop1").ok());
   EXPECT_FALSE(s("d/x").ok());
+  EXPECT_FALSE(s("root").ok());
+  EXPECT_FALSE(s("via-root").ok());
 }
 
 }  // namespace

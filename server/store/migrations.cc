@@ -123,6 +123,12 @@ const std::vector<Migration>& migrations() {
            "CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL",
            "CREATE INDEX deliveries_received ON deliveries (received_at)",
        }},
+      {7,
+       "artifact links",
+       {
+           // Non-empty: the artifact is a symlink to this target, inside the job's artifacts.
+           "ALTER TABLE artifacts ADD COLUMN link_target TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }
