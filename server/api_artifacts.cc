@@ -1,6 +1,7 @@
 // Artifacts: the agent's upload (streamed to a spool file, hashed on the way, kept by content
 // under artifact_dir/sha256/<ab>/<hash>), the users' list and download (Range, ETag), and the
-// retention sweep.
+// retention sweep. A link is a record with its target text and no blob; GET follows it inside
+// the job's artifacts.
 #include <sys/stat.h>
 
 #include <map>
