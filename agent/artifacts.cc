@@ -7,10 +7,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "base/beneath.h"
 #include "base/glob.h"
+#include "base/link_target.h"
 #include "base/size.h"
 #include "base/unique_fd.h"
 
@@ -107,9 +110,10 @@ class Collector {
     }
     if (S_ISDIR(st.st_mode)) {
       if (!make_dirs_beneath(dest_, rel)) return warn(rel, "cannot create its directory");
+      kept_.insert(rel);
       walk(rel, "", true);
     } else if (S_ISLNK(st.st_mode)) {
-      copy_link(parent.get(), rel);
+      read_link(parent.get(), rel);
     } else if (S_ISREG(st.st_mode)) {
       copy_file(rel);
     } else {
@@ -120,24 +124,53 @@ class Collector {
   size_t matched() const { return matched_; }
   void reset_matched() { matched_ = 0; }
 
+  // After every glob: keeps each link whose target, expanding the set's own links on the way,
+  // is a file or directory this collection kept; refuses the others with a line naming them.
+  void place_links() {
+    auto link_of = [this](const std::string& p) -> std::optional<std::string> {
+      auto it = links_.find(p);
+      if (it == links_.end()) return std::nullopt;
+      return it->second;
+    };
+    for (const auto& [rel, target] : links_) {
+      LinkResolution r = resolve_in_set(rel, link_of);
+      std::string why = r.error;
+      if (target.empty() || target.front() == '/') {
+        why = "points to an absolute path";
+      } else if (r.ok() && !kept_.count(r.path)) {
+        why = "points to \"" + r.path + "\", which this step did not collect (missing, skipped or outside its globs)";
+      }
+      if (!why.empty()) {
+        result.refused.push_back("link \"" + rel + "\" -> \"" + target + "\" not kept: it " + why +
+                                 "; only links to files the step also collects are kept");
+        continue;
+      }
+      copy_link(rel, target);
+    }
+  }
+
  private:
   void warn(const std::string& rel, const std::string& why) {
     result.warnings.push_back("\"" + rel + "\": " + why);
   }
 
-  void copy_link(int parent, const std::string& rel) {
+  // Links are placed once the whole set is known (place_links): a link may come before its target.
+  void read_link(int parent, const std::string& rel) {
     char target[4096];
     ssize_t n = readlinkat(parent, leaf_of(rel).c_str(), target, sizeof target - 1);
     if (n < 0) return warn(rel, std::strerror(errno));
-    target[n] = 0;
+    links_[rel] = std::string(target, static_cast<size_t>(n));
+  }
+
+  void copy_link(const std::string& rel, const std::string& target) {
     if (!make_dirs_beneath(dest_, parent_of(rel))) return warn(rel, "cannot create its directory");
     unique_fd dparent = open_beneath(dest_, parent_of(rel), O_DIRECTORY | O_PATH);
     if (!dparent) return warn(rel, "cannot open destination");
     unlinkat(dparent.get(), leaf_of(rel).c_str(), 0);
-    if (symlinkat(target, dparent.get(), leaf_of(rel).c_str()) != 0) {
+    if (symlinkat(target.c_str(), dparent.get(), leaf_of(rel).c_str()) != 0) {
       return warn(rel, std::strerror(errno));
     }
-    result.files.push_back({rel, 0, true});
+    result.files.push_back({rel, 0, true, target});
   }
 
   void copy_file(const std::string& rel) {
@@ -178,7 +211,9 @@ class Collector {
       copied += static_cast<uint64_t>(n);
     }
     total_ += copied;
-    result.files.push_back({rel, copied, false});
+    result.files.push_back({rel, copied, false, {}});
+    // The file and the directories above it are what a kept link may point to.
+    for (std::string p = rel; !p.empty(); p = parent_of(p)) kept_.insert(p);
   }
 
   int src_;
@@ -187,6 +222,8 @@ class Collector {
   uint64_t& total_;
   size_t matched_ = 0;
   std::set<std::string> seen_;
+  std::set<std::string> kept_;                 // files and directories collected
+  std::map<std::string, std::string> links_;   // link -> its target text, placed at the end
 };
 
 }  // namespace
@@ -224,6 +261,7 @@ Result<CollectResult> collect_artifacts(const std::filesystem::path& workspace,
     }
     if (c.matched() == 0) c.result.warnings.push_back("no file matches \"" + glob + "\"");
   }
+  c.place_links();
   return std::move(c.result);
 }
 

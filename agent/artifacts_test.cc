@@ -31,6 +31,11 @@ class ArtifactsTest : public ::testing::Test {
     std::ofstream(ws_ / rel) << content;
   }
 
+  static std::string read(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
   CollectResult collect(const std::vector<std::string>& globs, ArtifactLimits limits = {}) {
     uint64_t used = 0;
     auto r = collect_artifacts(ws_, globs, dest_, limits, used);
@@ -62,16 +67,52 @@ TEST_F(ArtifactsTest, DirectoryMatchTakesEverythingBelow) {
   EXPECT_TRUE(fs::is_regular_file(dest_ / "dist/sub/b.js"));
 }
 
-TEST_F(ArtifactsTest, SymlinksAreStoredAsLinksNeverFollowed) {
+TEST_F(ArtifactsTest, LinksOutOfTheSetAreRefusedNeverFollowed) {
   fs::create_directories(ws_ / "out");
   fs::create_symlink("/etc/passwd", ws_ / "out/passwd");
   fs::create_symlink("/etc", ws_ / "linkdir");
   auto r = collect({"out/passwd", "linkdir/*", "linkdir/passwd"});
-  ASSERT_TRUE(fs::is_symlink(dest_ / "out/passwd"));
-  EXPECT_EQ(fs::read_symlink(dest_ / "out/passwd"), "/etc/passwd");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dest_ / "out/passwd")));
+  ASSERT_EQ(r.refused.size(), 1u);
+  EXPECT_NE(r.refused[0].find("\"out/passwd\" -> \"/etc/passwd\""), std::string::npos) << r.refused[0];
   // Nothing of /etc was copied through the linked directory.
   EXPECT_FALSE(fs::exists(dest_ / "linkdir/passwd"));
   EXPECT_FALSE(fs::exists(dest_ / "linkdir/hostname"));
+}
+
+// Attack: each way out of the set (absolute, "..", dangling, a file not collected, a chain
+// through a link that leaves); control: links to collected files, a chain and a linked
+// directory are kept as links, with their target text.
+TEST_F(ArtifactsTest, LinksInsideTheSetAreKeptOthersRefused) {
+  write("lib/libx.so.1", "elf");
+  write("lib/other.a", "not collected");
+  write("secret.txt", "s");
+  fs::create_symlink("libx.so.1", ws_ / "lib/libx.so");
+  fs::create_symlink("libx.so", ws_ / "lib/libx.so.0");
+  fs::create_symlink("lib", ws_ / "lib64");
+  fs::create_symlink("../../x", ws_ / "lib/up");
+  fs::create_symlink("gone", ws_ / "lib/dangling");
+  fs::create_symlink("other.a", ws_ / "lib/uncollected");
+  fs::create_symlink("../secret.txt", ws_ / "lib/sneaky");
+  fs::create_symlink("sneaky", ws_ / "lib/chain");
+  fs::create_symlink("/etc/passwd", ws_ / "lib/abs");
+  fs::create_symlink("abs", ws_ / "lib/via-abs");
+  auto r = collect({"lib/*.so*", "lib64", "lib/up", "lib/dangling", "lib/uncollected", "lib/sneaky",
+                    "lib/chain", "lib/abs", "lib/via-abs"});
+  EXPECT_EQ(fs::read_symlink(dest_ / "lib/libx.so"), "libx.so.1");
+  EXPECT_EQ(fs::read_symlink(dest_ / "lib/libx.so.0"), "libx.so");
+  EXPECT_EQ(fs::read_symlink(dest_ / "lib64"), "lib");
+  EXPECT_EQ(read(dest_ / "lib64/libx.so.0"), "elf");
+  for (const char* bad : {"up", "dangling", "uncollected", "sneaky", "chain", "abs", "via-abs"}) {
+    EXPECT_FALSE(fs::exists(fs::symlink_status(dest_ / "lib" / bad))) << bad;
+    bool named = false;
+    for (const auto& line : r.refused) named = named || line.find("\"lib/" + std::string(bad) + "\"") != std::string::npos;
+    EXPECT_TRUE(named) << bad;
+  }
+  EXPECT_EQ(r.refused.size(), 7u);
+  size_t links = 0;
+  for (const auto& f : r.files) links += f.symlink;
+  EXPECT_EQ(links, 3u);
 }
 
 TEST_F(ArtifactsTest, DotDotNeverEscapes) {

@@ -365,6 +365,10 @@ void Scheduler::Impl::collect(size_t i, StepState state) {
         observer.notice(name + ": artifacts: " + result.error().message);
       } else {
         for (const auto& w : result->warnings) observer.notice(name + ": artifacts: " + w);
+        // A refused link is the step's own doing: said in its log, where its author looks.
+        for (const auto& r : result->refused) {
+          observer.step_line(i, name, std::chrono::system_clock::now(), "boxcar: artifacts: " + r, false);
+        }
         for (const auto& f : result->files) observer.artifact(i, name, f.path, f.bytes);
       }
       complete(i, state);

@@ -1,5 +1,6 @@
 // boxcar artifacts: a job's artifacts as a table; --download DIR fetches every one to
-// DIR/<path>, verifying its sha256, with a progress bar when stderr is a terminal.
+// DIR/<path>, verifying its sha256, with a progress bar when stderr is a terminal, and
+// recreates the job's links (each staying inside DIR) as links.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +11,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include <boost/json.hpp>
 
+#include "base/link_target.h"
 #include "base/safe_relative_path.h"
 #include "base/sha256.h"
 #include "base/terminal_escape.h"
@@ -31,6 +34,7 @@ namespace json = boost::json;
 struct Listed {
   std::string path, sha256, step;
   uint64_t size = 0;
+  std::string target;  // a link's target text; empty for a file
 };
 
 // A `.git` segment (any case: case-insensitive file systems): when DIR is a repository, a
@@ -137,6 +141,37 @@ Status fetch(ApiClient& client, const std::string& job, const Listed& a, const f
   return {};
 }
 
+// Recreates link `path` -> `target` under `dir` (through a temporary name beside it) when the
+// target, expanding the job's other links, stays inside `dir`: the listing comes from a
+// server, and a link must not lead the next reader of `dir` out of it.
+Status make_link(const fs::path& dir, const std::string& path, const std::string& target,
+                 const std::map<std::string, std::string>& links) {
+  std::string shown = "\"" + path + "\" -> \"" + target + "\"";
+  if (!safe_relative_path(path) || inside_git_dir(path)) return Error{"refusing link " + shown + ": not a safe relative path"};
+  LinkResolution end = resolve_in_set(path, [&links](const std::string& p) -> std::optional<std::string> {
+    auto it = links.find(p);
+    if (it == links.end()) return std::nullopt;
+    return it->second;
+  });
+  if (!lexical_link_target(path, target) || !end.ok()) {
+    return Error{"refusing link " + shown + ": it " + (end.ok() ? "leads out of " + dir.string() : end.error)};
+  }
+  fs::path dest = dir / path;
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  if (ec) return Error{"cannot create " + dest.parent_path().string() + ": " + ec.message()};
+  fs::path tmp = dest.string() + ".link-" + std::to_string(::getpid());
+  fs::remove(tmp, ec);
+  fs::create_symlink(target, tmp, ec);
+  if (!ec) fs::rename(tmp, dest, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return Error{"cannot make link " + shown + " in " + dir.string() + ": " + ec.message()};
+  }
+  return {};
+}
+
 }  // namespace
 
 int cmd_artifacts(const Args& args) {
@@ -172,7 +207,7 @@ int cmd_artifacts(const Args& args) {
     auto str = [&](const char* k) {
       return o.contains(k) && o.at(k).is_string() ? std::string(o.at(k).as_string()) : std::string();
     };
-    Listed a{str("path"), str("sha256"), str("step"), 0};
+    Listed a{str("path"), str("sha256"), str("step"), 0, str("target")};
     if (o.contains("size") && o.at("size").is_number()) a.size = o.at("size").to_number<uint64_t>();
     items.push_back(std::move(a));
   }
@@ -186,7 +221,8 @@ int cmd_artifacts(const Args& args) {
     // Paths, names and hashes come from a job: shown escaped, never as terminal controls.
     std::printf("%-48s  %10s  %-12s  %s\n", "PATH", "SIZE", "SHA-256", "STEP");
     for (const auto& a : items) {
-      std::printf("%-48s  %10s  %-12s  %s\n", escape_for_terminal(a.path).c_str(),
+      std::string name = a.target.empty() ? a.path : a.path + " -> " + a.target;
+      std::printf("%-48s  %10s  %-12s  %s\n", escape_for_terminal(name).c_str(),
                   human(a.size).c_str(), escape_for_terminal(a.sha256.substr(0, 12)).c_str(),
                   escape_for_terminal(a.step).c_str());
     }
@@ -194,10 +230,15 @@ int cmd_artifacts(const Args& args) {
   }
 
   uint64_t total = 0;
-  for (const auto& a : items) total += a.size;
+  for (const auto& a : items) total += a.target.empty() ? a.size : 0;
+  std::map<std::string, std::string> links;  // made after the files, once all are known
+  for (const auto& a : items) {
+    if (!a.target.empty()) links[a.path] = a.target;
+  }
   Progress progress(total, ::isatty(STDERR_FILENO) == 1);
   int failures = 0;
   for (const auto& a : items) {
+    if (!a.target.empty()) continue;
     if (!safe_relative_path(a.path) || !is_sha256_hex(a.sha256)) {
       std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": not a safe relative path\n",
                    escape_for_terminal(a.path).c_str());
@@ -215,6 +256,13 @@ int cmd_artifacts(const Args& args) {
     if (!done) {
       std::fprintf(stderr, "%sboxcar artifacts: %s\n", ::isatty(STDERR_FILENO) ? "\n" : "",
                    escape_for_terminal(done.error().message).c_str());
+      ++failures;
+    }
+  }
+  for (const auto& [path, target] : links) {
+    auto made = make_link(fs::path(*dir), path, target, links);
+    if (!made) {
+      std::fprintf(stderr, "boxcar artifacts: %s\n", escape_for_terminal(made.error().message).c_str());
       ++failures;
     }
   }

@@ -19,7 +19,7 @@ inline constexpr std::string_view kSteps = "steps";
 inline constexpr std::string_view kComplete = "complete";
 inline constexpr std::string_view kPreviews = "previews";
 inline constexpr std::string_view kSecrets = "secrets";
-inline constexpr std::string_view kArtifacts = "artifacts";  // takes ?path=&sha256=&step=
+inline constexpr std::string_view kArtifacts = "artifacts";  // ?path=&sha256=&step= or ?path=&link=&step=
 // [[step.cache]] entries kept by the server for the job's repository (docs/api.md): POST
 // "caches?key=&sha256=" uploads one (a tar), POST "caches/lookup" finds one, GET
 // "caches/<sha256>" fetches it.

@@ -24,6 +24,10 @@
 //                                             the file's raw bytes -> 200 {"stored": bool}
 //        (400 digest mismatch or bad path, 413 over a limit; stored by content, so a retry
 //        is harmless)
+//   POST /api/v1/agent/jobs/{id}/artifacts?path=&link=&step=
+//                                             a symlink: `link` is its target text, read from
+//        the link's directory; the body is ignored -> 200 {"stored": true} (400 when the target
+//        is absolute or climbs above the job's artifacts)
 //
 // Auth. Every request but register carries `Authorization: Bearer <agent credential>`, the
 // credential register returned (the agent keeps it in its data directory and reuses it); the

@@ -1,12 +1,15 @@
 // Artifacts: the agent's upload (streamed to a spool file, hashed on the way, kept by content
 // under artifact_dir/sha256/<ab>/<hash>), the users' list and download (Range, ETag), and the
-// retention sweep.
+// retention sweep. A link is a record with its target text and no blob; GET follows it inside
+// the job's artifacts.
 #include <sys/stat.h>
 
+#include <map>
 #include <mutex>
 
 #include <boost/json.hpp>
 
+#include "base/link_target.h"
 #include "base/rfc3339.h"
 #include "base/safe_relative_path.h"
 #include "base/sha256.h"
@@ -48,10 +51,46 @@ fs::path blob_path(const ApiContext& ctx, const std::string& sha256) {
   return ctx.options.artifact_dir / "sha256" / sha256.substr(0, 2) / sha256;
 }
 
-json::object artifact_json(const ArtifactRecord& a) {
-  return {{"path", a.path},     {"size", a.size},
-          {"sha256", a.sha256}, {"step", a.step},
-          {"created_at", format_rfc3339(a.created_at)}};
+// Where link `path` of a job's artifacts ends, following the job's other links: the record of
+// the file it names, or why there is none (a chain that leaves or loops, or a target that was
+// never uploaded).
+struct LinkEnd {
+  std::optional<ArtifactRecord> file;
+  std::string why;
+};
+LinkEnd follow_link(const std::map<std::string, ArtifactRecord>& all, const std::string& path) {
+  LinkResolution r = resolve_in_set(path, [&all](const std::string& p) -> std::optional<std::string> {
+    auto it = all.find(p);
+    if (it == all.end() || it->second.link_target.empty()) return std::nullopt;
+    return it->second.link_target;
+  });
+  if (!r.ok()) return {std::nullopt, "it " + r.error};
+  auto it = all.find(r.path);
+  if (it == all.end()) return {std::nullopt, "its target \"" + r.path + "\" is not among the job's artifacts"};
+  return {it->second, ""};
+}
+
+std::map<std::string, ArtifactRecord> by_path(const std::vector<ArtifactRecord>& records) {
+  std::map<std::string, ArtifactRecord> out;
+  for (const auto& a : records) out.emplace(a.path, a);
+  return out;
+}
+
+// A link is listed with its target text and the size and sha256 of the file it ends at (what
+// downloading it serves); empty when that file is not there.
+json::object artifact_json(const ArtifactRecord& a, const std::map<std::string, ArtifactRecord>& all) {
+  json::object o{{"path", a.path},     {"kind", a.link_target.empty() ? "file" : "link"},
+                 {"size", a.size},     {"sha256", a.sha256},
+                 {"step", a.step},     {"created_at", format_rfc3339(a.created_at)}};
+  if (!a.link_target.empty()) {
+    o["target"] = a.link_target;
+    LinkEnd end = follow_link(all, a.path);
+    if (end.file) {
+      o["size"] = end.file->size;
+      o["sha256"] = end.file->sha256;
+    }
+  }
+  return o;
 }
 
 struct Range {
@@ -126,7 +165,12 @@ std::optional<HttpResponse> admit_upload(ApiContext& ctx, const HttpRequest& req
   if (!safe_relative_path(path)) {
     return HttpResponse::error(400, "?path= must be a relative path without \"..\", \".\" or empty segments");
   }
-  if (!is_sha256_hex(sha)) return HttpResponse::error(400, "?sha256= must be 64 lowercase hex digits");
+  if (std::string link = req.query_or("link", ""); req.query.count("link")) {
+    if (!lexical_link_target(path, link)) {
+      return HttpResponse::error(400, "?link= must be a relative target that stays inside the job's "
+                                      "artifacts (read from the link's directory), not \"" + link + "\"");
+    }
+  } else if (!is_sha256_hex(sha)) return HttpResponse::error(400, "?sha256= must be 64 lowercase hex digits");
   auto held = ctx.store.holds_lease(*id, std::get<LeaseHolder>(holder));
   if (!held) return store_error(held.error());
   if (!*held) return lease_lost(*id, std::get<LeaseHolder>(holder));
@@ -163,6 +207,13 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
   int64_t id = *parse_job_id(req.params["id"]);
   std::string path = req.query_or("path", "");
   std::string sha = req.query_or("sha256", "");
+  if (req.query.count("link")) {  // checked by admit_upload; nothing of the body is kept
+    ArtifactRecord record{path, "", 0, req.query_or("step", ""), now_ms(), req.query_or("link", "")};
+    auto added = ctx.store.add_artifact(id, agent, record);
+    if (!added) return res.reply(store_error(added.error()));
+    if (!*added) return res.reply(lease_lost(id, agent));
+    return res.reply(HttpResponse::json(200, json::object{{"stored", true}, {"link", record.link_target}}));
+  }
   if (req.body_file.empty()) return res.reply(HttpResponse::error(500, "upload was not spooled"));
   if (req.body_sha256 != sha) {
     return res.reply(HttpResponse::error(400, "sha256 mismatch: the body hashes to " + req.body_sha256 +
@@ -185,7 +236,7 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
     created = true;
   }
   ArtifactRecord record{path, sha, static_cast<int64_t>(req.body_bytes), req.query_or("step", ""),
-                        now_ms()};
+                        now_ms(), ""};
   auto added = ctx.store.add_artifact(id, agent, record);
   if (!added || !*added) {
     if (created) fs::remove(blob, ec);  // nothing refers to it
@@ -202,7 +253,8 @@ void list(ApiContext& ctx, HttpRequest& req, Responder& res) {
   auto all = ctx.store.artifacts(job->id);
   if (!all) return res.reply(store_error(all.error()));
   json::array out;
-  for (const auto& a : *all) out.push_back(artifact_json(a));
+  auto paths = by_path(*all);
+  for (const auto& a : *all) out.push_back(artifact_json(a, paths));
   res.reply(HttpResponse::json(200, json::object{{"artifacts", std::move(out)}}));
 }
 
@@ -218,6 +270,18 @@ void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
   if (!*a) {
     return res->reply(HttpResponse::error(404, "job " + std::to_string(*id) + " has no artifact " + path));
   }
+  // A link serves the bytes of the file it ends at; X-Boxcar-Link-Target says it was one.
+  std::string link_target = (*a)->link_target;
+  if (!link_target.empty()) {
+    auto all = ctx.store.artifacts(*id);
+    if (!all) return res->reply(store_error(all.error()));
+    LinkEnd end = follow_link(by_path(*all), path);
+    if (!end.file) {
+      return res->reply(HttpResponse::error(404, "artifact " + path + " is a link to \"" + link_target +
+                                                     "\", but " + end.why));
+    }
+    *a = std::move(end.file);
+  }
   fs::path blob = blob_path(ctx, (*a)->sha256);
   std::error_code ec;
   uint64_t size = fs::file_size(blob, ec);
@@ -229,9 +293,10 @@ void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
     return res->reply(std::move(r));
   }
   HttpResponse head;
-  head.content_type = content_type_for(path);
+  head.content_type = content_type_for((*a)->path);
   head.headers.emplace_back("ETag", etag);
   head.headers.emplace_back("Accept-Ranges", "bytes");
+  if (!link_target.empty()) head.headers.emplace_back("X-Boxcar-Link-Target", link_target);
   // A step's HTML report still renders, but in an opaque origin with scripts off: an artifact
   // must not run code with the API's (and the web UI's) origin.
   head.headers.emplace_back("Content-Security-Policy", "sandbox");

@@ -150,6 +150,36 @@ TEST_F(ApiArtifactsTest, DotDotAndAbsolutePathsAreRefused) {
   EXPECT_EQ(blobs(), 0u);
 }
 
+// Attack: a link whose target is absolute or climbs above the job's artifacts is refused at
+// upload, and a link to a path never uploaded answers 404 saying so; control: an in-set chain
+// serves its end file's bytes, listed with the link's target.
+TEST_F(ApiArtifactsTest, LinksStayInsideTheJobsArtifacts) {
+  int64_t id = submit();
+  ASSERT_EQ(claim("a1"), id);
+  auto link = [&](const std::string& path, const std::string& target) {
+    return client->post("/api/v1/agent/jobs/" + std::to_string(id) + "/artifacts?step=build&path=" +
+                            path + "&link=" + target,
+                        "{}", agent_headers("a1", id));
+  };
+  EXPECT_EQ(link("lib/x", "%2Fetc%2Fpasswd").status, 400u);
+  EXPECT_EQ(link("lib/x", "..%2F..%2Fx").status, 400u);
+  EXPECT_EQ(link("lib/x", "..").status, 400u);
+  ASSERT_EQ(upload(id, "lib/libx.so.1", "elf").status, 200u);
+  ASSERT_EQ(link("lib/libx.so", "libx.so.1").status, 200u);
+  ASSERT_EQ(link("lib/libx.so.0", "libx.so").status, 200u);
+  ASSERT_EQ(link("lib/missing", "nothing").status, 200u);
+  auto got = client->get(url(id, "lib/libx.so.0"));
+  EXPECT_EQ(got.status, 200u);
+  EXPECT_EQ(got.body, "elf");
+  auto missing = client->get(url(id, "lib/missing"));
+  EXPECT_EQ(missing.status, 404u);
+  EXPECT_NE(missing.body.find("is not among the job's artifacts"), std::string::npos) << missing.body;
+  auto listed = client->get("/api/v1/jobs/" + std::to_string(id) + "/artifacts");
+  EXPECT_NE(listed.body.find(R"("path":"lib/libx.so","kind":"link")"), std::string::npos) << listed.body;
+  EXPECT_NE(listed.body.find(R"("target":"libx.so.1")"), std::string::npos) << listed.body;
+  EXPECT_EQ(blobs(), 1u);
+}
+
 TEST_F(ApiArtifactsTest, UploadWithoutTheLeaseIs409) {
   int64_t id = submit();
   ASSERT_EQ(claim("a1"), id);

@@ -268,12 +268,18 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
       --fail_artifacts_;
       return {503, R"({"error":"try again"})"};
     }
+    if (query.count("link")) {
+      job.artifacts[query["path"]] = FakeArtifact{"", query["step"], "", query["link"]};
+      job.stored_artifacts.emplace_back(query["path"], job.artifacts[query["path"]]);
+      cv_.notify_all();
+      return {200, R"({"stored":true})"};
+    }
     if (sha256_hex(body) != query["sha256"]) {
       ++job.sha256_mismatches;
       cv_.notify_all();
       return {400, R"({"error":"sha256 mismatch"})"};
     }
-    job.artifacts[query["path"]] = FakeArtifact{query["sha256"], query["step"], body};
+    job.artifacts[query["path"]] = FakeArtifact{query["sha256"], query["step"], body, {}};
     job.stored_artifacts.emplace_back(query["path"], job.artifacts[query["path"]]);
     cv_.notify_all();
     return {200, R"({"stored":true})"};

@@ -31,6 +31,7 @@ struct FakeArtifact {
   std::string sha256;  // as the agent announced it (checked against the body)
   std::string step;
   std::string data;
+  std::string link;  // a link's target text (uploaded with ?link=, no body)
 };
 
 struct FakeJob {

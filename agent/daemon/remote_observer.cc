@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/beneath.h"
+#include "base/link_target.h"
 #include "base/sha256.h"
 #include "base/terminal_escape.h"
 #include "base/url.h"
@@ -124,10 +125,9 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
   // blocking the open.
   unique_fd dir(::open(options_.artifact_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   unique_fd file = dir ? open_beneath(dir.get(), std::string(path), O_RDONLY | O_NONBLOCK) : unique_fd();
+  if (!file && errno == ELOOP && dir) return upload_link(dir.get(), name, path, label);
   if (!file) {
-    job_line(label + ": " + (errno == ELOOP ? std::string("a symlink, not uploaded")
-                                            : std::string("cannot open the collected copy: ") +
-                                                  std::strerror(errno)));
+    job_line(label + ": cannot open the collected copy: " + std::strerror(errno));
     return;
   }
   struct stat st {};
@@ -145,6 +145,32 @@ void RemoteObserver::artifact(size_t, std::string_view name, std::string_view pa
   outbox_.post_file("artifacts?path=" +
                         percent_encode(path, true) + "&sha256=" + *digest + "&step=" + percent_encode(name, true),
                     std::make_shared<const unique_fd>(std::move(file)), size);
+}
+
+// Collection kept only links that stay inside the step's set; checked again here, since the
+// copy is read again by name: a link that reads as leaving the artifacts is never sent.
+void RemoteObserver::upload_link(int dir, std::string_view name, std::string_view path,
+                                 const std::string& label) {
+  std::string rel(path);
+  size_t slash = rel.rfind('/');
+  unique_fd parent = open_beneath(dir, slash == std::string::npos ? "" : rel.substr(0, slash),
+                                  O_PATH | O_DIRECTORY);
+  char target[4096];
+  ssize_t n = parent ? ::readlinkat(parent.get(), rel.substr(slash + 1).c_str(), target, sizeof target)
+                     : -1;
+  if (n <= 0 || n == static_cast<ssize_t>(sizeof target)) {
+    job_line(label + ": cannot read the collected link: " + std::strerror(errno));
+    return;
+  }
+  std::string text(target, static_cast<size_t>(n));
+  if (!lexical_link_target(rel, text)) {
+    job_line(label + ": a symlink pointing out of the artifacts, not uploaded");
+    return;
+  }
+  job_line(label + " -> " + escape_for_terminal(text) + " (a link)");
+  outbox_.post("artifacts?path=" + percent_encode(path, true) + "&link=" + percent_encode(text, true) +
+                   "&step=" + percent_encode(name, true),
+               boost::json::object{});
 }
 
 void RemoteObserver::pipeline_finished(bool, const std::vector<StepSummary>&, Millis) { flush_logs(); }

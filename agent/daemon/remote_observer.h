@@ -4,8 +4,9 @@
 // through the job's JobOutbox, so a step's update follows the lines it printed. Each collected
 // artifact (a file under `artifact_dir`) is opened once, hashed and queued as a raw upload of
 // that open file, so a later step collecting the same path again cannot change what is sent;
-// a symlink the step declared is not uploaded (its target text could point anywhere), nor is
-// anything but a regular file: a log line says so.
+// a symlink collection kept (its target inside the step's set) is sent as a link, its target
+// text only, and one that reads as leaving the artifacts is not sent, nor is anything but a
+// regular file or a link: a log line says so.
 #pragma once
 
 #include <chrono>
@@ -68,6 +69,7 @@ class RemoteObserver : public RunObserver {
  private:
   using Key = std::pair<std::string, int>;  // step name, attempt
   void append(const std::string& step, int attempt, std::string_view line, bool newline);
+  void upload_link(int dir, std::string_view name, std::string_view path, const std::string& label);
 
   boost::asio::io_context& io_;
   JobOutbox& outbox_;

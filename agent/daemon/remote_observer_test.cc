@@ -98,12 +98,17 @@ const std::string kOriginal = "the step's real output\n";
 TEST_F(RemoteObserverArtifactsTest, CopyReplacedBySymlinkBeforeTheUploadSendsTheOriginal) {
   write_ws("out/report.txt", kOriginal);
   collect_and_report("build", {"out/report.txt"});
-  // A later step declares the same path as a symlink to a host file; the collector replaces
-  // the copy before the outbox got to the first upload (nothing has run on the io yet).
+  // A later step declares the same path as a symlink to a host file: collection refuses it
+  // and keeps the copy.
   fs::remove(root / "ws/out/report.txt");
   fs::create_symlink(root / "secret", root / "ws/out/report.txt");
   collect_and_report("later", {"out/report.txt"});
-  ASSERT_TRUE(fs::is_symlink(root / "artifacts/out/report.txt"));
+  ASSERT_FALSE(fs::is_symlink(root / "artifacts/out/report.txt"));
+  // Were the copy replaced by such a link anyway before the outbox got to the first upload
+  // (nothing has run on the io yet), the link is not sent and the original is.
+  fs::remove(root / "artifacts/out/report.txt");
+  fs::create_symlink(root / "secret", root / "artifacts/out/report.txt");
+  observer->artifact(0, "later", "out/report.txt", 0);
   drain();
 
   auto job = server.job(kJob);
@@ -112,8 +117,24 @@ TEST_F(RemoteObserverArtifactsTest, CopyReplacedBySymlinkBeforeTheUploadSendsThe
   EXPECT_EQ(job.artifacts["out/report.txt"].sha256, sha256_hex(kOriginal));
   EXPECT_EQ(job.artifacts["out/report.txt"].step, "build");
   EXPECT_EQ(job.sha256_mismatches, 0);
-  EXPECT_NE(job.log("(job)").find("later: artifact out/report.txt: a symlink, not uploaded"),
+  EXPECT_NE(job.log("(job)").find("later: artifact out/report.txt: a symlink pointing out of the artifacts, not uploaded"),
             std::string::npos)
+      << job.log("(job)");
+}
+
+// Control: a link inside the step's set goes to the server as a link, its target text only.
+TEST_F(RemoteObserverArtifactsTest, LinkInsideTheSetIsSentAsALink) {
+  write_ws("lib/libx.so.1", "elf");
+  fs::create_symlink("libx.so.1", root / "ws/lib/libx.so");
+  collect_and_report("build", {"lib/*"});
+  drain();
+
+  auto job = server.job(kJob);
+  ASSERT_EQ(job.stored_artifacts.size(), 2u) << outbox_log();
+  EXPECT_EQ(job.artifacts["lib/libx.so.1"].data, "elf");
+  EXPECT_EQ(job.artifacts["lib/libx.so"].link, "libx.so.1");
+  EXPECT_EQ(job.artifacts["lib/libx.so"].data, "");
+  EXPECT_NE(job.log("(job)").find("build: artifact lib/libx.so -> libx.so.1 (a link)"), std::string::npos)
       << job.log("(job)");
 }
 

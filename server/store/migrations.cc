@@ -140,6 +140,12 @@ const std::vector<Migration>& migrations() {
            // A pull request whose head is another repository: its job gets no secrets.
            "ALTER TABLE jobs ADD COLUMN fork INTEGER NOT NULL DEFAULT 0",
        }},
+      {7,
+       "artifact links",
+       {
+           // Non-empty: the artifact is a symlink to this target, inside the job's artifacts.
+           "ALTER TABLE artifacts ADD COLUMN link_target TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }

@@ -9,7 +9,7 @@ namespace {
 
 ArtifactRecord read_artifact(const PgRows& rows, int row) {
   return {rows.text(row, 0), rows.text(row, 1), rows.i64(row, 2), rows.text(row, 3),
-          rows.i64(row, 4)};
+          rows.i64(row, 4), rows.text(row, 5)};
 }
 
 }  // namespace
@@ -30,12 +30,13 @@ Result<bool> PostgresStore::add_artifact(int64_t id, const LeaseHolder& holder,
   if (!s) return s.error();
   // One statement: the insert happens only while the agent holds the lease.
   auto rows = s->query(
-      "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at)"
-      " SELECT id, $4, $5, $6, $7, $8 FROM jobs"
+      "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at, link_target)"
+      " SELECT id, $4, $5, $6, $7, $8, $9 FROM jobs"
       " WHERE id = $1 AND state = 'running' AND agent_id = $2 AND lease_hash = $3"
       " ON CONFLICT (job_id, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
-      " step = excluded.step, created_at = excluded.created_at",
-      id, holder.agent_id, lease_hash(holder), a.path, a.sha256, a.size, a.step, a.created_at);
+      " step = excluded.step, created_at = excluded.created_at, link_target = excluded.link_target",
+      id, holder.agent_id, lease_hash(holder), a.path, a.sha256, a.size, a.step, a.created_at,
+      a.link_target);
   if (!rows) return rows.error();
   return rows->affected() > 0;
 }
@@ -44,7 +45,7 @@ Result<std::vector<ArtifactRecord>> PostgresStore::artifacts(int64_t id) {
   auto s = session();
   if (!s) return s.error();
   auto rows = s->query(
-      "SELECT path, sha256, size, step, created_at FROM artifacts WHERE job_id = $1"
+      "SELECT path, sha256, size, step, created_at, link_target FROM artifacts WHERE job_id = $1"
       " ORDER BY path COLLATE \"C\"",
       id);
   if (!rows) return rows.error();
@@ -57,7 +58,7 @@ Result<std::optional<ArtifactRecord>> PostgresStore::artifact(int64_t id, const 
   auto s = session();
   if (!s) return s.error();
   auto rows = s->query(
-      "SELECT path, sha256, size, step, created_at FROM artifacts WHERE job_id = $1 AND path = $2",
+      "SELECT path, sha256, size, step, created_at, link_target FROM artifacts WHERE job_id = $1 AND path = $2",
       id, path);
   if (!rows) return rows.error();
   if (rows->size() == 0) return std::optional<ArtifactRecord>();

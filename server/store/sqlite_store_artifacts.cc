@@ -17,12 +17,12 @@ Result<bool> SqliteStore::add_artifact(int64_t id, const LeaseHolder& holder,
   auto held = lease_held(id, holder);
   if (!held || !*held) return held;
   SqliteQuery q(*this,
-                "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, path) DO UPDATE SET"
+                "INSERT INTO artifacts (job_id, path, sha256, size, step, created_at, link_target)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, path) DO UPDATE SET"
                 " sha256 = excluded.sha256, size = excluded.size, step = excluded.step,"
-                " created_at = excluded.created_at");
+                " created_at = excluded.created_at, link_target = excluded.link_target");
   BOXCAR_RETURN_IF_ERROR(
-      q.bind(id).bind(a.path).bind(a.sha256).bind(a.size).bind(a.step).bind(a.created_at).run());
+      q.bind(id).bind(a.path).bind(a.sha256).bind(a.size).bind(a.step).bind(a.created_at).bind(a.link_target).run());
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return true;
 }
@@ -30,7 +30,7 @@ Result<bool> SqliteStore::add_artifact(int64_t id, const LeaseHolder& holder,
 Result<std::vector<ArtifactRecord>> SqliteStore::artifacts(int64_t id) {
   std::lock_guard lock(mu_);
   SqliteQuery q(*this,
-                "SELECT path, sha256, size, step, created_at FROM artifacts WHERE job_id = ?"
+                "SELECT path, sha256, size, step, created_at, link_target FROM artifacts WHERE job_id = ?"
                 " ORDER BY path");
   q.bind(id);
   std::vector<ArtifactRecord> out;
@@ -38,7 +38,7 @@ Result<std::vector<ArtifactRecord>> SqliteStore::artifacts(int64_t id) {
     auto row = q.next();
     if (!row) return row.error();
     if (!*row) break;
-    out.push_back({q.text(0), q.text(1), q.i64(2), q.text(3), q.i64(4)});
+    out.push_back({q.text(0), q.text(1), q.i64(2), q.text(3), q.i64(4), q.text(5)});
   }
   return out;
 }
@@ -46,12 +46,12 @@ Result<std::vector<ArtifactRecord>> SqliteStore::artifacts(int64_t id) {
 Result<std::optional<ArtifactRecord>> SqliteStore::artifact(int64_t id, const std::string& path) {
   std::lock_guard lock(mu_);
   SqliteQuery q(*this,
-                "SELECT path, sha256, size, step, created_at FROM artifacts"
+                "SELECT path, sha256, size, step, created_at, link_target FROM artifacts"
                 " WHERE job_id = ? AND path = ?");
   auto row = q.bind(id).bind(path).next();
   if (!row) return row.error();
   if (!*row) return std::optional<ArtifactRecord>();
-  return std::optional<ArtifactRecord>(ArtifactRecord{q.text(0), q.text(1), q.i64(2), q.text(3), q.i64(4)});
+  return std::optional<ArtifactRecord>(ArtifactRecord{q.text(0), q.text(1), q.i64(2), q.text(3), q.i64(4), q.text(5)});
 }
 
 Result<std::vector<std::string>> SqliteStore::expire_artifacts(UnixMillis older_than) {

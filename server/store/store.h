@@ -81,6 +81,9 @@ struct ArtifactRecord {
   int64_t size = 0;
   std::string step;
   UnixMillis created_at = 0;
+  // Set: a symlink to this target text (read from the link's directory, never absolute, never
+  // above the job's artifacts); sha256 is then empty and size 0, and no blob is kept.
+  std::string link_target;
 };
 
 // A port a step exposed ([[step.expose]]) that an agent serves under a preview URL. Its agent

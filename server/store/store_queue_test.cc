@@ -87,10 +87,10 @@ TEST_P(StoreTest, PurgeDeletesOldFinishedJobsWithAllThatIsTheirs) {
   for (int64_t id : old) {
     ASSERT_TRUE(*store_->update_step(id, lease("a1"), StepRecord{"build", "success", 0, 600, 700, ""}));
     ASSERT_TRUE(*store_->append_log(id, lease("a1"), chunk("build", 0, "old log\n"), 0));
-    ASSERT_TRUE(*store_->add_artifact(id, lease("a1"), {"x", shared, 1, "build", 800}));
+    ASSERT_TRUE(*store_->add_artifact(id, lease("a1"), {"x", shared, 1, "build", 800, ""}));
   }
-  ASSERT_TRUE(*store_->add_artifact(old[0], lease("a1"), {"y", lonely, 1, "build", 800}));
-  ASSERT_TRUE(*store_->add_artifact(recent, lease("a1"), {"x", shared, 1, "build", 800}));
+  ASSERT_TRUE(*store_->add_artifact(old[0], lease("a1"), {"y", lonely, 1, "build", 800, ""}));
+  ASSERT_TRUE(*store_->add_artifact(recent, lease("a1"), {"x", shared, 1, "build", 800, ""}));
   for (int64_t id : old) ASSERT_TRUE(*store_->complete(id, lease("a1"), "success", "", 1'000));
   ASSERT_TRUE(*store_->complete(recent, lease("a1"), "failed", "", 900'000));
   int64_t queued = enqueue("queued");

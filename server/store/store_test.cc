@@ -484,13 +484,13 @@ TEST_P(StoreTest, ArtifactsAreRecordedOnlyUnderTheLease) {
   EXPECT_TRUE(*held);
   EXPECT_FALSE(*store_->holds_lease(id, lease("a2")));
   std::string h1(64, 'a'), h2(64, 'b');
-  auto added = store_->add_artifact(id, lease("a1"), {"out/b.txt", h1, 10, "build", 100});
+  auto added = store_->add_artifact(id, lease("a1"), {"out/b.txt", h1, 10, "build", 100, ""});
   ASSERT_TRUE(added) << added.error().message;
   EXPECT_TRUE(*added);
-  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"a.bin", h2, 20, "test", 200}));
-  EXPECT_FALSE(*store_->add_artifact(id, lease("a2"), {"c.bin", h2, 20, "test", 200}));
+  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"a.bin", h2, 20, "test", 200, ""}));
+  EXPECT_FALSE(*store_->add_artifact(id, lease("a2"), {"c.bin", h2, 20, "test", 200, ""}));
   // the same path again replaces the record (a retried upload)
-  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"out/b.txt", h1, 11, "build", 150}));
+  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"out/b.txt", h1, 11, "build", 150, ""}));
   auto all = store_->artifacts(id);
   ASSERT_TRUE(all) << all.error().message;
   ASSERT_EQ(all->size(), 2u);
@@ -498,6 +498,13 @@ TEST_P(StoreTest, ArtifactsAreRecordedOnlyUnderTheLease) {
   EXPECT_EQ((*all)[1].path, "out/b.txt");
   EXPECT_EQ((*all)[1].size, 11);
   EXPECT_EQ((*all)[1].created_at, 150);
+  // A link is kept with its target text (migration 7), no blob.
+  EXPECT_TRUE(*store_->add_artifact(id, lease("a1"), {"out/latest.txt", "", 0, "build", 160, "b.txt"}));
+  auto link = store_->artifact(id, "out/latest.txt");
+  ASSERT_TRUE(link && *link);
+  EXPECT_EQ((*link)->link_target, "b.txt");
+  EXPECT_EQ((*store_->artifact(id, "out/b.txt"))->link_target, "");
+  EXPECT_EQ(store_->artifacts(id).value().size(), 3u);
   auto one = store_->artifact(id, "a.bin");
   ASSERT_TRUE(one && *one);
   EXPECT_EQ((*one)->sha256, h2);
@@ -511,10 +518,10 @@ TEST_P(StoreTest, ExpiringArtifactsReturnsOnlyUnreferencedHashes) {
   ASSERT_TRUE(claim("a1"));
   ASSERT_TRUE(claim("a1"));
   std::string shared(64, 'c'), lonely(64, 'd'), fresh(64, 'e');
-  EXPECT_TRUE(*store_->add_artifact(a, lease("a1"), {"x", shared, 1, "s", 100}));
-  EXPECT_TRUE(*store_->add_artifact(a, lease("a1"), {"y", lonely, 1, "s", 100}));
-  EXPECT_TRUE(*store_->add_artifact(b, lease("a1"), {"x", shared, 1, "s", 900}));
-  EXPECT_TRUE(*store_->add_artifact(b, lease("a1"), {"z", fresh, 1, "s", 900}));
+  EXPECT_TRUE(*store_->add_artifact(a, lease("a1"), {"x", shared, 1, "s", 100, ""}));
+  EXPECT_TRUE(*store_->add_artifact(a, lease("a1"), {"y", lonely, 1, "s", 100, ""}));
+  EXPECT_TRUE(*store_->add_artifact(b, lease("a1"), {"x", shared, 1, "s", 900, ""}));
+  EXPECT_TRUE(*store_->add_artifact(b, lease("a1"), {"z", fresh, 1, "s", 900, ""}));
   auto gone = store_->expire_artifacts(500);
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_EQ(*gone, std::vector<std::string>{lonely});

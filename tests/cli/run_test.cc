@@ -472,7 +472,10 @@ run = "exit 7"
   EXPECT_TRUE(fs::is_regular_file(latest_run(dir.path()) / "summary.json"));
 }
 
-TEST(RunTest, ArtifactsNeverFollowLinksOutOfTheWorkspace) {
+// Attack: links to /etc, out of the workspace, to a file not collected, and a chain through
+// one of them are refused, each named in the step's log; control: links inside the set (and a
+// chain of them) are kept as links in the run directory.
+TEST(RunTest, ArtifactsKeepOnlyLinksInsideTheCollectedSet) {
   TempDir dir;
   dir.write(".boxcar.toml", R"(version = 1
 [[step]]
@@ -481,8 +484,13 @@ run = """
 mkdir -p out
 ln -s /etc/passwd out/passwd-link
 ln -s /etc out/etc-dir
+ln -s ../../x out/up
+ln -s ../.boxcar.toml out/uncollected
+ln -s passwd-link out/chain-out
 mkfifo out/fifo
 echo real > out/real.txt
+ln -s real.txt out/real.so
+ln -s real.so out/real.so.0
 """
 artifacts = ["out/**"]
 )");
@@ -490,9 +498,20 @@ artifacts = ["out/**"]
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   fs::path art = latest_run(dir.path()) / "artifacts" / "out";
   EXPECT_TRUE(fs::is_regular_file(art / "real.txt"));
-  EXPECT_TRUE(fs::is_symlink(art / "passwd-link"));  // kept as a link, never its target
-  EXPECT_EQ(fs::read_symlink(art / "passwd-link"), "/etc/passwd");
-  EXPECT_TRUE(fs::is_symlink(art / "etc-dir"));
+  EXPECT_EQ(fs::read_symlink(art / "real.so"), "real.txt");
+  EXPECT_EQ(fs::read_symlink(art / "real.so.0"), "real.so");
+  std::ifstream through(art / "real.so.0");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(through), {}), "real\n");
+  for (const char* bad : {"passwd-link", "etc-dir", "up", "uncollected", "chain-out"}) {
+    EXPECT_FALSE(fs::exists(fs::symlink_status(art / bad))) << bad;
+    bool logged = false;
+    for (const auto& e : r.events()) {
+      logged = logged || (e.at("event").as_string() == "log" &&
+                          std::string(e.at("line").as_string()).find("link \"out/" + std::string(bad) + "\"") !=
+                              std::string::npos);
+    }
+    EXPECT_TRUE(logged) << bad << " is named in the step's log\n" << r.out;
+  }
   EXPECT_FALSE(fs::exists(art / "fifo"));
   EXPECT_NE(r.out.find("FIFO"), std::string::npos) << "a warning names the skipped FIFO";
 }

@@ -1,6 +1,6 @@
 // Artifacts through the service: a job's declared files reach the server from the agent and
-// come back through `boxcar artifacts --download`, links and FIFOs never leaking, a large file
-// with bounded memory on both sides.
+// come back through `boxcar artifacts --download`, links inside the step's set kept as links,
+// links out of it and FIFOs never leaking, a large file with bounded memory on both sides.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -47,8 +47,12 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
                 "run = \"mkdir -p out/sub && printf 'report\\\\n' > out/report.txt && "
                 "printf 'one' > out/sub/one.log && printf 'two' > out/two.log && "
                 "ln -s /etc/passwd out/leak.txt && mkfifo out/pipe.log && "
+                "ln -s report.txt out/latest.txt && ln -s latest.txt out/chain.log && "
+                "ln -s ../../x out/up.log && ln -s ../.boxcar.toml out/uncollected.log && "
+                "ln -s leak.txt out/via-leak.log && ln -s gone out/dangling.log && "
                 "printf 'same' > dup1.bin && printf 'same' > dup2.bin\"\n"
-                "artifacts = [\"out/report.txt\", \"out/**/*.log\", \"out/leak.txt\", \"dup*.bin\"]\n");
+                "artifacts = [\"out/report.txt\", \"out/**/*.log\", \"out/leak.txt\", \"out/latest.txt\", "
+                "\"dup*.bin\"]\n");
   Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
   ASSERT_TRUE(server.ok());
   std::string id = submit(server, work / "repo", work.path());
@@ -63,6 +67,19 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
   EXPECT_NE(list.out.find("out/sub/one.log"), std::string::npos) << list.out;
   EXPECT_EQ(list.out.find("pipe.log"), std::string::npos) << list.out;
   EXPECT_EQ(list.out.find("leak.txt"), std::string::npos) << list.out;
+  // Control: links inside the step's set are listed as links; attack: the others are refused,
+  // each named in the step's log.
+  EXPECT_NE(list.out.find("out/latest.txt -> report.txt"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("out/chain.log -> latest.txt"), std::string::npos) << list.out;
+  std::string step_log = server.logs(std::stol(id), "make");
+  for (const char* bad : {"leak.txt", "up.log", "uncollected.log", "via-leak.log", "dangling.log"}) {
+    EXPECT_EQ(list.out.find(bad), std::string::npos) << bad << "\n" << list.out;
+    EXPECT_NE(step_log.find("link \"out/" + std::string(bad) + "\""), std::string::npos) << bad << "\n" << step_log;
+  }
+  auto through_link = server.api("GET", "/api/v1/jobs/" + id + "/artifacts/out/chain.log");
+  EXPECT_EQ(through_link.status, 200);
+  EXPECT_EQ(through_link.body, "report\n");
+  EXPECT_EQ(through_link.headers["x-boxcar-link-target"], "latest.txt");
 
   fs::path dest = work / "dl";
   auto dl = server.cli({"artifacts", "--server", server.url(), "--download", dest.string(), id},
@@ -75,6 +92,11 @@ TEST(Artifacts, FilesGlobsLinksAndFifosThroughTheServer) {
   EXPECT_EQ(read_file(dest / "dup1.bin"), "same");
   EXPECT_EQ(read_file(dest / "dup2.bin"), "same");
   EXPECT_FALSE(fs::exists(fs::symlink_status(dest / "out/leak.txt")));
+  ASSERT_TRUE(fs::is_symlink(dest / "out/latest.txt"));
+  EXPECT_EQ(fs::read_symlink(dest / "out/latest.txt"), "report.txt");
+  EXPECT_EQ(fs::read_symlink(dest / "out/chain.log"), "latest.txt");
+  EXPECT_EQ(read_file(dest / "out/chain.log"), "report\n");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(dest / "out/up.log")));
   EXPECT_FALSE(fs::exists(fs::symlink_status(dest / "out/pipe.log")));
   // Nothing anywhere in the download holds /etc/passwd's content.
   std::string passwd = read_file("/etc/passwd");
