@@ -200,7 +200,8 @@ void Scheduler::Impl::start_attempt(size_t i, StepAttempt* attempt) {
   attempt->start(std::move(setup));
   // start() may have ended it already (a setup error).
   // After a cancel only an `always` step starts (cleanup), and runs until its own end.
-  bool spared = !killing && cs.step.when && cs.step.when->status == pipeline::WhenStatus::always;
+  const pipeline::Step& step = pipeline.steps[i].step;
+  bool spared = !killing && step.when && step.when->status == pipeline::WhenStatus::always;
   if (auto it = running.find(i); cancelling && !spared && it != running.end() && it->second.get() == attempt) {
     attempt->cancel(Grace::step);
   }

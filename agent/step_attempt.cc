@@ -357,7 +357,9 @@ void StepAttempt::end(const Outcome& o) {
   poll_.cancel();
   destroy_all();
   // Read once every process of the step is gone, so the line counts all it tried.
-  AttemptEnd ended{o, elapsed()};
+  AttemptEnd ended;
+  ended.outcome = o;
+  ended.elapsed = elapsed();
   // The default shell depends on the step's root: the summary says which one ran.
   if (!cs_.step.run.empty()) {
     for (const auto& arg : shell_) ended.shell += (ended.shell.empty() ? "" : " ") + arg;
