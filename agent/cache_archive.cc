@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "agent/cache_tree.h"
+#include "base/link_target.h"
+#include "base/safe_relative_path.h"
 #include "base/unique_fd.h"
 
 namespace boxcar::agent {
@@ -101,6 +103,19 @@ Status check_cache_tar(int fd) {
         return Error{"it holds \"" + std::string(path) + "\": a whiteout name, which a cache never has"};
       }
       start = slash + 1;
+    }
+    // A link may only lead within its own part (workspace/ or home/), as a save keeps them:
+    // the parts become lower layers of a step, and a link out (`home/.cache -> /root`) would
+    // have the agent mount what it names into the step.
+    if (archive_entry_filetype(e) == AE_IFLNK) {
+      const char* target = archive_entry_symlink(e);
+      size_t part = path.find('/');
+      std::string_view rel = part == std::string_view::npos ? std::string_view{} : path.substr(part + 1);
+      while (rel.ends_with('/')) rel.remove_suffix(1);
+      if (rel.empty() || !safe_relative_path(rel) || !target || !lexical_link_target(rel, target)) {
+        return Error{"it holds the link \"" + std::string(path) + "\" -> \"" + (target ? target : "") +
+                     "\", which leads out of its part of the entry"};
+      }
     }
   }
   if (r != ARCHIVE_EOF) return Error{std::string("cannot read the cache tar: ") + archive_error_string(a.get())};

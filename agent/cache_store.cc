@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <utility>
 #include <sstream>
 
 #include "agent/cache_archive.h"
@@ -121,6 +122,31 @@ struct EntryInfo {
   fs::file_time_type used;
 };
 
+// A new entry is made in <repository dir>/.new-<random> and renamed into place; until then (an
+// error, a refused tar) it is removed again, so a failed save or unpack leaves nothing half made.
+class NewEntryDir {
+ public:
+  static Result<NewEntryDir> make(const fs::path& repo_dir) {
+    auto token = random_token(8);
+    if (!token) return token.error();
+    fs::path path = repo_dir / (".new-" + *token);
+    if (::mkdir(path.c_str(), 0700) != 0) return Error{"cannot create " + path.string(), errno};
+    return NewEntryDir(std::move(path));
+  }
+  NewEntryDir(NewEntryDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  NewEntryDir& operator=(NewEntryDir&&) = delete;
+  ~NewEntryDir() {
+    std::atomic<bool> never{false};
+    if (!path_.empty()) remove_tree(path_, never);
+  }
+  const fs::path& path() const { return path_; }
+  void keep() { path_.clear(); }  // renamed into place
+
+ private:
+  explicit NewEntryDir(fs::path path) : path_(std::move(path)) {}
+  fs::path path_;
+};
+
 }  // namespace
 
 Result<CacheStore> CacheStore::open(CacheStoreOptions options) {
@@ -210,17 +236,9 @@ Result<CacheSaved> CacheStore::save(const std::string& repository, const std::st
   fs::path repo_dir = final_dir.parent_path();
   std::error_code ec;
   fs::create_directories(repo_dir, ec);
-  auto token = random_token(8);
-  if (!token) return token.error();
-  fs::path tmp = repo_dir / (".new-" + *token);
-  std::atomic<bool> never{false};
-  struct Cleanup {
-    fs::path path;
-    std::atomic<bool>& never;
-    ~Cleanup() {
-      if (!path.empty()) remove_tree(path, never);
-    }
-  } cleanup{tmp, never};
+  auto made = NewEntryDir::make(repo_dir);
+  if (!made) return made.error();
+  const fs::path& tmp = made->path();
   for (const char* part : {"entry/workspace", "entry/home"}) {
     fs::create_directories(tmp / part, ec);
     if (ec) return Error{"cannot create " + (tmp / part).string() + ": " + ec.message(), ec.value()};
@@ -277,7 +295,7 @@ Result<CacheSaved> CacheStore::save(const std::string& repository, const std::st
     if (errno == EEXIST || errno == ENOTEMPTY) return CacheSaved{};  // another agent saved it first
     return Error{"cannot put the entry in place: " + std::string(std::strerror(errno)), errno};
   }
-  cleanup.path.clear();
+  made->keep();
   evict(final_dir);
   return saved;
 }
@@ -287,18 +305,9 @@ Result<uint64_t> CacheStore::unpack(const std::string& repository, const std::st
   if (contains(repository, key)) return uint64_t{0};
   std::error_code ec;
   fs::create_directories(final_dir.parent_path(), ec);
-  auto token = random_token(8);
-  if (!token) return token.error();
-  fs::path tmp = final_dir.parent_path() / (".new-" + *token);
-  if (::mkdir(tmp.c_str(), 0700) != 0) return Error{"cannot create " + tmp.string(), errno};
-  std::atomic<bool> never{false};
-  struct Cleanup {
-    fs::path path;
-    std::atomic<bool>& never;
-    ~Cleanup() {
-      if (!path.empty()) remove_tree(path, never);
-    }
-  } cleanup{tmp, never};
+  auto made = NewEntryDir::make(final_dir.parent_path());
+  if (!made) return made.error();
+  const fs::path& tmp = made->path();
   if (Status s = check_cache_tar(tar_fd); !s) {
     return Error{"the cache tar is refused: " + s.error().message, s.error().err, ErrorCode::invalid_input};
   }
@@ -324,7 +333,7 @@ Result<uint64_t> CacheStore::unpack(const std::string& repository, const std::st
     if (errno == EEXIST || errno == ENOTEMPTY) return uint64_t{0};
     return Error{"cannot put the entry in place: " + std::string(std::strerror(errno)), errno};
   }
-  cleanup.path.clear();
+  made->keep();
   evict(final_dir);
   return stats->bytes;
 }

@@ -187,6 +187,18 @@ TEST_F(CacheStoreTest, AnotherMachinesStoreRestoresFromTheTarAndRefusesAHostileO
   ASSERT_FALSE(wh);
   EXPECT_NE(wh.error().message.find("whiteout"), std::string::npos) << wh.error().message;
   EXPECT_FALSE(other->contains("r", "evil3"));
+  // Links out of their part: the parts become lower layers of a step, and a link out would have
+  // the agent mount what it names (`home/.cache -> /root`); the control above keeps
+  // node_modules/main.js -> a/index.js.
+  for (const auto& [link, target] : std::vector<std::pair<std::string, std::string>>{
+           {"home/.cache", "/root"}, {"workspace/x", "../../../etc"}, {"home/a/b", "../../workspace/y"}}) {
+    testing::LayerTar out;
+    out.symlink(link, target);
+    auto bad = other->unpack("r", "evil4", out.fd().get());
+    ASSERT_FALSE(bad) << link;
+    EXPECT_NE(bad.error().message.find("leads out of its part"), std::string::npos) << bad.error().message;
+    EXPECT_FALSE(other->contains("r", "evil4"));
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "agent/cache_archive.h"
 #include "agent/cache_key_hash.h"
+#include "base/safe_relative_path.h"
 #include "base/sha256.h"
 #include "base/size.h"
 #include "pipeline/cache_key.h"
@@ -186,6 +187,13 @@ std::vector<executors::LayeredDir> StepCaches::home_layers(size_t step, const st
   PerStep& work = *steps_[step];
   if (home.empty() || home[0] != '/') {
     observer_.notice(pipeline_.steps[step].name + ": caches under ~/ are off: the step has no HOME");
+    return out;
+  }
+  // HOME comes from the pipeline or the image: it becomes a mount target inside the sandbox's
+  // root, so it must name a place in it (no "..": the target is made before pivot_root).
+  if (std::string rel = home.substr(1); !rel.empty() && !safe_relative_path(rel)) {
+    observer_.notice(pipeline_.steps[step].name + ": caches under ~/ are off: HOME \"" + home +
+                     "\" is not a plain absolute path");
     return out;
   }
   for (size_t k = 0; k < work.home_paths.size(); ++k) {

@@ -141,6 +141,17 @@ Status fetch(ApiClient& client, const std::string& job, const Listed& a, const f
   return {};
 }
 
+// The link of the set that `path` lies under ("p/q" for "p/q/r" when "p/q" is a link), or "".
+// A step's artifacts are collected from real paths, so nothing lies under one of its links; a
+// listing that says otherwise would have the download write through a link it just made, out
+// of the directory, and is refused whole for that path.
+std::string link_above(const std::string& path, const std::map<std::string, std::string>& links) {
+  for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    if (links.count(path.substr(0, slash))) return path.substr(0, slash);
+  }
+  return "";
+}
+
 // Recreates link `path` -> `target` under `dir` (through a temporary name beside it) when the
 // target, expanding the job's other links, stays inside `dir`: the listing comes from a
 // server, and a link must not lead the next reader of `dir` out of it.
@@ -238,6 +249,12 @@ int cmd_artifacts(const Args& args) {
   Progress progress(total, ::isatty(STDERR_FILENO) == 1);
   int failures = 0;
   for (const auto& a : items) {
+    if (std::string above = link_above(a.path, links); !above.empty()) {
+      std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": it lies under the link \"%s\"\n",
+                   escape_for_terminal(a.path).c_str(), escape_for_terminal(above).c_str());
+      ++failures;
+      continue;
+    }
     if (!a.target.empty()) continue;
     if (!safe_relative_path(a.path) || !is_sha256_hex(a.sha256)) {
       std::fprintf(stderr, "boxcar artifacts: refusing \"%s\": not a safe relative path\n",
@@ -260,6 +277,7 @@ int cmd_artifacts(const Args& args) {
     }
   }
   for (const auto& [path, target] : links) {
+    if (!link_above(path, links).empty()) continue;  // refused above
     auto made = make_link(fs::path(*dir), path, target, links);
     if (!made) {
       std::fprintf(stderr, "boxcar artifacts: %s\n", escape_for_terminal(made.error().message).c_str());

@@ -1,8 +1,13 @@
 // boxcar run: one pipeline on this machine, no server. Results under .boxcar/runs/<run-id>/.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -185,7 +190,18 @@ int cmd_run(const Args& args) {
   // inside each other).
   std::filesystem::path beside_images = std::filesystem::weakly_canonical(image_options->store.dir, ec).parent_path();
   if (auto rel = beside_images.lexically_relative(workspace); !rel.empty() && *rel.begin() != "..") {
-    beside_images = "/var/tmp/boxcar";
+    // /var/tmp is everyone's: a directory of this user's own, which nobody else may have made.
+    beside_images = "/var/tmp/boxcar-" + std::to_string(::geteuid());
+    struct stat st{};
+    if (::mkdir(beside_images.c_str(), 0700) != 0 && errno != EEXIST) {
+      return report("run", Error{"cannot create " + beside_images.string() + ": " + std::strerror(errno), errno});
+    }
+    if (::lstat(beside_images.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() ||
+        (st.st_mode & 077) != 0) {
+      return report("run", Error{beside_images.string() + " is not a private directory of this user's (0700, "
+                                 "owned by uid " + std::to_string(::geteuid()) + "): remove it, or give "
+                                 "--image-cache a directory outside the repository"});
+    }
   }
   run.layers_base = beside_images / "layers";
   // [[step.cache]] entries: beside the image cache too, opened only for a pipeline that has one.

@@ -77,7 +77,7 @@ bool valid_key(const std::string& key) { return !key.empty() && key.size() <= kM
 // else the answer that refuses it.
 struct CacheJob {
   int64_t id = 0;
-  std::string repo;
+  std::string repo;  // whose caches: the job's repository, or a fork's base
   bool fork = false;
 };
 std::variant<CacheJob, HttpResponse> cache_job(ApiContext& ctx, const HttpRequest& req) {
@@ -94,7 +94,9 @@ std::variant<CacheJob, HttpResponse> cache_job(ApiContext& ctx, const HttpReques
   auto job = ctx.store.job(*id);
   if (!job) return store_error(job.error());
   if (!*job) return HttpResponse::error(404, "no such job: " + std::to_string(*id));
-  return CacheJob{*id, (*job)->repo, (*job)->fork};
+  // A fork's pull request reads what its base repository saved (it saves nothing itself).
+  const std::string& repo = (*job)->fork && !(*job)->base_repo.empty() ? (*job)->base_repo : (*job)->repo;
+  return CacheJob{*id, repo, (*job)->fork};
 }
 
 // Removes least recently used keys (never `keep`) until the tars named come to at most the

@@ -137,6 +137,8 @@ void for_agent(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpReque
       if (value) {
         out.secrets[s.name] = std::move(*value);
       } else {
+        // Never the server-wide value in its place: the step fails naming it instead.
+        out.secrets.erase(s.name);
         out.errors.push_back(value.error().message);
       }
     }

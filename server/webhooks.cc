@@ -112,6 +112,7 @@ Result<WebhookOutcome> hub_pull_request(const json::value& payload) {
     }
   }
   out.job.fork = base_repo != out.job.repo;
+  if (out.job.fork) out.job.base_repo = base_repo;
   out.action = WebhookOutcome::queue;
   return out;
 }
@@ -169,6 +170,11 @@ Result<WebhookOutcome> gitlab_merge_request(const json::value& payload) {
   const json::value* to = a.if_contains("target_project_id");
   out.job.fork = !(from && to && from->is_int64() && to->is_int64() &&
                    from->as_int64() == to->as_int64());
+  if (const json::value* target = a.if_contains("target"); out.job.fork && target && target->is_object()) {
+    if (const json::value* url = target->as_object().if_contains("git_http_url"); url && url->is_string()) {
+      out.job.base_repo = std::string(url->as_string());
+    }
+  }
   out.action = WebhookOutcome::queue;
   return out;
 }

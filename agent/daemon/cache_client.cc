@@ -1,5 +1,6 @@
 #include "agent/daemon/cache_client.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -52,19 +53,24 @@ void CacheClient::fetch(const std::string& key, const std::vector<std::string>& 
         if (ec || reply.status != 200) return done(std::nullopt, why_not(ec, reply));
         boost::system::error_code jec;
         json::value found = json::parse(reply.body, jec);
-        if (jec || !found.is_object() || !found.at("key").is_string() || !found.at("sha256").is_string() ||
-            !found.at("size").is_number()) {
+        // A server's answer, checked before anything reads it (at() would throw on the io thread).
+        const json::object* obj = found.if_object();
+        const json::value* found_key = obj ? obj->if_contains("key") : nullptr;
+        const json::value* sha256 = obj ? obj->if_contains("sha256") : nullptr;
+        const json::value* bytes = obj ? obj->if_contains("size") : nullptr;
+        if (jec || !found_key || !found_key->is_string() || !sha256 || !sha256->is_string() || !bytes || (!bytes->is_uint64() && !bytes->is_int64())) {
           return done(std::nullopt, "the server's answer is not a cache entry");
         }
         std::string sha(found.at("sha256").as_string());
-        uint64_t size = found.at("size").to_number<uint64_t>();
+        uint64_t size = bytes->is_uint64() ? bytes->as_uint64() : static_cast<uint64_t>(std::max<int64_t>(0, bytes->as_int64()));
         if (!is_sha256_hex(sha)) return done(std::nullopt, "the server's answer is not a cache entry");
         if (size > max_bytes_) {
           return done(std::nullopt, "its entry is larger than this agent's cache size (--cache-size)");
         }
         auto entry = std::make_shared<RemoteCacheEntry>();
-        entry->key = std::string(found.at("key").as_string());
-        entry->exact = found.at("exact").is_bool() && found.at("exact").as_bool();
+        entry->key = std::string(found_key->as_string());
+        const json::value* exact = obj->if_contains("exact");
+        entry->exact = exact && exact->is_bool() && exact->as_bool();
         entry->tar.reset(::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
         if (!entry->tar) return done(std::nullopt, "cannot make a temporary file in " + dir_.string());
         auto hash = std::make_shared<Sha256>();

@@ -146,6 +146,12 @@ const std::vector<Migration>& migrations() {
            // Non-empty: the artifact is a symlink to this target, inside the job's artifacts.
            "ALTER TABLE artifacts ADD COLUMN link_target TEXT NOT NULL DEFAULT ''",
        }},
+      {8,
+       "the base repository of a fork's pull request",
+       {
+           // A fork's job restores the caches its base repository saved (and saves none).
+           "ALTER TABLE jobs ADD COLUMN base_repo TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }

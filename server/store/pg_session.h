@@ -23,7 +23,7 @@ inline namespace pg_internal {
 constexpr const char* kJobColumns =
     "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
     "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason, "
-    "log_bytes, log_truncated, fork";
+    "log_bytes, log_truncated, fork, base_repo";
 
 // Any number: the key of the advisory lock that lets one replica migrate at a time.
 constexpr int64_t kMigrationLock = 0x626f78636172;  // "boxcar"
@@ -136,6 +136,7 @@ inline JobRecord read_job(const PgRows& rows, int row) {
   job.log_bytes = rows.i64(row, 18);
   job.log_truncated = rows.i64(row, 19) != 0;
   job.fork = rows.i64(row, 20) != 0;
+  job.base_repo = rows.text(row, 21);
   return job;
 }
 

@@ -150,11 +150,11 @@ Result<int64_t> PostgresStore::insert_job(const NewJob& job, const std::string& 
   if (state != to_string(JobState::queued)) finished = now;
   auto rows = s->query(
       "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, max_attempts,"
-      " created_at, finished_at, reason, fork)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+      " created_at, finished_at, reason, fork, base_repo)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
       state, job.repo, job.ref, job.commit, job.file, job.event, env_to_json(job.env),
       labels_to_json(job.labels), std::max(job.max_attempts, 1), now, finished, reason,
-      int64_t{job.fork ? 1 : 0});
+      int64_t{job.fork ? 1 : 0}, job.base_repo);
   if (!rows) return rows.error();
   return rows->i64(0, 0);
 }

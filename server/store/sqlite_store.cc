@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kJobColumns =
     "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
     "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason, "
-    "log_bytes, log_truncated, fork";
+    "log_bytes, log_truncated, fork, base_repo";
 
 UnixMillis wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -56,6 +56,7 @@ JobRecord read_job(const SqliteQuery& q) {
   job.log_bytes = q.i64(18);
   job.log_truncated = q.i64(19) != 0;
   job.fork = q.i64(20) != 0;
+  job.base_repo = q.text(21);
   return job;
 }
 
@@ -144,12 +145,12 @@ Result<int64_t> SqliteStore::insert_job(const NewJob& job, const std::string& st
   if (state != to_string(JobState::queued)) finished = now;
   SqliteQuery q(*this,
                 "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, "
-                "max_attempts, created_at, finished_at, reason, fork) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+                "max_attempts, created_at, finished_at, reason, fork, base_repo) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
   q.bind(state).bind(job.repo).bind(job.ref).bind(job.commit).bind(job.file).bind(job.event);
   q.bind(env_to_json(job.env)).bind(labels_to_json(job.labels));
   q.bind(int64_t{std::max(job.max_attempts, 1)}).bind(now).bind(finished).bind(reason);
-  q.bind(int64_t{job.fork ? 1 : 0});
+  q.bind(int64_t{job.fork ? 1 : 0}).bind(job.base_repo);
   auto row = q.next();
   if (!row) return row.error();
   return q.i64(0);

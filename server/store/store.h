@@ -41,6 +41,7 @@ struct NewJob {
   std::vector<std::string> labels;     // an agent must have all of them to claim the job
   int max_attempts = 3;                // lease expiries tolerated before the job is an error
   bool fork = false;                   // a pull request whose head is another repository
+  std::string base_repo;               // a fork's pull request: the repository it proposes into
 };
 
 struct JobRecord {
@@ -61,6 +62,7 @@ struct JobRecord {
   int64_t log_bytes = 0;                     // bytes of log stored, every attempt together
   bool log_truncated = false;                // the log reached the server's cap: the rest dropped
   bool fork = false;                         // from a fork's pull request: gets no secrets
+  std::string base_repo;                     // a fork's: the base's repository (its caches restore)
   std::vector<StepRecord> steps;             // in the order the agent reported them
 };
 

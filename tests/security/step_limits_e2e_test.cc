@@ -123,14 +123,8 @@ TEST(StepLimits, OutOfTheBoxAStepWithoutResourcesIsLimited) {
   TempDir work;
   make_git_repo(work / "ws", "version = 1\n[[step]]\nname = \"plain\"\nrun = \"echo started; sleep 60\"\n");
   auto run = start_boxcar({"run"}, work / "ws", "run");
-  // The step writes to its own layer, not the checkout: its log says when it runs.
-  auto started = [&] {
-    std::error_code ec;
-    for (const auto& r : fs::directory_iterator(work / "ws/.boxcar/runs", ec)) {
-      if (read_file(r.path() / "logs/plain.log").find("started") != std::string::npos) return true;
-    }
-    return false;
-  };
+  // The step's cgroup exists while its sandbox runs.
+  auto started = [&] { return !step_cgroup_value("pids", "pids.max", run->pid()).empty(); };
   ASSERT_TRUE(wait_until(started, 60s, "the step started")) << run->describe();
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   uint64_t memory = std::min<uint64_t>(4ull << 30, uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE)));
