@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include <boost/json.hpp>
 
@@ -191,6 +192,24 @@ std::optional<HttpResponse> admit_upload(ApiContext& ctx, const HttpRequest& req
   return std::nullopt;
 }
 
+// An agent collects a step's artifacts from real paths, so nothing lies under one of its links
+// and no link stands where other artifacts are a directory. A record that says otherwise would
+// have a download (boxcar artifacts --download) write through the link, out of its directory.
+std::optional<HttpResponse> nested_with_a_link(ApiContext& ctx, int64_t id, const std::string& path, bool is_link) {
+  auto all = ctx.store.artifacts(id);
+  if (!all) return store_error(all.error());
+  for (const auto& a : *all) {
+    if (!a.link_target.empty() && path.starts_with(a.path + "/")) {
+      return HttpResponse::error(400, "\"" + path + "\" lies under the link \"" + a.path + "\"; nothing was stored");
+    }
+    if (is_link && a.path.starts_with(path + "/")) {
+      return HttpResponse::error(400, "a link cannot stand at \"" + path + "\": \"" + a.path +
+                                          "\" lies under it; nothing was stored");
+    }
+  }
+  return std::nullopt;
+}
+
 void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
   struct Remove {  // the spool file, unless it became the blob
     fs::path file;
@@ -207,6 +226,7 @@ void upload(ApiContext& ctx, HttpRequest& req, Responder& res) {
   int64_t id = *parse_job_id(req.params["id"]);
   std::string path = req.query_or("path", "");
   std::string sha = req.query_or("sha256", "");
+  if (auto refused = nested_with_a_link(ctx, id, path, req.query.count("link") > 0)) return res.reply(std::move(*refused));
   if (req.query.count("link")) {  // checked by admit_upload; nothing of the body is kept
     ArtifactRecord record{path, "", 0, req.query_or("step", ""), now_ms(), req.query_or("link", "")};
     auto added = ctx.store.add_artifact(id, agent, record);

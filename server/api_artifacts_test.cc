@@ -178,6 +178,13 @@ TEST_F(ApiArtifactsTest, LinksStayInsideTheJobsArtifacts) {
   EXPECT_NE(listed.body.find(R"("path":"lib/libx.so","kind":"link")"), std::string::npos) << listed.body;
   EXPECT_NE(listed.body.find(R"("target":"libx.so.1")"), std::string::npos) << listed.body;
   EXPECT_EQ(blobs(), 1u);
+  // Nothing under a link, no link over a directory of artifacts: a download would write through
+  // "p/q -> ." and "p/q/r -> ../../outside" out of its directory. Control: beside the link.
+  ASSERT_EQ(link("p/q", ".").status, 200u);
+  EXPECT_EQ(link("p/q/r", "..%2F..%2Foutside").status, 400u);
+  EXPECT_EQ(upload(id, "p/q/f", "x").status, 400u);
+  EXPECT_EQ(link("lib", "p").status, 400u);  // lib/libx.so.1 lies under it
+  EXPECT_EQ(upload(id, "p/f", "x").status, 200u);
 }
 
 TEST_F(ApiArtifactsTest, UploadWithoutTheLeaseIs409) {
