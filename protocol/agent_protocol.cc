@@ -126,6 +126,7 @@ json::value to_json(const StepUpdate& s) {
   o["started_at"] = optional_int(s.started_at);
   o["finished_at"] = optional_int(s.finished_at);
   if (s.egress_refused) o["egress_refused"] = *s.egress_refused;
+  if (!s.needs.empty()) o["needs"] = strings(s.needs);
   return o;
 }
 
@@ -254,8 +255,11 @@ Result<StepUpdate> from_json(const json::value& v) {
   in.required("name", s.name).required("state", s.state);
   in.optional("exit_code", s.exit_code).optional("started_at", s.started_at);
   in.optional("finished_at", s.finished_at).optional("reason", s.reason);
-  in.optional("egress_refused", s.egress_refused);
+  in.optional("egress_refused", s.egress_refused).optional("needs", s.needs);
   if (in.ok() && s.egress_refused && *s.egress_refused < 0) in.fail("\"egress_refused\": must not be negative");
+  if (in.ok() && s.needs.size() > kMaxStepNeeds) {
+    in.fail("\"needs\": more than " + std::to_string(kMaxStepNeeds) + " names");
+  }
   if (in.ok() && !parse_step_state(s.state)) {
     in.fail("\"state\": unknown step state \"" + s.state + "\" (one of " + step_state_names() +
             ")");

@@ -133,7 +133,10 @@ struct StepUpdate {
   std::string reason;
   // A finished step: connections its egress policy refused (every attempt); absent: none.
   std::optional<int64_t> egress_refused;
+  // The steps it waits for, expanded (matrix cells by their full names); at most kMaxStepNeeds.
+  std::vector<std::string> needs;
 };
+inline constexpr size_t kMaxStepNeeds = 256;
 
 struct CompleteRequest {
   std::string state;   // success|failed|cancelled|error|skipped

@@ -103,14 +103,15 @@ TEST(AgentProtocolTest, BadBase64OrBothDataFieldsAreNamed) {
 }
 
 TEST(AgentProtocolTest, StepUpdateRoundTripsOptionalFields) {
-  StepUpdate s{"build", "failed", 2, 1000, 2000, "exit 2", 3};
+  StepUpdate s{"build", "failed", 2, 1000, 2000, "exit 2", 3, {"lint", "gen (os=linux)"}};
   StepUpdate back = round_trip(s);
   EXPECT_EQ(back.egress_refused, 3);
+  EXPECT_EQ(back.needs, (std::vector<std::string>{"lint", "gen (os=linux)"}));
   EXPECT_EQ(back.exit_code, 2);
   EXPECT_EQ(back.started_at, 1000);
   EXPECT_EQ(back.finished_at, 2000);
   EXPECT_EQ(back.reason, "exit 2");
-  StepUpdate running = round_trip(StepUpdate{"build", "running", {}, 5, {}, "", {}});
+  StepUpdate running = round_trip(StepUpdate{"build", "running", {}, 5, {}, "", {}, {}});
   EXPECT_FALSE(running.exit_code.has_value());
   EXPECT_FALSE(running.egress_refused.has_value());
   auto negative = protocol::from_json_text<StepUpdate>(R"({"name":"b","state":"failed","egress_refused":-1})");

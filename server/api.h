@@ -56,6 +56,12 @@ int64_t sweep_job_retention(ApiContext& ctx, bool& more);
 // or its TTL passed, nor once its job is final and the agent stopped re-sending it.
 bool preview_open(const PreviewRecord& preview, const JobRecord& job, UnixMillis now);
 
+// Re-run (issue 15, server/rerun.cc): queues a new job for `old`'s repository, commit, ref,
+// event, file and env (and forge link); with `failed_only`, one that re-runs only the failed
+// steps and what depends on them, taking the rest from `old`. Returns the new job's id; an
+// Error with ErrorCode::usage when `old` cannot be re-run (e.g. it is still running).
+Result<int64_t> rerun_job(ApiContext& ctx, const JobRecord& old, bool failed_only);
+
 UnixMillis now_ms();
 // format_rfc3339(*t) (base/rfc3339.h), or JSON null when there is no time.
 boost::json::value rfc3339_or_null(const std::optional<UnixMillis>& t);

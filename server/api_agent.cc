@@ -200,8 +200,8 @@ void update_step(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpReq
                  Responder& res) {
   auto body = protocol::from_json_text<protocol::StepUpdate>(req.body());
   if (!body) return res.reply(HttpResponse::error(400, body.error().message));
-  StepRecord step{body->name, body->state, body->exit_code, body->started_at, body->finished_at,
-                  body->reason};
+  StepRecord step{body->name,         body->state,  body->exit_code, body->started_at,
+                  body->finished_at,  body->reason, body->needs};
   auto held = ctx.store.update_step(id, holder, step);
   if (!held) return res.reply(store_error(held.error()));
   if (!*held) return res.reply(lease_lost(id, holder));

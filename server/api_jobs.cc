@@ -163,6 +163,12 @@ json::value job_to_json(const JobRecord& job) {
           {"reason", job.reason},
           {"log_bytes", job.log_bytes},
           {"log_truncated", job.log_truncated},
+          {"pipeline", job.pipeline_name},
+          {"forge", job.forge.forge},
+          {"commit_url", job.forge.commit_url(job.commit)},
+          {"rerun_of", job.rerun_of ? json::value(*job.rerun_of) : json::value(nullptr)},
+          {"superseded_by",
+           job.superseded_by ? json::value(*job.superseded_by) : json::value(nullptr)},
           {"steps", std::move(steps)}};
 }
 

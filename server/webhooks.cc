@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include <boost/url/parse.hpp>
+
 #include "base/url.h"
 
 #include "base/random_token.h"
@@ -43,6 +45,41 @@ Result<const json::value*> object_at(JsonReader& in, std::string_view key) {
   return v;
 }
 
+std::string string_at(const json::value* object, std::string_view key) {
+  if (!object || !object->is_object()) return "";
+  const json::value* v = object->as_object().if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : "";
+}
+
+// "https://git.example.com" of "https://git.example.com/owner/repo"; "" unless http(s).
+std::string web_origin(const std::string& web_url) {
+  auto url = boost::urls::parse_absolute_uri(web_url);
+  if (!url || (url->scheme() != "https" && url->scheme() != "http") || !url->has_authority() ||
+      url->encoded_host().empty() || url->has_userinfo()) {
+    return "";
+  }
+  return std::string(url->scheme()) + "://" + std::string(url->encoded_authority());
+}
+
+// Where a GitHub or Gitea repository object says its statuses go and its web page is. Optional
+// fields: a payload without them queues its job all the same, only without statuses.
+void hub_link(NewJob& job, const json::value* repo) {
+  job.forge.repo = string_at(repo, "full_name");
+  job.forge.web_url = string_at(repo, "html_url");
+  if (job.default_branch.empty()) job.default_branch = string_at(repo, "default_branch");
+}
+
+// A GitLab project object (the push's project, or a merge request's target project).
+void gitlab_link(NewJob& job, const json::value* project) {
+  if (project && project->is_object()) {
+    if (const json::value* id = project->as_object().if_contains("id"); id && id->is_int64()) {
+      job.forge.repo = std::to_string(id->as_int64());
+    }
+  }
+  job.forge.web_url = string_at(project, "web_url");
+  job.default_branch = string_at(project, "default_branch");
+}
+
 // A pull request's job checks out the head (ref, commit, repository: maybe a fork), but its
 // branch, for [on] pull_request.branches and when.branch, is the base the PR would merge into:
 // the agent reads it from BOXCAR_PR_BASE. A fork can name its branch anything, "main" included.
@@ -67,6 +104,7 @@ Result<WebhookOutcome> hub_push(const json::value& payload) {
   if (!in.ok()) return in.error();
   if (!rin.ok()) return rin.error();
   if (deleted || all_zero(after)) return ignored("branch or tag deleted");
+  hub_link(out.job, *repo);
   out.job.commit = after;
   out.job.event = out.job.ref.rfind("refs/tags/", 0) == 0 ? "tag" : "push";
   out.action = WebhookOutcome::queue;
@@ -113,6 +151,9 @@ Result<WebhookOutcome> hub_pull_request(const json::value& payload) {
   }
   out.job.fork = base_repo != out.job.repo;
   if (out.job.fork) out.job.base_repo = base_repo;
+  // Statuses go to the base repository: a pull request shows the statuses of its head commit
+  // there, a fork's included, and the server's token is the base's.
+  hub_link(out.job, (*base)->as_object().if_contains("repo"));
   out.action = WebhookOutcome::queue;
   return out;
 }
@@ -132,6 +173,7 @@ Result<WebhookOutcome> gitlab_push(const json::value& payload, bool tag) {
     return ignored("branch or tag deleted");
   }
   out.job.commit = *checkout_sha;
+  gitlab_link(out.job, *project);
   out.job.event = tag || out.job.ref.rfind("refs/tags/", 0) == 0 ? "tag" : "push";
   out.action = WebhookOutcome::queue;
   return out;
@@ -164,6 +206,8 @@ Result<WebhookOutcome> gitlab_merge_request(const json::value& payload) {
   if (!cin.ok()) return cin.error();
   if (!ain.ok()) return ain.error();
   pull_request_env(out.job, iid, target_branch);
+  // The hook's project is the merge request's target: its statuses show on the request.
+  gitlab_link(out.job, payload.as_object().if_contains("project"));
   // A fork's job gets no secrets: a fork unless source and target are one project.
   const json::object& a = (*attrs)->as_object();
   const json::value* from = a.if_contains("source_project_id");
@@ -241,10 +285,24 @@ Result<WebhookOutcome> interpret_webhook(Forge forge, const std::string& event,
   if (!payload.is_object()) {
     return Error{"the payload: expected a JSON object, got " + protocol::json_kind(payload)};
   }
+  // Statuses go to the forge the job came from; Gitea's and GitLab's APIs are at the origin of
+  // the repository's web page (self-hosted), GitHub's where the server is told (--github-api-url).
+  auto linked = [forge](Result<WebhookOutcome> out) {
+    if (!out || out->action != WebhookOutcome::queue) return out;
+    ForgeLink& link = out->job.forge;
+    // The web page becomes a link in the UI: only an http(s) one is kept.
+    std::string origin = web_origin(link.web_url);
+    if (origin.empty()) link.web_url.clear();
+    link.forge = forge_headers(forge).name;
+    if (origin.empty()) return out;
+    if (forge == Forge::gitea) link.api = origin + "/api/v1";
+    if (forge == Forge::gitlab) link.api = origin + "/api/v4";
+    return out;
+  };
   if (forge == Forge::gitlab) {
-    if (event == "Push Hook") return gitlab_push(payload, false);
-    if (event == "Tag Push Hook") return gitlab_push(payload, true);
-    if (event == "Merge Request Hook") return gitlab_merge_request(payload);
+    if (event == "Push Hook") return linked(gitlab_push(payload, false));
+    if (event == "Tag Push Hook") return linked(gitlab_push(payload, true));
+    if (event == "Merge Request Hook") return linked(gitlab_merge_request(payload));
     return ignored("event \"" + event + "\" does not start builds");
   }
   if (event == "ping") {
@@ -252,8 +310,8 @@ Result<WebhookOutcome> interpret_webhook(Forge forge, const std::string& event,
     out.action = WebhookOutcome::ping;
     return out;
   }
-  if (event == "push") return hub_push(payload);
-  if (event == "pull_request") return hub_pull_request(payload);
+  if (event == "push") return linked(hub_push(payload));
+  if (event == "pull_request") return linked(hub_pull_request(payload));
   return ignored("event \"" + event + "\" does not start builds");
 }
 

@@ -89,6 +89,48 @@ TEST(WebhookInterpretTest, GitlabMergeRequest) {
   EXPECT_TRUE(interpret_webhook(Forge::gitlab, "Merge Request Hook", mr)->job.fork);
 }
 
+TEST(WebhookInterpretTest, ForgeLinksNameWhereStatusesGo) {
+  json::value push = json::parse(R"({"ref": "refs/heads/main", "after": "feedface",
+      "repository": {"full_name": "o/r", "clone_url": "https://git.example.com/o/r.git",
+                     "html_url": "https://git.example.com:3000/o/r", "default_branch": "trunk"}})");
+  auto gitea = interpret_webhook(Forge::gitea, "push", push);
+  ASSERT_TRUE(gitea.ok()) << gitea.error().message;
+  EXPECT_EQ(gitea->job.forge.forge, "gitea");
+  EXPECT_EQ(gitea->job.forge.repo, "o/r");
+  EXPECT_EQ(gitea->job.forge.api, "https://git.example.com:3000/api/v1");
+  EXPECT_EQ(gitea->job.default_branch, "trunk");
+  EXPECT_TRUE(gitea->job.forge.can_post_status());
+  EXPECT_EQ(gitea->job.forge.commit_url("feedface"), "https://git.example.com:3000/o/r/commit/feedface");
+  auto github = interpret_webhook(Forge::github, "push", push);
+  ASSERT_TRUE(github.ok());
+  EXPECT_EQ(github->job.forge.api, "");  // the server's --github-api-url
+  EXPECT_TRUE(github->job.forge.can_post_status());
+
+  json::value lab = json::parse(R"({"ref": "refs/heads/main", "after": "feedface", "checkout_sha": "feedface",
+      "project": {"id": 42, "git_http_url": "https://lab.example.com/g/p.git",
+                  "web_url": "https://lab.example.com/g/p", "default_branch": "main"}})");
+  auto gitlab = interpret_webhook(Forge::gitlab, "Push Hook", lab);
+  ASSERT_TRUE(gitlab.ok()) << gitlab.error().message;
+  EXPECT_EQ(gitlab->job.forge.repo, "42");
+  EXPECT_EQ(gitlab->job.forge.api, "https://lab.example.com/api/v4");
+  EXPECT_EQ(gitlab->job.forge.commit_url("feedface"), "https://lab.example.com/g/p/-/commit/feedface");
+}
+
+TEST(WebhookInterpretTest, AWebUrlThatIsNotHttpIsNeitherALinkNorAnApi) {
+  json::value push = json::parse(R"({"ref": "refs/heads/main", "after": "feedface",
+      "repository": {"full_name": "o/r", "clone_url": "https://git.example.com/o/r.git",
+                     "html_url": "javascript:alert(1)//"}})");
+  auto out = interpret_webhook(Forge::gitea, "push", push);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->action, WebhookOutcome::queue);  // the job still runs, without statuses
+  EXPECT_EQ(out->job.forge.web_url, "");
+  EXPECT_FALSE(out->job.forge.can_post_status());
+  EXPECT_EQ(out->job.forge.commit_url("feedface"), "");
+  // Control: the same push with an https page has both.
+  push.as_object()["repository"].as_object()["html_url"] = "https://git.example.com/o/r";
+  EXPECT_TRUE(interpret_webhook(Forge::gitea, "push", push)->job.forge.can_post_status());
+}
+
 TEST(WebhookInterpretTest, PullRequestWithoutABaseIsAnError) {
   // The base decides the job's branch: a payload without one is refused, never run as the head.
   json::value pr = json::parse(R"({"action": "opened", "number": 4, "pull_request": {

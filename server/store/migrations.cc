@@ -152,6 +152,27 @@ const std::vector<Migration>& migrations() {
            // A fork's job restores the caches its base repository saved (and saves none).
            "ALTER TABLE jobs ADD COLUMN base_repo TEXT NOT NULL DEFAULT ''",
        }},
+      {9,
+       "forge links, re-runs and superseded jobs",
+       {
+           // Where the job's commit statuses go (from the webhook; '' for API jobs).
+           "ALTER TABLE jobs ADD COLUMN forge TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN forge_repo TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN forge_api TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN web_url TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN default_branch TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN status_context TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN rerun_of BIGINT",
+           "ALTER TABLE jobs ADD COLUMN rerun_failed INTEGER NOT NULL DEFAULT 0",
+           // Reported by the agent once it parsed the pipeline; NULL until then.
+           "ALTER TABLE jobs ADD COLUMN pipeline_name TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE jobs ADD COLUMN cancel_superseded INTEGER",
+           "ALTER TABLE jobs ADD COLUMN superseded_by BIGINT",
+           // A push looks up the older jobs of its repository and ref; the UI filters by them.
+           "CREATE INDEX jobs_repo_ref ON jobs (repo, ref, id)",
+           // A step's needs, as JSON ["a","b"] (the UI's graph).
+           "ALTER TABLE steps ADD COLUMN needs TEXT NOT NULL DEFAULT '[]'",
+       }},
   };
   return kMigrations;
 }

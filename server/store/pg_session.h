@@ -23,7 +23,9 @@ inline namespace pg_internal {
 constexpr const char* kJobColumns =
     "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
     "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason, "
-    "log_bytes, log_truncated, fork, base_repo";
+    "log_bytes, log_truncated, fork, base_repo, forge, forge_repo, forge_api, web_url, "
+    "default_branch, status_context, rerun_of, rerun_failed, pipeline_name, cancel_superseded, "
+    "superseded_by";
 
 // Any number: the key of the advisory lock that lets one replica migrate at a time.
 constexpr int64_t kMigrationLock = 0x626f78636172;  // "boxcar"
@@ -137,6 +139,17 @@ inline JobRecord read_job(const PgRows& rows, int row) {
   job.log_truncated = rows.i64(row, 19) != 0;
   job.fork = rows.i64(row, 20) != 0;
   job.base_repo = rows.text(row, 21);
+  job.forge.forge = rows.text(row, 22);
+  job.forge.repo = rows.text(row, 23);
+  job.forge.api = rows.text(row, 24);
+  job.forge.web_url = rows.text(row, 25);
+  job.default_branch = rows.text(row, 26);
+  job.status_context = rows.text(row, 27);
+  job.rerun_of = rows.opt_i64(row, 28);
+  job.rerun_failed = rows.i64(row, 29) != 0;
+  job.pipeline_name = rows.text(row, 30);
+  if (auto v = rows.opt_i64(row, 31)) job.cancel_superseded = *v != 0;
+  job.superseded_by = rows.opt_i64(row, 32);
   return job;
 }
 
@@ -148,6 +161,7 @@ inline StepRecord read_step(const PgRows& rows, int row, int first) {
   step.started_at = rows.opt_i64(row, first + 3);
   step.finished_at = rows.opt_i64(row, first + 4);
   step.reason = rows.text(row, first + 5);
+  step.needs = labels_from_json(rows.text(row, first + 6));
   return step;
 }
 

@@ -150,11 +150,15 @@ Result<int64_t> PostgresStore::insert_job(const NewJob& job, const std::string& 
   if (state != to_string(JobState::queued)) finished = now;
   auto rows = s->query(
       "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, max_attempts,"
-      " created_at, finished_at, reason, fork, base_repo)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+      " created_at, finished_at, reason, fork, base_repo, forge, forge_repo, forge_api, web_url,"
+      " default_branch, status_context, rerun_of, rerun_failed)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+      " $19, $20, $21, $22) RETURNING id",
       state, job.repo, job.ref, job.commit, job.file, job.event, env_to_json(job.env),
       labels_to_json(job.labels), std::max(job.max_attempts, 1), now, finished, reason,
-      int64_t{job.fork ? 1 : 0}, job.base_repo);
+      int64_t{job.fork ? 1 : 0}, job.base_repo, job.forge.forge, job.forge.repo, job.forge.api,
+      job.forge.web_url, job.default_branch, job.status_context, job.rerun_of,
+      int64_t{job.rerun_failed ? 1 : 0});
   if (!rows) return rows.error();
   return rows->i64(0, 0);
 }
@@ -205,7 +209,7 @@ Result<std::optional<JobRecord>> PostgresStore::job(int64_t id) {
   if (rows->size() == 0) return std::optional<JobRecord>();
   JobRecord job = read_job(*rows, 0);
   auto steps = s->query(
-      "SELECT name, state, exit_code, started_at, finished_at, reason FROM steps"
+      "SELECT name, state, exit_code, started_at, finished_at, reason, needs FROM steps"
       " WHERE job_id = $1 ORDER BY position, name",
       id);
   if (!steps) return steps.error();
@@ -234,7 +238,7 @@ Result<std::vector<JobRecord>> PostgresStore::jobs(const std::string& state, int
   ids += "}";
   if (result.empty()) return result;
   auto steps = s->query(
-      "SELECT job_id, name, state, exit_code, started_at, finished_at, reason FROM steps"
+      "SELECT job_id, name, state, exit_code, started_at, finished_at, reason, needs FROM steps"
       " WHERE job_id = ANY($1::bigint[]) ORDER BY job_id, position, name",
       ids);
   if (!steps) return steps.error();
@@ -413,8 +417,8 @@ Result<bool> PostgresStore::update_step(int64_t id, const LeaseHolder& holder,
   if (step.exit_code) exit_code = *step.exit_code;
   BOXCAR_RETURN_IF_ERROR(s->query(
       "INSERT INTO steps (job_id, name, position, state, exit_code, started_at, finished_at,"
-      " reason)"
-      " VALUES ($1, $2, (SELECT COUNT(*) FROM steps WHERE job_id = $1), $3, $4, $5, $6, $7)"
+      " reason, needs)"
+      " VALUES ($1, $2, (SELECT COUNT(*) FROM steps WHERE job_id = $1), $3, $4, $5, $6, $7, $8)"
       " ON CONFLICT (job_id, name) DO UPDATE SET state = excluded.state,"
       // A step that starts again (a retry) drops its previous outcome.
       " exit_code = CASE WHEN excluded.state IN ('pending', 'running')"
@@ -423,8 +427,10 @@ Result<bool> PostgresStore::update_step(int64_t id, const LeaseHolder& holder,
       "  THEN excluded.finished_at ELSE COALESCE(excluded.finished_at, steps.finished_at) END,"
       " started_at = COALESCE(excluded.started_at, steps.started_at),"
       " reason = CASE WHEN excluded.reason = '' AND excluded.state NOT IN ('pending', 'running')"
-      "  THEN steps.reason ELSE excluded.reason END",
-      id, step.name, step.state, exit_code, step.started_at, step.finished_at, step.reason));
+      "  THEN steps.reason ELSE excluded.reason END,"
+      " needs = CASE WHEN excluded.needs = '[]' THEN steps.needs ELSE excluded.needs END",
+      id, step.name, step.state, exit_code, step.started_at, step.finished_at, step.reason,
+      labels_to_json(step.needs)));
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return true;
 }

@@ -19,7 +19,9 @@ namespace {
 constexpr const char* kJobColumns =
     "id, state, repo, ref, commit_sha, file, event, env, labels, attempt, max_attempts, "
     "created_at, started_at, finished_at, agent, lease_expires_at, cancel_requested, reason, "
-    "log_bytes, log_truncated, fork, base_repo";
+    "log_bytes, log_truncated, fork, base_repo, forge, forge_repo, forge_api, web_url, "
+    "default_branch, status_context, rerun_of, rerun_failed, pipeline_name, cancel_superseded, "
+    "superseded_by";
 
 UnixMillis wall_clock_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -57,6 +59,17 @@ JobRecord read_job(const SqliteQuery& q) {
   job.log_truncated = q.i64(19) != 0;
   job.fork = q.i64(20) != 0;
   job.base_repo = q.text(21);
+  job.forge.forge = q.text(22);
+  job.forge.repo = q.text(23);
+  job.forge.api = q.text(24);
+  job.forge.web_url = q.text(25);
+  job.default_branch = q.text(26);
+  job.status_context = q.text(27);
+  job.rerun_of = q.opt_i64(28);
+  job.rerun_failed = q.i64(29) != 0;
+  job.pipeline_name = q.text(30);
+  if (auto v = q.opt_i64(31)) job.cancel_superseded = *v != 0;
+  job.superseded_by = q.opt_i64(32);
   return job;
 }
 
@@ -145,12 +158,17 @@ Result<int64_t> SqliteStore::insert_job(const NewJob& job, const std::string& st
   if (state != to_string(JobState::queued)) finished = now;
   SqliteQuery q(*this,
                 "INSERT INTO jobs (state, repo, ref, commit_sha, file, event, env, labels, "
-                "max_attempts, created_at, finished_at, reason, fork, base_repo) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+                "max_attempts, created_at, finished_at, reason, fork, base_repo, forge, forge_repo, "
+                "forge_api, web_url, default_branch, status_context, rerun_of, rerun_failed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id");
   q.bind(state).bind(job.repo).bind(job.ref).bind(job.commit).bind(job.file).bind(job.event);
   q.bind(env_to_json(job.env)).bind(labels_to_json(job.labels));
   q.bind(int64_t{std::max(job.max_attempts, 1)}).bind(now).bind(finished).bind(reason);
   q.bind(int64_t{job.fork ? 1 : 0}).bind(job.base_repo);
+  q.bind(job.forge.forge).bind(job.forge.repo).bind(job.forge.api).bind(job.forge.web_url);
+  q.bind(job.default_branch).bind(job.status_context).bind(job.rerun_of);
+  q.bind(int64_t{job.rerun_failed ? 1 : 0});
   auto row = q.next();
   if (!row) return row.error();
   return q.i64(0);
@@ -200,7 +218,7 @@ Result<std::optional<JobRecord>> SqliteStore::load_job(int64_t id) {
     job = read_job(q);
   }
   SqliteQuery q(*this,
-                "SELECT name, state, exit_code, started_at, finished_at, reason FROM steps "
+                "SELECT name, state, exit_code, started_at, finished_at, reason, needs FROM steps "
                 "WHERE job_id = ? ORDER BY position");
   q.bind(id);
   for (;;) {
@@ -214,6 +232,7 @@ Result<std::optional<JobRecord>> SqliteStore::load_job(int64_t id) {
     step.started_at = q.opt_i64(3);
     step.finished_at = q.opt_i64(4);
     step.reason = q.text(5);
+    step.needs = labels_from_json(q.text(6));
     job->steps.push_back(std::move(step));
   }
   return job;
@@ -452,8 +471,9 @@ Result<bool> SqliteStore::update_step(int64_t id, const LeaseHolder& holder,
   if (!held || !*held) return held;
   SqliteQuery q(*this,
                 "INSERT INTO steps (job_id, name, position, state, exit_code, started_at,"
-                " finished_at, reason)"
-                " VALUES (?1, ?2, (SELECT COUNT(*) FROM steps WHERE job_id = ?1), ?3, ?4, ?5, ?6, ?7)"
+                " finished_at, reason, needs)"
+                " VALUES (?1, ?2, (SELECT COUNT(*) FROM steps WHERE job_id = ?1), ?3, ?4, ?5, ?6, ?7,"
+                " ?8)"
                 " ON CONFLICT (job_id, name) DO UPDATE SET state = excluded.state,"
                 // A step that starts again (a retry) drops its previous outcome.
                 " exit_code = CASE WHEN excluded.state IN ('pending', 'running')"
@@ -462,11 +482,12 @@ Result<bool> SqliteStore::update_step(int64_t id, const LeaseHolder& holder,
                 "  THEN excluded.finished_at ELSE COALESCE(excluded.finished_at, steps.finished_at) END,"
                 " started_at = COALESCE(excluded.started_at, steps.started_at),"
                 " reason = CASE WHEN excluded.reason = '' AND excluded.state NOT IN ('pending', 'running')"
-                "  THEN steps.reason ELSE excluded.reason END");
+                "  THEN steps.reason ELSE excluded.reason END,"
+                " needs = CASE WHEN excluded.needs = '[]' THEN steps.needs ELSE excluded.needs END");
   std::optional<int64_t> exit_code;
   if (step.exit_code) exit_code = *step.exit_code;
   q.bind(id).bind(step.name).bind(step.state).bind(exit_code).bind(step.started_at);
-  q.bind(step.finished_at).bind(step.reason);
+  q.bind(step.finished_at).bind(step.reason).bind(labels_to_json(step.needs));
   BOXCAR_RETURN_IF_ERROR(q.run());
   BOXCAR_RETURN_IF_ERROR(tx.commit());
   return true;

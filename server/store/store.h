@@ -29,6 +29,24 @@ struct StepRecord {
   std::optional<UnixMillis> started_at;
   std::optional<UnixMillis> finished_at;
   std::string reason;
+  // The steps it waits for, as the agent expanded them (migration 9; the UI draws the graph
+  // from them). An update that carries none keeps the ones stored.
+  std::vector<std::string> needs;
+};
+
+// Where a job's commit lives on its forge (see NewJob::forge). A webhook's job always names
+// its forge; the rest is there when the payload said it.
+struct ForgeLink {
+  std::string forge, repo, api, web_url;
+  // Enough to post a commit status: GitHub's API root is the server's, the others' the job's.
+  bool can_post_status() const {
+    return !forge.empty() && !repo.empty() && (forge == "github" || !api.empty());
+  }
+  // The commit's page on the forge ("" without a web URL).
+  std::string commit_url(const std::string& sha) const {
+    if (web_url.empty() || sha.empty()) return "";
+    return web_url + (forge == "gitlab" ? "/-/commit/" : "/commit/") + sha;
+  }
 };
 
 struct NewJob {
@@ -42,6 +60,16 @@ struct NewJob {
   int max_attempts = 3;                // lease expiries tolerated before the job is an error
   bool fork = false;                   // a pull request whose head is another repository
   std::string base_repo;               // a fork's pull request: the repository it proposes into
+  // Where the job's commit statuses go and its commit links point (migration 9), from the
+  // webhook; empty for jobs submitted through the API. forge: "github" | "gitea" | "gitlab".
+  // forge_repo: "owner/name" (GitLab: the project's numeric id). forge_api: the API root for
+  // Gitea and GitLab ("https://git.example.com/api/v1", ".../api/v4"); GitHub's is the server's
+  // --github-api-url. web_url: the repository's web page ("https://github.com/o/r").
+  ForgeLink forge;
+  std::string default_branch;          // the repository's default branch, as the webhook said
+  std::string status_context;          // "boxcar/<pipeline>": the commit status's context
+  std::optional<int64_t> rerun_of;     // a re-run: the job it re-runs
+  bool rerun_failed = false;           // ... only that job's failed steps and their dependents
 };
 
 struct JobRecord {
@@ -63,6 +91,17 @@ struct JobRecord {
   bool log_truncated = false;                // the log reached the server's cap: the rest dropped
   bool fork = false;                         // from a fork's pull request: gets no secrets
   std::string base_repo;                     // a fork's: the base's repository (its caches restore)
+  // Migration 9, as NewJob's (forge statuses, re-runs), plus what the agent reported once it
+  // parsed the pipeline (its `name`, `[on] cancel_superseded`; unset until then) and the newer
+  // push that cancelled this job, if one did.
+  ForgeLink forge;
+  std::string default_branch;
+  std::string status_context;
+  std::optional<int64_t> rerun_of;
+  bool rerun_failed = false;
+  std::string pipeline_name;
+  std::optional<bool> cancel_superseded;
+  std::optional<int64_t> superseded_by;
   std::vector<StepRecord> steps;             // in the order the agent reported them
 };
 
@@ -137,6 +176,31 @@ struct SecretRecord {
 };
 
 enum class SecretPut { created, updated, scope_full };
+
+// One commit status for a job's commit, in the store's outbox (forge_statuses): queued when the
+// job changed state, delivered by the server's status sender with retries and backoff.
+struct ForgeStatusRecord {
+  int64_t id = 0;
+  int64_t job_id = 0;
+  std::string state;        // as the forge takes it: pending|success|failure|error (GitLab: running|failed|canceled)
+  std::string description;
+  UnixMillis created_at = 0;
+  int attempts = 0;                          // deliveries tried
+  std::optional<UnixMillis> next_attempt_at; // unset once it is delivered, given up or superseded
+  std::optional<UnixMillis> delivered_at;
+  std::string result;       // queued | delivered | failed (given up) | superseded (a newer one went)
+  std::string last_error;   // why the last try failed ("" after a success)
+  int last_http_status = 0; // the forge's answer to the last try (0: none)
+};
+
+// Which jobs a list shows (GET /api/v1/jobs, the web UI's list), newest first.
+struct JobQuery {
+  std::string state;                 // "" = every state
+  std::string repo;                  // "" = every repository (as jobs store it)
+  std::string ref;                   // "" = every ref; "main" also matches "refs/heads/main"
+  std::optional<int64_t> before_id;  // paging: only jobs with a smaller id
+  int limit = 50;                    // <= 0: no limit
+};
 
 struct PurgeResult {
   int64_t jobs = 0;                  // deleted
@@ -280,6 +344,16 @@ class Store {
   virtual Result<bool> delete_secret(const std::string& scope, const std::string& name) = 0;
   // The scope's secrets by name, ciphertexts included.
   virtual Result<std::vector<SecretRecord>> secrets(const std::string& scope) = 0;
+
+  // ---- Forge statuses (issue 15; forge_statuses.*). The job's statuses, oldest first.
+  virtual Result<std::vector<ForgeStatusRecord>> forge_statuses(int64_t job_id);
+
+  // ---- Re-runs (issue 15).
+
+  // ---- Superseded jobs and what the agent reports of the pipeline (issue 15).
+
+  // ---- Job lists with filters and paging (issue 15; the web UI and GET /api/v1/jobs).
+  virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query);
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".

@@ -76,7 +76,7 @@ TEST_P(StoreTest, ReportsNeedTheClaimsLeaseToken) {
                                    LeaseHolder{7, "a1", ""}}) {
     EXPECT_FALSE(store_->heartbeat(id, wrong, 60'000, 2'000)->lease_held);
     EXPECT_FALSE(*store_->holds_lease(id, wrong));
-    EXPECT_FALSE(*store_->update_step(id, wrong, StepRecord{"build", "running", {}, {}, {}, ""}));
+    EXPECT_FALSE(*store_->update_step(id, wrong, StepRecord{"build", "running", {}, {}, {}, "", {}}));
     EXPECT_FALSE(*store_->append_log(id, wrong, chunk("build", 0, "forged\n"), 0));
     EXPECT_FALSE(*store_->add_artifact(id, wrong, {"x", std::string(64, 'a'), 1, "build", 100, ""}));
     EXPECT_FALSE(store_->sync_previews(id, wrong, {}, 2'000)->accepted);
@@ -88,7 +88,7 @@ TEST_P(StoreTest, ReportsNeedTheClaimsLeaseToken) {
   // The holder (the control): every report is taken.
   EXPECT_TRUE(store_->heartbeat(id, holder, 60'000, 2'000)->lease_held);
   EXPECT_TRUE(*store_->holds_lease(id, holder));
-  EXPECT_TRUE(*store_->update_step(id, holder, StepRecord{"build", "running", {}, {}, {}, ""}));
+  EXPECT_TRUE(*store_->update_step(id, holder, StepRecord{"build", "running", {}, {}, {}, "", {}}));
   EXPECT_TRUE(*store_->append_log(id, holder, chunk("build", 0, "real\n"), 0));
   EXPECT_TRUE(*store_->add_artifact(id, holder, {"x", std::string(64, 'a'), 1, "build", 100, ""}));
   EXPECT_TRUE(*store_->complete(id, holder, "success", "", 3'000));

@@ -85,7 +85,7 @@ TEST_P(StoreTest, PurgeDeletesOldFinishedJobsWithAllThatIsTheirs) {
   int64_t running = enqueue("running");
   for (size_t i = 0; i < 5; ++i) ASSERT_TRUE(claim("a1", {}, 60'000, 500));
   for (int64_t id : old) {
-    ASSERT_TRUE(*store_->update_step(id, lease("a1"), StepRecord{"build", "success", 0, 600, 700, ""}));
+    ASSERT_TRUE(*store_->update_step(id, lease("a1"), StepRecord{"build", "success", 0, 600, 700, "", {}}));
     ASSERT_TRUE(*store_->append_log(id, lease("a1"), chunk("build", 0, "old log\n"), 0));
     ASSERT_TRUE(*store_->add_artifact(id, lease("a1"), {"x", shared, 1, "build", 800, ""}));
   }

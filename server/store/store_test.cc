@@ -204,7 +204,7 @@ TEST_P(StoreTest, HeartbeatExtendsTheLeaseAndReportsCancel) {
 TEST_P(StoreTest, ExpiredLeaseRequeuesWithNextAttemptThenErrors) {
   int64_t id = enqueue("r", {}, /*max_attempts=*/2);
   ASSERT_TRUE(claim("agent-1", {}, 1'000, 1'000));
-  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "running", {}, 1'100, {}, ""}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "running", {}, 1'100, {}, "", {}}));
 
   auto expired = store_->expire_leases(1'999);
   ASSERT_TRUE(expired);
@@ -258,7 +258,7 @@ TEST_P(StoreTest, RequeuedJobIsNoLongerTheOldAgents) {
   ASSERT_TRUE(beat);
   EXPECT_FALSE(beat->lease_held);
   EXPECT_FALSE(*store_->complete(id, lease("old"), "failed", "", 6'200));
-  EXPECT_FALSE(*store_->update_step(id, lease("old"), StepRecord{"build", "running", {}, {}, {}, ""}));
+  EXPECT_FALSE(*store_->update_step(id, lease("old"), StepRecord{"build", "running", {}, {}, {}, "", {}}));
   EXPECT_FALSE(*store_->append_log(id, lease("old"), chunk("build", 0, "stale"), 0));
   EXPECT_TRUE(*store_->complete(id, lease("new"), "success", "", 7'000));
   JobRecord job = get(id);
@@ -340,11 +340,11 @@ TEST_P(StoreTest, CompleteByAnotherAgentIsRefused) {
 TEST_P(StoreTest, UpdateStepInsertsThenUpdates) {
   int64_t id = enqueue();
   ASSERT_TRUE(claim("agent-1"));
-  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "running", {}, 1'100, {}, ""}));
-  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"test", "pending", {}, {}, {}, ""}));
-  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "success", 0, {}, 1'900, ""}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "running", {}, 1'100, {}, "", {}}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"test", "pending", {}, {}, {}, "", {}}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"build", "success", 0, {}, 1'900, "", {}}));
   ASSERT_TRUE(*store_->update_step(id, lease("agent-1"),
-                                   StepRecord{"test", "skipped", {}, {}, 1'900, "build failed"}));
+                                   StepRecord{"test", "skipped", {}, {}, 1'900, "build failed", {}}));
 
   JobRecord job = get(id);
   ASSERT_EQ(job.steps.size(), 2u);
@@ -362,6 +362,44 @@ TEST_P(StoreTest, UpdateStepInsertsThenUpdates) {
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].steps.size(), 2u);
+}
+
+TEST_P(StoreTest, KeepsAStepsNeedsUntilAnUpdateBringsNew) {
+  int64_t id = enqueue();
+  ASSERT_TRUE(claim("agent-1"));
+  ASSERT_TRUE(*store_->update_step(
+      id, lease("agent-1"), StepRecord{"test", "pending", {}, {}, {}, "", {"build (cc=gcc)", "lint"}}));
+  ASSERT_TRUE(*store_->update_step(id, lease("agent-1"), StepRecord{"test", "running", {}, 5, {}, "", {}}));
+  JobRecord job = get(id);
+  ASSERT_EQ(job.steps.size(), 1u);
+  EXPECT_EQ(job.steps[0].needs, (std::vector<std::string>{"build (cc=gcc)", "lint"}));
+  auto listed = store_->jobs("", 10);
+  ASSERT_TRUE(listed);
+  EXPECT_EQ((*listed)[0].steps[0].needs, job.steps[0].needs);
+}
+
+TEST_P(StoreTest, KeepsAJobsForgeLinkAndRerunOrigin) {
+  NewJob job;
+  job.repo = "https://git.example.com/o/r.git";
+  job.forge = ForgeLink{"gitea", "o/r", "https://git.example.com/api/v1", "https://git.example.com/o/r"};
+  job.default_branch = "main";
+  job.status_context = "boxcar/ci";
+  job.rerun_of = 7;
+  job.rerun_failed = true;
+  auto id = store_->enqueue(job);
+  ASSERT_TRUE(id) << id.error().message;
+  JobRecord back = get(*id);
+  EXPECT_EQ(back.forge.forge, "gitea");
+  EXPECT_EQ(back.forge.repo, "o/r");
+  EXPECT_EQ(back.forge.api, "https://git.example.com/api/v1");
+  EXPECT_EQ(back.forge.web_url, "https://git.example.com/o/r");
+  EXPECT_EQ(back.default_branch, "main");
+  EXPECT_EQ(back.status_context, "boxcar/ci");
+  EXPECT_EQ(back.rerun_of, 7);
+  EXPECT_TRUE(back.rerun_failed);
+  EXPECT_FALSE(back.cancel_superseded);  // not reported yet
+  EXPECT_FALSE(back.superseded_by);
+  EXPECT_EQ(get(enqueue()).rerun_of, std::nullopt);
 }
 
 TEST_P(StoreTest, AppendLogStoresADuplicateSeqOnce) {
