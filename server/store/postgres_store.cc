@@ -435,6 +435,18 @@ Result<bool> PostgresStore::update_step(int64_t id, const LeaseHolder& holder,
   return true;
 }
 
+Result<bool> PostgresStore::set_job_pipeline(int64_t id, const LeaseHolder& holder,
+                                             const std::string& name, bool cancel_superseded) {
+  auto s = session();
+  if (!s) return s.error();
+  auto rows = s->query(
+      "UPDATE jobs SET pipeline_name = $1, cancel_superseded = $2"
+      " WHERE id = $3 AND state = 'running' AND agent_id = $4 AND lease_hash = $5",
+      name, int64_t{cancel_superseded ? 1 : 0}, id, holder.agent_id, lease_hash(holder));
+  if (!rows) return rows.error();
+  return rows->affected() == 1;
+}
+
 Result<bool> PostgresStore::append_log(int64_t id, const LeaseHolder& holder,
                                        const LogChunk& chunk, int64_t max_log_bytes) {
   auto s = session();

@@ -493,6 +493,18 @@ Result<bool> SqliteStore::update_step(int64_t id, const LeaseHolder& holder,
   return true;
 }
 
+Result<bool> SqliteStore::set_job_pipeline(int64_t id, const LeaseHolder& holder,
+                                           const std::string& name, bool cancel_superseded) {
+  std::lock_guard lock(mu_);
+  SqliteQuery q(*this,
+                "UPDATE jobs SET pipeline_name = ?, cancel_superseded = ?"
+                " WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?");
+  q.bind(name).bind(int64_t{cancel_superseded ? 1 : 0}).bind(id).bind(holder.agent_id);
+  q.bind(lease_hash(holder));
+  BOXCAR_RETURN_IF_ERROR(q.run());
+  return q.changes() > 0;
+}
+
 Result<bool> SqliteStore::append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
                                      int64_t max_log_bytes) {
   std::lock_guard lock(mu_);

@@ -351,6 +351,10 @@ class Store {
   // ---- Re-runs (issue 15).
 
   // ---- Superseded jobs and what the agent reports of the pipeline (issue 15).
+  // What the agent holding the lease read in the job's pipeline: its `name` ("" when it has
+  // none) and `[on] cancel_superseded`. False (nothing changed) unless it holds the lease.
+  virtual Result<bool> set_job_pipeline(int64_t id, const LeaseHolder& holder,
+                                        const std::string& name, bool cancel_superseded) = 0;
 
   // ---- Job lists with filters and paging (issue 15; the web UI and GET /api/v1/jobs).
   virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query);

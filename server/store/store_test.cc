@@ -378,6 +378,17 @@ TEST_P(StoreTest, KeepsAStepsNeedsUntilAnUpdateBringsNew) {
   EXPECT_EQ((*listed)[0].steps[0].needs, job.steps[0].needs);
 }
 
+TEST_P(StoreTest, OnlyTheLeaseHolderSetsWhatThePipelineSays) {
+  int64_t id = enqueue();
+  ASSERT_TRUE(claim("agent-1"));
+  EXPECT_FALSE(*store_->set_job_pipeline(id, lease("other"), "evil", true));
+  EXPECT_EQ(get(id).pipeline_name, "");
+  EXPECT_TRUE(*store_->set_job_pipeline(id, lease("agent-1"), "ci", false));
+  JobRecord job = get(id);
+  EXPECT_EQ(job.pipeline_name, "ci");
+  EXPECT_EQ(job.cancel_superseded, false);
+}
+
 TEST_P(StoreTest, KeepsAJobsForgeLinkAndRerunOrigin) {
   NewJob job;
   job.repo = "https://git.example.com/o/r.git";
