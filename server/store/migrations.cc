@@ -173,6 +173,7 @@ const std::vector<Migration>& migrations() {
            // A step's needs, as JSON ["a","b"] (the UI's graph).
            "ALTER TABLE steps ADD COLUMN needs TEXT NOT NULL DEFAULT '[]'",
        }},
+      forge_status_migration(),
   };
   return kMigrations;
 }
@@ -196,6 +197,15 @@ std::string render_sql(const std::string& statement, Dialect dialect) {
   replace_all(sql, "{{id}}", sqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY");
   replace_all(sql, "{{bytes}}", sqlite ? "BLOB" : "BYTEA");
   return sql;
+}
+
+std::vector<std::string> statements_for(const Migration& migration, Dialect dialect) {
+  std::vector<std::string> out;
+  for (const auto& s : migration.statements) out.push_back(render_sql(s, dialect));
+  for (const auto& s : dialect == Dialect::kSqlite ? migration.sqlite_only : migration.postgres_only) {
+    out.push_back(render_sql(s, dialect));
+  }
+  return out;
 }
 
 std::string env_to_json(const std::map<std::string, std::string>& env) {

@@ -17,7 +17,18 @@ struct Migration {
   int version = 0;           // 1, 2, ...: recorded in schema_migrations once applied
   std::string description;
   std::vector<std::string> statements;  // may use {{id}} and {{bytes}}, see render_sql
+  // Run after `statements` on one backend only: what the dialects spell too differently for a
+  // placeholder (triggers: SQLite's BEGIN ... END, PostgreSQL's plpgsql functions).
+  std::vector<std::string> sqlite_only = {};
+  std::vector<std::string> postgres_only = {};
 };
+
+// `migration`'s statements for `dialect`, rendered (render_sql), in the order they run.
+std::vector<std::string> statements_for(const Migration& migration, Dialect dialect);
+
+// Migration 10 (forge_status_triggers.cc): the commit statuses' outbox, filled by triggers on
+// jobs.state, so every path that changes a job's state queues its status in the same transaction.
+Migration forge_status_migration();
 
 // Every migration, in version order. Append new ones; never edit an applied one.
 const std::vector<Migration>& migrations();

@@ -127,8 +127,7 @@ Status PostgresStore::migrate() {
   int64_t version = current->i64(0, 0);
   for (const auto& migration : migrations()) {
     if (migration.version <= version) continue;
-    for (const auto& statement : migration.statements) {
-      std::string sql = render_sql(statement, Dialect::kPostgres);
+    for (const auto& sql : statements_for(migration, Dialect::kPostgres)) {
       if (auto status = s->exec(sql.c_str()); !status) {
         return Error{"migration " + std::to_string(migration.version) + " (" +
                      migration.description + "): " + status.error().message};

@@ -134,8 +134,8 @@ Status SqliteStore::migrate() {
   }
   for (const auto& migration : migrations()) {
     if (migration.version <= current) continue;
-    for (const auto& statement : migration.statements) {
-      auto status = sqlite_exec(db_, render_sql(statement, Dialect::kSqlite));
+    for (const auto& statement : statements_for(migration, Dialect::kSqlite)) {
+      auto status = sqlite_exec(db_, statement);
       if (!status) {
         return Error{"migration " + std::to_string(migration.version) + " (" +
                      migration.description + "): " + status.error().message};

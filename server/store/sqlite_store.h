@@ -75,6 +75,14 @@ class SqliteStore final : public Store {
   Result<SecretPut> put_secret(const SecretRecord& secret, int max_per_scope) override;
   Result<bool> delete_secret(const std::string& scope, const std::string& name) override;
   Result<std::vector<SecretRecord>> secrets(const std::string& scope) override;
+  Result<std::vector<ForgeStatusRecord>> forge_statuses(int64_t job_id) override;
+  Result<std::vector<ForgeStatusRecord>> claim_forge_statuses(const std::string& claimer, int limit,
+                                                              int64_t hold_ms,
+                                                              UnixMillis now) override;
+  Result<bool> finish_forge_status(int64_t id, const std::string& claimer,
+                                   const ForgeStatusOutcome& outcome, UnixMillis now) override;
+  Result<int64_t> undelivered_forge_statuses() override;
+  Result<std::string> last_pipeline_name(const std::string& repo, const std::string& file) override;
 
  private:
   friend class SqliteQuery;

@@ -193,6 +193,15 @@ struct ForgeStatusRecord {
   int last_http_status = 0; // the forge's answer to the last try (0: none)
 };
 
+// How one delivery of a claimed status ended (Store::finish_forge_status).
+struct ForgeStatusOutcome {
+  enum Kind { delivered, retry, failed } kind = failed;  // failed: given up, never sent again
+  bool attempted = true;         // a request was sent (false: e.g. no token for that forge)
+  int http_status = 0;           // the forge's answer (0: none came)
+  std::string error;             // why it did not go ("" when delivered); never a token
+  UnixMillis next_attempt_at = 0;  // retry: when
+};
+
 // Which jobs a list shows (GET /api/v1/jobs, the web UI's list), newest first.
 struct JobQuery {
   std::string state;                 // "" = every state
@@ -347,6 +356,25 @@ class Store {
 
   // ---- Forge statuses (issue 15; forge_statuses.*). The job's statuses, oldest first.
   virtual Result<std::vector<ForgeStatusRecord>> forge_statuses(int64_t job_id);
+  // Rows are queued by the store itself (migration 10's triggers), in the transaction that
+  // changes the job's state; a job's older queued rows become "superseded" then, and retention
+  // deletes a job's rows with it. Takes up to `limit` queued statuses due by `now` for
+  // `claimer` (a random token per sender) until now + `hold_ms`: each the newest of its job,
+  // none of a job with another row still held, so servers sharing a database send each row
+  // once and a job's statuses in order. Oldest due first.
+  virtual Result<std::vector<ForgeStatusRecord>> claim_forge_statuses(const std::string& claimer,
+                                                                      int limit, int64_t hold_ms,
+                                                                      UnixMillis now) = 0;
+  // Records how `claimer`'s delivery of status `id` went and releases it. A row superseded
+  // meanwhile is not retried. False when `claimer` no longer holds it (nothing changed).
+  virtual Result<bool> finish_forge_status(int64_t id, const std::string& claimer,
+                                           const ForgeStatusOutcome& outcome, UnixMillis now) = 0;
+  // Queued statuses, every job's (the /metrics gauge).
+  virtual Result<int64_t> undelivered_forge_statuses() = 0;
+  // The pipeline name (jobs.pipeline_name) last reported for a job of `repo` and `file`; "" when
+  // none was: a webhook's job takes its status context from it before its own run reports one.
+  virtual Result<std::string> last_pipeline_name(const std::string& repo,
+                                                 const std::string& file) = 0;
 
   // ---- Re-runs (issue 15).
 
