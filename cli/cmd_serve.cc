@@ -27,6 +27,7 @@
 #include "cli/executor_choice.h"
 #include "cli/flags.h"
 #include "cli/egress_flags.h"
+#include "cli/forge_status_flags.h"
 #include "cli/image_flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
@@ -50,6 +51,8 @@ constexpr const char* kUsage =
     "                    [--agent-token-file F] [--lease DURATION] [--allow-local-repos]\n"
     "                    [--api-token-file F] [--api-tokens FILE] [--public-read]\n"
     "                    [--public-url URL] [--secrets-key-file F]\n"
+    "                    [--github-token-file F] [--github-api-url URL] [--gitea-token-file F]\n"
+    "                    [--gitea-url URL]... [--gitlab-token-file F] [--gitlab-url URL]...\n"
     "                    [--tls-cert PEM --tls-key PEM]\n"
     "                    [--max-attempts N] [--job-retention DURATION] [--max-job-log SIZE]\n"
     "                    [--max-followers-per-job N] [--max-followers-per-client N]\n"
@@ -167,6 +170,7 @@ int cmd_serve(const Args& args) {
     for (auto& spec : secret_flag_specs(*secret)) specs.push_back(std::move(spec));
   }
   for (auto& spec : serve_queue_flag_specs()) specs.push_back(std::move(spec));
+  for (auto& spec : forge_status_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
@@ -177,6 +181,7 @@ int cmd_serve(const Args& args) {
     std::fputs(kUsage, stdout);
     std::fputs(kExecutorUsage, stdout);
     std::fputs(kServeQueueUsage, stdout);
+    std::fputs(kForgeStatusUsage, stdout);
     std::fputs(kPipelineLimitsUsage, stdout);
     std::fputs(kStepLimitsUsage, stdout);
     std::fputs(kAgentLimitsUsage, stdout);
@@ -253,6 +258,9 @@ int cmd_serve(const Args& args) {
     }
   }
   if (Status st = apply_serve_queue_flags(*flags, opts); !st.ok()) {
+    return usage_error("serve", st.error().message);
+  }
+  if (Status st = apply_forge_status_flags(*flags, opts); !st.ok()) {
     return usage_error("serve", st.error().message);
   }
   pipeline::Limits pipeline_limits;  // for the in-process agents

@@ -101,6 +101,7 @@ class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
     auto job = ctx_.store.claim(holder_, req_.labels, ctx_.options.lease_ms, now_ms());
     if (!job) return res_->reply(store_error(job.error()));
     if (*job) {
+      ctx_.job_changed.notify();  // it is running now: its "running" commit status can go
       HttpResponse r = HttpResponse::json(200, protocol::to_json(claimed(**job)));
       // Also outside the body: an agent that cannot read it can still fail the job.
       r.headers.emplace_back(protocol::kJobHeader, std::to_string((*job)->id));

@@ -12,6 +12,7 @@
 #include "protocol/agent_protocol.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
+#include "server/web_forge_statuses.h"
 #include "server/auth.h"
 
 namespace boxcar::server {
@@ -109,7 +110,14 @@ void list_jobs(ApiContext& ctx, HttpRequest& req, Responder& res) {
 }
 
 void show_job(ApiContext& ctx, HttpRequest& req, Responder& res) {
-  if (auto job = job_of_request(ctx, req, res)) res.reply(HttpResponse::json(200, job_to_json(*job)));
+  auto job = job_of_request(ctx, req, res);
+  if (!job) return;
+  json::value body = job_to_json(*job);
+  // Only here, not in lists: one more query per job.
+  auto statuses = ctx.store.forge_statuses(job->id);
+  if (!statuses) return res.reply(store_error(statuses.error()));
+  body.as_object()["statuses"] = forge_statuses_json(*statuses);
+  res.reply(HttpResponse::json(200, body));
 }
 
 void cancel_job(ApiContext& ctx, HttpRequest& req, Responder& res) {

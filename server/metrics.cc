@@ -105,6 +105,16 @@ void Metrics::set_egress_refused(int64_t job, const std::string& step, int64_t r
   }
 }
 
+void Metrics::count_forge_status(const std::string& forge, const std::string& result) {
+  std::lock_guard lock(mu_);
+  ++forge_statuses_[{forge, result}];
+}
+
+void Metrics::set_forge_statuses_undelivered(int64_t n) {
+  std::lock_guard lock(mu_);
+  forge_statuses_undelivered_ = n;
+}
+
 uint64_t Metrics::webhook_count(const std::string& provider, const std::string& result) const {
   std::lock_guard lock(mu_);
   auto it = webhooks_.find({provider, result});
@@ -161,6 +171,15 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state,
     for (const auto& [s, c] : steps) n += c;
     out += "boxcar_job_egress_refused_total{job=\"" + std::to_string(job) + "\"} " + std::to_string(n) + "\n";
   }
+  family(out, "boxcar_forge_status_deliveries_total", "counter",
+         "Commit status deliveries to forges, by forge and result (delivered, retry, failed).");
+  for (const auto& [key, n] : forge_statuses_) {
+    out += "boxcar_forge_status_deliveries_total{forge=\"" + label(key.first) + "\",result=\"" +
+           label(key.second) + "\"} " + std::to_string(n) + "\n";
+  }
+  family(out, "boxcar_forge_statuses_undelivered", "gauge",
+         "Commit statuses queued in the outbox and not delivered yet.");
+  out += "boxcar_forge_statuses_undelivered " + std::to_string(forge_statuses_undelivered_) + "\n";
   family(out, "boxcar_http_requests_total", "counter", "HTTP requests answered, by status code.");
   for (const auto& [code, n] : http_responses_) {
     out += "boxcar_http_requests_total{code=\"" + std::to_string(code) + "\"} " +

@@ -43,6 +43,11 @@ class Metrics {
   void set_egress_refused(int64_t job, const std::string& step, int64_t refused);
   static constexpr size_t kEgressJobs = 1000, kEgressStepsPerJob = 1024;
 
+  // A commit status delivery (forge_status_sender.h): result delivered | retry | failed. And the
+  // outbox rows not delivered yet, as the sender last counted them.
+  void count_forge_status(const std::string& forge, const std::string& result);
+  void set_forge_statuses_undelivered(int64_t n);
+
   uint64_t webhook_count(const std::string& provider, const std::string& result) const;
 
   // The whole exposition; the job gauges come from the store at scrape time, and
@@ -59,6 +64,8 @@ class Metrics {
   std::map<std::string, uint64_t> followers_refused_;
   std::map<int64_t, std::map<std::string, uint64_t>> egress_refused_;  // job -> step -> refused
   uint64_t egress_refused_evicted_ = 0;  // of jobs no longer listed, for the total
+  std::map<std::pair<std::string, std::string>, uint64_t> forge_statuses_;  // (forge, result)
+  int64_t forge_statuses_undelivered_ = 0;
 };
 
 }  // namespace boxcar::server

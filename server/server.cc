@@ -13,6 +13,7 @@
 
 #include "server/api.h"
 #include "server/auth.h"
+#include "server/forge_status_sender.h"
 #include "http/http_server.h"
 #include "http/notifier.h"
 
@@ -40,6 +41,9 @@ struct Server::State {
   std::unique_ptr<HttpServer> http;
   net::steady_timer sweeper;
   std::vector<std::thread> threads;
+  // Commit statuses go out on a thread of their own: a slow forge never holds up the API. It
+  // waits on job_changed, not queue_changed, whose waiters /metrics counts as idle agents.
+  std::unique_ptr<ForgeStatusSender> statuses;
   uint16_t port = 0;
   uint16_t agent_port = 0;  // the in-process agents' own listener; 0: none
   bool running = false;
@@ -121,6 +125,9 @@ Status Server::start() {
     if (!agents) return agents.error();
     s.agent_port = *agents;
   }
+  s.statuses = std::make_unique<ForgeStatusSender>(
+      s.store, s.options, s.metrics, std::vector<Notifier*>{&s.job_changed});
+  if (Status st = s.statuses->start(); !st.ok()) return st.error();
   s.work.emplace(s.io.get_executor());
   net::post(s.sweeper.get_executor(), [&s] { sweep(s); });
   int threads = std::max(1, s.options.threads);
@@ -133,6 +140,7 @@ void Server::stop() {
   State& s = *state_;
   if (!s.running) return;
   s.running = false;
+  s.statuses->stop();
   s.http->stop();
   net::post(s.sweeper.get_executor(), [&s] { s.sweeper.cancel(); });
   s.work.reset();

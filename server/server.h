@@ -83,6 +83,17 @@ struct ServerConfig {
   // secret routes answer 503) and how many secrets one scope (server-wide, a repository) holds.
   std::string secrets_key;
   int max_secrets_per_scope = 100;
+  // Commit statuses (forge_status_sender.h): each forge's token ("": its jobs' statuses are
+  // given up, the job page saying why), GitHub's API root, and the origins ("https://host[:port]")
+  // Gitea's and GitLab's tokens may go to. Their API roots come from the signed webhook, so
+  // without a list a holder of the webhook secret could aim the token at a host of theirs
+  // (SECURITY.md). Each request is bounded by status_timeout_ms; at most
+  // status_max_in_flight go at once.
+  std::string github_token, gitea_token, gitlab_token;
+  std::string github_api_url = "https://api.github.com";
+  std::vector<std::string> gitea_urls, gitlab_urls;
+  int64_t status_timeout_ms = 10'000;
+  int status_max_in_flight = 8;
 };
 
 class Server {

@@ -10,6 +10,7 @@
 #include "base/rfc3339.h"
 #include "base/terminal_escape.h"
 #include "base/url.h"
+#include "server/web_forge_statuses.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/web_session.h"
@@ -344,6 +345,7 @@ void job_page(Ui& ui, HttpRequest& req, Responder& res) {
   body += "</tbody></table>\n";
   // A preview link holds the token that opens it: only for a signed-in reader.
   if (viewer.allows(Scope::read)) body += open_previews(ui.ctx, j);
+  if (auto statuses = ui.ctx.store.forge_statuses(j.id)) body += forge_statuses_html(*statuses);
   body += "<h2>Log</h2>\n<pre>" + escape(job_log(ui.ctx, j.id, true)) + "</pre>\n<p><a href=\"/jobs/" +
           id_text + "/log\">raw log</a></p>\n";
   bool live = !is_final_job_state(j.state);

@@ -7,6 +7,7 @@
 #include <boost/url/parse.hpp>
 
 #include "base/url.h"
+#include "server/forge_status_request.h"
 
 #include "base/random_token.h"
 #include "base/sha256.h"
@@ -394,9 +395,15 @@ void receive(ApiContext& ctx, Forge forge, HttpRequest& req, Responder& res) {
   }
   NewJob queued = outcome->job;
   queued.max_attempts = ctx.options.max_attempts;
+  if (queued.forge.can_post_status()) {
+    auto name = ctx.store.last_pipeline_name(queued.repo, queued.file);
+    if (!name) return answer("error", store_error(name.error()));
+    queued.status_context = status_context(*name, queued.file);
+  }
   auto id = ctx.store.enqueue(queued);
   if (!id) return answer("error", store_error(id.error()));
   ctx.queue_changed.notify();
+  ctx.job_changed.notify();  // its "pending" commit status can go (the status sender waits on it)
   answer("queued", HttpResponse::json(200, json::object{{"queued", true}, {"id", *id}}));
 }
 
