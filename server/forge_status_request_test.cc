@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include "server/web_forge_statuses.h"
+
 namespace boxcar::server {
 namespace {
 
@@ -137,6 +139,25 @@ TEST(ForgeStatusRequest, ForgeMessagesAreCutAndNeverEchoTheToken) {
   EXPECT_EQ(status_context("ci", "x.toml"), "boxcar/ci");
   EXPECT_EQ(status_context("", "x.toml"), "boxcar/x.toml");
   EXPECT_EQ(status_context("", ""), "boxcar");
+}
+
+TEST(ForgeStatusesHtml, ATableWhoseValuesStayText) {
+  EXPECT_EQ(forge_statuses_html({}), "");
+  ForgeStatusRecord s = pending();
+  s.description = "<script>alert(1)</script>";
+  s.result = "failed";
+  s.last_http_status = 401;
+  s.last_error = "the forge refused the token (401): \"x\" & <b>";
+  std::string html = forge_statuses_html({s});
+  EXPECT_NE(html.find("<h2>Commit statuses</h2>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<script>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<b>"), std::string::npos) << html;
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos) << html;
+  EXPECT_NE(html.find("401 the forge refused the token (401): &quot;x&quot; &amp; &lt;b&gt;"),
+            std::string::npos) << html;
+  auto rows = forge_statuses_json({s});
+  EXPECT_EQ(rows.as_array().at(0).as_object().at("last_http_status").as_int64(), 401);
+  EXPECT_TRUE(rows.as_array().at(0).as_object().at("delivered_at").is_null());
 }
 
 }  // namespace
