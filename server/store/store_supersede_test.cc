@@ -142,7 +142,7 @@ TEST_P(Supersede, APullRequestCancelsOnlyTheSameHeadIntoTheSameBase) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Supersede, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& backend) { return backend.param; });
 
 }  // namespace
 }  // namespace boxcar::server
