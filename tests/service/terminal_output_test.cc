@@ -57,6 +57,7 @@ PtyRun run_in_pty(const std::vector<std::string>& args, const fs::path& cwd, con
   if (no_color) extra.push_back("NO_COLOR=1");
   if (!api_token.empty()) extra.push_back("BOXCAR_API_TOKEN=" + api_token);
   std::vector<std::string> env = child_env(home, extra);
+  if (!no_color) std::erase_if(env, [](const std::string& e) { return e.rfind("NO_COLOR=", 0) == 0; });
   struct termios raw {};
   ::cfmakeraw(&raw);
   struct winsize size {};

@@ -659,7 +659,7 @@ TEST(SupersededPushes, ANewerPushCancelsTheOlderJobOfItsRefOnly) {
   make_git_repo(repo, "version = 1\nname = \"supersede-ci\"\n" + steps);
   make_git_repo(keep, "version = 1\n[on]\ncancel_superseded = false\n" + steps);
   Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok", "--executor",
-                              "host", "--concurrency", "4", "--keep-superseded-on-default",
+                              "host", "--agents", "4", "--keep-superseded-on-default",
                               // a heartbeat every 2 s: the running job learns of its cancel soon
                               "--lease", "6s"});
   ASSERT_TRUE(server.ok());
