@@ -18,7 +18,10 @@ const char* const kServeQueueUsage =
     "  job say so (default 64MiB)\n"
     "  --max-followers-per-job N, --max-followers-per-client N: live log followers (logs -f)\n"
     "  this server holds at once, per job and per client address; more get 429 (defaults 100, 20)\n"
-    "  --max-secrets-per-scope N: secrets kept server-wide, and per repository (default 100)\n";
+    "  --max-secrets-per-scope N: secrets kept server-wide, and per repository (default 100)\n"
+    "  --keep-superseded-on-default: a push to a repository's default branch does not cancel\n"
+    "  the older jobs of that branch (by default every push cancels the queued and running jobs\n"
+    "  of older pushes to its ref; a pipeline can opt out with [on] cancel_superseded = false)\n";
 
 namespace {
 
@@ -52,10 +55,12 @@ std::vector<FlagSpec> serve_queue_flag_specs() {
           {"--max-job-log", true, false, ""},
           {"--max-followers-per-job", true, false, ""},
           {"--max-followers-per-client", true, false, ""},
-          {"--max-secrets-per-scope", true, false, ""}};
+          {"--max-secrets-per-scope", true, false, ""},
+          {"--keep-superseded-on-default", false, false, ""}};
 }
 
 Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerConfig& options) {
+  if (flags.has("--keep-superseded-on-default")) options.keep_superseded_on_default = true;
   if (auto v = flags.get("--max-secrets-per-scope")) {
     auto n = parse_count(*v, 1, 10'000);
     if (!n) return Error{"--max-secrets-per-scope must be a number from 1 to 10000 (like 100), not \"" + *v + "\""};

@@ -1,6 +1,6 @@
 // The flags of `boxcar serve` that bound its queue and its logs (README "Limits"):
-// --max-attempts, --job-retention, --max-job-log, --max-followers-per-job and
-// --max-followers-per-client.
+// --max-attempts, --job-retention, --max-job-log, --max-followers-per-job,
+// --max-followers-per-client, --max-secrets-per-scope; and --keep-superseded-on-default.
 #pragma once
 
 #include <vector>

@@ -29,9 +29,12 @@ void read_version(TableReader& top, Pipeline& pipeline) {
 void read_triggers(TableReader& top, Triggers& on) {
   const TomlNode* t = top.table("on");
   if (!t) return;
-  on.declared = true;
   TableReader r(*t, "[on]", top.diags());
-  r.check_keys({"push", "pull_request"});
+  r.check_keys({"push", "pull_request", "cancel_superseded"});
+  // cancel_superseded alone says nothing of which events start the pipeline: every push still
+  // does. An [on] with no key at all keeps its old meaning (no webhook event starts it).
+  on.declared = r.has("push") || r.has("pull_request") || !r.has("cancel_superseded");
+  if (auto v = r.boolean("cancel_superseded")) on.cancel_superseded = *v;
   if (const TomlNode* push = r.table("push")) {
     TableReader p(*push, "[on] push", top.diags());
     p.check_keys({"branches", "tags"});

@@ -156,6 +156,18 @@ timeout = "soon"
             "\"10m\" or \"1h30m\", not \"soon\"");
 }
 
+TEST(LoadTest, CancelSupersededDefaultsTrueAndAloneKeepsEveryPush) {
+  EXPECT_TRUE(load_ok("version = 1\n[[step]]\nname = \"a\"\nrun = \"true\"\n").on.cancel_superseded);
+  Pipeline p = load_ok("version = 1\n[on]\ncancel_superseded = false\n"
+                       "[[step]]\nname = \"a\"\nrun = \"true\"\n");
+  EXPECT_FALSE(p.on.cancel_superseded);
+  EXPECT_FALSE(p.on.declared);  // no push or pull_request filter: every push still starts it
+  p = load_ok("version = 1\n[on]\npush = {}\ncancel_superseded = true\n"
+              "[[step]]\nname = \"a\"\nrun = \"true\"\n");
+  EXPECT_TRUE(p.on.declared);
+  EXPECT_TRUE(p.on.cancel_superseded);
+}
+
 TEST(LoadTest, DidYouMeanAtEveryLevel) {
   auto errors = errors_of(R"(verison = 1
 [defaults]

@@ -123,6 +123,9 @@ struct Triggers {
   std::optional<PushFilter> push;
   std::optional<PullRequestFilter> pull_request;
   bool declared = false;  // false: [on] was absent, so every push triggers
+  // A newer push to the same ref (or pull request update) cancels this pipeline's queued and
+  // running jobs on the server; false keeps them (e.g. deploys that must not stop half way).
+  bool cancel_superseded = true;
 };
 
 struct Pipeline {

@@ -17,6 +17,7 @@ inline constexpr std::string_view kHeartbeat = "heartbeat";
 inline constexpr std::string_view kLogs = "logs";
 inline constexpr std::string_view kSteps = "steps";
 inline constexpr std::string_view kComplete = "complete";
+inline constexpr std::string_view kPipeline = "pipeline";
 inline constexpr std::string_view kPreviews = "previews";
 inline constexpr std::string_view kSecrets = "secrets";
 inline constexpr std::string_view kArtifacts = "artifacts";  // ?path=&sha256=&step= or ?path=&link=&step=

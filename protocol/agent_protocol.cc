@@ -134,6 +134,10 @@ json::value to_json(const CompleteRequest& r) {
   return {{"state", r.state}, {"reason", r.reason}};
 }
 
+json::value to_json(const PipelineReport& r) {
+  return {{"name", r.name}, {"cancel_superseded", r.cancel_superseded}};
+}
+
 json::value to_json(const PreviewWire& p) {
   return {{"step", p.step}, {"name", p.name}, {"port", p.port}, {"url", p.url},
           {"path_url", p.path_url}, {"expires_at", optional_int(p.expires_at)}};
@@ -275,6 +279,17 @@ Result<CompleteRequest> from_json(const json::value& v) {
   if (in.ok() && !is_final_job_state(r.state)) {
     in.fail("\"state\": not a final job state: \"" + r.state + "\" (one of " +
             job_state_names(true) + ")");
+  }
+  return finish(in, std::move(r));
+}
+
+template <>
+Result<PipelineReport> from_json(const json::value& v) {
+  PipelineReport r;
+  JsonReader in(v);
+  in.optional("name", r.name).required("cancel_superseded", r.cancel_superseded);
+  if (in.ok() && r.name.size() > kMaxPipelineName) {
+    in.fail("\"name\": longer than " + std::to_string(kMaxPipelineName) + " bytes");
   }
   return finish(in, std::move(r));
 }

@@ -11,6 +11,9 @@
 //   POST /api/v1/agent/jobs/{id}/logs         LogUpload      -> 200 {"stored": n}
 //   POST /api/v1/agent/jobs/{id}/steps        StepUpdate     -> 200
 //   POST /api/v1/agent/jobs/{id}/complete     CompleteRequest -> 200
+//   POST /api/v1/agent/jobs/{id}/pipeline     PipelineReport -> 200
+//        (once the agent parsed the job's pipeline: its name and [on] cancel_superseded,
+//        which decide whether a newer push cancels the job)
 //   POST /api/v1/agent/jobs/{id}/previews     PreviewSync    -> 200 PreviewSyncResponse
 //        (every preview of the job the agent still serves; one it no longer lists is closed.
 //        Accepted while the agent holds the lease, and after the job completed from the agent
@@ -138,6 +141,13 @@ struct StepUpdate {
 };
 inline constexpr size_t kMaxStepNeeds = 256;
 
+// What the agent read in the job's pipeline file.
+struct PipelineReport {
+  std::string name;               // the file's `name` ("" when it has none); at most kMaxPipelineName
+  bool cancel_superseded = true;  // [on] cancel_superseded
+};
+inline constexpr size_t kMaxPipelineName = 1024;
+
 struct CompleteRequest {
   std::string state;   // success|failed|cancelled|error|skipped
   std::string reason;
@@ -184,6 +194,7 @@ boost::json::value to_json(const LogChunkWire&);
 boost::json::value to_json(const LogUpload&);
 boost::json::value to_json(const StepUpdate&);
 boost::json::value to_json(const CompleteRequest&);
+boost::json::value to_json(const PipelineReport&);
 boost::json::value to_json(const PreviewWire&);
 boost::json::value to_json(const PreviewSync&);
 boost::json::value to_json(const PreviewSyncResponse&);
@@ -205,6 +216,7 @@ template <> Result<LogChunkWire> from_json(const boost::json::value& v);
 template <> Result<LogUpload> from_json(const boost::json::value& v);
 template <> Result<StepUpdate> from_json(const boost::json::value& v);
 template <> Result<CompleteRequest> from_json(const boost::json::value& v);
+template <> Result<PipelineReport> from_json(const boost::json::value& v);
 template <> Result<PreviewWire> from_json(const boost::json::value& v);
 template <> Result<PreviewSync> from_json(const boost::json::value& v);
 template <> Result<PreviewSyncResponse> from_json(const boost::json::value& v);

@@ -126,6 +126,19 @@ TEST(AgentProtocolTest, CompleteRoundTrips) {
   EXPECT_EQ(back.reason, "no [on] match");
 }
 
+TEST(AgentProtocolTest, PipelineReportRoundTripsAndCapsTheName) {
+  PipelineReport back = round_trip(PipelineReport{"ci", false});
+  EXPECT_EQ(back.name, "ci");
+  EXPECT_FALSE(back.cancel_superseded);
+  auto missing = from_json<PipelineReport>(json::parse(R"({"name":"ci"})"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("cancel_superseded"), std::string::npos);
+  json::object big{{"name", std::string(kMaxPipelineName + 1, 'x')}, {"cancel_superseded", true}};
+  auto too_long = from_json<PipelineReport>(json::value(big));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.error().message.find("\"name\""), std::string::npos);
+}
+
 TEST(AgentProtocolTest, PreviewSyncRoundTripsAndChecksPorts) {
   PreviewSync s{{{"serve", "web", 8080, "http://h/", "http://p/", 1234}, {"serve", "api", 9, "u", "p", {}}}};
   PreviewSync back = round_trip(s);

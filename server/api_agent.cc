@@ -233,6 +233,19 @@ void complete(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpReques
   res.reply(HttpResponse::json(200, json::object{{"ok", true}}));
 }
 
+// What the agent read in the pipeline (name, [on] cancel_superseded): a newer push's supersede
+// check reads it (supersede.cc).
+void report_pipeline(ApiContext& ctx, int64_t id, const LeaseHolder& holder, HttpRequest& req,
+                     Responder& res) {
+  auto body = protocol::from_json_text<protocol::PipelineReport>(req.body());
+  if (!body) return res.reply(HttpResponse::error(400, body.error().message));
+  auto held = ctx.store.set_job_pipeline(id, holder, body->name, body->cancel_superseded);
+  if (!held) return res.reply(store_error(held.error()));
+  if (!*held) return res.reply(lease_lost(id, holder));
+  ctx.job_changed.notify();
+  res.reply(HttpResponse::json(200, json::object{{"ok", true}}));
+}
+
 using JobHandler = void (*)(ApiContext&, int64_t, const LeaseHolder&, HttpRequest&, Responder&);
 
 // The agent comes from its credential and the lease from the X-Boxcar-Lease header; the store
@@ -263,6 +276,7 @@ void add_agent_routes(Router& router, ApiContext& ctx) {
   router.add(http::verb::post, agent_job_route(protocol::kLogs), job_route(ctx, upload_logs));
   router.add(http::verb::post, agent_job_route(protocol::kSteps), job_route(ctx, update_step));
   router.add(http::verb::post, agent_job_route(protocol::kComplete), job_route(ctx, complete));
+  router.add(http::verb::post, agent_job_route(protocol::kPipeline), job_route(ctx, report_pipeline));
 }
 
 }  // namespace boxcar::server

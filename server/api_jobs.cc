@@ -36,7 +36,8 @@ json::value step_to_json(const StepRecord& s) {
           {"exit_code", s.exit_code ? json::value(*s.exit_code) : json::value(nullptr)},
           {"started_at", rfc3339_or_null(s.started_at)},
           {"finished_at", rfc3339_or_null(s.finished_at)},
-          {"reason", s.reason}};
+          {"reason", s.reason},
+          {"needs", json::value_from(s.needs)}};
 }
 
 bool known_job_state(const std::string& state) {
@@ -172,6 +173,8 @@ json::value job_to_json(const JobRecord& job) {
           {"log_bytes", job.log_bytes},
           {"log_truncated", job.log_truncated},
           {"pipeline", job.pipeline_name},
+          {"cancel_superseded",
+           job.cancel_superseded ? json::value(*job.cancel_superseded) : json::value(nullptr)},
           {"forge", job.forge.forge},
           {"commit_url", job.forge.commit_url(job.commit)},
           {"rerun_of", job.rerun_of ? json::value(*job.rerun_of) : json::value(nullptr)},

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "base/base64.h"
+#include "base/rfc3339.h"
 #include "base/utf8.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -33,9 +34,9 @@ std::optional<int64_t> parse_offset(const std::string& text) {
 
 // A piece of log as JSON, which holds text: "data" is the bytes as UTF-8 (each byte that is not
 // part of valid UTF-8 shown as U+FFFD), and when that is not the bytes themselves,
-// "data_base64" has them exactly (boxcar logs prints those).
-json::object chunk_json(const std::string& step, std::string_view data) {
-  json::object o{{"step", step}};
+// "data_base64" has them exactly (boxcar logs prints those). "at": when the server stored it.
+json::object chunk_json(const LogChunk& chunk, std::string_view data) {
+  json::object o{{"step", chunk.step}, {"at", format_rfc3339(chunk.at)}};
   if (is_valid_utf8(data)) {
     o["data"] = data;
   } else {
@@ -88,7 +89,7 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
       offset_ = std::max(offset_, chunk.offset + static_cast<int64_t>(chunk.data.size()));
       if (data.empty()) continue;
       events += "id: " + std::to_string(offset_) + "\nevent: log\ndata: " +
-                json::serialize(chunk_json(chunk.step, data)) + "\n\n";
+                json::serialize(chunk_json(chunk, data)) + "\n\n";
     }
     if (chunks->size() == static_cast<size_t>(kBatch)) {
       return send(std::move(events), [self = shared_from_this()] { self->pump(); });
@@ -155,7 +156,7 @@ void plain_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, 
 }
 
 // ?format=json: the same bytes as plain_logs, as chunks that say whose they are, so a client can
-// label every line with its step (boxcar logs): {"chunks": [{"step", "data"}], "offset",
+// label every line with its step (boxcar logs): {"chunks": [{"step", "at", "data"}], "offset",
 // "more" (true: ask again from "offset"), "state"}.
 void json_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, int64_t offset,
                Responder& res) {
@@ -170,7 +171,7 @@ void json_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, i
       offset = std::max(offset, chunk.offset + static_cast<int64_t>(chunk.data.size()));
       if (data.empty()) continue;
       bytes += data.size();
-      out.push_back(chunk_json(chunk.step, data));
+      out.push_back(chunk_json(chunk, data));
     }
     if (chunks->size() < static_cast<size_t>(kBatch)) break;
     if (bytes >= kMaxTextBytes) {

@@ -70,6 +70,9 @@ struct ServerConfig {
   uint64_t cache_max_bytes = 10ull << 30;
   // The queue and the logs (DESIGN.md section 6, "Queue semantics" and "Limits").
   int max_attempts = 3;                 // a new job's lost attempts before it ends as an error
+  // A push to the repository's default branch does not cancel the older jobs of that branch
+  // (supersede.h); other branches' and pull requests' are cancelled all the same.
+  bool keep_superseded_on_default = false;
   // Finished jobs (with steps, logs, previews, artifacts) and webhook deliveries older than
   // this are deleted in batches by a sweep that runs twice per window, and at least every
   // artifact_sweep_ms. 0: kept forever.

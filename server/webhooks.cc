@@ -13,6 +13,7 @@
 #include "base/sha256.h"
 #include "protocol/json_reader.h"
 #include "server/api.h"
+#include "server/supersede.h"
 #include "server/webhook_signature.h"
 
 namespace boxcar::server {
@@ -404,7 +405,14 @@ void receive(ApiContext& ctx, Forge forge, HttpRequest& req, Responder& res) {
   if (!id) return answer("error", store_error(id.error()));
   ctx.queue_changed.notify();
   ctx.job_changed.notify();  // its "pending" commit status can go (the status sender waits on it)
-  answer("queued", HttpResponse::json(200, json::object{{"queued", true}, {"id", *id}}));
+  json::object body{{"queued", true}, {"id", *id}};
+  // The job is queued either way: a failed supersede is said, not made the delivery's failure.
+  if (auto superseded = supersede_older(ctx, *id, queued)) {
+    body["superseded"] = json::value_from(*superseded);
+  } else {
+    body["supersede_error"] = superseded.error().message;
+  }
+  answer("queued", HttpResponse::json(200, std::move(body)));
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "agent/daemon/triggers.h"
 #include "agent/pipeline_run.h"
 #include "base/beneath.h"
+#include "base/utf8.h"
 #include "pipeline/load.h"
 #include "pipeline/plan.h"
 #include "protocol/agent_paths.h"
@@ -38,6 +39,30 @@ namespace {
 // Where the job's artifacts are collected before upload: beside, never inside, the workspace.
 fs::path artifact_dir_of(const AgentConfig& o, const protocol::JobSpec& j) {
   return o.data_dir / "artifacts" / (std::to_string(j.id) + "-" + std::to_string(j.attempt));
+}
+
+// The pipeline's name as the server takes it (protocol::kMaxPipelineName), cut between
+// characters: a TOML string is UTF-8, and JSON must stay so.
+std::string reported_name(const std::string& name) {
+  size_t end = 0;
+  while (end < name.size()) {
+    size_t n = utf8_sequence(name, end);
+    if (n == 0 || end + n > protocol::kMaxPipelineName) break;
+    end += n;
+  }
+  return name.substr(0, end);
+}
+
+// What each expanded step needs, by the full names of the cells (what StepUpdate::needs carries).
+std::vector<std::vector<std::string>> expanded_needs(const pipeline::ExpandedPipeline& p) {
+  std::vector<std::vector<std::string>> out(p.steps.size());
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    for (size_t need : p.steps[i].needs) {
+      if (out[i].size() == protocol::kMaxStepNeeds) break;
+      out[i].push_back(p.steps[need].name);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -200,6 +225,10 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
                            loaded.errors.front().to_string();
       return complete("error", reason);
     }
+    // Before anything else is reported: a newer push's supersede check reads it.
+    outbox.post(std::string(protocol::kPipeline),
+                protocol::to_json(protocol::PipelineReport{reported_name(loaded.pipeline->name),
+                                                           loaded.pipeline->on.cancel_superseded}));
     JobBranch branch = job_branch(spec.event, spec.ref, checked.ref, checked.commit, spec.env,
                                   checked.off_ref);
     if (std::string why = trigger_rejection(loaded.pipeline->on, spec.event, branch.ref); !why.empty()) {
@@ -238,6 +267,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
 
   void run_pipeline(const pipeline::Pipeline& p, const JobBranch& branch) {
     pipeline::ExpandedPipeline expanded = pipeline::expand(p);
+    observer.set_needs(expanded_needs(expanded));
     // A step asking for more than this agent allows fails the job before any step runs.
     if (auto errors = step_limit_errors(expanded, options.step_limits); !errors.empty()) {
       for (const auto& e : errors) observer.job_line(e.message);

@@ -73,6 +73,10 @@ void RemoteObserver::flush_logs() {
   outbox_.post("logs", protocol::to_json(upload));
 }
 
+std::vector<std::string> RemoteObserver::needs_of(size_t step) const {
+  return step < needs_.size() ? needs_[step] : std::vector<std::string>{};
+}
+
 void RemoteObserver::job_line(std::string_view line) { append(kJobLogStep, 1, line, true); }
 
 void RemoteObserver::notice(std::string_view text) { job_line(text); }
@@ -88,6 +92,7 @@ void RemoteObserver::step_started(size_t step, std::string_view name, int attemp
   u.state = "running";
   u.started_at = started_at_[step];
   if (attempt > 1) u.reason = "attempt " + std::to_string(attempt);
+  u.needs = needs_of(step);
   outbox_.post("steps", protocol::to_json(u));
 }
 
@@ -108,6 +113,7 @@ void RemoteObserver::step_finished(size_t step, const StepSummary& s) {
   u.finished_at = unix_ms_now();
   u.reason = s.reason;
   if (s.egress_refused > 0) u.egress_refused = static_cast<int64_t>(s.egress_refused);
+  u.needs = needs_of(step);
   outbox_.post("steps", protocol::to_json(u));
 }
 

@@ -46,6 +46,9 @@ class RemoteObserver : public RunObserver {
   RemoteObserver(boost::asio::io_context& io, JobOutbox& outbox, RemoteObserverOptions options);
   ~RemoteObserver() override;
 
+  // The steps each step waits for (by index, as the scheduler numbers them; matrix cells by
+  // their full names), sent with every update of that step so the server can draw the graph.
+  void set_needs(std::vector<std::vector<std::string>> needs) { needs_ = std::move(needs); }
   // A line of the job's own log (not a step's).
   void job_line(std::string_view line);
   // Sends the lines held now.
@@ -69,6 +72,7 @@ class RemoteObserver : public RunObserver {
  private:
   using Key = std::pair<std::string, int>;  // step name, attempt
   void append(const std::string& step, int attempt, std::string_view line, bool newline);
+  std::vector<std::string> needs_of(size_t step) const;
   void upload_link(int dir, std::string_view name, std::string_view path, const std::string& label);
 
   boost::asio::io_context& io_;
@@ -80,6 +84,7 @@ class RemoteObserver : public RunObserver {
   std::map<size_t, int> attempt_;                     // step index -> current attempt
   std::map<size_t, int64_t> started_at_;              // step index -> unix ms
   std::map<size_t, std::string> names_;               // step index -> name
+  std::vector<std::vector<std::string>> needs_;       // step index -> the names it needs
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
   bool sealed_ = false;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "agent/local/step_label.h"
 #include "base/size.h"
 
 namespace boxcar::agent {
@@ -20,9 +21,6 @@ constexpr const char* kBold = "\x1b[1m";
 constexpr const char* kGreen = "\x1b[32m";
 constexpr const char* kRed = "\x1b[31m";
 constexpr const char* kYellow = "\x1b[33m";
-// Step prefixes: neither red nor green, which mean failure and success here.
-constexpr const char* kPalette[] = {"\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[96m",
-                                    "\x1b[95m", "\x1b[94m", "\x1b[33m", "\x1b[93m"};
 
 using pipeline::StepState;
 
@@ -118,13 +116,7 @@ const std::string& TerminalReporter::prefix(size_t step, std::string_view name) 
   std::string& p = prefixes_[step];
   if (p.empty() || names_[step] != name) {
     names_[step] = name;
-    p.clear();
-    if (options_.color) p += kPalette[step % std::size(kPalette)];
-    p += '[';
-    p += escape_for_terminal(name);
-    p += ']';
-    if (options_.color) p += kReset;
-    p += ' ';
+    p = step_label(step, name, options_.color);
   }
   return p;
 }

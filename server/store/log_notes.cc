@@ -36,6 +36,10 @@ std::string log_truncated_note(int64_t max_log_bytes) {
          " (boxcar serve --max-job-log): the rest of it is dropped\n";
 }
 
+std::string superseded_note(const std::string& reason, bool running) {
+  return "boxcar: " + reason + (running ? ": cancelling it (its agent stops it)\n" : ": cancelled\n");
+}
+
 std::string_view head_within(std::string_view data, int64_t room) {
   if (room <= 0) return {};
   if (static_cast<uint64_t>(room) >= data.size()) return data;

@@ -256,4 +256,11 @@ class PgSession {
   std::unique_ptr<PgConnection> connection_;
 };
 
+inline namespace pg_internal {
+// Appends one of the server's notes (log_notes.h) to job `id`'s log, in the caller's
+// transaction (postgres_store.cc).
+Status append_note(PgSession& s, int64_t id, int64_t job_attempt, int64_t seq,
+                   const std::string& text, UnixMillis now);
+}  // namespace pg_internal
+
 }  // namespace boxcar::server

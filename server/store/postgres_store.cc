@@ -39,10 +39,11 @@ std::string describe_server(const std::string& url) {
   return host + ":" + port;
 }
 
-// Appends one of the server's notes (log_notes.h) to job `id`'s log, in the caller's
-// transaction. A note already there is not an error, which would stop every later sweep.
-Status append_note(PgSession& s, int64_t id, int64_t job_attempt, int64_t seq,
-                   const std::string& text, UnixMillis now) {
+}  // namespace
+
+// A note already there is not an error, which would stop every later sweep.
+Status pg_internal::append_note(PgSession& s, int64_t id, int64_t job_attempt, int64_t seq,
+                                const std::string& text, UnixMillis now) {
   auto inserted = s.query(
       "INSERT INTO log_chunks (job_id, job_attempt, step, attempt, seq, byte_offset, data, at)"
       " SELECT id, $2::integer, $3::text, 0, $4::bigint, log_bytes, $5::bytea, $6::bigint"
@@ -56,8 +57,6 @@ Status append_note(PgSession& s, int64_t id, int64_t job_attempt, int64_t seq,
   if (!grown) return grown.error();
   return {};
 }
-
-}  // namespace
 
 PostgresStore::PostgresStore(std::string url, std::string where, int max_connections)
     : url_(std::move(url)), where_(std::move(where)), max_connections_(max_connections) {}
@@ -391,8 +390,11 @@ Result<bool> PostgresStore::complete(int64_t id, const LeaseHolder& holder,
   auto s = session();
   if (!s) return s.error();
   auto rows = s->query(
-      "UPDATE jobs SET state = $1, reason = $2, finished_at = $3, agent = '',"
-      " lease_expires_at = NULL"
+      "UPDATE jobs SET state = $1, finished_at = $3, agent = '', lease_expires_at = NULL,"
+      // A superseded job that stops as cancelled keeps saying by which; one that finished
+      // otherwise first was not superseded.
+      " reason = CASE WHEN superseded_by IS NOT NULL AND $1 = 'cancelled' THEN reason ELSE $2 END,"
+      " superseded_by = CASE WHEN $1 = 'cancelled' THEN superseded_by END"
       " WHERE id = $4 AND state = 'running' AND agent_id = $5 AND lease_hash = $6",
       state, reason, now, id, holder.agent_id, lease_hash(holder));
   if (!rows) return rows.error();

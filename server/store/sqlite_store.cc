@@ -447,9 +447,12 @@ Result<bool> SqliteStore::complete(int64_t id, const LeaseHolder& holder, const 
   }
   std::lock_guard lock(mu_);
   SqliteQuery q(*this,
-                "UPDATE jobs SET state = ?, reason = ?, finished_at = ?, agent = '',"
-                " lease_expires_at = NULL"
-                " WHERE id = ? AND state = 'running' AND agent_id = ? AND lease_hash = ?");
+                "UPDATE jobs SET state = ?1, finished_at = ?3, agent = '', lease_expires_at = NULL,"
+                // A superseded job that stops as cancelled keeps saying by which; one that
+                // finished otherwise first was not superseded.
+                " reason = CASE WHEN superseded_by IS NOT NULL AND ?1 = 'cancelled' THEN reason"
+                " ELSE ?2 END, superseded_by = CASE WHEN ?1 = 'cancelled' THEN superseded_by END"
+                " WHERE id = ?4 AND state = 'running' AND agent_id = ?5 AND lease_hash = ?6");
   q.bind(state).bind(reason).bind(now).bind(id).bind(holder.agent_id).bind(lease_hash(holder));
   BOXCAR_RETURN_IF_ERROR(q.run());
   return q.changes() == 1;

@@ -383,6 +383,17 @@ class Store {
   // none) and `[on] cancel_superseded`. False (nothing changed) unless it holds the lease.
   virtual Result<bool> set_job_pipeline(int64_t id, const LeaseHolder& holder,
                                         const std::string& name, bool cancel_superseded) = 0;
+  // Cancels what webhook job `newer` (just queued, event push or pull_request) supersedes:
+  // the queued and running jobs with a smaller id, the same event, repository and ref (a pull
+  // request's also the same BOXCAR_PR_BASE), that are no re-run, unless their pipeline said
+  // `[on] cancel_superseded = false` (a job not parsed yet: the value last reported for its
+  // repository and file; none reported: true). In one transaction, each gets superseded_by =
+  // `newer`, `reason` and a note in its log (kJobLogStep, attempt 0, kSupersededNoteSeq); a
+  // queued one ends cancelled at once, a running one gets cancel_requested (its agent learns it
+  // from its next heartbeat; when it completes as cancelled, `reason` stays). A job that ended
+  // meanwhile is left as it ended. Returns the ids cancelled or asked to cancel, ascending.
+  virtual Result<std::vector<int64_t>> supersede(int64_t newer, const std::string& reason,
+                                                 UnixMillis now) = 0;
 
   // ---- Job lists with filters and paging (issue 15; the web UI and GET /api/v1/jobs).
   virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query);

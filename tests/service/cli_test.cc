@@ -25,7 +25,8 @@ std::string trim(std::string s) {
 
 TEST(CliRoundTrip, SubmitJobsLogsAndADeadServer) {
   TempDir work;
-  make_git_repo(work / "good", "version = 1\n[[step]]\nname = \"hi\"\nrun = \"echo cli-round-trip-output\"\n");
+  make_git_repo(work / "good", "version = 1\n[[step]]\nname = \"hi\"\nrun = \"echo cli-round-trip-output\"\n"
+                               "[[step]]\nname = \"test\"\nrun = \"echo test-line\"\n");
   make_git_repo(work / "bad", "version = 1\n[[step]]\nname = \"boom\"\nrun = \"echo about-to-fail; exit 3\"\n");
   Server server(work.path(), {"--agent-token", "tok", "--executor", "host"});
   ASSERT_TRUE(server.ok());
@@ -47,6 +48,25 @@ TEST(CliRoundTrip, SubmitJobsLogsAndADeadServer) {
   auto job = server.job(std::stol(id));
   ASSERT_TRUE(job);
   EXPECT_EQ(str(*job, "state"), "success") << "logs -f returned before the end: " << json::serialize(*job);
+
+  // Piped: `[step] line` without colour, the job's own lines bare; one step; a misspelt one.
+  auto all = server.cli({"logs", "--server", server.url(), id}, work.path());
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find("[hi] cli-round-trip-output\n"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("[test] test-line\n"), std::string::npos) << all.out;
+  EXPECT_NE(("\n" + all.out).find("\nchecked out "), std::string::npos) << all.out;
+  EXPECT_EQ(all.out.find('\x1b'), std::string::npos) << "colour in piped output: " << all.out;
+  auto one = server.cli({"logs", "--server", server.url(), id, "test"}, work.path());
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, "[test] test-line\n");
+  auto typo = server.cli({"logs", "--server", server.url(), id, "tset"}, work.path());
+  EXPECT_EQ(typo.exit_code, 2) << typo.out << typo.err;
+  EXPECT_EQ(typo.err, "boxcar logs: no step \"tset\" in job " + id + " (did you mean \"test\"?)\n");
+  EXPECT_TRUE(typo.out.empty()) << typo.out;
+  auto stamped = server.cli({"logs", "--timestamps", "--server", server.url(), id, "test"}, work.path());
+  EXPECT_EQ(stamped.exit_code, 0) << stamped.err;
+  EXPECT_TRUE(std::regex_match(stamped.out, std::regex(
+      R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[test\] test-line\n)"))) << stamped.out;
 
   auto failing = server.cli({"submit", "--server", server.url(), (work / "bad").string()}, work.path());
   ASSERT_EQ(failing.exit_code, 0) << failing.err;

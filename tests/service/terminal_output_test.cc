@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -49,12 +50,14 @@ struct PtyRun {
 // holds exactly what boxcar wrote to its terminal.
 // NO_COLOR keeps boxcar's own colours out of the way of the assertions; a step's still pass.
 PtyRun run_in_pty(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& home,
-                  const std::string& api_token = "") {
+                  const std::string& api_token = "", bool no_color = true) {
   std::vector<std::string> argv = {boxcar_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> extra = {"TERM=xterm-256color", "NO_COLOR=1"};
+  std::vector<std::string> extra = {"TERM=xterm-256color"};
+  if (no_color) extra.push_back("NO_COLOR=1");
   if (!api_token.empty()) extra.push_back("BOXCAR_API_TOKEN=" + api_token);
   std::vector<std::string> env = child_env(home, extra);
+  if (!no_color) std::erase_if(env, [](const std::string& e) { return e.rfind("NO_COLOR=", 0) == 0; });
   struct termios raw {};
   ::cfmakeraw(&raw);
   struct winsize size {};
@@ -230,6 +233,13 @@ TEST(TerminalOutput, LogsAndLogsFollowLabelEveryStepLineAndEscapeIt) {
   ASSERT_EQ(one.exit_code, 0) << shown(one.out);
   expect_escaped_forms(one.out);
   EXPECT_EQ(one.out.find("other-line"), std::string::npos) << shown(one.out);
+
+  // Without NO_COLOR, a terminal gets each label in its step's colour, as `boxcar run` prints it.
+  auto coloured = run_in_pty({"logs", "--server", server.url(), job_id, "other"}, work.path(),
+                             work.path(), server.token(), /*no_color=*/false);
+  ASSERT_EQ(coloured.exit_code, 0) << shown(coloured.out);
+  EXPECT_TRUE(std::regex_search(coloured.out, std::regex("\x1b\\[[0-9;]+m\\[other\\]\x1b\\[0m other-line")))
+      << shown(coloured.out);
 
   // Controls: the stored log keeps the bytes; piped, `boxcar logs` keeps them too, labelled.
   std::string raw = server.logs(id);

@@ -619,3 +619,133 @@ TEST(BadRepositoryEndsAsError, LocalRepositoryWithoutAllowLocalRepos) {
 
 }  // namespace
 }  // namespace boxcar::service_test
+
+namespace boxcar::service_test {
+namespace {
+
+// A new commit on `branch` of the repository at `dir` (made if missing); its sha.
+std::string commit_on(const fs::path& dir, const std::string& branch) {
+  auto r = run_command({"/usr/bin/git", "checkout", "-q", "-B", branch}, dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return make_git_repo(dir, "");
+}
+
+// A signed GitHub push whose repository names its default branch.
+Delivery push_to(const fs::path& repo, const std::string& branch, const std::string& sha,
+                 const std::string& id) {
+  Delivery d = push_delivery("github", "refs/heads/" + branch, sha, repo.string(), id);
+  json::object body = json::parse(d.body).as_object();
+  body["repository"].as_object()["default_branch"] = "main";
+  d.body = json::serialize(body);
+  d.headers["X-Hub-Signature-256"] = "sha256=" + hmac_sha256_hex(kSecret, d.body);
+  return d;
+}
+
+std::string state_of(Server& server, long id) {
+  auto job = server.job(id);
+  return job ? str(*job, "state") : "";
+}
+
+// Superseded pushes (issue 15): every job's first step waits until the test releases its commit,
+// so the older push is still running when the newer one arrives.
+TEST(SupersededPushes, ANewerPushCancelsTheOlderJobOfItsRefOnly) {
+  TempDir work;
+  fs::path go = work / "go";
+  fs::create_directories(go);
+  std::string wait = "while [ ! -e '" + go.string() + "/'$BOXCAR_COMMIT ]; do sleep 0.05; done";
+  const std::string steps = "[[step]]\nname = \"wait\"\nrun = \"" + wait + "\"\n"
+                            "[[step]]\nname = \"after\"\nneeds = [\"wait\"]\nrun = \"echo after\"\n";
+  fs::path repo = work / "repo", keep = work / "keep";
+  make_git_repo(repo, "version = 1\nname = \"supersede-ci\"\n" + steps);
+  make_git_repo(keep, "version = 1\n[on]\ncancel_superseded = false\n" + steps);
+  Server server(work.path(), {"--webhook-secret", kSecret, "--agent-token", "tok", "--executor",
+                              "host", "--agents", "4", "--keep-superseded-on-default",
+                              // a heartbeat every 2 s: the running job learns of its cancel soon
+                              "--lease", "6s"});
+  ASSERT_TRUE(server.ok());
+  auto release = [&](const std::string& sha) { write_file(go / sha, ""); };
+  auto running = [&](long id) {
+    return wait_until([&] { return state_of(server, id) == "running"; }, 60s,
+                      "job " + std::to_string(id) + " running");
+  };
+  auto push = [&](const fs::path& r, const std::string& branch, const std::string& sha,
+                  json::array* superseded = nullptr) {
+    auto reply = send(server, "github", push_to(r, branch, sha, "d-" + sha));
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    auto v = json::parse(reply.body).as_object();
+    if (superseded) *superseded = v["superseded"].as_array();
+    return num(v, "id");
+  };
+
+  // A manual job of the same repository and ref is neither superseded nor superseding.
+  std::string manual_sha = commit_on(repo, "feature");
+  long manual = server.submit({{"repo", repo.string()}, {"ref", "refs/heads/feature"}, {"commit", manual_sha}});
+  std::string first_sha = commit_on(repo, "feature");
+  long first = push(repo, "feature", first_sha);
+  ASSERT_TRUE(running(first));
+  ASSERT_TRUE(wait_until([&] { return str(*server.job(first), "pipeline") == "supersede-ci"; }, 60s,
+                         "the agent's pipeline report"));
+  std::string second_sha = commit_on(repo, "feature");
+  json::array superseded;
+  long second = push(repo, "feature", second_sha, &superseded);
+  EXPECT_EQ(json::value(superseded), json::value(json::array{first}));
+  auto cancelled = server.wait_final(first);
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(str(*cancelled, "state"), "cancelled") << json::serialize(*cancelled);
+  EXPECT_EQ(num(*cancelled, "superseded_by"), second);
+  EXPECT_EQ(str(*cancelled, "reason"), "superseded by job #" + std::to_string(second) +
+                                           " (push of " + second_sha.substr(0, 7) + ")");
+  EXPECT_NE(server.logs(first).find("boxcar: superseded by job #"), std::string::npos)
+      << server.logs(first);
+  ASSERT_TRUE(running(second));
+
+  // Controls: a push to another branch leaves the newer job alone; the manual job is untouched.
+  std::string other_sha = commit_on(repo, "other");
+  json::array none;
+  long other = push(repo, "other", other_sha, &none);
+  EXPECT_TRUE(none.empty()) << json::serialize(none);
+  EXPECT_EQ(state_of(server, second), "running");
+  EXPECT_FALSE(is_final_state(state_of(server, manual)));
+
+  // [on] cancel_superseded = false keeps the older job, once its agent reported it.
+  std::string kept_sha = commit_on(keep, "feature");
+  long kept = push(keep, "feature", kept_sha);
+  ASSERT_TRUE(running(kept));
+  ASSERT_TRUE(wait_until([&] { auto v = server.job(kept)->at("cancel_superseded");
+                           return v.is_bool() && !v.as_bool(); }, 60s,
+                         "cancel_superseded = false reported"));
+  std::string keep_newer_sha = commit_on(keep, "feature");
+  long keep_newer = push(keep, "feature", keep_newer_sha, &none);
+  EXPECT_TRUE(none.empty()) << json::serialize(none);
+
+  // --keep-superseded-on-default: the default branch keeps its older job.
+  std::string main_sha = commit_on(repo, "main");
+  long on_main = push(repo, "main", main_sha);
+  std::string main_newer_sha = commit_on(repo, "main");
+  long main_newer = push(repo, "main", main_newer_sha, &none);
+  EXPECT_TRUE(none.empty()) << json::serialize(none);
+
+  for (const auto& sha : {manual_sha, second_sha, other_sha, kept_sha, keep_newer_sha, main_sha,
+                          main_newer_sha}) {
+    release(sha);
+  }
+  for (long id : {manual, second, other, kept, keep_newer, on_main, main_newer}) {
+    auto job = server.wait_final(id);
+    ASSERT_TRUE(job);
+    EXPECT_EQ(str(*job, "state"), "success") << json::serialize(*job) << server.logs(id);
+    EXPECT_TRUE(job->at("superseded_by").is_null()) << json::serialize(*job);
+  }
+  // What the agent reported: the pipeline's name and each step's needs.
+  auto done = server.job(second);
+  EXPECT_EQ(str(*done, "pipeline"), "supersede-ci");
+  EXPECT_TRUE(done->at("cancel_superseded").is_bool() && done->at("cancel_superseded").as_bool());
+  for (const auto& s : done->at("steps").as_array()) {
+    const auto& step = s.as_object();
+    json::value want = str(step, "name") == "after" ? json::array{"wait"} : json::array{};
+    EXPECT_EQ(step.at("needs"), want)
+        << json::serialize(step);
+  }
+}
+
+}  // namespace
+}  // namespace boxcar::service_test
