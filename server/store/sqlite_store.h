@@ -46,6 +46,9 @@ class SqliteStore final : public Store {
   Result<bool> update_step(int64_t id, const LeaseHolder& holder, const StepRecord& step) override;
   Result<bool> set_job_pipeline(int64_t id, const LeaseHolder& holder, const std::string& name,
                                 bool cancel_superseded) override;
+  Result<ReuseCopy> copy_reused_artifacts(int64_t id, const LeaseHolder& holder, int64_t from,
+                                          const std::string& step, int64_t max_job_bytes,
+                                          UnixMillis now) override;
   Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
                           int64_t max_log_bytes) override;
   Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,
