@@ -99,6 +99,7 @@ struct Scheduler::Impl {
   void pump();
   void sync_settled();
   void launch(size_t i, int attempt);
+  void reuse(size_t i);
   void start_attempt(size_t i, StepAttempt* attempt);
   void saved_caches(size_t i, StepState state);
   StepSetup setup_of(size_t i);
@@ -120,6 +121,10 @@ void Scheduler::Impl::pump() {
     size_t i = ready.front();
     plan.start(i);
     summaries[i].state = StepState::running;
+    if (i < options.reused.size() && options.reused[i] && options.reuse) {
+      reuse(i);
+      continue;
+    }
     launch(i, 1);
   }
   sync_settled();
@@ -145,6 +150,36 @@ void Scheduler::Impl::sync_settled() {
       observer.step_finished(i, summaries[i]);
     }
   }
+}
+
+// A step reused from the job re-run: its artifacts come back into its layer (where the steps
+// that need it look), off the io thread; it holds the run open meanwhile, like a copy.
+void Scheduler::Impl::reuse(size_t i) {
+  ++copies_in_flight;
+  const std::string& name = pipeline.steps[i].name;
+  std::filesystem::path into = options.workspace;
+  if (options.layers) {
+    into = options.layers->upper(i);
+    std::error_code ec;
+    std::filesystem::create_directories(into, ec);
+  }
+  std::weak_ptr<bool> weak = alive;
+  options.reuse->restore(name, into, [this, weak, i](size_t restored, std::string error) {
+    if (weak.expired()) return;
+    --copies_in_flight;
+    StepSummary& s = summaries[i];
+    std::string origin = options.reuse->origin();
+    if (error.empty()) {
+      s.state = StepState::success;
+      s.reason = "reused from " + origin;
+      observer.notice(s.name + ": reused from " + origin + ", not run: " + std::to_string(restored) +
+                      " artifact" + (restored == 1 ? "" : "s") + " put back for the steps that need it");
+    } else {
+      s.state = StepState::error;
+      s.reason = "cannot reuse its results from " + origin + ": " + error;
+    }
+    complete(i, s.state);
+  });
 }
 
 void Scheduler::Impl::launch(size_t i, int number) {

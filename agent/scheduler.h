@@ -18,6 +18,7 @@
 #include "agent/preview_publisher.h"
 #include "agent/run_observer.h"
 #include "agent/step_limits.h"
+#include "agent/step_reuse.h"
 #include "executors/executor.h"
 #include "network/job_network.h"
 #include "agent/step_caches.h"
@@ -55,6 +56,11 @@ struct SchedulerOptions {
   WorkspaceLayers* layers = nullptr;
   // The run's [[step.cache]]s (with layers only); null: none restored or saved.
   StepCaches* caches = nullptr;
+  // A re-run of failed steps (agent/step_reuse.h): by step, true for one reused instead of run
+  // (its artifacts put back into its layer by `reuse`, then it ends success). Empty or no
+  // `reuse`: every step runs.
+  std::vector<bool> reused;
+  StepReuse* reuse = nullptr;
 };
 
 class Scheduler {

@@ -23,6 +23,7 @@ int cmd_submit(const Args& args);
 int cmd_jobs(const Args& args);
 int cmd_logs(const Args& args);
 int cmd_cancel(const Args& args);
+int cmd_rerun(const Args& args);
 int cmd_artifacts(const Args& args);
 int cmd_image(const Args& args);  // image pull|ls|rm|prune
 int cmd_secret(const Args& args);  // secret set|ls|rm

@@ -27,6 +27,7 @@ constexpr Command kCommands[] = {
     {"jobs", cmd_jobs, "list a server's jobs"},
     {"logs", cmd_logs, "print a job's log (-f follows it live)"},
     {"cancel", cmd_cancel, "cancel a job"},
+    {"rerun", cmd_rerun, "re-run a finished job (--failed: only its failed steps); prints the new id"},
     {"artifacts", cmd_artifacts, "list a job's artifacts (--download DIR fetches them)"},
     {"image", cmd_image, "the image cache: image pull REF | ls | rm REF | prune"},
     {"secret", cmd_secret, "secrets a server keeps for steps: secret set NAME | ls | rm NAME (admin)"},

@@ -26,6 +26,9 @@ inline constexpr std::string_view kArtifacts = "artifacts";  // ?path=&sha256=&s
 // "caches/<sha256>" fetches it.
 inline constexpr std::string_view kCaches = "caches";
 inline constexpr std::string_view kCacheLookup = "caches/lookup";
+// A re-run of failed steps (protocol/rerun_protocol.h): POST "reuse" copies a reused step's
+// artifact records from the job re-run; GET "artifacts/<path>" fetches one of the job's own.
+inline constexpr std::string_view kReuse = "reuse";
 
 // "/api/v1/agent/jobs/{id}/{report}", as an agent sends it.
 inline std::string agent_job_path(int64_t id, std::string_view report) {

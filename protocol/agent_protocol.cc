@@ -95,7 +95,8 @@ json::value to_json(const JobSpec& j) {
   return {{"id", j.id},         {"attempt", j.attempt}, {"repo", j.repo},
           {"ref", j.ref},       {"commit", j.commit},   {"file", j.file},
           {"event", j.event},   {"env", string_map(j.env)}, {"lease_ms", j.lease_ms},
-          {"lease_token", j.lease_token}, {"fork", j.fork}};
+          {"lease_token", j.lease_token}, {"fork", j.fork},
+          {"rerun_of", optional_int(j.rerun_of)}, {"previous_steps", string_map(j.previous_steps)}};
 }
 
 json::value to_json(const ClaimResponse& r) { return {{"job", to_json(r.job)}}; }
@@ -202,6 +203,7 @@ Result<JobSpec> from_json(const json::value& v) {
   in.optional("ref", j.ref).optional("commit", j.commit).optional("file", j.file);
   in.optional("event", j.event).optional("env", j.env).optional("lease_ms", j.lease_ms);
   in.optional("lease_token", j.lease_token).optional("fork", j.fork);
+  in.optional("rerun_of", j.rerun_of).optional("previous_steps", j.previous_steps);
   return finish(in, std::move(j));
 }
 

@@ -100,6 +100,11 @@ struct JobSpec {
   int64_t lease_ms = 60'000;           // heartbeat well within this (every lease/3)
   std::string lease_token;             // this claim's lease: sent as X-Boxcar-Lease
   bool fork = false;                   // a pull request from another repository (no secrets)
+  // A re-run of failed steps (issue 15; docs/api.md "Re-runs"): the job it re-runs and that
+  // job's steps' final states by name. The agent re-runs each step that did not succeed there
+  // (or was not there) and what needs it, and reuses the others (protocol/rerun_protocol.h).
+  std::optional<int64_t> rerun_of = {};
+  std::map<std::string, std::string> previous_steps = {};
 };
 
 struct ClaimResponse {

@@ -41,7 +41,12 @@ TEST(AgentProtocolTest, ClaimResponseRoundTrips) {
   ClaimResponse r;
   r.job = JobSpec{42, 2, "https://x/y.git", "refs/heads/main", "abc", ".boxcar.toml", "push",
                   {{"A", "1"}}, 30'000, "lease-token"};
+  r.job.rerun_of = 41;
+  r.job.previous_steps = {{"build", "success"}, {"test (os=linux)", "failed"}};
   JobSpec back = round_trip(r).job;
+  EXPECT_EQ(back.rerun_of, 41);
+  EXPECT_EQ(back.previous_steps, r.job.previous_steps);
+  EXPECT_FALSE(round_trip(ClaimResponse{}).job.rerun_of);
   EXPECT_EQ(back.id, 42);
   EXPECT_EQ(back.attempt, 2);
   EXPECT_EQ(back.repo, "https://x/y.git");

@@ -39,4 +39,10 @@ std::variant<LeaseHolder, HttpResponse> lease_holder_of_request(ApiContext& ctx,
 // 409: `holder` does not hold job `id`'s lease.
 HttpResponse lease_lost(int64_t id, const LeaseHolder& holder);
 
+// A handler of one job's agent route (api_agent.cc, rerun.cc): job_route() finds the agent from
+// its credential and the lease from the X-Boxcar-Lease header, and the job from the path's {id}
+// (404 when it is not an id); the handler's store calls then check both against the job's lease.
+using JobHandler = void (*)(ApiContext&, int64_t, const LeaseHolder&, HttpRequest&, Responder&);
+Handler job_route(ApiContext& ctx, JobHandler f);
+
 }  // namespace boxcar::server

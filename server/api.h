@@ -2,6 +2,7 @@
 // options, the metrics and the notifiers that wake held requests.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -50,6 +51,9 @@ size_t remove_unreferenced_blobs(ApiContext& ctx,
 // refers to. Returns the number of jobs deleted; true in `more` when a batch was full.
 int64_t sweep_job_retention(ApiContext& ctx, bool& more);
 
+// Where an artifact's bytes are kept: artifact_dir/sha256/<ab>/<hash> (api_artifacts.cc).
+std::filesystem::path blob_path(const ApiContext& ctx, const std::string& sha256);
+
 // (The agent protocol's checks, for every agent route, are in agent_identity.h.)
 
 // Whether a preview is still served as of `now` (api_previews.cc): not once its agent closed it
@@ -61,6 +65,9 @@ bool preview_open(const PreviewRecord& preview, const JobRecord& job, UnixMillis
 // steps and what depends on them, taking the rest from `old`. Returns the new job's id; an
 // Error with ErrorCode::usage when `old` cannot be re-run (e.g. it is still running).
 Result<int64_t> rerun_job(ApiContext& ctx, const JobRecord& old, bool failed_only);
+// POST /api/v1/jobs/{id}/rerun, and the agent's routes for reused steps (rerun.cc,
+// protocol/rerun_protocol.h).
+void add_rerun_routes(Router& router, ApiContext& ctx);
 
 UnixMillis now_ms();
 // format_rfc3339(*t) (base/rfc3339.h), or JSON null when there is no time.

@@ -13,6 +13,7 @@
 #include "protocol/agent_protocol.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
+#include "server/rerun.h"
 
 namespace boxcar::server {
 
@@ -121,6 +122,7 @@ class ClaimWaiter : public std::enable_shared_from_this<ClaimWaiter> {
                               job.commit, job.file,   job.event, job.env,
                               ctx_.options.lease_ms, lease_token_};
     r.job.fork = job.fork;
+    describe_rerun(ctx_, job, r.job);
     return r;
   }
 
@@ -246,7 +248,7 @@ void report_pipeline(ApiContext& ctx, int64_t id, const LeaseHolder& holder, Htt
   res.reply(HttpResponse::json(200, json::object{{"ok", true}}));
 }
 
-using JobHandler = void (*)(ApiContext&, int64_t, const LeaseHolder&, HttpRequest&, Responder&);
+}  // namespace
 
 // The agent comes from its credential and the lease from the X-Boxcar-Lease header; the store
 // call then checks both against the job's lease.
@@ -259,8 +261,6 @@ Handler job_route(ApiContext& ctx, JobHandler f) {
     f(ctx, *id, std::get<LeaseHolder>(holder), req, *res);
   };
 }
-
-}  // namespace
 
 void add_agent_routes(Router& router, ApiContext& ctx) {
   router.add(http::verb::post, protocol::kAgentRegisterPath,

@@ -48,10 +48,6 @@ std::string content_type_for(const std::string& path) {
   return "application/octet-stream";
 }
 
-fs::path blob_path(const ApiContext& ctx, const std::string& sha256) {
-  return ctx.options.artifact_dir / "sha256" / sha256.substr(0, 2) / sha256;
-}
-
 // Where link `path` of a job's artifacts ends, following the job's other links: the record of
 // the file it names, or why there is none (a chain that leaves or loops, or a target that was
 // never uploaded).
@@ -344,6 +340,10 @@ void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
 }
 
 }  // namespace
+
+fs::path blob_path(const ApiContext& ctx, const std::string& sha256) {
+  return ctx.options.artifact_dir / "sha256" / sha256.substr(0, 2) / sha256;
+}
 
 void add_artifact_routes(Router& router, ApiContext& ctx) {
   RouteOptions up;

@@ -102,6 +102,7 @@ Server::Server(Store& store, const ServerConfig& config)
   add_metrics_route(s.router, s.ctx);
   add_agents_admin_routes(s.router, s.ctx);
   add_secret_routes(s.router, s.ctx);
+  add_rerun_routes(s.router, s.ctx);
   HttpServerOptions http_options = s.options.http;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {
     metrics.count_http_response(code);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "agent/daemon/cache_client.h"
+#include "agent/daemon/reuse_client.h"
 #include "agent/daemon/checkout.h"
 #include "agent/daemon/job_outbox.h"
 #include "agent/daemon/remote_errors.h"
@@ -96,6 +97,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
   std::thread checkout_thread;
   CheckoutResult checked;
   std::unique_ptr<CacheClient> cache_client;  // the server's copy of the caches; outlives run
+  std::unique_ptr<ReuseClient> reuse_client;  // a re-run of failed steps; outlives run
   std::unique_ptr<PipelineRun> run;
   bool holding = false;  // completed, previews still open
   // The server's answer for the secrets the steps declare (asked once, after parsing).
@@ -319,6 +321,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     if (kept_secrets) {
       for (const auto& [k, v] : *kept_secrets) opts.secrets[k] = v;  // the server's over env
     }
+    if (spec.rerun_of) plan_reuse(expanded, opts);
     run = std::make_unique<PipelineRun>(io, *wiring.executor, std::move(expanded), std::move(rc), observer);
     if (Status st = run->prepare(); !st.ok()) {
       observer.job_line(st.error().message);
@@ -339,6 +342,23 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
         [weak] {
           if (auto self = weak.lock()) self->all_previews_closed();
         });
+  }
+
+  // A re-run of job `rerun_of`'s failed steps: the steps that succeeded there, and need none
+  // that runs again, are reused (agent/step_reuse.h).
+  void plan_reuse(const pipeline::ExpandedPipeline& expanded, SchedulerOptions& opts) {
+    if (!reuse_client) {
+      reuse_client = std::make_unique<ReuseClient>(client, spec.id, spec.lease_token, *spec.rerun_of);
+    }
+    opts.reused = reused_steps(expanded, spec.previous_steps);
+    opts.reuse = reuse_client.get();
+    std::string reused, rerun;
+    for (size_t i = 0; i < expanded.steps.size(); ++i) {
+      (opts.reused[i] ? reused : rerun) += (opts.reused[i] ? reused : rerun).empty() ? "" : ", ";
+      (opts.reused[i] ? reused : rerun) += expanded.steps[i].name;
+    }
+    observer.job_line("re-running the failed steps of job #" + std::to_string(*spec.rerun_of) + ": " +
+                      (rerun.empty() ? "none" : rerun) + "; reused: " + (reused.empty() ? "none" : reused));
   }
 
   // A declared secret without a value fails its step before it runs (step_setup.cc), naming it.

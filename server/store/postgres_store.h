@@ -51,6 +51,9 @@ class PostgresStore final : public Store {
                                 bool cancel_superseded) override;
   Result<std::vector<int64_t>> supersede(int64_t newer, const std::string& reason,
                                          UnixMillis now) override;
+  Result<ReuseCopy> copy_reused_artifacts(int64_t id, const LeaseHolder& holder, int64_t from,
+                                          const std::string& step, int64_t max_job_bytes,
+                                          UnixMillis now) override;
   Result<bool> append_log(int64_t id, const LeaseHolder& holder, const LogChunk& chunk,
                           int64_t max_log_bytes) override;
   Result<std::vector<LogChunk>> logs(int64_t id, const std::string& step, int64_t offset,

@@ -211,6 +211,13 @@ struct JobQuery {
   int limit = 50;                    // <= 0: no limit
 };
 
+// What copy_reused_artifacts did.
+struct ReuseCopy {
+  enum class Outcome { copied, lease_lost, not_rerun_of, over_limit } outcome = Outcome::copied;
+  std::vector<ArtifactRecord> records;  // copied: the job's new records, by path
+  int64_t job_bytes = 0;                // over_limit: what the job would have held
+};
+
 struct PurgeResult {
   int64_t jobs = 0;                  // deleted
   int64_t deliveries = 0;            // deleted
@@ -376,7 +383,16 @@ class Store {
   virtual Result<std::string> last_pipeline_name(const std::string& repo,
                                                  const std::string& file) = 0;
 
-  // ---- Re-runs (issue 15).
+  // ---- Re-runs (issue 15; sqlite_store_rerun.cc, postgres_store_rerun.cc).
+  // A step of job `id` that the agent holding its lease reused from job `from` instead of
+  // running it (a re-run of failed steps): copies `from`'s artifact records of step `step` to
+  // `id` (the same content-addressed blobs: no bytes move; created_at = now, so retention counts
+  // from the copy), in one transaction. Refused, with nothing copied, unless `id` is a re-run of
+  // `from`'s failed steps (jobs.rerun_of = from, rerun_failed), or when the job's artifacts
+  // would pass `max_job_bytes` (the same cap uploads have; a record replaced by path counts once).
+  virtual Result<ReuseCopy> copy_reused_artifacts(int64_t id, const LeaseHolder& holder, int64_t from,
+                                                  const std::string& step, int64_t max_job_bytes,
+                                                  UnixMillis now) = 0;
 
   // ---- Superseded jobs and what the agent reports of the pipeline (issue 15).
   // What the agent holding the lease read in the job's pipeline: its `name` ("" when it has
