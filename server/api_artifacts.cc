@@ -345,6 +345,10 @@ void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
 
 }  // namespace
 
+void download_artifact(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
+  download(ctx, req, std::move(res));
+}
+
 void add_artifact_routes(Router& router, ApiContext& ctx) {
   RouteOptions up;
   up.body_limit = static_cast<size_t>(ctx.options.artifact_max_file);
