@@ -4,9 +4,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include "http/http_server.h"
@@ -68,6 +71,17 @@ Result<int64_t> rerun_job(ApiContext& ctx, const JobRecord& old, bool failed_onl
 // POST /api/v1/jobs/{id}/rerun, and the agent's routes for reused steps (rerun.cc,
 // protocol/rerun_protocol.h).
 void add_rerun_routes(Router& router, ApiContext& ctx);
+
+// Streams job `job`'s log from byte `offset` (of `step`, or every step when "") as server-sent
+// events until the job is final (api_logs.cc): "log" events whose data is data(chunk, bytes),
+// then an "end" event {state, reason}. Admitted against the follower caps like the API's
+// follow=1 (429 when one is reached); the caller has authorized the request.
+using LogEventData = std::function<boost::json::object(const LogChunk& chunk, std::string_view data)>;
+void follow_job_log(ApiContext& ctx, const HttpRequest& req, std::shared_ptr<Responder> res,
+                    int64_t job, const std::string& step, int64_t offset, LogEventData data);
+// GET .../artifacts/{path...} for job {id}: the artifact's bytes (api_artifacts.cc); the caller
+// has authorized the request.
+void download_artifact(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res);
 
 UnixMillis now_ms();
 // format_rfc3339(*t) (base/rfc3339.h), or JSON null when there is no time.

@@ -345,6 +345,10 @@ fs::path blob_path(const ApiContext& ctx, const std::string& sha256) {
   return ctx.options.artifact_dir / "sha256" / sha256.substr(0, 2) / sha256;
 }
 
+void download_artifact(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
+  download(ctx, req, std::move(res));
+}
+
 void add_artifact_routes(Router& router, ApiContext& ctx) {
   RouteOptions up;
   up.body_limit = static_cast<size_t>(ctx.options.artifact_max_file);

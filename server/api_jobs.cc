@@ -103,7 +103,19 @@ void list_jobs(ApiContext& ctx, HttpRequest& req, Responder& res) {
       limit > 1000) {
     return res.reply(HttpResponse::error(400, "\"limit\": expected an integer from 1 to 1000"));
   }
-  auto jobs = ctx.store.jobs(state, limit);
+  JobQuery query;
+  query.state = state;
+  query.limit = limit;
+  query.repo = req.query_or("repo", "");
+  query.ref = req.query_or("ref", "");
+  if (std::string before = req.query_or("before", ""); !before.empty()) {
+    query.before_id = parse_job_id(before);
+    if (!query.before_id) {
+      return res.reply(HttpResponse::error(
+          400, "\"before\": expected a job id (a positive integer; the last id of the page before)"));
+    }
+  }
+  auto jobs = ctx.store.jobs(query);
   if (!jobs) return res.reply(store_error(jobs.error()));
   json::array out;
   for (const auto& j : *jobs) out.push_back(job_to_json(j));

@@ -68,6 +68,17 @@ TEST_F(ApiJobsTest, ListsNewestFirstAndFiltersByState) {
   ASSERT_EQ(cancelled.size(), 1u);
   EXPECT_EQ(cancelled[0].at("state"), "cancelled");
   EXPECT_EQ(client->get("/api/v1/jobs?limit=1").json().at("jobs").as_array().size(), 1u);
+  // Repository and paging filters (the store's own test covers refs on both backends).
+  auto of_a = client->get("/api/v1/jobs?repo=https%3A%2F%2Fexample.com%2Fa.git").json().at("jobs").as_array();
+  ASSERT_EQ(of_a.size(), 1u);
+  EXPECT_EQ(of_a[0].at("id").as_int64(), a);
+  auto older = client->get("/api/v1/jobs?before=" + std::to_string(b)).json().at("jobs").as_array();
+  ASSERT_EQ(older.size(), 1u);
+  EXPECT_EQ(older[0].at("id").as_int64(), a);
+  EXPECT_EQ(client->get("/api/v1/jobs?ref=main").json().at("jobs").as_array().size(), 0u);
+  auto bad = client->get("/api/v1/jobs?before=abc");
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_NE(bad.body.find("before"), std::string::npos) << bad.body;
 }
 
 TEST_F(ApiJobsTest, ValidationErrorsNameTheField) {

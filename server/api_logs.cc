@@ -56,10 +56,10 @@ std::string_view tail(const LogChunk& chunk, int64_t offset) {
 class LogFollower : public std::enable_shared_from_this<LogFollower> {
  public:
   LogFollower(ApiContext& ctx, std::shared_ptr<Responder> res, int64_t job, std::string step,
-              int64_t offset, std::unique_ptr<LogFollowers::Slot> slot)
+              int64_t offset, std::unique_ptr<LogFollowers::Slot> slot, LogEventData data)
       : ctx_(ctx), res_(std::move(res)), job_(job), step_(std::move(step)), offset_(offset),
         timer_(std::make_shared<boost::asio::steady_timer>(res_->executor())),
-        slot_(std::move(slot)) {}
+        slot_(std::move(slot)), data_(std::move(data)) {}
 
   void start() {
     HttpResponse head = HttpResponse::text(200, "", "text/event-stream");
@@ -89,7 +89,7 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
       offset_ = std::max(offset_, chunk.offset + static_cast<int64_t>(chunk.data.size()));
       if (data.empty()) continue;
       events += "id: " + std::to_string(offset_) + "\nevent: log\ndata: " +
-                json::serialize(chunk_json(chunk, data)) + "\n\n";
+                json::serialize(data_(chunk, data)) + "\n\n";
     }
     if (chunks->size() == static_cast<size_t>(kBatch)) {
       return send(std::move(events), [self = shared_from_this()] { self->pump(); });
@@ -135,6 +135,7 @@ class LogFollower : public std::enable_shared_from_this<LogFollower> {
   bool closed_ = false;
   std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
   std::unique_ptr<LogFollowers::Slot> slot_;  // this follower's place, until it ends
+  LogEventData data_;
 };
 
 void plain_logs(ApiContext& ctx, const JobRecord& job, const std::string& step, int64_t offset,
@@ -200,18 +201,23 @@ void get_logs(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
   std::string step = req.query_or("step", "");
   if (!follow && req.query_or("format", "") == "json") return json_logs(ctx, *job, step, *offset, *res);
   if (!follow) return plain_logs(ctx, *job, step, *offset, *res);
+  follow_job_log(ctx, req, std::move(res), *id, step, *offset, chunk_json);
+}
+
+}  // namespace
+
+void follow_job_log(ApiContext& ctx, const HttpRequest& req, std::shared_ptr<Responder> res,
+                    int64_t job, const std::string& step, int64_t offset, LogEventData data) {
   LogFollowers::Refusal refusal;
-  auto slot = ctx.followers.admit(*id, req.client_address, refusal);
+  auto slot = ctx.followers.admit(job, req.client_address, refusal);
   if (!slot) {
     ctx.metrics.count_follower_refused(refusal.cap);
     HttpResponse r = HttpResponse::error(429, refusal.message);
     r.headers.emplace_back("Retry-After", "10");
     return res->reply(std::move(r));
   }
-  std::make_shared<LogFollower>(ctx, res, *id, step, *offset, std::move(slot))->start();
+  std::make_shared<LogFollower>(ctx, res, job, step, offset, std::move(slot), std::move(data))->start();
 }
-
-}  // namespace
 
 void add_log_routes(Router& router, ApiContext& ctx) {
   router.add(http::verb::get, "/api/v1/jobs/{id}/logs",

@@ -40,6 +40,13 @@ void LogFollowers::release(int64_t job, const std::string& client) {
   }
 }
 
+size_t LogFollowers::total() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [job, count] : per_job_) n += static_cast<size_t>(count);
+  return n;
+}
+
 int LogFollowers::followers_of_job(int64_t job) const {
   std::lock_guard lock(mu_);
   auto it = per_job_.find(job);

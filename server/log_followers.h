@@ -42,6 +42,7 @@ class LogFollowers {
   std::unique_ptr<Slot> admit(int64_t job, const std::string& client, Refusal& refusal);
 
   int followers_of_job(int64_t job) const;
+  size_t total() const;  // every job's together
   int followers_of_client(const std::string& client) const;
 
  private:

@@ -122,7 +122,7 @@ uint64_t Metrics::webhook_count(const std::string& provider, const std::string& 
 }
 
 std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state,
-                            size_t claims_waiting) const {
+                            size_t claims_waiting, size_t log_followers) const {
   std::string out;
   family(out, "boxcar_jobs", "gauge", "Jobs in the store by state.");
   for (const char* state : kJobStates) {
@@ -137,6 +137,9 @@ std::string Metrics::render(const std::map<std::string, int64_t>& jobs_by_state,
   family(out, "boxcar_agent_claims_waiting", "gauge",
          "Agents' claims held open until a job comes (idle agent slots).");
   out += "boxcar_agent_claims_waiting " + std::to_string(claims_waiting) + "\n";
+  family(out, "boxcar_log_followers", "gauge",
+         "Live log streams held open (API follow=1 and web UI pages), against their caps.");
+  out += "boxcar_log_followers " + std::to_string(log_followers) + "\n";
 
   std::lock_guard lock(mu_);
   family(out, "boxcar_webhook_deliveries_total", "counter",

@@ -52,8 +52,9 @@ class Metrics {
 
   // The whole exposition; the job gauges come from the store at scrape time, and
   // `claims_waiting` (agents' claims held open until a job comes) from the server.
+  // `log_followers`: the live log streams held open now (LogFollowers::total()).
   std::string render(const std::map<std::string, int64_t>& jobs_by_state,
-                     size_t claims_waiting) const;
+                     size_t claims_waiting, size_t log_followers = 0) const;
 
  private:
   mutable std::mutex mu_;

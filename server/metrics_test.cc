@@ -13,7 +13,7 @@ TEST(MetricsTest, RendersEveryFamily) {
   m.count_http_response(200);
   m.count_webhook("github", "queued");
   m.observe_step_duration(2.5);
-  std::string text = m.render({{"queued", 3}, {"running", 1}}, 2);
+  std::string text = m.render({{"queued", 3}, {"running", 1}}, 2, 4);
   EXPECT_NE(text.find("boxcar_jobs{state=\"queued\"} 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("boxcar_jobs{state=\"skipped\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("boxcar_queue_depth 3\n"), std::string::npos);
@@ -23,6 +23,7 @@ TEST(MetricsTest, RendersEveryFamily) {
   EXPECT_NE(text.find("boxcar_step_duration_seconds_bucket{le=\"1\"} 0"), std::string::npos);
   EXPECT_NE(text.find("boxcar_step_duration_seconds_sum 2.5"), std::string::npos);
   EXPECT_NE(text.find("boxcar_agent_claims_waiting 2\n"), std::string::npos);
+  EXPECT_NE(text.find("boxcar_log_followers 4\n"), std::string::npos);
   EXPECT_NE(text.find("boxcar_http_requests_total{code=\"200\"} 2"), std::string::npos);
   EXPECT_NE(text.find("# TYPE boxcar_step_duration_seconds histogram"), std::string::npos);
 }

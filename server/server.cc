@@ -70,7 +70,8 @@ void add_metrics_route(Router& router, ApiContext& ctx) {
   router.add(http::verb::get, "/metrics", [&ctx](HttpRequest&, std::shared_ptr<Responder> res) {
     auto counts = ctx.store.count_by_state();
     if (!counts) return res->reply(store_error(counts.error()));
-    res->reply(HttpResponse::text(200, ctx.metrics.render(*counts, ctx.queue_changed.waiters()),
+    res->reply(HttpResponse::text(200, ctx.metrics.render(*counts, ctx.queue_changed.waiters(),
+                                                      ctx.followers.total()),
                                   "text/plain; version=0.0.4; charset=utf-8"));
   }, requires_scope(ctx, Scope::read));
 }

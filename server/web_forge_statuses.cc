@@ -4,7 +4,7 @@
 
 #include "base/rfc3339.h"
 #include "server/api.h"
-#include "server/html_escape.h"
+#include "server/web_page.h"
 
 namespace boxcar::server {
 
@@ -19,9 +19,9 @@ std::string forge_statuses_html(const std::vector<ForgeStatusRecord>& statuses) 
   for (const auto& s : statuses) {
     std::string answer = s.last_http_status ? std::to_string(s.last_http_status) : "";
     if (!s.last_error.empty()) answer += (answer.empty() ? "" : " ") + s.last_error;
-    out += "<tr><td>" + html_escape(s.state) + "</td><td>" + html_escape(s.description) +
-           "</td><td class=\"" + html_escape(s.result) + "\">" + html_escape(s.result) +
-           "</td><td>" + std::to_string(s.attempts) + "</td><td>" + html_escape(answer) +
+    out += "<tr><td>" + escape_html(s.state) + "</td><td>" + escape_html(s.description) +
+           "</td><td class=\"" + escape_html(s.result) + "\">" + escape_html(s.result) +
+           "</td><td>" + std::to_string(s.attempts) + "</td><td>" + escape_html(answer) +
            "</td><td>" + format_rfc3339(s.created_at) + "</td><td>" +
            (s.delivered_at ? format_rfc3339(*s.delivered_at) : "-") + "</td></tr>\n";
   }

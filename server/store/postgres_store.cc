@@ -215,36 +215,7 @@ Result<std::optional<JobRecord>> PostgresStore::job(int64_t id) {
   return std::optional<JobRecord>(std::move(job));
 }
 
-Result<std::vector<JobRecord>> PostgresStore::jobs(const std::string& state, int limit) {
-  auto s = session();
-  if (!s) return s.error();
-  static const std::string sql = std::string("SELECT ") + kJobColumns +
-                                 " FROM jobs WHERE ($1 = '' OR state = $1)"
-                                 " ORDER BY id DESC LIMIT $2";
-  std::optional<int64_t> max_rows;
-  if (limit > 0) max_rows = limit;
-  auto rows = s->query(sql.c_str(), state, max_rows);
-  if (!rows) return rows.error();
-  std::vector<JobRecord> result;
-  std::map<int64_t, size_t> index;
-  std::string ids = "{";
-  for (int i = 0; i < rows->size(); ++i) {
-    result.push_back(read_job(*rows, i));
-    index[result.back().id] = result.size() - 1;
-    ids += (i ? "," : "") + std::to_string(result.back().id);
-  }
-  ids += "}";
-  if (result.empty()) return result;
-  auto steps = s->query(
-      "SELECT job_id, name, state, exit_code, started_at, finished_at, reason, needs FROM steps"
-      " WHERE job_id = ANY($1::bigint[]) ORDER BY job_id, position, name",
-      ids);
-  if (!steps) return steps.error();
-  for (int i = 0; i < steps->size(); ++i) {
-    result[index[steps->i64(i, 0)]].steps.push_back(read_step(*steps, i, 1));
-  }
-  return result;
-}
+// jobs(): postgres_store_lists.cc.
 
 Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
   auto s = session();

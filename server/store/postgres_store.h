@@ -36,6 +36,7 @@ class PostgresStore final : public Store {
                                       int64_t window_ms) override;
   Result<std::optional<JobRecord>> job(int64_t id) override;
   Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) override;
+  Result<std::vector<JobRecord>> jobs(const JobQuery& query) override;  // *_lists.cc
   Result<std::map<std::string, int64_t>> count_by_state() override;
   Result<std::optional<JobRecord>> claim(const LeaseHolder& holder,
                                          const std::vector<std::string>& agent_labels,

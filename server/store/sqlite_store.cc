@@ -243,30 +243,7 @@ Result<std::optional<JobRecord>> SqliteStore::job(int64_t id) {
   return load_job(id);
 }
 
-Result<std::vector<JobRecord>> SqliteStore::jobs(const std::string& state, int limit) {
-  std::lock_guard lock(mu_);
-  std::vector<int64_t> ids;
-  {
-    SqliteQuery q(*this, state.empty()
-                             ? "SELECT id FROM jobs ORDER BY id DESC LIMIT ?"
-                             : "SELECT id FROM jobs WHERE state = ? ORDER BY id DESC LIMIT ?");
-    if (!state.empty()) q.bind(state);
-    q.bind(int64_t{limit > 0 ? limit : -1});
-    for (;;) {
-      auto row = q.next();
-      if (!row) return row.error();
-      if (!*row) break;
-      ids.push_back(q.i64(0));
-    }
-  }
-  std::vector<JobRecord> result;
-  for (int64_t id : ids) {
-    auto job = load_job(id);
-    if (!job) return job.error();
-    if (*job) result.push_back(std::move(**job));
-  }
-  return result;
-}
+// jobs(): sqlite_store_lists.cc.
 
 Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {
   std::lock_guard lock(mu_);
