@@ -10,15 +10,18 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -138,6 +141,56 @@ int free_port() {
   return port;
 }
 
+// Waits for a child spawn() started; true when it exited 0.
+bool exited_cleanly(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+const std::vector<std::string> kInitdbOptions = {"-U",         "postgres", "--auth=trust", "--no-sync",
+                                                 "-E",         "UTF8",     "--locale=C"};
+
+// initdb costs over a second of CPU (several under load), and ctest runs every test in a process
+// of its own, so each PostgreSQL test paid for one. The first server on the machine keeps its
+// freshly made data directory, never started, as a template that later servers copy (tens of
+// milliseconds). The template is published by an atomic rename, so a reader never sees half of
+// one; it is trusted only when owned by the server's user and writable by nobody else (it is in
+// /tmp). Returns its data directory, or "" when there is none to use: the caller runs initdb.
+std::string template_data(const std::string& bin, const Identity& identity, const std::string& log) {
+  uid_t owner = identity.drop ? identity.uid : geteuid();
+  std::string key = bin;
+  for (const auto& option : kInitdbOptions) key += " " + option;
+  char name[128];
+  std::snprintf(name, sizeof name, "/tmp/boxcar-pg-template-%u-%zx", static_cast<unsigned>(owner),
+                std::hash<std::string>{}(key));
+  auto usable = [&] {
+    struct stat st{};
+    return lstat(name, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == owner &&
+           (st.st_mode & 022) == 0 && fs::exists(fs::path(name) / "data" / "PG_VERSION");
+  };
+  if (usable()) return std::string(name) + "/data";
+  if (fs::exists(name)) return "";  // someone else's, or broken: ignore it
+
+  char staging[] = "/tmp/boxcar-pg-template-new-XXXXXX";
+  if (mkdtemp(staging) == nullptr) return "";
+  if (identity.drop && chown(staging, identity.uid, identity.gid) != 0) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    return "";
+  }
+  std::vector<std::string> argv = {bin + "/initdb", "-D", std::string(staging) + "/data"};
+  argv.insert(argv.end(), kInitdbOptions.begin(), kInitdbOptions.end());
+  auto initdb = spawn(argv, identity, staging, log);
+  // A concurrent test may publish first: then its template is used and ours is dropped.
+  if (!initdb || !exited_cleanly(*initdb) || rename(staging, name) != 0) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+  }
+  return usable() ? std::string(name) + "/data" : "";
+}
+
 }  // namespace
 
 Result<std::string> PostgresServer::bin_dir() { return find_bin_dir(); }
@@ -160,16 +213,22 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::start() {
   std::string data = server->dir_ + "/data";
   std::string log = server->dir_ + "/server.log";
 
-  auto initdb = spawn({*bin + "/initdb", "-D", data, "-U", "postgres", "--auth=trust",
-                       "--no-sync", "-E", "UTF8", "--locale=C"},
-                      *identity, server->dir_, log);
-  if (!initdb) return initdb.error();
+  // cp -a as the server's user: postgres wants its data directory to be its own, mode 0700.
+  bool copied = false;
+  if (std::string from = template_data(*bin, *identity, log); !from.empty()) {
+    auto cp = spawn({"/bin/cp", "-a", from, data}, *identity, server->dir_, log);
+    copied = cp && exited_cleanly(*cp);
+  }
+  if (!copied) {
+    std::error_code ec;
+    fs::remove_all(data, ec);
+    std::vector<std::string> argv = {*bin + "/initdb", "-D", data};
+    argv.insert(argv.end(), kInitdbOptions.begin(), kInitdbOptions.end());
+    auto initdb = spawn(argv, *identity, server->dir_, log);
+    if (!initdb) return initdb.error();
+    if (!exited_cleanly(*initdb)) return Error{"initdb failed:\n" + tail(log)};
+  }
   int status = 0;
-  while (waitpid(*initdb, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Error{"initdb failed:\n" + tail(log)};
-  }
 
   // The port is free when chosen, but someone may take it first: try a few.
   for (int tries = 0; tries < 5; ++tries) {

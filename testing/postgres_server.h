@@ -2,7 +2,9 @@
 // distribution's binaries (found under /usr/lib/postgresql/*/bin, or $BOXCAR_PG_BIN) on a
 // fresh data directory in /tmp, listening on 127.0.0.1 at a free port, with durability off
 // for speed; the destructor stops it and deletes everything. Started as root, it runs the
-// server as the `postgres` OS user, since initdb and postgres refuse to run as root.
+// server as the `postgres` OS user, since initdb and postgres refuse to run as root. The data
+// directory is a copy of one initdb made once per machine and user, kept in
+// /tmp/boxcar-pg-template-<uid>-<hash> (see template_data in the .cc).
 #pragma once
 
 #include <sys/types.h>
@@ -16,7 +18,7 @@ namespace boxcar::testing {
 
 class PostgresServer {
  public:
-  // initdb + start + wait until it accepts connections (about a second).
+  // copy of the template (or initdb) + start + wait until it accepts connections.
   static Result<std::unique_ptr<PostgresServer>> start();
   // Where the server binaries are, or an Error saying how to install them.
   static Result<std::string> bin_dir();
