@@ -1,6 +1,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "testing/test_client.h"
 
 namespace boxcar::server {
@@ -39,8 +41,10 @@ TEST_F(ApiLogsTest, FollowStreamsNewChunksThenTheEnd) {
 
   upload(id, 1, "after\n");  // uploaded while the follower is waiting
   ASSERT_TRUE(stream.read_until("after")) << stream.text();
-  EXPECT_NE(stream.text().find("id: 13\nevent: log\ndata: {\"step\":\"build\",\"data\":\"after\\n\"}"),
-            std::string::npos)
+  // The event is the chunk's step, when it was stored (RFC 3339) and its bytes.
+  EXPECT_TRUE(std::regex_search(
+      stream.text(), std::regex("id: 13\nevent: log\ndata: \\{\"step\":\"build\",\"at\":\"[0-9T:.Z-]+\","
+                                "\"data\":\"after\\\\n\"\\}")))
       << stream.text();
 
   complete(id, "failed");

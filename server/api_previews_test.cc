@@ -184,7 +184,7 @@ TEST_F(ApiPreviewsTest, TheJobPageLinksItsOpenPreviewsEscaped) {
   ASSERT_EQ(page.status, 200u);
   EXPECT_NE(page.body.find("<h2>Previews</h2>"), std::string::npos);
   EXPECT_NE(page.body.find("a&lt;b&gt;"), std::string::npos);
-  EXPECT_NE(page.body.find("<a href=\"http://8000-1-tok.localhost:8081/?q=&quot;&lt;x&gt;&quot;\">"),
+  EXPECT_NE(page.body.find("<a href=\"http://8000-1-tok.localhost:8081/?q=&quot;&lt;x&gt;&quot;\" rel="),
             std::string::npos)
       << page.body;
   EXPECT_EQ(page.body.find("href=\"javascript:"), std::string::npos);

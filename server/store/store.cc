@@ -23,13 +23,4 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
                ErrorCode::usage, "db"};
 }
 
-// CONTRACT PLACEHOLDERS (issue 15): each backend overrides these in its own branch; removed
-// (made pure) when the branches are merged.
-Result<std::vector<ForgeStatusRecord>> Store::forge_statuses(int64_t) {
-  return std::vector<ForgeStatusRecord>{};
-}
-Result<std::vector<JobRecord>> Store::jobs(const JobQuery& query) {
-  return jobs(query.state, query.limit);
-}
-
 }  // namespace boxcar::server

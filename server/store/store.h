@@ -362,7 +362,7 @@ class Store {
   virtual Result<std::vector<SecretRecord>> secrets(const std::string& scope) = 0;
 
   // ---- Forge statuses (issue 15; forge_statuses.*). The job's statuses, oldest first.
-  virtual Result<std::vector<ForgeStatusRecord>> forge_statuses(int64_t job_id);
+  virtual Result<std::vector<ForgeStatusRecord>> forge_statuses(int64_t job_id) = 0;
   // Rows are queued by the store itself (migration 10's triggers), in the transaction that
   // changes the job's state; a job's older queued rows become "superseded" then, and retention
   // deletes a job's rows with it. Takes up to `limit` queued statuses due by `now` for
@@ -412,7 +412,7 @@ class Store {
                                                  UnixMillis now) = 0;
 
   // ---- Job lists with filters and paging (issue 15; the web UI and GET /api/v1/jobs).
-  virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query);
+  virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query) = 0;
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".
