@@ -77,6 +77,17 @@ Status apply_forge_status_flags(const ParsedFlags& flags, server::ServerConfig& 
       list->push_back(url);
     }
   }
+  // A Gitea or GitLab token goes only to the forges listed: without one it would go nowhere.
+  for (auto [token, list, token_flag, url_flag] :
+       {std::tuple{&options.gitea_token, &options.gitea_urls, "--gitea-token", "--gitea-url"},
+        std::tuple{&options.gitlab_token, &options.gitlab_urls, "--gitlab-token", "--gitlab-url"}}) {
+    if (!token->empty() && list->empty()) {
+      return Error{std::string(token_flag) + " needs " + url_flag +
+                       " https://HOST (repeatable): the forge(s) the token may be sent to; the "
+                       "API named by a webhook is used only when it is at one of them",
+                   0, ErrorCode::usage, url_flag + 2};
+    }
+  }
   return {};
 }
 

@@ -72,13 +72,16 @@ Result<StatusRequest> status_request(const JobRecord& job, const ForgeStatusReco
   req.api_root = forge == "github" ? config.github_api_url : job.forge.api;
   auto root = parse_server_url(req.api_root);
   if (!root) return Error{"the forge's API root " + req.api_root + ": " + root.error().message};
-  if (auth.allowed && !auth.allowed->empty()) {
+  // Gitea's and GitLab's API roots come from the signed webhook: the token goes only to an
+  // origin the operator listed (none listed: nowhere), so a webhook cannot aim it elsewhere.
+  if (auth.allowed) {
     std::string origin = origin_of(req.api_root);
     bool listed = std::any_of(auth.allowed->begin(), auth.allowed->end(),
                               [&](const std::string& a) { return origin_of(a) == origin; });
     if (!listed) {
       return Error{"the webhook named the API at " + origin + ", which is not in this server's " +
-                   auth.url_flag + ": the token is not sent there"};
+                   auth.url_flag + (auth.allowed->empty() ? " (none is set)" : "") +
+                   ": the token is not sent there"};
     }
   }
   if (auto ok = check_token_transport(*root, std::string(auth.flag)); !ok) return ok.error();

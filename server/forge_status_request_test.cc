@@ -30,6 +30,8 @@ ServerConfig config_with_tokens() {
   config.github_token = "gh-tok";
   config.gitea_token = "gt-tok";
   config.gitlab_token = "gl-tok";
+  config.gitea_urls = {"https://git.example.com"};
+  config.gitlab_urls = {"https://lab.example.com"};
   config.public_url = "https://ci.example.com";
   return config;
 }
@@ -102,9 +104,15 @@ TEST(ForgeStatusRequest, NoTokenAForeignApiRootOrPlainHttpSendNothing) {
   config.gitlab_urls = {"https://LAB.example.com:443/"};
   EXPECT_TRUE(status_request(job_of("gitlab"), pending(), config));
 
+  // Attack: no --gitlab-url at all sends the token nowhere (fail closed), not anywhere.
+  config.gitlab_urls.clear();
+  auto unlisted = status_request(job_of("gitlab"), pending(), config);
+  ASSERT_FALSE(unlisted);
+  EXPECT_NE(unlisted.error().message.find("(none is set)"), std::string::npos) << unlisted.error().message;
+
   // A token never goes over plain http to another machine.
   job = job_of("gitlab");
-  config.gitlab_urls.clear();
+  config.gitlab_urls = {"http://lab.example.com"};
   job.forge.api = "http://lab.example.com/api/v4";
   EXPECT_FALSE(status_request(job, pending(), config));
 }

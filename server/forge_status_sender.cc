@@ -28,6 +28,9 @@ namespace net = boost::asio;
 namespace {
 constexpr auto kRecheck = std::chrono::seconds(1);  // retries due, rows other servers queued
 constexpr size_t kMaxClients = 64;                  // API roots with a kept-alive connection
+// Wakes come with every log upload too: passes (each a store transaction) are at least this
+// far apart, so a step flooding its log does not double the store's write traffic.
+constexpr auto kMinGap = std::chrono::milliseconds(100);
 }  // namespace
 
 struct ForgeStatusSender::Impl : std::enable_shared_from_this<Impl> {
@@ -49,14 +52,28 @@ struct ForgeStatusSender::Impl : std::enable_shared_from_this<Impl> {
   int in_flight = 0;
   std::atomic<bool> stopping = false;  // read by the notifiers' threads too
   std::mt19937_64 jitter_source;
+  std::chrono::steady_clock::time_point last_pass{};
 
   // Long enough that a request (and its one re-send on a fresh connection) ends before another
   // server may take the row; short enough that a crashed server's rows go on soon.
   int64_t hold_ms() const { return 2 * config.status_timeout_ms + 5'000; }
 
   // Runs on io: claims what is due (as many as may be in flight), sends it, and waits again.
+  // Runs on io, for a wake: a pass now, or once kMinGap has passed since the last one.
+  void pass_soon() {
+    if (stopping) return;
+    auto since = std::chrono::steady_clock::now() - last_pass;
+    if (since >= kMinGap) return pass();
+    timer.expires_after(kMinGap - since);  // replaces the recheck's wait: its handler sees ec
+    std::weak_ptr<Impl> weak = weak_from_this();
+    timer.async_wait([weak](boost::system::error_code ec) {
+      if (auto self = weak.lock(); self && !ec) self->pass();
+    });
+  }
+
   void pass() {
     if (stopping) return;
+    last_pass = std::chrono::steady_clock::now();
     for (auto [notifier, id] : waiting) notifier->cancel(id);
     waiting.clear();
     std::vector<uint64_t> seen;
@@ -75,7 +92,7 @@ struct ForgeStatusSender::Impl : std::enable_shared_from_this<Impl> {
     for (size_t i = 0; i < wakes.size(); ++i) {
       uint64_t id = wakes[i]->wait(seen[i], [weak] {
         if (auto self = weak.lock(); self && !self->stopping) {
-          net::post(self->io, [self] { self->pass(); });
+          net::post(self->io, [self] { self->pass_soon(); });
         }
       });
       waiting.emplace_back(wakes[i], id);

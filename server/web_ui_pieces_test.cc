@@ -48,5 +48,19 @@ TEST(WebStepGraph, StepsStandRightOfWhatTheyNeed) {
   EXPECT_EQ(shown, steps.size());
 }
 
+TEST(WebStepGraph, AChainReportedBackwardsGetsAColumnPerStep) {
+  // The agent reports steps in any order: a chain of n reported last-first is n columns.
+  const size_t n = 2000;
+  std::vector<StepRecord> steps(n);
+  for (size_t i = 0; i < n; ++i) {
+    steps[i].name = "s" + std::to_string(i);
+    if (i + 1 < n) steps[i].needs = {"s" + std::to_string(i + 1)};
+  }
+  auto columns = step_columns(steps);
+  ASSERT_EQ(columns.size(), n);
+  EXPECT_EQ(columns.front(), std::vector<size_t>{n - 1});
+  EXPECT_EQ(columns.back(), std::vector<size_t>{0});
+}
+
 }  // namespace
 }  // namespace boxcar::server

@@ -63,11 +63,43 @@ std::string web_origin(const std::string& web_url) {
   return std::string(url->scheme()) + "://" + std::string(url->encoded_authority());
 }
 
+// "owner/name" when `full_name` is one (each part [A-Za-z0-9._-], neither "." nor "..": it
+// becomes a path in the forge's API) and it is the path of `clone_url` (so a status goes to the
+// repository the job checks out, not one the payload merely names); else "".
+std::string checked_full_name(const std::string& full_name, const std::string& clone_url) {
+  size_t slash = full_name.find('/');
+  if (slash == std::string::npos || full_name.find('/', slash + 1) != std::string::npos) return "";
+  for (std::string_view part : {std::string_view(full_name).substr(0, slash),
+                                std::string_view(full_name).substr(slash + 1)}) {
+    if (part.empty() || part == "." || part == ".." ||
+        part.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            std::string_view::npos) {
+      return "";
+    }
+  }
+  // A URL's path, or a path on this machine (tests, mirrors); self-hosted forges may sit under
+  // a path prefix ("https://host/gitea/owner/name.git").
+  auto url = boost::urls::parse_absolute_uri(clone_url);
+  if (!url && clone_url.rfind('/', 0) != 0) return "";
+  std::string path = url ? std::string(url->path()) : clone_url;
+  if (path.size() > 4 && path.ends_with(".git")) path.resize(path.size() - 4);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  auto lower = [](std::string v) {
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  return lower(path).ends_with(lower("/" + full_name)) ? full_name : "";
+}
+
 // Where a GitHub or Gitea repository object says its statuses go and its web page is. Optional
 // fields: a payload without them queues its job all the same, only without statuses.
 void hub_link(NewJob& job, const json::value* repo) {
-  job.forge.repo = string_at(repo, "full_name");
-  job.forge.web_url = string_at(repo, "html_url");
+  job.forge.repo = checked_full_name(string_at(repo, "full_name"), string_at(repo, "clone_url"));
+  // Gitea's API is at the web page's origin: only a page where the repository is cloned from.
+  // (A repository cloned from a path on this machine has no origin to compare.)
+  std::string web_url = string_at(repo, "html_url");
+  std::string clone_origin = web_origin(string_at(repo, "clone_url"));
+  if (clone_origin.empty() || web_origin(web_url) == clone_origin) job.forge.web_url = web_url;
   if (job.default_branch.empty()) job.default_branch = string_at(repo, "default_branch");
 }
 

@@ -91,7 +91,7 @@ TEST(WebhookInterpretTest, GitlabMergeRequest) {
 
 TEST(WebhookInterpretTest, ForgeLinksNameWhereStatusesGo) {
   json::value push = json::parse(R"({"ref": "refs/heads/main", "after": "feedface",
-      "repository": {"full_name": "o/r", "clone_url": "https://git.example.com/o/r.git",
+      "repository": {"full_name": "o/r", "clone_url": "https://git.example.com:3000/o/r.git",
                      "html_url": "https://git.example.com:3000/o/r", "default_branch": "trunk"}})");
   auto gitea = interpret_webhook(Forge::gitea, "push", push);
   ASSERT_TRUE(gitea.ok()) << gitea.error().message;
@@ -114,6 +114,31 @@ TEST(WebhookInterpretTest, ForgeLinksNameWhereStatusesGo) {
   EXPECT_EQ(gitlab->job.forge.repo, "42");
   EXPECT_EQ(gitlab->job.forge.api, "https://lab.example.com/api/v4");
   EXPECT_EQ(gitlab->job.forge.commit_url("feedface"), "https://lab.example.com/g/p/-/commit/feedface");
+}
+
+TEST(WebhookInterpretTest, AStatusGoesOnlyToTheRepositoryTheJobClones) {
+  auto job_for = [](const std::string& full_name, const std::string& html_url) {
+    json::value push = json::object{
+        {"ref", "refs/heads/main"}, {"after", "feedface"},
+        {"repository", json::object{{"full_name", full_name},
+                                    {"clone_url", "https://git.example.com/mine/app.git"},
+                                    {"html_url", html_url}}}};
+    auto out = interpret_webhook(Forge::gitea, "push", push);
+    EXPECT_TRUE(out.ok());
+    return out->job;
+  };
+  // Control: the name and page of the repository cloned.
+  NewJob own = job_for("mine/app", "https://git.example.com/mine/app");
+  EXPECT_TRUE(own.forge.can_post_status());
+  EXPECT_EQ(own.forge.repo, "mine/app");
+  // Attacks: another repository's name, a name that climbs the API's path, a page (and so an
+  // API root) on another host than the clone.
+  EXPECT_FALSE(job_for("victim/app", "https://git.example.com/victim/app").forge.can_post_status());
+  EXPECT_FALSE(job_for("../..", "https://git.example.com/mine/app").forge.can_post_status());
+  EXPECT_FALSE(job_for("mine/app?x=", "https://git.example.com/mine/app").forge.can_post_status());
+  NewJob elsewhere = job_for("mine/app", "https://evil.example/mine/app");
+  EXPECT_FALSE(elsewhere.forge.can_post_status());
+  EXPECT_EQ(elsewhere.forge.web_url, "");
 }
 
 TEST(WebhookInterpretTest, AWebUrlThatIsNotHttpIsNeitherALinkNorAnApi) {

@@ -14,10 +14,11 @@ namespace boxcar::server {
 
 namespace {
 
+// A pull request's identity beside its head: the base branch and its number (a head branch of
+// one repository may be proposed into several repositories, and twice into one).
 std::string pr_base(const std::string& env_json) {
   auto env = env_from_json(env_json);
-  auto it = env.find("BOXCAR_PR_BASE");
-  return it == env.end() ? "" : it->second;
+  return env["BOXCAR_PR_BASE"] + "\n" + env["BOXCAR_PR_NUMBER"];
 }
 
 }  // namespace
@@ -28,7 +29,8 @@ Result<std::vector<int64_t>> PostgresStore::supersede(int64_t newer, const std::
   if (!s) return s.error();
   PgSession::Transaction tx(*s);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
-  auto job = s->query("SELECT event, repo, ref, env FROM jobs WHERE id = $1", newer);
+  auto job = s->query(
+      "SELECT event, repo, ref, env, forge_repo, base_repo FROM jobs WHERE id = $1", newer);
   if (!job) return job.error();
   if (job->size() == 0) return std::vector<int64_t>{};
   std::string event = job->text(0, 0), repo = job->text(0, 1), ref = job->text(0, 2);
@@ -40,8 +42,9 @@ Result<std::vector<int64_t>> PostgresStore::supersede(int64_t newer, const std::
   auto older = s->query(
       "SELECT id, state, file, cancel_superseded, attempt, env FROM jobs"
       " WHERE id < $1 AND event = $2 AND repo = $3 AND ref = $4 AND rerun_of IS NULL"
+      " AND forge_repo = $5 AND base_repo = $6"
       " AND state IN ('queued', 'running') ORDER BY id FOR UPDATE",
-      newer, event, repo, ref);
+      newer, event, repo, ref, job->text(0, 4), job->text(0, 5));
   if (!older) return older.error();
   std::map<std::string, bool> last_reported;  // by file, for jobs not parsed yet
   std::vector<int64_t> ids;

@@ -14,10 +14,11 @@ namespace boxcar::server {
 
 namespace {
 
+// A pull request's identity beside its head: the base branch and its number (a head branch of
+// one repository may be proposed into several repositories, and twice into one).
 std::string pr_base(const std::string& env_json) {
   auto env = env_from_json(env_json);
-  auto it = env.find("BOXCAR_PR_BASE");
-  return it == env.end() ? "" : it->second;
+  return env["BOXCAR_PR_BASE"] + "\n" + env["BOXCAR_PR_NUMBER"];
 }
 
 }  // namespace
@@ -28,9 +29,9 @@ Result<std::vector<int64_t>> SqliteStore::supersede(int64_t newer, const std::st
   // BEGIN IMMEDIATE: no complete() of another process slips in between the read and the write.
   SqliteTransaction tx(db_);
   BOXCAR_RETURN_IF_ERROR(tx.begin());
-  std::string event, repo, ref, base;
+  std::string event, repo, ref, base, forge_repo, base_repo;
   {
-    SqliteQuery q(*this, "SELECT event, repo, ref, env FROM jobs WHERE id = ?");
+    SqliteQuery q(*this, "SELECT event, repo, ref, env, forge_repo, base_repo FROM jobs WHERE id = ?");
     auto row = q.bind(newer).next();
     if (!row) return row.error();
     if (!*row) return std::vector<int64_t>{};
@@ -38,6 +39,8 @@ Result<std::vector<int64_t>> SqliteStore::supersede(int64_t newer, const std::st
     repo = q.text(1);
     ref = q.text(2);
     base = pr_base(q.text(3));
+    forge_repo = q.text(4);
+    base_repo = q.text(5);
   }
   if (event != "push" && event != "pull_request") return std::vector<int64_t>{};
 
@@ -51,8 +54,9 @@ Result<std::vector<int64_t>> SqliteStore::supersede(int64_t newer, const std::st
     SqliteQuery q(*this,
                   "SELECT id, state, file, cancel_superseded, attempt, env FROM jobs"
                   " WHERE id < ? AND event = ? AND repo = ? AND ref = ? AND rerun_of IS NULL"
+                  " AND forge_repo = ? AND base_repo = ?"
                   " AND state IN ('queued', 'running') ORDER BY id");
-    q.bind(newer).bind(event).bind(repo).bind(ref);
+    q.bind(newer).bind(event).bind(repo).bind(ref).bind(forge_repo).bind(base_repo);
     for (;;) {
       auto row = q.next();
       if (!row) return row.error();

@@ -135,6 +135,17 @@ TEST_P(Supersede, APullRequestCancelsOnlyTheSameHeadIntoTheSameBase) {
   EXPECT_EQ(supersede(newer), std::vector<int64_t>{same});
   EXPECT_EQ(get(other_base).state, "queued");
   EXPECT_EQ(get(push).state, "queued");
+  // Attack: the same head branch proposed into another repository (same base branch name) or
+  // as another pull request of the same repository: neither cancels this one's jobs.
+  int64_t ours = add(webhook_job("pull_request", "feature", "main"));
+  NewJob elsewhere = webhook_job("pull_request", "feature", "main");
+  elsewhere.forge.repo = "other/r";
+  elsewhere.base_repo = "https://git.example.com/other/r.git";
+  EXPECT_EQ(supersede(add(elsewhere)), std::vector<int64_t>{});
+  NewJob second_pr = webhook_job("pull_request", "feature", "main");
+  second_pr.env["BOXCAR_PR_NUMBER"] = "8";
+  EXPECT_EQ(supersede(add(second_pr)), std::vector<int64_t>{});
+  EXPECT_EQ(get(ours).state, "queued");
   // A manual job supersedes nothing.
   int64_t manual = add(webhook_job("manual", "feature"));
   EXPECT_EQ(supersede(manual), std::vector<int64_t>{});

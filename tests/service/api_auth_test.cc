@@ -152,6 +152,20 @@ TEST(ApiAuth, ABadTokenFileStopsServeWithItsLine) {
       << r.err;
 }
 
+TEST(ApiAuth, AGiteaTokenWithoutTheForgeItMayGoToStopsServe) {
+  // A Gitea or GitLab token goes only to the forges listed: serve refuses one with none listed
+  // (else any signed webhook could name where it goes).
+  TempDir work;
+  write_file(work / "gitea.token", "gt-secret\n");
+  auto r = run_boxcar({"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()), "--data",
+                       (work / "data").string(), "--agents", "0", "--gitea-token-file",
+                       (work / "gitea.token").string()},
+                      work.path());
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--gitea-token needs --gitea-url"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("gt-secret"), std::string::npos) << r.err;
+}
+
 TEST(ApiAuth, PublicReadOpensJobsLogsAndArtifactsButNotPreviewsOrMetrics) {
   TempDir work;
   make_git_repo(work / "repo", kPipeline);

@@ -123,10 +123,12 @@ TEST(ForgeStatuses, PendingThenFinalOnGithubGiteaAndGitlabAndNoTokenForAnUnliste
   for (const char* name : {"github", "gitea", "gitlab", "attack"}) {
     std::string f = std::string(name) == "attack" ? "gitea" : name;
     // A file of its own: the same tree committed in the same second would be the same commit.
-    std::string sha = make_git_repo(work / name, kPipeline, {{"name", name}}, f == "gitea" ? "bad" : "main");
+    // Under o/r: a status goes only to the repository the job clones (its path ends in full_name).
+    fs::path repo = work / name / "o" / "r";
+    std::string sha = make_git_repo(repo, kPipeline, {{"name", name}}, f == "gitea" ? "bad" : "main");
     Case c;
     c.push = {f, f == "gitea" ? "refs/heads/bad" : "refs/heads/main", sha,
-              (work / name).string(), forge.url() + "/o/r", std::string("d-") + name};
+              repo.string(), forge.url() + "/o/r", std::string("d-") + name};
     if (f == "github") c = {c.push, "/repos/o/r/statuses/" + sha, "success", "authorization", std::string("Bearer ") + kGithubToken};
     if (f == "gitea") c = {c.push, "/api/v1/repos/o/r/statuses/" + sha, "failure", "authorization", std::string("token ") + kGiteaToken};
     if (f == "gitlab") {
@@ -197,9 +199,9 @@ TEST(ForgeStatuses, RetriedAfter500GivenUpAfter401AndKeptAcrossARestart) {
   TempDir work;
   StandInForge forge;
   write_tokens(work);
-  std::string retry_sha = make_git_repo(work / "retry", kPipeline, {{"name", "retry"}});
-  std::string denied_sha = make_git_repo(work / "denied", kPipeline, {{"name", "denied"}});
-  std::string down_sha = make_git_repo(work / "down", kPipeline, {{"name", "down"}});
+  std::string retry_sha = make_git_repo(work / "retry" / "o" / "r", kPipeline, {{"name", "retry"}});
+  std::string denied_sha = make_git_repo(work / "denied" / "o" / "r", kPipeline, {{"name", "denied"}});
+  std::string down_sha = make_git_repo(work / "down" / "o" / "r", kPipeline, {{"name", "down"}});
   std::atomic<bool> down = true;
   std::atomic<int> retry_seen = 0;
   forge.answer([&](const StandInForge::Request& r) {
@@ -216,7 +218,7 @@ TEST(ForgeStatuses, RetriedAfter500GivenUpAfter401AndKeptAcrossARestart) {
   std::map<std::string, long> ids;
   for (const auto& [name, sha] : {std::pair{"retry", retry_sha}, std::pair{"denied", denied_sha},
                                   std::pair{"down", down_sha}}) {
-    auto r = send_push(*server, {"github", "refs/heads/main", sha, (work / name).string(),
+    auto r = send_push(*server, {"github", "refs/heads/main", sha, (work / name / "o" / "r").string(),
                                  "https://github.com/o/r", std::string("d-") + name});
     ids[name] = queued(r);
     ASSERT_GT(ids[name], 0) << r.body;
