@@ -103,15 +103,19 @@ void fetch_artifact(ApiContext& ctx, int64_t id, const LeaseHolder& holder, Http
 
 }  // namespace
 
+bool has_failed_steps(const JobRecord& job) {
+  return std::any_of(job.steps.begin(), job.steps.end(), [](const StepRecord& s) {
+    return s.state != "success" && s.state != "skipped";
+  });
+}
+
 Result<int64_t> rerun_job(ApiContext& ctx, const JobRecord& old, bool failed_only) {
   if (!is_final_job_state(old.state)) {
     return refused(job_name(old.id) + " is " + old.state +
                    ": only a finished job can be re-run (wait for it to end, or cancel it first)");
   }
   if (failed_only) {
-    bool any_failed = std::any_of(old.steps.begin(), old.steps.end(),
-                                  [](const StepRecord& s) { return s.state != "success"; });
-    if (!any_failed) {
+    if (!has_failed_steps(old)) {
       return refused("nothing failed in " + job_name(old.id) + " (it ended " + old.state +
                      (old.steps.empty() ? " before any step ran" : " and every step succeeded") +
                      "): re-run it whole instead (without --failed)");

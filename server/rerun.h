@@ -12,4 +12,8 @@ namespace boxcar::server {
 // Leaves `spec` as it is for any other job, or when the old job is gone (then every step runs).
 void describe_rerun(ApiContext& ctx, const JobRecord& job, protocol::JobSpec& spec);
 
+// Whether a re-run of `job`'s failed steps has anything to do: a step that ended neither
+// success nor skipped (a step skipped by its own `when` would only be skipped again).
+bool has_failed_steps(const JobRecord& job);
+
 }  // namespace boxcar::server

@@ -9,6 +9,7 @@
 #include "server/web_assets.h"
 #include "server/web_forge_statuses.h"
 #include "server/web_log_html.h"
+#include "server/rerun.h"
 #include "server/web_page.h"
 #include "server/web_step_graph.h"
 
@@ -58,9 +59,7 @@ std::string buttons(const JobRecord& j, const Viewer& viewer) {
   }
   std::string out = "<form class=\"inline\" method=\"post\" action=\"/jobs/" + id + "/rerun\">" +
                     csrf_field(viewer) + "<button id=\"rerun\">Re-run</button></form>\n";
-  bool failed = false;
-  for (const StepRecord& s : j.steps) failed |= s.state != "success" && s.state != "skipped";
-  if (failed) {
+  if (has_failed_steps(j)) {
     out += "<form class=\"inline\" method=\"post\" action=\"/jobs/" + id + "/rerun\">" +
            csrf_field(viewer) + "<input type=\"hidden\" name=\"failed\" value=\"1\">"
            "<button id=\"rerun-failed\">Re-run failed steps</button></form>\n";
