@@ -107,21 +107,29 @@ std::string string_field(const boost::json::object& o, const char* key) {
   return v && v->is_string() ? std::string(v->as_string()) : "";
 }
 
+// GET `target`: its 200 answer, or the exit code after saying on stderr why there was none.
+std::variant<ApiReply, int> get_ok(ApiClient& client, const std::string& target) {
+  auto reply = client.request("GET", target);
+  if (!reply) {
+    std::fprintf(stderr, "boxcar logs: %s\n", reply.error().message.c_str());
+    return kExitInfra;
+  }
+  if (reply->status != 200) {
+    std::fprintf(stderr, "boxcar logs: %s\n", error_text(*reply).c_str());
+    return exit_code_of_status(reply->status);
+  }
+  return std::move(*reply);
+}
+
 // Every chunk from `offset` on, through ?format=json (chunks labelled with their step).
 int print_stored(ApiClient& client, const std::string& target, const std::string& query,
                  LogPrinter& printer) {
   int64_t offset = 0;
   while (true) {
     std::string q = "format=json&offset=" + std::to_string(offset) + (query.empty() ? "" : "&" + query);
-    auto reply = client.request("GET", target + "?" + q);
-    if (!reply) {
-      std::fprintf(stderr, "boxcar logs: %s\n", reply.error().message.c_str());
-      return kExitInfra;
-    }
-    if (reply->status != 200) {
-      std::fprintf(stderr, "boxcar logs: %s\n", error_text(*reply).c_str());
-      return exit_code_of_status(reply->status);
-    }
+    auto got = get_ok(client, target + "?" + q);
+    if (int* code = std::get_if<int>(&got)) return *code;
+    const ApiReply* reply = &std::get<ApiReply>(got);
     boost::system::error_code ec;
     auto v = parse_log_json(reply->body, ec);
     if (ec || !v.is_object() || !v.as_object().contains("chunks") ||
@@ -207,15 +215,9 @@ struct JobSteps {
   bool final = false;
 };
 std::variant<JobSteps, int> job_steps(ApiClient& client, const std::string& job) {
-  auto reply = client.request("GET", "/api/v1/jobs/" + job);
-  if (!reply) {
-    std::fprintf(stderr, "boxcar logs: %s\n", reply.error().message.c_str());
-    return kExitInfra;
-  }
-  if (reply->status != 200) {
-    std::fprintf(stderr, "boxcar logs: %s\n", error_text(*reply).c_str());
-    return exit_code_of_status(reply->status);
-  }
+  auto got = get_ok(client, "/api/v1/jobs/" + job);
+  if (int* code = std::get_if<int>(&got)) return *code;
+  const ApiReply* reply = &std::get<ApiReply>(got);
   boost::system::error_code ec;
   auto v = boost::json::parse(reply->body, ec);
   if (ec || !v.is_object()) {

@@ -486,6 +486,11 @@ std::string HttpReply::header(std::string_view name) const {
   return "";
 }
 
+std::string reply_failure(const boost::system::error_code& ec, const HttpReply& reply) {
+  if (ec) return ec.message();
+  return "the server answered " + std::to_string(reply.status) + ": " + reply.body.substr(0, 300);
+}
+
 void HttpClient::cancel(uint64_t id) { impl_->abort(id); }
 
 void HttpClient::set_token(std::string token) { impl_->token = std::move(token); }

@@ -45,6 +45,10 @@ struct HttpReply {
   std::string header(std::string_view name) const;
 };
 
+// Why a request that wanted a 200 did not get one, for a log line: the error `ec`, or the
+// status with the first 300 bytes of the answer.
+std::string reply_failure(const boost::system::error_code& ec, const HttpReply& reply);
+
 // An open file shared by whoever queued an upload of it and the requests that send it.
 using SharedFd = std::shared_ptr<const unique_fd>;
 

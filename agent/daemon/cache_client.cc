@@ -20,11 +20,6 @@ namespace {
 constexpr Millis kLookupTimeout{30'000};
 constexpr Millis kFetchIdle{60'000};
 
-std::string why_not(const boost::system::error_code& ec, const HttpReply& reply) {
-  if (ec) return ec.message();
-  return "the server answered " + std::to_string(reply.status) + ": " + reply.body.substr(0, 300);
-}
-
 }  // namespace
 
 CacheClient::CacheClient(HttpClient& client, JobOutbox& outbox, int64_t job, std::string lease,
@@ -50,7 +45,7 @@ void CacheClient::fetch(const std::string& key, const std::vector<std::string>& 
         if (weak.expired()) return;
         in_flight_.erase(*id);
         if (!ec && reply.status == 404) return done(std::nullopt, "");
-        if (ec || reply.status != 200) return done(std::nullopt, why_not(ec, reply));
+        if (ec || reply.status != 200) return done(std::nullopt, reply_failure(ec, reply));
         boost::system::error_code jec;
         json::value found = json::parse(reply.body, jec);
         // A server's answer, checked before anything reads it (at() would throw on the io thread).
@@ -99,7 +94,7 @@ void CacheClient::fetch(const std::string& key, const std::vector<std::string>& 
               if (weak.expired()) return;
               in_flight_.erase(*fetch_id);
               if (*write_failed) return done(std::nullopt, "cannot write the fetched entry");
-              if (fec || freply.status != 200) return done(std::nullopt, why_not(fec, freply));
+              if (fec || freply.status != 200) return done(std::nullopt, reply_failure(fec, freply));
               if (*got != size || hash->hex() != sha) {
                 return done(std::nullopt, "the fetched entry does not match its sha256");
               }

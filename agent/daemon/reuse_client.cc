@@ -27,11 +27,6 @@ namespace {
 constexpr Millis kReuseTimeout{60'000};
 constexpr Millis kFetchIdle{60'000};
 
-std::string why_not(const boost::system::error_code& ec, const HttpReply& reply) {
-  if (ec) return ec.message();
-  return "the server answered " + std::to_string(reply.status) + ": " + reply.body.substr(0, 300);
-}
-
 // The directory `rel` ("" for the root) under `root`, made as needed, never through a link.
 unique_fd make_dirs(int root, const std::string& rel) {
   unique_fd dir = open_beneath(root, "", O_PATH | O_DIRECTORY);
@@ -95,7 +90,7 @@ void ReuseClient::restore(const std::string& step, const std::filesystem::path& 
       kReuseTimeout, [this, weak, id, r](const boost::system::error_code& ec, HttpReply reply) {
         if (weak.expired()) return;
         in_flight_.erase(*id);
-        if (ec || reply.status != 200) return r->done(0, why_not(ec, reply));
+        if (ec || reply.status != 200) return r->done(0, reply_failure(ec, reply));
         auto v = protocol::parse_json(reply.body);
         auto listed = v ? protocol::reuse_response_from_json(*v) : Result<protocol::ReuseResponse>(v.error());
         if (!listed) return r->done(0, "the server's answer: " + listed.error().message);
@@ -153,7 +148,7 @@ void ReuseClient::next_file(std::shared_ptr<Restore> r) {
           in_flight_.erase(*id);
           const protocol::ReusedArtifact& f = r->files[r->next];
           if (*write_failed) return r->done(r->restored, f.path + ": cannot write it");
-          if (ec || reply.status != 200) return r->done(r->restored, f.path + ": " + why_not(ec, reply));
+          if (ec || reply.status != 200) return r->done(r->restored, f.path + ": " + reply_failure(ec, reply));
           if (*got != size || hash->hex() != f.sha256) {
             return r->done(r->restored, f.path + ": the fetched bytes do not match its size and sha256");
           }

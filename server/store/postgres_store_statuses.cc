@@ -28,15 +28,6 @@ ForgeStatusRecord read_status(const PgRows& rows, int i) {
   return r;
 }
 
-std::string outcome_kind(ForgeStatusOutcome::Kind kind) {
-  switch (kind) {
-    case ForgeStatusOutcome::delivered: return "delivered";
-    case ForgeStatusOutcome::retry: return "retry";
-    case ForgeStatusOutcome::failed: break;
-  }
-  return "failed";
-}
-
 }  // namespace
 
 Result<std::vector<ForgeStatusRecord>> PostgresStore::forge_statuses(int64_t job_id) {
@@ -90,7 +81,7 @@ Result<bool> PostgresStore::finish_forge_status(int64_t id, const std::string& c
       " claim_token = '', claimed_until = NULL"
       " WHERE id = $7 AND claim_token = $8 AND claim_token <> ''",
       int64_t{outcome.attempted ? 1 : 0}, int64_t{outcome.http_status}, outcome.error,
-      outcome_kind(outcome.kind), now, outcome.next_attempt_at, id, claimer);
+      ForgeStatusOutcome::name(outcome.kind), now, outcome.next_attempt_at, id, claimer);
   if (!rows) return rows.error();
   return rows->affected() == 1;
 }

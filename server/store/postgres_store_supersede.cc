@@ -7,21 +7,11 @@
 #include "base/run_state.h"
 #include "server/store/log_notes.h"
 #include "server/store/migrations.h"
+#include "server/store/pull_request_key.h"
 #include "server/store/pg_session.h"
 #include "server/store/postgres_store.h"
 
 namespace boxcar::server {
-
-namespace {
-
-// A pull request's identity beside its head: the base branch and its number (a head branch of
-// one repository may be proposed into several repositories, and twice into one).
-std::string pr_base(const std::string& env_json) {
-  auto env = env_from_json(env_json);
-  return env["BOXCAR_PR_BASE"] + "\n" + env["BOXCAR_PR_NUMBER"];
-}
-
-}  // namespace
 
 Result<std::vector<int64_t>> PostgresStore::supersede(int64_t newer, const std::string& reason,
                                                       UnixMillis now) {
@@ -34,7 +24,7 @@ Result<std::vector<int64_t>> PostgresStore::supersede(int64_t newer, const std::
   if (!job) return job.error();
   if (job->size() == 0) return std::vector<int64_t>{};
   std::string event = job->text(0, 0), repo = job->text(0, 1), ref = job->text(0, 2);
-  std::string base = pr_base(job->text(0, 3));
+  std::string base = pull_request_key(job->text(0, 3));
   if (event != "push" && event != "pull_request") return std::vector<int64_t>{};
 
   // The row locks order this with complete(), heartbeats and lease expiry: a job that ended
@@ -49,7 +39,7 @@ Result<std::vector<int64_t>> PostgresStore::supersede(int64_t newer, const std::
   std::map<std::string, bool> last_reported;  // by file, for jobs not parsed yet
   std::vector<int64_t> ids;
   for (int i = 0; i < older->size(); ++i) {
-    if (event == "pull_request" && pr_base(older->text(i, 5)) != base) continue;
+    if (event == "pull_request" && pull_request_key(older->text(i, 5)) != base) continue;
     int64_t id = older->i64(i, 0);
     std::string file = older->text(i, 2);
     bool cancel = true;

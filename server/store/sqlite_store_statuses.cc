@@ -28,15 +28,6 @@ ForgeStatusRecord read_status(const SqliteQuery& q) {
   return r;
 }
 
-const char* outcome_kind(ForgeStatusOutcome::Kind kind) {
-  switch (kind) {
-    case ForgeStatusOutcome::delivered: return "delivered";
-    case ForgeStatusOutcome::retry: return "retry";
-    case ForgeStatusOutcome::failed: break;
-  }
-  return "failed";
-}
-
 }  // namespace
 
 Result<std::vector<ForgeStatusRecord>> SqliteStore::forge_statuses(int64_t job_id) {
@@ -108,7 +99,7 @@ Result<bool> SqliteStore::finish_forge_status(int64_t id, const std::string& cla
                 " claim_token = '', claimed_until = NULL"
                 " WHERE id = ?7 AND claim_token = ?8 AND claim_token <> ''");
   q.bind(int64_t{outcome.attempted ? 1 : 0}).bind(int64_t{outcome.http_status}).bind(outcome.error);
-  q.bind(std::string(outcome_kind(outcome.kind))).bind(now).bind(outcome.next_attempt_at);
+  q.bind(std::string(ForgeStatusOutcome::name(outcome.kind))).bind(now).bind(outcome.next_attempt_at);
   BOXCAR_RETURN_IF_ERROR(q.bind(id).bind(claimer).run());
   return q.changes() == 1;
 }

@@ -7,21 +7,11 @@
 #include "base/run_state.h"
 #include "server/store/log_notes.h"
 #include "server/store/migrations.h"
+#include "server/store/pull_request_key.h"
 #include "server/store/sqlite_query.h"
 #include "server/store/sqlite_store.h"
 
 namespace boxcar::server {
-
-namespace {
-
-// A pull request's identity beside its head: the base branch and its number (a head branch of
-// one repository may be proposed into several repositories, and twice into one).
-std::string pr_base(const std::string& env_json) {
-  auto env = env_from_json(env_json);
-  return env["BOXCAR_PR_BASE"] + "\n" + env["BOXCAR_PR_NUMBER"];
-}
-
-}  // namespace
 
 Result<std::vector<int64_t>> SqliteStore::supersede(int64_t newer, const std::string& reason,
                                                     UnixMillis now) {
@@ -38,7 +28,7 @@ Result<std::vector<int64_t>> SqliteStore::supersede(int64_t newer, const std::st
     event = q.text(0);
     repo = q.text(1);
     ref = q.text(2);
-    base = pr_base(q.text(3));
+    base = pull_request_key(q.text(3));
     forge_repo = q.text(4);
     base_repo = q.text(5);
   }
@@ -61,7 +51,7 @@ Result<std::vector<int64_t>> SqliteStore::supersede(int64_t newer, const std::st
       auto row = q.next();
       if (!row) return row.error();
       if (!*row) break;
-      if (event == "pull_request" && pr_base(q.text(5)) != base) continue;
+      if (event == "pull_request" && pull_request_key(q.text(5)) != base) continue;
       Older o{q.i64(0), q.i64(4), q.text(1), q.text(2), std::nullopt};
       if (auto v = q.opt_i64(3)) o.cancel_superseded = *v != 0;
       older.push_back(std::move(o));

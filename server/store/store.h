@@ -200,6 +200,11 @@ struct ForgeStatusOutcome {
   int http_status = 0;           // the forge's answer (0: none came)
   std::string error;             // why it did not go ("" when delivered); never a token
   UnixMillis next_attempt_at = 0;  // retry: when
+
+  // The metrics' label and the stored word for a kind: "delivered", "retry", "failed".
+  static const char* name(Kind k) {
+    return k == delivered ? "delivered" : k == retry ? "retry" : "failed";
+  }
 };
 
 // Which jobs a list shows (GET /api/v1/jobs, the web UI's list), newest first.
