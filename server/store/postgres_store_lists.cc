@@ -9,13 +9,6 @@
 
 namespace boxcar::server {
 
-Result<std::vector<JobRecord>> PostgresStore::jobs(const std::string& state, int limit) {
-  JobQuery query;
-  query.state = state;
-  query.limit = limit;
-  return jobs(query);
-}
-
 Result<std::vector<JobRecord>> PostgresStore::jobs(const JobQuery& query) {
   auto s = session();
   if (!s) return s.error();

@@ -32,7 +32,7 @@ class SqliteStore final : public Store {
   Result<bool> record_webhook_content(const std::string& key, UnixMillis now,
                                       int64_t window_ms) override;
   Result<std::optional<JobRecord>> job(int64_t id) override;
-  Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) override;
+  using Store::jobs;  // jobs(state, limit), built on the override below
   Result<std::vector<JobRecord>> jobs(const JobQuery& query) override;  // *_lists.cc
   Result<std::map<std::string, int64_t>> count_by_state() override;
   Result<std::optional<JobRecord>> claim(const LeaseHolder& holder,

@@ -8,13 +8,6 @@
 
 namespace boxcar::server {
 
-Result<std::vector<JobRecord>> SqliteStore::jobs(const std::string& state, int limit) {
-  JobQuery query;
-  query.state = state;
-  query.limit = limit;
-  return jobs(query);
-}
-
 Result<std::vector<JobRecord>> SqliteStore::jobs(const JobQuery& query) {
   std::lock_guard lock(mu_);
   RefForms ref = ref_forms(query.ref);

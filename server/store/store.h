@@ -258,7 +258,12 @@ class Store {
 
   virtual Result<std::optional<JobRecord>> job(int64_t id) = 0;
   // Newest first, with their steps; `state` empty = every state; `limit` <= 0 = no limit.
-  virtual Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) = 0;
+  Result<std::vector<JobRecord>> jobs(const std::string& state, int limit) {
+    JobQuery query;
+    query.state = state;
+    query.limit = limit;
+    return jobs(query);
+  }
   virtual Result<std::map<std::string, int64_t>> count_by_state() = 0;
 
   // Atomically takes the oldest queued job whose labels the agent has: state running, lease
