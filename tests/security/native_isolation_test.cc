@@ -271,6 +271,8 @@ TEST_P(SecurityTest, StepProcessesAreNotHostRoot) {
   EXPECT_EQ(real, 100000u);
   EXPECT_EQ(effective, 100000u);
   EXPECT_EQ(std::stoi(status_field(::getpid(), "Uid")), 0);  // control: the agent is root
+  // `id -u` wrote before the exec, but its pipe may not have been read yet: let the loop drain it.
+  for (int i = 0; i < 500 && r.out.find('\n') == std::string::npos; ++i) run_for(std::chrono::milliseconds(10));
   EXPECT_EQ(r.out, "0\n");  // and inside, the step is uid 0
   sb->destroy();
 }
