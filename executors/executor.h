@@ -22,6 +22,7 @@
 #include "base/duration.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "executors/file_request.h"
 #include "executors/outcome.h"
 #include "executors/spec.h"
 
@@ -37,6 +38,35 @@ struct ExecRequest {
   // "uid", "name:group", "uid:gid" are looked up in the sandbox's own /etc/passwd and /etc/group.
   // Executors without users of their own (host) ignore it.
   std::string user{};
+  // The sandbox API (sandboxes/): fd 0 is a pipe written through ExecControl::write_stdin
+  // (false: /dev/null).
+  bool stdin_pipe{false};
+  // A cgroup-v2 tree of the command's own inside the sandbox's, so that ExecControl::signal and
+  // kill_tree reach everything it started, daemons that setsid() away included. Where cgroup
+  // v2 is not writable the executor falls back to the process group (ExecControl::tree_is_cgroup
+  // says which).
+  bool own_tree{false};
+};
+
+// A command once started (ExecHandlers::on_started). Called on the io_context; once on_exit ran,
+// signal/kill_tree return an Error and write_stdin reports done(false).
+class ExecControl {
+ public:
+  virtual ~ExecControl() = default;
+  // The command's pid inside the sandbox's pid namespace (what `ps` in the sandbox shows).
+  virtual int pid() const = 0;
+  // `sig` to the command itself (tree = false) or to every process of its tree (tree = true).
+  virtual Status signal(int sig, bool tree) = 0;
+  // SIGKILL to the whole tree at once (cgroup.kill: atomic against forks).
+  virtual Status kill_tree() = 0;
+  // Whether the tree is a cgroup (own_tree and cgroup v2 writable) or only the process group.
+  virtual bool tree_is_cgroup() const = 0;
+  // ExecRequest::stdin_pipe: `data` is written in order, without blocking the io_context;
+  // done(false) when the command closed its end or close_stdin() came first. An empty `data`
+  // only waits for what is queued.
+  virtual void write_stdin(std::string data, std::function<void(bool ok)> done) = 0;
+  // End of input: the pipe is closed once what is queued was written.
+  virtual void close_stdin() = 0;
 };
 
 struct ExecHandlers {
@@ -45,6 +75,9 @@ struct ExecHandlers {
   // Called once, after every byte of output was delivered. When the sandbox was stopped with
   // a reason (timeout, cancelled) the outcome carries that reason, not the signal.
   std::function<void(const Outcome&)> on_exit;
+  // Called once when the command was started, before any on_output, by executors that can
+  // control a running command (native); the others never call it.
+  std::function<void(std::shared_ptr<ExecControl>)> on_started{};
 };
 
 class Sandbox {
@@ -69,6 +102,14 @@ class Sandbox {
   // (agent/sandbox_connect.h does). An Error when it fails at once: nothing listens there (yet),
   // or the sandbox is not running.
   virtual Result<unique_fd> connect_tcp(uint16_t port) = 0;
+
+  // A file operation as the sandbox's root sees it, resolved only inside the sandbox's own mount
+  // namespace (executors/file_request.h): the host never walks a path the sandbox controls.
+  // `done` runs once, on the io_context. Executors without it answer an Error.
+  virtual void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) {
+    (void)request;
+    done(Error{"file operations are not supported by this executor"});
+  }
 };
 
 struct JobSpec {

@@ -69,6 +69,13 @@ HttpResponse HttpResponse::error(unsigned status, std::string_view message) {
   return json(status, boost::json::object{{"error", message}});
 }
 
+HttpResponse HttpResponse::error_code(unsigned status, std::string_view code, std::string_view message,
+                                      std::string_view field) {
+  boost::json::object body{{"error", message}, {"code", code}};
+  if (!field.empty()) body["field"] = field;
+  return json(status, body);
+}
+
 HttpResponse HttpResponse::text(unsigned status, std::string body, std::string content_type) {
   HttpResponse r;
   r.status = status;

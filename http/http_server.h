@@ -61,6 +61,10 @@ struct HttpResponse {
   static HttpResponse json(unsigned status, const boost::json::value& body);
   // {"error": message}: say what went wrong and how to fix it.
   static HttpResponse error(unsigned status, std::string_view message);
+  // {"error": message, "code": code, "field": field (only when not empty)}: the sandbox API's
+  // error answers, whose codes clients switch on (docs/sandboxes.md lists them).
+  static HttpResponse error_code(unsigned status, std::string_view code, std::string_view message,
+                                 std::string_view field = {});
   static HttpResponse text(unsigned status, std::string body,
                            std::string content_type = "text/plain; charset=utf-8");
 };

@@ -1,8 +1,11 @@
 #include "protocol/json_reader.h"
 
+#include <algorithm>
 #include <limits>
 
 #include <boost/json/parse.hpp>
+
+#include "base/suggest.h"
 
 namespace boxcar::protocol {
 
@@ -40,6 +43,7 @@ void JsonReader::fail(std::string message) {
 }
 
 void JsonReader::mistyped(const json::value& v, const std::string& name, const char* expected) {
+  if (!error_) error_field_ = name;
   fail("\"" + name + "\": expected " + expected + ", got " + json_kind(v));
 }
 
@@ -52,7 +56,10 @@ const json::value* JsonReader::field(std::string_view key, bool required) {
   }
   const json::value* f = v_.as_object().if_contains(key);
   if (f == nullptr || f->is_null()) {
-    if (required) fail("missing required field \"" + name(key) + "\"");
+    if (required && !error_) {
+      error_field_ = name(key);
+      fail("missing required field \"" + name(key) + "\"");
+    }
     return nullptr;
   }
   return f;
@@ -121,6 +128,25 @@ void JsonReader::read(const json::value& v, std::map<std::string, std::string>& 
     items.emplace(std::string(key), std::move(s));
   }
   out = std::move(items);
+}
+
+JsonReader& JsonReader::known(const std::vector<std::string>& keys) {
+  if (error_ || !v_.is_object()) return *this;
+  for (const auto& [key, value] : v_.as_object()) {
+    if (std::find(keys.begin(), keys.end(), std::string_view(key)) != keys.end()) continue;
+    std::string message = "unknown field \"" + name(key) + "\"";
+    if (auto near = closest_match(key, keys)) {
+      message += " (did you mean \"" + *near + "\"?)";
+    } else {
+      message += " (known fields:";
+      for (const auto& k : keys) message += " " + k;
+      message += ")";
+    }
+    error_field_ = name(key);
+    fail(std::move(message));
+    break;
+  }
+  return *this;
 }
 
 }  // namespace boxcar::protocol

@@ -45,8 +45,14 @@ class JsonReader {
   std::string name(std::string_view key) const;
   void fail(std::string message);
 
+  // Every key of the object must be one of `keys`: an unknown one fails with the closest known
+  // key as "did you mean" (a typo in an API body is an error, never silently ignored).
+  JsonReader& known(const std::vector<std::string>& keys);
+
   bool ok() const { return !error_; }
   const Error& error() const { return *error_; }
+  // The field the first error is about ("resources.memory"); "" when it is about the body.
+  const std::string& error_field() const { return error_field_; }
 
   // Conversions, also usable for array elements; `name` is what errors call the value.
   void read(const boost::json::value& v, std::string& out, const std::string& name);
@@ -73,6 +79,7 @@ class JsonReader {
   const boost::json::value& v_;
   std::string path_;
   std::optional<Error> error_;
+  std::string error_field_;
 };
 
 }  // namespace boxcar::protocol

@@ -57,6 +57,22 @@ TEST(JsonReaderTest, IntegersAreCheckedForRange) {
   EXPECT_EQ(in2.error().message, "\"d\": expected an integer, got a number");
 }
 
+TEST(JsonReaderTest, AnUnknownFieldIsAnErrorWithDidYouMean) {
+  auto v = parse_json(R"({"argv": ["true"], "timeot_ms": 5})");
+  ASSERT_TRUE(v.ok());
+  JsonReader in(*v);
+  in.known({"argv", "command", "timeout_ms"});
+  ASSERT_FALSE(in.ok());
+  EXPECT_EQ(in.error().message, "unknown field \"timeot_ms\" (did you mean \"timeout_ms\"?)");
+  EXPECT_EQ(in.error_field(), "timeot_ms");
+  JsonReader far(*v);
+  far.known({"argv", "zzz"});
+  EXPECT_EQ(far.error().message, "unknown field \"timeot_ms\" (known fields: argv zzz)");
+  JsonReader fine(*v);
+  fine.known({"argv", "timeot_ms"});
+  EXPECT_TRUE(fine.ok());  // control
+}
+
 TEST(JsonReaderTest, ParseJsonNeverThrows) {
   EXPECT_FALSE(parse_json("{").ok());
   EXPECT_FALSE(parse_json("").ok());

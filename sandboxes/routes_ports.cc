@@ -1,0 +1,8 @@
+// PLACEHOLDER: replaced by its piece.
+#include "sandboxes/sandbox_host.h"
+
+namespace boxcar::sandboxes {
+
+void add_port_routes(server::Router& /*router*/, SandboxHost& /*host*/) {}
+
+}  // namespace boxcar::sandboxes

@@ -1,0 +1,102 @@
+// SandboxHost: the sandboxes of the sandbox API that one agent holds (shared/SANDBOXES.md
+// §1.2-1.3). One API sandbox is one executor Job (its own workspace directory and network)
+// holding one long-lived Sandbox; its directory <data>/sandboxes/<id>/ has workspace/ (seen as
+// /workspace), logs/ (process output) and meta.json (the create spec), the last two outside the
+// sandbox's view. A restarted agent re-adopts every directory it finds as `stopped`; the next
+// request starts the sandbox again (same /workspace). Everything runs on one io_context.
+//
+// The data plane: an HttpServer of the agent's (--sandbox-listen) whose router gets
+//   add_lifecycle_routes (this piece: POST/DELETE /agent/v1/sandboxes[/{id}]),
+//   add_exec_routes (exec, sessions, processes), add_file_routes (files, fs), add_port_routes.
+// Every route but the lifecycle ones starts with SandboxHost::resolve().
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "base/result.h"
+#include "executors/executor.h"
+#include "http/http_server.h"
+#include "protocol/sandbox_api.h"
+
+namespace boxcar::sandboxes {
+
+class ApiSandbox;
+
+struct SandboxHostOptions {
+  std::filesystem::path data_dir;  // <agent data>/sandboxes is made under it (0700)
+  size_t slots = 1000;             // sandboxes at most (--sandbox-slots; 0: hosting is off)
+  int64_t memory_budget_bytes = 0; // for placement; 0 = MemAvailable at start
+  std::string key;                 // the data plane's bearer secret (random when empty)
+  // Ports: the preview proxy of the process (cli wires PreviewProxy::publish, and its new
+  // withdraw(sandbox, port)); unset: the ports routes answer 501 unsupported.
+  std::function<protocol::SandboxPort(executors::Sandbox& sandbox, const std::string& sandbox_id,
+                                      uint16_t port)> publish_port;
+  std::function<void(executors::Sandbox& sandbox, uint16_t port)> withdraw_port;
+  // The job network of a sandbox with network "job" (egress by the agent's policy): made per
+  // sandbox by the agent (null: loopback only, as "none").
+  std::function<Result<int>(const std::string& sandbox_id)> make_netns;
+  std::function<void(const std::string& sandbox_id)> release_netns;
+  std::function<void(std::string_view)> log;  // one line per event worth telling
+  // Called after every change of a sandbox's state or ports (the sync goes out at once).
+  std::function<void()> on_change;
+};
+
+class SandboxHost {
+ public:
+  SandboxHost(boost::asio::io_context& io, executors::Executor& executor, SandboxHostOptions options);
+  ~SandboxHost();
+  SandboxHost(const SandboxHost&) = delete;
+  SandboxHost& operator=(const SandboxHost&) = delete;
+
+  // Re-adopts the sandboxes found under the data directory as stopped. Call once, first.
+  Status adopt();
+
+  // Creates and starts a sandbox: 201 report, or an error answer (409 exists: that id is
+  // here already; 429 limit_reached: no slot; 500 with the executor's reason).
+  Result<protocol::SandboxReport> create(const protocol::SandboxCreate& spec);
+  // Kills everything in it and removes its directory, previews and network. false: unknown.
+  bool remove(const std::string& id);
+
+  // The sandbox a data-plane request names ({id} in its path), when it carries the data-plane
+  // key and X-Boxcar-Owner owns it (or is "*"), running (a stopped one is started again): counts
+  // as activity. Otherwise nullptr and `error` is the answer (401, 404 sandbox_not_found, 503
+  // sandbox_unavailable when it cannot be started).
+  ApiSandbox* resolve(const server::HttpRequest& request, server::HttpResponse& error);
+  // Only the key check (the lifecycle routes).
+  bool key_ok(const server::HttpRequest& request) const;
+
+  ApiSandbox* find(const std::string& id);
+  std::vector<protocol::SandboxReport> reports() const;
+  size_t free_slots() const;
+  int64_t memory_free_bytes() const;
+  const std::string& key() const;
+  boost::asio::io_context& io();
+
+  // Removes every sandbox's processes and mounts (the directories stay): at agent shutdown.
+  void shutdown();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// POST /agent/v1/sandboxes (SandboxCreate -> 201 SandboxReport) and DELETE
+// /agent/v1/sandboxes/{id} (204; 404 unknown), both behind the key.
+void add_lifecycle_routes(server::Router& router, SandboxHost& host);
+// sandboxes/routes_exec.cc, routes_sessions.cc, routes_processes.cc.
+void add_exec_routes(server::Router& router, SandboxHost& host);
+// sandboxes/routes_files.cc: /files/{path...} and /fs/*.
+void add_file_routes(server::Router& router, SandboxHost& host);
+// sandboxes/routes_ports.cc: /ports.
+void add_port_routes(server::Router& router, SandboxHost& host);
+
+}  // namespace boxcar::sandboxes
