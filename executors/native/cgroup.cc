@@ -216,7 +216,7 @@ void CgroupRoot::remove_own() const {
 Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string& name,
                                       const SandboxSpec& spec, uid_t owner) {
   auto made = create_limited(root, name, spec);
-  if (!made || !root.tree_error().empty()) return made;
+  if (!made || root.tree_root().empty() || !root.tree_error().empty()) return made;
   StepCgroup& cg = *made;
   cg.tree_dir_ = root.tree_root() + "/" + name;
   cg.tree_owner_ = owner;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 
@@ -83,7 +84,10 @@ struct JobState {
                                                                 "\" has no layers: it was not pulled"));
       return state;
     }
-    std::string name = "s" + std::to_string(++shared->counter);
+    // Every sandbox has a v2 cgroup now (its tracking one), and executors of one process (an
+    // agent's and a sandbox host's) share the instance directory: numbered per process.
+    static std::atomic<uint64_t> sandboxes{0};
+    std::string name = "s" + std::to_string(++sandboxes);
     auto cgroup = StepCgroup::create(shared->cgroups, name, spec, shared->options.id_base);
     if (!cgroup) {
       state->fail_setup(setup_outcome("cgroup", cgroup.error().err, cgroup.error().message));

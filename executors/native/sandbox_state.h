@@ -40,7 +40,6 @@ struct Shared {
   Error setup_error;  // why prepare() fails, when it does
   CapSet caps = CapSet::step_default();
   unique_fd init_fd;  // boxcar-init in a sealed memfd, exec'd as every sandbox's pid 1
-  std::atomic<uint64_t> counter{0};
   std::mutex mu;
   unique_fd idmap_userns;  // guarded by mu
   // Image sandboxes' writable layers, <state_dir>/uppers/<instance>/; null (and image
