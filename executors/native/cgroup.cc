@@ -214,10 +214,11 @@ void CgroupRoot::remove_own() const {
 }
 
 Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string& name,
-                                      const SandboxSpec& spec, uid_t owner) {
+                                      const SandboxSpec& spec, std::optional<uid_t> tree_owner) {
   auto made = create_limited(root, name, spec);
-  if (!made || root.tree_root().empty() || !root.tree_error().empty()) return made;
+  if (!made || !tree_owner || root.tree_root().empty() || !root.tree_error().empty()) return made;
   StepCgroup& cg = *made;
+  const uid_t owner = *tree_owner;
   cg.tree_dir_ = root.tree_root() + "/" + name;
   cg.tree_owner_ = owner;
   bool exists = false;

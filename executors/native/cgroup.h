@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,11 +65,13 @@ class StepCgroup {
   // Creates the cgroups needed for the spec's limits (none when it has none) and, when
   // spec.net_class is not 0, its net_cls cgroup with that class id: an Error naming net_cls when
   // that cannot be had (a step must never run outside its egress policy).
-  // Where the root supports trees (tree_error() empty), also the sandbox's v2 tracking cgroup
-  // (no controllers of its own where the host's v2 tree has none), its cgroup.procs delegated
-  // to `owner`, the sandbox's root on the host, so that init may start commands in trees below.
+  // With `tree_owner`, where the root supports trees (tree_error() empty), also the sandbox's
+  // v2 tracking cgroup (no controllers of its own where the host's v2 tree has none), its
+  // cgroup.procs delegated to `tree_owner`, the sandbox's root on the host, so that init may
+  // start commands in trees below. Without (the oci executor): no trees, commands' trees are
+  // their process groups.
   static Result<StepCgroup> create(const CgroupRoot& root, const std::string& name,
-                                   const SandboxSpec& spec, uid_t owner = 0);
+                                   const SandboxSpec& spec, std::optional<uid_t> tree_owner = std::nullopt);
   // A command's own tree below the tracking cgroup; an Error when the sandbox has none.
   Result<ExecTree> make_exec_tree(const std::string& name) const;
   bool has_trees() const { return !tree_dir_.empty(); }
