@@ -29,9 +29,17 @@ Result<std::unique_ptr<HostFixture>> HostFixture::make(SandboxHostOptions option
   return f;
 }
 
-Status HostFixture::serve() {
+void HostFixture::stop_server() {
+  client_.reset();
   if (server_) server_->stop();
+  // The sessions' close handlers still refer to the server: let them run before it goes.
+  io_.restart();
+  io_.poll();
   server_.reset();
+}
+
+Status HostFixture::serve() {
+  stop_server();
   host_.reset();
   host_ = std::make_unique<SandboxHost>(io_, *executor_, options_);
   if (Status s = host_->adopt(); !s) return s;
@@ -54,14 +62,11 @@ Status HostFixture::serve() {
 
 Status HostFixture::restart_host() {
   options_.key = host_->key();  // the server would learn a new one from the sync; tests keep it
-  client_.reset();
   return serve();
 }
 
 HostFixture::~HostFixture() {
-  client_.reset();
-  if (server_) server_->stop();
-  server_.reset();
+  stop_server();
   host_.reset();
   io_.restart();
   io_.run_for(std::chrono::milliseconds(50));  // reaps and cgroup removal

@@ -68,6 +68,7 @@ class HostFixture {
   std::unique_ptr<HttpClient> client_;
 
   Status serve();
+  void stop_server();
 };
 
 }  // namespace boxcar::sandboxes
