@@ -19,6 +19,11 @@ const char* const kServeQueueUsage =
     "  --max-followers-per-job N, --max-followers-per-client N: live log followers (logs -f)\n"
     "  this server holds at once, per job and per client address; more get 429 (defaults 100, 20)\n"
     "  --max-secrets-per-scope N: secrets kept server-wide, and per repository (default 100)\n"
+    "  --max-sandboxes N, --max-sandboxes-per-token N: sandboxes of the sandbox API this server\n"
+    "  holds at once, and per API token (a token's max_sandboxes in --api-tokens overrides the\n"
+    "  latter); one more gets 429 limit_reached (defaults 1000, 100)\n"
+    "  --sandbox-max-ttl DURATION: the longest ttl_ms a sandbox may ask for, and its default,\n"
+    "  like 24h or 7d; 0 or off lets a sandbox ask for no TTL (default 24h)\n"
     "  --keep-superseded-on-default: a push to a repository's default branch does not cancel\n"
     "  the older jobs of that branch (by default every push cancels the queued and running jobs\n"
     "  of older pushes to its ref; a pipeline can opt out with [on] cancel_superseded = false)\n";
@@ -56,6 +61,9 @@ std::vector<FlagSpec> serve_queue_flag_specs() {
           {"--max-followers-per-job", true, false, ""},
           {"--max-followers-per-client", true, false, ""},
           {"--max-secrets-per-scope", true, false, ""},
+          {"--max-sandboxes", true, false, ""},
+          {"--max-sandboxes-per-token", true, false, ""},
+          {"--sandbox-max-ttl", true, false, ""},
           {"--keep-superseded-on-default", false, false, ""}};
 }
 
@@ -93,6 +101,22 @@ Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerConfig& o
       if (!n) return Error{std::string(flag) + " must be a number from 1 to 100000 (like 20), not \"" + *v + "\""};
       *cap = static_cast<int>(*n);
     }
+  }
+  for (auto [flag, cap] : {std::pair{"--max-sandboxes", &options.max_sandboxes},
+                           std::pair{"--max-sandboxes-per-token", &options.max_sandboxes_per_token}}) {
+    if (auto v = flags.get(flag)) {
+      auto n = parse_count(*v, 0, 1'000'000);
+      if (!n) return Error{std::string(flag) + " must be a number from 0 to 1000000 (like 100), not \"" + *v + "\""};
+      *cap = *n;
+    }
+  }
+  if (auto v = flags.get("--sandbox-max-ttl")) {
+    auto ms = parse_retention(*v);
+    if (!ms) {
+      return Error{"--sandbox-max-ttl must be a duration of at least 1s (like 24h or 7d), or 0 or "
+                   "off for no cap, not \"" + *v + "\""};
+    }
+    options.sandbox_max_ttl_ms = *ms;
   }
   return {};
 }

@@ -1,6 +1,7 @@
 // The flags of `boxcar serve` that bound its queue and its logs (README "Limits"):
 // --max-attempts, --job-retention, --max-job-log, --max-followers-per-job,
-// --max-followers-per-client, --max-secrets-per-scope; and --keep-superseded-on-default.
+// --max-followers-per-client, --max-secrets-per-scope, the sandbox API's --max-sandboxes,
+// --max-sandboxes-per-token and --sandbox-max-ttl; and --keep-superseded-on-default.
 #pragma once
 
 #include <vector>

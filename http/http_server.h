@@ -34,6 +34,8 @@ namespace boxcar::server {
 
 namespace http = boost::beast::http;
 
+class TakenConnection;
+
 struct HttpRequest {
   http::request<http::string_body> raw;
   std::string path;                            // percent-decoded
@@ -45,6 +47,8 @@ struct HttpRequest {
   std::filesystem::path body_file;
   uint64_t body_bytes = 0;
   std::string body_sha256;
+  // A route with RouteOptions::take_connection: the connection, its body still unread.
+  std::shared_ptr<TakenConnection> connection;
 
   http::verb method() const { return raw.method(); }
   const std::string& body() const { return raw.body(); }
@@ -93,6 +97,28 @@ class Responder {
 
 using Handler = std::function<void(HttpRequest& request, std::shared_ptr<Responder> responder)>;
 
+// The connection of a route with RouteOptions::take_connection, handed over right after the
+// request header (a reverse proxy relays the body and the answer without holding either whole).
+// The handler either answers through its Responder as usual, or writes a whole raw HTTP answer
+// here and calls finish(). Either way the connection closes after this exchange: bytes that
+// follow the body are never read as another request. Thread-safe; callbacks run on executor().
+class TakenConnection {
+ public:
+  virtual ~TakenConnection() = default;
+  // Reads the next piece of the request body (de-chunked) into [data, data + size):
+  // done(ok, n, last). ok=false: the client went away, stalled past the idle timeout, or sent
+  // a malformed body. A request without a body reports last at once.
+  virtual void read_body(char* data, size_t size,
+                         std::function<void(bool ok, size_t n, bool last)> done) = 0;
+  // Whether the request has a body (Content-Length > 0, or chunked).
+  virtual bool has_body() const = 0;
+  // Writes raw bytes to the client; done(ok) once they are sent.
+  virtual void write_raw(std::string data, std::function<void(bool ok)> done) = 0;
+  // The raw answer is complete: closes the connection (draining an unread body a little first).
+  virtual void finish() = 0;
+  virtual boost::asio::any_io_executor executor() = 0;
+};
+
 struct RouteOptions {
   size_t body_limit = 0;                  // 0: the server's default
   std::function<void()> on_too_large;     // e.g. to count a rejected webhook
@@ -102,6 +128,9 @@ struct RouteOptions {
   // Non-empty: the body streams into a fresh file in this directory, hashed on the way
   // (HttpRequest::body_file), instead of into memory.
   std::filesystem::path spool_dir;
+  // The handler gets the connection right after the header (HttpRequest::connection), its
+  // body unread and not limited by body_limit, and no close watch runs (it reads the socket).
+  bool take_connection = false;
 };
 
 class Router {

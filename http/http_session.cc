@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 
 namespace boxcar::server {
@@ -66,6 +67,35 @@ class Exchange : public Responder {
 
   std::shared_ptr<HttpSession> session_;
   uint64_t id_;
+};
+
+// The TakenConnection a take_connection route sees: forwards to its session on the strand.
+class Taken : public TakenConnection {
+ public:
+  Taken(std::shared_ptr<HttpSession> session, uint64_t id, bool has_body)
+      : session_(std::move(session)), id_(id), has_body_(has_body) {}
+  void read_body(char* data, size_t size, std::function<void(bool, size_t, bool)> done) override {
+    net::post(session_->executor(), [s = session_, id = id_, data, size, f = std::move(done)]() mutable {
+      s->taken_read_body(data, size, std::move(f), id);
+    });
+  }
+  bool has_body() const override { return has_body_; }
+  void write_raw(std::string data, std::function<void(bool)> done) override {
+    net::post(session_->executor(), [s = session_, id = id_,
+                                     d = std::make_shared<std::string>(std::move(data)),
+                                     f = std::move(done)]() mutable {
+      s->taken_write(std::move(d), std::move(f), id);
+    });
+  }
+  void finish() override {
+    net::post(session_->executor(), [s = session_, id = id_] { s->taken_finish(id); });
+  }
+  net::any_io_executor executor() override { return session_->executor(); }
+
+ private:
+  std::shared_ptr<HttpSession> session_;
+  uint64_t id_;
+  bool has_body_;
 };
 
 }  // namespace
@@ -219,7 +249,11 @@ void HttpSession::on_header(beast::error_code ec) {
     linger_ = true;
     reject(413, "request body larger than " + std::to_string(limit) + " bytes");
   };
-  if (parser_->content_length() && *parser_->content_length() > limit) return too_large();
+  // A taken connection's body is relayed, never held: the route's handler bounds it.
+  if (!match_.route->options.take_connection && parser_->content_length() &&
+      *parser_->content_length() > limit) {
+    return too_large();
+  }
   if (match_.route->options.admit) {
     HttpRequest head;
     head.raw = http::request<http::string_body>(req.base());
@@ -234,6 +268,7 @@ void HttpSession::on_header(beast::error_code ec) {
       return refuse(std::move(*refused));
     }
   }
+  if (match_.route->options.take_connection) return take(std::move(path), std::move(query));
   parser_->body_limit(limit);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
@@ -380,6 +415,90 @@ void HttpSession::dispatch(const Router::Route& route, std::map<std::string, std
   net::post(executor(), [self = shared_from_this(), id = exchange_] {
     if (self->exchange_ == id && (!self->answered_ || self->head_serializer_)) self->watch_peer();
   });
+}
+
+// The handler gets the connection with its body unread. Whatever it does, the connection is
+// not reused: the next bytes could be a request that no route's checks have seen.
+void HttpSession::take(std::string path, std::map<std::string, std::string> query) {
+  bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+  keep_alive_ = false;
+  linger_ = has_body;
+  spool_parser_.emplace(std::move(*parser_));
+  spool_parser_->body_limit(boost::none);
+  tcp().expires_never();
+  auto request = std::make_shared<HttpRequest>();
+  request->raw = http::request<http::string_body>(spool_parser_->get().base());
+  request->path = std::move(path);
+  request->query = std::move(query);
+  request->params = std::move(match_.params);
+  request->client_address = client_address_;
+  static std::atomic<uint64_t> next_taken{1ull << 61};
+  exchange_ = next_taken++;
+  answered_ = false;
+  request->connection = std::make_shared<Taken>(shared_from_this(), exchange_, has_body);
+  auto responder = std::make_shared<Exchange>(shared_from_this(), exchange_);
+  try {
+    match_.route->handler(*request, responder);
+  } catch (const std::exception& e) {
+    responder->reply(HttpResponse::error(500, std::string("internal error: ") + e.what()));
+  }
+}
+
+void HttpSession::taken_read_body(char* data, size_t size,
+                                  std::function<void(bool, size_t, bool)> done, uint64_t exchange) {
+  if (exchange != exchange_ || closed_ || !spool_parser_) return done(false, 0, true);
+  if (spool_parser_->is_done()) return done(true, 0, true);
+  if (beast::iequals(spool_parser_->get()[http::field::expect], "100-continue") && !continued_) {
+    // The client waits for this before it sends the body.
+    continued_ = true;
+    auto cont = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+    return taken_write(cont, [self = shared_from_this(), data, size, f = std::move(done),
+                              exchange](bool ok) mutable {
+      if (!ok) return f(false, 0, true);
+      self->taken_read_body(data, size, std::move(f), exchange);
+    }, exchange);
+  }
+  auto& body = spool_parser_->get().body();
+  body.data = data;
+  body.size = size;
+  body.more = true;
+  tcp().expires_after(server_.options().idle_timeout);
+  with_stream([&](auto& stream) {
+    // read_some: a piece goes on as soon as it is here (a client feeding stdin live).
+    http::async_read_some(stream, buffer_, *spool_parser_,
+                     [self = shared_from_this(), size, f = std::move(done)](beast::error_code e, size_t) mutable {
+                       if (e == http::error::need_buffer) e = {};
+                       if (e || self->closed_) return f(false, 0, true);
+                       self->tcp().expires_never();
+                       size_t n = size - self->spool_parser_->get().body().size;
+                       bool last = self->spool_parser_->is_done();
+                       if (last) self->linger_ = false;
+                       f(true, n, last);
+                     });
+  });
+}
+
+void HttpSession::taken_write(std::shared_ptr<std::string> data, std::function<void(bool)> done,
+                              uint64_t exchange) {
+  if (exchange != exchange_ || closed_) return done(false);
+  answered_ = true;
+  tcp().expires_after(server_.options().write_timeout);
+  with_stream([&](auto& stream) {
+    net::async_write(stream, net::buffer(*data),
+                     [self = shared_from_this(), data, f = std::move(done)](beast::error_code e, size_t) {
+                       if (!self->closed_) self->tcp().expires_never();
+                       f(!e && !self->closed_);
+                     });
+  });
+}
+
+void HttpSession::taken_finish(uint64_t exchange) {
+  if (exchange != exchange_ || closed_) return;
+  exchange_ = 0;
+  // Plain HTTP: half-close and drain, so that bytes the client sent after its request (never
+  // read as one) do not turn the close into a reset that loses the answer's end.
+  if (linger_ || !tls_) return linger_close();
+  close_gracefully();
 }
 
 void HttpSession::reject(unsigned status, std::string_view message) {

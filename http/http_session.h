@@ -73,6 +73,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                  uint64_t exchange);
   void add_close_callback(std::function<void()> callback, uint64_t exchange);
   bool is_closed() const { return closed_; }
+  // RouteOptions::take_connection: on the strand, for the exchange's TakenConnection.
+  void taken_read_body(char* data, size_t size, std::function<void(bool, size_t, bool)> done,
+                       uint64_t exchange);
+  void taken_write(std::shared_ptr<std::string> data, std::function<void(bool)> done,
+                   uint64_t exchange);
+  void taken_finish(uint64_t exchange);
   boost::asio::any_io_executor executor() { return tcp().get_executor(); }
 
  private:
@@ -107,6 +113,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void read_body(std::string path, std::map<std::string, std::string> query);
   void dispatch(const Router::Route& route, std::map<std::string, std::string> params,
                 std::string path, std::map<std::string, std::string> query);
+  void take(std::string path, std::map<std::string, std::string> query);
   void reject(unsigned status, std::string_view message);
   void refuse(HttpResponse response);
   void start_spool(std::string path, std::map<std::string, std::string> query, size_t limit);
@@ -142,6 +149,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool closed_ = false;
   uint64_t exchange_ = 0;      // id of the request being answered; 0 = none
   bool answered_ = false;
+  bool continued_ = false;     // a taken request's "100 Continue" went out
   uint64_t watched_ = 0;       // the exchange the pending close watch belongs to
   std::vector<std::function<void()>> on_close_;
   std::shared_ptr<http::response<http::string_body>> response_;

@@ -34,13 +34,13 @@ std::string where(const std::string& file, const toml::source_region& at) {
 }
 
 Result<ApiToken> parse_entry(const toml::table& entry, const std::string& file) {
-  static const std::vector<std::string> kKeys = {"name", "sha256", "scopes"};
+  static const std::vector<std::string> kKeys = {"name", "sha256", "scopes", "max_sandboxes"};
   for (const auto& [key, value] : entry) {
     std::string k(key.str());
-    if (k == "name" || k == "sha256" || k == "scopes") continue;
+    if (k == "name" || k == "sha256" || k == "scopes" || k == "max_sandboxes") continue;
     auto near = closest_match(k, kKeys);
     return Error{where(file, value.source()) + "unknown key \"" + k + "\"" +
-                 (near ? " (did you mean \"" + *near + "\"?)" : " (keys: name, sha256, scopes)")};
+                 (near ? " (did you mean \"" + *near + "\"?)" : " (keys: name, sha256, scopes, max_sandboxes)")};
   }
   ApiToken token;
   auto name = entry["name"].value<std::string>();
@@ -82,6 +82,14 @@ Result<ApiToken> parse_entry(const toml::table& entry, const std::string& file) 
                          : " (one of \"read\", \"write\", \"admin\", \"sandboxes\")")};
     }
   }
+  if (const auto* node = entry.get("max_sandboxes")) {
+    auto max = node->value<int64_t>();
+    if (!node->is_integer() || !max || *max < 0) {
+      return Error{where(file, node->source()) + "token \"" + token.name +
+                   "\": max_sandboxes must be a whole number >= 0 (its sandboxes at most at once)"};
+    }
+    token.max_sandboxes = *max;
+  }
   return token;
 }
 
@@ -101,7 +109,7 @@ bool ApiToken::allows(Scope scope) const {
 }
 
 ApiToken admin_token(std::string name, std::string_view secret) {
-  return ApiToken{std::move(name), sha256_hex(secret), bit(Scope::admin)};
+  return ApiToken{std::move(name), sha256_hex(secret), bit(Scope::admin), std::nullopt};
 }
 
 const ApiToken* find_api_token(const std::vector<ApiToken>& tokens, std::string_view secret) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,9 @@ struct ApiToken {
   std::string name;
   std::string sha256;   // lowercase hex of the secret's SHA-256; the secret itself is not kept
   unsigned scopes = 0;  // Scope bits
+  // Sandboxes this token may hold at once (the file's max_sandboxes); unset: the server's
+  // --max-sandboxes-per-token.
+  std::optional<int64_t> max_sandboxes;
 
   bool allows(Scope scope) const;
 };
@@ -38,6 +42,7 @@ const ApiToken* find_api_token(const std::vector<ApiToken>& tokens, std::string_
 //   name = "ci-bot"
 //   sha256 = "<64 hex digits: sha256sum of the secret>"
 //   scopes = ["read", "write"]
+//   max_sandboxes = 10        (optional)
 // Errors are "file:line:col: what is wrong (how to fix it)".
 Result<std::vector<ApiToken>> parse_api_tokens(std::string_view text, const std::string& file);
 Result<std::vector<ApiToken>> load_api_tokens(const std::filesystem::path& file);

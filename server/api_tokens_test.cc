@@ -31,7 +31,7 @@ TEST(ApiTokens, ParsesNamesDigestsAndScopes) {
 }
 
 TEST(ApiTokens, ReadDoesNotImplyWrite) {
-  ApiToken reader{"r", kSecretSha, static_cast<unsigned>(Scope::read)};
+  ApiToken reader{"r", kSecretSha, static_cast<unsigned>(Scope::read), std::nullopt};
   EXPECT_TRUE(reader.allows(Scope::read));
   EXPECT_FALSE(reader.allows(Scope::write));
   EXPECT_FALSE(reader.allows(Scope::admin));

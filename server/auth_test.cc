@@ -26,8 +26,8 @@ class AuthTest : public ServerFixture {
  protected:
   void SetUp() override {
     options.api_tokens = {admin_token("admin", kApiToken),
-                          ApiToken{"reader", sha256_hex(kReader), static_cast<unsigned>(Scope::read)},
-                          ApiToken{"writer", sha256_hex(kWriter), static_cast<unsigned>(Scope::write)}};
+                          ApiToken{"reader", sha256_hex(kReader), static_cast<unsigned>(Scope::read), std::nullopt},
+                          ApiToken{"writer", sha256_hex(kWriter), static_cast<unsigned>(Scope::write), std::nullopt}};
     configure();
     ServerFixture::SetUp();
     anon = std::make_unique<TestClient>(port());

@@ -12,6 +12,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "server/api.h"
+#include "server/api_sandboxes.h"
 #include "server/auth.h"
 #include "server/forge_status_sender.h"
 #include "http/http_server.h"
@@ -44,6 +45,8 @@ struct Server::State {
   // Commit statuses go out on a thread of their own: a slow forge never holds up the API. It
   // waits on job_changed, not queue_changed, whose waiters /metrics counts as idle agents.
   std::unique_ptr<ForgeStatusSender> statuses;
+  // The sandbox API's calls to agents (create, delete), on a thread of their own.
+  SandboxAgentCalls sandbox_calls;
   uint16_t port = 0;
   uint16_t agent_port = 0;  // the in-process agents' own listener; 0: none
   bool running = false;
@@ -104,6 +107,9 @@ Server::Server(Store& store, const ServerConfig& config)
   add_agents_admin_routes(s.router, s.ctx);
   add_secret_routes(s.router, s.ctx);
   add_rerun_routes(s.router, s.ctx);
+  add_sandbox_routes(s.router, s.ctx, s.sandbox_calls);
+  add_sandbox_sync_route(s.router, s.ctx);
+  add_sandbox_gateway(s.router, s.ctx);
   HttpServerOptions http_options = s.options.http;
   http_options.on_response = [&metrics = s.metrics](unsigned code) {
     metrics.count_http_response(code);
@@ -196,6 +202,7 @@ void sweep(Server::State& s) {
     s.next_retention_sweep = std::chrono::steady_clock::now() +
                              std::chrono::milliseconds(more ? 0 : every);
   }
+  sweep_expired_sandboxes(s.ctx, s.sandbox_calls);
   int64_t tick = std::max<int64_t>(s.options.lease_ms / 4, 25);
   if (s.options.job_retention_ms > 0) {
     tick = std::min(tick, std::max<int64_t>(s.options.job_retention_ms / 2, 25));

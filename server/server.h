@@ -97,6 +97,12 @@ struct ServerConfig {
   std::vector<std::string> gitea_urls, gitlab_urls;
   int64_t status_timeout_ms = 10'000;
   int status_max_in_flight = 8;
+  // The sandbox API (SANDBOXES.md §1.5): sandboxes at most on this server and per API token (a
+  // token's max_sandboxes overrides the latter), and the cap on a sandbox's ttl_ms (also its
+  // default; 0 asks for none, which the cap then refuses unless it is 0 too).
+  int64_t max_sandboxes = 1000;
+  int64_t max_sandboxes_per_token = 100;
+  int64_t sandbox_max_ttl_ms = 24LL * 3600 * 1000;
 };
 
 class Server {

@@ -174,6 +174,48 @@ const std::vector<Migration>& migrations() {
            "ALTER TABLE steps ADD COLUMN needs TEXT NOT NULL DEFAULT '[]'",
        }},
       forge_status_migration(),
+      {11,
+       "sandboxes of the sandbox API and the agents' data planes",
+       {
+           // spec: the create request (protocol::SandboxCreate as JSON); ports: as the agent
+           // last reported them. Named sandboxes and idempotency keys are unique per owner: the
+           // row goes in as 'creating' before the agent is called, so concurrent creates of one
+           // name cannot both reach an agent.
+           "CREATE TABLE sandboxes ("
+           " id TEXT PRIMARY KEY,"
+           " owner TEXT NOT NULL,"
+           " name TEXT NOT NULL DEFAULT '',"
+           " state TEXT NOT NULL,"
+           " agent_id BIGINT NOT NULL,"
+           " spec TEXT NOT NULL,"
+           " labels TEXT NOT NULL DEFAULT '{}',"
+           " created_at BIGINT NOT NULL,"
+           " last_active_at BIGINT NOT NULL,"
+           " expires_at BIGINT,"
+           " ttl_ms BIGINT NOT NULL DEFAULT 0,"
+           " sleep_after_ms BIGINT NOT NULL DEFAULT 0,"
+           " stop_after_ms BIGINT NOT NULL DEFAULT 0,"
+           " keep_alive INTEGER NOT NULL DEFAULT 0,"
+           " create_ms BIGINT NOT NULL DEFAULT 0,"
+           " ports TEXT NOT NULL DEFAULT '[]',"
+           " error TEXT NOT NULL DEFAULT '',"
+           " idempotency_key TEXT NOT NULL DEFAULT '')",
+           "CREATE UNIQUE INDEX sandboxes_owner_name ON sandboxes (owner, name) WHERE name <> ''",
+           "CREATE UNIQUE INDEX sandboxes_owner_key ON sandboxes (owner, idempotency_key)"
+           " WHERE idempotency_key <> ''",
+           "CREATE INDEX sandboxes_owner ON sandboxes (owner, id)",
+           "CREATE INDEX sandboxes_agent ON sandboxes (agent_id)",
+           "CREATE INDEX sandboxes_expiry ON sandboxes (expires_at) WHERE expires_at IS NOT NULL",
+           // key: the data plane's bearer secret, which the server sends with every request
+           // to the agent (it is the agent's own random secret, not its credential).
+           "CREATE TABLE sandbox_agents ("
+           " agent_id BIGINT PRIMARY KEY,"
+           " endpoint TEXT NOT NULL,"
+           " data_key TEXT NOT NULL,"
+           " slots_free BIGINT NOT NULL,"
+           " memory_free_bytes BIGINT NOT NULL,"
+           " synced_at BIGINT NOT NULL)",
+       }},
   };
   return kMigrations;
 }

@@ -90,6 +90,24 @@ class SqliteStore final : public Store {
   Result<int64_t> undelivered_forge_statuses() override;
   Result<std::string> last_pipeline_name(const std::string& repo, const std::string& file) override;
 
+  // Sandboxes: *_sandboxes.cc.
+  Result<bool> insert_sandbox(const SandboxRecord& sandbox) override;
+  Result<std::optional<SandboxRecord>> sandbox(const std::string& id) override;
+  Result<std::optional<SandboxRecord>> sandbox_named(const std::string& owner,
+                                                     const std::string& name) override;
+  Result<std::optional<SandboxRecord>> sandbox_by_key(const std::string& owner,
+                                                      const std::string& key) override;
+  Result<std::vector<SandboxRecord>> sandboxes(const SandboxQuery& query) override;
+  Result<bool> update_sandbox(const SandboxRecord& sandbox) override;
+  Result<bool> delete_sandbox(const std::string& id) override;
+  Result<int64_t> count_sandboxes(const std::string& owner) override;
+  Result<std::vector<std::string>> sync_sandboxes(const SandboxAgentRecord& agent,
+                                                  const std::vector<SandboxSyncItem>& items,
+                                                  UnixMillis now) override;
+  Result<std::optional<SandboxAgentRecord>> sandbox_agent(int64_t agent_id) override;
+  Result<std::vector<SandboxAgentRecord>> sandbox_agents(UnixMillis since) override;
+  Result<std::vector<SandboxRecord>> expired_sandboxes(UnixMillis now, int limit) override;
+
  private:
   friend class SqliteQuery;
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -235,6 +235,60 @@ struct HeartbeatResult {
   std::optional<UnixMillis> lease_expires_at;
 };
 
+// A sandbox of the sandbox API (migration 11, SANDBOXES.md §1.1): the server's record of what
+// an agent hosts. `spec` is the create request as protocol::SandboxCreate's JSON (the store does
+// not read it); `ports` the agent's last reported ports as a JSON array.
+struct SandboxRecord {
+  std::string id;          // [a-z2-7]{12}
+  std::string owner;       // the API token's name
+  std::string name;        // "" = unnamed; else unique per owner
+  std::string state = "creating";  // creating | running | paused | stopped | error
+  int64_t agent_id = 0;    // the agent hosting it (agents.id)
+  std::string spec = "{}";
+  std::map<std::string, std::string> labels;
+  UnixMillis created_at = 0;
+  UnixMillis last_active_at = 0;
+  std::optional<UnixMillis> expires_at;  // created_at + ttl_ms; none when ttl_ms is 0
+  int64_t ttl_ms = 0;
+  int64_t sleep_after_ms = 0;
+  int64_t stop_after_ms = 0;
+  bool keep_alive = false;
+  int64_t create_ms = 0;
+  std::string ports = "[]";
+  std::string error;
+  std::string idempotency_key;  // "" = none; else unique per owner
+};
+
+// An agent's data plane as its last sandbox sync reported it.
+struct SandboxAgentRecord {
+  int64_t agent_id = 0;
+  std::string endpoint;    // http://host:port
+  std::string key;         // the data plane's bearer secret
+  int64_t slots_free = 0;
+  int64_t memory_free_bytes = 0;
+  UnixMillis synced_at = 0;
+  std::vector<std::string> labels;  // the agent's (agents.labels), read only
+};
+
+// GET /api/v1/sandboxes's filters; empty strings match everything.
+struct SandboxQuery {
+  std::string owner;       // "" = every owner (an admin token)
+  std::string state;
+  std::string name;
+  std::string label_key, label_value;  // label_key set: labels[label_key] == label_value
+  std::string after_id;    // paging: ids greater than this, ascending
+  int limit = 100;
+};
+
+// One sandbox as an agent's sync reports it (the store's view of protocol::SandboxReport).
+struct SandboxSyncItem {
+  std::string id;
+  std::string state;
+  UnixMillis last_active_at = 0;
+  std::string ports = "[]";
+  std::string error;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -423,6 +477,38 @@ class Store {
 
   // ---- Job lists with filters and paging (issue 15; the web UI and GET /api/v1/jobs).
   virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query) = 0;
+
+  // ---- Sandboxes (issue 16, migration 11; sqlite_store_sandboxes.cc, postgres_store_sandboxes.cc).
+  // Inserts `sandbox` (its state as given, normally creating). False, with nothing written, when
+  // its id, its owner's name or its owner's idempotency key is taken.
+  virtual Result<bool> insert_sandbox(const SandboxRecord& sandbox) = 0;
+  virtual Result<std::optional<SandboxRecord>> sandbox(const std::string& id) = 0;
+  // The owner's sandbox named `name`, or the one created with idempotency key `key`.
+  virtual Result<std::optional<SandboxRecord>> sandbox_named(const std::string& owner,
+                                                             const std::string& name) = 0;
+  virtual Result<std::optional<SandboxRecord>> sandbox_by_key(const std::string& owner,
+                                                              const std::string& key) = 0;
+  // Matching sandboxes by id, ascending, at most query.limit.
+  virtual Result<std::vector<SandboxRecord>> sandboxes(const SandboxQuery& query) = 0;
+  // Writes the mutable fields (state, agent_id, labels, last_active_at, expires_at, ttl_ms,
+  // sleep_after_ms, stop_after_ms, keep_alive, create_ms, ports, error). False: no such id.
+  virtual Result<bool> update_sandbox(const SandboxRecord& sandbox) = 0;
+  // False: no such id.
+  virtual Result<bool> delete_sandbox(const std::string& id) = 0;
+  // How many sandboxes `owner` has ("" = everyone's).
+  virtual Result<int64_t> count_sandboxes(const std::string& owner) = 0;
+  // An agent's sync, in one transaction: its data-plane row is upserted (synced_at = now) and
+  // each listed sandbox that the store has on this agent takes the reported state (a sandbox
+  // still creating stays so: its create call decides), last_active_at, ports and error.
+  // Returns the listed ids the store does not have on this agent: the agent deletes them.
+  virtual Result<std::vector<std::string>> sync_sandboxes(const SandboxAgentRecord& agent,
+                                                          const std::vector<SandboxSyncItem>& items,
+                                                          UnixMillis now) = 0;
+  // The data plane of one agent, or of every agent synced at or after `since`, with labels.
+  virtual Result<std::optional<SandboxAgentRecord>> sandbox_agent(int64_t agent_id) = 0;
+  virtual Result<std::vector<SandboxAgentRecord>> sandbox_agents(UnixMillis since) = 0;
+  // Up to `limit` sandboxes whose expires_at passed by `now`, oldest first.
+  virtual Result<std::vector<SandboxRecord>> expired_sandboxes(UnixMillis now, int limit) = 0;
 };
 
 // Opens a store from a --db URL: "sqlite:PATH" or "postgres://..." / "postgresql://...".
