@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "executors/native/command_filter.h"
 #include "executors/native/control_channel.h"
 #include "executors/native/file_wire.h"
 #include "executors/native/path_walk.h"
@@ -488,6 +489,7 @@ void write_all(int sock, const std::string& data, size_t sent) {
   ::close_range(kHelperSocketFd + 1, ~0U, 0);  // the control channel (fd 3) went with the dup2
   sock = kHelperSocketFd;
   if (drop_capabilities(caps)) ::_exit(1);
+  if (deny_clone3()) ::_exit(1);  // the commands' filter exactly (command_filter.h)
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::prctl(PR_SET_NAME, "boxcar-files", 0, 0, 0);
   ::umask(0);  // the mode asked for is the mode made
