@@ -50,7 +50,7 @@ TEST_F(PortsTest, ExposeListWithdraw) {
   auto p = parse(first.body).as_object();
   EXPECT_EQ(p.at("port"), 18431);
   EXPECT_EQ(p.at("name"), "web");
-  EXPECT_EQ(p.at("url"), "http://18431-" + id_ + "-tok18431.preview.test:8081/");
+  EXPECT_EQ(str(p, "url"), "http://18431-" + id_ + "-tok18431.preview.test:8081/");
   EXPECT_EQ(p.at("listening"), false) << "nothing listens yet";
   EXPECT_EQ(post("/ports", {{"port", 18431}}).status, 200u) << "already exposed";
   EXPECT_EQ(published_, 1);

@@ -215,7 +215,8 @@ struct Upload : std::enable_shared_from_this<Upload> {
 
   void step() {
     ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, kCopyStep, 0);
-    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) n = read_write();
+    // EBADF: an O_APPEND target, which copy_file_range refuses.
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == EBADF)) n = read_write();
     if (n < 0) return fail(errno, "write " + path);
     if (n > 0) {
       boost::asio::post(host.io(), [self = shared_from_this()] { self->step(); });

@@ -2,6 +2,9 @@
 // port through the agent's preview proxy (201, or 200 when already exposed), GET /ports lists
 // them, DELETE /ports/{port} withdraws one (204; its URLs answer 404 from then on). Without a
 // preview proxy (SandboxHostOptions::publish_port unset) every route answers 501 unsupported.
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <boost/json.hpp>
 
 #include "protocol/json_reader.h"
@@ -20,10 +23,21 @@ using Reply = std::shared_ptr<server::Responder>;
 constexpr const char* kPorts = "/api/v1/sandboxes/{id}/ports";
 
 // `listening`: something accepts connections on the port inside the sandbox now.
+// On loopback the answer to the SYN comes at once, but possibly after connect() returned (see
+// Sandbox::connect_tcp): wait for it a moment, never long.
+bool listening(ApiSandbox& sb, uint16_t port) {
+  auto conn = sb.sandbox().connect_tcp(port);
+  if (!conn) return false;
+  pollfd p{conn->get(), POLLOUT, 0};
+  if (::poll(&p, 1, 50) != 1) return false;
+  int err = 0;
+  socklen_t len = sizeof err;
+  return ::getsockopt(conn->get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+}
+
 json::object port_json(const protocol::SandboxPort& p, ApiSandbox& sb) {
-  auto conn = sb.sandbox().connect_tcp(static_cast<uint16_t>(p.port));
-  return json::object{{"port", p.port}, {"name", p.name},   {"url", p.url},
-                      {"path_url", p.path_url}, {"token", p.token}, {"listening", conn.ok()}};
+  return json::object{{"port", p.port},         {"name", p.name},   {"url", p.url},
+                      {"path_url", p.path_url}, {"token", p.token}, {"listening", listening(sb, static_cast<uint16_t>(p.port))}};
 }
 
 // The sandbox, with a preview proxy to publish through; null when answered.
