@@ -88,6 +88,9 @@ class Responder {
   // from `offset`, read from disk as the socket takes them (never whole in memory).
   virtual void reply_file(HttpResponse head, std::filesystem::path file, uint64_t offset,
                           uint64_t length) = 0;
+  // The same from a file already open (the responder owns `fd` from now on): one a sandbox's
+  // file helper passed, which has no path the agent may open.
+  virtual void reply_fd(HttpResponse head, int fd, uint64_t offset, uint64_t length) = 0;
   // The connection's strand: run timers of a held request here.
   virtual boost::asio::any_io_executor executor() = 0;
   // Runs once if the peer disconnects (or the server stops) before the answer is complete.

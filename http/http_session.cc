@@ -2,6 +2,8 @@
 // (keep-alive, close, TLS shutdown). Writing answers and streams: http_session_write.cc.
 #include "http/http_session.h"
 
+#include "base/unique_fd.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -48,6 +50,12 @@ class Exchange : public Responder {
                   uint64_t length) override {
     run([id = id_, h = std::move(head), f = std::move(file), offset, length](HttpSession& s) mutable {
       s.send_file(std::move(h), std::move(f), offset, length, id);
+    });
+  }
+  void reply_fd(HttpResponse head, int fd, uint64_t offset, uint64_t length) override {
+    auto owned = std::make_shared<unique_fd>(fd);
+    run([id = id_, h = std::move(head), owned, offset, length](HttpSession& s) mutable {
+      s.send_fd(std::move(h), owned->release(), offset, length, id);
     });
   }
   net::any_io_executor executor() override { return session_->executor(); }

@@ -71,6 +71,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send_chunk(std::string data, std::function<void(bool)> done, bool last, uint64_t exchange);
   void send_file(HttpResponse head, std::filesystem::path file, uint64_t offset, uint64_t length,
                  uint64_t exchange);
+  // send_file of an open file; closes `fd` in every case.
+  void send_fd(HttpResponse head, int fd, uint64_t offset, uint64_t length, uint64_t exchange);
   void add_close_callback(std::function<void()> callback, uint64_t exchange);
   bool is_closed() const { return closed_; }
   // RouteOptions::take_connection: on the strand, for the exchange's TakenConnection.

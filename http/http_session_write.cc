@@ -24,6 +24,14 @@ void HttpSession::send_file(HttpResponse head, std::filesystem::path file, uint6
                                              std::strerror(errno)),
                 exchange);
   }
+  send_fd(std::move(head), fd, offset, length, exchange);
+}
+
+void HttpSession::send_fd(HttpResponse head, int fd, uint64_t offset, uint64_t length, uint64_t exchange) {
+  if (exchange != exchange_ || answered_ || closed_) {
+    ::close(fd);
+    return;
+  }
   answered_ = true;
   if (server_.options().on_response) server_.options().on_response(head.status);
   file_out_ = std::make_unique<FileReply>();

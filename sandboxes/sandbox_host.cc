@@ -216,6 +216,10 @@ bool SandboxHost::remove(const std::string& id) {
   if (it == impl_->sandboxes.end()) return false;
   std::unique_ptr<ApiSandbox> sb = std::move(it->second);
   impl_->sandboxes.erase(it);
+  // Its preview URLs answer 404 from now on (routes_ports.cc publishes them).
+  if (impl_->options.withdraw_port && sb->running()) {
+    for (uint16_t port : sb->ports().ports()) impl_->options.withdraw_port(sb->sandbox(), port);
+  }
   impl_->stop(*sb);
   std::error_code ec;
   fs::remove_all(sb->dir(), ec);
@@ -291,7 +295,7 @@ ApiSandbox* SandboxHost::find(const std::string& id) {
 std::vector<protocol::SandboxReport> SandboxHost::reports() const {
   std::vector<protocol::SandboxReport> out;
   for (const auto& [id, sb] : impl_->sandboxes) {
-    out.push_back(protocol::SandboxReport{id, sb->state_, unix_ms(sb->last_active_), sb->create_ms_, sb->error_, {}});
+    out.push_back(protocol::SandboxReport{id, sb->state_, unix_ms(sb->last_active_), sb->create_ms_, sb->error_, sb->ports().list()});
   }
   return out;
 }
@@ -311,6 +315,7 @@ int64_t SandboxHost::memory_free_bytes() const {
 
 const std::string& SandboxHost::key() const { return impl_->key; }
 boost::asio::io_context& SandboxHost::io() { return impl_->io; }
+const SandboxHostOptions& SandboxHost::options() const { return impl_->options; }
 
 void SandboxHost::shutdown() {
   for (auto& [id, sb] : impl_->sandboxes) impl_->stop(*sb);

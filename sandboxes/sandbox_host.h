@@ -84,6 +84,9 @@ class SandboxHost {
   int64_t memory_free_bytes() const;
   const std::string& key() const;
   boost::asio::io_context& io();
+  // What it was made with: the port routes publish through publish_port / withdraw_port and
+  // announce the change with on_change.
+  const SandboxHostOptions& options() const;
 
   // Removes every sandbox's processes and mounts (the directories stay): at agent shutdown.
   void shutdown();

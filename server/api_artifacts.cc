@@ -14,6 +14,7 @@
 #include "base/rfc3339.h"
 #include "base/safe_relative_path.h"
 #include "base/sha256.h"
+#include "http/byte_range.h"
 #include "protocol/agent_paths.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
@@ -29,24 +30,6 @@ namespace {
 // Held while a blob is placed and recorded, and while the sweep deletes unreferenced blobs, so
 // a blob is never deleted between an upload finding it present and recording a reference.
 std::mutex blob_mu;
-
-std::string content_type_for(const std::string& path) {
-  static const std::pair<const char*, const char*> kTypes[] = {
-      {".txt", "text/plain; charset=utf-8"},  {".log", "text/plain; charset=utf-8"},
-      {".xml", "application/xml"},            {".json", "application/json"},
-      {".html", "text/html; charset=utf-8"},  {".js", "text/javascript"},
-      {".css", "text/css"},                   {".png", "image/png"},
-      {".jpg", "image/jpeg"},                 {".svg", "image/svg+xml"},
-      {".tar", "application/x-tar"},          {".gz", "application/gzip"},
-      {".zip", "application/zip"},
-  };
-  std::string ext = fs::path(path).extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const auto& [e, type] : kTypes) {
-    if (ext == e) return type;
-  }
-  return "application/octet-stream";
-}
 
 // Where link `path` of a job's artifacts ends, following the job's other links: the record of
 // the file it names, or why there is none (a chain that leaves or loops, or a target that was
@@ -90,11 +73,6 @@ json::object artifact_json(const ArtifactRecord& a, const std::map<std::string, 
   return o;
 }
 
-struct Range {
-  enum Kind { whole, part, unsatisfiable } kind = whole;
-  uint64_t first = 0, last = 0;  // inclusive
-};
-
 bool parse_u64(std::string_view s, uint64_t& out) {
   if (s.empty() || s.size() > 19) return false;
   out = 0;
@@ -103,33 +81,6 @@ bool parse_u64(std::string_view s, uint64_t& out) {
     out = out * 10 + static_cast<uint64_t>(c - '0');
   }
   return true;
-}
-
-// One range of "bytes=a-b", "bytes=a-" or "bytes=-n"; anything else (several ranges, other
-// units, garbage) is ignored and the whole file served, as RFC 9110 allows.
-Range parse_range(const std::string& header, uint64_t size) {
-  Range r;
-  constexpr std::string_view kPrefix = "bytes=";
-  if (header.compare(0, kPrefix.size(), kPrefix) != 0) return r;
-  std::string_view spec = std::string_view(header).substr(kPrefix.size());
-  if (spec.find(',') != std::string_view::npos) return r;
-  size_t dash = spec.find('-');
-  if (dash == std::string_view::npos) return r;
-  std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  uint64_t x = 0, y = 0;
-  if (a.empty()) {  // suffix: the last n bytes
-    if (!parse_u64(b, y)) return r;
-    if (y == 0 || size == 0) return {Range::unsatisfiable};
-    return {Range::part, size - std::min(y, size), size - 1};
-  }
-  if (!parse_u64(a, x)) return r;
-  if (b.empty()) {
-    y = size == 0 ? 0 : size - 1;
-  } else if (!parse_u64(b, y) || y < x) {
-    return r;
-  }
-  if (x >= size) return {Range::unsatisfiable};
-  return {Range::part, x, std::min(y, size - 1)};
 }
 
 // Bytes the job's other artifacts (all but `path`) already take.
@@ -321,14 +272,14 @@ void download(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res)
   if (std::string if_range = req.header("If-Range"); !if_range.empty() && if_range != etag) {
     range_header.clear();
   }
-  Range range = parse_range(range_header, size);
-  if (range.kind == Range::unsatisfiable) {
+  ByteRange range = parse_byte_range(range_header, size);
+  if (range.kind == ByteRange::unsatisfiable) {
     HttpResponse r = HttpResponse::error(416, "range not satisfiable: the artifact has " +
                                                   std::to_string(size) + " bytes");
     r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
     return res->reply(std::move(r));
   }
-  if (range.kind == Range::part) {
+  if (range.kind == ByteRange::part) {
     head.status = 206;
     head.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                                    std::to_string(range.last) + "/" +

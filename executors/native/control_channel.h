@@ -9,10 +9,11 @@
 
 namespace boxcar::executors::native {
 
-// Message types. Agent -> init: exec, terminate, configure. Agent -> a prewarmed sandbox's pid 1
+// Message types. Agent -> init: helper, exec, terminate, configure. Agent -> a prewarmed sandbox's pid 1
 // that waits for its step (ContainConfig::deferred): layered, then configure. Children -> agent:
 // the rest.
 enum class Msg : char {
+  helper = 'H',    // a file operation (file_wire.h); fd: the socket the helper answers on
   unshared = 'U',  // pid 1 exists, mapped: its pid in the agent's pid namespace
   ready = 'R',     // init finished setting up the sandbox
   failed = 'F',    // setup failed: facility, errno

@@ -22,6 +22,7 @@
 #include "executors/native/command_fork.h"
 #include "executors/native/control_channel.h"
 #include "executors/native/exec_user.h"
+#include "executors/native/init_files.h"
 
 namespace boxcar::executors::native {
 
@@ -223,6 +224,8 @@ int init_main(int argc, char** argv) {
       Msg type = static_cast<Msg>(body[0]);
       if (type == Msg::terminate) {
         ::kill(-1, SIGTERM);
+      } else if (type == Msg::helper) {
+        start_file_helper(body, fds, caps);
       } else if (type == Msg::configure) {
         Reader r(body);
         std::string hostname = r.str();

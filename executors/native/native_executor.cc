@@ -45,6 +45,9 @@ class NativeSandbox final : public Sandbox {
   void stop(Outcome::Kind reason, Millis grace) override { state_->stop(reason, grace); }
   void destroy() override { state_->destroy(); }
   Result<unique_fd> connect_tcp(uint16_t port) override { return state_->connect_tcp(port); }
+  void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) override {
+    state_->file_op(std::move(request), std::move(done));
+  }
 
  private:
   std::shared_ptr<SandboxState> state_;

@@ -38,6 +38,8 @@ struct NativeOptions {
   // Keeps one sandbox per job set up ahead of time, like the last step (same limits), so that
   // the next step like it starts at once (the one after is prepared while it runs).
   bool prewarm = true;
+  // How long a file helper (Sandbox::file_op) may take before it is killed and the request fails.
+  Millis file_op_timeout{60000};
 };
 
 // Whether this host can create the sandboxes: Ok, or one line saying why not (not root,

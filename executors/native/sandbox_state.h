@@ -89,6 +89,8 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   // and when nothing listens.
   Result<unique_fd> connect_tcp(uint16_t port);
   void destroy();
+  // Sandbox::file_op (sandbox_files.cc): one helper forked by init per request.
+  void file_op(FileRequest request, std::function<void(Result<FileReply>)> done);
   // Whether a prewarmed sandbox can still be handed to a step.
   bool usable() const { return !destroyed_ && !setup_failure_ && !init_dead_ && !stop_reason_ && !oom_hit_; }
   // Renames a prewarmed sandbox for the step that takes it.
