@@ -6,7 +6,7 @@ namespace boxcar::client {
 namespace {
 
 TEST(ApiFailure, TheServersMessageCodeAndFieldAreKept) {
-  auto f = parse_failure(400, R"({"error":"unknown field \"argvv\" (did you mean \"argv\"?)","code":"bad_request","field":"argvv"})");
+  auto f = parse_failure(400, R"js({"error":"unknown field \"argvv\" (did you mean \"argv\"?)","code":"bad_request","field":"argvv"})js");
   EXPECT_EQ(f.message, "unknown field \"argvv\" (did you mean \"argv\"?)");
   EXPECT_EQ(f.code, "bad_request");
   EXPECT_EQ(f.field, "argvv");

@@ -19,10 +19,10 @@ TEST(SandboxClientBodies, ExecTakesArgvOrAShellCommandWithItsOptions) {
   o.timeout = 30s;
   json::object argv = exec_body(Command::of_argv({"python3", "-c", "print(1)"}), o);
   EXPECT_EQ(json::serialize(argv),
-            R"({"argv":["python3","-c","print(1)"],"cwd":"app","env":{"DROP":null,"K":"V"},)"
-            R"("session":"s1","stdin":"in","timeout_ms":30000})");
+            R"js({"argv":["python3","-c","print(1)"],"cwd":"app","env":{"DROP":null,"K":"V"},)js"
+            R"js("session":"s1","stdin":"in","timeout_ms":30000})js");
   json::object shell = exec_body(Command::of_shell("make | tail"), {});
-  EXPECT_EQ(json::serialize(shell), R"({"command":"make | tail"})");
+  EXPECT_EQ(json::serialize(shell), R"js({"command":"make | tail"})js");
 }
 
 TEST(SandboxClientBodies, CreateSendsOnlyWhatWasGiven) {
@@ -35,8 +35,8 @@ TEST(SandboxClientBodies, CreateSendsOnlyWhatWasGiven) {
   o.labels = {{"team", "a"}};
   o.network = "none";
   EXPECT_EQ(json::serialize(create_body(o)),
-            R"({"name":"user-1","reuse":true,"resources":{"memory":"512MiB"},"ttl_ms":86400000,)"
-            R"("labels":{"team":"a"},"network":"none"})");
+            R"js({"name":"user-1","reuse":true,"resources":{"memory":"512MiB"},"ttl_ms":86400000,)js"
+            R"js("labels":{"team":"a"},"network":"none"})js");
 }
 
 TEST(SandboxClientPaths, IdsAndFilePathsAreEncoded) {
@@ -69,28 +69,28 @@ TEST(SandboxTypes, ExitCodesPassThrough) {
 }
 
 TEST(SandboxTypes, OutputEventsDecodeBase64AndRefuseGarbage) {
-  auto text = output_event_from_json("stdout", "12", R"({"data":"hi\n"})");
+  auto text = output_event_from_json("stdout", "12", R"js({"data":"hi\n"})js");
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(text->data, "hi\n");
   EXPECT_EQ(text->id, "12");
-  auto bytes = output_event_from_json("stdout", "", R"({"data_b64":"/wA="})");
+  auto bytes = output_event_from_json("stdout", "", R"js({"data_b64":"/wA="})js");
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(bytes->data, std::string("\xff\x00", 2));
-  EXPECT_FALSE(output_event_from_json("stdout", "", R"({"data_b64":"!!"})").ok());
+  EXPECT_FALSE(output_event_from_json("stdout", "", R"js({"data_b64":"!!"})js").ok());
   EXPECT_FALSE(output_event_from_json("stdout", "", "not json").ok());
 }
 
 TEST(SandboxTypes, AnExecAnswerIsRead) {
   auto r = exec_result_from_json(json::parse(
-      R"({"outcome":"ok","exit_code":0,"signal":null,"stdout":"42\n","stderr":"",)"
-      R"("stdout_truncated":false,"stderr_truncated":true,"duration_ms":2.4,"pid":31})"));
+      R"js({"outcome":"ok","exit_code":0,"signal":null,"stdout":"42\n","stderr":"",)js"
+      R"js("stdout_truncated":false,"stderr_truncated":true,"duration_ms":2.4,"pid":31})js"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->stdout_text, "42\n");
   EXPECT_TRUE(r->stderr_truncated);
   EXPECT_FALSE(r->signal.has_value());
   EXPECT_EQ(r->pid, 31);
   EXPECT_FALSE(exec_result_from_json(json::parse("[1]")).ok());
-  EXPECT_FALSE(sandbox_info_from_json(json::parse(R"({"name":"x"})")).ok());
+  EXPECT_FALSE(sandbox_info_from_json(json::parse(R"js({"name":"x"})js")).ok());
 }
 
 }  // namespace
