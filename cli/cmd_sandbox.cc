@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/duration.h"
 #include "base/suggest.h"
@@ -196,8 +197,19 @@ int sandbox_create(SandboxCall& c) {
   o.reuse = c.flags.has("--reuse");
   if (o.reuse && o.name.empty()) return c.usage("--reuse needs --name: it reuses the sandbox of that name");
   o.memory = c.flags.get("--memory").value_or("");
-  o.cpus = c.flags.get("--cpus").value_or("");
-  o.pids = c.flags.get("--pids").value_or("");
+  if (auto cpus = c.flags.get("--cpus")) {
+    char* end = nullptr;
+    double v = std::strtod(cpus->c_str(), &end);
+    if (cpus->empty() || *end != 0 || !(v > 0) || v > 1024) {
+      return c.usage("--cpus \"" + *cpus + "\" is not a number of CPUs (like 1 or 0.5)");
+    }
+    o.cpus = v;
+  }
+  if (auto pids = c.flags.get("--pids")) {
+    size_t n = 0;
+    if (!parse_count(*pids, 1 << 22, n)) return c.usage("--pids \"" + *pids + "\" is not a whole number > 0");
+    o.pids = static_cast<int64_t>(n);
+  }
   o.tmp = c.flags.get("--tmp").value_or("");
   o.disk = c.flags.get("--disk").value_or("");
   if (c.flags.has("--ttl")) {

@@ -25,8 +25,8 @@ json::object create_body(const CreateOptions& o) {
     if (!value.empty()) resources[key] = value;
   };
   size("memory", o.memory);
-  size("cpus", o.cpus);
-  size("pids", o.pids);
+  if (o.cpus) resources["cpus"] = *o.cpus;
+  if (o.pids) resources["pids"] = *o.pids;
   size("tmp", o.tmp);
   size("disk", o.disk);
   if (!resources.empty()) body["resources"] = std::move(resources);

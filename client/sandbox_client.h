@@ -32,8 +32,10 @@ namespace boxcar::client {
 struct CreateOptions {
   std::string name;
   bool reuse = false;  // a sandbox of this name already there is answered instead of 409
-  // Sizes as the server reads them: bytes or "512MiB"; cpus "0.5"; empty: the server's default.
-  std::string memory, cpus, pids, tmp, disk;
+  // Sizes as the server reads them: bytes or "512MiB"; empty/unset: the server's default.
+  std::string memory, tmp, disk;
+  std::optional<double> cpus;   // 1.5 is one and a half CPUs
+  std::optional<int64_t> pids;
   std::optional<std::chrono::milliseconds> ttl;  // 0: none
   std::map<std::string, std::string> labels, env;
   std::string network;  // "job" | "none"; empty: the server's default

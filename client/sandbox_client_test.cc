@@ -31,11 +31,13 @@ TEST(SandboxClientBodies, CreateSendsOnlyWhatWasGiven) {
   o.name = "user-1";
   o.reuse = true;
   o.memory = "512MiB";
+  o.cpus = 0.5;
+  o.pids = 64;
   o.ttl = 24h;
   o.labels = {{"team", "a"}};
   o.network = "none";
   EXPECT_EQ(json::serialize(create_body(o)),
-            R"js({"name":"user-1","reuse":true,"resources":{"memory":"512MiB"},"ttl_ms":86400000,)js"
+            R"js({"name":"user-1","reuse":true,"resources":{"memory":"512MiB","cpus":5E-1,"pids":64},"ttl_ms":86400000,)js"
             R"js("labels":{"team":"a"},"network":"none"})js");
 }
 

@@ -116,7 +116,8 @@ std::string Processes::path(const std::string& id) const {
 
 Result<ProcessInfo> Processes::start(const ProcessSpec& spec) {
   json::object body = exec_body(spec.command, spec.options);
-  body.erase("stdin");
+  body.erase("stdin");  // a process's stdin is "pipe" or nothing: write_stdin() feeds it
+  body.erase("stdin_b64");
   if (!spec.id.empty()) body["id"] = spec.id;
   if (spec.stdin_pipe) body["stdin"] = "pipe";
   auto answer = api_->call_json("POST", path(), body);
