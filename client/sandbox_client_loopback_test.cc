@@ -21,6 +21,12 @@ using server::Responder;
 
 const std::string kId = "abcdefgh2345";
 
+server::RouteOptions big_body() {
+  server::RouteOptions o;
+  o.body_limit = 32 << 20;
+  return o;
+}
+
 class SandboxClientLoopback : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -50,7 +56,7 @@ class SandboxClientLoopback : public ::testing::Test {
       uploaded_path_ = req.params["path"];
       uploaded_ = req.body();
       res->reply(HttpResponse::json(201, {{"path", "/" + uploaded_path_}, {"size", uploaded_.size()}}));
-    }, server::RouteOptions{32 << 20});
+    }, big_body());
     router_.add(bhttp::verb::get, "/api/v1/sandboxes/{id}/files/{path...}", [this](HttpRequest&, std::shared_ptr<Responder> res) {
       res->reply(HttpResponse::text(200, uploaded_, "application/octet-stream"));
     });
@@ -83,7 +89,9 @@ class SandboxClientLoopback : public ::testing::Test {
 };
 
 TEST_F(SandboxClientLoopback, AnExecStreamArrivesAsEventsAndEndsWithItsExit) {
-  auto sb = api_->create({.name = "demo"});
+  CreateOptions options;
+  options.name = "demo";
+  auto sb = api_->create(options);
   ASSERT_TRUE(sb.ok()) << sb.error().message;
   EXPECT_EQ(sb->id(), kId);
   std::vector<std::string> seen;
