@@ -117,7 +117,7 @@ int sandbox_exec(SandboxCall& c) {
     std::fprintf(stderr, "boxcar sandbox exec: the command timed out (its process tree was killed)\n");
   } else if (r->outcome == "setup_error") {
     std::fprintf(stderr, "boxcar sandbox exec: the command could not be started: %s\n",
-                 shown(r->raw, "error").c_str());
+                 shown(r->raw, "message").c_str());
   }
   return client::exit_code_of(*r);
 }

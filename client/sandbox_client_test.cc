@@ -91,6 +91,10 @@ TEST(SandboxTypes, AnExecAnswerIsRead) {
   EXPECT_TRUE(r->stderr_truncated);
   EXPECT_FALSE(r->signal.has_value());
   EXPECT_EQ(r->pid, 31);
+  auto signaled = exec_result_from_json(json::parse(R"js({"outcome":"signaled","exit_code":null,"signal":"SIGTERM"})js"));
+  ASSERT_TRUE(signaled.ok());
+  EXPECT_EQ(signaled->signal, 15);
+  EXPECT_EQ(exit_code_of(*signaled), 143);
   EXPECT_FALSE(exec_result_from_json(json::parse("[1]")).ok());
   EXPECT_FALSE(sandbox_info_from_json(json::parse(R"js({"name":"x"})js")).ok());
 }

@@ -103,7 +103,7 @@ Result<ProcessInfo> process_info_from_json(const json::value& v) {
   p.status = text_field(o, "status");
   p.pid = int_field(o, "pid").value_or(0);
   if (auto c = int_field(o, "exit_code")) p.exit_code = static_cast<int>(*c);
-  if (auto s = int_field(o, "signal")) p.signal = static_cast<int>(*s);
+  p.signal = signal_field(o);
   p.raw = o;
   return p;
 }

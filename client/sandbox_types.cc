@@ -1,6 +1,7 @@
 #include "client/sandbox_types.h"
 
 #include <csignal>
+#include <cstring>
 
 #include <boost/json.hpp>
 
@@ -26,6 +27,18 @@ std::optional<int> small_int(const boost::json::object& o, const char* key) {
 
 }  // namespace
 
+std::optional<int> signal_field(const boost::json::object& o) {
+  if (auto n = small_int(o, "signal")) return n;
+  std::string name = text_field(o, "signal");
+  if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+  if (name.empty()) return std::nullopt;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    const char* abbrev = ::sigabbrev_np(sig);
+    if (abbrev && name == abbrev) return sig;
+  }
+  return std::nullopt;
+}
+
 Result<SandboxInfo> sandbox_info_from_json(const boost::json::value& v) {
   auto o = object_of(v, "sandbox");
   if (!o) return o.error();
@@ -46,7 +59,7 @@ Result<ExecResult> exec_result_from_json(const boost::json::value& v) {
   ExecResult r;
   r.outcome = text_field(**o, "outcome");
   r.exit_code = small_int(**o, "exit_code");
-  r.signal = small_int(**o, "signal");
+  r.signal = signal_field(**o);
   r.stdout_text = text_field(**o, "stdout");
   r.stderr_text = text_field(**o, "stderr");
   // Output that is not UTF-8 comes base64-encoded.

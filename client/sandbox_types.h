@@ -60,6 +60,8 @@ struct OutputEvent {
 // Reads the API's JSON values; a value of the wrong shape is an Error naming what.
 Result<SandboxInfo> sandbox_info_from_json(const boost::json::value& v);
 Result<ExecResult> exec_result_from_json(const boost::json::value& v);
+// The "signal" field: the agent names signals ("SIGTERM"); a number is read as well.
+std::optional<int> signal_field(const boost::json::object& o);
 // An SSE event's JSON data as an OutputEvent of `kind` (data or data_b64 decoded).
 Result<OutputEvent> output_event_from_json(const std::string& kind, const std::string& id,
                                            const std::string& data);
