@@ -14,6 +14,7 @@ namespace boxcar::agent {
 struct PreviewUrls {
   std::string host_url;  // http://{port}-{job}-{token}.{domain}:{listen port}/
   std::string path_url;  // http://{listen addr}:{listen port}/preview/{token}/
+  std::string token;     // the {token} of both (the sandbox API reports it)
 };
 
 // The seam between the scheduler and whatever serves previews: tests of the scheduler need

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "agent/daemon/agent_daemon.h"
+#include "agent/daemon/sandbox_service.h"
 #include "agent/image_fetcher.h"
 #include "base/url.h"
 #include "base/tls_client.h"
@@ -26,6 +27,7 @@
 #include "cli/image_flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
+#include "cli/sandbox_flags.h"
 #include "cli/secret_flag.h"
 #include "cli/step_limit_flags.h"
 
@@ -46,6 +48,9 @@ constexpr const char* kUsage =
     "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
     "                    [--job-network-pool CIDR] [--job-network-pool6 CIDR]\n"
+    "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
+    "  --concurrency N: jobs at once (default 1); 0 with --sandbox-slots: a sandbox-only agent\n"
+    "  that claims no jobs\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
     "  or BOXCAR_GIT_TOKEN (on the command line, secrets are visible to every local user in\n"
     "  ps); --git-token-hosts or BOXCAR_GIT_TOKEN_HOSTS: the git token goes only to https://\n"
@@ -120,7 +125,7 @@ int cmd_agent(const Args& args) {
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
-  specs = with_egress_flags(with_image_flags(std::move(specs)));
+  specs = with_sandbox_flags(with_egress_flags(with_image_flags(std::move(specs))));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("agent", flags.error().message);
   if (flags->has("--help")) {
@@ -131,6 +136,7 @@ int cmd_agent(const Args& args) {
     std::fputs(kAgentLimitsUsage, stdout);
     std::fputs(kImageFlagsUsage, stdout);
     std::fputs(kEgressFlagsUsage, stdout);
+    std::fputs(kSandboxFlagsUsage, stdout);
     return kExitOk;
   }
   if (!flags->positional.empty()) {
@@ -157,8 +163,19 @@ int cmd_agent(const Args& args) {
     if (!tls.ok()) return usage_error("agent", tls.error().message + " (--ca-file or BOXCAR_CA_FILE)");
     opts.tls = tls.value();
   }
-  if (auto c = flags->get("--concurrency"); c && !parse_count(*c, 256, opts.concurrency)) {
-    return usage_error("agent", "--concurrency must be a number from 1 to 256, not \"" + *c + "\"");
+  auto sandbox = read_sandbox_flags(*flags);
+  if (!sandbox.ok()) return usage_error("agent", sandbox.error().message);
+  opts.sandbox_slots = sandbox->slots;
+  opts.sandbox_listen = sandbox->listen;
+  opts.sandbox_advertise = sandbox->advertise;
+  if (auto c = flags->get("--concurrency"); c && *c == "0") {
+    if (opts.sandbox_slots == 0) {
+      return usage_error("agent", "--concurrency 0 claims no jobs, and --sandbox-slots 0 hosts no sandboxes: "
+                                  "the agent would do nothing (give --sandbox-slots N for a sandbox-only agent)");
+    }
+    opts.concurrency = 0;
+  } else if (c && !parse_count(*c, 256, opts.concurrency)) {
+    return usage_error("agent", "--concurrency must be a number from 1 to 256 (0: sandboxes only), not \"" + *c + "\"");
   }
   if (auto j = flags->get("--jobs"); j && !parse_count(*j, 1024, opts.step_jobs)) {
     return usage_error("agent", "--jobs must be a number from 1 to 1024, not \"" + *j + "\"");
@@ -239,6 +256,7 @@ int cmd_agent(const Args& args) {
   auto networks = open_job_networks(io, *egress, chosen->name != "host");
   if (!networks.ok()) return report("agent", networks.error());
   wiring.networks = networks.value().get();
+  wiring.make_sandboxes = agent::sandbox_service_factory(proxy.value().get(), wiring.networks);
   std::fprintf(stderr, "boxcar agent: previews on port %u\n", proxy.value()->port());
   int exit_code = kExitOk;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

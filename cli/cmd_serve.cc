@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agent/daemon/agent_daemon.h"
+#include "agent/daemon/sandbox_service.h"
 #include "agent/image_fetcher.h"
 #include "base/duration.h"
 #include "base/random_token.h"
@@ -31,6 +32,7 @@
 #include "cli/image_flags.h"
 #include "cli/pipeline_limit_flags.h"
 #include "cli/preview_listen.h"
+#include "cli/sandbox_flags.h"
 #include "cli/secret_flag.h"
 #include "cli/serve_data.h"
 #include "server/secret_box.h"
@@ -69,6 +71,8 @@ constexpr const char* kUsage =
     "                    [--max-connections N] [--max-connections-per-client N]\n"
     "                    [--header-timeout DURATION] [--idle-timeout DURATION]\n"
     "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
+    "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
+    "                                (the first in-process agent hosts the sandbox API's sandboxes)\n"
     "  secrets: --webhook-secret, --gitlab-webhook-token, --agent-token, --api-token and --db\n"
     "  (a postgres URL holds a password) each also as --NAME-file FILE or from\n"
     "  BOXCAR_WEBHOOK_SECRET, BOXCAR_GITLAB_WEBHOOK_TOKEN, BOXCAR_AGENT_TOKEN, BOXCAR_API_TOKEN,\n"
@@ -174,7 +178,7 @@ int cmd_serve(const Args& args) {
   for (auto& spec : pipeline_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : step_limit_flag_specs()) specs.push_back(std::move(spec));
   for (auto& spec : agent_limit_flag_specs()) specs.push_back(std::move(spec));
-  specs = with_egress_flags(with_image_flags(std::move(specs)));
+  specs = with_sandbox_flags(with_egress_flags(with_image_flags(std::move(specs))));
   auto flags = parse_flags(args, specs);
   if (!flags.ok()) return usage_error("serve", flags.error().message);
   if (flags->has("--help")) {
@@ -187,8 +191,11 @@ int cmd_serve(const Args& args) {
     std::fputs(kAgentLimitsUsage, stdout);
     std::fputs(kImageFlagsUsage, stdout);
     std::fputs(kEgressFlagsUsage, stdout);
+    std::fputs(kSandboxFlagsUsage, stdout);
     return kExitOk;
   }
+  auto sandbox = read_sandbox_flags(*flags);
+  if (!sandbox.ok()) return usage_error("serve", sandbox.error().message);
   auto step_limits = read_step_limits(*flags);
   if (!step_limits.ok()) return usage_error("serve", step_limits.error().message);
   auto max_image_write = read_max_image_write(*flags);
@@ -439,6 +446,12 @@ int cmd_serve(const Args& args) {
     w.previews = proxy.get();
     w.images = images.get();
     w.networks = networks.get();
+    if (i == 0) {  // one data plane and one set of slots per process
+      a.sandbox_slots = sandbox->slots;
+      a.sandbox_listen = sandbox->listen;
+      a.sandbox_advertise = sandbox->advertise;
+      w.make_sandboxes = agent::sandbox_service_factory(proxy.get(), networks.get());
+    }
     a.allow_local_repos = flags->has("--allow-local-repos");
     a.pipeline_limits = pipeline_limits;
     a.step_limits = *step_limits;

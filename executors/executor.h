@@ -76,7 +76,8 @@ struct ExecHandlers {
   // a reason (timeout, cancelled) the outcome carries that reason, not the signal.
   std::function<void(const Outcome&)> on_exit;
   // Called once when the command was started, before any on_output, by executors that can
-  // control a running command (native); the others never call it.
+  // control a running command (native; oci shares its code, with process groups as trees);
+  // host never calls it.
   std::function<void(std::shared_ptr<ExecControl>)> on_started{};
 };
 

@@ -375,6 +375,7 @@ PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, std::string_view 
   urls.host_url = "http://" + std::to_string(port) + "-" + e.job + "-" + e.token + "." +
                   impl_->domain + ":" + lport + "/";
   urls.path_url = "http://" + laddr + ":" + lport + "/preview/" + e.token + "/";
+  urls.token = e.token;
   return urls;
 }
 
@@ -389,6 +390,14 @@ void PreviewProxy::withdraw(executors::Sandbox& sandbox) {
     if (e.sandbox == &sandbox) *e.live = false;
   }
   std::erase_if(impl_->entries, [&](const Entry& e) { return e.sandbox == &sandbox; });
+}
+
+void PreviewProxy::withdraw(executors::Sandbox& sandbox, uint16_t port) {
+  auto of_port = [&](const Entry& e) { return e.sandbox == &sandbox && e.port == port; };
+  for (Entry& e : impl_->entries) {
+    if (of_port(e)) *e.live = false;
+  }
+  std::erase_if(impl_->entries, of_port);
 }
 
 }  // namespace boxcar::agent

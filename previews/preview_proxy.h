@@ -52,6 +52,9 @@ class PreviewProxy : public PreviewPublisher {
   PreviewUrls publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) override;
   void expire_at(executors::Sandbox& sandbox, std::chrono::steady_clock::time_point until) override;
   void withdraw(executors::Sandbox& sandbox) override;
+  // Only the previews of `port` inside `sandbox` answer 404 from now on (a sandbox of the
+  // sandbox API unexposing one port); its other ports stay published.
+  void withdraw(executors::Sandbox& sandbox, uint16_t port);
 
   struct Impl;
 

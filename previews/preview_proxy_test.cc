@@ -223,6 +223,28 @@ TEST_F(PreviewProxyTest, WithdrawnAndExpiredPreviewsAreNotFound) {
   EXPECT_NE(fetch(proxy_.port(), req).find("404"), std::string::npos);
 }
 
+// The sandbox API's unexpose: one port of a sandbox withdrawn, its other port still served
+// (the control), in both URL forms.
+TEST_F(PreviewProxyTest, WithdrawingOnePortLeavesTheSandboxsOtherPortServed) {
+  EchoHeadServer other;
+  PreviewUrls second;
+  on_io([&] { second = proxy_.publish(sandbox_, "20260101-ABC_def", other.port()); });
+  EXPECT_EQ(second.path_url, "http://127.0.0.1:" + std::to_string(proxy_.port()) + "/preview/" + second.token + "/");
+  EXPECT_EQ(urls_.token, token());
+  auto host_req = [](const PreviewUrls& u) {
+    return "GET / HTTP/1.1\r\nHost: " + u.host_url.substr(7, u.host_url.size() - 8) + "\r\nConnection: close\r\n\r\n";
+  };
+  auto path_req = [](const PreviewUrls& u) {
+    return "GET /preview/" + u.token + "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  };
+  ASSERT_NE(fetch(proxy_.port(), path_req(second)).find("200 OK"), std::string::npos);
+  on_io([&] { proxy_.withdraw(sandbox_, other.port()); });
+  EXPECT_NE(fetch(proxy_.port(), path_req(second)).find("404"), std::string::npos);
+  EXPECT_NE(fetch(proxy_.port(), host_req(second)).find("404"), std::string::npos);
+  EXPECT_NE(fetch(proxy_.port(), path_req(urls_)).find("200 OK"), std::string::npos);
+  EXPECT_NE(fetch(proxy_.port(), host_req(urls_)).find("200 OK"), std::string::npos);
+}
+
 TEST_F(PreviewProxyTest, AnUnfinishedRequestHeaderIsCutOff) {
   on_io([&] { proxy_.set_header_timeout(std::chrono::milliseconds(50)); });
   int s = connect_loopback(proxy_.port());

@@ -10,6 +10,8 @@ namespace boxcar::protocol {
 
 inline constexpr std::string_view kAgentRegisterPath = "/api/v1/agent/register";
 inline constexpr std::string_view kAgentClaimPath = "/api/v1/agent/claim";
+// An agent's sandboxes (protocol/sandbox_api.h: SandboxSync -> SandboxSyncAnswer).
+inline constexpr std::string_view kAgentSandboxSyncPath = "/api/v1/agent/sandboxes/sync";
 // Every report for a job is a POST to kAgentJobsPrefix + "{id}/" + one of the names below.
 inline constexpr std::string_view kAgentJobsPrefix = "/api/v1/agent/jobs/";
 

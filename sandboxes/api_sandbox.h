@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,7 +46,10 @@ class ApiSandbox {
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<executors::Sandbox> sandbox_;
   std::string state_ = "creating";
+  std::string error_;  // state "error": why (the sandbox's init died, it could not start again)
+  int64_t create_ms_ = 0;
   std::chrono::system_clock::time_point last_active_{};
+  int netns_ = -1;     // from SandboxHostOptions::make_netns, released with the sandbox
 
  private:
   protocol::SandboxCreate spec_;

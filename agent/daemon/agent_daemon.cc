@@ -25,6 +25,7 @@
 #include "http/http_client.h"
 #include "agent/daemon/job_runner.h"
 #include "agent/daemon/remote_errors.h"
+#include "agent/daemon/sandbox_sync.h"
 #include "base/connection_limits.h"
 #include "base/private_dir.h"
 #include "base/random_token.h"
@@ -59,6 +60,8 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<WorkspaceWatch> workspace_watch;
   std::unique_ptr<BackgroundRemoval> removal;  // finished jobs' trees, off the io_context
   std::optional<CacheStore> caches;  // [[step.cache]] entries, data_dir/caches; outlives the jobs
+  std::unique_ptr<SandboxSource> sandboxes;  // the sandbox API's, when hosting is on
+  std::unique_ptr<SandboxSync> sandbox_sync;  // after `sandboxes`: destroyed first
   std::map<int64_t, Running> jobs;
   std::map<int64_t, std::unique_ptr<JobRunner>> held;  // completed, previews still open
   std::set<int64_t> closing;  // of those, closed by cap_previews(), not yet released
@@ -80,7 +83,8 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
 
   Impl(asio::io_context& io_, const AgentConfig& config, AgentWiring w)
       : io(io_), options(config), wiring(std::move(w)), name(config.name) {
-    if (options.concurrency == 0) options.concurrency = 1;
+    // 0 means a sandbox-only agent only where it hosts sandboxes; elsewhere it meant 1.
+    if (options.concurrency == 0 && (options.sandbox_slots == 0 || !wiring.make_sandboxes)) options.concurrency = 1;
     if (options.step_jobs == 0) options.step_jobs = std::max(1u, std::thread::hardware_concurrency());
   }
 
@@ -131,10 +135,65 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
       name = *made;
     }
     executor = wiring.make_executor(io);
-    log(name + ": polling " + options.server + " for jobs (" +
-        std::to_string(options.concurrency) + " at once, executor " + std::string(executor->name()) + ")");
+    if (Status st = start_sandboxes(); !st.ok()) return st;
+    if (options.concurrency == 0) {
+      log(name + ": hosting sandboxes only, claiming no jobs (--concurrency 0)");
+    } else {
+      log(name + ": polling " + options.server + " for jobs (" + std::to_string(options.concurrency) +
+          " at once, executor " + std::string(executor->name()) + ")");
+    }
     claim();
+    if (registered && sandbox_sync) sandbox_sync->start();
     return {};
+  }
+
+  // The sandbox API's sandboxes on this agent's executor. One that cannot host them (the host
+  // executor isolates nothing) is answered ErrorCode::unavailable: hosting is off, said once.
+  Status start_sandboxes() {
+    if (options.sandbox_slots == 0 || !wiring.make_sandboxes) return {};
+    std::weak_ptr<Impl> weak = weak_from_this();
+    auto made = wiring.make_sandboxes(io, *executor, options, [weak] {
+      if (auto self = weak.lock(); self && self->sandbox_sync) self->sandbox_sync->changed();
+    });
+    if (!made.ok() && made.error().code == ErrorCode::unavailable && options.concurrency > 0) {
+      log("sandbox hosting is off: " + made.error().message + " (--sandbox-slots 0 turns it off without this notice)");
+      return {};
+    }
+    if (!made.ok() && made.error().code == ErrorCode::unavailable) {
+      return Error{"--concurrency 0 makes a sandbox-only agent, but this agent cannot host sandboxes: " +
+                   made.error().message, 0, ErrorCode::usage};
+    }
+    if (!made.ok()) return Error{"cannot host sandboxes: " + made.error().message, made.error().err, made.error().code};
+    sandboxes = std::move(made.value());
+    SandboxSyncHandlers h;
+    h.ready = [weak] {
+      auto self = weak.lock();
+      return self && self->registered && !self->exited;
+    };
+    h.on_accepted = [weak] {
+      if (auto self = weak.lock()) self->credential_accepted = true;
+    };
+    h.on_auth = [weak](const RemoteOutcome& o) {
+      if (auto self = weak.lock()) self->sync_refused(o);
+    };
+    h.log = [weak](const std::string& line) {
+      if (auto self = weak.lock()) self->log(line);
+    };
+    sandbox_sync = std::make_unique<SandboxSync>(io, *client, *sandboxes, options.sandbox_sync_interval, std::move(h));
+    return {};
+  }
+
+  // The server refused the credential a sync carried. A sandbox-only agent sends no claims, so
+  // this is where it learns that its stored credential means nothing to this server.
+  void sync_refused(const RemoteOutcome& o) {
+    if (exited || !registered || claiming) return;  // a claim in flight hears the same and decides
+    if (credential_from_disk && !credential_accepted && jobs.empty()) {
+      log("the server refused the stored credential (" + o.message + "); registering again");
+      forget_credential(options.data_dir);
+      registered = credential_from_disk = false;
+      return claim();
+    }
+    fatal(o.message);
   }
 
   // POST /register with the shared token; the answer's credential is saved, then used.
@@ -175,12 +234,14 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     log("registered with " + options.server + " as \"" + name + "\" (agent " +
         std::to_string(answer->agent_id) + ")");
     backoff.reset();
+    if (sandbox_sync) sandbox_sync->start();
     claim();
   }
 
   void claim() {
-    if (claiming || draining || exited || jobs.size() >= options.concurrency) return;
-    if (!registered) return register_agent();
+    if (claiming || draining || exited) return;
+    if (!registered) return register_agent();  // also a sandbox-only agent (concurrency 0)
+    if (jobs.size() >= options.concurrency) return;
     claiming = true;
     protocol::ClaimRequest req{options.labels, options.claim_wait_ms};
     std::weak_ptr<Impl> weak = weak_from_this();
@@ -387,6 +448,7 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     if (exited) return;
     log(why + "; stopping");
     draining = true;
+    stop_sandboxes();
     for (auto& [id, r] : jobs) {
       r.heartbeat->stop();
       r.runner->abandon();
@@ -395,9 +457,16 @@ struct AgentDaemon::Impl : std::enable_shared_from_this<Impl> {
     exit(Error{why});
   }
 
+  // The data plane closes and the sandboxes stop; their directories stay for the next start.
+  void stop_sandboxes() {
+    if (sandbox_sync) sandbox_sync->stop();
+    if (sandboxes) sandboxes->shutdown();
+  }
+
   void drain() {
     if (draining) return;
     draining = true;
+    stop_sandboxes();
     if (claiming) {
       client->cancel(claim_request);
       claiming = false;
@@ -442,6 +511,7 @@ AgentDaemon::~AgentDaemon() {
   if (impl_->claiming && impl_->client) impl_->client->cancel(impl_->claim_request);
   impl_->claiming = false;
   impl_->retry_timer.cancel();
+  impl_->stop_sandboxes();
   impl_->jobs.clear();
   impl_->held.clear();
 }

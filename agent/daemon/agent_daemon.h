@@ -2,7 +2,9 @@
 // an agent credential, kept in the data directory and reused on restart), long-polls for jobs (a claim is sent again
 // as soon as one is answered, and only while a slot is free), runs up to `concurrency` jobs at
 // once with JobRunner, keeps their leases with Heartbeat, backs off while the server is
-// unreachable, and drains on request. The same class runs inside `boxcar serve`, over
+// unreachable, and drains on request. With sandbox slots it also hosts sandboxes of the sandbox
+// API (AgentWiring::make_sandboxes) and syncs them with the server (SandboxSync); with
+// concurrency 0 it claims no jobs at all (a sandbox-only agent). The same class runs inside `boxcar serve`, over
 // loopback HTTP: an in-process agent speaks the protocol exactly as a remote one does.
 // A completed job whose previews are still open no longer takes a slot, but its runner is
 // kept until they close; at most `max_previews` such jobs are kept (the oldest one's previews
@@ -19,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/daemon/agent_config.h"
+#include "agent/daemon/sandbox_source.h"
 #include "agent/grace.h"
 #include "agent/image_source.h"
 #include "network/job_network.h"
@@ -39,6 +42,10 @@ struct AgentWiring {
   // io_context; it must outlive the daemon); null: a step with an image fails to set up.
   ImageSource* images = nullptr;
   network::NetworkHost* networks = nullptr;  // job networks with egress; null: loopback only
+  // Hosts the sandbox API's sandboxes on the agent's executor when config.sandbox_slots > 0
+  // (the CLI wires sandbox_service_factory()); the daemon syncs them with the server. Null, or
+  // an executor that does not isolate (host, oci): hosting is off, and the agent says so once.
+  SandboxFactory make_sandboxes;
   // One line per event worth telling (claims, failures, job ends); empty = stderr.
   std::function<void(std::string_view)> log;
   // Called once, on the io_context, when the daemon has stopped: Ok after a drain, an Error

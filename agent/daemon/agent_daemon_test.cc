@@ -89,6 +89,7 @@ class AgentDaemonTest : public ::testing::Test {
     if (!server_override.empty()) opts.server = server_override;
     AgentWiring wiring;
     wiring.make_executor = host_executor;
+    if (configure) configure(opts, wiring);
     wiring.log = [this](std::string_view line) {
       std::fprintf(stderr, "agent: %.*s\n", int(line.size()), line.data());
       std::lock_guard lock(log_mu);
@@ -177,6 +178,7 @@ class AgentDaemonTest : public ::testing::Test {
   std::thread io_thread;
   std::promise<Status> exit_status;
   std::string server_override;
+  std::function<void(AgentConfig&, AgentWiring&)> configure;  // before the daemon starts
   std::mutex log_mu;
   std::condition_variable log_cv;
   std::vector<std::string> log_lines;
@@ -520,6 +522,176 @@ TEST(AgentDaemonStart, RefusesToStartWithoutAnExecutor) {
   AgentDaemon daemon(io, opts, wiring);
   EXPECT_TRUE(daemon.start().ok());
   std::filesystem::remove_all(opts.data_dir);
+}
+
+}  // namespace
+}  // namespace boxcar::agent
+
+namespace boxcar::agent {
+namespace {
+
+// The sandboxes an agent hosts, stood in for (the real SandboxService needs the native
+// executor; its own tests run real ones): what the sync sends, and what the server deletes.
+class StandInSandboxes : public SandboxSource {
+ public:
+  struct Shared {
+    std::mutex mu;
+    std::vector<protocol::SandboxReport> reports;
+    std::vector<std::string> removed;
+    bool shut_down = false;
+    std::function<void()> changed;  // the daemon's: call on the io_context
+  };
+  explicit StandInSandboxes(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+  protocol::SandboxSync snapshot() const override {
+    std::lock_guard lock(shared_->mu);
+    protocol::SandboxSync s;
+    s.endpoint = "http://127.0.0.1:8471";
+    s.key = "data-plane-key";
+    s.slots_free = 5 - static_cast<int64_t>(shared_->reports.size());
+    s.memory_free_bytes = 1 << 30;
+    s.sandboxes = shared_->reports;
+    return s;
+  }
+  void remove(const std::string& id) override {
+    std::lock_guard lock(shared_->mu);
+    shared_->removed.push_back(id);
+    std::erase_if(shared_->reports, [&](const protocol::SandboxReport& r) { return r.id == id; });
+  }
+  void shutdown() override {
+    std::lock_guard lock(shared_->mu);
+    shared_->shut_down = true;
+  }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+class AgentSandboxSyncTest : public AgentDaemonTest {
+ protected:
+  // A sandbox-only agent (--concurrency 0 --sandbox-slots 5) hosting the stand-in; syncs go
+  // out every `interval` (long: a sync seen sooner came from a change or a retry).
+  void start_sandbox_agent(std::chrono::milliseconds interval = 60s) {
+    configure = [this, interval](AgentConfig& c, AgentWiring& w) {
+      c.concurrency = 0;
+      c.sandbox_slots = 5;
+      c.sandbox_sync_interval = interval;
+      w.make_sandboxes = [this](asio::io_context&, executors::Executor&, const AgentConfig& config,
+                                std::function<void()> changed) -> Result<std::unique_ptr<SandboxSource>> {
+        EXPECT_EQ(config.sandbox_slots, 5u);
+        shared->changed = std::move(changed);
+        return std::unique_ptr<SandboxSource>(std::make_unique<StandInSandboxes>(shared));
+      };
+    };
+    start_agent();
+  }
+  size_t syncs() { return server.sandbox_syncs().size(); }
+  void report(const std::string& id, const std::string& state) {
+    run_on_io_and_wait([&] {
+      {
+        std::lock_guard lock(shared->mu);
+        std::erase_if(shared->reports, [&](const protocol::SandboxReport& r) { return r.id == id; });
+        shared->reports.push_back({id, state, 1, 0, "", {}});
+      }
+      shared->changed();
+    });
+  }
+  std::shared_ptr<StandInSandboxes::Shared> shared = std::make_shared<StandInSandboxes::Shared>();
+};
+
+TEST_F(AgentSandboxSyncTest, ASandboxOnlyAgentRegistersClaimsNothingAndSyncsWithItsCredential) {
+  server.enqueue(job(1, "true"));
+  start_sandbox_agent();
+  ASSERT_TRUE(eventually([&] { return syncs() >= 1; }));
+  auto seen = server.sandbox_syncs();
+  EXPECT_EQ(server.registrations(), std::vector<std::string>{"test-agent"});
+  EXPECT_EQ(seen[0].agent, "test-agent");  // sent with the credential the registration gave
+  EXPECT_EQ(seen[0].sync.endpoint, "http://127.0.0.1:8471");
+  EXPECT_EQ(seen[0].sync.key, "data-plane-key");
+  EXPECT_EQ(seen[0].sync.slots_free, 5);
+  EXPECT_EQ(server.jobs_claimed(), 0);  // the control: a job was there to claim
+  EXPECT_EQ(server.queued(), 1u);
+}
+
+TEST_F(AgentSandboxSyncTest, AChangeSyncsAtOnceAndTheServersDeletionsAreRemoved) {
+  start_sandbox_agent();
+  ASSERT_TRUE(eventually([&] { return syncs() >= 1; }));
+  // Two changes in one handler: one sync carries both (the interval is a minute away).
+  run_on_io_and_wait([&] {
+    std::lock_guard lock(shared->mu);
+    shared->reports.push_back({"aaaaaaaaaaaa", "running", 1, 0, "", {}});
+    shared->reports.push_back({"bbbbbbbbbbbb", "running", 1, 0, "", {}});
+  });
+  run_on_io_and_wait([&] {
+    shared->changed();
+    shared->changed();
+  });
+  ASSERT_TRUE(eventually([&] { return syncs() >= 2; }));
+  auto seen = server.sandbox_syncs();
+  ASSERT_EQ(seen[1].sync.sandboxes.size(), 2u);
+  EXPECT_EQ(seen[1].sync.slots_free, 3);
+  server.delete_sandbox("aaaaaaaaaaaa");
+  report("bbbbbbbbbbbb", "paused");
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(shared->mu);
+    return !shared->removed.empty();
+  }));
+  {
+    std::lock_guard lock(shared->mu);
+    EXPECT_EQ(shared->removed, std::vector<std::string>{"aaaaaaaaaaaa"});  // never bbbb…
+  }
+  EXPECT_EQ(server.sandbox_syncs()[2].sync.sandboxes.size(), 2u);  // before the answer came back
+}
+
+TEST_F(AgentSandboxSyncTest, AnUnreachableServerIsRetriedWithBackoffNotAtTheInterval) {
+  server.fail_sandbox_syncs(2);
+  start_sandbox_agent();
+  // Two 503s (logged once, with the backoff), then the third attempt is taken: retries, not
+  // the minute-long interval.
+  wait_log_lines("sandbox sync: server error (HTTP 503)", 1);
+  ASSERT_TRUE(eventually([&] { return syncs() >= 1; }));
+  wait_log_lines("sandbox sync: reached the server again", 1);
+}
+
+TEST_F(AgentSandboxSyncTest, DrainShutsTheSandboxesDownAndExits) {
+  start_sandbox_agent();
+  ASSERT_TRUE(eventually([&] { return syncs() >= 1; }));
+  run_on_io([&] { daemon->drain(); });
+  auto exited = exit_status.get_future();
+  ASSERT_EQ(exited.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(exited.get().ok());
+  std::lock_guard lock(shared->mu);
+  EXPECT_TRUE(shared->shut_down);
+}
+
+TEST_F(AgentSandboxSyncTest, ASandboxOnlyAgentThatCannotHostIsAnErrorAJobAgentOnlySaysSo) {
+  auto cannot = [](asio::io_context&, executors::Executor& e, const AgentConfig&,
+                   std::function<void()>) -> Result<std::unique_ptr<SandboxSource>> {
+    return Error{"sandboxes need the native executor, not " + std::string(e.name()), 0, ErrorCode::unavailable};
+  };
+  AgentConfig c;
+  c.server = server.url();
+  c.token = "agent-token";
+  c.data_dir = root / "data";
+  c.concurrency = 0;
+  c.sandbox_slots = 5;
+  AgentWiring w;
+  w.make_executor = host_executor;
+  w.make_sandboxes = cannot;
+  w.log = [](std::string_view) {};
+  AgentDaemon only(io, c, w);
+  Status st = only.start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("sandbox-only agent, but this agent cannot host sandboxes: sandboxes need the "
+                                    "native executor, not host"), std::string::npos) << st.error().message;
+  // The control: with jobs to run, the same agent starts and only says hosting is off.
+  configure = [&](AgentConfig& cc, AgentWiring& ww) {
+    cc.sandbox_slots = 5;
+    ww.make_sandboxes = cannot;
+  };
+  start_agent();
+  wait_log_lines("sandbox hosting is off: sandboxes need the native executor, not host", 1);
+  server.enqueue(job(1, "true"));
+  EXPECT_EQ(wait_complete(1).complete->state, "success");
 }
 
 }  // namespace

@@ -169,6 +169,24 @@ CgroupRoot CgroupRoot::discover(const std::string& parent) {
     }
     root.controllers_.push_back(std::move(c));
   }
+  // Commands' own trees: below a v2 controller's directory where there is one, else in a
+  // v2 directory of our own with no controllers (hybrid hosts), used for tracking only.
+  for (const auto& c : root.controllers_) {
+    if (c.v2 && !c.dir.empty() && root.tree_root_.empty()) root.tree_root_ = c.dir;
+  }
+  if (root.tree_root_.empty() && !v2_mount.empty()) {
+    std::string parent_dir = v2_mount + (v2_own == "/" ? "" : v2_own) + "/" + parent;
+    std::string dir = parent_dir + "/" + root.instance_;
+    if ((::mkdir(parent_dir.c_str(), 0755) == 0 || errno == EEXIST) && (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST)) {
+      root.tree_root_ = dir;
+      bool seen = false;
+      for (const auto& p : root.parents_) seen |= p == parent_dir;
+      if (!seen) root.parents_.push_back(parent_dir);
+    } else {
+      root.tree_error_ = "cgroup v2 is not writable here: mkdir " + dir + ": " + std::strerror(errno);
+    }
+  }
+  if (root.tree_error_.empty()) root.tree_error_ = probe_exec_trees(root.tree_root_);
   return root;
 }
 
@@ -192,10 +210,44 @@ void CgroupRoot::remove_own() const {
   for (const auto& c : controllers_) {
     if (!c.dir.empty()) ::rmdir(c.dir.c_str());
   }
+  if (!tree_root_.empty()) ::rmdir(tree_root_.c_str());
 }
 
 Result<StepCgroup> StepCgroup::create(const CgroupRoot& root, const std::string& name,
-                                      const SandboxSpec& spec) {
+                                      const SandboxSpec& spec, std::optional<uid_t> tree_owner) {
+  auto made = create_limited(root, name, spec);
+  if (!made || !tree_owner || root.tree_root().empty() || !root.tree_error().empty()) return made;
+  StepCgroup& cg = *made;
+  const uid_t owner = *tree_owner;
+  cg.tree_dir_ = root.tree_root() + "/" + name;
+  cg.tree_owner_ = owner;
+  bool exists = false;
+  for (const auto& d : cg.dirs_) exists |= d == cg.tree_dir_;
+  if (!exists) {
+    if (::mkdir(cg.tree_dir_.c_str(), 0755) != 0) {
+      int e = errno;
+      std::string dir = cg.tree_dir_;
+      cg.tree_dir_.clear();
+      return Error{"cgroup v2: mkdir " + dir + ": " + std::strerror(e), e};
+    }
+    cg.dirs_.push_back(cg.tree_dir_);  // pid 1 goes in, and it is removed with the others
+  }
+  // CLONE_INTO_CGROUP checks that init may write cgroup.procs of the common ancestor of where
+  // it is and where the command goes: this one. Nothing inside can use the delegation: no
+  // cgroupfs is mounted there, and the seccomp filter denies mount.
+  if (::chown((cg.tree_dir_ + "/cgroup.procs").c_str(), owner, static_cast<gid_t>(-1)) != 0) {
+    return Error{"cgroup v2: delegating " + cg.tree_dir_ + ": " + std::strerror(errno), errno};
+  }
+  return made;
+}
+
+Result<ExecTree> StepCgroup::make_exec_tree(const std::string& name) const {
+  if (tree_dir_.empty()) return Error{"the sandbox has no cgroup-v2 tree", ENOENT};
+  return ExecTree::create(tree_dir_, name, tree_owner_);
+}
+
+Result<StepCgroup> StepCgroup::create_limited(const CgroupRoot& root, const std::string& name,
+                                              const SandboxSpec& spec) {
   StepCgroup cg;
   for (const auto& c : root.controllers()) {
     std::vector<std::pair<std::string, std::string>> settings;
@@ -300,6 +352,11 @@ uint64_t StepCgroup::oom_kills() const {
 void StepCgroup::remove() {
   oom_eventfd_.reset();
   oom_control_.reset();
+  // Commands' trees first (exec_tree.h): those of daemons that outlived their command.
+  if (!tree_dir_.empty()) {
+    for (const auto& sub : subdirs(tree_dir_)) ::rmdir((tree_dir_ + "/" + sub).c_str());
+    tree_dir_.clear();
+  }
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) ::rmdir(it->c_str());
   dirs_.clear();
 }

@@ -6,11 +6,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "executors/native/exec_tree.h"
 #include "executors/native/facility.h"
 #include "executors/spec.h"
 
@@ -36,12 +38,20 @@ class CgroupRoot {
   static bool instance_alive(const std::string& name);
   // Why the net_cls controller is unavailable ("" when it is available).
   const std::string& net_cls_error() const { return net_cls_error_; }
+  // The agent instance's cgroup-v2 directory for the sandboxes' tracking cgroups, which hold
+  // the commands' own trees (exec_tree.h); "" without a v2 hierarchy.
+  const std::string& tree_root() const { return tree_root_; }
+  // Why commands' trees fall back to process groups on this host ("" when they are cgroups):
+  // checked once, when the root is discovered.
+  const std::string& tree_error() const { return tree_error_; }
 
  private:
   std::vector<Controller> controllers_;
   std::vector<std::string> parents_;  // <mount>/<agent's cgroup>/<parent> per hierarchy
   std::string instance_;
   std::string net_cls_error_;
+  std::string tree_root_;
+  std::string tree_error_;
 };
 
 // One step's cgroups: created with the limits before any of its processes exist.
@@ -55,8 +65,16 @@ class StepCgroup {
   // Creates the cgroups needed for the spec's limits (none when it has none) and, when
   // spec.net_class is not 0, its net_cls cgroup with that class id: an Error naming net_cls when
   // that cannot be had (a step must never run outside its egress policy).
+  // With `tree_owner`, where the root supports trees (tree_error() empty), also the sandbox's
+  // v2 tracking cgroup (no controllers of its own where the host's v2 tree has none), its
+  // cgroup.procs delegated to `tree_owner`, the sandbox's root on the host, so that init may
+  // start commands in trees below. Without (the oci executor): no trees, commands' trees are
+  // their process groups.
   static Result<StepCgroup> create(const CgroupRoot& root, const std::string& name,
-                                   const SandboxSpec& spec);
+                                   const SandboxSpec& spec, std::optional<uid_t> tree_owner = std::nullopt);
+  // A command's own tree below the tracking cgroup; an Error when the sandbox has none.
+  Result<ExecTree> make_exec_tree(const std::string& name) const;
+  bool has_trees() const { return !tree_dir_.empty(); }
   // Moves `pid` into every cgroup of the step.
   Status add(pid_t pid) const;
   // Gives the step's net_cls cgroup another class id: the kernel retags every process in it and
@@ -72,9 +90,14 @@ class StepCgroup {
   void remove();
 
  private:
+  static Result<StepCgroup> create_limited(const CgroupRoot& root, const std::string& name,
+                                           const SandboxSpec& spec);
+
   std::vector<std::string> dirs_;
   std::string memory_dir_;
   std::string net_cls_dir_;
+  std::string tree_dir_;  // the v2 tracking cgroup; maybe also in dirs_ (a v2 controller's)
+  uid_t tree_owner_ = 0;
   bool memory_v2_ = false;
   unique_fd oom_eventfd_;
   unique_fd oom_control_;

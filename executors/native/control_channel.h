@@ -16,11 +16,19 @@ enum class Msg : char {
   unshared = 'U',  // pid 1 exists, mapped: its pid in the agent's pid namespace
   ready = 'R',     // init finished setting up the sandbox
   failed = 'F',    // setup failed: facility, errno
-  exec = 'X',      // run a command: id, argv, env, workdir, user; fds stdout, stderr
+  exec = 'X',      // run a command: id, argv, env, workdir, user, ExecFlags; fds stdout, stderr,
+                   // then stdin (exec_stdin), then its cgroup-v2 directory (exec_tree)
   terminate = 'T', // SIGTERM to every process of the sandbox
   configure = 'C', // a prewarmed sandbox was taken: its hostname
   layered = 'L',   // one of the step's layered directories: target, lower count; fds layer, lowers
   done = 'D',      // a command ended: id, wait status
+  started = 'S',   // a command was forked, before it runs: id, its pid in the sandbox; fd its pidfd
+};
+
+// Msg::exec's flags: which optional descriptors follow stdout and stderr.
+enum ExecFlags : uint64_t {
+  exec_stdin = 1,  // fd 0 of the command (else /dev/null)
+  exec_tree = 2,   // a cgroup-v2 directory the command is born in (clone3 CLONE_INTO_CGROUP)
 };
 
 constexpr size_t kMaxMessage = 4u << 20;

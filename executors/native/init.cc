@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "executors/native/caps.h"
+#include "executors/native/command_filter.h"
+#include "executors/native/command_fork.h"
 #include "executors/native/control_channel.h"
 #include "executors/native/exec_user.h"
 
@@ -93,9 +95,11 @@ void switch_user(const std::string& spec, std::vector<std::string>& env) {
   env.push_back("HOME=" + user.home);
 }
 
+// `in`: the command's stdin (ExecRequest::stdin_pipe), or -1 for /dev/null.
 [[noreturn]] void run_command(const std::vector<std::string>& argv, std::vector<std::string> env,
-                              const std::string& workdir, const std::string& user, int out, int err,
+                              const std::string& workdir, const std::string& user, int in, int out, int err,
                               const CapSet& caps) {
+  if (Failure f = deny_clone3()) report_and_exit(err, f.facility, f.err, 126);
   sigset_t all;
   sigfillset(&all);
   ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
@@ -103,8 +107,8 @@ void switch_user(const std::string& spec, std::vector<std::string>& env) {
   // What a build expects, whatever the agent runs under (boxcar serve keeps umask 077 for
   // its own data directory).
   ::umask(022);
-  int null = ::open("/dev/null", O_RDONLY);
-  if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+  if (in < 0) in = ::open("/dev/null", O_RDONLY);
+  if (in < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
   ::close_range(3, ~0U, 0);
   if (argv.empty()) report_and_exit(2, "exec", EINVAL, 127);
   std::string dir = workdir.empty() || workdir[0] != '/' ? "/workspace/" + workdir : workdir;
@@ -116,6 +120,34 @@ void switch_user(const std::string& spec, std::vector<std::string>& env) {
 
 void send_done(int ctl, uint64_t id, int status) {
   send_message(ctl, Writer(Msg::done).u64(id).u64(static_cast<uint32_t>(status)).data());
+}
+
+// Forks the command of Msg::exec `id` (into its own cgroup when the agent passed one) and
+// reports its pid and pidfd before it runs; 0 when it could not be started (reported as done).
+pid_t start_command(int ctl, uint64_t id, const std::vector<std::string>& args, std::vector<std::string> env,
+                    const std::string& workdir, const std::string& user, uint64_t flags,
+                    const std::vector<int>& fds, const CapSet& caps) {
+  size_t want = 2 + ((flags & exec_stdin) ? 1 : 0) + ((flags & exec_tree) ? 1 : 0);
+  if (fds.size() != want) {
+    send_done(ctl, id, 127 << 8);
+    return 0;
+  }
+  int in = (flags & exec_stdin) ? fds[2] : -1;
+  int tree = (flags & exec_tree) ? fds.back() : -1;
+  int pidfd = -1;
+  pid_t pid = fork_command(tree, pidfd);
+  if (pid == 0) run_command(args, std::move(env), workdir, user, in, fds[0], fds[1], caps);
+  if (pid < 0) {
+    std::string line = std::string("boxcar: starting the command") + (tree >= 0 ? " in its own cgroup" : "") +
+                       ": " + std::strerror(errno) + "\n";
+    (void)!::write(fds[1], line.data(), line.size());
+    send_done(ctl, id, 126 << 8);
+    return 0;
+  }
+  std::string started = Writer(Msg::started).u64(id).u64(static_cast<uint64_t>(pid)).data();
+  send_message(ctl, started, &pidfd, pidfd >= 0 ? 1 : 0);
+  if (pidfd >= 0) ::close(pidfd);
+  return pid;
 }
 
 [[noreturn]] void start_failed(int ctl, const char* facility, int err) {
@@ -202,13 +234,11 @@ int init_main(int argc, char** argv) {
         auto env = r.strs();
         std::string workdir = r.str();
         std::string user = r.str();
-        if (!r.ok() || fds.size() != 2) {
+        uint64_t flags = r.u64();
+        if (!r.ok()) {
           send_done(ctl, id, 127 << 8);
-        } else {
-          pid_t pid = ::fork();
-          if (pid == 0) run_command(args, std::move(env), workdir, user, fds[0], fds[1], caps);
-          if (pid < 0) send_done(ctl, id, 126 << 8);
-          else running[pid] = id;
+        } else if (pid_t pid = start_command(ctl, id, args, std::move(env), workdir, user, flags, fds, caps)) {
+          running[pid] = id;
         }
       }
       for (int fd : fds) ::close(fd);

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 
@@ -83,8 +84,11 @@ struct JobState {
                                                                 "\" has no layers: it was not pulled"));
       return state;
     }
-    std::string name = "s" + std::to_string(++shared->counter);
-    auto cgroup = StepCgroup::create(shared->cgroups, name, spec);
+    // Every sandbox has a v2 cgroup now (its tracking one), and executors of one process (an
+    // agent's and a sandbox host's) share the instance directory: numbered per process.
+    static std::atomic<uint64_t> sandboxes{0};
+    std::string name = "s" + std::to_string(++sandboxes);
+    auto cgroup = StepCgroup::create(shared->cgroups, name, spec, shared->options.id_base);
     if (!cgroup) {
       state->fail_setup(setup_outcome("cgroup", cgroup.error().err, cgroup.error().message));
       return state;
@@ -299,6 +303,8 @@ class NativeExecutor final : public Executor {
   std::string_view name() const override { return "native"; }
   bool isolated() const override { return true; }
 
+  const std::string& tree_error() const { return shared_->cgroups.tree_error(); }
+
   Result<std::unique_ptr<Job>> prepare(const JobSpec& spec) override {
     if (!shared_->seccomp || !shared_->setup_error.message.empty()) return shared_->setup_error;
     struct stat st{};
@@ -361,6 +367,11 @@ Status native_available() {
                  ErrorCode::unavailable};
   }
   return {};
+}
+
+std::string native_tree_fallback(const Executor& executor) {
+  auto* native = dynamic_cast<const NativeExecutor*>(&executor);
+  return native ? native->tree_error() : std::string();
 }
 
 std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptions options) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 
@@ -42,6 +43,12 @@ struct NativeOptions {
 // Whether this host can create the sandboxes: Ok, or one line saying why not (not root,
 // user namespaces disabled) that points to `--executor host`.
 Status native_available();
+
+// Why `executor` (a native one) gives commands a process group instead of a cgroup-v2 tree of
+// their own (ExecRequest::own_tree), "" when they get the cgroup: checked once, when it was
+// made. The agent prints it at start, since a daemon that calls setsid() then escapes
+// ExecControl::kill_tree. "" for other executors.
+std::string native_tree_fallback(const Executor& executor);
 
 // Makes the executor: builds (or reuses) the root filesystem template under state_dir and
 // removes what a dead agent left (its steps' cgroups and upper directories). The executor, its jobs and their

@@ -65,6 +65,7 @@ void SandboxState::fail_setup(Outcome outcome) {
 }
 
 void SandboxState::release() {
+  ended_trees_.clear();  // removed with the sandbox's cgroups
   cgroup_.remove();
   upper_.remove();
 }
@@ -118,20 +119,61 @@ Status SandboxState::exec(const ExecRequest& request, ExecHandlers handlers) {
   }
   unique_fd out_r(out[0]), err_r(err[0]);
   uint64_t id = next_id_++;
-  Pending p{Writer(Msg::exec).u64(id).strs(request.argv).strs(request.env).str(request.workdir).str(request.user).data(),
-            unique_fd(out[1]), unique_fd(err[1])};
-  if (p.body.size() > kMaxMessage) return Error{"exec: argv and environment are too large", E2BIG};
-  if (Status sent = send(std::move(p)); !sent) return sent;
   auto e = std::make_shared<ExecState>();
+  Pending p{{}, unique_fd(out[1]), unique_fd(err[1]), {}, {}};
+  uint64_t flags = 0;
+  if (request.stdin_pipe) {
+    int in[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno), errno};
+    p.in.reset(in[0]);
+    e->stdin_w.reset(in[1]);
+    flags |= exec_stdin;
+  }
+  if (request.own_tree && cgroup_.has_trees()) {
+    auto tree = cgroup_.make_exec_tree("c" + std::to_string(id));
+    if (!tree) return Error{"exec: " + tree.error().message, tree.error().err};
+    p.tree = tree->take_dir();
+    e->tree = std::make_shared<const ExecTree>(std::move(*tree));
+    flags |= exec_tree;
+  }
+  p.body = Writer(Msg::exec).u64(id).strs(request.argv).strs(request.env).str(request.workdir).str(request.user).u64(flags).data();
+  if (p.body.size() > kMaxMessage) {
+    if (e->tree) e->tree->remove();
+    return Error{"exec: argv and environment are too large", E2BIG};
+  }
+  if (Status sent = send(std::move(p)); !sent) {
+    if (e->tree) e->tree->remove();
+    return sent;
+  }
   e->handlers = std::move(handlers);
   ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
   ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
   e->out = std::make_unique<Descriptor>(io_, out_r.release());
   e->err = std::make_unique<Descriptor>(io_, err_r.release());
   execs_[id] = e;
+  return {};
+}
+
+void SandboxState::start_reading(const std::shared_ptr<ExecState>& e) {
+  if (e->reading || e->finished) return;
+  e->reading = true;
   read_output(e, OutputStream::out);
   read_output(e, OutputStream::err);
-  return {};
+}
+
+void SandboxState::on_started(uint64_t id, int pid, unique_fd pidfd) {
+  auto it = execs_.find(id);
+  if (it == execs_.end()) return;
+  auto e = it->second;
+  e->control = std::make_shared<NativeExecControl>(io_, pid, std::move(pidfd), e->tree, std::move(e->stdin_w));
+  if (e->handlers.on_started) e->handlers.on_started(e->control);
+  else e->control->close_stdin();  // nobody can write it: EOF rather than a command waiting forever
+  if (destroyed_) return;
+  start_reading(e);
+}
+
+void SandboxState::sweep_trees() {
+  std::erase_if(ended_trees_, [](const auto& t) { return t->remove(); });
 }
 
 void SandboxState::configure(const std::string& hostname) {
@@ -169,6 +211,7 @@ void SandboxState::destroy() {
     e->finished = true;
     e->out.reset();
     e->err.reset();
+    if (e->control) e->control->ended();
   }
   execs_.clear();
   oom_.reset();
@@ -184,8 +227,12 @@ void SandboxState::destroy() {
 }
 
 Status SandboxState::send(Pending p) {
-  int fds[2] = {p.out.get(), p.err.get()};
-  if (int rc = send_message(ctl_->native_handle(), p.body, fds, p.out ? 2 : 0)) {
+  int fds[4] = {p.out.get(), p.err.get()};
+  int n = p.out ? 2 : 0;
+  for (const unique_fd* extra : {&p.in, &p.tree}) {
+    if (*extra) fds[n++] = extra->get();
+  }
+  if (int rc = send_message(ctl_->native_handle(), p.body, fds, n)) {
     return Error{std::string("exec: the sandbox's init is gone: ") + std::strerror(rc), rc};
   }
   return {};
@@ -222,7 +269,7 @@ void SandboxState::read_control() {
       std::string body;
       std::vector<int> fds;
       int rc = recv_message(self->ctl_->native_handle(), body, fds, MSG_DONTWAIT);
-      for (int fd : fds) ::close(fd);
+      std::vector<unique_fd> owned(fds.begin(), fds.end());
       if (rc == EAGAIN) break;
       if (rc != 0) {
         // Closed: init is gone (its pidfd reports that), or setup failed before it existed.
@@ -234,17 +281,24 @@ void SandboxState::read_control() {
         self->ctl_.reset();
         return;
       }
-      self->handle_message(body);
+      self->handle_message(body, owned);
       if (!self->ctl_) return;
     }
     self->read_control();
   });
 }
 
-void SandboxState::handle_message(const std::string& body) {
+void SandboxState::handle_message(const std::string& body, std::vector<unique_fd>& fds) {
   if (body.empty()) return;
   Reader r(body);
   switch (static_cast<Msg>(body[0])) {
+    case Msg::started: {
+      uint64_t id = r.u64();
+      uint64_t pid = r.u64();
+      if (!r.ok() || destroyed_) break;
+      on_started(id, static_cast<int>(pid), fds.size() == 1 ? std::move(fds[0]) : unique_fd());
+      break;
+    }
     case Msg::unshared:
       on_unshared(static_cast<pid_t>(r.u64()));
       break;
@@ -265,6 +319,7 @@ void SandboxState::handle_message(const std::string& body) {
       if (it == execs_.end()) break;
       auto e = it->second;  // maybe_finish may erase it from execs_
       e->status = status;
+      start_reading(e);  // a command that never started (126, 127) sent no Msg::started
       maybe_finish(e);
       if (!e->finished && e->open_streams > 0) {
         // A daemon the command started still holds its output. Like GitLab's runner, the
@@ -322,6 +377,7 @@ void SandboxState::on_init_exit() {
   }
   std::vector<std::shared_ptr<ExecState>> pending;
   for (auto& [id, e] : execs_) pending.push_back(e);
+  for (auto& e : pending) start_reading(e);
   for (auto& e : pending) maybe_finish(e);
 }
 
@@ -400,7 +456,11 @@ void SandboxState::maybe_finish(std::shared_ptr<ExecState> e) {
   }
   e->out.reset();
   e->err.reset();
+  if (e->control) e->control->ended();
   if (e->handlers.on_exit) e->handlers.on_exit(outcome);
+  // Its tree goes once it is empty: now, or after the daemons it left (destroy kills them).
+  if (e->tree && !destroyed_) ended_trees_.push_back(std::move(e->tree));
+  sweep_trees();
 }
 
 }  // namespace boxcar::executors::native

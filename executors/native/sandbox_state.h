@@ -20,6 +20,8 @@
 #include "executors/native/caps.h"
 #include "executors/native/cgroup.h"
 #include "executors/native/contain.h"
+#include "executors/native/exec_control.h"
+#include "executors/native/exec_tree.h"
 #include "executors/native/native_executor.h"
 #include "executors/native/seccomp_filter.h"
 #include "executors/native/upper_dirs.h"
@@ -38,7 +40,6 @@ struct Shared {
   Error setup_error;  // why prepare() fails, when it does
   CapSet caps = CapSet::step_default();
   unique_fd init_fd;  // boxcar-init in a sealed memfd, exec'd as every sandbox's pid 1
-  std::atomic<uint64_t> counter{0};
   std::mutex mu;
   unique_fd idmap_userns;  // guarded by mu
   // Image sandboxes' writable layers, <state_dir>/uppers/<instance>/; null (and image
@@ -61,6 +62,11 @@ struct ExecState {
   std::array<char, 65536> out_buf, err_buf;
   // Started when the command exits while something it left behind still holds its output.
   std::unique_ptr<asio::steady_timer> linger;
+  // Until Msg::started: output waits (on_started comes first), and so do these.
+  bool reading = false;
+  unique_fd stdin_w;
+  std::shared_ptr<const ExecTree> tree;  // ExecRequest::own_tree where trees are cgroups
+  std::shared_ptr<NativeExecControl> control;
 };
 
 class SandboxState : public std::enable_shared_from_this<SandboxState> {
@@ -98,6 +104,7 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   struct Pending {
     std::string body;
     unique_fd out, err;
+    unique_fd in{}, tree{};  // Msg::exec's optional descriptors (ExecFlags)
   };
 
   // Requests go straight into the channel; pid 1 reads them once it is set up.
@@ -107,7 +114,13 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   void release();
   void read_output(const std::shared_ptr<ExecState>& e, OutputStream which);
   void read_control();
-  void handle_message(const std::string& body);
+  // `fds` came with the message: what it does not take is closed.
+  void handle_message(const std::string& body, std::vector<unique_fd>& fds);
+  // Msg::started: the command's control goes to on_started, then its output is read.
+  void on_started(uint64_t id, int pid, unique_fd pidfd);
+  void start_reading(const std::shared_ptr<ExecState>& e);
+  // Removes the trees of ended commands once nothing is left in them.
+  void sweep_trees();
 
   // pid 1 exists (our child; the first child mapped its ids and cgroups): watch it.
   void on_unshared(pid_t pid);
@@ -134,6 +147,7 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   bool init_dead_ = false, destroyed_ = false, oom_hit_ = false, kill_requested_ = false;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<ExecState>> execs_;
+  std::vector<std::shared_ptr<const ExecTree>> ended_trees_;  // daemons still in them
 };
 
 }  // namespace boxcar::executors::native

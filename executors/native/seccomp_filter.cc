@@ -75,7 +75,7 @@ std::vector<SeccompRule> seccomp_rules() {
   using Op = SeccompCondition::Op;
   std::vector<SeccompRule> rules;
   for (const char* name : kDenied) rules.push_back({name, -1, EPERM, {}});
-  rules.push_back({"clone3", -1, ENOSYS, {}});
+  rules.push_back({"clone3", -1, ENOSYS, {}, true});
   for (unsigned long flag : kNamespaceFlags) rules.push_back({"clone", -1, EPERM, {{0, Op::masked_eq, flag, flag}}});
   for (const ModeArg& m : kModeArgs) {
     for (uint64_t bit : {uint64_t{S_ISUID}, uint64_t{S_ISGID}}) {
@@ -110,6 +110,7 @@ Result<SeccompProgram> build_seccomp_program() {
   // A binary tree of syscall numbers instead of a linear list: fewer instructions per call.
   seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (const SeccompRule& rule : seccomp_rules()) {
+    if (rule.per_command) continue;  // command_filter.h
     int nr = seccomp_syscall_resolve_name(rule.name.c_str());
     if (nr == __NR_SCMP_ERROR) nr = rule.nr;
     if (nr < 0) continue;  // not on this architecture

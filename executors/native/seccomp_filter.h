@@ -22,7 +22,8 @@ struct SeccompProgram {
 // acct, quotactl, NUMA policy and page migration (mbind, get/set_mempolicy, move_pages,
 // migrate_pages), memfd_secret; AF_VSOCK/AF_ALG/AF_KEY/AF_PACKET sockets and NETLINK_AUDIT
 // sockets fail; ENOSYS for clone3 (libc falls back to clone, whose flags the filter can see);
-// other ABIs (i386, x32) kill the process.
+// other ABIs (i386, x32) kill the process. Rules marked per_command (clone3) are left out: init
+// needs clone3 for CLONE_INTO_CGROUP, and each process it forks adds them (command_filter.h).
 Result<SeccompProgram> build_seccomp_program();
 
 // The filter above as data, one rule per (syscall, condition set): the same table feeds
@@ -40,6 +41,9 @@ struct SeccompRule {
   int nr = -1;  // used when libseccomp does not know the name (newer than 2.5.4)
   int err = 0;  // the errno the call fails with
   std::vector<SeccompCondition> conditions;
+  // Native: not in init's filter but in the one every process init forks stacks on it before
+  // running anything (command_filter.h). The OCI profile applies every rule to everything.
+  bool per_command = false;
 };
 std::vector<SeccompRule> seccomp_rules();
 // Sets no_new_privs and loads `program` into the calling (single-threaded) process.

@@ -103,6 +103,35 @@ TEST(AgentGitToken, NeedsTheHostsItMayGoTo) {
   EXPECT_NE(bad.err.find("host names"), std::string::npos) << bad.err;
 }
 
+// The sandbox flags of `boxcar agent` and `boxcar serve`: each bad value exits 2 before
+// anything starts, naming the flag and what to give instead (the control: the same command
+// with the value fixed passes: cli_test's SandboxFlagsTest).
+TEST(SandboxFlags, BadValuesExit2WithTheFixInTheError) {
+  TempDir work;
+  std::vector<std::string> agent = {"agent", "--server", "http://127.0.0.1:1", "--token", "tok", "--data",
+                                    (work / "agent").string()};
+  auto with = [](std::vector<std::string> args, std::vector<std::string> more) {
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  for (auto [extra, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--sandbox-listen", "0.0.0.0:8471"}, "give --sandbox-advertise http://ADDRESS:PORT"},
+           {{"--sandbox-slots", "-1"}, "--sandbox-slots must be a number from 0"},
+           {{"--concurrency", "0", "--sandbox-slots", "0"}, "the agent would do nothing"}}) {
+    auto r = run_boxcar(with(agent, extra), work.path());
+    EXPECT_EQ(r.exit_code, 2) << extra[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  }
+  auto serve = run_boxcar({"serve", "--data", (work / "serve").string(), "--sandbox-listen", "0.0.0.0:0"},
+                          work.path());
+  EXPECT_EQ(serve.exit_code, 2) << serve.err;
+  EXPECT_NE(serve.err.find("is not a loopback address"), std::string::npos) << serve.err;
+  // The usage text lists them (the values that pass are cli_test's SandboxFlagsTest).
+  auto help = run_boxcar({"agent", "--help"}, work.path());
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_NE(help.out.find("--sandbox-advertise URL"), std::string::npos) << help.out;
+}
+
 TEST(AServerAndOneAgentFromTheReadme, HelloExampleRunsInTheNativeSandbox) {
   TempDir work;
   std::string pipeline = read_file(fs::path(BOXCAR_SOURCE_DIR) / "examples/hello/.boxcar.toml");
