@@ -45,22 +45,32 @@ std::vector<FlagSpec> with_api_client_flags(std::vector<FlagSpec> specs) {
   return specs;
 }
 
-Result<ApiClient> api_client_for(const ParsedFlags& flags, const std::string& command) {
-  std::string base = server_url(flags.get("--server"));
+Result<ApiTarget> api_target_for(const ParsedFlags& flags, const std::string& command) {
+  ApiTarget target;
+  target.server = server_url(flags.get("--server"));
   auto token = read_secret(flags, kToken, command);
   if (!token) return token.error();
-  if (!*token && loopback_url(base)) {
+  if (!*token && loopback_url(target.server)) {
     auto file = api_token_file(default_serve_data_dir());
     if (::access(file.c_str(), R_OK) == 0) {
       auto text = read_secret_file(file, "the server's token file");
       if (text) *token = std::move(*text);
     }
   }
+  if (*token) target.token = **token;
+  target.ca_file = client_options(flags).ca_file;
+  return target;
+}
+
+Result<ApiClient> api_client_for(const ParsedFlags& flags, const std::string& command) {
+  auto target = api_target_for(flags, command);
+  if (!target) return target.error();
   // The token goes in at creation, so that create() refuses to send it over plain http to
   // another machine before anything is sent.
-  ClientOptions options = client_options(flags);
-  if (*token) options.token = **token;
-  return ApiClient::create(base, options);
+  ClientOptions options;
+  options.ca_file = target->ca_file;
+  options.token = target->token;
+  return ApiClient::create(target->server, options);
 }
 
 }  // namespace boxcar::cli

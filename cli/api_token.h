@@ -26,6 +26,16 @@ std::vector<FlagSpec> with_api_client_flags(std::vector<FlagSpec> specs);
 // The help text's lines about the token.
 extern const char* const kApiTokenHelp;
 
+// Where a client command talks to and with what: --server (or BOXCAR_SERVER), the token found
+// as api_client_for finds it ("" for none), and --ca-file (or BOXCAR_CA_FILE). For clients built
+// on another transport (the sandbox client).
+struct ApiTarget {
+  std::string server;
+  std::string token;
+  std::string ca_file;
+};
+Result<ApiTarget> api_target_for(const ParsedFlags& flags, const std::string& command);
+
 // An ApiClient for --server (or BOXCAR_SERVER) that sends the token. Errors: a bad URL, an
 // unreadable --token-file.
 Result<ApiClient> api_client_for(const ParsedFlags& flags, const std::string& command);

@@ -23,6 +23,7 @@
 #include "cli/api_client.h"
 #include "cli/api_token.h"
 #include "cli/commands.h"
+#include "cli/transfer_progress.h"
 #include "cli/flags.h"
 
 namespace boxcar::cli {
@@ -66,41 +67,9 @@ std::string human(uint64_t bytes) {
   return buf;
 }
 
-// "[#####-----]  48%  120.0 MiB / 250.0 MiB" on stderr, redrawn at most 10 times a second.
-class Progress {
- public:
-  Progress(uint64_t total, bool enabled) : total_(total), enabled_(enabled) {}
-  void add(uint64_t n) {
-    done_ += n;
-    auto now = std::chrono::steady_clock::now();
-    if (enabled_ && now - last_ > std::chrono::milliseconds(100)) {
-      last_ = now;
-      draw();
-    }
-  }
-  void finish() {
-    if (!enabled_) return;
-    draw();
-    std::fputc('\n', stderr);
-  }
-
- private:
-  void draw() {
-    int pct = total_ == 0 ? 100 : static_cast<int>(done_ * 100 / total_);
-    int filled = pct * 30 / 100;
-    std::fprintf(stderr, "\r[%s%s] %3d%%  %s / %s   ", std::string(filled, '#').c_str(),
-                 std::string(30 - filled, '-').c_str(), pct, human(done_).c_str(),
-                 human(total_).c_str());
-    std::fflush(stderr);
-  }
-  uint64_t total_, done_ = 0;
-  bool enabled_;
-  std::chrono::steady_clock::time_point last_{};
-};
-
 // Downloads one artifact to `dest` (through a temporary file beside it), checking its sha256.
 Status fetch(ApiClient& client, const std::string& job, const Listed& a, const fs::path& dest,
-             Progress& progress) {
+             TransferProgress& progress) {
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
   if (ec) return Error{"cannot create " + dest.parent_path().string() + ": " + ec.message()};
@@ -246,7 +215,7 @@ int cmd_artifacts(const Args& args) {
   for (const auto& a : items) {
     if (!a.target.empty()) links[a.path] = a.target;
   }
-  Progress progress(total, ::isatty(STDERR_FILENO) == 1);
+  TransferProgress progress(total, ::isatty(STDERR_FILENO) == 1);
   int failures = 0;
   for (const auto& a : items) {
     if (std::string above = link_above(a.path, links); !above.empty()) {

@@ -27,5 +27,6 @@ int cmd_rerun(const Args& args);
 int cmd_artifacts(const Args& args);
 int cmd_image(const Args& args);  // image pull|ls|rm|prune
 int cmd_secret(const Args& args);  // secret set|ls|rm
+int cmd_sandbox(const Args& args);  // sandbox VERB: cmd_sandbox*.cc
 
 }  // namespace boxcar::cli

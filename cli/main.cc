@@ -30,6 +30,7 @@ constexpr Command kCommands[] = {
     {"rerun", cmd_rerun, "re-run a finished job (--failed: only its failed steps); prints the new id"},
     {"artifacts", cmd_artifacts, "list a job's artifacts (--download DIR fetches them)"},
     {"image", cmd_image, "the image cache: image pull REF | ls | rm REF | prune"},
+    {"sandbox", cmd_sandbox, "sandboxes as a service: sandbox create | exec | cp | spawn | expose | rm ..."},
     {"secret", cmd_secret, "secrets a server keeps for steps: secret set NAME | ls | rm NAME (admin)"},
 };
 

@@ -74,6 +74,7 @@ struct FdBody {
     SharedFd fd;
     uint64_t size = 0;
     std::string read_error;
+    std::function<void(uint64_t)> progress;  // set: told the bytes read so far
   };
 
   static uint64_t size(const value_type& body) { return body.size; }
@@ -104,6 +105,7 @@ struct FdBody {
         return boost::none;
       }
       offset_ += static_cast<uint64_t>(n);
+      if (body_.progress) body_.progress(offset_);
       return {{asio::const_buffer(buf_.data(), static_cast<size_t>(n)), offset_ < body_.size}};
     }
 
@@ -123,6 +125,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     http::request<http::string_body> req;
     SharedFd file;  // set: the body is bytes [0, file_size) of this file
     uint64_t file_size = 0;
+    std::function<void(uint64_t)> file_progress;
     std::optional<http::request<FdBody>> file_req;
     // A fresh one per read: it refuses an answer larger than options.max_body (body_limit).
     std::optional<http::response_parser<http::string_body>> parser;
@@ -246,7 +249,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<Impl> {
     // A fresh body for every send: a re-send starts from the first byte again.
     op->file_req.emplace(op->req.method(), op->req.target(), 11);
     for (const auto& field : op->req) op->file_req->set(field.name_string(), field.value());
-    op->file_req->body() = FdBody::value_type{op->file, op->file_size, {}};
+    op->file_req->body() = FdBody::value_type{op->file, op->file_size, {}, op->file_progress};
     op->file_req->prepare_payload();
     op->conn->with_stream(
         [&](auto& stream) { http::async_write(stream, *op->file_req, std::move(written)); });
@@ -462,11 +465,18 @@ uint64_t HttpClient::post_json(const std::string& path, const boost::json::value
 
 uint64_t HttpClient::post_file(const std::string& path, SharedFd file, uint64_t size,
                                Millis timeout, ReplyHandler done, const HttpHeaders& headers) {
+  return send_file("POST", path, std::move(file), size, timeout, std::move(done), headers);
+}
+
+uint64_t HttpClient::send_file(const std::string& method, const std::string& path, SharedFd file,
+                               uint64_t size, Millis timeout, ReplyHandler done,
+                               const HttpHeaders& headers, std::function<void(uint64_t)> progress) {
   auto op = std::make_shared<Impl::Op>();
-  impl_->set_head(op->req, "POST", path, headers);
+  impl_->set_head(op->req, method, path, headers);
   op->req.set(http::field::content_type, "application/octet-stream");
   op->file = std::move(file);
   op->file_size = size;
+  op->file_progress = std::move(progress);
   return impl_->queue(op, timeout, std::move(done));
 }
 
@@ -474,6 +484,18 @@ uint64_t HttpClient::stream(const std::string& path, Millis idle, BodyHandler on
                             ReplyHandler done, const HttpHeaders& headers) {
   auto op = std::make_shared<Impl::Op>();
   impl_->set_head(op->req, "GET", path, headers);
+  op->req.prepare_payload();
+  op->on_data = std::move(on_data);
+  return impl_->queue(op, idle, std::move(done));
+}
+
+uint64_t HttpClient::stream(const std::string& method, const std::string& path, std::string body,
+                            const std::string& content_type, Millis idle, BodyHandler on_data,
+                            ReplyHandler done, const HttpHeaders& headers) {
+  auto op = std::make_shared<Impl::Op>();
+  impl_->set_head(op->req, method, path, headers);
+  if (!content_type.empty()) op->req.set(http::field::content_type, content_type);
+  op->req.body() = std::move(body);
   op->req.prepare_payload();
   op->on_data = std::move(on_data);
   return impl_->queue(op, idle, std::move(done));

@@ -99,6 +99,12 @@ class HttpClient {
   uint64_t post_file(const std::string& path, SharedFd file, uint64_t size, Millis timeout,
                      ReplyHandler done, const HttpHeaders& headers = {});
 
+  // post_file() with another method (a sandbox file's PUT), telling `progress` (when set) the
+  // bytes handed to the connection so far as they go: an upload's progress bar.
+  uint64_t send_file(const std::string& method, const std::string& path, SharedFd file,
+                     uint64_t size, Millis timeout, ReplyHandler done, const HttpHeaders& headers = {},
+                     std::function<void(uint64_t sent)> progress = {});
+
   // GETs `path` and hands a 200 answer's body to `on_data` as it arrives (a live log is passed
   // on as it comes; nothing is held whole); `done` then gets the status and headers, and for any
   // other status the start of the body (64 KiB at most). The server closing the connection ends
@@ -106,6 +112,12 @@ class HttpClient {
   // registry's Accept or per-request Authorization).
   uint64_t stream(const std::string& path, Millis idle, BodyHandler on_data, ReplyHandler done,
                   const HttpHeaders& headers = {});
+
+  // stream() of a request with a body: a POST whose answer is a live stream (a sandbox's
+  // exec with "stream": true answers server-sent events).
+  uint64_t stream(const std::string& method, const std::string& path, std::string body,
+                  const std::string& content_type, Millis idle, BodyHandler on_data,
+                  ReplyHandler done, const HttpHeaders& headers = {});
 
   // The bearer token of requests sent from now on (the agent's credential, once registered).
   void set_token(std::string token);
