@@ -29,7 +29,7 @@ class RecordingPublisher : public PreviewPublisher {
   PreviewUrls publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) override {
     published.push_back(&sandbox);
     std::string url = "http://" + std::to_string(port) + "-" + std::string(job) + "-tok.example/";
-    return {url, "http://127.0.0.1:1/preview/tok/"};
+    return {url, "http://127.0.0.1:1/preview/tok/", "tok"};
   }
   void expire_at(executors::Sandbox&, std::chrono::steady_clock::time_point until) override {
     expiries.push_back(until);

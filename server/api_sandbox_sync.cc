@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "base/url.h"
+#include "protocol/agent_paths.h"
 #include "protocol/json_reader.h"
 #include "protocol/sandbox_api.h"
 #include "server/agent_identity.h"
@@ -70,7 +71,7 @@ void sync(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) {
 void add_sandbox_sync_route(Router& router, ApiContext& ctx) {
   RouteOptions options;
   options.body_limit = 16 << 20;
-  router.add(http::verb::post, "/api/v1/agent/sandboxes/sync",
+  router.add(http::verb::post, protocol::kAgentSandboxSyncPath,
              [&ctx](HttpRequest& req, std::shared_ptr<Responder> res) { sync(ctx, req, std::move(res)); },
              options);
 }
