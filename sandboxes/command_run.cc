@@ -2,12 +2,40 @@
 
 #include <signal.h>
 
+#include <map>
+
 namespace boxcar::sandboxes {
 
 using executors::Outcome;
 
+namespace {
+
+// The commands started per sandbox, for sandbox_gone(): only ever used on the io_context.
+std::multimap<const executors::Sandbox*, std::weak_ptr<CommandRun>>& running_in() {
+  static std::multimap<const executors::Sandbox*, std::weak_ptr<CommandRun>> runs;
+  return runs;
+}
+
+}  // namespace
+
+void CommandRun::sandbox_gone(const executors::Sandbox& sandbox) {
+  auto [begin, end] = running_in().equal_range(&sandbox);
+  std::vector<std::shared_ptr<CommandRun>> runs;
+  for (auto it = begin; it != end; ++it) {
+    if (auto run = it->second.lock()) runs.push_back(std::move(run));
+  }
+  running_in().erase(begin, end);
+  for (auto& run : runs) {
+    run->sandbox_ = nullptr;
+    run->control_.reset();
+    Outcome gone = Outcome::of(Outcome::Kind::cancelled);
+    gone.message = "the sandbox was stopped or removed";
+    run->on_exit(gone);
+  }
+}
+
 CommandRun::CommandRun(boost::asio::io_context& io, executors::Sandbox& sandbox, Millis grace, CommandEvents events)
-    : sandbox_(sandbox), grace_(grace), events_(std::move(events)), timer_(io) {}
+    : sandbox_(&sandbox), grace_(grace), events_(std::move(events)), timer_(io) {}
 
 Result<std::shared_ptr<CommandRun>> CommandRun::start(boost::asio::io_context& io, executors::Sandbox& sandbox,
                                                       executors::ExecRequest request, Millis timeout, Millis grace,
@@ -27,6 +55,10 @@ Result<std::shared_ptr<CommandRun>> CommandRun::start(boost::asio::io_context& i
   };
   handlers.on_exit = [run](const Outcome& o) { run->on_exit(o); };
   if (Status s = sandbox.exec(request, std::move(handlers)); !s) return s.error();
+  // Forget finished runs of this sandbox while at it, so the map stays as small as what runs.
+  auto [begin, end] = running_in().equal_range(&sandbox);
+  for (auto it = begin; it != end;) it = it->second.expired() ? running_in().erase(it) : std::next(it);
+  running_in().emplace(&sandbox, run);
   if (timeout.count() > 0) {
     run->timer_.expires_after(timeout);
     run->timer_.async_wait([weak = std::weak_ptr<CommandRun>(run)](const boost::system::error_code& ec) {
@@ -45,7 +77,7 @@ void CommandRun::stop(Outcome::Kind reason, Millis grace) {
   if (!control_) {
     // No way to reach one command: the whole sandbox goes, as the executor's stop() does.
     stopped_sandbox_ = true;
-    sandbox_.stop(reason, grace);
+    if (sandbox_ != nullptr) sandbox_->stop(reason, grace);
     return;
   }
   (void)control_->signal(SIGTERM, true);

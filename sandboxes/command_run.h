@@ -48,11 +48,17 @@ class CommandRun : public std::enable_shared_from_this<CommandRun> {
 
   CommandRun(boost::asio::io_context& io, executors::Sandbox& sandbox, Millis grace, CommandEvents events);
 
+  // `sandbox` is about to be destroyed (removed, stopped, restarted): every command still running
+  // in it ends now as cancelled, and none touches it again. The executor's destroy() runs no
+  // handler, so without this a request waiting for its command would wait forever and its
+  // timer would reach a freed sandbox.
+  static void sandbox_gone(const executors::Sandbox& sandbox);
+
  private:
   void on_exit(executors::Outcome outcome);
   void escalate();
 
-  executors::Sandbox& sandbox_;
+  executors::Sandbox* sandbox_;  // null once the sandbox is gone
   Millis grace_;
   CommandEvents events_;
   std::shared_ptr<executors::ExecControl> control_;

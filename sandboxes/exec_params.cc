@@ -14,6 +14,7 @@ namespace {
 
 constexpr int64_t kMaxTimeoutMs = 7ll * 24 * 3600 * 1000;
 constexpr int64_t kMaxGraceMs = 600'000;
+constexpr size_t kMaxCommandBytes = 1 << 20;
 
 Error bad(std::string field, std::string message) {
   return Error{"\"" + field + "\": " + message, 0, ErrorCode::invalid_input, field};
@@ -103,6 +104,14 @@ Result<ExecParams> parse_exec_params(const json::value& body, ExecBody kind) {
       }
     }
   }
+  // What the kernel takes for a command line and environment (and what one control message
+  // carries) is bounded: past that a command could not start at all, so it is a bad request.
+  size_t command_bytes = p.command ? p.command->size() : 0;
+  for (const auto& a : p.argv) command_bytes += a.size() + 1;
+  if (command_bytes > kMaxCommandBytes) return bad(p.command ? "command" : "argv", "longer than 1 MiB in all");
+  size_t env_bytes = 0;
+  for (const auto& [k, v] : p.env) env_bytes += k.size() + (v ? v->size() : 0) + 2;
+  if (env_bytes > kMaxCommandBytes) return bad("env", "longer than 1 MiB in all");
   if (p.cwd) {
     if (std::string why = path_problem(*p.cwd); !why.empty()) return bad("cwd", why);
   }

@@ -1,5 +1,6 @@
 // POST /exec: argv and shell forms, exit codes, output and truncation, stdin, env, cwd, streaming,
 // and every bad input answered with the field it is about.
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include "sandboxes/sandbox_suite.h"
@@ -73,6 +74,47 @@ TEST_F(ExecTest, Stdin) {
   EXPECT_EQ(str(b, "stdout"), "hi");
   auto none = exec({{"argv", {"cat"}}});
   EXPECT_EQ(str(none, "stdout"), "");  // control: /dev/null
+}
+
+TEST_F(ExecTest, ATimeoutKillsTheCommandsSetsidDaemonAndNothingElse) {
+  if (!has_exec_control()) GTEST_SKIP() << "the executor gives no ExecControl (trees) yet";
+  // A bystander the timeout must not touch, and a command that leaves a daemon in a session of
+  // its own (out of its process group: only its cgroup tree still holds it).
+  ASSERT_EQ(exec({{"command", "setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/bystander"}})["exit_code"], 0);
+  auto r = exec({{"command", "setsid sleep 1000 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/daemon; sleep 1000"},
+                 {"timeout_ms", 300}, {"grace_ms", 100}});
+  EXPECT_EQ(str(r, "outcome"), "timeout");
+  auto daemon = exec({{"command", "kill -0 $(cat /tmp/daemon) 2>/dev/null && echo alive || echo gone"}});
+  EXPECT_EQ(str(daemon, "stdout"), "gone\n");
+  // Control: the probe sees a live process (the bystander, which the timeout left alone).
+  auto bystander = exec({{"command", "kill -0 $(cat /tmp/bystander) 2>/dev/null && echo alive || echo gone"}});
+  EXPECT_EQ(str(bystander, "stdout"), "alive\n");
+  exec({{"command", "kill $(cat /tmp/bystander)"}});
+}
+
+TEST_F(ExecTest, RemovingASandboxAnswersTheExecRunningInIt) {
+  auto doomed = f_->create_sandbox("alice");
+  ASSERT_TRUE(doomed.ok()) << doomed.error().message;
+  bool done = false;
+  HttpReply answer;
+  f_->send("POST", HostFixture::path(*doomed, "/exec"), R"({"argv": ["sleep", "300"], "timeout_ms": 600000})",
+           [&](HttpReply r) {
+             answer = std::move(r);
+             done = true;
+           });
+  // Once it runs, the sandbox goes away. (Not a second request to find out: it would queue
+  // behind the first on the fixture's one connection.)
+  bool started = false;
+  boost::asio::steady_timer settle(f_->host().io(), std::chrono::milliseconds(500));
+  settle.async_wait([&](const boost::system::error_code&) { started = true; });
+  f_->run_until(started);
+  // Straight on the host: over HTTP the DELETE would queue behind the exec on the connection.
+  EXPECT_TRUE(f_->host().remove(*doomed));
+  f_->run_until(done);
+  EXPECT_EQ(answer.status, 200u) << answer.body;
+  EXPECT_EQ(str(parse(answer.body).as_object(), "outcome"), "cancelled") << answer.body;
+  // Control: the host still serves its other sandboxes.
+  EXPECT_EQ(exec({{"argv", {"true"}}})["exit_code"], 0);
 }
 
 TEST_F(ExecTest, StreamedEventsComeInOrder) {

@@ -219,6 +219,36 @@ TEST_F(FilesTest, APutPastTheSandboxDiskIs413) {
   f_->remove_sandbox(*small);
 }
 
+TEST_F(FilesTest, KernelInterfaceFilesAreNeitherWrittenNorReadByTheAgent) {
+  // The agent (host root) does the write through the descriptor the helper passes: a /proc file
+  // would be judged by its credentials. OOM immunity for pid 1 needs CAP_SYS_RESOURCE.
+  auto before = exec({{"command", "cat /proc/1/oom_score_adj"}});
+  HttpReply attack = call("PUT", "/files/proc/1/oom_score_adj?append=1", "-1000");
+  EXPECT_EQ(attack.status, 403u) << attack.body;
+  EXPECT_EQ(code(attack), "permission_denied");
+  EXPECT_EQ(str(exec({{"command", "cat /proc/1/oom_score_adj"}}), "stdout"), str(before, "stdout"));
+  EXPECT_EQ(call("GET", "/files/proc/1/status").status, 403u);
+  // Control: appending to an ordinary file works.
+  ASSERT_EQ(call("PUT", "/files/workspace/appended", "a").status, 201u);
+  EXPECT_EQ(call("PUT", "/files/workspace/appended?append=1", "b").status, 200u);
+  EXPECT_EQ(call("GET", "/files/workspace/appended").body, "ab");
+}
+
+TEST_F(FilesTest, AnUploadOfAnotherOwnerIsRefusedBeforeItIsSpooled) {
+  const auto spool = f_->data_dir() / "sandbox-uploads";
+  auto spooled = [&] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(spool)) ++n;
+    return n;
+  };
+  HttpReply other = f_->call("PUT", HostFixture::path(id_, "/files/workspace/x"), std::string(1 << 20, 'x'), "mallory");
+  EXPECT_EQ(other.status, 404u) << other.body;
+  EXPECT_EQ(spooled(), 0u);
+  // Control: its owner's upload goes through (and leaves nothing spooled either).
+  EXPECT_EQ(call("PUT", "/files/workspace/x", "x").status, 201u);
+  EXPECT_EQ(spooled(), 0u);
+}
+
 TEST_F(FilesTest, PortsWithoutAPreviewProxyAre501) {
   HttpReply r = post("/ports", {{"port", 8000}});
   EXPECT_EQ(r.status, 501u);

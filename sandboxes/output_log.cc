@@ -10,6 +10,9 @@ namespace boxcar::sandboxes {
 Result<std::unique_ptr<OutputLog>> OutputLog::open(const std::filesystem::path& file) {
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Error{"cannot create " + file.string() + ": " + std::strerror(errno), errno};
+  // Read and written only through the descriptor: unlinked at once, the log's disk space goes
+  // back when its process is removed (or the agent exits), whatever happens in between.
+  ::unlink(file.c_str());
   auto log = std::make_unique<OutputLog>();
   log->fd_ = unique_fd(fd);
   return log;

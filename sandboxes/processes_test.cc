@@ -89,12 +89,31 @@ TEST_F(ProcessesTest, WaitForALogLine) {
   EXPECT_EQ(str(never, "reason"), "exited");
 }
 
+TEST_F(ProcessesTest, WaitForAPortAndItsHttpAnswer) {
+  start({{"command", "sleep 0.3; exec python3 -m http.server 8124 --bind 127.0.0.1"}, {"id", "web"}});
+  auto up = wait("web", {{"for", "port"}, {"port", 8124}, {"http", "/"}, {"timeout_ms", 30000}});
+  EXPECT_EQ(up["met"], true);
+  EXPECT_EQ(up["http_status"], 200);
+  // Control: a port nobody listens on is not met (timeout), and a process that exits first says so.
+  auto closed = wait("web", {{"for", "port"}, {"port", 8125}, {"timeout_ms", 300}});
+  EXPECT_EQ(closed["met"], false);
+  EXPECT_EQ(str(closed, "reason"), "timeout");
+  start({{"argv", {"true"}}, {"id", "quick"}});
+  auto gone = wait("quick", {{"for", "port"}, {"port", 8126}, {"timeout_ms", 30000}});
+  EXPECT_EQ(gone["met"], false);
+  EXPECT_EQ(str(gone, "reason"), "exited");
+  EXPECT_EQ(post("/processes/web/wait", {{"for", "port"}, {"port", 0}}).status, 400u);
+  HttpReply bad_http = post("/processes/web/wait", {{"for", "port"}, {"port", 8124}, {"http", "x y"}});
+  EXPECT_EQ(bad_http.status, 400u);
+  EXPECT_EQ(parse(bad_http.body).at("field"), "http");
+  f_->call("DELETE", HostFixture::path(id_, "/processes/web?grace_ms=0"));
+}
+
 TEST_F(ProcessesTest, KillEndsAProcess) {
   start({{"argv", {"sleep", "300"}}, {"id", "sleeper"}});
   HttpReply r = f_->call("DELETE", HostFixture::path(id_, "/processes/sleeper?grace_ms=0"));
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_NE(parse(r.body).at("status"), "running");
-  // Without the executor's ExecControl the whole sandbox was stopped: the next call restarts it.
   EXPECT_EQ(exec({{"argv", {"true"}}})["exit_code"], 0);
 }
 

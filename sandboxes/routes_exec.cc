@@ -67,7 +67,7 @@ struct ExecCall : std::enable_shared_from_this<ExecCall> {
     setup.request.stdin_pipe = params.stdin_data.has_value();
     auto r = CommandRun::start(host.io(), sb->sandbox(), setup.request, params.timeout, params.grace, std::move(events));
     if (!r) {
-      host.failed(*sb, "cannot start a command: " + r.error().message);
+      host.stopped(*sb, "cannot start a command: " + r.error().message);
       return finish_without_start("sandbox " + sandbox_id + " cannot run commands: " + r.error().message);
     }
     run = *r;

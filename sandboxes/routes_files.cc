@@ -372,19 +372,29 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
     });
   });
 
-  // The body is spooled to an agent file first (never held in memory), then copied in.
-  static const fs::path spool = [] {
-    std::string tmpl = (fs::temp_directory_path() / "boxcar-sandbox-uploads-XXXXXX").string();
-    return fs::path(::mkdtemp(tmpl.data()) ? tmpl : "/tmp");
-  }();
+  // The body is spooled to a file of the agent's (never held in memory), in its data directory
+  // (not a RAM-backed /tmp), then copied in. Only a request with the key, for a sandbox of its
+  // owner, with a Content-Length within the sandbox's disk gets that far: nothing is spooled for
+  // anyone else, and a chunked body of unknown length is refused (411).
+  fs::path spool = host.options().data_dir / "sandbox-uploads";
+  std::error_code spool_ec;
+  fs::create_directories(spool, spool_ec);
+  fs::permissions(spool, fs::perms::owner_all, spool_ec);
   server::RouteOptions put_options;
   put_options.body_limit = kMaxUpload;
   put_options.spool_dir = spool;
   put_options.admit = [&host](const HttpRequest& head) -> std::optional<HttpResponse> {
+    if (!host.key_ok(head)) return HttpResponse::error_code(401, "unauthorized", "a data-plane request needs the agent's key");
     auto it = head.params.find("id");
     ApiSandbox* sb = it == head.params.end() ? nullptr : host.find(it->second);
+    const std::string owner = head.header(protocol::kOwnerHeader);
+    if (!sb || (owner != protocol::kAnyOwner && owner != sb->owner())) {
+      return HttpResponse::error_code(404, "sandbox_not_found", "no such sandbox");
+    }
     const std::string length = head.header("Content-Length");
-    if (!sb || length.empty()) return std::nullopt;  // the handler answers unknown sandboxes
+    if (length.empty()) {
+      return HttpResponse::error_code(411, "bad_request", "send the file with a Content-Length (curl -T does)");
+    }
     uint64_t n = std::strtoull(length.c_str(), nullptr, 10);
     if (n > static_cast<uint64_t>(sb->spec().resources.disk_bytes)) {
       return HttpResponse::error_code(413, "too_large", "the body is " + length + " bytes; this sandbox's disk holds " +

@@ -1,14 +1,18 @@
 // /api/v1/sandboxes/{id}/processes (SANDBOXES.md §2.4): background processes with their output
 // spooled to disk: start, list, get, logs (text, or SSE resumable by offset), stdin, signal,
 // kill, and wait for exit or a log line.
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <re2/re2.h>
 
+#include "base/unique_fd.h"
 #include "protocol/json_reader.h"
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/event_stream.h"
@@ -129,7 +133,7 @@ void start_process(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responde
   auto run = CommandRun::start(host.io(), sb->sandbox(), setup.request, params->timeout, params->grace, std::move(events));
   if (!run) {
     sb->processes().remove(p->id);
-    host.failed(*sb, "cannot start a command: " + run.error().message);
+    host.stopped(*sb, "cannot start a command: " + run.error().message);
     return res->reply(HttpResponse::error_code(503, "sandbox_unavailable", run.error().message));
   }
   p->run = *run;
@@ -236,7 +240,19 @@ void get_logs(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responder> re
 class Waiter : public std::enable_shared_from_this<Waiter> {
  public:
   Waiter(boost::asio::io_context& io, std::shared_ptr<Process> p, std::shared_ptr<Responder> res)
-      : p_(std::move(p)), res_(std::move(res)), timer_(io) {}
+      : p_(std::move(p)), res_(std::move(res)), timer_(io), poll_(io) {}
+
+  // {for: port}: met once `port` accepts a connection inside the sandbox (and, with `http`, once
+  // a GET of that path answers with a status in [lo, hi]). Polled every 100 ms through the host,
+  // by id, so a sandbox removed meanwhile is never touched.
+  struct PortCheck {
+    SandboxHost* host = nullptr;
+    std::string sandbox;
+    uint16_t port = 0;
+    std::string http;
+    int lo = 200, hi = 399;
+  };
+  void watch_port(PortCheck check) { port_ = std::move(check); }
 
   void start(Millis timeout, std::unique_ptr<RE2> pattern, int only, bool from_start) {
     pattern_ = std::move(pattern);
@@ -265,6 +281,7 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     res_->on_close([weak = weak_from_this()] {
       if (auto s = weak.lock()) s->stop();
     });
+    if (port_) poll_port();
     if (timeout.count() > 0) {
       timer_.expires_after(timeout);
       timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -308,7 +325,7 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     }
     if (done_) return;
     json::object out = outcome_json(p_->outcome);
-    if (pattern_) {
+    if (pattern_ || port_) {
       answer(json::object{{"met", false}, {"reason", "exited"}, {"exit_code", out["exit_code"]}});
     } else {
       answer(json::object{{"met", true}, {"exit_code", out["exit_code"]}, {"status", p_->status}});
@@ -319,8 +336,60 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
     stop();
     res_->reply(HttpResponse::json(200, body));
   }
+  void poll_port() {
+    if (done_) return;
+    ApiSandbox* sb = port_->host->find(port_->sandbox);
+    if (sb == nullptr || !sb->running()) return;  // removed or stopped: its processes' exit answers
+    if (!conn_) {
+      if (auto fd = sb->sandbox().connect_tcp(port_->port)) {
+        conn_ = std::move(*fd);
+        sent_ = false;
+        reply_.clear();
+      }
+    }
+    if (conn_ && !sent_) {
+      pollfd pf{conn_.get(), POLLOUT, 0};
+      if (::poll(&pf, 1, 0) == 1) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(conn_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+          conn_.reset();
+        } else if (port_->http.empty()) {
+          return answer(json::object{{"met", true}, {"port", port_->port}});
+        } else {
+          std::string request = "GET " + port_->http + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+          sent_ = ::send(conn_.get(), request.data(), request.size(), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+                  static_cast<ssize_t>(request.size());
+          if (!sent_) conn_.reset();
+        }
+      }
+    }
+    if (conn_ && sent_) {
+      char buf[512];
+      ssize_t n = ::recv(conn_.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) reply_.append(buf, static_cast<size_t>(std::min<ssize_t>(n, 1024)));
+      // "HTTP/1.x NNN": 12 bytes are enough to judge; anything else is not (yet) an answer.
+      if (reply_.size() >= 12 || n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        int status = 0;
+        if (reply_.size() >= 12 && reply_.compare(0, 5, "HTTP/") == 0) {
+          std::from_chars(reply_.data() + 9, reply_.data() + 12, status);
+        }
+        if (status >= port_->lo && status <= port_->hi) {
+          return answer(json::object{{"met", true}, {"port", port_->port}, {"http_status", status}});
+        }
+        conn_.reset();  // not up yet (or an answer out of range): ask again on the next poll
+      }
+    }
+    poll_.expires_after(std::chrono::milliseconds(100));
+    poll_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (auto s = weak.lock(); s && !ec) s->poll_port();
+    });
+  }
+
   void stop() {
     done_ = true;
+    poll_.cancel();
+    conn_.reset();
     timer_.cancel();
     if (sub_) p_->log->unsubscribe(std::exchange(sub_, 0));
     if (exit_) p_->on_exit.erase(std::exchange(exit_, 0));
@@ -329,6 +398,11 @@ class Waiter : public std::enable_shared_from_this<Waiter> {
   std::shared_ptr<Process> p_;
   std::shared_ptr<Responder> res_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer poll_;
+  std::optional<PortCheck> port_;
+  unique_fd conn_;
+  bool sent_ = false;
+  std::string reply_;
   std::unique_ptr<RE2> pattern_;
   int only_ = -1;
   std::map<int, std::string> partial_;
@@ -362,12 +436,34 @@ void post_wait(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responder> r
     if (stream != "both" && stream != "stdout" && stream != "stderr") return res->reply(bad("\"stream\": expected both, stdout or stderr", "stream"));
     if (from != "start" && from != "now") return res->reply(bad("\"from\": expected start or now", "from"));
     only = stream == "stdout" ? 0 : stream == "stderr" ? 1 : -1;
-  } else if (what == "port") {
-    return res->reply(HttpResponse::error_code(501, "unsupported", "waiting for a port is not implemented yet", "for"));
-  } else if (what != "exit") {
+  } else if (what != "exit" && what != "port") {
     return res->reply(bad("\"for\": expected exit, log or port", "for"));
   }
+  std::optional<Waiter::PortCheck> check;
+  if (what == "port") {
+    check.emplace();
+    int64_t port = 0;
+    in.required("port", port).optional("http", check->http);
+    if (const json::value* range = body->as_object().if_contains("status")) {
+      if (!range->is_array() || range->as_array().size() != 2 || !range->as_array()[0].is_int64() ||
+          !range->as_array()[1].is_int64()) {
+        return res->reply(bad("\"status\": expected [lowest, highest], like [200, 399]", "status"));
+      }
+      check->lo = static_cast<int>(std::clamp<int64_t>(range->as_array()[0].as_int64(), 100, 599));
+      check->hi = static_cast<int>(std::clamp<int64_t>(range->as_array()[1].as_int64(), 100, 599));
+    }
+    if (!in.ok()) return res->reply(bad(in.error().message, in.error_field()));
+    if (port < 1 || port > 65535) return res->reply(bad("\"port\": expected 1-65535", "port"));
+    if (!check->http.empty() && (check->http[0] != '/' || check->http.size() > 2048 ||
+                                 check->http.find_first_of(" \r\n\t") != std::string::npos)) {
+      return res->reply(bad("\"http\": expected a path like \"/\" or \"/health\" (no spaces)", "http"));
+    }
+    check->host = &host;
+    check->sandbox = t->sandbox->id();
+    check->port = static_cast<uint16_t>(port);
+  }
   auto w = std::make_shared<Waiter>(host.io(), t->process, res);
+  if (check) w->watch_port(std::move(*check));
   w->start(Millis(timeout_ms), std::move(re), only, from == "start");
 }
 

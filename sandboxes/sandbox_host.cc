@@ -1,5 +1,7 @@
 #include "sandboxes/sandbox_host.h"
 
+#include "sandboxes/command_run.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -120,7 +122,10 @@ struct SandboxHost::Impl {
   // Everything that runs and is mounted goes; the directory stays.
   void stop(ApiSandbox& sb) {
     sb.processes().kill_all();
-    if (sb.sandbox_) sb.sandbox_->destroy();
+    if (sb.sandbox_) {
+      CommandRun::sandbox_gone(*sb.sandbox_);
+      sb.sandbox_->destroy();
+    }
     sb.sandbox_.reset();
     if (sb.job_) sb.job_->destroy();
     sb.job_.reset();

@@ -47,6 +47,13 @@ Result<ApiToken> parse_entry(const toml::table& entry, const std::string& file) 
   if (!name || name->empty()) {
     return Error{where(file, entry.source()) + "a [[token]] needs name = \"...\" (who holds it)"};
   }
+  // The name owns sandboxes and travels to agents as X-Boxcar-Owner, where "*" means "any
+  // owner" (an admin): a plain name only.
+  if (name->size() > 64 || name->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-@") !=
+                               std::string::npos) {
+    return Error{where(file, entry.source()) + "token name \"" + *name +
+                 "\": use at most 64 letters, digits and _ . - @"};
+  }
   token.name = *name;
   auto sha = entry["sha256"].value<std::string>();
   if (!sha) {

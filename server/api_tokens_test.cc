@@ -47,6 +47,9 @@ TEST(ApiTokens, ErrorsPointAtTheLine) {
        "t.toml:3:10: token \"a\": sha256 must be 64 hex digits"},
       {"[[token]]\nname = \"a\"\nsha = \"" + kSecretSha + "\"\n", "t.toml:3:7: unknown key \"sha\""},
       {"[[token]]\nsha256 = \"" + kSecretSha + "\"\nscopes = [\"read\"]\n", "t.toml:1:1: a [[token]] needs name"},
+      // "*" is how the server tells an agent "any owner": never a token's name.
+      {"[[token]]\nname = \"*\"\nsha256 = \"" + kSecretSha + "\"\nscopes = [\"sandboxes\"]\n",
+       "t.toml:1:1: token name \"*\": use at most 64 letters, digits and _ . - @"},
       {"[[token]]\nname = \"a\"\nsha256 = \"" + kSecretSha + "\"\n", "needs scopes"},
       {"[[token]]\nname = \"a\"\nsha256 = \"" + kSecretSha + "\"\nscopes = [\"read\"]\n"
        "[[token]]\nname = \"a\"\nsha256 = \"" + sha256_hex("y") + "\"\nscopes = [\"read\"]\n",

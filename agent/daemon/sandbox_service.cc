@@ -1,5 +1,7 @@
 #include "agent/daemon/sandbox_service.h"
 
+#include "base/connection_limits.h"
+
 #include <cstdlib>
 
 #include <boost/asio/ip/address.hpp>
@@ -94,6 +96,11 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
   sandboxes::add_port_routes(router_, *host_);
   server::HttpServerOptions http;
   http.body_limit = kDataPlaneBodyLimit;
+  // Every request comes from the server's gateway, so one address carries every tenant: a cap
+  // per client address would let one tenant's held requests (waits, streams) shut out all the
+  // others. The listener's total cap (from the open-file limit) is the one that protects.
+  http.limits = default_connection_limits(open_file_limit(), 1, 4096);
+  http.limits.max_per_client = http.limits.max_connections;
   http_ = std::make_unique<server::HttpServer>(io, router_, http);
 }
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -117,6 +118,37 @@ void FileCall::fail(std::string message, int err) {
   done(Error{std::move(message), err});
 }
 
+namespace {
+
+// Kernel interface file systems: their files are "regular" to fstat, but a read or a write may
+// be judged by the credentials of whoever does it, and the agent (host root) is the one that
+// reads and writes the descriptor. /files/proc/<pid>/oom_score_adj?append=1 would otherwise let
+// a sandbox exempt its processes from the OOM killer.
+bool kernel_interface(int fd) {
+  struct statfs fs;
+  if (::fstatfs(fd, &fs) != 0) return true;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0x9fa0:      // proc
+    case 0x62656572:  // sysfs
+    case 0x27e0eb:    // cgroup
+    case 0x63677270:  // cgroup2
+    case 0x64626720:  // debugfs
+    case 0x74726163:  // tracefs
+    case 0x73636673:  // securityfs
+    case 0xcafe4a11:  // bpf
+    case 0xf97cff8c:  // selinuxfs
+    case 0x62656570:  // configfs
+    case 0xde5e81e4:  // efivarfs
+    case 0x6165676c:  // pstore
+    case 0x1cd1:      // devpts
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 Result<FileReply> FileCall::parse() {
   if (data_.empty() || data_[0] != 'P' || fds_.empty()) return Error{"the file helper ended without answering", EIO};
   FileReply reply;
@@ -142,6 +174,11 @@ Result<FileReply> FileCall::parse() {
       return Error{"the file helper passed a file open the wrong way", EPROTO};
     }
     if (mode & O_PATH) return Error{"the file helper passed an O_PATH descriptor", EPROTO};
+    if (kernel_interface(fd.get())) {
+      reply.err = EACCES;
+      reply.message = request_.path + ": a kernel interface file (/proc, /sys): read or write it with exec inside the sandbox";
+      return reply;
+    }
     reply.fd = std::move(fd);
   }
   return reply;
