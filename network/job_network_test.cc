@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -142,6 +144,32 @@ bool table_exists(const std::string& name) {
   auto nft = Nft::open();
   auto tables = nft->inet_tables();
   return tables && std::find(tables->begin(), tables->end(), name) != tables->end();
+}
+
+// libnftables aborts the process (select() past FD_SETSIZE) when its socket is numbered 1024 or
+// more: Nft::open refuses first, with the reason.
+TEST(NftDescriptors, OpeningPastTheSelectLimitIsAnErrorNotAnAbort) {
+  struct rlimit old;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  if (old.rlim_max < 2048) GTEST_SKIP() << "the hard open-file limit is under 2048";
+  struct rlimit raised = old;
+  raised.rlim_cur = std::max<rlim_t>(old.rlim_cur, 2048);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+  ASSERT_TRUE(Nft::open().ok());  // control
+  std::vector<unique_fd> filler;
+  for (;;) {
+    unique_fd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    bool last = fd.get() >= FD_SETSIZE;
+    filler.push_back(std::move(fd));
+    if (last) break;
+  }
+  auto refused = Nft::open();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("descriptors"), std::string::npos) << refused.error().message;
+  filler.clear();
+  EXPECT_TRUE(Nft::open().ok());  // and it works again once they are closed
+  ::setrlimit(RLIMIT_NOFILE, &old);
 }
 
 class JobNetworkTest : public ::testing::Test {

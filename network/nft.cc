@@ -1,5 +1,9 @@
 #include "network/nft.h"
 
+#include <fcntl.h>
+#include <sys/select.h>
+#include <unistd.h>
+
 #include <nftables/libnftables.h>
 
 #include <boost/json.hpp>
@@ -11,6 +15,22 @@ namespace json = boost::json;
 void Nft::Free::operator()(nft_ctx* c) const { nft_ctx_free(c); }
 
 Result<Nft> Nft::open() {
+  // libnftables 1.0 (Debian 12) waits for netlink answers with select(), and glibc aborts the
+  // whole process for a descriptor at or past FD_SETSIZE (1024): an agent holding many
+  // sandboxes and jobs got there (each holds ~9 descriptors). Its socket takes the lowest free
+  // number, so refuse while that is near the limit: one job or sandbox fails to set up, with the
+  // reason, instead of every one of them dying with the agent. The margin covers descriptors
+  // other threads open meanwhile.
+  constexpr int kMargin = 64;
+  int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (probe >= FD_SETSIZE - kMargin) {
+    ::close(probe);
+    return Error{"nftables: this process holds " + std::to_string(probe) +
+                     "+ descriptors, and libnftables cannot use one numbered past " + std::to_string(FD_SETSIZE) +
+                     ": fewer jobs or sandboxes at once on this agent (--sandbox-slots, --concurrency)",
+                 0, ErrorCode::unavailable};
+  }
+  if (probe >= 0) ::close(probe);
   nft_ctx* c = nft_ctx_new(NFT_CTX_DEFAULT);
   if (!c) return Error{"nftables: cannot open a netlink socket (is nf_tables in the kernel?)", 0, ErrorCode::unavailable};
   nft_ctx_buffer_output(c);

@@ -230,7 +230,9 @@ TEST_F(NativeFileOp, NoPathOrLinkLeadsOutOfTheSandbox) {
   const std::string canary = canary_file_.string();  // /tmp/boxcar-canary-XXXX/canary on the host
   // The same directory inside (the sandbox's /tmp is its own tmpfs), so a write that is
   // confined still lands somewhere: the controls below find it there.
-  ASSERT_TRUE(sh(s, "mkdir -p " + canary_->dir.string() + " && ln -sfn / /workspace/to-root && ln -sfn " + canary + " /workspace/to-canary && "
+  // (Its own file for the control through /workspace/to-root: ctest runs each test alone.)
+  ASSERT_TRUE(sh(s, "echo replaced > /workspace/hello.txt && mkdir -p " + canary_->dir.string() +
+                    " && ln -sfn / /workspace/to-root && ln -sfn " + canary + " /workspace/to-canary && "
                     "ln -sfn ../../../../.. /workspace/up")
                   .outcome.ok());
   const std::vector<std::string> attacks = {
