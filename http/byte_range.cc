@@ -8,8 +8,6 @@
 
 namespace boxcar::server {
 
-namespace {
-
 bool parse_u64(std::string_view s, uint64_t& out) {
   if (s.empty() || s.size() > 19) return false;
   out = 0;
@@ -19,8 +17,6 @@ bool parse_u64(std::string_view s, uint64_t& out) {
   }
   return true;
 }
-
-}  // namespace
 
 std::string content_type_for(const std::string& path) {
   static const std::pair<const char*, const char*> kTypes[] = {

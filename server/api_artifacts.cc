@@ -73,16 +73,6 @@ json::object artifact_json(const ArtifactRecord& a, const std::map<std::string, 
   return o;
 }
 
-bool parse_u64(std::string_view s, uint64_t& out) {
-  if (s.empty() || s.size() > 19) return false;
-  out = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
-}
-
 // Bytes the job's other artifacts (all but `path`) already take.
 Result<uint64_t> job_bytes_besides(ApiContext& ctx, int64_t id, const std::string& path) {
   auto all = ctx.store.artifacts(id);

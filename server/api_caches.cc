@@ -22,6 +22,7 @@
 #include <boost/json.hpp>
 
 #include "base/sha256.h"
+#include "http/byte_range.h"
 #include "protocol/agent_paths.h"
 #include "server/agent_identity.h"
 #include "server/api.h"
@@ -150,16 +151,6 @@ void evict(const ApiContext& ctx, const fs::path& keep) {
       total -= repos[repo].blobs[k.sha256];
     }
   }
-}
-
-bool parse_u64(std::string_view s, uint64_t& out) {
-  if (s.empty() || s.size() > 19) return false;
-  out = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    out = out * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return true;
 }
 
 HttpResponse too_large(const ApiContext& ctx) {
