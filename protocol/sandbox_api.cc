@@ -46,13 +46,18 @@ json::value to_json(const SandboxResources& r) {
           {"tmp_bytes", r.tmp_bytes}, {"disk_bytes", r.disk_bytes}};
 }
 
+json::value to_json(const SandboxTimers& t) {
+  return {{"sleep_after_ms", t.sleep_after_ms}, {"stop_after_ms", t.stop_after_ms}, {"keep_alive", t.keep_alive}};
+}
+
 json::value to_json(const SandboxCreate& c) {
   json::array egress;
   for (const auto& e : c.egress) egress.push_back(json::string(e));
   return {{"id", c.id},          {"owner", c.owner},     {"name", c.name},
           {"image", c.image},    {"resources", to_json(c.resources)},
           {"env", string_map(c.env)}, {"cwd", c.cwd}, {"network", c.network},
-          {"egress", std::move(egress)}, {"labels", string_map(c.labels)}};
+          {"egress", std::move(egress)}, {"labels", string_map(c.labels)},
+          {"timers", to_json(c.timers)}};
 }
 
 json::value to_json(const SandboxPort& p) {
@@ -81,6 +86,27 @@ json::value to_json(const SandboxSyncAnswer& a) {
   return {{"deleted", std::move(deleted)}};
 }
 
+namespace {
+
+// A meta.json written before timers existed has none: the defaults.
+Status read_timers(JsonReader& in, SandboxTimers& t) {
+  in.optional("sleep_after_ms", t.sleep_after_ms).optional("stop_after_ms", t.stop_after_ms);
+  in.optional("keep_alive", t.keep_alive);
+  if (!in.ok()) return in.error();
+  if (t.sleep_after_ms < 0) return Error{"\"sleep_after_ms\": must be 0 or more"};
+  if (t.stop_after_ms < 0) return Error{"\"stop_after_ms\": must be 0 or more"};
+  return {};
+}
+
+}  // namespace
+
+Result<SandboxTimers> sandbox_timers_from_json(const json::value& v) {
+  SandboxTimers t;
+  JsonReader in(v);
+  if (Status s = read_timers(in, t); !s.ok()) return s.error();
+  return t;
+}
+
 Result<SandboxCreate> sandbox_create_from_json(const json::value& v) {
   SandboxCreate c;
   JsonReader in(v);
@@ -93,6 +119,10 @@ Result<SandboxCreate> sandbox_create_from_json(const json::value& v) {
     res.optional("pids", c.resources.pids).optional("tmp_bytes", c.resources.tmp_bytes);
     res.optional("disk_bytes", c.resources.disk_bytes);
     if (!res.ok()) return res.error();
+  }
+  if (const json::value* t = in.field("timers", false)) {
+    JsonReader tin(*t, "timers");
+    if (Status s = read_timers(tin, c.timers); !s.ok()) return s.error();
   }
   if (!in.ok()) return in.error();
   if (!valid_sandbox_id(c.id)) return Error{"\"id\": not a sandbox id ([a-z2-7]{12})"};

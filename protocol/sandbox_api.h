@@ -4,6 +4,7 @@
 //   agent -> server  POST /api/v1/agent/sandboxes/sync     SandboxSync -> 200 SandboxSyncAnswer
 //                    (agent credential; every 5 s and on every change)
 //   server -> agent  POST   {endpoint}/agent/v1/sandboxes           SandboxCreate -> 201 SandboxReport
+//                    PATCH  {endpoint}/agent/v1/sandboxes/{id}      SandboxTimers -> 200 SandboxReport
 //                    DELETE {endpoint}/agent/v1/sandboxes/{id}      -> 204 (404 when unknown)
 //                    any    {endpoint}/api/v1/sandboxes/{id}/...    the public routes, proxied as is
 //   Every server -> agent request carries "Authorization: Bearer <key>" (the data-plane key the
@@ -35,6 +36,14 @@ struct SandboxResources {
   int64_t disk_bytes = 4ll << 30;
 };
 
+// When an idle sandbox is paused (frozen) and a paused one stopped (SANDBOXES.md §1.3). Idle:
+// no API request, open stream or preview connection for that long. keep_alive: neither.
+struct SandboxTimers {
+  int64_t sleep_after_ms = 600'000;
+  int64_t stop_after_ms = 3'600'000;
+  bool keep_alive = false;
+};
+
 // What the server asks an agent to create (and keeps in its store as the sandbox's spec).
 struct SandboxCreate {
   std::string id;     // [a-z2-7]{12}, chosen by the server
@@ -47,6 +56,7 @@ struct SandboxCreate {
   std::string network = "job";  // "job" (egress by the agent's policy) or "none"
   std::vector<std::string> egress;  // network {egress: [...]}: names allowed out (empty: policy)
   std::map<std::string, std::string> labels;
+  SandboxTimers timers;  // changed later by PATCH /agent/v1/sandboxes/{id}
 };
 
 struct SandboxPort {
@@ -83,12 +93,14 @@ struct SandboxSyncAnswer {
 bool valid_sandbox_id(std::string_view id);
 
 boost::json::value to_json(const SandboxResources&);
+boost::json::value to_json(const SandboxTimers&);
 boost::json::value to_json(const SandboxCreate&);
 boost::json::value to_json(const SandboxPort&);
 boost::json::value to_json(const SandboxReport&);
 boost::json::value to_json(const SandboxSync&);
 boost::json::value to_json(const SandboxSyncAnswer&);
 // A field missing or mistyped, or an id that is not a sandbox id, is an Error naming it.
+Result<SandboxTimers> sandbox_timers_from_json(const boost::json::value& v);
 Result<SandboxCreate> sandbox_create_from_json(const boost::json::value& v);
 Result<SandboxReport> sandbox_report_from_json(const boost::json::value& v);
 Result<SandboxSync> sandbox_sync_from_json(const boost::json::value& v);

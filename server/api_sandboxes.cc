@@ -426,6 +426,7 @@ void create(ApiContext& ctx, SandboxAgentCalls& calls, HttpRequest& req,
   if (!id) return res->reply(HttpResponse::error(500, id.error().message));
   c.spec.id = *id;
   c.spec.owner = caller.owner;
+  c.spec.timers = {c.ttl.sleep_after_ms, c.ttl.stop_after_ms, c.ttl.keep_alive};
   SandboxRecord row;
   row.id = *id;
   row.owner = caller.owner;
