@@ -21,7 +21,7 @@
 #include "base/result.h"
 #include "base/url.h"
 
-namespace boxcar::agent {
+namespace boxcar::git {
 
 struct CheckoutRequest {
   std::string url;                   // https://, ssh://, git@host:path, file:// or a local path
@@ -72,4 +72,4 @@ bool is_local_url(std::string_view url);
 bool token_allowed(std::string_view url, const std::vector<std::string>& hosts);
 
 
-}  // namespace boxcar::agent
+}  // namespace boxcar::git

@@ -1,4 +1,4 @@
-#include "agent/daemon/checkout.h"
+#include "git/checkout.h"
 
 #include <fcntl.h>
 #include <git2.h>
@@ -17,7 +17,7 @@
 #include "base/sha256.h"
 #include "base/unique_fd.h"
 
-namespace boxcar::agent {
+namespace boxcar::git {
 
 namespace fs = std::filesystem;
 
@@ -419,4 +419,4 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
   return out;
 }
 
-}  // namespace boxcar::agent
+}  // namespace boxcar::git
