@@ -12,6 +12,7 @@
 
 #include "executors/executor.h"
 #include "protocol/sandbox_api.h"
+#include "sandboxes/git_slot.h"
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
 #include "sandboxes/sessions.h"
@@ -39,6 +40,7 @@ class ApiSandbox {
   Sessions& sessions() { return sessions_; }
   ProcessTable& processes() { return processes_; }
   PortTable& ports() { return ports_; }
+  GitSlot& git() { return git_; }
 
   // For SandboxHost.
   ApiSandbox(protocol::SandboxCreate spec, std::filesystem::path dir)
@@ -57,6 +59,7 @@ class ApiSandbox {
   Sessions sessions_;
   ProcessTable processes_;
   PortTable ports_;
+  GitSlot git_;
 };
 
 }  // namespace boxcar::sandboxes

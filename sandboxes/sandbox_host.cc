@@ -225,6 +225,7 @@ bool SandboxHost::remove(const std::string& id) {
   if (impl_->options.withdraw_port && sb->running()) {
     for (uint16_t port : sb->ports().ports()) impl_->options.withdraw_port(sb->sandbox(), port);
   }
+  sb->git().abandon(true);  // its checkout thread must not write into the directory removed next
   impl_->stop(*sb);
   std::error_code ec;
   fs::remove_all(sb->dir(), ec);
