@@ -4,6 +4,7 @@
 // a symlink the sandbox plants at the destination or on the way to it (the host must never
 // follow it), a loopback or link-local URL (the SSRF guard), a token in the URL; each beside
 // a control that shows the same request works when it is not an attack.
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -79,8 +80,13 @@ class GitCheckoutTest : public SandboxSuite {
 };
 
 TEST_F(GitCheckoutTest, ChecksOutIntoWorkspaceOwnedBySandboxRoot) {
+  // The agent runs with umask 077 (boxcar serve and agent set it): the tree must still read as
+  // a clone in the sandbox would (0644 files, 0755 directories).
+  mode_t old_umask = ::umask(077);
   HttpReply r = checkout({});
+  ::umask(old_umask);
   ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(out("stat -c %a /workspace/app /workspace/app/a.txt /workspace/app/.git"), "755\n644\n755\n");
   auto a = answer(r);
   EXPECT_EQ(str(a, "dir"), "/workspace/app") << "named after the repository";
   EXPECT_EQ(str(a, "ref"), "refs/heads/main");

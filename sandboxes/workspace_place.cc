@@ -56,15 +56,28 @@ bool empty_dir(int dir, const std::string& name) {
   return empty;
 }
 
-Status chown_tree(const fs::path& tree, uid_t uid, gid_t gid) {
-  if (::lchown(tree.c_str(), uid, gid) != 0) return sys_error("cannot chown " + tree.string(), errno);
+// The agent runs with umask 077, so the checkout's files are 0600 and its directories 0700; a
+// `git clone` in the sandbox (umask 022) gives 0644 and 0755, which is what a user expects when
+// a non-root user in the sandbox reads the tree. The staged tree is the agent's own (outside the
+// sandbox's view), so nothing here races the sandbox.
+mode_t as_with_umask_022(mode_t mode) {
+  mode_t owner = mode & 0700;
+  return (mode & 07700) | ((owner & 0500) >> 3) | ((owner & 0500) >> 6);
+}
+
+Status own_tree(const fs::path& tree, uid_t uid, gid_t gid, bool change_owner) {
+  struct stat top {};
+  if (::lstat(tree.c_str(), &top) != 0) return sys_error("cannot stat " + tree.string(), errno);
+  ::chmod(tree.c_str(), as_with_umask_022(top.st_mode & 07777));
+  if (change_owner && ::lchown(tree.c_str(), uid, gid) != 0) return sys_error("cannot chown " + tree.string(), errno);
   int failed = 0;
   TreeVisitor v;
-  v.entry = [&](int dirfd, const char* name, const struct stat&) {
-    if (::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) failed = errno;
+  v.entry = [&](int dirfd, const char* name, const struct stat& st) {
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) ::fchmodat(dirfd, name, as_with_umask_022(st.st_mode & 07777), 0);
+    if (change_owner && ::fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) failed = errno;
     return failed == 0;
   };
-  if (Status st = walk_tree(tree, v, false); !st.ok()) {
+  if (Status st = walk_tree(tree, v, true); !st.ok()) {
     return Error{"cannot chown the checkout: " + (failed ? std::string(std::strerror(failed)) : st.error().message), failed};
   }
   return {};
@@ -101,9 +114,8 @@ Status place_in_workspace(const fs::path& workspace, const std::string& rel, con
   }
   shown += "/" + parts.back();
 
-  if (ws.st_uid != ::geteuid() || ws.st_gid != ::getegid()) {
-    if (Status st = chown_tree(staged, ws.st_uid, ws.st_gid); !st.ok()) return st;
-  }
+  bool change_owner = ws.st_uid != ::geteuid() || ws.st_gid != ::getegid();
+  if (Status st = own_tree(staged, ws.st_uid, ws.st_gid, change_owner); !st.ok()) return st;
   unique_fd from(::open(staged.parent_path().c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!from.valid()) return sys_error("cannot open " + staged.parent_path().string(), errno);
   const std::string staged_name = staged.filename().string();
