@@ -31,7 +31,8 @@ class SandboxCli : public ::testing::Test {
                    "\"\nscopes = [\"read\", \"write\", \"sandboxes\"]\n\n"
                    "[[token]]\nname = \"bob\"\nsha256 = \"" + sha256_hex(kTokenB) +
                    "\"\nscopes = [\"read\", \"write\", \"sandboxes\"]\n");
-    server_ = new Server(work_->path(), {"--api-tokens", (*work_ / "tokens.toml").string()});
+    // --allow-local-repos: the git test checks out a repository the test makes on this disk.
+    server_ = new Server(work_->path(), {"--api-tokens", (*work_ / "tokens.toml").string(), "--allow-local-repos"});
     if (!server_->ok()) return;
     // The in-process agent offers its data plane with its first sync, just after serve is up:
     // until then a create is 503 (no agent can host a sandbox), as it would be for a user.
@@ -241,6 +242,25 @@ TEST_F(SandboxCli, FilesVerbsAndRemovingTheSandbox) {
   EXPECT_EQ(cli({"sandbox", "rm", gone}).exit_code, 0);
   auto after = cli({"sandbox", "get", gone});
   EXPECT_EQ(after.exit_code, 2) << "a deleted sandbox is not found";
+}
+
+TEST_F(SandboxCli, GitChecksOutARepositoryAndRefusesALoopbackHost) {
+  auto made = shell("git init -q -b main repo && cd repo && echo hello > a.txt && git add a.txt && "
+                    "git -c user.name=t -c user.email=t@example.com commit -qm one");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  std::string url = "file://" + (work_->path() / "repo").string();
+  auto got = cli({"sandbox", "git", id_, url, "--dir", "/workspace/cloned"});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_NE(got.out.find("/workspace/cloned"), std::string::npos) << got.out;
+  EXPECT_EQ(cli({"sandbox", "cat", id_, "/workspace/cloned/a.txt"}).out, "hello\n");
+  auto again = cli({"sandbox", "git", id_, url, "--dir", "/workspace/cloned"});
+  EXPECT_NE(again.exit_code, 0) << "a non-empty dir needs --replace";
+  EXPECT_EQ(cli({"sandbox", "git", id_, url, "--dir", "/workspace/cloned", "--replace"}).exit_code, 0);
+
+  // The server itself is on loopback: the SSRF guard refuses it, naming the flag that allows it.
+  auto loopback = cli({"sandbox", "git", id_, server_->url() + "/x.git"});
+  EXPECT_NE(loopback.exit_code, 0);
+  EXPECT_NE(loopback.err.find("--sandbox-git-allow-private"), std::string::npos) << loopback.err;
 }
 
 TEST_F(SandboxCli, BadUsageExits2WithDidYouMeanAndAnUnreachableServer3) {
