@@ -12,6 +12,7 @@
 
 #include "executors/executor.h"
 #include "protocol/sandbox_api.h"
+#include "sandboxes/disk_quota.h"
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
 #include "sandboxes/sessions.h"
@@ -39,10 +40,12 @@ class ApiSandbox {
   Sessions& sessions() { return sessions_; }
   ProcessTable& processes() { return processes_; }
   PortTable& ports() { return ports_; }
+  // The /workspace quota (resources.disk_bytes): the file API asks it, SandboxHost measures.
+  DiskQuota& disk() { return disk_; }
 
   // For SandboxHost.
   ApiSandbox(protocol::SandboxCreate spec, std::filesystem::path dir)
-      : spec_(std::move(spec)), dir_(std::move(dir)) {}
+      : spec_(std::move(spec)), dir_(std::move(dir)), disk_(spec_.resources.disk_bytes) {}
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<executors::Sandbox> sandbox_;
   std::string state_ = "creating";
@@ -57,6 +60,7 @@ class ApiSandbox {
   Sessions sessions_;
   ProcessTable processes_;
   PortTable ports_;
+  DiskQuota disk_;
 };
 
 }  // namespace boxcar::sandboxes
