@@ -32,6 +32,7 @@ StepState state_of(const Outcome& o) {
     case Outcome::Kind::oom: return StepState::oom;
     case Outcome::Kind::cancelled: return StepState::cancelled;
     case Outcome::Kind::setup_error: return StepState::error;
+    case Outcome::Kind::quota_exceeded: return StepState::failed;  // only sandbox API commands
   }
   return StepState::error;
 }

@@ -253,6 +253,7 @@ def main():
     ap.add_argument("--idle-network", default="none", choices=("none", "job"),
                     help="network of the idle sandboxes (default none: with job, serve aborts once it "
                          "holds over 1024 files, see bench/RESULTS.md issue 16)")
+    ap.add_argument("--files-only", action="store_true", help="figure 5 (files) alone")
     args = ap.parse_args()
     N = args.n
 
@@ -326,131 +327,137 @@ def main():
                 raise SystemExit(f"create never succeeded: HTTP {status} {body[:300]!r}")
             time.sleep(0.2)
 
-        # 1. create -> ready.
-        create = []
-        for _ in range(N):
-            t = time.perf_counter()
+        if not args.files_only:
+            # 1. create -> ready.
+            create = []
+            for _ in range(N):
+                t = time.perf_counter()
+                sid = api.create()
+                create.append(ms(time.perf_counter() - t))
+                sandboxes.append(sid)
+                if len(sandboxes) >= 20:  # a few live at once, then deleted (untimed)
+                    for s in sandboxes:
+                        api.delete(s)
+                    sandboxes.clear()
+            for s in sandboxes:
+                api.delete(s)
+            sandboxes.clear()
+            create_none = []
+            for _ in range(N):
+                t = time.perf_counter()
+                sid = api.create(network="none")
+                create_none.append(ms(time.perf_counter() - t))
+                api.delete(sid)
+            base1 = baselines(N)
+            rows = [("POST /api/v1/sandboxes {} -> 201 (network job)", statistics.median(create), pct(create, 95), ""),
+                    ('POST {"network":"none"} -> 201', statistics.median(create_none), pct(create_none, 95), "")]
+            rows += [(name, statistics.median(x), pct(x, 95), f"api/this {statistics.median(create) / statistics.median(x):.2f}x")
+                     for name, x in base1]
+            c50 = statistics.median(create)
+            runc = [statistics.median(x) for name, x in base1 if "runc" in name]
+            rows.append(("target: p50 <= 10 ms cold (5 ms warm)", 10, None, "met" if c50 <= 10 else "NOT met"))
+            if runc:
+                rows.append(("target: >= 5x faster than runc", runc[0] / 5, None,
+                             f"{'met' if c50 * 5 <= runc[0] else 'NOT met'} ({runc[0] / c50:.2f}x faster)"))
+            table(f"1. create -> ready (ms, N={N}; no warm pool exists: every create is cold)", rows)
+
+            # 2. create + exec true + delete.
+            full, bad = [], 0
+            for _ in range(N):
+                t = time.perf_counter()
+                sid = api.create()
+                r = api.exec(sid, {"argv": ["true"]})
+                api.delete(sid)
+                full.append(ms(time.perf_counter() - t))
+                bad += r.get("exit_code") != 0
+            base2 = baselines(N)
+            rows = [("create + exec true + delete", statistics.median(full), pct(full, 95),
+                     f"{bad} execs not exit 0" if bad else "")]
+            rows += [(name, statistics.median(x), pct(x, 95), f"api/this {statistics.median(full) / statistics.median(x):.2f}x")
+                     for name, x in base2]
+            bw = [statistics.median(x) for name, x in base2 if "bwrap" in name]
+            if bw:
+                rows.append(("target: <= 2x bwrap's whole process", 2 * bw[0], None,
+                             "met" if statistics.median(full) <= 2 * bw[0] else "NOT met"))
+            table(f"2. create + exec `true` + delete (ms, N={N})", rows)
+
+            # 3. exec true round trip in one live sandbox.
             sid = api.create()
-            create.append(ms(time.perf_counter() - t))
             sandboxes.append(sid)
-            if len(sandboxes) >= 20:  # a few live at once, then deleted (untimed)
-                for s in sandboxes:
-                    api.delete(s)
-                sandboxes.clear()
-        for s in sandboxes:
-            api.delete(s)
-        sandboxes.clear()
-        create_none = []
-        for _ in range(N):
-            t = time.perf_counter()
-            sid = api.create(network="none")
-            create_none.append(ms(time.perf_counter() - t))
-            api.delete(sid)
-        base1 = baselines(N)
-        rows = [("POST /api/v1/sandboxes {} -> 201 (network job)", statistics.median(create), pct(create, 95), ""),
-                ('POST {"network":"none"} -> 201', statistics.median(create_none), pct(create_none, 95), "")]
-        rows += [(name, statistics.median(x), pct(x, 95), f"api/this {statistics.median(create) / statistics.median(x):.2f}x")
-                 for name, x in base1]
-        c50 = statistics.median(create)
-        runc = [statistics.median(x) for name, x in base1 if "runc" in name]
-        rows.append(("target: p50 <= 10 ms cold (5 ms warm)", 10, None, "met" if c50 <= 10 else "NOT met"))
-        if runc:
-            rows.append(("target: >= 5x faster than runc", runc[0] / 5, None,
-                         f"{'met' if c50 * 5 <= runc[0] else 'NOT met'} ({runc[0] / c50:.2f}x faster)"))
-        table(f"1. create -> ready (ms, N={N}; no warm pool exists: every create is cold)", rows)
-
-        # 2. create + exec true + delete.
-        full, bad = [], 0
-        for _ in range(N):
-            t = time.perf_counter()
-            sid = api.create()
-            r = api.exec(sid, {"argv": ["true"]})
-            api.delete(sid)
-            full.append(ms(time.perf_counter() - t))
-            bad += r.get("exit_code") != 0
-        base2 = baselines(N)
-        rows = [("create + exec true + delete", statistics.median(full), pct(full, 95),
-                 f"{bad} execs not exit 0" if bad else "")]
-        rows += [(name, statistics.median(x), pct(x, 95), f"api/this {statistics.median(full) / statistics.median(x):.2f}x")
-                 for name, x in base2]
-        bw = [statistics.median(x) for name, x in base2 if "bwrap" in name]
-        if bw:
-            rows.append(("target: <= 2x bwrap's whole process", 2 * bw[0], None,
-                         "met" if statistics.median(full) <= 2 * bw[0] else "NOT met"))
-        table(f"2. create + exec `true` + delete (ms, N={N})", rows)
-
-        # 3. exec true round trip in one live sandbox.
-        sid = api.create()
-        sandboxes.append(sid)
-        for _ in range(5):
-            api.exec(sid, {"argv": ["true"]})
-        ex, server_ms = [], []
-        for _ in range(N):
-            t = time.perf_counter()
-            r = api.exec(sid, {"argv": ["true"]})
-            ex.append(ms(time.perf_counter() - t))
-            server_ms.append(r.get("duration_ms") or 0)
-        fork = []
-        for _ in range(N):
-            t = time.perf_counter()
-            subprocess.run(["/bin/true"])
-            fork.append(ms(time.perf_counter() - t))
-        floor = []
-        for _ in range(N):
-            t = time.perf_counter()
-            status, _ = api.request("GET", "/healthz")
-            floor.append(ms(time.perf_counter() - t))
-        curl = timed_runs(["curl", "-s", f"http://127.0.0.1:{port}/healthz"], N)
-        sleeper = subprocess.Popen(UNSHARE + ["sleep", "1000"])
-        procs.append(sleeper)
-        inner = None
-        for _ in range(100):
-            kids = children(sleeper.pid)
-            if kids:
-                inner = kids[0]
-                break
-            time.sleep(0.02)
-        time.sleep(0.1)
-        nsenter = timed_runs(["nsenter", "-t", str(inner), "-a", "true"], N)
-        kill_tree(sleeper)
-        p = lambda x: (statistics.median(x), pct(x, 95))
-        target = statistics.median(floor) + 1.5 * statistics.median(fork)
-        rows = [("POST .../exec {argv:[true]}", *p(ex), f"agent's duration_ms p50 {statistics.median(server_ms):.2f}"),
-                ("fork+exec+wait /bin/true (python subprocess)", *p(fork), ""),
-                ("GET /healthz, same keep-alive connection (HTTP floor)", *p(floor), ""),
-                ("`curl -s /healthz` (a process + a connection)", *p(curl), ""),
-                ("`nsenter -t PID -a true` (unshare -Urpf sleep)", *p(nsenter), ""),
-                ("target: floor + 1.5 x fork+exec", target, None,
-                 f"{'met' if statistics.median(ex) <= target else 'NOT met'}; "
-                 f"<= nsenter {'met' if statistics.median(ex) <= statistics.median(nsenter) else 'NOT met'}")]
-        table(f"3. exec `true` round trip in a live sandbox (ms, N={N})", rows)
-
-        # 4. output latency: date +%s%N inside -> SSE event at the client.
-        loop = "for i in $(seq 20); do date +%s%N; sleep 0.02; done"
-        lat = []
-        for _ in range(max(1, N // 20)):
-            r = api.request("POST", f"/api/v1/sandboxes/{sid}/exec", {"command": loop, "stream": True}, stream=True)
-            if r.status != 200:
-                raise RuntimeError(f"streamed exec: HTTP {r.status} {r.read()[:200]!r}")
-            for event, d, now in sse_events(r):
-                if event == "stdout":
-                    for line in json.loads(d).get("data", "").split():
-                        lat.append((now - int(line)) / 1e6)
-                if event in ("exit", "error"):
+            for _ in range(5):
+                api.exec(sid, {"argv": ["true"]})
+            ex, server_ms = [], []
+            for _ in range(N):
+                t = time.perf_counter()
+                r = api.exec(sid, {"argv": ["true"]})
+                ex.append(ms(time.perf_counter() - t))
+                server_ms.append(r.get("duration_ms") or 0)
+            fork = []
+            for _ in range(N):
+                t = time.perf_counter()
+                subprocess.run(["/bin/true"])
+                fork.append(ms(time.perf_counter() - t))
+            floor = []
+            for _ in range(N):
+                t = time.perf_counter()
+                status, _ = api.request("GET", "/healthz")
+                floor.append(ms(time.perf_counter() - t))
+            curl = timed_runs(["curl", "-s", f"http://127.0.0.1:{port}/healthz"], N)
+            sleeper = subprocess.Popen(UNSHARE + ["sleep", "1000"])
+            procs.append(sleeper)
+            inner = None
+            for _ in range(100):
+                kids = children(sleeper.pid)
+                if kids:
+                    inner = kids[0]
                     break
-            r.read()
-        local = []
-        for _ in range(max(1, N // 20)):
-            pr = subprocess.Popen(["bash", "-c", loop], stdout=subprocess.PIPE)
-            for line in pr.stdout:
-                local.append((time.time_ns() - int(line)) / 1e6)
-            pr.wait()
-        table(f"4. output latency, `date +%s%N` -> client (ms, {len(lat)} lines)",
-              [("exec stream:true, SSE stdout event", *p(lat),
-                f"target p50 <= 2 ms: {'met' if statistics.median(lat) <= 2 else 'NOT met'}"),
-               ("baseline: local bash over a pipe", *p(local), "")])
+                time.sleep(0.02)
+            time.sleep(0.1)
+            nsenter = timed_runs(["nsenter", "-t", str(inner), "-a", "true"], N)
+            kill_tree(sleeper)
+            p = lambda x: (statistics.median(x), pct(x, 95))
+            target = statistics.median(floor) + 1.5 * statistics.median(fork)
+            rows = [("POST .../exec {argv:[true]}", *p(ex), f"agent's duration_ms p50 {statistics.median(server_ms):.2f}"),
+                    ("fork+exec+wait /bin/true (python subprocess)", *p(fork), ""),
+                    ("GET /healthz, same keep-alive connection (HTTP floor)", *p(floor), ""),
+                    ("`curl -s /healthz` (a process + a connection)", *p(curl), ""),
+                    ("`nsenter -t PID -a true` (unshare -Urpf sleep)", *p(nsenter), ""),
+                    ("target: floor + 1.5 x fork+exec", target, None,
+                     f"{'met' if statistics.median(ex) <= target else 'NOT met'}; "
+                     f"<= nsenter {'met' if statistics.median(ex) <= statistics.median(nsenter) else 'NOT met'}")]
+            table(f"3. exec `true` round trip in a live sandbox (ms, N={N})", rows)
+
+            # 4. output latency: date +%s%N inside -> SSE event at the client.
+            loop = "for i in $(seq 20); do date +%s%N; sleep 0.02; done"
+            lat = []
+            for _ in range(max(1, N // 20)):
+                r = api.request("POST", f"/api/v1/sandboxes/{sid}/exec", {"command": loop, "stream": True}, stream=True)
+                if r.status != 200:
+                    raise RuntimeError(f"streamed exec: HTTP {r.status} {r.read()[:200]!r}")
+                for event, d, now in sse_events(r):
+                    if event == "stdout":
+                        for line in json.loads(d).get("data", "").split():
+                            lat.append((now - int(line)) / 1e6)
+                    if event in ("exit", "error"):
+                        break
+                r.read()
+            local = []
+            for _ in range(max(1, N // 20)):
+                pr = subprocess.Popen(["bash", "-c", loop], stdout=subprocess.PIPE)
+                for line in pr.stdout:
+                    local.append((time.time_ns() - int(line)) / 1e6)
+                pr.wait()
+            table(f"4. output latency, `date +%s%N` -> client (ms, {len(lat)} lines)",
+                  [("exec stream:true, SSE stdout event", *p(lat),
+                    f"target p50 <= 2 ms: {'met' if statistics.median(lat) <= 2 else 'NOT met'}"),
+                   ("baseline: local bash over a pipe", *p(local), "")])
 
         # 5. files.
+        if args.files_only:
+            sid = api.create()
+            sandboxes.append(sid)
+        cpu = lambda: sum(int(open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()[i]) for i in (11, 12)) \
+            * 1000 / os.sysconf("SC_CLK_TCK")
         mib = args.file_mib
         src = os.path.join(work, "big.bin")
         with open(src, "wb") as f:
@@ -466,20 +473,20 @@ def main():
             os.unlink(src + ".copy")
         t_cp = statistics.median(cps)
         path = f"/api/v1/sandboxes/{sid}/files/workspace/big"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         with open(src, "rb") as f:
             status, body = api.request("PUT", path, f, {"Content-Length": str(size),
                                                         "Content-Type": "application/octet-stream"})
-        t_put = time.perf_counter() - t
+        t_put, c_put = time.perf_counter() - t, cpu() - c
         if status not in (200, 201):
             raise RuntimeError(f"PUT: HTTP {status} {body[:200]!r}")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu()
         r = api.request("GET", path, stream=True)
         got = os.path.join(work, "got.bin")
         with open(got, "wb") as out:
             while chunk := r.read(1 << 20):
                 out.write(chunk)
-        t_get = time.perf_counter() - t
+        t_get, c_get = time.perf_counter() - t, cpu() - c
         same = r.status == 200 and hashlib.file_digest(open(got, "rb"), "sha256").hexdigest() == digest
         os.unlink(got)
         try:
@@ -495,6 +502,7 @@ def main():
         print(f"  GET  .../files/workspace/big (to a file)     {rate(t_get)}  {'bytes match' if same else 'BYTES DIFFER'}"
               + (f"  vs artifact download {a_down / t_get:.2f}x (target >= 0.5x: "
                  f"{'met' if a_down / t_get >= 0.5 else 'NOT met'})" if a_down else ""))
+        print(f"  serve's CPU (server + in-process agent): PUT {c_put / mib:.1f} ms per MiB, GET {c_get / mib:.1f} ms per MiB")
         print(f"  baseline cp, same disk                       {rate(t_cp)}")
         if a_up:
             print(f"  baseline artifact upload (POST, 2nd server)  {rate(a_up)}")
@@ -523,6 +531,9 @@ def main():
         sandboxes.remove(sid)
         os.unlink(src)
         sys.stdout.flush()
+        if args.files_only:
+            print(f"  load after: {open('/proc/loadavg').read().split()[:3]}")
+            return
 
         # 6. idle sandboxes.
         M = args.idle

@@ -20,6 +20,8 @@ const char* to_string(Outcome::Kind k) {
       return "cancelled";
     case Outcome::Kind::setup_error:
       return "setup_error";
+    case Outcome::Kind::quota_exceeded:
+      return "quota_exceeded";
   }
   return "unknown";
 }
@@ -54,6 +56,8 @@ std::string describe(const Outcome& o) {
       return "out of memory";
     case Outcome::Kind::cancelled:
       return "cancelled";
+    case Outcome::Kind::quota_exceeded:
+      return "disk quota exceeded";
     case Outcome::Kind::setup_error: {
       std::string text = "setup failed";
       if (!o.facility.empty()) text += ": " + o.facility;

@@ -6,7 +6,9 @@
 namespace boxcar::executors {
 
 struct Outcome {
-  enum class Kind { ok, failed, timeout, oom, signaled, cancelled, setup_error };
+  // quota_exceeded: the sandbox API stopped it because its sandbox's /workspace went past its
+  // disk quota (sandboxes/disk_quota.h); no executor reports it.
+  enum class Kind { ok, failed, timeout, oom, signaled, cancelled, setup_error, quota_exceeded };
 
   Kind kind = Kind::ok;
   int exit_code = 0;     // failed: the exit status (1-255)

@@ -340,6 +340,7 @@ void HttpSession::start_spool(std::string path, std::map<std::string, std::strin
 }
 
 void HttpSession::read_spool_chunk(std::string path, std::map<std::string, std::string> query) {
+  reserve_body_reads();
   auto& body = spool_parser_->get().body();
   body.data = spool_->buffer.data();
   body.size = spool_->buffer.size();
@@ -452,6 +453,13 @@ void HttpSession::take(std::string path, std::map<std::string, std::string> quer
   }
 }
 
+// Beast reads a body through buffer_ in pieces of its free capacity (at least 512 bytes, at
+// most 64 KiB): a buffer that only ever held a header made a 64 MiB upload 4,000+ reads of 16 KiB
+// (and the proxy's, never grown, 130,000 of 512 bytes), each a full turn of the io_context.
+void HttpSession::reserve_body_reads() {
+  if (buffer_.capacity() < kBodyRead) buffer_.reserve(kBodyRead);
+}
+
 void HttpSession::taken_read_body(char* data, size_t size,
                                   std::function<void(bool, size_t, bool)> done, uint64_t exchange) {
   if (exchange != exchange_ || closed_ || !spool_parser_) return done(false, 0, true);
@@ -466,6 +474,7 @@ void HttpSession::taken_read_body(char* data, size_t size,
       self->taken_read_body(data, size, std::move(f), exchange);
     }, exchange);
   }
+  reserve_body_reads();
   auto& body = spool_parser_->get().body();
   body.data = data;
   body.size = size;

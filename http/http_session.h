@@ -140,6 +140,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool tls_watching_ = false;
   bool resume_read_ = false;
   boost::beast::flat_buffer buffer_;
+  static constexpr size_t kBodyRead = 64 << 10;  // what a body read asks of the socket at most
+  void reserve_body_reads();
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request_parser<http::buffer_body>> spool_parser_;
   std::unique_ptr<BodySpool> spool_;

@@ -12,6 +12,7 @@
 
 #include "executors/executor.h"
 #include "protocol/sandbox_api.h"
+#include "sandboxes/disk_quota.h"
 #include "sandboxes/git_slot.h"
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
@@ -40,11 +41,13 @@ class ApiSandbox {
   Sessions& sessions() { return sessions_; }
   ProcessTable& processes() { return processes_; }
   PortTable& ports() { return ports_; }
+  // The /workspace quota (resources.disk_bytes): the file API asks it, SandboxHost measures.
+  DiskQuota& disk() { return disk_; }
   GitSlot& git() { return git_; }
 
   // For SandboxHost.
   ApiSandbox(protocol::SandboxCreate spec, std::filesystem::path dir)
-      : spec_(std::move(spec)), dir_(std::move(dir)) {}
+      : spec_(std::move(spec)), dir_(std::move(dir)), disk_(spec_.resources.disk_bytes) {}
   std::unique_ptr<executors::Job> job_;
   std::unique_ptr<executors::Sandbox> sandbox_;
   std::string state_ = "creating";
@@ -59,6 +62,7 @@ class ApiSandbox {
   Sessions sessions_;
   ProcessTable processes_;
   PortTable ports_;
+  DiskQuota disk_;
   GitSlot git_;
 };
 

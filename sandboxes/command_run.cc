@@ -34,6 +34,16 @@ void CommandRun::sandbox_gone(const executors::Sandbox& sandbox) {
   }
 }
 
+size_t CommandRun::stop_all(const executors::Sandbox& sandbox, Outcome::Kind reason) {
+  auto [begin, end] = running_in().equal_range(&sandbox);
+  std::vector<std::shared_ptr<CommandRun>> runs;
+  for (auto it = begin; it != end; ++it) {
+    if (auto run = it->second.lock(); run && !run->finished_) runs.push_back(std::move(run));
+  }
+  for (auto& run : runs) run->stop(reason, Millis{0});
+  return runs.size();
+}
+
 CommandRun::CommandRun(boost::asio::io_context& io, executors::Sandbox& sandbox, Millis grace, CommandEvents events)
     : sandbox_(&sandbox), grace_(grace), events_(std::move(events)), timer_(io) {}
 

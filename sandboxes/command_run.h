@@ -53,6 +53,9 @@ class CommandRun : public std::enable_shared_from_this<CommandRun> {
   // handler, so without this a request waiting for its command would wait forever and its
   // timer would reach a freed sandbox.
   static void sandbox_gone(const executors::Sandbox& sandbox);
+  // Stops every command still running in `sandbox` at once (no grace) with `reason`: the disk
+  // quota check (sandboxes/disk_quota.h). How many there were.
+  static size_t stop_all(const executors::Sandbox& sandbox, executors::Outcome::Kind reason);
 
  private:
   void on_exit(executors::Outcome outcome);

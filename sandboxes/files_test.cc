@@ -207,14 +207,14 @@ TEST_F(FilesTest, AHugeListingIsTruncated) {
   EXPECT_EQ(code(get("/fs/list?path=/tmp/many&limit=1000000")), "bad_request");
 }
 
-TEST_F(FilesTest, APutPastTheSandboxDiskIs413) {
+TEST_F(FilesTest, APutPastTheSandboxDiskIs507) {
   protocol::SandboxCreate spec;
   spec.resources.disk_bytes = 1024;
   auto small = f_->create_sandbox("alice", spec);
   ASSERT_TRUE(small.ok()) << small.error().message;
   HttpReply big = call("PUT", "/files/workspace/big", std::string(2048, 'x'), {}, *small);
-  EXPECT_EQ(big.status, 413u) << big.body;
-  EXPECT_EQ(code(big), "too_large");
+  EXPECT_EQ(big.status, 507u) << big.body;
+  EXPECT_EQ(code(big), "quota_exceeded");
   EXPECT_EQ(call("PUT", "/files/workspace/small", std::string(512, 'x'), {}, *small).status, 201u);  // control
   f_->remove_sandbox(*small);
 }

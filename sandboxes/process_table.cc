@@ -28,6 +28,8 @@ std::string process_status(const Outcome& o) {
       return "oom";
     case Outcome::Kind::setup_error:
       return "error";
+    case Outcome::Kind::quota_exceeded:
+      return "quota_exceeded";
   }
   return "error";
 }

@@ -170,6 +170,7 @@ void post_exec(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responder> r
   HttpResponse error;
   ApiSandbox* sb = host.resolve(req, error);
   if (sb == nullptr) return res->reply(std::move(error));
+  if (auto refused = sb->disk().gate("exec")) return res->reply(std::move(*refused));
   auto body = protocol::parse_json(req.body());
   if (!body) return res->reply(HttpResponse::error_code(400, "bad_request", "the body is not JSON: " + body.error().message));
   auto params = parse_exec_params(*body, ExecBody::exec);

@@ -6,11 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -89,6 +91,13 @@ HttpResponse failed(const Result<FileReply>& r, std::string_view field = {}) {
 }
 
 bool failed_op(const Result<FileReply>& r) { return !r || r->err != 0; }
+
+// Whether a sandbox path is in /workspace, the part its disk quota covers (/tmp is a tmpfs with
+// its own size, resources.tmp_bytes, which the kernel enforces: ENOSPC is 507 as well).
+bool in_workspace(std::string_view path) {
+  std::string_view ws = kDefaultCwd;
+  return path.substr(0, ws.size()) == ws && (path.size() == ws.size() || path[ws.size()] == '/');
+}
 
 const char* type_name(FileEntry::Type t) {
   switch (t) {
@@ -256,19 +265,21 @@ struct Upload : std::enable_shared_from_this<Upload> {
   }
 
   void answer(bool created) {
+    if (ApiSandbox* sb = host.find(id); sb && in_workspace(path)) sb->disk().wrote(size);
     res->reply(HttpResponse::json(created ? 201 : 200, json::object{{"path", path}, {"size", size}}));
   }
 
   void fail(int err, const std::string& what) {
     out.reset();
-    res->reply(file_error(err, what + ": " + std::strerror(err)));
-    // The temp file the helper made is of no use now.
+    HttpResponse answer = file_error(err, what + ": " + std::strerror(err));
+    // The temp file the helper made is of no use now; it is gone before the answer, so a client
+    // that looks next never sees it (nor finds its space still taken).
     executors::Sandbox* sb = still_running(host, id);
-    if (!sb || temp.empty()) return;
+    if (!sb || temp.empty()) return res->reply(std::move(answer));
     FileRequest rm;
     rm.op = FileOp::remove;
-    rm.path = fs::path(path).parent_path().string() + "/" + temp;
-    sb->file_op(std::move(rm), [](Result<FileReply>) {});
+    rm.path = fs::path(path).parent_path().string() + "/" + std::exchange(temp, {});
+    sb->file_op(std::move(rm), [res = res, answer = std::move(answer)](Result<FileReply>) mutable { res->reply(std::move(answer)); });
   }
 };
 
@@ -283,11 +294,6 @@ void put_file(SandboxHost& host, HttpRequest& req, Reply res, ApiSandbox& sb) {
   for (const auto* e : {mkdirs ? nullptr : &mkdirs.error(), append ? nullptr : &append.error(), mode ? nullptr : &mode.error()}) {
     if (e) return res->reply(HttpResponse::error_code(400, "bad_request", e->message));
   }
-  const uint64_t limit = static_cast<uint64_t>(sb.spec().resources.disk_bytes);
-  if (req.body_bytes > limit) {
-    return res->reply(HttpResponse::error_code(413, "too_large", "the body is " + std::to_string(req.body_bytes) +
-                                                                      " bytes; this sandbox's disk holds " + std::to_string(limit)));
-  }
   up->id = sb.id();
   up->path = *path;
   up->append = *append;
@@ -301,23 +307,77 @@ void put_file(SandboxHost& host, HttpRequest& req, Reply res, ApiSandbox& sb) {
   open.parents = *mkdirs;
   open.append = *append;
   open.mode = *mode;
-  sb.sandbox().file_op(std::move(open), [up](Result<FileReply> r) {
-    if (failed_op(r)) return up->res->reply(failed(r));
-    up->out = std::move(r->fd);
-    if (!up->append) up->temp = r->entry.name;
-    up->step();
+  auto begin = [up, open = std::move(open)]() mutable {
+    executors::Sandbox* sandbox = still_running(up->host, up->id);
+    if (!sandbox) return up->res->reply(HttpResponse::error_code(503, "sandbox_unavailable", "the sandbox stopped during the upload"));
+    sandbox->file_op(std::move(open), [up](Result<FileReply> r) {
+      if (failed_op(r)) return up->res->reply(failed(r));
+      up->out = std::move(r->fd);
+      if (!up->append) up->temp = r->entry.name;
+      up->step();
+    });
+  };
+  if (!in_workspace(up->path) || sb.disk().fits(up->size)) return begin();
+  // Past the quota by the figure held: measure again before refusing (files removed by commands
+  // since the last check count), and refuse before anything is written into the sandbox. A
+  // replaced file needs room for both copies while the new one is written (temp file + rename).
+  host.measure_disk(sb.id(), [up, begin = std::move(begin)]() mutable {
+    ApiSandbox* now = up->host.find(up->id);
+    if (now == nullptr) return up->res->reply(HttpResponse::error_code(404, "sandbox_not_found", "the sandbox was removed"));
+    if (!now->disk().fits(up->size)) return up->res->reply(now->disk().refusal("PUT " + up->path, up->size));
+    begin();
   });
 }
 
-// Runs `request` in the sandbox the route names and answers with `ok`'s response, or the error.
+// After an operation that may have made room in /workspace (a removal, a move): a sandbox past
+// its disk quota is measured again before the answer, so the next exec or upload sees the room.
+void reply_measured(SandboxHost& host, const std::string& id, Reply res, HttpResponse answer) {
+  ApiSandbox* sb = host.find(id);
+  if (!sb || !sb->disk().over()) return res->reply(std::move(answer));
+  auto held = std::make_shared<HttpResponse>(std::move(answer));
+  host.measure_disk(id, [res, held] { res->reply(std::move(*held)); });
+}
+
+// Runs `request` in the sandbox the route names and answers with `ok`'s response, or the error
+// (`frees`: after reply_measured).
 void run_op(SandboxHost& host, HttpRequest& req, Reply res, FileRequest request,
-            std::function<HttpResponse(FileReply&)> ok) {
+            std::function<HttpResponse(FileReply&)> ok, bool frees = false) {
   HttpResponse error;
   ApiSandbox* sb = host.resolve(req, error);
   if (!sb) return res->reply(std::move(error));
-  sb->sandbox().file_op(std::move(request), [res, ok = std::move(ok)](Result<FileReply> r) {
+  sb->sandbox().file_op(std::move(request), [&host, id = sb->id(), frees, res, ok = std::move(ok)](Result<FileReply> r) {
     if (failed_op(r)) return res->reply(failed(r));
+    if (frees) return reply_measured(host, id, res, ok(*r));
     res->reply(ok(*r));
+  });
+}
+
+// POST /fs/copy into /workspace: refused while past the quota, and measured after (the helper
+// copies inside the sandbox, the size of a tree is known only once it is there). A copy that took
+// the workspace past its quota is removed again, unless it replaced something (overwrite).
+void copy_into_workspace(SandboxHost& host, HttpRequest& req, Reply res, FileRequest request, json::object answer) {
+  HttpResponse error;
+  ApiSandbox* sb = host.resolve(req, error);
+  if (!sb) return res->reply(std::move(error));
+  if (auto refused = sb->disk().gate("POST /fs/copy")) return res->reply(std::move(*refused));
+  const std::string to = request.to;
+  const bool overwrite = request.overwrite;
+  sb->sandbox().file_op(std::move(request), [&host, id = sb->id(), to, overwrite, res, answer](Result<FileReply> r) {
+    if (failed_op(r)) return res->reply(failed(r));
+    host.measure_disk(id, [&host, id, to, overwrite, res, answer] {
+      ApiSandbox* now = host.find(id);
+      if (!now || !now->disk().over()) return res->reply(HttpResponse::json(200, answer));
+      HttpResponse refused = now->disk().refusal("POST /fs/copy to " + to);
+      executors::Sandbox* sandbox = still_running(host, id);
+      if (overwrite || !sandbox) return res->reply(std::move(refused));
+      FileRequest rm;
+      rm.op = FileOp::remove;
+      rm.path = to;
+      rm.recursive = true;
+      sandbox->file_op(std::move(rm), [&host, id, res, refused](Result<FileReply>) {
+        host.measure_disk(id, [res, refused] { res->reply(refused); });
+      });
+    });
   });
 }
 
@@ -396,7 +456,15 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
       return HttpResponse::error_code(411, "bad_request", "send the file with a Content-Length (curl -T does)");
     }
     uint64_t n = std::strtoull(length.c_str(), nullptr, 10);
-    if (n > static_cast<uint64_t>(sb->spec().resources.disk_bytes)) {
+    auto path = raw_path(head);
+    const auto& resources = sb->spec().resources;
+    if (path && in_workspace(*path)) {
+      // Nothing is spooled for an upload /workspace cannot take.
+      if (n > sb->disk().limit() || sb->disk().over()) return sb->disk().refusal("PUT " + *path, n);
+    } else if (path && (*path == "/tmp" || path->rfind("/tmp/", 0) == 0) && n > static_cast<uint64_t>(resources.tmp_bytes)) {
+      return HttpResponse::error_code(507, "quota_exceeded", "PUT " + *path + ": the body is " + length + " bytes; /tmp is a tmpfs of " +
+                                                                 std::to_string(resources.tmp_bytes) + " (resources.tmp_bytes): write it to /workspace or create the sandbox with a larger tmp_bytes");
+    } else if (n > static_cast<uint64_t>(std::max(resources.disk_bytes, resources.tmp_bytes))) {
       return HttpResponse::error_code(413, "too_large", "the body is " + length + " bytes; this sandbox's disk holds " +
                                                             std::to_string(sb->spec().resources.disk_bytes));
     }
@@ -422,7 +490,7 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
     q.op = FileOp::remove;
     q.path = *path;
     q.recursive = *recursive;
-    run_op(host, req, res, std::move(q), [](FileReply&) { return HttpResponse::text(204, ""); });
+    run_op(host, req, res, std::move(q), [](FileReply&) { return HttpResponse::text(204, ""); }, /*frees=*/true);
   });
 
   router.add(verb::post, fsops + "mkdir", [&host](HttpRequest& req, Reply res) {
@@ -459,7 +527,8 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
       q.overwrite = overwrite;
       q.recursive = recursive;
       json::object answer{{"from", q.path}, {"to", q.to}};
-      run_op(host, req, res, std::move(q), [answer](FileReply&) { return HttpResponse::json(200, answer); });
+      if (!move && in_workspace(q.to)) return copy_into_workspace(host, req, res, std::move(q), std::move(answer));
+      run_op(host, req, res, std::move(q), [answer](FileReply&) { return HttpResponse::json(200, answer); }, move);
     });
   }
 

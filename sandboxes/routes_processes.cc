@@ -89,6 +89,7 @@ void start_process(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responde
   HttpResponse error;
   ApiSandbox* sb = host.resolve(req, error);
   if (sb == nullptr) return res->reply(std::move(error));
+  if (auto refused = sb->disk().gate("POST /processes")) return res->reply(std::move(*refused));
   auto body = protocol::parse_json(req.body());
   if (!body) return res->reply(bad("the body is not JSON: " + body.error().message));
   auto params = parse_exec_params(*body, ExecBody::process);

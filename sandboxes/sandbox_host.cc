@@ -8,12 +8,15 @@
 #include <fstream>
 #include <sstream>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include "base/private_dir.h"
 #include "base/random_token.h"
 #include "protocol/json_reader.h"
 #include "sandboxes/api_sandbox.h"
+#include "sandboxes/disk_quota.h"
 
 namespace boxcar::sandboxes {
 
@@ -75,6 +78,39 @@ struct SandboxHost::Impl {
   fs::path root;  // <data>/sandboxes
   std::string key;
   std::map<std::string, std::unique_ptr<ApiSandbox>> sandboxes;
+  std::unique_ptr<DiskMeter> disk_meter = nullptr;                   // made by the constructor
+  std::unique_ptr<boost::asio::steady_timer> disk_timer = nullptr;  // every disk_check_every
+
+  // A measure of `id`'s workspace came back: past its quota, its commands stop.
+  void disk_measured(const std::string& id, const Result<DiskMeter::Usage>& usage) {
+    auto it = sandboxes.find(id);
+    if (it == sandboxes.end()) return;
+    ApiSandbox& sb = *it->second;
+    if (!usage) {
+      log(id + ": cannot measure /workspace: " + usage.error().message);
+      return;
+    }
+    bool was_over = sb.disk().over();
+    sb.disk().measured(usage->bytes, usage->too_many_entries);
+    if (!sb.disk().over()) {
+      if (was_over) log(id + ": /workspace is back under its disk quota");
+      return;
+    }
+    size_t stopped = sb.running() ? CommandRun::stop_all(sb.sandbox(), executors::Outcome::Kind::quota_exceeded) : 0;
+    if (!was_over || stopped > 0) {
+      log(id + ": /workspace past its disk quota (" + std::to_string(usage->bytes) + " bytes), " +
+          std::to_string(stopped) + " commands stopped");
+    }
+  }
+
+  void arm_disk_timer(SandboxHost& host) {
+    if (options.disk_check_every.count() <= 0) return;
+    disk_timer->expires_after(options.disk_check_every);
+    disk_timer->async_wait([this, &host](const boost::system::error_code& ec) {
+      if (ec) return;
+      host.check_disks([this, &host] { arm_disk_timer(host); });
+    });
+  }
 
   void log(const std::string& line) const {
     if (options.log) options.log("sandbox " + line);
@@ -144,6 +180,9 @@ SandboxHost::SandboxHost(boost::asio::io_context& io, executors::Executor& execu
     impl_->key = *token;
   }
   if (impl_->options.memory_budget_bytes == 0) impl_->options.memory_budget_bytes = mem_available_bytes();
+  impl_->disk_meter = std::make_unique<DiskMeter>(io);
+  impl_->disk_timer = std::make_unique<boost::asio::steady_timer>(io);
+  impl_->arm_disk_timer(*this);
 }
 
 SandboxHost::~SandboxHost() { shutdown(); }
@@ -322,6 +361,38 @@ int64_t SandboxHost::memory_free_bytes() const {
 const std::string& SandboxHost::key() const { return impl_->key; }
 boost::asio::io_context& SandboxHost::io() { return impl_->io; }
 const SandboxHostOptions& SandboxHost::options() const { return impl_->options; }
+
+void SandboxHost::check_disks(std::function<void()> done) {
+  std::vector<std::string> ids;
+  for (const auto& [id, sb] : impl_->sandboxes) {
+    if (sb->running()) ids.push_back(id);
+  }
+  if (ids.empty()) {
+    if (done) boost::asio::post(impl_->io, std::move(done));
+    return;
+  }
+  auto left = std::make_shared<size_t>(ids.size());
+  auto all = std::make_shared<std::function<void()>>(std::move(done));
+  for (const auto& id : ids) {
+    measure_disk(id, [left, all] {
+      if (--*left == 0 && *all) (*all)();
+    });
+  }
+}
+
+void SandboxHost::measure_disk(const std::string& id, std::function<void()> done) {
+  ApiSandbox* sb = find(id);
+  if (sb == nullptr) {
+    boost::asio::post(impl_->io, std::move(done));
+    return;
+  }
+  Impl* impl = impl_.get();
+  impl_->disk_meter->measure(sb->workspace_dir(), sb->disk().limit(),
+                             [impl, id, done = std::move(done)](Result<DiskMeter::Usage> usage) {
+                               impl->disk_measured(id, usage);
+                               if (done) done();
+                             });
+}
 
 void SandboxHost::shutdown() {
   for (auto& [id, sb] : impl_->sandboxes) impl_->stop(*sb);

@@ -52,6 +52,9 @@ struct SandboxHostOptions {
   // (--sandbox-git-allow-private). Mirrors are <data_dir>/mirrors, shared with jobs.
   bool git_allow_local = false;
   bool git_allow_private = false;
+  // How often every running sandbox's /workspace is measured against its disk quota
+  // (sandboxes/disk_quota.h); 0: never by itself (tests call check_disks()).
+  std::chrono::milliseconds disk_check_every{5000};
 };
 
 class SandboxHost {
@@ -92,6 +95,13 @@ class SandboxHost {
   // What it was made with: the port routes publish through publish_port / withdraw_port and
   // announce the change with on_change.
   const SandboxHostOptions& options() const;
+
+  // Measures every running sandbox's /workspace off the io_context (what the timer of
+  // disk_check_every does); one past its quota gets its commands stopped (quota_exceeded) and
+  // refuses new ones until it is back under. `done` runs on the io_context when all are measured.
+  void check_disks(std::function<void()> done = {});
+  // The same for one sandbox (the file routes, after a removal that may bring it back under).
+  void measure_disk(const std::string& id, std::function<void()> done);
 
   // Removes every sandbox's processes and mounts (the directories stay): at agent shutdown.
   void shutdown();
