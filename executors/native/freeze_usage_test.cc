@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <vector>
 #include <filesystem>
 #include <fstream>
 
@@ -142,6 +145,29 @@ TEST_F(NativeFreezeUsageTest, AGoneSandboxAnswersAnError) {
   io_.run_for(std::chrono::milliseconds(20));
   EXPECT_FALSE(sb->freeze(true).ok());
   EXPECT_FALSE(sb->usage().ok());
+}
+
+// Not a test: what freeze and thaw cost with a busy process inside (bench/RESULTS.md).
+// build/executors/native/native_executor_test --gtest_filter='*FreezeThawCost' --gtest_also_run_disabled_tests
+TEST_F(NativeFreezeUsageTest, DISABLED_FreezeThawCost) {
+  auto sb = start();
+  ASSERT_TRUE(sb);
+  detach(*sb, counter("cost"));
+  ASSERT_TRUE(counter_passes("cost", 0));
+  std::vector<double> freeze_ms, thaw_ms;
+  for (int i = 0; i < 200; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(sb->freeze(true).ok());
+    auto t1 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(sb->freeze(false).ok());
+    auto t2 = std::chrono::steady_clock::now();
+    freeze_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    thaw_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+  }
+  std::sort(freeze_ms.begin(), freeze_ms.end());
+  std::sort(thaw_ms.begin(), thaw_ms.end());
+  std::printf("freeze p50 %.3f ms p95 %.3f ms; thaw p50 %.3f ms p95 %.3f ms (200 each)\n", freeze_ms[100],
+              freeze_ms[190], thaw_ms[100], thaw_ms[190]);
 }
 
 }  // namespace
