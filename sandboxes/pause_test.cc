@@ -163,6 +163,19 @@ TEST_F(PauseTest, PatchReplacesTheTimersAndKeepsThemInMeta) {
   EXPECT_TRUE(run_until_state(id, "paused"));
 }
 
+TEST_F(PauseTest, ARestartedAgentKeepsThePatchedTimers) {
+  std::string id = make(600000, 3600000);
+  HttpReply ok = f_->call("PATCH", "/agent/v1/sandboxes/" + id, R"({"sleep_after_ms": 0, "keep_alive": true})", "");
+  ASSERT_EQ(ok.status, 200u) << ok.body;
+  ASSERT_TRUE(f_->restart_host().ok());
+  ApiSandbox* sb = f_->host().find(id);
+  ASSERT_NE(sb, nullptr);
+  EXPECT_EQ(sb->state_, "stopped");
+  EXPECT_EQ(sb->timers().sleep_after_ms, 0);
+  EXPECT_EQ(sb->timers().stop_after_ms, 3600000);  // control: what PATCH sent replaced, the rest default
+  EXPECT_TRUE(sb->timers().keep_alive);
+}
+
 TEST_F(PauseTest, EventsStreamStateChangesAndProcessExits) {
   std::string id = make(0, 0);
   HttpReply events;
