@@ -168,6 +168,7 @@ int cmd_agent(const Args& args) {
   opts.sandbox_slots = sandbox->slots;
   opts.sandbox_listen = sandbox->listen;
   opts.sandbox_advertise = sandbox->advertise;
+  opts.sandbox_git_allow_private = sandbox->git_allow_private;
   if (auto c = flags->get("--concurrency"); c && *c == "0") {
     if (opts.sandbox_slots == 0) {
       return usage_error("agent", "--concurrency 0 claims no jobs, and --sandbox-slots 0 hosts no sandboxes: "

@@ -89,6 +89,11 @@ const std::vector<Verb>& verbs() {
        "publish a port through the preview proxy; prints its URL"},
       {"unexpose", sandbox_unexpose, 2, 2, {}, "unexpose ID PORT", "withdraw a port's URL"},
       {"ports", sandbox_ports, 1, 1, {}, "ports ID", "list a sandbox's exposed ports"},
+      {"git", sandbox_git, 2, 2,
+       {{"--ref", true, false, ""}, {"--commit", true, false, ""}, {"--dir", true, false, ""},
+        {"--replace", false, false, ""}, {"--token-stdin", false, false, ""}, {"--timeout", true, false, ""}},
+       "git ID URL [--ref R] [--commit C] [--dir D] [--replace] [--token-stdin] [--timeout 10m]",
+       "check a repository out into /workspace (default /workspace/<repo name>)"},
   };
   return table;
 }

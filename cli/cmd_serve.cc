@@ -450,6 +450,7 @@ int cmd_serve(const Args& args) {
       a.sandbox_slots = sandbox->slots;
       a.sandbox_listen = sandbox->listen;
       a.sandbox_advertise = sandbox->advertise;
+      a.sandbox_git_allow_private = sandbox->git_allow_private;
       w.make_sandboxes = agent::sandbox_service_factory(proxy.get(), networks.get());
     }
     a.allow_local_repos = flags->has("--allow-local-repos");

@@ -19,11 +19,13 @@ std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs) {
   specs.push_back({"--sandbox-slots", true, false, ""});
   specs.push_back({"--sandbox-listen", true, false, ""});
   specs.push_back({"--sandbox-advertise", true, false, ""});
+  specs.push_back({"--sandbox-git-allow-private", false, false, ""});
   return specs;
 }
 
 Result<SandboxSettings> read_sandbox_flags(const ParsedFlags& flags) {
   SandboxSettings s;
+  s.git_allow_private = flags.has("--sandbox-git-allow-private");
   if (auto v = flags.get("--sandbox-slots")) {
     char* end = nullptr;
     long n = std::strtol(v->c_str(), &end, 10);

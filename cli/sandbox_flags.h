@@ -19,7 +19,9 @@ inline constexpr const char* kSandboxFlagsUsage =
     "  --sandbox-listen ADDR:PORT  the data plane the server's gateway forwards sandbox requests to\n"
     "                           (default 127.0.0.1:0, a free loopback port)\n"
     "  --sandbox-advertise URL  how the server reaches that port (http://10.0.0.7:8471); required\n"
-    "                           when --sandbox-listen is not a loopback address\n";
+    "                           when --sandbox-listen is not a loopback address\n"
+    "  --sandbox-git-allow-private  POST /git/checkout may fetch from loopback, private and link-local\n"
+    "                           addresses (refused by default: the agent's network is not the caller's)\n";
 
 // `specs` and the sandbox flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs);
@@ -28,6 +30,7 @@ struct SandboxSettings {
   size_t slots = 1000;
   std::string listen = "127.0.0.1:0";
   std::string advertise;  // "": the bound listen address
+  bool git_allow_private = false;  // --sandbox-git-allow-private (the SSRF guard off)
 };
 
 // Errors (usage) name the flag, the value and the form it takes.

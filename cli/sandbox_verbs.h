@@ -53,6 +53,7 @@ int sandbox_rm_path(SandboxCall& c);
 int sandbox_expose(SandboxCall& c);
 int sandbox_unexpose(SandboxCall& c);
 int sandbox_ports(SandboxCall& c);
+int sandbox_git(SandboxCall& c);  // cmd_sandbox_git.cc
 
 // A duration flag ("30s") in milliseconds; an Error (usage) naming the flag otherwise.
 Result<std::chrono::milliseconds> duration_flag(const SandboxCall& c, const std::string& flag);

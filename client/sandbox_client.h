@@ -93,6 +93,13 @@ class Sandbox {
   SandboxInfo info_;
 };
 
+// What `boxcar sandbox git` sends (SANDBOXES.md §2.6); empty fields are left out.
+struct GitCheckoutOptions {
+  std::string url, ref, commit, dir, token;
+  bool replace = false;
+  int64_t timeout_ms = 0;  // 0: the server's default (10 minutes)
+};
+
 class SandboxClient {
  public:
   // See ApiConnection::open for the errors (all usage errors: nothing is sent yet).
@@ -107,6 +114,9 @@ class SandboxClient {
   Status remove(const std::string& id);
   // A handle without a request (its info holds only the id): for routes of a known sandbox.
   Sandbox sandbox(const std::string& id) const;
+  // POST /sandboxes/{id}/git/checkout (client/sandbox_git.cc): the answer as the server sent it
+  // ({url, dir, ref, commit, fetched, duration_ms, shallow}).
+  Result<boost::json::object> git_checkout(const std::string& id, const GitCheckoutOptions& options);
 
   ApiConnection& connection() { return *api_; }
 

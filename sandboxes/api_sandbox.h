@@ -15,6 +15,7 @@
 #include "executors/executor.h"
 #include "protocol/sandbox_api.h"
 #include "sandboxes/event_bus.h"
+#include "sandboxes/git_slot.h"
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
 #include "sandboxes/sessions.h"
@@ -42,6 +43,7 @@ class ApiSandbox {
   Sessions& sessions() { return sessions_; }
   ProcessTable& processes() { return processes_; }
   PortTable& ports() { return ports_; }
+  GitSlot& git() { return git_; }
   const PortTable& ports() const { return ports_; }
   // GET /events: state changes, process exits, OOM kills, port changes.
   EventBus& events() { return events_; }
@@ -80,6 +82,7 @@ class ApiSandbox {
   Sessions sessions_;
   ProcessTable processes_;
   PortTable ports_;
+  GitSlot git_;
   struct Activity {
     int leases = 0;
     std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();

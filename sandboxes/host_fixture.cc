@@ -48,6 +48,7 @@ Status HostFixture::serve() {
   add_exec_routes(*router_, *host_);
   add_file_routes(*router_, *host_);
   add_port_routes(*router_, *host_);
+  add_git_routes(*router_, *host_);
   server_ = std::make_unique<server::HttpServer>(io_, *router_);
   auto port = server_->listen("127.0.0.1", 0);
   if (!port) return port.error();

@@ -310,6 +310,7 @@ bool SandboxHost::remove(const std::string& id) {
   std::unique_ptr<ApiSandbox> sb = std::move(it->second);
   impl_->sandboxes.erase(it);
   // Its preview URLs answer 404 from now on (stop withdraws them).
+  sb->git().abandon(true);  // its checkout thread must not write into the directory removed next
   impl_->stop(*sb);
   std::error_code ec;
   fs::remove_all(sb->dir(), ec);

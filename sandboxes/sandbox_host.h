@@ -47,6 +47,11 @@ struct SandboxHostOptions {
   std::function<void(std::string_view)> log;  // one line per event worth telling
   // Called after every change of a sandbox's state or ports (the sync goes out at once).
   std::function<void()> on_change;
+  // POST /git/checkout (routes_git.cc): local paths and file:// URLs may be fetched
+  // (--allow-local-repos), and hosts resolving to loopback, private or link-local addresses
+  // (--sandbox-git-allow-private). Mirrors are <data_dir>/mirrors, shared with jobs.
+  bool git_allow_local = false;
+  bool git_allow_private = false;
 };
 
 class SandboxHost {
@@ -124,5 +129,7 @@ void add_exec_routes(server::Router& router, SandboxHost& host);
 void add_file_routes(server::Router& router, SandboxHost& host);
 // sandboxes/routes_ports.cc: /ports.
 void add_port_routes(server::Router& router, SandboxHost& host);
+// sandboxes/routes_git.cc: POST /git/checkout.
+void add_git_routes(server::Router& router, SandboxHost& host);
 
 }  // namespace boxcar::sandboxes

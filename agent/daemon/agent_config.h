@@ -60,6 +60,7 @@ struct AgentConfig {
   size_t sandbox_slots = 0;
   std::string sandbox_listen = "127.0.0.1:0";
   std::string sandbox_advertise;
+  bool sandbox_git_allow_private = false;  // git checkouts may reach private addresses
   Millis sandbox_sync_interval{5'000};
   ParserLimits parser_limits;            // the child process that parses it first
 };

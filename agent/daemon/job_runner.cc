@@ -16,7 +16,7 @@
 
 #include "agent/daemon/cache_client.h"
 #include "agent/daemon/reuse_client.h"
-#include "agent/daemon/checkout.h"
+#include "git/checkout.h"
 #include "agent/daemon/job_outbox.h"
 #include "agent/daemon/remote_errors.h"
 #include "agent/daemon/preview_reporter.h"
@@ -95,7 +95,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
 
   std::atomic<bool> checkout_cancelled{false};
   std::thread checkout_thread;
-  CheckoutResult checked;
+  git::CheckoutResult checked;
   std::unique_ptr<CacheClient> cache_client;  // the server's copy of the caches; outlives run
   std::unique_ptr<ReuseClient> reuse_client;  // a re-run of failed steps; outlives run
   std::unique_ptr<PipelineRun> run;
@@ -157,7 +157,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     observer.job_line("checking out " + redact_url(spec.repo) +
                       (spec.ref.empty() ? "" : " " + spec.ref) +
                       (spec.commit.empty() ? "" : " at " + spec.commit));
-    CheckoutRequest req;
+    git::CheckoutRequest req;
     req.url = spec.repo;
     req.ref = spec.ref;
     req.commit = spec.commit;
@@ -173,7 +173,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     asio::io_context* ctx = &io;
     // libgit2 blocks: the checkout gets a thread of its own; the result comes back by post.
     checkout_thread = std::thread([weak, ctx, req] {
-      auto result = checkout(req);
+      auto result = git::checkout(req);
       asio::post(*ctx, [weak, result = std::move(result)]() mutable {
         auto self = weak.lock();
         if (!self) return;
@@ -184,7 +184,7 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void checked_out(Result<CheckoutResult> r) {
+  void checked_out(Result<git::CheckoutResult> r) {
     if (checkout_thread.joinable()) checkout_thread.join();
     if (abandoned) return finish();
     if (!r.ok()) {

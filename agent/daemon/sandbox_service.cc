@@ -47,6 +47,8 @@ SandboxFactory sandbox_service_factory(PreviewProxy* previews, network::NetworkH
     SandboxService::Options o;
     o.data_dir = config.data_dir;
     o.slots = config.sandbox_slots;
+    o.git_allow_local = config.allow_local_repos;
+    o.git_allow_private = config.sandbox_git_allow_private;
     o.listen = config.sandbox_listen;
     o.advertise = config.sandbox_advertise;
     o.previews = previews;
@@ -63,6 +65,8 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
   sandboxes::SandboxHostOptions h;
   h.data_dir = options_.data_dir;
   h.slots = options_.slots;
+  h.git_allow_local = options_.git_allow_local;
+  h.git_allow_private = options_.git_allow_private;
   h.log = options_.log;
   h.on_change = std::move(changed);
   if (PreviewProxy* proxy = options_.previews) {
@@ -98,6 +102,7 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
   sandboxes::add_exec_routes(router_, *host_);
   sandboxes::add_file_routes(router_, *host_);
   sandboxes::add_port_routes(router_, *host_);
+  sandboxes::add_git_routes(router_, *host_);
   server::HttpServerOptions http;
   http.body_limit = kDataPlaneBodyLimit;
   // Every request comes from the server's gateway, so one address carries every tenant: a cap

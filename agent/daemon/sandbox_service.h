@@ -35,6 +35,8 @@ class SandboxService : public SandboxSource {
     PreviewProxy* previews = nullptr;
     network::NetworkHost* networks = nullptr;
     std::function<void(std::string_view)> log;
+    bool git_allow_local = false;    // --allow-local-repos
+    bool git_allow_private = false;  // --sandbox-git-allow-private
   };
 
   // Adopts, then listens: an error (the address cannot be bound, the data directory cannot be

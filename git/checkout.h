@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,7 +22,7 @@
 #include "base/result.h"
 #include "base/url.h"
 
-namespace boxcar::agent {
+namespace boxcar::git {
 
 struct CheckoutRequest {
   std::string url;                   // https://, ssh://, git@host:path, file:// or a local path
@@ -36,6 +37,9 @@ struct CheckoutRequest {
   bool submodules = true;
   bool allow_local = false;          // local paths and file:// URLs may be fetched
   const std::atomic<bool>* cancelled = nullptr;  // set: the transfer stops soon after
+  // Set: asked of the URL and of every submodule's before it is fetched; its error stops the
+  // checkout (the sandbox API's SSRF guard, git/url_guard.h). Runs on the checkout's thread.
+  std::function<Status(const std::string& url)> check_url;
 };
 
 struct CheckoutResult {
@@ -57,6 +61,8 @@ struct CheckoutResult {
 // "ref \"feature/x\" is not in https://x/y.git (no branch or tag of that name)",
 // "/srv/x.git is a local path or file:// URL: the agent fetches those only when started with
 // --allow-local-repos" (or "submodule \"libs/x\" (/srv/x.git) is a local path ...").
+// Their ErrorCode: invalid_input for what the request names wrongly (a ref or commit that is not
+// there, a refused URL), unavailable when the fetch failed, internal otherwise.
 Result<CheckoutResult> checkout(const CheckoutRequest& request);
 
 // Where the mirror of `url` lives.
@@ -72,4 +78,4 @@ bool is_local_url(std::string_view url);
 bool token_allowed(std::string_view url, const std::vector<std::string>& hosts);
 
 
-}  // namespace boxcar::agent
+}  // namespace boxcar::git

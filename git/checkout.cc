@@ -1,4 +1,4 @@
-#include "agent/daemon/checkout.h"
+#include "git/checkout.h"
 
 #include <fcntl.h>
 #include <git2.h>
@@ -17,7 +17,7 @@
 #include "base/sha256.h"
 #include "base/unique_fd.h"
 
-namespace boxcar::agent {
+namespace boxcar::git {
 
 namespace fs = std::filesystem;
 
@@ -148,12 +148,12 @@ Status fetch_mirror(git_repository* repo, const CheckoutRequest& r, Session& s,
                     CheckoutResult& out, std::string& default_ref) {
   const std::string shown = redact_url(r.url);
   git_remote* raw = nullptr;
-  if (git_remote_lookup(&raw, repo, "origin") != 0) return Error{"cannot fetch " + shown + ": " + git_message()};
+  if (git_remote_lookup(&raw, repo, "origin") != 0) return Error{"cannot fetch " + shown + ": " + git_message(), 0, ErrorCode::unavailable};
   RemotePtr remote(raw);
   git_remote_callbacks cb = callbacks_for(s);
   auto fail = [&]() -> Status {
     if (cancelled(r)) return Error{"checkout of " + shown + " cancelled"};
-    return Error{"cannot fetch " + shown + ": " + git_message()};
+    return Error{"cannot fetch " + shown + ": " + git_message(), 0, ErrorCode::unavailable};
   };
   if (git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr) != 0) return fail();
   git_buf head = GIT_BUF_INIT;
@@ -235,15 +235,22 @@ Status update_submodules(git_repository* repo, SubmoduleWalk& walk) {
 
 int update_submodule(git_submodule* sm, const char* name, void* payload) {
   auto* walk = static_cast<SubmoduleWalk*>(payload);
-  if (!walk->session->request->allow_local) {
+  const CheckoutRequest& request = *walk->session->request;
+  if (!request.allow_local || request.check_url) {
     auto url = submodule_fetch_url(sm);
     if (!url.ok()) {
       walk->error = std::string("submodule \"") + name + "\": " + url.error().message;
       return -1;
     }
-    if (is_local_url(*url)) {
+    if (!request.allow_local && is_local_url(*url)) {
       walk->error = local_refusal(std::string("submodule \"") + name + "\" (" + redact_url(*url) + ")");
       return -1;
+    }
+    if (request.check_url && !is_local_url(*url)) {
+      if (Status st = request.check_url(*url); !st.ok()) {
+        walk->error = std::string("submodule \"") + name + "\": " + st.error().message;
+        return -1;
+      }
     }
   }
   git_submodule_update_options opts = GIT_SUBMODULE_UPDATE_OPTIONS_INIT;
@@ -351,9 +358,12 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
   init_libgit2();
   const std::string shown = redact_url(r.url);
   if (!r.commit.empty() && !hex_sha(r.commit)) {
-    return Error{"commit \"" + r.commit + "\" is not a hexadecimal sha"};
+    return Error{"commit \"" + r.commit + "\" is not a hexadecimal sha", 0, ErrorCode::invalid_input, "commit"};
   }
-  if (!r.allow_local && is_local_url(r.url)) return Error{local_refusal(shown)};
+  if (!r.allow_local && is_local_url(r.url)) return Error{local_refusal(shown), 0, ErrorCode::invalid_input, "url"};
+  if (r.check_url && !is_local_url(r.url)) {
+    if (Status st = r.check_url(r.url); !st.ok()) return st.error();
+  }
   CheckoutResult out;
   out.mirror = mirror_path(r.data_dir, r.url);
   if (Status st = make_private_dir(out.mirror.parent_path()); !st.ok()) return st.error();
@@ -384,22 +394,25 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
     for (const char* guess : {"refs/heads/main", "refs/heads/master"}) {
       if (ref.empty() && !find_ref(repo, guess).empty()) ref = guess;
     }
-    if (ref.empty()) return Error{shown + " has no default branch: give a ref or a commit"};
+    if (ref.empty()) return Error{shown + " has no default branch: give a ref or a commit", 0, ErrorCode::invalid_input, "ref"};
   }
   if (!ref.empty()) {
     out.ref = find_ref(repo, ref);
     if (out.ref.empty() && r.commit.empty()) {
-      return Error{"ref \"" + ref + "\" is not in " + shown + " (no branch or tag of that name)"};
+      return Error{"ref \"" + ref + "\" is not in " + shown + " (no branch or tag of that name)", 0,
+                   ErrorCode::invalid_input, "ref"};
     }
   }
   git_oid oid;
   if (!r.commit.empty()) {
     auto c = peel_commit(repo, r.commit);
-    if (!c.ok()) return Error{"commit " + r.commit + " is not in " + shown + " (fetched refs/*)"};
+    if (!c.ok()) return Error{"commit " + r.commit + " is not in " + shown + " (fetched refs/*)", 0, ErrorCode::invalid_input, "commit"};
     oid = *c;
   } else {
     auto c = peel_commit(repo, out.ref);
-    if (!c.ok()) return Error{"ref " + out.ref + " of " + shown + " is not a commit: " + c.error().message};
+    if (!c.ok()) {
+      return Error{"ref " + out.ref + " of " + shown + " is not a commit: " + c.error().message, 0, ErrorCode::invalid_input, "ref"};
+    }
     oid = *c;
   }
   out.commit = git_oid_tostr_s(&oid);
@@ -419,4 +432,4 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
   return out;
 }
 
-}  // namespace boxcar::agent
+}  // namespace boxcar::git

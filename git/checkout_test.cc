@@ -1,4 +1,4 @@
-#include "agent/daemon/checkout.h"
+#include "git/checkout.h"
 
 #include <git2.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace boxcar::agent {
+namespace boxcar::git {
 namespace {
 
 namespace fs = std::filesystem;
@@ -402,4 +402,4 @@ TEST(RedactUrl, DropsCredentials) {
 }
 
 }  // namespace
-}  // namespace boxcar::agent
+}  // namespace boxcar::git
