@@ -35,6 +35,9 @@ int sandbox_create(SandboxCall& c);
 int sandbox_list(SandboxCall& c);
 int sandbox_get(SandboxCall& c);
 int sandbox_rm(SandboxCall& c);  // `rm ID`: the sandbox; `rm [-r] ID PATH`: a file in it
+// pause | resume | stop ID (the verb names the route), metrics ID: cmd_sandbox_state.cc.
+int sandbox_state(SandboxCall& c);
+int sandbox_metrics(SandboxCall& c);
 int sandbox_exec(SandboxCall& c);
 int sandbox_spawn(SandboxCall& c);
 int sandbox_ps(SandboxCall& c);

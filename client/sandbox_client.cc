@@ -131,6 +131,41 @@ Result<std::vector<SandboxInfo>> SandboxClient::list(const ListFilter& filter) {
   return out;
 }
 
+Result<SandboxInfo> Sandbox::pause() const {
+  auto answer = api_->call_json("POST", sandbox_path(id()) + "/pause");
+  if (!answer) return answer.error();
+  return sandbox_info_from_json(*answer);
+}
+
+Result<SandboxInfo> Sandbox::resume() const {
+  auto answer = api_->call_json("POST", sandbox_path(id()) + "/resume");
+  if (!answer) return answer.error();
+  return sandbox_info_from_json(*answer);
+}
+
+Result<SandboxInfo> Sandbox::stop() const {
+  auto answer = api_->call_json("POST", sandbox_path(id()) + "/stop");
+  if (!answer) return answer.error();
+  return sandbox_info_from_json(*answer);
+}
+
+Result<SandboxMetrics> Sandbox::metrics() const {
+  auto answer = api_->call_json("GET", sandbox_path(id()) + "/metrics");
+  if (!answer) return answer.error();
+  if (!answer->is_object()) return Error{"the server's metrics are not an object", 0, ErrorCode::unavailable};
+  const json::object& o = answer->as_object();
+  SandboxMetrics m;
+  m.cpu_ms = int_field(o, "cpu_ms").value_or(0);
+  m.memory_bytes = int_field(o, "memory_bytes").value_or(0);
+  m.memory_peak_bytes = int_field(o, "memory_peak_bytes").value_or(0);
+  m.pids = int_field(o, "pids").value_or(0);
+  m.disk_bytes = int_field(o, "disk_bytes").value_or(0);
+  m.oom_kills = int_field(o, "oom_kills").value_or(0);
+  m.processes = int_field(o, "processes").value_or(0);
+  m.raw = o;
+  return m;
+}
+
 Result<Sandbox> SandboxClient::get(const std::string& id) {
   return sandbox_of(api_, api_->call_json("GET", sandbox_path(id)));
 }

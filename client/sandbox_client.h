@@ -53,6 +53,13 @@ struct PatchOptions {
   std::map<std::string, std::optional<std::string>> labels;  // nullopt removes one
 };
 
+// GET /sandboxes/{id}/metrics.
+struct SandboxMetrics {
+  int64_t cpu_ms = 0, memory_bytes = 0, memory_peak_bytes = 0, pids = 0, disk_bytes = 0, oom_kills = 0,
+          processes = 0;
+  boost::json::object raw;
+};
+
 // One sandbox: its routes, bound to its id.
 class Sandbox {
  public:
@@ -68,6 +75,13 @@ class Sandbox {
   // Returns the exit event's result (output fields empty).
   Result<ExecResult> exec_stream(const Command& command, const ExecOptions& options,
                                  const std::function<bool(const OutputEvent&)>& on_event) const;
+
+  // POST /pause, /resume (also starts a stopped one), /stop: the sandbox's state afterwards.
+  Result<SandboxInfo> pause() const;
+  Result<SandboxInfo> resume() const;
+  Result<SandboxInfo> stop() const;
+  // Read without waking a paused sandbox.
+  Result<SandboxMetrics> metrics() const;
 
   Sessions sessions() const { return Sessions(api_, info_.id); }
   Processes processes() const { return Processes(api_, info_.id); }

@@ -12,6 +12,8 @@
 // executor can replace the host one without the agent knowing.
 #pragma once
 
+#include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -69,6 +71,16 @@ class ExecControl {
   virtual void close_stdin() = 0;
 };
 
+// What a sandbox uses, read from its cgroups (Sandbox::usage). A figure the host cannot give
+// (no memory cgroup: the sandbox has no memory limit) is 0.
+struct SandboxUsage {
+  uint64_t cpu_ms = 0;             // CPU time of every process it ran, since it started
+  uint64_t memory_bytes = 0;       // memory charged now (page cache included)
+  uint64_t memory_peak_bytes = 0;  // the most it was charged
+  uint64_t pids = 0;               // processes (tasks) in it now, init included
+  uint64_t oom_kills = 0;          // processes the OOM killer killed in it
+};
+
 struct ExecHandlers {
   // Output as it arrives, in chunks of any size. May be empty (output discarded).
   std::function<void(OutputStream, std::string_view)> on_output;
@@ -110,6 +122,20 @@ class Sandbox {
   virtual void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) {
     (void)request;
     done(Error{"file operations are not supported by this executor"});
+  }
+
+  // Freezes (true) or thaws (false) every process of the sandbox, init included, keeping their
+  // memory: nothing inside runs until it is thawed, and nothing inside can tell. Returns once
+  // the kernel reports the whole sandbox frozen (or thawed). Executors without it answer an
+  // Error with errno ENOTSUP.
+  virtual Status freeze(bool frozen) {
+    (void)frozen;
+    return Error{"freezing is not supported by this executor", ENOTSUP, ErrorCode::unavailable};
+  }
+  // What it uses now (works on a frozen sandbox, without thawing it). Executors without it
+  // answer an Error with errno ENOTSUP.
+  virtual Result<SandboxUsage> usage() {
+    return Error{"usage is not supported by this executor", ENOTSUP, ErrorCode::unavailable};
   }
 };
 

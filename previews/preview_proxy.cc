@@ -225,6 +225,9 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
       co_await asio::async_write(client, asio::buffer(std::string_view(kNotFound)), kNoThrow);
       co_return;
     }
+    // A paused sandbox is thawed before the connection; the connection is activity until it ends.
+    std::shared_ptr<void> activity;
+    if (wake && *entry->live) activity = wake(*entry->sandbox);
     auto conn = co_await connect_upstream(*entry);
     if (!conn.ok()) {
       co_await asio::async_write(client, asio::buffer(std::string_view(kBadGateway)), kNoThrow);
@@ -294,7 +297,12 @@ struct PreviewProxy::Impl : std::enable_shared_from_this<Impl> {
   Clock::duration header_timeout = std::chrono::seconds(10);
   Clock::duration idle_timeout = std::chrono::minutes(5);
   std::vector<Entry> entries;
+  std::function<std::shared_ptr<void>(executors::Sandbox&)> wake;
 };
+
+void PreviewProxy::set_wake(std::function<std::shared_ptr<void>(executors::Sandbox&)> wake) {
+  impl_->wake = std::move(wake);
+}
 
 PreviewProxy::PreviewProxy(asio::io_context& io, std::string domain)
     : impl_(std::make_shared<Impl>(io, std::move(domain))) {}

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,6 +49,10 @@ class PreviewProxy : public PreviewPublisher {
   void set_connection_limits(ConnectionLimits limits);
   // Stops accepting; open connections end with their peers.
   void close();
+  // Runs on the io thread before each connection into a published sandbox: the sandbox API's
+  // host thaws a paused sandbox there (SandboxHost::wake). What it returns is held for as long as
+  // the connection lasts (an activity lease); null is fine. Unset: nothing runs.
+  void set_wake(std::function<std::shared_ptr<void>(executors::Sandbox&)> wake);
 
   PreviewUrls publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) override;
   void expire_at(executors::Sandbox& sandbox, std::chrono::steady_clock::time_point until) override;

@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "executors/executor.h"
 #include "protocol/sandbox_api.h"
 #include "sandboxes/disk_quota.h"
+#include "sandboxes/event_bus.h"
 #include "sandboxes/git_slot.h"
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
@@ -44,6 +47,25 @@ class ApiSandbox {
   // The /workspace quota (resources.disk_bytes): the file API asks it, SandboxHost measures.
   DiskQuota& disk() { return disk_; }
   GitSlot& git() { return git_; }
+  const PortTable& ports() const { return ports_; }
+  // GET /events: state changes, process exits, OOM kills, port changes.
+  EventBus& events() { return events_; }
+  // `process_exit {id, exit_code, outcome}` on events(), and `oom {process}` before it when the
+  // OOM killer ended it.
+  void publish_exit(const std::string& process, const executors::Outcome& outcome);
+
+  // Activity (SANDBOXES.md §1.3) keeps it from pausing: a request is activity at once (touch),
+  // and an open stream or preview connection holds a lease for as long as it lasts. Safe to
+  // release after the sandbox is gone.
+  void touch();
+  std::shared_ptr<void> activity_lease();
+  int leases() const { return activity_->leases; }
+  std::chrono::steady_clock::time_point idle_since() const { return activity_->last; }
+  std::chrono::system_clock::time_point last_active() const { return activity_->last_wall; }
+
+  const protocol::SandboxTimers& timers() const { return spec_.timers; }
+  // SandboxHost: PATCH /agent/v1/sandboxes/{id} (meta.json is rewritten by the host).
+  void set_timers(const protocol::SandboxTimers& t) { spec_.timers = t; }
 
   // For SandboxHost.
   ApiSandbox(protocol::SandboxCreate spec, std::filesystem::path dir)
@@ -53,7 +75,8 @@ class ApiSandbox {
   std::string state_ = "creating";
   std::string error_;  // state "error": why (the sandbox's init died, it could not start again)
   int64_t create_ms_ = 0;
-  std::chrono::system_clock::time_point last_active_{};
+  std::chrono::steady_clock::time_point paused_at_{};
+  std::unique_ptr<boost::asio::steady_timer> idle_timer_;  // lifecycle_timers.h
   int netns_ = -1;     // from SandboxHostOptions::make_netns, released with the sandbox
 
  private:
@@ -64,6 +87,13 @@ class ApiSandbox {
   PortTable ports_;
   DiskQuota disk_;
   GitSlot git_;
+  struct Activity {
+    int leases = 0;
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+    std::chrono::system_clock::time_point last_wall = std::chrono::system_clock::now();
+  };
+  std::shared_ptr<Activity> activity_ = std::make_shared<Activity>();
+  EventBus events_;  // last: closed (its streams ended) before the rest goes
 };
 
 }  // namespace boxcar::sandboxes

@@ -38,6 +38,7 @@ struct ExecCall : std::enable_shared_from_this<ExecCall> {
   CommandSetup setup;
   std::shared_ptr<Responder> res;
   std::shared_ptr<EventStream> stream;  // set: streamed
+  std::shared_ptr<void> lease;          // activity (api_sandbox.h) until the answer went
   std::shared_ptr<CommandRun> run;
   std::function<void()> session_done;   // the session's next command may run
   std::string out[2];
@@ -156,6 +157,7 @@ struct ExecCall : std::enable_shared_from_this<ExecCall> {
     if (ended) return;
     ended = true;
     run.reset();
+    lease.reset();
     if (auto done = std::exchange(session_done, nullptr)) done();
   }
 
@@ -186,6 +188,7 @@ void post_exec(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responder> r
   }
   CommandSetup setup = command_setup(*sb, *params, session, /*trailer=*/true);
   auto call = std::make_shared<ExecCall>(host, sb->id(), std::move(*params), std::move(setup), res);
+  call->lease = sb->activity_lease();  // a running exec is activity until it answers
   std::weak_ptr<ExecCall> weak = call;
   if (call->params.stream) {
     call->stream = EventStream::open(res, [weak] {

@@ -1,8 +1,10 @@
-// POST /agent/v1/sandboxes and DELETE /agent/v1/sandboxes/{id}: what the server's control plane
-// asks of this agent (protocol/sandbox_api.h). Nothing else on the data plane creates or removes.
+// POST /agent/v1/sandboxes, PATCH and DELETE /agent/v1/sandboxes/{id}: what the server's control
+// plane asks of this agent (protocol/sandbox_api.h). Nothing else on the data plane creates or
+// removes. The public state routes (pause, resume, stop, metrics, events) are in routes_state.cc.
 #include <boost/json.hpp>
 
 #include "protocol/json_reader.h"
+#include "sandboxes/api_sandbox.h"
 #include "sandboxes/sandbox_host.h"
 
 namespace boxcar::sandboxes {
@@ -51,6 +53,27 @@ void add_lifecycle_routes(server::Router& router, SandboxHost& host) {
                res->reply(HttpResponse::json(201, protocol::to_json(*report)));
              },
              small);
+  router.add(http::verb::patch, "/agent/v1/sandboxes/{id}",
+             [&host](HttpRequest& req, std::shared_ptr<Responder> res) {
+               ApiSandbox* sb = host.find(req.params["id"]);
+               if (sb == nullptr) {
+                 return res->reply(HttpResponse::error_code(404, "sandbox_not_found",
+                                                            "no sandbox \"" + req.params["id"] + "\"", "id"));
+               }
+               auto v = protocol::parse_json(req.body());
+               if (!v) return res->reply(HttpResponse::error_code(400, "bad_request", v.error().message));
+               // The server sends exactly these; anything else is a mistake to report, not to ignore.
+               protocol::JsonReader keys(*v);
+               keys.known({"sleep_after_ms", "stop_after_ms", "keep_alive"});
+               if (!keys.ok()) return res->reply(HttpResponse::error_code(400, "bad_request", keys.error().message));
+               auto timers = protocol::sandbox_timers_from_json(*v);
+               if (!timers) return res->reply(HttpResponse::error_code(400, "bad_request", timers.error().message));
+               if (Status s = host.set_timers(*sb, *timers); !s) {
+                 return res->reply(HttpResponse::error_code(500, "internal", "cannot keep the timers: " + s.error().message));
+               }
+               res->reply(HttpResponse::json(200, protocol::to_json(host.report(*sb))));
+             },
+             small);
   router.add(http::verb::delete_, "/agent/v1/sandboxes/{id}",
              [&host](HttpRequest& req, std::shared_ptr<Responder> res) {
                if (!host.remove(req.params["id"])) {
@@ -60,6 +83,7 @@ void add_lifecycle_routes(server::Router& router, SandboxHost& host) {
                res->reply(HttpResponse::text(204, ""));
              },
              small);
+  add_state_routes(router, host);
 }
 
 }  // namespace boxcar::sandboxes

@@ -105,6 +105,7 @@ void add_port_routes(server::Router& router, SandboxHost& host) {
     published.port = p;
     published.name = name;
     sb->ports().add(published);
+    sb->events().publish("port", json::object{{"port", p}, {"action", "exposed"}});
     if (host.options().on_change) host.options().on_change();
     res->reply(HttpResponse::json(201, port_json(published, *sb)));
   });
@@ -129,6 +130,7 @@ void add_port_routes(server::Router& router, SandboxHost& host) {
     }
     host.options().withdraw_port(sb->sandbox(), p);
     sb->ports().remove(p);
+    sb->events().publish("port", json::object{{"port", p}, {"action", "unexposed"}});
     if (host.options().on_change) host.options().on_change();
     res->reply(HttpResponse::text(204, ""));
   });

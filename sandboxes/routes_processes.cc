@@ -129,6 +129,7 @@ void start_process(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responde
     if (!self) return;
     bool whole_sandbox = self->run && self->run->stopped_sandbox();
     ProcessTable::finished(*self, o);
+    if (ApiSandbox* s = host.find(sandbox_id)) s->publish_exit(self->id, o);
     if (ApiSandbox* s = host.find(sandbox_id); s && whole_sandbox) host.stopped(*s, "a process was stopped without a command tree");
   };
   auto run = CommandRun::start(host.io(), sb->sandbox(), setup.request, params->timeout, params->grace, std::move(events));

@@ -17,6 +17,7 @@
 #include "protocol/json_reader.h"
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/disk_quota.h"
+#include "sandboxes/lifecycle_timers.h"
 
 namespace boxcar::sandboxes {
 
@@ -118,6 +119,88 @@ struct SandboxHost::Impl {
   void changed() const {
     if (options.on_change) options.on_change();
   }
+  // Every state change goes through here: the events stream and the sync hear of it.
+  void set_state(ApiSandbox& sb, const std::string& state) {
+    sb.state_ = state;
+    json::object data{{"state", state}};
+    if (state == "error") data["error"] = sb.error_;
+    sb.events().publish("state", std::move(data));
+    arm(sb);
+    changed();
+  }
+
+  // The sandbox's idle timer (lifecycle_timers.h), armed for its next step or cancelled.
+  void arm(ApiSandbox& sb) {
+    IdleInputs in{sb.state_, sb.timers(), sb.leases(), sb.idle_since(), sb.paused_at_,
+                  std::chrono::steady_clock::now()};
+    IdleStep step = next_idle_step(in);
+    if (step.action == IdleStep::Action::none) {
+      if (sb.idle_timer_) sb.idle_timer_->cancel();
+      return;
+    }
+    if (!sb.idle_timer_) sb.idle_timer_ = std::make_unique<boost::asio::steady_timer>(io);
+    sb.idle_timer_->expires_at(step.at);
+    // By id, not by pointer: the sandbox may be deleted before the timer fires (its timer is
+    // cancelled then, and the handler returns on the error before touching anything).
+    sb.idle_timer_->async_wait([this, id = sb.id()](boost::system::error_code ec) {
+      if (ec) return;
+      auto it = sandboxes.find(id);
+      if (it != sandboxes.end()) on_idle_timer(*it->second);
+    });
+  }
+
+  void on_idle_timer(ApiSandbox& sb) {
+    IdleInputs in{sb.state_, sb.timers(), sb.leases(), sb.idle_since(), sb.paused_at_,
+                  std::chrono::steady_clock::now()};
+    IdleStep step = next_idle_step(in);
+    if (step.action == IdleStep::Action::pause) {
+      if (Status s = pause(sb, "idle for " + std::to_string(sb.timers().sleep_after_ms) + " ms"); !s) {
+        // Cannot freeze here: it stays running, and the timer is not armed again for nothing.
+        log(sb.id() + ": cannot pause: " + s.error().message);
+      }
+      return;
+    }
+    if (step.action == IdleStep::Action::stop) {
+      stop(sb);
+      log(sb.id() + ": stopped: paused for " + std::to_string(sb.timers().stop_after_ms) + " ms");
+      set_state(sb, "stopped");
+      return;
+    }
+    arm(sb);
+  }
+
+  Status pause(ApiSandbox& sb, const std::string& why) {
+    if (sb.state_ == "paused") return {};
+    if (sb.state_ != "running" || !sb.sandbox_) {
+      return Error{"sandbox " + sb.id() + " is " + sb.state_ + ", not running", 0, ErrorCode::conflict};
+    }
+    if (Status s = sb.sandbox_->freeze(true); !s) return s;
+    sb.paused_at_ = std::chrono::steady_clock::now();
+    log(sb.id() + ": paused: " + why);
+    set_state(sb, "paused");
+    return {};
+  }
+
+  Status thaw(ApiSandbox& sb) {
+    if (sb.state_ != "paused") return {};
+    if (Status s = sb.sandbox_->freeze(false); !s) return s;
+    log(sb.id() + ": resumed");
+    sb.touch();
+    set_state(sb, "running");
+    return {};
+  }
+
+  // The exposed ports' preview URLs point at the executor's Sandbox: withdrawn when it goes,
+  // published again (new tokens) when the sandbox starts again.
+  void republish_ports(ApiSandbox& sb) {
+    if (!options.publish_port || sb.ports().size() == 0) return;
+    for (const auto& old : sb.ports().list()) {
+      protocol::SandboxPort again = options.publish_port(*sb.sandbox_, sb.id(), static_cast<uint16_t>(old.port));
+      again.port = old.port;
+      again.name = old.name;
+      sb.ports().add(again);
+    }
+  }
 
   // Job and Sandbox for `sb` (created, or stopped and started again): state running, or an Error.
   Status start(ApiSandbox& sb) {
@@ -147,6 +230,7 @@ struct SandboxHost::Impl {
     sb.sandbox_ = std::move(*sandbox);
     sb.state_ = "running";
     sb.error_.clear();
+    republish_ports(sb);
     return {};
   }
 
@@ -157,6 +241,11 @@ struct SandboxHost::Impl {
 
   // Everything that runs and is mounted goes; the directory stays.
   void stop(ApiSandbox& sb) {
+    // Thawed first: a frozen process cannot act on the SIGTERM the stop begins with.
+    if (sb.state_ == "paused" && sb.sandbox_) (void)sb.sandbox_->freeze(false);
+    if (options.withdraw_port && sb.sandbox_) {
+      for (uint16_t port : sb.ports().ports()) options.withdraw_port(*sb.sandbox_, port);
+    }
     sb.processes().kill_all();
     if (sb.sandbox_) {
       CommandRun::sandbox_gone(*sb.sandbox_);
@@ -205,7 +294,6 @@ Status SandboxHost::adopt() {
     }
     auto sb = std::make_unique<ApiSandbox>(std::move(*spec), entry.path());
     sb->state_ = "stopped";
-    sb->last_active_ = std::chrono::system_clock::now();
     impl_->log(id + ": adopted as stopped");
     impl_->sandboxes.emplace(id, std::move(sb));
   }
@@ -246,13 +334,13 @@ Result<protocol::SandboxReport> SandboxHost::create(const protocol::SandboxCreat
   }
   sb->create_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started_at).count();
-  sb->last_active_ = std::chrono::system_clock::now();
+  sb->touch();
   ApiSandbox& ref = *sb;
   impl_->sandboxes.emplace(spec.id, std::move(sb));
   impl_->log(spec.id + ": created for " + spec.owner + " in " + std::to_string(ref.create_ms_) + " ms");
+  impl_->arm(ref);
   impl_->changed();
-  protocol::SandboxReport report{spec.id, ref.state_, unix_ms(ref.last_active_), ref.create_ms_, {}, {}};
-  return report;
+  return report(ref);
 }
 
 bool SandboxHost::remove(const std::string& id) {
@@ -260,10 +348,7 @@ bool SandboxHost::remove(const std::string& id) {
   if (it == impl_->sandboxes.end()) return false;
   std::unique_ptr<ApiSandbox> sb = std::move(it->second);
   impl_->sandboxes.erase(it);
-  // Its preview URLs answer 404 from now on (routes_ports.cc publishes them).
-  if (impl_->options.withdraw_port && sb->running()) {
-    for (uint16_t port : sb->ports().ports()) impl_->options.withdraw_port(sb->sandbox(), port);
-  }
+  // Its preview URLs answer 404 from now on (stop withdraws them).
   sb->git().abandon(true);  // its checkout thread must not write into the directory removed next
   impl_->stop(*sb);
   std::error_code ec;
@@ -281,7 +366,7 @@ bool SandboxHost::key_ok(const HttpRequest& request) const {
   return constant_time_equal(std::string_view(auth).substr(kBearer.size()), impl_->key);
 }
 
-ApiSandbox* SandboxHost::resolve(const HttpRequest& request, HttpResponse& error) {
+ApiSandbox* SandboxHost::resolve(const HttpRequest& request, HttpResponse& error, bool wake) {
   if (!key_ok(request)) {
     error = HttpResponse::error_code(401, "unauthorized", "the data plane needs its key (Authorization: Bearer)");
     return nullptr;
@@ -300,36 +385,81 @@ ApiSandbox* SandboxHost::resolve(const HttpRequest& request, HttpResponse& error
                                                                      " (delete it and create another)");
     return nullptr;
   }
-  if (!sb->running()) {
-    if (Status s = impl_->start(*sb); !s) {
-      sb->state_ = "error";
-      sb->error_ = "cannot start again: " + s.error().message;
-      impl_->log(id + ": " + sb->error_);
-      impl_->changed();
-      error = HttpResponse::error_code(503, "sandbox_unavailable", "sandbox " + id + ": " + sb->error_);
+  if (!wake) return sb;
+  if (Status s = resume(*sb); !s) {
+    error = HttpResponse::error_code(503, "sandbox_unavailable", "sandbox " + id + ": " + s.error().message);
+    return nullptr;
+  }
+  return sb;
+}
+
+Status SandboxHost::pause(ApiSandbox& sb, const std::string& why) { return impl_->pause(sb, why); }
+
+Status SandboxHost::resume(ApiSandbox& sb) {
+  if (sb.state_ == "error") return Error{"it failed: " + sb.error_, 0, ErrorCode::unavailable};
+  if (sb.state_ == "paused") {
+    if (Status s = impl_->thaw(sb); !s) {
+      // Frozen for good is worse than gone: it is stopped, and the next request starts it.
+      impl_->log(sb.id() + ": cannot thaw: " + s.error().message);
+      stopped(sb, "it could not be thawed");
+    }
+  }
+  if (!sb.running()) {
+    if (Status s = impl_->start(sb); !s) {
+      sb.error_ = "cannot start again: " + s.error().message;
+      impl_->log(sb.id() + ": " + sb.error_);
+      impl_->set_state(sb, "error");
+      return Error{sb.error_, 0, ErrorCode::unavailable};
+    }
+    impl_->log(sb.id() + ": started again");
+    sb.touch();
+    impl_->set_state(sb, "running");
+  }
+  sb.touch();
+  return {};
+}
+
+Status SandboxHost::set_timers(ApiSandbox& sb, const protocol::SandboxTimers& timers) {
+  protocol::SandboxCreate spec = sb.spec();
+  spec.timers = timers;
+  if (Status s = write_meta(sb.dir(), spec); !s) return s;
+  sb.set_timers(timers);
+  impl_->log(sb.id() + ": timers: sleep_after_ms " + std::to_string(timers.sleep_after_ms) + ", stop_after_ms " +
+             std::to_string(timers.stop_after_ms) + (timers.keep_alive ? ", keep_alive" : ""));
+  impl_->arm(sb);
+  impl_->changed();
+  return {};
+}
+
+std::shared_ptr<void> SandboxHost::wake(executors::Sandbox& sandbox) {
+  for (auto& [id, sb] : impl_->sandboxes) {
+    if (sb->sandbox_.get() != &sandbox) continue;
+    if (Status s = impl_->thaw(*sb); !s) {
+      impl_->log(id + ": cannot thaw for a preview: " + s.error().message);
       return nullptr;
     }
-    impl_->log(id + ": started again");
-    impl_->changed();
+    return sb->activity_lease();
   }
-  sb->last_active_ = std::chrono::system_clock::now();
-  return sb;
+  return nullptr;
+}
+
+protocol::SandboxReport SandboxHost::report(const ApiSandbox& sb) const {
+  return protocol::SandboxReport{sb.id(), sb.state_, unix_ms(sb.last_active()), sb.create_ms_, sb.error_,
+                                 sb.ports().list()};
 }
 
 void SandboxHost::failed(ApiSandbox& sb, const std::string& why) {
   if (sb.state_ == "error") return;
   impl_->stop(sb);
-  sb.state_ = "error";
   sb.error_ = why;
   impl_->log(sb.id() + ": " + why);
-  impl_->changed();
+  impl_->set_state(sb, "error");
 }
 
 void SandboxHost::stopped(ApiSandbox& sb, const std::string& why) {
   impl_->stop(sb);
-  sb.state_ = "stopped";
   impl_->log(sb.id() + ": stopped: " + why);
-  impl_->changed();
+  impl_->set_state(sb, "stopped");
 }
 
 ApiSandbox* SandboxHost::find(const std::string& id) {
@@ -339,9 +469,7 @@ ApiSandbox* SandboxHost::find(const std::string& id) {
 
 std::vector<protocol::SandboxReport> SandboxHost::reports() const {
   std::vector<protocol::SandboxReport> out;
-  for (const auto& [id, sb] : impl_->sandboxes) {
-    out.push_back(protocol::SandboxReport{id, sb->state_, unix_ms(sb->last_active_), sb->create_ms_, sb->error_, sb->ports().list()});
-  }
+  for (const auto& [id, sb] : impl_->sandboxes) out.push_back(report(*sb));
   return out;
 }
 
@@ -395,7 +523,10 @@ void SandboxHost::measure_disk(const std::string& id, std::function<void()> done
 }
 
 void SandboxHost::shutdown() {
-  for (auto& [id, sb] : impl_->sandboxes) impl_->stop(*sb);
+  for (auto& [id, sb] : impl_->sandboxes) {
+    if (sb->idle_timer_) sb->idle_timer_->cancel();
+    impl_->stop(*sb);
+  }
 }
 
 }  // namespace boxcar::sandboxes

@@ -77,7 +77,22 @@ class SandboxHost {
   // key and X-Boxcar-Owner owns it (or is "*"), running (a stopped one is started again): counts
   // as activity. Otherwise nullptr and `error` is the answer (401, 404 sandbox_not_found, 503
   // sandbox_unavailable when it cannot be started).
-  ApiSandbox* resolve(const server::HttpRequest& request, server::HttpResponse& error);
+  // With `wake` false (metrics, pause, stop, resume: routes that must not count as activity nor
+  // thaw): only the key, owner and error checks; the sandbox may be paused or stopped.
+  ApiSandbox* resolve(const server::HttpRequest& request, server::HttpResponse& error, bool wake = true);
+  // running -> paused: every process frozen, memory kept (SANDBOXES.md §1.3). An Error (errno
+  // ENOTSUP: this host cannot freeze) leaves it running; a paused one stays paused.
+  Status pause(ApiSandbox& sandbox, const std::string& why);
+  // paused -> running (thawed, same processes), stopped -> running (started again); activity.
+  Status resume(ApiSandbox& sandbox);
+  // PATCH /agent/v1/sandboxes/{id}: the new timers, kept in meta.json (a restarted agent keeps
+  // them) and acted on from now.
+  Status set_timers(ApiSandbox& sandbox, const protocol::SandboxTimers& timers);
+  // The preview proxy is about to connect into `sandbox`: a paused one of ours is thawed first.
+  // The answer is an activity lease for the connection's life; null when `sandbox` is not one
+  // of ours (a pipeline step's) or cannot be thawed.
+  std::shared_ptr<void> wake(executors::Sandbox& sandbox);
+  protocol::SandboxReport report(const ApiSandbox& sandbox) const;
   // The sandbox cannot serve (its init died, a command could not be started): state error with
   // `why`, requests get 503 until it is deleted.
   void failed(ApiSandbox& sandbox, const std::string& why);
@@ -112,9 +127,12 @@ class SandboxHost {
   std::unique_ptr<Impl> impl_;
 };
 
-// POST /agent/v1/sandboxes (SandboxCreate -> 201 SandboxReport) and DELETE
-// /agent/v1/sandboxes/{id} (204; 404 unknown), both behind the key.
+// POST /agent/v1/sandboxes (SandboxCreate -> 201 SandboxReport), PATCH /agent/v1/sandboxes/{id}
+// (SandboxTimers -> 200 SandboxReport) and DELETE /agent/v1/sandboxes/{id} (204; 404 unknown),
+// all behind the key; and the state routes of routes_state.cc.
 void add_lifecycle_routes(server::Router& router, SandboxHost& host);
+// sandboxes/routes_state.cc: POST /pause, /resume, /stop, GET /metrics and /events.
+void add_state_routes(server::Router& router, SandboxHost& host);
 // sandboxes/routes_exec.cc, routes_sessions.cc, routes_processes.cc.
 void add_exec_routes(server::Router& router, SandboxHost& host);
 // sandboxes/routes_files.cc: /files/{path...} and /fs/*.

@@ -94,6 +94,10 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
     h.release_netns = [this](const std::string& id) { networks_.erase(id); };
   }
   host_ = std::make_unique<sandboxes::SandboxHost>(io, executor, std::move(h));
+  // A preview hit on a paused sandbox thaws it first (SANDBOXES.md §2.7).
+  if (PreviewProxy* proxy = options_.previews) {
+    proxy->set_wake([host = host_.get()](executors::Sandbox& sandbox) { return host->wake(sandbox); });
+  }
   sandboxes::add_lifecycle_routes(router_, *host_);
   sandboxes::add_exec_routes(router_, *host_);
   sandboxes::add_file_routes(router_, *host_);
@@ -140,7 +144,10 @@ Result<std::unique_ptr<SandboxService>> SandboxService::start(boost::asio::io_co
   return s;
 }
 
-SandboxService::~SandboxService() { shutdown(); }
+SandboxService::~SandboxService() {
+  if (options_.previews) options_.previews->set_wake(nullptr);  // the proxy may outlive the host
+  shutdown();
+}
 
 protocol::SandboxSync SandboxService::snapshot() const {
   protocol::SandboxSync s;

@@ -4,15 +4,18 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "executors/native/net_cls.h"
 
@@ -293,6 +296,7 @@ Result<StepCgroup> StepCgroup::create_limited(const CgroupRoot& root, const std:
       }
     }
     if (c.name == "net_cls") cg.net_cls_dir_ = dir;
+    if (c.name == "pids") cg.pids_dir_ = dir;
     if (c.name == "memory") {
       cg.memory_dir_ = dir;
       cg.memory_v2_ = c.v2;
@@ -347,6 +351,91 @@ uint64_t StepCgroup::oom_kills() const {
     if (key == "oom_kill") return value;
   }
   return 0;
+}
+
+Status StepCgroup::freeze(bool frozen) const {
+  if (tree_dir_.empty()) {
+    return Error{"freeze needs the sandbox's cgroup-v2 tracking cgroup, which this host does not give "
+                 "(cgroup v2 not writable); the v1 freezer is not used, since init and the commands' "
+                 "trees live only in the v2 one",
+                 ENOTSUP, ErrorCode::unavailable};
+  }
+  if (int rc = write_file(tree_dir_ + "/cgroup.freeze", frozen ? "1" : "0")) {
+    return Error{"cgroup v2: " + tree_dir_ + "/cgroup.freeze: " + std::strerror(rc), rc};
+  }
+  // The write only asks: tasks stop at their next return to user space, and cgroup.events says
+  // "frozen 1" once all of them have. Poll wakes on each change (POLLPRI), so this waits for as
+  // long as that takes (about a millisecond) without spinning; bounded for a task stuck in the
+  // kernel (an uninterruptible wait on a slow disk).
+  const std::string want = frozen ? "frozen 1" : "frozen 0";
+  unique_fd events(::open((tree_dir_ + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!events) return Error{"cgroup v2: " + tree_dir_ + "/cgroup.events: " + std::strerror(errno), errno};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    char buf[256];
+    ssize_t n = ::pread(events.get(), buf, sizeof buf - 1, 0);
+    if (n > 0 && std::string_view(buf, static_cast<size_t>(n)).find(want) != std::string_view::npos) return {};
+    pollfd p{events.get(), POLLPRI, 0};
+    ::poll(&p, 1, 10);
+  }
+  if (frozen) write_file(tree_dir_ + "/cgroup.freeze", "0");  // not half frozen: thawed again
+  return Error{std::string("cgroup v2: the sandbox did not ") + (frozen ? "freeze" : "thaw") +
+                   " within 2 s (a process stuck in the kernel)",
+               ETIMEDOUT};
+}
+
+namespace {
+
+uint64_t read_u64(const std::string& path) {
+  std::istringstream in(read_file(path));
+  uint64_t v = 0;
+  in >> v;
+  return v;
+}
+
+uint64_t keyed_u64(const std::string& path, const std::string& want) {
+  std::istringstream in(read_file(path));
+  std::string key;
+  uint64_t value;
+  while (in >> key >> value) {
+    if (key == want) return value;
+  }
+  return 0;
+}
+
+// Processes in `dir` and the cgroups below (the commands' trees), bounded by the depth the
+// executor makes (tracking cgroup, then one level of trees).
+uint64_t count_procs(const std::string& dir, int depth = 0) {
+  uint64_t n = 0;
+  std::istringstream procs(read_file(dir + "/cgroup.procs"));
+  for (pid_t pid; procs >> pid;) ++n;
+  if (depth < 2) {
+    for (const auto& sub : subdirs(dir)) n += count_procs(dir + "/" + sub, depth + 1);
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<SandboxUsage> StepCgroup::usage() const {
+  if (dirs_.empty()) return Error{"the sandbox has no cgroups (it is gone)", ENOENT, ErrorCode::not_found};
+  SandboxUsage u;
+  if (!tree_dir_.empty()) {
+    u.cpu_ms = keyed_u64(tree_dir_ + "/cpu.stat", "usage_usec") / 1000;
+    u.pids = count_procs(tree_dir_);
+  }
+  if (!pids_dir_.empty()) u.pids = read_u64(pids_dir_ + "/pids.current");
+  if (!memory_dir_.empty()) {
+    if (memory_v2_) {
+      u.memory_bytes = read_u64(memory_dir_ + "/memory.current");
+      u.memory_peak_bytes = read_u64(memory_dir_ + "/memory.peak");
+    } else {
+      u.memory_bytes = read_u64(memory_dir_ + "/memory.usage_in_bytes");
+      u.memory_peak_bytes = read_u64(memory_dir_ + "/memory.max_usage_in_bytes");
+    }
+  }
+  u.oom_kills = oom_kills();
+  return u;
 }
 
 void StepCgroup::remove() {

@@ -12,6 +12,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "executors/executor.h"
 #include "executors/native/exec_tree.h"
 #include "executors/native/facility.h"
 #include "executors/spec.h"
@@ -86,6 +87,14 @@ class StepCgroup {
   unique_fd take_oom_eventfd() { return std::move(oom_eventfd_); }
   // How many processes the OOM killer killed in the step so far.
   uint64_t oom_kills() const;
+  // cgroup.freeze of the v2 tracking cgroup (init and every command's tree are below it),
+  // waiting until cgroup.events says the whole subtree is (un)frozen. An Error when the step
+  // has no tracking cgroup (cgroup v2 not writable here: tree_error()), saying so.
+  Status freeze(bool frozen) const;
+  // cpu from the tracking cgroup's cpu.stat (present without controllers), memory and pids from
+  // the step's memory and pids cgroups when it has them (a limit made them), else the processes
+  // counted in the tracking tree; oom_kills() as above.
+  Result<SandboxUsage> usage() const;
   // Removes the (empty) cgroups; a no-op the second time.
   void remove();
 
@@ -95,6 +104,7 @@ class StepCgroup {
 
   std::vector<std::string> dirs_;
   std::string memory_dir_;
+  std::string pids_dir_;  // the pids controller's, when the spec limits pids
   std::string net_cls_dir_;
   std::string tree_dir_;  // the v2 tracking cgroup; maybe also in dirs_ (a v2 controller's)
   uid_t tree_owner_ = 0;

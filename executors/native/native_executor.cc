@@ -48,6 +48,8 @@ class NativeSandbox final : public Sandbox {
   void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) override {
     state_->file_op(std::move(request), std::move(done));
   }
+  Status freeze(bool frozen) override { return state_->freeze(frozen); }
+  Result<SandboxUsage> usage() override { return state_->usage(); }
 
  private:
   std::shared_ptr<SandboxState> state_;

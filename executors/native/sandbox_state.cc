@@ -203,6 +203,18 @@ void SandboxState::stop(Outcome::Kind reason, Millis grace) {
   });
 }
 
+Status SandboxState::freeze(bool frozen) {
+  if (destroyed_ || init_dead_ || setup_failure_) {
+    return Error{"the sandbox is not running", ESRCH, ErrorCode::conflict};
+  }
+  return cgroup_.freeze(frozen);
+}
+
+Result<SandboxUsage> SandboxState::usage() const {
+  if (destroyed_ || setup_failure_) return Error{"the sandbox is not running", ESRCH, ErrorCode::conflict};
+  return cgroup_.usage();
+}
+
 void SandboxState::destroy() {
   if (destroyed_) return;
   destroyed_ = true;

@@ -91,6 +91,9 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   void destroy();
   // Sandbox::file_op (sandbox_files.cc): one helper forked by init per request.
   void file_op(FileRequest request, std::function<void(Result<FileReply>)> done);
+  // Sandbox::freeze and usage (cgroup.h): the cgroups only, init is not asked (it is frozen).
+  Status freeze(bool frozen);
+  Result<SandboxUsage> usage() const;
   // Whether a prewarmed sandbox can still be handed to a step.
   bool usable() const { return !destroyed_ && !setup_failure_ && !init_dead_ && !stop_reason_ && !oom_hit_; }
   // Renames a prewarmed sandbox for the step that takes it.

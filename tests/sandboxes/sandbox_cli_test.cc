@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -182,6 +183,65 @@ TEST_F(SandboxCli, AnExposedPortIsReachableThroughThePreviewProxyUntilUnexposed)
   ASSERT_EQ(cli({"sandbox", "unexpose", id_, "8000"}).exit_code, 0);
   EXPECT_EQ(http_request(pport, "GET", path + "index.html").status, 404) << "the URL is withdrawn";
   cli({"sandbox", "kill", id_, "web"});
+}
+
+// The server's view follows the agent's sync: wait (bounded) until `get` shows `want`.
+std::string state_of(const std::function<CommandResult()>& get, const std::string& want) {
+  std::string state;
+  for (int i = 0; i < 100; ++i) {
+    auto got = get();
+    if (got.exit_code == 0) state = std::string(json::parse(got.out).as_object().at("state").as_string());
+    if (state == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return state;
+}
+
+TEST_F(SandboxCli, PauseShowsInGetAndAnExecOrAPreviewHitWakesIt) {
+  auto get = [&] { return cli({"sandbox", "get", id_, "--json"}); };
+  ASSERT_EQ(cli({"sandbox", "exec", id_, "--sh", "mkdir -p /workspace/p && echo awake > /workspace/p/index.html"}).exit_code, 0);
+  ASSERT_EQ(cli({"sandbox", "spawn", id_, "--id", "pweb", "--cwd", "/workspace/p", "--", "python3", "-m", "http.server",
+                 "8001"}).exit_code, 0);
+  ASSERT_EQ(cli({"sandbox", "wait", id_, "pweb", "--port", "8001", "--http", "/", "--timeout", "20s"}).exit_code, 0);
+  auto exposed = cli({"sandbox", "expose", id_, "8001", "--json"});
+  ASSERT_EQ(exposed.exit_code, 0) << exposed.err;
+  std::string path_url = std::string(json::parse(exposed.out).as_object().at("path_url").as_string());
+  auto authority = path_url.substr(7, path_url.find('/', 7) - 7);
+  int pport = std::stoi(authority.substr(authority.find(':') + 1));
+  std::string path = path_url.substr(path_url.find('/', 7));
+
+  auto paused = cli({"sandbox", "pause", id_, "--json"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  EXPECT_EQ(json::parse(paused.out).as_object().at("state"), "paused");
+  EXPECT_EQ(state_of(get, "paused"), "paused");
+  // Metrics answer from the cgroups and leave it paused.
+  auto metrics = cli({"sandbox", "metrics", id_, "--json"});
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
+  EXPECT_GE(json::parse(metrics.out).as_object().at("pids").to_number<int64_t>(), 2);
+  EXPECT_EQ(json::parse(get().out).as_object().at("state"), "paused");
+  // A preview hit thaws it before connecting (a frozen server would never answer).
+  auto page = http_request(pport, "GET", path + "index.html");
+  EXPECT_EQ(page.status, 200) << page.error;
+  EXPECT_EQ(page.body, "awake\n");
+  EXPECT_EQ(state_of(get, "running"), "running");
+
+  // An exec thaws it too.
+  ASSERT_EQ(cli({"sandbox", "pause", id_}).exit_code, 0);
+  auto ran = cli({"sandbox", "exec", id_, "--", "cat", "/workspace/p/index.html"});
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_EQ(ran.out, "awake\n");
+
+  // Stop ends the processes and keeps /workspace; resume starts it again.
+  auto stopped = cli({"sandbox", "stop", id_});
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_EQ(state_of(get, "stopped"), "stopped");
+  auto resumed = cli({"sandbox", "resume", id_});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("running"), std::string::npos) << resumed.out;
+  EXPECT_EQ(cli({"sandbox", "exec", id_, "--", "cat", "/workspace/p/index.html"}).out, "awake\n");
+  // Another token's user cannot pause it (control: the owner just did).
+  EXPECT_EQ(cli({"sandbox", "pause", id_}, kTokenB).exit_code, 2);
+  cli({"sandbox", "unexpose", id_, "8001"});
 }
 
 TEST_F(SandboxCli, AnotherTokensSandboxIsNotFoundWhileItsOwnersIs) {
