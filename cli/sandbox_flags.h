@@ -1,12 +1,14 @@
 // The sandbox API flags of `boxcar agent` and `boxcar serve` (for its first in-process agent):
-// --sandbox-slots, --sandbox-listen, --sandbox-advertise. Parsed and checked in one place, so
+// --sandbox-slots, --sandbox-listen, --sandbox-advertise, --sandbox-sync-interval. Parsed and checked in one place, so
 // the two commands agree (shared/SANDBOXES.md §1.1).
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/duration.h"
 #include "base/result.h"
 #include "cli/flags.h"
 
@@ -19,7 +21,11 @@ inline constexpr const char* kSandboxFlagsUsage =
     "  --sandbox-listen ADDR:PORT  the data plane the server's gateway forwards sandbox requests to\n"
     "                           (default 127.0.0.1:0, a free loopback port)\n"
     "  --sandbox-advertise URL  how the server reaches that port (http://10.0.0.7:8471); required\n"
-    "                           when --sandbox-listen is not a loopback address\n";
+    "                           when --sandbox-listen is not a loopback address\n"
+    "  --sandbox-sync-interval DURATION  how often the agent reports its sandboxes when nothing\n"
+    "                           changes (default 5s; serve's own agent: a third of\n"
+    "                           --sandbox-lost-after); the server's --sandbox-lost-after must be\n"
+    "                           about 3 times this or more\n";
 
 // `specs` and the sandbox flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs);
@@ -28,6 +34,7 @@ struct SandboxSettings {
   size_t slots = 1000;
   std::string listen = "127.0.0.1:0";
   std::string advertise;  // "": the bound listen address
+  std::optional<Millis> sync_interval;  // none: the command's default
 };
 
 // Errors (usage) name the flag, the value and the form it takes.
