@@ -49,6 +49,7 @@ constexpr const char* kUsage =
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
     "                    [--job-network-pool CIDR] [--job-network-pool6 CIDR]\n"
     "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
+    "                    [--sandbox-sync-interval DURATION]\n"
     "  --concurrency N: jobs at once (default 1); 0 with --sandbox-slots: a sandbox-only agent\n"
     "  that claims no jobs\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
@@ -169,6 +170,7 @@ int cmd_agent(const Args& args) {
   opts.sandbox_listen = sandbox->listen;
   opts.sandbox_advertise = sandbox->advertise;
   opts.sandbox_git_allow_private = sandbox->git_allow_private;
+  if (sandbox->sync_interval) opts.sandbox_sync_interval = *sandbox->sync_interval;
   if (auto c = flags->get("--concurrency"); c && *c == "0") {
     if (opts.sandbox_slots == 0) {
       return usage_error("agent", "--concurrency 0 claims no jobs, and --sandbox-slots 0 hosts no sandboxes: "

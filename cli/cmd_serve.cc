@@ -72,6 +72,7 @@ constexpr const char* kUsage =
     "                    [--header-timeout DURATION] [--idle-timeout DURATION]\n"
     "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
     "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
+    "                    [--sandbox-sync-interval DURATION] [--sandbox-lost-after DURATION]\n"
     "                                (the first in-process agent hosts the sandbox API's sandboxes)\n"
     "  secrets: --webhook-secret, --gitlab-webhook-token, --agent-token, --api-token and --db\n"
     "  (a postgres URL holds a password) each also as --NAME-file FILE or from\n"
@@ -451,6 +452,8 @@ int cmd_serve(const Args& args) {
       a.sandbox_listen = sandbox->listen;
       a.sandbox_advertise = sandbox->advertise;
       a.sandbox_git_allow_private = sandbox->git_allow_private;
+      // Three syncs fit in --sandbox-lost-after, so this agent never reads lost while it is up.
+      a.sandbox_sync_interval = sandbox->sync_interval.value_or(Millis(opts.sandbox_lost_after_ms / 3));
       w.make_sandboxes = agent::sandbox_service_factory(proxy.get(), networks.get());
     }
     a.allow_local_repos = flags->has("--allow-local-repos");

@@ -20,6 +20,7 @@ std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs) {
   specs.push_back({"--sandbox-listen", true, false, ""});
   specs.push_back({"--sandbox-advertise", true, false, ""});
   specs.push_back({"--sandbox-git-allow-private", false, false, ""});
+  specs.push_back({"--sandbox-sync-interval", true, false, ""});
   return specs;
 }
 
@@ -63,6 +64,13 @@ Result<SandboxSettings> read_sandbox_flags(const ParsedFlags& flags) {
     return usage("--sandbox-listen " + s.listen + " is not a loopback address, so the server may be on "
                  "another machine, where 127.0.0.1 is not this one: give --sandbox-advertise "
                  "http://ADDRESS:PORT, the address the server reaches this port at");
+  }
+  if (auto v = flags.get("--sandbox-sync-interval")) {
+    auto d = parse_duration(*v);
+    if (!d || *d < Millis(100) || *d > Millis(3'600'000)) {
+      return usage("--sandbox-sync-interval must be a duration from 100ms to 1h (like 5s), not \"" + *v + "\"");
+    }
+    s.sync_interval = *d;
   }
   return s;
 }

@@ -1,12 +1,14 @@
 // The sandbox API flags of `boxcar agent` and `boxcar serve` (for its first in-process agent):
-// --sandbox-slots, --sandbox-listen, --sandbox-advertise. Parsed and checked in one place, so
+// --sandbox-slots, --sandbox-listen, --sandbox-advertise, --sandbox-sync-interval. Parsed and checked in one place, so
 // the two commands agree (shared/SANDBOXES.md §1.1).
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/duration.h"
 #include "base/result.h"
 #include "cli/flags.h"
 
@@ -21,7 +23,11 @@ inline constexpr const char* kSandboxFlagsUsage =
     "  --sandbox-advertise URL  how the server reaches that port (http://10.0.0.7:8471); required\n"
     "                           when --sandbox-listen is not a loopback address\n"
     "  --sandbox-git-allow-private  POST /git/checkout may fetch from loopback, private and link-local\n"
-    "                           addresses (refused by default: the agent's network is not the caller's)\n";
+    "                           addresses (refused by default: the agent's network is not the caller's)\n"
+    "  --sandbox-sync-interval DURATION  how often the agent reports its sandboxes when nothing\n"
+    "                           changes (default 5s; serve's own agent: a third of\n"
+    "                           --sandbox-lost-after); the server's --sandbox-lost-after must be\n"
+    "                           about 3 times this or more\n";
 
 // `specs` and the sandbox flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs);
@@ -31,6 +37,7 @@ struct SandboxSettings {
   std::string listen = "127.0.0.1:0";
   std::string advertise;  // "": the bound listen address
   bool git_allow_private = false;  // --sandbox-git-allow-private (the SSRF guard off)
+  std::optional<Millis> sync_interval;  // none: the command's default
 };
 
 // Errors (usage) name the flag, the value and the form it takes.

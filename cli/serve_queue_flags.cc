@@ -24,6 +24,9 @@ const char* const kServeQueueUsage =
     "  latter); one more gets 429 limit_reached (defaults 1000, 100)\n"
     "  --sandbox-max-ttl DURATION: the longest ttl_ms a sandbox may ask for, and its default,\n"
     "  like 24h or 7d; 0 or off lets a sandbox ask for no TTL (default 24h)\n"
+  "  --sandbox-lost-after DURATION: an agent whose sandbox sync is older than this is lost: its\n"
+  "  sandboxes read lost and answer 503 until it is back (default 15s, 3 syncs of 5 s; keep it\n"
+  "  at least 3 times the agents' --sandbox-sync-interval; from 1s to 1h)\n"
     "  --keep-superseded-on-default: a push to a repository's default branch does not cancel\n"
     "  the older jobs of that branch (by default every push cancels the queued and running jobs\n"
     "  of older pushes to its ref; a pipeline can opt out with [on] cancel_superseded = false)\n";
@@ -64,6 +67,7 @@ std::vector<FlagSpec> serve_queue_flag_specs() {
           {"--max-sandboxes", true, false, ""},
           {"--max-sandboxes-per-token", true, false, ""},
           {"--sandbox-max-ttl", true, false, ""},
+          {"--sandbox-lost-after", true, false, ""},
           {"--keep-superseded-on-default", false, false, ""}};
 }
 
@@ -117,6 +121,13 @@ Status apply_serve_queue_flags(const ParsedFlags& flags, server::ServerConfig& o
                    "off for no cap, not \"" + *v + "\""};
     }
     options.sandbox_max_ttl_ms = *ms;
+  }
+  if (auto v = flags.get("--sandbox-lost-after")) {
+    auto d = parse_duration(*v);
+    if (!d || *d < Millis(1000) || *d > Millis(3'600'000)) {
+      return Error{"--sandbox-lost-after must be a duration from 1s to 1h (like 15s), not \"" + *v + "\""};
+    }
+    options.sandbox_lost_after_ms = d->count();
   }
   return {};
 }

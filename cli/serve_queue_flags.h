@@ -1,7 +1,8 @@
 // The flags of `boxcar serve` that bound its queue and its logs (README "Limits"):
 // --max-attempts, --job-retention, --max-job-log, --max-followers-per-job,
 // --max-followers-per-client, --max-secrets-per-scope, the sandbox API's --max-sandboxes,
-// --max-sandboxes-per-token and --sandbox-max-ttl; and --keep-superseded-on-default.
+// --max-sandboxes-per-token, --sandbox-max-ttl and --sandbox-lost-after; and
+// --keep-superseded-on-default.
 #pragma once
 
 #include <vector>

@@ -1,5 +1,6 @@
 // The sandbox API's control plane in the server (SANDBOXES.md §1.1, §1.4, §1.5, §2.1):
-// create/list/get/patch/delete under /api/v1/sandboxes (api_sandboxes.cc), the agents' sandbox
+// create/list/get/patch/delete under /api/v1/sandboxes (api_sandboxes.cc, api_sandbox_create.cc,
+// api_sandbox_patch.cc; the Sandbox JSON in sandbox_json.h), the agents' sandbox
 // sync (api_sandbox_sync.cc), and the gateway that forwards every other
 // /api/v1/sandboxes/{id}/... request to the owning agent (sandbox_gateway.cc).
 #pragma once
@@ -15,9 +16,12 @@
 
 namespace boxcar::server {
 
-// An agent that has not synced for this long (3 periods of 5 s) is lost: its sandboxes read
-// `lost`, and requests for them get 503 sandbox_unavailable.
-inline constexpr UnixMillis kSandboxAgentLostMs = 15'000;
+// An agent that has not synced for ServerConfig::sandbox_lost_after_ms (--sandbox-lost-after,
+// by default 15 s: 3 periods of 5 s) is lost: its sandboxes read `lost`, and requests for them
+// get 503 sandbox_unavailable.
+
+// How long the server waits for an agent's answer to a create, patch or delete.
+inline constexpr Millis kSandboxAgentCallTimeout{60'000};
 
 // Who calls a sandbox route: the API token's name owns what it creates; an admin token sees
 // every owner's (owner_filter "").
@@ -39,9 +43,19 @@ std::variant<SandboxCaller, HttpResponse> sandbox_caller(const ApiContext& ctx, 
 std::variant<SandboxRecord, HttpResponse> owned_sandbox(ApiContext& ctx, const SandboxCaller& caller,
                                                         const std::string& id);
 
-// The state as the API shows it: `lost` once the hosting agent stopped syncing.
+// The state as the API shows it: `lost` once the hosting agent has not synced for lost_after_ms.
 std::string visible_state(const SandboxRecord& s, const std::optional<SandboxAgentRecord>& agent,
-                          UnixMillis now);
+                          UnixMillis now, UnixMillis lost_after_ms);
+
+// The answer to a failed call to `agent`: its own error passed on when it is one of ours
+// ({error, code}), else 503 sandbox_unavailable saying "the agent at ENDPOINT <what>: <why>".
+HttpResponse sandbox_agent_failure(const boost::system::error_code& ec, const HttpReply& reply,
+                                   const SandboxAgentRecord& agent, const std::string& what);
+
+// POST /api/v1/sandboxes (api_sandbox_create.cc) and PATCH /api/v1/sandboxes/{id}
+// (api_sandbox_patch.cc: a change to the timers reaches the agent before the row).
+void create_sandbox(ApiContext& ctx, SandboxAgentCalls& calls, HttpRequest& req, std::shared_ptr<Responder> res);
+void patch_sandbox(ApiContext& ctx, SandboxAgentCalls& calls, HttpRequest& req, std::shared_ptr<Responder> res);
 
 void add_sandbox_routes(Router& router, ApiContext& ctx, SandboxAgentCalls& agents);
 void add_sandbox_sync_route(Router& router, ApiContext& ctx);

@@ -1,6 +1,7 @@
 // The sandbox API's control plane against a real Server and a stand-in data plane (a real
 // HttpServer on loopback that records what reached it): create/list/get/patch/delete, bad
 // input, ownership, limits, reuse and Idempotency-Key, placement, the agents' sync and `lost`.
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -45,6 +46,13 @@ class StandInDataPlane {
       r.state = "running";
       r.create_ms = 2;
       res->reply(HttpResponse::json(fail_create ? 500 : 201, protocol::to_json(r)));
+    });
+    router_.add(http::verb::patch, "/agent/v1/sandboxes/{id}", [this](HttpRequest& req, std::shared_ptr<Responder> res) {
+      record(req);
+      protocol::SandboxReport r;
+      r.id = req.params["id"];
+      r.state = "running";
+      res->reply(HttpResponse::json(fail_patch ? 500 : 200, protocol::to_json(r)));
     });
     router_.add(http::verb::delete_, "/agent/v1/sandboxes/{id}", [this](HttpRequest& req, std::shared_ptr<Responder> res) {
       record(req);
@@ -102,6 +110,7 @@ class StandInDataPlane {
     if (f) net::post(io_, f);
   }
   bool fail_create = false;
+  std::atomic<bool> fail_patch{false};
 
  private:
   void record(const HttpRequest& req) {
@@ -197,9 +206,9 @@ TEST_F(ApiSandboxesTest, CreateGetListPatchDeleteThroughTheAgent) {
 
   EXPECT_EQ(as("alice", http::verb::delete_, "/api/v1/sandboxes/" + id).status, 204u);
   seen = plane.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[1].method, "DELETE");
-  EXPECT_EQ(seen[1].target, "/agent/v1/sandboxes/" + id);
+  ASSERT_EQ(seen.size(), 3u);  // create, the keep_alive PATCH, delete
+  EXPECT_EQ(seen[2].method, "DELETE");
+  EXPECT_EQ(seen[2].target, "/agent/v1/sandboxes/" + id);
   TestResponse again = as("alice", http::verb::delete_, "/api/v1/sandboxes/" + id);
   EXPECT_EQ(again.status, 404u);
   EXPECT_EQ(again.json().at("code"), "sandbox_not_found");
@@ -350,6 +359,78 @@ TEST_F(ApiSandboxesTest, SyncNamesUnknownSandboxesAndASilentAgentsReadLost) {
   EXPECT_EQ(as("alice", http::verb::get, "/api/v1/sandboxes?state=lost").json().at("sandboxes").as_array().size(), 1u);
   TestResponse no_agent = create("alice");
   EXPECT_EQ(no_agent.status, 503u);  // and no agent can host a new one
+}
+
+TEST_F(ApiSandboxesTest, PatchedTimersReachTheAgentBeforeTheRowAndLabelsAloneStayOnTheServer) {
+  ASSERT_EQ(sync("a1", plane).status, 200u);
+  std::string id = id_of(create("alice"));
+  ASSERT_FALSE(id.empty());
+  // Labels and the TTL are the server's: the agent hears nothing of them.
+  TestResponse labels = as("alice", http::verb::patch, "/api/v1/sandboxes/" + id,
+                           R"({"labels":{"team":"z"},"ttl_ms":3600000})");
+  ASSERT_EQ(labels.status, 200u) << labels.body;
+  EXPECT_EQ(plane.seen().size(), 1u);  // the create only
+  // The timers go to the agent, with its key and the owner, as SandboxTimers.
+  TestResponse timers = as("alice", http::verb::patch, "/api/v1/sandboxes/" + id,
+                           R"({"sleep_after_ms":1000,"keep_alive":true})");
+  ASSERT_EQ(timers.status, 200u) << timers.body;
+  EXPECT_EQ(timers.json().at("sleep_after_ms"), 1000);
+  EXPECT_EQ(timers.json().at("keep_alive"), true);
+  auto seen = plane.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].method, "PATCH");
+  EXPECT_EQ(seen[1].target, "/agent/v1/sandboxes/" + id);
+  EXPECT_EQ(seen[1].authorization, "Bearer key-a1");
+  EXPECT_EQ(seen[1].owner, "alice");
+  auto sent = protocol::sandbox_timers_from_json(*protocol::parse_json(seen[1].body));
+  ASSERT_TRUE(sent) << seen[1].body;
+  EXPECT_EQ(sent->sleep_after_ms, 1000);
+  EXPECT_EQ(sent->stop_after_ms, 3'600'000);  // unchanged, sent whole
+  EXPECT_TRUE(sent->keep_alive);
+  // The same values again change nothing on the agent.
+  ASSERT_EQ(as("alice", http::verb::patch, "/api/v1/sandboxes/" + id, R"({"keep_alive":true})").status, 200u);
+  EXPECT_EQ(plane.seen().size(), 2u);
+}
+
+TEST_F(ApiSandboxesTest, PatchedTimersForALostUnreachableOrFailingAgentAre503AndChangeNothing) {
+  ASSERT_EQ(sync("a1", plane).status, 200u);
+  std::string id = id_of(create("alice"));
+  ASSERT_FALSE(id.empty());
+  auto keep_alive = [&] { return as("alice", http::verb::get, "/api/v1/sandboxes/" + id).json().at("keep_alive"); };
+  auto patch = [&] { return as("alice", http::verb::patch, "/api/v1/sandboxes/" + id, R"({"keep_alive":true})"); };
+  SandboxAgentRecord a;
+  a.agent_id = agent("a1").id;
+  a.key = "key-a1";
+  a.endpoint = plane.endpoint();
+  // Lost: its last sync is 20 s old.
+  ASSERT_TRUE(store->sync_sandboxes(a, {}, now_ms() - 20'000));
+  TestResponse lost = patch();
+  EXPECT_EQ(lost.status, 503u) << lost.body;
+  EXPECT_EQ(lost.json().at("code"), "sandbox_unavailable");
+  EXPECT_NE(std::string(lost.json().at("error").as_string()).find("nothing was changed"), std::string::npos);
+  // Unreachable: synced just now, but nothing listens on its port.
+  uint16_t closed;
+  {
+    net::io_context io;
+    net::ip::tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
+    closed = acceptor.local_endpoint().port();
+  }
+  a.endpoint = "http://127.0.0.1:" + std::to_string(closed);
+  ASSERT_TRUE(store->sync_sandboxes(a, {}, now_ms()));
+  TestResponse down = patch();
+  EXPECT_EQ(down.status, 503u) << down.body;
+  EXPECT_EQ(down.json().at("code"), "sandbox_unavailable");
+  // Reachable, but its answer is a failure.
+  a.endpoint = plane.endpoint();
+  ASSERT_TRUE(store->sync_sandboxes(a, {}, now_ms()));
+  plane.fail_patch = true;
+  EXPECT_EQ(patch().status, 503u);
+  EXPECT_EQ(keep_alive(), false) << "a refused patch leaves the row as it was";
+  // Control: the agent takes it, and the row follows.
+  plane.fail_patch = false;
+  TestResponse ok = patch();
+  EXPECT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_EQ(keep_alive(), true);
 }
 
 TEST(ApiTokensFile, MaxSandboxesIsAWholeNumberPerToken) {

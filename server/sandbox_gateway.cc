@@ -38,9 +38,9 @@ void forward(ApiContext& ctx, HttpRequest& req, std::shared_ptr<Responder> res) 
   }
   auto agent = ctx.store.sandbox_agent(s.agent_id);
   if (!agent) return res->reply(store_error(agent.error()));
-  if (visible_state(s, *agent, now_ms()) == "lost" || !*agent) {
+  if (visible_state(s, *agent, now_ms(), ctx.options.sandbox_lost_after_ms) == "lost" || !*agent) {
     return res->reply(unavailable("sandbox " + id + "'s agent has not synced for " +
-                                  std::to_string(kSandboxAgentLostMs / 1000) +
+                                  std::to_string(ctx.options.sandbox_lost_after_ms / 1000) +
                                   " s: it is lost until the agent is back"));
   }
   auto url = parse_server_url((*agent)->endpoint);

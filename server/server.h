@@ -103,6 +103,9 @@ struct ServerConfig {
   int64_t max_sandboxes = 1000;
   int64_t max_sandboxes_per_token = 100;
   int64_t sandbox_max_ttl_ms = 24LL * 3600 * 1000;
+  // An agent whose last sandbox sync is older than this is lost (--sandbox-lost-after): its
+  // sandboxes read `lost`, get 503, and no new one is placed on it.
+  int64_t sandbox_lost_after_ms = 15'000;
 };
 
 class Server {

@@ -53,20 +53,41 @@ SandboxAgentRecord read_agent(const PgRows& rows, int row) {
 
 }  // namespace
 
-Result<bool> PostgresStore::insert_sandbox(const SandboxRecord& s) {
+// Under READ COMMITTED two transactions could both count K-1 and both insert: the advisory lock
+// makes creates take turns (across servers sharing the database too), and the insert's own
+// snapshot, taken after the lock, sees every create that went before. Syncs, updates and deletes
+// do not take it: a delete can only make room.
+Result<SandboxInsert> PostgresStore::insert_sandbox(const SandboxRecord& s, const SandboxLimits& limits) {
   auto session = this->session();
   if (!session) return session.error();
+  PgSession::Transaction tx(*session);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  BOXCAR_RETURN_IF_ERROR(session->query("SELECT pg_advisory_xact_lock(hashtext('boxcar:sandbox-insert'))"));
   auto rows = session->query(
       "INSERT INTO sandboxes (id, owner, name, state, agent_id, spec, labels, created_at,"
       " last_active_at, expires_at, ttl_ms, sleep_after_ms, stop_after_ms, keep_alive,"
       " create_ms, ports, error, idempotency_key)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+      " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18"
+      " WHERE (SELECT COUNT(*) FROM sandboxes) < $19"
+      " AND (SELECT COUNT(*) FROM sandboxes WHERE owner = $2) < $20"
       " ON CONFLICT DO NOTHING",
       s.id, s.owner, s.name, s.state, s.agent_id, s.spec, env_to_json(s.labels), s.created_at,
       s.last_active_at, s.expires_at, s.ttl_ms, s.sleep_after_ms, s.stop_after_ms,
-      int64_t{s.keep_alive}, s.create_ms, s.ports, s.error, s.idempotency_key);
+      int64_t{s.keep_alive}, s.create_ms, s.ports, s.error, s.idempotency_key, limits.server, limits.owner);
   if (!rows) return rows.error();
-  return rows->affected() == 1;
+  if (rows->affected() == 1) {
+    BOXCAR_RETURN_IF_ERROR(tx.commit());
+    return SandboxInsert::inserted;
+  }
+  // Nothing inserted: say which limit held it back, else the unique indexes did. The lock is
+  // still held, so the counts are the ones the insert saw.
+  auto counts = session->query("SELECT (SELECT COUNT(*) FROM sandboxes),"
+                               " (SELECT COUNT(*) FROM sandboxes WHERE owner = $1)",
+                               s.owner);
+  if (!counts) return counts.error();
+  if (counts->i64(0, 0) >= limits.server) return SandboxInsert::server_full;
+  if (counts->i64(0, 1) >= limits.owner) return SandboxInsert::owner_full;
+  return SandboxInsert::exists;
 }
 
 Result<std::optional<SandboxRecord>> PostgresStore::sandbox(const std::string& id) {

@@ -91,7 +91,8 @@ class SqliteStore final : public Store {
   Result<std::string> last_pipeline_name(const std::string& repo, const std::string& file) override;
 
   // Sandboxes: *_sandboxes.cc.
-  Result<bool> insert_sandbox(const SandboxRecord& sandbox) override;
+  using Store::insert_sandbox;
+  Result<SandboxInsert> insert_sandbox(const SandboxRecord& sandbox, const SandboxLimits& limits) override;
   Result<std::optional<SandboxRecord>> sandbox(const std::string& id) override;
   Result<std::optional<SandboxRecord>> sandbox_named(const std::string& owner,
                                                      const std::string& name) override;

@@ -1,5 +1,6 @@
 // SqliteStore's sandboxes (migration 11): the sandbox API's records and the agents' data planes.
 #include <set>
+#include <tuple>
 
 #include "server/store/migrations.h"
 #include "server/store/sqlite_query.h"
@@ -55,8 +56,20 @@ Result<std::vector<SandboxRecord>> read_all(SqliteQuery& q, const SandboxQuery* 
 
 }  // namespace
 
-Result<bool> SqliteStore::insert_sandbox(const SandboxRecord& s) {
+// BEGIN IMMEDIATE takes the write lock before the counts, so no other create (of this process,
+// whose threads share mu_, or of another one on the same file) lands between them and the insert.
+Result<SandboxInsert> SqliteStore::insert_sandbox(const SandboxRecord& s, const SandboxLimits& limits) {
   std::lock_guard lock(mu_);
+  SqliteTransaction tx(db_);
+  BOXCAR_RETURN_IF_ERROR(tx.begin());
+  for (auto [owner, limit, full] : {std::tuple{std::string(), limits.server, SandboxInsert::server_full},
+                                    std::tuple{s.owner, limits.owner, SandboxInsert::owner_full}}) {
+    if (limit == INT64_MAX) continue;
+    SqliteQuery q(*this, "SELECT COUNT(*) FROM sandboxes WHERE ? = '' OR owner = ?");
+    auto row = q.bind(owner).bind(owner).next();
+    if (!row) return row.error();
+    if (q.i64(0) >= limit) return full;
+  }
   SqliteQuery q(*this,
                 "INSERT INTO sandboxes (id, owner, name, state, agent_id, spec, labels, created_at,"
                 " last_active_at, expires_at, ttl_ms, sleep_after_ms, stop_after_ms, keep_alive,"
@@ -67,7 +80,9 @@ Result<bool> SqliteStore::insert_sandbox(const SandboxRecord& s) {
   q.bind(s.ttl_ms).bind(s.sleep_after_ms).bind(s.stop_after_ms).bind(int64_t{s.keep_alive});
   q.bind(s.create_ms).bind(s.ports).bind(s.error).bind(s.idempotency_key);
   BOXCAR_RETURN_IF_ERROR(q.run());
-  return q.changes() == 1;
+  if (q.changes() != 1) return SandboxInsert::exists;
+  BOXCAR_RETURN_IF_ERROR(tx.commit());
+  return SandboxInsert::inserted;
 }
 
 Result<std::optional<SandboxRecord>> SqliteStore::sandbox(const std::string& id) {

@@ -270,6 +270,13 @@ struct SandboxAgentRecord {
   std::vector<std::string> labels;  // the agent's (agents.labels), read only
 };
 
+// What a sandbox insert is held to (SANDBOXES.md §1.5): sandboxes on the server, and per owner.
+struct SandboxLimits {
+  int64_t server = INT64_MAX;
+  int64_t owner = INT64_MAX;
+};
+enum class SandboxInsert { inserted, exists, server_full, owner_full };
+
 // GET /api/v1/sandboxes's filters; empty strings match everything.
 struct SandboxQuery {
   std::string owner;       // "" = every owner (an admin token)
@@ -479,9 +486,17 @@ class Store {
   virtual Result<std::vector<JobRecord>> jobs(const JobQuery& query) = 0;
 
   // ---- Sandboxes (issue 16, migration 11; sqlite_store_sandboxes.cc, postgres_store_sandboxes.cc).
-  // Inserts `sandbox` (its state as given, normally creating). False, with nothing written, when
-  // its id, its owner's name or its owner's idempotency key is taken.
-  virtual Result<bool> insert_sandbox(const SandboxRecord& sandbox) = 0;
+  // Inserts `sandbox` (its state as given, normally creating) when the server holds fewer than
+  // limits.server sandboxes and its owner fewer than limits.owner: the counts and the insert are
+  // one atomic step, so concurrent creates never overshoot a limit. Nothing is written unless
+  // the answer is `inserted`; `exists`: its id, its owner's name or idempotency key is taken.
+  virtual Result<SandboxInsert> insert_sandbox(const SandboxRecord& sandbox, const SandboxLimits& limits) = 0;
+  // The same without limits: true when inserted.
+  Result<bool> insert_sandbox(const SandboxRecord& sandbox) {
+    auto r = insert_sandbox(sandbox, SandboxLimits{});
+    if (!r) return r.error();
+    return *r == SandboxInsert::inserted;
+  }
   virtual Result<std::optional<SandboxRecord>> sandbox(const std::string& id) = 0;
   // The owner's sandbox named `name`, or the one created with idempotency key `key`.
   virtual Result<std::optional<SandboxRecord>> sandbox_named(const std::string& owner,

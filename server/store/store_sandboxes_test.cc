@@ -3,6 +3,11 @@
 // the TTL. The fixture is store_test_fixture.h; the suite is instantiated in store_test.cc.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
 #include "testing/store_test_fixture.h"
 
 namespace boxcar::server {
@@ -176,6 +181,60 @@ TEST_P(StoreTest, ExpiredSandboxesAreThoseWhoseTtlPassed) {
   EXPECT_EQ(ids(store_->expired_sandboxes(2999, 10)), V{});
   EXPECT_EQ(ids(store_->expired_sandboxes(5000, 10)), (V{"bbbbbbbbbbbb", "aaaaaaaaaaaa"}));
   EXPECT_EQ(ids(store_->expired_sandboxes(5000, 1)), (V{"bbbbbbbbbbbb"}));
+}
+
+// N creates raced against a limit of K, from two stores on one database (two SQLite
+// connections; two PostgreSQL pools, as two servers would): exactly K go in, each of the others
+// is told which limit held it back. Control: the same race under a limit it cannot reach
+// inserts every one, so the threads do race.
+TEST_P(StoreTest, ConcurrentInsertsNeverOvershootTheServerOrTheOwnerLimit) {
+  auto other = open_store(url_);
+  ASSERT_TRUE(other) << other.error().message;
+  constexpr int kThreads = 8, kEach = 4;
+  auto race = [&](const std::string& prefix, const std::string& owner, SandboxLimits limits) {
+    std::map<SandboxInsert, int> answers;
+    std::mutex mu;
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      Store* store = t % 2 == 0 ? store_.get() : other->get();
+      threads.emplace_back([&, t, store] {
+        for (int i = 0; i < kEach; ++i) {
+          std::string id = prefix + std::string(1, static_cast<char>('a' + t)) + std::string(1, static_cast<char>('a' + i));
+          id.resize(12, 'x');
+          auto r = store->insert_sandbox(sandbox(id, owner.empty() ? "o" + std::to_string(t) : owner), limits);
+          if (!r) {
+            ++errors;
+            continue;
+          }
+          std::lock_guard lock(mu);
+          ++answers[*r];
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(errors.load(), 0);
+    return answers;
+  };
+  // Control: a limit past the attempts takes them all.
+  auto all = race("ctl", "", SandboxLimits{1000, 1000});
+  EXPECT_EQ(all[SandboxInsert::inserted], kThreads * kEach);
+  int64_t before = *store_->count_sandboxes("");
+  // The server's limit: 10 more than there are, raced by 32 creates of 8 owners.
+  auto server = race("srv", "", SandboxLimits{before + 10, 1000});
+  EXPECT_EQ(server[SandboxInsert::inserted], 10);
+  EXPECT_EQ(server[SandboxInsert::server_full], kThreads * kEach - 10);
+  EXPECT_EQ(*store_->count_sandboxes(""), before + 10);
+  // The owner's limit: carol may have 3, whatever room the server has.
+  auto owner = race("own", "carol", SandboxLimits{100'000, 3});
+  EXPECT_EQ(owner[SandboxInsert::inserted], 3);
+  EXPECT_EQ(owner[SandboxInsert::owner_full], kThreads * kEach - 3);
+  EXPECT_EQ(*store_->count_sandboxes("carol"), 3);
+  // A taken name is `exists`, not a limit, when there is room.
+  auto named = sandbox("dupdupdupdup", "carol2", "web");
+  EXPECT_EQ(*store_->insert_sandbox(named, SandboxLimits{100'000, 10}), SandboxInsert::inserted);
+  named.id = "dupdupdupdu2";
+  EXPECT_EQ(*store_->insert_sandbox(named, SandboxLimits{100'000, 10}), SandboxInsert::exists);
 }
 
 }  // namespace
