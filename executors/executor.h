@@ -12,6 +12,7 @@
 // executor can replace the host one without the agent knowing.
 #pragma once
 
+#include <cerrno>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -23,6 +24,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "executors/file_request.h"
+#include "executors/watch_request.h"
 #include "executors/outcome.h"
 #include "executors/spec.h"
 
@@ -110,6 +112,15 @@ class Sandbox {
   virtual void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) {
     (void)request;
     done(Error{"file operations are not supported by this executor"});
+  }
+
+  // Watches a directory inside the sandbox (executors/watch_request.h) until the handle is
+  // destroyed, the directory goes, or the sandbox stops; handlers run on the io_context.
+  // Executors without it answer an Error (ENOTSUP).
+  virtual Result<std::unique_ptr<WatchHandle>> watch(const WatchRequest& request, WatchHandlers handlers) {
+    (void)request;
+    (void)handlers;
+    return Error{"watching files is not supported by this executor", ENOTSUP};
   }
 };
 

@@ -15,6 +15,7 @@
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
 #include "sandboxes/sessions.h"
+#include "sandboxes/watch.h"
 
 namespace boxcar::sandboxes {
 
@@ -39,6 +40,7 @@ class ApiSandbox {
   Sessions& sessions() { return sessions_; }
   ProcessTable& processes() { return processes_; }
   PortTable& ports() { return ports_; }
+  SandboxWatches& watches() { return watches_; }
 
   // For SandboxHost.
   ApiSandbox(protocol::SandboxCreate spec, std::filesystem::path dir)
@@ -57,6 +59,7 @@ class ApiSandbox {
   Sessions sessions_;
   ProcessTable processes_;
   PortTable ports_;
+  SandboxWatches watches_;
 };
 
 }  // namespace boxcar::sandboxes

@@ -48,6 +48,9 @@ class NativeSandbox final : public Sandbox {
   void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) override {
     state_->file_op(std::move(request), std::move(done));
   }
+  Result<std::unique_ptr<WatchHandle>> watch(const WatchRequest& request, WatchHandlers handlers) override {
+    return state_->watch(request, std::move(handlers));
+  }
 
  private:
   std::shared_ptr<SandboxState> state_;
