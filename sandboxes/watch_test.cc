@@ -235,6 +235,31 @@ TEST_F(WatchTest, PathsStayInsideTheSandbox) {
   EXPECT_EQ(o->reply.body.find("HOST-SECRET"), std::string::npos) << "the host's directory is never watched";
 }
 
+TEST_F(WatchTest, RemovingTheSandboxEndsItsWatches) {
+  auto other = f_->create_sandbox("alice");
+  ASSERT_TRUE(other) << other.error().message;
+  auto o = std::make_shared<Open>();
+  f_->send("GET", HostFixture::path(*other, "/fs/watch?path=/workspace"), "", [o](HttpReply r) {
+    o->reply = std::move(r);
+    o->done = true;
+  });
+  drive([&] {
+    ApiSandbox* sb = f_->host().find(*other);
+    if (!sb) return false;
+    for (auto& w : sb->watches().feeds()) {
+      auto f = w.lock();
+      if (f && f->watching()) return true;
+    }
+    return false;
+  }, o.get());
+  ASSERT_FALSE(o->done) << o->reply.body;
+  ASSERT_TRUE(f_->remove_sandbox(*other));
+  f_->run_until(o->done);
+  auto events = sse_events(o->reply.body);
+  ASSERT_FALSE(events.empty()) << o->reply.body;
+  EXPECT_EQ(events.back().first, "end") << o->reply.body;
+}
+
 TEST_F(WatchTest, BadQueriesAreRefusedWithTheField) {
   HttpReply r = get("/fs/watch?path=/workspace&recursive=yes");
   EXPECT_EQ(r.status, 400u);
