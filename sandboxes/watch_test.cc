@@ -8,6 +8,13 @@
 
 #include <fstream>
 
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "executors/native/control_channel.h"
+#include "executors/native/watch_call.h"
+#include "executors/native/watch_wire.h"
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/sandbox_suite.h"
 #include "sandboxes/watch.h"
@@ -258,6 +265,75 @@ TEST_F(WatchTest, RemovingTheSandboxEndsItsWatches) {
   auto events = sse_events(o->reply.body);
   ASSERT_FALSE(events.empty()) << o->reply.body;
   EXPECT_EQ(events.back().first, "end") << o->reply.body;
+}
+
+// What a helper sends is untrusted: forged records end the watch and kill the sender, beside a
+// control where well-formed records arrive as events. A child process stands in for the helper.
+TEST_F(WatchTest, ForgedHelperRecordsEndTheWatchAndKillTheHelper) {
+  using executors::native::watch_record;
+  struct Run {
+    std::vector<std::string> paths;
+    std::optional<Status> end;
+    bool killed = false;
+  };
+  auto feed_records = [](const std::string& records) {
+    Run run;
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t child = ::fork();
+    if (child == 0) {
+      ::pause();
+      ::_exit(0);
+    }
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    EXPECT_EQ(executors::native::send_message(sv[1], "P", &pidfd, 1), 0);
+    ::close(pidfd);
+    EXPECT_EQ(::write(sv[1], records.data(), records.size()), static_cast<ssize_t>(records.size()));
+    executors::WatchHandlers h;
+    h.on_event = [&](executors::WatchEvent e) { run.paths.push_back(e.path); };
+    h.on_end = [&](Status s) { run.end = s; };
+    auto call = std::make_shared<executors::native::WatchCall>(f_->io(), unique_fd(sv[0]), executors::WatchRequest{"/workspace", true},
+                                                               Millis(60000), std::move(h));
+    call->start();
+    if (records.back() == 'E') {
+      while (!run.end) f_->io().run_one();
+    } else {
+      // Everything sent was read once the io_context has nothing more to do with the socket.
+      while (!run.end && f_->io().poll() > 0) {
+      }
+    }
+    if (run.end && !*run.end) {
+      int status = 0;
+      run.killed = ::waitpid(child, &status, 0) == child && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    } else {
+      call->cancel();
+      ::waitpid(child, nullptr, 0);
+    }
+    ::close(sv[1]);
+    return run;
+  };
+  auto good = feed_records(watch_record('W', 0) + watch_record('C', 0, "a/b.txt") + watch_record('E', 0));
+  EXPECT_EQ(good.paths, std::vector<std::string>{"/workspace/a/b.txt"}) << "control";
+  ASSERT_TRUE(good.end);
+  EXPECT_TRUE(*good.end) << "control: a clean end";
+  for (const std::string& payload : std::vector<std::string>{"../../etc/passwd", "a/../../x", "/etc/passwd", std::string("a\0b", 3), "a//b"}) {
+    auto bad = feed_records(watch_record('W', 0) + watch_record('C', 0, payload));
+    EXPECT_TRUE(bad.paths.empty()) << payload;
+    ASSERT_TRUE(bad.end) << payload;
+    EXPECT_FALSE(*bad.end) << payload;
+    EXPECT_TRUE(bad.killed) << "the helper that sent it is killed: " << payload;
+  }
+  std::string oversized = watch_record('W', 0) + std::string("C\0\xff\xff", 4) + std::string(0xffff, 'a');
+  auto big = feed_records(oversized);
+  ASSERT_TRUE(big.end);
+  EXPECT_FALSE(*big.end);
+  EXPECT_NE(big.end->error().message.find("oversized"), std::string::npos) << big.end->error().message;
+  auto unknown_kind = feed_records(watch_record('W', 0) + watch_record('C', 9, "x"));
+  ASSERT_TRUE(unknown_kind.end);
+  EXPECT_FALSE(*unknown_kind.end);
+  auto before_watching = feed_records(watch_record('C', 0, "x"));
+  ASSERT_TRUE(before_watching.end);
+  EXPECT_FALSE(*before_watching.end) << "a change before watching";
 }
 
 TEST_F(WatchTest, BadQueriesAreRefusedWithTheField) {
