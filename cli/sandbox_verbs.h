@@ -50,6 +50,7 @@ int sandbox_cat(SandboxCall& c);
 int sandbox_mkdir(SandboxCall& c);
 int sandbox_mv(SandboxCall& c);
 int sandbox_rm_path(SandboxCall& c);
+int sandbox_watch(SandboxCall& c);  // cmd_sandbox_watch.cc
 int sandbox_expose(SandboxCall& c);
 int sandbox_unexpose(SandboxCall& c);
 int sandbox_ports(SandboxCall& c);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,20 @@ struct Listing {
   std::vector<FileEntry> entries;
   bool truncated = false;
   boost::json::object raw;
+};
+
+// One event of GET /fs/watch: watching, change {kind, path, is_dir}, overflow {dropped}, end.
+struct WatchEvent {
+  std::string event;
+  std::string kind, path;  // change: create|modify|delete|move_from|move_to|attrib, absolute
+  bool is_dir = false;
+  std::optional<int64_t> dropped;  // overflow: events lost (none when the kernel's queue lost them)
+  boost::json::object raw;
+};
+
+struct WatchOptions {
+  bool recursive = false;
+  std::string include, exclude;  // globs on the path below the watched one
 };
 
 class Files {
@@ -60,6 +75,11 @@ class Files {
   Status copy(const std::string& from, const std::string& to, bool recursive = false);
   // A directory needs `recursive`.
   Status remove(const std::string& path, bool recursive = false);
+  // Streams the changes under the directory `path` to `on_event` (client/sandbox_watch.cc) until
+  // the callback returns false (the server then ends the watch), the directory goes (`end`),
+  // or the connection breaks (an Error).
+  Status watch(const std::string& path, const WatchOptions& options,
+               const std::function<bool(const WatchEvent&)>& on_event);
 
  private:
   std::string raw_path(const std::string& path) const;

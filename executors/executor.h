@@ -25,6 +25,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "executors/file_request.h"
+#include "executors/watch_request.h"
 #include "executors/outcome.h"
 #include "executors/spec.h"
 
@@ -136,6 +137,14 @@ class Sandbox {
   // answer an Error with errno ENOTSUP.
   virtual Result<SandboxUsage> usage() {
     return Error{"usage is not supported by this executor", ENOTSUP, ErrorCode::unavailable};
+  }
+  // Watches a directory inside the sandbox (executors/watch_request.h) until the handle is
+  // destroyed, the directory goes, or the sandbox stops; handlers run on the io_context.
+  // Executors without it answer an Error (ENOTSUP).
+  virtual Result<std::unique_ptr<WatchHandle>> watch(const WatchRequest& request, WatchHandlers handlers) {
+    (void)request;
+    (void)handlers;
+    return Error{"watching files is not supported by this executor", ENOTSUP};
   }
 };
 

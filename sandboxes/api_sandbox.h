@@ -20,6 +20,7 @@
 #include "sandboxes/port_table.h"
 #include "sandboxes/process_table.h"
 #include "sandboxes/sessions.h"
+#include "sandboxes/watch.h"
 
 namespace boxcar::sandboxes {
 
@@ -66,6 +67,7 @@ class ApiSandbox {
   const protocol::SandboxTimers& timers() const { return spec_.timers; }
   // SandboxHost: PATCH /agent/v1/sandboxes/{id} (meta.json is rewritten by the host).
   void set_timers(const protocol::SandboxTimers& t) { spec_.timers = t; }
+  SandboxWatches& watches() { return watches_; }
 
   // For SandboxHost.
   ApiSandbox(protocol::SandboxCreate spec, std::filesystem::path dir)
@@ -87,6 +89,7 @@ class ApiSandbox {
   PortTable ports_;
   DiskQuota disk_;
   GitSlot git_;
+  SandboxWatches watches_;
   struct Activity {
     int leases = 0;
     std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();

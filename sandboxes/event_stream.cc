@@ -75,6 +75,7 @@ void EventStream::send(std::string event) {
     if (!self) return;
     self->unsent_ -= n;
     if (!ok) self->gone_ = true;
+    if (ok && self->on_drained_) self->on_drained_();
   });
 }
 

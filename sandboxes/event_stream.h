@@ -47,6 +47,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   // Bytes handed to send() that the socket has not taken yet.
   size_t unsent() const { return unsent_; }
   bool gone() const { return gone_; }
+  // Runs after each write the socket took: a producer holding events back sends more.
+  void on_drained(std::function<void()> callback) { on_drained_ = std::move(callback); }
 
   EventStream(std::shared_ptr<server::Responder> res);
 
@@ -58,6 +60,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   size_t unsent_ = 0;
   bool gone_ = false;
   bool ended_ = false;
+  std::function<void()> on_drained_;
   std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
 };
 

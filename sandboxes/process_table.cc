@@ -36,10 +36,11 @@ std::string process_status(const Outcome& o) {
 
 std::shared_ptr<Process> ProcessTable::add(std::string id, std::string& why, bool& full) {
   full = false;
-  if (processes_.size() >= kMaxProcesses) {
+  if (processes_.size() + *execs_ >= kMaxProcesses) {
     full = true;
-    why = "this sandbox has " + std::to_string(kMaxProcesses) +
-          " processes, the limit: DELETE /processes?status=finished removes the ended ones";
+    why = "this sandbox has " + std::to_string(processes_.size()) + " processes and " + std::to_string(*execs_) +
+          " execs running, the limit is " + std::to_string(kMaxProcesses) +
+          " together: DELETE /processes?status=finished removes the ended ones";
     return nullptr;
   }
   if (id.empty()) {
@@ -54,6 +55,17 @@ std::shared_ptr<Process> ProcessTable::add(std::string id, std::string& why, boo
   p->started_at_ms = now_ms();
   processes_[id] = p;
   return p;
+}
+
+std::shared_ptr<void> ProcessTable::exec_slot(std::string& why) {
+  if (processes_.size() + *execs_ >= kMaxProcesses) {
+    why = "this sandbox has " + std::to_string(processes_.size()) + " processes and " + std::to_string(*execs_) +
+          " execs running, the limit is " + std::to_string(kMaxProcesses) +
+          " together: wait for an exec to end, or DELETE /processes?status=finished";
+    return nullptr;
+  }
+  ++*execs_;
+  return std::shared_ptr<void>(execs_.get(), [count = execs_](void*) { --*count; });
 }
 
 std::shared_ptr<Process> ProcessTable::find(const std::string& id) const {
@@ -73,7 +85,7 @@ void ProcessTable::finished(Process& p, const Outcome& outcome) {
   if (!p.running()) return;
   p.outcome = outcome;
   p.status = process_status(outcome);
-  p.finished_at_ms = now_ms();
+  p.exited_at_ms = now_ms();
   auto waiters = std::move(p.on_exit);
   p.on_exit.clear();
   for (auto& [id, fn] : waiters) fn();

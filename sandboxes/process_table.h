@@ -1,5 +1,6 @@
 // The background processes of one sandbox (SANDBOXES.md §2.4): each a CommandRun whose output is
-// spooled to an OutputLog, kept after it ended until deleted. At most 256 per sandbox.
+// spooled to an OutputLog, kept after it ended until deleted. At most 256 per sandbox, a bound
+// that running execs share: processes and execs in flight together never pass it.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +26,7 @@ struct Process {
   std::string status = "running";  // running|completed|failed|killed|timeout|oom|error
   executors::Outcome outcome;
   int64_t started_at_ms = 0;
-  int64_t finished_at_ms = 0;
+  int64_t exited_at_ms = 0;
   bool stdin_pipe = false;
   std::shared_ptr<CommandRun> run;
   std::unique_ptr<OutputLog> log;
@@ -50,6 +51,9 @@ class ProcessTable {
   std::shared_ptr<Process> add(std::string id, std::string& why, bool& full);
   std::shared_ptr<Process> find(const std::string& id) const;
   std::vector<std::shared_ptr<Process>> list() const;
+  // A place for one exec while it runs (or waits for its session): released when the returned
+  // token goes. nullptr when processes and execs fill the sandbox's 256 (`why` says so).
+  std::shared_ptr<void> exec_slot(std::string& why);
   bool remove(const std::string& id);
   // Marks `p` ended with `outcome` and runs its exit callbacks.
   static void finished(Process& p, const executors::Outcome& outcome);
@@ -60,6 +64,8 @@ class ProcessTable {
  private:
   std::map<std::string, std::shared_ptr<Process>> processes_;
   uint64_t next_ = 1;
+  // Execs in flight; shared with their tokens, which may outlive the table.
+  std::shared_ptr<size_t> execs_ = std::make_shared<size_t>(0);
 };
 
 }  // namespace boxcar::sandboxes

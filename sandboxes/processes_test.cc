@@ -2,6 +2,7 @@
 // wait for exit and for a log line, kill, and the routes' bad input.
 #include <boost/json.hpp>
 
+#include "sandboxes/process_table.h"
 #include "sandboxes/sandbox_suite.h"
 
 namespace boxcar::sandboxes {
@@ -34,6 +35,12 @@ TEST_F(ProcessesTest, StartWaitExitAndGet) {
   EXPECT_EQ(w["exit_code"], 5);
   auto got = parse(get("/processes/short").body);
   EXPECT_EQ(got.at("status"), "failed");
+  // RFC 3339 with milliseconds, like every time of the API.
+  ASSERT_TRUE(got.at("started_at").is_string()) << got;
+  EXPECT_EQ(got.at("started_at").as_string().size(), 24u) << got;
+  EXPECT_EQ(got.at("started_at").as_string().back(), 'Z');
+  ASSERT_TRUE(got.at("exited_at").is_string()) << got;
+  EXPECT_GE(got.at("exited_at").as_string(), got.at("started_at").as_string());
   EXPECT_EQ(got.at("output_bytes"), 3);
   auto list = parse(get("/processes?status=failed").body);
   EXPECT_FALSE(list.at("processes").as_array().empty());
@@ -148,6 +155,33 @@ TEST_F(ProcessesTest, BadInput) {
   HttpReply cleared = f_->call("DELETE", HostFixture::path(id_, "/processes?status=finished"));
   EXPECT_EQ(cleared.status, 200u);
   EXPECT_EQ(get("/processes/target").status, 404u);
+}
+
+TEST_F(ProcessesTest, ExecsShareTheCapOfProcesses) {
+  // 255 kept processes and one exec in flight fill the 256: the next exec is refused.
+  size_t have = parse(get("/processes").body).at("processes").as_array().size();
+  for (size_t i = have; i < ProcessTable::kMaxProcesses - 1; ++i) start({{"argv", {"true"}}});
+  bool done = false;
+  HttpReply held;
+  f_->send("POST", HostFixture::path(id_, "/exec"),
+           json::serialize(json::value{{"argv", {"sh", "-c", "touch /tmp/held; while [ ! -e /tmp/go ]; do sleep 0.01; done"}}}),
+           [&](HttpReply r) {
+             held = std::move(r);
+             done = true;
+           });
+  for (int i = 0; i < 500 && parse(get("/fs/exists?path=/tmp/held").body).at("exists") != true; ++i) {
+  }
+  HttpReply over = post("/exec", {{"argv", {"true"}}});
+  EXPECT_EQ(over.status, 429u) << over.body;
+  EXPECT_EQ(parse(over.body).at("code"), "limit_reached");
+  HttpReply spawn = post("/processes", {{"argv", {"true"}}});
+  EXPECT_EQ(spawn.status, 429u) << "a process counts the exec too: " << spawn.body;
+  EXPECT_EQ(f_->call("PUT", HostFixture::path(id_, "/files/tmp/go"), "").status, 201u);
+  f_->run_until(done);
+  EXPECT_EQ(held.status, 200u) << held.body;
+  EXPECT_EQ(post("/exec", {{"argv", {"true"}}}).status, 200u) << "control: the ended exec gave its place back";
+  EXPECT_EQ(f_->call("DELETE", HostFixture::path(id_, "/processes?status=finished")).status, 200u);
+  EXPECT_EQ(post("/exec", {{"argv", {"true"}}}).status, 200u);
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ struct ExecCall : std::enable_shared_from_this<ExecCall> {
   std::shared_ptr<void> lease;          // activity (api_sandbox.h) until the answer went
   std::shared_ptr<CommandRun> run;
   std::function<void()> session_done;   // the session's next command may run
+  std::shared_ptr<void> slot;           // ProcessTable::exec_slot, until it ended
   std::string out[2];
   bool truncated[2] = {false, false};
   uint64_t streamed[2] = {0, 0};
@@ -158,6 +159,7 @@ struct ExecCall : std::enable_shared_from_this<ExecCall> {
     ended = true;
     run.reset();
     lease.reset();
+    slot.reset();
     if (auto done = std::exchange(session_done, nullptr)) done();
   }
 
@@ -186,9 +188,13 @@ void post_exec(SandboxHost& host, HttpRequest& req, std::shared_ptr<Responder> r
                                                  "\" (create it with POST /sessions, or send \"session\": null)", "session"));
     }
   }
+  std::string why;
+  auto slot = sb->processes().exec_slot(why);
+  if (!slot) return res->reply(HttpResponse::error_code(429, "limit_reached", why));
   CommandSetup setup = command_setup(*sb, *params, session, /*trailer=*/true);
   auto call = std::make_shared<ExecCall>(host, sb->id(), std::move(*params), std::move(setup), res);
   call->lease = sb->activity_lease();  // a running exec is activity until it answers
+  call->slot = std::move(slot);
   std::weak_ptr<ExecCall> weak = call;
   if (call->params.stream) {
     call->stream = EventStream::open(res, [weak] {

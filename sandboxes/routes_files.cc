@@ -580,6 +580,7 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
       res->reply(HttpResponse::json(200, json::object{{"exists", true}, {"type", type_name(r->entry.type)}}));
     });
   });
+  add_watch_routes(router, host);
 }
 
 }  // namespace boxcar::sandboxes

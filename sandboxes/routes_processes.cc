@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <re2/re2.h>
 
+#include "base/rfc3339.h"
 #include "base/unique_fd.h"
 #include "protocol/json_reader.h"
 #include "sandboxes/api_sandbox.h"
@@ -39,8 +40,8 @@ json::value process_json(const Process& p) {
   json::array argv;
   for (const auto& a : p.argv) argv.push_back(json::string(a));
   json::object o{{"id", p.id}, {"pid", p.pid}, {"argv", std::move(argv)}, {"status", p.status},
-                 {"exit_code", nullptr}, {"signal", nullptr}, {"started_at", p.started_at_ms},
-                 {"finished_at", nullptr}, {"pty", false},
+                 {"exit_code", nullptr}, {"signal", nullptr}, {"started_at", format_rfc3339(p.started_at_ms)},
+                 {"exited_at", nullptr}, {"pty", false},
                  {"output_bytes", p.log ? p.log->output_bytes() : 0},
                  {"output_dropped", p.log ? p.log->dropped() : 0}};
   o["command"] = p.command ? json::value(*p.command) : json::value(nullptr);
@@ -49,7 +50,7 @@ json::value process_json(const Process& p) {
     json::object out = outcome_json(p.outcome);
     o["exit_code"] = out["exit_code"];
     o["signal"] = out["signal"];
-    o["finished_at"] = p.finished_at_ms;
+    o["exited_at"] = format_rfc3339(p.exited_at_ms);
   }
   return o;
 }

@@ -137,6 +137,8 @@ void add_state_routes(server::Router& router, SandboxHost& host);
 void add_exec_routes(server::Router& router, SandboxHost& host);
 // sandboxes/routes_files.cc: /files/{path...} and /fs/*.
 void add_file_routes(server::Router& router, SandboxHost& host);
+// sandboxes/routes_watch.cc: /fs/watch and /fs/changes (add_file_routes adds them).
+void add_watch_routes(server::Router& router, SandboxHost& host);
 // sandboxes/routes_ports.cc: /ports.
 void add_port_routes(server::Router& router, SandboxHost& host);
 // sandboxes/routes_git.cc: POST /git/checkout.

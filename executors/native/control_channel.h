@@ -24,6 +24,7 @@ enum class Msg : char {
   layered = 'L',   // one of the step's layered directories: target, lower count; fds layer, lowers
   done = 'D',      // a command ended: id, wait status
   started = 'S',   // a command was forked, before it runs: id, its pid in the sandbox; fd its pidfd
+  watch = 'W',     // a watch (watch_wire.h): path, recursive; fd: the socket the watch helper writes
 };
 
 // Msg::exec's flags: which optional descriptors follow stdout and stderr.

@@ -23,6 +23,7 @@
 #include "executors/native/control_channel.h"
 #include "executors/native/exec_user.h"
 #include "executors/native/init_files.h"
+#include "executors/native/init_watch.h"
 
 namespace boxcar::executors::native {
 
@@ -226,6 +227,8 @@ int init_main(int argc, char** argv) {
         ::kill(-1, SIGTERM);
       } else if (type == Msg::helper) {
         start_file_helper(body, fds, caps);
+      } else if (type == Msg::watch) {
+        start_watch_helper(body, fds, caps);
       } else if (type == Msg::configure) {
         Reader r(body);
         std::string hostname = r.str();

@@ -5,20 +5,18 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
-#include "executors/native/command_filter.h"
 #include "executors/native/control_channel.h"
 #include "executors/native/file_wire.h"
+#include "executors/native/helper_prelude.h"
 #include "executors/native/path_walk.h"
 
 namespace boxcar::executors::native {
@@ -30,8 +28,6 @@ constexpr int kMaxDepth = 128;
 // What a listing may fill of the reply before it stops and says `truncated`.
 constexpr size_t kListBudget = kMaxFileReply - (256u << 10);
 constexpr const char* kUploadPrefix = ".boxcar-upload-";
-// Where the helper keeps its reply socket (init's control channel was there).
-constexpr int kHelperSocketFd = 3;
 
 class unique_dir {
  public:
@@ -482,20 +478,7 @@ void write_all(int sock, const std::string& data, size_t sent) {
 }
 
 [[noreturn]] void run_helper(const std::string& body, int sock, const CapSet& caps) {
-  sigset_t all;
-  sigfillset(&all);
-  ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
-  if (::dup2(sock, kHelperSocketFd) < 0) ::_exit(1);
-  ::close_range(kHelperSocketFd + 1, ~0U, 0);  // the control channel (fd 3) went with the dup2
-  sock = kHelperSocketFd;
-  if (drop_capabilities(caps)) ::_exit(1);
-  if (deny_clone3()) ::_exit(1);  // the commands' filter exactly (command_filter.h)
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  ::prctl(PR_SET_NAME, "boxcar-files", 0, 0, 0);
-  ::umask(0);  // the mode asked for is the mode made
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
-  if (pidfd < 0 || send_message(sock, "P", &pidfd, 1) != 0) ::_exit(1);
-  ::close(pidfd);
+  sock = enter_helper(sock, caps, "boxcar-files");
 
   FileRequest q;
   FileReply reply;

@@ -50,6 +50,9 @@ class NativeSandbox final : public Sandbox {
   }
   Status freeze(bool frozen) override { return state_->freeze(frozen); }
   Result<SandboxUsage> usage() override { return state_->usage(); }
+  Result<std::unique_ptr<WatchHandle>> watch(const WatchRequest& request, WatchHandlers handlers) override {
+    return state_->watch(request, std::move(handlers));
+  }
 
  private:
   std::shared_ptr<SandboxState> state_;

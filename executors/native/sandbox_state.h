@@ -94,6 +94,8 @@ class SandboxState : public std::enable_shared_from_this<SandboxState> {
   // Sandbox::freeze and usage (cgroup.h): the cgroups only, init is not asked (it is frozen).
   Status freeze(bool frozen);
   Result<SandboxUsage> usage() const;
+  // Sandbox::watch (sandbox_files.cc): one long-lived helper forked by init per watch.
+  Result<std::unique_ptr<WatchHandle>> watch(const WatchRequest& request, WatchHandlers handlers);
   // Whether a prewarmed sandbox can still be handed to a step.
   bool usable() const { return !destroyed_ && !setup_failure_ && !init_dead_ && !stop_reason_ && !oom_hit_; }
   // Renames a prewarmed sandbox for the step that takes it.

@@ -137,6 +137,21 @@ TEST_F(SandboxCli, CopyBothWaysKeepsA20MiBFileByteForByte) {
   EXPECT_FALSE(fs::exists(*work_ / "nope"));
 }
 
+TEST_F(SandboxCli, WatchPrintsOneLinePerChangeUntilThePathGoes) {
+  ASSERT_EQ(cli({"sandbox", "exec", id_, "--sh", "mkdir -p /workspace/cw"}).exit_code, 0);
+  // The watch says "watching" on stderr once it is in place; the changes come after it.
+  auto r = shell("$BOXCAR sandbox watch " + id_ + " /workspace/cw --exclude '*.tmp' >out 2>err & pid=$!; "
+                 "i=0; until grep -q watching err || [ $i -gt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+                 "$BOXCAR sandbox exec " + id_ + " --sh 'echo x > /workspace/cw/a.txt; touch /workspace/cw/b.tmp; "
+                 "rm -rf /workspace/cw'; wait $pid; echo \"exit $?\"; cat out");
+  EXPECT_NE(r.out.find("exit 0"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("create    /workspace/cw/a.txt\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("modify    /workspace/cw/a.txt\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("b.tmp"), std::string::npos) << "excluded: " << r.out;
+  auto bad = cli({"sandbox", "watch", id_, "/workspace/../etc"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 TEST_F(SandboxCli, SpawnLogsWaitAndKillAProcess) {
   auto spawned = cli({"sandbox", "spawn", id_, "--id", "ticker", "--sh", "echo ready; while :; do sleep 1; done"});
   ASSERT_EQ(spawned.exit_code, 0) << spawned.err;
