@@ -49,6 +49,7 @@ constexpr const char* kUsage =
     "                    [--egress none|public|all] [--egress-allow CIDR[:PORT]]... [--allow-host-network]\n"
     "                    [--job-network-pool CIDR] [--job-network-pool6 CIDR]\n"
     "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
+    "                    [--sandbox-warm N]\n"
     "  --concurrency N: jobs at once (default 1); 0 with --sandbox-slots: a sandbox-only agent\n"
     "  that claims no jobs\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
@@ -166,6 +167,7 @@ int cmd_agent(const Args& args) {
   auto sandbox = read_sandbox_flags(*flags);
   if (!sandbox.ok()) return usage_error("agent", sandbox.error().message);
   opts.sandbox_slots = sandbox->slots;
+  opts.sandbox_warm = sandbox->warm;
   opts.sandbox_listen = sandbox->listen;
   opts.sandbox_advertise = sandbox->advertise;
   if (auto c = flags->get("--concurrency"); c && *c == "0") {

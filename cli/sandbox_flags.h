@@ -1,5 +1,5 @@
 // The sandbox API flags of `boxcar agent` and `boxcar serve` (for its first in-process agent):
-// --sandbox-slots, --sandbox-listen, --sandbox-advertise. Parsed and checked in one place, so
+// --sandbox-slots, --sandbox-listen, --sandbox-advertise, --sandbox-warm. Parsed and checked in one place, so
 // the two commands agree (shared/SANDBOXES.md §1.1).
 #pragma once
 
@@ -19,7 +19,9 @@ inline constexpr const char* kSandboxFlagsUsage =
     "  --sandbox-listen ADDR:PORT  the data plane the server's gateway forwards sandbox requests to\n"
     "                           (default 127.0.0.1:0, a free loopback port)\n"
     "  --sandbox-advertise URL  how the server reaches that port (http://10.0.0.7:8471); required\n"
-    "                           when --sandbox-listen is not a loopback address\n";
+    "                           when --sandbox-listen is not a loopback address\n"
+    "  --sandbox-warm N         sandboxes of the default spec kept ready, so such a create takes\n"
+    "                           one (default 0: every create sets one up; at most 64 and the slots)\n";
 
 // `specs` and the sandbox flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs);
@@ -28,6 +30,7 @@ struct SandboxSettings {
   size_t slots = 1000;
   std::string listen = "127.0.0.1:0";
   std::string advertise;  // "": the bound listen address
+  size_t warm = 0;        // --sandbox-warm: off by default, since each one holds memory and a job network
 };
 
 // Errors (usage) name the flag, the value and the form it takes.

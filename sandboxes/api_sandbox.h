@@ -50,6 +50,7 @@ class ApiSandbox {
   int64_t create_ms_ = 0;
   std::chrono::system_clock::time_point last_active_{};
   int netns_ = -1;     // from SandboxHostOptions::make_netns, released with the sandbox
+  std::string netns_key_;  // what make_netns was called with: the id, or the warm sandbox's name
 
  private:
   protocol::SandboxCreate spec_;

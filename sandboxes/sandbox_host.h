@@ -47,6 +47,13 @@ struct SandboxHostOptions {
   std::function<void(std::string_view)> log;  // one line per event worth telling
   // Called after every change of a sandbox's state or ports (the sync goes out at once).
   std::function<void()> on_change;
+  // Sandboxes of the default spec kept ready (--sandbox-warm; sandboxes/warm_pool.h). Each holds
+  // a slot (a cold create gives one up when it needs the slot) and counts against the memory
+  // budget; free_slots() still counts them free, since any default create takes one.
+  size_t warm = 0;
+  // Names a warm sandbox (its hostname) when a create takes it: the executor's own
+  // (executors/native/sandbox_rename.h). Unset: no warm pool.
+  std::function<Status(executors::Sandbox& sandbox, const std::string& name)> rename_sandbox;
 };
 
 class SandboxHost {
@@ -81,6 +88,8 @@ class SandboxHost {
   ApiSandbox* find(const std::string& id);
   std::vector<protocol::SandboxReport> reports() const;
   size_t free_slots() const;
+  // Warm sandboxes ready now (SandboxHostOptions::warm).
+  size_t warm_ready() const;
   int64_t memory_free_bytes() const;
   const std::string& key() const;
   boost::asio::io_context& io();

@@ -61,6 +61,7 @@ struct AgentConfig {
   std::string sandbox_listen = "127.0.0.1:0";
   std::string sandbox_advertise;
   Millis sandbox_sync_interval{5'000};
+  size_t sandbox_warm = 0;  // sandboxes of the default spec kept ready (--sandbox-warm)
   ParserLimits parser_limits;            // the child process that parses it first
 };
 

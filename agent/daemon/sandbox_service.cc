@@ -7,6 +7,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "agent/daemon/agent_config.h"
+#include "executors/native/sandbox_rename.h"
 
 namespace boxcar::agent {
 
@@ -47,6 +48,7 @@ SandboxFactory sandbox_service_factory(PreviewProxy* previews, network::NetworkH
     SandboxService::Options o;
     o.data_dir = config.data_dir;
     o.slots = config.sandbox_slots;
+    o.warm = config.sandbox_warm;
     o.listen = config.sandbox_listen;
     o.advertise = config.sandbox_advertise;
     o.previews = previews;
@@ -63,6 +65,8 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
   sandboxes::SandboxHostOptions h;
   h.data_dir = options_.data_dir;
   h.slots = options_.slots;
+  h.warm = options_.warm;
+  h.rename_sandbox = executors::rename_native_sandbox;  // the factory refuses other executors
   h.log = options_.log;
   h.on_change = std::move(changed);
   if (PreviewProxy* proxy = options_.previews) {
