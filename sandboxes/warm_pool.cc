@@ -33,11 +33,17 @@ std::optional<WarmSandbox> WarmPool::take() {
 void WarmPool::refill() {
   if (posted_ || ready_.size() >= target_) return;
   posted_ = true;
-  // After the current handler: a create's answer goes out before the next sandbox is set up.
+  // Behind the create's answer: the route's reply is posted to its session's strand, whose
+  // invoker is queued after anything posted during the create (measured: a refill posted once
+  // ran first, and the 201 waited ~130 ms for it under load). One more hop puts the making of
+  // the next sandbox after the answer's write.
   boost::asio::post(io_, [this, alive = alive_] {
     if (!*alive) return;
-    posted_ = false;
-    make_one();
+    boost::asio::post(io_, [this, alive] {
+      if (!*alive) return;
+      posted_ = false;
+      make_one();
+    });
   });
 }
 
