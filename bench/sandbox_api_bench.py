@@ -15,7 +15,8 @@ baselines in the same run:
    context switches over 10 s, and GET /api/v1/sandboxes latency; vs as many
    `bwrap --unshare-all ... sleep 1000`.
 Every API call goes over one keep-alive connection (http.client). Run from the repository root
-after a build: bench/sandbox_api_bench.py [--n N] [--idle 200|1000] [--file-mib 256]
+after a build: bench/sandbox_api_bench.py [--n N] [--idle 200|1000] [--file-mib 256] [--warm 4]
+[--figures 1,2,6]
 (BOXCAR=path overrides build/cli/boxcar)."""
 import argparse, glob, hashlib, http.client, json, math, os, shutil, signal, socket, statistics
 import subprocess, sys, tempfile, time
@@ -250,12 +251,14 @@ def main():
     ap.add_argument("--n", type=int, default=100, help="samples per latency figure (default 100)")
     ap.add_argument("--idle", type=int, default=200, help="idle sandboxes for figure 6 (default 200)")
     ap.add_argument("--file-mib", type=int, default=256, help="size of the big file (default 256)")
-    ap.add_argument("--idle-network", default="none", choices=("none", "job"),
-                    help="network of the idle sandboxes (default none: with job, serve aborts once it "
-                         "holds over 1024 files, see bench/RESULTS.md issue 16)")
-    ap.add_argument("--files-only", action="store_true", help="figure 5 (files) alone")
+    ap.add_argument("--idle-network", default="job", choices=("none", "job"),
+                    help="network of the idle sandboxes (default job)")
+    ap.add_argument("--warm", type=int, default=4,
+                    help="serve's --sandbox-warm (default 4; 0: every create is cold)")
+    ap.add_argument("--figures", default="1,2,3,4,5,6", help="which figures to run (default all: 1,2,3,4,5,6)")
     args = ap.parse_args()
     N = args.n
+    figures = {int(f) for f in args.figures.split(",") if f}
 
     work = tempfile.mkdtemp(prefix="boxcar-sandbox-api-bench-", dir=os.environ.get("TMPDIR", "/var/tmp"))
     procs, sandboxes, notes = [], [], []
@@ -300,13 +303,18 @@ def main():
 
         port = free_port()
         data = os.path.join(work, "data")
-        flags = ["--max-sandboxes", str(max(1000, args.idle + 50))]
+        flags = ["--max-sandboxes", str(max(1000, args.idle + 50)), "--sandbox-slots", str(max(1000, args.idle + 50))]
         help_text = subprocess.run([BOXCAR, "serve", "--help"], capture_output=True, text=True)
         if "--max-sandboxes-per-token" in help_text.stdout + help_text.stderr:
             flags += ["--max-sandboxes-per-token", str(args.idle + 50)]
         else:
             flags = []
             notes.append("serve has no --max-sandboxes flags: idle count capped by its defaults")
+        if args.warm and "--sandbox-warm" in help_text.stdout + help_text.stderr:
+            flags += ["--sandbox-warm", str(args.warm)]
+        elif args.warm:
+            notes.append("serve has no --sandbox-warm: every create is cold")
+            args.warm = 0
         srv = subprocess.Popen([BOXCAR, "serve", "--listen", f"127.0.0.1:{port}", "--data", data] + flags,
                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "serve.log"), "w"))
         procs.append(srv)
@@ -327,60 +335,102 @@ def main():
                 raise SystemExit(f"create never succeeded: HTTP {status} {body[:300]!r}")
             time.sleep(0.2)
 
-        if not args.files_only:
-            # 1. create -> ready.
-            create = []
+        agent_ms = []  # the agent's own create_ms of every timed create
+
+        def warm_taken():
+            """How many timed creates took a warm sandbox: the agent's create_ms is 0-2 ms then (a
+            cold one sets up a Job, init and maybe a network: 10 ms or more)."""
+            return sum(1 for m in agent_ms if m <= 2)
+
+        # The cold create: one resource off the defaults, so the pool is not used (same cost).
+        COLD = {"resources": {"pids": 1023}}
+
+        def timed_creates(spec, pause):
+            """N creates of spec, each answered 201; `pause` s untimed after each (the pool refills),
+            deleted in batches of 20 (untimed). Returns (ms list, warm takes among them)."""
+            out, w0 = [], warm_taken()
             for _ in range(N):
                 t = time.perf_counter()
-                sid = api.create()
-                create.append(ms(time.perf_counter() - t))
+                answer = api.json("POST", "/api/v1/sandboxes", spec, want=(201,))
+                out.append(ms(time.perf_counter() - t))
+                sid = answer["id"]
+                agent_ms.append(answer.get("create_ms", 99))
                 sandboxes.append(sid)
-                if len(sandboxes) >= 20:  # a few live at once, then deleted (untimed)
+                if len(sandboxes) >= 20:
                     for s in sandboxes:
                         api.delete(s)
                     sandboxes.clear()
+                if pause:
+                    time.sleep(pause)
             for s in sandboxes:
                 api.delete(s)
             sandboxes.clear()
-            create_none = []
-            for _ in range(N):
-                t = time.perf_counter()
-                sid = api.create(network="none")
-                create_none.append(ms(time.perf_counter() - t))
-                api.delete(sid)
+            return out, warm_taken() - w0
+
+        if 1 in figures:
+            # 1. create -> ready.
+            rows = []
+            if args.warm:
+                create_warm, took = timed_creates({}, 0.25)
+                rows.append((f"POST {{}} -> 201, warm (network job; {took}/{N} took a warm one)",
+                             statistics.median(create_warm), pct(create_warm, 95), ""))
+            create, took_cold = timed_creates(COLD, 0)
+            create_none, _ = timed_creates({"network": "none"}, 0)
             base1 = baselines(N)
-            rows = [("POST /api/v1/sandboxes {} -> 201 (network job)", statistics.median(create), pct(create, 95), ""),
-                    ('POST {"network":"none"} -> 201', statistics.median(create_none), pct(create_none, 95), "")]
+            rows += [(f"POST {{resources:{{pids:1023}}}} -> 201, cold (network job)", statistics.median(create), pct(create, 95),
+                      f"{took_cold} warm" if took_cold else ""),
+                     ('POST {"network":"none"} -> 201, cold', statistics.median(create_none), pct(create_none, 95), "")]
             rows += [(name, statistics.median(x), pct(x, 95), f"api/this {statistics.median(create) / statistics.median(x):.2f}x")
                      for name, x in base1]
             c50 = statistics.median(create)
             runc = [statistics.median(x) for name, x in base1 if "runc" in name]
-            rows.append(("target: p50 <= 10 ms cold (5 ms warm)", 10, None, "met" if c50 <= 10 else "NOT met"))
+            rows.append(("target: p50 <= 10 ms cold", 10, None, "met" if c50 <= 10 else "NOT met"))
+            if args.warm:
+                w50 = statistics.median(create_warm)
+                rows.append(("target: p50 <= 5 ms warm", 5, None, "met" if w50 <= 5 else "NOT met"))
             if runc:
-                rows.append(("target: >= 5x faster than runc", runc[0] / 5, None,
+                rows.append(("target: >= 5x faster than runc (cold)", runc[0] / 5, None,
                              f"{'met' if c50 * 5 <= runc[0] else 'NOT met'} ({runc[0] / c50:.2f}x faster)"))
-            table(f"1. create -> ready (ms, N={N}; no warm pool exists: every create is cold)", rows)
+            table(f"1. create -> ready (ms, N={N}; serve --sandbox-warm {args.warm})", rows)
 
+        if 2 in figures:
             # 2. create + exec true + delete.
-            full, bad = [], 0
-            for _ in range(N):
-                t = time.perf_counter()
-                sid = api.create()
-                r = api.exec(sid, {"argv": ["true"]})
-                api.delete(sid)
-                full.append(ms(time.perf_counter() - t))
-                bad += r.get("exit_code") != 0
+            def full_cycle(spec, pause):
+                out, bad, w0 = [], 0, warm_taken()
+                for _ in range(N):
+                    t = time.perf_counter()
+                    answer = api.json("POST", "/api/v1/sandboxes", spec, want=(201,))
+                    sid = answer["id"]
+                    r = api.exec(sid, {"argv": ["true"]})
+                    api.delete(sid)
+                    out.append(ms(time.perf_counter() - t))
+                    bad += r.get("exit_code") != 0
+                    agent_ms.append(answer.get("create_ms", 99))
+                    if pause:
+                        time.sleep(pause)
+                return out, bad, warm_taken() - w0
+
+            rows = []
+            if args.warm:
+                full_warm, bad, took = full_cycle({}, 0.25)
+                rows.append((f"create + exec true + delete, warm ({took}/{N} warm)", statistics.median(full_warm),
+                             pct(full_warm, 95), f"{bad} execs not exit 0" if bad else ""))
+            full, bad, _ = full_cycle(COLD, 0)
             base2 = baselines(N)
-            rows = [("create + exec true + delete", statistics.median(full), pct(full, 95),
-                     f"{bad} execs not exit 0" if bad else "")]
+            rows.append(("create + exec true + delete, cold", statistics.median(full), pct(full, 95),
+                         f"{bad} execs not exit 0" if bad else ""))
             rows += [(name, statistics.median(x), pct(x, 95), f"api/this {statistics.median(full) / statistics.median(x):.2f}x")
                      for name, x in base2]
             bw = [statistics.median(x) for name, x in base2 if "bwrap" in name]
             if bw:
-                rows.append(("target: <= 2x bwrap's whole process", 2 * bw[0], None,
+                rows.append(("target: <= 2x bwrap's whole process (cold)", 2 * bw[0], None,
                              "met" if statistics.median(full) <= 2 * bw[0] else "NOT met"))
+                if args.warm:
+                    rows.append(("target: <= 2x bwrap's whole process (warm)", 2 * bw[0], None,
+                                 "met" if statistics.median(full_warm) <= 2 * bw[0] else "NOT met"))
             table(f"2. create + exec `true` + delete (ms, N={N})", rows)
 
+        if figures & {3, 4, 5}:  # one live sandbox shared by the three
             # 3. exec true round trip in one live sandbox.
             sid = api.create()
             sandboxes.append(sid)
@@ -452,160 +502,152 @@ def main():
                     f"target p50 <= 2 ms: {'met' if statistics.median(lat) <= 2 else 'NOT met'}"),
                    ("baseline: local bash over a pipe", *p(local), "")])
 
-        # 5. files.
-        if args.files_only:
-            sid = api.create()
-            sandboxes.append(sid)
-        cpu = lambda: sum(int(open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()[i]) for i in (11, 12)) \
-            * 1000 / os.sysconf("SC_CLK_TCK")
-        mib = args.file_mib
-        src = os.path.join(work, "big.bin")
-        with open(src, "wb") as f:
-            for _ in range(mib):
-                f.write(os.urandom(1 << 20))
-        size = os.path.getsize(src)
-        digest = hashlib.file_digest(open(src, "rb"), "sha256").hexdigest()
-        cps = []
-        for i in range(3):
+            # 5. files.
+            mib = args.file_mib
+            src = os.path.join(work, "big.bin")
+            with open(src, "wb") as f:
+                for _ in range(mib):
+                    f.write(os.urandom(1 << 20))
+            size = os.path.getsize(src)
+            digest = hashlib.file_digest(open(src, "rb"), "sha256").hexdigest()
+            cps = []
+            for i in range(3):
+                t = time.perf_counter()
+                subprocess.run(["cp", src, src + ".copy"], check=True)
+                cps.append(time.perf_counter() - t)
+                os.unlink(src + ".copy")
+            t_cp = statistics.median(cps)
+            path = f"/api/v1/sandboxes/{sid}/files/workspace/big"
             t = time.perf_counter()
-            subprocess.run(["cp", src, src + ".copy"], check=True)
-            cps.append(time.perf_counter() - t)
-            os.unlink(src + ".copy")
-        t_cp = statistics.median(cps)
-        path = f"/api/v1/sandboxes/{sid}/files/workspace/big"
-        t, c = time.perf_counter(), cpu()
-        with open(src, "rb") as f:
-            status, body = api.request("PUT", path, f, {"Content-Length": str(size),
-                                                        "Content-Type": "application/octet-stream"})
-        t_put, c_put = time.perf_counter() - t, cpu() - c
-        if status not in (200, 201):
-            raise RuntimeError(f"PUT: HTTP {status} {body[:200]!r}")
-        t, c = time.perf_counter(), cpu()
-        r = api.request("GET", path, stream=True)
-        got = os.path.join(work, "got.bin")
-        with open(got, "wb") as out:
-            while chunk := r.read(1 << 20):
-                out.write(chunk)
-        t_get, c_get = time.perf_counter() - t, cpu() - c
-        same = r.status == 200 and hashlib.file_digest(open(got, "rb"), "sha256").hexdigest() == digest
-        os.unlink(got)
-        try:
-            a_up, a_down = artifact_baseline(work, src, digest)
-        except Exception as e:  # the baseline only
-            a_up = a_down = None
-            notes.append(f"artifact baseline failed: {e}")
-        mb = size / 1e6
-        rate = lambda s: f"{mb / s:7.0f} MB/s ({s:.2f} s)"
-        print(f"\n5. files: one {mib} MiB file of random bytes (MB/s, one run each; cp median of 3)")
-        print(f"  PUT  .../files/workspace/big                 {rate(t_put)}  vs cp {t_cp / t_put:.2f}x"
-              f"  (target >= 0.3x cp: {'met' if t_cp / t_put >= 0.3 else 'NOT met'})")
-        print(f"  GET  .../files/workspace/big (to a file)     {rate(t_get)}  {'bytes match' if same else 'BYTES DIFFER'}"
-              + (f"  vs artifact download {a_down / t_get:.2f}x (target >= 0.5x: "
-                 f"{'met' if a_down / t_get >= 0.5 else 'NOT met'})" if a_down else ""))
-        print(f"  serve's CPU (server + in-process agent): PUT {c_put / mib:.1f} ms per MiB, GET {c_get / mib:.1f} ms per MiB")
-        print(f"  baseline cp, same disk                       {rate(t_cp)}")
-        if a_up:
-            print(f"  baseline artifact upload (POST, 2nd server)  {rate(a_up)}")
-            print(f"  baseline artifact download (GET)             {rate(a_down)}")
-        small_dir = os.path.join(work, "small")
-        os.makedirs(small_dir)
-        blobs = [os.urandom(4096) for _ in range(200)]
-        for i, b in enumerate(blobs):
-            with open(os.path.join(small_dir, f"f{i}"), "wb") as f:
-                f.write(b)
-        puts = []
-        t0 = time.perf_counter()
-        for i, b in enumerate(blobs):
-            t = time.perf_counter()
-            status, body = api.request("PUT", f"/api/v1/sandboxes/{sid}/files/workspace/small/f{i}?mkdirs=1", b)
-            puts.append(ms(time.perf_counter() - t))
+            with open(src, "rb") as f:
+                status, body = api.request("PUT", path, f, {"Content-Length": str(size),
+                                                            "Content-Type": "application/octet-stream"})
+            t_put = time.perf_counter() - t
             if status not in (200, 201):
-                raise RuntimeError(f"small PUT: HTTP {status} {body[:200]!r}")
-        t_small = time.perf_counter() - t0
-        t = time.perf_counter()
-        subprocess.run(["cp", "-r", small_dir, small_dir + ".copy"], check=True)
-        t_cpr = time.perf_counter() - t
-        print(f"  200 x 4 KiB PUT: {ms(t_small):.0f} ms in all ({200 / t_small:.0f} files/s), per PUT p50 "
-              f"{statistics.median(puts):.2f} ms p95 {pct(puts, 95):.2f} ms; `cp -r` of the 200 files {ms(t_cpr):.1f} ms")
-        api.delete(sid)
-        sandboxes.remove(sid)
-        os.unlink(src)
-        sys.stdout.flush()
-        if args.files_only:
-            print(f"  load after: {open('/proc/loadavg').read().split()[:3]}")
-            return
-
-        # 6. idle sandboxes.
-        M = args.idle
-        time.sleep(1)
-        mem0, rss0 = mem_available_kib(), rss_kib(srv.pid)
-        t0 = time.perf_counter()
-        failed = None
-        fd0 = len(os.listdir(f"/proc/{srv.pid}/fd"))
-        for i in range(M):
+                raise RuntimeError(f"PUT: HTTP {status} {body[:200]!r}")
+            t = time.perf_counter()
+            r = api.request("GET", path, stream=True)
+            got = os.path.join(work, "got.bin")
+            with open(got, "wb") as out:
+                while chunk := r.read(1 << 20):
+                    out.write(chunk)
+            t_get = time.perf_counter() - t
+            same = r.status == 200 and hashlib.file_digest(open(got, "rb"), "sha256").hexdigest() == digest
+            os.unlink(got)
             try:
-                sandboxes.append(api.create(network=args.idle_network))
-            except RuntimeError as e:
-                failed = f"create {i + 1} of {M} failed: {e}"
-                notes.append(failed)
-                break
-        t_create = time.perf_counter() - t0
-        held = len(sandboxes)
-        time.sleep(3)
-        mem1, rss1 = mem_available_kib(), rss_kib(srv.pid)
-        fd1 = len(os.listdir(f"/proc/{srv.pid}/fd"))
-        tree = descendants(srv.pid)
-        pss_tree = pss_kib(tree)
-        c0 = ctx_switches(srv.pid)
-        cpu0 = sum(int(open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()[i]) for i in (11, 12))
-        time.sleep(10)
-        c1 = ctx_switches(srv.pid)
-        cpu1 = sum(int(open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()[i]) for i in (11, 12))
-        lists, lists_all = [], []
-        count = count_all = 0
-        for _ in range(20):
+                a_up, a_down = artifact_baseline(work, src, digest)
+            except Exception as e:  # the baseline only
+                a_up = a_down = None
+                notes.append(f"artifact baseline failed: {e}")
+            mb = size / 1e6
+            rate = lambda s: f"{mb / s:7.0f} MB/s ({s:.2f} s)"
+            print(f"\n5. files: one {mib} MiB file of random bytes (MB/s, one run each; cp median of 3)")
+            print(f"  PUT  .../files/workspace/big                 {rate(t_put)}  vs cp {t_cp / t_put:.2f}x"
+                  f"  (target >= 0.3x cp: {'met' if t_cp / t_put >= 0.3 else 'NOT met'})")
+            print(f"  GET  .../files/workspace/big (to a file)     {rate(t_get)}  {'bytes match' if same else 'BYTES DIFFER'}"
+                  + (f"  vs artifact download {a_down / t_get:.2f}x (target >= 0.5x: "
+                     f"{'met' if a_down / t_get >= 0.5 else 'NOT met'})" if a_down else ""))
+            print(f"  baseline cp, same disk                       {rate(t_cp)}")
+            if a_up:
+                print(f"  baseline artifact upload (POST, 2nd server)  {rate(a_up)}")
+                print(f"  baseline artifact download (GET)             {rate(a_down)}")
+            small_dir = os.path.join(work, "small")
+            os.makedirs(small_dir)
+            blobs = [os.urandom(4096) for _ in range(200)]
+            for i, b in enumerate(blobs):
+                with open(os.path.join(small_dir, f"f{i}"), "wb") as f:
+                    f.write(b)
+            puts = []
+            t0 = time.perf_counter()
+            for i, b in enumerate(blobs):
+                t = time.perf_counter()
+                status, body = api.request("PUT", f"/api/v1/sandboxes/{sid}/files/workspace/small/f{i}?mkdirs=1", b)
+                puts.append(ms(time.perf_counter() - t))
+                if status not in (200, 201):
+                    raise RuntimeError(f"small PUT: HTTP {status} {body[:200]!r}")
+            t_small = time.perf_counter() - t0
             t = time.perf_counter()
-            got = api.json("GET", "/api/v1/sandboxes")
-            lists.append(ms(time.perf_counter() - t))
-            count = len(got["sandboxes"])
-            t = time.perf_counter()
-            got = api.json("GET", "/api/v1/sandboxes?limit=1000")
-            lists_all.append(ms(time.perf_counter() - t))
-            count_all = len(got["sandboxes"])
-        t0 = time.perf_counter()
-        for s in sandboxes:
-            api.delete(s)
-        t_delete = time.perf_counter() - t0
-        sandboxes.clear()
-        time.sleep(2)
-        mem2 = mem_available_kib()
-        sleeps = []
-        argv = (BWRAP + ["/bin/sleep", "1000"]) if have_bwrap else (UNSHARE + ["sleep", "1000"])
-        for _ in range(M):
-            sleeps.append(subprocess.Popen(argv))
-        procs += sleeps
-        time.sleep(3)
-        mem3 = mem_available_kib()
-        bw_tree = [d for sl in sleeps for d in [sl.pid] + descendants(sl.pid)]
-        pss_bw = pss_kib(bw_tree)
-        for s in sleeps:
-            kill_tree(s)
-        per_sb, per_bw = (mem0 - mem1) / max(held, 1), (mem2 - mem3) / M
-        print(f"\n6. {held} idle sandboxes, network {args.idle_network} (created in {t_create:.1f} s, deleted in {t_delete:.1f} s)")
-        print(f"  MemAvailable delta per sandbox      {per_sb:8.0f} KiB   "
-              f"(target <= 1024 KiB: {'met' if per_sb <= 1024 else 'NOT met'}; <= 2x bwrap: "
-              f"{'met' if per_sb <= 2 * per_bw else 'NOT met'}, {per_sb / per_bw:.2f}x)")
-        print(f"  baseline {M} `{' '.join(argv[:2])} ... sleep 1000`: {per_bw:8.0f} KiB each")
-        print(f"  PSS of serve's {len(tree)} descendant processes: {pss_tree / max(held, 1):.0f} KiB per sandbox; "
-              f"of the bwraps' {len(bw_tree)} processes: {pss_bw / M:.0f} KiB each")
-        print(f"  serve's RSS (server + in-process agent): {rss0 / 1024:.1f} MiB before, {rss1 / 1024:.1f} MiB with "
-              f"{held} ({(rss1 - rss0) / max(held, 1):.0f} KiB per sandbox)")
-        print(f"  serve's open files: {fd0} before, {fd1} with {held} ({(fd1 - fd0) / max(held, 1):.1f} per sandbox)")
-        print(f"  serve over 10 s idle: {c1 - c0} context switches (all threads), "
-              f"{(cpu1 - cpu0) * 1000 / os.sysconf('SC_CLK_TCK'):.0f} ms CPU")
-        print(f"  GET /api/v1/sandboxes ({count} listed) p50 {statistics.median(lists):.2f} ms p95 {pct(lists, 95):.2f} ms;"
-              f" ?limit=1000 ({count_all}) p50 {statistics.median(lists_all):.2f} ms p95 {pct(lists_all, 95):.2f} ms"
-              f" (target <= 20 ms: {'met' if statistics.median(lists_all) <= 20 else 'NOT met'})")
+            subprocess.run(["cp", "-r", small_dir, small_dir + ".copy"], check=True)
+            t_cpr = time.perf_counter() - t
+            print(f"  200 x 4 KiB PUT: {ms(t_small):.0f} ms in all ({200 / t_small:.0f} files/s), per PUT p50 "
+                  f"{statistics.median(puts):.2f} ms p95 {pct(puts, 95):.2f} ms; `cp -r` of the 200 files {ms(t_cpr):.1f} ms")
+            api.delete(sid)
+            sandboxes.remove(sid)
+            os.unlink(src)
+            sys.stdout.flush()
+
+        if 6 in figures:
+            # 6. idle sandboxes.
+            M = args.idle
+            time.sleep(1)
+            mem0, rss0 = mem_available_kib(), rss_kib(srv.pid)
+            t0 = time.perf_counter()
+            failed = None
+            fd0 = len(os.listdir(f"/proc/{srv.pid}/fd"))
+            for i in range(M):
+                try:
+                    sandboxes.append(api.create(network=args.idle_network))
+                except RuntimeError as e:
+                    failed = f"create {i + 1} of {M} failed: {e}"
+                    notes.append(failed)
+                    break
+            t_create = time.perf_counter() - t0
+            held = len(sandboxes)
+            time.sleep(3)
+            mem1, rss1 = mem_available_kib(), rss_kib(srv.pid)
+            fd1 = len(os.listdir(f"/proc/{srv.pid}/fd"))
+            tree = descendants(srv.pid)
+            pss_tree = pss_kib(tree)
+            c0 = ctx_switches(srv.pid)
+            cpu0 = sum(int(open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()[i]) for i in (11, 12))
+            time.sleep(10)
+            c1 = ctx_switches(srv.pid)
+            cpu1 = sum(int(open(f"/proc/{srv.pid}/stat").read().rsplit(")", 1)[1].split()[i]) for i in (11, 12))
+            lists, lists_all = [], []
+            count = count_all = 0
+            for _ in range(20):
+                t = time.perf_counter()
+                got = api.json("GET", "/api/v1/sandboxes")
+                lists.append(ms(time.perf_counter() - t))
+                count = len(got["sandboxes"])
+                t = time.perf_counter()
+                got = api.json("GET", "/api/v1/sandboxes?limit=1000")
+                lists_all.append(ms(time.perf_counter() - t))
+                count_all = len(got["sandboxes"])
+            t0 = time.perf_counter()
+            for s in sandboxes:
+                api.delete(s)
+            t_delete = time.perf_counter() - t0
+            sandboxes.clear()
+            time.sleep(2)
+            mem2 = mem_available_kib()
+            sleeps = []
+            argv = (BWRAP + ["/bin/sleep", "1000"]) if have_bwrap else (UNSHARE + ["sleep", "1000"])
+            for _ in range(M):
+                sleeps.append(subprocess.Popen(argv))
+            procs += sleeps
+            time.sleep(3)
+            mem3 = mem_available_kib()
+            bw_tree = [d for sl in sleeps for d in [sl.pid] + descendants(sl.pid)]
+            pss_bw = pss_kib(bw_tree)
+            for s in sleeps:
+                kill_tree(s)
+            per_sb, per_bw = (mem0 - mem1) / max(held, 1), (mem2 - mem3) / M
+            print(f"\n6. {held} idle sandboxes, network {args.idle_network} (created in {t_create:.1f} s, deleted in {t_delete:.1f} s)")
+            print(f"  MemAvailable delta per sandbox      {per_sb:8.0f} KiB   "
+                  f"(target <= 1024 KiB: {'met' if per_sb <= 1024 else 'NOT met'}; <= 2x bwrap: "
+                  f"{'met' if per_sb <= 2 * per_bw else 'NOT met'}, {per_sb / per_bw:.2f}x)")
+            print(f"  baseline {M} `{' '.join(argv[:2])} ... sleep 1000`: {per_bw:8.0f} KiB each")
+            print(f"  PSS of serve's {len(tree)} descendant processes: {pss_tree / max(held, 1):.0f} KiB per sandbox; "
+                  f"of the bwraps' {len(bw_tree)} processes: {pss_bw / M:.0f} KiB each")
+            print(f"  serve's RSS (server + in-process agent): {rss0 / 1024:.1f} MiB before, {rss1 / 1024:.1f} MiB with "
+                  f"{held} ({(rss1 - rss0) / max(held, 1):.0f} KiB per sandbox)")
+            print(f"  serve's open files: {fd0} before, {fd1} with {held} ({(fd1 - fd0) / max(held, 1):.1f} per sandbox)")
+            print(f"  serve over 10 s idle: {c1 - c0} context switches (all threads), "
+                  f"{(cpu1 - cpu0) * 1000 / os.sysconf('SC_CLK_TCK'):.0f} ms CPU")
+            print(f"  GET /api/v1/sandboxes ({count} listed) p50 {statistics.median(lists):.2f} ms p95 {pct(lists, 95):.2f} ms;"
+                  f" ?limit=1000 ({count_all}) p50 {statistics.median(lists_all):.2f} ms p95 {pct(lists_all, 95):.2f} ms"
+                  f" (target <= 20 ms: {'met' if statistics.median(lists_all) <= 20 else 'NOT met'})")
         print(f"  load after: {open('/proc/loadavg').read().split()[:3]}")
         for n in notes:
             print("note:", n)

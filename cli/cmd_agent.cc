@@ -50,6 +50,7 @@ constexpr const char* kUsage =
     "                    [--job-network-pool CIDR] [--job-network-pool6 CIDR]\n"
     "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
     "                    [--sandbox-sync-interval DURATION]\n"
+    "                    [--sandbox-warm N]\n"
     "  --concurrency N: jobs at once (default 1); 0 with --sandbox-slots: a sandbox-only agent\n"
     "  that claims no jobs\n"
     "  --token T or --token-file F or BOXCAR_AGENT_TOKEN; --git-token T or --git-token-file F\n"
@@ -167,6 +168,7 @@ int cmd_agent(const Args& args) {
   auto sandbox = read_sandbox_flags(*flags);
   if (!sandbox.ok()) return usage_error("agent", sandbox.error().message);
   opts.sandbox_slots = sandbox->slots;
+  opts.sandbox_warm = sandbox->warm;
   opts.sandbox_listen = sandbox->listen;
   opts.sandbox_advertise = sandbox->advertise;
   opts.sandbox_git_allow_private = sandbox->git_allow_private;

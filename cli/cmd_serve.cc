@@ -73,6 +73,7 @@ constexpr const char* kUsage =
     "                    [--preview-max-connections N] [--preview-max-connections-per-client N]\n"
     "                    [--sandbox-slots N] [--sandbox-listen ADDR:PORT] [--sandbox-advertise URL]\n"
     "                    [--sandbox-sync-interval DURATION] [--sandbox-lost-after DURATION]\n"
+    "                    [--sandbox-warm N]\n"
     "                                (the first in-process agent hosts the sandbox API's sandboxes)\n"
     "  secrets: --webhook-secret, --gitlab-webhook-token, --agent-token, --api-token and --db\n"
     "  (a postgres URL holds a password) each also as --NAME-file FILE or from\n"
@@ -449,6 +450,7 @@ int cmd_serve(const Args& args) {
     w.networks = networks.get();
     if (i == 0) {  // one data plane and one set of slots per process
       a.sandbox_slots = sandbox->slots;
+      a.sandbox_warm = sandbox->warm;
       a.sandbox_listen = sandbox->listen;
       a.sandbox_advertise = sandbox->advertise;
       a.sandbox_git_allow_private = sandbox->git_allow_private;

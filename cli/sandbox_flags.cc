@@ -11,6 +11,8 @@ namespace boxcar::cli {
 namespace {
 // More sandboxes than this on one agent would run out of pids and memory long before.
 constexpr long kMaxSandboxSlots = 100'000;
+// Warm sandboxes are made one per io_context turn; more than this only holds memory idle.
+constexpr long kMaxSandboxWarm = 64;
 
 Error usage(std::string message) { return Error{std::move(message), 0, ErrorCode::usage}; }
 }  // namespace
@@ -21,6 +23,7 @@ std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs) {
   specs.push_back({"--sandbox-advertise", true, false, ""});
   specs.push_back({"--sandbox-git-allow-private", false, false, ""});
   specs.push_back({"--sandbox-sync-interval", true, false, ""});
+  specs.push_back({"--sandbox-warm", true, false, ""});
   return specs;
 }
 
@@ -35,6 +38,19 @@ Result<SandboxSettings> read_sandbox_flags(const ParsedFlags& flags) {
                    ", not \"" + *v + "\"");
     }
     s.slots = static_cast<size_t>(n);
+  }
+  if (auto v = flags.get("--sandbox-warm")) {
+    char* end = nullptr;
+    long n = std::strtol(v->c_str(), &end, 10);
+    if (v->empty() || *end != 0 || n < 0 || n > kMaxSandboxWarm) {
+      return usage("--sandbox-warm must be a number from 0 (none kept ready) to " + std::to_string(kMaxSandboxWarm) +
+                   ", not \"" + *v + "\"");
+    }
+    if (static_cast<size_t>(n) > s.slots) {
+      return usage("--sandbox-warm " + *v + " is more than --sandbox-slots " + std::to_string(s.slots) +
+                   ": a warm sandbox holds a slot; give at most " + std::to_string(s.slots));
+    }
+    s.warm = static_cast<size_t>(n);
   }
   bool loopback = true;
   if (auto v = flags.get("--sandbox-listen")) {

@@ -1,5 +1,6 @@
 // The sandbox API flags of `boxcar agent` and `boxcar serve` (for its first in-process agent):
-// --sandbox-slots, --sandbox-listen, --sandbox-advertise, --sandbox-sync-interval. Parsed and checked in one place, so
+// --sandbox-slots, --sandbox-listen, --sandbox-advertise, --sandbox-git-allow-private,
+// --sandbox-sync-interval, --sandbox-warm. Parsed and checked in one place, so
 // the two commands agree (shared/SANDBOXES.md §1.1).
 #pragma once
 
@@ -27,7 +28,9 @@ inline constexpr const char* kSandboxFlagsUsage =
     "  --sandbox-sync-interval DURATION  how often the agent reports its sandboxes when nothing\n"
     "                           changes (default 5s; serve's own agent: a third of\n"
     "                           --sandbox-lost-after); the server's --sandbox-lost-after must be\n"
-    "                           about 3 times this or more\n";
+    "                           about 3 times this or more\n"
+    "  --sandbox-warm N         sandboxes of the default spec kept ready, so such a create takes\n"
+    "                           one (default 0: every create sets one up; at most 64 and the slots)\n";
 
 // `specs` and the sandbox flags: what a command passes to parse_flags.
 std::vector<FlagSpec> with_sandbox_flags(std::vector<FlagSpec> specs);
@@ -38,6 +41,7 @@ struct SandboxSettings {
   std::string advertise;  // "": the bound listen address
   bool git_allow_private = false;  // --sandbox-git-allow-private (the SSRF guard off)
   std::optional<Millis> sync_interval;  // none: the command's default
+  size_t warm = 0;        // --sandbox-warm: off by default, since each one holds memory and a job network
 };
 
 // Errors (usage) name the flag, the value and the form it takes.

@@ -48,5 +48,20 @@ TEST(SandboxFlagsTest, BadValuesNameTheFlagAndTheForm) {
   EXPECT_EQ(read({"--sandbox-slots", "0"})->slots, 0u);  // hosting off is a valid choice
 }
 
+TEST(SandboxFlagsTest, WarmIsOffByDefaultAndBoundedBySlots) {
+  EXPECT_EQ(read({})->warm, 0u);
+  EXPECT_EQ(read({"--sandbox-warm", "4"})->warm, 4u);
+  for (auto [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--sandbox-warm", "-1"}, "--sandbox-warm must be a number from 0"},
+           {{"--sandbox-warm", "65"}, "to 64, not \"65\""},
+           {{"--sandbox-warm", "2x"}, "not \"2x\""},
+           {{"--sandbox-slots", "2", "--sandbox-warm", "3"}, "is more than --sandbox-slots 2"}}) {
+    auto s = read(args);
+    ASSERT_FALSE(s.ok()) << args[1];
+    EXPECT_NE(s.error().message.find(says), std::string::npos) << s.error().message;
+    EXPECT_EQ(s.error().code, ErrorCode::usage);
+  }
+}
+
 }  // namespace
 }  // namespace boxcar::cli

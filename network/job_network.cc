@@ -88,7 +88,9 @@ class JobNetworkImpl final : public JobNetwork, public DnsPolicy {
   std::string veth_;
   bool table_made_ = false;
   unique_fd ns_;
-  std::optional<Nft> nft_;  // bound to the job's namespace
+  // An nftables context in the job's namespace, for one operation: a context held per job would
+  // hold a low descriptor per job, and libnftables needs one (Nft::open).
+  Result<Nft> nft();
   JobRulesInput rules_;
   std::unique_ptr<DnsServer> dns_;
   std::map<uint32_t, Step> steps_;
@@ -239,9 +241,6 @@ Status JobNetworkImpl::make_namespace(std::optional<Netlink>& inside) {
     (void)write_sysctl("/proc/sys/net/ipv6/conf/default/accept_ra", "0");
     ns_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
     if (!ns_ && status) status = sys_error("opening the job's network namespace");
-    auto nft = Nft::open();
-    if (nft) nft_.emplace(std::move(*nft));
-    else if (status) status = nft.error();
   }
   if (::setns(back.get(), CLONE_NEWNET) != 0) {
     // Left in the job's namespace, this thread would run everything after here in it.
@@ -249,6 +248,18 @@ Status JobNetworkImpl::make_namespace(std::optional<Netlink>& inside) {
     std::abort();
   }
   return status;
+}
+
+Result<Nft> JobNetworkImpl::nft() {
+  unique_fd back(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!back) return sys_error("opening the current network namespace");
+  if (::setns(ns_.get(), CLONE_NEWNET) != 0) return sys_error("entering the job's network namespace");
+  auto nft = Nft::open();
+  if (::setns(back.get(), CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "boxcar: fatal: cannot return to the agent's network namespace: %s\n", std::strerror(errno));
+    std::abort();
+  }
+  return nft;
 }
 
 Status JobNetworkImpl::build(const SlotAddresses& a) {
@@ -297,7 +308,9 @@ Status JobNetworkImpl::build(const SlotAddresses& a) {
   machine_addresses(rules_.own_v4, rules_.own_v6);
   table_made_ = true;  // a failed transaction leaves nothing; deleting nothing is harmless
   if (auto s = host_.nft_->run(host_table_script(rules_)); !s) return s;
-  if (auto s = nft_->run(namespace_table_script(rules_)); !s) return s;
+  auto nft_in = nft();
+  if (!nft_in) return nft_in.error();
+  if (auto s = nft_in->run(namespace_table_script(rules_)); !s) return s;
 
   DnsServerOptions dns;
   dns.listen.push_back(a.gateway4);
@@ -319,7 +332,6 @@ JobNetworkImpl::~JobNetworkImpl() {
   // which would stall the io thread (and the exit of `boxcar run`). Its other end is in the
   // job's namespace, so the kernel deletes both when it takes the namespace down, on a work
   // queue of its own, once the last reference (these fds, the rules' netlink socket) is gone.
-  nft_.reset();
   ns_.reset();
   host_.slots_->release(std::move(slot_));
 }
@@ -337,8 +349,11 @@ Result<uint32_t> JobNetworkImpl::add_step(std::string_view step, const std::opti
   if (next_class_ > 0xffff)
     return Error{"job network: more than 65535 steps in one job", 0, ErrorCode::limit_exceeded};
   uint32_t net_class = kClassBase | next_class_++;
-  if (egress)
-    if (auto s = nft_->run(add_step_script(net_class)); !s) return s.error();
+  if (egress) {
+    auto n = nft();
+    if (!n) return n.error();
+    if (auto s = n->run(add_step_script(net_class)); !s) return s.error();
+  }
   steps_[net_class] = Step{std::string(step), egress};
   return net_class;
 }
@@ -346,14 +361,17 @@ Result<uint32_t> JobNetworkImpl::add_step(std::string_view step, const std::opti
 void JobNetworkImpl::remove_step(uint32_t net_class) {
   auto it = steps_.find(net_class);
   if (it == steps_.end()) return;
-  if (it->second.egress) (void)nft_->run(remove_step_script(net_class));
+  if (it->second.egress)
+    if (auto n = nft()) (void)n->run(remove_step_script(net_class));
   steps_.erase(it);
 }
 
 std::vector<CountedElement> JobNetworkImpl::refused_elements() {
   std::vector<CountedElement> all;
+  auto n = nft();
+  if (!n) return all;
   for (const char* set : {"refused4", "refused6", "refusedp4", "refusedp6"}) {
-    auto e = nft_->counted_elements("boxcar", set);
+    auto e = n->counted_elements("boxcar", set);
     if (e) all.insert(all.end(), e->begin(), e->end());
   }
   return all;
@@ -398,7 +416,8 @@ void JobNetworkImpl::label_machine_addresses() {
 uint64_t JobNetworkImpl::refused_total() {
   uint64_t total = 0;
   for (const auto& e : refused_elements()) total += e.packets;
-  if (auto overflow = nft_->counter_packets("boxcar", "overflow")) total += *overflow;
+  if (auto n = nft())
+    if (auto overflow = n->counter_packets("boxcar", "overflow")) total += *overflow;
   return total;
 }
 
@@ -446,7 +465,8 @@ void JobNetworkImpl::answered(std::string_view name, const std::vector<ip::addre
     script += allow_answer_script(net_class, addresses, ports, any_port, ttl_seconds + 60);
   }
   // The addresses must be in the sets before the answer leaves: the step connects right after.
-  if (!script.empty()) (void)nft_->run(script);
+  if (!script.empty())
+    if (auto n = nft()) (void)n->run(script);
   for (const auto& a : addresses) {
     auto text = a.to_string();
     if (names_.try_emplace(text, name).second) name_order_.push_back(text);

@@ -1,8 +1,13 @@
 #include "network/nft.h"
 
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
 
 #include <nftables/libnftables.h>
 
@@ -12,30 +17,107 @@ namespace boxcar::network {
 
 namespace json = boost::json;
 
-void Nft::Free::operator()(nft_ctx* c) const { nft_ctx_free(c); }
+namespace {
+
+// libnftables 1.0 (Debian 12) waits for netlink answers with select(), and glibc aborts the whole
+// process for a descriptor at or past FD_SETSIZE (1024). An agent holding many sandboxes and jobs
+// gets there (each holds ~9 descriptors), so a context whose socket lands that high moves it to
+// one of a few low numbers reserved at the first open (early in the process's life): they hold
+// /dev/null until a context borrows one, and dup3 swaps either way atomically, so no other
+// thread can take the number in between. Contexts live for one job-network operation, so a few
+// numbers serve any count of job networks; a context waits for a number when all are lent.
+class LowNumbers {
+ public:
+  static LowNumbers& get() {
+    static LowNumbers numbers;
+    return numbers;
+  }
+  // A reserved number (waits while all are lent), or -1 when none could be reserved.
+  int borrow() {
+    std::unique_lock lock(mu_);
+    if (all_.empty()) return -1;
+    free_cv_.wait(lock, [&] { return !free_.empty(); });
+    int n = free_.back();
+    free_.pop_back();
+    return n;
+  }
+  // Closes what `n` holds (the socket) by putting /dev/null back in its place.
+  void give_back(int n) {
+    ::dup3(null_, n, O_CLOEXEC);
+    std::lock_guard lock(mu_);
+    free_.push_back(n);
+    free_cv_.notify_one();
+  }
+
+ private:
+  static constexpr int kCount = 8;
+  LowNumbers() {
+    null_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; null_ >= 0 && i < kCount; ++i) {
+      int n = ::fcntl(null_, F_DUPFD_CLOEXEC, 0);
+      if (n < 0 || n >= FD_SETSIZE) {
+        if (n >= 0) ::close(n);
+        break;
+      }
+      all_.push_back(n);
+    }
+    free_ = all_;
+  }
+  int null_ = -1;
+  std::vector<int> all_;
+  std::vector<int> free_;
+  std::mutex mu_;
+  std::condition_variable free_cv_;
+};
+
+// The context's netlink socket. libnftables has no accessor for it: struct nft_ctx (1.0.x,
+// include/nftables.h) starts with its `struct mnl_socket *nf_sock`, and libmnl's struct
+// mnl_socket starts with its `int fd`. The layout is checked against the kernel: the number must
+// be a NETLINK_NETFILTER socket, else nullptr (and the context is used as it is).
+int* socket_number(nft_ctx* c) {
+  auto* sock = *reinterpret_cast<int**>(c);
+  if (sock == nullptr) return nullptr;
+  int fd = *sock;
+  int domain = 0, protocol = 0;
+  socklen_t len = sizeof domain;
+  if (fd < 0 || ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_NETLINK) return nullptr;
+  len = sizeof protocol;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || protocol != NETLINK_NETFILTER) return nullptr;
+  return sock;
+}
+
+}  // namespace
+
+void Nft::Free::operator()(nft_ctx* c) const {
+  if (low >= 0) {
+    // give_back closes the socket; libnftables then closes -1 (EBADF) instead of a number
+    // another thread may have been given meanwhile.
+    if (int* fd = socket_number(c)) *fd = -1;
+    LowNumbers::get().give_back(low);
+  }
+  nft_ctx_free(c);
+}
 
 Result<Nft> Nft::open() {
-  // libnftables 1.0 (Debian 12) waits for netlink answers with select(), and glibc aborts the
-  // whole process for a descriptor at or past FD_SETSIZE (1024): an agent holding many
-  // sandboxes and jobs got there (each holds ~9 descriptors). Its socket takes the lowest free
-  // number, so refuse while that is near the limit: one job or sandbox fails to set up, with the
-  // reason, instead of every one of them dying with the agent. The margin covers descriptors
-  // other threads open meanwhile.
-  constexpr int kMargin = 64;
-  int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (probe >= FD_SETSIZE - kMargin) {
-    ::close(probe);
-    return Error{"nftables: this process holds " + std::to_string(probe) +
-                     "+ descriptors, and libnftables cannot use one numbered past " + std::to_string(FD_SETSIZE) +
-                     ": fewer jobs or sandboxes at once on this agent (--sandbox-slots, --concurrency)",
-                 0, ErrorCode::unavailable};
-  }
-  if (probe >= 0) ::close(probe);
+  LowNumbers& numbers = LowNumbers::get();  // reserved at the first open, while numbers are low
   nft_ctx* c = nft_ctx_new(NFT_CTX_DEFAULT);
   if (!c) return Error{"nftables: cannot open a netlink socket (is nf_tables in the kernel?)", 0, ErrorCode::unavailable};
   nft_ctx_buffer_output(c);
   nft_ctx_buffer_error(c);
-  return Nft(c);
+  int* fd = socket_number(c);
+  if (fd == nullptr || *fd < FD_SETSIZE) return Nft(c, -1);
+  int low = numbers.borrow();
+  if (low < 0) {
+    nft_ctx_free(c);
+    return Error{"nftables: this process holds " + std::to_string(FD_SETSIZE) +
+                     "+ descriptors, and libnftables cannot use one numbered past that (no low number could be "
+                     "reserved): fewer jobs or sandboxes at once on this agent (--sandbox-slots, --concurrency)",
+                 0, ErrorCode::unavailable};
+  }
+  ::dup3(*fd, low, O_CLOEXEC);
+  ::close(*fd);
+  *fd = low;
+  return Nft(c, low);
 }
 
 Status Nft::run(std::string_view script) {

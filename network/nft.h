@@ -26,7 +26,9 @@ struct CountedElement {
 
 class Nft {
  public:
-  // In the calling thread's current network namespace.
+  // In the calling thread's current network namespace. Its socket is numbered below FD_SETSIZE
+  // even in a process holding thousands of descriptors (libnftables select()s on it): keep a
+  // context for one operation, since a few low numbers are shared by all (nft.cc).
   static Result<Nft> open();
 
   // The script as one transaction: all of it or nothing. The error carries nft's own message.
@@ -42,9 +44,10 @@ class Nft {
 
  private:
   struct Free {
+    int low = -1;  // the reserved low number its socket was moved to, or -1
     void operator()(nft_ctx* c) const;
   };
-  explicit Nft(nft_ctx* c) : ctx_(c) {}
+  Nft(nft_ctx* c, int low) : ctx_(c, Free{low}) {}
   std::unique_ptr<nft_ctx, Free> ctx_;
 };
 

@@ -80,6 +80,7 @@ class ApiSandbox {
   std::chrono::steady_clock::time_point paused_at_{};
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;  // lifecycle_timers.h
   int netns_ = -1;     // from SandboxHostOptions::make_netns, released with the sandbox
+  std::string netns_key_;  // what make_netns was called with: the id, or the warm sandbox's name
 
  private:
   protocol::SandboxCreate spec_;

@@ -6,6 +6,7 @@
 
 #include "base/random_token.h"
 #include "executors/native/native_executor.h"
+#include "executors/native/sandbox_rename.h"
 #include "protocol/json_reader.h"
 
 namespace boxcar::sandboxes {
@@ -24,6 +25,7 @@ Result<std::unique_ptr<HostFixture>> HostFixture::make(SandboxHostOptions option
   }
   f->data_dir_ = options.data_dir;
   f->options_ = std::move(options);
+  if (!f->options_.rename_sandbox) f->options_.rename_sandbox = executors::rename_native_sandbox;
   f->executor_ = executors::make_native_executor(f->io_);
   if (Status s = f->serve(); !s) return s.error();
   return f;

@@ -18,6 +18,7 @@
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/disk_quota.h"
 #include "sandboxes/lifecycle_timers.h"
+#include "sandboxes/warm_pool.h"
 
 namespace boxcar::sandboxes {
 
@@ -112,6 +113,8 @@ struct SandboxHost::Impl {
       host.check_disks([this, &host] { arm_disk_timer(host); });
     });
   }
+  std::unique_ptr<WarmPool> pool;  // null without --sandbox-warm
+  uint64_t warm_made = 0;          // names .warm-<n>
 
   void log(const std::string& line) const {
     if (options.log) options.log("sandbox " + line);
@@ -213,6 +216,7 @@ struct SandboxHost::Impl {
       auto ns = options.make_netns(spec.id);
       if (!ns) return ns.error();
       sb.netns_ = *ns;
+      sb.netns_key_ = spec.id;
     }
     executors::JobSpec job_spec{"sandbox-" + spec.id, sb.workspace_dir(), sb.netns_};
     auto job = executor.prepare(job_spec);
@@ -220,6 +224,10 @@ struct SandboxHost::Impl {
       release_netns(sb);
       return job.error();
     }
+    // The job holds this one sandbox: without the hint the executor would set up a second one
+    // behind it (its per-job prewarm for a next step), on the io thread right after the create,
+    // and keep it for the sandbox's whole life.
+    (*job)->expect(0);
     auto sandbox = (*job)->start(sandbox_spec(spec));
     if (!sandbox) {
       (*job)->destroy();
@@ -235,8 +243,113 @@ struct SandboxHost::Impl {
   }
 
   void release_netns(ApiSandbox& sb) {
-    if (sb.netns_ >= 0 && options.release_netns) options.release_netns(sb.id());
+    if (sb.netns_ >= 0 && options.release_netns) options.release_netns(sb.netns_key_);
     sb.netns_ = -1;
+  }
+
+  // A sandbox of the default spec under <root>/.warm-<n>/ (adopt() skips and removes those).
+  Result<WarmSandbox> make_warm() {
+    WarmSandbox w;
+    std::string name = ".warm-" + std::to_string(++warm_made);
+    w.dir = root / name;
+    std::error_code ec;
+    fs::remove_all(w.dir, ec);
+    if (Status s = make_private_dir(w.dir); !s) return s.error();
+    if (Status s = make_private_dir(w.dir / "logs"); !s) return s.error();
+    fs::create_directories(w.dir / "workspace", ec);
+    fs::permissions(w.dir / "workspace", fs::perms(0755), ec);
+    if (ec) return Error{"cannot create " + (w.dir / "workspace").string() + ": " + ec.message()};
+    auto fail = [&](const Error& e) -> Result<WarmSandbox> {
+      discard_warm(w);
+      log("warm pool: cannot set up a sandbox: " + e.message);
+      return e;
+    };
+    if (options.make_netns) {
+      auto ns = options.make_netns(name);
+      if (!ns) return fail(ns.error());
+      w.netns = *ns;
+      w.netns_key = name;
+    }
+    auto job = executor.prepare(executors::JobSpec{"sandbox-warm-" + std::to_string(warm_made), w.dir / "workspace", w.netns});
+    if (!job) return fail(job.error());
+    (*job)->expect(0);
+    w.job = std::move(*job);
+    protocol::SandboxCreate defaults;
+    defaults.id = "sandbox";  // its hostname until taken (options.rename_sandbox)
+    auto sandbox = w.job->start(sandbox_spec(defaults));
+    if (!sandbox) return fail(sandbox.error());
+    w.sandbox = std::move(*sandbox);
+    return w;
+  }
+
+  void discard_warm(WarmSandbox& w) {
+    if (w.sandbox) w.sandbox->destroy();
+    w.sandbox.reset();
+    if (w.job) w.job->destroy();
+    w.job.reset();
+    if (w.netns >= 0 && options.release_netns) options.release_netns(w.netns_key);
+    w.netns = -1;
+    std::error_code ec;
+    if (!w.dir.empty()) fs::remove_all(w.dir, ec);
+  }
+
+  // A sandbox set up for `spec` now: its directory, Job, network and Sandbox.
+  Result<std::unique_ptr<ApiSandbox>> create_cold(const protocol::SandboxCreate& spec) {
+    fs::path dir = root / spec.id;
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // a leftover of a removal cut short
+    if (Status s = make_private_dir(dir); !s) return s.error();
+    if (Status s = make_private_dir(dir / "logs"); !s) return s.error();
+    // The workspace as the executors take a job's checkout: a plain directory the idmapped mount
+    // shows as the sandbox root's own.
+    fs::create_directories(dir / "workspace", ec);
+    if (ec) return Error{"cannot create " + (dir / "workspace").string() + ": " + ec.message()};
+    fs::permissions(dir / "workspace", fs::perms(0755), ec);
+    if (Status s = write_meta(dir, spec); !s) {
+      fs::remove_all(dir, ec);
+      return s.error();
+    }
+    auto sb = std::make_unique<ApiSandbox>(spec, dir);
+    if (Status s = start(*sb); !s) {
+      fs::remove_all(dir, ec);
+      log(spec.id + ": create failed: " + s.error().message);
+      return s.error();
+    }
+    return sb;
+  }
+
+  // `spec` in a warm sandbox, when one is ready and fits: its directory becomes <root>/<id>, its
+  // hostname the id. nullptr: the create goes cold.
+  std::unique_ptr<ApiSandbox> take_warm(const protocol::SandboxCreate& spec) {
+    if (!pool || !warm_fits(spec, "job")) return nullptr;
+    auto w = pool->take();
+    if (!w) return nullptr;
+    fs::path dir = root / spec.id;
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // a leftover of a removal cut short
+    fs::rename(w->dir, dir, ec);
+    if (ec) {
+      log(spec.id + ": cannot take a warm sandbox: rename: " + ec.message());
+      discard_warm(*w);
+      return nullptr;
+    }
+    w->dir = dir;
+    if (Status s = write_meta(dir, spec); !s) {
+      discard_warm(*w);
+      return nullptr;
+    }
+    if (Status s = options.rename_sandbox(*w->sandbox, spec.id); !s) {
+      log(spec.id + ": cannot take a warm sandbox: " + s.error().message);
+      discard_warm(*w);
+      return nullptr;
+    }
+    auto sb = std::make_unique<ApiSandbox>(spec, dir);
+    sb->job_ = std::move(w->job);
+    sb->sandbox_ = std::move(w->sandbox);
+    sb->netns_ = w->netns;
+    sb->netns_key_ = w->netns_key;
+    sb->state_ = "running";
+    return sb;
   }
 
   // Everything that runs and is mounted goes; the directory stays.
@@ -260,7 +373,7 @@ struct SandboxHost::Impl {
 
 SandboxHost::SandboxHost(boost::asio::io_context& io, executors::Executor& executor,
                          SandboxHostOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), {}, {}, {}})) {
+    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), {}, {}, {}, {}, 0})) {
   impl_->root = impl_->options.data_dir / "sandboxes";
   impl_->key = impl_->options.key;
   if (impl_->key.empty()) {
@@ -272,6 +385,13 @@ SandboxHost::SandboxHost(boost::asio::io_context& io, executors::Executor& execu
   impl_->disk_meter = std::make_unique<DiskMeter>(io);
   impl_->disk_timer = std::make_unique<boost::asio::steady_timer>(io);
   impl_->arm_disk_timer(*this);
+  if (impl_->options.warm > 0 && impl_->options.slots > 0 && impl_->options.rename_sandbox) {
+    Impl* impl = impl_.get();
+    impl_->pool = std::make_unique<WarmPool>(
+        io, impl_->options.warm, [impl] { return impl->make_warm(); },
+        [impl](WarmSandbox& w) { impl->discard_warm(w); },
+        [impl] { return impl->sandboxes.size() + impl->pool->size() < impl->options.slots; });
+  }
 }
 
 SandboxHost::~SandboxHost() { shutdown(); }
@@ -281,6 +401,11 @@ Status SandboxHost::adopt() {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(impl_->root, ec)) {
     std::string id = entry.path().filename().string();
+    if (id.starts_with(".warm-")) {  // a warm sandbox of a dead agent: nobody's
+      fs::remove_all(entry.path(), ec);
+      ec.clear();
+      continue;
+    }
     if (!protocol::valid_sandbox_id(id) || impl_->sandboxes.count(id)) continue;
     std::ifstream in(entry.path() / "meta.json");
     std::stringstream text;
@@ -298,6 +423,7 @@ Status SandboxHost::adopt() {
     impl_->sandboxes.emplace(id, std::move(sb));
   }
   if (ec) return Error{"cannot list " + impl_->root.string() + ": " + ec.message()};
+  if (impl_->pool) impl_->pool->refill();
   return {};
 }
 
@@ -312,34 +438,25 @@ Result<protocol::SandboxReport> SandboxHost::create(const protocol::SandboxCreat
   }
   auto started_at = std::chrono::steady_clock::now();
   if (Status s = make_private_dir(impl_->root); !s) return s.error();
-  fs::path dir = impl_->root / spec.id;
-  std::error_code ec;
-  fs::remove_all(dir, ec);  // a leftover of a removal cut short
-  if (Status s = make_private_dir(dir); !s) return s.error();
-  if (Status s = make_private_dir(dir / "logs"); !s) return s.error();
-  // The workspace as the executors take a job's checkout: a plain directory the idmapped mount
-  // shows as the sandbox root's own.
-  fs::create_directories(dir / "workspace", ec);
-  if (ec) return Error{"cannot create " + (dir / "workspace").string() + ": " + ec.message()};
-  fs::permissions(dir / "workspace", fs::perms(0755), ec);
-  if (Status s = write_meta(dir, spec); !s) {
-    fs::remove_all(dir, ec);
-    return s.error();
-  }
-  auto sb = std::make_unique<ApiSandbox>(spec, dir);
-  if (Status s = impl_->start(*sb); !s) {
-    fs::remove_all(dir, ec);
-    impl_->log(spec.id + ": create failed: " + s.error().message);
-    return s.error();
+  std::unique_ptr<ApiSandbox> sb = impl_->take_warm(spec);
+  bool warm = sb != nullptr;
+  if (!warm) {
+    // Cold: the slot a warm sandbox holds is given up when this one needs it.
+    if (impl_->pool && impl_->sandboxes.size() + impl_->pool->size() >= impl_->options.slots) impl_->pool->discard_one();
+    auto cold = impl_->create_cold(spec);
+    if (!cold) return cold.error();
+    sb = std::move(*cold);
   }
   sb->create_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now() - started_at).count();
   sb->touch();
   ApiSandbox& ref = *sb;
   impl_->sandboxes.emplace(spec.id, std::move(sb));
-  impl_->log(spec.id + ": created for " + spec.owner + " in " + std::to_string(ref.create_ms_) + " ms");
+  impl_->log(spec.id + ": created for " + spec.owner + " in " + std::to_string(ref.create_ms_) + " ms" +
+             (warm ? " (warm)" : ""));
   impl_->arm(ref);
   impl_->changed();
+  if (impl_->pool) impl_->pool->refill();
   return report(ref);
 }
 
@@ -483,6 +600,7 @@ int64_t SandboxHost::memory_free_bytes() const {
   for (const auto& [id, sb] : impl_->sandboxes) {
     if (sb->running()) used += sb->spec().resources.memory_bytes;
   }
+  if (impl_->pool) used += static_cast<int64_t>(impl_->pool->size()) * protocol::SandboxResources{}.memory_bytes;
   return std::max<int64_t>(0, impl_->options.memory_budget_bytes - used);
 }
 
@@ -527,6 +645,11 @@ void SandboxHost::shutdown() {
     if (sb->idle_timer_) sb->idle_timer_->cancel();
     impl_->stop(*sb);
   }
+size_t SandboxHost::warm_ready() const { return impl_->pool ? impl_->pool->size() : 0; }
+
+void SandboxHost::shutdown() {
+  if (impl_->pool) impl_->pool->clear();
+  for (auto& [id, sb] : impl_->sandboxes) impl_->stop(*sb);
 }
 
 }  // namespace boxcar::sandboxes

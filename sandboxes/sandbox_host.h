@@ -55,6 +55,13 @@ struct SandboxHostOptions {
   // How often every running sandbox's /workspace is measured against its disk quota
   // (sandboxes/disk_quota.h); 0: never by itself (tests call check_disks()).
   std::chrono::milliseconds disk_check_every{5000};
+  // Sandboxes of the default spec kept ready (--sandbox-warm; sandboxes/warm_pool.h). Each holds
+  // a slot (a cold create gives one up when it needs the slot) and counts against the memory
+  // budget; free_slots() still counts them free, since any default create takes one.
+  size_t warm = 0;
+  // Names a warm sandbox (its hostname) when a create takes it: the executor's own
+  // (executors/native/sandbox_rename.h). Unset: no warm pool.
+  std::function<Status(executors::Sandbox& sandbox, const std::string& name)> rename_sandbox;
 };
 
 class SandboxHost {
@@ -104,6 +111,8 @@ class SandboxHost {
   ApiSandbox* find(const std::string& id);
   std::vector<protocol::SandboxReport> reports() const;
   size_t free_slots() const;
+  // Warm sandboxes ready now (SandboxHostOptions::warm).
+  size_t warm_ready() const;
   int64_t memory_free_bytes() const;
   const std::string& key() const;
   boost::asio::io_context& io();

@@ -62,6 +62,7 @@ struct AgentConfig {
   std::string sandbox_advertise;
   bool sandbox_git_allow_private = false;  // git checkouts may reach private addresses
   Millis sandbox_sync_interval{5'000};
+  size_t sandbox_warm = 0;  // sandboxes of the default spec kept ready (--sandbox-warm)
   ParserLimits parser_limits;            // the child process that parses it first
 };
 

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include "agent/daemon/agent_config.h"
+#include "executors/native/sandbox_rename.h"
 
 namespace boxcar::agent {
 
@@ -49,6 +50,7 @@ SandboxFactory sandbox_service_factory(PreviewProxy* previews, network::NetworkH
     o.slots = config.sandbox_slots;
     o.git_allow_local = config.allow_local_repos;
     o.git_allow_private = config.sandbox_git_allow_private;
+    o.warm = config.sandbox_warm;
     o.listen = config.sandbox_listen;
     o.advertise = config.sandbox_advertise;
     o.previews = previews;
@@ -67,6 +69,8 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
   h.slots = options_.slots;
   h.git_allow_local = options_.git_allow_local;
   h.git_allow_private = options_.git_allow_private;
+  h.warm = options_.warm;
+  h.rename_sandbox = executors::rename_native_sandbox;  // the factory refuses other executors
   h.log = options_.log;
   h.on_change = std::move(changed);
   if (PreviewProxy* proxy = options_.previews) {

@@ -30,6 +30,7 @@ class SandboxService : public SandboxSource {
   struct Options {
     std::filesystem::path data_dir;  // the agent's; sandboxes/ is under it
     size_t slots = 1000;
+    size_t warm = 0;  // --sandbox-warm
     std::string listen = "127.0.0.1:0";  // ADDR:PORT ([v6]:PORT)
     std::string advertise;               // "": http:// the bound address
     PreviewProxy* previews = nullptr;

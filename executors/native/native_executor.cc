@@ -1,4 +1,5 @@
 #include "executors/native/native_executor.h"
+#include "executors/native/sandbox_rename.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -45,6 +46,11 @@ class NativeSandbox final : public Sandbox {
   void stop(Outcome::Kind reason, Millis grace) override { state_->stop(reason, grace); }
   void destroy() override { state_->destroy(); }
   Result<unique_fd> connect_tcp(uint16_t port) override { return state_->connect_tcp(port); }
+  Status rename(const std::string& name) {
+    if (!state_->usable()) return Error{"the sandbox is not running", ESRCH};
+    state_->configure(hostname_for(name));  // init reads it before any later exec
+    return {};
+  }
   void file_op(FileRequest request, std::function<void(Result<FileReply>)> done) override {
     state_->file_op(std::move(request), std::move(done));
   }
@@ -414,6 +420,12 @@ std::unique_ptr<Executor> make_native_executor(asio::io_context& io, NativeOptio
     shared->setup_error = program.error();
   }
   return std::make_unique<NativeExecutor>(io, std::move(shared));
+}
+
+Status rename_native_sandbox(Sandbox& sandbox, const std::string& name) {
+  auto* native = dynamic_cast<NativeSandbox*>(&sandbox);
+  if (native == nullptr) return Error{"only a native sandbox can be renamed", EINVAL};
+  return native->rename(name);
 }
 
 }  // namespace boxcar::executors
