@@ -373,7 +373,7 @@ struct SandboxHost::Impl {
 
 SandboxHost::SandboxHost(boost::asio::io_context& io, executors::Executor& executor,
                          SandboxHostOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), {}, {}, {}, {}, 0})) {
+    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), {}, {}, {}, nullptr, nullptr, {}, 0})) {
   impl_->root = impl_->options.data_dir / "sandboxes";
   impl_->key = impl_->options.key;
   if (impl_->key.empty()) {
@@ -640,16 +640,14 @@ void SandboxHost::measure_disk(const std::string& id, std::function<void()> done
                              });
 }
 
-void SandboxHost::shutdown() {
-  for (auto& [id, sb] : impl_->sandboxes) {
-    if (sb->idle_timer_) sb->idle_timer_->cancel();
-    impl_->stop(*sb);
-  }
 size_t SandboxHost::warm_ready() const { return impl_->pool ? impl_->pool->size() : 0; }
 
 void SandboxHost::shutdown() {
   if (impl_->pool) impl_->pool->clear();
-  for (auto& [id, sb] : impl_->sandboxes) impl_->stop(*sb);
+  for (auto& [id, sb] : impl_->sandboxes) {
+    if (sb->idle_timer_) sb->idle_timer_->cancel();
+    impl_->stop(*sb);
+  }
 }
 
 }  // namespace boxcar::sandboxes
