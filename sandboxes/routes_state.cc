@@ -7,7 +7,6 @@
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/event_stream.h"
 #include "sandboxes/sandbox_host.h"
-#include "sandboxes/workspace_size.h"
 
 namespace boxcar::sandboxes {
 
@@ -105,7 +104,7 @@ void add_state_routes(server::Router& router, SandboxHost& host) {
     res->reply(HttpResponse::json(200, sandbox_json(host, *sb)));
   });
 
-  router.add(http::verb::get, base + "/metrics", [peek](HttpRequest& req, Reply res) {
+  router.add(http::verb::get, base + "/metrics", [&host, peek](HttpRequest& req, Reply res) {
     ApiSandbox* sb = peek(req, res);
     if (!sb) return;
     executors::SandboxUsage u;
@@ -118,14 +117,22 @@ void add_state_routes(server::Router& router, SandboxHost& host) {
     }
     uint64_t running = 0;
     for (const auto& p : sb->processes().list()) running += p->running() ? 1 : 0;
-    res->reply(HttpResponse::json(200, json::object{{"state", sb->state_},
-                                                    {"cpu_ms", u.cpu_ms},
-                                                    {"memory_bytes", u.memory_bytes},
-                                                    {"memory_peak_bytes", u.memory_peak_bytes},
-                                                    {"pids", u.pids},
-                                                    {"disk_bytes", workspace_size(sb->workspace_dir())},
-                                                    {"oom_kills", u.oom_kills},
-                                                    {"processes", running}}));
+    // /workspace is measured afresh, off the io_context (a tree of a million files takes
+    // seconds): the same walk as the disk quota's, whose figure it refreshes.
+    host.measure_disk(sb->id(), [&host, id = sb->id(), u, running, res] {
+      ApiSandbox* now = host.find(id);
+      if (now == nullptr) {
+        return res->reply(HttpResponse::error_code(404, "sandbox_not_found", "sandbox " + id + " was removed"));
+      }
+      res->reply(HttpResponse::json(200, json::object{{"state", now->state_},
+                                                      {"cpu_ms", u.cpu_ms},
+                                                      {"memory_bytes", u.memory_bytes},
+                                                      {"memory_peak_bytes", u.memory_peak_bytes},
+                                                      {"pids", u.pids},
+                                                      {"disk_bytes", now->disk().used()},
+                                                      {"oom_kills", u.oom_kills},
+                                                      {"processes", running}}));
+    });
   });
 
   router.add(http::verb::get, base + "/events", [&host](HttpRequest& req, Reply res) {
