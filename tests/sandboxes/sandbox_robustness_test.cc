@@ -149,6 +149,9 @@ TEST_P(SandboxRobustness, AKilledAgentsSandboxIsLostThenBackStoppedWithItsWorksp
   EXPECT_TRUE(wait_until([&] { return processes_with(marker).empty(); }, 10s, "the old sleeper is gone"));
   auto ps = api("GET", "/api/v1/sandboxes/" + id + "/processes?status=running");
   EXPECT_EQ(ps.body.find("sleeper"), std::string::npos) << ps.body;
+  // The agent is back: the timers reach it again (the control of the 503 above).
+  auto patched = api("PATCH", "/api/v1/sandboxes/" + id, R"({"keep_alive":true})");
+  EXPECT_EQ(patched.status, 200) << patched.body;
   EXPECT_EQ(api("DELETE", "/api/v1/sandboxes/" + id).status, 204);
 }
 
