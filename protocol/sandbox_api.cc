@@ -93,8 +93,11 @@ Status read_timers(JsonReader& in, SandboxTimers& t) {
   in.optional("sleep_after_ms", t.sleep_after_ms).optional("stop_after_ms", t.stop_after_ms);
   in.optional("keep_alive", t.keep_alive);
   if (!in.ok()) return in.error();
-  if (t.sleep_after_ms < 0) return Error{"\"sleep_after_ms\": must be 0 or more"};
-  if (t.stop_after_ms < 0) return Error{"\"stop_after_ms\": must be 0 or more"};
+  for (auto [name, ms] : {std::pair{"sleep_after_ms", t.sleep_after_ms}, std::pair{"stop_after_ms", t.stop_after_ms}}) {
+    if (ms < 0 || ms > kMaxSandboxMs) {
+      return Error{"\"" + std::string(name) + "\": must be from 0 to " + std::to_string(kMaxSandboxMs) + " (366 days)"};
+    }
+  }
   return {};
 }
 

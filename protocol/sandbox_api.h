@@ -38,6 +38,10 @@ struct SandboxResources {
 
 // When an idle sandbox is paused (frozen) and a paused one stopped (SANDBOXES.md §1.3). Idle:
 // no API request, open stream or preview connection for that long. keep_alive: neither.
+// The longest ttl_ms, sleep_after_ms and stop_after_ms (366 days): far from where a deadline
+// computed in steady_clock nanoseconds would overflow.
+inline constexpr int64_t kMaxSandboxMs = 366LL * 24 * 3600 * 1000;
+
 struct SandboxTimers {
   int64_t sleep_after_ms = 600'000;
   int64_t stop_after_ms = 3'600'000;

@@ -147,6 +147,8 @@ TEST_F(PauseTest, PatchReplacesTheTimersAndKeepsThemInMeta) {
   HttpReply bad = f_->call("PATCH", path, R"({"sleep_after_ms": -1})", "");
   EXPECT_EQ(bad.status, 400u);
   EXPECT_NE(bad.body.find("sleep_after_ms"), std::string::npos) << bad.body;
+  HttpReply huge = f_->call("PATCH", path, R"({"stop_after_ms": 9223372036854775807})", "");
+  EXPECT_EQ(huge.status, 400u) << "a deadline past steady_clock's range: " << huge.body;
   HttpReply unknown = f_->call("PATCH", path, R"({"sleep_after_msec": 5})", "");
   EXPECT_EQ(unknown.status, 400u) << unknown.body;
   EXPECT_EQ(f_->call("PATCH", path, R"({"sleep_after_ms": 100})", "", {{"Authorization", "Bearer nope"}}).status, 401u);

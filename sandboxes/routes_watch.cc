@@ -85,13 +85,14 @@ void watch(SandboxHost& host, HttpRequest& req, Reply res) {
         429, "limit_reached",
         "this sandbox has " + std::to_string(kMaxWatches) + " watches open already: close one (end its stream) first"));
   }
-  auto started = [res, feed, spec](Status s) {
+  // An open watch is activity (SANDBOXES.md §1.3): the sandbox does not pause under it.
+  auto started = [res, feed, spec, lease = sb->activity_lease()](Status s) {
     if (!s) {
       feed->stop();
       return res->reply(watch_error(s.error(), spec.path));
     }
     // The connection holds the feed until it closes; the feed ends the stream.
-    auto stream = EventStream::open(res, [feed] { feed->stop(); });
+    auto stream = EventStream::open(res, [feed, lease] { feed->stop(); });
     stream->send(sse_event("watching", json::object{{"path", spec.path}, {"recursive", spec.recursive}}));
     std::weak_ptr<WatchFeed> weak = feed;
     stream->on_drained([weak] {

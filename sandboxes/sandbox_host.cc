@@ -643,6 +643,10 @@ void SandboxHost::measure_disk(const std::string& id, std::function<void()> done
 size_t SandboxHost::warm_ready() const { return impl_->pool ? impl_->pool->size() : 0; }
 
 void SandboxHost::shutdown() {
+  // The periodic disk check re-arms itself: stopped, or the agent's io_context never runs out
+  // of work and the process hangs on SIGTERM.
+  impl_->options.disk_check_every = std::chrono::milliseconds(0);
+  if (impl_->disk_timer) impl_->disk_timer->cancel();
   if (impl_->pool) impl_->pool->clear();
   for (auto& [id, sb] : impl_->sandboxes) {
     if (sb->idle_timer_) sb->idle_timer_->cancel();

@@ -44,7 +44,21 @@ std::optional<HttpResponse> apply_patch(const ApiContext& ctx, const HttpRequest
   return std::nullopt;
 }
 
-void store_and_answer(ApiContext& ctx, const SandboxRecord& s, const std::shared_ptr<Responder>& res) {
+// `patched` was read before the agent call: the row is read again and only what PATCH sets is
+// copied onto it, so a sync that landed meanwhile (state, ports, last_active_at) is kept.
+void store_and_answer(ApiContext& ctx, const SandboxRecord& patched, const std::shared_ptr<Responder>& res) {
+  auto current = ctx.store.sandbox(patched.id);
+  if (!current) return res->reply(store_error(current.error()));
+  if (!*current) {
+    return res->reply(HttpResponse::error_code(404, "sandbox_not_found", "no such sandbox: " + patched.id));
+  }
+  SandboxRecord s = std::move(**current);
+  s.labels = patched.labels;
+  s.ttl_ms = patched.ttl_ms;
+  s.expires_at = patched.expires_at;
+  s.sleep_after_ms = patched.sleep_after_ms;
+  s.stop_after_ms = patched.stop_after_ms;
+  s.keep_alive = patched.keep_alive;
   auto updated = ctx.store.update_sandbox(s);
   if (!updated) return res->reply(store_error(updated.error()));
   if (!*updated) {

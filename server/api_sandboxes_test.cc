@@ -237,6 +237,9 @@ TEST_F(ApiSandboxesTest, BadInputNamesTheFieldAndHowToFixIt) {
   check({{"name", "a b/../c"}}, 400, "bad_request", "name", "letters, digits");
   check({{"ttl_ms", 0}}, 400, "bad_request", "ttl_ms", "--sandbox-max-ttl");
   check({{"ttl_ms", -5}}, 400, "bad_request", "ttl_ms", "whole number");
+  // A deadline of INT64_MAX ms would overflow the agent's steady_clock arithmetic.
+  check({{"sleep_after_ms", INT64_MAX}}, 400, "bad_request", "sleep_after_ms", "366 days");
+  check({{"stop_after_ms", 366LL * 24 * 3600 * 1000 + 1}}, 400, "bad_request", "stop_after_ms", "366 days");
   check({{"network", "host"}}, 400, "bad_request", "network", "egress by the agent");
   check({{"env", {{"1X", "v"}}}}, 400, "bad_request", "env", "variable name");
   check({{"image", "ubuntu"}}, 501, "unsupported", "image", "only");

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include "protocol/sandbox_api.h"
+
 namespace boxcar::server {
 
 namespace json = boost::json;
@@ -27,8 +29,9 @@ bool valid_sandbox_name(std::string_view name) {
 std::optional<HttpResponse> read_sandbox_ms(const json::object& o, const char* field, int64_t& out) {
   const json::value* f = o.if_contains(field);
   if (!f || f->is_null()) return std::nullopt;
-  if (!f->is_int64() || f->as_int64() < 0) {
-    return sandbox_bad_request(std::string(field) + ": expected milliseconds as a whole number >= 0, got " +
+  if (!f->is_int64() || f->as_int64() < 0 || f->as_int64() > protocol::kMaxSandboxMs) {
+    return sandbox_bad_request(std::string(field) + ": expected milliseconds as a whole number from 0 to " +
+                                   std::to_string(protocol::kMaxSandboxMs) + " (366 days), got " +
                                    json::serialize(*f),
                                field);
   }

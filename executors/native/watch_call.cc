@@ -110,7 +110,9 @@ void WatchCall::read() {
     if (self->over_) return;
     if (ec) return self->end(Error{"reading the watch helper: " + ec.message(), EIO});
     char buf[65536];
-    for (;;) {
+    // At most 16 reads (1 MiB) per wakeup: a helper flooding events must not keep the agent's
+    // one io thread in this handler; the rest waits for the next turn of the loop.
+    for (int reads = 0; reads < 16; ++reads) {
       iovec iov{buf, sizeof buf};
       msghdr msg{};
       msg.msg_iov = &iov;

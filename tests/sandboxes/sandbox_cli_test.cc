@@ -32,8 +32,8 @@ class SandboxCli : public ::testing::Test {
                    "\"\nscopes = [\"read\", \"write\", \"sandboxes\"]\n\n"
                    "[[token]]\nname = \"bob\"\nsha256 = \"" + sha256_hex(kTokenB) +
                    "\"\nscopes = [\"read\", \"write\", \"sandboxes\"]\n");
-    // --allow-local-repos: the git test checks out a repository the test makes on this disk.
-    server_ = new Server(work_->path(), {"--api-tokens", (*work_ / "tokens.toml").string(), "--allow-local-repos"});
+    // The harness gives serve --allow-local-repos: the git test checks out a repository it makes.
+    server_ = new Server(work_->path(), {"--api-tokens", (*work_ / "tokens.toml").string()});
     if (!server_->ok()) return;
     // The in-process agent offers its data plane with its first sync, just after serve is up:
     // until then a create is 503 (no agent can host a sandbox), as it would be for a user.
