@@ -93,6 +93,12 @@ git_remote_callbacks callbacks_for(Session& s) {
 
 bool cancelled(const CheckoutRequest& r) { return r.cancelled && r.cancelled->load(); }
 
+// With an SSRF guard no redirect is followed: the guard judged only the URL it was shown.
+// UNSPECIFIED (0) would read http.followRedirects, which defaults to the first request.
+git_remote_redirect_t redirects_for(const CheckoutRequest& r) {
+  return r.check_url ? GIT_REMOTE_REDIRECT_NONE : static_cast<git_remote_redirect_t>(0);
+}
+
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -155,12 +161,16 @@ Status fetch_mirror(git_repository* repo, const CheckoutRequest& r, Session& s,
     if (cancelled(r)) return Error{"checkout of " + shown + " cancelled"};
     return Error{"cannot fetch " + shown + ": " + git_message(), 0, ErrorCode::unavailable};
   };
-  if (git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &cb, nullptr, nullptr) != 0) return fail();
+  git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+  co.callbacks = cb;
+  co.follow_redirects = redirects_for(r);
+  if (git_remote_connect_ext(remote.get(), GIT_DIRECTION_FETCH, &co) != 0) return fail();
   git_buf head = GIT_BUF_INIT;
   if (git_remote_default_branch(&head, remote.get()) == 0) default_ref.assign(head.ptr, head.size);
   git_buf_dispose(&head);
   git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
   fo.callbacks = cb;
+  fo.follow_redirects = redirects_for(r);  // git_remote_download re-applies the fetch options
   fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;  // the refspec brings refs/tags/* already
   if (git_remote_download(remote.get(), nullptr, &fo) != 0) return fail();
   out.fetched = true;
@@ -255,6 +265,7 @@ int update_submodule(git_submodule* sm, const char* name, void* payload) {
   }
   git_submodule_update_options opts = GIT_SUBMODULE_UPDATE_OPTIONS_INIT;
   opts.fetch_opts.callbacks = callbacks_for(*walk->session);
+  opts.fetch_opts.follow_redirects = redirects_for(request);
   opts.checkout_opts.checkout_strategy = GIT_CHECKOUT_FORCE;
   if (git_submodule_update(sm, 1, &opts) != 0) {
     const char* url = git_submodule_url(sm);
@@ -297,6 +308,7 @@ Status populate_workspace(const fs::path& mirror, const CheckoutRequest& r, cons
   co.local = GIT_CLONE_LOCAL_NO_LINKS;
   co.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
   co.fetch_opts.callbacks = callbacks_for(s);
+  co.fetch_opts.follow_redirects = redirects_for(r);  // a local clone, but no redirect either way
   git_repository* raw = nullptr;
   if (git_clone(&raw, mirror.c_str(), r.workspace.c_str(), &co) != 0) {
     return Error{"cannot create the workspace " + r.workspace.string() + ": " + git_message()};
@@ -379,9 +391,10 @@ Result<CheckoutResult> checkout(const CheckoutRequest& r) {
   git_repository* repo = mirror->get();
   Session session{&r, 0};
 
-  // A known commit needs no fetch at all; anything else does.
+  // A known commit needs no fetch at all (unless the caller must prove access: always_fetch);
+  // anything else does.
   bool have = false;
-  if (r.commit.size() == 40) have = peel_commit(repo, r.commit).ok();
+  if (r.commit.size() == 40 && !r.always_fetch) have = peel_commit(repo, r.commit).ok();
   std::string default_ref;
   if (!have) {
     if (Status st = fetch_mirror(repo, r, session, out, default_ref); !st.ok()) return st.error();

@@ -39,7 +39,15 @@ struct CheckoutRequest {
   const std::atomic<bool>* cancelled = nullptr;  // set: the transfer stops soon after
   // Set: asked of the URL and of every submodule's before it is fetched; its error stops the
   // checkout (the sandbox API's SSRF guard, git/url_guard.h). Runs on the checkout's thread.
+  // It also refuses HTTP redirects to another host (every fetch, submodules included): the
+  // guard sees only the URL asked for, and libgit2's default follows a first-request redirect
+  // anywhere. (libgit2 1.5's GIT_REMOTE_REDIRECT_NONE still follows one to the same host.)
   std::function<Status(const std::string& url)> check_url;
+  // Contact the remote even when the mirror has the commit already. The mirror is shared by
+  // everyone on the agent: without a fetch, which authenticates, a caller that has no access
+  // to a private repository would get its commits from the mirror (sandbox checkouts set it).
+  // A failed fetch fails the checkout.
+  bool always_fetch = false;
 };
 
 struct CheckoutResult {

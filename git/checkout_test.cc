@@ -282,6 +282,27 @@ TEST_F(CheckoutTest, LocalSubmoduleOfARemoteRepositoryIsRefused) {
   EXPECT_EQ(read(first.workspace / "a.txt"), "one\n");
 }
 
+// The mirror is shared: a commit in it must not reach a caller the remote would refuse.
+TEST_F(CheckoutTest, AlwaysFetchAsksTheRemoteEvenForACommitInTheMirror) {
+  // Port 1 on loopback refuses connections: the remote says no to everyone.
+  auto job = from_seeded_mirror("https://127.0.0.1:1/private.git", "job");
+  job.commit = rev("main~1");
+  auto control = checkout(job);  // a job's checkout: the commit comes from the mirror
+  ASSERT_TRUE(control.ok()) << control.error().message;
+  EXPECT_FALSE(control->fetched);
+
+  auto sandbox = request("sandbox");
+  sandbox.url = job.url;
+  sandbox.allow_local = false;
+  sandbox.commit = job.commit;
+  sandbox.always_fetch = true;
+  auto r = checkout(sandbox);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::unavailable);
+  EXPECT_EQ(r.error().message.rfind("cannot fetch https://127.0.0.1:1/private.git: ", 0), 0u) << r.error().message;
+  EXPECT_FALSE(fs::exists(sandbox.workspace / "a.txt"));
+}
+
 TEST_F(CheckoutTest, RelativeSubmoduleUrlIsResolvedBeforeTheCheck) {
   // "../../sub.git" against git@host:repo.git backs out of the host: libgit2 resolves it to
   // "../sub.git", a path relative to the agent's working directory.

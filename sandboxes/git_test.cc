@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 
@@ -107,6 +109,20 @@ TEST_F(GitCheckoutTest, PinsACommitAndMakesParentDirectories) {
   EXPECT_EQ(str(answer(r), "commit"), first_);
   EXPECT_EQ(str(answer(r), "dir"), "/workspace/pinned/deep/app");
   EXPECT_EQ(out("cat /workspace/pinned/deep/app/a.txt; stat -c %u /workspace/pinned/deep"), "one\n0\n");
+}
+
+// The mirror is shared with jobs and other tenants: a commit in it is given out only after the
+// remote has been asked (and has said yes).
+TEST_F(GitCheckoutTest, ACommitInTheMirrorStillNeedsTheRemote) {
+  HttpReply control = checkout({{"commit", first_}, {"dir", "mirrored"}});  // now in the mirror
+  ASSERT_EQ(control.status, 200u) << control.body;
+  const std::string repo = repos_.string() + "/app.git", away = repos_.string() + "/away.git";
+  fs::rename(repo, away);  // the remote refuses everyone now
+  HttpReply r = checkout({{"commit", first_}, {"dir", "mirrored-again"}});
+  fs::rename(away, repo);
+  EXPECT_EQ(r.status, 502u) << r.body;
+  EXPECT_NE(r.body.find("fetch_failed"), std::string::npos) << r.body;
+  EXPECT_EQ(out("test -e /workspace/mirrored-again && echo there || echo absent"), "absent\n");
 }
 
 TEST_F(GitCheckoutTest, BadRefOrUnknownFieldIs400NamingTheField) {
@@ -211,6 +227,55 @@ TEST(GitCheckoutHostTest, TimeoutLocalRefusalAndOneAtATime) {
   HttpReply second = post({{"url", url}, {"timeout_ms", 300}});
   EXPECT_EQ(second.status, 429u) << second.body;
   ::close(listener);  // the stuck fetch fails now; its thread cleans up alone
+}
+
+// The agent-wide cap on checkout threads: a transfer stuck in a read keeps its thread after the
+// 504 and after its sandbox is deleted, so create/checkout/delete loops must meet a limit.
+TEST(GitCheckoutHostTest, CheckoutThreadsAreCappedAgentWideUntilTheyEnd) {
+  SandboxHostOptions options;
+  options.git_allow_private = true;
+  options.git_max_threads = 1;
+  auto made = HostFixture::make(std::move(options));
+  if (!made) GTEST_SKIP() << made.error().message;
+  auto& f = **made;
+  auto first = f.create_sandbox("alice"), second = f.create_sandbox("alice");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  auto post = [&](const std::string& id, const json::object& body) {
+    return f.call_json("POST", HostFixture::path(id, "/git/checkout"), body);
+  };
+
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // accepts, never answers
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x.git";
+
+  HttpReply stuck = post(*first, {{"url", url}, {"timeout_ms", 300}});
+  EXPECT_EQ(stuck.status, 504u) << stuck.body;
+  ASSERT_TRUE(f.remove_sandbox(*first));  // its slot goes; its thread is still in the read
+
+  // Attack: another sandbox's checkout while the stuck thread lives.
+  HttpReply refused = post(*second, {{"url", "file:///srv/x.git"}});
+  EXPECT_EQ(refused.status, 429u) << refused.body;
+  EXPECT_NE(refused.body.find("agent-wide"), std::string::npos) << refused.body;
+
+  // Control: once the stuck transfer fails (the listener goes, its connection is reset) the
+  // thread ends and the same request is taken (400: local URLs are off on this host). Waits for
+  // the thread to end, with a bound only so a broken count cannot hang the suite.
+  ::close(listener);
+  HttpReply taken;
+  for (int i = 0; i < 1000; ++i) {
+    taken = post(*second, {{"url", "file:///srv/x.git"}});
+    if (taken.status != 429u) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(taken.status, 400u) << taken.body;
+  EXPECT_NE(taken.body.find("--allow-local-repos"), std::string::npos) << taken.body;
 }
 
 }  // namespace

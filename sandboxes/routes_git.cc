@@ -2,9 +2,11 @@
 // through the agent's libgit2 mirror cache (git/checkout.h, shared with jobs) into a staging
 // directory beside the sandbox's workspace (outside its view), then places the tree at `dir`
 // below /workspace without following anything the sandbox controls (workspace_place.h). The
-// checkout runs on a thread of its own, one per sandbox at a time, with a deadline (timeout_ms)
-// and cancelled when the sandbox is removed. The URL must reach a public address unless the
-// agent allows private ones (git/url_guard.h); local paths and file:// only with
+// checkout runs on a thread of its own, one per sandbox at a time and git_max_threads per agent
+// (counted until the thread ends), with a deadline (timeout_ms) and cancelled when the sandbox is
+// removed. The remote is always asked (always_fetch): the mirror is shared with other tenants.
+// The URL must reach a public address unless the agent allows private ones (git/url_guard.h),
+// and then no redirect to another host is followed; local paths and file:// only with
 // --allow-local-repos; the token goes only to https:// of the URL's own host.
 #include <atomic>
 #include <chrono>
@@ -144,6 +146,14 @@ void add_git_routes(server::Router& router, SandboxHost& host) {
     if (sb->git().busy()) {
       return res->reply(HttpResponse::error_code(429, "limit_reached", "a git checkout into this sandbox is running already: one at a time; try again when it ends"));
     }
+    // Taken here on the io thread, given back by the checkout thread as its last act.
+    std::shared_ptr<std::atomic<size_t>> threads = host.git_threads();
+    const size_t max_threads = host.options().git_max_threads;
+    if (threads->fetch_add(1) >= max_threads) {
+      threads->fetch_sub(1);
+      return res->reply(HttpResponse::error_code(429, "limit_reached", "the agent runs " + std::to_string(max_threads) +
+          " git checkouts already (agent-wide, counting transfers still hanging after a timeout or a deleted sandbox); try again when one ends"));
+    }
 
     git::CheckoutRequest cr;
     cr.url = b.url;
@@ -172,17 +182,26 @@ void add_git_routes(server::Router& router, SandboxHost& host) {
                                                                   "); give a larger timeout_ms", "timeout_ms"));
     });
     cr.cancelled = &flight->run->cancelled;
+    // The sandbox is the one to prove access: a commit already in the shared mirror is not
+    // enough (another tenant or a job may have fetched a private repository).
+    cr.always_fetch = true;
 
     const std::string id = sb->id(), rel = dir->substr(prefix.size());
     const fs::path workspace = sb->workspace_dir(), sandbox_dir = sb->dir();
-    std::error_code ec;
-    fs::remove_all(staging, ec);  // a leftover of a checkout cut short by an agent restart
     boost::asio::io_context& io = host.io();
-    std::thread([&host, &io, flight, cr = std::move(cr), id, rel, workspace, sandbox_dir, staging, replace = b.replace,
+    std::thread([&host, &io, flight, threads, cr = std::move(cr), id, rel, workspace, sandbox_dir, staging, replace = b.replace,
                  shown_dir = *dir]() mutable {
+      // Counted until this thread returns, whichever way (the cap bounds threads, not slots).
+      struct Release {
+        std::shared_ptr<std::atomic<size_t>> n;
+        ~Release() { n->fetch_sub(1); }
+      } release{threads};
+      std::atomic<bool> no_stop{false};
+      // A leftover of a checkout cut short by an agent restart; here, not on the io thread,
+      // since it may be a sandbox-sized tree.
+      remove_tree(staging, no_stop);
       auto result = git::checkout(cr);
       Status placed;
-      std::atomic<bool> no_stop{false};
       {
         std::lock_guard lock(flight->run->mu);
         if (flight->run->abandoned) {

@@ -77,6 +77,7 @@ struct SandboxHost::Impl {
   boost::asio::io_context& io;
   executors::Executor& executor;
   SandboxHostOptions options;
+  std::shared_ptr<std::atomic<size_t>> git_threads = std::make_shared<std::atomic<size_t>>(0);
   fs::path root;  // <data>/sandboxes
   std::string key;
   std::map<std::string, std::unique_ptr<ApiSandbox>> sandboxes;
@@ -373,7 +374,7 @@ struct SandboxHost::Impl {
 
 SandboxHost::SandboxHost(boost::asio::io_context& io, executors::Executor& executor,
                          SandboxHostOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), {}, {}, {}, nullptr, nullptr, {}, 0})) {
+    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), std::make_shared<std::atomic<size_t>>(0), {}, {}, {}, nullptr, nullptr, {}, 0})) {
   impl_->root = impl_->options.data_dir / "sandboxes";
   impl_->key = impl_->options.key;
   if (impl_->key.empty()) {
@@ -607,6 +608,7 @@ int64_t SandboxHost::memory_free_bytes() const {
 const std::string& SandboxHost::key() const { return impl_->key; }
 boost::asio::io_context& SandboxHost::io() { return impl_->io; }
 const SandboxHostOptions& SandboxHost::options() const { return impl_->options; }
+const std::shared_ptr<std::atomic<size_t>>& SandboxHost::git_threads() const { return impl_->git_threads; }
 
 void SandboxHost::check_disks(std::function<void()> done) {
   std::vector<std::string> ids;

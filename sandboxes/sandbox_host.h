@@ -11,6 +11,7 @@
 // Every route but the lifecycle ones starts with SandboxHost::resolve().
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -52,6 +53,10 @@ struct SandboxHostOptions {
   // (--sandbox-git-allow-private). Mirrors are <data_dir>/mirrors, shared with jobs.
   bool git_allow_local = false;
   bool git_allow_private = false;
+  // Checkout threads alive on the agent at once, counted until each thread really ends (not
+  // when its sandbox gives the slot up): libgit2 1.5 has no read timeout, so a silent server
+  // pins a thread until it hangs up, and create/checkout/delete loops would pile them up.
+  size_t git_max_threads = 8;
   // How often every running sandbox's /workspace is measured against its disk quota
   // (sandboxes/disk_quota.h); 0: never by itself (tests call check_disks()).
   std::chrono::milliseconds disk_check_every{5000};
@@ -119,6 +124,8 @@ class SandboxHost {
   // What it was made with: the port routes publish through publish_port / withdraw_port and
   // announce the change with on_change.
   const SandboxHostOptions& options() const;
+  // Checkout threads alive (git_max_threads; routes_git.cc). Shared: a thread may outlive the host.
+  const std::shared_ptr<std::atomic<size_t>>& git_threads() const;
 
   // Measures every running sandbox's /workspace off the io_context (what the timer of
   // disk_check_every does); one past its quota gets its commands stopped (quota_exceeded) and
