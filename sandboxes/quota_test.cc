@@ -183,5 +183,43 @@ TEST_F(QuotaTest, LinksPlantedInTheWorkspaceAreNotFollowedNorCountedTwice) {
   EXPECT_FALSE(quota().over());
 }
 
+TEST_F(QuotaTest, ALinkIntoTheWorkspaceDoesNotBypassTheQuota) {
+  // Attack: /tmp/ws -> /workspace. The path is under /tmp, the bytes land in /workspace.
+  HttpReply plant = exec_small({{"command", "ln -s /workspace /tmp/ws && head -c 700K /dev/zero > /workspace/a"}});
+  ASSERT_EQ(parse(plant.body).at("exit_code"), 0) << plant.body;
+  check();
+  ASSERT_FALSE(quota().over()) << quota().used();
+  // Short of room (700 KiB of 1 MiB held): refused through the link as through the real path.
+  HttpReply linked = call("PUT", "/files/tmp/ws/b", std::string(700 << 10, 'b'));
+  EXPECT_EQ(linked.status, 507u) << linked.body;
+  EXPECT_EQ(code(linked), "quota_exceeded");
+  HttpReply direct = call("PUT", "/files/workspace/b", std::string(700 << 10, 'b'));
+  EXPECT_EQ(code(direct), "quota_exceeded") << "control: the real path";
+  EXPECT_EQ(workspace_names(), std::vector<std::string>{"a"}) << "no temp file, no partial b";
+  // Control: the same bytes to a real /tmp path land (the tmpfs is not the quota's).
+  EXPECT_EQ(call("PUT", "/files/tmp/b", std::string(700 << 10, 'b')).status, 201u);
+  EXPECT_EQ(call("DELETE", "/files/tmp/b").status, 204u);
+  // Past the quota: every write through the link is refused, the PUT and the copy.
+  ASSERT_EQ(parse(exec_small({{"command", "head -c 1M /dev/zero > /workspace/fill"}}).body).at("exit_code"), 0);
+  check();
+  ASSERT_TRUE(quota().over());
+  EXPECT_EQ(code(call("PUT", "/files/tmp/ws/c", "x")), "quota_exceeded");
+  EXPECT_EQ(code(call("PUT", "/files/workspace/c", "x")), "quota_exceeded") << "control: the real path";
+  EXPECT_EQ(code(post("/fs/copy", {{"from", "/workspace/a"}, {"to", "/tmp/ws/copy"}}, small_)), "quota_exceeded");
+  EXPECT_EQ(call("PUT", "/files/tmp/c", "x").status, 201u) << "control: /tmp itself still takes a PUT";
+  for (const char* gone : {"/files/tmp/c", "/files/workspace/fill"}) {
+    EXPECT_EQ(call("DELETE", gone).status, 204u) << gone;
+  }
+  ASSERT_FALSE(quota().over());
+  // Under the quota again, a copy through the link that passes it is measured and undone.
+  HttpReply copied = post("/fs/copy", {{"from", "/workspace/a"}, {"to", "/tmp/ws/a2"}}, small_);
+  EXPECT_EQ(copied.status, 507u) << copied.body;
+  EXPECT_EQ(workspace_names(), std::vector<std::string>{"a"});
+  for (const char* gone : {"/files/tmp/ws", "/files/workspace/a"}) {
+    EXPECT_EQ(call("DELETE", gone).status, 204u) << gone;
+  }
+  EXPECT_FALSE(quota().over());
+}
+
 }  // namespace
 }  // namespace boxcar::sandboxes
