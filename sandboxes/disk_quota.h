@@ -44,6 +44,11 @@ class DiskQuota {
   void wrote(uint64_t bytes);
   // A measure: `bytes` used, `entries` past kMaxEntries or not.
   void measured(uint64_t bytes, bool too_many_entries);
+  // A measure failed (`error`: why). The sandbox can make every walk fail (renaming directories
+  // while it runs gives ESTALE), so failing is not a way out of the quota: kMaxFailures in a row
+  // count as over it, until a measure succeeds.
+  static constexpr int kMaxFailures = 2;
+  void unmeasured(std::string_view error);
 
   // The 507 quota_exceeded answer to `what` ("exec", "PUT /workspace/a"), saying how to go on.
   server::HttpResponse refusal(std::string_view what, uint64_t adding = 0) const;
@@ -53,6 +58,7 @@ class DiskQuota {
  private:
   uint64_t limit_;
   uint64_t used_ = 0;
+  int failures_ = 0;  // measures failed in a row
   std::string why_;  // over(): "/workspace holds 2.0 MiB, past its 1.0 MiB quota"
 };
 

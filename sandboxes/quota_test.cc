@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include <boost/json.hpp>
 
@@ -219,6 +220,50 @@ TEST_F(QuotaTest, ALinkIntoTheWorkspaceDoesNotBypassTheQuota) {
     EXPECT_EQ(call("DELETE", gone).status, 204u) << gone;
   }
   EXPECT_FALSE(quota().over());
+}
+
+// A sandbox that renames directories while its workspace is walked makes the walk fail (ESTALE):
+// failing must not leave it unchecked.
+TEST(DiskQuota, TwoFailedMeasuresInARowCountAsOverTheQuota) {
+  DiskQuota q(kQuota);
+  q.measured(4096, false);
+  q.unmeasured("the tree changed while it was walked");
+  EXPECT_FALSE(q.over()) << "control: one failure may be a file removed at the wrong moment";
+  q.measured(4096, false);
+  q.unmeasured("the tree changed while it was walked");
+  EXPECT_FALSE(q.over()) << "control: a success between failures starts the count again";
+  q.unmeasured("the tree changed while it was walked");
+  ASSERT_TRUE(q.over());
+  auto refused = q.gate("exec");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 507u);
+  EXPECT_NE(refused->body.find("could not be measured 2 times in a row"), std::string::npos) << refused->body;
+  EXPECT_FALSE(q.fits(1));
+  q.unmeasured("again");
+  EXPECT_TRUE(q.over()) << "still over while measures keep failing";
+  q.measured(4096, false);
+  EXPECT_FALSE(q.over()) << "a measure that succeeds lifts it";
+}
+
+TEST_F(QuotaTest, AWorkspaceThatCannotBeMeasuredRefusesNewWork) {
+  // The walk made to fail from the host's side (no timing needed): the workspace's directory is
+  // moved away and a file put in its place (ENOTDIR; a missing one measures as empty). The
+  // sandbox's bind mount of it is unaffected.
+  const std::filesystem::path ws = host_workspace(), away = ws.string() + ".away";
+  std::filesystem::rename(ws, away);
+  { std::ofstream(ws) << "not a directory"; }
+  check();
+  EXPECT_FALSE(quota().over()) << "one failure is not enough";
+  check();
+  EXPECT_TRUE(quota().over());
+  HttpReply refused = exec_small({{"argv", {"true"}}});
+  std::filesystem::remove(ws);
+  std::filesystem::rename(away, ws);
+  EXPECT_EQ(refused.status, 507u) << refused.body;
+  EXPECT_NE(refused.body.find("could not be measured"), std::string::npos) << refused.body;
+  check();
+  EXPECT_FALSE(quota().over()) << "control: measured again, under the quota";
+  EXPECT_EQ(exec_small({{"argv", {"true"}}}).status, 200u);
 }
 
 }  // namespace

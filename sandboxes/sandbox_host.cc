@@ -88,19 +88,21 @@ struct SandboxHost::Impl {
     auto it = sandboxes.find(id);
     if (it == sandboxes.end()) return;
     ApiSandbox& sb = *it->second;
-    if (!usage) {
-      log(id + ": cannot measure /workspace: " + usage.error().message);
-      return;
-    }
     bool was_over = sb.disk().over();
-    sb.disk().measured(usage->bytes, usage->too_many_entries);
+    if (!usage) {
+      // Not a pass: the sandbox may be making the walk fail on purpose (DiskQuota::unmeasured).
+      log(id + ": cannot measure /workspace: " + usage.error().message);
+      sb.disk().unmeasured(usage.error().message);
+    } else {
+      sb.disk().measured(usage->bytes, usage->too_many_entries);
+    }
     if (!sb.disk().over()) {
       if (was_over) log(id + ": /workspace is back under its disk quota");
       return;
     }
     size_t stopped = sb.running() ? CommandRun::stop_all(sb.sandbox(), executors::Outcome::Kind::quota_exceeded) : 0;
     if (!was_over || stopped > 0) {
-      log(id + ": /workspace past its disk quota (" + std::to_string(usage->bytes) + " bytes), " +
+      log(id + ": /workspace past its disk quota (" + (usage ? std::to_string(usage->bytes) + " bytes" : "not measured") + "), " +
           std::to_string(stopped) + " commands stopped");
     }
   }
