@@ -71,4 +71,8 @@ void DiskMeter::measure(std::filesystem::path workspace, uint64_t limit, std::fu
   });
 }
 
+void DiskMeter::hold(std::shared_future<void> released) {
+  boost::asio::post(pool_, [released = std::move(released)] { released.wait(); });
+}
+
 }  // namespace boxcar::sandboxes

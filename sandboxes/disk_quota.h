@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,6 +80,9 @@ class DiskMeter {
   // Measures `workspace` up to just past `limit` bytes (an attack costs no more than the quota
   // to measure); `done` runs on the io_context.
   void measure(std::filesystem::path workspace, uint64_t limit, std::function<void(Result<Usage>)> done);
+  // Holds the meter's thread until `released` is ready: what tests use to see what queues up
+  // behind a walk without depending on how fast one is.
+  void hold(std::shared_future<void> released);
 
  private:
   boost::asio::io_context& io_;

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <future>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 
@@ -264,6 +266,46 @@ TEST_F(QuotaTest, AWorkspaceThatCannotBeMeasuredRefusesNewWork) {
   check();
   EXPECT_FALSE(quota().over()) << "control: measured again, under the quota";
   EXPECT_EQ(exec_small({{"argv", {"true"}}}).status, 200u);
+}
+
+TEST_F(QuotaTest, SpammedMetricsShareOneWalkAndAllAreAnswered) {
+  // Control: one /metrics when nothing is measuring walks the workspace once (the count works).
+  const uint64_t before = f_->host().disk_walks();
+  ASSERT_EQ(call("GET", "/metrics").status, 200u);
+  ASSERT_EQ(f_->host().disk_walks(), before + 1);
+  // Attack: many at once while the meter is busy (held here: no race on how fast a walk is).
+  // Each used to queue a walk of its own on the one thread every sandbox's check shares.
+  std::promise<void> release;
+  struct Release {
+    std::promise<void>& p;
+    ~Release() { p.set_value(); }  // never leave the meter's thread held (its join would hang)
+  };
+  std::optional<Release> held(std::in_place, release);
+  f_->host().disk_meter().hold(release.get_future().share());
+  constexpr int kCalls = 30;
+  int answered = 0, ok = 0;
+  bool most = false, all = false;
+  for (int i = 0; i < kCalls; ++i) {
+    f_->send("GET", HostFixture::path(small_, "/metrics"), "", [&](HttpReply r) {
+      ok += r.status == 200 && parse(r.body).as_object().contains("disk_bytes");
+      ++answered;
+      most = answered == kCalls - 1;
+      all = answered == kCalls;
+    });
+  }
+  // All but the first are answered with the figure held, while its walk waits.
+  f_->run_until(most);
+  EXPECT_EQ(f_->host().disk_walks(), before + 2) << "one walk queued for 30 calls";
+  // The file routes' callers coalesce too: those that come during a walk share the next one.
+  bool a = false, b = false;
+  f_->host().measure_disk(small_, [&] { a = true; });
+  f_->host().measure_disk(small_, [&] { b = true; });
+  held.reset();
+  f_->run_until(all);
+  f_->run_until(b);
+  EXPECT_TRUE(a);
+  EXPECT_EQ(ok, kCalls);
+  EXPECT_EQ(f_->host().disk_walks(), before + 3) << "the /metrics walk, then one shared by both";
 }
 
 }  // namespace
