@@ -20,12 +20,20 @@ void DiskQuota::wrote(uint64_t bytes) {
 
 void DiskQuota::measured(uint64_t bytes, bool too_many_entries) {
   used_ = bytes;
+  failures_ = 0;
   why_.clear();
   if (too_many_entries) {
     why_ = "/workspace holds more than " + std::to_string(kMaxEntries) + " files and directories, the most a quota check counts";
   } else if (bytes > limit_) {
     why_ = "/workspace holds " + format_size(bytes) + " or more, past its " + format_size(limit_) + " quota";
   }
+}
+
+void DiskQuota::unmeasured(std::string_view error) {
+  if (++failures_ < kMaxFailures) return;
+  failures_ = kMaxFailures;
+  why_ = "/workspace could not be measured " + std::to_string(kMaxFailures) + " times in a row (" + std::string(error) +
+         "), which counts as past its quota (directories renamed while it is measured?)";
 }
 
 server::HttpResponse DiskQuota::refusal(std::string_view what, uint64_t adding) const {
@@ -61,6 +69,10 @@ void DiskMeter::measure(std::filesystem::path workspace, uint64_t limit, std::fu
       if (!*stop) done(std::move(usage));
     });
   });
+}
+
+void DiskMeter::hold(std::shared_future<void> released) {
+  boost::asio::post(pool_, [released = std::move(released)] { released.wait(); });
 }
 
 }  // namespace boxcar::sandboxes

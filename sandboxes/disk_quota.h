@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,11 @@ class DiskQuota {
   void wrote(uint64_t bytes);
   // A measure: `bytes` used, `entries` past kMaxEntries or not.
   void measured(uint64_t bytes, bool too_many_entries);
+  // A measure failed (`error`: why). The sandbox can make every walk fail (renaming directories
+  // while it runs gives ESTALE), so failing is not a way out of the quota: kMaxFailures in a row
+  // count as over it, until a measure succeeds.
+  static constexpr int kMaxFailures = 2;
+  void unmeasured(std::string_view error);
 
   // The 507 quota_exceeded answer to `what` ("exec", "PUT /workspace/a"), saying how to go on.
   server::HttpResponse refusal(std::string_view what, uint64_t adding = 0) const;
@@ -53,6 +59,7 @@ class DiskQuota {
  private:
   uint64_t limit_;
   uint64_t used_ = 0;
+  int failures_ = 0;  // measures failed in a row
   std::string why_;  // over(): "/workspace holds 2.0 MiB, past its 1.0 MiB quota"
 };
 
@@ -73,6 +80,9 @@ class DiskMeter {
   // Measures `workspace` up to just past `limit` bytes (an attack costs no more than the quota
   // to measure); `done` runs on the io_context.
   void measure(std::filesystem::path workspace, uint64_t limit, std::function<void(Result<Usage>)> done);
+  // Holds the meter's thread until `released` is ready: what tests use to see what queues up
+  // behind a walk without depending on how fast one is.
+  void hold(std::shared_future<void> released);
 
  private:
   boost::asio::io_context& io_;

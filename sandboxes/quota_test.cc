@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <future>
+#include <optional>
 #include <filesystem>
+#include <fstream>
 
 #include <boost/json.hpp>
 
@@ -181,6 +184,128 @@ TEST_F(QuotaTest, LinksPlantedInTheWorkspaceAreNotFollowedNorCountedTwice) {
     EXPECT_EQ(call("DELETE", std::string("/files/workspace/") + name).status, 204u) << name;
   }
   EXPECT_FALSE(quota().over());
+}
+
+TEST_F(QuotaTest, ALinkIntoTheWorkspaceDoesNotBypassTheQuota) {
+  // Attack: /tmp/ws -> /workspace. The path is under /tmp, the bytes land in /workspace.
+  HttpReply plant = exec_small({{"command", "ln -s /workspace /tmp/ws && head -c 700K /dev/zero > /workspace/a"}});
+  ASSERT_EQ(parse(plant.body).at("exit_code"), 0) << plant.body;
+  check();
+  ASSERT_FALSE(quota().over()) << quota().used();
+  // Short of room (700 KiB of 1 MiB held): refused through the link as through the real path.
+  HttpReply linked = call("PUT", "/files/tmp/ws/b", std::string(700 << 10, 'b'));
+  EXPECT_EQ(linked.status, 507u) << linked.body;
+  EXPECT_EQ(code(linked), "quota_exceeded");
+  HttpReply direct = call("PUT", "/files/workspace/b", std::string(700 << 10, 'b'));
+  EXPECT_EQ(code(direct), "quota_exceeded") << "control: the real path";
+  EXPECT_EQ(workspace_names(), std::vector<std::string>{"a"}) << "no temp file, no partial b";
+  // Control: the same bytes to a real /tmp path land (the tmpfs is not the quota's).
+  EXPECT_EQ(call("PUT", "/files/tmp/b", std::string(700 << 10, 'b')).status, 201u);
+  EXPECT_EQ(call("DELETE", "/files/tmp/b").status, 204u);
+  // Past the quota: every write through the link is refused, the PUT and the copy.
+  ASSERT_EQ(parse(exec_small({{"command", "head -c 1M /dev/zero > /workspace/fill"}}).body).at("exit_code"), 0);
+  check();
+  ASSERT_TRUE(quota().over());
+  EXPECT_EQ(code(call("PUT", "/files/tmp/ws/c", "x")), "quota_exceeded");
+  EXPECT_EQ(code(call("PUT", "/files/workspace/c", "x")), "quota_exceeded") << "control: the real path";
+  EXPECT_EQ(code(post("/fs/copy", {{"from", "/workspace/a"}, {"to", "/tmp/ws/copy"}}, small_)), "quota_exceeded");
+  EXPECT_EQ(call("PUT", "/files/tmp/c", "x").status, 201u) << "control: /tmp itself still takes a PUT";
+  for (const char* gone : {"/files/tmp/c", "/files/workspace/fill"}) {
+    EXPECT_EQ(call("DELETE", gone).status, 204u) << gone;
+  }
+  ASSERT_FALSE(quota().over());
+  // Under the quota again, a copy through the link that passes it is measured and undone.
+  HttpReply copied = post("/fs/copy", {{"from", "/workspace/a"}, {"to", "/tmp/ws/a2"}}, small_);
+  EXPECT_EQ(copied.status, 507u) << copied.body;
+  EXPECT_EQ(workspace_names(), std::vector<std::string>{"a"});
+  for (const char* gone : {"/files/tmp/ws", "/files/workspace/a"}) {
+    EXPECT_EQ(call("DELETE", gone).status, 204u) << gone;
+  }
+  EXPECT_FALSE(quota().over());
+}
+
+// A sandbox that renames directories while its workspace is walked makes the walk fail (ESTALE):
+// failing must not leave it unchecked.
+TEST(DiskQuota, TwoFailedMeasuresInARowCountAsOverTheQuota) {
+  DiskQuota q(kQuota);
+  q.measured(4096, false);
+  q.unmeasured("the tree changed while it was walked");
+  EXPECT_FALSE(q.over()) << "control: one failure may be a file removed at the wrong moment";
+  q.measured(4096, false);
+  q.unmeasured("the tree changed while it was walked");
+  EXPECT_FALSE(q.over()) << "control: a success between failures starts the count again";
+  q.unmeasured("the tree changed while it was walked");
+  ASSERT_TRUE(q.over());
+  auto refused = q.gate("exec");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 507u);
+  EXPECT_NE(refused->body.find("could not be measured 2 times in a row"), std::string::npos) << refused->body;
+  EXPECT_FALSE(q.fits(1));
+  q.unmeasured("again");
+  EXPECT_TRUE(q.over()) << "still over while measures keep failing";
+  q.measured(4096, false);
+  EXPECT_FALSE(q.over()) << "a measure that succeeds lifts it";
+}
+
+TEST_F(QuotaTest, AWorkspaceThatCannotBeMeasuredRefusesNewWork) {
+  // The walk made to fail from the host's side (no timing needed): the workspace's directory is
+  // moved away and a file put in its place (ENOTDIR; a missing one measures as empty). The
+  // sandbox's bind mount of it is unaffected.
+  const std::filesystem::path ws = host_workspace(), away = ws.string() + ".away";
+  std::filesystem::rename(ws, away);
+  { std::ofstream(ws) << "not a directory"; }
+  check();
+  EXPECT_FALSE(quota().over()) << "one failure is not enough";
+  check();
+  EXPECT_TRUE(quota().over());
+  HttpReply refused = exec_small({{"argv", {"true"}}});
+  std::filesystem::remove(ws);
+  std::filesystem::rename(away, ws);
+  EXPECT_EQ(refused.status, 507u) << refused.body;
+  EXPECT_NE(refused.body.find("could not be measured"), std::string::npos) << refused.body;
+  check();
+  EXPECT_FALSE(quota().over()) << "control: measured again, under the quota";
+  EXPECT_EQ(exec_small({{"argv", {"true"}}}).status, 200u);
+}
+
+TEST_F(QuotaTest, SpammedMetricsShareOneWalkAndAllAreAnswered) {
+  // Control: one /metrics when nothing is measuring walks the workspace once (the count works).
+  const uint64_t before = f_->host().disk_walks();
+  ASSERT_EQ(call("GET", "/metrics").status, 200u);
+  ASSERT_EQ(f_->host().disk_walks(), before + 1);
+  // Attack: many at once while the meter is busy (held here: no race on how fast a walk is).
+  // Each used to queue a walk of its own on the one thread every sandbox's check shares.
+  std::promise<void> release;
+  struct Release {
+    std::promise<void>& p;
+    ~Release() { p.set_value(); }  // never leave the meter's thread held (its join would hang)
+  };
+  std::optional<Release> held(std::in_place, release);
+  f_->host().disk_meter().hold(release.get_future().share());
+  constexpr int kCalls = 30;
+  int answered = 0, ok = 0;
+  bool most = false, all = false;
+  for (int i = 0; i < kCalls; ++i) {
+    f_->send("GET", HostFixture::path(small_, "/metrics"), "", [&](HttpReply r) {
+      ok += r.status == 200 && parse(r.body).as_object().contains("disk_bytes");
+      ++answered;
+      most = answered == kCalls - 1;
+      all = answered == kCalls;
+    });
+  }
+  // All but the first are answered with the figure held, while its walk waits.
+  f_->run_until(most);
+  EXPECT_EQ(f_->host().disk_walks(), before + 2) << "one walk queued for 30 calls";
+  // The file routes' callers coalesce too: those that come during a walk share the next one.
+  bool a = false, b = false;
+  f_->host().measure_disk(small_, [&] { a = true; });
+  f_->host().measure_disk(small_, [&] { b = true; });
+  held.reset();
+  f_->run_until(all);
+  f_->run_until(b);
+  EXPECT_TRUE(a);
+  EXPECT_EQ(ok, kCalls);
+  EXPECT_EQ(f_->host().disk_walks(), before + 3) << "the /metrics walk, then one shared by both";
 }
 
 }  // namespace

@@ -93,10 +93,22 @@ HttpResponse failed(const Result<FileReply>& r, std::string_view field = {}) {
 bool failed_op(const Result<FileReply>& r) { return !r || r->err != 0; }
 
 // Whether a sandbox path is in /workspace, the part its disk quota covers (/tmp is a tmpfs with
-// its own size, resources.tmp_bytes, which the kernel enforces: ENOSPC is 507 as well).
+// its own size, resources.tmp_bytes, which the kernel enforces: ENOSPC is 507 as well). Only a
+// first look, to refuse early: the helper follows the sandbox's links, so /tmp/ws/f may land in
+// /workspace; what counts is where the descriptor it opened is (lands_in_workspace).
 bool in_workspace(std::string_view path) {
   std::string_view ws = kDefaultCwd;
   return path.substr(0, ws.size()) == ws && (path.size() == ws.size() || path[ws.size()] == '/');
+}
+
+// Whether `fd`, opened by the helper, is on the file system of the sandbox's /workspace (the
+// host's workspace directory, bind-mounted in): the quota covers where the bytes land, whatever
+// path and links led there. Unknown (fstat failed, sandbox gone) counts as the workspace.
+bool lands_in_workspace(SandboxHost& host, const std::string& id, int fd) {
+  ApiSandbox* sb = host.find(id);
+  struct stat of_fd, of_ws;
+  if (sb == nullptr || ::fstat(fd, &of_fd) != 0 || ::stat(sb->workspace_dir().c_str(), &of_ws) != 0) return true;
+  return of_fd.st_dev == of_ws.st_dev;
 }
 
 const char* type_name(FileEntry::Type t) {
@@ -215,6 +227,7 @@ struct Upload : std::enable_shared_from_this<Upload> {
   unique_fd in, out;
   std::string temp;  // open_write's temp file, in the sandbox
   uint64_t size = 0;
+  bool counted = false;  // the opened file is in /workspace: the quota covers it
 
   Upload(SandboxHost& h) : host(h) {}
   ~Upload() {
@@ -264,14 +277,29 @@ struct Upload : std::enable_shared_from_this<Upload> {
     return total;
   }
 
+  // The helper opened the file: one in /workspace (by where it is, not by its path) gets room
+  // by the quota before a byte is copied, measured again when short (as put_file does).
+  void opened() {
+    counted = lands_in_workspace(host, id, out.get());
+    ApiSandbox* sb = host.find(id);
+    if (!counted || (sb && sb->disk().fits(size))) return step();
+    host.measure_disk(id, [self = shared_from_this()] {
+      ApiSandbox* now = self->host.find(self->id);
+      if (now == nullptr) return self->abort(HttpResponse::error_code(404, "sandbox_not_found", "the sandbox was removed"));
+      if (!now->disk().fits(self->size)) return self->abort(now->disk().refusal("PUT " + self->path, self->size));
+      self->step();
+    });
+  }
+
   void answer(bool created) {
-    if (ApiSandbox* sb = host.find(id); sb && in_workspace(path)) sb->disk().wrote(size);
+    if (ApiSandbox* sb = host.find(id); sb && counted) sb->disk().wrote(size);
     res->reply(HttpResponse::json(created ? 201 : 200, json::object{{"path", path}, {"size", size}}));
   }
 
-  void fail(int err, const std::string& what) {
+  void fail(int err, const std::string& what) { abort(file_error(err, what + ": " + std::strerror(err))); }
+
+  void abort(HttpResponse answer) {
     out.reset();
-    HttpResponse answer = file_error(err, what + ": " + std::strerror(err));
     // The temp file the helper made is of no use now; it is gone before the answer, so a client
     // that looks next never sees it (nor finds its space still taken).
     executors::Sandbox* sb = still_running(host, id);
@@ -314,7 +342,7 @@ void put_file(SandboxHost& host, HttpRequest& req, Reply res, ApiSandbox& sb) {
       if (failed_op(r)) return up->res->reply(failed(r));
       up->out = std::move(r->fd);
       if (!up->append) up->temp = r->entry.name;
-      up->step();
+      up->opened();
     });
   };
   if (!in_workspace(up->path) || sb.disk().fits(up->size)) return begin();
@@ -352,9 +380,11 @@ void run_op(SandboxHost& host, HttpRequest& req, Reply res, FileRequest request,
   });
 }
 
-// POST /fs/copy into /workspace: refused while past the quota, and measured after (the helper
-// copies inside the sandbox, the size of a tree is known only once it is there). A copy that took
-// the workspace past its quota is removed again, unless it replaced something (overwrite).
+// POST /fs/copy, whatever its destination: refused while past the quota, and measured after (the
+// helper copies inside the sandbox, the size of a tree is known only once it is there). Every
+// copy, not only one to a /workspace path: the helper follows the sandbox's links (/tmp/ws ->
+// /workspace), and no descriptor comes back to tell where the bytes went. A copy that left the
+// workspace past its quota is removed again, unless it replaced something (overwrite).
 void copy_into_workspace(SandboxHost& host, HttpRequest& req, Reply res, FileRequest request, json::object answer) {
   HttpResponse error;
   ApiSandbox* sb = host.resolve(req, error);
@@ -527,7 +557,7 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
       q.overwrite = overwrite;
       q.recursive = recursive;
       json::object answer{{"from", q.path}, {"to", q.to}};
-      if (!move && in_workspace(q.to)) return copy_into_workspace(host, req, res, std::move(q), std::move(answer));
+      if (!move) return copy_into_workspace(host, req, res, std::move(q), std::move(answer));
       run_op(host, req, res, std::move(q), [answer](FileReply&) { return HttpResponse::json(200, answer); }, move);
     });
   }

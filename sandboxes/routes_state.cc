@@ -118,8 +118,10 @@ void add_state_routes(server::Router& router, SandboxHost& host) {
     uint64_t running = 0;
     for (const auto& p : sb->processes().list()) running += p->running() ? 1 : 0;
     // /workspace is measured afresh, off the io_context (a tree of a million files takes
-    // seconds): the same walk as the disk quota's, whose figure it refreshes.
-    host.measure_disk(sb->id(), [&host, id = sb->id(), u, running, res] {
+    // seconds): the same walk as the disk quota's, whose figure it refreshes. While a walk of it
+    // is queued or running, the figure held is the answer: a client spamming /metrics must not
+    // queue walks that hold up every sandbox's quota check.
+    auto answer = [&host, id = sb->id(), u, running, res] {
       ApiSandbox* now = host.find(id);
       if (now == nullptr) {
         return res->reply(HttpResponse::error_code(404, "sandbox_not_found", "sandbox " + id + " was removed"));
@@ -132,7 +134,9 @@ void add_state_routes(server::Router& router, SandboxHost& host) {
                                                       {"disk_bytes", now->disk().used()},
                                                       {"oom_kills", u.oom_kills},
                                                       {"processes", running}}));
-    });
+    };
+    if (host.measuring_disk(sb->id())) return answer();
+    host.measure_disk(sb->id(), std::move(answer));
   });
 
   router.add(http::verb::get, base + "/events", [&host](HttpRequest& req, Reply res) {

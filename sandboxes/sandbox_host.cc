@@ -83,25 +83,36 @@ struct SandboxHost::Impl {
   std::map<std::string, std::unique_ptr<ApiSandbox>> sandboxes;
   std::unique_ptr<DiskMeter> disk_meter = nullptr;                   // made by the constructor
   std::unique_ptr<boost::asio::steady_timer> disk_timer = nullptr;  // every disk_check_every
+  // The measures of a sandbox's workspace, coalesced: one walk at a time per sandbox, and callers
+  // that come during it share the one next walk (which starts after they asked, so it sees what
+  // they changed). However often /metrics or the file routes ask, a sandbox queues at most two
+  // walks, and the meter's one thread stays free for every other sandbox's periodic check.
+  struct Measuring {
+    std::vector<std::function<void()>> now, next;  // waiting on the walk running, on the next one
+  };
+  std::map<std::string, Measuring> measuring;
+  uint64_t disk_walks = 0;
 
   // A measure of `id`'s workspace came back: past its quota, its commands stop.
   void disk_measured(const std::string& id, const Result<DiskMeter::Usage>& usage) {
     auto it = sandboxes.find(id);
     if (it == sandboxes.end()) return;
     ApiSandbox& sb = *it->second;
-    if (!usage) {
-      log(id + ": cannot measure /workspace: " + usage.error().message);
-      return;
-    }
     bool was_over = sb.disk().over();
-    sb.disk().measured(usage->bytes, usage->too_many_entries);
+    if (!usage) {
+      // Not a pass: the sandbox may be making the walk fail on purpose (DiskQuota::unmeasured).
+      log(id + ": cannot measure /workspace: " + usage.error().message);
+      sb.disk().unmeasured(usage.error().message);
+    } else {
+      sb.disk().measured(usage->bytes, usage->too_many_entries);
+    }
     if (!sb.disk().over()) {
       if (was_over) log(id + ": /workspace is back under its disk quota");
       return;
     }
     size_t stopped = sb.running() ? CommandRun::stop_all(sb.sandbox(), executors::Outcome::Kind::quota_exceeded) : 0;
     if (!was_over || stopped > 0) {
-      log(id + ": /workspace past its disk quota (" + std::to_string(usage->bytes) + " bytes), " +
+      log(id + ": /workspace past its disk quota (" + (usage ? std::to_string(usage->bytes) + " bytes" : "not measured") + "), " +
           std::to_string(stopped) + " commands stopped");
     }
   }
@@ -374,7 +385,8 @@ struct SandboxHost::Impl {
 
 SandboxHost::SandboxHost(boost::asio::io_context& io, executors::Executor& executor,
                          SandboxHostOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), std::make_shared<std::atomic<size_t>>(0), {}, {}, {}, nullptr, nullptr, {}, 0})) {
+    : impl_(std::make_unique<Impl>(Impl{io, executor, std::move(options), std::make_shared<std::atomic<size_t>>(0),
+                                        {}, {}, {}, nullptr, nullptr, {}, 0, {}, 0})) {
   impl_->root = impl_->options.data_dir / "sandboxes";
   impl_->key = impl_->options.key;
   if (impl_->key.empty()) {
@@ -629,18 +641,38 @@ void SandboxHost::check_disks(std::function<void()> done) {
 }
 
 void SandboxHost::measure_disk(const std::string& id, std::function<void()> done) {
-  ApiSandbox* sb = find(id);
-  if (sb == nullptr) {
-    boost::asio::post(impl_->io, std::move(done));
+  auto it = impl_->measuring.find(id);
+  if (it != impl_->measuring.end()) {
+    it->second.next.push_back(std::move(done));  // after the walk running (coalesced)
     return;
   }
-  Impl* impl = impl_.get();
-  impl_->disk_meter->measure(sb->workspace_dir(), sb->disk().limit(),
-                             [impl, id, done = std::move(done)](Result<DiskMeter::Usage> usage) {
-                               impl->disk_measured(id, usage);
-                               if (done) done();
-                             });
+  start_measure(id, {std::move(done)});
 }
+
+void SandboxHost::start_measure(const std::string& id, std::vector<std::function<void()>> waiting) {
+  ApiSandbox* sb = find(id);
+  if (sb == nullptr) {
+    for (auto& done : waiting) {
+      if (done) boost::asio::post(impl_->io, std::move(done));
+    }
+    return;
+  }
+  impl_->measuring[id].now = std::move(waiting);
+  ++impl_->disk_walks;
+  impl_->disk_meter->measure(sb->workspace_dir(), sb->disk().limit(), [this, id](Result<DiskMeter::Usage> usage) {
+    impl_->disk_measured(id, usage);
+    auto node = impl_->measuring.extract(id);
+    // The next walk first: a `done` that measures again then joins it rather than start another.
+    if (!node.mapped().next.empty()) start_measure(id, std::move(node.mapped().next));
+    for (auto& done : node.mapped().now) {
+      if (done) done();
+    }
+  });
+}
+
+bool SandboxHost::measuring_disk(const std::string& id) const { return impl_->measuring.count(id) > 0; }
+uint64_t SandboxHost::disk_walks() const { return impl_->disk_walks; }
+DiskMeter& SandboxHost::disk_meter() { return *impl_->disk_meter; }
 
 size_t SandboxHost::warm_ready() const { return impl_->pool ? impl_->pool->size() : 0; }
 

@@ -30,6 +30,7 @@
 namespace boxcar::sandboxes {
 
 class ApiSandbox;
+class DiskMeter;
 
 struct SandboxHostOptions {
   std::filesystem::path data_dir;  // <agent data>/sandboxes is made under it (0700)
@@ -132,7 +133,14 @@ class SandboxHost {
   // refuses new ones until it is back under. `done` runs on the io_context when all are measured.
   void check_disks(std::function<void()> done = {});
   // The same for one sandbox (the file routes, after a removal that may bring it back under).
+  // Coalesced: while one walk of its workspace runs, callers share the one after it.
   void measure_disk(const std::string& id, std::function<void()> done);
+  // A walk of `id`'s workspace is queued or running (GET /metrics then answers with the figure
+  // held rather than queue another).
+  bool measuring_disk(const std::string& id) const;
+  // Walks started since the host was made, and the meter (tests count the one, hold the other).
+  uint64_t disk_walks() const;
+  DiskMeter& disk_meter();
 
   // Removes every sandbox's processes and mounts (the directories stay): at agent shutdown.
   void shutdown();
@@ -140,6 +148,7 @@ class SandboxHost {
   struct Impl;
 
  private:
+  void start_measure(const std::string& id, std::vector<std::function<void()>> waiting);
   std::unique_ptr<Impl> impl_;
 };
 
