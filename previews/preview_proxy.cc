@@ -1,5 +1,6 @@
 #include "previews/preview_proxy.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -367,8 +368,18 @@ void PreviewProxy::close() {
 }
 
 PreviewUrls PreviewProxy::publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) {
+  return publish_as(sandbox, job, port, make_preview_token());
+}
+
+PreviewUrls PreviewProxy::publish_as(executors::Sandbox& sandbox, std::string_view job, uint16_t port,
+                                     const std::string& token) {
+  // Read back from the agent's own data directory, but checked all the same: a token is part
+  // of a host name and a path, and must stay as unguessable as a fresh one.
+  bool fresh_form = token.size() == 16 && std::all_of(token.begin(), token.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
+  });
   Entry e;
-  e.token = make_preview_token();
+  e.token = fresh_form ? token : make_preview_token();
   e.job = preview_job_label(job);
   e.sandbox = &sandbox;
   e.port = port;

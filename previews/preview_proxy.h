@@ -55,6 +55,9 @@ class PreviewProxy : public PreviewPublisher {
   void set_wake(std::function<std::shared_ptr<void>(executors::Sandbox&)> wake);
 
   PreviewUrls publish(executors::Sandbox& sandbox, std::string_view job, uint16_t port) override;
+  // The same, under a token it was published with before (a sandbox of the sandbox API started
+  // again keeps its URLs); a token not of make_preview_token's form gets a new one.
+  PreviewUrls publish_as(executors::Sandbox& sandbox, std::string_view job, uint16_t port, const std::string& token);
   void expire_at(executors::Sandbox& sandbox, std::chrono::steady_clock::time_point until) override;
   void withdraw(executors::Sandbox& sandbox) override;
   // Only the previews of `port` inside `sandbox` answer 404 from now on (a sandbox of the

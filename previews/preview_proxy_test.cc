@@ -145,6 +145,21 @@ TEST(PreviewTokenTest, SixteenBase32CharactersAndFresh) {
   for (char c : a) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7')) << a;
 }
 
+TEST(PreviewTokenTest, PublishAsKeepsATokenOfTheFreshFormOnly) {
+  boost::asio::io_context io;
+  PreviewProxy proxy(io, "localhost");
+  LoopbackSandbox sandbox;
+  std::string kept = make_preview_token();
+  PreviewUrls same = proxy.publish_as(sandbox, "job", 8000, kept);
+  EXPECT_EQ(same.token, kept);
+  EXPECT_NE(same.path_url.find("/preview/" + kept + "/"), std::string::npos) << same.path_url;
+  // Attack: a guessable or malformed token (a ports.json edited by hand) is never published.
+  for (std::string bad : {"aaaaaaaaaaaaaaaa0", "short", "AAAAAAAAAAAAAAAA", "aaaaaaaaaaaaaaa/", ""}) {
+    EXPECT_NE(proxy.publish_as(sandbox, "job", 8001, bad).token, bad) << bad;
+  }
+  proxy.withdraw(sandbox);
+}
+
 TEST(PreviewTokenTest, JobLabelKeepsOnlyLowercaseAlnum) {
   EXPECT_EQ(preview_job_label("20260101-ABC_def"), "20260101abcdef");
   EXPECT_EQ(preview_job_label("---"), "run");

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <vector>
+
+#include "base/result.h"
 
 #include "protocol/sandbox_api.h"
 
@@ -25,6 +28,13 @@ class PortTable {
   std::vector<protocol::SandboxPort> list() const;
   std::vector<uint16_t> ports() const;
   size_t size() const { return ports_.size(); }
+
+  // <sandbox dir>/ports.json (outside the sandbox's view): the exposures, so that a restarted
+  // agent publishes them again under the same tokens (SANDBOXES.md §2.7: exposures survive
+  // pause, stop and agent restarts). Written whole through a temp file and rename.
+  Status save(const std::filesystem::path& file) const;
+  // What save() wrote (nothing when the file is missing); an unreadable file is an Error.
+  Status load(const std::filesystem::path& file);
 
  private:
   std::map<uint16_t, protocol::SandboxPort> ports_;

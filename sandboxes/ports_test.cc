@@ -2,6 +2,8 @@
 // (agent/ wires SandboxHostOptions::publish_port to PreviewProxy; sandboxes/ cannot depend on
 // it), so here the options publish into a recording table: what the routes do with it is under
 // test, the proxy itself is tested in agent/ and end to end in tests/sandboxes/.
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "sandboxes/host_fixture.h"
@@ -16,11 +18,12 @@ class PortsTest : public SandboxSuite {
  protected:
   static void SetUpTestSuite() {
     SandboxHostOptions options;
-    options.publish_port = [](executors::Sandbox&, const std::string& id, uint16_t port) {
+    options.publish_port = [](executors::Sandbox&, const std::string& id, uint16_t port, const std::string& token) {
       ++published_;
+      asked_tokens_.push_back(token);
       protocol::SandboxPort p;
       p.port = port;
-      p.token = "tok" + std::to_string(port);
+      p.token = token.empty() ? "tok" + std::to_string(port) : token;
       p.url = "http://" + std::to_string(port) + "-" + id + "-" + p.token + ".preview.test:8081/";
       p.path_url = "http://127.0.0.1:8081/preview/" + p.token + "/";
       return p;
@@ -42,6 +45,7 @@ class PortsTest : public SandboxSuite {
   }
   static inline int published_ = 0;
   static inline std::vector<uint16_t> withdrawn_;
+  static inline std::vector<std::string> asked_tokens_;  // what each publish_port was given
 };
 
 TEST_F(PortsTest, ExposeListWithdraw) {
@@ -88,6 +92,34 @@ TEST_F(PortsTest, SixteenPortsAtMostAndBadInput) {
   EXPECT_EQ(code(f_->call("DELETE", HostFixture::path(id_, "/ports/http"))), "bad_request");
   // Another owner's sandbox does not exist for it.
   EXPECT_EQ(post("/ports", {{"port", 8000}}, "", "bob").status, 404u);
+}
+
+// Last in the suite: it stops the sandbox and restarts the host.
+TEST_F(PortsTest, AStoppedOrRestartedSandboxPublishesItsPortsAgainUnderTheSameToken) {
+  HttpReply first = post("/ports", {{"port", 18555}, {"name", "app"}});
+  ASSERT_EQ(first.status, 201u) << first.body;
+  std::string token = str(parse(first.body).as_object(), "token");
+  EXPECT_EQ(asked_tokens_.back(), "") << "a new exposure asks for a new token";
+  auto listed_token = [&] {
+    auto list = parse(get("/ports").body).at("ports").as_array();  // a request: starts it again
+    for (const auto& p : list) {
+      if (p.at("port") == 18555) return str(p.as_object(), "token");
+    }
+    return std::string("(not listed)");
+  };
+
+  ASSERT_EQ(f_->call("POST", HostFixture::path(id_, "/stop")).status, 200u);
+  EXPECT_NE(std::find(withdrawn_.begin(), withdrawn_.end(), 18555), withdrawn_.end()) << "stop withdraws it";
+  EXPECT_EQ(listed_token(), token);
+  EXPECT_EQ(asked_tokens_.back(), token) << "published again under its old token";
+
+  // An agent restart: the exposure comes back from ports.json with its token and name.
+  ASSERT_TRUE(f_->restart_host().ok());
+  EXPECT_EQ(listed_token(), token);
+  EXPECT_EQ(asked_tokens_.back(), token);
+  auto p = parse(get("/ports").body).at("ports").as_array();
+  ASSERT_FALSE(p.empty());
+  EXPECT_EQ(p.back().at("name"), "app");
 }
 
 }  // namespace

@@ -66,6 +66,13 @@ uint16_t port_number(const std::string& text) {
   return v >= 1 && v <= 65535 ? static_cast<uint16_t>(v) : 0;
 }
 
+// The exposures on disk beside meta.json, so a restarted agent publishes them again (same URLs).
+void keep_ports(SandboxHost& host, ApiSandbox& sb) {
+  if (Status s = sb.ports().save(sb.dir() / "ports.json"); !s && host.options().log) {
+    host.options().log("sandbox " + sb.id() + ": cannot keep its ports: " + s.error().message);
+  }
+}
+
 }  // namespace
 
 void add_port_routes(server::Router& router, SandboxHost& host) {
@@ -94,6 +101,7 @@ void add_port_routes(server::Router& router, SandboxHost& host) {
       if (!name.empty() && name != again.name) {
         again.name = name;
         sb->ports().add(again);
+        keep_ports(host, *sb);
       }
       return res->reply(HttpResponse::json(200, port_json(again, *sb)));
     }
@@ -101,10 +109,11 @@ void add_port_routes(server::Router& router, SandboxHost& host) {
       return res->reply(HttpResponse::error_code(429, "limit_reached", "this sandbox exposes " + std::to_string(PortTable::kMaxPorts) +
                                                                            " ports already: DELETE /ports/{port} one first"));
     }
-    protocol::SandboxPort published = host.options().publish_port(sb->sandbox(), sb->id(), p);
+    protocol::SandboxPort published = host.options().publish_port(sb->sandbox(), sb->id(), p, "");
     published.port = p;
     published.name = name;
     sb->ports().add(published);
+    keep_ports(host, *sb);
     sb->events().publish("port", json::object{{"port", p}, {"action", "exposed"}});
     if (host.options().on_change) host.options().on_change();
     res->reply(HttpResponse::json(201, port_json(published, *sb)));
@@ -130,6 +139,7 @@ void add_port_routes(server::Router& router, SandboxHost& host) {
     }
     host.options().withdraw_port(sb->sandbox(), p);
     sb->ports().remove(p);
+    keep_ports(host, *sb);
     sb->events().publish("port", json::object{{"port", p}, {"action", "unexposed"}});
     if (host.options().on_change) host.options().on_change();
     res->reply(HttpResponse::text(204, ""));

@@ -206,15 +206,16 @@ struct SandboxHost::Impl {
   }
 
   // The exposed ports' preview URLs point at the executor's Sandbox: withdrawn when it goes,
-  // published again (new tokens) when the sandbox starts again.
+  // published again under the same tokens (the same URLs) when the sandbox starts again.
   void republish_ports(ApiSandbox& sb) {
     if (!options.publish_port || sb.ports().size() == 0) return;
     for (const auto& old : sb.ports().list()) {
-      protocol::SandboxPort again = options.publish_port(*sb.sandbox_, sb.id(), static_cast<uint16_t>(old.port));
+      protocol::SandboxPort again = options.publish_port(*sb.sandbox_, sb.id(), static_cast<uint16_t>(old.port), old.token);
       again.port = old.port;
       again.name = old.name;
       sb.ports().add(again);
     }
+    if (Status s = sb.ports().save(sb.dir() / "ports.json"); !s) log(sb.id() + ": cannot keep its ports: " + s.error().message);
   }
 
   // Job and Sandbox for `sb` (created, or stopped and started again): state running, or an Error.
@@ -431,6 +432,8 @@ Status SandboxHost::adopt() {
       continue;
     }
     auto sb = std::make_unique<ApiSandbox>(std::move(*spec), entry.path());
+    // Its exposures come back with it, published again when it starts.
+    if (Status s = sb->ports().load(entry.path() / "ports.json"); !s) impl_->log(id + ": its ports are lost: " + s.error().message);
     sb->state_ = "stopped";
     impl_->log(id + ": adopted as stopped");
     impl_->sandboxes.emplace(id, std::move(sb));

@@ -39,8 +39,10 @@ struct SandboxHostOptions {
   std::string key;                 // the data plane's bearer secret (random when empty)
   // Ports: the preview proxy of the process (cli wires PreviewProxy::publish, and its new
   // withdraw(sandbox, port)); unset: the ports routes answer 501 unsupported.
+  // `token`: the one the port had before the sandbox stopped or the agent restarted (its URLs
+  // stay the same); "" for a new exposure.
   std::function<protocol::SandboxPort(executors::Sandbox& sandbox, const std::string& sandbox_id,
-                                      uint16_t port)> publish_port;
+                                      uint16_t port, const std::string& token)> publish_port;
   std::function<void(executors::Sandbox& sandbox, uint16_t port)> withdraw_port;
   // The job network of a sandbox with network "job" (egress by the agent's policy): made per
   // sandbox by the agent (null: loopback only, as "none").

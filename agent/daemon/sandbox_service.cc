@@ -74,8 +74,9 @@ SandboxService::SandboxService(boost::asio::io_context& io, executors::Executor&
   h.log = options_.log;
   h.on_change = std::move(changed);
   if (PreviewProxy* proxy = options_.previews) {
-    h.publish_port = [proxy](executors::Sandbox& sandbox, const std::string& id, uint16_t port) {
-      PreviewUrls urls = proxy->publish(sandbox, id, port);
+    h.publish_port = [proxy](executors::Sandbox& sandbox, const std::string& id, uint16_t port,
+                             const std::string& token) {
+      PreviewUrls urls = token.empty() ? proxy->publish(sandbox, id, port) : proxy->publish_as(sandbox, id, port, token);
       protocol::SandboxPort p;
       p.port = port;
       p.url = urls.host_url;
