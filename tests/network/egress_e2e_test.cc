@@ -295,7 +295,10 @@ run = "hostname -I; echo holding; sleep 60"
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
   ::close(out[0]);
-  EXPECT_EQ(link_ifindex(link), ifindex);  // left behind by the killed process
+  // The host's table is left behind by the killed process. Its link may or may not be: the
+  // link's other end is in the job's namespace, which the kernel takes down on a work queue of
+  // its own once the job's processes are gone, so whether it is still there now is a race (a
+  // loaded CI machine lost it).
   EXPECT_EQ(table_handle(table), handle);
 
   auto next = run("version = 1\n[[step]]\nname = \"next\"\nrun = \"hostname -I\"\n");
