@@ -23,6 +23,7 @@
 #include "protocol/json_reader.h"
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/sandbox_host.h"
+#include "sandboxes/query_flag.h"
 #include "sandboxes/sandbox_path.h"
 
 namespace boxcar::sandboxes {
@@ -127,15 +128,6 @@ json::object entry_json(const FileEntry& e) {
                  {"mode", mode}, {"mtime", format_rfc3339(e.mtime_ms)}};
   if (e.type == FileEntry::Type::symlink) o["target"] = e.target;
   return o;
-}
-
-// "1", "true" -> true; "0", "false", absent -> false; anything else is an error naming `key`.
-Result<bool> flag(const HttpRequest& req, const std::string& key, bool fallback = false) {
-  auto it = req.query.find(key);
-  if (it == req.query.end() || it->second.empty()) return fallback;
-  if (it->second == "1" || it->second == "true") return true;
-  if (it->second == "0" || it->second == "false") return false;
-  return Error{"query parameter " + key + "=" + it->second + ": expected 1 or 0"};
 }
 
 // An octal permission mode ("0644", "755"), at most 0777.
@@ -316,8 +308,8 @@ void put_file(SandboxHost& host, HttpRequest& req, Reply res, ApiSandbox& sb) {
   up->spooled = req.body_file;
   auto path = raw_path(req);
   if (!path) return res->reply(HttpResponse::error_code(400, "bad_path", path.error().message, "path"));
-  auto mkdirs = flag(req, "mkdirs");
-  auto append = flag(req, "append");
+  auto mkdirs = query_flag(req, "mkdirs");
+  auto append = query_flag(req, "append");
   auto mode = octal_mode(req.query_or("mode", ""), 0644);
   for (const auto* e : {mkdirs ? nullptr : &mkdirs.error(), append ? nullptr : &append.error(), mode ? nullptr : &mode.error()}) {
     if (e) return res->reply(HttpResponse::error_code(400, "bad_request", e->message));
@@ -513,7 +505,7 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
 
   router.add(verb::delete_, files, [&host](HttpRequest& req, Reply res) {
     auto path = raw_path(req);
-    auto recursive = flag(req, "recursive");
+    auto recursive = query_flag(req, "recursive");
     if (!path) return res->reply(HttpResponse::error_code(400, "bad_path", path.error().message, "path"));
     if (!recursive) return res->reply(HttpResponse::error_code(400, "bad_request", recursive.error().message, "recursive"));
     FileRequest q;
@@ -566,8 +558,8 @@ void add_file_routes(server::Router& router, SandboxHost& host) {
     FileRequest q;
     q.op = FileOp::list;
     if (!checked_path(req.query_or("path", kDefaultCwd), "path", q.path, res)) return;
-    auto recursive = flag(req, "recursive");
-    auto hidden = flag(req, "hidden", true);
+    auto recursive = query_flag(req, "recursive");
+    auto hidden = query_flag(req, "hidden", true);
     if (!recursive || !hidden) {
       return res->reply(HttpResponse::error_code(400, "bad_request", (!recursive ? recursive : hidden).error().message));
     }

@@ -10,6 +10,7 @@
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/event_stream.h"
 #include "sandboxes/sandbox_host.h"
+#include "sandboxes/query_flag.h"
 #include "sandboxes/sandbox_path.h"
 #include "sandboxes/watch.h"
 
@@ -49,14 +50,6 @@ HttpResponse watch_error(const Error& e, const std::string& path) {
   }
 }
 
-// A query flag: "1"/"true", "0"/"false", absent; else an Error naming it.
-Result<bool> flag(const HttpRequest& req, const std::string& key) {
-  std::string v = req.query_or(key, "");
-  if (v.empty() || v == "0" || v == "false") return false;
-  if (v == "1" || v == "true") return true;
-  return Error{"query parameter " + key + "=" + v + ": expected 1 or 0"};
-}
-
 Result<std::string> glob(const HttpRequest& req, const std::string& key) {
   std::string v = req.query_or(key, "");
   if (v.size() > kMaxGlob || v.find('\0') != std::string::npos) {
@@ -71,7 +64,7 @@ void watch(SandboxHost& host, HttpRequest& req, Reply res) {
   if (!sb) return res->reply(std::move(error));
   auto path = sandbox_path(req.query_or("path", kDefaultCwd));
   if (!path) return res->reply(HttpResponse::error_code(400, "bad_path", "path: " + path.error().message, "path"));
-  auto recursive = flag(req, "recursive");
+  auto recursive = query_flag(req, "recursive");
   if (!recursive) return res->reply(HttpResponse::error_code(400, "bad_request", recursive.error().message, "recursive"));
   WatchSpec spec{*path, *recursive, "", ""};
   for (auto [key, out] : {std::pair{"include", &spec.include}, std::pair{"exclude", &spec.exclude}}) {
