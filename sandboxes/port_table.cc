@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "protocol/json_reader.h"
+#include "sandboxes/json_file.h"
 
 namespace boxcar::sandboxes {
 
@@ -39,17 +40,7 @@ std::vector<uint16_t> PortTable::ports() const {
 Status PortTable::save(const std::filesystem::path& file) const {
   boost::json::array list;
   for (const auto& [port, p] : ports_) list.push_back(protocol::to_json(p));
-  std::filesystem::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << boost::json::serialize(list);
-    if (!out) return Error{"cannot write " + tmp.string()};
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) return Error{"cannot rename " + tmp.string() + ": " + ec.message()};
-  return {};
+  return write_json_file(file, list);
 }
 
 Status PortTable::load(const std::filesystem::path& file) {

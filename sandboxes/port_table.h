@@ -31,7 +31,7 @@ class PortTable {
 
   // <sandbox dir>/ports.json (outside the sandbox's view): the exposures, so that a restarted
   // agent publishes them again under the same tokens (SANDBOXES.md §2.7: exposures survive
-  // pause, stop and agent restarts). Written whole through a temp file and rename.
+  // pause, stop and agent restarts). Written whole (json_file.h).
   Status save(const std::filesystem::path& file) const;
   // What save() wrote (nothing when the file is missing); an unreadable file is an Error.
   Status load(const std::filesystem::path& file);

@@ -17,6 +17,7 @@
 #include "protocol/json_reader.h"
 #include "sandboxes/api_sandbox.h"
 #include "sandboxes/disk_quota.h"
+#include "sandboxes/json_file.h"
 #include "sandboxes/lifecycle_timers.h"
 #include "sandboxes/warm_pool.h"
 
@@ -44,19 +45,8 @@ int64_t mem_available_bytes() {
   return 0;
 }
 
-// meta.json is written whole to a temp file and renamed, so a crash never leaves half of one
-// for adopt() to trip over.
 Status write_meta(const fs::path& dir, const protocol::SandboxCreate& spec) {
-  fs::path tmp = dir / "meta.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << json::serialize(protocol::to_json(spec));
-    if (!out) return Error{"cannot write " + tmp.string()};
-  }
-  std::error_code ec;
-  fs::rename(tmp, dir / "meta.json", ec);
-  if (ec) return Error{"cannot write " + (dir / "meta.json").string() + ": " + ec.message()};
-  return {};
+  return write_json_file(dir / "meta.json", protocol::to_json(spec));
 }
 
 executors::SandboxSpec sandbox_spec(const protocol::SandboxCreate& c) {
